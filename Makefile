@@ -1,0 +1,23 @@
+# Shortcuts for the README's commands; each target works on a fresh clone.
+.PHONY: run test test-fast ui lint bench clean
+
+run:        ## generate sample data and build the whole asset graph
+	bash scripts/run.sh
+
+test:       ## lint and run every test, as CI does
+	bash scripts/test.sh
+
+test-fast:  ## the inner loop: skip the slow end-to-end tests
+	bash scripts/test.sh -m "not slow"
+
+ui:         ## the Dagster UI on the project's instance (data/dagster_home)
+	bash -c 'source scripts/bootstrap.sh && fs-accelerator ui'
+
+lint:
+	bash -c 'source scripts/bootstrap.sh && ruff check . && ruff format --check .'
+
+bench:      ## benchmarks at 1M customers (minutes; prints rows/s, seconds, peak MB)
+	bash -c 'source scripts/bootstrap.sh && python bench/generate.py && python bench/pipeline.py'
+
+clean:      ## remove the data folder (landing files, warehouse, Dagster instance)
+	rm -rf data

@@ -1,0 +1,84 @@
+"""Transactions: Poisson counts per account in use, log-normal amounts per spend reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from fs_assets.entities import (
+    CURRENCIES,
+    TRANSACTION_AMOUNT_PARAMS,
+    TRANSACTION_AMOUNT_RANGE,
+    TRANSACTION_MODE_WEIGHTS,
+    TRANSACTION_MODES,
+    TRANSACTION_REASON_WEIGHTS,
+    TRANSACTION_REASONS,
+    TRANSACTION_STATUS_WEIGHTS,
+    TRANSACTION_STATUSES,
+    TRANSACTION_TYPE_WEIGHTS,
+    TRANSACTION_TYPES,
+    TRANSACTION_WINDOW_DAYS,
+    TRANSACTIONS_PER_CUSTOMER,
+)
+from fs_assets.generator import text
+from fs_assets.generator.accounts import (
+    AccountChunk,
+    expected_accounts_per_customer,
+    transacting_share,
+)
+from fs_assets.generator.sampling import AS_OF_SECONDS, DAY_SECONDS, uniform_below, weighted_codes
+
+FIRST_TRANSACTION_ID = 1_000_000_000_000_000  # sixteen digits
+# Per account in use, so that customers average TRANSACTIONS_PER_CUSTOMER transactions.
+RATE_PER_ACCOUNT = TRANSACTIONS_PER_CUSTOMER / (
+    expected_accounts_per_customer() * transacting_share()
+)
+WINDOW_START_SECONDS = AS_OF_SECONDS - TRANSACTION_WINDOW_DAYS * DAY_SECONDS
+
+_LOG_MEDIAN = np.log([TRANSACTION_AMOUNT_PARAMS[r][0] for r in TRANSACTION_REASONS])
+_SIGMA = np.array([TRANSACTION_AMOUNT_PARAMS[r][1] for r in TRANSACTION_REASONS])
+_MIN_CENTS, _MAX_CENTS = (round(v * 100) for v in TRANSACTION_AMOUNT_RANGE)
+
+
+def draw_transaction_counts(rng: np.random.Generator, accounts: AccountChunk) -> np.ndarray:
+    """Transactions per account (none on closed ones); drawn first so ids can be numbered."""
+    return rng.poisson(RATE_PER_ACCOUNT, accounts.size) * accounts.transacting
+
+
+def build_transactions(
+    rng: np.random.Generator,
+    first_transaction: int,
+    accounts: AccountChunk,
+    counts: np.ndarray,
+) -> dict[str, pa.Array]:
+    """`counts` transactions per account, numbered from FIRST_TRANSACTION_ID + first."""
+    account = np.repeat(np.arange(accounts.size), counts)
+    n = account.shape[0]
+
+    # Uniform over the window, but never before the account existed.
+    start = np.maximum(WINDOW_START_SECONDS, accounts.created_s[account])
+    ts = start + uniform_below(rng, AS_OF_SECONDS - start)
+    reason = weighted_codes(rng, TRANSACTION_REASON_WEIGHTS, n)
+    log_amount = _LOG_MEDIAN[reason] + _SIGMA[reason] * rng.standard_normal(n)
+    cents = np.clip(np.rint(np.exp(log_amount) * 100), _MIN_CENTS, _MAX_CENTS)
+    mode = weighted_codes(rng, TRANSACTION_MODE_WEIGHTS, n)
+    kind = weighted_codes(rng, TRANSACTION_TYPE_WEIGHTS, n)
+    status = weighted_codes(rng, TRANSACTION_STATUS_WEIGHTS, n)
+
+    ids = FIRST_TRANSACTION_ID + first_transaction + np.arange(n, dtype=np.int64)
+    rows = pa.array(account)
+    ts_text = text.timestamps(ts)
+    return {
+        "transaction_id": text.integers(ids),
+        "account_id": accounts.account_id.take(rows),
+        "cust_id": accounts.cust_id.take(rows),
+        "transaction_ts": ts_text,
+        "amount": text.money(cents.astype(np.int64)),
+        "currency": text.labels(CURRENCIES, accounts.currency[account]),
+        "transaction_mode": text.labels(TRANSACTION_MODES, mode),
+        "transaction_reason": text.labels(TRANSACTION_REASONS, reason),
+        "transaction_type": text.labels(TRANSACTION_TYPES, kind),
+        "transaction_status": text.labels(TRANSACTION_STATUSES, status),
+        "created_at": ts_text,
+        "modified_at": ts_text,
+    }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main command: set up, generate sample data, materialize the whole asset graph with
+# all checks into the embedded DuckDB warehouse, print where to look.
+#   bash scripts/run.sh            # 10,000 customers (CUSTOMERS=N to change)
+#   bash scripts/run.sh --ui       # ... then start the Dagster UI on the same instance
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+source scripts/bootstrap.sh
+fs-accelerator generate --customers "${CUSTOMERS:-10000}" --seed "${SEED:-42}"
+fs-accelerator build
+if [ "${1:-}" = "--ui" ]; then
+  exec fs-accelerator ui
+fi

@@ -1,0 +1,8 @@
+"""Quality rules as Dagster asset checks, built from the rule table mastering applies."""
+
+from asset_checks.integrity_checks import LANDING_CHECKS
+from asset_checks.mastered_checks import MASTERED_CHECKS
+
+ALL_CHECKS = [*LANDING_CHECKS, *MASTERED_CHECKS]
+
+__all__ = ["ALL_CHECKS"]

@@ -1,0 +1,47 @@
+"""Freshness of the data itself: how old is the newest ingested version in mastered.
+
+Dagster's FreshnessPolicy on the mastered assets (see fs_assets/mastered_assets.py) says
+when a table was last rebuilt; this check says whether the rebuild brought anything new,
+from the `_ingested_at` of the newest mastered row, so a pipeline that runs every hour on
+a landing zone that stopped receiving files still warns.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+
+import dagster as dg
+
+from fs_assets.entities import Entity
+from fs_assets.mastered_assets import MAX_AGE, mastered_key
+from fs_assets.mastering import mastered_table
+
+
+def freshness_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            "data_freshness",
+            asset=mastered_key(ent.name),
+            description=f"The newest mastered {ent.name} row was ingested less than {MAX_AGE} ago.",
+        )
+    ]
+
+
+def evaluate_freshness_check(
+    conn, ent: Entity, selected: set[str]
+) -> Iterator[dg.AssetCheckResult]:
+    if "data_freshness" not in selected:
+        return
+    newest = conn.execute(f"select max(_ingested_at) from {mastered_table(ent)}").fetchone()[0]
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    age = (now - newest) if newest else None
+    yield dg.AssetCheckResult(
+        check_name="data_freshness",
+        asset_key=mastered_key(ent.name),
+        passed=age is not None and age <= MAX_AGE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "newest_ingested_at": str(newest) if newest else "never",
+            "age_hours": round(age.total_seconds() / 3600, 2) if age else -1.0,
+            "max_age_hours": MAX_AGE.total_seconds() / 3600,
+        },
+    )

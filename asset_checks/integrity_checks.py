@@ -1,0 +1,151 @@
+"""Checks that tie the layers together: reconciliation, quarantine rate, landing health."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from fs_assets.entities import ENTITIES, Entity
+from fs_assets.mastered_assets import mastered_key
+from fs_assets.mastering import mastered_table, rejects_table
+from fs_assets.raw_assets import raw_key
+from fs_assets.raw_history import LEDGER, raw_table
+from fs_assets.rules import q
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+# Above this share of latest versions in quarantine, the data product is degraded.
+MAX_REJECT_SHARE = 0.01
+
+
+def reconciliation(conn, ent: Entity) -> dict[str, int]:
+    key = q(ent.key)
+    raw_keys, mastered, rejected, both = conn.execute(
+        f"""select
+          (select count(distinct {key}) from {raw_table(ent)}),
+          (select count(*) from {mastered_table(ent)}),
+          (select count(*) from {rejects_table(ent)}),
+          (select count(*) from {mastered_table(ent)} m
+             semi join {rejects_table(ent)} r on r.{key} = m.{key})"""
+    ).fetchone()
+    return {
+        "raw_keys": raw_keys,
+        "mastered_rows": mastered,
+        "rejected_rows": rejected,
+        "keys_in_both": both,
+    }
+
+
+def integrity_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
+    asset = mastered_key(ent.name)
+    return [
+        dg.AssetCheckSpec(
+            "reconciles_with_raw",
+            asset=asset,
+            blocking=True,
+            description=(
+                f"Every key of raw.{ent.name} is either mastered or quarantined, never both, "
+                "never lost: distinct raw keys = mastered rows + rejected rows."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            "quarantine_rate",
+            asset=asset,
+            description=(
+                f"At most {MAX_REJECT_SHARE:.0%} of the latest {ent.name} versions are "
+                "quarantined; reports the rules broken and a sample of rejected keys."
+            ),
+        ),
+    ]
+
+
+def evaluate_integrity_checks(
+    conn, ent: Entity, selected: set[str]
+) -> Iterator[dg.AssetCheckResult]:
+    asset = mastered_key(ent.name)
+    if "reconciles_with_raw" in selected:
+        counts = reconciliation(conn, ent)
+        gap = counts["raw_keys"] - counts["mastered_rows"] - counts["rejected_rows"]
+        yield dg.AssetCheckResult(
+            check_name="reconciles_with_raw",
+            asset_key=asset,
+            passed=gap == 0 and counts["keys_in_both"] == 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={**counts, "unaccounted_keys": gap},
+        )
+    if "quarantine_rate" in selected:
+        yield _quarantine_rate(conn, ent)
+
+
+def _quarantine_rate(conn, ent: Entity) -> dg.AssetCheckResult:
+    mastered, rejected = conn.execute(
+        f"select (select count(*) from {mastered_table(ent)}),"
+        f" (select count(*) from {rejects_table(ent)})"
+    ).fetchone()
+    by_rule = dict(
+        conn.execute(
+            f"select r, count(*) from (select unnest(_failed_rules) as r "
+            f"from {rejects_table(ent)}) group by r order by 2 desc"
+        ).fetchall()
+    )
+    sample = [
+        r[0]
+        for r in conn.execute(
+            f"select {q(ent.key)} from {rejects_table(ent)} order by 1 limit 5"
+        ).fetchall()
+    ]
+    share = rejected / (mastered + rejected) if mastered + rejected else 0.0
+    return dg.AssetCheckResult(
+        check_name="quarantine_rate",
+        asset_key=mastered_key(ent.name),
+        passed=share <= MAX_REJECT_SHARE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "rejected_rows": rejected,
+            "reject_share": round(share, 6),
+            "failed_by_rule": dg.MetadataValue.json(by_rule),
+            "sample": dg.MetadataValue.json(sample),
+        },
+    )
+
+
+def build_landing_check(ent: Entity) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=raw_key(ent.name),
+        name="landing_files_accepted",
+        pool=WAREHOUSE_POOL,
+        description=(
+            "The latest ingestion read every new landing file and every row had a key and a "
+            "timestamp; otherwise names the file, line and reason."
+        ),
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        event = context.instance.get_latest_materialization_event(raw_key(ent.name))
+        run_id = event.run_id if event else None
+        with warehouse.connect(read_only=True) as conn:
+            rows = conn.execute(
+                f"select file_name, status, rows_rejected, error, error_line from {LEDGER} "
+                "where entity = ? and run_id = ? order by ingest_id",
+                [ent.name, run_id],
+            ).fetchall()
+        rejected_files = [
+            {"file": f, "line": line, "reason": err}
+            for f, s, _, err, line in rows
+            if s == "rejected"
+        ]
+        rejected_rows = sum(n or 0 for _, _, n, _, _ in rows)
+        return dg.AssetCheckResult(
+            passed=not rejected_files and rejected_rows == 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "files_seen": len(rows),
+                "files_rejected": dg.MetadataValue.json(rejected_files),
+                "rows_quarantined": rejected_rows,
+                "run_id": run_id or "",
+            },
+        )
+
+    return _check
+
+
+LANDING_CHECKS = [build_landing_check(e) for e in ENTITIES.values()]

@@ -1,0 +1,48 @@
+"""One check step per mastered table, running every check family on one connection.
+
+Each check stays a separate, named, individually selectable Dagster check; they share a
+step because a step is a process with its own start-up and its own turn at the
+single-writer warehouse, and forty steps of a few milliseconds of SQL each would spend
+their time waiting for each other.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from asset_checks.freshness import evaluate_freshness_check, freshness_check_specs
+from asset_checks.integrity_checks import evaluate_integrity_checks, integrity_check_specs
+from asset_checks.pandera_checks import evaluate_pandera_check, pandera_check_specs
+from asset_checks.rule_checks import evaluate_rule_checks, rule_check_specs
+from fs_assets.entities import ENTITIES, Entity
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+FAMILIES = (
+    (rule_check_specs, evaluate_rule_checks),
+    (integrity_check_specs, evaluate_integrity_checks),
+    (pandera_check_specs, evaluate_pandera_check),
+    (freshness_check_specs, evaluate_freshness_check),
+)
+
+
+def build_mastered_checks(ent: Entity) -> dg.AssetChecksDefinition:
+    specs = [spec for specs_of, _ in FAMILIES for spec in specs_of(ent)]
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=f"mastered_{ent.name}_checks",
+        can_subset=True,
+        pool=WAREHOUSE_POOL,
+    )
+    def _checks(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = {k.name for k in context.selected_asset_check_keys}
+        with warehouse.connect(read_only=True) as conn:
+            for _, evaluate in FAMILIES:
+                yield from evaluate(conn, ent, selected)
+
+    return _checks
+
+
+MASTERED_CHECKS = [build_mastered_checks(e) for e in ENTITIES.values()]

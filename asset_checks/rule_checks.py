@@ -1,0 +1,124 @@
+"""Rule checks on mastered tables, generated from the same rule table mastering applies.
+
+Per mastered entity, in the entity's one check step (see mastered_checks.py):
+- `key_unique`: the seed's `duplicate_count == 0` on the key, and no null key;
+- `valid_<column>` for each column with rules: the seed's validity SQL and its Soda-style
+  assertions (missing_count, invalid_count via accepted values and formats);
+- `references_<entity>` for each foreign key: referential integrity.
+All are blocking: mastered tables feed the partitions, governed views and marts, and a
+row that breaks a rule there means mastering let it through.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+import dagster as dg
+
+from fs_assets.entities import Entity
+from fs_assets.mastered_assets import mastered_key
+from fs_assets.mastering import mastered_table
+from fs_assets.rules import RULES, Rule, failed_rules_sql, fk_joins_sql, q
+
+SAMPLE_SIZE = 5
+
+
+def check_groups(ent: Entity) -> dict[str, list[Rule]]:
+    """Check name -> the rules it evaluates."""
+    groups: dict[str, list[Rule]] = defaultdict(list)
+    fk_targets = {fk.column: fk.entity for fk in ent.foreign_keys}
+    for rule in RULES[ent.name]:
+        if rule.kind == "foreign_key":
+            groups[f"references_{fk_targets[rule.column]}"].append(rule)
+        else:
+            groups[f"valid_{rule.column}"].append(rule)
+    return dict(groups)
+
+
+def rule_failures(conn, ent: Entity) -> dict[str, tuple[int, list[str]]]:
+    """Rule name -> (rows breaking it, a sample of their keys) on the mastered table."""
+    failed_sql, params = failed_rules_sql(RULES[ent.name])
+    as_text = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" for c in ent.column_names)
+    rows = conn.execute(
+        f"""with t as (select {as_text} from {mastered_table(ent)}),
+        e as (select l.{q(ent.key)} as k, {failed_sql} as f from t l {fk_joins_sql(ent, "l")})
+        select r, count(*), list(k order by k)[1:{SAMPLE_SIZE}]
+        from (select k, unnest(f) as r from e) group by r""",
+        params,
+    ).fetchall()
+    return {r: (n, list(sample)) for r, n, sample in rows}
+
+
+def key_duplicates(conn, ent: Entity) -> tuple[int, int, int, list[str]]:
+    """(rows, duplicate rows, null keys, sample of duplicated keys)."""
+    key = q(ent.key)
+    total, dupes, nulls = conn.execute(
+        f"select count(*), count({key}) - count(distinct {key}), count(*) - count({key}) "
+        f"from {mastered_table(ent)}"
+    ).fetchone()
+    sample = [
+        r[0]
+        for r in conn.execute(
+            f"select {key} from {mastered_table(ent)} group by {key} having count(*) > 1 "
+            f"order by {key} limit {SAMPLE_SIZE}"
+        ).fetchall()
+    ]
+    return total, dupes, nulls, sample
+
+
+def rule_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
+    asset = mastered_key(ent.name)
+    return [
+        dg.AssetCheckSpec(
+            "key_unique",
+            asset=asset,
+            blocking=True,
+            description=f"{ent.key} is unique and never null (seed: duplicate_count == 0).",
+        ),
+        *(
+            dg.AssetCheckSpec(
+                name,
+                asset=asset,
+                blocking=True,
+                description="; ".join(r.description for r in rules),
+            )
+            for name, rules in check_groups(ent).items()
+        ),
+    ]
+
+
+def evaluate_rule_checks(conn, ent: Entity, selected: set[str]) -> Iterator[dg.AssetCheckResult]:
+    """Scan the mastered table once; one result per selected rule check."""
+    asset = mastered_key(ent.name)
+    total, dupes, nulls, sample = key_duplicates(conn, ent)
+    failures = rule_failures(conn, ent)
+    if "key_unique" in selected:
+        yield dg.AssetCheckResult(
+            check_name="key_unique",
+            asset_key=asset,
+            passed=dupes == 0 and nulls == 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "rows": total,
+                "duplicate_rows": dupes,
+                "null_keys": nulls,
+                "sample": dg.MetadataValue.json(sample),
+            },
+        )
+    for name, rules in check_groups(ent).items():
+        if name not in selected:
+            continue
+        per_rule = {r.name: failures.get(r.name, (0, []))[0] for r in rules}
+        samples = {r.name: failures[r.name][1] for r in rules if r.name in failures}
+        failed = sum(per_rule.values())
+        yield dg.AssetCheckResult(
+            check_name=name,
+            asset_key=asset,
+            passed=failed == 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "rows_checked": total,
+                "failed_rows": failed,
+                "failed_by_rule": dg.MetadataValue.json(per_rule),
+                "sample": dg.MetadataValue.json(samples),
+            },
+        )

@@ -1,0 +1,187 @@
+"""Benchmark: generate + full build at N customers, then a 1,000-customer update.
+
+Each phase runs in its own process so its peak memory (ru_maxrss, which includes DuckDB's
+native allocations) is its own. Prints wall seconds, rows/s and peak MB per phase, and the
+raw + mastered customer step times of the update run (from Dagster's event log).
+
+    python bench/pipeline.py                       # 1,000,000 customers
+    python bench/pipeline.py --customers 100000 --keep /tmp/fs_bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_generate(home: Path, customers: int) -> dict:
+    from fs_assets.generator import generate_landing
+
+    start = time.perf_counter()
+    stats = generate_landing(home / "landing", customers=customers, seed=42)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": stats.total_rows, "rows_per_s": stats.total_rows / seconds}
+
+
+def step_seconds(run_id: str) -> dict[str, float]:
+    from dagster import DagsterEventType, DagsterInstance
+
+    instance = DagsterInstance.get()
+    starts: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for rec in instance.get_records_for_run(run_id, limit=100_000).records:
+        ev = rec.event_log_entry.dagster_event
+        if ev is None:
+            continue
+        if ev.event_type == DagsterEventType.STEP_START:
+            starts[ev.step_key] = rec.event_log_entry.timestamp
+        elif ev.event_type == DagsterEventType.STEP_SUCCESS:
+            out[ev.step_key] = rec.event_log_entry.timestamp - starts.get(ev.step_key, 0.0)
+    return out
+
+
+def phase_build(home: Path, select: str | None) -> dict:
+    from fs_assets.build import build
+    from fs_assets.paths import DataPaths
+
+    start = time.perf_counter()
+    report = build(DataPaths(home), select=select, out=io.StringIO())
+    seconds = time.perf_counter() - start
+    steps = step_seconds(report.run_id)
+    return {
+        "seconds": seconds,
+        "ok": report.ok,
+        "checks_failed": report.checks_failed,
+        "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
+    }
+
+
+def write_update_file(home: Path, n: int) -> Path:
+    """n customers' latest raw versions with a changed risk category and a new modified_at."""
+    import duckdb
+
+    from fs_assets.entities import CUSTOMER
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
+        # Every k-th customer: a spread-out, repeatable set of n (sample clauses take no
+        # parameters).
+        total = conn.execute("select count(*) from mastered.customer").fetchone()[0]
+        step = max(total // n, 1)
+        cur = conn.execute(
+            "select * from mastered.customer qualify row_number() over (order by cust_id) % ? = 0 "
+            "limit ?",
+            [step, n],
+        )
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    stamp = dt.datetime(2025, 1, 1, 12, 0, 0)
+    path = home / "landing" / "customer" / "customer_bench_update.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", *(c.source_header for c in CUSTOMER.columns)])
+        for i, row in enumerate(rows):
+            row["customer_risk_category"] = (
+                "High" if row["customer_risk_category"] != "High" else "Low"
+            )
+            row["modified_at"] = stamp
+            writer.writerow([i, *("" if row[c] is None else row[c] for c in CUSTOMER.column_names)])
+    return path
+
+
+def run_phase(name: str, home: Path, extra: list[str]) -> dict:
+    env = {
+        **os.environ,
+        "FS_ACCELERATOR_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster_home"),
+    }
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--home", str(home), *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"phase {name} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--update-customers", type=int, default=1_000)
+    parser.add_argument("--keep", help="data folder to use and keep (default: a temp folder)")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("--select", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase:
+        home = Path(args.home)
+        if args.phase == "generate":
+            result = phase_generate(home, args.customers)
+        elif args.phase == "build":
+            result = phase_build(home, args.select)
+        elif args.phase == "update-file":
+            start = time.perf_counter()
+            write_update_file(home, args.update_customers)
+            result = {"seconds": time.perf_counter() - start}
+        else:
+            raise SystemExit(f"unknown phase {args.phase}")
+        result["peak_mb"] = round(peak_mb(), 1)
+        print(json.dumps(result))
+        return
+
+    home = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="fs_bench_"))
+    if home.exists() and args.keep:
+        shutil.rmtree(home)
+    (home / "dagster_home").mkdir(parents=True)
+    shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+    try:
+        gen = run_phase("generate", home, ["--customers", str(args.customers)])
+        print(
+            f"generate      {args.customers:>9,} customers, {gen['rows']:,} rows: "
+            f"{gen['seconds']:.1f} s, {gen['rows_per_s']:,.0f} rows/s, peak {gen['peak_mb']:.0f} MB"
+        )
+        full = run_phase("build", home, [])
+        print(
+            f"full build    {full['seconds']:.1f} s wall (all assets and checks), "
+            f"peak {full['peak_mb']:.0f} MB, ok={full['ok']}"
+        )
+        for step, secs in list(full["steps"].items())[:10]:
+            print(f"    {step:40} {secs:7.2f} s")
+        run_phase("update-file", home, ["--update-customers", str(args.update_customers)])
+        upd = run_phase("build", home, ["--select", "key:raw/customer or key:mastered/customer"])
+        refresh = upd["steps"].get("raw__customer", 0) + upd["steps"].get("mastered__customer", 0)
+        print(
+            f"update        {args.update_customers:,} changed customers: raw+mastered customer "
+            f"steps {refresh:.2f} s; whole run with checks {upd['seconds']:.1f} s, "
+            f"peak {upd['peak_mb']:.0f} MB, ok={upd['ok']}"
+        )
+        for step, secs in upd["steps"].items():
+            print(f"    {step:40} {secs:7.2f} s")
+    finally:
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""`fs-accelerator build`: materialize the asset graph on the project's Dagster instance.
+
+The run goes through the instance in DAGSTER_HOME, so it shows in the UI afterwards. While
+it runs, a watcher thread reads the run's events and prints one line per asset (and a bar
+on a terminal); at the end a summary of checks. Exit code 1 when the run fails or an
+ERROR-severity check fails.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import dagster as dg
+from dagster import DagsterEventType, DagsterInstance
+from dagster._core.utils import make_new_run_id
+
+from fs_assets.instance import ensure_dagster_home
+from fs_assets.paths import DataPaths
+
+WATCHED = {
+    DagsterEventType.ASSET_MATERIALIZATION,
+    DagsterEventType.ASSET_CHECK_EVALUATION,
+    DagsterEventType.STEP_FAILURE,
+}
+
+
+# Dagster's console logger at DEBUG prints every event; the progress lines replace it.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class BuildReport:
+    run_id: str
+    success: bool
+    materialized: list[str] = field(default_factory=list)
+    checks_passed: list[str] = field(default_factory=list)
+    checks_failed: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
+    step_failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def blocking_failures(self) -> list[str]:
+        return [c for c, sev in self.checks_failed if sev == "ERROR"]
+
+    @property
+    def ok(self) -> bool:
+        return self.success and not self.blocking_failures
+
+
+def _label(key: dg.AssetKey) -> str:
+    return ".".join(key.path)
+
+
+class _Progress:
+    """Prints each materialization as it lands, from the run's event log."""
+
+    def __init__(self, instance: DagsterInstance, run_id: str, total: int, out=sys.stdout):
+        self.instance, self.run_id, self.total, self.out = instance, run_id, total, out
+        self.report = BuildReport(run_id=run_id, success=False)
+        self.started = time.monotonic()
+        self._cursor: str | None = None
+        self._stop = threading.Event()
+        self._tty = out.isatty()
+
+    def poll(self) -> None:
+        while True:
+            batch = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, limit=1000)
+            self._handle(batch.records)
+            self._cursor = batch.cursor
+            if not batch.has_more:
+                return
+
+    def _handle(self, records) -> None:
+        for record in records:
+            event = record.event_log_entry.dagster_event
+            if event is None or event.event_type not in WATCHED:
+                continue
+            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+                name = _label(event.asset_key)
+                self.report.materialized.append(name)
+                self._line(f"materialized {name}")
+            elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                ev = event.event_specific_data
+                name = f"{_label(ev.asset_key)}:{ev.check_name}"
+                if ev.passed:
+                    self.report.checks_passed.append(name)
+                else:
+                    self.report.checks_failed.append((name, ev.severity.value))
+                    self._line(f"check FAILED ({ev.severity.value}) {name}")
+            else:
+                self.report.step_failures.append(event.step_key or "?")
+                self._line(f"step FAILED {event.step_key}")
+
+    def _line(self, text: str) -> None:
+        done = len(self.report.materialized)
+        elapsed = time.monotonic() - self.started
+        if self._tty:
+            width = 24
+            filled = int(width * done / max(self.total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            self.out.write(f"\r\033[K[{bar}] {done}/{self.total} {elapsed:6.1f}s  {text}\n")
+        else:
+            self.out.write(f"[{done}/{self.total}] {elapsed:6.1f}s {text}\n")
+        self.out.flush()
+
+    def watch(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(0.5)
+        self.poll()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def build(
+    paths: DataPaths, select: str | None = None, out=sys.stdout, run_config: dict | None = None
+) -> BuildReport:
+    """Materialize the selection (default: every asset) with its checks, in one run."""
+    ensure_dagster_home(paths)
+    from fs_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    if select:
+        keys = sorted(dg.AssetSelection.from_string(select).resolve(graph))
+        if not keys:
+            raise SystemExit(f"--select {select!r} matches no asset")
+    else:
+        keys = sorted(graph.get_all_asset_keys())
+    job = defs.resolve_implicit_global_asset_job_def()
+    run_id = make_new_run_id()
+    with DagsterInstance.get() as instance:
+        progress = _Progress(instance, run_id, total=len(keys), out=out)
+        watcher = threading.Thread(target=progress.watch, daemon=True)
+        watcher.start()
+        try:
+            result = job.execute_in_process(
+                instance=instance,
+                asset_selection=keys,
+                run_id=run_id,
+                raise_on_error=False,
+                run_config={**QUIET, **(run_config or {})},
+                tags={"fs-accelerator/launched-by": "cli-build"},
+            )
+        finally:
+            progress.stop()
+            watcher.join()
+        report = progress.report
+        report.success = result.success
+        report.seconds = time.monotonic() - progress.started
+    return report
+
+
+def print_summary(report: BuildReport, paths: DataPaths, out=sys.stdout) -> None:
+    by_asset = Counter(name.split(":")[0] for name in report.checks_passed)
+    out.write(
+        f"\nrun {report.run_id}: {'succeeded' if report.success else 'FAILED'} "
+        f"in {report.seconds:.1f}s; {len(report.materialized)} assets materialized\n"
+        f"checks: {len(report.checks_passed)} passed, {len(report.checks_failed)} failed "
+        f"({len(report.blocking_failures)} ERROR)\n"
+    )
+    for name, severity in report.checks_failed:
+        out.write(f"  FAILED {severity:5} {name}\n")
+    for step in report.step_failures:
+        out.write(f"  FAILED step {step}\n")
+    if by_asset:
+        out.write(f"  passing checks on {len(by_asset)} assets\n")
+    out.write(
+        f"\ndata folder:   {paths.home}\n"
+        f"landing files: {paths.landing}\n"
+        f"warehouse:     {paths.warehouse}  (duckdb {paths.warehouse} -readonly)\n"
+        f"dagster home:  {paths.dagster_home}\n"
+        "UI:            make ui  (then open http://127.0.0.1:3000)\n"
+    )

@@ -1,0 +1,102 @@
+"""`raw.<entity>` assets: new landing files merged into the append-only history."""
+
+import dagster as dg
+
+from fs_assets.catalog_metadata import column_schema, table_name
+from fs_assets.entities import ENTITIES, OWNER, Entity
+from fs_assets.mock_sources import MOCK_SOURCES_KEY
+from fs_assets.raw_history import IngestOutcome, ingest_file, raw_table
+from resources.landing_zone import LandingZoneResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+
+def raw_key(entity: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", entity])
+
+
+def _outcomes_markdown(outcomes: list[IngestOutcome]) -> str:
+    if not outcomes:
+        return "No new landing files."
+    lines = [
+        "| file | status | read | inserted | already present | rejected rows | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        err = (f"line {o.error_line}: " if o.error_line else "") + (o.error or "")
+        lines.append(
+            f"| {o.path.rsplit('/', 1)[-1]} | {o.status} | {o.rows_read} | {o.rows_inserted} "
+            f"| {o.rows_already_present} | {o.rows_rejected} | {err.replace('|', '/')} |"
+        )
+    return "\n".join(lines)
+
+
+def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=raw_key(ent.name),
+        group_name="raw",
+        owners=[OWNER],
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        deps=[MOCK_SOURCES_KEY],
+        description=(
+            f"Append-only history of {ent.name} versions as delivered in landing files. "
+            f"Grain: one row per ({ent.key}, modified_at) version, text as delivered, plus the "
+            "file, row and time of ingestion. Merge rule (seed): insert only versions whose "
+            f"({ent.key}, modified_at) is not already present; a file already in the ledger is "
+            "not read again."
+        ),
+        metadata={
+            "dagster/table_name": table_name("raw", ent.name),
+            "dagster/column_schema": column_schema(ent, typed=False),
+            "merge_rule": f"old.{ent.key} = new.{ent.key} AND old.modified_at = new.modified_at "
+            "WHEN NOT MATCHED THEN INSERT",
+        },
+    )
+    def _raw(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        landing: LandingZoneResource,
+    ) -> dg.MaterializeResult:
+        files = landing.list_files(ent.name)
+        outcomes: list[IngestOutcome] = []
+        with warehouse.connect() as conn:
+            for path in files:
+                outcome = ingest_file(conn, ent, path, run_id=context.run_id)
+                if outcome.status == "skipped":
+                    continue
+                outcomes.append(outcome)
+                if outcome.status == "rejected":
+                    context.log.error(
+                        f"rejected {path}"
+                        + (f", line {outcome.error_line}" if outcome.error_line else "")
+                        + f": {outcome.error}; nothing from this file was ingested"
+                    )
+                elif outcome.rows_rejected:
+                    context.log.warning(
+                        f"{path}: {outcome.rows_rejected} rows without a usable key or "
+                        f"modified_at went to quarantine.{ent.name}_ingest_rejects"
+                    )
+                else:
+                    context.log.info(f"{path}: {outcome.status}, {outcome.rows_inserted} new")
+            total, keys = conn.execute(
+                f"select count(*), count(distinct {ent.key}) from {raw_table(ent)}"
+            ).fetchone()
+        inserted = sum(o.rows_inserted for o in outcomes)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(total),
+                "distinct_keys": dg.MetadataValue.int(keys),
+                "files_new": dg.MetadataValue.int(len(outcomes)),
+                "files_rejected": dg.MetadataValue.int(
+                    sum(o.status == "rejected" for o in outcomes)
+                ),
+                "rows_inserted": dg.MetadataValue.int(inserted),
+                "rows_quarantined": dg.MetadataValue.int(sum(o.rows_rejected for o in outcomes)),
+                "ingestion": dg.MetadataValue.md(_outcomes_markdown(outcomes)),
+            }
+        )
+
+    return _raw
+
+
+RAW_ASSETS = [build_raw_asset(e) for e in ENTITIES.values()]

@@ -1,0 +1,245 @@
+"""The raw layer: an append-only history of every version the sources delivered.
+
+One landing file is ingested in one DuckDB transaction: either all of its new versions
+land (with the ledger row that records it), or none do. The seed's merge rule
+`old.key = new.key AND old.modified_at = new.modified_at WHEN NOT MATCHED THEN INSERT *`
+is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger of
+ingested files (path, size, sha256, rows, status) makes re-ingesting a known file a no-op
+before any row is read.
+
+Rows that cannot be versioned at all (no key, or a modified_at that is not a timestamp)
+cannot take part in the merge; they go to `quarantine.<entity>_ingest_rejects` with the
+reason, the file and the row number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from fs_assets.entities import Entity
+from fs_assets.landing_files import (
+    LandingFileError,
+    explain_read_error,
+    file_layout,
+    relation_sql,
+    sha256_of,
+)
+from fs_assets.rules import q
+
+LEDGER = "meta.ingest_ledger"
+AUDIT_COLUMNS = ("_modified_ts", "_source_file", "_source_row", "_ingested_at", "_batch_id")
+
+
+def raw_table(ent: Entity) -> str:
+    return f"raw.{q(ent.name)}"
+
+
+def ingest_rejects_table(ent: Entity) -> str:
+    return f"quarantine.{q(ent.name + '_ingest_rejects')}"
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
+    """Create the raw, ingest-reject and ledger tables; add columns the model gained.
+
+    A column the model lost is an error: history is append-only and we do not drop data.
+    """
+    text_cols = ", ".join(f"{q(c)} varchar" for c in ent.column_names)
+    audit = (
+        "_modified_ts timestamp, _source_file varchar, _source_row bigint, "
+        "_ingested_at timestamp, _batch_id bigint"
+    )
+    conn.execute(f"create table if not exists {raw_table(ent)} ({text_cols}, {audit})")
+    conn.execute(
+        f"create table if not exists {ingest_rejects_table(ent)} "
+        f"({text_cols}, _source_file varchar, _source_row bigint, _reason varchar, "
+        "_rejected_at timestamp)"
+    )
+    conn.execute("create sequence if not exists meta.ingest_id_seq")
+    conn.execute(
+        f"""create table if not exists {LEDGER} (
+            ingest_id bigint primary key, entity varchar, path varchar, file_name varchar,
+            size_bytes bigint, mtime timestamp, sha256 varchar, status varchar,
+            rows_read bigint, rows_inserted bigint, rows_already_present bigint,
+            rows_rejected bigint, error varchar, error_line bigint, run_id varchar,
+            ingested_at timestamp)"""
+    )
+    existing = [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'raw' and table_name = ? order by ordinal_position",
+            [ent.name],
+        ).fetchall()
+    ]
+    lost = [c for c in existing if c not in ent.column_names and c not in AUDIT_COLUMNS]
+    if lost:
+        raise RuntimeError(
+            f"raw.{ent.name} has columns the entity model no longer defines: {lost}. "
+            "History is append-only; restore the columns in the model or migrate the table."
+        )
+    for col in ent.column_names:
+        if col not in existing:
+            conn.execute(f"alter table {raw_table(ent)} add column {q(col)} varchar")
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What happened to one landing file."""
+
+    path: str
+    status: str  # ingested | duplicate | rejected | skipped
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_already_present: int = 0
+    rows_rejected: int = 0
+    error: str | None = None
+    error_line: int | None = None
+
+
+def _known(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: str) -> str | None:
+    """'skipped' when this exact file was handled before, 'duplicate' when its bytes were."""
+    rows = conn.execute(
+        f"select path, status from {LEDGER} where entity = ? and sha256 = ?", [ent.name, sha]
+    ).fetchall()
+    if not rows:
+        return None
+    if any(p == str(path) for p, _ in rows):
+        return "skipped"
+    if any(s in ("ingested", "duplicate") for _, s in rows):
+        return "duplicate"
+    return None  # same bytes were rejected under another name: reject again, with a report
+
+
+def _record(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    path: Path,
+    sha: str,
+    outcome: IngestOutcome,
+    run_id: str | None,
+    now: dt.datetime,
+    ingest_id: int | None = None,
+) -> None:
+    stat = path.stat()
+    if ingest_id is None:
+        ingest_id = _next_id(conn)
+    conn.execute(
+        f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ingest_id,
+            ent.name,
+            str(path),
+            path.name,
+            stat.st_size,
+            dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None),
+            sha,
+            outcome.status,
+            outcome.rows_read,
+            outcome.rows_inserted,
+            outcome.rows_already_present,
+            outcome.rows_rejected,
+            outcome.error,
+            outcome.error_line,
+            run_id,
+            now,
+        ],
+    )
+
+
+def _next_id(conn: duckdb.DuckDBPyConnection) -> int:
+    return int(conn.execute("select nextval('meta.ingest_id_seq')").fetchone()[0])
+
+
+def ingest_file(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None = None
+) -> IngestOutcome:
+    """Merge one landing file into raw.<entity>, atomically; never raises for bad input."""
+    ensure_tables(conn, ent)
+    path = path.resolve()
+    sha = sha256_of(path)
+    known = _known(conn, ent, path, sha)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if known == "skipped":
+        return IngestOutcome(str(path), "skipped")
+    if known == "duplicate":
+        outcome = IngestOutcome(
+            str(path), "duplicate", error="same bytes as a file already ingested"
+        )
+        _record(conn, ent, path, sha, outcome, run_id, now)
+        return outcome
+
+    key = q(ent.key)
+    cols = ", ".join(q(c) for c in ent.column_names)
+    conn.execute("begin transaction")
+    try:
+        batch = _next_id(conn)
+        layout = file_layout(conn, ent, path)
+        select_sql, params = relation_sql(layout)
+        ts = "try_cast(modified_at as timestamp)"
+        try:
+            conn.execute(
+                f"""create or replace temp table _stage as
+                select *, {ts} as _ts,
+                  case when {key} is null or trim({key}) = ''
+                         then 'key_missing: {ent.key} is empty'
+                       when {ts} is null
+                         then 'modified_at_invalid: '
+                           || coalesce('"' || modified_at || '"', 'empty')
+                           || ' is not a timestamp'
+                  end as _reason
+                from (select *, row_number() over () as _source_row
+                      from ({select_sql}) as src({cols}))""",
+                params,
+            )
+        except duckdb.Error as exc:
+            raise explain_read_error(path, exc) from exc
+        rows_read, rows_rejected, distinct_versions = conn.execute(
+            f"select count(*), count(_reason), count(distinct ({key}, _ts)) filter "
+            "(where _reason is null) from _stage"
+        ).fetchone()
+        conn.execute(
+            f"insert into {ingest_rejects_table(ent)} select {cols}, ?, _source_row, _reason, ?"
+            " from _stage where _reason is not null",
+            [str(path), now],
+        )
+        # A file that repeats a (key, modified_at) keeps its first row, as the seed's merge
+        # would; the window that finds it only runs when there is a repeat.
+        first_only = (
+            f"qualify row_number() over (partition by {key}, _ts order by _source_row) = 1"
+            if distinct_versions < rows_read - rows_rejected
+            else ""
+        )
+        inserted = conn.execute(
+            f"""insert into {raw_table(ent)} ({cols}, {", ".join(AUDIT_COLUMNS)})
+            select {cols}, _ts, ?, _source_row, ?, ?
+            from _stage s
+            where _reason is null
+              and not exists (
+                select 1 from {raw_table(ent)} r where r.{key} = s.{key} and r._modified_ts = s._ts)
+            {first_only}""",
+            [str(path), now, batch],
+        ).fetchone()[0]
+        outcome = IngestOutcome(
+            str(path),
+            "ingested",
+            rows_read=rows_read,
+            rows_inserted=inserted,
+            rows_already_present=rows_read - rows_rejected - inserted,
+            rows_rejected=rows_rejected,
+        )
+        _record(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
+        conn.execute("commit")
+    except LandingFileError as err:
+        conn.execute("rollback")
+        outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
+        _record(conn, ent, path, sha, outcome, run_id, now)
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    finally:
+        conn.execute("drop table if exists _stage")
+    return outcome

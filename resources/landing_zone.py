@@ -1,0 +1,39 @@
+"""The landing zone: one folder per entity on the local file system.
+
+Source systems (or `fs-accelerator generate` / `update-customer`) drop files here; files
+are immutable once landed. Paths resolve when used, from the project's data folder.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from fs_assets.landing_files import is_landing_file
+from fs_assets.paths import data_paths
+
+
+class LandingZoneResource(dg.ConfigurableResource):
+    """Where landing files for each entity arrive."""
+
+    home: str | None = Field(
+        default=None,
+        description="Data folder; empty means $FS_ACCELERATOR_HOME, else ./data of the checkout.",
+    )
+
+    @property
+    def root(self) -> Path:
+        return data_paths(self.home).landing
+
+    @property
+    def rejected_dir(self) -> Path:
+        return data_paths(self.home).rejected
+
+    def entity_dir(self, entity: str) -> Path:
+        path = self.root / entity
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def list_files(self, entity: str) -> list[Path]:
+        """Data files of one entity, oldest name first (names sort in landing order)."""
+        return sorted(p for p in self.entity_dir(entity).iterdir() if is_landing_file(p))

@@ -1,0 +1,119 @@
+"""The embedded warehouse: one DuckDB file, opened briefly and politely.
+
+DuckDB lets one process hold the file at a time (readers included). Writers are
+serialised by the `duckdb_warehouse` concurrency pool (see the project's dagster.yaml);
+this resource adds the second line of defence: when the file is held by someone else
+(a CLI command, a query in a notebook) it waits with backoff up to `lock_timeout_s`,
+logging who holds it, and then fails with a clear message instead of a bare IO error.
+"""
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from pydantic import Field
+
+from fs_assets.paths import data_paths
+
+LOG = logging.getLogger(__name__)
+WAREHOUSE_POOL = "duckdb_warehouse"
+LAYER_SCHEMAS = ("raw", "mastered", "quarantine", "meta")
+
+
+class WarehouseLockTimeout(RuntimeError):
+    """Another process kept the warehouse file locked for longer than we agreed to wait."""
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def connect_with_retry(
+    path: Path,
+    *,
+    read_only: bool = False,
+    timeout_s: float = 600.0,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting (with jittered backoff) while another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only and not path.exists():
+        raise FileNotFoundError(
+            f"the warehouse {path} does not exist yet: build it first "
+            "(`fs-accelerator build` or the README's main command)"
+        )
+    config: dict[str, str | int] = {}
+    if threads:
+        config["threads"] = threads
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    announced = False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseLockTimeout(
+                    f"the warehouse {path} stayed locked for {timeout_s:.0f}s: {exc}"
+                ) from exc
+            if not announced and on_wait is not None:
+                on_wait(f"waiting for the warehouse lock on {path}: {exc}")
+                announced = True
+            time.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, 2.0)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file of the project's data folder (or an explicit path)."""
+
+    home: str | None = Field(
+        default=None,
+        description="Data folder; empty means $FS_ACCELERATOR_HOME, else ./data of the checkout.",
+    )
+    database: str | None = Field(
+        default=None, description="Explicit DuckDB file; overrides <home>/warehouse.duckdb."
+    )
+    lock_timeout_s: float = Field(default=900.0, description="How long to wait for the lock.")
+    memory_limit: str | None = Field(
+        default=None, description="DuckDB memory_limit, e.g. '4GB'; DuckDB's default otherwise."
+    )
+
+    @property
+    def path(self) -> Path:
+        if self.database:
+            return Path(self.database).expanduser().resolve()
+        return data_paths(self.home).warehouse
+
+    @property
+    def export_dir(self) -> Path:
+        """Folder for files the warehouse writes for other engines, beside the DuckDB file."""
+        return self.path.parent / "warehouse"
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one unit of work; closed (and the lock released) afterwards."""
+        conn = connect_with_retry(
+            self.path,
+            read_only=read_only,
+            timeout_s=self.lock_timeout_s,
+            memory_limit=self.memory_limit,
+            on_wait=LOG.info,
+        )
+        try:
+            if not read_only:
+                for schema in LAYER_SCHEMAS:
+                    conn.execute(f"create schema if not exists {schema}")
+            yield conn
+        finally:
+            conn.close()

@@ -1,0 +1,65 @@
+"""Shared fixtures: a temporary data folder, generated landing files, a real DuckDB file."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from fs_assets.generator import generate_landing
+from fs_assets.instance import INSTANCE_TEMPLATE
+from fs_assets.paths import DataPaths
+from resources.warehouse import LAYER_SCHEMAS
+
+SMALL_CUSTOMERS = 1_500
+
+
+@pytest.fixture(scope="session")
+def small_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Landing files for a small generated data set, made once per session (read-only)."""
+    out = tmp_path_factory.mktemp("landing_small")
+    generate_landing(out, customers=SMALL_CUSTOMERS, seed=7)
+    return out
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
+    """An empty data folder (with its Dagster instance folder) the project is pointed at."""
+    root = tmp_path / "fs_home"
+    (root / "dagster_home").mkdir(parents=True)
+    shutil.copyfile(INSTANCE_TEMPLATE, root / "dagster_home" / "dagster.yaml")
+    monkeypatch.setenv("FS_ACCELERATOR_HOME", str(root))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    return DataPaths(root)
+
+
+@pytest.fixture
+def landed(home: DataPaths, small_landing: Path) -> DataPaths:
+    """The data folder with the small generated data set copied into its landing zone."""
+    shutil.copytree(small_landing, home.landing)
+    return home
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A real DuckDB file with the warehouse schemas."""
+    connection = duckdb.connect(str(tmp_path / "test.duckdb"))
+    for schema in LAYER_SCHEMAS:
+        connection.execute(f"create schema if not exists {schema}")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def built(landed: DataPaths) -> DataPaths:
+    """The data folder after a full `fs-accelerator build` on a temporary Dagster instance."""
+    from io import StringIO
+
+    from fs_assets.build import build
+
+    report = build(landed, out=StringIO())
+    assert report.ok, (report.checks_failed, report.step_failures)
+    return landed

@@ -1,0 +1,220 @@
+"""`governed/<role>_<entity>` assets: what each role may read, as DuckDB views.
+
+One view per role and per entity with PII columns, over `mastered.<entity>`: non-PII
+columns pass, each PII column gets the mask of the policy that `policies/masking.yaml`
+resolves for the role and the column's tag, or is redacted when none grants it. The
+policies are read when the asset runs, not when the code location loads, so a broken
+policy file fails the governed runs (leaving the previous views in place) instead of
+taking the whole code location down; the materialization records what was enforced.
+"""
+
+from dataclasses import dataclass
+
+import dagster as dg
+import duckdb
+
+from fs_assets.catalog_metadata import table_name
+from fs_assets.entities import OWNER, Entity
+from fs_assets.governance import GOVERNED_SCHEMA, governed_entities, view_name
+from fs_assets.governance.operators import REDACT, mask_sql, pass_through_sql
+from fs_assets.governance.policies import (
+    DEFAULT_DENY,
+    POLICY_FILE,
+    ROLES,
+    PolicySet,
+    check_role,
+    load_policies,
+)
+from fs_assets.mastered_assets import mastered_key
+from fs_assets.mastering import mastered_table
+from fs_assets.rules import q
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+
+@dataclass(frozen=True)
+class GovernedColumn:
+    name: str
+    type: str
+    sql: str
+    pii: str | None = None
+    policy: str | None = None  # policy name, DEFAULT_DENY, or None for a non-PII column
+    operator: str | None = None
+
+
+@dataclass(frozen=True)
+class GovernedView:
+    """One role's view of one entity, and which policy decided each PII column."""
+
+    role: str
+    entity: Entity
+    columns: tuple[GovernedColumn, ...]
+    policies: PolicySet
+
+    @property
+    def name(self) -> str:
+        return view_name(self.role, self.entity.name)
+
+    @property
+    def table(self) -> str:
+        return f"{GOVERNED_SCHEMA}.{q(self.name)}"
+
+    @property
+    def select_sql(self) -> str:
+        cols = ",\n  ".join(f"{c.sql} as {q(c.name)}" for c in self.columns)
+        return f"select\n  {cols}\nfrom {mastered_table(self.entity)}"
+
+    def column_schema(self) -> dg.TableSchema:
+        return dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    name=c.name,
+                    type=c.type,
+                    description=self.entity.column(c.name).description,
+                    tags=(
+                        {"pii": c.pii, "policy": c.policy, "operator": c.operator}
+                        if c.pii and c.policy and c.operator
+                        else {}
+                    ),
+                )
+                for c in self.columns
+            ]
+        )
+
+    def policies_json(self) -> dict[str, object]:
+        applied = {c.policy for c in self.columns if c.policy and c.policy != DEFAULT_DENY}
+        return {
+            "role": self.role,
+            "source": str(self.policies.source),
+            "resolution": "lowest priority number wins; PII no policy grants is redacted",
+            "applied": [p.as_json() for p in self.policies.policies if p.name in applied],
+            "columns": {
+                c.name: {"pii": c.pii, "policy": c.policy, "operator": c.operator}
+                for c in self.columns
+                if c.pii
+            },
+        }
+
+
+def governed_view(ent: Entity, role: str, policies: PolicySet) -> GovernedView:
+    """Resolve the mask of every PII column of `ent` for `role` (a user holding only it)."""
+    check_role(role)
+    columns = []
+    for col in ent.columns:
+        if not col.pii:
+            masked = pass_through_sql(col)
+            columns.append(GovernedColumn(col.name, masked.type, masked.sql))
+            continue
+        policy = policies.resolve({role}, col.pii)
+        if policy is None:
+            masked = mask_sql(col, REDACT)
+            columns.append(
+                GovernedColumn(col.name, masked.type, masked.sql, col.pii, DEFAULT_DENY, REDACT)
+            )
+        else:
+            masked = mask_sql(col, policy.operator, policy.options)
+            columns.append(
+                GovernedColumn(
+                    col.name, masked.type, masked.sql, col.pii, policy.name, policy.operator
+                )
+            )
+    return GovernedView(role, ent, tuple(columns), policies)
+
+
+def build_governed_view(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, role: str, policies: PolicySet
+) -> GovernedView:
+    """Create or replace `governed.<role>_<entity>` in one transaction (all or nothing)."""
+    view = governed_view(ent, role, policies)
+    conn.execute("begin transaction")
+    try:
+        conn.execute(f"create schema if not exists {GOVERNED_SCHEMA}")
+        conn.execute(f"create or replace view {view.table} as {view.select_sql}")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return view
+
+
+def build_governed_views(
+    conn: duckdb.DuckDBPyConnection, policies: PolicySet, roles: tuple[str, ...] = ROLES
+) -> list[GovernedView]:
+    """Every role's views of every entity with PII."""
+    return [
+        build_governed_view(conn, ent, role, policies)
+        for role in roles
+        for ent in governed_entities()
+    ]
+
+
+def governed_key(role: str, entity: str) -> dg.AssetKey:
+    return dg.AssetKey([GOVERNED_SCHEMA, view_name(role, entity)])
+
+
+def _declared_schema(ent: Entity) -> dg.TableSchema:
+    """Before a run: the columns and their PII tags (the masks are known once it ran)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=c.name,
+                type=c.type,
+                description=c.description,
+                tags={"pii": c.pii} if c.pii else {},
+            )
+            for c in ent.columns
+        ]
+    )
+
+
+def _lineage(ent: Entity) -> dg.TableColumnLineage:
+    src = mastered_key(ent.name)
+    return dg.TableColumnLineage(
+        {c: [dg.TableColumnDep(asset_key=src, column_name=c)] for c in ent.column_names}
+    )
+
+
+def build_governed_asset(role: str, ent: Entity) -> dg.AssetsDefinition:
+    name = view_name(role, ent.name)
+
+    @dg.asset(
+        key=governed_key(role, ent.name),
+        group_name=GOVERNED_SCHEMA,
+        owners=[OWNER],
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        deps=[mastered_key(ent.name)],
+        description=(
+            f"What a user with role {role} may read of {ent.name}. Grain: {ent.grain}. "
+            f"A view over mastered.{ent.name}: non-PII columns pass; each PII column is "
+            f"masked by the policy of {POLICY_FILE.name} that wins for the role and the "
+            "column's tag (lowest priority number), or redacted when none grants it."
+        ),
+        metadata={
+            "dagster/table_name": table_name(GOVERNED_SCHEMA, name),
+            "dagster/column_schema": _declared_schema(ent),
+            "dagster/column_lineage": _lineage(ent),
+            "role": role,
+        },
+    )
+    def _governed(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        # Validate before opening the warehouse: a bad file must change nothing.
+        policies = load_policies()
+        with warehouse.connect() as conn:
+            view = build_governed_view(conn, ent, role, policies)
+            rows = conn.execute(f"select count(*) from {view.table}").fetchone()[0]
+        masks = {c.name: f"{c.operator} ({c.policy})" for c in view.columns if c.pii}
+        context.log.info(f"governed.{name} for role {role}: {masks}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(rows),
+                "dagster/column_schema": view.column_schema(),
+                "policies": dg.MetadataValue.json(view.policies_json()),
+            }
+        )
+
+    return _governed
+
+
+GOVERNED_ASSETS = [build_governed_asset(role, ent) for role in ROLES for ent in governed_entities()]

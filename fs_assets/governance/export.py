@@ -1,0 +1,137 @@
+"""A role's governed data as a DuckDB file of its own: the boundary its queries stay in.
+
+A view in the warehouse is only a policy if nobody can read around it, and anyone who can
+open `warehouse.duckdb` can read `mastered.customer`. So a role's queries never open the
+warehouse: `export_role` copies that role's governed views, as materialized tables (a
+view would point back into the warehouse), into `<data folder>/exports/<role>.duckdb`,
+and `query_role` opens only that file, read-only and with file access switched off, so
+a query cannot ATTACH the warehouse or read a landing file either.
+
+The export is written to a temporary file beside the target and renamed over it, so a
+reader sees the previous export or the new one, never half of one.
+"""
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from fs_assets.governance import GOVERNED_SCHEMA, governed_entities, view_name
+from fs_assets.governance.policies import check_role
+from fs_assets.paths import DataPaths
+from fs_assets.rules import q
+from resources.warehouse import connect_with_retry
+
+EXPORTS = "exports"
+_ALIAS = "role_export"
+
+
+class ExportError(RuntimeError):
+    """The warehouse has nothing to export for the role (yet)."""
+
+
+class ExportMissingError(FileNotFoundError):
+    """The role has no export file to query."""
+
+
+def export_path(paths: DataPaths, role: str) -> Path:
+    return paths.home / EXPORTS / f"{check_role(role)}.duckdb"
+
+
+def _literal(text: str) -> str:
+    # ATTACH takes no parameters; the path is ours (data folder + role id), quoted anyway.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _remove(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+
+
+def export_role(paths: DataPaths, role: str, *, timeout_s: float = 600.0) -> Path:
+    """Write `<data folder>/exports/<role>.duckdb` with only the role's governed tables."""
+    final = export_path(paths, role)
+    views = [view_name(role, e.name) for e in governed_entities()]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=timeout_s)
+    try:
+        present = {
+            name
+            for (name,) in conn.execute(
+                "select table_name from information_schema.tables "
+                "where table_catalog = current_database() and table_schema = ?",
+                [GOVERNED_SCHEMA],
+            ).fetchall()
+        }
+        missing = [f"{GOVERNED_SCHEMA}.{v}" for v in views if v not in present]
+        if missing:
+            raise ExportError(
+                f"{paths.warehouse} has no {', '.join(missing)}: build the governed assets "
+                "first (fs-accelerator build --select 'group:governed')"
+            )
+        # The warehouse is open read-only; the export is attached read-write explicitly.
+        conn.execute(f"attach {_literal(str(tmp))} as {_ALIAS} (read_write)")
+        try:
+            conn.execute(f"create schema {_ALIAS}.{GOVERNED_SCHEMA}")
+            for v in views:
+                conn.execute(
+                    f"create table {_ALIAS}.{GOVERNED_SCHEMA}.{q(v)} as "
+                    f"select * from {GOVERNED_SCHEMA}.{q(v)}"
+                )
+        finally:
+            conn.execute(f"detach {_ALIAS}")
+    except BaseException:
+        _remove(tmp)
+        raise
+    finally:
+        conn.close()
+    # A write-ahead log left by an older file of this name would be replayed onto the new one.
+    final.with_name(final.name + ".wal").unlink(missing_ok=True)
+    os.replace(tmp, final)
+    return final
+
+
+def _open(paths: DataPaths, role: str) -> duckdb.DuckDBPyConnection:
+    path = export_path(paths, role)
+    if not path.exists():
+        raise ExportMissingError(
+            f"no export for role {role!r} at {path}: run `fs-accelerator export --role {role}`"
+        )
+    # No file system access: the query cannot attach the warehouse, read landing files or
+    # write anywhere, and the setting cannot be switched back on from SQL.
+    return duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+
+
+def query_role(
+    paths: DataPaths, role: str, sql: str, *, limit: int | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run `sql` against the role's export only; at most `limit` rows when given."""
+    conn = _open(paths, role)
+    try:
+        cur = conn.execute(sql)
+        if cur.description is None:
+            return [], []
+        columns = [d[0] for d in cur.description]
+        rows = cur.fetchall() if limit is None else cur.fetchmany(limit)
+        return columns, rows
+    finally:
+        conn.close()
+
+
+def exported_tables(paths: DataPaths, role: str) -> list[tuple[str, int]]:
+    """(schema.table, rows) of every table in the role's export."""
+    conn = _open(paths, role)
+    try:
+        tables = conn.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database() order by 1, 2"
+        ).fetchall()
+        return [
+            (f"{s}.{t}", conn.execute(f"select count(*) from {q(s)}.{q(t)}").fetchone()[0])
+            for s, t in tables
+        ]
+    finally:
+        conn.close()

@@ -1,0 +1,405 @@
+"""Masking policies as code: each role reads exactly its policy's effect, and no more."""
+
+import argparse
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from fs_assets.entities import CUSTOMER, ENTITIES, PII_DOB, PII_MASK
+from fs_assets.governance import governed_entities
+from fs_assets.governance.assets import (
+    GOVERNED_ASSETS,
+    build_governed_views,
+    governed_key,
+)
+from fs_assets.governance.cli import add_governance_commands
+from fs_assets.governance.export import (
+    ExportError,
+    ExportMissingError,
+    export_path,
+    export_role,
+    query_role,
+)
+from fs_assets.governance.policies import (
+    POLICY_FILE,
+    ROLES,
+    PolicyError,
+    UnknownRoleError,
+    load_policies,
+    resolve,
+)
+from fs_assets.mastering import build_mastered
+from fs_assets.paths import DataPaths
+from fs_assets.raw_history import ingest_file
+from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
+
+ORDER = ("customer", "product", "account", "transaction")
+GOOD = POLICY_FILE.read_text(encoding="utf-8")
+
+# What each role must see per PII tag, written out rather than derived from the resolver.
+EXPECTED = {
+    "restricted-acess": {PII_MASK: "hash", PII_DOB: "redact"},  # no grant on TW.dob
+    "dob-bucketing": {PII_MASK: "redact", PII_DOB: "quarter"},  # no grant on TW.mask
+    "pii-reader": {PII_MASK: "pass", PII_DOB: "pass"},
+    "analyst": {PII_MASK: "redact", PII_DOB: "redact"},
+}
+
+
+@contextmanager
+def connect(paths: DataPaths, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = duckdb.connect(str(paths.warehouse), read_only=read_only)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def governed(landed: DataPaths) -> DataPaths:
+    """The landed data ingested, mastered, and every role's governed views built."""
+    with connect(landed) as conn:
+        for schema in LAYER_SCHEMAS:
+            conn.execute(f"create schema if not exists {schema}")
+        for name in ORDER:
+            for path in sorted((landed.landing / name).glob("*.csv")):
+                ingest_file(conn, ENTITIES[name], path)
+            build_mastered(conn, ENTITIES[name])
+        build_governed_views(conn, load_policies())
+    return landed
+
+
+def rows_by_key(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, dict]:
+    cur = conn.execute(f"select * from {table}")
+    names = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+def quarter_start(d: dt.date) -> dt.date:
+    return dt.date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+
+
+def write_policy(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "masking.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_each_role_sees_exactly_its_policy(governed: DataPaths) -> None:
+    with connect(governed, read_only=True) as conn:
+        source = rows_by_key(conn, "mastered.customer")
+        views = {r: rows_by_key(conn, f"governed.{r.replace('-', '_')}_customer") for r in ROLES}
+    for role, view in views.items():
+        assert view.keys() == source.keys()
+        seen = set()
+        for key, src in source.items():
+            out = view[key]
+            assert set(out) == set(CUSTOMER.column_names)
+            for col in CUSTOMER.columns:
+                value, got = src[col.name], out[col.name]
+                effect = EXPECTED[role][col.pii] if col.pii else "pass"
+                seen.add(effect)
+                where = (role, key, col.name, value, got)
+                if effect == "pass":
+                    assert got == value, where
+                elif effect == "hash":
+                    digest = hashlib.sha256(str(value).encode()).hexdigest()
+                    assert got == (None if value is None else digest), where
+                elif effect == "quarter":
+                    if value is None:
+                        assert got is None, where
+                    else:
+                        assert got.month in (1, 4, 7, 10) and got.day == 1, where
+                        assert got == quarter_start(value), where
+                else:
+                    assert got == ("[REDACTED]" if col.type == "VARCHAR" else None), where
+        assert seen == {"pass", *EXPECTED[role].values()}, role
+
+
+def test_hashed_keys_still_join(governed: DataPaths) -> None:
+    with connect(governed, read_only=True) as conn:
+        joined = conn.execute(
+            "select count(*) from governed.restricted_acess_customer g "
+            "join mastered.customer m on g.email_addr = sha256(m.email_addr)"
+        ).fetchone()[0]
+        total = conn.execute("select count(*) from mastered.customer").fetchone()[0]
+    assert joined == total
+
+
+def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
+    pii_cols = [c for c, tag in CUSTOMER.pii_columns.items() if tag in (PII_MASK, PII_DOB)]
+    public_cols = [c.name for c in CUSTOMER.columns if not c.pii]
+
+    def values(conn: duckdb.DuckDBPyConnection, cols: list[str]) -> set[str]:
+        return {
+            v
+            for col in cols
+            for (v,) in conn.execute(
+                f'select cast("{col}" as varchar) from mastered.customer where "{col}" is not null'
+            ).fetchall()
+        }
+
+    with connect(governed, read_only=True) as conn:
+        raw_values = values(conn, pii_cols)
+        # An organisation's last name can be 'Merchant', also a customer_type: a non-PII
+        # column holding such a value is not a leak, a PII column holding it would be.
+        public_values = values(conn, public_cols)
+    assert len(raw_values) > 1000
+
+    path = export_role(governed, "restricted-acess")
+    assert path == governed.home / "exports" / "restricted-acess.duckdb"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["restricted-acess.duckdb"]
+
+    with duckdb.connect(str(path), read_only=True) as conn:
+        tables = conn.execute(
+            "select table_schema, table_name, table_type from information_schema.tables "
+            "where table_catalog = current_database()"
+        ).fetchall()
+        schemas = {
+            s
+            for (s,) in conn.execute(
+                "select schema_name from information_schema.schemata "
+                "where catalog_name = current_database()"
+            ).fetchall()
+        }
+        # DuckDB creates an empty `main` in every file and will not drop it.
+        assert schemas == {"governed", "main"}
+        assert tables == [("governed", "restricted_acess_customer", "BASE TABLE")]
+        scanned = 0
+        for schema, table, _ in tables:
+            cols = [
+                c
+                for (c,) in conn.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = ? and table_name = ?",
+                    [schema, table],
+                ).fetchall()
+            ]
+            assert set(cols) == set(CUSTOMER.column_names)
+            for col in cols:
+                found = conn.execute(
+                    f'select distinct cast("{col}" as varchar) from {schema}."{table}"'
+                ).fetchall()
+                forbidden = raw_values if col in pii_cols else raw_values - public_values
+                leaked = {v for (v,) in found} & forbidden
+                assert not leaked, (col, sorted(leaked)[:5])
+                scanned += len(found)
+    assert scanned > 1000
+
+
+def test_export_is_replaced_whole(governed: DataPaths) -> None:
+    first = export_role(governed, "analyst")
+    stamp = first.stat().st_mtime_ns
+    second = export_role(governed, "analyst")
+    assert second == first and second.stat().st_mtime_ns >= stamp
+    assert sorted(p.name for p in first.parent.iterdir()) == ["analyst.duckdb"]
+    columns, rows = query_role(
+        governed, "analyst", "select count(*) from governed.analyst_customer"
+    )
+    assert columns and rows[0][0] == 1500
+
+
+def test_lowest_priority_number_wins() -> None:
+    policies = load_policies()
+    # pii-reader (75) beats restricted-acess (80): the holder of both reads PII in clear.
+    assert resolve({"pii-reader", "restricted-acess"}, PII_MASK).operator == "pass_through"
+    # pii-reader (75) beats dob-bucketing (85) on dates of birth.
+    assert resolve({"dob-bucketing", "pii-reader"}, PII_DOB).operator == "pass_through"
+    assert policies.resolve({"restricted-acess", "dob-bucketing"}, PII_DOB).operator == (
+        "bucket_date"
+    )
+    assert policies.resolve({"restricted-acess"}, PII_MASK).options == {"algo": "sha256"}
+    assert policies.resolve({"dob-bucketing"}, PII_MASK) is None
+    assert policies.resolve({"analyst"}, PII_MASK) is None
+    assert policies.resolve(set(), PII_DOB) is None
+
+
+def test_priority_is_by_number_not_by_order(tmp_path: Path) -> None:
+    swapped = GOOD.replace("priority: 75", "priority: 90")
+    policies = load_policies(write_policy(tmp_path, swapped))
+    assert policies.resolve({"pii-reader", "restricted-acess"}, PII_MASK).operator == "hash"
+    assert policies.resolve({"pii-reader", "dob-bucketing"}, PII_DOB).operator == "bucket_date"
+
+
+CONFLICT = """
+---
+name: restricted-clear
+type: policy
+description: "same priority and role as the hash policy, but pass-through"
+policy:
+  data:
+    type: mask
+    priority: 80
+    selector:
+      user: {match: any, tags: ["roles:id:restricted-acess"]}
+      column: {tags: ["TW.mask"]}
+    mask: {operator: pass_through}
+"""
+
+BAD = {
+    "unknown operator": (
+        GOOD.replace("operator: pass_through", "operator: scramble"),
+        r"policy 'customeroverviewrpiireaderpolicy'.*unknown operator 'scramble'",
+    ),
+    "unknown tag": (
+        GOOD.replace(
+            '- "TW.dob"\n    mask:\n      operator: bucket_date',
+            '- "TW.birth"\n    mask:\n      operator: bucket_date',
+        ),
+        r"policy 'customerbucketdob'.*unknown column tag 'TW.birth'",
+    ),
+    "unknown algo": (
+        GOOD.replace("algo: sha256", "algo: md5"),
+        r"policy 'customeroverviewrawpiipolicy'.*unknown hash algo 'md5'",
+    ),
+    "unknown precision": (
+        GOOD.replace('precision: "quarter"', 'precision: "week"'),
+        r"policy 'customerbucketdob'.*unknown date precision 'week'",
+    ),
+    "conflict": (
+        GOOD + CONFLICT,
+        r"policies 'customeroverviewrawpiipolicy' and 'restricted-clear' conflict: both have "
+        r"priority 80 for column tag TW.mask .*hash vs pass_through.* role restricted-acess",
+    ),
+    "unknown role": (
+        GOOD.replace("roles:id:pii-reader", "roles:id:pii-readers"),
+        r"unknown role 'pii-readers'",
+    ),
+    "misspelt key": (
+        GOOD.replace("operator: bucket_date", "operater: bucket_date"),
+        r"policy 'customerbucketdob'.*operater",
+    ),
+    "bucket on text": (
+        GOOD.replace(
+            '- "TW.dob"\n    mask:\n      operator: bucket_date',
+            '- "TW.mask"\n    mask:\n      operator: bucket_date',
+        ),
+        r"bucket_date needs DATE or TIMESTAMP columns.*customer.cust_first_name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_policy_file_is_rejected_naming_file_and_problem(tmp_path: Path, case: str) -> None:
+    text, message = BAD[case]
+    assert text != GOOD
+    bad = write_policy(tmp_path, text)
+    with pytest.raises(PolicyError, match=message) as err:
+        load_policies(bad)
+    assert str(err.value).startswith(f"{bad}: ")
+
+
+def test_bad_policy_file_changes_nothing_built(governed: DataPaths, tmp_path: Path) -> None:
+    with connect(governed, read_only=True) as conn:
+        before = {r: rows_by_key(conn, f"governed.{r.replace('-', '_')}_customer") for r in ROLES}
+    for case, (text, message) in BAD.items():
+        bad = write_policy(tmp_path, text)
+        with pytest.raises(PolicyError, match=message), connect(governed) as conn:
+            build_governed_views(conn, load_policies(bad))
+        with connect(governed, read_only=True) as conn:
+            after = {
+                r: rows_by_key(conn, f"governed.{r.replace('-', '_')}_customer") for r in ROLES
+            }
+        assert after == before, case
+
+
+def test_the_checked_in_policy_file_is_the_seeds() -> None:
+    policies = {p.name: p for p in load_policies().policies}
+    assert {n: (p.priority, p.operator, p.options) for n, p in policies.items()} == {
+        "customeroverviewrawpiipolicy": (80, "hash", {"algo": "sha256"}),
+        "customerbucketdob": (85, "bucket_date", {"precision": "quarter"}),
+        "customeroverviewrpiireaderpolicy": (75, "pass_through", {}),
+    }
+
+
+def test_query_role_is_read_only_and_bounded(governed: DataPaths) -> None:
+    with pytest.raises(ExportMissingError, match="fs-accelerator export --role pii-reader"):
+        query_role(governed, "pii-reader", "select 1")
+    export_role(governed, "pii-reader")
+    table = "governed.pii_reader_customer"
+    columns, rows = query_role(governed, "pii-reader", f"select cust_id from {table} limit 3")
+    assert columns == ["cust_id"] and len(rows) == 3
+    for sql in (
+        f"delete from {table}",
+        "create table governed.notes (x int)",
+        f"attach '{governed.warehouse}' as w (read_only)",
+        f"select * from read_csv('{next((governed.landing / 'customer').glob('*.csv'))}')",
+    ):
+        with pytest.raises(duckdb.Error):
+            query_role(governed, "pii-reader", sql)
+    assert query_role(governed, "pii-reader", f"select count(*) from {table}")[1] == [(1500,)]
+    with pytest.raises(UnknownRoleError, match="unknown role 'auditor'; known roles: "):
+        query_role(governed, "auditor", "select 1")
+    with pytest.raises(UnknownRoleError):
+        export_role(governed, "auditor")
+
+
+def test_export_before_the_views_exist_is_a_clear_error(landed: DataPaths) -> None:
+    with connect(landed) as conn:
+        conn.execute("create schema if not exists mastered")
+    with pytest.raises(ExportError, match="build the governed assets first"):
+        export_role(landed, "analyst")
+    assert not export_path(landed, "analyst").exists()
+    assert not any((landed.home / "exports").iterdir())
+
+
+def run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    add_governance_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_export_and_query(governed: DataPaths, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("query", "--role", "analyst", "select 1") == 2
+    assert "no export for role 'analyst'" in capsys.readouterr().err
+    assert run_cli("export", "--role", "analysts") == 2
+    assert "unknown role 'analysts'" in capsys.readouterr().err
+    assert run_cli("export", "--role", "analyst") == 0
+    assert "governed.analyst_customer" in capsys.readouterr().out
+    sql = "select cust_id, email_addr, cust_dob from governed.analyst_customer order by 1"
+    assert run_cli("query", "--role", "analyst", "--max-rows", "2", sql) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["cust_id", "email_addr", "cust_dob"]
+    assert out[2].split()[1:] == ["[REDACTED]", "NULL"]
+    assert out[-1].startswith("(2 rows (more not shown")
+    assert run_cli("query", "--role", "analyst", "drop table governed.analyst_customer") == 1
+    assert "query failed" in capsys.readouterr().err
+
+
+def test_assets_cover_every_role_and_pii_entity() -> None:
+    keys = {a.key for a in GOVERNED_ASSETS}
+    assert keys == {governed_key(r, e.name) for r in ROLES for e in governed_entities()}
+    assert dg.AssetKey(["governed", "restricted_acess_customer"]) in keys
+    # Only customer carries PII tags today; the other entities get no governed view.
+    assert [e.name for e in governed_entities()] == ["customer"]
+    for asset in GOVERNED_ASSETS:
+        spec = next(iter(asset.specs))
+        assert spec.group_name == "governed" and spec.kinds == {"duckdb"}
+        assert spec.deps[0].asset_key == dg.AssetKey(["mastered", "customer"])
+        assert spec.metadata["dagster/table_name"].startswith("warehouse.governed.")
+
+
+def test_asset_materializes_the_view_with_policy_metadata(governed: DataPaths) -> None:
+    asset = next(a for a in GOVERNED_ASSETS if a.key.path[-1] == "dob_bucketing_customer")
+    result = dg.materialize(
+        [asset], resources={"warehouse": WarehouseResource(home=str(governed.home))}
+    )
+    assert result.success
+    meta = result.asset_materializations_for_node(asset.node_def.name)[0].metadata
+    assert meta["dagster/row_count"].value == 1500
+    tags = {c.name: c.tags for c in meta["dagster/column_schema"].schema.columns}
+    assert tags["cust_dob"] == {
+        "pii": "TW.dob",
+        "policy": "customerbucketdob",
+        "operator": "bucket_date",
+    }
+    assert tags["email_addr"] == {"pii": "TW.mask", "policy": "default-deny", "operator": "redact"}
+    assert tags["city"] == {}
+    policies = meta["policies"].value
+    assert [p["name"] for p in policies["applied"]] == ["customerbucketdob"]

@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster import DagsterEventType, DagsterInstance
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from dagster._core.utils import make_new_run_id
 
 from fs_assets.instance import ensure_dagster_home
@@ -36,6 +40,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 class BuildReport:
     run_id: str
     success: bool
+    run_ids: list[str] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
     checks_passed: list[str] = field(default_factory=list)
     checks_failed: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
@@ -58,9 +63,16 @@ def _label(key: dg.AssetKey) -> str:
 class _Progress:
     """Prints each materialization as it lands, from the run's event log."""
 
-    def __init__(self, instance: DagsterInstance, run_id: str, total: int, out=sys.stdout):
+    def __init__(
+        self,
+        instance: DagsterInstance,
+        run_id: str,
+        total: int,
+        report: BuildReport,
+        out=sys.stdout,
+    ):
         self.instance, self.run_id, self.total, self.out = instance, run_id, total, out
-        self.report = BuildReport(run_id=run_id, success=False)
+        self.report = report
         self.started = time.monotonic()
         self._cursor: str | None = None
         self._stop = threading.Event()
@@ -81,8 +93,10 @@ class _Progress:
                 continue
             if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
                 name = _label(event.asset_key)
-                self.report.materialized.append(name)
-                self._line(f"materialized {name}")
+                if name not in self.report.materialized:
+                    self.report.materialized.append(name)
+                partition = f" [{event.partition}]" if event.partition else ""
+                self._line(f"materialized {name}{partition}")
             elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
                 ev = event.event_specific_data
                 name = f"{_label(ev.asset_key)}:{ev.check_name}"
@@ -117,10 +131,40 @@ class _Progress:
         self._stop.set()
 
 
+def _plan(graph, keys: list[dg.AssetKey]) -> list[tuple[list[dg.AssetKey], dict[str, str]]]:
+    """One run for the unpartitioned assets, then one per partitions definition (all keys)."""
+    plain = [k for k in keys if graph.get(k).partitions_def is None]
+    runs: list[tuple[list[dg.AssetKey], dict[str, str]]] = [(plain, {})] if plain else []
+    by_def: dict[int, list[dg.AssetKey]] = {}
+    defs_by_id = {}
+    for key in keys:
+        pdef = graph.get(key).partitions_def
+        if pdef is not None:
+            by_def.setdefault(id(pdef), []).append(key)
+            defs_by_id[id(pdef)] = pdef
+    for pid, group in by_def.items():
+        partition_keys = defs_by_id[pid].get_partition_keys()
+        runs.append(
+            (
+                group,
+                {
+                    ASSET_PARTITION_RANGE_START_TAG: partition_keys[0],
+                    ASSET_PARTITION_RANGE_END_TAG: partition_keys[-1],
+                },
+            )
+        )
+    return runs
+
+
 def build(
     paths: DataPaths, select: str | None = None, out=sys.stdout, run_config: dict | None = None
 ) -> BuildReport:
-    """Materialize the selection (default: every asset) with its checks, in one run."""
+    """Materialize the selection (default: every asset, every partition) with its checks.
+
+    Unpartitioned assets go in one run; partitioned assets follow in a single-run backfill
+    of all their partitions (Dagster does not mix partitioned and unpartitioned assets in
+    one run).
+    """
     ensure_dagster_home(paths)
     from fs_assets.definitions import defs
 
@@ -132,33 +176,39 @@ def build(
     else:
         keys = sorted(graph.get_all_asset_keys())
     job = defs.resolve_implicit_global_asset_job_def()
-    run_id = make_new_run_id()
+    report = BuildReport(run_id="", success=True)
+    started = time.monotonic()
     with DagsterInstance.get() as instance:
-        progress = _Progress(instance, run_id, total=len(keys), out=out)
-        watcher = threading.Thread(target=progress.watch, daemon=True)
-        watcher.start()
-        try:
-            result = job.execute_in_process(
-                instance=instance,
-                asset_selection=keys,
-                run_id=run_id,
-                raise_on_error=False,
-                run_config={**QUIET, **(run_config or {})},
-                tags={"fs-accelerator/launched-by": "cli-build"},
-            )
-        finally:
-            progress.stop()
-            watcher.join()
-        report = progress.report
-        report.success = result.success
-        report.seconds = time.monotonic() - progress.started
+        for run_keys, tags in _plan(graph, keys):
+            run_id = make_new_run_id()
+            progress = _Progress(instance, run_id, total=len(keys), out=out, report=report)
+            watcher = threading.Thread(target=progress.watch, daemon=True)
+            watcher.start()
+            try:
+                result = job.execute_in_process(
+                    instance=instance,
+                    asset_selection=run_keys,
+                    run_id=run_id,
+                    raise_on_error=False,
+                    run_config={**QUIET, **(run_config or {})},
+                    tags={"fs-accelerator/launched-by": "cli-build", **tags},
+                )
+            finally:
+                progress.stop()
+                watcher.join()
+            report.run_ids.append(run_id)
+            report.success = report.success and result.success
+            if not result.success:
+                break
+    report.run_id = ",".join(report.run_ids)
+    report.seconds = time.monotonic() - started
     return report
 
 
 def print_summary(report: BuildReport, paths: DataPaths, out=sys.stdout) -> None:
     by_asset = Counter(name.split(":")[0] for name in report.checks_passed)
     out.write(
-        f"\nrun {report.run_id}: {'succeeded' if report.success else 'FAILED'} "
+        f"\nruns {report.run_id}: {'succeeded' if report.success else 'FAILED'} "
         f"in {report.seconds:.1f}s; {len(report.materialized)} assets materialized\n"
         f"checks: {len(report.checks_passed)} passed, {len(report.checks_failed)} failed "
         f"({len(report.blocking_failures)} ERROR)\n"

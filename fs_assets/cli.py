@@ -112,6 +112,10 @@ def parser() -> argparse.ArgumentParser:
 
     pa = sub.add_parser("paths", help="print where the project keeps its data")
     pa.set_defaults(func=_paths)
+
+    from fs_assets.governance.cli import add_governance_commands
+
+    add_governance_commands(sub)
     return p
 
 

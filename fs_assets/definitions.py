@@ -3,17 +3,19 @@
 import dagster as dg
 
 from asset_checks import ALL_CHECKS
+from fs_assets.governance.assets import GOVERNED_ASSETS
 from fs_assets.mastered_assets import MASTERED_ASSETS
 from fs_assets.mock_sources import mock_sources
 from fs_assets.raw_assets import RAW_ASSETS
+from fs_assets.regional import REGIONAL_ASSETS, REGIONAL_CHECKS
 from resources import default_resources
 from sensors import ALL_SENSORS
 
-ALL_ASSETS = [mock_sources, *RAW_ASSETS, *MASTERED_ASSETS]
+ALL_ASSETS = [mock_sources, *RAW_ASSETS, *MASTERED_ASSETS, *REGIONAL_ASSETS, *GOVERNED_ASSETS]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    asset_checks=ALL_CHECKS,
+    asset_checks=[*ALL_CHECKS, *REGIONAL_CHECKS],
     resources=default_resources(),
     sensors=ALL_SENSORS,
 )

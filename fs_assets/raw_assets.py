@@ -66,10 +66,22 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
                     continue
                 outcomes.append(outcome)
                 if outcome.status == "rejected":
+                    moved = landing.move_aside(
+                        ent.name,
+                        path,
+                        {
+                            "file": str(path),
+                            "entity": ent.name,
+                            "line": outcome.error_line,
+                            "reason": outcome.error,
+                            "run_id": context.run_id,
+                        },
+                    )
                     context.log.error(
                         f"rejected {path}"
                         + (f", line {outcome.error_line}" if outcome.error_line else "")
-                        + f": {outcome.error}; nothing from this file was ingested"
+                        + f": {outcome.error}; nothing from this file was ingested; "
+                        f"moved to {moved} with a report"
                     )
                 elif outcome.rows_rejected:
                     context.log.warning(

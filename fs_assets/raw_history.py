@@ -105,13 +105,12 @@ def _known(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: str) -
     rows = conn.execute(
         f"select path, status from {LEDGER} where entity = ? and sha256 = ?", [ent.name, sha]
     ).fetchall()
-    if not rows:
-        return None
-    if any(p == str(path) for p, _ in rows):
+    accepted = [p for p, s in rows if s in ("ingested", "duplicate")]
+    if str(path) in accepted:
         return "skipped"
-    if any(s in ("ingested", "duplicate") for _, s in rows):
+    if accepted:
         return "duplicate"
-    return None  # same bytes were rejected under another name: reject again, with a report
+    return None  # new bytes, or bytes rejected before: read (and reject) again, with a report
 
 
 def _record(

@@ -28,7 +28,6 @@ from fs_assets.entities import (
     ORGANISATION_UPDATABLE,
     PERSONAL_UPDATABLE,
 )
-from fs_assets.mastering import latest_sql
 from fs_assets.paths import DataPaths
 from fs_assets.rules import RULES, failed_rules_sql, q
 from resources.warehouse import connect_with_retry
@@ -70,8 +69,11 @@ def current_version(paths: DataPaths, cust_id: str, on_wait: Callable[[str], Non
     conn = connect_with_retry(paths.warehouse, read_only=True, on_wait=on_wait)
     try:
         try:
+            # The same ordering as mastering's latest version, for one key.
             cursor = conn.execute(
-                f"select * from ({latest_sql(CUSTOMER)}) where {q(CUSTOMER.key)} = ?", [cust_id]
+                f"select * from raw.customer where {q(CUSTOMER.key)} = ? "
+                "order by _modified_ts desc, _batch_id desc, _source_row desc limit 1",
+                [cust_id],
             )
         except duckdb.CatalogException:
             raise UpdateError(

@@ -4,6 +4,9 @@ Source systems (or `fs-accelerator generate` / `update-customer`) drop files her
 are immutable once landed. Paths resolve when used, from the project's data folder.
 """
 
+import datetime as dt
+import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -33,6 +36,19 @@ class LandingZoneResource(dg.ConfigurableResource):
         path = self.root / entity
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def move_aside(self, entity: str, path: Path, report: dict) -> Path:
+        """Move an unreadable file to _rejected/<entity>/ with a JSON report beside it."""
+        folder = self.rejected_dir / entity
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        target = folder / f"{stamp}_{path.name}"
+        os.replace(path, target)
+        report_path = target.with_name(target.name + ".report.json")
+        tmp = report_path.with_name("." + report_path.name + ".tmp")
+        tmp.write_text(json.dumps({**report, "moved_to": str(target)}, indent=2) + "\n")
+        os.replace(tmp, report_path)
+        return target
 
     def list_files(self, entity: str) -> list[Path]:
         """Data files of one entity, oldest name first (names sort in landing order)."""

@@ -1,7 +1,21 @@
-"""Sensors of the project; the definitions module gathers ALL_SENSORS."""
+"""Sensors of the project; the definitions module gathers ALL_SENSORS.
+
+Both are on by default, so a fresh `dagster dev` refreshes the data product without a
+click: the landing sensor requests raw runs for new files, the automation sensor
+materializes what follows (fs_assets/automation.py).
+"""
 
 import dagster as dg
 
-ALL_SENSORS: list[dg.SensorDefinition] = []
+from sensors.landing_sensor import landing_sensor
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=10,
+)
+
+ALL_SENSORS: list[dg.SensorDefinition] = [landing_sensor, automation_sensor]
 
 __all__ = ["ALL_SENSORS"]

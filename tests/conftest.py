@@ -53,13 +53,38 @@ def conn(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     connection.close()
 
 
-@pytest.fixture
-def built(landed: DataPaths) -> DataPaths:
-    """The data folder after a full `fs-accelerator build` on a temporary Dagster instance."""
+@pytest.fixture(scope="session")
+def built_template(tmp_path_factory: pytest.TempPathFactory, small_landing: Path) -> Path:
+    """A data folder after a full `fs-accelerator build`, made once per session."""
+    import os
     from io import StringIO
 
     from fs_assets.build import build
 
-    report = build(landed, out=StringIO())
+    root = tmp_path_factory.mktemp("built") / "fs_home"
+    (root / "dagster_home").mkdir(parents=True)
+    shutil.copyfile(INSTANCE_TEMPLATE, root / "dagster_home" / "dagster.yaml")
+    shutil.copytree(small_landing, root / "landing")
+    saved = {k: os.environ.get(k) for k in ("FS_ACCELERATOR_HOME", "DAGSTER_HOME")}
+    os.environ["FS_ACCELERATOR_HOME"] = str(root)
+    os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
+    try:
+        report = build(DataPaths(root), out=StringIO())
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     assert report.ok, (report.checks_failed, report.step_failures)
-    return landed
+    return root
+
+
+@pytest.fixture
+def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built_template: Path) -> DataPaths:
+    """A private copy of the built data folder (warehouse, landing, Dagster instance)."""
+    root = tmp_path / "fs_home"
+    shutil.copytree(built_template, root)
+    monkeypatch.setenv("FS_ACCELERATOR_HOME", str(root))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    return DataPaths(root)

@@ -209,6 +209,44 @@ def test_failed_build_leaves_previous_tables_intact(mastered_refs, tmp_path: Pat
     mastered_refs.execute("create view quarantine.product_rejects as select 1 as x")
     mastered_refs.execute("delete from raw.product where product_id = 'PRD0000001'")
     with pytest.raises(duckdb.Error):
-        build_mastered(mastered_refs, ent)
+        build_mastered(mastered_refs, ent, full_refresh=True)
     after = mastered_refs.execute("select * from mastered.product order by 1").fetchall()
     assert after == before and len(after) == 10
+
+
+def test_incremental_refresh_equals_full_rebuild(
+    mastered_refs, small_landing: Path, tmp_path: Path
+) -> None:
+    ent = ENTITIES["customer"]
+    rows = first_rows(small_landing, ent, 40)
+    changes = [
+        dict(r, customer_risk_category="High", modified_at="2024-06-01 00:00:00") for r in rows[:20]
+    ]
+    changes[0]["cibil_score"] = "99"  # one change breaks a rule: that key moves to quarantine
+    ingest_file(mastered_refs, ent, _write(tmp_path / "inc.csv", ent, changes))
+    stats = build_mastered(mastered_refs, ent)
+    assert (stats.mode, stats.keys_evaluated, stats.rejected_rows) == ("incremental", 20, 1)
+    snapshot = {
+        t: sorted(
+            mastered_refs.execute(f"select * exclude (_rejected_at) from {t}").fetchall()
+            if "quarantine" in t
+            else mastered_refs.execute(f"select * from {t}").fetchall()
+        )
+        for t in ("mastered.customer", "quarantine.customer_rejects")
+    }
+    assert build_mastered(mastered_refs, ent).mode == "unchanged"
+    full = build_mastered(mastered_refs, ent, full_refresh=True)
+    assert full.mode == "full"
+    for table, before in snapshot.items():
+        query = (
+            f"select * exclude (_rejected_at) from {table}"
+            if "quarantine" in table
+            else (f"select * from {table}")
+        )
+        assert sorted(mastered_refs.execute(query).fetchall()) == before
+
+
+def test_rebuilt_reference_forces_full_recheck_of_dependents(mastered_refs) -> None:
+    assert build_mastered(mastered_refs, ENTITIES["account"]).mode == "unchanged"
+    build_mastered(mastered_refs, ENTITIES["customer"], full_refresh=True)
+    assert build_mastered(mastered_refs, ENTITIES["account"]).mode == "full"

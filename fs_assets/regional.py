@@ -1,0 +1,289 @@
+"""`mastered.customer_by_region`: the seed's country/state layout as a partitioned asset.
+
+The seed writes the mastered customer table with an Iceberg partition spec on (country,
+state). Here each valid pair is one Dagster partition of a StaticPartitionsDefinition,
+keyed 'Country|State' (e.g. 'India|Tamil Nadu'). Why static and not the alternatives:
+- MultiPartitionsDefinition(country x state) is a cross product: 13 countries times 40-odd
+  states, nearly all impossible pairs, each a partition to backfill and to show as missing.
+- Dynamic partitions added by a sensor would let any pair that shows up in the data become
+  a partition silently, including typos.
+Static keys make the partitions exactly the pairs of the entity model. A pair that shows
+up in mastered.customer but not in the model is not dropped: its rows belong to no
+partition, and the `region_pairs_known` check fails naming the pair and its row count
+(as does `union_matches_mastered`), until the model learns the pair or the data is fixed.
+
+Each partition is written in one DuckDB transaction (delete the pair, insert the pair) and
+also exported as Hive-style Parquet, `<warehouse>/customer_overview/country=<c>/state=<s>/`
+(folder names are the values themselves, UTF-8, so 'Tromsø' and 'Île-de-France' round-trip
+exactly), built in a staging folder and swapped in, so DuckDB
+(`read_parquet(..., hive_partitioning=true)`), Spark and Trino read a complete partition or
+the previous one, with partition pruning on both columns.
+"""
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+
+from fs_assets.automation import DOWNSTREAM
+from fs_assets.catalog_metadata import column_schema, table_name
+from fs_assets.entities import CUSTOMER, OWNER, country_state_pairs
+from fs_assets.mastered_assets import mastered_key
+from fs_assets.mastering import mastered_table
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+SEPARATOR = "|"
+REGION_KEY = dg.AssetKey(["mastered", "customer_by_region"])
+REGION_TABLE = "mastered.customer_by_region"
+EXPORT_NAME = "customer_overview"
+REGION_PARTITIONS = dg.StaticPartitionsDefinition(
+    [f"{country}{SEPARATOR}{state}" for country, state in country_state_pairs()]
+)
+
+
+def partition_key(country: str, state: str) -> str:
+    return f"{country}{SEPARATOR}{state}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    country, sep, state = key.partition(SEPARATOR)
+    if not sep or not country or not state:
+        raise ValueError(f"not a region partition key: {key!r} (expected 'Country|State')")
+    return country, state
+
+
+def partition_dir(export_root: Path, country: str, state: str) -> Path:
+    return export_root / EXPORT_NAME / f"country={country}" / f"state={state}"
+
+
+def ensure_region_table(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(
+        f"create table if not exists {REGION_TABLE} as select * from {mastered_table(CUSTOMER)} "
+        "limit 0"
+    )
+
+
+def _export_parquet(
+    conn: duckdb.DuckDBPyConnection, export_root: Path, country: str, state: str
+) -> Path:
+    """Write the pair's rows to a staging folder; returns it (swapped in after commit)."""
+    staging = export_root / ".staging" / f"{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    table = conn.sql(
+        f"select * exclude (country, state) from {REGION_TABLE} "
+        "where country = ? and state = ? order by cust_id",
+        params=[country, state],
+    ).to_arrow_table()
+    pq.write_table(table, staging / "part-00000.parquet", compression="zstd")
+    return staging
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = staging.parent / f"old-{uuid.uuid4().hex}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_partition(
+    conn: duckdb.DuckDBPyConnection, export_root: Path, country: str, state: str
+) -> int:
+    """Replace exactly one (country, state) partition, table and Parquet; returns its rows."""
+    ensure_region_table(conn)
+    conn.execute("begin transaction")
+    staging: Path | None = None
+    try:
+        conn.execute(
+            f"delete from {REGION_TABLE} where country = ? and state = ?", [country, state]
+        )
+        rows = conn.execute(
+            f"insert into {REGION_TABLE} select * from {mastered_table(CUSTOMER)} "
+            "where country = ? and state = ?",
+            [country, state],
+        ).fetchone()[0]
+        staging = _export_parquet(conn, export_root, country, state)
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _swap_in(staging, partition_dir(export_root, country, state))
+    return rows
+
+
+@dg.asset(
+    key=REGION_KEY,
+    partitions_def=REGION_PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=DOWNSTREAM,
+    group_name="mastered",
+    owners=[OWNER],
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    deps=[mastered_key(CUSTOMER.name)],
+    description=(
+        "Mastered customers laid out by country and state, the seed's partition spec. Grain: one "
+        "row per customer (cust_id); partition: one valid (country, state) pair of the entity "
+        "model, key 'Country|State'. Also exported as Hive-style Parquet under "
+        f"warehouse/{EXPORT_NAME}/country=<c>/state=<s>/ for Spark, Trino or DuckDB."
+    ),
+    metadata={
+        "dagster/table_name": table_name("mastered", "customer_by_region"),
+        "dagster/column_schema": column_schema(CUSTOMER, typed=True),
+        "hive_layout": f"warehouse/{EXPORT_NAME}/country=<country>/state=<state>/*.parquet",
+    },
+)
+def customer_by_region(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Write the selected partitions (one, or all of a single-run backfill)."""
+    written: dict[str, int] = {}
+    with warehouse.connect() as conn:
+        for key in context.partition_keys:
+            country, state = split_key(key)
+            written[key] = write_partition(conn, warehouse.export_dir, country, state)
+    context.log.info(f"wrote {len(written)} partitions, {sum(written.values())} rows")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(sum(written.values())),
+            "partitions_written": len(written),
+            "rows_by_partition": dg.MetadataValue.json(written),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=REGION_KEY,
+    name="partition_matches_mastered",
+    partitions_def=REGION_PARTITIONS,
+    blocking=True,
+    pool=WAREHOUSE_POOL,
+    description=(
+        "The partition being written holds exactly the mastered customers of its (country, "
+        "state), in the table and in its Hive Parquet folder."
+    ),
+)
+def partition_matches_mastered(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    problems: dict[str, dict[str, int]] = {}
+    with warehouse.connect(read_only=True) as conn:
+        for key in context.partition_keys:
+            country, state = split_key(key)
+            expected, in_table, missing = conn.execute(
+                f"""select
+                  (select count(*) from {mastered_table(CUSTOMER)} where country = ? and state = ?),
+                  (select count(*) from {REGION_TABLE} where country = ? and state = ?),
+                  (select count(*) from {mastered_table(CUSTOMER)} m
+                     where country = ? and state = ? and not exists (
+                       select 1 from {REGION_TABLE} r where r.cust_id = m.cust_id
+                         and r.country = m.country and r.state = m.state))""",
+                [country, state] * 3,
+            ).fetchone()
+            folder = partition_dir(warehouse.export_dir, country, state)
+            in_parquet = (
+                sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
+                if folder.exists()
+                else -1
+            )
+            if not (expected == in_table == in_parquet and missing == 0):
+                problems[key] = {"mastered": expected, "table": in_table,
+                                 "parquet": in_parquet, "missing_keys": missing}  # fmt: skip
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "partitions_checked": len(context.partition_keys),
+            "mismatches": dg.MetadataValue.json(problems),
+        },
+    )
+
+
+def unknown_pairs(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    """(country, state, rows) of mastered customers whose pair is not in the model."""
+    pairs = [list(p) for p in country_state_pairs()]
+    return conn.execute(
+        f"select country, state, count(*) from {mastered_table(CUSTOMER)} "
+        "where not list_contains(?, [country, state]) group by all order by 3 desc",
+        [pairs],
+    ).fetchall()
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "region_pairs_known",
+            asset=REGION_KEY,
+            description="Every (country, state) pair in mastered.customer is a partition of the "
+            "model; names unknown pairs and their row counts.",
+        ),
+        dg.AssetCheckSpec(
+            "union_matches_mastered",
+            asset=REGION_KEY,
+            description="The union of all partitions equals mastered.customer: same count, "
+            "same keys, each in its customer's current (country, state).",
+        ),
+    ],
+    name="customer_by_region_whole_table_checks",
+    can_subset=True,
+    pool=WAREHOUSE_POOL,
+)
+def whole_table_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+    selected = {k.name for k in context.selected_asset_check_keys}
+    with warehouse.connect(read_only=True) as conn:
+        ensure_exists = conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'mastered' and table_name = 'customer_by_region'"
+        ).fetchone()[0]
+        unknown = unknown_pairs(conn)
+        if ensure_exists:
+            mastered, regional, only_mastered, only_regional = conn.execute(
+                f"""select (select count(*) from {mastered_table(CUSTOMER)}),
+                  (select count(*) from {REGION_TABLE}),
+                  (select count(*) from {mastered_table(CUSTOMER)} m anti join {REGION_TABLE} r
+                     on r.cust_id = m.cust_id and r.country = m.country and r.state = m.state),
+                  (select count(*) from {REGION_TABLE} r anti join {mastered_table(CUSTOMER)} m
+                     on r.cust_id = m.cust_id and r.country = m.country and r.state = m.state)"""
+            ).fetchone()
+        else:
+            mastered = conn.execute(f"select count(*) from {mastered_table(CUSTOMER)}").fetchone()[
+                0
+            ]
+            regional, only_mastered, only_regional = 0, mastered, 0
+    if "region_pairs_known" in selected:
+        yield dg.AssetCheckResult(
+            check_name="region_pairs_known",
+            asset_key=REGION_KEY,
+            passed=not unknown,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "unknown_pairs": dg.MetadataValue.json(
+                    [{"country": c, "state": s, "rows": n} for c, s, n in unknown]
+                ),
+                "rows_in_unknown_pairs": sum(n for _, _, n in unknown),
+            },
+        )
+    if "union_matches_mastered" in selected:
+        yield dg.AssetCheckResult(
+            check_name="union_matches_mastered",
+            asset_key=REGION_KEY,
+            passed=mastered == regional and only_mastered == 0 and only_regional == 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "mastered_rows": mastered,
+                "partitioned_rows": regional,
+                "keys_missing_from_partitions": only_mastered,
+                "keys_not_in_mastered": only_regional,
+            },
+        )
+
+
+REGIONAL_ASSETS = [customer_by_region]
+REGIONAL_CHECKS = [partition_matches_mastered, whole_table_checks]

@@ -1,0 +1,130 @@
+"""The check families see what they should: each passes on clean data and fails on bad."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from asset_checks.freshness import evaluate_freshness_check
+from asset_checks.integrity_checks import evaluate_integrity_checks
+from asset_checks.pandera_checks import evaluate_pandera_check, pandera_schema, validate_table
+from asset_checks.rule_checks import check_groups, evaluate_rule_checks, rule_check_specs
+from fs_assets.entities import CUSTOMER, ENTITIES, TRANSACTION
+from fs_assets.mastering import build_mastered
+from fs_assets.raw_history import ingest_file
+
+ORDER = ("customer", "product", "account", "transaction")
+
+
+@pytest.fixture
+def mastered(conn, small_landing: Path) -> duckdb.DuckDBPyConnection:
+    for name in ORDER:
+        for path in sorted((small_landing / name).glob("*.csv")):
+            ingest_file(conn, ENTITIES[name], path)
+        build_mastered(conn, ENTITIES[name])
+    return conn
+
+
+def results(conn, ent, evaluate, names=None) -> dict:
+    if names is None:
+        names = {s.name for s in rule_check_specs(ent)} | {
+            "reconciles_with_raw",
+            "quarantine_rate",
+            "pandera_schema",
+            "data_freshness",
+        }
+    return {r.check_name: r for r in evaluate(conn, ent, names)}
+
+
+def test_all_families_pass_on_generated_data(mastered) -> None:
+    for name in ORDER:
+        ent = ENTITIES[name]
+        for evaluate in (
+            evaluate_rule_checks,
+            evaluate_integrity_checks,
+            evaluate_pandera_check,
+            evaluate_freshness_check,
+        ):
+            for check, result in results(mastered, ent, evaluate).items():
+                assert result.passed, (name, check, result.metadata)
+
+
+def test_rule_checks_report_counts_and_sample(mastered) -> None:
+    mastered.execute(
+        "update mastered.customer set cust_segment = 'Downtown' "
+        "where cust_id in (select cust_id from mastered.customer order by cust_id limit 3)"
+    )
+    mastered.execute(
+        "insert into mastered.customer "
+        "select * from mastered.customer order by cust_id desc limit 2"
+    )
+    out = results(mastered, CUSTOMER, evaluate_rule_checks)
+    assert not out["valid_cust_segment"].passed
+    assert out["valid_cust_segment"].metadata["failed_rows"].value == 3
+    sample = out["valid_cust_segment"].metadata["sample"].value
+    assert len(sample["cust_segment__accepted_values"]) == 3
+    assert not out["key_unique"].passed
+    assert out["key_unique"].metadata["duplicate_rows"].value == 2
+    assert out["valid_city"].passed
+
+
+def test_referential_integrity_check_fails_on_orphans(mastered) -> None:
+    mastered.execute(
+        "delete from mastered.account where account_id in "
+        "(select account_id from mastered.transaction limit 1)"
+    )
+    out = results(mastered, TRANSACTION, evaluate_rule_checks)
+    assert not out["references_account"].passed
+    assert out["references_customer"].passed
+
+
+def test_reconciliation_fails_when_a_key_is_lost(mastered) -> None:
+    mastered.execute(
+        "delete from mastered.customer where cust_id = (select min(cust_id) from mastered.customer)"
+    )
+    out = results(mastered, CUSTOMER, evaluate_integrity_checks)
+    assert not out["reconciles_with_raw"].passed
+    assert out["reconciles_with_raw"].metadata["unaccounted_keys"].value == 1
+
+
+def test_quarantine_rate_warns_above_threshold(mastered) -> None:
+    mastered.execute(
+        "delete from mastered.customer where cust_id in "
+        "(select cust_id from mastered.customer order by cust_id limit 100)"
+    )
+    mastered.execute(
+        "insert into quarantine.customer_rejects (cust_id, _failed_rules) "
+        "select '10000000' || lpad(i::varchar, 2, '0'), ['cibil_score__range'] "
+        "from range(100) t(i)"
+    )
+    out = results(mastered, CUSTOMER, evaluate_integrity_checks)
+    rate = out["quarantine_rate"]
+    assert not rate.passed and rate.severity.value == "WARN"
+    assert rate.metadata["failed_by_rule"].value == {"cibil_score__range": 100}
+
+
+def test_pandera_schema_is_an_independent_implementation(mastered) -> None:
+    schema = pandera_schema(CUSTOMER)
+    assert set(schema.columns) == set(CUSTOMER.column_names)
+    mastered.execute(
+        "update mastered.customer set email_addr = 'Not An Email', cibil_score = 42 "
+        "where cust_id = (select min(cust_id) from mastered.customer)"
+    )
+    out = results(mastered, CUSTOMER, evaluate_pandera_check)["pandera_schema"]
+    assert not out.passed
+    failures = out.metadata["failures_by_check"].value
+    assert any(k.startswith("email_addr") for k in failures)
+    assert any(k.startswith("cibil_score") for k in failures)
+
+
+def test_pandera_samples_large_tables_and_says_so(mastered) -> None:
+    total, validated, counts, _ = validate_table(mastered, TRANSACTION, max_rows=1000)
+    assert total > 1000 and validated == 1000 and not counts
+
+
+def test_every_rule_belongs_to_exactly_one_check() -> None:
+    for ent in ENTITIES.values():
+        grouped = [r.name for rules in check_groups(ent).values() for r in rules]
+        assert len(grouped) == len(set(grouped))

@@ -65,7 +65,9 @@ def phase_build(home: Path, select: str | None) -> dict:
     start = time.perf_counter()
     report = build(DataPaths(home), select=select, out=io.StringIO())
     seconds = time.perf_counter() - start
-    steps = step_seconds(report.run_id)
+    steps: dict[str, float] = {}
+    for run_id in report.run_ids:
+        steps.update(step_seconds(run_id))
     return {
         "seconds": seconds,
         "ok": report.ok,

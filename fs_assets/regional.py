@@ -12,7 +12,7 @@ up in mastered.customer but not in the model is not dropped: its rows belong to 
 partition, and the `region_pairs_known` check fails naming the pair and its row count
 (as does `union_matches_mastered`), until the model learns the pair or the data is fixed.
 
-Each partition is written in one DuckDB transaction (delete the pair, insert the pair) and
+Partitions are written in one DuckDB transaction (delete the pairs, insert the pairs) and
 also exported as Hive-style Parquet, `<warehouse>/customer_overview/country=<c>/state=<s>/`
 (folder names are the values themselves, UTF-8, so 'Tromsø' and 'Île-de-France' round-trip
 exactly), built in a staging folder and swapped in, so DuckDB
@@ -91,31 +91,57 @@ def _swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def write_partitions(
+    conn: duckdb.DuckDBPyConnection, export_root: Path, pairs: list[tuple[str, str]]
+) -> dict[str, int]:
+    """Replace exactly these (country, state) partitions, table and Parquet; rows per key.
+
+    The table side is one transaction for all the pairs (set-based: one delete, one
+    insert, however many partitions a backfill covers); the Parquet folders are staged
+    inside it and swapped in after the commit. A failure leaves every partition as it was.
+    """
+    ensure_region_table(conn)
+    staged: dict[tuple[str, str], Path] = {}
+    conn.execute("begin transaction")
+    try:
+        conn.execute("create or replace temp table _pairs (country varchar, state varchar)")
+        conn.executemany("insert into _pairs values (?, ?)", [list(p) for p in pairs])
+        conn.execute(
+            f"delete from {REGION_TABLE} r where exists "
+            "(select 1 from _pairs p where p.country = r.country and p.state = r.state)"
+        )
+        conn.execute(
+            f"insert into {REGION_TABLE} select m.* from {mastered_table(CUSTOMER)} m "
+            "semi join _pairs p on p.country = m.country and p.state = m.state "
+            "order by m.country, m.state, m.cust_id"
+        )
+        rows = dict(
+            conn.execute(
+                f"select r.country || ? || r.state, count(*) from {REGION_TABLE} r "
+                "semi join _pairs p on p.country = r.country and p.state = r.state group by 1",
+                [SEPARATOR],
+            ).fetchall()
+        )
+        for country, state in pairs:
+            staged[(country, state)] = _export_parquet(conn, export_root, country, state)
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        for folder in staged.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        conn.execute("drop table if exists _pairs")
+    for (country, state), folder in staged.items():
+        _swap_in(folder, partition_dir(export_root, country, state))
+    return {partition_key(c, s): rows.get(partition_key(c, s), 0) for c, s in pairs}
+
+
 def write_partition(
     conn: duckdb.DuckDBPyConnection, export_root: Path, country: str, state: str
 ) -> int:
     """Replace exactly one (country, state) partition, table and Parquet; returns its rows."""
-    ensure_region_table(conn)
-    conn.execute("begin transaction")
-    staging: Path | None = None
-    try:
-        conn.execute(
-            f"delete from {REGION_TABLE} where country = ? and state = ?", [country, state]
-        )
-        rows = conn.execute(
-            f"insert into {REGION_TABLE} select * from {mastered_table(CUSTOMER)} "
-            "where country = ? and state = ?",
-            [country, state],
-        ).fetchone()[0]
-        staging = _export_parquet(conn, export_root, country, state)
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _swap_in(staging, partition_dir(export_root, country, state))
-    return rows
+    return write_partitions(conn, export_root, [(country, state)])[partition_key(country, state)]
 
 
 @dg.asset(
@@ -144,11 +170,10 @@ def customer_by_region(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Write the selected partitions (one, or all of a single-run backfill)."""
-    written: dict[str, int] = {}
     with warehouse.connect() as conn:
-        for key in context.partition_keys:
-            country, state = split_key(key)
-            written[key] = write_partition(conn, warehouse.export_dir, country, state)
+        written = write_partitions(
+            conn, warehouse.export_dir, [split_key(k) for k in context.partition_keys]
+        )
     context.log.info(f"wrote {len(written)} partitions, {sum(written.values())} rows")
     return dg.MaterializeResult(
         metadata={

@@ -86,7 +86,9 @@ class WarehouseResource(dg.ConfigurableResource):
     )
     lock_timeout_s: float = Field(default=900.0, description="How long to wait for the lock.")
     memory_limit: str | None = Field(
-        default=None, description="DuckDB memory_limit, e.g. '4GB'; DuckDB's default otherwise."
+        default="2GB",
+        description="DuckDB memory_limit per connection; beyond it DuckDB spills to disk. "
+        "Keeps a build's peak memory bounded as data grows.",
     )
 
     @property

@@ -196,15 +196,16 @@ def ingest_file(
             )
         except duckdb.Error as exc:
             raise explain_read_error(path, exc) from exc
-        rows_read, rows_rejected, distinct_versions = conn.execute(
+        rows_read, rows_rejected, distinct_versions, low, high = conn.execute(
             f"select count(*), count(_reason), count(distinct ({key}, _ts)) filter "
-            "(where _reason is null) from _stage"
+            f"(where _reason is null), min({key}), max({key}) from _stage"
         ).fetchone()
         conn.execute(
             f"insert into {ingest_rejects_table(ent)} select {cols}, ?, _source_row, _reason, ?"
             " from _stage where _reason is not null",
             [str(path), now],
         )
+        # The key range lets DuckDB skip raw row groups (zone maps) that cannot match.
         # A file that repeats a (key, modified_at) keeps its first row, as the seed's merge
         # would; the window that finds it only runs when there is a repeat.
         first_only = (
@@ -218,9 +219,11 @@ def ingest_file(
             from _stage s
             where _reason is null
               and not exists (
-                select 1 from {raw_table(ent)} r where r.{key} = s.{key} and r._modified_ts = s._ts)
+                select 1 from {raw_table(ent)} r
+                where r.{key} between ? and ?
+                  and r.{key} = s.{key} and r._modified_ts = s._ts)
             {first_only}""",
-            [str(path), now, batch],
+            [str(path), now, batch, low, high],
         ).fetchone()[0]
         outcome = IngestOutcome(
             str(path),

@@ -8,6 +8,7 @@ ERROR-severity check fails.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -45,6 +46,7 @@ class BuildReport:
     checks_passed: list[str] = field(default_factory=list)
     checks_failed: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
     step_failures: list[str] = field(default_factory=list)
+    lineage: list[str] = field(default_factory=list)  # one line per run: where events went
     seconds: float = 0.0
 
     @property
@@ -132,8 +134,14 @@ class _Progress:
 
 
 def _plan(graph, keys: list[dg.AssetKey]) -> list[tuple[list[dg.AssetKey], dict[str, str]]]:
-    """One run for the unpartitioned assets, then one per partitions definition (all keys)."""
-    plain = [k for k in keys if graph.get(k).partitions_def is None]
+    """One run for the unpartitioned assets, then one per partitions definition (all keys),
+    then one for the unpartitioned assets downstream of a partitioned one (the catalog's
+    scanner), so that they see every partition written."""
+    partitioned = {k for k in keys if graph.get(k).partitions_def is not None}
+    late = [
+        k for k in keys if k not in partitioned and graph.get_ancestor_asset_keys(k) & partitioned
+    ]
+    plain = [k for k in keys if k not in partitioned and k not in late]
     runs: list[tuple[list[dg.AssetKey], dict[str, str]]] = [(plain, {})] if plain else []
     by_def: dict[int, list[dg.AssetKey]] = {}
     defs_by_id = {}
@@ -153,6 +161,8 @@ def _plan(graph, keys: list[dg.AssetKey]) -> list[tuple[list[dg.AssetKey], dict[
                 },
             )
         )
+    if late:
+        runs.append((late, {}))
     return runs
 
 
@@ -167,6 +177,9 @@ def build(
     """
     ensure_dagster_home(paths)
     from fs_assets.definitions import defs
+    from fs_assets.lineage.emitter import emit_run_lineage
+    from fs_assets.lineage.landing import ledger_lookup
+    from resources.warehouse import WarehouseResource
 
     graph = defs.resolve_asset_graph()
     if select:
@@ -196,6 +209,16 @@ def build(
             finally:
                 progress.stop()
                 watcher.join()
+            # OpenLineage for the run, succeeded or not; a delivery failure is reported,
+            # never raised (the run's outcome stands).
+            lineage = emit_run_lineage(
+                instance,
+                run_id,
+                graph,
+                paths.lineage,
+                ledger=ledger_lookup(WarehouseResource(home=str(paths.home))),
+            )
+            report.lineage.append(lineage.message())
             report.run_ids.append(run_id)
             report.success = report.success and result.success
             if not result.success:
@@ -219,10 +242,13 @@ def print_summary(report: BuildReport, paths: DataPaths, out=sys.stdout) -> None
         out.write(f"  FAILED step {step}\n")
     if by_asset:
         out.write(f"  passing checks on {len(by_asset)} assets\n")
+    for line in report.lineage:
+        out.write(f"{line}\n")
     out.write(
         f"\ndata folder:   {paths.home}\n"
         f"landing files: {paths.landing}\n"
         f"warehouse:     {paths.warehouse}  (duckdb {paths.warehouse} -readonly)\n"
-        f"dagster home:  {paths.dagster_home}\n"
-        "UI:            make ui  (then open http://127.0.0.1:3000)\n"
+        f"lineage:       {paths.lineage}/openlineage.jsonl and lineage.html\n"
+        f"dagster home:  {os.environ.get('DAGSTER_HOME', paths.dagster_home)}\n"
+        "UI:            .venv/bin/fs-accelerator ui  (or make ui), then http://127.0.0.1:3000\n"
     )

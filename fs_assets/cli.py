@@ -114,8 +114,10 @@ def parser() -> argparse.ArgumentParser:
     pa.set_defaults(func=_paths)
 
     from fs_assets.governance.cli import add_governance_commands
+    from fs_assets.lineage.cli import add_lineage_commands
 
     add_governance_commands(sub)
+    add_lineage_commands(sub)
     return p
 
 

@@ -105,6 +105,10 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
                 "rows_inserted": dg.MetadataValue.int(inserted),
                 "rows_quarantined": dg.MetadataValue.int(sum(o.rows_rejected for o in outcomes)),
                 "ingestion": dg.MetadataValue.md(_outcomes_markdown(outcomes)),
+                # The files this run read, for OpenLineage (fs_assets/lineage/landing.py).
+                "landing_files": dg.MetadataValue.json(
+                    [{"path": o.path, "status": o.status} for o in outcomes]
+                ),
             }
         )
 

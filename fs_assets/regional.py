@@ -163,6 +163,15 @@ def write_partition(
     metadata={
         "dagster/table_name": table_name("mastered", "customer_by_region"),
         "dagster/column_schema": column_schema(CUSTOMER, typed=True),
+        # Every column is mastered.customer's, copied: column lineage for the catalog.
+        "dagster/column_lineage": dg.TableColumnLineage(
+            {
+                c.name: [
+                    dg.TableColumnDep(asset_key=mastered_key(CUSTOMER.name), column_name=c.name)
+                ]
+                for c in column_schema(CUSTOMER, typed=True).columns
+            }
+        ),
         "hive_layout": f"warehouse/{EXPORT_NAME}/country=<country>/state=<state>/*.parquet",
     },
 )

@@ -28,7 +28,7 @@ def test_definitions_load_with_catalog_metadata() -> None:
     for spec in defs.resolve_all_asset_specs():
         assert spec.description and len(spec.description) > 40, spec.key
         assert spec.owners == [OWNER], spec.key
-        assert spec.group_name in {"landing", "raw", "mastered", "governed"}, spec.key
+        assert spec.group_name in {"landing", "raw", "mastered", "governed", "catalog"}, spec.key
         if spec.key.path[0] in {"raw", "mastered"}:
             assert spec.kinds == {"duckdb"}
             schema = spec.metadata["dagster/column_schema"]
@@ -61,7 +61,7 @@ def test_build_materializes_everything_and_all_checks_pass(built: DataPaths) -> 
             meta = event.asset_materialization.metadata
             assert meta["dagster/row_count"].value == table_count(built, f"{layer}.{entity}")
     records = instance.get_run_records()
-    assert len(records) == 2 and all(r.dagster_run.is_success for r in records)
+    assert len(records) == 3 and all(r.dagster_run.is_success for r in records)
 
 
 def test_rebuild_does_not_double_count(built: DataPaths) -> None:

@@ -1,0 +1,31 @@
+"""Writing the catalog's small tables: explicit DDL from a TableSchema, rows via Arrow.
+
+The column schema that Dagster shows for a catalog table is the one its DDL is made from,
+so the UI and the warehouse cannot describe it differently.
+"""
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from fs_assets.rules import q
+
+
+def create_table(conn: duckdb.DuckDBPyConnection, table: str, schema: dg.TableSchema) -> None:
+    cols = ", ".join(f"{q(c.name)} {c.type}" for c in schema.columns)
+    conn.execute(f"create or replace table {table} ({cols})")
+
+
+def insert_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, schema: dg.TableSchema, rows: list[dict]
+) -> None:
+    """Append rows (dicts keyed by column name); DuckDB casts to the declared types."""
+    if not rows:
+        return
+    names = [c.name for c in schema.columns]
+    data = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows])
+    conn.register("_catalog_rows", data)
+    try:
+        conn.execute(f"insert into {table} by name select * from _catalog_rows")
+    finally:
+        conn.unregister("_catalog_rows")

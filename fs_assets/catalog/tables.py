@@ -1,0 +1,236 @@
+"""The declared side of the catalog: which asset writes which table, and what its columns mean.
+
+An asset's own table is declared in its Dagster definition (`dagster/table_name`,
+`dagster/column_schema`, owners, description). Raw and mastered assets also write tables
+that no definition names: the quarantine tables and the meta tables (and the scanner
+writes `catalog.columns` beside `catalog.tables`). SIDE_TABLES below is the one place that
+says who writes those; the scanner's orphan check, the catalog's producing_asset column
+and the OpenLineage outputs all read it, so they cannot disagree.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
+
+from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
+from fs_assets.entities import ENTITIES
+from fs_assets.mastering import STATE, rejects_table
+from fs_assets.raw_history import LEDGER, ingest_rejects_table
+
+WAREHOUSE_PREFIX = "warehouse."
+TABLE_NAME_KEY = "dagster/table_name"
+COLUMN_SCHEMA_KEY = "dagster/column_schema"
+COLUMN_LINEAGE_KEY = "dagster/column_lineage"
+
+
+@dataclass(frozen=True)
+class DeclaredColumn:
+    name: str
+    type: str | None = None
+    description: str = ""
+    pii: str | None = None
+    nullable: bool | None = None
+
+
+@dataclass(frozen=True)
+class DeclaredTable:
+    """A warehouse table or view some asset says it writes."""
+
+    name: str  # "<schema>.<table>"
+    producers: tuple[dg.AssetKey, ...]
+    description: str
+    owners: tuple[str, ...]
+    columns: tuple[DeclaredColumn, ...] = ()
+    side: bool = False  # written by the producer besides its own `dagster/table_name`
+
+    @property
+    def schema(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    @property
+    def producer_label(self) -> str:
+        return ", ".join(k.to_user_string() for k in self.producers)
+
+    @property
+    def owner_label(self) -> str:
+        return ", ".join(self.owners)
+
+    def column(self, name: str) -> DeclaredColumn | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def pii_columns(self) -> dict[str, str]:
+        return {c.name: c.pii for c in self.columns if c.pii}
+
+
+@dataclass(frozen=True)
+class SideTable:
+    """A table an asset writes besides its own, and whose columns describe it."""
+
+    name: str
+    producers: tuple[dg.AssetKey, ...]
+    description: str
+    # The asset whose declared columns this table repeats (a reject table holds the
+    # entity's columns as delivered): their descriptions and PII tags apply here too.
+    columns_like: dg.AssetKey | None = None
+    extra_columns: tuple[DeclaredColumn, ...] = ()
+
+
+def _plain(quoted: str) -> str:
+    """'quarantine."customer_rejects"' -> 'quarantine.customer_rejects'."""
+    return quoted.replace('"', "")
+
+
+_REJECT_EXTRAS = (
+    DeclaredColumn("_failed_rules", "VARCHAR[]", "Names of the validity rules the row broke."),
+    DeclaredColumn("_source_file", "VARCHAR", "Landing file the version came from."),
+    DeclaredColumn("_source_row", "BIGINT", "Data row number within that file."),
+    DeclaredColumn("_ingested_at", "TIMESTAMP", "When the file was ingested (UTC)."),
+    DeclaredColumn("_rejected_at", "TIMESTAMP", "When mastering quarantined the row (UTC)."),
+)
+_INGEST_REJECT_EXTRAS = (
+    DeclaredColumn("_source_file", "VARCHAR", "Landing file the row came from."),
+    DeclaredColumn("_source_row", "BIGINT", "Data row number within that file."),
+    DeclaredColumn("_reason", "VARCHAR", "Why the row cannot be versioned (no key, bad time)."),
+    DeclaredColumn("_rejected_at", "TIMESTAMP", "When the row was quarantined (UTC)."),
+)
+
+
+def side_tables() -> tuple[SideTable, ...]:
+    """Every table an asset writes besides its `dagster/table_name`, with its writers."""
+    raw = tuple(dg.AssetKey(["raw", e]) for e in ENTITIES)
+    mastered = tuple(dg.AssetKey(["mastered", e]) for e in ENTITIES)
+    tables: list[SideTable] = []
+    for ent in ENTITIES.values():
+        tables.append(
+            SideTable(
+                _plain(ingest_rejects_table(ent)),
+                (dg.AssetKey(["raw", ent.name]),),
+                f"Rows of {ent.name} landing files that cannot be versioned (no {ent.key} or "
+                "no valid modified_at), with their file, row and reason.",
+                columns_like=dg.AssetKey(["raw", ent.name]),
+                extra_columns=_INGEST_REJECT_EXTRAS,
+            )
+        )
+        tables.append(
+            SideTable(
+                _plain(rejects_table(ent)),
+                (dg.AssetKey(["mastered", ent.name]),),
+                f"Latest {ent.name} versions that broke a validity rule, as delivered, with "
+                "the rules they broke; never dropped.",
+                columns_like=dg.AssetKey(["raw", ent.name]),
+                extra_columns=_REJECT_EXTRAS,
+            )
+        )
+    tables.append(
+        SideTable(
+            LEDGER,
+            raw,
+            "Ledger of landing files: one row per file handled, with its sha256, status, "
+            "row counts, error and run.",
+        )
+    )
+    tables.append(
+        SideTable(
+            STATE,
+            mastered,
+            "Mastering state per entity: last build, raw watermark and rules fingerprint "
+            "(what makes the next build incremental).",
+        )
+    )
+    tables.append(
+        SideTable(
+            COLUMNS_TABLE,
+            (SCANNER_KEY,),
+            "Catalog of columns: one row per column of every warehouse table and view, with "
+            "its description, PII tag, owner and profile (nulls, distinct, min, max).",
+            extra_columns=tuple(
+                DeclaredColumn(c.name, c.type, c.description or "") for c in COLUMNS_SCHEMA.columns
+            ),
+        )
+    )
+    return tuple(tables)
+
+
+def unwrap(value: Any) -> Any:
+    """Definition metadata may be raw (TableSchema) or wrapped (TableSchemaMetadataValue)."""
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+def table_of(metadata: Mapping[str, Any]) -> str | None:
+    """'warehouse.mastered.customer' -> 'mastered.customer'; None when not a warehouse table."""
+    value = unwrap(metadata.get(TABLE_NAME_KEY))
+    if not isinstance(value, str) or not value.startswith(WAREHOUSE_PREFIX):
+        return None
+    return value.removeprefix(WAREHOUSE_PREFIX)
+
+
+def declared_columns(metadata: Mapping[str, Any]) -> tuple[DeclaredColumn, ...]:
+    schema = unwrap(metadata.get(COLUMN_SCHEMA_KEY))
+    if not isinstance(schema, dg.TableSchema):
+        return ()
+    return tuple(
+        DeclaredColumn(
+            name=c.name,
+            type=c.type,
+            description=c.description or "",
+            pii=(c.tags or {}).get("pii"),
+            nullable=c.constraints.nullable if c.constraints else None,
+        )
+        for c in schema.columns
+    )
+
+
+def declared_tables(graph: BaseAssetGraph) -> dict[str, DeclaredTable]:
+    """Every table the definitions in `graph` write, own tables and side tables."""
+    tables: dict[str, DeclaredTable] = {}
+    keys = graph.get_all_asset_keys()
+    for key in sorted(keys):
+        node = graph.get(key)
+        name = table_of(node.metadata)
+        if name is None:
+            continue
+        tables[name] = DeclaredTable(
+            name=name,
+            producers=(key,),
+            description=node.description or "",
+            owners=tuple(node.owners),
+            columns=declared_columns(node.metadata),
+        )
+    for side in side_tables():
+        producers = tuple(k for k in side.producers if k in keys)
+        if not producers:
+            continue  # a partial graph (a test's subset) without the writer
+        like = graph.get(side.columns_like) if side.columns_like in keys else None
+        # The entity's own columns repeat; audit columns (leading underscore) differ per
+        # table and come from the side table's extra_columns instead.
+        base = declared_columns(like.metadata) if like else ()
+        tables[side.name] = DeclaredTable(
+            name=side.name,
+            producers=producers,
+            description=side.description,
+            owners=_owners(graph.get(k).owners for k in producers),
+            columns=tuple(c for c in base if not c.name.startswith("_")) + side.extra_columns,
+            side=True,
+        )
+    return tables
+
+
+def _owners(lists: Iterable[Iterable[str]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(o for owners in lists for o in owners))
+
+
+def tables_by_producer(tables: Mapping[str, DeclaredTable]) -> dict[dg.AssetKey, list[str]]:
+    """Asset key -> the tables it writes (its own first)."""
+    out: dict[dg.AssetKey, list[str]] = {}
+    for table in sorted(tables.values(), key=lambda t: (t.side, t.name)):
+        for key in table.producers:
+            out.setdefault(key, []).append(table.name)
+    return out

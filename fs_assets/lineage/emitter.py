@@ -1,0 +1,272 @@
+"""Delivering OpenLineage events: a JSONL file always, HTTP to Marquez when configured.
+
+The file, `<data>/lineage/openlineage.jsonl`, is the project's own record (the `lineage`
+command and page read it back), written with openlineage-python's FileTransport in append
+mode. With OPENLINEAGE_URL set the same events also go to `<url>/api/v1/lineage` through
+its HttpTransport (OPENLINEAGE_API_KEY, OPENLINEAGE_ENDPOINT and OPENLINEAGE_TIMEOUT are
+honoured). The transports are called directly rather than through OpenLineageClient.emit,
+which adds facets of its own (a tags run facet with the client version, environment
+variables, a git source-code location) that depend on the machine and whose schemas are
+not part of the spec we validate against.
+
+Lineage must never break a pipeline: every delivery error is caught, logged as a warning,
+written into the Dagster run's event log as "lineage delivery failed: ..." and appended
+to `<data>/lineage/delivery_failures.jsonl`. After the first HTTP failure of a batch the
+rest of the batch skips HTTP (one timeout, not one per event); the file keeps them all.
+
+Emission is idempotent per Dagster run: a run whose events are already in the file is
+skipped, and event run ids are derived from the Dagster run id (`naming.py`).
+"""
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import DagsterInstance
+from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
+from openlineage.client.event_v2 import RunEvent
+from openlineage.client.transport.file import FileConfig, FileTransport
+from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
+
+from fs_assets.lineage.collect import summarize_run
+from fs_assets.lineage.events import EventBuilder, LineageModel
+from fs_assets.lineage.landing import LedgerLookup, group_by_entity
+
+LOG = logging.getLogger(__name__)
+
+EVENTS_FILE = "openlineage.jsonl"
+FAILURES_FILE = "delivery_failures.jsonl"
+HTML_FILE = "lineage.html"
+URL_ENV = "OPENLINEAGE_URL"
+API_KEY_ENV = "OPENLINEAGE_API_KEY"
+ENDPOINT_ENV = "OPENLINEAGE_ENDPOINT"
+TIMEOUT_ENV = "OPENLINEAGE_TIMEOUT"
+DEFAULT_TIMEOUT_S = 5.0
+FAILED = "lineage delivery failed"
+# Runs whose lineage the caller emits itself (`fs-accelerator build`); the run-status
+# sensor leaves them alone so that no event is written twice.
+LAUNCHED_BY_TAG = "fs-accelerator/launched-by"
+CALLER_EMITS = frozenset({"cli-build"})
+# No retries: a lineage backend that is down must cost one timeout, not a backoff series.
+_NO_RETRY = {"total": 0, "connect": 0, "read": 0, "backoff_factor": 0}
+
+
+@dataclass
+class DeliveryReport:
+    """What happened to one batch of events."""
+
+    run_id: str
+    events: int = 0
+    file: Path | None = None
+    http_url: str | None = None
+    http_delivered: int = 0
+    failures: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why nothing was emitted (already emitted, run unknown)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def message(self) -> str:
+        if self.skipped:
+            return f"lineage for run {self.run_id}: {self.skipped}"
+        text = f"{self.events} OpenLineage events for run {self.run_id} in {self.file}"
+        if self.http_url:
+            text += f", {self.http_delivered}/{self.events} sent to {self.http_url}"
+        if self.failures:
+            return f"{FAILED} ({'; '.join(self.failures)}): {text}"
+        return f"lineage: {text}"
+
+
+def _brief(exc: BaseException) -> str:
+    """'ConnectionError: Connection refused', not urllib3's three-line retry report."""
+    text = str(exc)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    reason = errno.group(1).strip() if errno else (text.splitlines() or [""])[0][:160]
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+
+
+def _http_transport(url: str) -> HttpTransport:
+    api_key = os.environ.get(API_KEY_ENV)
+    timeout = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+    config = HttpConfig(
+        url=url,
+        endpoint=os.environ.get(ENDPOINT_ENV) or "api/v1/lineage",
+        timeout=timeout,
+        retry=dict(_NO_RETRY),
+        **({"auth": ApiKeyTokenProvider({"apiKey": api_key})} if api_key else {}),
+    )
+    return HttpTransport(config)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One writer at a time on the lineage folder (the CLI and the sensor's daemon)."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: appends of whole lines are the only protection
+        yield
+        return
+    with (folder / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class LineageSink:
+    """The file transport, plus HTTP when OPENLINEAGE_URL is set (read when created)."""
+
+    def __init__(self, folder: Path, url: str | None = None) -> None:
+        self.folder = folder
+        self.path = folder / EVENTS_FILE
+        self.url = url if url is not None else (os.environ.get(URL_ENV) or None)
+
+    def deliver(self, events: Sequence[RunEvent], report: DeliveryReport) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        report.file, report.http_url = self.path, self.url
+        file_transport = FileTransport(FileConfig(log_file_path=str(self.path), append=True))
+        http: HttpTransport | None = None
+        if self.url:
+            try:
+                http = _http_transport(self.url)
+            except Exception as exc:  # a malformed URL must not fail the run either
+                report.failures.append(f"HTTP transport for {self.url}: {_brief(exc)}")
+        file_failed = False
+        for event in events:
+            report.events += 1
+            if not file_failed:
+                try:
+                    file_transport.emit(event)
+                except Exception as exc:
+                    file_failed = True
+                    report.failures.append(f"file {self.path}: {_brief(exc)}")
+            if http is not None:
+                try:
+                    http.emit(event)
+                    report.http_delivered += 1
+                except Exception as exc:
+                    report.failures.append(f"HTTP {self.url}: {_brief(exc)}")
+                    http = None  # the rest of the batch would fail the same way
+
+
+def emitted_run_ids(path: Path) -> set[str]:
+    """Dagster run ids whose events the file already holds (the parents' ids)."""
+    ids: set[str] = set()
+    if not path.exists():
+        return ids
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn line from a crash; the rest of the file is still good
+            parent = (event.get("run", {}).get("facets") or {}).get("parent")
+            if parent:
+                ids.add(parent["run"]["runId"])
+            elif event.get("job", {}).get("facets", {}).get("jobType", {}).get("jobType") == "JOB":
+                ids.add(event["run"]["runId"])
+    return ids
+
+
+def _record_failure(folder: Path, instance: DagsterInstance | None, report: DeliveryReport) -> None:
+    message = report.message()
+    LOG.warning(message)
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / FAILURES_FILE).open("a", encoding="utf-8") as handle:
+            record = {
+                "at": dt.datetime.now(dt.UTC).isoformat(),
+                "run_id": report.run_id,
+                "events": report.events,
+                "http_url": report.http_url,
+                "http_delivered": report.http_delivered,
+                "failures": report.failures,
+            }
+            handle.write(json.dumps(record) + "\n")
+    _report_to_run(instance, report.run_id, message)
+
+
+def _report_to_run(instance: DagsterInstance | None, run_id: str, message: str) -> None:
+    """Say it in the run's own event log, where the UI shows it beside the run."""
+    if instance is None:
+        return
+    try:
+        run = instance.get_run_by_id(run_id)
+        if run is not None:
+            instance.report_engine_event(message, dagster_run=run)
+    except Exception as exc:  # the instance being unavailable must not fail the caller
+        LOG.warning(f"could not record the lineage outcome on run {run_id}: {exc}")
+
+
+def emit_run_lineage(
+    instance: DagsterInstance,
+    run_id: str,
+    graph: BaseAssetGraph,
+    folder: Path,
+    *,
+    ledger: LedgerLookup | None = None,
+    force: bool = False,
+    write_html: bool = True,
+) -> DeliveryReport:
+    """Emit the OpenLineage events of one finished Dagster run; never raises.
+
+    `ledger` finds the landing files a raw run read when its materialization does not
+    record them (see landing.py); leave it None where the warehouse must not be opened.
+    """
+    report = DeliveryReport(run_id=run_id)
+    try:
+        with _locked(_ensure(folder)):
+            sink = LineageSink(folder)
+            if not force and run_id in emitted_run_ids(sink.path):
+                report.skipped = "already emitted"
+                return report
+            summary = summarize_run(instance, run_id)
+            if summary is None:
+                report.skipped = "no such run"
+                return report
+            reads = {}
+            if ledger is not None and any(k.path[0] == "raw" for k in summary.assets):
+                try:
+                    reads = group_by_entity(ledger(run_id))
+                except Exception as exc:
+                    LOG.warning(f"landing files of run {run_id} unknown (ledger: {exc})")
+            events = EventBuilder(LineageModel(graph), summary, reads).all_events()
+            sink.deliver(events, report)
+            if write_html:
+                _write_html(folder)
+    except Exception as exc:
+        report.failures.append(_brief(exc))
+    if report.failures:
+        _record_failure(folder, instance, report)
+    elif not report.skipped:
+        LOG.info(report.message())
+        _report_to_run(instance, run_id, report.message())
+    return report
+
+
+def _ensure(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _write_html(folder: Path) -> None:
+    from fs_assets.lineage.graph import LineageGraph
+    from fs_assets.lineage.html import write_lineage_page
+
+    try:
+        write_lineage_page(LineageGraph.from_file(folder / EVENTS_FILE), folder / HTML_FILE)
+    except Exception as exc:  # the page is a convenience; the events are what matters
+        LOG.warning(f"lineage page not written: {exc}")
+
+
+def caller_emits(tags: dict[str, str]) -> bool:
+    """True for runs whose launcher emits their lineage itself (the CLI build)."""
+    return tags.get(LAUNCHED_BY_TAG) in CALLER_EMITS

@@ -24,6 +24,7 @@ import duckdb
 from fs_assets.entities import Entity
 from fs_assets.raw_history import ensure_tables, raw_table
 from fs_assets.rules import RULES, failed_rules_sql, fk_joins_sql, q, typed_select_sql
+from resources.warehouse import table_exists
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
 
@@ -73,12 +74,7 @@ STATE = "meta.master_state"
 def ensure_reference_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
     """Referenced mastered tables must exist for the foreign-key joins."""
     for fk in ent.foreign_keys:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'mastered' and table_name = ?",
-            [fk.entity],
-        ).fetchone()[0]
-        if not exists:
+        if not table_exists(conn, "mastered", fk.entity):
             raise RuntimeError(
                 f"mastered.{fk.entity} does not exist yet; build it before mastered.{ent.name} "
                 f"(its {fk.column} must reference it)"
@@ -112,16 +108,6 @@ def _refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> str:
     return ",".join(parts)
 
 
-def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
-
-
 def build_mastered(
     conn: duckdb.DuckDBPyConnection, ent: Entity, full_refresh: bool = False
 ) -> MasterStats:
@@ -151,8 +137,8 @@ def build_mastered(
             and state is not None
             and state[2] == fingerprint
             and state[3] == refs
-            and _table_exists(conn, "mastered", ent.name)
-            and _table_exists(conn, "quarantine", f"{ent.name}_rejects")
+            and table_exists(conn, "mastered", ent.name)
+            and table_exists(conn, "quarantine", f"{ent.name}_rejects")
         )
         if incremental and watermark == state[1]:
             conn.execute("rollback")

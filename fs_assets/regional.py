@@ -34,7 +34,7 @@ from fs_assets.catalog_metadata import column_schema, table_name
 from fs_assets.entities import CUSTOMER, OWNER, country_state_pairs
 from fs_assets.mastered_assets import mastered_key
 from fs_assets.mastering import mastered_table
-from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource, table_exists
 
 SEPARATOR = "|"
 REGION_KEY = dg.AssetKey(["mastered", "customer_by_region"])
@@ -272,10 +272,7 @@ def unknown_pairs(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]
 def whole_table_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
     selected = {k.name for k in context.selected_asset_check_keys}
     with warehouse.connect(read_only=True) as conn:
-        ensure_exists = conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'mastered' and table_name = 'customer_by_region'"
-        ).fetchone()[0]
+        ensure_exists = table_exists(conn, "mastered", "customer_by_region")
         unknown = unknown_pairs(conn)
         if ensure_exists:
             mastered, regional, only_mastered, only_regional = conn.execute(

@@ -25,6 +25,17 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 LAYER_SCHEMAS = ("raw", "mastered", "quarantine", "meta")
 
 
+def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether schema.name is a table or view of the warehouse."""
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
 class WarehouseLockTimeout(RuntimeError):
     """Another process kept the warehouse file locked for longer than we agreed to wait."""
 

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
-from catalog_support import copy_of, materialize, prepared_template
+from catalog_support import materialize
 
 from fs_assets.catalog.manifest import (
     DOMAIN,
@@ -23,18 +23,10 @@ from fs_assets.entities import CUSTOMER
 from fs_assets.paths import DataPaths
 
 
-@pytest.fixture(scope="module")
-def template(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return prepared_template(built_template, tmp_path_factory.mktemp("catalog"))
-
-
 @pytest.fixture
-def cataloged(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
-    """A private copy of a built data folder whose catalog assets have run."""
-    root = copy_of(template, tmp_path / "fs_home")
-    monkeypatch.setenv("FS_ACCELERATOR_HOME", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
-    return DataPaths(root)
+def cataloged(built: DataPaths) -> DataPaths:
+    """A private copy of a built data folder: the build ran the catalog assets."""
+    return built
 
 
 def query(paths: DataPaths, sql: str, params: list | None = None) -> list[tuple]:

@@ -13,10 +13,8 @@ import dagster as dg
 import pytest
 from catalog_support import (
     asset_graph,
-    copy_of,
     events,
     materialize,
-    prepared_template,
     project,
     schema_errors,
     spec_registry,
@@ -32,19 +30,11 @@ from fs_assets.paths import DataPaths
 from resources import default_resources
 
 
-@pytest.fixture(scope="module")
-def template(built_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return prepared_template(built_template, tmp_path_factory.mktemp("catalog"))
-
-
 @pytest.fixture
-def lineaged(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
-    """A private copy of a built data folder with its catalog and lineage events."""
-    root = copy_of(template, tmp_path / "fs_home")
-    monkeypatch.setenv("FS_ACCELERATOR_HOME", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+def lineaged(built: DataPaths, monkeypatch: pytest.MonkeyPatch) -> DataPaths:
+    """A private copy of a built data folder; the build emitted the lineage of its runs."""
     monkeypatch.delenv(URL_ENV, raising=False)
-    return DataPaths(root)
+    return built
 
 
 def complete(evs: list[dict], job: str) -> dict:

@@ -24,7 +24,7 @@ from fs_assets.catalog.tables import unwrap
 from fs_assets.entities import ENTITIES
 from fs_assets.landing_files import cleanse_column_name
 from fs_assets.raw_history import LEDGER
-from resources.warehouse import WarehouseResource
+from resources.warehouse import WarehouseResource, table_exists
 
 LANDING_FILES_KEY = "landing_files"
 # Files whose rows reached raw.<entity>; a rejected or duplicate file was read but
@@ -65,11 +65,7 @@ def ledger_lookup(warehouse: WarehouseResource) -> LedgerLookup:
         if not warehouse.path.exists():
             return []
         with warehouse.connect(read_only=True) as conn:
-            exists = conn.execute(
-                "select count(*) from information_schema.tables "
-                "where table_schema = 'meta' and table_name = 'ingest_ledger'"
-            ).fetchone()[0]
-            if not exists:
+            if not table_exists(conn, "meta", "ingest_ledger"):
                 return []
             rows = conn.execute(
                 f"select entity, path, status from {LEDGER} where run_id = ? order by ingest_id",

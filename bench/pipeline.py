@@ -127,14 +127,15 @@ def phase_partition(home: Path) -> dict:
     return {"seconds": seconds, "partition": f"{country}|{state}", "rows": rows}
 
 
-def run_phase(name: str, home: Path, extra: list[str]) -> dict:
+def run_phase(name: str, home: Path, extra: list[str], script: str = __file__) -> dict:
+    """Run one phase of `script` in a fresh process; its JSON result."""
     env = {
         **os.environ,
         "FS_ACCELERATOR_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster_home"),
     }
     out = subprocess.run(
-        [sys.executable, __file__, "--phase", name, "--home", str(home), *extra],
+        [sys.executable, script, "--phase", name, "--home", str(home), *extra],
         env=env,
         capture_output=True,
         text=True,

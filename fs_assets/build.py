@@ -249,6 +249,7 @@ def print_summary(report: BuildReport, paths: DataPaths, out=sys.stdout) -> None
         f"landing files: {paths.landing}\n"
         f"warehouse:     {paths.warehouse}  (duckdb {paths.warehouse} -readonly)\n"
         f"lineage:       {paths.lineage}/openlineage.jsonl and lineage.html\n"
+        f"dashboards:    {paths.reports / 'index.html'}  (charts also in the UI's asset metadata)\n"
         f"dagster home:  {os.environ.get('DAGSTER_HOME', paths.dagster_home)}\n"
         "UI:            .venv/bin/fs-accelerator ui  (or make ui), then http://127.0.0.1:3000\n"
     )

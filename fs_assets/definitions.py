@@ -6,6 +6,7 @@ from asset_checks import ALL_CHECKS
 from fs_assets.catalog.assets import build_catalog_assets
 from fs_assets.governance.assets import GOVERNED_ASSETS
 from fs_assets.lineage.sensor import LINEAGE_SENSORS
+from fs_assets.marts.assets import MART_ASSETS
 from fs_assets.mastered_assets import MASTERED_ASSETS
 from fs_assets.mock_sources import mock_sources
 from fs_assets.raw_assets import RAW_ASSETS
@@ -13,7 +14,14 @@ from fs_assets.regional import REGIONAL_ASSETS, REGIONAL_CHECKS
 from resources import default_resources
 from sensors import ALL_SENSORS
 
-DATA_ASSETS = [mock_sources, *RAW_ASSETS, *MASTERED_ASSETS, *REGIONAL_ASSETS, *GOVERNED_ASSETS]
+DATA_ASSETS = [
+    mock_sources,
+    *RAW_ASSETS,
+    *MASTERED_ASSETS,
+    *REGIONAL_ASSETS,
+    *GOVERNED_ASSETS,
+    *MART_ASSETS,
+]
 ASSET_CHECKS = [*ALL_CHECKS, *REGIONAL_CHECKS]
 # The catalog is built from everything above: its scanner depends on every asset that
 # writes a warehouse table, and its manifest lists their checks.

@@ -28,7 +28,9 @@ def test_definitions_load_with_catalog_metadata() -> None:
     for spec in defs.resolve_all_asset_specs():
         assert spec.description and len(spec.description) > 40, spec.key
         assert spec.owners == [OWNER], spec.key
-        assert spec.group_name in {"landing", "raw", "mastered", "governed", "catalog"}, spec.key
+        assert spec.group_name in {"landing", "raw", "mastered", "governed", "marts", "catalog"}, (
+            spec.key
+        )
         if spec.key.path[0] in {"raw", "mastered"}:
             assert spec.kinds == {"duckdb"}
             schema = spec.metadata["dagster/column_schema"]

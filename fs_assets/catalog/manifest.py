@@ -35,7 +35,7 @@ DESCRIPTION = (
     "and up-to-date, can be fed to operational and analytical systems to drive business."
 )
 # Schemas whose tables are the product's outputs (what consumers read).
-OUTPUT_SCHEMAS = ("mastered", "governed")
+OUTPUT_SCHEMAS = ("mastered", "governed", "marts")
 HIVE_LAYOUT_KEY = "hive_layout"
 
 

@@ -1,0 +1,127 @@
+"""Checks on the cross-sell marts and dashboards: coverage, eligibility, reconciliation.
+
+Each check runs an independent proof from `fs_assets.marts.verify` and fails with the
+counts of what is wrong. The cross-sell checks are blocking: a recommendation that breaks
+an eligibility rule must not reach the campaign.
+"""
+
+from collections.abc import Callable
+
+import dagster as dg
+import duckdb
+
+from fs_assets.marts.assets import reports_dir
+from fs_assets.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
+from fs_assets.marts.metadata import CROSS_SELL_KEY, FUNNEL_KEY, LEAD_KEY, SPEND_KEY
+from fs_assets.marts.verify import (
+    archetype_problems,
+    dashboard_problems,
+    eligibility_problems,
+    funnel_problems,
+    lead_problems,
+    spend_problems,
+)
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+
+def _result(problems: dict[str, int], passed: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description=passed if not problems else "; ".join(f"{k}: {v}" for k, v in problems.items()),
+        metadata={k: dg.MetadataValue.int(v) for k, v in problems.items()},
+    )
+
+
+def _sql_check(
+    key: dg.AssetKey,
+    name: str,
+    description: str,
+    proof: Callable[[duckdb.DuckDBPyConnection], dict[str, int]],
+    passed: str,
+    *,
+    blocking: bool,
+) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=key,
+        name=name,
+        description=description,
+        blocking=blocking,
+        pool=WAREHOUSE_POOL,
+    )
+    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.connect(read_only=True) as conn:
+            return _result(proof(conn), passed)
+
+    return _check
+
+
+def _dashboard_check(
+    key: dg.AssetKey, slug: str, charts_of: Callable[[duckdb.DuckDBPyConnection], list[Chart]]
+) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=key,
+        name="charts_show_mart",
+        description="The dashboard page and a PNG per chart exist and are valid, and every "
+        "chart on the page carries exactly the mart's rows.",
+        pool=WAREHOUSE_POOL,
+    )
+    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.connect(read_only=True) as conn:
+            problems = dashboard_problems(conn, reports_dir(warehouse), slug, charts_of)
+        return dg.AssetCheckResult(
+            passed=not problems,
+            description="; ".join(problems) or "every chart shows the mart's numbers",
+            metadata={"problems": dg.MetadataValue.int(len(problems))},
+        )
+
+    return _check
+
+
+MART_CHECKS = [
+    _sql_check(
+        CROSS_SELL_KEY,
+        "one_archetype_per_customer",
+        "Every mastered customer has exactly one row and the archetype of the first rule "
+        "that holds, re-evaluated independently.",
+        archetype_problems,
+        "every customer has exactly one archetype, the first rule that holds",
+        blocking=True,
+    ),
+    _sql_check(
+        CROSS_SELL_KEY,
+        "recommendations_respect_eligibility",
+        "No card for an ineligible customer, none below the card's CIBIL minimum, none "
+        "already held, none above the tier cap; every row says why.",
+        eligibility_problems,
+        "every recommendation respects eligibility and the tier cap",
+        blocking=True,
+    ),
+    _sql_check(
+        FUNNEL_KEY,
+        "funnel_consistent",
+        "Stage counts never grow and the first stage is every targeted customer.",
+        funnel_problems,
+        "stages shrink monotonically from the targeted customers",
+        blocking=False,
+    ),
+    _sql_check(
+        LEAD_KEY,
+        "reconciles_with_mastered",
+        "Transaction counts per mode and reason, amounts per reason and the customer total "
+        "equal mastered's.",
+        lead_problems,
+        "lead generation figures reconcile with mastered",
+        blocking=False,
+    ),
+    _sql_check(
+        SPEND_KEY,
+        "reconciles_with_mastered",
+        "Monthly, category, flow and segment spend equal mastered's successful debits.",
+        spend_problems,
+        "spend figures reconcile with mastered",
+        blocking=False,
+    ),
+    _dashboard_check(FUNNEL_KEY, "campaign_funnel", funnel_charts),
+    _dashboard_check(LEAD_KEY, "lead_generation", lead_charts),
+    _dashboard_check(SPEND_KEY, "spend_analysis", spend_charts),
+]

@@ -1,0 +1,1 @@
+"""The credit-card cross-sell use case: features, archetypes, recommendations, dashboards."""

@@ -1,0 +1,310 @@
+"""The cross-sell marts and dashboards on a real build of the small generated data set."""
+
+import json
+import struct
+from pathlib import Path
+
+import duckdb
+import pytest
+import vl_convert as vlc
+
+from fs_assets.marts.charts import funnel_charts, lead_charts, spend_charts
+from fs_assets.marts.cross_sell import build_cross_sell
+from fs_assets.marts.model import (
+    ARCHETYPE_NAMES,
+    FUNNEL_STAGES,
+    INELIGIBILITY,
+    MIN_CARD_CIBIL,
+    NO_CARD_LEFT,
+    SPEND_SEGMENTS,
+)
+from fs_assets.marts.report import DASHBOARD_ORDER
+from fs_assets.marts.verify import (
+    archetype_problems,
+    chart_data,
+    dashboard_problems,
+    eligibility_problems,
+    funnel_problems,
+    lead_problems,
+    page_specs,
+    spend_problems,
+)
+from fs_assets.paths import DataPaths
+
+CHARTS_OF = {
+    "campaign_funnel": funnel_charts,
+    "lead_generation": lead_charts,
+    "spend_analysis": spend_charts,
+}
+
+
+@pytest.fixture
+def wh(built: DataPaths) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(str(built.warehouse))
+    yield conn
+    conn.close()
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    return conn.execute(sql, params or []).fetchall()[0][0]
+
+
+def test_every_customer_has_exactly_one_archetype(wh: duckdb.DuckDBPyConnection) -> None:
+    customers = scalar(wh, "select count(*) from mastered.customer")
+    assert scalar(wh, "select count(distinct cust_id) from marts.cross_sell") == customers
+    assert scalar(wh, "select count(*) from marts.cross_sell") == customers
+    found = dict(
+        wh.execute("select archetype, count(*) from marts.cross_sell group by 1").fetchall()
+    )
+    # All six archetypes occur in 1,500 generated customers, and nothing else does.
+    assert set(found) == set(ARCHETYPE_NAMES)
+    assert archetype_problems(wh) == {}
+
+
+def test_archetype_proof_catches_a_wrong_row(wh: duckdb.DuckDBPyConnection) -> None:
+    wh.execute(
+        "update marts.cross_sell set archetype = 'Generic' where cust_id = "
+        "(select min(cust_id) from marts.cross_sell where archetype = 'Deal Chasers')"
+    )
+    wh.execute(
+        "delete from marts.cross_sell where cust_id = (select max(cust_id) from marts.cross_sell)"
+    )
+    assert archetype_problems(wh) == {"customers_without_row": 1, "wrong_archetype": 1}
+
+
+def test_recommendations_respect_eligibility(wh: duckdb.DuckDBPyConnection) -> None:
+    assert eligibility_problems(wh) == {}
+    rows = wh.execute(
+        """select f.customer_status, f.customer_type, f.minor_flag, f.risk_category,
+                  f.cibil_score, x.recommended_product_id, x.ineligible_reason,
+                  x.recommendation_reason
+           from marts.cross_sell x join marts.customer_features f using (cust_id)"""
+    ).fetchall()
+    seen = set()
+    for status, ctype, minor, risk, cibil, card, why_not, reason in rows:
+        assert reason, "every row says why"
+        if status == "Deceased":
+            expected = "customer is deceased"
+        elif ctype != "Personal":
+            expected = f"{ctype} customer: the catalog's cards are personal cards"
+        elif minor == "Yes":
+            expected = "minor: under 18"
+        elif risk == "High":
+            expected = "risk category High"
+        elif cibil < MIN_CARD_CIBIL:
+            expected = f"CIBIL {cibil} below the lowest card minimum {MIN_CARD_CIBIL}"
+        else:
+            expected = None
+        assert why_not == expected
+        if expected:
+            assert card is None and reason == expected
+            seen.add(expected.split(" ")[0])
+        elif card is None:
+            assert reason == NO_CARD_LEFT
+        else:
+            assert f"CIBIL {cibil} meets the" in reason
+    # Each ineligibility rule is exercised by the data set.
+    assert len(seen) >= len(INELIGIBILITY) - 1
+
+
+def test_eligibility_proof_catches_a_card_for_a_deceased_customer(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    wh.execute(
+        """update marts.cross_sell set recommended_product_id = 'PRD0000010'
+           where cust_id = (select min(cust_id) from marts.customer_features
+                            where customer_status = 'Deceased')"""
+    )
+    problems = eligibility_problems(wh)
+    assert problems["ineligible_with_card"] == 1
+
+
+def test_card_choice_follows_the_written_rules(wh: duckdb.DuckDBPyConnection) -> None:
+    """Hand-set features for two customers and read the card and reason the rules give."""
+    ids = [
+        r[0]
+        for r in wh.execute(
+            "select cust_id from marts.customer_features order by cust_id limit 2"
+        ).fetchall()
+    ]
+    common = (
+        "customer_status = 'Active', customer_type = 'Personal', minor_flag = 'No', "
+        "risk_category = 'Low', failed_share = 0, all_txns = 20, spend_txns = 20, "
+        "share_card = 0.5, deal_share = 0.05, held_cards = []::varchar[], "
+        "dominant_category = 'Travel', dominant_share = 0.6"
+    )
+    wh.execute(
+        f"update marts.customer_features set {common}, affluence_level = 'High', "
+        "cibil_score = 820 where cust_id = ?",
+        [ids[0]],
+    )
+    wh.execute(
+        f"update marts.customer_features set {common}, affluence_level = 'Low', "
+        "cibil_score = 720 where cust_id = ?",
+        [ids[1]],
+    )
+    build_cross_sell(wh)
+    got = {
+        r[0]: r[1:]
+        for r in wh.execute(
+            "select cust_id, archetype, recommended_card, recommendation_reason "
+            "from marts.cross_sell where cust_id in (?, ?)",
+            ids,
+        ).fetchall()
+    }
+    archetype, card, reason = got[ids[0]]
+    assert archetype == "Prosperous and Content"
+    assert card == "Signature Travel"  # travel miles, highest tier open to CIBIL 820
+    assert reason.startswith("Signature Travel (Signature, Travel Miles): Travel is 60% of spend")
+    archetype, card, reason = got[ids[1]]
+    assert archetype == "Generic"
+    # Low affluence caps the tier at Classic: no travel card there, so the best other one.
+    assert card == "Fuel Saver"
+    assert "no Travel Miles card open to them" in reason and "Classic cap" in reason
+
+
+def test_marts_reconcile_with_mastered(wh: duckdb.DuckDBPyConnection) -> None:
+    assert lead_problems(wh) == {} and spend_problems(wh) == {} and funnel_problems(wh) == {}
+    spend = scalar(
+        wh,
+        "select sum(amount) from mastered.transaction "
+        "where transaction_status = 'Success' and transaction_type = 'Debit'",
+    )
+    assert (
+        scalar(wh, "select sum(spend) from marts.spend_analysis where figure = 'monthly'") == spend
+    )
+    assert scalar(wh, "select sum(spend) from marts.spend_analysis where figure = 'flow'") == spend
+    assert (
+        scalar(
+            wh, "select max(cumulative_spend) from marts.spend_analysis where figure = 'monthly'"
+        )
+        == spend
+    )
+    by_mode = dict(
+        wh.execute(
+            "select transaction_mode, count(*) from mastered.transaction group by 1"
+        ).fetchall()
+    )
+    lead_mode = dict(
+        wh.execute(
+            "select member, sum(transactions) from marts.lead_generation "
+            "where figure = 'mode_by_month' group by 1"
+        ).fetchall()
+    )
+    assert lead_mode == by_mode
+    by_reason = dict(
+        wh.execute(
+            "select transaction_reason, count(*) from mastered.transaction group by 1"
+        ).fetchall()
+    )
+    lead_reason = dict(
+        wh.execute(
+            "select member, transactions from marts.lead_generation where figure = 'reason'"
+        ).fetchall()
+    )
+    assert lead_reason == by_reason
+    segments = dict(
+        wh.execute(
+            "select segment, customers from marts.spend_analysis where figure = 'segment'"
+        ).fetchall()
+    )
+    assert set(segments) <= set(SPEND_SEGMENTS)
+    assert sum(segments.values()) == scalar(wh, "select count(*) from mastered.customer")
+    stages = wh.execute(
+        "select stage from marts.campaign_funnel where archetype = ? order by stage_order",
+        [ARCHETYPE_NAMES[0]],
+    ).fetchall()
+    assert tuple(s for (s,) in stages) == FUNNEL_STAGES
+
+
+def test_reconciliation_proof_catches_a_lost_month(wh: duckdb.DuckDBPyConnection) -> None:
+    wh.execute(
+        "delete from marts.spend_analysis where figure = 'monthly' and month = "
+        "(select min(month) from marts.spend_analysis where figure = 'monthly')"
+    )
+    assert "monthly_total_differs" in spend_problems(wh)
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_every_chart_file_is_valid_and_shows_the_mart(built: DataPaths, wh) -> None:
+    reports = built.reports
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    for slug in DASHBOARD_ORDER:
+        charts = CHARTS_OF[slug](wh)
+        assert charts
+        assert dashboard_problems(wh, reports, slug, CHARTS_OF[slug]) == []
+        page = reports / f"{slug}.html"
+        text = page.read_text(encoding="utf-8")
+        # Self-contained: the Vega libraries are inline, nothing is loaded from elsewhere.
+        assert "<script src" not in text and "vegaEmbed" in text
+        assert f'href="{page.name}"' in index
+        specs = page_specs(page)
+        for chart, shown in zip(charts, specs, strict=True):
+            png = reports / "png" / f"{chart.name}.png"
+            width, height = _png_size(png.read_bytes())
+            assert width > 200 and height > 100
+            assert f'src="png/{chart.name}.png"' in index
+            assert chart_data(shown["spec"]) == json.loads(json.dumps(list(chart.rows)))
+
+
+def test_numbers_drawn_equal_the_mart(wh: duckdb.DuckDBPyConnection) -> None:
+    """Render a chart's scene graph and read its labels back: they are the mart's numbers."""
+    chart = next(c for c in lead_charts(wh) if c.name == "transactions_by_reason")
+    texts = set(_texts(vlc.vegalite_to_scenegraph(chart.spec)))
+    mart = wh.execute(
+        "select member, transactions from marts.lead_generation where figure = 'reason'"
+    ).fetchall()
+    assert mart
+    for member, n in mart:
+        assert f"{n:,}" in texts and member in texts
+    stats = next(c for c in funnel_charts(wh) if c.name == "campaign_stats")
+    texts = set(_texts(vlc.vegalite_to_scenegraph(stats.spec)))
+    for (n,) in wh.execute("select customers from marts.campaign_funnel").fetchall():
+        assert f"{n:,}" in texts
+
+
+def _texts(node) -> list[str]:
+    """Every text item of a rendered scene graph."""
+    if isinstance(node, dict):
+        own = [node["text"]] if isinstance(node.get("text"), str) else []
+        return own + [t for v in node.values() for t in _texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _texts(v)]
+    return []
+
+
+def test_dashboard_materialization_carries_the_charts(built: DataPaths) -> None:
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    event = instance.get_latest_materialization_event(dg.AssetKey(["marts", "spend_analysis"]))
+    assert event is not None
+    metadata = event.asset_materialization.metadata
+    charts = [k for k in metadata if k.startswith("chart/")]
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        names = {c.name for c in spend_charts(conn)}
+    assert {k.removeprefix("chart/") for k in charts} == names
+    assert all("data:image/png;base64," in metadata[k].value for k in charts)
+    assert Path(metadata["dashboard"].value).name == "spend_analysis.html"
+
+
+def test_a_dashboard_number_traces_back_to_the_landing_column(built: DataPaths) -> None:
+    """Lineage from source file to dashboard column: spend -> amount -> the CSV's 'Amount'."""
+    import argparse
+    import io
+
+    from fs_assets.lineage.cli import add_lineage_commands
+
+    parser = argparse.ArgumentParser()
+    add_lineage_commands(parser.add_subparsers())
+    args = parser.parse_args(["lineage", "marts.spend_analysis.spend"])
+    out = io.StringIO()
+    assert args.func(args, out=out) == 0, out.getvalue()
+    upstream = out.getvalue().split("downstream (what consumes it):")[0]
+    assert "mastered.transaction.amount" in upstream
+    assert "raw.transaction.amount" in upstream
+    assert 'column "Amount"' in upstream and "/transaction/" in upstream

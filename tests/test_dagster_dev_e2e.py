@@ -270,6 +270,14 @@ def test_ui_materializes_an_asset_by_clicking(
             page.get_by_role("link", name="View", exact=True).click()
             page.get_by_text("Success", exact=True).first.wait_for(timeout=240_000)
             page.screenshot(path=str(shots / "run_succeeded.png"))
+            # A dashboard asset's charts are images in its materialization's metadata.
+            page.goto(f"{base}/assets/marts/spend_analysis?view=events", wait_until="networkidle")
+            row = page.locator("tr", has_text="chart/spend_flow_sankey")
+            row.get_by_text("[Show Markdown]").click()
+            chart = page.locator('img[src^="data:image/png;base64,"]').first
+            chart.wait_for(timeout=60_000)
+            assert chart.evaluate("img => img.complete && img.naturalWidth") > 200
+            page.screenshot(path=str(shots / "chart_in_metadata.png"))
         finally:
             browser.close()
     after = client.latest_materialization_run("raw", "product")

@@ -308,3 +308,24 @@ def test_a_dashboard_number_traces_back_to_the_landing_column(built: DataPaths) 
     assert "mastered.transaction.amount" in upstream
     assert "raw.transaction.amount" in upstream
     assert 'column "Amount"' in upstream and "/transaction/" in upstream
+
+
+def test_marts_and_charts_survive_a_warehouse_without_transactions(
+    wh: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Day one of a new bank: customers but no payments yet. Nothing breaks, all adds up."""
+    from fs_assets.marts.dashboards import build_funnel, build_lead_generation, build_spend_analysis
+    from fs_assets.marts.features import build_features
+    from fs_assets.marts.report import write_dashboard
+
+    wh.execute("delete from mastered.transaction")
+    customers = scalar(wh, "select count(*) from mastered.customer")
+    assert build_features(wh) == customers and build_cross_sell(wh) == customers
+    for build in (build_funnel, build_lead_generation, build_spend_analysis):
+        assert build(wh) > 0
+    assert scalar(wh, "select sum(total_spend) from marts.customer_features") == 0
+    for slug, charts_of in CHARTS_OF.items():
+        write_dashboard(tmp_path, slug, slug, "", {}, charts_of(wh))
+        assert dashboard_problems(wh, tmp_path, slug, charts_of) == []
+    assert archetype_problems(wh) == {} and eligibility_problems(wh) == {}
+    assert spend_problems(wh) == {} and lead_problems(wh) == {}

@@ -16,6 +16,11 @@ from fs_assets.mastered_assets import MAX_AGE, mastered_key
 from fs_assets.mastering import mastered_table
 
 
+def freshness_check_tables(ent: Entity) -> list[tuple[str, str]]:
+    """The table this check reads."""
+    return [("mastered", ent.name)]
+
+
 def freshness_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
@@ -29,6 +34,8 @@ def freshness_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
 def evaluate_freshness_check(
     conn, ent: Entity, selected: set[str]
 ) -> Iterator[dg.AssetCheckResult]:
+    """`conn`: DuckDB or the Spark engine's `SparkWarehouse`; `_ingested_at` is naive UTC
+    on both (Spark keeps it as TIMESTAMP_NTZ), so the age is comparable with UTC now."""
     if "data_freshness" not in selected:
         return
     newest = conn.execute(f"select max(_ingested_at) from {mastered_table(ent)}").fetchone()[0]

@@ -17,6 +17,7 @@ MAX_REJECT_SHARE = 0.01
 
 
 def reconciliation(conn, ent: Entity) -> dict[str, int]:
+    """Key counts across the layers; `conn` is DuckDB or a `SparkWarehouse` (portable SQL)."""
     key = q(ent.key)
     raw_keys, mastered, rejected, both = conn.execute(
         f"""select
@@ -32,6 +33,11 @@ def reconciliation(conn, ent: Entity) -> dict[str, int]:
         "rejected_rows": rejected,
         "keys_in_both": both,
     }
+
+
+def integrity_check_tables(ent: Entity) -> list[tuple[str, str]]:
+    """The tables these checks read: raw, mastered and quarantine of the entity."""
+    return [("raw", ent.name), ("mastered", ent.name), ("quarantine", f"{ent.name}_rejects")]
 
 
 def integrity_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:

@@ -4,29 +4,47 @@ Each check stays a separate, named, individually selectable Dagster check; they 
 step because a step is a process with its own start-up and its own turn at the
 single-writer warehouse, and forty steps of a few milliseconds of SQL each would spend
 their time waiting for each other.
+
+The step reads whichever engine the warehouse resource runs: the DuckDB file, or the Spark
+engine's Parquet output with the tables the families need exposed as views. The families'
+SQL is written once, in DuckDB's dialect, and transpiled for Spark.
 """
 
 from collections.abc import Iterator
 
 import dagster as dg
 
-from asset_checks.freshness import evaluate_freshness_check, freshness_check_specs
-from asset_checks.integrity_checks import evaluate_integrity_checks, integrity_check_specs
-from asset_checks.pandera_checks import evaluate_pandera_check, pandera_check_specs
-from asset_checks.rule_checks import evaluate_rule_checks, rule_check_specs
+from asset_checks.freshness import (
+    evaluate_freshness_check,
+    freshness_check_specs,
+    freshness_check_tables,
+)
+from asset_checks.integrity_checks import (
+    evaluate_integrity_checks,
+    integrity_check_specs,
+    integrity_check_tables,
+)
+from asset_checks.pandera_checks import (
+    evaluate_pandera_check,
+    pandera_check_specs,
+    pandera_check_tables,
+)
+from asset_checks.rule_checks import evaluate_rule_checks, rule_check_specs, rule_check_tables
 from fs_assets.entities import ENTITIES, Entity
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
+# (specs, evaluation, tables read) per family.
 FAMILIES = (
-    (rule_check_specs, evaluate_rule_checks),
-    (integrity_check_specs, evaluate_integrity_checks),
-    (pandera_check_specs, evaluate_pandera_check),
-    (freshness_check_specs, evaluate_freshness_check),
+    (rule_check_specs, evaluate_rule_checks, rule_check_tables),
+    (integrity_check_specs, evaluate_integrity_checks, integrity_check_tables),
+    (pandera_check_specs, evaluate_pandera_check, pandera_check_tables),
+    (freshness_check_specs, evaluate_freshness_check, freshness_check_tables),
 )
 
 
 def build_mastered_checks(ent: Entity) -> dg.AssetChecksDefinition:
-    specs = [spec for specs_of, _ in FAMILIES for spec in specs_of(ent)]
+    specs = [spec for specs_of, _, _ in FAMILIES for spec in specs_of(ent)]
+    tables = [table for _, _, tables_of in FAMILIES for table in tables_of(ent)]
 
     @dg.multi_asset_check(
         specs=specs,
@@ -38,8 +56,8 @@ def build_mastered_checks(ent: Entity) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {k.name for k in context.selected_asset_check_keys}
-        with warehouse.connect(read_only=True) as conn:
-            for _, evaluate in FAMILIES:
+        with warehouse.for_checks(tables) as conn:
+            for _, evaluate, _ in FAMILIES:
                 yield from evaluate(conn, ent, selected)
 
     return _checks

@@ -6,13 +6,15 @@ chunks of `CHUNK_ROWS` so memory stays bounded; failure cases of all chunks are 
 a small sample is kept. Tables above `MAX_ROWS` (the 10-million-row transaction table) are
 validated on a reproducible reservoir sample of `MAX_ROWS` rows, and the check says so:
 row-by-row pandas validation of every transaction would cost minutes, and every row is
-already covered by the SQL rule checks of the same step.
+already covered by the SQL rule checks of the same step. On the Spark engine the same
+validation runs on the same bounded chunks, streamed from Spark (see `_chunks`).
 """
 
 from collections import Counter
 from collections.abc import Iterator
 
 import dagster as dg
+import pandas as pd
 import pandera.pandas as pa
 
 from fs_assets.entities import Entity
@@ -58,24 +60,45 @@ def pandera_schema(ent: Entity) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, name=f"mastered.{ent.name}", strict=False)
 
 
-def validate_table(
-    conn, ent: Entity, max_rows: int = MAX_ROWS
-) -> tuple[int, int, Counter[str], list[dict[str, str]]]:
-    """(rows in table, rows validated, failures per 'column: check', sample failure cases)."""
-    schema = pandera_schema(ent)
-    cols = ", ".join(q(c) for c in ent.column_names)
-    total = conn.execute(f"select count(*) from {mastered_table(ent)}").fetchone()[0]
+def _chunks(conn, select_sql: str, total: int, max_rows: int) -> Iterator[pd.DataFrame]:
+    """The selection in pandas chunks, sampled above `max_rows`, on either engine.
+
+    DuckDB: a reproducible reservoir sample, fetched in vectors. Spark (a `SparkWarehouse`,
+    recognised by its `pandas_chunks`): a seeded random sample of the same size, streamed
+    to the driver a partition at a time. Memory is bounded by `CHUNK_ROWS` on both.
+    """
+    sampled = total > max_rows
+    if hasattr(conn, "pandas_chunks"):
+        yield from conn.pandas_chunks(
+            select_sql,
+            CHUNK_ROWS,
+            sample_rows=max_rows if sampled else None,
+            table_rows=total,
+        )
+        return
     sample = f" using sample reservoir({int(max_rows)} rows) repeatable (42)"
-    result = conn.execute(
-        f"select {cols} from {mastered_table(ent)}{sample if total > max_rows else ''}"
-    )
-    counts: Counter[str] = Counter()
-    cases_sample: list[dict[str, str]] = []
-    rows = 0
+    result = conn.execute(f"{select_sql}{sample if sampled else ''}")
     while True:
         chunk = result.fetch_df_chunk(CHUNK_ROWS // 2048)
         if chunk.empty:
-            break
+            return
+        yield chunk
+
+
+def validate_table(
+    conn, ent: Entity, max_rows: int = MAX_ROWS
+) -> tuple[int, int, Counter[str], list[dict[str, str]]]:
+    """(rows in table, rows validated, failures per 'column: check', sample failure cases).
+
+    `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`.
+    """
+    schema = pandera_schema(ent)
+    cols = ", ".join(q(c) for c in ent.column_names)
+    total = conn.execute(f"select count(*) from {mastered_table(ent)}").fetchone()[0]
+    counts: Counter[str] = Counter()
+    cases_sample: list[dict[str, str]] = []
+    rows = 0
+    for chunk in _chunks(conn, f"select {cols} from {mastered_table(ent)}", total, max_rows):
         rows += len(chunk)
         try:
             schema.validate(chunk, lazy=True)
@@ -88,6 +111,11 @@ def validate_table(
                     {k: str(rec.get(k)) for k in ("column", "check", "failure_case")}
                 )
     return total, rows, counts, cases_sample
+
+
+def pandera_check_tables(ent: Entity) -> list[tuple[str, str]]:
+    """The table this check reads."""
+    return [("mastered", ent.name)]
 
 
 def pandera_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:

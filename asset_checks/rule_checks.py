@@ -35,13 +35,16 @@ def check_groups(ent: Entity) -> dict[str, list[Rule]]:
 
 
 def rule_failures(conn, ent: Entity) -> dict[str, tuple[int, list[str]]]:
-    """Rule name -> (rows breaking it, a sample of their keys) on the mastered table."""
+    """Rule name -> (rows breaking it, a sample of their keys) on the mastered table.
+
+    Portable SQL: `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`.
+    """
     failed_sql, params = failed_rules_sql(RULES[ent.name])
     as_text = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" for c in ent.column_names)
     rows = conn.execute(
         f"""with t as (select {as_text} from {mastered_table(ent)}),
         e as (select l.{q(ent.key)} as k, {failed_sql} as f from t l {fk_joins_sql(ent, "l")})
-        select r, count(*), list(k order by k)[1:{SAMPLE_SIZE}]
+        select r, count(*), array_slice(list_sort(list(k)), 1, {SAMPLE_SIZE})
         from (select k, unnest(f) as r from e) group by r""",
         params,
     ).fetchall()
@@ -63,6 +66,11 @@ def key_duplicates(conn, ent: Entity) -> tuple[int, int, int, list[str]]:
         ).fetchall()
     ]
     return total, dupes, nulls, sample
+
+
+def rule_check_tables(ent: Entity) -> list[tuple[str, str]]:
+    """The tables these checks read: the mastered table and its foreign keys' targets."""
+    return [("mastered", ent.name), *(("mastered", fk.entity) for fk in ent.foreign_keys)]
 
 
 def rule_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:

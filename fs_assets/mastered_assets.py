@@ -54,12 +54,20 @@ def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
     def _mastered(
         context: dg.AssetExecutionContext, config: MasteringConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        with warehouse.connect() as conn:
-            stats = build_mastered(conn, ent, full_refresh=config.full_refresh)
-            rows, rejected = conn.execute(
-                f"select (select count(*) from {mastered_table(ent)}),"
-                f" (select count(*) from {rejects_table(ent)})"
-            ).fetchone()
+        if warehouse.resolved_engine == "spark":
+            from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
+
+            with warehouse.spark() as wh:
+                # Always a full build on Spark: every key is re-evaluated.
+                stats = engine.build_mastered(wh, ent)
+            rows, rejected = stats.mastered_rows, stats.rejected_rows
+        else:
+            with warehouse.connect() as conn:
+                stats = build_mastered(conn, ent, full_refresh=config.full_refresh)
+                rows, rejected = conn.execute(
+                    f"select (select count(*) from {mastered_table(ent)}),"
+                    f" (select count(*) from {rejects_table(ent)})"
+                ).fetchone()
         context.log.info(
             f"{stats.mode} build of mastered.{ent.name}: {stats.keys_evaluated} keys evaluated"
         )

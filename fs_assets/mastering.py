@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import duckdb
 
 from fs_assets.entities import Entity
-from fs_assets.raw_history import ensure_tables, raw_table
+from fs_assets.raw_history import AUDIT_COLUMNS, ensure_tables, raw_table
 from fs_assets.rules import RULES, failed_rules_sql, fk_joins_sql, q, typed_select_sql
 from resources.warehouse import table_exists
 
@@ -47,13 +47,61 @@ def latest_sql(ent: Entity, keys_table: str | None = None) -> str:
     raw = raw_table(ent)
     if keys_table:
         raw = f"(select r.* from {raw} r semi join {keys_table} k on r.{key} = k.{key})"
+    names = [*(q(c) for c in ent.column_names), *AUDIT_COLUMNS]
+    # Named columns in both branches: the union is by position, and a column the model
+    # gained later sits at the end of the raw table. A subquery filter rather than
+    # QUALIFY, which Spark 3.5 and 4.0 do not have.
     return f"""(with multi as (select {key} from {raw} group by {key} having count(*) > 1)
-        select r.* from {raw} r anti join multi m on r.{key} = m.{key}
+        select {", ".join(f"r.{c}" for c in names)} from {raw} r anti join multi m
+          on r.{key} = m.{key}
         union all
-        select * from (select r.* from {raw} r semi join multi m on r.{key} = m.{key})
-        qualify row_number() over (
-          partition by {key}
-          order by _modified_ts desc, _batch_id desc, _source_row desc) = 1)"""
+        select {", ".join(names)} from (
+          select r.*, row_number() over (
+            partition by r.{key}
+            order by r._modified_ts desc, r._batch_id desc, r._source_row desc) as _nth
+          from {raw} r semi join multi m on r.{key} = m.{key}) as versions
+        where _nth = 1)"""
+
+
+# The mastering transformation, written once (DuckDB SQL; the Spark engine transpiles it).
+
+
+def evaluated_sql(ent: Entity, source: str) -> tuple[str, list[object]]:
+    """Each latest version (from `source`, e.g. `latest_sql`) with the rules it breaks."""
+    failed_sql, params = failed_rules_sql(RULES[ent.name])
+    text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
+    lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)
+    sql = f"""select {text_cols}, {lineage}, {failed_sql} as _failed_rules
+            from {source} l
+            {fk_joins_sql(ent, "l")}"""
+    return sql, params
+
+
+def mastered_select_sql(ent: Entity) -> str:
+    """The typed rows of `_evaluated` that break no rule."""
+    return (
+        f"select {typed_select_sql(ent, 'e')}, {', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}"
+        " from _evaluated e where array_length(e._failed_rules) = 0"
+    )
+
+
+def rejects_select_sql(ent: Entity) -> str:
+    """The rows of `_evaluated` that break a rule, as delivered, with the rules; param: now."""
+    return (
+        f"select {', '.join(f'e.{q(c)}' for c in ent.column_names)}, e._failed_rules, "
+        f"{', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}, cast(? as timestamp) as _rejected_at "
+        "from _evaluated e where array_length(e._failed_rules) > 0"
+    )
+
+
+EVALUATED_COUNTS_SQL = (
+    "select count(*), count(*) filter (where array_length(_failed_rules) = 0), "
+    "count(*) filter (where array_length(_failed_rules) > 0) from _evaluated"
+)
+RULE_FAILURES_SQL = (
+    "select r, count(*) from (select unnest(_failed_rules) as r from _evaluated) "
+    "group by r order by r"
+)
 
 
 @dataclass(frozen=True)
@@ -121,9 +169,6 @@ def build_mastered(
     ensure_tables(conn, ent)
     ensure_reference_tables(conn, ent)
     key = q(ent.key)
-    failed_sql, params = failed_rules_sql(RULES[ent.name])
-    text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
-    lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     conn.execute("begin transaction")
     try:
@@ -152,22 +197,9 @@ def build_mastered(
             source = latest_sql(ent, keys_table="_keys")
         else:
             source = latest_sql(ent)
-        conn.execute(
-            f"""create or replace temp table _evaluated as
-            select {text_cols}, {lineage}, {failed_sql} as _failed_rules
-            from {source} l
-            {fk_joins_sql(ent, "l")}""",
-            params,
-        )
-        mastered_select = (
-            f"select {typed_select_sql(ent, 'e')}, {', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}"
-            " from _evaluated e where len(e._failed_rules) = 0"
-        )
-        rejects_select = (
-            f"select {', '.join(f'e.{q(c)}' for c in ent.column_names)}, e._failed_rules, "
-            f"{', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}, ?::timestamp as _rejected_at "
-            "from _evaluated e where len(e._failed_rules) > 0"
-        )
+        evaluated, params = evaluated_sql(ent, source)
+        conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
+        mastered_select, rejects_select = mastered_select_sql(ent), rejects_select_sql(ent)
         if incremental:
             for table in (mastered_table(ent), rejects_table(ent)):
                 conn.execute(f"delete from {table} where {key} in (select {key} from _keys)")
@@ -176,16 +208,8 @@ def build_mastered(
         else:
             conn.execute(f"create or replace table {mastered_table(ent)} as {mastered_select}")
             conn.execute(f"create or replace table {rejects_table(ent)} as {rejects_select}", [now])
-        latest, mastered, rejected = conn.execute(
-            "select count(*), count(*) filter (where len(_failed_rules) = 0), "
-            "count(*) filter (where len(_failed_rules) > 0) from _evaluated"
-        ).fetchone()
-        failures = dict(
-            conn.execute(
-                "select r, count(*) from (select unnest(_failed_rules) as r from _evaluated) "
-                "group by r order by r"
-            ).fetchall()
-        )
+        latest, mastered, rejected = conn.execute(EVALUATED_COUNTS_SQL).fetchone()
+        failures = dict(conn.execute(RULE_FAILURES_SQL).fetchall())
         build_id = (state[0] if state else 0) + 1
         conn.execute(
             f"insert or replace into {STATE} values (?, ?, ?, ?, ?, ?)",

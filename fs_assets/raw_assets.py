@@ -1,5 +1,8 @@
 """`raw.<entity>` assets: new landing files merged into the append-only history."""
 
+from collections.abc import Callable
+from pathlib import Path
+
 import dagster as dg
 
 from fs_assets.catalog_metadata import column_schema, table_name
@@ -30,6 +33,48 @@ def _outcomes_markdown(outcomes: list[IngestOutcome]) -> str:
     return "\n".join(lines)
 
 
+def _ingest_all(
+    context: dg.AssetExecutionContext,
+    landing: LandingZoneResource,
+    ent: Entity,
+    files: list[Path],
+    ingest: Callable[[Path], IngestOutcome],
+) -> list[IngestOutcome]:
+    """Ingest each new file with the engine's `ingest`; move unreadable files aside."""
+    outcomes: list[IngestOutcome] = []
+    for path in files:
+        outcome = ingest(path)
+        if outcome.status == "skipped":
+            continue
+        outcomes.append(outcome)
+        if outcome.status == "rejected":
+            moved = landing.move_aside(
+                ent.name,
+                path,
+                {
+                    "file": str(path),
+                    "entity": ent.name,
+                    "line": outcome.error_line,
+                    "reason": outcome.error,
+                    "run_id": context.run_id,
+                },
+            )
+            context.log.error(
+                f"rejected {path}"
+                + (f", line {outcome.error_line}" if outcome.error_line else "")
+                + f": {outcome.error}; nothing from this file was ingested; "
+                f"moved to {moved} with a report"
+            )
+        elif outcome.rows_rejected:
+            context.log.warning(
+                f"{path}: {outcome.rows_rejected} rows without a usable key or "
+                f"modified_at went to quarantine.{ent.name}_ingest_rejects"
+            )
+        else:
+            context.log.info(f"{path}: {outcome.status}, {outcome.rows_inserted} new")
+    return outcomes
+
+
 def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_key(ent.name),
@@ -58,41 +103,23 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
         landing: LandingZoneResource,
     ) -> dg.MaterializeResult:
         files = landing.list_files(ent.name)
-        outcomes: list[IngestOutcome] = []
-        with warehouse.connect() as conn:
-            for path in files:
-                outcome = ingest_file(conn, ent, path, run_id=context.run_id)
-                if outcome.status == "skipped":
-                    continue
-                outcomes.append(outcome)
-                if outcome.status == "rejected":
-                    moved = landing.move_aside(
-                        ent.name,
-                        path,
-                        {
-                            "file": str(path),
-                            "entity": ent.name,
-                            "line": outcome.error_line,
-                            "reason": outcome.error,
-                            "run_id": context.run_id,
-                        },
-                    )
-                    context.log.error(
-                        f"rejected {path}"
-                        + (f", line {outcome.error_line}" if outcome.error_line else "")
-                        + f": {outcome.error}; nothing from this file was ingested; "
-                        f"moved to {moved} with a report"
-                    )
-                elif outcome.rows_rejected:
-                    context.log.warning(
-                        f"{path}: {outcome.rows_rejected} rows without a usable key or "
-                        f"modified_at went to quarantine.{ent.name}_ingest_rejects"
-                    )
-                else:
-                    context.log.info(f"{path}: {outcome.status}, {outcome.rows_inserted} new")
-            total, keys = conn.execute(
-                f"select count(*), count(distinct {ent.key}) from {raw_table(ent)}"
-            ).fetchone()
+        counts_sql = f"select count(*), count(distinct {ent.key}) from {raw_table(ent)}"
+        run_id = context.run_id
+        if warehouse.resolved_engine == "spark":
+            from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
+
+            with warehouse.spark() as wh:
+                outcomes = _ingest_all(
+                    context, landing, ent, files, lambda p: engine.ingest_file(wh, ent, p, run_id)
+                )
+                wh.register("raw", ent.name, engine.raw_ddl(ent))
+                total, keys = wh.execute(counts_sql).fetchone()
+        else:
+            with warehouse.connect() as conn:
+                outcomes = _ingest_all(
+                    context, landing, ent, files, lambda p: ingest_file(conn, ent, p, run_id)
+                )
+                total, keys = conn.execute(counts_sql).fetchone()
         inserted = sum(o.rows_inserted for o in outcomes)
         return dg.MaterializeResult(
             metadata={

@@ -42,6 +42,19 @@ def ingest_rejects_table(ent: Entity) -> str:
     return f"quarantine.{q(ent.name + '_ingest_rejects')}"
 
 
+def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
+    """The ledger of landing files and its id sequence (also the Spark engine's ledger)."""
+    conn.execute("create sequence if not exists meta.ingest_id_seq")
+    conn.execute(
+        f"""create table if not exists {LEDGER} (
+            ingest_id bigint primary key, entity varchar, path varchar, file_name varchar,
+            size_bytes bigint, mtime timestamp, sha256 varchar, status varchar,
+            rows_read bigint, rows_inserted bigint, rows_already_present bigint,
+            rows_rejected bigint, error varchar, error_line bigint, run_id varchar,
+            ingested_at timestamp)"""
+    )
+
+
 def ensure_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
     """Create the raw, ingest-reject and ledger tables; add columns the model gained.
 
@@ -58,15 +71,7 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
         f"({text_cols}, _source_file varchar, _source_row bigint, _reason varchar, "
         "_rejected_at timestamp)"
     )
-    conn.execute("create sequence if not exists meta.ingest_id_seq")
-    conn.execute(
-        f"""create table if not exists {LEDGER} (
-            ingest_id bigint primary key, entity varchar, path varchar, file_name varchar,
-            size_bytes bigint, mtime timestamp, sha256 varchar, status varchar,
-            rows_read bigint, rows_inserted bigint, rows_already_present bigint,
-            rows_rejected bigint, error varchar, error_line bigint, run_id varchar,
-            ingested_at timestamp)"""
-    )
+    ensure_ledger(conn)
     existing = [
         r[0]
         for r in conn.execute(
@@ -100,7 +105,7 @@ class IngestOutcome:
     error_line: int | None = None
 
 
-def _known(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: str) -> str | None:
+def known_file(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: str) -> str | None:
     """'skipped' when this exact file was handled before, 'duplicate' when its bytes were."""
     rows = conn.execute(
         f"select path, status from {LEDGER} where entity = ? and sha256 = ?", [ent.name, sha]
@@ -113,7 +118,7 @@ def _known(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: str) -
     return None  # new bytes, or bytes rejected before: read (and reject) again, with a report
 
 
-def _record(
+def record_outcome(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
     path: Path,
@@ -125,7 +130,7 @@ def _record(
 ) -> None:
     stat = path.stat()
     if ingest_id is None:
-        ingest_id = _next_id(conn)
+        ingest_id = next_ingest_id(conn)
     conn.execute(
         f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -149,8 +154,101 @@ def _record(
     )
 
 
-def _next_id(conn: duckdb.DuckDBPyConnection) -> int:
+def next_ingest_id(conn: duckdb.DuckDBPyConnection) -> int:
     return int(conn.execute("select nextval('meta.ingest_id_seq')").fetchone()[0])
+
+
+# The ingest transformation, written once (DuckDB SQL; the Spark engine transpiles it).
+
+
+def stage_sql(ent: Entity, source: str) -> str:
+    """Each delivered row with its parsed version time and, if unusable, why.
+
+    `source` yields the entity's columns as text plus `_source_row` (1-based file row).
+    """
+    key = q(ent.key)
+    ts = "try_cast(modified_at as timestamp)"
+    return f"""select *, {ts} as _ts,
+          case when {key} is null or trim({key}) = ''
+                 then 'key_missing: {ent.key} is empty'
+               when {ts} is null
+                 then 'modified_at_invalid: '
+                   || coalesce('"' || modified_at || '"', 'empty')
+                   || ' is not a timestamp'
+          end as _reason
+        from {source}"""
+
+
+def stage_stats_sql(ent: Entity) -> str:
+    """Rows read, rejected, distinct usable versions and the key range of `_stage`."""
+    key = q(ent.key)
+    return (
+        f"select count(*), count(_reason), count(distinct ({key}, _ts)) filter "
+        f"(where _reason is null), min({key}), max({key}) from _stage"
+    )
+
+
+def ingest_rejects_select_sql(ent: Entity) -> str:
+    """Unversionable rows of `_stage` for the ingest quarantine; params: file, now."""
+    cols = ", ".join(q(c) for c in ent.column_names)
+    return (
+        f"select {cols}, cast(? as varchar) as _source_file, _source_row, _reason, "
+        "cast(? as timestamp) as _rejected_at from _stage where _reason is not null"
+    )
+
+
+def new_versions_sql(ent: Entity, first_only: bool) -> str:
+    """Versions of `_stage` not yet in raw history: the seed's merge as an anti-join.
+
+    Params: file, now, batch id, lowest and highest key of the file. The key range lets
+    DuckDB skip raw row groups (zone maps) that cannot match. A file that repeats a
+    (key, modified_at) keeps its first row, as the seed's merge would; the window that
+    finds it only runs when there is a repeat (`first_only`).
+    """
+    key = q(ent.key)
+    cols = ", ".join(q(c) for c in ent.column_names)
+    # A subquery filter rather than QUALIFY, which Spark 3.5 and 4.0 do not have.
+    first = (
+        f", row_number() over (partition by {key}, _ts order by _source_row) as _nth"
+        if first_only
+        else ""
+    )
+    return f"""select {cols}, _ts as _modified_ts, cast(? as varchar) as _source_file,
+          _source_row, cast(? as timestamp) as _ingested_at, cast(? as bigint) as _batch_id
+        from (
+          select s.*{first}
+          from _stage s
+          where _reason is null
+            and not exists (
+              select 1 from {raw_table(ent)} r
+              where r.{key} between ? and ?
+                and r.{key} = s.{key} and r._modified_ts = s._ts)
+        ) as fresh
+        {"where _nth = 1" if first_only else ""}"""
+
+
+def ledger_precheck(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None
+) -> tuple[Path, str, dt.datetime, IngestOutcome | None]:
+    """Resolve and hash the file and look it up in the ledger (either engine's).
+
+    Returns the resolved path, its sha256, the ingestion time, and an outcome when there
+    is nothing to read: the same file again (skipped) or its bytes under another name
+    (a duplicate, recorded).
+    """
+    path = path.resolve()
+    sha = sha256_of(path)
+    known = known_file(conn, ent, path, sha)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if known == "skipped":
+        return path, sha, now, IngestOutcome(str(path), "skipped")
+    if known == "duplicate":
+        outcome = IngestOutcome(
+            str(path), "duplicate", error="same bytes as a file already ingested"
+        )
+        record_outcome(conn, ent, path, sha, outcome, run_id, now)
+        return path, sha, now, outcome
+    return path, sha, now, None
 
 
 def ingest_file(
@@ -158,71 +256,33 @@ def ingest_file(
 ) -> IngestOutcome:
     """Merge one landing file into raw.<entity>, atomically; never raises for bad input."""
     ensure_tables(conn, ent)
-    path = path.resolve()
-    sha = sha256_of(path)
-    known = _known(conn, ent, path, sha)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    if known == "skipped":
-        return IngestOutcome(str(path), "skipped")
-    if known == "duplicate":
-        outcome = IngestOutcome(
-            str(path), "duplicate", error="same bytes as a file already ingested"
-        )
-        _record(conn, ent, path, sha, outcome, run_id, now)
-        return outcome
+    path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
+    if done:
+        return done
 
-    key = q(ent.key)
     cols = ", ".join(q(c) for c in ent.column_names)
     conn.execute("begin transaction")
     try:
-        batch = _next_id(conn)
+        batch = next_ingest_id(conn)
         layout = file_layout(conn, ent, path)
         select_sql, params = relation_sql(layout)
-        ts = "try_cast(modified_at as timestamp)"
+        source = (
+            f"(select *, row_number() over () as _source_row from ({select_sql}) as src({cols}))"
+        )
         try:
-            conn.execute(
-                f"""create or replace temp table _stage as
-                select *, {ts} as _ts,
-                  case when {key} is null or trim({key}) = ''
-                         then 'key_missing: {ent.key} is empty'
-                       when {ts} is null
-                         then 'modified_at_invalid: '
-                           || coalesce('"' || modified_at || '"', 'empty')
-                           || ' is not a timestamp'
-                  end as _reason
-                from (select *, row_number() over () as _source_row
-                      from ({select_sql}) as src({cols}))""",
-                params,
-            )
+            conn.execute(f"create or replace temp table _stage as {stage_sql(ent, source)}", params)
         except duckdb.Error as exc:
             raise explain_read_error(path, exc) from exc
         rows_read, rows_rejected, distinct_versions, low, high = conn.execute(
-            f"select count(*), count(_reason), count(distinct ({key}, _ts)) filter "
-            f"(where _reason is null), min({key}), max({key}) from _stage"
+            stage_stats_sql(ent)
         ).fetchone()
         conn.execute(
-            f"insert into {ingest_rejects_table(ent)} select {cols}, ?, _source_row, _reason, ?"
-            " from _stage where _reason is not null",
+            f"insert into {ingest_rejects_table(ent)} {ingest_rejects_select_sql(ent)}",
             [str(path), now],
         )
-        # The key range lets DuckDB skip raw row groups (zone maps) that cannot match.
-        # A file that repeats a (key, modified_at) keeps its first row, as the seed's merge
-        # would; the window that finds it only runs when there is a repeat.
-        first_only = (
-            f"qualify row_number() over (partition by {key}, _ts order by _source_row) = 1"
-            if distinct_versions < rows_read - rows_rejected
-            else ""
-        )
         inserted = conn.execute(
-            f"""insert into {raw_table(ent)} ({cols}, {", ".join(AUDIT_COLUMNS)})
-            select {cols}, _ts, ?, _source_row, ?, ?
-            from _stage s
-            where _reason is null
-              and not exists (
-                select 1 from {raw_table(ent)} r
-                where r.{key} between ? and ?
-                  and r.{key} = s.{key} and r._modified_ts = s._ts)
-            {first_only}""",
+            f"insert into {raw_table(ent)} ({cols}, {', '.join(AUDIT_COLUMNS)}) "
+            + new_versions_sql(ent, first_only=distinct_versions < rows_read - rows_rejected),
             [str(path), now, batch, low, high],
         ).fetchone()[0]
         outcome = IngestOutcome(
@@ -233,12 +293,12 @@ def ingest_file(
             rows_already_present=rows_read - rows_rejected - inserted,
             rows_rejected=rows_rejected,
         )
-        _record(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
+        record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
         conn.execute("commit")
     except LandingFileError as err:
         conn.execute("rollback")
         outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
-        _record(conn, ent, path, sha, outcome, run_id, now)
+        record_outcome(conn, ent, path, sha, outcome, run_id, now)
     except BaseException:
         conn.execute("rollback")
         raise

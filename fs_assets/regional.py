@@ -18,12 +18,18 @@ also exported as Hive-style Parquet, `<warehouse>/customer_overview/country=<c>/
 exactly), built in a staging folder and swapped in, so DuckDB
 (`read_parquet(..., hive_partitioning=true)`), Spark and Trino read a complete partition or
 the previous one, with partition pruning on both columns.
+
+With the Spark engine the Hive folders are the only copy (there is no DuckDB table); the
+checks then read them as `mastered.customer_by_region` and run the same SQL on Spark.
 """
 
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -42,6 +48,14 @@ REGION_TABLE = "mastered.customer_by_region"
 EXPORT_NAME = "customer_overview"
 REGION_PARTITIONS = dg.StaticPartitionsDefinition(
     [f"{country}{SEPARATOR}{state}" for country, state in country_state_pairs()]
+)
+
+
+# The mastered customers of the pairs in `_pairs`: the one selection both engines run.
+REGION_SELECT_SQL = (
+    f"select m.* from {mastered_table(CUSTOMER)} m "
+    "semi join _pairs p on p.country = m.country and p.state = m.state "
+    "order by m.country, m.state, m.cust_id"
 )
 
 
@@ -110,11 +124,7 @@ def write_partitions(
             f"delete from {REGION_TABLE} r where exists "
             "(select 1 from _pairs p where p.country = r.country and p.state = r.state)"
         )
-        conn.execute(
-            f"insert into {REGION_TABLE} select m.* from {mastered_table(CUSTOMER)} m "
-            "semi join _pairs p on p.country = m.country and p.state = m.state "
-            "order by m.country, m.state, m.cust_id"
-        )
+        conn.execute(f"insert into {REGION_TABLE} {REGION_SELECT_SQL}")
         rows = dict(
             conn.execute(
                 f"select r.country || ? || r.state, count(*) from {REGION_TABLE} r "
@@ -179,10 +189,16 @@ def customer_by_region(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Write the selected partitions (one, or all of a single-run backfill)."""
-    with warehouse.connect() as conn:
-        written = write_partitions(
-            conn, warehouse.export_dir, [split_key(k) for k in context.partition_keys]
-        )
+    pairs = [split_key(k) for k in context.partition_keys]
+    if warehouse.resolved_engine == "spark":
+        from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
+
+        with warehouse.spark() as wh:
+            by_pair = engine.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+        written = {partition_key(c, s): n for (c, s), n in by_pair.items()}
+    else:
+        with warehouse.connect() as conn:
+            written = write_partitions(conn, warehouse.export_dir, pairs)
     context.log.info(f"wrote {len(written)} partitions, {sum(written.values())} rows")
     return dg.MaterializeResult(
         metadata={
@@ -191,6 +207,26 @@ def customer_by_region(
             "rows_by_partition": dg.MetadataValue.json(written),
         }
     )
+
+
+@contextmanager
+def _check_reader(warehouse: WarehouseResource) -> Iterator[tuple[Any, bool | None]]:
+    """(connection, whether customer_by_region exists on Spark) for the regional checks.
+
+    DuckDB: the file, read-only (None: the table's existence is asked when needed). Spark:
+    mastered.customer, and the Hive folders under `<spark warehouse>/customer_overview/`,
+    which *are* the regional table there, exposed as mastered.customer_by_region with
+    country and state from the folder names; the checks' SQL then runs unchanged.
+    """
+    if warehouse.resolved_engine != "spark":
+        with warehouse.for_checks() as conn:
+            yield conn, None
+        return
+    from fs_assets.engines.spark import register_hive  # pyspark and sqlglot: optional
+
+    customer = ("mastered", CUSTOMER.name)
+    with warehouse.for_checks([customer]) as wh:
+        yield wh, register_hive(wh, "mastered", "customer_by_region", EXPORT_NAME, customer)
 
 
 @dg.asset_check(
@@ -208,7 +244,7 @@ def partition_matches_mastered(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     problems: dict[str, dict[str, int]] = {}
-    with warehouse.connect(read_only=True) as conn:
+    with _check_reader(warehouse) as (conn, hive_exists):
         for key in context.partition_keys:
             country, state = split_key(key)
             expected, in_table, missing = conn.execute(
@@ -221,12 +257,16 @@ def partition_matches_mastered(
                          and r.country = m.country and r.state = m.state))""",
                 [country, state] * 3,
             ).fetchone()
-            folder = partition_dir(warehouse.export_dir, country, state)
-            in_parquet = (
-                sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
-                if folder.exists()
-                else -1
-            )
+            if hive_exists is not None:
+                # The Hive folder is the table on Spark (a pair without rows has none).
+                in_parquet = in_table
+            else:
+                folder = partition_dir(warehouse.export_dir, country, state)
+                in_parquet = (
+                    sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
+                    if folder.exists()
+                    else -1
+                )
             if not (expected == in_table == in_parquet and missing == 0):
                 problems[key] = {"mastered": expected, "table": in_table,
                                  "parquet": in_parquet, "missing_keys": missing}  # fmt: skip
@@ -240,8 +280,11 @@ def partition_matches_mastered(
     )
 
 
-def unknown_pairs(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
-    """(country, state, rows) of mastered customers whose pair is not in the model."""
+def unknown_pairs(conn: Any) -> list[tuple[str, str, int]]:
+    """(country, state, rows) of mastered customers whose pair is not in the model.
+
+    `conn`: a DuckDB connection or the Spark engine's `SparkWarehouse` (portable SQL).
+    """
     pairs = [list(p) for p in country_state_pairs()]
     return conn.execute(
         f"select country, state, count(*) from {mastered_table(CUSTOMER)} "
@@ -271,8 +314,12 @@ def unknown_pairs(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]
 )
 def whole_table_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
     selected = {k.name for k in context.selected_asset_check_keys}
-    with warehouse.connect(read_only=True) as conn:
-        ensure_exists = table_exists(conn, "mastered", "customer_by_region")
+    with _check_reader(warehouse) as (conn, hive_exists):
+        ensure_exists = (
+            table_exists(conn, "mastered", "customer_by_region")
+            if hive_exists is None
+            else hive_exists
+        )
         unknown = unknown_pairs(conn)
         if ensure_exists:
             mastered, regional, only_mastered, only_regional = conn.execute(

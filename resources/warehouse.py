@@ -8,17 +8,23 @@ logging who holds it, and then fails with a clear message instead of a bare IO e
 """
 
 import logging
+import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
+from fs_assets.engines import Engine, resolve_engine
 from fs_assets.paths import data_paths
+
+if TYPE_CHECKING:
+    from fs_assets.engines.spark import SparkWarehouse
 
 LOG = logging.getLogger(__name__)
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -101,6 +107,65 @@ class WarehouseResource(dg.ConfigurableResource):
         description="DuckDB memory_limit per connection; beyond it DuckDB spills to disk. "
         "Keeps a build's peak memory bounded as data grows.",
     )
+
+    engine: str | None = Field(
+        default=None,
+        description="Where the raw, mastered and regional transformations run: 'duckdb' or "
+        "'spark'. Empty means $FS_ACCELERATOR_ENGINE, else duckdb.",
+    )
+    spark_master: str | None = Field(
+        default=None,
+        description="spark.master for the spark engine, e.g. spark://host:7077, yarn, "
+        "k8s://https://...; empty means $FS_ACCELERATOR_SPARK_MASTER, else local[*].",
+    )
+    spark_warehouse: str | None = Field(
+        default=None,
+        description="Root of the spark engine's Parquet tables (a path, or an s3a://, hdfs:// "
+        "or abfss:// URI); empty means $FS_ACCELERATOR_SPARK_WAREHOUSE, else the export "
+        "folder beside the DuckDB file.",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark settings (spark.executor.memory, spark.hadoop.fs.s3a.*, ...).",
+    )
+
+    @property
+    def resolved_engine(self) -> Engine:
+        return resolve_engine(self.engine)
+
+    @contextmanager
+    def spark(self, *, read_only: bool = False) -> Iterator["SparkWarehouse"]:
+        """The spark engine's warehouse; its ingest ledger stays in this DuckDB file."""
+        from fs_assets.engines.spark import SparkWarehouse, build_session
+
+        master = self.spark_master or os.environ.get("FS_ACCELERATOR_SPARK_MASTER") or "local[*]"
+        root = (
+            self.spark_warehouse
+            or os.environ.get("FS_ACCELERATOR_SPARK_WAREHOUSE")
+            or str(self.export_dir)
+        )
+        with self.connect(read_only=read_only) as conn:
+            yield SparkWarehouse(build_session(master, conf=self.spark_conf), root, conn)
+
+    @contextmanager
+    def for_checks(
+        self, tables: Iterable[tuple[str, str]] = ()
+    ) -> Iterator["duckdb.DuckDBPyConnection | SparkWarehouse"]:
+        """Where checks read the engine's output: both answer `.execute(sql, params)`.
+
+        DuckDB: the file, read-only (`tables` is not needed there). Spark: its Parquet
+        output, with each (schema, name) of `tables` exposed under the name the check's
+        DuckDB SQL uses once transpiled, so every check keeps one copy of its SQL.
+        """
+        if self.resolved_engine == "spark":
+            from fs_assets.engines.spark import register_tables
+
+            with self.spark(read_only=True) as wh:
+                register_tables(wh, tables)
+                yield wh
+        else:
+            with self.connect(read_only=True) as conn:
+                yield conn
 
     @property
     def path(self) -> Path:

@@ -1,0 +1,72 @@
+"""One SQL text for both engines: DuckDB SQL, transpiled to Spark SQL with sqlglot.
+
+The transformations are written in DuckDB's dialect (the default engine runs them as they
+are). `to_spark` parses such a statement with sqlglot and writes Spark SQL, with three
+small, deliberate corrections to what sqlglot does out of the box:
+
+1. QUALIFY is refused. sqlglot's Spark writer rewrites `... qualify <window> = 1` into a
+   sub-select that re-emits the outer projection: for `select *` it leaks the helper
+   column `_w`, and every `?` in the select list appears twice, so the positional
+   parameters no longer line up. Spark itself gained QUALIFY only in 2026 (SPARK-31561;
+   3.5 and 4.0 lack it). So the shared SQL filters a window in a subquery (`where
+   _nth = 1`), and `to_spark` raises on a QUALIFY rather than emit a wrong query.
+2. `regexp_full_match(x, p)` (RE2, whole string) becomes `x rlike '^(?:' || p || ')'` plus
+   an end-of-input assertion. sqlglot passes the DuckDB name through and Spark has no
+   such function; a bare `rlike p` would be a *partial* match, and Java's `$` also
+   matches before a trailing newline, so `(?s:(?!.))` (nothing follows) is appended.
+3. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x` become temporary views
+   `raw__x`, ...: the Spark engine registers each Parquet table as such a view, so no
+   catalog (and no path in SQL text) is needed.
+
+Portable spellings the shared SQL uses on purpose (each one is plain DuckDB too):
+`array_length(l)` not `len(l)` (sqlglot maps `len` to string LENGTH), `cast(? as
+timestamp)` not `?::timestamp` (sqlglot cannot parse a cast on a placeholder), and no
+`row_number() over ()` without an order (Spark requires one; the engines number file rows
+themselves).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sqlglot
+from sqlglot import exp
+
+WAREHOUSE_SCHEMAS = ("raw", "mastered", "quarantine")
+# Java regex: "nothing follows", unlike `$`, which also matches before a final newline.
+_END_OF_INPUT = "(?s:(?!.))"
+
+
+def view_name(schema: str, name: str) -> str:
+    """The Spark temporary view standing for the warehouse table schema.name."""
+    return f"{schema}__{name}"
+
+
+def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Table) and node.db in WAREHOUSE_SCHEMAS and not node.catalog:
+        view = exp.Table(this=exp.to_identifier(view_name(node.db, node.name), quoted=True))
+        if node.alias:
+            view.set("alias", node.args["alias"].copy())
+        return view
+    if isinstance(node, exp.RegexpFullMatch):
+        anchored = exp.Concat(
+            expressions=[
+                exp.Literal.string("^(?:"),
+                node.expression.copy(),
+                exp.Literal.string(")" + _END_OF_INPUT),
+            ]
+        )
+        return exp.RegexpLike(this=node.this.copy(), expression=anchored)
+    return node
+
+
+@functools.lru_cache(maxsize=512)
+def to_spark(sql: str) -> str:
+    """The Spark SQL for one DuckDB statement (`?` parameters stay positional)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if tree.find(exp.Qualify):
+        raise ValueError(
+            "QUALIFY does not transpile safely to Spark (see fs_assets/engines/portable.py); "
+            "filter the window in a subquery"
+        )
+    return tree.transform(_rewrite).sql(dialect="spark")

@@ -1,0 +1,507 @@
+"""The Spark engine: the same raw, mastered and regional transformations, on Parquet.
+
+Nothing here restates a transformation. Each step takes the DuckDB SQL that
+`raw_history`, `mastering` and `regional` build, transpiles it (`portable.to_spark`) and
+runs it with `spark.sql(text, args=[...])`; parameters stay `?` parameters. What is
+Spark-specific is only input and output:
+
+- landing files are read with the DataFrameReader (paths never enter SQL text), CSV with
+  DuckDB's dialect (header, `"` quote and escape, all text, FAILFAST so a malformed row
+  rejects the whole file, as DuckDB's strict mode does);
+- warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
+  folder per ingested file, so a failed ingest is removed by deleting its folder),
+  `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
+  `quarantine/<entity>_rejects/` (staged and renamed into place) and the Hive layout
+  `customer_overview/country=<c>/state=<s>/`;
+- the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
+  folder (the control plane); the data never goes there.
+
+Mastering on Spark always re-evaluates every key (the DuckDB engine's incremental mode
+rewrites rows in place, which Parquet folders do not do cheaply).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import duckdb
+
+from fs_assets.engines.portable import to_spark, view_name
+from fs_assets.entities import CUSTOMER, ENTITIES, Entity
+from fs_assets.landing_files import FileLayout, LandingFileError, file_layout
+from fs_assets.mastering import (
+    EVALUATED_COUNTS_SQL,
+    RULE_FAILURES_SQL,
+    MasterStats,
+    evaluated_sql,
+    latest_sql,
+    mastered_select_sql,
+    rejects_select_sql,
+)
+from fs_assets.raw_history import (
+    IngestOutcome,
+    ensure_ledger,
+    ingest_rejects_select_sql,
+    ledger_precheck,
+    new_versions_sql,
+    next_ingest_id,
+    record_outcome,
+    stage_sql,
+    stage_stats_sql,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+# Spark settings that make its SQL mean what DuckDB's means: naive timestamps (DuckDB's
+# TIMESTAMP), UTC, ANSI casts (try_cast returns null instead of guessing).
+SESSION_DEFAULTS: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.parquet.compression.codec": "zstd",
+}
+AUDIT_DDL = (
+    "_modified_ts TIMESTAMP_NTZ, _source_file STRING, _source_row BIGINT, "
+    "_ingested_at TIMESTAMP_NTZ, _batch_id BIGINT"
+)
+INGEST_REJECTS_DDL = (
+    "_source_file STRING, _source_row BIGINT, _reason STRING, _rejected_at TIMESTAMP_NTZ"
+)
+
+
+def build_session(
+    master: str = "local[*]", app_name: str = "fs-accelerator", conf: dict[str, str] | None = None
+) -> SparkSession:
+    """A SparkSession with the settings above (overridable) on `master`."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName(app_name)
+    # Python workers (rarely needed: no UDFs) run this interpreter, not whatever is on PATH.
+    python = {"spark.pyspark.python": sys.executable}
+    for key, value in {**SESSION_DEFAULTS, **python, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _spark_errors() -> tuple[type[BaseException], ...]:
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    return (PySparkException, Py4JJavaError)
+
+
+class SparkCursor:
+    """The DB-API corner the checks use (`fetchone`, `fetchall`) over a Spark result."""
+
+    def __init__(self, frame: DataFrame) -> None:
+        self._rows = [tuple(r) for r in frame.collect()]
+
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return list(self._rows)
+
+
+@dataclass
+class SparkWarehouse:
+    """Parquet tables under `root` (a local path or an s3a://, hdfs://, abfss:// URI)."""
+
+    spark: SparkSession
+    root: str
+    control: duckdb.DuckDBPyConnection  # ledger only
+
+    # --- files ------------------------------------------------------------------------
+    def table_path(self, schema: str, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{schema}/{name}"
+
+    def _hpath(self, path: str) -> Any:
+        return self.spark._jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
+
+    def _fs(self, path: str) -> Any:
+        conf = self.spark._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        return self._hpath(path).getFileSystem(conf)
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs(path).exists(self._hpath(path)))
+
+    def delete(self, path: str) -> None:
+        self._fs(path).delete(self._hpath(path), True)
+
+    def _rename(self, src: str, dst: str) -> None:
+        parent = dst.rsplit("/", 1)[0]
+        self._fs(dst).mkdirs(self._hpath(parent))
+        if not self._fs(src).rename(self._hpath(src), self._hpath(dst)):
+            raise OSError(f"could not rename {src} to {dst}")
+
+    def _children(self, path: str) -> list[str]:
+        if not self.exists(path):
+            return []
+        return [s.getPath().getName() for s in self._fs(path).listStatus(self._hpath(path))]
+
+    # --- SQL --------------------------------------------------------------------------
+    def sql(self, duckdb_sql: str, params: Sequence[object] | None = None) -> DataFrame:
+        """Run one statement written in DuckDB SQL, transpiled, with `?` parameters."""
+        return self.spark.sql(to_spark(duckdb_sql), args=list(params) if params else None)
+
+    def execute(self, duckdb_sql: str, params: Sequence[object] | None = None) -> SparkCursor:
+        """Like `duckdb.execute`: lets DuckDB-style check code run against Spark tables."""
+        return SparkCursor(self.sql(duckdb_sql, params))
+
+    def read(self, schema: str, name: str, ddl: str | None = None) -> DataFrame | None:
+        """The Parquet table schema.name, every file below its folder; None if absent."""
+        path = self.table_path(schema, name)
+        if not self.exists(path):
+            return None if ddl is None else self.spark.createDataFrame([], ddl)
+        reader = self.spark.read.option("recursiveFileLookup", "true")
+        if ddl is not None:
+            reader = reader.schema(ddl)
+        return reader.parquet(path)
+
+    def register(self, schema: str, name: str, ddl: str | None = None) -> bool:
+        """Expose schema.name to the transpiled SQL as its view; False if it does not exist."""
+        frame = self.read(schema, name, ddl)
+        if frame is None:
+            return False
+        frame.createOrReplaceTempView(view_name(schema, name))
+        return True
+
+    def pandas_chunks(
+        self,
+        duckdb_sql: str,
+        chunk_rows: int,
+        *,
+        sample_rows: int | None = None,
+        table_rows: int | None = None,
+        seed: int = 42,
+    ) -> Iterator[pd.DataFrame]:
+        """The statement's rows as pandas frames of at most `chunk_rows` rows each.
+
+        Rows reach the driver one partition at a time (`toLocalIterator`), so its memory
+        holds one partition and one chunk, never the table. With `sample_rows`, a
+        reproducible random sample of that many rows (of `table_rows`, counted if not
+        given): a seeded Bernoulli sample, generous enough to hold `sample_rows` rows,
+        then the first `sample_rows` in a seeded random order.
+        """
+        import pandas as pd
+        from pyspark.sql import functions as F
+
+        frame = self.sql(duckdb_sql)
+        if sample_rows is not None:
+            total = frame.count() if table_rows is None else table_rows
+            if total > sample_rows:
+                # Ten standard deviations of headroom: the sample is never short.
+                wanted = sample_rows + 10 * sample_rows**0.5 + 100
+                frame = frame.sample(fraction=min(1.0, wanted / total), seed=seed)
+                frame = frame.orderBy(F.rand(seed)).limit(sample_rows)
+        columns = frame.columns
+        batch: list[tuple] = []
+        for row in frame.toLocalIterator(prefetchPartitions=False):
+            batch.append(tuple(row))
+            if len(batch) >= chunk_rows:
+                yield pd.DataFrame.from_records(batch, columns=columns)
+                batch = []
+        if batch:
+            yield pd.DataFrame.from_records(batch, columns=columns)
+
+    def replace(self, tables: dict[tuple[str, str], DataFrame]) -> None:
+        """Write each table to a staging folder, then rename all of them into place.
+
+        A failure while writing leaves every table as it was. The renames are atomic on
+        HDFS and local disks; on object stores (s3a) a rename is a copy.
+        """
+        token = uuid.uuid4().hex[:12]
+        staged: dict[str, str] = {}
+        try:
+            for (schema, name), frame in tables.items():
+                target = self.table_path(schema, name)
+                staging = f"{self.table_path(schema, '_staging')}/{name}-{token}"
+                frame.write.mode("overwrite").parquet(staging)
+                staged[target] = staging
+        except BaseException:
+            for staging in staged.values():
+                self.delete(staging)
+            raise
+        for target, staging in staged.items():
+            old = f"{staging}-old"
+            if self.exists(target):
+                self._rename(target, old)
+            self._rename(staging, target)
+            self.delete(old)
+
+
+def _text_ddl(ent: Entity) -> str:
+    """The entity's columns as Spark DDL, all text (names come from the model)."""
+    return ", ".join(f"`{c}` STRING" for c in ent.column_names)
+
+
+def raw_ddl(ent: Entity) -> str:
+    return f"{_text_ddl(ent)}, {AUDIT_DDL}"
+
+
+def ingest_rejects_ddl(ent: Entity) -> str:
+    return f"{_text_ddl(ent)}, {INGEST_REJECTS_DDL}"
+
+
+def register_tables(wh: SparkWarehouse, tables: Iterable[tuple[str, str]]) -> None:
+    """Expose warehouse tables to DuckDB-dialect check SQL, as the DuckDB file would.
+
+    A raw table that has no batch yet is an empty table of the model's columns (DuckDB
+    creates it empty too); any other missing table is an error naming it, as DuckDB's
+    catalog error would be.
+    """
+    for schema, name in dict.fromkeys(tables):
+        ddl = raw_ddl(ENTITIES[name]) if schema == "raw" and name in ENTITIES else None
+        if not wh.register(schema, name, ddl):
+            raise RuntimeError(
+                f"{schema}.{name} does not exist in the Spark warehouse {wh.root} yet; "
+                "materialize it first"
+            )
+
+
+def register_hive(
+    wh: SparkWarehouse, schema: str, name: str, folder: str, like: tuple[str, str]
+) -> bool:
+    """Expose the Hive layout `<root>/<folder>/k=v/...` as the view of schema.name.
+
+    Partition columns come from the folder names, typed as in the table `like` (so a
+    state named '1' stays text). Without the folder the view is empty; returns whether
+    the folder exists.
+    """
+    template = wh.read(*like)
+    if template is None:
+        raise RuntimeError(f"{like[0]}.{like[1]} does not exist in the Spark warehouse yet")
+    base = f"{wh.root.rstrip('/')}/{folder}"
+    exists = wh.exists(base)
+    if exists:
+        frame = wh.spark.read.schema(template.schema).option("basePath", base).parquet(base)
+    else:
+        frame = wh.spark.createDataFrame([], template.schema)
+    frame.createOrReplaceTempView(view_name(schema, name))
+    return exists
+
+
+# --- raw -------------------------------------------------------------------------------
+
+
+def read_landing(spark: SparkSession, ent: Entity, layout: FileLayout) -> DataFrame:
+    """The file's entity columns as text, plus `_source_row` (1-based, in file order).
+
+    One file is read as one partition (CSV with multiLine, as DuckDB accepts quoted line
+    breaks), so monotonically_increasing_id numbers its rows in order, 0..n-1.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    path = str(layout.path)
+    if layout.fmt == "csv":
+        schema = StructType([StructField(f"c{i}", StringType()) for i in range(layout.width)])
+        frame = (
+            spark.read.schema(schema)
+            .options(
+                header=True,
+                enforceSchema=True,
+                sep=",",
+                quote='"',
+                escape='"',
+                mode="FAILFAST",
+                encoding="UTF-8",
+                multiLine=True,
+                ignoreLeadingWhiteSpace=False,
+                ignoreTrailingWhiteSpace=False,
+            )
+            .csv(path)
+        )
+    else:
+        frame = spark.read.parquet(path)
+        frame = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
+    picks = [
+        F.col(f"c{pos}").cast("string").alias(name)
+        for pos, name in zip(layout.positions, ent.column_names, strict=True)
+    ]
+    return frame.coalesce(1).select(
+        *picks, (F.monotonically_increasing_id() + F.lit(1)).alias("_source_row")
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)[:500]
+
+
+def ingest_file(
+    wh: SparkWarehouse, ent: Entity, path: Path, run_id: str | None = None
+) -> IngestOutcome:
+    """Merge one landing file into raw/<entity>, as `raw_history.ingest_file` does."""
+    conn = wh.control
+    ensure_ledger(conn)
+    path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
+    if done:
+        return done
+
+    raw_root = wh.table_path("raw", ent.name)
+    rejects_root = wh.table_path("quarantine", f"{ent.name}_ingest_rejects")
+    written: list[str] = []
+    stage: DataFrame | None = None
+    conn.execute("begin transaction")
+    try:
+        batch = next_ingest_id(conn)
+        layout = file_layout(conn, ent, path)
+        read_landing(wh.spark, ent, layout).createOrReplaceTempView("_src")
+        stage = wh.sql(stage_sql(ent, "_src")).persist()
+        stage.createOrReplaceTempView("_stage")
+        try:
+            rows_read, rows_rejected, distinct_versions, low, high = wh.execute(
+                stage_stats_sql(ent)
+            ).fetchone()
+        except _spark_errors() as exc:
+            raise LandingFileError(path, _first_line(exc)) from exc
+        wh.register("raw", ent.name, raw_ddl(ent))
+        folder = f"batch={batch:012d}"
+        if rows_rejected:
+            written.append(f"{rejects_root}/{folder}")
+            wh.sql(ingest_rejects_select_sql(ent), [str(path), now]).write.mode(
+                "overwrite"
+            ).parquet(written[-1])
+        first_only = distinct_versions < rows_read - rows_rejected
+        new = wh.sql(new_versions_sql(ent, first_only), [str(path), now, batch, low, high])
+        written.append(f"{raw_root}/{folder}")
+        new.write.mode("overwrite").parquet(written[-1])
+        inserted = wh.spark.read.parquet(written[-1]).count()
+        outcome = IngestOutcome(
+            str(path),
+            "ingested",
+            rows_read=rows_read,
+            rows_inserted=inserted,
+            rows_already_present=rows_read - rows_rejected - inserted,
+            rows_rejected=rows_rejected,
+        )
+        record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
+        conn.execute("commit")
+    except LandingFileError as err:
+        conn.execute("rollback")
+        for folder_path in written:
+            wh.delete(folder_path)
+        outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
+        record_outcome(conn, ent, path, sha, outcome, run_id, now)
+    except BaseException:
+        conn.execute("rollback")
+        for folder_path in written:
+            wh.delete(folder_path)
+        raise
+    finally:
+        if stage is not None:
+            stage.unpersist()
+        for view in ("_src", "_stage"):
+            wh.spark.catalog.dropTempView(view)
+    return outcome
+
+
+# --- mastered --------------------------------------------------------------------------
+
+
+def build_mastered(wh: SparkWarehouse, ent: Entity) -> MasterStats:
+    """Rebuild mastered/<entity> and quarantine/<entity>_rejects from raw, all keys."""
+    for fk in ent.foreign_keys:
+        if not wh.register("mastered", fk.entity):
+            raise RuntimeError(
+                f"mastered.{fk.entity} does not exist yet; build it before mastered.{ent.name} "
+                f"(its {fk.column} must reference it)"
+            )
+    wh.register("raw", ent.name, raw_ddl(ent))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    sql, params = evaluated_sql(ent, latest_sql(ent))
+    evaluated = wh.sql(sql, params).persist()
+    try:
+        evaluated.createOrReplaceTempView("_evaluated")
+        wh.replace(
+            {
+                ("mastered", ent.name): wh.sql(mastered_select_sql(ent)),
+                ("quarantine", f"{ent.name}_rejects"): wh.sql(rejects_select_sql(ent), [now]),
+            }
+        )
+        latest, mastered, rejected = wh.execute(EVALUATED_COUNTS_SQL).fetchone()
+        failures = dict(wh.execute(RULE_FAILURES_SQL).fetchall())
+    finally:
+        evaluated.unpersist()
+        wh.spark.catalog.dropTempView("_evaluated")
+    return MasterStats("full", latest, latest, mastered, rejected, failures)
+
+
+# --- customer_by_region ----------------------------------------------------------------
+
+
+def write_partitions(
+    wh: SparkWarehouse, pairs: list[tuple[str, str]], select_sql: str, export_name: str
+) -> dict[tuple[str, str], int]:
+    """Replace exactly these (country, state) folders of the Hive layout; rows per pair.
+
+    `select_sql` is the regional asset's own selection (mastered customers of `_pairs`).
+    Spark writes all pairs in one job to a staging folder; each pair's folder is then
+    renamed into `<root>/<export_name>/country=<c>/state=<s>` (named by the values
+    themselves, like the DuckDB export), and pairs without rows lose their folder.
+    """
+    if not wh.register("mastered", CUSTOMER.name):
+        raise RuntimeError("mastered.customer does not exist yet; build it first")
+    wh.spark.createDataFrame(pairs, "country STRING, state STRING").createOrReplaceTempView(
+        "_pairs"
+    )
+    root = f"{wh.root.rstrip('/')}/{export_name}"
+    staging = f"{root}/.staging/{uuid.uuid4().hex}"
+    try:
+        wh.sql(select_sql).write.partitionBy("country", "state").parquet(staging)
+        rows = {
+            (r[0], r[1]): r[2]
+            for r in wh.spark.read.parquet(staging).groupBy("country", "state").count().collect()
+        }
+        for country, state in pairs:
+            target = f"{root}/country={country}/state={state}"
+            if wh.exists(target):
+                wh.delete(target)
+        for country_dir in wh._children(staging):
+            if not country_dir.startswith("country="):
+                continue
+            for state_dir in wh._children(f"{staging}/{country_dir}"):
+                if not state_dir.startswith("state="):
+                    continue
+                country = unquote(country_dir.removeprefix("country="))
+                state = unquote(state_dir.removeprefix("state="))
+                wh._rename(
+                    f"{staging}/{country_dir}/{state_dir}",
+                    f"{root}/country={country}/state={state}",
+                )
+    finally:
+        wh.delete(staging)
+        wh.spark.catalog.dropTempView("_pairs")
+    return {p: rows.get(p, 0) for p in pairs}
+
+
+@contextmanager
+def spark_warehouse(
+    root: str,
+    control_db: Path,
+    master: str = "local[*]",
+    conf: dict[str, str] | None = None,
+) -> Iterator[SparkWarehouse]:
+    """A SparkWarehouse for one unit of work (the session is shared and kept)."""
+    control_db.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(control_db))
+    try:
+        conn.execute("create schema if not exists meta")
+        yield SparkWarehouse(build_session(master, conf=conf), root, conn)
+    finally:
+        conn.close()

@@ -1,0 +1,297 @@
+"""DuckDB and Spark build the same raw and mastered tables from the same landing files.
+
+One SparkSession (local[2], two shuffle partitions, no UI) serves the module. The landing
+zone is a small generated data set plus, per entity, a file of hand-made edge cases
+(new versions that break rules, unversionable rows, repeated and older versions, a value
+with a trailing line break, a dangling foreign key), a malformed file (rejected whole)
+and a byte-identical copy of a file (a duplicate). Both engines ingest every file and
+master every entity; then keys, values, rejects with their rule names and the ledger's
+per-file outcomes must be identical, and the rule checks must pass on both outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytest.importorskip("pyspark")
+
+from asset_checks.rule_checks import key_duplicates, rule_failures
+from fs_assets import mastering, raw_history
+from fs_assets.engines import spark as spark_engine
+from fs_assets.entities import ENTITIES, Entity
+from fs_assets.generator import generate_landing
+from fs_assets.landing_files import is_landing_file
+from fs_assets.mastering import LINEAGE_COLUMNS
+from fs_assets.regional import EXPORT_NAME, REGION_SELECT_SQL
+from resources.warehouse import LAYER_SCHEMAS
+
+CUSTOMERS = 300
+STAMP = "%Y-%m-%d %H:%M:%S"
+
+
+def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    return header, [dict(zip(header[1:], r[1:], strict=True)) for r in body]
+
+
+def _shift(stamp: str, days: int) -> str:
+    return (dt.datetime.strptime(stamp, STAMP) + dt.timedelta(days=days)).strftime(STAMP)
+
+
+def _edge_rows(ent: Entity, base: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Rows (by source header) that exercise every path of ingest and mastering."""
+    h = {c.name: c.source_header for c in ent.columns}
+    key, mod = h[ent.key], h["modified_at"]
+    r0, r1, r2, r3, r4 = (dict(r) for r in base[:5])
+    newer = {**r0, mod: _shift(r0[mod], 30)}
+    older = {**r3, mod: _shift(r3[mod], -400)}
+    rows = [
+        dict(r2),  # already present
+        {**r1, key: ""},  # key missing -> ingest reject
+        {**r1, key: r1[key] + "X", mod: "yesterday"},  # modified_at invalid -> ingest reject
+        older,  # an older version: raw keeps it, mastered keeps the latest
+        {**r4, mod: _shift(r4[mod], 1)},  # a valid newer version
+        {**r4, mod: _shift(r4[mod], 1)},  # ...repeated in the same file: first row wins
+    ]
+    if ent.name == "customer":
+        newer.update({h["cust_segment"]: "Downtown", h["cibil_score"]: "1.5x"})
+        rows += [
+            newer,
+            {**r1, mod: _shift(r1[mod], 2), h["cust_first_name"]: "Anna\n"},  # pattern, \n
+            {
+                **r2,
+                mod: _shift(r2[mod], 3),
+                h["cust_first_name"]: "Zoë",
+                h["cust_dob"]: "2001-02-30",
+            },
+            {**r3, mod: _shift(r3[mod], 4), h["email_addr"]: "not an email", h["pin"]: "1" * 11},
+        ]
+    elif ent.name == "account":
+        newer.update({h["cust_id"]: "NOPE000001", h["open_date"]: "someday"})
+        rows += [newer, {**r1, mod: _shift(r1[mod], 2), h["current_balance"]: "12.345"}]
+    elif ent.name == "product":
+        newer.update({h["annual_fee"]: "abc", h["interest_rate"]: "99"})
+        rows += [newer]
+    else:
+        newer.update({h["account_id"]: "999999999999", h["amount"]: "-0.5e1"})
+        rows += [newer, {**r1, mod: _shift(r1[mod], 2), h["transaction_ts"]: "2024-13-01"}]
+    return rows
+
+
+def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        for i, row in enumerate(rows):
+            writer.writerow([i, *(row[h] for h in header[1:])])
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("engines") / "landing"
+    generate_landing(out, customers=CUSTOMERS, seed=11)
+    for ent in ENTITIES.values():
+        folder = out / ent.name
+        first = sorted(p for p in folder.iterdir() if is_landing_file(p))[0]
+        header, rows = _read(first)
+        _write(folder / f"{ent.name}_z1_edges.csv", header, _edge_rows(ent, rows))
+        shutil.copyfile(first, folder / f"{ent.name}_z2_copy.csv")
+    # A row with a missing field: the whole file is rejected, on both engines.
+    bad = out / "customer" / "customer_z3_malformed.csv"
+    header, rows = _read(sorted((out / "customer").glob("customer_s*.csv"))[0])
+    text = ",".join(header) + "\n" + "0," + ",".join(rows[0].values()) + "\n1,only,three\n"
+    bad.write_text(text, encoding="utf-8")
+    return out
+
+
+def _files(landing: Path, ent: Entity) -> list[Path]:
+    return sorted(p for p in (landing / ent.name).iterdir() if is_landing_file(p))
+
+
+@pytest.fixture(scope="module")
+def duck(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    conn = duckdb.connect(str(tmp_path_factory.mktemp("duck") / "warehouse.duckdb"))
+    for schema in LAYER_SCHEMAS:
+        conn.execute(f"create schema if not exists {schema}")
+    for ent in ENTITIES.values():
+        for path in _files(landing, ent):
+            raw_history.ingest_file(conn, ent, path)
+    stats = {e: mastering.build_mastered(conn, ent) for e, ent in ENTITIES.items()}
+    yield conn, stats
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def spark_wh(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    home = tmp_path_factory.mktemp("spark")
+    conf = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+    with spark_engine.spark_warehouse(
+        str(home / "warehouse"), home / "control.duckdb", master="local[2]", conf=conf
+    ) as wh:
+        wh.spark.sparkContext.setLogLevel("ERROR")
+        for ent in ENTITIES.values():
+            for path in _files(landing, ent):
+                spark_engine.ingest_file(wh, ent, path)
+        stats = {e: spark_engine.build_mastered(wh, ent) for e, ent in ENTITIES.items()}
+        yield wh, stats
+
+
+def _parquet(wh: spark_engine.SparkWarehouse, schema: str, name: str, nested: bool) -> str:
+    return wh.table_path(schema, name) + ("/*/*.parquet" if nested else "/*.parquet")
+
+
+def _rows(conn: duckdb.DuckDBPyConnection, columns: list[str], source: str, params=None):
+    cols = ", ".join(f'"{c}"' for c in columns)
+    return conn.execute(f"select {cols} from {source} order by all", params or []).fetchall()
+
+
+def _both(duck, spark_wh, schema: str, name: str, columns: list[str], nested: bool):
+    conn, _ = duck
+    wh, _ = spark_wh
+    ours = _rows(conn, columns, f'{schema}."{name}"')
+    theirs = _rows(conn, columns, "read_parquet(?)", [_parquet(wh, schema, name, nested)])
+    return ours, theirs
+
+
+@pytest.mark.parametrize("entity", list(ENTITIES))
+def test_raw_history_is_identical(duck, spark_wh, entity: str) -> None:
+    ent = ENTITIES[entity]
+    cols = [*ent.column_names, "_modified_ts", "_source_file", "_source_row"]
+    ours, theirs = _both(duck, spark_wh, "raw", entity, cols, nested=True)
+    assert len(ours) > CUSTOMERS // 100
+    assert ours == theirs
+    rejects = [*ent.column_names, "_source_file", "_source_row", "_reason"]
+    ours, theirs = _both(duck, spark_wh, "quarantine", f"{entity}_ingest_rejects", rejects, True)
+    assert {r[-1].split(":")[0] for r in ours} == {"key_missing", "modified_at_invalid"}
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("entity", list(ENTITIES))
+def test_mastered_and_rejects_are_identical(duck, spark_wh, entity: str) -> None:
+    ent = ENTITIES[entity]
+    lineage = [c for c in LINEAGE_COLUMNS if c != "_ingested_at"]
+    ours, theirs = _both(duck, spark_wh, "mastered", entity, [*ent.column_names, *lineage], False)
+    assert ours and ours == theirs
+    cols = [*ent.column_names, "_failed_rules", *lineage]
+    ours, theirs = _both(duck, spark_wh, "quarantine", f"{entity}_rejects", cols, False)
+    assert ours, "the edge cases must produce rejects"
+    assert ours == theirs
+    assert duck[1][entity].rule_failures == spark_wh[1][entity].rule_failures
+
+
+def test_edge_cases_reach_the_rules_they_target(duck) -> None:
+    failures = duck[1]["customer"].rule_failures
+    for rule in (
+        "cust_segment__accepted_values",
+        "cibil_score__type",
+        "cust_first_name__pattern",  # 'Anna\n' and 'Zoë'
+        "cust_dob__type",
+        "email_addr__pattern",
+        "pin__max_length",
+    ):
+        assert rule in failures, rule
+    assert "cust_id__foreign_key" in duck[1]["account"].rule_failures
+
+
+def test_ledger_outcomes_are_identical(duck, spark_wh) -> None:
+    cols = "entity, file_name, status, rows_read, rows_inserted, rows_already_present, "
+    cols += "rows_rejected, error is not null"
+    query = f"select {cols} from meta.ingest_ledger order by entity, file_name"
+    ours = duck[0].execute(query).fetchall()
+    theirs = spark_wh[0].control.execute(query).fetchall()
+    assert ours == theirs
+    statuses = {r[1]: r[2] for r in ours}
+    assert statuses["customer_z3_malformed.csv"] == "rejected"
+    assert statuses["customer_z2_copy.csv"] == "duplicate"
+
+
+@pytest.mark.parametrize("entity", list(ENTITIES))
+def test_rule_checks_pass_on_both_outputs(duck, spark_wh, entity: str) -> None:
+    ent = ENTITIES[entity]
+    wh = spark_wh[0]
+    for fk in ent.foreign_keys:
+        wh.register("mastered", fk.entity)
+    wh.register("mastered", entity)
+    assert rule_failures(duck[0], ent) == rule_failures(wh, ent) == {}
+    assert key_duplicates(duck[0], ent) == key_duplicates(wh, ent)
+
+
+def test_rule_checks_find_the_same_failures_on_both(duck, spark_wh) -> None:
+    """The checks' SQL on a table holding the rejects: same rules, counts and samples."""
+    ent = ENTITIES["customer"]
+    conn, wh = duck[0], spark_wh[0]
+    typed = mastering.typed_select_sql(ent, "e")
+    table = conn.sql(f'select {typed} from quarantine."customer_rejects" e').to_arrow_table()
+    probe = duckdb.connect()
+    probe.execute("create schema mastered")
+    probe.register("typed_rejects", table)
+    probe.execute('create table mastered."customer" as select * from typed_rejects')
+    wh.register("quarantine", "customer_rejects")
+    frame = wh.sql(f'select {typed} from quarantine."customer_rejects" e')
+    frame.createOrReplaceTempView("mastered__customer")
+    ours, theirs = rule_failures(probe, ent), rule_failures(wh, ent)
+    probe.close()
+    assert ours and ours == theirs
+
+
+def test_customer_by_region_hive_layout(duck, spark_wh) -> None:
+    """The Spark engine writes the regional partitions in the DuckDB export's layout."""
+    conn, wh = duck[0], spark_wh[0]
+    pairs = conn.execute(
+        'select distinct country, state from mastered."customer" order by all limit 3'
+    ).fetchall()
+    written = spark_engine.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+    for (country, state), rows in written.items():
+        folder = Path(wh.root) / EXPORT_NAME / f"country={country}" / f"state={state}"
+        expected = conn.execute(
+            'select cust_id from mastered."customer" where country = ? and state = ? order by 1',
+            [country, state],
+        ).fetchall()
+        got = conn.execute(
+            "select cust_id from read_parquet(?) order by 1", [str(folder / "*.parquet")]
+        ).fetchall()
+        assert rows == len(expected) == len(got) and got == expected
+
+
+def test_the_engine_setting_runs_the_dagster_assets_on_spark(
+    landing: Path, duck, spark_wh, tmp_path: Path
+) -> None:
+    """engine='spark' on the warehouse resource: the same assets write Parquet, not tables."""
+    import dagster as dg
+
+    from fs_assets.mastered_assets import MASTERED_ASSETS
+    from fs_assets.raw_assets import RAW_ASSETS
+    from resources.landing_zone import LandingZoneResource
+    from resources.warehouse import WarehouseResource
+
+    home = tmp_path / "home"
+    shutil.copytree(landing / "customer", home / "landing" / "customer")
+    warehouse = WarehouseResource(
+        home=str(home), engine="spark", spark_master="local[2]", lock_timeout_s=30
+    )
+    result = dg.materialize(
+        [RAW_ASSETS[0], MASTERED_ASSETS[0]],
+        resources={"warehouse": warehouse, "landing": LandingZoneResource(home=str(home))},
+    )
+    assert result.success
+    conn = duck[0]
+    cols = ", ".join(f'"{c}"' for c in ENTITIES["customer"].column_names)
+    ours = conn.execute(f'select {cols} from mastered."customer" order by all').fetchall()
+    parquet = str(warehouse.export_dir / "mastered" / "customer" / "*.parquet")
+    theirs = conn.execute(f"select {cols} from read_parquet(?) order by all", [parquet]).fetchall()
+    assert ours == theirs
+    with warehouse.connect(read_only=True) as control:
+        assert not control.execute(
+            "select count(*) from information_schema.tables where table_schema = 'mastered'"
+        ).fetchone()[0], "the spark engine must not write DuckDB tables"
+    # The malformed file was moved aside, as on DuckDB.
+    assert not (home / "landing" / "customer" / "customer_z3_malformed.csv").exists()

@@ -258,14 +258,15 @@ def test_ui_materializes_an_asset_by_clicking(
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            # Dagster's first-visit community dialog can open seconds after any page loads
+            # and then blocks every click: dismiss it whenever it shows up.
+            skip = page.get_by_role("button", name="Skip")
+            page.add_locator_handler(skip, lambda: skip.click())
             page.goto(f"{base}/asset-groups/raw", wait_until="networkidle")
             page.get_by_text("Global asset lineage").first.wait_for(timeout=60_000)
             page.get_by_text("mastered", exact=True).first.wait_for(timeout=60_000)
             page.screenshot(path=str(shots / "asset_graph.png"))
             page.goto(f"{base}/assets/raw/product", wait_until="networkidle")
-            skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog
-            if skip.count():
-                skip.click()
             page.locator("button", has_text="Materialize").first.click()
             page.get_by_role("link", name="View", exact=True).click()
             page.get_by_text("Success", exact=True).first.wait_for(timeout=240_000)

@@ -308,6 +308,12 @@ def test_a_dashboard_number_traces_back_to_the_landing_column(built: DataPaths) 
     assert "mastered.transaction.amount" in upstream
     assert "raw.transaction.amount" in upstream
     assert 'column "Amount"' in upstream and "/transaction/" in upstream
+    # How each input is used: amount is summed, status and type only filter.
+    lines = upstream.splitlines()
+    amount = next(ln for ln in lines if "mastered.transaction.amount" in ln)
+    status = next(ln for ln in lines if "mastered.transaction.transaction_status" in ln)
+    assert "DIRECT/AGGREGATION" in amount
+    assert "INDIRECT/FILTER" in status
 
 
 def test_marts_and_charts_survive_a_warehouse_without_transactions(

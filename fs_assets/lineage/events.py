@@ -60,6 +60,7 @@ from fs_assets.lineage.naming import (
     checks_job_name,
     job_name,
 )
+from fs_assets.marts.metadata import TRANSFORMATIONS_KEY
 
 # Assets that read every warehouse table, not only their upstream assets' own tables.
 READS_EVERY_TABLE = frozenset({SCANNER_KEY})
@@ -316,13 +317,21 @@ class EventBuilder:
     ) -> column_lineage_dataset.ColumnLineageDatasetFacet | None:
         types = {c.name: c.type for c in columns}
         fields: dict[str, column_lineage_dataset.Fields] = {}
+        # How each input is used, where the asset says (e.g. a filter, an aggregation).
+        declared = unwrap(self.model.graph.get(key).metadata.get(TRANSFORMATIONS_KEY)) or {}
         for column, deps in self.model.column_lineage(key).items():
             inputs = []
             for table, source in deps:
                 src = self.model.tables.get(table)
                 src_col = src.column(source) if src else None
                 same = src_col is not None and src_col.type == types.get(column)
-                if column in masks:
+                how = declared.get(column, {}).get(f"{table}.{source}")
+                if how:
+                    kind, subtype, text = how.split("/", 2)
+                    tr = column_lineage_dataset.Transformation(
+                        type=kind, subtype=subtype, description=text or None
+                    )
+                elif column in masks:
                     tr = column_lineage_dataset.Transformation(
                         type="DIRECT",
                         subtype="TRANSFORMATION",

@@ -38,9 +38,11 @@ from fs_assets.marts.metadata import (
     LEAD_KEY,
     SPEND_COLUMNS_DOC,
     SPEND_KEY,
+    TRANSFORMATIONS_KEY,
     Cols,
     column_lineage,
     column_schema,
+    column_transformations,
 )
 from fs_assets.marts.report import png_markdown, write_dashboard
 from fs_assets.mastered_assets import mastered_key
@@ -75,6 +77,7 @@ def _mart_asset(
             "dagster/table_name": table_name(*table.split(".", 1)),
             "dagster/column_schema": column_schema(cols),
             "dagster/column_lineage": column_lineage(cols),
+            TRANSFORMATIONS_KEY: dg.MetadataValue.json(column_transformations(cols)),
         },
     )
 

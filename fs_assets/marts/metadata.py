@@ -297,6 +297,33 @@ SPEND_COLUMNS_DOC: Cols = [
 ]
 
 
+# Asset metadata the OpenLineage events read: how each output column uses each input
+# column, as "TYPE/SUBTYPE/description" per "<schema>.<table>.<column>" (Dagster's column
+# lineage records only which columns, not how).
+TRANSFORMATIONS_KEY = "lineage/transformations"
+FILTER_COLUMNS = {"transaction_status", "transaction_type"}
+NUMERIC = ("BIGINT", "INTEGER", "DOUBLE", "DECIMAL")
+
+
+def transformation(out: str, out_type: str, dep: str) -> str:
+    """How a mart column uses one input column, in OpenLineage's vocabulary."""
+    if dep in FILTER_COLUMNS and out not in FILTER_COLUMNS:
+        return "INDIRECT/FILTER/spend counts successful debits only"
+    if dep == out:
+        return "DIRECT/IDENTITY/"
+    if out_type.startswith(NUMERIC):
+        return "DIRECT/AGGREGATION/counted or summed per customer or figure"
+    return "DIRECT/TRANSFORMATION/derived by the rules of fs_assets/marts/model.py"
+
+
+def column_transformations(cols: Cols) -> dict[str, dict[str, str]]:
+    return {
+        n: {f"{'.'.join(k.path)}.{c}": transformation(n, t, c) for k, c in deps}
+        for n, t, _, deps in cols
+        if deps
+    }
+
+
 def column_schema(cols: Cols) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[dg.TableColumn(name=n, type=t, description=d) for n, t, d, _ in cols]

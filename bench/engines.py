@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,10 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def self_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+import pipeline  # noqa: E402  (the shared phase runner and peak-memory reading)
 
 
 def proc_hwm_mb(pid: int) -> float:
@@ -77,7 +74,7 @@ def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
                 out[name] = mastering.build_mastered(conn, ent).mastered_rows
     finally:
         conn.close()
-    return {"seconds": time.perf_counter() - start, "rows": out, "peak_mb": self_peak_mb()}
+    return {"seconds": time.perf_counter() - start, "rows": out, "peak_mb": pipeline.peak_mb()}
 
 
 def phase_spark(home: Path, step: str, master: str, memory: str, partitions: int) -> dict:
@@ -107,7 +104,7 @@ def phase_spark(home: Path, step: str, master: str, memory: str, partitions: int
         jvm = wh.spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
         jvm_mb = proc_hwm_mb(jvm)
         wh.spark.stop()
-    driver_mb = self_peak_mb()
+    driver_mb = pipeline.peak_mb()
     return {
         "seconds": seconds,
         "session_seconds": session_s,
@@ -119,11 +116,8 @@ def phase_spark(home: Path, step: str, master: str, memory: str, partitions: int
 
 
 def run_phase(name: str, home: Path, args: list[str]) -> dict:
-    cmd = [sys.executable, __file__, "--phase", name, "--home", str(home), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"phase {name} failed:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """One phase of this script in a fresh process (pipeline.run_phase), its JSON result."""
+    return pipeline.run_phase(name, home, args, script=__file__)
 
 
 def main() -> None:

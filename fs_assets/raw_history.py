@@ -104,6 +104,18 @@ class IngestOutcome:
     error: str | None = None
     error_line: int | None = None
 
+    @classmethod
+    def ingested(cls, path: Path, read: int, rejected: int, inserted: int) -> IngestOutcome:
+        """A merged file: the rows neither rejected nor inserted were already in history."""
+        return cls(
+            str(path),
+            "ingested",
+            rows_read=read,
+            rows_inserted=inserted,
+            rows_already_present=read - rejected - inserted,
+            rows_rejected=rejected,
+        )
+
 
 def known_file(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: str) -> str | None:
     """'skipped' when this exact file was handled before, 'duplicate' when its bytes were."""
@@ -285,14 +297,7 @@ def ingest_file(
             + new_versions_sql(ent, first_only=distinct_versions < rows_read - rows_rejected),
             [str(path), now, batch, low, high],
         ).fetchone()[0]
-        outcome = IngestOutcome(
-            str(path),
-            "ingested",
-            rows_read=rows_read,
-            rows_inserted=inserted,
-            rows_already_present=rows_read - rows_rejected - inserted,
-            rows_rejected=rows_rejected,
-        )
+        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted)
         record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
         conn.execute("commit")
     except LandingFileError as err:

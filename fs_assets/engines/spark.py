@@ -382,14 +382,7 @@ def ingest_file(
         written.append(f"{raw_root}/{folder}")
         new.write.mode("overwrite").parquet(written[-1])
         inserted = wh.spark.read.parquet(written[-1]).count()
-        outcome = IngestOutcome(
-            str(path),
-            "ingested",
-            rows_read=rows_read,
-            rows_inserted=inserted,
-            rows_already_present=rows_read - rows_rejected - inserted,
-            rows_rejected=rows_rejected,
-        )
+        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted)
         record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
         conn.execute("commit")
     except LandingFileError as err:

@@ -26,7 +26,14 @@ def _deps(key: dg.AssetKey, *columns: str) -> list[tuple[dg.AssetKey, str]]:
     return [(key, c) for c in columns]
 
 
-SPEND_TX = _deps(_m("transaction"), "amount", "transaction_status", "transaction_type")
+_TX = _m("transaction")
+SPEND_TX = _deps(_TX, "amount", "transaction_status", "transaction_type")
+# The input columns the feature groups read, named once.
+SPEND_BY_REASON = [*SPEND_TX, (_TX, "transaction_reason")]
+SPEND_BY_MODE = [*SPEND_TX, (_TX, "transaction_mode")]
+SPEND_OVER_TIME = [*SPEND_TX, (_TX, "transaction_ts")]
+TX_STATUS = _deps(_TX, "transaction_status")
+TX_TIME = _deps(_TX, "transaction_ts")
 CUSTOMER_ATTRS = (
     ("customer_type", "VARCHAR", "Personal, Corporate or Merchant.", "customer_type"),
     ("customer_status", "VARCHAR", "Active, Dormant or Deceased.", "customer_status"),
@@ -42,89 +49,31 @@ CUSTOMER_ATTRS = (
 FEATURE_COLUMNS: Cols = [
     ("cust_id", "VARCHAR", "Customer identifier.", _deps(_m("customer"), "cust_id")),
     *((n, t, d, _deps(_m("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
-    (
-        "all_txns",
-        "BIGINT",
-        "Transactions in the window, any status.",
-        _deps(_m("transaction"), "transaction_id"),
-    ),
-    (
-        "failed_txns",
-        "BIGINT",
-        "Failed transactions in the window.",
-        _deps(_m("transaction"), "transaction_status"),
-    ),
-    (
-        "failed_share",
-        "DOUBLE",
-        "failed_txns / all_txns.",
-        _deps(_m("transaction"), "transaction_status"),
-    ),
+    ("all_txns", "BIGINT", "Transactions in the window, any status.", _deps(_TX, "transaction_id")),
+    ("failed_txns", "BIGINT", "Failed transactions in the window.", TX_STATUS),
+    ("failed_share", "DOUBLE", "failed_txns / all_txns.", TX_STATUS),
     ("spend_txns", "BIGINT", "Successful debits in the window.", SPEND_TX),
     ("total_spend", "DOUBLE", "Sum of successful debits in the window.", SPEND_TX),
     ("avg_ticket", "DOUBLE", "total_spend / spend_txns.", SPEND_TX),
+    *((col, "DOUBLE", f"Spend on {r}.", SPEND_BY_REASON) for r, col in SPEND_COLUMNS.items()),
     *(
-        (
-            col,
-            "DOUBLE",
-            f"Spend on {reason}.",
-            [*SPEND_TX, (_m("transaction"), "transaction_reason")],
-        )
-        for reason, col in SPEND_COLUMNS.items()
+        (col, "DOUBLE", f"Share of spend payments made by {m}.", SPEND_BY_MODE)
+        for m, col in MODE_SHARE_COLUMNS.items()
     ),
-    *(
-        (
-            col,
-            "DOUBLE",
-            f"Share of spend payments made by {mode}.",
-            [*SPEND_TX, (_m("transaction"), "transaction_mode")],
-        )
-        for mode, col in MODE_SHARE_COLUMNS.items()
-    ),
-    (
-        "deal_share",
-        "DOUBLE",
-        "Share of spend on Ecom and Entertainment.",
-        [*SPEND_TX, (_m("transaction"), "transaction_reason")],
-    ),
-    (
-        "dominant_category",
-        "VARCHAR",
-        "Largest spend category.",
-        [*SPEND_TX, (_m("transaction"), "transaction_reason")],
-    ),
-    (
-        "dominant_share",
-        "DOUBLE",
-        "Its share of spend.",
-        [*SPEND_TX, (_m("transaction"), "transaction_reason")],
-    ),
-    ("last_spend_at", "TIMESTAMP", "Latest spend.", _deps(_m("transaction"), "transaction_ts")),
-    (
-        "recency_days",
-        "BIGINT",
-        "Days from the latest spend to the window end.",
-        _deps(_m("transaction"), "transaction_ts"),
-    ),
-    ("active_months", "BIGINT", "Months with spend.", _deps(_m("transaction"), "transaction_ts")),
+    ("deal_share", "DOUBLE", "Share of spend on Ecom and Entertainment.", SPEND_BY_REASON),
+    ("dominant_category", "VARCHAR", "Largest spend category.", SPEND_BY_REASON),
+    ("dominant_share", "DOUBLE", "Its share of spend.", SPEND_BY_REASON),
+    ("last_spend_at", "TIMESTAMP", "Latest spend.", TX_TIME),
+    ("recency_days", "BIGINT", "Days from the latest spend to the window end.", TX_TIME),
+    ("active_months", "BIGINT", "Months with spend.", TX_TIME),
     ("txns_per_month", "DOUBLE", "Frequency: spend payments per month.", SPEND_TX),
-    (
-        "spend_recent",
-        "DOUBLE",
-        "Spend in the recent half of the window.",
-        [*SPEND_TX, (_m("transaction"), "transaction_ts")],
-    ),
-    (
-        "spend_earlier",
-        "DOUBLE",
-        "Spend in the earlier half.",
-        [*SPEND_TX, (_m("transaction"), "transaction_ts")],
-    ),
+    ("spend_recent", "DOUBLE", "Spend in the recent half of the window.", SPEND_OVER_TIME),
+    ("spend_earlier", "DOUBLE", "Spend in the earlier half.", SPEND_OVER_TIME),
     (
         "spend_trend",
         "DOUBLE",
         "(recent - earlier) / earlier; null without earlier spend.",
-        [*SPEND_TX, (_m("transaction"), "transaction_ts")],
+        SPEND_OVER_TIME,
     ),
     (
         "held_cards",
@@ -132,60 +81,43 @@ FEATURE_COLUMNS: Cols = [
         "Credit cards held (accounts not closed).",
         [*_deps(_m("account"), "product_id", "account_status"), (_m("product"), "product_type")],
     ),
-    (
-        "as_of",
-        "TIMESTAMP",
-        "Window end: the newest transaction.",
-        _deps(_m("transaction"), "transaction_ts"),
-    ),
+    ("as_of", "TIMESTAMP", "Window end: the newest transaction.", TX_TIME),
 ]
 
 _F = FEATURES_KEY
+# The features the archetype rules and the eligibility rules read (fs_assets/marts/model.py).
+ARCHETYPE_INPUTS = _deps(
+    _F,
+    "cibil_score",
+    "risk_category",
+    "failed_share",
+    "affluence_level",
+    "deal_share",
+    "spend_txns",
+    "share_card",
+)
+ELIGIBILITY_INPUTS = _deps(
+    _F, "customer_status", "customer_type", "minor_flag", "risk_category", "cibil_score"
+)
 CROSS_SELL_COLUMNS: Cols = [
     ("cust_id", "VARCHAR", "Customer identifier.", _deps(_F, "cust_id")),
     (
         "archetype",
         "VARCHAR",
         "Cross-sell archetype (first matching rule).",
-        _deps(
-            _F,
-            "cibil_score",
-            "risk_category",
-            "failed_share",
-            "affluence_level",
-            "deal_share",
-            "spend_txns",
-            "share_card",
-        ),
+        ARCHETYPE_INPUTS,
     ),
     (
         "archetype_reason",
         "VARCHAR",
         "The archetype's rule in words.",
-        _deps(
-            _F,
-            "cibil_score",
-            "risk_category",
-            "failed_share",
-            "affluence_level",
-            "deal_share",
-            "spend_txns",
-            "share_card",
-        ),
+        ARCHETYPE_INPUTS,
     ),
     (
         "eligible",
         "BOOLEAN",
         "A card is recommended.",
-        _deps(
-            _F,
-            "customer_status",
-            "customer_type",
-            "minor_flag",
-            "risk_category",
-            "cibil_score",
-            "held_cards",
-        ),
+        [*ELIGIBILITY_INPUTS, (_F, "held_cards")],
     ),
     (
         "recommended_product_id",
@@ -209,7 +141,7 @@ CROSS_SELL_COLUMNS: Cols = [
         "ineligible_reason",
         "VARCHAR",
         "Why no card, when ineligible.",
-        _deps(_F, "customer_status", "customer_type", "minor_flag", "risk_category", "cibil_score"),
+        ELIGIBILITY_INPUTS,
     ),
     (
         "campaign_stage",

@@ -6,7 +6,6 @@ catalog assets and emits the lineage of each of its runs; the tests use a copy o
 """
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +17,9 @@ from referencing import Registry, Resource
 from fs_assets.paths import DataPaths
 from resources import default_resources
 
-# The official OpenLineage JSON Schema, copied beside the checkout (../shared); another
-# copy can be named with OPENLINEAGE_SPEC_DIR. Tests run offline: $refs resolve from it.
-SPEC = Path(
-    os.environ.get("OPENLINEAGE_SPEC_DIR")
-    or Path(__file__).resolve().parents[2] / "shared" / "openlineage-spec"
-)
+# The official OpenLineage JSON Schema, vendored in the repository (its README says which
+# release and under which licence). Tests run offline: $refs resolve from these files.
+SPEC = Path(__file__).resolve().parent / "openlineage_spec"
 RUN_EVENT = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 
 

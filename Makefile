@@ -11,13 +11,13 @@ test-fast:  ## the inner loop: skip the slow end-to-end tests
 	bash scripts/test.sh -m "not slow"
 
 ui:         ## the Dagster UI on the project's instance (data/dagster_home)
-	bash -c 'source scripts/bootstrap.sh && fs-accelerator ui'
+	bash -c 'source scripts/bootstrap.sh runtime && fs-accelerator ui'
 
 lint:
-	bash -c 'source scripts/bootstrap.sh && ruff check . && ruff format --check .'
+	bash -c 'source scripts/bootstrap.sh dev && ruff check . && ruff format --check .'
 
 bench:      ## benchmarks at 1M customers (minutes; prints rows/s, seconds, peak MB)
-	bash -c 'source scripts/bootstrap.sh && python bench/generate.py && python bench/pipeline.py'
+	bash -c 'source scripts/bootstrap.sh runtime && python bench/generate.py && python bench/pipeline.py'
 
 clean:      ## remove the data folder (landing files, warehouse, Dagster instance)
 	rm -rf data

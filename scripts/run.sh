@@ -6,7 +6,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-source scripts/bootstrap.sh
+source scripts/bootstrap.sh runtime
 fs-accelerator generate --customers "${CUSTOMERS:-10000}" --seed "${SEED:-42}"
 fs-accelerator build
 if [ "${1:-}" = "--ui" ]; then

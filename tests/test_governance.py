@@ -270,6 +270,10 @@ BAD = {
         GOOD.replace("roles:id:pii-reader", "roles:id:pii-readers"),
         r"unknown role 'pii-readers'",
     ),
+    "usual spelling of the restricted role": (
+        GOOD.replace("roles:id:restricted-acess", "roles:id:restricted-access"),
+        r"unknown role 'restricted-access'.*did you mean 'restricted-acess'\?",
+    ),
     "misspelt key": (
         GOOD.replace("operator: bucket_date", "operater: bucket_date"),
         r"policy 'customerbucketdob'.*operater",
@@ -329,6 +333,8 @@ def test_query_role_is_read_only_and_bounded(governed: DataPaths) -> None:
         "create table governed.notes (x int)",
         f"attach '{governed.warehouse}' as w (read_only)",
         f"select * from read_csv('{next((governed.landing / 'customer').glob('*.csv'))}')",
+        "set enable_external_access = true",
+        f"set schema = 'main'; attach '{governed.warehouse}' as w (read_only)",
     ):
         with pytest.raises(duckdb.Error):
             query_role(governed, "pii-reader", sql)
@@ -337,6 +343,45 @@ def test_query_role_is_read_only_and_bounded(governed: DataPaths) -> None:
         query_role(governed, "auditor", "select 1")
     with pytest.raises(UnknownRoleError):
         export_role(governed, "auditor")
+
+
+def test_show_tables_and_unqualified_names_find_the_roles_tables(governed: DataPaths) -> None:
+    export_role(governed, "restricted-acess")
+    columns, rows = query_role(governed, "restricted-acess", "show tables")
+    assert columns == ["name"] and rows == [("restricted_acess_customer",)]
+    unqualified = query_role(
+        governed, "restricted-acess", "select count(*) from restricted_acess_customer"
+    )
+    qualified = query_role(
+        governed, "restricted-acess", "select count(*) from governed.restricted_acess_customer"
+    )
+    assert unqualified == qualified and unqualified[1] == [(1500,)]
+    # The export holds only this role's tables: the others' names are not found.
+    with pytest.raises(duckdb.CatalogException):
+        query_role(governed, "restricted-acess", "select * from pii_reader_customer")
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [
+        ("restricted-access", "restricted-acess"),
+        ("restricted_access", "restricted-acess"),
+        ("Analyst", "analyst"),
+        ("pii_reader", "pii-reader"),
+    ],
+)
+def test_a_near_miss_role_gets_a_did_you_mean(
+    governed: DataPaths, capsys: pytest.CaptureFixture[str], given: str, meant: str
+) -> None:
+    from fs_assets.cli import main
+
+    export_role(governed, meant)
+    for argv in (["export", "--role", given], ["query", "--role", given, "show tables"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"unknown role {given!r}" in err and f"did you mean {meant!r}?" in err
+    assert main(["query", "--role", "auditor", "show tables"]) == 2
+    assert "did you mean" not in capsys.readouterr().err  # no guess when nothing is close
 
 
 def test_export_before_the_views_exist_is_a_clear_error(landed: DataPaths) -> None:
@@ -361,7 +406,16 @@ def test_cli_export_and_query(governed: DataPaths, capsys: pytest.CaptureFixture
     assert run_cli("export", "--role", "analysts") == 2
     assert "unknown role 'analysts'" in capsys.readouterr().err
     assert run_cli("export", "--role", "analyst") == 0
-    assert "governed.analyst_customer" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "governed.analyst_customer" in out
+    assert 'query --role analyst "select * from analyst_customer limit 5"' in out
+    assert run_cli("query", "--role", "analyst", "show tables") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "name",
+        "-" * 16,
+        "analyst_customer",
+        "(1 rows)",
+    ]
     sql = "select cust_id, email_addr, cust_dob from governed.analyst_customer order by 1"
     assert run_cli("query", "--role", "analyst", "--max-rows", "2", sql) == 0
     out = capsys.readouterr().out.splitlines()

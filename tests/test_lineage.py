@@ -136,6 +136,37 @@ def test_lineage_command_traces_a_column_to_the_landing_file(lineaged: DataPaths
     assert code == 2
 
 
+def test_unknown_column_or_table_is_an_error_with_a_did_you_mean(
+    lineaged: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fs_assets.cli import main
+
+    # The installed command's entry point: exit status 2, the error on stderr.
+    assert main(["lineage", "mastered.customer.cibil_scor", "--no-sync"]) == 2
+    err = capsys.readouterr().err
+    assert "table mastered.customer has no column 'cibil_scor'" in err
+    assert "did you mean mastered.customer.cibil_score?" in err
+
+    code, out = run_cli(["mastered.customer.cibil_scor", "--no-sync"])
+    assert code == 2 and out == ""  # nothing printed as if the column existed
+    capsys.readouterr()
+    code, out = run_cli(["mastered.custmer.cibil_score", "--no-sync"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no table or column 'mastered.custmer.cibil_score'" in err
+    assert "did you mean mastered.customer.cibil_score" in err
+
+    code, _ = run_cli(["mastered.custmer", "--no-sync"])
+    assert code == 2 and "did you mean mastered.customer" in capsys.readouterr().err
+    # Nothing close: still an error, listing what exists instead of a guess.
+    code, _ = run_cli(["mastered.customer.zzzz", "--no-sync"])
+    err = capsys.readouterr().err
+    assert code == 2 and "did you mean" not in err
+    assert "its columns: " in err and "cibil_score" in err
+    # A column known only from the schema or only from column lineage is found.
+    code, out = run_cli(["raw.customer.cibil_score", "--no-sync"])
+    assert code == 0 and 'column "Cibil Score"' in out
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict]]]:
     """A stand-in Marquez: collects the JSON bodies POSTed to /api/v1/lineage."""

@@ -35,6 +35,9 @@ def _export(args: argparse.Namespace) -> int:
     print(f"exported role {args.role} to {path}")
     for name, rows in tables:
         print(f"  {name:40} {rows:>12,} rows")
+    if tables:
+        example = f"select * from {tables[0][0].split('.', 1)[-1]} limit 5"
+        print(f'query it: fs-accelerator query --role {args.role} "{example}"  (or "show tables")')
     return 0
 
 
@@ -80,7 +83,7 @@ def add_governance_commands(subparsers: Any) -> None:
 
     qp = subparsers.add_parser("query", help="run SQL on a role's export (read-only)")
     qp.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
-    qp.add_argument("sql", help='e.g. "select * from governed.analyst_customer limit 5"')
+    qp.add_argument("sql", help='e.g. "show tables", or "select * from analyst_customer limit 5"')
     qp.add_argument(
         "--max-rows", type=int, default=1000, help="rows to print at most (0: all); default 1000"
     )

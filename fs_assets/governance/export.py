@@ -5,7 +5,8 @@ open `warehouse.duckdb` can read `mastered.customer`. So a role's queries never 
 warehouse: `export_role` copies that role's governed views, as materialized tables (a
 view would point back into the warehouse), into `<data folder>/exports/<role>.duckdb`,
 and `query_role` opens only that file, read-only and with file access switched off, so
-a query cannot ATTACH the warehouse or read a landing file either.
+a query cannot ATTACH the warehouse or read a landing file either; its default schema is
+`governed`, so `show tables` lists the role's tables and unqualified names resolve.
 
 The export is written to a temporary file beside the target and renamed over it, so a
 reader sees the previous export or the new one, never half of one.
@@ -102,7 +103,11 @@ def _open(paths: DataPaths, role: str) -> duckdb.DuckDBPyConnection:
         )
     # No file system access: the query cannot attach the warehouse, read landing files or
     # write anywhere, and the setting cannot be switched back on from SQL.
-    return duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+    conn = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+    # The role's tables are the export's only tables: `show tables` lists them and
+    # unqualified names find them (a session setting; the file stays read-only).
+    conn.execute(f"set schema = {_literal(GOVERNED_SCHEMA)}")
+    return conn
 
 
 def query_role(

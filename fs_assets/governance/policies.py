@@ -18,6 +18,7 @@ a user can hold both their roles, and nothing would say which one applies. The l
 rejects such a pair even when the roles differ; give one of them another number.
 """
 
+import difflib
 import itertools
 import re
 from collections.abc import Iterable
@@ -65,9 +66,18 @@ class UnknownRoleError(KeyError):
         return str(self.args[0])
 
 
+def role_hint(role: str) -> str:
+    """'; did you mean 'restricted-acess'?' for a near miss (case, _ for -, the usual
+    spelling of the seed's role id), else ''."""
+    close = difflib.get_close_matches(role.lower().replace("_", "-"), ROLES, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise UnknownRoleError(f"unknown role {role!r}; known roles: {', '.join(ROLES)}")
+        raise UnknownRoleError(
+            f"unknown role {role!r}; known roles: {', '.join(ROLES)}{role_hint(role)}"
+        )
     return role
 
 
@@ -140,7 +150,7 @@ class _UserSelector(_Strict):
             if m["role"] not in ROLES:
                 raise ValueError(
                     f"unknown role {m['role']!r} in {tag!r}; roles with governed views: "
-                    f"{', '.join(ROLES)}"
+                    f"{', '.join(ROLES)}{role_hint(m['role'])}"
                 )
         return tags
 

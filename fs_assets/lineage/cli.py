@@ -8,6 +8,7 @@ page `<data>/lineage/lineage.html` is rewritten from the same events.
 """
 
 import argparse
+import difflib
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -17,6 +18,14 @@ from fs_assets.lineage.graph import DatasetKey, LineageGraph, TreeNode
 from fs_assets.paths import DataPaths, data_paths
 
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+SUGGESTIONS = 3  # did-you-mean candidates shown at most
+
+
+class UnknownTargetError(KeyError):
+    """A table or column the lineage does not know; the message suggests close names."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def add_lineage_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -106,9 +115,41 @@ def _leaves(node: TreeNode) -> list[TreeNode]:
     return [leaf for c in node.children for leaf in _leaves(c)]
 
 
+def did_you_mean(word: str, choices: list[str], prefix: str = "") -> str:
+    """'; did you mean <prefix>a or <prefix>b?' for the closest choices (difflib), else ''."""
+    close = difflib.get_close_matches(word, choices, n=SUGGESTIONS, cutoff=0.6)
+    return f"; did you mean {' or '.join(prefix + c for c in close)}?" if close else ""
+
+
+def columns_of(graph: LineageGraph, key: DatasetKey) -> set[str]:
+    """Every column the events name for a dataset: its schema and its column edges."""
+    named = set(graph.datasets[key].fields)
+    for edge in graph.edges:
+        named |= {col for ns, name, col in (edge.source, edge.target) if (ns, name) == key}
+    return named
+
+
+def resolve_target(graph: LineageGraph, target: str) -> tuple[DatasetKey, str | None]:
+    """The dataset and column `target` names; an unknown one is an error naming close ones."""
+    tables = sorted(n.name for n in graph.datasets.values() if not n.is_file)
+    try:
+        key, column = graph.resolve(target)
+    except KeyError:
+        names = tables + [f"{n.name}.{c}" for n in graph.datasets.values() for c in n.fields]
+        hint = did_you_mean(target, names) or f"; known tables: {', '.join(tables)}"
+        raise UnknownTargetError(f"no table or column {target!r} in the lineage{hint}") from None
+    known = sorted(columns_of(graph, key))
+    if column is not None and column not in known:
+        table = graph.datasets[key].label
+        hint = did_you_mean(column, known, prefix=f"{table}.")
+        listing = f"; its columns: {', '.join(known) or 'none recorded'}"
+        raise UnknownTargetError(f"table {table} has no column {column!r}{hint or listing}")
+    return key, column
+
+
 def describe(graph: LineageGraph, target: str, out: TextIO) -> None:
     """Print the upstream path to the landing files and the downstream consumers."""
-    key, column = graph.resolve(target)
+    key, column = resolve_target(graph, target)
     node = graph.datasets[key]
     out.write(_label(graph, key, column) + "\n")
     info = node.fields.get(column) if column else None
@@ -163,8 +204,8 @@ def run_lineage(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return 1
     try:
         describe(graph, args.target, out)
-    except KeyError as exc:
-        sys.stderr.write(f"error: {exc.args[0]}\n")
+    except UnknownTargetError as exc:
+        sys.stderr.write(f"error: {exc}\n")
         return 2
     page = write_lineage_page(graph, Path(args.html) if args.html else paths.lineage / HTML_FILE)
     out.write(f"\nlineage page: {page.resolve().as_uri()}#{args.target}\n")

@@ -16,6 +16,31 @@ from fs_assets.mastered_assets import MAX_AGE, mastered_key
 from fs_assets.mastering import mastered_table
 
 
+def duration(age: dt.timedelta) -> str:
+    """A duration as a person reads it: '45 s', '12 min', '3 h 12 min', '24 h', '4 d 2 h'."""
+    seconds = int(abs(age).total_seconds())
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 60:
+        return f"{seconds} s"
+    if hours < 1:
+        return f"{minutes} min"
+    if hours < 72:
+        rest = minutes % 60
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    rest = hours % 24
+    return f"{days} d {rest} h" if rest else f"{days} d"
+
+
+def freshness_text(age: dt.timedelta | None) -> str:
+    """What the check saw, in words: the age of the newest ingestion against the limit."""
+    limit = f"limit {duration(MAX_AGE)}"
+    if age is None:
+        return f"nothing ingested yet, {limit}"
+    if age < dt.timedelta(0):
+        return f"newest ingestion {duration(age)} in the future (clock skew?), {limit}"
+    return f"newest ingestion {duration(age)} ago, {limit}"
+
+
 def freshness_check_tables(ent: Entity) -> list[tuple[str, str]]:
     """The table this check reads."""
     return [("mastered", ent.name)]
@@ -26,7 +51,10 @@ def freshness_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             "data_freshness",
             asset=mastered_key(ent.name),
-            description=f"The newest mastered {ent.name} row was ingested less than {MAX_AGE} ago.",
+            description=(
+                f"The newest mastered {ent.name} row was ingested within the last "
+                f"{duration(MAX_AGE)} (a warning when older)."
+            ),
         )
     ]
 
@@ -46,9 +74,10 @@ def evaluate_freshness_check(
         asset_key=mastered_key(ent.name),
         passed=age is not None and age <= MAX_AGE,
         severity=dg.AssetCheckSeverity.WARN,
+        description=freshness_text(age),
         metadata={
             "newest_ingested_at": str(newest) if newest else "never",
-            "age_hours": round(age.total_seconds() / 3600, 2) if age else -1.0,
+            "age_hours": round(age.total_seconds() / 3600, 2) if age is not None else -1.0,
             "max_age_hours": MAX_AGE.total_seconds() / 3600,
         },
     )

@@ -6,7 +6,24 @@ walk from a dashboard number back to the landing files' columns through mastered
 
 import dagster as dg
 
-from fs_assets.marts.model import MODE_SHARE_COLUMNS, SPEND_COLUMNS
+from fs_assets.entities import (
+    CUSTOMER_STATUSES,
+    CUSTOMER_TYPES,
+    SEGMENT_LABELS,
+    TRANSACTION_MODES,
+)
+from fs_assets.marts.features import WINDOW_MONTHS
+from fs_assets.marts.model import (
+    ARCHETYPE_NAMES,
+    DEAL_CATEGORIES,
+    FUNNEL_STAGES,
+    MODE_SHARE_COLUMNS,
+    RECENT_DAYS,
+    SPEND_COLUMNS,
+    SPEND_SEGMENT_BOUNDS,
+    SPEND_SEGMENTS,
+    SPEND_WINDOW_DAYS,
+)
 
 
 def _m(entity: str) -> dg.AssetKey:
@@ -20,6 +37,26 @@ LEAD_KEY = dg.AssetKey(["marts", "lead_generation"])
 SPEND_KEY = dg.AssetKey(["marts", "spend_analysis"])
 
 Cols = list[tuple[str, str, str, list[tuple[dg.AssetKey, str]]]]
+
+# Units, said the same way in every description: amounts are summed as delivered, in
+# account currency (model.py says why), shares are fractions, the window is the features'.
+MONEY = "in account currency units"
+FRACTION = "a fraction, 0 to 1"
+WINDOW = f"the {SPEND_WINDOW_DAYS} days up to as_of"
+SPEND = "successful debits"
+LOW, HIGH = SPEND_SEGMENT_BOUNDS
+SEGMENT_RULE = (
+    f"{SPEND_SEGMENTS[0]} below {LOW:,.0f}, {SPEND_SEGMENTS[1]} below {HIGH:,.0f}, else "
+    f"{SPEND_SEGMENTS[2]}, on the customer's total {SPEND} over all time, {MONEY}"
+)
+
+
+def _one_of(values: tuple[str, ...] | list[str]) -> str:
+    """'A, B or C'."""
+    return f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+STAGE_RANGE = f"1 ({FUNNEL_STAGES[0]}) to {len(FUNNEL_STAGES)} ({FUNNEL_STAGES[-1]})"
 
 
 def _deps(key: dg.AssetKey, *columns: str) -> list[tuple[dg.AssetKey, str]]:
@@ -35,53 +72,164 @@ SPEND_OVER_TIME = [*SPEND_TX, (_TX, "transaction_ts")]
 TX_STATUS = _deps(_TX, "transaction_status")
 TX_TIME = _deps(_TX, "transaction_ts")
 CUSTOMER_ATTRS = (
-    ("customer_type", "VARCHAR", "Personal, Corporate or Merchant.", "customer_type"),
-    ("customer_status", "VARCHAR", "Active, Dormant or Deceased.", "customer_status"),
-    ("minor_flag", "VARCHAR", "Yes when under 18.", "minor_flag"),
-    ("cibil_score", "INTEGER", "CIBIL credit score.", "cibil_score"),
-    ("affluence_level", "VARCHAR", "Affluence level (afflunce_level).", "afflunce_level"),
-    ("risk_category", "VARCHAR", "Risk category.", "customer_risk_category"),
-    ("segment", "VARCHAR", "Rural, Semi-Urban or Urban.", "cust_segment"),
-    ("state", "VARCHAR", "State of residence.", "state"),
+    (
+        "customer_type",
+        "VARCHAR",
+        f"Customer type: {_one_of(CUSTOMER_TYPES)}.",
+        "customer_type",
+    ),
+    (
+        "customer_status",
+        "VARCHAR",
+        f"Relationship status: {_one_of(CUSTOMER_STATUSES)}.",
+        "customer_status",
+    ),
+    (
+        "minor_flag",
+        "VARCHAR",
+        "'Yes' when under 18, else 'No' (personal customers only).",
+        "minor_flag",
+    ),
+    ("cibil_score", "INTEGER", "CIBIL credit score, 300 to 900 (higher is better).", "cibil_score"),
+    (
+        "affluence_level",
+        "VARCHAR",
+        "Affluence level: Low, Medium or High (mastered.customer.afflunce_level).",
+        "afflunce_level",
+    ),
+    (
+        "risk_category",
+        "VARCHAR",
+        "Credit risk category: Low, Medium or High.",
+        "customer_risk_category",
+    ),
+    (
+        "segment",
+        "VARCHAR",
+        f"Area the customer lives in: {_one_of(sorted(SEGMENT_LABELS.values()))}.",
+        "cust_segment",
+    ),
+    ("state", "VARCHAR", "State or province of residence.", "state"),
     ("country", "VARCHAR", "Country of residence.", "country"),
 )
 
 FEATURE_COLUMNS: Cols = [
-    ("cust_id", "VARCHAR", "Customer identifier.", _deps(_m("customer"), "cust_id")),
+    (
+        "cust_id",
+        "VARCHAR",
+        "Customer identifier (mastered.customer).",
+        _deps(_m("customer"), "cust_id"),
+    ),
     *((n, t, d, _deps(_m("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
-    ("all_txns", "BIGINT", "Transactions in the window, any status.", _deps(_TX, "transaction_id")),
-    ("failed_txns", "BIGINT", "Failed transactions in the window.", TX_STATUS),
-    ("failed_share", "DOUBLE", "failed_txns / all_txns.", TX_STATUS),
-    ("spend_txns", "BIGINT", "Successful debits in the window.", SPEND_TX),
-    ("total_spend", "DOUBLE", "Sum of successful debits in the window.", SPEND_TX),
-    ("avg_ticket", "DOUBLE", "total_spend / spend_txns.", SPEND_TX),
-    *((col, "DOUBLE", f"Spend on {r}.", SPEND_BY_REASON) for r, col in SPEND_COLUMNS.items()),
+    (
+        "all_txns",
+        "BIGINT",
+        f"Number of transactions of any status in {WINDOW}.",
+        _deps(_TX, "transaction_id"),
+    ),
+    ("failed_txns", "BIGINT", f"Number of failed transactions in {WINDOW}.", TX_STATUS),
+    (
+        "failed_share",
+        "DOUBLE",
+        f"Failed transactions per transaction in the window (failed_txns / all_txns), "
+        f"{FRACTION}; 0 without transactions.",
+        TX_STATUS,
+    ),
+    ("spend_txns", "BIGINT", f"Number of {SPEND} (spend payments) in {WINDOW}.", SPEND_TX),
+    ("total_spend", "DOUBLE", f"Sum of {SPEND} in {WINDOW}, {MONEY}.", SPEND_TX),
+    (
+        "avg_ticket",
+        "DOUBLE",
+        f"Average successful debit in the window (total_spend / spend_txns), {MONEY}; "
+        "0 without spend.",
+        SPEND_TX,
+    ),
     *(
-        (col, "DOUBLE", f"Share of spend payments made by {m}.", SPEND_BY_MODE)
+        (col, "DOUBLE", f"Sum of {SPEND} with reason {r} in {WINDOW}, {MONEY}.", SPEND_BY_REASON)
+        for r, col in SPEND_COLUMNS.items()
+    ),
+    *(
+        (
+            col,
+            "DOUBLE",
+            f"Fraction of the window's {SPEND} paid by {m}, by count ({FRACTION}).",
+            SPEND_BY_MODE,
+        )
         for m, col in MODE_SHARE_COLUMNS.items()
     ),
-    ("deal_share", "DOUBLE", "Share of spend on Ecom and Entertainment.", SPEND_BY_REASON),
-    ("dominant_category", "VARCHAR", "Largest spend category.", SPEND_BY_REASON),
-    ("dominant_share", "DOUBLE", "Its share of spend.", SPEND_BY_REASON),
-    ("last_spend_at", "TIMESTAMP", "Latest spend.", TX_TIME),
-    ("recency_days", "BIGINT", "Days from the latest spend to the window end.", TX_TIME),
-    ("active_months", "BIGINT", "Months with spend.", TX_TIME),
-    ("txns_per_month", "DOUBLE", "Frequency: spend payments per month.", SPEND_TX),
-    ("spend_recent", "DOUBLE", "Spend in the recent half of the window.", SPEND_OVER_TIME),
-    ("spend_earlier", "DOUBLE", "Spend in the earlier half.", SPEND_OVER_TIME),
+    (
+        "deal_share",
+        "DOUBLE",
+        f"Fraction of the window's spend amount on {' and '.join(DEAL_CATEGORIES)} ({FRACTION}).",
+        SPEND_BY_REASON,
+    ),
+    (
+        "dominant_category",
+        "VARCHAR",
+        "Transaction reason with the largest spend amount in the window; null without spend.",
+        SPEND_BY_REASON,
+    ),
+    (
+        "dominant_share",
+        "DOUBLE",
+        f"dominant_category's fraction of the window's spend amount ({FRACTION}).",
+        SPEND_BY_REASON,
+    ),
+    (
+        "last_spend_at",
+        "TIMESTAMP",
+        "Time of the latest successful debit in the window; null without spend.",
+        TX_TIME,
+    ),
+    (
+        "recency_days",
+        "BIGINT",
+        "Whole days from last_spend_at to as_of; null without spend.",
+        TX_TIME,
+    ),
+    (
+        "active_months",
+        "BIGINT",
+        "Number of calendar months in the window with at least one successful debit (0 to 13).",
+        TX_TIME,
+    ),
+    (
+        "txns_per_month",
+        "DOUBLE",
+        f"Successful debits per month: spend_txns / the window's {WINDOW_MONTHS:.1f} months.",
+        SPEND_TX,
+    ),
+    (
+        "spend_recent",
+        "DOUBLE",
+        f"Sum of {SPEND} in the {RECENT_DAYS} days up to as_of, {MONEY}.",
+        SPEND_OVER_TIME,
+    ),
+    (
+        "spend_earlier",
+        "DOUBLE",
+        f"Sum of {SPEND} in the window before those {RECENT_DAYS} days, {MONEY}.",
+        SPEND_OVER_TIME,
+    ),
     (
         "spend_trend",
         "DOUBLE",
-        "(recent - earlier) / earlier; null without earlier spend.",
+        "Relative change of spend, (spend_recent - spend_earlier) / spend_earlier, as a "
+        "fraction (0.25 = +25 %); null without earlier spend.",
         SPEND_OVER_TIME,
     ),
     (
         "held_cards",
         "VARCHAR[]",
-        "Credit cards held (accounts not closed).",
+        "product_ids of the credit cards the customer holds in accounts that are not closed.",
         [*_deps(_m("account"), "product_id", "account_status"), (_m("product"), "product_type")],
     ),
-    ("as_of", "TIMESTAMP", "Window end: the newest transaction.", TX_TIME),
+    (
+        "as_of",
+        "TIMESTAMP",
+        "End of the window: the newest transaction_ts in mastered.transaction.",
+        TX_TIME,
+    ),
 ]
 
 _F = FEATURES_KEY
@@ -100,132 +248,202 @@ ELIGIBILITY_INPUTS = _deps(
     _F, "customer_status", "customer_type", "minor_flag", "risk_category", "cibil_score"
 )
 CROSS_SELL_COLUMNS: Cols = [
-    ("cust_id", "VARCHAR", "Customer identifier.", _deps(_F, "cust_id")),
+    ("cust_id", "VARCHAR", "Customer identifier (mastered.customer).", _deps(_F, "cust_id")),
     (
         "archetype",
         "VARCHAR",
-        "Cross-sell archetype (first matching rule).",
+        f"Cross-sell archetype, the first rule that holds: {', '.join(ARCHETYPE_NAMES)}.",
         ARCHETYPE_INPUTS,
     ),
     (
         "archetype_reason",
         "VARCHAR",
-        "The archetype's rule in words.",
+        "The rule that gave the archetype, in words.",
         ARCHETYPE_INPUTS,
     ),
     (
         "eligible",
         "BOOLEAN",
-        "A card is recommended.",
+        "True when a card is recommended; false when ineligible_reason says why not.",
         [*ELIGIBILITY_INPUTS, (_F, "held_cards")],
     ),
     (
         "recommended_product_id",
         "VARCHAR",
-        "Recommended card.",
+        "product_id of the recommended credit card (mastered.product); null when none.",
         [
             *_deps(_F, "dominant_category", "affluence_level", "cibil_score", "held_cards"),
             *_deps(_m("product"), "product_id", "min_cibil_score", "card_tier", "reward_type"),
         ],
     ),
-    ("recommended_card", "VARCHAR", "Its name.", _deps(_m("product"), "product_name")),
-    ("recommended_tier", "VARCHAR", "Its tier.", _deps(_m("product"), "card_tier")),
-    ("recommended_reward", "VARCHAR", "Its reward type.", _deps(_m("product"), "reward_type")),
+    (
+        "recommended_card",
+        "VARCHAR",
+        "Product name of the recommended card; null when none.",
+        _deps(_m("product"), "product_name"),
+    ),
+    (
+        "recommended_tier",
+        "VARCHAR",
+        "Card tier of the recommended card; null when none.",
+        _deps(_m("product"), "card_tier"),
+    ),
+    (
+        "recommended_reward",
+        "VARCHAR",
+        "Reward type of the recommended card (e.g. Cashback, Travel Miles); null when none.",
+        _deps(_m("product"), "reward_type"),
+    ),
     (
         "recommendation_reason",
         "VARCHAR",
-        "Why this card, or why none.",
+        "Why this card was chosen, or why no card was, in words.",
         _deps(_F, "dominant_category", "dominant_share", "affluence_level", "cibil_score"),
     ),
     (
         "ineligible_reason",
         "VARCHAR",
-        "Why no card, when ineligible.",
+        "Why no card is recommended (deceased, minor, high risk, ...); null when eligible.",
         ELIGIBILITY_INPUTS,
     ),
     (
         "campaign_stage",
         "INTEGER",
-        "Last funnel stage reached (1-7); null when not targeted.",
+        f"Number of the last funnel stage the customer reached, {STAGE_RANGE}; null when not "
+        "targeted.",
         _deps(_F, "cust_id"),
     ),
-    ("campaign_stage_name", "VARCHAR", "Its name.", _deps(_F, "cust_id")),
+    (
+        "campaign_stage_name",
+        "VARCHAR",
+        "Name of the last funnel stage reached; null when not targeted.",
+        _deps(_F, "cust_id"),
+    ),
     *(
         (n, t, d, _deps(_F, n))
         for n, t, d, _ in CUSTOMER_ATTRS
         if n in ("affluence_level", "risk_category", "segment", "state", "country", "cibil_score")
     ),
-    ("total_spend", "DOUBLE", "Spend in the window.", _deps(_F, "total_spend")),
+    (
+        "total_spend",
+        "DOUBLE",
+        f"Sum of {SPEND} in {WINDOW}, {MONEY} (customer_features.total_spend).",
+        _deps(_F, "total_spend"),
+    ),
 ]
 
 _C = CROSS_SELL_KEY
 FUNNEL_COLUMNS: Cols = [
-    ("archetype", "VARCHAR", "Cross-sell archetype.", _deps(_C, "archetype")),
-    ("stage_order", "BIGINT", "1 = Customer Reached ... 7 = Onboarded.", []),
-    ("stage", "VARCHAR", "Funnel stage.", []),
-    ("customers", "BIGINT", "Customers who reached the stage.", _deps(_C, "campaign_stage")),
+    ("archetype", "VARCHAR", "Cross-sell archetype the row counts.", _deps(_C, "archetype")),
+    ("stage_order", "BIGINT", f"Stage number, {STAGE_RANGE}.", []),
+    ("stage", "VARCHAR", f"Stage name ({', '.join(FUNNEL_STAGES)}).", []),
+    (
+        "customers",
+        "BIGINT",
+        "Number of customers of the archetype who reached the stage (or a later one).",
+        _deps(_C, "campaign_stage"),
+    ),
     (
         "conversion_from_previous",
         "DOUBLE",
-        "customers / previous stage's.",
+        f"customers / the previous stage's customers, {FRACTION}; null at stage 1 and after "
+        "an empty stage.",
         _deps(_C, "campaign_stage"),
     ),
     (
         "conversion_from_reached",
         "DOUBLE",
-        "customers / Customer Reached.",
+        f"customers / the customers at stage 1 ({FUNNEL_STAGES[0]}), {FRACTION}; null when "
+        "none were reached.",
         _deps(_C, "campaign_stage"),
     ),
 ]
 LEAD_COLUMNS: Cols = [
-    ("figure", "VARCHAR", "Which chart the row feeds.", []),
+    ("figure", "VARCHAR", "Which chart of the lead-generation dashboard the row feeds.", []),
     (
         "member",
         "VARCHAR",
-        "Category shown (archetype, state, product, mode, reason...).",
+        "The category the row counts, by figure: archetype, risk category, affluence level, "
+        "segment, 'State, Country', product name, recommended card, payment mode or reason.",
         [
             *_deps(_C, "archetype", "risk_category", "affluence_level", "segment", "state"),
             *_deps(_m("product"), "product_name"),
             *_deps(_m("transaction"), "transaction_mode", "transaction_reason"),
         ],
     ),
-    ("month", "DATE", "Month, for series over time.", _deps(_m("transaction"), "transaction_ts")),
-    ("customers", "BIGINT", "Customers.", _deps(_C, "cust_id")),
+    (
+        "month",
+        "DATE",
+        "First day of the month, on the transactions-per-month rows; null on the others.",
+        _deps(_m("transaction"), "transaction_ts"),
+    ),
+    (
+        "customers",
+        "BIGINT",
+        "Number of customers in the member (product sales: distinct holders of open accounts).",
+        _deps(_C, "cust_id"),
+    ),
     (
         "accounts",
         "BIGINT",
-        "Open accounts (product sales).",
+        "Number of open (not closed) accounts of the product; product sales rows only.",
         _deps(_m("account"), "account_id", "account_status"),
     ),
     (
         "transactions",
         "BIGINT",
-        "Transactions, any status.",
+        "Number of transactions of any status; transaction rows (mode, reason) only.",
         _deps(_m("transaction"), "transaction_id"),
     ),
     (
         "amount",
         "DECIMAL(38,2)",
-        "Amount of those transactions.",
+        f"Sum of those transactions' amounts, any status, {MONEY}.",
         _deps(_m("transaction"), "amount"),
     ),
-    ("share", "DOUBLE", "Share of the figure's total.", []),
+    (
+        "share",
+        "DOUBLE",
+        f"The member's part of its figure's total customers, accounts or transactions, "
+        f"{FRACTION}; null on the per-month rows.",
+        [],
+    ),
 ]
 SPEND_COLUMNS_DOC: Cols = [
-    ("figure", "VARCHAR", "Which chart the row feeds.", []),
-    ("month", "DATE", "Month.", _deps(_m("transaction"), "transaction_ts")),
-    ("segment", "VARCHAR", "Spend segment (Low, Medium, High Spend).", SPEND_TX),
+    ("figure", "VARCHAR", "Which chart of the spend-analysis dashboard the row feeds.", []),
+    (
+        "month",
+        "DATE",
+        "First day of the month of the spend; per-month rows only.",
+        _deps(_m("transaction"), "transaction_ts"),
+    ),
+    ("segment", "VARCHAR", f"Spend segment: {SEGMENT_RULE}.", SPEND_TX),
     (
         "category",
         "VARCHAR",
-        "Spend category (transaction reason).",
+        "Spend category (the transaction reason, e.g. Travel, Ecom).",
         _deps(_m("transaction"), "transaction_reason"),
     ),
-    ("mode", "VARCHAR", "Payment mode.", _deps(_m("transaction"), "transaction_mode")),
-    ("customers", "BIGINT", "Customers.", _deps(_m("customer"), "cust_id")),
-    ("transactions", "BIGINT", "Successful debits.", SPEND_TX),
-    ("spend", "DECIMAL(38,2)", "Their amount.", SPEND_TX),
-    ("cumulative_spend", "DECIMAL(38,2)", "Running total by month.", SPEND_TX),
+    (
+        "mode",
+        "VARCHAR",
+        f"Payment mode: {_one_of(TRANSACTION_MODES)}.",
+        _deps(_m("transaction"), "transaction_mode"),
+    ),
+    (
+        "customers",
+        "BIGINT",
+        "Number of customers in the segment, or paying in the segment/category/mode flow.",
+        _deps(_m("customer"), "cust_id"),
+    ),
+    ("transactions", "BIGINT", f"Number of {SPEND} in the row's group.", SPEND_TX),
+    ("spend", "DECIMAL(38,2)", f"Sum of {SPEND} in the row's group, {MONEY}.", SPEND_TX),
+    (
+        "cumulative_spend",
+        "DECIMAL(38,2)",
+        f"Sum of {SPEND} from the first month through this one, {MONEY}; per-month rows only.",
+        SPEND_TX,
+    ),
 ]
 
 

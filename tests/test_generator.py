@@ -7,6 +7,8 @@ standard errors (plus a little slack for the seed's exact-count rounding).
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -474,12 +476,13 @@ def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
         " where a.account_status not in ('Active', 'Dormant')",
     )
     assert on_closed == 0
-    window_start = f"DATE '{em.AS_OF}' - INTERVAL {em.TRANSACTION_WINDOW_DAYS} DAY"
+    window_end = f"date_trunc('month', DATE '{em.AS_OF}')"
+    window_start = f"{window_end} - INTERVAL {em.TRANSACTION_WINDOW_MONTHS} MONTH"
     outside = scalar(
         db,
         "select count(*) from transaction t join account a using (account_id) where"
         f" t.transaction_ts::timestamp < {window_start}"
-        f" or t.transaction_ts::timestamp > DATE '{em.AS_OF}'"
+        f" or t.transaction_ts::timestamp >= {window_end}"
         " or t.transaction_ts < a.created_at"
         " or t.created_at <> t.transaction_ts or t.modified_at <> t.transaction_ts",
     )
@@ -502,6 +505,37 @@ def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
     )
     for reason, (median, _) in em.TRANSACTION_AMOUNT_PARAMS.items():
         assert abs(medians[reason] / median - 1) < 0.05, reason
+
+
+def test_transactions_fill_whole_months_with_the_calendars_seasonality(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    """Every day of every window month has payments; volume follows the calendar, not a ramp."""
+    months = db.execute(
+        """select date_trunc('month', transaction_ts::timestamp)::date as month, count(*),
+                  count(distinct transaction_ts::timestamp::date), count(distinct cust_id)
+           from transaction group by 1 order by 1"""
+    ).fetchall()
+    assert len(months) == em.TRANSACTION_WINDOW_MONTHS
+    assert months[-1][0] == (em.AS_OF.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    days = [calendar.monthrange(m.year, m.month)[1] for m, *_ in months]
+    # Whole months: no part month at either end (the old window began on its last day).
+    assert [d for _, _, d, _ in months] == days
+    expected = [
+        em.TRANSACTION_MONTH_INTENSITY[m.month - 1] * d
+        for (m, *_), d in zip(months, days, strict=True)
+    ]
+    volume = [n for _, n, _, _ in months]
+    for m, n, e in zip(months, volume, expected, strict=True):
+        share, expected_share = n / sum(volume), e / sum(expected)
+        assert abs(share / expected_share - 1) < 0.03, (m[0], share, expected_share)
+    # Festive December is the busiest month, February the quietest, and not three to one.
+    assert max(volume) / min(volume) < 1.5
+    # A stable customer base: the paying customers of a month stay within a band; the
+    # last month (October, festive) has at most a fifth more than the first (November).
+    active = [a for *_, a in months]
+    assert max(active) / min(active) < 1.35
+    assert active[-1] / active[0] < 1.2
 
 
 # ---------------------------------------------------------------------------------------

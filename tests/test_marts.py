@@ -8,12 +8,21 @@ import duckdb
 import pytest
 import vl_convert as vlc
 
-from fs_assets.marts.charts import funnel_charts, lead_charts, spend_charts
+from fs_assets.marts.charts import (
+    SEGMENT_COLOURS,
+    funnel_charts,
+    lead_charts,
+    sankey_layout,
+    spend_charts,
+)
 from fs_assets.marts.cross_sell import build_cross_sell
 from fs_assets.marts.model import (
+    AMOUNT_UNIT,
     ARCHETYPE_NAMES,
+    FIGURE_ORDER,
     FUNNEL_STAGES,
     INELIGIBILITY,
+    LEVEL_ORDER,
     MIN_CARD_CIBIL,
     NO_CARD_LEFT,
     SPEND_SEGMENTS,
@@ -335,3 +344,107 @@ def test_marts_and_charts_survive_a_warehouse_without_transactions(
         assert dashboard_problems(wh, tmp_path, slug, charts_of) == []
     assert archetype_problems(wh) == {} and eligibility_problems(wh) == {}
     assert spend_problems(wh) == {} and lead_problems(wh) == {}
+
+
+def _role_items(node, role: str) -> list[dict]:
+    """Items of every mark with this role ('axis-title', 'legend-title', 'axis-label', ...)."""
+    if isinstance(node, dict):
+        if node.get("role") == role:
+            return list(node.get("items", []))
+        return [i for v in node.values() for i in _role_items(v, role)]
+    if isinstance(node, list):
+        return [i for v in node for i in _role_items(v, role)]
+    return []
+
+
+def _scene(chart) -> dict:
+    if chart.grammar == "vega":
+        return vlc.vega_to_scenegraph(chart.spec)
+    return vlc.vegalite_to_scenegraph(chart.spec)
+
+
+def test_every_legend_and_axis_says_what_it_shows(wh: duckdb.DuckDBPyConnection) -> None:
+    """No legend titled 'member', no raw column names; amount axes name their unit."""
+    legends = {}
+    for charts_of in CHARTS_OF.values():
+        for chart in charts_of(wh):
+            scene = _scene(chart)
+            legends[chart.name] = [i["text"] for i in _role_items(scene, "legend-title")]
+            axes = [i["text"] for i in _role_items(scene, "axis-title")]
+            for title in legends[chart.name] + axes:
+                assert title and title != "member" and "_" not in title, (chart.name, title)
+            for title in axes:
+                if "spend" in title.lower():
+                    assert f"({AMOUNT_UNIT}" in title, (chart.name, title)
+    assert legends["transactions_by_mode"] == ["Payment mode"]
+    assert legends["customers_by_archetype"] == ["Archetype"]
+    assert legends["spend_by_category"] == ["Spend category"]
+    assert legends["spend_flow_sankey"] == ["Spend segment (band colour)"]
+
+
+def test_ordered_categories_are_drawn_in_their_natural_order(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    assert FIGURE_ORDER["risk_category"] == LEVEL_ORDER == ("Low", "Medium", "High")
+    charts = {c.name: c for c in lead_charts(wh)}
+    for figure in ("risk_category", "affluence_level", "segment"):
+        chart = charts[f"{figure}_bar"]
+        order = FIGURE_ORDER[figure]
+        labels = [
+            (i["y"], i["text"])
+            for i in _role_items(_scene(chart), "axis-label")
+            if i.get("text") in order
+        ]
+        assert [t for _, t in sorted(labels)] == list(order), figure
+
+
+def test_amount_axes_count_in_the_unit_they_name(wh: duckdb.DuckDBPyConnection) -> None:
+    chart = next(c for c in spend_charts(wh) if c.name == "cumulative_spend")
+    scene = _scene(chart)
+    (title,) = [i["text"] for i in _role_items(scene, "axis-title") if "spend" in i["text"]]
+    divisor = {"thousands": 1e3, "millions": 1e6, "billions": 1e9}[title.split(", ")[1][:-1]]
+    ticks = [
+        float(i["text"].replace(",", ""))
+        for i in _role_items(scene, "axis-label")
+        if i["text"].replace(",", "").replace(".", "").isdigit()
+    ]
+    total = max(r["cumulative_spend"] for r in chart.rows)
+    assert 0.5 * total <= max(ticks) * divisor <= 2 * total, (title, ticks, total)
+
+
+def test_funnel_is_drawn_as_funnels_with_conversion_labels(wh: duckdb.DuckDBPyConnection) -> None:
+    """One funnel per archetype; between stages, the % of the previous stage, from the counts."""
+    chart = next(c for c in funnel_charts(wh) if c.name == "funnel_by_archetype")
+    assert chart.spec["facet"]["field"] == "archetype"
+    scene = vlc.vegalite_to_scenegraph(chart.spec)
+    drawn = sorted(float(t[2:-1]) for t in _texts(scene) if t.startswith("↓ ") and t[-1] == "%")
+    rows = wh.execute(
+        """select customers, lag(customers) over (partition by archetype order by stage_order)
+           from marts.campaign_funnel"""
+    ).fetchall()
+    expected = sorted(100 * c / prev for c, prev in rows if prev)
+    assert len(drawn) == len(expected) > 0
+    assert all(abs(d - e) <= 0.05 + 1e-9 for d, e in zip(drawn, expected, strict=True))
+
+
+def test_sankey_bands_keep_their_segment_all_the_way(wh: duckdb.DuckDBPyConnection) -> None:
+    flow = next(c for c in spend_charts(wh) if c.name == "spend_flow_sankey")
+    _, bands = sankey_layout(flow.rows)
+    for segment in SPEND_SEGMENTS:
+        spend = sum(r["spend"] for r in flow.rows if r["segment"] == segment)
+        first = sum(b["spend"] for b in bands if b["segment"] == segment and b["source"] == segment)
+        second = sum(
+            b["spend"] for b in bands if b["segment"] == segment and b["source"] != segment
+        )
+        assert first == pytest.approx(spend) and second == pytest.approx(spend), segment
+    svg = vlc.vega_to_svg(flow.spec)
+    assert flow.spec["background"] == "white"
+    for colour in SEGMENT_COLOURS:
+        assert f'fill="{colour}" fill-opacity="0.5"' in svg
+
+
+def test_index_draws_wide_charts_across_the_row(built: DataPaths) -> None:
+    index = (built.reports / "index.html").read_text(encoding="utf-8")
+    for name in ("spend_flow_sankey", "spend_treemap", "funnel_by_archetype"):
+        figure = index[: index.index(f'src="png/{name}.png"')].rsplit("<figure", 1)[1]
+        assert figure.startswith(' class="wide"'), name

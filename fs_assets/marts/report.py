@@ -94,7 +94,11 @@ def _kpis(kpis: Mapping[str, str]) -> str:
 
 
 def dashboard_html(title: str, intro: str, kpis: Mapping[str, str], charts: Sequence[Chart]) -> str:
-    """One page: every chart interactive (inline Vega), each with the mart rows it shows."""
+    """One page: every chart interactive (inline Vega), each with the mart rows it shows.
+
+    Each chart's Vega view is kept in `window.vegaViews[<chart id>]`, so a reader's console
+    or a browser test can query what was drawn.
+    """
     sections = []
     for i, c in enumerate(charts):
         sections.append(
@@ -115,8 +119,10 @@ def dashboard_html(title: str, intro: str, kpis: Mapping[str, str], charts: Sequ
 <script>{_javascript()}</script>
 <script>
 window.chartErrors = [];
+window.vegaViews = {{}};
 const charts = {specs};
 Promise.all(charts.map(c => vegaEmbed('#' + c.id, c.spec, {{renderer: 'svg', actions: false}})
+  .then(r => {{ window.vegaViews[c.id] = r.view; }})
   .catch(e => {{ window.chartErrors.push(c.id + ': ' + e); }})))
   .then(() => {{ document.body.dataset.rendered = String(charts.length); }});
 </script>

@@ -1,6 +1,8 @@
 """The cross-sell marts and dashboards on a real build of the small generated data set."""
 
+import datetime as dt
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -448,3 +450,42 @@ def test_index_draws_wide_charts_across_the_row(built: DataPaths) -> None:
     for name in ("spend_flow_sankey", "spend_treemap", "funnel_by_archetype"):
         figure = index[: index.index(f'src="png/{name}.png"')].rsplit("<figure", 1)[1]
         assert figure.startswith(' class="wide"'), name
+
+
+def _line_months(chart) -> list[str]:
+    """The months a line chart drew points for, as 'YYYY-MM', oldest first.
+
+    Read from the drawn items' descriptions ('Month: Nov 2022; ...'): the scene graph
+    carries what was drawn, not the data behind it.
+    """
+    drawn = _role_items(vlc.vegalite_to_scenegraph(chart.spec), "mark")
+    found = {
+        m
+        for i in drawn
+        for m in re.findall(r"Month: ([A-Z][a-z]{2} \d{4})", i.get("description", ""))
+    }
+    return sorted(dt.datetime.strptime(m, "%b %Y").strftime("%Y-%m") for m in found)
+
+
+def test_time_series_leave_out_part_months(wh: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """A feed that stops before a month ends: that month stays in the mart, not on the line."""
+    from fs_assets.marts.dashboards import build_lead_generation, build_spend_analysis
+    from fs_assets.marts.report import write_dashboard
+
+    charts = {c.name: c for c in lead_charts(wh) + spend_charts(wh)}
+    whole = _line_months(charts["transactions_by_mode"])
+    assert len(whole) == 12 and "Part months" not in charts["transactions_by_mode"].description
+    last = scalar(wh, "select max(transaction_ts)::date from mastered.transaction")
+    wh.execute("delete from mastered.transaction where transaction_ts::date = ?", [last])
+    build_lead_generation(wh)
+    build_spend_analysis(wh)
+    charts = {c.name: c for c in lead_charts(wh) + spend_charts(wh)}
+    for name in ("transactions_by_mode", "cumulative_spend", "spend_by_category"):
+        chart = charts[name]
+        assert _line_months(chart) == whole[:-1], name
+        assert f"Part months left out of the line: {whole[-1]}" in chart.description
+        # The mart and the chart's data still hold the part month.
+        assert any(r["month"].startswith(whole[-1]) for r in chart.rows)
+    for slug, charts_of in CHARTS_OF.items():
+        write_dashboard(tmp_path, slug, slug, "", {}, charts_of(wh))
+        assert dashboard_problems(wh, tmp_path, slug, charts_of) == []

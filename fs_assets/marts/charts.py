@@ -105,6 +105,70 @@ def month_field(field: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class WholeMonths:
+    """The first and last calendar months the transaction data covers from first to last day.
+
+    A time series draws these and the months between only: a month the data covers in part
+    (a feed that starts on the 14th, or today's month) would read as a cliff. Months are
+    ISO dates of their first day, as the marts hold them; None when no month is whole.
+    """
+
+    first: str | None
+    last: str | None
+
+    def keep(self) -> str:
+        """A Vega expression that holds for the rows of whole months.
+
+        Vega-Lite has parsed `month` into a date by then: compare instants (UTC ms).
+        """
+        if self.first is None or self.last is None:
+            return "false"
+        first, last = (
+            int(dt.datetime.fromisoformat(m).replace(tzinfo=dt.UTC).timestamp() * 1000)
+            for m in (self.first, self.last)
+        )
+        return f"time(datum.month) >= {first} && time(datum.month) <= {last}"
+
+    def note(self, rows: Sequence[Row]) -> str:
+        """What the line leaves out, for the chart's description."""
+        months = sorted({r["month"] for r in rows if "month" in r})
+        left_out = [
+            m[:7]
+            for m in months
+            if self.first is None or self.last is None or not self.first <= m <= self.last
+        ]
+        if not left_out:
+            return ""
+        return (
+            f" Part months left out of the line: {', '.join(left_out)} (the data covers "
+            "them only in part; the table lists them)."
+        )
+
+
+WHOLE_MONTHS_SQL = """
+with span as (
+  select min(transaction_ts)::date as first_day, max(transaction_ts)::date as last_day
+  from mastered.transaction
+)
+select
+  case when first_day = date_trunc('month', first_day) then date_trunc('month', first_day)
+       else date_trunc('month', first_day) + interval 1 month end::date,
+  case when last_day + 1 = date_trunc('month', last_day) + interval 1 month
+       then date_trunc('month', last_day)
+       else date_trunc('month', last_day) - interval 1 month end::date
+from span
+"""
+
+
+def whole_months(conn: duckdb.DuckDBPyConnection) -> WholeMonths:
+    """The whole months of mastered.transaction (see WholeMonths)."""
+    first, last = conn.execute(WHOLE_MONTHS_SQL).fetchall()[0]
+    if first is None or last is None or first > last:
+        return WholeMonths(None, None)
+    return WholeMonths(first.isoformat(), last.isoformat())
+
+
 def _vl(title: str, rows: Sequence[Row], body: dict[str, Any], **size: int) -> dict[str, Any]:
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -213,10 +277,15 @@ def lines(
     *,
     y_title: str,
     series: str | None = None,
+    months: WholeMonths,
     legend: str | None = None,
     amount: bool = False,
 ) -> dict[str, Any]:
-    """A line per series over months; an amount axis names its unit and counts in it."""
+    """A line per series over the whole months; an amount axis names its unit and counts in it.
+
+    The spec keeps every mart row (the data table and the checks see them all); a filter
+    leaves the part months out of the line.
+    """
     y_enc: dict[str, Any] = {"field": y, "type": "quantitative", "title": y_title}
     if amount:
         y_enc.update(amount_axis(y_title, [r[y] for r in rows if y in r]))
@@ -226,7 +295,11 @@ def lines(
     return _vl(
         title,
         rows,
-        {"mark": {"type": "line", "point": True, "tooltip": True}, "encoding": enc},
+        {
+            "transform": [{"filter": months.keep()}],
+            "mark": {"type": "line", "point": True, "tooltip": True},
+            "encoding": enc,
+        },
     )
 
 
@@ -449,11 +522,12 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             )
         )
     r = rows("mode_by_month")
+    months = whole_months(conn)
     charts.append(
         Chart(
             "transactions_by_mode",
             "Transactions by mode over time",
-            "Transaction counts per month and mode (UPI, QR, Card), all statuses.",
+            "Transaction counts per month and mode (UPI, QR, Card), all statuses." + months.note(r),
             LEAD_TABLE,
             "mode_by_month",
             r,
@@ -465,6 +539,7 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 y_title="Transactions",
                 series="member",
                 legend="Payment mode",
+                months=months,
             ),
             value_fields=("transactions",),
         )
@@ -507,6 +582,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
     category = fetch(conn, SPEND_TABLE, "category_month")
     segment = fetch(conn, SPEND_TABLE, "segment")
     flow = fetch(conn, SPEND_TABLE, "flow")
+    months = whole_months(conn)
     total = sum(r["spend"] for r in monthly)
     seg_order = list(SPEND_SEGMENTS)
     per_reason: dict[tuple[str, str], float] = {}
@@ -559,7 +635,8 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         Chart(
             "cumulative_spend",
             "Cumulative spend over time",
-            f"Successful debits, cumulative by month; total {total:,.2f} ({AMOUNT_UNIT}).",
+            f"Successful debits, cumulative by month; total {total:,.2f} ({AMOUNT_UNIT})."
+            + months.note(monthly),
             SPEND_TABLE,
             "monthly",
             monthly,
@@ -569,6 +646,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 "month",
                 "cumulative_spend",
                 y_title="Cumulative spend",
+                months=months,
                 amount=True,
             ),
             value_fields=("spend", "cumulative_spend"),
@@ -576,7 +654,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         Chart(
             "spend_by_category",
             "Category-wise spend trends",
-            f"Spend per month for each category, in {AMOUNT_UNIT}.",
+            f"Spend per month for each category, in {AMOUNT_UNIT}." + months.note(category),
             SPEND_TABLE,
             "category_month",
             category,
@@ -588,6 +666,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 y_title="Spend",
                 series="category",
                 legend="Spend category",
+                months=months,
                 amount=True,
             ),
             value_fields=("spend",),

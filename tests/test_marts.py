@@ -489,3 +489,13 @@ def test_time_series_leave_out_part_months(wh: duckdb.DuckDBPyConnection, tmp_pa
     for slug, charts_of in CHARTS_OF.items():
         write_dashboard(tmp_path, slug, slug, "", {}, charts_of(wh))
         assert dashboard_problems(wh, tmp_path, slug, charts_of) == []
+
+
+def test_data_tables_name_their_columns_and_keep_the_natural_order(built: DataPaths) -> None:
+    page = (built.reports / "lead_generation.html").read_text(encoding="utf-8")
+    sections = dict(re.findall(r'<section data-chart="([^"]+)">(.*?)</section>', page, re.S))
+    assert "<th>member</th>" not in page
+    risk = sections["risk_category_bar"]
+    assert "<th>Risk category</th>" in risk
+    cells = re.findall(r"<tr><td>([^<]*)</td>", risk)
+    assert cells == list(LEVEL_ORDER)

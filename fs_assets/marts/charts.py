@@ -53,6 +53,8 @@ class Chart:
     grammar: str = "vega-lite"  # or "vega"
     value_fields: tuple[str, ...] = field(default_factory=tuple)
     wide: bool = False  # drawn across the whole row of the index, where detail must show
+    # Column headings of the data table for fields whose name says nothing ('member').
+    field_titles: dict[str, str] = field(default_factory=dict)
 
 
 def json_value(v: Any) -> Any:
@@ -66,6 +68,12 @@ def json_value(v: Any) -> Any:
 def json_list(values: Sequence[str]) -> str:
     """A list of strings as a Vega expression literal."""
     return json.dumps(list(values))
+
+
+def in_order(rows: Sequence[Row], key: str, order: Sequence[str]) -> tuple[Row, ...]:
+    """Rows sorted by `key` in a natural order (values outside it last, as they came)."""
+    rank = {v: i for i, v in enumerate(order)}
+    return tuple(sorted(rows, key=lambda r: rank.get(r.get(key), len(rank))))
 
 
 def fetch(conn: duckdb.DuckDBPyConnection, table: str, figure: str | None) -> tuple[Row, ...]:
@@ -478,7 +486,7 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             f"Total customers: {total_n:,}.",
             LEAD_TABLE,
             "archetype",
-            (r := rows("archetype")),
+            (r := in_order(rows("archetype"), "member", ARCHETYPE_NAMES)),
             pie(
                 f"Customers by archetype (total {total_n:,})",
                 r,
@@ -488,6 +496,7 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 legend="Archetype",
             ),
             value_fields=("customers",),
+            field_titles={"member": "Archetype"},
         )
     ]
     for figure, title, label in (
@@ -499,8 +508,8 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         ("state", "Customers by state", "State"),
     ):
         value = "accounts" if figure == "product_sales" else "customers"
-        r = rows(figure)
         order = FIGURE_ORDER.get(figure)
+        r = in_order(rows(figure), "member", order) if order else rows(figure)
         charts.append(
             Chart(
                 f"{figure}_bar",
@@ -519,6 +528,7 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                     sort=list(order) if order else "-x",
                 ),
                 value_fields=(value,),
+                field_titles={"member": label},
             )
         )
     r = rows("mode_by_month")
@@ -542,6 +552,7 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 months=months,
             ),
             value_fields=("transactions",),
+            field_titles={"member": "Payment mode"},
         )
     )
     r = rows("reason")
@@ -562,6 +573,7 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 value_title="Transactions",
             ),
             value_fields=("transactions",),
+            field_titles={"member": "Reason"},
         )
     )
     return charts

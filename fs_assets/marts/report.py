@@ -57,7 +57,7 @@ def _cell(value: object) -> str:
 
 def _table(chart: Chart) -> str:
     fields = list(dict.fromkeys(f for r in chart.rows for f in r if f != "path"))
-    head = "".join(f"<th>{html.escape(f)}</th>" for f in fields)
+    head = "".join(f"<th>{html.escape(chart.field_titles.get(f, f))}</th>" for f in fields)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(f)))}</td>" for f in fields) + "</tr>"
         for r in chart.rows

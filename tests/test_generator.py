@@ -576,3 +576,49 @@ def test_parquet_holds_the_csv_text(tmp_path: Path) -> None:
         assert from_parquet.num_rows == csv_stats.rows[name]
         assert from_parquet.column_names == from_csv.column_names
         assert from_parquet.equals(from_csv), name
+
+
+@pytest.mark.parametrize("opened", ["before", "during", "after"])
+def test_transaction_times_never_precede_the_account(opened: str) -> None:
+    """Accounts all opened before, during or after the window: times stay in their place."""
+    from fs_assets.generator.accounts import AccountChunk
+    from fs_assets.generator.timing import (
+        MONTH_EDGES,
+        MONTH_SHARE,
+        MonthlyRates,
+        transaction_times,
+    )
+    from fs_assets.generator.transactions import RATE_PER_ACCOUNT, draw_transaction_counts
+
+    n = 2_000
+    rng = np.random.default_rng(11)
+    start, end = int(MONTH_EDGES[0]), int(MONTH_EDGES[-1])
+    low, high = {
+        "before": (start - 400 * 86_400, start),
+        "during": (start + 150 * 86_400, end - 1),
+        "after": (end, end + 20 * 86_400),
+    }[opened]
+    ids = pa.array([str(i) for i in range(n)])
+    accounts = AccountChunk(
+        columns={},
+        account_id=ids,
+        cust_id=ids,
+        currency=np.zeros(n, dtype=np.int64),
+        transacting=np.arange(n) % 10 != 0,  # every tenth account is closed
+        created_s=rng.integers(low, high, n),
+    )
+    counts = draw_transaction_counts(rng, accounts)
+    assert counts[~accounts.transacting].sum() == 0
+    if opened == "after":
+        assert counts.sum() == 0
+        return
+    # Each month from the first opening on has its share of the year's volume; months
+    # before any account opened have none.
+    first = int(np.searchsorted(MONTH_EDGES, accounts.created_s.min(), side="right")) - 1
+    share = MONTH_SHARE[max(first, 0) :].sum()
+    expected = RATE_PER_ACCOUNT * accounts.transacting.sum() * share
+    assert abs(counts.sum() / expected - 1) < 0.05
+    account = np.repeat(np.arange(n), counts)
+    ts = transaction_times(rng, MonthlyRates.of(accounts, RATE_PER_ACCOUNT), accounts, account)
+    assert (ts >= accounts.created_s[account]).all()
+    assert (ts >= start).all() and (ts < end).all()

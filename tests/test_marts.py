@@ -10,14 +10,9 @@ import duckdb
 import pytest
 import vl_convert as vlc
 
-from fs_assets.marts.charts import (
-    SEGMENT_COLOURS,
-    funnel_charts,
-    lead_charts,
-    sankey_layout,
-    spend_charts,
-)
+from fs_assets.marts.charts import funnel_charts, lead_charts, spend_charts
 from fs_assets.marts.cross_sell import build_cross_sell
+from fs_assets.marts.flow_charts import SEGMENT_COLOURS, sankey_layout
 from fs_assets.marts.model import (
     AMOUNT_UNIT,
     ARCHETYPE_NAMES,

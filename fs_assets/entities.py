@@ -397,7 +397,27 @@ TRANSACTION_AMOUNT_RANGE = (0.01, 10_000_000.0)
 # the same arguments give the same bytes on any day.
 AS_OF = dt.date(2023, 11, 30)
 HISTORY_START = dt.datetime(2020, 1, 1)
-TRANSACTION_WINDOW_DAYS = 365
+# Transactions cover the whole calendar months before AS_OF's month (AS_OF's own month is
+# not over yet), so no time series starts or ends with a part month.
+TRANSACTION_WINDOW_MONTHS = 12
+# Payment volume per day by calendar month (January first), relative to an ordinary day:
+# a post-holiday dip in January and February, the fiscal year-end in March, Independence
+# Day sales in August, the Dussehra/Diwali festive season in October and November, and the
+# December holidays. Each month's volume is its intensity times its days.
+TRANSACTION_MONTH_INTENSITY = (
+    0.94,
+    0.92,
+    1.02,
+    0.97,
+    0.99,
+    0.96,
+    0.98,
+    1.04,
+    1.00,
+    1.12,
+    1.10,
+    1.18,
+)
 
 FIRST_CUSTOMER_ID = 1_000_000_001  # ten digits, as in the seed's email/mobile derivation
 MOBILE_OFFSET = 100_098_143  # mobile_number1 = cust_id + this (seed)

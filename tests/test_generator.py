@@ -7,6 +7,8 @@ standard errors (plus a little slack for the seed's exact-count rounding).
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -474,12 +476,13 @@ def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
         " where a.account_status not in ('Active', 'Dormant')",
     )
     assert on_closed == 0
-    window_start = f"DATE '{em.AS_OF}' - INTERVAL {em.TRANSACTION_WINDOW_DAYS} DAY"
+    window_end = f"date_trunc('month', DATE '{em.AS_OF}')"
+    window_start = f"{window_end} - INTERVAL {em.TRANSACTION_WINDOW_MONTHS} MONTH"
     outside = scalar(
         db,
         "select count(*) from transaction t join account a using (account_id) where"
         f" t.transaction_ts::timestamp < {window_start}"
-        f" or t.transaction_ts::timestamp > DATE '{em.AS_OF}'"
+        f" or t.transaction_ts::timestamp >= {window_end}"
         " or t.transaction_ts < a.created_at"
         " or t.created_at <> t.transaction_ts or t.modified_at <> t.transaction_ts",
     )
@@ -502,6 +505,37 @@ def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
     )
     for reason, (median, _) in em.TRANSACTION_AMOUNT_PARAMS.items():
         assert abs(medians[reason] / median - 1) < 0.05, reason
+
+
+def test_transactions_fill_whole_months_with_the_calendars_seasonality(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    """Every day of every window month has payments; volume follows the calendar, not a ramp."""
+    months = db.execute(
+        """select date_trunc('month', transaction_ts::timestamp)::date as month, count(*),
+                  count(distinct transaction_ts::timestamp::date), count(distinct cust_id)
+           from transaction group by 1 order by 1"""
+    ).fetchall()
+    assert len(months) == em.TRANSACTION_WINDOW_MONTHS
+    assert months[-1][0] == (em.AS_OF.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    days = [calendar.monthrange(m.year, m.month)[1] for m, *_ in months]
+    # Whole months: no part month at either end (the old window began on its last day).
+    assert [d for _, _, d, _ in months] == days
+    expected = [
+        em.TRANSACTION_MONTH_INTENSITY[m.month - 1] * d
+        for (m, *_), d in zip(months, days, strict=True)
+    ]
+    volume = [n for _, n, _, _ in months]
+    for m, n, e in zip(months, volume, expected, strict=True):
+        share, expected_share = n / sum(volume), e / sum(expected)
+        assert abs(share / expected_share - 1) < 0.03, (m[0], share, expected_share)
+    # Festive December is the busiest month, February the quietest, and not three to one.
+    assert max(volume) / min(volume) < 1.5
+    # A stable customer base: the paying customers of a month stay within a band; the
+    # last month (October, festive) has at most a fifth more than the first (November).
+    active = [a for *_, a in months]
+    assert max(active) / min(active) < 1.35
+    assert active[-1] / active[0] < 1.2
 
 
 # ---------------------------------------------------------------------------------------
@@ -542,3 +576,49 @@ def test_parquet_holds_the_csv_text(tmp_path: Path) -> None:
         assert from_parquet.num_rows == csv_stats.rows[name]
         assert from_parquet.column_names == from_csv.column_names
         assert from_parquet.equals(from_csv), name
+
+
+@pytest.mark.parametrize("opened", ["before", "during", "after"])
+def test_transaction_times_never_precede_the_account(opened: str) -> None:
+    """Accounts all opened before, during or after the window: times stay in their place."""
+    from fs_assets.generator.accounts import AccountChunk
+    from fs_assets.generator.timing import (
+        MONTH_EDGES,
+        MONTH_SHARE,
+        MonthlyRates,
+        transaction_times,
+    )
+    from fs_assets.generator.transactions import RATE_PER_ACCOUNT, draw_transaction_counts
+
+    n = 2_000
+    rng = np.random.default_rng(11)
+    start, end = int(MONTH_EDGES[0]), int(MONTH_EDGES[-1])
+    low, high = {
+        "before": (start - 400 * 86_400, start),
+        "during": (start + 150 * 86_400, end - 1),
+        "after": (end, end + 20 * 86_400),
+    }[opened]
+    ids = pa.array([str(i) for i in range(n)])
+    accounts = AccountChunk(
+        columns={},
+        account_id=ids,
+        cust_id=ids,
+        currency=np.zeros(n, dtype=np.int64),
+        transacting=np.arange(n) % 10 != 0,  # every tenth account is closed
+        created_s=rng.integers(low, high, n),
+    )
+    counts = draw_transaction_counts(rng, accounts)
+    assert counts[~accounts.transacting].sum() == 0
+    if opened == "after":
+        assert counts.sum() == 0
+        return
+    # Each month from the first opening on has its share of the year's volume; months
+    # before any account opened have none.
+    first = int(np.searchsorted(MONTH_EDGES, accounts.created_s.min(), side="right")) - 1
+    share = MONTH_SHARE[max(first, 0) :].sum()
+    expected = RATE_PER_ACCOUNT * accounts.transacting.sum() * share
+    assert abs(counts.sum() / expected - 1) < 0.05
+    account = np.repeat(np.arange(n), counts)
+    ts = transaction_times(rng, MonthlyRates.of(accounts, RATE_PER_ACCOUNT), accounts, account)
+    assert (ts >= accounts.created_s[account]).all()
+    assert (ts >= start).all() and (ts < end).all()

@@ -1,6 +1,8 @@
 """The cross-sell marts and dashboards on a real build of the small generated data set."""
 
+import datetime as dt
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -10,10 +12,14 @@ import vl_convert as vlc
 
 from fs_assets.marts.charts import funnel_charts, lead_charts, spend_charts
 from fs_assets.marts.cross_sell import build_cross_sell
+from fs_assets.marts.flow_charts import SEGMENT_COLOURS, sankey_layout
 from fs_assets.marts.model import (
+    AMOUNT_UNIT,
     ARCHETYPE_NAMES,
+    FIGURE_ORDER,
     FUNNEL_STAGES,
     INELIGIBILITY,
+    LEVEL_ORDER,
     MIN_CARD_CIBIL,
     NO_CARD_LEFT,
     SPEND_SEGMENTS,
@@ -335,3 +341,156 @@ def test_marts_and_charts_survive_a_warehouse_without_transactions(
         assert dashboard_problems(wh, tmp_path, slug, charts_of) == []
     assert archetype_problems(wh) == {} and eligibility_problems(wh) == {}
     assert spend_problems(wh) == {} and lead_problems(wh) == {}
+
+
+def _role_items(node, role: str) -> list[dict]:
+    """Items of every mark with this role ('axis-title', 'legend-title', 'axis-label', ...)."""
+    if isinstance(node, dict):
+        if node.get("role") == role:
+            return list(node.get("items", []))
+        return [i for v in node.values() for i in _role_items(v, role)]
+    if isinstance(node, list):
+        return [i for v in node for i in _role_items(v, role)]
+    return []
+
+
+def _scene(chart) -> dict:
+    if chart.grammar == "vega":
+        return vlc.vega_to_scenegraph(chart.spec)
+    return vlc.vegalite_to_scenegraph(chart.spec)
+
+
+def test_every_legend_and_axis_says_what_it_shows(wh: duckdb.DuckDBPyConnection) -> None:
+    """No legend titled 'member', no raw column names; amount axes name their unit."""
+    legends = {}
+    for charts_of in CHARTS_OF.values():
+        for chart in charts_of(wh):
+            scene = _scene(chart)
+            legends[chart.name] = [i["text"] for i in _role_items(scene, "legend-title")]
+            axes = [i["text"] for i in _role_items(scene, "axis-title")]
+            for title in legends[chart.name] + axes:
+                assert title and title != "member" and "_" not in title, (chart.name, title)
+            for title in axes:
+                if "spend" in title.lower():
+                    assert f"({AMOUNT_UNIT}" in title, (chart.name, title)
+    assert legends["transactions_by_mode"] == ["Payment mode"]
+    assert legends["customers_by_archetype"] == ["Archetype"]
+    assert legends["spend_by_category"] == ["Spend category"]
+    assert legends["spend_flow_sankey"] == ["Spend segment (band colour)"]
+
+
+def test_ordered_categories_are_drawn_in_their_natural_order(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    assert FIGURE_ORDER["risk_category"] == LEVEL_ORDER == ("Low", "Medium", "High")
+    charts = {c.name: c for c in lead_charts(wh)}
+    for figure in ("risk_category", "affluence_level", "segment"):
+        chart = charts[f"{figure}_bar"]
+        order = FIGURE_ORDER[figure]
+        labels = [
+            (i["y"], i["text"])
+            for i in _role_items(_scene(chart), "axis-label")
+            if i.get("text") in order
+        ]
+        assert [t for _, t in sorted(labels)] == list(order), figure
+
+
+def test_amount_axes_count_in_the_unit_they_name(wh: duckdb.DuckDBPyConnection) -> None:
+    chart = next(c for c in spend_charts(wh) if c.name == "cumulative_spend")
+    scene = _scene(chart)
+    (title,) = [i["text"] for i in _role_items(scene, "axis-title") if "spend" in i["text"]]
+    divisor = {"thousands": 1e3, "millions": 1e6, "billions": 1e9}[title.split(", ")[1][:-1]]
+    ticks = [
+        float(i["text"].replace(",", ""))
+        for i in _role_items(scene, "axis-label")
+        if i["text"].replace(",", "").replace(".", "").isdigit()
+    ]
+    total = max(r["cumulative_spend"] for r in chart.rows)
+    assert 0.5 * total <= max(ticks) * divisor <= 2 * total, (title, ticks, total)
+
+
+def test_funnel_is_drawn_as_funnels_with_conversion_labels(wh: duckdb.DuckDBPyConnection) -> None:
+    """One funnel per archetype; between stages, the % of the previous stage, from the counts."""
+    chart = next(c for c in funnel_charts(wh) if c.name == "funnel_by_archetype")
+    assert chart.spec["facet"]["field"] == "archetype"
+    scene = vlc.vegalite_to_scenegraph(chart.spec)
+    drawn = sorted(float(t[2:-1]) for t in _texts(scene) if t.startswith("↓ ") and t[-1] == "%")
+    rows = wh.execute(
+        """select customers, lag(customers) over (partition by archetype order by stage_order)
+           from marts.campaign_funnel"""
+    ).fetchall()
+    expected = sorted(100 * c / prev for c, prev in rows if prev)
+    assert len(drawn) == len(expected) > 0
+    assert all(abs(d - e) <= 0.05 + 1e-9 for d, e in zip(drawn, expected, strict=True))
+
+
+def test_sankey_bands_keep_their_segment_all_the_way(wh: duckdb.DuckDBPyConnection) -> None:
+    flow = next(c for c in spend_charts(wh) if c.name == "spend_flow_sankey")
+    _, bands = sankey_layout(flow.rows)
+    for segment in SPEND_SEGMENTS:
+        spend = sum(r["spend"] for r in flow.rows if r["segment"] == segment)
+        first = sum(b["spend"] for b in bands if b["segment"] == segment and b["source"] == segment)
+        second = sum(
+            b["spend"] for b in bands if b["segment"] == segment and b["source"] != segment
+        )
+        assert first == pytest.approx(spend) and second == pytest.approx(spend), segment
+    svg = vlc.vega_to_svg(flow.spec)
+    assert flow.spec["background"] == "white"
+    for colour in SEGMENT_COLOURS:
+        assert f'fill="{colour}" fill-opacity="0.5"' in svg
+
+
+def test_index_draws_wide_charts_across_the_row(built: DataPaths) -> None:
+    index = (built.reports / "index.html").read_text(encoding="utf-8")
+    for name in ("spend_flow_sankey", "spend_treemap", "funnel_by_archetype"):
+        figure = index[: index.index(f'src="png/{name}.png"')].rsplit("<figure", 1)[1]
+        assert figure.startswith(' class="wide"'), name
+
+
+def _line_months(chart) -> list[str]:
+    """The months a line chart drew points for, as 'YYYY-MM', oldest first.
+
+    Read from the drawn items' descriptions ('Month: Nov 2022; ...'): the scene graph
+    carries what was drawn, not the data behind it.
+    """
+    drawn = _role_items(vlc.vegalite_to_scenegraph(chart.spec), "mark")
+    found = {
+        m
+        for i in drawn
+        for m in re.findall(r"Month: ([A-Z][a-z]{2} \d{4})", i.get("description", ""))
+    }
+    return sorted(dt.datetime.strptime(m, "%b %Y").strftime("%Y-%m") for m in found)
+
+
+def test_time_series_leave_out_part_months(wh: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """A feed that stops before a month ends: that month stays in the mart, not on the line."""
+    from fs_assets.marts.dashboards import build_lead_generation, build_spend_analysis
+    from fs_assets.marts.report import write_dashboard
+
+    charts = {c.name: c for c in lead_charts(wh) + spend_charts(wh)}
+    whole = _line_months(charts["transactions_by_mode"])
+    assert len(whole) == 12 and "Part months" not in charts["transactions_by_mode"].description
+    last = scalar(wh, "select max(transaction_ts)::date from mastered.transaction")
+    wh.execute("delete from mastered.transaction where transaction_ts::date = ?", [last])
+    build_lead_generation(wh)
+    build_spend_analysis(wh)
+    charts = {c.name: c for c in lead_charts(wh) + spend_charts(wh)}
+    for name in ("transactions_by_mode", "cumulative_spend", "spend_by_category"):
+        chart = charts[name]
+        assert _line_months(chart) == whole[:-1], name
+        assert f"Part months left out of the line: {whole[-1]}" in chart.description
+        # The mart and the chart's data still hold the part month.
+        assert any(r["month"].startswith(whole[-1]) for r in chart.rows)
+    for slug, charts_of in CHARTS_OF.items():
+        write_dashboard(tmp_path, slug, slug, "", {}, charts_of(wh))
+        assert dashboard_problems(wh, tmp_path, slug, charts_of) == []
+
+
+def test_data_tables_name_their_columns_and_keep_the_natural_order(built: DataPaths) -> None:
+    page = (built.reports / "lead_generation.html").read_text(encoding="utf-8")
+    sections = dict(re.findall(r'<section data-chart="([^"]+)">(.*?)</section>', page, re.S))
+    assert "<th>member</th>" not in page
+    risk = sections["risk_category_bar"]
+    assert "<th>Risk category</th>" in risk
+    cells = re.findall(r"<tr><td>([^<]*)</td>", risk)
+    assert cells == list(LEVEL_ORDER)

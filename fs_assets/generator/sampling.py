@@ -31,6 +31,24 @@ def second_number(moment: dt.datetime) -> int:
 AS_OF_SECONDS = second_number(dt.datetime.combine(AS_OF, dt.time()))
 
 
+def month_numbers(day: dt.date, months: int) -> list[int]:
+    """Calendar months (1-12) of the `months` whole months before `day`'s month, oldest first."""
+    first = day.year * 12 + day.month - 1 - months
+    return [(first + k) % 12 + 1 for k in range(months)]
+
+
+def month_starts(day: dt.date, months: int) -> np.ndarray:
+    """Seconds of the first instant of each of those months, and of `day`'s month (the end)."""
+    first = day.year * 12 + day.month - 1 - months
+    return np.array(
+        [
+            second_number(dt.datetime((first + k) // 12, (first + k) % 12 + 1, 1))
+            for k in range(months + 1)
+        ],
+        dtype=np.int64,
+    )
+
+
 def years_before(day: dt.date, years: int) -> dt.date:
     """The same calendar day `years` earlier; 29 February falls back to the 28th."""
     try:

@@ -1,4 +1,8 @@
-"""Transactions: Poisson counts per account in use, log-normal amounts per spend reason."""
+"""Transactions: Poisson counts per account in use, log-normal amounts per spend reason.
+
+When they happen (whole calendar months, seasonality, after the account opened) is
+`timing.py`'s job.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ from fs_assets.entities import (
     TRANSACTION_STATUSES,
     TRANSACTION_TYPE_WEIGHTS,
     TRANSACTION_TYPES,
-    TRANSACTION_WINDOW_DAYS,
     TRANSACTIONS_PER_CUSTOMER,
 )
 from fs_assets.generator import text
@@ -26,15 +29,14 @@ from fs_assets.generator.accounts import (
     expected_accounts_per_customer,
     transacting_share,
 )
-from fs_assets.generator.sampling import AS_OF_SECONDS, DAY_SECONDS, uniform_below, weighted_codes
+from fs_assets.generator.sampling import weighted_codes
+from fs_assets.generator.timing import MonthlyRates, transaction_times
 
 FIRST_TRANSACTION_ID = 1_000_000_000_000_000  # sixteen digits
 # Per account in use, so that customers average TRANSACTIONS_PER_CUSTOMER transactions.
 RATE_PER_ACCOUNT = TRANSACTIONS_PER_CUSTOMER / (
     expected_accounts_per_customer() * transacting_share()
 )
-WINDOW_START_SECONDS = AS_OF_SECONDS - TRANSACTION_WINDOW_DAYS * DAY_SECONDS
-
 _LOG_MEDIAN = np.log([TRANSACTION_AMOUNT_PARAMS[r][0] for r in TRANSACTION_REASONS])
 _SIGMA = np.array([TRANSACTION_AMOUNT_PARAMS[r][1] for r in TRANSACTION_REASONS])
 _MIN_CENTS, _MAX_CENTS = (round(v * 100) for v in TRANSACTION_AMOUNT_RANGE)
@@ -42,7 +44,7 @@ _MIN_CENTS, _MAX_CENTS = (round(v * 100) for v in TRANSACTION_AMOUNT_RANGE)
 
 def draw_transaction_counts(rng: np.random.Generator, accounts: AccountChunk) -> np.ndarray:
     """Transactions per account (none on closed ones); drawn first so ids can be numbered."""
-    return rng.poisson(RATE_PER_ACCOUNT, accounts.size) * accounts.transacting
+    return rng.poisson(MonthlyRates.of(accounts, RATE_PER_ACCOUNT).per_account(accounts))
 
 
 def build_transactions(
@@ -55,9 +57,7 @@ def build_transactions(
     account = np.repeat(np.arange(accounts.size), counts)
     n = account.shape[0]
 
-    # Uniform over the window, but never before the account existed.
-    start = np.maximum(WINDOW_START_SECONDS, accounts.created_s[account])
-    ts = start + uniform_below(rng, AS_OF_SECONDS - start)
+    ts = transaction_times(rng, MonthlyRates.of(accounts, RATE_PER_ACCOUNT), accounts, account)
     reason = weighted_codes(rng, TRANSACTION_REASON_WEIGHTS, n)
     log_amount = _LOG_MEDIAN[reason] + _SIGMA[reason] * rng.standard_normal(n)
     cents = np.clip(np.rint(np.exp(log_amount) * 100), _MIN_CENTS, _MAX_CENTS)

@@ -44,6 +44,7 @@ from fs_assets.marts.metadata import (
     column_schema,
     column_transformations,
 )
+from fs_assets.marts.model import AMOUNT_UNIT
 from fs_assets.marts.report import png_markdown, write_dashboard
 from fs_assets.mastered_assets import mastered_key
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
@@ -193,7 +194,10 @@ def _spend_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     spend, txns = conn.execute(
         f"select sum(spend), sum(transactions) from {SPEND_TABLE} where figure = 'monthly'"
     ).fetchall()[0]
-    return {"Cumulative spend": f"{float(spend or 0):,.2f}", "Spend transactions": f"{txns or 0:,}"}
+    return {
+        f"Spend ({AMOUNT_UNIT})": f"{float(spend or 0):,.2f}",
+        "Spend transactions": f"{txns or 0:,}",
+    }
 
 
 @_mart_asset(

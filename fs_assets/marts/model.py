@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fs_assets.entities import PRODUCT_CATALOG, TRANSACTION_MODES, TRANSACTION_REASONS
+from fs_assets.entities import (
+    LEVELS,
+    PRODUCT_CATALOG,
+    SEGMENT_LABELS,
+    SEGMENTS,
+    TRANSACTION_MODES,
+    TRANSACTION_REASONS,
+)
 
 # Spend is what a customer paid: successful debits. Failed payments and credits
 # (refunds) are activity, counted in the lead-generation figures, but not spend.
@@ -21,6 +28,8 @@ FAILED_STATUS = "Failed"
 
 # Amounts are summed in account currency, as the seed's dashboards do; the generator draws
 # them on one scale whatever the currency. A multi-currency bank adds an FX table here.
+# Charts and tiles name this unit on every amount.
+AMOUNT_UNIT = "account currency"
 SPEND_WINDOW_DAYS = 365
 RECENT_DAYS = 182  # "recent half" of the window for the spend trend
 
@@ -182,3 +191,18 @@ assert all(len(r) == len(FUNNEL_STAGES) - 1 for r in FUNNEL_RATES.values())
 # Medium, else High (about 87% / 12% / 1% of the generated customers).
 SPEND_SEGMENTS = ("Low Spend", "Medium Spend", "High Spend")
 SPEND_SEGMENT_BOUNDS = (40_000.0, 80_000.0)
+
+# Natural order of the ordered value sets, for axes, legends and data tables. The entity
+# model keeps the seed's listing order (High, Low, Medium), which the generator's weights
+# follow; this is the order a reader expects, checked against the model's value sets.
+LEVEL_ORDER = ("Low", "Medium", "High")
+assert sorted(LEVEL_ORDER) == sorted(LEVELS), "LEVEL_ORDER must list the model's levels"
+SEGMENT_ORDER = tuple(SEGMENT_LABELS[s] for s in ("Rural", "Semi", "Urban"))
+assert sorted(SEGMENT_ORDER) == sorted(SEGMENT_LABELS[s] for s in SEGMENTS)
+# Lead-generation figures whose members have a natural order (others sort by count).
+FIGURE_ORDER: dict[str, tuple[str, ...]] = {
+    "archetype": ARCHETYPE_NAMES,
+    "risk_category": LEVEL_ORDER,
+    "affluence_level": LEVEL_ORDER,
+    "segment": SEGMENT_ORDER,
+}

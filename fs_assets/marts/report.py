@@ -57,7 +57,7 @@ def _cell(value: object) -> str:
 
 def _table(chart: Chart) -> str:
     fields = list(dict.fromkeys(f for r in chart.rows for f in r if f != "path"))
-    head = "".join(f"<th>{html.escape(f)}</th>" for f in fields)
+    head = "".join(f"<th>{html.escape(chart.field_titles.get(f, f))}</th>" for f in fields)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(f)))}</td>" for f in fields) + "</tr>"
         for r in chart.rows
@@ -74,9 +74,11 @@ header { margin-bottom: 16px; } h1 { margin: 0 0 4px 0; }
 section { border-top: 1px solid #eee; padding: 12px 0; }
 table { border-collapse: collapse; font-size: 12px; margin-top: 6px; }
 td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 16px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 16px; }
 .grid figure { margin: 0; border: 1px solid #eee; padding: 8px; }
-.grid img { max-width: 100%; height: auto; }
+.grid figure.wide { grid-column: 1 / -1; }
+.grid img { display: block; width: 100%; height: auto; }
+.grid figure.wide img { max-width: 1400px; }
 """
 
 
@@ -92,7 +94,11 @@ def _kpis(kpis: Mapping[str, str]) -> str:
 
 
 def dashboard_html(title: str, intro: str, kpis: Mapping[str, str], charts: Sequence[Chart]) -> str:
-    """One page: every chart interactive (inline Vega), each with the mart rows it shows."""
+    """One page: every chart interactive (inline Vega), each with the mart rows it shows.
+
+    Each chart's Vega view is kept in `window.vegaViews[<chart id>]`, so a reader's console
+    or a browser test can query what was drawn.
+    """
     sections = []
     for i, c in enumerate(charts):
         sections.append(
@@ -113,8 +119,10 @@ def dashboard_html(title: str, intro: str, kpis: Mapping[str, str], charts: Sequ
 <script>{_javascript()}</script>
 <script>
 window.chartErrors = [];
+window.vegaViews = {{}};
 const charts = {specs};
 Promise.all(charts.map(c => vegaEmbed('#' + c.id, c.spec, {{renderer: 'svg', actions: false}})
+  .then(r => {{ window.vegaViews[c.id] = r.view; }})
   .catch(e => {{ window.chartErrors.push(c.id + ': ' + e); }})))
   .then(() => {{ document.body.dataset.rendered = String(charts.length); }});
 </script>
@@ -155,7 +163,8 @@ def write_dashboard(
         "kpis": dict(kpis),
         "page": page.name,
         "charts": [
-            {"name": c.name, "title": c.title, "png": f"{PNG_DIR}/{c.name}.png"} for c in charts
+            {"name": c.name, "title": c.title, "png": f"{PNG_DIR}/{c.name}.png", "wide": c.wide}
+            for c in charts
         ],
     }
     _write(reports / f"{slug}.json", json.dumps(manifest, indent=2))
@@ -175,7 +184,8 @@ def write_index(reports: Path) -> Path:
     parts = []
     for m in manifests:
         figures = "".join(
-            f'<figure><a href="{html.escape(m["page"])}#chart-{i}">'
+            ('<figure class="wide">' if c.get("wide") else "<figure>")
+            + f'<a href="{html.escape(m["page"])}#chart-{i}">'
             f'<img src="{html.escape(c["png"])}" alt="{html.escape(c["title"])}"></a>'
             f"<figcaption>{html.escape(c['title'])}</figcaption></figure>"
             for i, c in enumerate(m["charts"])

@@ -26,7 +26,7 @@ import pytest
 
 from asset_checks.integrity_checks import LANDING_CHECKS
 from fs_assets import landing_files
-from fs_assets.entities import CUSTOMER, ENTITIES
+from fs_assets.entities import CUSTOMER
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
 from fs_assets.raw_assets import RAW_ASSETS
@@ -203,6 +203,7 @@ def test_same_timestamp_correction_is_stored_counted_and_wins(
     city = header.index("City")
     first = write_csv(tmp_path / "a.csv", header, rows[:10])
     ingest_file(conn, CUSTOMER, first)
+    assert build_mastered(conn, CUSTOMER).mode == "full"
     fixed = [list(r) for r in rows[:10]]
     fixed[4][city] = "Corrected City"
     outcome = ingest_file(conn, CUSTOMER, write_csv(tmp_path / "b.csv", header, fixed))
@@ -215,7 +216,7 @@ def test_same_timestamp_correction_is_stored_counted_and_wins(
     again = write_csv(tmp_path / "c.csv", header, list(reversed(fixed)))
     replay = ingest_file(conn, CUSTOMER, again)
     assert (replay.rows_inserted, replay.rows_corrected) == (0, 0)
-    build_mastered(conn, ENTITIES["customer"])
+    assert build_mastered(conn, CUSTOMER).mode == "incremental"  # the new batch is seen
     key = fixed[4][header.index("Cust Id")]
     got = conn.execute("select city from mastered.customer where cust_id = ?", [key]).fetchone()
     assert got == ("Corrected City",)
@@ -390,3 +391,20 @@ def test_move_file_across_a_real_mount(tmp_path: Path) -> None:
         assert dst.read_bytes() == b"x,y\n1,2\n" and not src.exists()
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_sensor_listing_requests_symlinks_and_skips_sub_folders(
+    home: DataPaths, customer_landing, tmp_path: Path
+) -> None:
+    """The sensor lists what the raw asset handles: files, and symlinks to refuse."""
+    from sensors.landing_sensor import evaluate_landing
+
+    folder, header, rows = customer_landing
+    (folder / "link.csv").symlink_to(write_csv(tmp_path / "out.csv", header, rows[:2]))
+    (folder / "dangling.csv").symlink_to(tmp_path / "missing.csv")
+    write_csv(folder / "nested" / "inner.csv", header, rows[2:4])
+    _, cursor, settling = evaluate_landing(home.landing, {})
+    assert settling == {"customer": 3}
+    ready, _, _ = evaluate_landing(home.landing, cursor)
+    names = sorted(Path(p).name for p in ready["customer"])
+    assert names == ["dangling.csv", "good.csv", "link.csv"]

@@ -36,6 +36,7 @@ HADOOP_GLOB_CHARS = frozenset("\\{}[]*?")
 # Control characters refused in any text field (C0 and DEL). Tab, line feed and carriage
 # return are legitimate inside quoted free text (a multi-line address) and are kept.
 CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _SCAN_CHUNK = 4 * 1024 * 1024
 
 
@@ -173,22 +174,41 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def first_invalid_utf8(path: Path) -> tuple[int, str] | None:
-    """(line, reason) of the first bytes that are not UTF-8, in any column; None if all are.
+@dataclass(frozen=True)
+class TextScan:
+    """What one pass over a text file's bytes found."""
+
+    invalid: tuple[int, str] | None  # (line, reason) of the first bytes that are not UTF-8
+    has_control: bool  # a control byte somewhere: rows must be checked column by column
+
+
+def scan_text(path: Path) -> TextScan:
+    """Check every byte of the file for UTF-8 and look for control characters.
 
     Every byte is checked, also those of columns that are not ingested (an index column),
-    so a file is rejected whole however its bad bytes are placed. A line feed byte never
-    occurs inside a multi-byte UTF-8 sequence, so the line is exact.
+    so a file is rejected whole however its bad bytes are placed. Control bytes are only
+    detected here (cheaply); the rows holding them are found per column in SQL, and only
+    when there are any.
     """
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    has_control = False
     with path.open("rb") as handle:
         try:
             while block := handle.read(_SCAN_CHUNK):
                 decoder.decode(block)
+                has_control = has_control or len(block.translate(None, _CONTROL_BYTES)) < len(block)
             decoder.decode(b"", final=True)
-            return None
+            return TextScan(None, has_control)
         except UnicodeDecodeError:
-            pass
+            return TextScan(first_invalid_utf8(path), has_control)
+
+
+def first_invalid_utf8(path: Path) -> tuple[int, str] | None:
+    """(line, reason) of the first bytes that are not UTF-8; None if all are.
+
+    A line feed byte never occurs inside a multi-byte UTF-8 sequence, so the line is exact.
+    """
+    with path.open("rb") as handle:
         handle.seek(0)
         for number, line in enumerate(handle, start=1):
             try:
@@ -219,6 +239,8 @@ class FileLayout:
     # Per entity column: an integer-valued float is written as an integer ('839', not
     # '839.0'); only where the model allows it (Column.integral_float_ok).
     integral: tuple[bool, ...] = ()
+    # Whether rows may hold control characters (a typed file is not scanned byte by byte).
+    may_hold_control: bool = True
 
 
 # Typed sources (Parquet): the physical types that carry a model type's values exactly.
@@ -327,16 +349,19 @@ def file_layout(conn: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> 
             "Fix the file, or change the entity model and its rules together.",
             line=1 if fmt == "csv" else None,
         )
+    may_hold_control = True
     if fmt == "csv":
-        bad = first_invalid_utf8(path)
-        if bad:
-            raise LandingFileError(path, bad[1], line=bad[0])
+        scan = scan_text(path)
+        if scan.invalid:
+            raise LandingFileError(path, scan.invalid[1], line=scan.invalid[0])
+        may_hold_control = scan.has_control
     else:
         _check_types(path, entity, {c: types[seen[c]] for c in expected})
     integral = tuple(
         types[seen[c.name]] in FLOAT_TYPES and c.integral_float_ok for c in entity.columns
     )
-    return FileLayout(path, fmt, tuple(seen[c] for c in expected), len(header), integral)
+    positions = tuple(seen[c] for c in expected)
+    return FileLayout(path, fmt, positions, len(header), integral, may_hold_control)
 
 
 def relation_sql(layout: FileLayout) -> tuple[str, list[object]]:

@@ -192,11 +192,13 @@ def next_ingest_id(conn: duckdb.DuckDBPyConnection) -> int:
 # The ingest transformation, written once (DuckDB SQL; the Spark engine transpiles it).
 
 
-def stage_sql(ent: Entity, source: str) -> str:
+def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
     """Each delivered row with its parsed version time and, if unusable, why.
 
     `source` yields the entity's columns as text plus `_source_row` (1-based file row).
-    Its `?` parameters are `stage_params(ent)`, followed by those of `source`.
+    Its `?` parameters are `stage_params(ent, control)`, followed by those of `source`.
+    `control=False` (the file's bytes hold no control character) skips the per-column
+    control-character test.
     """
     key = q(ent.key)
     ts = "try_cast(modified_at as timestamp)"
@@ -204,7 +206,7 @@ def stage_sql(ent: Entity, source: str) -> str:
         f"""
                when regexp_matches({q(c)}, ?)
                  then 'control_character: {c} holds a control character (0x00-0x1f or 0x7f)'"""
-        for c in ent.column_names
+        for c in (ent.column_names if control else ())
     )
     return f"""select *, {ts} as _ts,
           case when {key} is null or trim({key}) = ''
@@ -217,9 +219,9 @@ def stage_sql(ent: Entity, source: str) -> str:
         from {source}"""
 
 
-def stage_params(ent: Entity) -> list[object]:
+def stage_params(ent: Entity, control: bool = True) -> list[object]:
     """The parameters of `stage_sql`: the control-character pattern, once per column."""
-    return [CONTROL_CHARACTERS] * len(ent.column_names)
+    return [CONTROL_CHARACTERS] * len(ent.column_names) if control else []
 
 
 def stage_stats_sql(ent: Entity) -> str:
@@ -352,8 +354,9 @@ def ingest_file(
         )
         try:
             conn.execute(
-                f"create or replace temp table _stage as {stage_sql(ent, source)}",
-                stage_params(ent) + params,
+                "create or replace temp table _stage as "
+                + stage_sql(ent, source, layout.may_hold_control),
+                stage_params(ent, layout.may_hold_control) + params,
             )
         except duckdb.Error as exc:
             raise explain_read_error(path, exc) from exc

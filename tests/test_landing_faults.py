@@ -137,6 +137,23 @@ def test_control_characters_are_quarantined_naming_the_column(
     assert kept.fetchone() == ("Flat 4\tBlock B\nGround floor",)
 
 
+def test_control_characters_in_parquet_are_quarantined(
+    conn, small_landing: Path, tmp_path: Path
+) -> None:
+    """A typed file is not scanned byte by byte: every row is checked in SQL."""
+    header, rows = customer_rows(small_landing)
+    city = header.index("City")
+    part = [list(r) for r in rows[:3]]
+    part[1][city] = "Pu\x7fne"
+    pq.write_table(
+        pa.table({h: [r[i] for r in part] for i, h in enumerate(header)}), tmp_path / "c.parquet"
+    )
+    outcome = ingest_file(conn, CUSTOMER, tmp_path / "c.parquet")
+    assert (outcome.rows_rejected, outcome.rows_inserted) == (1, 2)
+    reason = conn.execute("select _reason from quarantine.customer_ingest_rejects").fetchone()[0]
+    assert reason.startswith("control_character: city ")
+
+
 def _typed_customer(header: list[str], rows: list[list[str]]) -> pa.Table:
     """The customer rows as Parquet with the issue's wrong types."""
     typed = {

@@ -382,7 +382,8 @@ def ingest_file(
         batch = next_ingest_id(conn)
         layout = file_layout(conn, ent, path)
         read_landing(wh.spark, ent, layout).createOrReplaceTempView("_src")
-        stage = wh.sql(stage_sql(ent, "_src"), stage_params(ent)).persist()
+        control = layout.may_hold_control
+        stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
         stage.createOrReplaceTempView("_stage")
         try:
             rows_read, rows_rejected, distinct_versions, low, high = wh.execute(

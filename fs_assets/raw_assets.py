@@ -123,15 +123,17 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
         deps=[MOCK_SOURCES_KEY],
         description=(
             f"Append-only history of {ent.name} versions as delivered in landing files. "
-            f"Grain: one row per ({ent.key}, modified_at) version, text as delivered, plus the "
-            "file, row and time of ingestion. Merge rule (seed): insert only versions whose "
-            f"({ent.key}, modified_at) is not already present; a file already in the ledger is "
-            "not read again."
+            f"Grain: one row per ({ent.key}, modified_at) version (and per same-timestamp "
+            "correction), text as delivered, plus the file, row and time of ingestion. Merge "
+            f"rule (seed): insert only versions whose ({ent.key}, modified_at) is not already "
+            "present; one with the same key and time but other content is a correction, "
+            "stored and counted. A file already in the ledger is not read again."
         ),
         metadata={
             "dagster/table_name": table_name("raw", ent.name),
             "dagster/column_schema": column_schema(ent, typed=False),
             "merge_rule": f"old.{ent.key} = new.{ent.key} AND old.modified_at = new.modified_at "
+            "AND old.<every column> IS NOT DISTINCT FROM new.<every column> "
             "WHEN NOT MATCHED THEN INSERT",
         },
     )

@@ -3,8 +3,10 @@
 The seed's raw step runs `cleanse_column_names`, `change_column_case: lower` and drops the
 pandas index column `_c0`. We do the same, but strictly: a file whose columns do not match
 the entity model (schema drift), that is empty, badly quoted, has a row with the wrong
-number of fields or bytes that are not UTF-8 is rejected as a whole, with the file and
-line in the message, and nothing from it is ingested.
+number of fields, bytes that are not UTF-8 (in any column) or, for a typed file, column
+types that do not carry the model's values exactly is rejected as a whole, with the file
+and line in the message, and nothing from it is ingested. File names are data: paths are
+escaped before DuckDB or Hadoop could read them as glob patterns.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ LANDING_SUFFIXES = (".csv", ".parquet")
 # Spark '_c0', pandas re-read 'Unnamed: 0'.
 INDEX_COLUMN_NAMES = frozenset({"", "column0", "c0", "unnamed_0", "index"})
 _NON_ALNUM = re.compile(r"[^0-9a-zA-Z]+")
-# Characters a glob reads as a pattern: DuckDB's read_csv/read_parquet and Hadoop paths.
+# Characters Hadoop's path globbing reads as a pattern (Spark's readers); escaped.
 HADOOP_GLOB_CHARS = frozenset("\\{}[]*?")
 # Control characters refused in any text field (C0 and DEL). Tab, line feed and carriage
 # return are legitimate inside quoted free text (a multi-line address) and are kept.
@@ -118,8 +120,8 @@ def hadoop_literal_path(path: Path | str) -> str:
     return "".join("\\" + ch if ch in HADOOP_GLOB_CHARS else ch for ch in str(path))
 
 
-def check_writable(folder: Path) -> None:
-    """Fail with what to do when files cannot be created in (so moved out of) `folder`."""
+def check_writable(folder: Path, role: str = "landing folder") -> None:
+    """Fail with what to do when files cannot be created in (or moved out of) `folder`."""
     probe = folder / f".fs-accelerator-probe-{uuid.uuid4().hex}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -127,7 +129,7 @@ def check_writable(folder: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise LandingFolderError(
-            f"the landing folder {folder} is not writable ({exc.strerror or exc}). "
+            f"the {role} {folder} is not writable ({exc.strerror or exc}). "
             "The raw asset moves rejected files out of it and needs write access: make it "
             "writable (chmod u+w, or remount it read-write) and run again. Nothing was "
             "ingested and nothing was recorded."

@@ -106,8 +106,8 @@ def _checked_listing(
     entries = sorted(listing.files + listing.symlinks)
     if entries:
         try:
-            check_writable(folder=landing.entity_dir(ent.name))
-            check_writable(folder=landing.rejected_dir / ent.name)
+            check_writable(landing.entity_dir(ent.name))
+            check_writable(landing.rejected_dir / ent.name, "folder for rejected files")
         except LandingFolderError as err:
             raise dg.Failure(description=str(err)) from err
     return entries, listing.folders

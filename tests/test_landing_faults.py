@@ -425,3 +425,20 @@ def test_sensor_listing_requests_symlinks_and_skips_sub_folders(
     ready, _, _ = evaluate_landing(home.landing, cursor)
     names = sorted(Path(p).name for p in ready["customer"])
     assert names == ["dangling.csv", "good.csv", "link.csv"]
+
+
+def test_read_only_rejected_folder_is_named_before_anything_is_read(
+    home: DataPaths, customer_landing
+) -> None:
+    folder, _, _ = customer_landing
+    (folder / "bad.csv").write_bytes(b"")
+    rejected = home.rejected / "customer"
+    rejected.mkdir(parents=True)
+    with read_only(rejected):
+        result = run_raw(home, raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    text = failure.step_failure_data.error.message
+    assert f"the folder for rejected files {rejected} is not writable" in text
+    assert (folder / "bad.csv").exists() and (folder / "good.csv").exists()
+    assert run_raw(home).success  # writable again: the next run succeeds
+    assert not (folder / "bad.csv").exists()

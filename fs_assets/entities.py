@@ -445,6 +445,9 @@ class Column:
     pii: str | None = None
     # The rule applies only to rows of this customer type (personal-only attributes).
     personal_only: bool = False
+    # A typed source (Parquet) may deliver this integer column as a float; an integer
+    # value (839.0) is then stored as '839'. Off: a float column rejects the file.
+    integral_float_ok: bool = False
 
     @property
     def source_header(self) -> str:

@@ -7,6 +7,7 @@ import dagster as dg
 
 from fs_assets.catalog_metadata import column_schema, table_name
 from fs_assets.entities import ENTITIES, OWNER, Entity
+from fs_assets.landing_files import LandingFolderError, check_writable
 from fs_assets.mock_sources import MOCK_SOURCES_KEY
 from fs_assets.raw_history import IngestOutcome, ingest_file, raw_table
 from resources.landing_zone import LandingZoneResource
@@ -21,14 +22,16 @@ def _outcomes_markdown(outcomes: list[IngestOutcome]) -> str:
     if not outcomes:
         return "No new landing files."
     lines = [
-        "| file | status | read | inserted | already present | rejected rows | error |",
-        "|---|---|---|---|---|---|---|",
+        "| file | status | read | inserted | already present | rejected rows | corrections "
+        "| error |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
         err = (f"line {o.error_line}: " if o.error_line else "") + (o.error or "")
         lines.append(
             f"| {o.path.rsplit('/', 1)[-1]} | {o.status} | {o.rows_read} | {o.rows_inserted} "
-            f"| {o.rows_already_present} | {o.rows_rejected} | {err.replace('|', '/')} |"
+            f"| {o.rows_already_present} | {o.rows_rejected} | {o.rows_corrected} "
+            f"| {err.replace('|', '/')} |"
         )
     return "\n".join(lines)
 
@@ -65,14 +68,49 @@ def _ingest_all(
                 + f": {outcome.error}; nothing from this file was ingested; "
                 f"moved to {moved} with a report"
             )
-        elif outcome.rows_rejected:
+            continue
+        if outcome.status == "ingested" and outcome.rows_read == 0:
             context.log.warning(
-                f"{path}: {outcome.rows_rejected} rows without a usable key or "
-                f"modified_at went to quarantine.{ent.name}_ingest_rejects"
+                f"{path}: the file holds a header and no rows; nothing was ingested from it"
             )
-        else:
-            context.log.info(f"{path}: {outcome.status}, {outcome.rows_inserted} new")
+        if outcome.rows_rejected:
+            context.log.warning(
+                f"{path}: {outcome.rows_rejected} rows without a usable key or modified_at, "
+                f"or with a control character, went to quarantine.{ent.name}_ingest_rejects "
+                "(the reason names the column)"
+            )
+        if outcome.rows_corrected:
+            context.log.warning(
+                f"{path}: {outcome.rows_corrected} same-timestamp corrections: versions with "
+                "the (key, modified_at) of a stored version but other content; stored, and "
+                "they win at mastering"
+            )
+        context.log.info(f"{path}: {outcome.status}, {outcome.rows_inserted} new")
     return outcomes
+
+
+def _checked_listing(
+    context: dg.AssetExecutionContext, landing: LandingZoneResource, ent: Entity
+) -> tuple[list[Path], list[Path]]:
+    """(entries to ingest: data files and symlinks to refuse, sub-folders not read).
+
+    Fails before anything is read when the folder is not writable, since rejected files
+    must be moved out of it (otherwise each run would reject them again).
+    """
+    listing = landing.listing(ent.name)
+    for folder in listing.folders:
+        context.log.warning(
+            f"{folder} is a sub-folder of the landing folder and is not read: only files "
+            f"directly in {folder.parent} are ingested; move its files up to ingest them"
+        )
+    entries = sorted(listing.files + listing.symlinks)
+    if entries:
+        try:
+            check_writable(landing.entity_dir(ent.name))
+            check_writable(landing.rejected_dir / ent.name, "folder for rejected files")
+        except LandingFolderError as err:
+            raise dg.Failure(description=str(err)) from err
+    return entries, listing.folders
 
 
 def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
@@ -85,15 +123,17 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
         deps=[MOCK_SOURCES_KEY],
         description=(
             f"Append-only history of {ent.name} versions as delivered in landing files. "
-            f"Grain: one row per ({ent.key}, modified_at) version, text as delivered, plus the "
-            "file, row and time of ingestion. Merge rule (seed): insert only versions whose "
-            f"({ent.key}, modified_at) is not already present; a file already in the ledger is "
-            "not read again."
+            f"Grain: one row per ({ent.key}, modified_at) version (and per same-timestamp "
+            "correction), text as delivered, plus the file, row and time of ingestion. Merge "
+            f"rule (seed): insert only versions whose ({ent.key}, modified_at) is not already "
+            "present; one with the same key and time but other content is a correction, "
+            "stored and counted. A file already in the ledger is not read again."
         ),
         metadata={
             "dagster/table_name": table_name("raw", ent.name),
             "dagster/column_schema": column_schema(ent, typed=False),
             "merge_rule": f"old.{ent.key} = new.{ent.key} AND old.modified_at = new.modified_at "
+            "AND old.<every column> IS NOT DISTINCT FROM new.<every column> "
             "WHEN NOT MATCHED THEN INSERT",
         },
     )
@@ -102,7 +142,7 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         landing: LandingZoneResource,
     ) -> dg.MaterializeResult:
-        files = landing.list_files(ent.name)
+        files, folders = _checked_listing(context, landing, ent)
         counts_sql = f"select count(*), count(distinct {ent.key}) from {raw_table(ent)}"
         run_id = context.run_id
         if warehouse.resolved_engine == "spark":
@@ -131,6 +171,11 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
                 ),
                 "rows_inserted": dg.MetadataValue.int(inserted),
                 "rows_quarantined": dg.MetadataValue.int(sum(o.rows_rejected for o in outcomes)),
+                "rows_corrected": dg.MetadataValue.int(sum(o.rows_corrected for o in outcomes)),
+                "files_without_rows": dg.MetadataValue.json(
+                    [o.path for o in outcomes if o.status == "ingested" and o.rows_read == 0]
+                ),
+                "folders_ignored": dg.MetadataValue.json([str(p) for p in folders]),
                 "ingestion": dg.MetadataValue.md(_outcomes_markdown(outcomes)),
                 # The files this run read, for OpenLineage (fs_assets/lineage/landing.py).
                 "landing_files": dg.MetadataValue.json(

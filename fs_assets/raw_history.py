@@ -7,14 +7,21 @@ is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger
 ingested files (path, size, sha256, rows, status) makes re-ingesting a known file a no-op
 before any row is read.
 
-Rows that cannot be versioned at all (no key, or a modified_at that is not a timestamp)
-cannot take part in the merge; they go to `quarantine.<entity>_ingest_rejects` with the
-reason, the file and the row number.
+Rows that cannot be versioned at all (no key, or a modified_at that is not a timestamp),
+and rows with a control character (NUL and the like; tab and line breaks are kept) in any
+field, go to `quarantine.<entity>_ingest_rejects` with the reason (naming the column), the
+file and the row number.
+
+Same-timestamp corrections: a row with the (key, modified_at) of a stored version but
+different content is a correction; it is stored (a later batch wins at mastering) and
+counted. A row identical to a stored version adds nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +29,7 @@ import duckdb
 
 from fs_assets.entities import Entity
 from fs_assets.landing_files import (
+    CONTROL_CHARACTERS,
     LandingFileError,
     explain_read_error,
     file_layout,
@@ -103,9 +111,13 @@ class IngestOutcome:
     rows_rejected: int = 0
     error: str | None = None
     error_line: int | None = None
+    # Inserted rows that correct a stored version with the same (key, modified_at).
+    rows_corrected: int = 0
 
     @classmethod
-    def ingested(cls, path: Path, read: int, rejected: int, inserted: int) -> IngestOutcome:
+    def ingested(
+        cls, path: Path, read: int, rejected: int, inserted: int, corrected: int = 0
+    ) -> IngestOutcome:
         """A merged file: the rows neither rejected nor inserted were already in history."""
         return cls(
             str(path),
@@ -114,6 +126,7 @@ class IngestOutcome:
             rows_inserted=inserted,
             rows_already_present=read - rejected - inserted,
             rows_rejected=rejected,
+            rows_corrected=corrected,
         )
 
 
@@ -140,9 +153,15 @@ def record_outcome(
     now: dt.datetime,
     ingest_id: int | None = None,
 ) -> None:
-    stat = path.stat()
+    stat = path.lstat()  # a refused symlink is recorded as itself, never followed
     if ingest_id is None:
         ingest_id = next_ingest_id(conn)
+    if outcome.status == "rejected":  # one row per rejected file, however often it is retried
+        conn.execute(
+            f"delete from {LEDGER} where entity = ? and path = ? and status = 'rejected' "
+            "and sha256 is not distinct from ?",
+            [ent.name, str(path), sha],
+        )
     conn.execute(
         f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -173,22 +192,36 @@ def next_ingest_id(conn: duckdb.DuckDBPyConnection) -> int:
 # The ingest transformation, written once (DuckDB SQL; the Spark engine transpiles it).
 
 
-def stage_sql(ent: Entity, source: str) -> str:
+def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
     """Each delivered row with its parsed version time and, if unusable, why.
 
     `source` yields the entity's columns as text plus `_source_row` (1-based file row).
+    Its `?` parameters are `stage_params(ent, control)`, followed by those of `source`.
+    `control=False` (the file's bytes hold no control character) skips the per-column
+    control-character test.
     """
     key = q(ent.key)
     ts = "try_cast(modified_at as timestamp)"
+    control = "".join(
+        f"""
+               when regexp_matches({q(c)}, ?)
+                 then 'control_character: {c} holds a control character (0x00-0x1f or 0x7f)'"""
+        for c in (ent.column_names if control else ())
+    )
     return f"""select *, {ts} as _ts,
           case when {key} is null or trim({key}) = ''
                  then 'key_missing: {ent.key} is empty'
                when {ts} is null
                  then 'modified_at_invalid: '
                    || coalesce('"' || modified_at || '"', 'empty')
-                   || ' is not a timestamp'
+                   || ' is not a timestamp'{control}
           end as _reason
         from {source}"""
+
+
+def stage_params(ent: Entity, control: bool = True) -> list[object]:
+    """The parameters of `stage_sql`: the control-character pattern, once per column."""
+    return [CONTROL_CHARACTERS] * len(ent.column_names) if control else []
 
 
 def stage_stats_sql(ent: Entity) -> str:
@@ -213,12 +246,16 @@ def new_versions_sql(ent: Entity, first_only: bool) -> str:
     """Versions of `_stage` not yet in raw history: the seed's merge as an anti-join.
 
     Params: file, now, batch id, lowest and highest key of the file. The key range lets
-    DuckDB skip raw row groups (zone maps) that cannot match. A file that repeats a
-    (key, modified_at) keeps its first row, as the seed's merge would; the window that
-    finds it only runs when there is a repeat (`first_only`).
+    DuckDB skip raw row groups (zone maps) that cannot match. A row is already present
+    when a stored version has its (key, modified_at) and the same content; one with the
+    same (key, modified_at) but other content is a same-timestamp correction and is
+    inserted (mastering breaks the tie by the later batch). A file that repeats a
+    (key, modified_at) keeps its first new row; the window that finds it only runs when
+    there is a repeat (`first_only`).
     """
     key = q(ent.key)
     cols = ", ".join(q(c) for c in ent.column_names)
+    same = " and ".join(f"r.{q(c)} is not distinct from s.{q(c)}" for c in ent.column_names)
     # A subquery filter rather than QUALIFY, which Spark 3.5 and 4.0 do not have.
     first = (
         f", row_number() over (partition by {key}, _ts order by _source_row) as _nth"
@@ -234,9 +271,41 @@ def new_versions_sql(ent: Entity, first_only: bool) -> str:
             and not exists (
               select 1 from {raw_table(ent)} r
               where r.{key} between ? and ?
-                and r.{key} = s.{key} and r._modified_ts = s._ts)
+                and r.{key} = s.{key} and r._modified_ts = s._ts
+                and {same})
         ) as fresh
         {"where _nth = 1" if first_only else ""}"""
+
+
+def corrections_sql(ent: Entity) -> str:
+    """Rows of `_fresh` (new versions) whose (key, modified_at) raw already holds.
+
+    Params: lowest and highest key of the file. Run before `_fresh` is inserted.
+    """
+    key = q(ent.key)
+    return f"""select count(*) from _fresh f
+        where exists (
+          select 1 from {raw_table(ent)} r
+          where r.{key} between ? and ?
+            and r.{key} = f.{key} and r._modified_ts = f._modified_ts)"""
+
+
+def refused_symlink(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None
+) -> IngestOutcome:
+    """Record a symlink as rejected without following it: it may point anywhere."""
+    path = path.absolute()
+    target = os.readlink(path)
+    outcome = IngestOutcome(
+        str(path),
+        "rejected",
+        error=f"a symbolic link (to {target}) is not ingested: landing files must be "
+        "regular files inside the landing folder; copy the file itself there",
+    )
+    sha = hashlib.sha256(f"symlink:{target}".encode()).hexdigest()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    record_outcome(conn, ent, path, sha, outcome, run_id, now)
+    return outcome
 
 
 def ledger_precheck(
@@ -248,7 +317,7 @@ def ledger_precheck(
     is nothing to read: the same file again (skipped) or its bytes under another name
     (a duplicate, recorded).
     """
-    path = path.resolve()
+    path = path.parent.resolve() / path.name  # the folder may be a link; the file is not
     sha = sha256_of(path)
     known = known_file(conn, ent, path, sha)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -268,6 +337,8 @@ def ingest_file(
 ) -> IngestOutcome:
     """Merge one landing file into raw.<entity>, atomically; never raises for bad input."""
     ensure_tables(conn, ent)
+    if path.is_symlink():
+        return refused_symlink(conn, ent, path, run_id)
     path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
     if done:
         return done
@@ -282,7 +353,11 @@ def ingest_file(
             f"(select *, row_number() over () as _source_row from ({select_sql}) as src({cols}))"
         )
         try:
-            conn.execute(f"create or replace temp table _stage as {stage_sql(ent, source)}", params)
+            conn.execute(
+                "create or replace temp table _stage as "
+                + stage_sql(ent, source, layout.may_hold_control),
+                stage_params(ent, layout.may_hold_control) + params,
+            )
         except duckdb.Error as exc:
             raise explain_read_error(path, exc) from exc
         rows_read, rows_rejected, distinct_versions, low, high = conn.execute(
@@ -292,12 +367,17 @@ def ingest_file(
             f"insert into {ingest_rejects_table(ent)} {ingest_rejects_select_sql(ent)}",
             [str(path), now],
         )
-        inserted = conn.execute(
-            f"insert into {raw_table(ent)} ({cols}, {', '.join(AUDIT_COLUMNS)}) "
+        conn.execute(
+            "create or replace temp table _fresh as "
             + new_versions_sql(ent, first_only=distinct_versions < rows_read - rows_rejected),
             [str(path), now, batch, low, high],
+        )
+        corrected = conn.execute(corrections_sql(ent), [low, high]).fetchone()[0]
+        inserted = conn.execute(
+            f"insert into {raw_table(ent)} ({cols}, {', '.join(AUDIT_COLUMNS)}) "
+            "select * from _fresh"
         ).fetchone()[0]
-        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted)
+        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted, corrected)
         record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
         conn.execute("commit")
     except LandingFileError as err:
@@ -309,4 +389,5 @@ def ingest_file(
         raise
     finally:
         conn.execute("drop table if exists _stage")
+        conn.execute("drop table if exists _fresh")
     return outcome

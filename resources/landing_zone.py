@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from fs_assets.landing_files import is_landing_file
+from fs_assets.landing_files import LandingListing, list_landing, move_file
 from fs_assets.paths import data_paths
 
 
@@ -38,12 +38,15 @@ class LandingZoneResource(dg.ConfigurableResource):
         return path
 
     def move_aside(self, entity: str, path: Path, report: dict) -> Path:
-        """Move an unreadable file to _rejected/<entity>/ with a JSON report beside it."""
+        """Move an unreadable file to _rejected/<entity>/ with a JSON report beside it.
+
+        `_rejected` may be on another mount: the move then copies and deletes.
+        """
         folder = self.rejected_dir / entity
         folder.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         target = folder / f"{stamp}_{path.name}"
-        os.replace(path, target)
+        move_file(path, target)
         report_path = target.with_name(target.name + ".report.json")
         tmp = report_path.with_name("." + report_path.name + ".tmp")
         tmp.write_text(json.dumps({**report, "moved_to": str(target)}, indent=2) + "\n")
@@ -52,4 +55,8 @@ class LandingZoneResource(dg.ConfigurableResource):
 
     def list_files(self, entity: str) -> list[Path]:
         """Data files of one entity, oldest name first (names sort in landing order)."""
-        return sorted(p for p in self.entity_dir(entity).iterdir() if is_landing_file(p))
+        return self.listing(entity).files
+
+    def listing(self, entity: str) -> LandingListing:
+        """Data files, refused symlinks and sub-folders of one entity's folder."""
+        return list_landing(self.entity_dir(entity))

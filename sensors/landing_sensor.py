@@ -13,6 +13,9 @@ double counting.
 One run per entity per tick, whatever the number of new files: the raw asset ingests
 every new file of its folder in one run. Files the raw asset cannot read are moved to
 `landing/_rejected/<entity>/` with a JSON report (file, line, reason) by the asset.
+Listing rule (fs_assets/landing_files.list_landing): regular files directly in the folder;
+symlinks are requested so the asset refuses them with a report; sub-folders are named in
+a warning and not read.
 Downstream assets follow through declarative automation (see fs_assets/automation.py).
 """
 
@@ -24,7 +27,7 @@ from pathlib import Path
 import dagster as dg
 
 from fs_assets.entities import ENTITY_NAMES
-from fs_assets.landing_files import is_landing_file
+from fs_assets.landing_files import list_landing
 from fs_assets.raw_assets import raw_key
 from resources.landing_zone import LandingZoneResource
 
@@ -38,7 +41,7 @@ class Fingerprint:
 
     @classmethod
     def of(cls, path: Path) -> "Fingerprint":
-        stat = path.stat()
+        stat = path.lstat()  # a symlink is fingerprinted as itself (it will be refused)
         return cls(stat.st_size, stat.st_mtime_ns)
 
     def as_list(self) -> list[int]:
@@ -61,12 +64,9 @@ def evaluate_landing(
     settling: dict[str, int] = {}
     next_seen: dict[str, list[int]] = {}
     for entity in ENTITY_NAMES:
-        folder = root / entity
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            if not is_landing_file(path):
-                continue
+        listing = list_landing(root / entity)
+        # Symlinks are requested too: the raw asset refuses them with a report.
+        for path in sorted(listing.files + listing.symlinks):
             try:
                 fp = Fingerprint.of(path)
             except FileNotFoundError:  # moved away between listing and stat
@@ -110,6 +110,13 @@ def landing_sensor(
     ]
     for entity, files in ready.items():
         context.log.info(f"{entity}: {len(files)} new file(s): {[Path(p).name for p in files]}")
+    for entity in ENTITY_NAMES:
+        folders = list_landing(landing.root / entity).folders
+        if folders:
+            context.log.warning(
+                f"{entity}: sub-folders are not read, move their files up: "
+                f"{[p.name for p in folders]}"
+            )
     skip = None
     if not requests:
         skip = f"waiting for files to settle: {settling}" if settling else "no new landing files"

@@ -4,7 +4,9 @@ One SparkSession (local[2], two shuffle partitions, no UI) serves the module. Th
 zone is a small generated data set plus, per entity, a file of hand-made edge cases
 (new versions that break rules, unversionable rows, repeated and older versions, a value
 with a trailing line break, a dangling foreign key), a malformed file (rejected whole)
-and a byte-identical copy of a file (a duplicate). Both engines ingest every file and
+and a byte-identical copy of a file (a duplicate); for customers also a file whose name
+is a glob pattern matching another file, carrying a same-timestamp correction and a NUL
+in a city. Both engines ingest every file and
 master every entity; then keys, values, rejects with their rule names and the ledger's
 per-file outcomes must be identical, and the rule checks must pass on both outputs.
 """
@@ -110,7 +112,24 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     header, rows = _read(sorted((out / "customer").glob("customer_s*.csv"))[0])
     text = ",".join(header) + "\n" + "0," + ",".join(rows[0].values()) + "\n1,only,three\n"
     bad.write_text(text, encoding="utf-8")
+    _hostile_customer_files(out / "customer")
     return out
+
+
+# `customer_z4[1].csv` matches `customer_z41.csv` as a glob; z41 sorts (and is read) first.
+HOSTILE, DECOY = "customer_z4[1].csv", "customer_z41.csv"
+CORRECTED_CITY = "Corrected City"
+
+
+def _hostile_customer_files(folder: Path) -> None:
+    header, rows = _read(sorted(folder.glob("customer_s*.csv"))[0])
+    mod, city = "Modified At", "City"
+    decoy = [{**r, mod: _shift(r[mod], 5)} for r in rows[10:15]]
+    hostile = [{**r, mod: _shift(r[mod], 6)} for r in rows[15:20]]
+    hostile.append({**decoy[0], city: CORRECTED_CITY})  # same (key, modified_at), new city
+    hostile.append({**rows[20], mod: _shift(rows[20][mod], 6), city: "Mum\x00bai"})
+    _write(folder / DECOY, header, decoy)
+    _write(folder / HOSTILE, header, hostile)
 
 
 def _files(landing: Path, ent: Entity) -> list[Path]:
@@ -171,7 +190,10 @@ def test_raw_history_is_identical(duck, spark_wh, entity: str) -> None:
     assert ours == theirs
     rejects = [*ent.column_names, "_source_file", "_source_row", "_reason"]
     ours, theirs = _both(duck, spark_wh, "quarantine", f"{entity}_ingest_rejects", rejects, True)
-    assert {r[-1].split(":")[0] for r in ours} == {"key_missing", "modified_at_invalid"}
+    expected = {"key_missing", "modified_at_invalid"}
+    if entity == "customer":  # the NUL in a city of the hostile file
+        expected.add("control_character")
+    assert {r[-1].split(":")[0] for r in ours} == expected
     assert ours == theirs
 
 
@@ -186,6 +208,68 @@ def test_mastered_and_rejects_are_identical(duck, spark_wh, entity: str) -> None
     assert ours, "the edge cases must produce rejects"
     assert ours == theirs
     assert duck[1][entity].rule_failures == spark_wh[1][entity].rule_failures
+
+
+def test_a_glob_name_reads_only_its_own_rows_on_both(duck, spark_wh, landing: Path) -> None:
+    """Each engine stores the hostile file's rows, and only those, under its own name."""
+    conn, wh = duck[0], spark_wh[0]
+    delivered = _read(landing / "customer" / HOSTILE)[1]
+    expected = sorted(r["Cust Id"] for r in delivered if "\x00" not in r["City"])
+    path = str((landing / "customer" / HOSTILE).resolve())
+    query = "select cust_id from {} where _source_file = ? order by 1"
+    ours = [r[0] for r in conn.execute(query.format("raw.customer"), [path]).fetchall()]
+    spark_raw = f"read_parquet('{_parquet(wh, 'raw', 'customer', True)}')"
+    theirs = [r[0] for r in conn.execute(query.format(spark_raw), [path]).fetchall()]
+    assert len(expected) == len(delivered) - 1  # the NUL row is quarantined
+    assert ours == theirs == expected
+
+
+def test_same_timestamp_correction_wins_on_both(duck, spark_wh, landing: Path) -> None:
+    conn, wh = duck[0], spark_wh[0]
+    key = _read(landing / "customer" / DECOY)[1][0]["Cust Id"]
+    query = "select city from {} where cust_id = ?"
+    spark_mastered = f"read_parquet('{_parquet(wh, 'mastered', 'customer', False)}')"
+    assert conn.execute(query.format("mastered.customer"), [key]).fetchall() == [(CORRECTED_CITY,)]
+    assert conn.execute(query.format(spark_mastered), [key]).fetchall() == [(CORRECTED_CITY,)]
+
+
+def test_spark_reads_every_hostile_name_literally(spark_wh, landing: Path, tmp_path: Path) -> None:
+    """Hadoop globs paths too: each name ingests exactly its own rows on Spark."""
+    header, rows = _read(sorted((landing / "customer").glob("customer_s*.csv"))[0])
+    pairs = [
+        ("c[1].csv", "c1.csv"),
+        ("g*.csv", "gz.csv"),
+        ("h?.csv", "hx.csv"),
+        ("b{x,y}.csv", "bx.csv"),
+        ('it\'s "quoted" ünï 名前.csv', "q.csv"),
+        ("back\\slash.csv", "backslash.csv"),
+    ]
+    wh = spark_wh[0]
+    with duckdb.connect(str(tmp_path / "control.duckdb")) as control:
+        control.execute("create schema meta")
+        fresh = spark_engine.SparkWarehouse(wh.spark, str(tmp_path / "wh"), control)
+        ent = ENTITIES["customer"]
+        for i, (hostile, decoy) in enumerate(pairs):
+            folder = tmp_path / f"landing{i}"
+            folder.mkdir()
+            _write(folder / decoy, header, rows[20 * i : 20 * i + 10])
+            _write(folder / hostile, header, rows[20 * i + 10 : 20 * i + 15])
+            assert spark_engine.ingest_file(fresh, ent, folder / decoy).rows_inserted == 10
+            outcome = spark_engine.ingest_file(fresh, ent, folder / hostile)
+            assert (outcome.status, outcome.rows_read, outcome.rows_inserted) == (
+                "ingested",
+                5,
+                5,
+            ), hostile
+        got = control.execute(
+            "select _source_file, count(*) from read_parquet(?) group by 1",
+            [_parquet(fresh, "raw", "customer", True)],
+        ).fetchall()
+    counts = {Path(f).name: n for f, n in got}
+    assert counts == {
+        **{h: 5 for h, _ in pairs},
+        **{d: 10 for _, d in pairs},
+    }
 
 
 def test_edge_cases_reach_the_rules_they_target(duck) -> None:

@@ -188,17 +188,19 @@ def test_ties_on_modified_at_resolve_to_the_later_ingestion(
         ent,
         _write(tmp_path / "t1.csv", ent, [dict(row, pin="111111", modified_at=stamp)]),
     )
-    # Same key and modified_at again: the seed's merge rule ignores it (already present).
-    ingest_file(
+    # Same key and modified_at, other content: a same-timestamp correction. It is stored
+    # and counted (it used to be dropped silently), and the later ingestion wins.
+    outcome = ingest_file(
         mastered_refs,
         ent,
         _write(tmp_path / "t2.csv", ent, [dict(row, pin="222222", modified_at=stamp)]),
     )
+    assert (outcome.rows_inserted, outcome.rows_corrected) == (1, 1)
     build_mastered(mastered_refs, ent)
     pin = mastered_refs.execute(
         "select pin from mastered.customer where cust_id = ?", [row["cust_id"]]
     ).fetchone()[0]
-    assert pin == "111111"
+    assert pin == "222222"
 
 
 def test_failed_build_leaves_previous_tables_intact(mastered_refs, tmp_path: Path) -> None:

@@ -114,7 +114,8 @@ def side_tables() -> tuple[SideTable, ...]:
                 _plain(ingest_rejects_table(ent)),
                 (dg.AssetKey(["raw", ent.name]),),
                 f"Rows of {ent.name} landing files that cannot be versioned (no {ent.key} or "
-                "no valid modified_at), with their file, row and reason.",
+                "no valid modified_at) or hold a control character, with their file, row and "
+                "reason.",
                 columns_like=dg.AssetKey(["raw", ent.name]),
                 extra_columns=_INGEST_REJECT_EXTRAS,
             )

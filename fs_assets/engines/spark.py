@@ -36,7 +36,12 @@ import duckdb
 
 from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.entities import CUSTOMER, ENTITIES, Entity
-from fs_assets.landing_files import FileLayout, LandingFileError, file_layout
+from fs_assets.landing_files import (
+    FileLayout,
+    LandingFileError,
+    file_layout,
+    hadoop_literal_path,
+)
 from fs_assets.mastering import (
     EVALUATED_COUNTS_SQL,
     RULE_FAILURES_SQL,
@@ -48,12 +53,15 @@ from fs_assets.mastering import (
 )
 from fs_assets.raw_history import (
     IngestOutcome,
+    corrections_sql,
     ensure_ledger,
     ingest_rejects_select_sql,
     ledger_precheck,
     new_versions_sql,
     next_ingest_id,
     record_outcome,
+    refused_symlink,
+    stage_params,
     stage_sql,
     stage_stats_sql,
 )
@@ -307,7 +315,7 @@ def read_landing(spark: SparkSession, ent: Entity, layout: FileLayout) -> DataFr
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
-    path = str(layout.path)
+    path = hadoop_literal_path(layout.path)  # a name is data, never a glob pattern
     if layout.fmt == "csv":
         schema = StructType([StructField(f"c{i}", StringType()) for i in range(layout.width)])
         frame = (
@@ -329,9 +337,19 @@ def read_landing(spark: SparkSession, ent: Entity, layout: FileLayout) -> DataFr
     else:
         frame = spark.read.parquet(path)
         frame = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
+    integral = layout.integral or (False,) * len(layout.positions)
+
+    def text(pos: int, whole: bool) -> Any:
+        col = F.col(f"c{pos}")
+        if whole:  # an integer-valued float as the integer, where the model allows it
+            return F.when(col == F.floor(col), col.cast("bigint").cast("string")).otherwise(
+                col.cast("string")
+            )
+        return col.cast("string")
+
     picks = [
-        F.col(f"c{pos}").cast("string").alias(name)
-        for pos, name in zip(layout.positions, ent.column_names, strict=True)
+        text(pos, whole).alias(name)
+        for pos, whole, name in zip(layout.positions, integral, ent.column_names, strict=True)
     ]
     return frame.coalesce(1).select(
         *picks, (F.monotonically_increasing_id() + F.lit(1)).alias("_source_row")
@@ -349,6 +367,8 @@ def ingest_file(
     """Merge one landing file into raw/<entity>, as `raw_history.ingest_file` does."""
     conn = wh.control
     ensure_ledger(conn)
+    if path.is_symlink():
+        return refused_symlink(conn, ent, path, run_id)
     path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
     if done:
         return done
@@ -362,7 +382,8 @@ def ingest_file(
         batch = next_ingest_id(conn)
         layout = file_layout(conn, ent, path)
         read_landing(wh.spark, ent, layout).createOrReplaceTempView("_src")
-        stage = wh.sql(stage_sql(ent, "_src")).persist()
+        control = layout.may_hold_control
+        stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
         stage.createOrReplaceTempView("_stage")
         try:
             rows_read, rows_rejected, distinct_versions, low, high = wh.execute(
@@ -379,10 +400,12 @@ def ingest_file(
             ).parquet(written[-1])
         first_only = distinct_versions < rows_read - rows_rejected
         new = wh.sql(new_versions_sql(ent, first_only), [str(path), now, batch, low, high])
+        new.createOrReplaceTempView("_fresh")
+        (corrected,) = wh.execute(corrections_sql(ent), [low, high]).fetchone()
         written.append(f"{raw_root}/{folder}")
         new.write.mode("overwrite").parquet(written[-1])
         inserted = wh.spark.read.parquet(written[-1]).count()
-        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted)
+        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted, corrected)
         record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
         conn.execute("commit")
     except LandingFileError as err:
@@ -399,7 +422,7 @@ def ingest_file(
     finally:
         if stage is not None:
             stage.unpersist()
-        for view in ("_src", "_stage"):
+        for view in ("_src", "_stage", "_fresh"):
             wh.spark.catalog.dropTempView(view)
     return outcome
 

@@ -191,6 +191,19 @@ def _stop(
     run = instance.get_run_by_id(run_id)
     if run is not None and not run.is_finished:
         instance.report_run_canceling(run, f"fs-accelerator build: {why}")
+    # Dagster's console logger prints the cancellation with its traceback; it is left
+    # alone (the compute log manager owns fds 1 and 2 during the run), our line comes last.
+    _wind_down(instance, run_id, worker, signals)
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished:
+        instance.report_run_canceled(run, f"fs-accelerator build: {why}; run abandoned")
+    instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+
+
+def _wind_down(
+    instance: DagsterInstance, run_id: str, worker: threading.Thread, signals: _Signals
+) -> None:
+    """Interrupt the worker until the run ends, for at most STOP_GRACE_S (or a 2nd signal)."""
     seen = len(signals.received)
     started = time.monotonic()
     interrupted_at = -INTERRUPT_EVERY_S
@@ -203,7 +216,3 @@ def _stop(
             _interrupt(worker)  # lands when the worker is back in Python code
             interrupted_at = time.monotonic()
         worker.join(POLL_S)
-    run = instance.get_run_by_id(run_id)
-    if run is not None and not run.is_finished:
-        instance.report_run_canceled(run, f"fs-accelerator build: {why}; run abandoned")
-    instance.event_log_storage.free_concurrency_slots_for_run(run_id)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster import DagsterEventType, DagsterInstance
@@ -30,6 +31,9 @@ from fs_assets.paths import DataPaths
 from fs_assets.preflight import DataFolderNotWritable, check_writable
 from fs_assets.recovery import recover, run_identity_tags
 from fs_assets.run_guard import BuildStopped, run_guarded, wait_timeout_s
+
+if TYPE_CHECKING:
+    from fs_assets.lineage.emitter import DeliveryReport
 
 WATCHED = {
     DagsterEventType.ASSET_MATERIALIZATION,
@@ -203,7 +207,7 @@ def build(
     started = time.monotonic()
     with DagsterInstance.get() as instance:
 
-        def lineage(run_id: str):
+        def lineage(run_id: str) -> DeliveryReport:
             # OpenLineage for the run, succeeded or not; a delivery failure is reported,
             # never raised (the run's outcome stands).
             return emit_run_lineage(

@@ -523,3 +523,46 @@ def test_copy_of_a_data_folder_keeps_fingerprints(tmp_path: Path) -> None:
     conn.execute("update mastered.t set _source_file = replace(_source_file, '/a/', '/b/')")
     conn.close()
     assert table_fingerprints(db) == table_fingerprints(tmp_path / "b" / "w.duckdb")
+
+
+FLOCK_HOLDER = """
+import fcntl, sys, time
+handle = open(sys.argv[1], "a")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_lineage_lock_wait_is_reported_and_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process holding the lineage folder's lock cannot stall a build forever."""
+    from fs_assets.lineage import emitter
+
+    monkeypatch.setattr(emitter, "LOCK_TIMEOUT_S", 1.5)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", FLOCK_HOLDER, str(tmp_path / ".lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        with caplog.at_level("WARNING"):
+            report = emitter.emit_run_lineage(None, "some-run", None, tmp_path)  # type: ignore[arg-type]
+        assert 1.5 <= time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait()
+    assert any("gave up after 2 s waiting for the lineage lock" in f for f in report.failures)
+    assert f"waiting for the lineage lock {tmp_path / '.lock'} held by" in caplog.text
+    assert "(0 s of 2 s)" in caplog.text
+    assert "gave up after" in (tmp_path / emitter.FAILURES_FILE).read_text()
+
+
+def test_instance_template_turns_on_run_monitoring(home: DataPaths) -> None:
+    with DagsterInstance.get() as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 30
+        assert instance.run_monitoring_cancel_timeout_seconds == 180

@@ -175,6 +175,9 @@ def run_guarded(
                 )
             if clock.reported and while_waiting is not None:
                 while_waiting()
+    if signals.received:  # arrived as the run ended: no further run starts
+        sig = signal.Signals(signals.received[0])
+        raise BuildStopped(f"build stopped by {sig.name} after run {run_id}", EXIT_CODES[sig])
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["result"]  # type: ignore[return-value]

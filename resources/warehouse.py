@@ -83,18 +83,39 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def explain_write_error(exc: BaseException, path: Path) -> BaseException | None:
-    """A WarehouseWriteError saying cause first and what to do, or None to let `exc` be."""
-    cause = _root_cause(exc)
-    text = str(cause).lower()
-    code = getattr(cause, "errno", None)
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it was raised from or during, first raised last."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _kind(exc: BaseException) -> str | None:
+    text, code = str(exc).lower(), getattr(exc, "errno", None)
     if code == errno.ENOSPC or any(s in text for s in _DISK_FULL):
+        return "disk full"
+    if code in (errno.EROFS, errno.EACCES) or any(s in text for s in _READ_ONLY):
+        return "read-only"
+    return None
+
+
+def explain_write_error(exc: BaseException, path: Path) -> BaseException | None:
+    """A WarehouseWriteError saying cause first and what to do, or None to let `exc` be.
+
+    The cause is the first-raised error of the chain that names a full disk or a
+    read-only file, else the error a failed rollback hid."""
+    found = [(e, k) for e in reversed(_chain(exc)) if (k := _kind(e)) is not None]
+    cause, kind = found[0] if found else (_root_cause(exc), None)
+    if kind == "disk full":
         advice = (
             f"the disk holding {path.parent} is full: free space there (or point "
             "FS_ACCELERATOR_HOME at a larger disk) and run the build again; the write was "
             "rolled back and the previous tables are intact"
         )
-    elif code in (errno.EROFS, errno.EACCES) or any(s in text for s in _READ_ONLY):
+    elif kind == "read-only":
         advice = (
             f"the warehouse {path} cannot be written (read-only folder or no permission): "
             "make the data folder writable or point FS_ACCELERATOR_HOME elsewhere"
@@ -103,7 +124,9 @@ def explain_write_error(exc: BaseException, path: Path) -> BaseException | None:
         advice = "the write was rolled back and the previous tables are intact"
     else:
         return None
-    return WarehouseWriteError(f"{advice}. Cause: {type(cause).__name__}: {cause}")
+    error = WarehouseWriteError(f"{advice}. Cause: {type(cause).__name__}: {cause}")
+    error.__cause__ = cause
+    return error
 
 
 def connect_with_retry(
@@ -269,7 +292,7 @@ class WarehouseResource(dg.ConfigurableResource):
             explained = explain_write_error(exc, self.path)
             if explained is None:
                 raise
-            raise explained from _root_cause(exc)
+            raise explained from explained.__cause__
         finally:
             conn.close()
 

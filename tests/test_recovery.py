@@ -7,6 +7,7 @@ require the next build to succeed with the same tables as a clean build.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -38,6 +39,7 @@ from resources.warehouse import (
     WarehouseResource,
     WarehouseWriteError,
     connect_with_retry,
+    explain_write_error,
 )
 
 CLI = str(PROJECT_ROOT / ".venv" / "bin" / "fs-accelerator")
@@ -382,6 +384,61 @@ def test_disk_full_shows_the_cause_first_and_keeps_the_data(tiny_disk: Path) -> 
     _write_in_transaction(wh, 1_000)
     with wh.connect(read_only=True) as conn:
         assert conn.execute("select count(*) from mastered.big").fetchone() == (1_000,)
+
+
+def _raise_chain(errors: list[BaseException]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    try:
+        _raise_chain(errors[:-1])
+    except BaseException:
+        raise errors[-1]  # noqa: B904 - the implicit context is the point
+
+
+def _raised(*errors: BaseException) -> BaseException:
+    """The last of `errors`, raised while handling the one before it (a real chain)."""
+    try:
+        _raise_chain(list(errors))
+    except BaseException as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("chain", "starts", "cause_text"),
+    [
+        (
+            [
+                OSError(errno.ENOSPC, "No space left on device"),
+                duckdb.TransactionException("cannot rollback - no transaction is active"),
+                duckdb.CatalogException("drop of _stage failed"),
+            ],
+            "the disk holding",
+            "No space left on device",
+        ),
+        (
+            [OSError(errno.EROFS, "Read-only file system")],
+            "the warehouse",
+            "Read-only file system",
+        ),
+        (
+            [
+                duckdb.ConversionException("bad cast"),
+                duckdb.TransactionException("cannot rollback - no transaction is active"),
+            ],
+            "the write was rolled back",
+            "bad cast",
+        ),
+    ],
+)
+def test_write_errors_name_the_first_cause(
+    tmp_path: Path, chain: list[BaseException], starts: str, cause_text: str
+) -> None:
+    explained = explain_write_error(_raised(*chain), tmp_path / "warehouse.duckdb")
+    assert explained is not None
+    assert str(explained).startswith(starts)
+    assert cause_text in str(explained) and "no transaction is active" not in str(explained)
+    assert cause_text in str(explained.__cause__)
 
 
 def test_other_errors_pass_through_unchanged(tmp_path: Path) -> None:

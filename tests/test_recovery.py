@@ -29,7 +29,7 @@ from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from fs_assets.build import build
 from fs_assets.lineage.emitter import EVENTS_FILE
 from fs_assets.paths import PROJECT_ROOT, DataPaths
-from fs_assets.preflight import check_writable
+from fs_assets.preflight import DataFolderNotWritable, check_writable
 from fs_assets.recovery import PID_TAG, find_dead_runs, pid_alive, recover
 from fs_assets.run_guard import WAIT_TIMEOUT_ENV, BuildStopped
 from resources import warehouse as wh_module
@@ -326,20 +326,31 @@ def test_read_only_data_folder_is_a_clear_error_before_anything_starts(
 
 
 def test_read_only_warehouse_file_is_named(home: DataPaths) -> None:
+    """The folder is writable but the warehouse file is not (a read-only bind mount of the
+    file, which binds root too; without root, its permission bits)."""
     home.warehouse.write_bytes(b"")
     os.chmod(home.warehouse, 0o444)
-    if os.access(home.warehouse, os.W_OK):
-        pytest.skip("root writes read-only files")
-    with pytest.raises(Exception, match=str(home.warehouse)):
-        check_writable(home)
+    file = str(home.warehouse)
+    mounted = os.access(file, os.W_OK) and _mount("--bind", file, file)
+    if os.access(file, os.W_OK) and not mounted:
+        pytest.skip("cannot make the file read-only for this user")
+    try:
+        if mounted:
+            assert _mount("-o", "remount,ro,bind", file)
+        with pytest.raises(DataFolderNotWritable) as err:
+            check_writable(home)
+        assert str(err.value).startswith(f"cannot write to {home.warehouse} (")
+    finally:
+        if mounted:
+            subprocess.run(["umount", file], check=True)
 
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MB tmpfs (needs root; skipped otherwise)."""
+    """An 8 MB tmpfs (needs root; skipped otherwise)."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)):
+    if not _mount("-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)):
         pytest.skip("tmpfs mounts need root")
     try:
         yield mount
@@ -347,17 +358,27 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mount)], check=True)
 
 
-def _write_in_transaction(wh: WarehouseResource, rows: int) -> None:
-    """The writers' pattern (mastering, regional): one transaction, rollback on any error."""
+def _fill(path: Path) -> None:
+    """Write `path` until the disk is full."""
+    with path.open("wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+
+
+def _write_in_transaction(wh: WarehouseResource, before_commit=lambda: None) -> None:
+    """The writers' pattern (mastering, regional, raw): one transaction, rollback on error."""
     with wh.connect() as conn:
         conn.execute("begin transaction")
         try:
             conn.execute(
                 "create or replace table mastered.big as "
-                "select range as id, md5(range::varchar) || md5((range + 1)::varchar) as v "
-                "from range(?)",
-                [rows],
+                "select range as id, md5(range::varchar) as v from range(20000)"
             )
+            before_commit()
             conn.execute("commit")
         except BaseException:
             conn.execute("rollback")
@@ -365,25 +386,30 @@ def _write_in_transaction(wh: WarehouseResource, rows: int) -> None:
 
 
 def test_disk_full_shows_the_cause_first_and_keeps_the_data(tiny_disk: Path) -> None:
+    """The disk fills before the commit: DuckDB aborts the transaction, so the writer's
+    rollback fails with 'no transaction is active'; the error must name the full disk."""
     wh = WarehouseResource(database=str(tiny_disk / "warehouse.duckdb"), memory_limit=None)
     with wh.connect() as conn:
         conn.execute("create table mastered.kept as select 42 as answer")
     filler = tiny_disk / "filler"  # what the user deletes to free space
-    filler.write_bytes(b"\0" * 1_500_000)
     with pytest.raises(WarehouseWriteError) as err:
-        _write_in_transaction(wh, 2_000_000)
+        _write_in_transaction(wh, before_commit=lambda: _fill(filler))
     message = str(err.value)
     assert message.startswith(f"the disk holding {tiny_disk} is full: free space there")
-    assert "No space left on device" in message or "disk is full" in message.lower()
-    assert "cannot rollback" not in message
+    assert "Failed to commit" in message and "No space left on device" in message
+    assert "no transaction is active" not in message
     assert "no transaction is active" not in str(err.value.__cause__)
+    assert err.value.__cause__.__context__ is None  # the rollback error is not in the chain
     # The previous table is intact and, with space again, the next write succeeds.
+    filler.unlink()
     with wh.connect(read_only=True) as conn:
         assert conn.execute("select answer from mastered.kept").fetchall() == [(42,)]
-    filler.unlink()
-    _write_in_transaction(wh, 1_000)
+        assert conn.execute(
+            "select count(*) from information_schema.tables where table_name = 'big'"
+        ).fetchone() == (0,)
+    _write_in_transaction(wh)
     with wh.connect(read_only=True) as conn:
-        assert conn.execute("select count(*) from mastered.big").fetchone() == (1_000,)
+        assert conn.execute("select count(*) from mastered.big").fetchone() == (20_000,)
 
 
 def _raise_chain(errors: list[BaseException]) -> None:

@@ -3,7 +3,9 @@
 The run goes through the instance in DAGSTER_HOME, so it shows in the UI afterwards. While
 it runs, a watcher thread reads the run's events and prints one line per asset (and a bar
 on a terminal); at the end a summary of checks. Exit code 1 when the run fails or an
-ERROR-severity check fails.
+ERROR-severity check fails. Before the first run it checks that the data folder is
+writable and fails runs whose process died (recovery.py); each run executes under
+run_guard.py, which stops it cleanly on Ctrl-C/SIGTERM or a too-long wait for the slot.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster import DagsterEventType, DagsterInstance
@@ -25,6 +28,12 @@ from dagster._core.utils import make_new_run_id
 
 from fs_assets.instance import ensure_dagster_home
 from fs_assets.paths import DataPaths
+from fs_assets.preflight import DataFolderNotWritable, check_writable
+from fs_assets.recovery import recover, run_identity_tags
+from fs_assets.run_guard import BuildStopped, run_guarded, wait_timeout_s
+
+if TYPE_CHECKING:
+    from fs_assets.lineage.emitter import DeliveryReport
 
 WATCHED = {
     DagsterEventType.ASSET_MATERIALIZATION,
@@ -175,7 +184,12 @@ def build(
     of all their partitions (Dagster does not mix partitioned and unpartitioned assets in
     one run).
     """
+    try:
+        check_writable(paths)
+    except DataFolderNotWritable as exc:
+        raise BuildStopped(str(exc), exit_code=2) from exc
     ensure_dagster_home(paths)
+    timeout_s = wait_timeout_s()
     from fs_assets.definitions import defs
     from fs_assets.lineage.emitter import emit_run_lineage
     from fs_assets.lineage.landing import ledger_lookup
@@ -192,33 +206,55 @@ def build(
     report = BuildReport(run_id="", success=True)
     started = time.monotonic()
     with DagsterInstance.get() as instance:
-        for run_keys, tags in _plan(graph, keys):
-            run_id = make_new_run_id()
-            progress = _Progress(instance, run_id, total=len(keys), out=out, report=report)
-            watcher = threading.Thread(target=progress.watch, daemon=True)
-            watcher.start()
-            try:
-                result = job.execute_in_process(
-                    instance=instance,
-                    asset_selection=run_keys,
-                    run_id=run_id,
-                    raise_on_error=False,
-                    run_config={**QUIET, **(run_config or {})},
-                    tags={"fs-accelerator/launched-by": "cli-build", **tags},
-                )
-            finally:
-                progress.stop()
-                watcher.join()
+
+        def lineage(run_id: str) -> DeliveryReport:
             # OpenLineage for the run, succeeded or not; a delivery failure is reported,
             # never raised (the run's outcome stands).
-            lineage = emit_run_lineage(
+            return emit_run_lineage(
                 instance,
                 run_id,
                 graph,
                 paths.lineage,
                 ledger=ledger_lookup(WarehouseResource(home=str(paths.home))),
             )
-            report.lineage.append(lineage.message())
+
+        def recover_dead_runs() -> None:
+            for line in recover(instance, emit_lineage=lineage).lines():
+                out.write(f"{line}\n")
+
+        recover_dead_runs()
+        for run_keys, tags in _plan(graph, keys):
+            run_id = make_new_run_id()
+            progress = _Progress(instance, run_id, total=len(keys), out=out, report=report)
+            watcher = threading.Thread(target=progress.watch, daemon=True)
+            watcher.start()
+            try:
+                result = run_guarded(
+                    instance,
+                    run_id,
+                    lambda run_keys=run_keys, run_id=run_id, tags=tags: job.execute_in_process(
+                        instance=instance,
+                        asset_selection=run_keys,
+                        run_id=run_id,
+                        raise_on_error=False,
+                        run_config={**QUIET, **(run_config or {})},
+                        tags={
+                            "fs-accelerator/launched-by": "cli-build",
+                            **run_identity_tags(),
+                            **tags,
+                        },
+                    ),
+                    timeout_s=timeout_s,
+                    out=out,
+                    while_waiting=recover_dead_runs,
+                )
+            except BuildStopped:
+                lineage(run_id)
+                raise
+            finally:
+                progress.stop()
+                watcher.join()
+            report.lineage.append(lineage(run_id).message())
             report.run_ids.append(run_id)
             report.success = report.success and result.success
             if not result.success:

@@ -25,9 +25,14 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from fs_assets.build import build, print_summary
+    from fs_assets.run_guard import BuildStopped
 
     paths = data_paths(args.home)
-    report = build(paths, select=args.select)
+    try:
+        report = build(paths, select=args.select)
+    except BuildStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     print_summary(report, paths)
     return 0 if report.ok else 1
 

@@ -4,12 +4,16 @@ DuckDB lets one process hold the file at a time (readers included). Writers are
 serialised by the `duckdb_warehouse` concurrency pool (see the project's dagster.yaml);
 this resource adds the second line of defence: when the file is held by someone else
 (a CLI command, a query in a notebook) it waits with backoff up to `lock_timeout_s`,
-logging who holds it, and then fails with a clear message instead of a bare IO error.
+saying every few seconds who holds it and for how long, and then fails with a clear
+message instead of a bare IO error. A write that fails (a full disk, a read-only folder)
+is reported with its cause first, not DuckDB's follow-up "cannot rollback" error.
 """
 
+import errno
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 WAREHOUSE_POOL = "duckdb_warehouse"
+WAIT_TIMEOUT_S = 600.0  # default for every wait: the warehouse lock, the pool slot
+LOCK_REPORT_EVERY_S = 10.0
 LAYER_SCHEMAS = ("raw", "mastered", "quarantine", "meta")
 
 
@@ -46,20 +52,96 @@ class WarehouseLockTimeout(RuntimeError):
     """Another process kept the warehouse file locked for longer than we agreed to wait."""
 
 
+class WarehouseWriteError(RuntimeError):
+    """A write to the warehouse failed; the message names the cause and what to do."""
+
+
 def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def lock_holder(exc: BaseException) -> str:
+    """Who holds the lock, from DuckDB's message ('... held in python3 (PID 123) ...')."""
+    found = re.search(r"held in (.+?) \(PID (\d+)\)", str(exc))
+    return f"{found.group(1)} (PID {found.group(2)})" if found else "another process"
+
+
+_ROLLBACK_AFTER_FAILURE = "no transaction is active"
+_DISK_FULL = ("no space left on device", "disk is full", "database or disk is full")
+_READ_ONLY = ("read-only file system", "permission denied")
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The error a failed rollback hid: DuckDB already aborted the transaction on the
+    first error, so the writer's own `rollback` fails and Python chains it last."""
+    while (
+        isinstance(exc, duckdb.Error)
+        and _ROLLBACK_AFTER_FAILURE in str(exc).lower()
+        and exc.__context__ is not None
+    ):
+        exc = exc.__context__
+    return exc
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it was raised from or during, first raised last."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _kind(exc: BaseException) -> str | None:
+    text, code = str(exc).lower(), getattr(exc, "errno", None)
+    if code == errno.ENOSPC or any(s in text for s in _DISK_FULL):
+        return "disk full"
+    if code in (errno.EROFS, errno.EACCES) or any(s in text for s in _READ_ONLY):
+        return "read-only"
+    return None
+
+
+def explain_write_error(exc: BaseException, path: Path) -> BaseException | None:
+    """A WarehouseWriteError saying cause first and what to do, or None to let `exc` be.
+
+    The cause is the first-raised error of the chain that names a full disk or a
+    read-only file, else the error a failed rollback hid."""
+    found = [(e, k) for e in reversed(_chain(exc)) if (k := _kind(e)) is not None]
+    cause, kind = found[0] if found else (_root_cause(exc), None)
+    if kind == "disk full":
+        advice = (
+            f"the disk holding {path.parent} is full: free space there (or point "
+            "FS_ACCELERATOR_HOME at a larger disk) and run the build again; the write was "
+            "rolled back and the previous tables are intact"
+        )
+    elif kind == "read-only":
+        advice = (
+            f"the warehouse {path} cannot be written (read-only folder or no permission): "
+            "make the data folder writable or point FS_ACCELERATOR_HOME elsewhere"
+        )
+    elif cause is not exc:
+        advice = "the write was rolled back and the previous tables are intact"
+    else:
+        return None
+    error = WarehouseWriteError(f"{advice}. Cause: {type(cause).__name__}: {cause}")
+    error.__cause__ = cause
+    return error
 
 
 def connect_with_retry(
     path: Path,
     *,
     read_only: bool = False,
-    timeout_s: float = 600.0,
+    timeout_s: float = WAIT_TIMEOUT_S,
     threads: int | None = None,
     memory_limit: str | None = None,
     on_wait: Callable[[str], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file, waiting (with jittered backoff) while another process holds it."""
+    """Open the DuckDB file, waiting (with jittered backoff) while another process holds it.
+
+    `on_wait` hears what is awaited and for how long: at once, then every few seconds.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     if read_only and not path.exists():
         raise FileNotFoundError(
@@ -71,23 +153,33 @@ def connect_with_retry(
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
     delay = 0.05
-    announced = False
+    reported_at: float | None = None
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            waited = now - started
+            if waited >= timeout_s:
                 raise WarehouseLockTimeout(
-                    f"the warehouse {path} stayed locked for {timeout_s:.0f}s: {exc}"
+                    f"gave up after {timeout_s:.0f} s waiting for the warehouse lock on {path} "
+                    f"held by {lock_holder(exc)}: close that program (a DuckDB shell, a "
+                    "notebook, another build) and run again, or raise the wait "
+                    "(the warehouse resource's lock_timeout_s)"
                 ) from exc
-            if not announced and on_wait is not None:
-                on_wait(f"waiting for the warehouse lock on {path}: {exc}")
-                announced = True
-            time.sleep(delay + random.uniform(0, delay))
+            if on_wait is not None and (
+                reported_at is None or now - reported_at >= LOCK_REPORT_EVERY_S
+            ):
+                on_wait(
+                    f"waiting for the warehouse lock on {path} held by {lock_holder(exc)} "
+                    f"({waited:.0f} s of {timeout_s:.0f} s)"
+                )
+                reported_at = now
+            time.sleep(min(delay + random.uniform(0, delay), max(timeout_s - waited, 0.0)))
             delay = min(delay * 2, 2.0)
 
 
@@ -101,7 +193,10 @@ class WarehouseResource(dg.ConfigurableResource):
     database: str | None = Field(
         default=None, description="Explicit DuckDB file; overrides <home>/warehouse.duckdb."
     )
-    lock_timeout_s: float = Field(default=900.0, description="How long to wait for the lock.")
+    lock_timeout_s: float = Field(
+        default=WAIT_TIMEOUT_S,
+        description="How long to wait for another process's lock on the file, in seconds.",
+    )
     memory_limit: str | None = Field(
         default="2GB",
         description="DuckDB memory_limit per connection; beyond it DuckDB spills to disk. "
@@ -186,12 +281,22 @@ class WarehouseResource(dg.ConfigurableResource):
             read_only=read_only,
             timeout_s=self.lock_timeout_s,
             memory_limit=self.memory_limit,
-            on_wait=LOG.info,
+            on_wait=_say_waiting,
         )
         try:
             if not read_only:
                 for schema in LAYER_SCHEMAS:
                     conn.execute(f"create schema if not exists {schema}")
             yield conn
+        except Exception as exc:
+            explained = explain_write_error(exc, self.path)
+            if explained is None:
+                raise
+            raise explained from explained.__cause__
         finally:
             conn.close()
+
+
+def _say_waiting(message: str) -> None:
+    """A wait is a warning in the run's log: the build prints it, the UI shows it."""
+    dg.get_dagster_logger().warning(message)

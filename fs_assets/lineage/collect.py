@@ -98,7 +98,11 @@ def summarize_run(instance: DagsterInstance, run_id: str) -> RunSummary | None:
         ts = entry.timestamp
         if kind == DagsterEventType.RUN_START:
             summary.started_at = ts
-        elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+        elif kind in (
+            DagsterEventType.RUN_SUCCESS,
+            DagsterEventType.RUN_FAILURE,
+            DagsterEventType.RUN_CANCELED,
+        ):
             summary.ended_at = ts
             if kind == DagsterEventType.RUN_FAILURE:
                 data = event.event_specific_data
@@ -143,4 +147,20 @@ def summarize_run(instance: DagsterInstance, run_id: str) -> RunSummary | None:
     for step_key, acts in steps.items():
         for act in acts:
             act.started_at = step_start.get(step_key)
+            _fail_if_cut_short(act, summary)
     return summary
+
+
+def _fail_if_cut_short(act: AssetActivity, summary: RunSummary) -> None:
+    """A step that started but never ended in a run that failed or was canceled (its
+    process was killed, or the build was interrupted) failed with the run's error."""
+    if act.started_at is None or act.materialized or act.error is not None:
+        return
+    if summary.status not in ("FAILURE", "CANCELED") or summary.ended_at is None:
+        return
+    act.error = summary.error or SerializableErrorInfo(
+        message=f"the run was {summary.status.lower()} before this step finished",
+        stack=[],
+        cls_name=None,
+    )
+    act.ended_at = summary.ended_at

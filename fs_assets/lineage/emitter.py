@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,8 @@ API_KEY_ENV = "OPENLINEAGE_API_KEY"
 ENDPOINT_ENV = "OPENLINEAGE_ENDPOINT"
 TIMEOUT_ENV = "OPENLINEAGE_TIMEOUT"
 DEFAULT_TIMEOUT_S = 5.0
+LOCK_TIMEOUT_S = 60.0  # another writer appends one run's events in well under a second
+LOCK_REPORT_EVERY_S = 10.0
 FAILED = "lineage delivery failed"
 # Runs whose lineage the caller emits itself (`fs-accelerator build`); the run-status
 # sensor leaves them alone so that no event is written twice.
@@ -113,8 +116,29 @@ def _locked(folder: Path) -> Iterator[None]:
     except ImportError:  # not on POSIX: appends of whole lines are the only protection
         yield
         return
-    with (folder / ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    lock = folder / ".lock"
+    with lock.open("a") as handle:
+        started = time.monotonic()
+        reported_at = started - LOCK_REPORT_EVERY_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if waited >= LOCK_TIMEOUT_S:
+                    raise TimeoutError(
+                        f"gave up after {LOCK_TIMEOUT_S:.0f} s waiting for the lineage lock "
+                        f"{lock} held by another process (a build or the daemon's lineage "
+                        "sensor); the events of this run can be emitted again later"
+                    ) from None
+                if time.monotonic() - reported_at >= LOCK_REPORT_EVERY_S:
+                    LOG.warning(
+                        f"waiting for the lineage lock {lock} held by another process "
+                        f"({waited:.0f} s of {LOCK_TIMEOUT_S:.0f} s)"
+                    )
+                    reported_at = time.monotonic()
+                time.sleep(0.1)
         try:
             yield
         finally:

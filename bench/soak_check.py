@@ -67,9 +67,12 @@ def rejected_reports(landing: Path) -> set[str]:
     return named
 
 
-def _missing(conn: duckdb.DuckDBPyConnection, landed: Landed, table: str) -> int:
-    """How many of the file's (key, modified_at) pairs are not in `table`."""
+def _missing(
+    conn: duckdb.DuckDBPyConnection, landed: Landed, table: str, source: str | None = None
+) -> int:
+    """How many of the file's (key, modified_at) pairs are not in `table` (from `source`)."""
     key = q(ENTITIES[landed.entity].key)
+    from_source = "" if source is None else " and t._source_file = ?"
     want = pa.table(
         {"k": [k for k, _ in landed.pairs], "m": [m for _, m in landed.pairs]},
         schema=pa.schema([("k", pa.string()), ("m", pa.string())]),
@@ -78,7 +81,8 @@ def _missing(conn: duckdb.DuckDBPyConnection, landed: Landed, table: str) -> int
     try:
         return conn.execute(
             f"select count(*) from soak_want w where not exists "
-            f"(select 1 from {table} t where t.{key} = w.k and t.modified_at = w.m)"
+            f"(select 1 from {table} t where t.{key} = w.k and t.modified_at = w.m{from_source})",
+            [] if source is None else [source],
         ).fetchall()[0][0]
     finally:
         conn.unregister("soak_want")
@@ -107,7 +111,7 @@ def outcomes(conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str])
     ).fetchall()
     if str(landed.path) in reports or any(status == "rejected" for status, _ in ledger):
         seen.add(REJECTED)
-    if any(error for status, error in ledger if status != "rejected"):
+    if any(error for status, error in ledger if status not in ("rejected", "duplicate")):
         seen.add(WARNED)
     if landed.pairs:
         name = q(landed.entity)
@@ -135,6 +139,11 @@ def verdict(conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str]) 
         detail = "content in raw" if ok else "good content did not all reach raw"
         if REJECTED in seen:
             detail = "a good file was rejected"
+        elif ok and landed.unique:
+            elsewhere = _missing(conn, landed, f"raw.{q(landed.entity)}", str(landed.path))
+            if elsewhere:
+                ok = False
+                detail = f"{elsewhere} of its rows are in raw under another _source_file"
         return Verdict(landed, ok, seen, detail)
     leaked = _keys_in(conn, landed, f"mastered.{q(landed.entity)}", "true") if landed.pairs else 0
     handled = bool(seen & landed.expect)

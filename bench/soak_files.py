@@ -50,6 +50,8 @@ class Landed:
     pairs: list[tuple[str, str]] = field(default_factory=list)
     # Bytes for the reference build (good files only), landed there under a plain name.
     content: bytes | None = None
+    # Rows no other file carries: raw must name this file as their _source_file.
+    unique: bool = False
 
 
 @dataclass
@@ -127,12 +129,16 @@ class Factory:
             rows.append(new)
         return rows
 
-    def good_file(self, case: str, entity: str, name: str, rows: list[list[str]]) -> Landed:
+    def good_file(
+        self, case: str, entity: str, name: str, rows: list[list[str]], unique: bool = True
+    ) -> Landed:
         pool = self.pools[entity]
         data = csv_bytes(pool.header, rows)
         path = self.landing / entity / name
         write_atomically(path, data)
-        landed = Landed(case, entity, path, True, GOOD, self._pairs(pool, rows), data)
+        landed = Landed(
+            case, entity, path, True, GOOD, self._pairs(pool, rows), content=data, unique=unique
+        )
         self.good_landed.append(landed)
         return landed
 
@@ -141,13 +147,15 @@ class Factory:
         if self.rng.random() < 0.5:
             return self.good_file("change", "customer", f"soak_change_{n}.csv", self.change_rows())
         entity = self.rng.choice(sorted(self.pools))
-        return self.good_file("subset", entity, f"soak_subset_{n}.csv", self.subset_rows(entity))
+        rows = self.subset_rows(entity)
+        return self.good_file("subset", entity, f"soak_subset_{n}.csv", rows, unique=False)
 
     def adopt(self, case: str, entity: str, path: Path) -> Landed:
         """A good file someone else wrote (update-customer's change file)."""
         data = path.read_bytes()
         rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))[1:]
-        landed = Landed(case, entity, path, True, GOOD, self._pairs(self.pools[entity], rows), data)
+        pairs = self._pairs(self.pools[entity], rows)
+        landed = Landed(case, entity, path, True, GOOD, pairs, content=data, unique=True)
         self.good_landed.append(landed)
         return landed
 
@@ -233,7 +241,9 @@ def _slow_copy(f: Factory) -> list[Landed]:
     path.parent.mkdir(parents=True, exist_ok=True)
     writer.start()
     f.writers.append(writer)
-    landed = Landed("slow-copy", "customer", path, True, GOOD, f._pairs(pool, rows), data)
+    landed = Landed(
+        "slow-copy", "customer", path, True, GOOD, f._pairs(pool, rows), content=data, unique=True
+    )
     f.good_landed.append(landed)
     return [landed]
 

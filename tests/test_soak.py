@@ -89,25 +89,28 @@ def test_checks_flag_a_leaked_bad_file_and_a_lost_good_file(
     """Real ingestion into a real DuckDB file; mastered is then made to leak one bad file."""
     good = factory.good_file("change", "customer", "good.csv", factory.change_rows())
     lost = factory.good_file("change", "customer", "lost.csv", factory.change_rows())
+    misnamed = factory.good_file("change", "customer", "cust[1].csv", factory.change_rows())
+    decoy = misnamed.path.with_name("cust1.csv")  # what a glob of the name would read
+    decoy.write_bytes(misnamed.content or b"")
     (empty,) = factory.hostile("empty")
     (leaky,) = factory.hostile("control-nul")
     warehouse = tmp_path / "w.duckdb"
     with duckdb.connect(str(warehouse)) as conn:
         for schema in LAYER_SCHEMAS:
             conn.execute(f"create schema if not exists {schema}")
-        for item in (good, empty, leaky):
-            ingest_file(conn, CUSTOMER, item.path)
+        for path in (good.path, decoy, empty.path, leaky.path):
+            ingest_file(conn, CUSTOMER, path)
         conn.execute("create table mastered.customer as select * from raw.customer")
         conn.execute(
             "create table quarantine.customer_rejects as "
             "select *, []::varchar[] as _failed_rules from raw.customer limit 0"
         )
-    verdicts = {
-        v.landed.path.name: v
-        for v in check_files(warehouse, factory.landing, [good, lost, empty, leaky])
-    }
+    landed = [good, lost, misnamed, empty, leaky]
+    verdicts = {v.landed.path.name: v for v in check_files(warehouse, factory.landing, landed)}
     assert verdicts["good.csv"].ok
     assert not verdicts["lost.csv"].ok and "did not all reach raw" in verdicts["lost.csv"].detail
+    assert not verdicts["cust[1].csv"].ok
+    assert "under another _source_file" in verdicts["cust[1].csv"].detail
     assert verdicts[empty.path.name].ok and REJECTED in verdicts[empty.path.name].seen
     assert not verdicts[leaky.path.name].ok
     assert "reached mastered.customer" in verdicts[leaky.path.name].detail

@@ -294,8 +294,12 @@ def test_two_writers_at_once_lose_no_edit(raw_only: DataPaths) -> None:
             )
             for change in ("city=Pune", "email_addr=two.writers@example.com")
         ]
-        waiting = [p.stderr.readline() for p in procs]
-        assert all("waiting for another update-customer" in w for w in waiting), waiting
+        for proc in procs:  # each has read the latest and now waits for the lock
+            seen = ""
+            while "waiting for another update-customer" not in seen:
+                line = proc.stderr.readline()
+                assert line, f"exited without waiting: {seen}"
+                seen += line
     finally:
         os.close(lock)
     for proc in procs:

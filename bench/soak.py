@@ -197,7 +197,10 @@ class Soak:
     def land_initial(self) -> None:
         with self.lock:
             for name, pool in self.pools.items():
-                initial = self.factory.good_file("initial", name, f"{name}_0.csv", pool.rows)
+                # Not unique: subsets of the same rows may be ingested before it.
+                initial = self.factory.good_file(
+                    "initial", name, f"{name}_0.csv", pool.rows, unique=False
+                )
                 self.land([initial])
 
     def land_batch(self) -> None:
@@ -212,8 +215,11 @@ class Soak:
                 self.land(self.factory.hostile(case))
 
     def build(self, kill: bool, timeout_s: float) -> str:
-        durations = self.figures.build_seconds or [20.0]
-        kill_after = self.rng.uniform(0.5, statistics.median(durations)) if kill else None
+        """One build; with `kill`, SIGKILL at a random moment within a typical build's time."""
+        durations = self.figures.build_seconds
+        kill_after = None
+        if kill and durations:  # the first build runs whole, to learn how long one takes
+            kill_after = self.rng.uniform(0.5, statistics.median(durations))
         n = next(self.build_no)
         log = self.work / "logs" / f"build_{n:03d}.log"
         outcome, seconds = run_build(self.home, self.args.select, log, timeout_s, kill_after)

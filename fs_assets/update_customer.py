@@ -159,6 +159,8 @@ def read_change_file(path: Path) -> Version:
         raise UpdateError(
             f"the pending change file {path} has no valid modified_at; move it away and retry"
         ) from None
+    if modified.tzinfo is not None:  # compare as raw does: UTC without a zone
+        modified = modified.astimezone(dt.UTC).replace(tzinfo=None)
     return Version(row, modified, path.name)
 
 

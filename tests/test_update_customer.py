@@ -402,3 +402,20 @@ def test_full_disk_is_a_clear_error_and_leaves_no_temp_file(
     folder = raw_only.landing_dir(CUSTOMER.name)
     assert not change_files(folder, row["cust_id"])
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_change_file_with_a_zone_offset_compares_in_utc(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    folder = raw_only.landing_dir(CUSTOMER.name)
+    path = folder / f"customer_update_{row['cust_id']}_by_hand.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", *(c.source_header for c in CUSTOMER.columns)])
+        values = {**row, "modified_at": "2030-01-01 12:00:00+02:00"}
+        writer.writerow(
+            [0, *("" if values[c] is None else values[c] for c in CUSTOMER.column_names)]
+        )
+    assert read_change_file(path).modified == dt.datetime(2030, 1, 1, 10, 0, 0)
+    result = update_customer(raw_only, row["cust_id"], {"pin": "411001"}, no_ask)
+    assert result is not None
+    assert written_row(result.path)["modified_at"] == "2030-01-01 10:00:00.000001"

@@ -335,6 +335,7 @@ def soak(args: argparse.Namespace, work: Path, started: float) -> int:
     problems: list[str] = []
     if final != "ok":
         problems.append(f"final build {final} (bound {args.final_timeout:.0f}s)")
+        print(f"  the final build was {final}: what follows is as the last builds left it")
     if ref_outcome != "ok":
         problems.append(f"reference build {ref_outcome}")
     warehouse = run.home / "warehouse.duckdb"

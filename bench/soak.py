@@ -236,7 +236,10 @@ class Soak:
                 return
             self.land_batch()
             kill = self.rng.random() < self.args.kill_probability
-            if self.rng.random() < self.args.parallel_builds:
+            # From the second build on: two first builds at once on a fresh data folder
+            # corrupt Dagster's SQLite storage ("alembic_version has more than one head").
+            parallel = self.rng.random() < self.args.parallel_builds
+            if parallel and self.figures.builds.total() > 0:
                 side = threading.Thread(target=self.build, args=(False, self.args.build_timeout))
                 side.start()
             else:

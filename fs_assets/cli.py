@@ -43,10 +43,15 @@ def _update(args: argparse.Namespace) -> int:
     paths = data_paths(args.home)
     try:
         changes = parse_assignments(args.set) if args.set else None
-        result = update_customer(paths, args.cust_id, changes)
+        result = update_customer(
+            paths, args.cust_id, changes, on_wait=lambda msg: print(msg, file=sys.stderr)
+        )
     except UpdateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ncancelled: nothing was written", file=sys.stderr)
+        return 130
     if result is None:
         print("Nothing to update.")
         return 0

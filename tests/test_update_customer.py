@@ -1,10 +1,16 @@
-"""The customer-update tool: validation, injection safety, atomic change files, refresh."""
+"""The customer-update tool: validation, injection safety, atomic change files, no lost edits."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import errno
+import fcntl
+import itertools
+import os
 import subprocess
 import sys
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -15,7 +21,15 @@ from fs_assets.build import build
 from fs_assets.entities import CUSTOMER
 from fs_assets.paths import DataPaths
 from fs_assets.raw_history import ingest_file
-from fs_assets.update_customer import UpdateError, parse_assignments, update_customer
+from fs_assets.update_customer import (
+    LOCK_FILE_NAME,
+    UpdateError,
+    change_files,
+    next_modified_at,
+    parse_assignments,
+    read_change_file,
+    update_customer,
+)
 from resources.warehouse import LAYER_SCHEMAS
 
 
@@ -62,7 +76,7 @@ def test_valid_change_writes_full_row_atomically(raw_only: DataPaths) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"loyalty": "Gold"}, "cannot be updated"),
+        ({"loyalty": "Gold"}, "unknown field 'loyalty'"),
         ({"cust_id": "1000000002"}, "cannot be updated"),
         ({"cust_segment": "Downtown"}, "must be one of"),
         ({"cibil_score": "1200"}, "cibil_score"),
@@ -159,3 +173,249 @@ def test_change_file_path_is_inside_landing(raw_only: DataPaths) -> None:
     )
     assert result is not None
     assert Path(result.path).resolve().is_relative_to(raw_only.landing.resolve())
+
+
+CLI = [sys.executable, "-m", "fs_assets.cli"]
+
+# Nine edits of issue 15: address lines, CIBIL, pin three times, e-mail, mobile, city.
+NINE_EDITS = [
+    {"customer_addressline1": "12 Harbour Road"},
+    {"customer_addressline2": "Second Floor"},
+    {"cibil_score": "812"},
+    {"pin": "411001"},
+    {"pin": "411002"},
+    {"pin": "411003"},
+    {"email_addr": "nine.edits@example.com"},
+    {"mobile_number1": "9876543210"},
+    {"city": "Pune"},
+]
+
+
+def written_row(path: Path) -> dict[str, str]:
+    return {k: v or "" for k, v in read_change_file(path).row.items()}
+
+
+def test_nine_updates_then_one_build_keep_all_nine(built: DataPaths) -> None:
+    row = a_customer(built)
+    for edit in NINE_EDITS:
+        assert update_customer(built, row["cust_id"], edit, no_ask) is not None
+    report = build(built, select="key:raw/customer+", out=StringIO())
+    assert report.ok, (report.checks_failed, report.step_failures)
+    expected = {k: v for edit in NINE_EDITS for k, v in edit.items()}
+    cols = ", ".join(f"cast({c} as varchar)" for c in expected)
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        got = conn.execute(
+            f"select {cols} from mastered.customer where cust_id = ?", [row["cust_id"]]
+        ).fetchone()
+        rejected = conn.execute(
+            "select count(*) from quarantine.customer_rejects where cust_id = ?",
+            [row["cust_id"]],
+        ).fetchone()[0]
+    assert dict(zip(expected, got, strict=True)) == expected
+    assert rejected == 0
+
+
+def test_each_change_builds_on_the_pending_one(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    first = update_customer(raw_only, row["cust_id"], {"city": "Pune"}, no_ask)
+    second = update_customer(raw_only, row["cust_id"], {"pin": "411001"}, no_ask)
+    assert first is not None and second is not None and first.path != second.path
+    latest = written_row(second.path)
+    assert latest["city"] == "Pune" and latest["pin"] == "411001"
+    assert second.changes == {"pin": (row["pin"], "411001")}
+    assert latest["cust_first_name"] == (row["cust_first_name"] or "")
+
+
+def test_modified_at_strictly_increasing_per_customer(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    for n in range(6):
+        update_customer(raw_only, row["cust_id"], {"pin": f"41100{n}"}, no_ask)
+    folder = raw_only.landing_dir(CUSTOMER.name)
+    stamps = [read_change_file(p).modified for p in change_files(folder, row["cust_id"])]
+    assert len(stamps) == 6 and all(a < b for a, b in itertools.pairwise(stamps))
+    assert stamps[0] > dt.datetime.fromisoformat(row["modified_at"])
+
+
+def test_next_modified_at_never_goes_back() -> None:
+    now = dt.datetime(2026, 1, 1, 12, 0, 0)
+    assert next_modified_at(now - dt.timedelta(days=1), now) == now
+    assert next_modified_at(now, now) == now + dt.timedelta(microseconds=1)
+    future = now + dt.timedelta(hours=3)  # a source clock ahead of ours
+    assert next_modified_at(future, now) == future + dt.timedelta(microseconds=1)
+
+
+def test_a_pending_change_from_the_future_is_still_overtaken(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    first = update_customer(raw_only, row["cust_id"], {"city": "Pune"}, no_ask)
+    assert first is not None
+    ahead = written_row(first.path)
+    ahead["modified_at"] = "2999-01-01 00:00:00.000000"
+    with first.path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", *(c.source_header for c in CUSTOMER.columns)])
+        writer.writerow([0, *(ahead[c] for c in CUSTOMER.column_names)])
+    second = update_customer(raw_only, row["cust_id"], {"pin": "411001"}, no_ask)
+    assert second is not None
+    latest = written_row(second.path)
+    assert latest["city"] == "Pune"
+    assert latest["modified_at"] == "2999-01-01 00:00:00.000001"
+
+
+def test_half_written_temp_file_is_ignored_and_foreign_file_is_named(
+    raw_only: DataPaths,
+) -> None:
+    row = a_customer(raw_only)
+    folder = raw_only.landing_dir(CUSTOMER.name)
+    partial = folder / f".customer_update_{row['cust_id']}_20990101T000000000000.csv.tmp"
+    partial.write_text(',"Cust Id","Cust Fir')  # a writer killed mid-file
+    result = update_customer(raw_only, row["cust_id"], {"city": "Pune"}, no_ask)
+    assert result is not None and written_row(result.path)["city"] == "Pune"
+    foreign = folder / f"customer_update_{row['cust_id']}_by hand.csv"
+    foreign.write_text("not,a,change,file\n")
+    with pytest.raises(UpdateError, match=r"by hand\.csv.*move it out of the landing folder"):
+        update_customer(raw_only, row["cust_id"], {"pin": "411001"}, no_ask)
+    assert len(change_files(folder, row["cust_id"])) == 2  # nothing new written
+
+
+def test_two_writers_at_once_lose_no_edit(raw_only: DataPaths) -> None:
+    """Both tools read the latest while the test holds the lock, then race for it."""
+    row = a_customer(raw_only)
+    folder = raw_only.landing_dir(CUSTOMER.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = os.open(folder / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        procs = [
+            subprocess.Popen(
+                [*CLI, "update-customer", row["cust_id"], "--set", change],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for change in ("city=Pune", "email_addr=two.writers@example.com")
+        ]
+        for proc in procs:  # each has read the latest and now waits for the lock
+            seen = ""
+            while "waiting for another update-customer" not in seen:
+                line = proc.stderr.readline()
+                assert line, f"exited without waiting: {seen}"
+                seen += line
+    finally:
+        os.close(lock)
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    paths = change_files(folder, row["cust_id"])
+    versions = sorted((read_change_file(p) for p in paths), key=lambda v: v.modified)
+    assert len(versions) == 2 and versions[0].modified < versions[1].modified
+    assert versions[1].row["city"] == "Pune"
+    assert versions[1].row["email_addr"] == "two.writers@example.com"
+
+
+def test_waits_for_a_build_holding_the_warehouse(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('locked', flush=True); time.sleep(2); c.close()",
+            str(raw_only.warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        messages: list[str] = []
+        started = time.monotonic()
+        result = update_customer(
+            raw_only, row["cust_id"], {"city": "Pune"}, no_ask, on_wait=messages.append
+        )
+        assert result is not None and time.monotonic() - started >= 1.0
+        assert any("waiting for the warehouse lock" in m for m in messages), messages
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_closed_stdin_is_a_clear_error(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    done = subprocess.run(
+        [*CLI, "update-customer", row["cust_id"]],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "no input: pass --set field=value or run in a terminal" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not change_files(raw_only.landing_dir(CUSTOMER.name), row["cust_id"])
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("cty", "unknown field 'cty'; did you mean 'city'?"),
+        ("emial_addr", "unknown field 'emial_addr'; did you mean 'email_addr'?"),
+        ("zzzz", "unknown field 'zzzz' updatable fields: cust_segment"),
+    ],
+)
+def test_unknown_field_suggests_the_closest(raw_only: DataPaths, name: str, message: str) -> None:
+    row = a_customer(raw_only)
+    with pytest.raises(UpdateError) as caught:
+        update_customer(raw_only, row["cust_id"], {name: "Pune"}, no_ask)
+    assert message in str(caught.value)
+    assert "cannot be updated" not in str(caught.value)
+
+
+def test_cli_unknown_field(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    done = subprocess.run(
+        [*CLI, "update-customer", row["cust_id"], "--set", "cty=Pune"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "unknown field 'cty'; did you mean 'city'?" in done.stderr
+
+
+def test_control_characters_are_refused(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    with pytest.raises(UpdateError, match=r"control character.*'\\x00'"):
+        update_customer(raw_only, row["cust_id"], {"city": "Mum\x00bai"}, no_ask)
+    assert not change_files(raw_only.landing_dir(CUSTOMER.name), row["cust_id"])
+
+
+def test_full_disk_is_a_clear_error_and_leaves_no_temp_file(
+    raw_only: DataPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row = a_customer(raw_only)
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:
+        real_fsync(fd)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(UpdateError, match=r"No space left on device.*nothing was written"):
+        update_customer(raw_only, row["cust_id"], {"city": "Pune"}, no_ask)
+    folder = raw_only.landing_dir(CUSTOMER.name)
+    assert not change_files(folder, row["cust_id"])
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_change_file_with_a_zone_offset_compares_in_utc(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    folder = raw_only.landing_dir(CUSTOMER.name)
+    path = folder / f"customer_update_{row['cust_id']}_by_hand.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", *(c.source_header for c in CUSTOMER.columns)])
+        values = {**row, "modified_at": "2030-01-01 12:00:00+02:00"}
+        writer.writerow(
+            [0, *("" if values[c] is None else values[c] for c in CUSTOMER.column_names)]
+        )
+    assert read_change_file(path).modified == dt.datetime(2030, 1, 1, 10, 0, 0)
+    result = update_customer(raw_only, row["cust_id"], {"pin": "411001"}, no_ask)
+    assert result is not None
+    assert written_row(result.path)["modified_at"] == "2030-01-01 10:00:00.000001"

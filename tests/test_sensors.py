@@ -160,3 +160,38 @@ def test_a_busy_warehouse_defers_the_ledger_lookup(built: DataPaths) -> None:
         holder.communicate("", timeout=60)
     after = tick(built, busy.cursor)
     assert not after.run_requests and "already ingested" in after.skip_reason.skip_message
+
+
+def requested_by_automation(
+    instance: dg.DagsterInstance, cursor: object
+) -> tuple[set[str], object]:
+    """One evaluation of every automation condition, as the automation sensor's tick does."""
+    from fs_assets.definitions import defs
+
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    keys = {r.key.to_user_string() for r in result.results if r.true_subset.size}
+    return keys, result.cursor
+
+
+def test_automation_leaves_a_fresh_build_alone(built: DataPaths) -> None:
+    """Eager conditions fire for a dependency updated later than the asset, not for a build.
+
+    The first evaluation records the state it finds; a build that materializes an asset
+    after its dependencies leaves nothing to do; a raw table refreshed alone does.
+    """
+    from io import StringIO
+
+    from fs_assets.build import build
+
+    with dg.DagsterInstance.get() as instance:
+        first, cursor = requested_by_automation(instance, None)
+        again, cursor = requested_by_automation(instance, cursor)
+    assert first == again == set()
+    assert build(built, select="key:raw/customer+", out=StringIO()).ok
+    with dg.DagsterInstance.get() as instance:
+        after_build, cursor = requested_by_automation(instance, cursor)
+    assert after_build == set()
+    assert build(built, select="key:raw/customer", out=StringIO()).ok
+    with dg.DagsterInstance.get() as instance:
+        after_raw, _ = requested_by_automation(instance, cursor)
+    assert {"mastered/customer", "marts/cross_sell"} <= after_raw

@@ -8,6 +8,7 @@ per finished asset. Failed checks and steps are printed as they happen, in both 
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -174,9 +175,10 @@ class BuildProgress:
         done, total = len(self.done), len(self.items)
         filled = BAR_WIDTH * done // max(total, 1)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        self.out.write(
-            f"{CLEAR_LINE}[{bar}] {done}/{total} assets {self.elapsed():6.1f}s  {self.current}"
-        )
+        line = f"[{bar}] {done}/{total} assets {self.elapsed():6.1f}s  {self.current}"
+        # a line longer than the terminal wraps, and `\r` would then rewrite only its tail
+        width = shutil.get_terminal_size().columns - 1
+        self.out.write(f"{CLEAR_LINE}{line[:width]}")
         self.out.flush()
         self._drawn = True
 

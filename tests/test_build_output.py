@@ -9,7 +9,10 @@ import sys
 from io import StringIO
 from pathlib import Path
 
-from fs_assets.build import build, print_summary
+import pytest
+
+from fs_assets.build import BuildReport, build, print_summary
+from fs_assets.build_progress import BuildProgress
 from fs_assets.paths import PROJECT_ROOT, DataPaths
 from fs_assets.regional import REGION_PARTITIONS
 
@@ -50,7 +53,10 @@ def test_plain_lines_count_assets_over_the_whole_build(built: DataPaths) -> None
     assert "\r" not in out.getvalue()
 
 
-def test_a_terminal_gets_one_line_rewritten(built: DataPaths) -> None:
+def test_a_terminal_gets_one_line_rewritten(
+    built: DataPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
     out = Terminal()
     report = build(built, select=TWO_RUNS, out=out)
     assert report.ok
@@ -61,6 +67,17 @@ def test_a_terminal_gets_one_line_rewritten(built: DataPaths) -> None:
     total = len(report.planned)
     assert frames[-1].startswith("[" + "#" * 24 + "]") and f"{total}/{total} assets" in frames[-1]
     assert any(f"{REGION} " in f and f"/{PARTITIONS} partitions" in f for f in frames)
+
+
+def test_the_bar_never_wraps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrapped line cannot be rewritten with a carriage return: cut at the width."""
+    monkeypatch.setenv("COLUMNS", "40")
+    out = Terminal()
+    progress = BuildProgress(None, {REGION: PARTITIONS}, BuildReport("", True), out=out)
+    progress.current = f"{REGION} 17/{PARTITIONS} partitions"
+    progress._draw()
+    frame = out.getvalue().removeprefix("\r\033[K")
+    assert frame.startswith("[") and len(frame) == 39
 
 
 def test_summary_names_assets_partitions_checks_and_runs(built: DataPaths) -> None:

@@ -1,31 +1,31 @@
 """`fs-accelerator build`: materialize the asset graph on the project's Dagster instance.
 
-The run goes through the instance in DAGSTER_HOME, so it shows in the UI afterwards. While
-it runs, a watcher thread reads the run's events and prints one line per asset (and a bar
-on a terminal); at the end a summary of checks. Exit code 1 when the run fails or an
-ERROR-severity check fails. Before the first run it checks that the data folder is
-writable and fails runs whose process died (recovery.py); each run executes under
-run_guard.py, which stops it cleanly on Ctrl-C/SIGTERM or a too-long wait for the slot.
+The runs go through the instance in DAGSTER_HOME, so they show in the UI afterwards. While
+they run, one progress display follows them (fs_assets/build_progress.py); at the end one
+summary. Exit code 1 when a run fails or an ERROR-severity check fails. Before the first run
+it checks that the data folder is writable and fails runs whose process died (recovery.py);
+each run executes under run_guard.py, which stops it cleanly on Ctrl-C/SIGTERM or a
+too-long wait for the slot.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import dagster as dg
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterInstance
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from dagster._core.utils import make_new_run_id
 
+from fs_assets.build_progress import BuildProgress, dagster_notices_hidden, plan_items
+from fs_assets.build_progress import print_summary as print_outcome
 from fs_assets.instance import ensure_dagster_home
 from fs_assets.paths import DataPaths
 from fs_assets.preflight import DataFolderNotWritable, check_writable
@@ -34,13 +34,6 @@ from fs_assets.run_guard import BuildStopped, run_guarded, wait_timeout_s
 
 if TYPE_CHECKING:
     from fs_assets.lineage.emitter import DeliveryReport
-
-WATCHED = {
-    DagsterEventType.ASSET_MATERIALIZATION,
-    DagsterEventType.ASSET_CHECK_EVALUATION,
-    DagsterEventType.STEP_FAILURE,
-}
-
 
 # Dagster's console logger at DEBUG prints every event; the progress lines replace it.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -56,7 +49,10 @@ class BuildReport:
     checks_failed: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
     step_failures: list[str] = field(default_factory=list)
     lineage: list[str] = field(default_factory=list)  # one line per run: where events went
+    lineage_events: int = 0  # delivered without failure, over all runs
+    lineage_notes: list[str] = field(default_factory=list)  # failed or skipped deliveries
     seconds: float = 0.0
+    planned: dict[str, int] = field(default_factory=dict)  # asset -> partitions (0: none)
 
     @property
     def blocking_failures(self) -> list[str]:
@@ -65,81 +61,6 @@ class BuildReport:
     @property
     def ok(self) -> bool:
         return self.success and not self.blocking_failures
-
-
-def _label(key: dg.AssetKey) -> str:
-    return ".".join(key.path)
-
-
-class _Progress:
-    """Prints each materialization as it lands, from the run's event log."""
-
-    def __init__(
-        self,
-        instance: DagsterInstance,
-        run_id: str,
-        total: int,
-        report: BuildReport,
-        out=sys.stdout,
-    ):
-        self.instance, self.run_id, self.total, self.out = instance, run_id, total, out
-        self.report = report
-        self.started = time.monotonic()
-        self._cursor: str | None = None
-        self._stop = threading.Event()
-        self._tty = out.isatty()
-
-    def poll(self) -> None:
-        while True:
-            batch = self.instance.get_records_for_run(self.run_id, cursor=self._cursor, limit=1000)
-            self._handle(batch.records)
-            self._cursor = batch.cursor
-            if not batch.has_more:
-                return
-
-    def _handle(self, records) -> None:
-        for record in records:
-            event = record.event_log_entry.dagster_event
-            if event is None or event.event_type not in WATCHED:
-                continue
-            if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                name = _label(event.asset_key)
-                if name not in self.report.materialized:
-                    self.report.materialized.append(name)
-                partition = f" [{event.partition}]" if event.partition else ""
-                self._line(f"materialized {name}{partition}")
-            elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-                ev = event.event_specific_data
-                name = f"{_label(ev.asset_key)}:{ev.check_name}"
-                if ev.passed:
-                    self.report.checks_passed.append(name)
-                else:
-                    self.report.checks_failed.append((name, ev.severity.value))
-                    self._line(f"check FAILED ({ev.severity.value}) {name}")
-            else:
-                self.report.step_failures.append(event.step_key or "?")
-                self._line(f"step FAILED {event.step_key}")
-
-    def _line(self, text: str) -> None:
-        done = len(self.report.materialized)
-        elapsed = time.monotonic() - self.started
-        if self._tty:
-            width = 24
-            filled = int(width * done / max(self.total, 1))
-            bar = "#" * filled + "-" * (width - filled)
-            self.out.write(f"\r\033[K[{bar}] {done}/{self.total} {elapsed:6.1f}s  {text}\n")
-        else:
-            self.out.write(f"[{done}/{self.total}] {elapsed:6.1f}s {text}\n")
-        self.out.flush()
-
-    def watch(self) -> None:
-        while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(0.5)
-        self.poll()
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def _plan(graph, keys: list[dg.AssetKey]) -> list[tuple[list[dg.AssetKey], dict[str, str]]]:
@@ -175,6 +96,7 @@ def _plan(graph, keys: list[dg.AssetKey]) -> list[tuple[list[dg.AssetKey], dict[
     return runs
 
 
+@dagster_notices_hidden()
 def build(
     paths: DataPaths, select: str | None = None, out=sys.stdout, run_config: dict | None = None
 ) -> BuildReport:
@@ -203,9 +125,10 @@ def build(
     else:
         keys = sorted(graph.get_all_asset_keys())
     job = defs.resolve_implicit_global_asset_job_def()
-    report = BuildReport(run_id="", success=True)
+    report = BuildReport(run_id="", success=True, planned=plan_items(graph, keys))
     started = time.monotonic()
     with DagsterInstance.get() as instance:
+        progress = BuildProgress(instance, report.planned, report, out=out)
 
         def lineage(run_id: str) -> DeliveryReport:
             # OpenLineage for the run, succeeded or not; a delivery failure is reported,
@@ -225,61 +148,53 @@ def build(
         recover_dead_runs()
         for run_keys, tags in _plan(graph, keys):
             run_id = make_new_run_id()
-            progress = _Progress(instance, run_id, total=len(keys), out=out, report=report)
-            watcher = threading.Thread(target=progress.watch, daemon=True)
-            watcher.start()
             try:
-                result = run_guarded(
-                    instance,
-                    run_id,
-                    lambda run_keys=run_keys, run_id=run_id, tags=tags: job.execute_in_process(
-                        instance=instance,
-                        asset_selection=run_keys,
-                        run_id=run_id,
-                        raise_on_error=False,
-                        run_config={**QUIET, **(run_config or {})},
-                        tags={
-                            "fs-accelerator/launched-by": "cli-build",
-                            **run_identity_tags(),
-                            **tags,
-                        },
-                    ),
-                    timeout_s=timeout_s,
-                    out=out,
-                    while_waiting=recover_dead_runs,
-                )
+                with progress.watching(run_id):
+                    result = run_guarded(
+                        instance,
+                        run_id,
+                        lambda run_keys=run_keys, run_id=run_id, tags=tags: job.execute_in_process(
+                            instance=instance,
+                            asset_selection=run_keys,
+                            run_id=run_id,
+                            raise_on_error=False,
+                            run_config={**QUIET, **(run_config or {})},
+                            tags={
+                                "fs-accelerator/launched-by": "cli-build",
+                                **run_identity_tags(),
+                                **tags,
+                            },
+                        ),
+                        timeout_s=timeout_s,
+                        out=out,
+                        while_waiting=recover_dead_runs,
+                    )
             except BuildStopped:
                 lineage(run_id)
                 raise
-            finally:
-                progress.stop()
-                watcher.join()
-            report.lineage.append(lineage(run_id).message())
+            delivery = lineage(run_id)
+            report.lineage.append(delivery.message())
+            if delivery.ok and not delivery.skipped:
+                report.lineage_events += delivery.events
+            else:
+                report.lineage_notes.append(delivery.message())
             report.run_ids.append(run_id)
             report.success = report.success and result.success
             if not result.success:
                 break
+        progress.finish()
     report.run_id = ",".join(report.run_ids)
     report.seconds = time.monotonic() - started
     return report
 
 
 def print_summary(report: BuildReport, paths: DataPaths, out=sys.stdout) -> None:
-    by_asset = Counter(name.split(":")[0] for name in report.checks_passed)
-    out.write(
-        f"\nruns {report.run_id}: {'succeeded' if report.success else 'FAILED'} "
-        f"in {report.seconds:.1f}s; {len(report.materialized)} assets materialized\n"
-        f"checks: {len(report.checks_passed)} passed, {len(report.checks_failed)} failed "
-        f"({len(report.blocking_failures)} ERROR)\n"
-    )
-    for name, severity in report.checks_failed:
-        out.write(f"  FAILED {severity:5} {name}\n")
-    for step in report.step_failures:
-        out.write(f"  FAILED step {step}\n")
-    if by_asset:
-        out.write(f"  passing checks on {len(by_asset)} assets\n")
-    for line in report.lineage:
+    """The outcome, where lineage went, and where everything is."""
+    print_outcome(report, report.planned, out)
+    for line in report.lineage_notes:
         out.write(f"{line}\n")
+    if report.lineage_events:
+        out.write(f"lineage: {report.lineage_events} OpenLineage events written\n")
     out.write(
         f"\ndata folder:   {paths.home}\n"
         f"landing files: {paths.landing}\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -63,10 +62,14 @@ def _update(args: argparse.Namespace) -> int:
 
 def _ui(args: argparse.Namespace) -> int:
     from fs_assets.instance import ensure_dagster_home
+    from fs_assets.process_group import run_group
 
     paths = data_paths(args.home)
     home = ensure_dagster_home(paths)
-    print(f"Dagster UI on http://{args.host}:{args.port} (instance {home})")
+    print(
+        f"Dagster UI on http://{args.host}:{args.port} (instance {home}); Ctrl-C stops it",
+        flush=True,
+    )
     cmd = [
         sys.executable,
         "-m",
@@ -79,7 +82,9 @@ def _ui(args: argparse.Namespace) -> int:
         "-p",
         str(args.port),
     ]
-    return subprocess.call(cmd, cwd=PROJECT_ROOT, env=os.environ.copy())
+    # Own process group: Ctrl-C or SIGTERM to this process stops webserver, daemon and
+    # code servers too (fs_assets/process_group.py).
+    return run_group(cmd, cwd=PROJECT_ROOT, env=os.environ.copy())
 
 
 def _paths(args: argparse.Namespace) -> int:

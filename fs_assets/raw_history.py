@@ -39,6 +39,8 @@ from fs_assets.landing_files import (
 from fs_assets.rules import q
 
 LEDGER = "meta.ingest_ledger"
+# Ledger statuses whose bytes are in raw: the same bytes again add nothing.
+LEDGER_ACCEPTED = ("ingested", "duplicate")
 AUDIT_COLUMNS = ("_modified_ts", "_source_file", "_source_row", "_ingested_at", "_batch_id")
 
 
@@ -135,7 +137,7 @@ def known_file(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: st
     rows = conn.execute(
         f"select path, status from {LEDGER} where entity = ? and sha256 = ?", [ent.name, sha]
     ).fetchall()
-    accepted = [p for p, s in rows if s in ("ingested", "duplicate")]
+    accepted = [p for p, s in rows if s in LEDGER_ACCEPTED]
     if str(path) in accepted:
         return "skipped"
     if accepted:

@@ -10,6 +10,11 @@ anyway. A file that changes after it was requested (it should not: landed files 
 immutable) gets a new fingerprint and is requested again; the merge rule keeps that from
 double counting.
 
+A stable file whose bytes `meta.ingest_ledger` already records as ingested (the build
+read it, or an earlier run) is remembered as known and requests nothing: opening the UI on
+a built data folder starts no run. The ledger is read without waiting; while a writer
+holds the warehouse, stable files wait for the next tick.
+
 One run per entity per tick, whatever the number of new files: the raw asset ingests
 every new file of its folder in one run. Files the raw asset cannot read are moved to
 `landing/_rejected/<entity>/` with a JSON report (file, line, reason) by the asset.
@@ -23,15 +28,21 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 
 from fs_assets.entities import ENTITY_NAMES
-from fs_assets.landing_files import list_landing
+from fs_assets.landing_files import list_landing, sha256_of
 from fs_assets.raw_assets import raw_key
 from resources.landing_zone import LandingZoneResource
+from resources.warehouse import WarehouseResource
+from sensors.ledger import WarehouseBusy, ingested_digests
 
 DONE_SUFFIX = ".done"
+# Cursor maps of files dealt with, path -> [size, mtime_ns]: a run was requested for it,
+# or its bytes were already in the ledger.
+HANDLED = ("requested", "known")
 
 
 @dataclass(frozen=True)
@@ -57,9 +68,13 @@ def run_key(entity: str, files: dict[str, Fingerprint]) -> str:
 def evaluate_landing(
     root: Path, cursor: dict
 ) -> tuple[dict[str, dict[str, Fingerprint]], dict, dict[str, int]]:
-    """(stable new files per entity, next cursor, files still settling per entity)."""
+    """(stable files not yet handled, per entity; next cursor; files still settling).
+
+    Stable files stay in the next cursor's `seen` until `mark_handled` records them, so a
+    file whose ledger lookup had to wait is still stable on the next tick.
+    """
     seen: dict[str, list[int]] = cursor.get("seen", {})
-    requested: dict[str, list[int]] = cursor.get("requested", {})
+    handled = {**cursor.get("known", {}), **cursor.get("requested", {})}
     ready: dict[str, dict[str, Fingerprint]] = {}
     settling: dict[str, int] = {}
     next_seen: dict[str, list[int]] = {}
@@ -72,20 +87,54 @@ def evaluate_landing(
             except FileNotFoundError:  # moved away between listing and stat
                 continue
             key = str(path)
-            if requested.get(key) == fp.as_list():
+            if handled.get(key) == fp.as_list():
                 continue
+            next_seen[key] = fp.as_list()
             marker = path.with_name(path.name + DONE_SUFFIX)
             if seen.get(key) == fp.as_list() or marker.exists():
                 ready.setdefault(entity, {})[key] = fp
             else:
-                next_seen[key] = fp.as_list()
                 settling[entity] = settling.get(entity, 0) + 1
-    new_requested = {
-        p: r for p, r in requested.items() if Path(p).exists()
-    }  # forget files that were moved aside or deleted
-    for files in ready.values():
-        new_requested.update({p: f.as_list() for p, f in files.items()})
-    return ready, {"seen": next_seen, "requested": new_requested}, settling
+    # forget files that were moved aside or deleted
+    next_cursor = {
+        "seen": next_seen,
+        **{
+            name: {p: r for p, r in cursor.get(name, {}).items() if Path(p).exists()}
+            for name in HANDLED
+        },
+    }
+    return ready, next_cursor, settling
+
+
+def mark_handled(
+    cursor: dict, how: Literal["requested", "known"], files: dict[str, Fingerprint]
+) -> None:
+    """Record files as `requested` (a run asked for) or `known` (already in the ledger)."""
+    for path, fp in files.items():
+        cursor["seen"].pop(path, None)
+        cursor[how][path] = fp.as_list()
+
+
+def split_known(
+    warehouse: Path, entity: str, files: dict[str, Fingerprint]
+) -> tuple[dict[str, Fingerprint], dict[str, Fingerprint]]:
+    """(files whose bytes the ledger records as ingested, files to request).
+
+    Raises WarehouseBusy when the ledger cannot be read now.
+    """
+    digests = {}
+    for path in files:
+        if Path(path).is_symlink():  # never followed: the raw run refuses it with a report
+            digests[path] = ""
+            continue
+        try:
+            digests[path] = sha256_of(Path(path))
+        except FileNotFoundError:  # moved away since the listing: the next tick forgets it
+            continue
+    ingested = ingested_digests(warehouse, entity, [d for d in digests.values() if d])
+    known = {p: files[p] for p, d in digests.items() if d in ingested}
+    new = {p: fp for p, fp in files.items() if p in digests and p not in known}
+    return known, new
 
 
 @dg.sensor(
@@ -93,23 +142,40 @@ def evaluate_landing(
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     asset_selection=[raw_key(e) for e in ENTITY_NAMES],
-    description="Requests a raw.<entity> run when new files in landing/<entity>/ are stable.",
+    description="Requests a raw.<entity> run when new files in landing/<entity>/ are stable "
+    "and their bytes are not in meta.ingest_ledger yet.",
 )
 def landing_sensor(
-    context: dg.SensorEvaluationContext, landing: LandingZoneResource
+    context: dg.SensorEvaluationContext,
+    landing: LandingZoneResource,
+    warehouse: WarehouseResource,
 ) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
     ready, next_cursor, settling = evaluate_landing(landing.root, cursor)
-    requests = [
-        dg.RunRequest(
-            run_key=run_key(entity, files),
-            asset_selection=[raw_key(entity)],
-            tags={"fs-accelerator/landing-files": str(len(files))},
-        )
-        for entity, files in ready.items()
-    ]
+    requests = []
+    skipped: list[str] = []
     for entity, files in ready.items():
-        context.log.info(f"{entity}: {len(files)} new file(s): {[Path(p).name for p in files]}")
+        try:
+            known, new = split_known(warehouse.path, entity, files)
+        except WarehouseBusy as exc:
+            skipped.append(f"{entity}: {len(files)} stable file(s) wait for the ledger ({exc})")
+            continue
+        mark_handled(next_cursor, "known", known)
+        if known:
+            skipped.append(f"{entity}: {len(known)} file(s) already ingested")
+        if not new:
+            continue
+        mark_handled(next_cursor, "requested", new)
+        context.log.info(f"{entity}: {len(new)} new file(s): {[Path(p).name for p in new]}")
+        requests.append(
+            dg.RunRequest(
+                run_key=run_key(entity, new),
+                asset_selection=[raw_key(entity)],
+                tags={"fs-accelerator/landing-files": str(len(new))},
+            )
+        )
+    for line in skipped:
+        context.log.info(line)
     for entity in ENTITY_NAMES:
         folders = list_landing(landing.root / entity).folders
         if folders:
@@ -119,5 +185,6 @@ def landing_sensor(
             )
     skip = None
     if not requests:
-        skip = f"waiting for files to settle: {settling}" if settling else "no new landing files"
+        reasons = skipped + ([f"waiting for files to settle: {settling}"] if settling else [])
+        skip = "; ".join(reasons) or "no new landing files"
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(next_cursor), skip_reason=skip)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +92,15 @@ class Dagster:
         }
 
 
-@pytest.fixture
-def dagster_dev(built: DataPaths, tmp_path: Path) -> Iterator[tuple[Dagster, DataPaths]]:
-    """`dagster dev` on the built data folder; the landing zone starts empty (archived)."""
-    shutil.move(built.landing, tmp_path / "archived_landing")
-    built.landing.mkdir()
+@contextmanager
+def running_dagster_dev(paths: DataPaths, log_path: Path) -> Iterator[Dagster]:
+    """`dagster dev` (webserver + daemon) on the data folder, stopped with its group."""
     port = free_port()
-    log = (tmp_path / "dagster_dev.log").open("w")
+    log = log_path.open("w")
     env = {
         **os.environ,
-        "FS_ACCELERATOR_HOME": str(built.home),
-        "DAGSTER_HOME": str(built.dagster_home),
+        "FS_ACCELERATOR_HOME": str(paths.home),
+        "DAGSTER_HOME": str(paths.dagster_home),
     }
     proc = subprocess.Popen(
         [
@@ -123,7 +122,7 @@ def dagster_dev(built: DataPaths, tmp_path: Path) -> Iterator[tuple[Dagster, Dat
     client = Dagster(port)
     try:
         wait_for("the webserver", lambda: client.query("{ version }")["version"], 180)
-        yield client, built
+        yield client
     finally:
         for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
             try:
@@ -136,6 +135,15 @@ def dagster_dev(built: DataPaths, tmp_path: Path) -> Iterator[tuple[Dagster, Dat
             except subprocess.TimeoutExpired:
                 continue
         log.close()
+
+
+@pytest.fixture
+def dagster_dev(built: DataPaths, tmp_path: Path) -> Iterator[tuple[Dagster, DataPaths]]:
+    """`dagster dev` on the built data folder; the landing zone starts empty (archived)."""
+    shutil.move(built.landing, tmp_path / "archived_landing")
+    built.landing.mkdir()
+    with running_dagster_dev(built, tmp_path / "dagster_dev.log") as client:
+        yield client, built
 
 
 def mastered_value(paths: DataPaths, cust_id: str, column: str) -> Any:

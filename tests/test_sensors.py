@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from fs_assets.paths import DataPaths
-from resources import LandingZoneResource
+from resources import LandingZoneResource, WarehouseResource
 from sensors import ALL_SENSORS
 from sensors.landing_sensor import landing_sensor
 
@@ -20,7 +23,10 @@ def tick(paths: DataPaths, cursor: str | None) -> dg.SensorResult:
         context = dg.build_sensor_context(
             instance=instance,
             cursor=cursor,
-            resources={"landing": LandingZoneResource(home=str(paths.home))},
+            resources={
+                "landing": LandingZoneResource(home=str(paths.home)),
+                "warehouse": WarehouseResource(home=str(paths.home)),
+            },
         )
         return landing_sensor(context)
 
@@ -86,3 +92,106 @@ def test_hidden_temporary_and_moved_files(home: DataPaths, one_file: Path) -> No
     after = tick(home, result.cursor)
     assert not after.run_requests
     assert str(one_file) not in after.cursor
+
+
+def settle(paths: DataPaths, cursor: str | None = None, ticks: int = 3) -> list[dg.SensorResult]:
+    """Several consecutive ticks from `cursor`, each resuming from the previous one."""
+    results = []
+    for _ in range(ticks):
+        results.append(tick(paths, cursor))
+        cursor = results[-1].cursor
+    return results
+
+
+def test_files_the_build_ingested_start_no_run(built: DataPaths) -> None:
+    """After `fs-accelerator build`, a sensor starting from an empty cursor stays quiet."""
+    landed = sorted(str(p) for p in built.landing.rglob("*.csv"))
+    results = settle(built)
+    assert [r.run_requests for r in results] == [[], [], []]
+    assert "already ingested" in results[1].skip_reason.skip_message
+    cursor = json.loads(results[-1].cursor)
+    assert sorted(cursor["known"]) == landed and not cursor["requested"]
+    assert results[-1].skip_reason.skip_message == "no new landing files"
+
+
+def test_same_bytes_under_another_name_start_no_run(built: DataPaths) -> None:
+    src = sorted((built.landing / "customer").glob("*.csv"))[0]
+    copy = src.with_name("customer copy [1] ü.csv")
+    first = settle(built)[-1]
+    shutil.copy(src, copy)
+    copy.with_name(copy.name + ".done").touch()
+    after = tick(built, first.cursor)
+    assert not after.run_requests
+    assert str(copy) in json.loads(after.cursor)["known"]
+
+
+def test_new_file_after_a_build_is_requested(built: DataPaths, small_landing: Path) -> None:
+    quiet = settle(built)[-1]
+    src = sorted((built.landing / "customer").glob("*.csv"))[0]
+    changed = src.with_name("customer_change.csv")
+    changed.write_bytes(src.read_bytes() + b"\n")  # other bytes: not in the ledger
+    changed.with_name(changed.name + ".done").touch()
+    result = tick(built, quiet.cursor)
+    assert list(requested(result).values()) == [["raw/customer"]]
+    assert result.run_requests[0].tags["fs-accelerator/landing-files"] == "1"
+
+
+def test_a_busy_warehouse_defers_the_ledger_lookup(built: DataPaths) -> None:
+    """A writer in another process holds the file: no run, no wait, retried next tick."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+            " sys.stdin.read(); c.close()",
+            str(built.warehouse),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = settle(built, ticks=2)[-1]
+        assert not busy.run_requests
+        assert "wait for the ledger" in busy.skip_reason.skip_message
+        assert not json.loads(busy.cursor)["known"]
+    finally:
+        holder.communicate("", timeout=60)
+    after = tick(built, busy.cursor)
+    assert not after.run_requests and "already ingested" in after.skip_reason.skip_message
+
+
+def requested_by_automation(
+    instance: dg.DagsterInstance, cursor: object
+) -> tuple[set[str], object]:
+    """One evaluation of every automation condition, as the automation sensor's tick does."""
+    from fs_assets.definitions import defs
+
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    keys = {r.key.to_user_string() for r in result.results if r.true_subset.size}
+    return keys, result.cursor
+
+
+def test_automation_leaves_a_fresh_build_alone(built: DataPaths) -> None:
+    """Eager conditions fire for a dependency updated later than the asset, not for a build.
+
+    The first evaluation records the state it finds; a build that materializes an asset
+    after its dependencies leaves nothing to do; a raw table refreshed alone does.
+    """
+    from io import StringIO
+
+    from fs_assets.build import build
+
+    with dg.DagsterInstance.get() as instance:
+        first, cursor = requested_by_automation(instance, None)
+        again, cursor = requested_by_automation(instance, cursor)
+    assert first == again == set()
+    assert build(built, select="key:raw/customer+", out=StringIO()).ok
+    with dg.DagsterInstance.get() as instance:
+        after_build, cursor = requested_by_automation(instance, cursor)
+    assert after_build == set()
+    assert build(built, select="key:raw/customer", out=StringIO()).ok
+    with dg.DagsterInstance.get() as instance:
+        after_raw, _ = requested_by_automation(instance, cursor)
+    assert {"mastered/customer", "marts/cross_sell"} <= after_raw

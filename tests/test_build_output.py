@@ -1,0 +1,134 @@
+"""What `fs-accelerator build` prints: one progress display, one summary, no Dagster notices."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+
+from fs_assets.build import BuildReport, build, print_summary
+from fs_assets.build_progress import BuildProgress
+from fs_assets.paths import PROJECT_ROOT, DataPaths
+from fs_assets.regional import REGION_PARTITIONS
+
+BIN = Path(sys.executable).parent
+REGION = "mastered.customer_by_region"
+PARTITIONS = len(REGION_PARTITIONS.get_partition_keys())
+# The region partitions, then the catalog scanner and manifest downstream: two runs.
+TWO_RUNS = "key:mastered/customer_by_region+"
+
+
+class Terminal(StringIO):
+    """Captured output that says it is a terminal, as sys.stdout does in one."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def progress_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("[")]
+
+
+def test_plain_lines_count_assets_over_the_whole_build(built: DataPaths) -> None:
+    out = StringIO()
+    report = build(built, select=TWO_RUNS, out=out)
+    assert report.ok and len(report.run_ids) == 2
+    lines = progress_lines(out.getvalue())
+    total = len(report.planned)
+    # one line per asset, the partitioned one counted once with its partitions
+    assert len(lines) == total, lines
+    assert [int(re.match(r"\[(\d+)/", line).group(1)) for line in lines] == list(
+        range(1, total + 1)
+    )
+    assert sum(REGION in line for line in lines) == 1
+    assert f"{REGION} ({PARTITIONS} partitions)" in lines[0]
+    # elapsed time runs over the whole build: it never restarts with the next run
+    seconds = [float(re.search(r"\]\s+([\d.]+)s", line).group(1)) for line in lines]
+    assert seconds == sorted(seconds)
+    assert "\r" not in out.getvalue()
+
+
+def test_a_terminal_gets_one_line_rewritten(
+    built: DataPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    out = Terminal()
+    report = build(built, select=TWO_RUNS, out=out)
+    assert report.ok
+    text = out.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n")  # the bar's last state stays
+    frames = [f for f in text.rstrip("\n").split("\r\033[K") if f]
+    assert len(frames) > 1
+    total = len(report.planned)
+    assert frames[-1].startswith("[" + "#" * 24 + "]") and f"{total}/{total} assets" in frames[-1]
+    assert any(f"{REGION} " in f and f"/{PARTITIONS} partitions" in f for f in frames)
+
+
+def test_the_bar_never_wraps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrapped line cannot be rewritten with a carriage return: cut at the width."""
+    monkeypatch.setenv("COLUMNS", "40")
+    out = Terminal()
+    progress = BuildProgress(None, {REGION: PARTITIONS}, BuildReport("", True), out=out)
+    progress.current = f"{REGION} 17/{PARTITIONS} partitions"
+    progress._draw()
+    frame = out.getvalue().removeprefix("\r\033[K")
+    assert frame.startswith("[") and len(frame) == 39
+
+
+def test_summary_names_assets_partitions_checks_and_runs(built: DataPaths) -> None:
+    report = build(built, select=TWO_RUNS, out=StringIO())
+    out = StringIO()
+    print_summary(report, built, out=out)
+    text = out.getvalue()
+    total = len(report.planned)
+    assert f"build succeeded in {report.seconds:.1f}s: {total}/{total} assets materialized" in text
+    assert f"({PARTITIONS} partitions of {REGION})" in text
+    assert f"checks: {len(report.checks_passed)} passed, 0 warned, 0 failed" in text
+    runs = text.split("dagster runs:\n")[1].splitlines()[:2]
+    assert runs == [f"  {run_id}" for run_id in report.run_ids]
+    assert "," not in "".join(runs)
+
+
+def test_a_failed_check_is_a_line_of_its_own_and_in_the_summary(built: DataPaths) -> None:
+    good = sorted((built.landing / "customer").glob("*.csv"))[0]
+    bad = built.landing / "customer" / "customer_broken.csv"
+    lines = good.read_text(encoding="utf-8").splitlines()[:4]
+    lines[2] += ',"extra field"'
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = Terminal()
+    report = build(built, select="key:raw/customer", out=out)
+    assert not report.ok
+    name = "raw.customer:landing_files_accepted"
+    assert f"\r\033[Kcheck FAILED (ERROR) {name}\n" in out.getvalue()
+    summary = StringIO()
+    print_summary(report, built, out=summary)
+    assert "build FAILED" in summary.getvalue()
+    assert f"  FAILED ERROR {name}" in summary.getvalue()
+    assert "0 warned, 1 failed" in summary.getvalue()
+
+
+def test_cli_build_shows_no_dagster_api_notices(built: DataPaths) -> None:
+    env = {
+        **os.environ,
+        "FS_ACCELERATOR_HOME": str(built.home),
+        "DAGSTER_HOME": str(built.dagster_home),
+    }
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run(
+        [str(BIN / "fs-accelerator"), "build", "--select", "key:mastered/customer_by_region"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for notice in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
+        assert notice not in result.stderr + result.stdout
+    assert "[1/1]" in result.stdout and f"({PARTITIONS} partitions)" in result.stdout

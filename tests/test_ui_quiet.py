@@ -1,0 +1,159 @@
+"""After the main command the UI opens quiet; one landed file starts exactly its runs.
+
+The real `dagster dev` (webserver + daemon + code server) on a data folder built by
+`fs-accelerator build`, its landing files still in place: the sensors tick several times
+and start nothing. Then one customer change file lands: the landing sensor starts one
+raw.customer run, declarative automation refreshes what depends on it, each asset (and
+partition) once, and every run succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster import DagsterEventType, DagsterRunStatus
+from test_dagster_dev_e2e import BIN, Dagster, mastered_value, running_dagster_dev, wait_for
+
+from fs_assets.definitions import defs
+from fs_assets.paths import DataPaths
+
+LOCATION = "fs_accelerator"
+QUIET_TICKS = {"landing_sensor": 4, "automation_sensor": 3}  # 20 s and 30 s of ticks at least
+SETTLED_TICKS = 3  # automation ticks after the last run ended, with nothing new started
+TICKS = (
+    "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {"
+    " ... on Sensor { sensorState { ticks(limit: 200) { status timestamp skipReason } } } } }"
+)
+RAW_CUSTOMER = dg.AssetKey(["raw", "customer"])
+FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+def ticks(client: Dagster, sensor: str) -> list[dict]:
+    """The sensor's finished ticks (not the one in progress), newest first."""
+    selector = {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": "__repository__",
+        "sensorName": sensor,
+    }
+    data = client.query(TICKS, s=selector)
+    return [t for t in data["sensorOrError"]["sensorState"]["ticks"] if t["status"] != "STARTED"]
+
+
+def runs_since(known: set[str]) -> list[dg.DagsterRun]:
+    with dg.DagsterInstance.get() as instance:
+        return [r for r in instance.get_runs() if r.run_id not in known]
+
+
+def backfills() -> list:
+    with dg.DagsterInstance.get() as instance:
+        return list(instance.get_backfills())
+
+
+def materialized(run_ids: list[str]) -> Counter:
+    """(asset, partition) -> how many times the runs materialized it."""
+    seen: Counter = Counter()
+    with dg.DagsterInstance.get() as instance:
+        for run_id in run_ids:
+            records = instance.get_records_for_run(
+                run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+            ).records
+            for record in records:
+                event = record.event_log_entry.dagster_event
+                seen[(event.asset_key, event.partition)] += 1
+    return seen
+
+
+def expected_refresh() -> set[tuple[dg.AssetKey, str | None]]:
+    """raw.customer, and every asset below it that declarative automation keeps fresh."""
+    graph = defs.resolve_asset_graph()
+    expected = {(RAW_CUSTOMER, None)}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.automation_condition is None or RAW_CUSTOMER not in (
+            graph.get_ancestor_asset_keys(key)
+        ):
+            continue
+        partitions = node.partitions_def.get_partition_keys() if node.partitions_def else [None]
+        expected |= {(key, p) for p in partitions}
+    return expected
+
+
+@pytest.mark.slow
+def test_ui_opens_quiet_then_a_landed_file_starts_only_its_runs(
+    built: DataPaths, tmp_path: Path
+) -> None:
+    with dg.DagsterInstance.get() as instance:
+        build_runs = {r.run_id for r in instance.get_runs()}
+    assert build_runs and list(built.landing.rglob("*.csv"))  # built, files still landed
+
+    with running_dagster_dev(built, tmp_path / "dagster_dev.log") as client:
+        wait_for(
+            f"sensor ticks {QUIET_TICKS}",
+            lambda: all(len(ticks(client, s)) >= n for s, n in QUIET_TICKS.items()),
+            timeout=420,
+        )
+        assert runs_since(build_runs) == [] and backfills() == []
+        landing = ticks(client, "landing_sensor")
+        assert {t["status"] for t in landing} == {"SKIPPED"}, landing
+        assert any("already ingested" in (t["skipReason"] or "") for t in landing), landing
+        assert {t["status"] for t in ticks(client, "automation_sensor")} == {"SKIPPED"}
+
+        with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+            cust_id, risk = conn.execute(
+                "select cust_id, customer_risk_category from mastered.customer "
+                "where customer_type = 'Personal' order by cust_id limit 1"
+            ).fetchone()
+        new_risk = "High" if risk != "High" else "Low"
+        update = subprocess.run(
+            [
+                str(BIN / "fs-accelerator"),
+                "update-customer",
+                cust_id,
+                "--set",
+                f"customer_risk_category={new_risk}",
+            ],
+            env={**os.environ, "FS_ACCELERATOR_HOME": str(built.home)},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert update.returncode == 0, update.stderr
+
+        def settled() -> list[dg.DagsterRun] | None:
+            runs = runs_since(build_runs)
+            if not runs or any(r.status not in FINISHED for r in runs):
+                return None
+            if any(not b.status.name.startswith("COMPLETED") for b in backfills()):
+                return None
+            with dg.DagsterInstance.get() as instance:
+                ended = max(instance.get_run_record_by_id(r.run_id).end_time for r in runs)
+            after = [t for t in ticks(client, "automation_sensor") if t["timestamp"] > ended]
+            return runs if len(after) >= SETTLED_TICKS else None
+
+        runs = wait_for("the refresh to finish and stay finished", settled, timeout=900)
+        assert mastered_value(built, cust_id, "customer_risk_category") == new_risk
+
+    assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS] * len(runs)
+    by_sensor = Counter(r.tags.get("dagster/sensor_name") for r in runs)
+    landing_runs = [r for r in runs if r.tags.get("dagster/sensor_name") == "landing_sensor"]
+    assert len(landing_runs) == 1, by_sensor
+    assert landing_runs[0].asset_selection == {RAW_CUSTOMER}
+    others = [r for r in runs if r not in landing_runs]
+    assert others and all(
+        r.tags.get("dagster/sensor_name") == "automation_sensor" or "dagster/backfill" in r.tags
+        for r in others
+    ), [r.tags for r in others]
+    refreshed = materialized([r.run_id for r in runs])
+    assert {k for k, n in refreshed.items() if n > 1} == set()  # each asset/partition once
+    expected = expected_refresh()
+    assert set(refreshed) == expected, (
+        f"not refreshed: {sorted(map(str, expected - set(refreshed)))}; "
+        f"refreshed unexpectedly: {sorted(map(str, set(refreshed) - expected))}"
+    )

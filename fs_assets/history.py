@@ -24,6 +24,13 @@ HISTORY_DOCS = {
 }
 
 
+# "Customer X on date D": the version valid then (valid_from inclusive, valid_to exclusive).
+AS_OF_SQL = (
+    "select * from mastered.customer_history where cust_id = ? "
+    "and valid_from <= ? and (valid_to is null or ? < valid_to)"
+)
+
+
 def history_name(ent: Entity) -> str:
     return f"{ent.name}_history"
 

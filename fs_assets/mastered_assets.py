@@ -111,10 +111,13 @@ def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
     deps = list(dict.fromkeys(deps))
 
     @dg.multi_asset(
-        name=f"mastered_{ent.name}",
+        # The step key of a single mastered/<entity> asset, kept for runs and lineage.
+        name=f"mastered__{ent.name}",
         specs=[_mastered_spec(ent, deps), _history_spec(ent, deps)],
         pool=WAREHOUSE_POOL,
-        can_subset=False,
+        # Selecting one of the two still builds both tables (one transaction); only the
+        # selected ones report a materialization.
+        can_subset=True,
     )
     def _mastered(
         context: dg.AssetExecutionContext, config: MasteringConfig, warehouse: WarehouseResource
@@ -153,28 +156,31 @@ def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
             ["| rule | rows |", "|---|---|"]
             + [f"| {rule} | {n} |" for rule, n in stats.rule_failures.items()]
         )
-        yield dg.MaterializeResult(
-            asset_key=mastered_key(ent.name),
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(rows),
-                "rejected_rows": dg.MetadataValue.int(rejected),
-                "pending_corrections": dg.MetadataValue.int(pending),
-                "keys_with_pending_correction": dg.MetadataValue.int(pending_keys),
-                "build_mode": stats.mode,
-                "keys_evaluated": dg.MetadataValue.int(stats.keys_evaluated),
-                "versions_evaluated": dg.MetadataValue.int(stats.versions_evaluated),
-                "rejected_in_this_build": dg.MetadataValue.int(stats.rejected_rows),
-                "pending_in_this_build": dg.MetadataValue.int(stats.pending_rows),
-                "rule_failures_in_this_build": dg.MetadataValue.md(failures_md),
-            },
-        )
-        yield dg.MaterializeResult(
-            asset_key=history_key(ent),
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(history),
-                "build_mode": stats.mode,
-            },
-        )
+        selected = context.selected_asset_keys
+        if mastered_key(ent.name) in selected:
+            yield dg.MaterializeResult(
+                asset_key=mastered_key(ent.name),
+                metadata={
+                    "dagster/row_count": dg.MetadataValue.int(rows),
+                    "rejected_rows": dg.MetadataValue.int(rejected),
+                    "pending_corrections": dg.MetadataValue.int(pending),
+                    "keys_with_pending_correction": dg.MetadataValue.int(pending_keys),
+                    "build_mode": stats.mode,
+                    "keys_evaluated": dg.MetadataValue.int(stats.keys_evaluated),
+                    "versions_evaluated": dg.MetadataValue.int(stats.versions_evaluated),
+                    "rejected_in_this_build": dg.MetadataValue.int(stats.rejected_rows),
+                    "pending_in_this_build": dg.MetadataValue.int(stats.pending_rows),
+                    "rule_failures_in_this_build": dg.MetadataValue.md(failures_md),
+                },
+            )
+        if history_key(ent) in selected:
+            yield dg.MaterializeResult(
+                asset_key=history_key(ent),
+                metadata={
+                    "dagster/row_count": dg.MetadataValue.int(history),
+                    "build_mode": stats.mode,
+                },
+            )
 
     return _mastered
 

@@ -428,14 +428,21 @@ def test_cli_export_and_query(governed: DataPaths, capsys: pytest.CaptureFixture
 
 def test_assets_cover_every_role_and_pii_entity() -> None:
     keys = {a.key for a in GOVERNED_ASSETS}
-    assert keys == {governed_key(r, e.name) for r in ROLES for e in governed_entities()}
+    assert keys == {
+        governed_key(r, name)
+        for r in ROLES
+        for e in governed_entities()
+        for name in (e.name, f"{e.name}_history")
+    }
     assert dg.AssetKey(["governed", "restricted_acess_customer"]) in keys
+    assert dg.AssetKey(["governed", "restricted_acess_customer_history"]) in keys
     # Only customer carries PII tags today; the other entities get no governed view.
     assert [e.name for e in governed_entities()] == ["customer"]
     for asset in GOVERNED_ASSETS:
         spec = next(iter(asset.specs))
         assert spec.group_name == "governed" and spec.kinds == {"duckdb"}
-        assert spec.deps[0].asset_key == dg.AssetKey(["mastered", "customer"])
+        source = "customer_history" if asset.key.path[-1].endswith("_history") else "customer"
+        assert spec.deps[0].asset_key == dg.AssetKey(["mastered", source])
         assert spec.metadata["dagster/table_name"].startswith("warehouse.governed.")
 
 

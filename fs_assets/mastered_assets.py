@@ -128,6 +128,7 @@ def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
             with warehouse.spark() as wh:
                 # Always a full build on Spark: every key is re-evaluated.
                 stats = engine.build_mastered(wh, ent)
+                wh.register("quarantine", f"{ent.name}_pending_corrections")
                 pending_keys = wh.execute(
                     f"select count(distinct {q(ent.key)}) from {pending_table(ent)}"
                 ).fetchone()[0]

@@ -265,7 +265,7 @@ def build_mastered(
             )
         evaluated, params = evaluated_sql(ent, versions_sql(ent, "_keys" if incremental else None))
         conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
-        conn.execute(f"create or replace temp table _ranked as {ranked_sql(ent)}")
+        conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent)}")
         outputs = (
             (mastered_table(ent), mastered_select_sql(ent), []),
             (rejects_table(ent), rejects_select_sql(ent), [now]),
@@ -290,6 +290,7 @@ def build_mastered(
         conn.execute("rollback")
         raise
     finally:
-        for temp in ("_ranked", "_evaluated", "_keys"):
+        conn.execute("drop view if exists _ranked")
+        for temp in ("_evaluated", "_keys"):
             conn.execute(f"drop table if exists {temp}")
     return MasterStats("incremental" if incremental else "full", *counts, failures)

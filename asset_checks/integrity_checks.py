@@ -6,38 +6,64 @@ import dagster as dg
 
 from fs_assets.entities import ENTITIES, Entity
 from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import mastered_table, rejects_table
+from fs_assets.mastering import mastered_table, pending_table, rejects_table
 from fs_assets.raw_assets import raw_key
 from fs_assets.raw_history import LEDGER, raw_table
 from fs_assets.rules import q
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
-# Above this share of latest versions in quarantine, the data product is degraded.
+# Above this share of keys rejected (no valid version), the data product is degraded.
 MAX_REJECT_SHARE = 0.01
 
 
 def reconciliation(conn, ent: Entity) -> dict[str, int]:
-    """Key counts across the layers; `conn` is DuckDB or a `SparkWarehouse` (portable SQL)."""
+    """Key counts across the layers; `conn` is DuckDB or a `SparkWarehouse` (portable SQL).
+
+    Every raw key is mastered or rejected, never both; every key's newest raw version is
+    its mastered row, a pending correction, or (a key with no valid version) its reject.
+    A version is identified by its file and row.
+    """
     key = q(ent.key)
-    raw_keys, mastered, rejected, both = conn.execute(
-        f"""select
+    same = "x.{k} = n.{k} and x._source_file = n._source_file and x._source_row = n._source_row"
+    same = same.format(k=key)
+    raw_keys, mastered, rejected, pending, both, unexplained = conn.execute(
+        f"""with newest as (
+            select {key}, _source_file, _source_row from (
+              select r.{key}, r._source_file, r._source_row, row_number() over (
+                partition by r.{key}
+                order by r._modified_ts desc, r._batch_id desc, r._source_row desc) as _nth
+              from {raw_table(ent)} r) as v
+            where _nth = 1)
+        select
           (select count(distinct {key}) from {raw_table(ent)}),
           (select count(*) from {mastered_table(ent)}),
           (select count(*) from {rejects_table(ent)}),
+          (select count(*) from {pending_table(ent)}),
           (select count(*) from {mastered_table(ent)} m
-             semi join {rejects_table(ent)} r on r.{key} = m.{key})"""
+             semi join {rejects_table(ent)} r on r.{key} = m.{key}),
+          (select count(*) from newest n
+             where not exists (select 1 from {mastered_table(ent)} x where {same})
+               and not exists (select 1 from {pending_table(ent)} x where {same})
+               and not exists (select 1 from {rejects_table(ent)} x where {same}))"""
     ).fetchone()
     return {
         "raw_keys": raw_keys,
         "mastered_rows": mastered,
         "rejected_rows": rejected,
+        "pending_corrections": pending,
         "keys_in_both": both,
+        "newest_versions_unexplained": unexplained,
     }
 
 
 def integrity_check_tables(ent: Entity) -> list[tuple[str, str]]:
     """The tables these checks read: raw, mastered and quarantine of the entity."""
-    return [("raw", ent.name), ("mastered", ent.name), ("quarantine", f"{ent.name}_rejects")]
+    return [
+        ("raw", ent.name),
+        ("mastered", ent.name),
+        ("quarantine", f"{ent.name}_rejects"),
+        ("quarantine", f"{ent.name}_pending_corrections"),
+    ]
 
 
 def integrity_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
@@ -48,16 +74,27 @@ def integrity_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
             asset=asset,
             blocking=True,
             description=(
-                f"Every key of raw.{ent.name} is either mastered or quarantined, never both, "
-                "never lost: distinct raw keys = mastered rows + rejected rows."
+                f"Every key of raw.{ent.name} is either mastered or rejected, never both, "
+                "never lost (distinct raw keys = mastered rows + rejected rows), and every "
+                "key's newest raw version is its mastered row, a pending correction or its "
+                "reject."
             ),
         ),
         dg.AssetCheckSpec(
             "quarantine_rate",
             asset=asset,
             description=(
-                f"At most {MAX_REJECT_SHARE:.0%} of the latest {ent.name} versions are "
-                "quarantined; reports the rules broken and a sample of rejected keys."
+                f"At most {MAX_REJECT_SHARE:.0%} of the {ent.name} keys are rejected; "
+                "reports the rules broken and a sample of rejected keys."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            "pending_corrections",
+            asset=asset,
+            description=(
+                f"No {ent.name} has a pending correction (a newer version that breaks a rule "
+                "while the last valid one stays mastered); a WARN naming the count, the "
+                "rules and a sample of keys otherwise."
             ),
         ),
     ]
@@ -73,12 +110,53 @@ def evaluate_integrity_checks(
         yield dg.AssetCheckResult(
             check_name="reconciles_with_raw",
             asset_key=asset,
-            passed=gap == 0 and counts["keys_in_both"] == 0,
+            passed=gap == 0
+            and counts["keys_in_both"] == 0
+            and counts["newest_versions_unexplained"] == 0,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={**counts, "unaccounted_keys": gap},
         )
     if "quarantine_rate" in selected:
         yield _quarantine_rate(conn, ent)
+    if "pending_corrections" in selected:
+        yield _pending_corrections(conn, ent)
+
+
+def _pending_corrections(conn, ent: Entity) -> dg.AssetCheckResult:
+    table = pending_table(ent)
+    rows, keys = conn.execute(
+        f"select count(*), count(distinct {q(ent.key)}) from {table}"
+    ).fetchone()
+    by_rule = dict(
+        conn.execute(
+            f"select r, count(*) from (select unnest(_failed_rules) as r from {table}) "
+            "group by r order by 2 desc, 1"
+        ).fetchall()
+    )
+    sample = [
+        r[0]
+        for r in conn.execute(
+            f"select distinct {q(ent.key)} from {table} order by 1 limit 5"
+        ).fetchall()
+    ]
+    return dg.AssetCheckResult(
+        check_name="pending_corrections",
+        asset_key=mastered_key(ent.name),
+        passed=rows == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{rows} pending corrections of {keys} {ent.name} keys in "
+            f"quarantine.{ent.name}_pending_corrections; their last valid version stays mastered"
+            if rows
+            else f"no pending corrections of {ent.name}"
+        ),
+        metadata={
+            "pending_corrections": rows,
+            "keys_with_pending_correction": keys,
+            "failed_by_rule": dg.MetadataValue.json(by_rule),
+            "sample": dg.MetadataValue.json(sample),
+        },
+    )
 
 
 def _quarantine_rate(conn, ent: Entity) -> dg.AssetCheckResult:

@@ -1,16 +1,23 @@
-"""The mastered layer: latest version per key, typed, validated; the rest quarantined.
+"""The mastered layer: per key the newest valid version, its history, and quarantine.
 
-The seed's mastering SQL: `ROW_NUMBER() OVER (PARTITION BY key ORDER BY modified_at DESC)`
-keeps one version per key (ties broken by the later ingestion, then the later file row,
-so the result never depends on scan order), casts the columns, and its validity SQL keeps
-the rows that pass. Here a row that fails any rule is not dropped: it goes to
-`quarantine.<entity>_rejects` with the names of the rules it broke, so that
+Every raw version is evaluated against the rules (the seed's casts and validity SQL,
+written once in `rules.py`). Per key, `mastered.<entity>` holds the newest version that
+breaks no rule (newest by modified_at, ties broken by the later ingestion, then the later
+file row, so the result never depends on scan order). What fails is never dropped:
 
-    count(distinct key in raw) == count(mastered) + count(rejects)
+- an invalid version newer than the key's mastered row is a *pending correction* in
+  `quarantine.<entity>_pending_corrections` (rules broken, file, row); the good row
+  stays, so rows that reference it are not cascaded away by a bad update;
+- a key with no valid version at all is rejected with its newest version in
+  `quarantine.<entity>_rejects`, so that
+  `count(distinct key in raw) == count(mastered) + count(rejects)` after every build.
 
-holds after every build. Both tables change in one transaction: a build that fails
-midway leaves the previous versions readable and unchanged. After the first build only
-the keys with new raw versions are re-evaluated (see `build_mastered`).
+`mastered.<entity>_history` holds every valid version with `[valid_from, valid_to)` from
+modified_at (SCD type 2; the current row's valid_to is NULL). A late correction (older
+modified_at than the current row) takes its place in time and does not become current.
+All four tables change in one transaction: a build that fails midway leaves the previous
+versions readable and unchanged. After the first build only the keys with new raw
+versions are re-evaluated, with all their versions (see `build_mastered`).
 """
 
 from __future__ import annotations
@@ -37,83 +44,143 @@ def rejects_table(ent: Entity) -> str:
     return f"quarantine.{q(ent.name + '_rejects')}"
 
 
-def latest_sql(ent: Entity, keys_table: str | None = None) -> str:
-    """The latest version of each key in the raw history (of the keys in `keys_table`).
+def pending_table(ent: Entity) -> str:
+    return f"quarantine.{q(ent.name + '_pending_corrections')}"
 
-    Most keys have one version; only keys with several go through the window, which is the
-    expensive part (a sort) at ten million rows.
-    """
-    key = q(ent.key)
-    raw = raw_table(ent)
-    if keys_table:
-        raw = f"(select r.* from {raw} r semi join {keys_table} k on r.{key} = k.{key})"
-    names = [*(q(c) for c in ent.column_names), *AUDIT_COLUMNS]
-    # Named columns in both branches: the union is by position, and a column the model
-    # gained later sits at the end of the raw table. A subquery filter rather than
-    # QUALIFY, which Spark 3.5 and 4.0 do not have.
-    return f"""(with multi as (select {key} from {raw} group by {key} having count(*) > 1)
-        select {", ".join(f"r.{c}" for c in names)} from {raw} r anti join multi m
-          on r.{key} = m.{key}
-        union all
-        select {", ".join(names)} from (
-          select r.*, row_number() over (
-            partition by r.{key}
-            order by r._modified_ts desc, r._batch_id desc, r._source_row desc) as _nth
-          from {raw} r semi join multi m on r.{key} = m.{key}) as versions
-        where _nth = 1)"""
+
+def history_table(ent: Entity) -> str:
+    return f"mastered.{q(ent.name + '_history')}"
 
 
 # The mastering transformation, written once (DuckDB SQL; the Spark engine transpiles it).
 
 
+def versions_sql(ent: Entity, keys_table: str | None = None) -> str:
+    """Every raw version (of the keys in `keys_table`): each one is evaluated."""
+    raw = raw_table(ent)
+    names = ", ".join(f"r.{c}" for c in (*(q(c) for c in ent.column_names), *AUDIT_COLUMNS))
+    if keys_table:
+        key = q(ent.key)
+        return f"(select {names} from {raw} r semi join {keys_table} k on r.{key} = k.{key})"
+    return f"(select {names} from {raw} r)"
+
+
 def evaluated_sql(ent: Entity, source: str) -> tuple[str, list[object]]:
-    """Each latest version (from `source`, e.g. `latest_sql`) with the rules it breaks."""
+    """Each version (from `source`, e.g. `versions_sql`) with the rules it breaks."""
     failed_sql, params = failed_rules_sql(RULES[ent.name])
     text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
     lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)
-    sql = f"""select {text_cols}, {lineage}, {failed_sql} as _failed_rules
+    sql = f"""select {text_cols}, {lineage}, l._modified_ts, l._batch_id,
+            {failed_sql} as _failed_rules
             from {source} l
             {fk_joins_sql(ent, "l")}"""
     return sql, params
 
 
+def ranked_sql(ent: Entity) -> str:
+    """`_evaluated` with each version's place among its key's versions.
+
+    `_nth` (1 = the newest raw version), `_valid`, `_has_valid` (the key has a valid
+    version), `_valid_newer` (valid versions newer than this one) and `_valid_to` (when the
+    next newer valid version took over; null for the newest valid one). Newer means later
+    modified_at, then later ingestion, then later file row. Keys with one version, most of
+    them, skip the window (a sort) entirely.
+    """
+    key = q(ent.key)
+    valid = "array_length(e._failed_rules) = 0"
+    newer = (
+        f"over (partition by e.{key} order by e._modified_ts desc, e._batch_id desc, "
+        "e._source_row desc rows between unbounded preceding and 1 preceding)"
+    )
+    return f"""with multi as (select {key} from _evaluated group by {key} having count(*) > 1)
+        select e.*, cast(1 as bigint) as _nth, {valid} as _valid, {valid} as _has_valid,
+          cast(0 as bigint) as _valid_newer, cast(null as timestamp) as _valid_to
+        from _evaluated e anti join multi m on e.{key} = m.{key}
+        union all
+        select e.*,
+          row_number() over (partition by e.{key}
+            order by e._modified_ts desc, e._batch_id desc, e._source_row desc) as _nth,
+          {valid} as _valid,
+          max(case when {valid} then 1 else 0 end) over (partition by e.{key}) = 1
+            as _has_valid,
+          coalesce(sum(case when {valid} then 1 else 0 end) {newer}, 0) as _valid_newer,
+          min(case when {valid} then e._modified_ts end) {newer} as _valid_to
+        from _evaluated e semi join multi m on e.{key} = m.{key}"""
+
+
+# Which rows of `_ranked` go where. A key's mastered row is its newest valid version; the
+# invalid versions newer than it are pending corrections; a key with no valid version is
+# rejected with its newest version; every valid version is a history row.
+IS_MASTERED = "e._valid and e._valid_newer = 0"
+IS_PENDING = "not e._valid and e._has_valid and e._valid_newer = 0"
+IS_REJECTED = "not e._has_valid and e._nth = 1"
+IS_QUARANTINED = f"(({IS_PENDING}) or ({IS_REJECTED}))"
+HISTORY_COLUMNS = ("valid_from", "valid_to")
+
+
+def _typed_with_lineage(ent: Entity) -> str:
+    return f"{typed_select_sql(ent, 'e')}, {', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}"
+
+
 def mastered_select_sql(ent: Entity) -> str:
-    """The typed rows of `_evaluated` that break no rule."""
+    """Per key, the typed newest version of `_ranked` that breaks no rule."""
+    return f"select {_typed_with_lineage(ent)} from _ranked e where {IS_MASTERED}"
+
+
+def history_select_sql(ent: Entity) -> str:
+    """Every valid version, typed, with its validity interval [valid_from, valid_to)."""
     return (
-        f"select {typed_select_sql(ent, 'e')}, {', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}"
-        " from _evaluated e where array_length(e._failed_rules) = 0"
+        f"select {_typed_with_lineage(ent)}, e._modified_ts as valid_from, "
+        f"e._valid_to as valid_to from _ranked e where e._valid"
+    )
+
+
+def _quarantine_select_sql(ent: Entity, where: str) -> str:
+    return (
+        f"select {', '.join(f'e.{q(c)}' for c in ent.column_names)}, e._failed_rules, "
+        f"{', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}, cast(? as timestamp) as _rejected_at "
+        f"from _ranked e where {where}"
     )
 
 
 def rejects_select_sql(ent: Entity) -> str:
-    """The rows of `_evaluated` that break a rule, as delivered, with the rules; param: now."""
-    return (
-        f"select {', '.join(f'e.{q(c)}' for c in ent.column_names)}, e._failed_rules, "
-        f"{', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}, cast(? as timestamp) as _rejected_at "
-        "from _evaluated e where array_length(e._failed_rules) > 0"
-    )
+    """Keys with no valid version: their newest version as delivered, with the rules broken;
+    param: now."""
+    return _quarantine_select_sql(ent, IS_REJECTED)
 
 
-EVALUATED_COUNTS_SQL = (
-    "select count(*), count(*) filter (where array_length(_failed_rules) = 0), "
-    "count(*) filter (where array_length(_failed_rules) > 0) from _evaluated"
-)
+def pending_select_sql(ent: Entity) -> str:
+    """Invalid versions newer than the key's mastered row, as delivered; param: now."""
+    return _quarantine_select_sql(ent, IS_PENDING)
+
+
+EVALUATED_COUNTS_SQL = f"""select
+    count(*) filter (where e._nth = 1), count(*),
+    count(*) filter (where {IS_MASTERED}), count(*) filter (where {IS_REJECTED}),
+    count(*) filter (where {IS_PENDING}), count(*) filter (where e._valid)
+  from _ranked e"""
 RULE_FAILURES_SQL = (
-    "select r, count(*) from (select unnest(_failed_rules) as r from _evaluated) "
-    "group by r order by r"
+    "select r, count(*) from (select unnest(e._failed_rules) as r from _ranked e "
+    f"where {IS_QUARANTINED}) group by r order by r"
 )
 
 
 @dataclass(frozen=True)
 class MasterStats:
-    """What one build did; counts of `latest_rows` and below are of the keys it evaluated."""
+    """What one build did; the counts are of the keys (and their versions) it evaluated."""
 
     mode: str  # full | incremental | unchanged
     keys_evaluated: int
-    latest_rows: int
+    versions_evaluated: int
     mastered_rows: int
     rejected_rows: int
+    pending_rows: int
+    history_rows: int
     rule_failures: dict[str, int]
+
+    @classmethod
+    def unchanged(cls) -> MasterStats:
+        return cls("unchanged", 0, 0, 0, 0, 0, 0, {})
 
 
 STATE = "meta.master_state"
@@ -159,7 +226,7 @@ def _refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> str:
 def build_mastered(
     conn: duckdb.DuckDBPyConnection, ent: Entity, full_refresh: bool = False
 ) -> MasterStats:
-    """Refresh mastered.<entity> and its rejects from raw history, atomically.
+    """Refresh mastered.<entity>, its history and quarantine from raw history, atomically.
 
     Incremental when it can be: only keys with raw versions newer than the last build are
     re-evaluated (a 1,000-customer update touches 1,000 keys, not a million). A full
@@ -184,31 +251,34 @@ def build_mastered(
             and state[3] == refs
             and table_exists(conn, "mastered", ent.name)
             and table_exists(conn, "quarantine", f"{ent.name}_rejects")
+            and table_exists(conn, "quarantine", f"{ent.name}_pending_corrections")
+            and table_exists(conn, "mastered", f"{ent.name}_history")
         )
         if incremental and watermark == state[1]:
             conn.execute("rollback")
-            return MasterStats("unchanged", 0, 0, 0, 0, {})
+            return MasterStats.unchanged()
         if incremental:
             conn.execute(
                 f"create or replace temp table _keys as select distinct {key} "
                 f"from {raw_table(ent)} where _batch_id > ?",
                 [state[1]],
             )
-            source = latest_sql(ent, keys_table="_keys")
-        else:
-            source = latest_sql(ent)
-        evaluated, params = evaluated_sql(ent, source)
+        evaluated, params = evaluated_sql(ent, versions_sql(ent, "_keys" if incremental else None))
         conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
-        mastered_select, rejects_select = mastered_select_sql(ent), rejects_select_sql(ent)
-        if incremental:
-            for table in (mastered_table(ent), rejects_table(ent)):
+        conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent)}")
+        outputs = (
+            (mastered_table(ent), mastered_select_sql(ent), []),
+            (rejects_table(ent), rejects_select_sql(ent), [now]),
+            (pending_table(ent), pending_select_sql(ent), [now]),
+            (history_table(ent), history_select_sql(ent), []),
+        )
+        for table, select, args in outputs:
+            if incremental:
                 conn.execute(f"delete from {table} where {key} in (select {key} from _keys)")
-            conn.execute(f"insert into {mastered_table(ent)} {mastered_select}")
-            conn.execute(f"insert into {rejects_table(ent)} {rejects_select}", [now])
-        else:
-            conn.execute(f"create or replace table {mastered_table(ent)} as {mastered_select}")
-            conn.execute(f"create or replace table {rejects_table(ent)} as {rejects_select}", [now])
-        latest, mastered, rejected = conn.execute(EVALUATED_COUNTS_SQL).fetchone()
+                conn.execute(f"insert into {table} {select}", args)
+            else:
+                conn.execute(f"create or replace table {table} as {select}", args)
+        counts = conn.execute(EVALUATED_COUNTS_SQL).fetchone()
         failures = dict(conn.execute(RULE_FAILURES_SQL).fetchall())
         build_id = (state[0] if state else 0) + 1
         conn.execute(
@@ -220,7 +290,7 @@ def build_mastered(
         conn.execute("rollback")
         raise
     finally:
-        conn.execute("drop table if exists _evaluated")
-        conn.execute("drop table if exists _keys")
-    mode = "incremental" if incremental else "full"
-    return MasterStats(mode, latest, latest, mastered, rejected, failures)
+        conn.execute("drop view if exists _ranked")
+        for temp in ("_evaluated", "_keys"):
+            conn.execute(f"drop table if exists {temp}")
+    return MasterStats("incremental" if incremental else "full", *counts, failures)

@@ -1,4 +1,4 @@
-"""DuckDB and Spark build the same raw and mastered tables from the same landing files.
+"""DuckDB and Spark build the same raw, mastered and history tables from the same files.
 
 One SparkSession (local[2], two shuffle partitions, no UI) serves the module. The landing
 zone is a small generated data set plus, per entity, a file of hand-made edge cases
@@ -6,8 +6,8 @@ zone is a small generated data set plus, per entity, a file of hand-made edge ca
 with a trailing line break, a dangling foreign key), a malformed file (rejected whole)
 and a byte-identical copy of a file (a duplicate); for customers also a file whose name
 is a glob pattern matching another file, carrying a same-timestamp correction and a NUL
-in a city. Both engines ingest every file and
-master every entity; then keys, values, rejects with their rule names and the ledger's
+in a city. Both engines ingest every file and master every entity; then keys, values,
+rejects and pending corrections with their rule names, history intervals and the ledger's
 per-file outcomes must be identical, and the rule checks must pass on both outputs.
 """
 
@@ -86,6 +86,9 @@ def _edge_rows(ent: Entity, base: list[dict[str, str]]) -> list[dict[str, str]]:
     else:
         newer.update({h["account_id"]: "999999999999", h["amount"]: "-0.5e1"})
         rows += [newer, {**r1, mod: _shift(r1[mod], 2), h["transaction_ts"]: "2024-13-01"}]
+    # The bad newer versions above are pending corrections of good keys; a new key whose
+    # only version is bad is rejected.
+    rows.append({**newer, key: r0[key] + "Z"})
     return rows
 
 
@@ -207,7 +210,24 @@ def test_mastered_and_rejects_are_identical(duck, spark_wh, entity: str) -> None
     ours, theirs = _both(duck, spark_wh, "quarantine", f"{entity}_rejects", cols, False)
     assert ours, "the edge cases must produce rejects"
     assert ours == theirs
+    pending = f"{entity}_pending_corrections"
+    ours, theirs = _both(duck, spark_wh, "quarantine", pending, cols, False)
+    assert ours, "the edge cases must produce pending corrections"
+    assert ours == theirs
     assert duck[1][entity].rule_failures == spark_wh[1][entity].rule_failures
+    assert duck[1][entity].pending_rows == spark_wh[1][entity].pending_rows == len(ours)
+
+
+@pytest.mark.parametrize("entity", list(ENTITIES))
+def test_history_is_identical(duck, spark_wh, entity: str) -> None:
+    ent = ENTITIES[entity]
+    lineage = [c for c in LINEAGE_COLUMNS if c != "_ingested_at"]
+    cols = [*ent.column_names, *lineage, "valid_from", "valid_to"]
+    ours, theirs = _both(duck, spark_wh, "mastered", f"{entity}_history", cols, False)
+    assert ours == theirs
+    closed = [r for r in ours if r[-1] is not None]
+    assert closed, "the edge cases' valid newer versions close an interval"
+    assert all(r[-2] < r[-1] for r in closed)
 
 
 def test_a_glob_name_reads_only_its_own_rows_on_both(duck, spark_wh, landing: Path) -> None:
@@ -310,17 +330,19 @@ def test_rule_checks_pass_on_both_outputs(duck, spark_wh, entity: str) -> None:
 
 
 def test_rule_checks_find_the_same_failures_on_both(duck, spark_wh) -> None:
-    """The checks' SQL on a table holding the rejects: same rules, counts and samples."""
+    """The checks' SQL on a table of quarantined versions: same rules, counts and samples."""
     ent = ENTITIES["customer"]
     conn, wh = duck[0], spark_wh[0]
     typed = mastering.typed_select_sql(ent, "e")
-    table = conn.sql(f'select {typed} from quarantine."customer_rejects" e').to_arrow_table()
+    table = conn.sql(
+        f'select {typed} from quarantine."customer_pending_corrections" e'
+    ).to_arrow_table()
     probe = duckdb.connect()
     probe.execute("create schema mastered")
     probe.register("typed_rejects", table)
     probe.execute('create table mastered."customer" as select * from typed_rejects')
-    wh.register("quarantine", "customer_rejects")
-    frame = wh.sql(f'select {typed} from quarantine."customer_rejects" e')
+    wh.register("quarantine", "customer_pending_corrections")
+    frame = wh.sql(f'select {typed} from quarantine."customer_pending_corrections" e')
     frame.createOrReplaceTempView("mastered__customer")
     ours, theirs = rule_failures(probe, ent), rule_failures(wh, ent)
     probe.close()

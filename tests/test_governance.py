@@ -140,7 +140,9 @@ def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
             v
             for col in cols
             for (v,) in conn.execute(
-                f'select cast("{col}" as varchar) from mastered.customer where "{col}" is not null'
+                # Every valid version: the history export must not leak old values either.
+                f'select cast("{col}" as varchar) from mastered.customer_history '
+                f'where "{col}" is not null'
             ).fetchall()
         }
 
@@ -169,7 +171,10 @@ def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
         }
         # DuckDB creates an empty `main` in every file and will not drop it.
         assert schemas == {"governed", "main"}
-        assert tables == [("governed", "restricted_acess_customer", "BASE TABLE")]
+        assert tables == [
+            ("governed", "restricted_acess_customer", "BASE TABLE"),
+            ("governed", "restricted_acess_customer_history", "BASE TABLE"),
+        ]
         scanned = 0
         for schema, table, _ in tables:
             cols = [
@@ -180,7 +185,8 @@ def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
                     [schema, table],
                 ).fetchall()
             ]
-            assert set(cols) == set(CUSTOMER.column_names)
+            interval = {"valid_from", "valid_to"} if table.endswith("_history") else set()
+            assert set(cols) == set(CUSTOMER.column_names) | interval
             for col in cols:
                 found = conn.execute(
                     f'select distinct cast("{col}" as varchar) from {schema}."{table}"'
@@ -348,7 +354,17 @@ def test_query_role_is_read_only_and_bounded(governed: DataPaths) -> None:
 def test_show_tables_and_unqualified_names_find_the_roles_tables(governed: DataPaths) -> None:
     export_role(governed, "restricted-acess")
     columns, rows = query_role(governed, "restricted-acess", "show tables")
-    assert columns == ["name"] and rows == [("restricted_acess_customer",)]
+    assert columns == ["name"] and rows == [
+        ("restricted_acess_customer",),
+        ("restricted_acess_customer_history",),
+    ]
+    history = query_role(
+        governed,
+        "restricted-acess",
+        "select count(*), count(*) filter (where valid_to is null) "
+        "from restricted_acess_customer_history",
+    )
+    assert history[1] == [(1500, 1500)]  # one valid version per customer, each current
     unqualified = query_role(
         governed, "restricted-acess", "select count(*) from restricted_acess_customer"
     )
@@ -412,9 +428,10 @@ def test_cli_export_and_query(governed: DataPaths, capsys: pytest.CaptureFixture
     assert run_cli("query", "--role", "analyst", "show tables") == 0
     assert capsys.readouterr().out.splitlines() == [
         "name",
-        "-" * 16,
+        "-" * 24,
         "analyst_customer",
-        "(1 rows)",
+        "analyst_customer_history",
+        "(2 rows)",
     ]
     sql = "select cust_id, email_addr, cust_dob from governed.analyst_customer order by 1"
     assert run_cli("query", "--role", "analyst", "--max-rows", "2", sql) == 0
@@ -428,14 +445,21 @@ def test_cli_export_and_query(governed: DataPaths, capsys: pytest.CaptureFixture
 
 def test_assets_cover_every_role_and_pii_entity() -> None:
     keys = {a.key for a in GOVERNED_ASSETS}
-    assert keys == {governed_key(r, e.name) for r in ROLES for e in governed_entities()}
+    assert keys == {
+        governed_key(r, name)
+        for r in ROLES
+        for e in governed_entities()
+        for name in (e.name, f"{e.name}_history")
+    }
     assert dg.AssetKey(["governed", "restricted_acess_customer"]) in keys
+    assert dg.AssetKey(["governed", "restricted_acess_customer_history"]) in keys
     # Only customer carries PII tags today; the other entities get no governed view.
     assert [e.name for e in governed_entities()] == ["customer"]
     for asset in GOVERNED_ASSETS:
         spec = next(iter(asset.specs))
         assert spec.group_name == "governed" and spec.kinds == {"duckdb"}
-        assert spec.deps[0].asset_key == dg.AssetKey(["mastered", "customer"])
+        source = "customer_history" if asset.key.path[-1].endswith("_history") else "customer"
+        assert spec.deps[0].asset_key == dg.AssetKey(["mastered", source])
         assert spec.metadata["dagster/table_name"].startswith("warehouse.governed.")
 
 

@@ -1,4 +1,4 @@
-"""Mastering: every rule passes and fails, latest version wins, reconciliation, atomicity."""
+"""Mastering: every rule passes and fails, last valid version wins, reconciliation, atomicity."""
 
 from __future__ import annotations
 
@@ -122,6 +122,14 @@ def test_generated_data_masters_cleanly_and_reconciles(shared_refs) -> None:
         assert raw_keys == mastered + rejected > 0
 
 
+TABLES = (
+    "mastered.customer",
+    "mastered.customer_history",
+    "quarantine.customer_rejects",
+    "quarantine.customer_pending_corrections",
+)
+
+
 def _write(path: Path, ent: Entity, rows: list[dict[str, str | None]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -151,30 +159,88 @@ def test_update_produces_history_row_and_new_mastered_value(
         "select city, modified_at from mastered.customer where cust_id = ?", [row["cust_id"]]
     ).fetchone()
     assert city == "Chennai" and str(modified) == "2024-02-01 09:30:00"
-    assert stats.latest_rows == stats.mastered_rows + stats.rejected_rows
+    assert stats.keys_evaluated == stats.mastered_rows + stats.rejected_rows
 
 
-def test_invalid_update_is_quarantined_with_its_rules(
+def test_invalid_update_is_a_pending_correction_and_keeps_the_good_row(
     mastered_refs, small_landing: Path, tmp_path: Path
 ) -> None:
+    """Last known good: a bad newer version is quarantined, the valid one stays mastered.
+
+    (Before, the key left mastered.customer and went to the rejects: latest-or-nothing.)
+    """
     ent = ENTITIES["customer"]
     row = first_rows(small_landing, ent)[1]
+    before = mastered_refs.execute(
+        "select * from mastered.customer where cust_id = ?", [row["cust_id"]]
+    ).fetchall()
     bad = dict(row, cibil_score="1200", cust_segment="Downtown", modified_at="2024-03-01 00:00:00")
     ingest_file(mastered_refs, ent, _write(tmp_path / "bad.csv", ent, [bad]))
     stats = build_mastered(mastered_refs, ent)
-    rules = mastered_refs.execute(
-        "select _failed_rules from quarantine.customer_rejects where cust_id = ?", [row["cust_id"]]
-    ).fetchone()[0]
+    rules, source_file, source_row = mastered_refs.execute(
+        "select _failed_rules, _source_file, _source_row "
+        "from quarantine.customer_pending_corrections where cust_id = ?",
+        [row["cust_id"]],
+    ).fetchone()
     assert set(rules) == {
         "cibil_score__exact_length",
         "cibil_score__range",
         "cust_segment__accepted_values",
     }
-    in_mastered = mastered_refs.execute(
-        "select count(*) from mastered.customer where cust_id = ?", [row["cust_id"]]
+    assert Path(source_file).name == "bad.csv" and source_row == 1
+    after = mastered_refs.execute(
+        "select * from mastered.customer where cust_id = ?", [row["cust_id"]]
+    ).fetchall()
+    assert after == before and len(after) == 1
+    rejected = mastered_refs.execute(
+        "select count(*) from quarantine.customer_rejects where cust_id = ?", [row["cust_id"]]
     ).fetchone()[0]
-    assert in_mastered == 0  # the latest version is invalid: the key is quarantined, not stale
-    assert stats.rejected_rows == 1
+    assert rejected == 0
+    assert (stats.pending_rows, stats.rejected_rows) == (1, 0)
+    assert stats.rule_failures == {
+        "cibil_score__exact_length": 1,
+        "cibil_score__range": 1,
+        "cust_segment__accepted_values": 1,
+    }
+
+
+def test_key_without_any_valid_version_is_rejected(
+    mastered_refs, small_landing: Path, tmp_path: Path
+) -> None:
+    ent = ENTITIES["customer"]
+    row = dict(first_rows(small_landing, ent)[3], cust_id="1999999999", cibil_score="5")
+    older = dict(row, cibil_score="1", modified_at="2020-01-01 00:00:00")
+    ingest_file(mastered_refs, ent, _write(tmp_path / "new.csv", ent, [row, older]))
+    stats = build_mastered(mastered_refs, ent)
+    rejected = mastered_refs.execute(
+        "select cibil_score from quarantine.customer_rejects where cust_id = '1999999999'"
+    ).fetchall()
+    assert rejected == [("5",)]  # the newest version, once
+    pending, mastered = mastered_refs.execute(
+        "select (select count(*) from quarantine.customer_pending_corrections"
+        "        where cust_id = '1999999999'),"
+        " (select count(*) from mastered.customer where cust_id = '1999999999')"
+    ).fetchone()
+    assert (pending, mastered, stats.rejected_rows, stats.pending_rows) == (0, 0, 1, 0)
+
+
+def test_a_valid_correction_clears_the_pending_one(
+    mastered_refs, small_landing: Path, tmp_path: Path
+) -> None:
+    ent = ENTITIES["customer"]
+    row = first_rows(small_landing, ent)[4]
+    bad = dict(row, cibil_score="12", modified_at="2024-03-01 00:00:00")
+    ingest_file(mastered_refs, ent, _write(tmp_path / "bad.csv", ent, [bad]))
+    assert build_mastered(mastered_refs, ent).pending_rows == 1
+    good = dict(row, cibil_score="812", modified_at="2024-03-02 00:00:00")
+    ingest_file(mastered_refs, ent, _write(tmp_path / "good.csv", ent, [good]))
+    stats = build_mastered(mastered_refs, ent)
+    score, pending = mastered_refs.execute(
+        "select cibil_score, (select count(*) from quarantine.customer_pending_corrections"
+        " where cust_id = ?) from mastered.customer where cust_id = ?",
+        [row["cust_id"], row["cust_id"]],
+    ).fetchone()
+    assert (score, pending, stats.pending_rows) == (812, 0, 0)
 
 
 def test_ties_on_modified_at_resolve_to_the_later_ingestion(
@@ -224,17 +290,17 @@ def test_incremental_refresh_equals_full_rebuild(
     changes = [
         dict(r, customer_risk_category="High", modified_at="2024-06-01 00:00:00") for r in rows[:20]
     ]
-    changes[0]["cibil_score"] = "99"  # one change breaks a rule: that key moves to quarantine
+    changes[0]["cibil_score"] = "99"  # one change breaks a rule: a pending correction
     ingest_file(mastered_refs, ent, _write(tmp_path / "inc.csv", ent, changes))
     stats = build_mastered(mastered_refs, ent)
-    assert (stats.mode, stats.keys_evaluated, stats.rejected_rows) == ("incremental", 20, 1)
+    assert (stats.mode, stats.keys_evaluated, stats.pending_rows) == ("incremental", 20, 1)
     snapshot = {
         t: sorted(
             mastered_refs.execute(f"select * exclude (_rejected_at) from {t}").fetchall()
             if "quarantine" in t
             else mastered_refs.execute(f"select * from {t}").fetchall()
         )
-        for t in ("mastered.customer", "quarantine.customer_rejects")
+        for t in TABLES
     }
     assert build_mastered(mastered_refs, ent).mode == "unchanged"
     full = build_mastered(mastered_refs, ent, full_refresh=True)
@@ -252,3 +318,56 @@ def test_rebuilt_reference_forces_full_recheck_of_dependents(mastered_refs) -> N
     assert build_mastered(mastered_refs, ENTITIES["account"]).mode == "unchanged"
     build_mastered(mastered_refs, ENTITIES["customer"], full_refresh=True)
     assert build_mastered(mastered_refs, ENTITIES["account"]).mode == "full"
+
+
+def _snapshot(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    return {
+        t: sorted(
+            conn.execute(
+                f"select * exclude (_rejected_at) from {t}" if "quarantine" in t else f"from {t}"
+            ).fetchall(),
+            key=repr,
+        )
+        for t in TABLES
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_good_and_bad_versions_incremental_equals_full(
+    mastered_refs, small_landing: Path, tmp_path: Path, seed: int
+) -> None:
+    """Batches of valid and invalid versions, some late (older than the current one)."""
+    import random
+
+    rng = random.Random(seed)
+    ent = ENTITIES["customer"]
+    rows = first_rows(small_landing, ent, 12)
+    new_key = dict(rows[0], cust_id="1888888888")  # a key first seen in these batches
+    for batch in range(5):
+        changes = []
+        for row in rng.sample([*rows, new_key], 6):
+            day = rng.randint(1, 28)
+            score = str(rng.choice([720, 801, 655])) if rng.random() < 0.6 else "12"
+            stamp = f"20{rng.choice([19, 24, 25])}-0{rng.randint(1, 9)}-{day:02d} 0{batch}:00:00"
+            changes.append(dict(row, cibil_score=score, modified_at=stamp))
+        ingest_file(mastered_refs, ent, _write(tmp_path / f"b{batch}.csv", ent, changes))
+        assert build_mastered(mastered_refs, ent).mode == "incremental"
+    incremental = _snapshot(mastered_refs)
+    assert incremental["quarantine.customer_pending_corrections"]  # the sequence has bad ones
+    assert any(r[-1] is not None for r in incremental["mastered.customer_history"])
+    assert build_mastered(mastered_refs, ent, full_refresh=True).mode == "full"
+    assert _snapshot(mastered_refs) == incremental
+    # Reconciliation: each raw key is mastered xor rejected; each key's newest raw version
+    # is its mastered row or a pending correction (or, for a rejected key, its reject).
+    assert mastered_refs.execute(
+        """select count(*) from (select cust_id, _source_file, _source_row from raw.customer
+             qualify row_number() over (partition by cust_id order by _modified_ts desc) = 1) n
+           where not exists (select 1 from mastered.customer m where m.cust_id = n.cust_id
+                  and m._source_file = n._source_file and m._source_row = n._source_row)
+             and not exists (select 1 from quarantine.customer_pending_corrections p
+                  where p.cust_id = n.cust_id and p._source_file = n._source_file
+                  and p._source_row = n._source_row)
+             and not exists (select 1 from quarantine.customer_rejects r
+                  where r.cust_id = n.cust_id and r._source_file = n._source_file
+                  and r._source_row = n._source_row)"""
+    ).fetchone() == (0,)

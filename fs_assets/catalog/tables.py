@@ -17,7 +17,7 @@ from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGra
 
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
 from fs_assets.entities import ENTITIES
-from fs_assets.mastering import STATE, rejects_table
+from fs_assets.mastering import STATE, pending_table, rejects_table
 from fs_assets.raw_history import LEDGER, ingest_rejects_table
 
 WAREHOUSE_PREFIX = "warehouse."
@@ -124,8 +124,19 @@ def side_tables() -> tuple[SideTable, ...]:
             SideTable(
                 _plain(rejects_table(ent)),
                 (dg.AssetKey(["mastered", ent.name]),),
-                f"Latest {ent.name} versions that broke a validity rule, as delivered, with "
-                "the rules they broke; never dropped.",
+                f"{ent.name} keys with no valid version: the newest version, as delivered, "
+                "with the rules it broke; never dropped.",
+                columns_like=dg.AssetKey(["raw", ent.name]),
+                extra_columns=_REJECT_EXTRAS,
+            )
+        )
+        tables.append(
+            SideTable(
+                _plain(pending_table(ent)),
+                (dg.AssetKey(["mastered", ent.name]),),
+                f"Pending corrections: {ent.name} versions newer than the mastered (last "
+                "valid) one that broke a validity rule, as delivered, with the rules, file "
+                "and row; the mastered row stays until a valid version arrives.",
                 columns_like=dg.AssetKey(["raw", ent.name]),
                 extra_columns=_REJECT_EXTRAS,
             )

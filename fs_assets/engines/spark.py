@@ -11,7 +11,8 @@ Spark-specific is only input and output:
 - warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
   folder per ingested file, so a failed ingest is removed by deleting its folder),
   `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
-  `quarantine/<entity>_rejects/` (staged and renamed into place) and the Hive layout
+  `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
+  `quarantine/<entity>_pending_corrections/` (staged and renamed into place) and the Hive layout
   `customer_overview/country=<c>/state=<s>/`;
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
   folder (the control plane); the data never goes there.
@@ -47,9 +48,12 @@ from fs_assets.mastering import (
     RULE_FAILURES_SQL,
     MasterStats,
     evaluated_sql,
-    latest_sql,
+    history_select_sql,
     mastered_select_sql,
+    pending_select_sql,
+    ranked_sql,
     rejects_select_sql,
+    versions_sql,
 )
 from fs_assets.raw_history import (
     IngestOutcome,
@@ -431,7 +435,7 @@ def ingest_file(
 
 
 def build_mastered(wh: SparkWarehouse, ent: Entity) -> MasterStats:
-    """Rebuild mastered/<entity> and quarantine/<entity>_rejects from raw, all keys."""
+    """Rebuild mastered/<entity>, its history, rejects and pending corrections, all keys."""
     for fk in ent.foreign_keys:
         if not wh.register("mastered", fk.entity):
             raise RuntimeError(
@@ -440,22 +444,32 @@ def build_mastered(wh: SparkWarehouse, ent: Entity) -> MasterStats:
             )
     wh.register("raw", ent.name, raw_ddl(ent))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    sql, params = evaluated_sql(ent, latest_sql(ent))
+    sql, params = evaluated_sql(ent, versions_sql(ent))
     evaluated = wh.sql(sql, params).persist()
+    ranked = None
     try:
         evaluated.createOrReplaceTempView("_evaluated")
+        ranked = wh.sql(ranked_sql(ent)).persist()
+        ranked.createOrReplaceTempView("_ranked")
         wh.replace(
             {
                 ("mastered", ent.name): wh.sql(mastered_select_sql(ent)),
+                ("mastered", f"{ent.name}_history"): wh.sql(history_select_sql(ent)),
                 ("quarantine", f"{ent.name}_rejects"): wh.sql(rejects_select_sql(ent), [now]),
+                ("quarantine", f"{ent.name}_pending_corrections"): wh.sql(
+                    pending_select_sql(ent), [now]
+                ),
             }
         )
-        latest, mastered, rejected = wh.execute(EVALUATED_COUNTS_SQL).fetchone()
+        counts = wh.execute(EVALUATED_COUNTS_SQL).fetchone()
         failures = dict(wh.execute(RULE_FAILURES_SQL).fetchall())
     finally:
+        if ranked is not None:
+            ranked.unpersist()
         evaluated.unpersist()
-        wh.spark.catalog.dropTempView("_evaluated")
-    return MasterStats("full", latest, latest, mastered, rejected, failures)
+        for view in ("_ranked", "_evaluated"):
+            wh.spark.catalog.dropTempView(view)
+    return MasterStats("full", *counts, failures)
 
 
 # --- customer_by_region ----------------------------------------------------------------

@@ -23,6 +23,19 @@ def governed_entities() -> tuple[Entity, ...]:
     return tuple(e for e in ENTITIES.values() if e.pii_columns)
 
 
+HISTORY_SUFFIX = "_history"
+
+
+def governed_sources() -> tuple[tuple[Entity, bool], ...]:
+    """(entity, history?) of every governed view: each entity with PII and its history."""
+    return tuple((e, history) for e in governed_entities() for history in (False, True))
+
+
+def source_name(ent: Entity, history: bool) -> str:
+    """'customer' or 'customer_history': the mastered table a governed view reads."""
+    return ent.name + (HISTORY_SUFFIX if history else "")
+
+
 def view_name(role: str, entity: str) -> str:
     """`restricted_acess_customer`: role ids contain hyphens, SQL identifiers should not."""
     return f"{role.replace('-', '_')}_{entity}"

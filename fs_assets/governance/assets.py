@@ -1,6 +1,7 @@
 """`governed/<role>_<entity>` assets: what each role may read, as DuckDB views.
 
-One view per role and per entity with PII columns, over `mastered.<entity>`: non-PII
+One view per role and per entity with PII columns, over `mastered.<entity>`, and one over
+its history `mastered.<entity>_history` (the same masks; plus valid_from/valid_to): non-PII
 columns pass, each PII column gets the mask of the policy that `policies/masking.yaml`
 resolves for the role and the column's tag, or is redacted when none grants it. The
 policies are read when the asset runs, not when the code location loads, so a broken
@@ -15,7 +16,12 @@ import duckdb
 
 from fs_assets.catalog_metadata import table_name
 from fs_assets.entities import OWNER, Entity
-from fs_assets.governance import GOVERNED_SCHEMA, governed_entities, view_name
+from fs_assets.governance import (
+    GOVERNED_SCHEMA,
+    governed_sources,
+    source_name,
+    view_name,
+)
 from fs_assets.governance.operators import REDACT, mask_sql, pass_through_sql
 from fs_assets.governance.policies import (
     DEFAULT_DENY,
@@ -25,8 +31,9 @@ from fs_assets.governance.policies import (
     check_role,
     load_policies,
 )
+from fs_assets.history import HISTORY_DOCS, history_key
 from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import mastered_table
+from fs_assets.mastering import history_table, mastered_table
 from fs_assets.rules import q
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -49,10 +56,11 @@ class GovernedView:
     entity: Entity
     columns: tuple[GovernedColumn, ...]
     policies: PolicySet
+    history: bool = False  # over mastered.<entity>_history, with its validity interval
 
     @property
     def name(self) -> str:
-        return view_name(self.role, self.entity.name)
+        return view_name(self.role, source_name(self.entity, self.history))
 
     @property
     def table(self) -> str:
@@ -61,6 +69,9 @@ class GovernedView:
     @property
     def select_sql(self) -> str:
         cols = ",\n  ".join(f"{c.sql} as {q(c.name)}" for c in self.columns)
+        if self.history:
+            interval = ", ".join(q(c) for c in HISTORY_DOCS)
+            return f"select\n  {cols},\n  {interval}\nfrom {history_table(self.entity)}"
         return f"select\n  {cols}\nfrom {mastered_table(self.entity)}"
 
     def column_schema(self) -> dg.TableSchema:
@@ -78,6 +89,7 @@ class GovernedView:
                 )
                 for c in self.columns
             ]
+            + (_interval_columns() if self.history else [])
         )
 
     def policies_json(self) -> dict[str, object]:
@@ -95,7 +107,13 @@ class GovernedView:
         }
 
 
-def governed_view(ent: Entity, role: str, policies: PolicySet) -> GovernedView:
+def _interval_columns() -> list[dg.TableColumn]:
+    return [dg.TableColumn(name=n, type=t, description=d) for n, (t, d) in HISTORY_DOCS.items()]
+
+
+def governed_view(
+    ent: Entity, role: str, policies: PolicySet, history: bool = False
+) -> GovernedView:
     """Resolve the mask of every PII column of `ent` for `role` (a user holding only it)."""
     check_role(role)
     columns = []
@@ -117,14 +135,18 @@ def governed_view(ent: Entity, role: str, policies: PolicySet) -> GovernedView:
                     col.name, masked.type, masked.sql, col.pii, policy.name, policy.operator
                 )
             )
-    return GovernedView(role, ent, tuple(columns), policies)
+    return GovernedView(role, ent, tuple(columns), policies, history)
 
 
 def build_governed_view(
-    conn: duckdb.DuckDBPyConnection, ent: Entity, role: str, policies: PolicySet
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    role: str,
+    policies: PolicySet,
+    history: bool = False,
 ) -> GovernedView:
-    """Create or replace `governed.<role>_<entity>` in one transaction (all or nothing)."""
-    view = governed_view(ent, role, policies)
+    """Create or replace `governed.<role>_<entity>[_history]` in one transaction."""
+    view = governed_view(ent, role, policies, history)
     conn.execute("begin transaction")
     try:
         conn.execute(f"create schema if not exists {GOVERNED_SCHEMA}")
@@ -139,11 +161,11 @@ def build_governed_view(
 def build_governed_views(
     conn: duckdb.DuckDBPyConnection, policies: PolicySet, roles: tuple[str, ...] = ROLES
 ) -> list[GovernedView]:
-    """Every role's views of every entity with PII."""
+    """Every role's views of every entity with PII, and of its history."""
     return [
-        build_governed_view(conn, ent, role, policies)
+        build_governed_view(conn, ent, role, policies, history)
         for role in roles
-        for ent in governed_entities()
+        for ent, history in governed_sources()
     ]
 
 
@@ -151,48 +173,54 @@ def governed_key(role: str, entity: str) -> dg.AssetKey:
     return dg.AssetKey([GOVERNED_SCHEMA, view_name(role, entity)])
 
 
-def _declared_schema(ent: Entity) -> dg.TableSchema:
+def _declared_schema(ent: Entity, history: bool = False) -> dg.TableSchema:
     """Before a run: the columns and their PII tags (the masks are known once it ran)."""
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                name=c.name,
-                type=c.type,
-                description=c.description,
-                tags={"pii": c.pii} if c.pii else {},
-            )
-            for c in ent.columns
-        ]
-    )
+    columns = [
+        dg.TableColumn(
+            name=c.name,
+            type=c.type,
+            description=c.description,
+            tags={"pii": c.pii} if c.pii else {},
+        )
+        for c in ent.columns
+    ]
+    return dg.TableSchema(columns=columns + (_interval_columns() if history else []))
 
 
-def _lineage(ent: Entity) -> dg.TableColumnLineage:
-    src = mastered_key(ent.name)
+def _lineage(ent: Entity, history: bool = False) -> dg.TableColumnLineage:
+    src = history_key(ent) if history else mastered_key(ent.name)
+    names = [*ent.column_names, *(HISTORY_DOCS if history else ())]
     return dg.TableColumnLineage(
-        {c: [dg.TableColumnDep(asset_key=src, column_name=c)] for c in ent.column_names}
+        {c: [dg.TableColumnDep(asset_key=src, column_name=c)] for c in names}
     )
 
 
-def build_governed_asset(role: str, ent: Entity) -> dg.AssetsDefinition:
-    name = view_name(role, ent.name)
+def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.AssetsDefinition:
+    source = source_name(ent, history)
+    name = view_name(role, source)
+    grain = (
+        f"one row per valid version of a {ent.name}, with valid_from/valid_to"
+        if history
+        else ent.grain
+    )
 
     @dg.asset(
-        key=governed_key(role, ent.name),
+        key=governed_key(role, source),
         group_name=GOVERNED_SCHEMA,
         owners=[OWNER],
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
-        deps=[mastered_key(ent.name)],
+        deps=[history_key(ent) if history else mastered_key(ent.name)],
         description=(
-            f"What a user with role {role} may read of {ent.name}. Grain: {ent.grain}. "
-            f"A view over mastered.{ent.name}: non-PII columns pass; each PII column is "
+            f"What a user with role {role} may read of {source}. Grain: {grain}. "
+            f"A view over mastered.{source}: non-PII columns pass; each PII column is "
             f"masked by the policy of {POLICY_FILE.name} that wins for the role and the "
             "column's tag (lowest priority number), or redacted when none grants it."
         ),
         metadata={
             "dagster/table_name": table_name(GOVERNED_SCHEMA, name),
-            "dagster/column_schema": _declared_schema(ent),
-            "dagster/column_lineage": _lineage(ent),
+            "dagster/column_schema": _declared_schema(ent, history),
+            "dagster/column_lineage": _lineage(ent, history),
             "role": role,
         },
     )
@@ -202,7 +230,7 @@ def build_governed_asset(role: str, ent: Entity) -> dg.AssetsDefinition:
         # Validate before opening the warehouse: a bad file must change nothing.
         policies = load_policies()
         with warehouse.connect() as conn:
-            view = build_governed_view(conn, ent, role, policies)
+            view = build_governed_view(conn, ent, role, policies, history)
             rows = conn.execute(f"select count(*) from {view.table}").fetchone()[0]
         masks = {c.name: f"{c.operator} ({c.policy})" for c in view.columns if c.pii}
         context.log.info(f"governed.{name} for role {role}: {masks}")
@@ -217,4 +245,8 @@ def build_governed_asset(role: str, ent: Entity) -> dg.AssetsDefinition:
     return _governed
 
 
-GOVERNED_ASSETS = [build_governed_asset(role, ent) for role in ROLES for ent in governed_entities()]
+GOVERNED_ASSETS = [
+    build_governed_asset(role, ent, history)
+    for role in ROLES
+    for ent, history in governed_sources()
+]

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from fs_assets.governance import GOVERNED_SCHEMA, governed_entities, view_name
+from fs_assets.governance import GOVERNED_SCHEMA, governed_sources, source_name, view_name
 from fs_assets.governance.policies import check_role
 from fs_assets.paths import DataPaths
 from fs_assets.rules import q
@@ -54,7 +54,7 @@ def _remove(path: Path) -> None:
 def export_role(paths: DataPaths, role: str, *, timeout_s: float = 600.0) -> Path:
     """Write `<data folder>/exports/<role>.duckdb` with only the role's governed tables."""
     final = export_path(paths, role)
-    views = [view_name(role, e.name) for e in governed_entities()]
+    views = [view_name(role, source_name(e, h)) for e, h in governed_sources()]
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=timeout_s)

@@ -236,10 +236,8 @@ class Soak:
                 return
             self.land_batch()
             kill = self.rng.random() < self.args.kill_probability
-            # From the second build on: two first builds at once on a fresh data folder
-            # corrupt Dagster's SQLite storage ("alembic_version has more than one head").
             parallel = self.rng.random() < self.args.parallel_builds
-            if parallel and self.figures.builds.total() > 0:
+            if parallel:
                 side = threading.Thread(target=self.build, args=(False, self.args.build_timeout))
                 side.start()
             else:
@@ -357,7 +355,9 @@ def soak(args: argparse.Namespace, work: Path, started: float) -> int:
         for table, n in doubles.items():
             if n:
                 problems.append(f"{table}: {n} (key, modified_at) versions stored twice")
-        verdicts = check_files(warehouse, run.home / "landing", run.figures.landed)
+        verdicts = check_files(
+            warehouse, run.home / "landing", run.figures.landed, run.work / "logs"
+        )
     else:
         problems.append("no warehouse: no build ever succeeded")
     print("files by case:")

@@ -101,9 +101,29 @@ def _keys_in(conn: duckdb.DuckDBPyConnection, landed: Landed, table: str, where:
         conn.unregister("soak_keys")
 
 
-def outcomes(conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str]) -> set[str]:
+def warned_in_logs(logs: Path | None, landed: Landed) -> bool:
+    """A build's output warned about the file, or about the sub-folder that holds it.
+
+    Header-only files and sub-folders are not errors: the raw run and the sensor name them
+    in a warning (run log, printed by `fs-accelerator build`), which is what a user sees.
+    """
+    if logs is None or not logs.is_dir():
+        return False
+    names = {str(landed.path), landed.path.parent.name}
+    for log in logs.glob("*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if ("WARNING" in line or "warning" in line) and any(n in line for n in names):
+                return True
+    return False
+
+
+def outcomes(
+    conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str], logs: Path | None = None
+) -> set[str]:
     """What became of one file: rejected, warned, ingested, quarantined (any number)."""
     seen: set[str] = set()
+    if landed.case in ("header-only", "nested-folder") and warned_in_logs(logs, landed):
+        seen.add(WARNED)
     ledger = conn.execute(
         "select status, error from meta.ingest_ledger where entity = ? "
         "and (path = ? or file_name = ?)",
@@ -132,8 +152,10 @@ def outcomes(conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str])
     return seen
 
 
-def verdict(conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str]) -> Verdict:
-    seen = frozenset(outcomes(conn, landed, reports))
+def verdict(
+    conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str], logs: Path | None = None
+) -> Verdict:
+    seen = frozenset(outcomes(conn, landed, reports, logs))
     if landed.good:
         ok = INGESTED in seen and REJECTED not in seen
         detail = "content in raw" if ok else "good content did not all reach raw"
@@ -160,7 +182,9 @@ def verdict(conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str]) 
     return Verdict(landed, ok, seen, detail)
 
 
-def check_files(warehouse: Path, landing: Path, landed: list[Landed]) -> list[Verdict]:
+def check_files(
+    warehouse: Path, landing: Path, landed: list[Landed], logs: Path | None = None
+) -> list[Verdict]:
     reports = rejected_reports(landing)
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        return [verdict(conn, item, reports) for item in landed]
+        return [verdict(conn, item, reports, logs) for item in landed]

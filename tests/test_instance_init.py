@@ -1,0 +1,55 @@
+"""Several commands starting at once on a new data folder share one clean instance."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fs_assets.paths import PROJECT_ROOT
+
+OPEN_INSTANCE = """
+import sys, time
+from pathlib import Path
+from fs_assets.instance import ensure_dagster_home
+from fs_assets.paths import DataPaths
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.01)
+ensure_dagster_home(DataPaths(Path(sys.argv[1])))
+from dagster import DagsterInstance
+with DagsterInstance.get() as instance:
+    print(len(instance.get_runs()))
+"""
+
+
+def test_commands_started_together_leave_one_migration_head(tmp_path: Path) -> None:
+    root, go = tmp_path / "fs_home", tmp_path / "go"
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "FS_ACCELERATOR_HOME")}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_INSTANCE, str(root), str(go)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    time.sleep(2.0)  # every process imported and is waiting for the same moment
+    go.touch()
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in results]
+    assert [out.strip() for out, _ in results] == ["0", "0", "0"]
+    home = root / "dagster_home"
+    assert (home / "dagster.yaml").read_text() == (
+        PROJECT_ROOT / "fs_assets" / "dagster.yaml"
+    ).read_text()
+    for db in (home / "history" / "runs.db", home / "schedules" / "schedules.db"):
+        with sqlite3.connect(db) as conn:
+            heads = conn.execute("select count(*) from alembic_version").fetchone()[0]
+        assert heads == 1, f"{db.name} has {heads} migration heads"

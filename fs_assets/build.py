@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -24,7 +23,12 @@ from dagster._core.storage.tags import (
 )
 from dagster._core.utils import make_new_run_id
 
-from fs_assets.build_progress import BuildProgress, dagster_notices_hidden, plan_items
+from fs_assets.build_progress import (
+    BuildProgress,
+    BuildReport,
+    dagster_notices_hidden,
+    plan_items,
+)
 from fs_assets.build_progress import print_summary as print_outcome
 from fs_assets.instance import ensure_dagster_home
 from fs_assets.paths import DataPaths
@@ -37,30 +41,6 @@ if TYPE_CHECKING:
 
 # Dagster's console logger at DEBUG prints every event; the progress lines replace it.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-@dataclass
-class BuildReport:
-    run_id: str
-    success: bool
-    run_ids: list[str] = field(default_factory=list)
-    materialized: list[str] = field(default_factory=list)
-    checks_passed: list[str] = field(default_factory=list)
-    checks_failed: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
-    step_failures: list[str] = field(default_factory=list)
-    lineage: list[str] = field(default_factory=list)  # one line per run: where events went
-    lineage_events: int = 0  # delivered without failure, over all runs
-    lineage_notes: list[str] = field(default_factory=list)  # failed or skipped deliveries
-    seconds: float = 0.0
-    planned: dict[str, int] = field(default_factory=dict)  # asset -> partitions (0: none)
-
-    @property
-    def blocking_failures(self) -> list[str]:
-        return [c for c, sev in self.checks_failed if sev == "ERROR"]
-
-    @property
-    def ok(self) -> bool:
-        return self.success and not self.blocking_failures
 
 
 def _plan(graph, keys: list[dg.AssetKey]) -> list[tuple[list[dg.AssetKey], dict[str, str]]]:

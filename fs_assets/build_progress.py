@@ -15,13 +15,38 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TextIO
+from dataclasses import dataclass, field
+from typing import TextIO
 
 import dagster as dg
 from dagster import DagsterEventType, DagsterInstance
 
-if TYPE_CHECKING:
-    from fs_assets.build import BuildReport
+
+@dataclass
+class BuildReport:
+    """What one `fs-accelerator build` did: its runs, assets, checks and lineage."""
+
+    run_id: str
+    success: bool
+    run_ids: list[str] = field(default_factory=list)
+    materialized: list[str] = field(default_factory=list)
+    checks_passed: list[str] = field(default_factory=list)
+    checks_failed: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
+    step_failures: list[str] = field(default_factory=list)
+    lineage: list[str] = field(default_factory=list)  # one line per run: where events went
+    lineage_events: int = 0  # delivered without failure, over all runs
+    lineage_notes: list[str] = field(default_factory=list)  # failed or skipped deliveries
+    seconds: float = 0.0
+    planned: dict[str, int] = field(default_factory=dict)  # asset -> partitions (0: none)
+
+    @property
+    def blocking_failures(self) -> list[str]:
+        return [c for c, sev in self.checks_failed if sev == "ERROR"]
+
+    @property
+    def ok(self) -> bool:
+        return self.success and not self.blocking_failures
+
 
 WATCHED = {
     DagsterEventType.ASSET_MATERIALIZATION,

@@ -7,11 +7,19 @@ from typing import Any
 import duckdb
 
 from fs_assets.governance.export import (
+    EXPORT_INFO,
     ExportError,
     ExportMissingError,
+    export_key_id,
     export_role,
     exported_tables,
     query_role,
+)
+from fs_assets.governance.masking_key import (
+    ENV_KEY_FILE,
+    MaskingKeyError,
+    create_sample_key,
+    sample_key_path,
 )
 from fs_assets.governance.policies import ROLES, UnknownRoleError
 from fs_assets.paths import data_paths
@@ -28,15 +36,17 @@ def _export(args: argparse.Namespace) -> int:
     try:
         path = export_role(paths, args.role)
         tables = exported_tables(paths, args.role)
-    except (UnknownRoleError, ExportError, FileNotFoundError) as exc:
+        key_id = export_key_id(paths, args.role)
+    except (UnknownRoleError, ExportError, FileNotFoundError, MaskingKeyError) as exc:
         return _error(str(exc), 2)
     except (WarehouseLockTimeout, duckdb.Error) as exc:
         return _error(f"export failed: {exc}", 1)
-    print(f"exported role {args.role} to {path}")
+    print(f"exported role {args.role} to {path} (masking key id {key_id})")
     for name, rows in tables:
         print(f"  {name:40} {rows:>12,} rows")
-    if tables:
-        example = f"select * from {tables[0][0].split('.', 1)[-1]} limit 5"
+    data = [name for name, _ in tables if not name.endswith(f".{EXPORT_INFO}")]
+    if data:
+        example = f"select * from {data[0].split('.', 1)[-1]} limit 5"
         print(f'query it: fs-accelerator query --role {args.role} "{example}"  (or "show tables")')
     return 0
 
@@ -73,8 +83,22 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _masking_key(args: argparse.Namespace) -> int:
+    path = sample_key_path(data_paths(getattr(args, "home", None)).home)
+    try:
+        created = create_sample_key(path)
+    except MaskingKeyError as exc:
+        return _error(str(exc), 2)
+    except OSError as exc:
+        return _error(f"cannot write the sample masking key {path}: {exc.strerror}", 1)
+    state = "created a new" if created else "kept the existing"
+    print(f"{state} sample masking key file {path} (mode 0600; the key is not shown)")
+    print(f"use it: export {ENV_KEY_FILE}={path}   (in production, set the key from a vault)")
+    return 0
+
+
 def add_governance_commands(subparsers: Any) -> None:
-    """Register `export` and `query` on the `fs-accelerator` subparsers."""
+    """Register `export`, `query` and `masking-key` on the `fs-accelerator` subparsers."""
     e = subparsers.add_parser(
         "export", help="write a role's governed tables to <data folder>/exports/<role>.duckdb"
     )
@@ -88,3 +112,9 @@ def add_governance_commands(subparsers: Any) -> None:
         "--max-rows", type=int, default=1000, help="rows to print at most (0: all); default 1000"
     )
     qp.set_defaults(func=_query)
+
+    mk = subparsers.add_parser(
+        "masking-key",
+        help="sample setup only: create <data folder>/secrets/masking.key (0600) if missing",
+    )
+    mk.set_defaults(func=_masking_key)

@@ -9,9 +9,13 @@ a query cannot ATTACH the warehouse or read a landing file either; its default s
 `governed`, so `show tables` lists the role's tables and unqualified names resolve.
 
 The export is written to a temporary file beside the target and renamed over it, so a
-reader sees the previous export or the new one, never half of one.
+reader sees the previous export or the new one, never half of one. Keyed columns are
+computed with the masking key while copying; `governed._export_info` records the key's
+id (never the key), so tokens of two exports join only when their key ids match, and a
+rotated key shows as a new id. Files and the folder are owner-only (0600, 0700).
 """
 
+import datetime as dt
 import os
 import uuid
 from pathlib import Path
@@ -20,13 +24,17 @@ from typing import Any
 import duckdb
 
 from fs_assets.governance import GOVERNED_SCHEMA, governed_entities, view_name
+from fs_assets.governance.masking_key import MaskingKey, key_from_env
 from fs_assets.governance.policies import check_role
 from fs_assets.paths import DataPaths
 from fs_assets.rules import q
 from resources.warehouse import connect_with_retry
 
 EXPORTS = "exports"
+EXPORT_INFO = "_export_info"  # one row: role, masking key id, time of export
 _ALIAS = "role_export"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 
 
 class ExportError(RuntimeError):
@@ -51,14 +59,22 @@ def _remove(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def export_role(paths: DataPaths, role: str, *, timeout_s: float = 600.0) -> Path:
-    """Write `<data folder>/exports/<role>.duckdb` with only the role's governed tables."""
+def export_role(
+    paths: DataPaths, role: str, *, key: MaskingKey | None = None, timeout_s: float = 600.0
+) -> Path:
+    """Write `<data folder>/exports/<role>.duckdb` with only the role's governed tables.
+
+    `key` defaults to the one configured in the environment (MaskingKeyError without one).
+    """
     final = export_path(paths, role)
+    key = key or key_from_env()
     views = [view_name(role, e.name) for e in governed_entities()]
-    final.parent.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    final.parent.chmod(DIR_MODE)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=timeout_s)
     try:
+        key.apply(conn)
         present = {
             name
             for (name,) in conn.execute(
@@ -82,8 +98,14 @@ def export_role(paths: DataPaths, role: str, *, timeout_s: float = 600.0) -> Pat
                     f"create table {_ALIAS}.{GOVERNED_SCHEMA}.{q(v)} as "
                     f"select * from {GOVERNED_SCHEMA}.{q(v)}"
                 )
+            conn.execute(
+                f"create table {_ALIAS}.{GOVERNED_SCHEMA}.{EXPORT_INFO} as select "
+                "?::varchar as role, ?::varchar as masking_key_id, ?::timestamptz as exported_at",
+                [role, key.key_id, dt.datetime.now(dt.UTC)],
+            )
         finally:
             conn.execute(f"detach {_ALIAS}")
+        tmp.chmod(FILE_MODE)
     except BaseException:
         _remove(tmp)
         raise
@@ -122,6 +144,15 @@ def query_role(
         columns = [d[0] for d in cur.description]
         rows = cur.fetchall() if limit is None else cur.fetchmany(limit)
         return columns, rows
+    finally:
+        conn.close()
+
+
+def export_key_id(paths: DataPaths, role: str) -> str:
+    """The id of the masking key the role's export was made with."""
+    conn = _open(paths, role)
+    try:
+        return conn.execute(f"select masking_key_id from {EXPORT_INFO}").fetchone()[0]
     finally:
         conn.close()
 

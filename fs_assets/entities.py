@@ -419,9 +419,7 @@ TRANSACTION_MONTH_INTENSITY = (
     1.18,
 )
 
-FIRST_CUSTOMER_ID = 1_000_000_001  # ten digits, as in the seed's email/mobile derivation
-MOBILE_OFFSET = 100_098_143  # mobile_number1 = cust_id + this (seed)
-EMAIL_ID_OFFSET = 1_000_000_000 - 100  # email suffix = cust_id - this (seed)
+FIRST_CUSTOMER_ID = 1_000_000_001  # ten digits, as in the seed
 
 # ---------------------------------------------------------------------------------------
 # Columns

@@ -33,7 +33,10 @@ from typing import Literal
 # ---------------------------------------------------------------------------------------
 PII_MASK = "TW.mask"
 PII_DOB = "TW.dob"
-PII_TAGS = (PII_MASK, PII_DOB)
+# Quasi-identifiers the seed left untagged: the minor and senior-citizen flags reveal an age
+# band (with pin and gender, enough to single people out). Not the seed's tag.
+PII_AGE_BAND = "TW.age_band"
+PII_TAGS = (PII_MASK, PII_DOB, PII_AGE_BAND)
 
 # ---------------------------------------------------------------------------------------
 # Value sets
@@ -605,6 +608,7 @@ CUSTOMER = Entity(
             required=True,
             values=YES_NO,
             personal_only=True,
+            pii=PII_AGE_BAND,
         ),
         Column(
             "mobile_number1",
@@ -630,6 +634,7 @@ CUSTOMER = Entity(
             required=True,
             values=YES_NO,
             personal_only=True,
+            pii=PII_AGE_BAND,
         ),
         Column(
             "sourcing_channel",

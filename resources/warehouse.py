@@ -21,6 +21,7 @@ import duckdb
 from pydantic import Field
 
 from fs_assets.engines import Engine, resolve_engine
+from fs_assets.file_modes import make_owner_only, owner_only_umask
 from fs_assets.paths import data_paths
 
 if TYPE_CHECKING:
@@ -59,7 +60,11 @@ def connect_with_retry(
     memory_limit: str | None = None,
     on_wait: Callable[[str], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file, waiting (with jittered backoff) while another process holds it."""
+    """Open the DuckDB file, waiting (with jittered backoff) while another process holds it.
+
+    A file opened for writing is made owner-only (0600), with its write-ahead log.
+    """
+    owner_only_umask()
     path.parent.mkdir(parents=True, exist_ok=True)
     if read_only and not path.exists():
         raise FileNotFoundError(
@@ -76,7 +81,11 @@ def connect_with_retry(
     announced = False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=config)
+            conn = duckdb.connect(str(path), read_only=read_only, config=config)
+            if not read_only:
+                make_owner_only(path)
+                make_owner_only(path.with_name(path.name + ".wal"))
+            return conn
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise
@@ -128,6 +137,9 @@ class WarehouseResource(dg.ConfigurableResource):
         default_factory=dict,
         description="Extra Spark settings (spark.executor.memory, spark.hadoop.fs.s3a.*, ...).",
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        owner_only_umask()  # before any step writes a table, a Parquet file or an export
 
     @property
     def resolved_engine(self) -> Engine:

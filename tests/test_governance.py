@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from fs_assets.entities import CUSTOMER, ENTITIES, PII_DOB, PII_MASK
+from fs_assets.entities import CUSTOMER, ENTITIES, PII_AGE_BAND, PII_DOB, PII_MASK
 from fs_assets.governance import governed_entities
 from fs_assets.governance.assets import (
     GOVERNED_ASSETS,
@@ -49,10 +49,10 @@ GOOD = POLICY_FILE.read_text(encoding="utf-8")
 
 # What each role must see per PII tag, written out rather than derived from the resolver.
 EXPECTED = {
-    "restricted-acess": {PII_MASK: "hash", PII_DOB: "redact"},  # no grant on TW.dob
-    "dob-bucketing": {PII_MASK: "redact", PII_DOB: "quarter"},  # no grant on TW.mask
-    "pii-reader": {PII_MASK: "pass", PII_DOB: "pass"},
-    "analyst": {PII_MASK: "redact", PII_DOB: "redact"},
+    "restricted-acess": {PII_MASK: "hash", PII_DOB: "redact", PII_AGE_BAND: "redact"},
+    "dob-bucketing": {PII_MASK: "redact", PII_DOB: "quarter", PII_AGE_BAND: "redact"},
+    "pii-reader": {PII_MASK: "pass", PII_DOB: "pass", PII_AGE_BAND: "pass"},
+    "analyst": {PII_MASK: "redact", PII_DOB: "redact", PII_AGE_BAND: "redact"},
 }
 
 
@@ -151,7 +151,8 @@ def test_hashed_keys_still_join(governed: DataPaths) -> None:
 
 
 def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
-    pii_cols = [c for c, tag in CUSTOMER.pii_columns.items() if tag in (PII_MASK, PII_DOB)]
+    pii_cols = list(CUSTOMER.pii_columns)
+    assert {"minor_flag", "senior_citizen_flag", "pin", "cust_dob"} <= set(pii_cols)
     public_cols = [c.name for c in CUSTOMER.columns if not c.pii]
 
     def values(conn: duckdb.DuckDBPyConnection, cols: list[str]) -> set[str]:

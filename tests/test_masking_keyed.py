@@ -33,8 +33,9 @@ from fs_assets.governance.policies import load_policies
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
 from fs_assets.raw_history import ingest_file
+from resources.landing_zone import LandingZoneResource
 from resources.masking_key import MaskingKeyResource, masking_key_from_env
-from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
+from resources.warehouse import LAYER_SCHEMAS, WarehouseResource, connect_with_retry
 
 KEY = key_from_env()  # the tests' key (conftest)
 OTHER_KEY = MaskingKey(b"a-rotated-masking-key-0123456789")
@@ -223,3 +224,48 @@ def test_sample_key_file_is_owner_only_reused_and_checked(
 def test_governed_columns_cover_every_pii_column() -> None:
     masked = {c.name for c in CUSTOMER.columns if c.pii}
     assert {"mobile_number1", "cust_last_name", "email_addr", "pin", "cust_dob"} <= masked
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_warehouse_opened_for_writing_becomes_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "old warehouse 'x'.duckdb"
+    duckdb.connect(str(path)).close()
+    os.chmod(path, 0o644)  # as a build before this change left it
+    connect_with_retry(path, timeout_s=5).close()
+    assert mode(path) == 0o600
+    assert os.umask(0o077) & 0o077 == 0o077  # and the process now creates owner-only files
+
+
+def test_rejected_files_and_reports_are_owner_only(tmp_path: Path) -> None:
+    landing = LandingZoneResource(home=str(tmp_path))
+    bad = landing.entity_dir("customer") / "bad [1].csv"
+    bad.write_text("not,a,customer\n", encoding="utf-8")
+    os.chmod(bad, 0o644)
+    moved = landing.move_aside("customer", bad, {"reason": "wrong columns"})
+    report = moved.with_name(moved.name + ".report.json")
+    assert mode(moved) == 0o600 and mode(report) == 0o600
+    assert mode(moved.parent) == 0o700 and mode(landing.rejected_dir) == 0o700
+
+
+def test_exports_are_owner_only(governed: DataPaths) -> None:
+    path = export_role(governed, "pii-reader")
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700
+
+
+@pytest.mark.slow
+def test_a_build_writes_the_warehouse_and_the_regional_layout_owner_only(
+    built_template: Path,
+) -> None:
+    warehouse = built_template / "warehouse.duckdb"
+    layout = built_template / "warehouse" / "customer_overview"
+    parquet = list(layout.rglob("*.parquet"))
+    assert mode(warehouse) == 0o600 and len(parquet) > 10
+    loose = [
+        (str(p.relative_to(built_template)), oct(mode(p)))
+        for p in [layout, *layout.rglob("*")]
+        if mode(p) & 0o077
+    ]
+    assert loose == []

@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from fs_assets.file_modes import DIR_MODE, FILE_MODE
 from fs_assets.governance import GOVERNED_SCHEMA, governed_entities, view_name
 from fs_assets.governance.masking_key import MaskingKey, key_from_env
 from fs_assets.governance.policies import check_role
@@ -33,8 +34,6 @@ from resources.warehouse import connect_with_retry
 EXPORTS = "exports"
 EXPORT_INFO = "_export_info"  # one row: role, masking key id, time of export
 _ALIAS = "role_export"
-FILE_MODE = 0o600
-DIR_MODE = 0o700
 
 
 class ExportError(RuntimeError):

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from fs_assets.file_modes import DIR_MODE, FILE_MODE
+
 ENV_KEY = "FS_ACCELERATOR_MASKING_KEY"
 ENV_KEY_FILE = "FS_ACCELERATOR_MASKING_KEY_FILE"
 MIN_KEY_CHARS = 16
@@ -124,10 +126,10 @@ def sample_key_path(home: Path) -> Path:
 
 def create_sample_key(path: Path) -> bool:
     """Write a random key to `path` (0600, folder 0700) unless one is there; True if new."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.parent.chmod(0o700)
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    path.parent.chmod(DIR_MODE)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
         read_key_file(path)  # an existing file must still be a usable, private key
         return False

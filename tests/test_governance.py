@@ -2,6 +2,7 @@
 
 import argparse
 import datetime as dt
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from fs_assets.governance.cli import add_governance_commands
 from fs_assets.governance.export import (
     ExportError,
     ExportMissingError,
+    QueryLimitError,
     export_path,
     export_role,
     query_role,
@@ -496,3 +498,46 @@ def test_asset_materializes_the_view_with_policy_metadata(governed: DataPaths) -
     assert tags["city"] == {}
     policies = meta["policies"].value
     assert [p["name"] for p in policies["applied"]] == ["customerbucketdob"]
+
+
+RUNAWAY = "select count(*) from range(100000000000)"  # the reviewer's query: hours of work
+MEMORY_HOG = "select count(distinct i::varchar || 'padding-padding') from range(30000000) t(i)"
+
+
+def test_query_timeout_stops_a_runaway_query(
+    governed: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export_role(governed, "analyst")
+    started = time.monotonic()
+    with pytest.raises(QueryLimitError, match=r"^query stopped after 1 s: narrow it or raise "):
+        query_role(governed, "analyst", RUNAWAY, timeout_s=1)
+    assert time.monotonic() - started < 15
+    assert run_cli("query", "--role", "analyst", "--timeout", "0.5", RUNAWAY) == 1
+    assert "error: query stopped after 0.5 s: narrow it or raise --timeout" in (
+        capsys.readouterr().err
+    )
+    # The next query runs normally; a fast one is not affected by a short timeout.
+    assert query_role(governed, "analyst", "select 42", timeout_s=1)[1] == [(42,)]
+    with pytest.raises(SystemExit):
+        run_cli("query", "--role", "analyst", "--timeout", "0", "select 1")
+    assert "not a positive number of seconds" in capsys.readouterr().err
+
+
+def test_query_memory_cap_holds_and_cannot_be_raised_from_sql(
+    governed: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export_role(governed, "analyst")
+    with pytest.raises(QueryLimitError, match=r"needs more than 64MB of memory; narrow it or "):
+        query_role(governed, "analyst", MEMORY_HOG, memory_limit="64MB")
+    for sql in (
+        "set memory_limit = '100GB'",
+        "set temp_directory = '/tmp'",
+        f"set memory_limit = '100GB'; {MEMORY_HOG}",
+    ):
+        with pytest.raises(duckdb.Error, match="configuration has been locked"):
+            query_role(governed, "analyst", sql, memory_limit="64MB")
+    assert run_cli("query", "--role", "analyst", "--memory-limit", "64MB", MEMORY_HOG) == 1
+    assert "--memory-limit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli("query", "--role", "analyst", "--memory-limit", "lots", "select 1")
+    assert "not a memory size" in capsys.readouterr().err

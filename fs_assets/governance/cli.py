@@ -1,6 +1,7 @@
 """`fs-accelerator export --role ROLE` and `fs-accelerator query --role ROLE "SQL"`."""
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -8,8 +9,11 @@ import duckdb
 
 from fs_assets.governance.export import (
     EXPORT_INFO,
+    QUERY_MEMORY_LIMIT,
+    QUERY_TIMEOUT_S,
     ExportError,
     ExportMissingError,
+    QueryLimitError,
     export_key_id,
     export_role,
     exported_tables,
@@ -51,6 +55,25 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _memory(text: str) -> str:
+    if not _MEMORY.match(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 512MB or 2GB")
+    return text.strip()
+
+
 def _cell(value: Any) -> str:
     return "NULL" if value is None else str(value)
 
@@ -68,9 +91,18 @@ def _query(args: argparse.Namespace) -> int:
     paths = data_paths(getattr(args, "home", None))
     limit = args.max_rows + 1 if args.max_rows > 0 else None
     try:
-        columns, rows = query_role(paths, args.role, args.sql, limit=limit)
+        columns, rows = query_role(
+            paths,
+            args.role,
+            args.sql,
+            limit=limit,
+            timeout_s=args.timeout,
+            memory_limit=args.memory_limit,
+        )
     except (UnknownRoleError, ExportMissingError) as exc:
         return _error(str(exc), 2)
+    except QueryLimitError as exc:
+        return _error(str(exc), 1)
     except duckdb.Error as exc:
         return _error(f"query failed: {exc}", 1)
     if not columns:
@@ -110,6 +142,18 @@ def add_governance_commands(subparsers: Any) -> None:
     qp.add_argument("sql", help='e.g. "show tables", or "select * from analyst_customer limit 5"')
     qp.add_argument(
         "--max-rows", type=int, default=1000, help="rows to print at most (0: all); default 1000"
+    )
+    qp.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=QUERY_TIMEOUT_S,
+        help=f"stop the query after this many seconds; default {QUERY_TIMEOUT_S:g}",
+    )
+    qp.add_argument(
+        "--memory-limit",
+        type=_memory,
+        default=QUERY_MEMORY_LIMIT,
+        help=f"memory the query may use, e.g. 512MB, 2GB; default {QUERY_MEMORY_LIMIT}",
     )
     qp.set_defaults(func=_query)
 

@@ -17,6 +17,7 @@ rotated key shows as a new id. Files and the folder are owner-only (0600, 0700).
 
 import datetime as dt
 import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ from fs_assets.paths import DataPaths
 from fs_assets.rules import q
 from resources.warehouse import connect_with_retry
 
+# Query limits: a statement is interrupted after QUERY_TIMEOUT_S and may use at most
+# QUERY_MEMORY_LIMIT (no spilling to disk); the CLI's --timeout / --memory-limit raise them.
+QUERY_TIMEOUT_S = 30.0
+QUERY_MEMORY_LIMIT = "1GB"
 EXPORTS = "exports"
 EXPORT_INFO = "_export_info"  # one row: role, masking key id, time of export
 _ALIAS = "role_export"
@@ -42,6 +47,10 @@ class ExportError(RuntimeError):
 
 class ExportMissingError(FileNotFoundError):
     """The role has no export file to query."""
+
+
+class QueryLimitError(RuntimeError):
+    """A query hit its time or memory limit; the message says which and what to do."""
 
 
 def export_path(paths: DataPaths, role: str) -> Path:
@@ -116,15 +125,24 @@ def export_role(
     return final
 
 
-def _open(paths: DataPaths, role: str) -> duckdb.DuckDBPyConnection:
+def _open(
+    paths: DataPaths, role: str, memory_limit: str = QUERY_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
     path = export_path(paths, role)
     if not path.exists():
         raise ExportMissingError(
             f"no export for role {role!r} at {path}: run `fs-accelerator export --role {role}`"
         )
     # No file system access: the query cannot attach the warehouse, read landing files or
-    # write anywhere, and the setting cannot be switched back on from SQL.
-    conn = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+    # write anywhere. A hard memory cap (no temp folder to spill to), and the configuration
+    # locked, so SQL cannot switch either back.
+    config: dict[str, str | bool] = {
+        "enable_external_access": False,
+        "memory_limit": memory_limit,
+        "temp_directory": "",
+        "lock_configuration": True,
+    }
+    conn = duckdb.connect(str(path), read_only=True, config=config)
     # The role's tables are the export's only tables: `show tables` lists them and
     # unqualified names find them (a session setting; the file stays read-only).
     conn.execute(f"set schema = {_literal(GOVERNED_SCHEMA)}")
@@ -132,10 +150,23 @@ def _open(paths: DataPaths, role: str) -> duckdb.DuckDBPyConnection:
 
 
 def query_role(
-    paths: DataPaths, role: str, sql: str, *, limit: int | None = None
+    paths: DataPaths,
+    role: str,
+    sql: str,
+    *,
+    limit: int | None = None,
+    timeout_s: float = QUERY_TIMEOUT_S,
+    memory_limit: str = QUERY_MEMORY_LIMIT,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run `sql` against the role's export only; at most `limit` rows when given."""
-    conn = _open(paths, role)
+    """Run `sql` against the role's export only; at most `limit` rows when given.
+
+    QueryLimitError when it runs (and fetches) longer than `timeout_s` or needs more than
+    `memory_limit`.
+    """
+    conn = _open(paths, role, memory_limit)
+    timer = threading.Timer(timeout_s, conn.interrupt)
+    timer.daemon = True
+    timer.start()
     try:
         cur = conn.execute(sql)
         if cur.description is None:
@@ -143,7 +174,17 @@ def query_role(
         columns = [d[0] for d in cur.description]
         rows = cur.fetchall() if limit is None else cur.fetchmany(limit)
         return columns, rows
+    except duckdb.InterruptException:
+        raise QueryLimitError(
+            f"query stopped after {timeout_s:g} s: narrow it or raise --timeout"
+        ) from None
+    except duckdb.OutOfMemoryException:
+        raise QueryLimitError(
+            f"query stopped: it needs more than {memory_limit} of memory; "
+            "narrow it or raise --memory-limit"
+        ) from None
     finally:
+        timer.cancel()
         conn.close()
 
 

@@ -202,6 +202,7 @@ def test_sample_key_file_is_owner_only_reused_and_checked(
     path = sample_key_path(home)
     out = capsys.readouterr().out
     assert f"created a new sample masking key file {path}" in out
+    assert f"export {ENV_KEY_FILE}='{path}'" in out  # quoted: the folder has a space
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     key = read_key_file(path)

@@ -2,6 +2,7 @@
 
 import argparse
 import re
+import shlex
 import sys
 from typing import Any
 
@@ -125,7 +126,10 @@ def _masking_key(args: argparse.Namespace) -> int:
         return _error(f"cannot write the sample masking key {path}: {exc.strerror}", 1)
     state = "created a new" if created else "kept the existing"
     print(f"{state} sample masking key file {path} (mode 0600; the key is not shown)")
-    print(f"use it: export {ENV_KEY_FILE}={path}   (in production, set the key from a vault)")
+    print(
+        f"use it: export {ENV_KEY_FILE}={shlex.quote(str(path))}   "
+        "(in production, set the key from a secret store)"
+    )
     return 0
 
 

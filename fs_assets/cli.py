@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from fs_assets.file_modes import owner_only_umask
 from fs_assets.paths import PROJECT_ROOT, data_paths
 
 
@@ -138,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    owner_only_umask()  # the warehouse, exports and reports it writes are owner-only
     if args.home:
         os.environ["FS_ACCELERATOR_HOME"] = str(Path(args.home).resolve())
     return args.func(args)

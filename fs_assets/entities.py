@@ -33,7 +33,10 @@ from typing import Literal
 # ---------------------------------------------------------------------------------------
 PII_MASK = "TW.mask"
 PII_DOB = "TW.dob"
-PII_TAGS = (PII_MASK, PII_DOB)
+# Quasi-identifiers the seed left untagged: the minor and senior-citizen flags reveal an age
+# band (with pin and gender, enough to single people out). Not the seed's tag.
+PII_AGE_BAND = "TW.age_band"
+PII_TAGS = (PII_MASK, PII_DOB, PII_AGE_BAND)
 
 # ---------------------------------------------------------------------------------------
 # Value sets
@@ -419,9 +422,7 @@ TRANSACTION_MONTH_INTENSITY = (
     1.18,
 )
 
-FIRST_CUSTOMER_ID = 1_000_000_001  # ten digits, as in the seed's email/mobile derivation
-MOBILE_OFFSET = 100_098_143  # mobile_number1 = cust_id + this (seed)
-EMAIL_ID_OFFSET = 1_000_000_000 - 100  # email suffix = cust_id - this (seed)
+FIRST_CUSTOMER_ID = 1_000_000_001  # ten digits, as in the seed
 
 # ---------------------------------------------------------------------------------------
 # Columns
@@ -610,6 +611,7 @@ CUSTOMER = Entity(
             required=True,
             values=YES_NO,
             personal_only=True,
+            pii=PII_AGE_BAND,
         ),
         Column(
             "mobile_number1",
@@ -635,6 +637,7 @@ CUSTOMER = Entity(
             required=True,
             values=YES_NO,
             personal_only=True,
+            pii=PII_AGE_BAND,
         ),
         Column(
             "sourcing_channel",

@@ -1,6 +1,7 @@
 """Dagster resources: the warehouse and the landing zone."""
 
 from resources.landing_zone import LandingZoneResource
+from resources.masking_key import MaskingKeyResource, masking_key_from_env
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 
@@ -9,7 +10,14 @@ def default_resources(home: str | None = None) -> dict[str, object]:
     return {
         "warehouse": WarehouseResource(home=home),
         "landing": LandingZoneResource(home=home),
+        "masking_key": masking_key_from_env(),
     }
 
 
-__all__ = ["WAREHOUSE_POOL", "LandingZoneResource", "WarehouseResource", "default_resources"]
+__all__ = [
+    "WAREHOUSE_POOL",
+    "LandingZoneResource",
+    "MaskingKeyResource",
+    "WarehouseResource",
+    "default_resources",
+]

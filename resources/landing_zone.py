@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from fs_assets.file_modes import DIR_MODE, make_owner_only, owner_only_umask
 from fs_assets.landing_files import LandingListing, list_landing, move_file
 from fs_assets.paths import data_paths
 
@@ -23,6 +24,9 @@ class LandingZoneResource(dg.ConfigurableResource):
         default=None,
         description="Data folder; empty means $FS_ACCELERATOR_HOME, else ./data of the checkout.",
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        owner_only_umask()  # rejected files and their reports are owner-only
 
     @property
     def root(self) -> Path:
@@ -43,13 +47,17 @@ class LandingZoneResource(dg.ConfigurableResource):
         `_rejected` may be on another mount: the move then copies and deletes.
         """
         folder = self.rejected_dir / entity
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        make_owner_only(self.rejected_dir)
+        make_owner_only(folder)
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
         target = folder / f"{stamp}_{path.name}"
         move_file(path, target)
+        make_owner_only(target)  # it keeps the mode it was landed with otherwise
         report_path = target.with_name(target.name + ".report.json")
         tmp = report_path.with_name("." + report_path.name + ".tmp")
         tmp.write_text(json.dumps({**report, "moved_to": str(target)}, indent=2) + "\n")
+        make_owner_only(tmp)
         os.replace(tmp, report_path)
         return target
 

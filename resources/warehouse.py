@@ -25,6 +25,7 @@ import duckdb
 from pydantic import Field
 
 from fs_assets.engines import Engine, resolve_engine
+from fs_assets.file_modes import make_owner_only, owner_only_umask
 from fs_assets.paths import data_paths
 
 if TYPE_CHECKING:
@@ -141,7 +142,9 @@ def connect_with_retry(
     """Open the DuckDB file, waiting (with jittered backoff) while another process holds it.
 
     `on_wait` hears what is awaited and for how long: at once, then every few seconds.
+    A file opened for writing is made owner-only (0600), with its write-ahead log.
     """
+    owner_only_umask()
     path.parent.mkdir(parents=True, exist_ok=True)
     if read_only and not path.exists():
         raise FileNotFoundError(
@@ -158,7 +161,11 @@ def connect_with_retry(
     reported_at: float | None = None
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config=config)
+            conn = duckdb.connect(str(path), read_only=read_only, config=config)
+            if not read_only:
+                make_owner_only(path)
+                make_owner_only(path.with_name(path.name + ".wal"))
+            return conn
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise
@@ -223,6 +230,9 @@ class WarehouseResource(dg.ConfigurableResource):
         default_factory=dict,
         description="Extra Spark settings (spark.executor.memory, spark.hadoop.fs.s3a.*, ...).",
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        owner_only_umask()  # before any step writes a table, a Parquet file or an export
 
     @property
     def resolved_engine(self) -> Engine:

@@ -8,6 +8,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 source scripts/bootstrap.sh runtime
 fs-accelerator generate --customers "${CUSTOMERS:-10000}" --seed "${SEED:-42}"
+# The governed views hash PII with a secret key. Without one configured, the sample setup
+# makes a local key file (0600, in the data folder) and says so; production sets
+# FS_ACCELERATOR_MASKING_KEY (or ..._KEY_FILE) from its secret store instead.
+if [ -z "${FS_ACCELERATOR_MASKING_KEY:-}" ] && [ -z "${FS_ACCELERATOR_MASKING_KEY_FILE:-}" ]; then
+  fs-accelerator masking-key  # later commands (ui, export) find it in the data folder
+fi
 fs-accelerator build
 if [ "${1:-}" = "--ui" ]; then
   exec fs-accelerator ui

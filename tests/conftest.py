@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,10 @@ from fs_assets.paths import DataPaths
 from resources.warehouse import LAYER_SCHEMAS
 
 SMALL_CUSTOMERS = 1_500
+# The masking key of every test (and of the `fs-accelerator` processes they start): the
+# governed views and exports refuse to run without one. Not a secret: test data only.
+TEST_MASKING_KEY = "test-masking-key-not-a-secret-0123456789"
+os.environ.setdefault("FS_ACCELERATOR_MASKING_KEY", TEST_MASKING_KEY)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ import pytest
 
 from fs_assets import entities as em
 from fs_assets.generator import GenerationStats, generate_landing
+from fs_assets.generator.customers import MOBILE_RANGE
 from fs_assets.generator.names import ORG_SUFFIXES
 from fs_assets.generator.writer import PartFile
 
@@ -383,15 +384,25 @@ def test_organisations(tables: dict[str, pa.Table]) -> None:
 
 
 def test_contact_and_address_derivations(db: duckdb.DuckDBPyConnection) -> None:
+    low, high = MOBILE_RANGE
     wrong = scalar(
         db,
         "select count(*) from customer where "
-        f" mobile_number1 <> (cust_id::bigint + {em.MOBILE_OFFSET})::varchar"
-        f" or not email_addr like '%' || (cust_id::bigint - {em.EMAIL_ID_OFFSET}) || '@gmail.com'"
+        f" not regexp_full_match(mobile_number1, '[6-9][0-9]{{9}}')"
+        f" or not mobile_number1::bigint between {low} and {high}"
+        " or not regexp_full_match(email_addr, '[a-z.]+[0-9]{1,5}@gmail[.]com')"
         " or not starts_with(lower(cust_first_name || '.' || cust_last_name),"
         "   regexp_replace(email_addr, '[0-9]+@gmail[.]com$', ''))",
     )
     assert wrong == 0
+    # Not derivable from the id (the seed's mobile = cust_id + offset, e-mail number =
+    # cust_id - offset): no common offset, and no id's digits in its e-mail address.
+    n = scalar(db, "select count(*) from customer")
+    offsets = scalar(
+        db, "select count(distinct mobile_number1::bigint - cust_id::bigint) from customer"
+    )
+    assert offsets > 0.99 * n
+    assert scalar(db, "select count(*) from customer where contains(email_addr, cust_id)") == 0
     rows = [(nat, *row) for nat, rows in em.CITIES_BY_NATIONALITY.items() for row in rows]
     db.execute(
         "create or replace temp table places (nationality varchar, city varchar,"

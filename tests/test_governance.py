@@ -2,7 +2,7 @@
 
 import argparse
 import datetime as dt
-import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from fs_assets.entities import CUSTOMER, ENTITIES, PII_DOB, PII_MASK
+from fs_assets.entities import CUSTOMER, ENTITIES, PII_AGE_BAND, PII_DOB, PII_MASK
 from fs_assets.governance import governed_entities
 from fs_assets.governance.assets import (
     GOVERNED_ASSETS,
@@ -22,10 +22,12 @@ from fs_assets.governance.cli import add_governance_commands
 from fs_assets.governance.export import (
     ExportError,
     ExportMissingError,
+    QueryLimitError,
     export_path,
     export_role,
     query_role,
 )
+from fs_assets.governance.masking_key import key_from_env
 from fs_assets.governance.policies import (
     POLICY_FILE,
     ROLES,
@@ -37,23 +39,29 @@ from fs_assets.governance.policies import (
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
 from fs_assets.raw_history import ingest_file
+from resources.masking_key import masking_key_from_env
 from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
+
+KEY = key_from_env()  # the tests' key (conftest)
+# Roles that read cust_id as a keyed token: every role without clear TW.mask.
+TOKENISED = {"restricted-acess", "dob-bucketing", "analyst"}
 
 ORDER = ("customer", "product", "account", "transaction")
 GOOD = POLICY_FILE.read_text(encoding="utf-8")
 
 # What each role must see per PII tag, written out rather than derived from the resolver.
 EXPECTED = {
-    "restricted-acess": {PII_MASK: "hash", PII_DOB: "redact"},  # no grant on TW.dob
-    "dob-bucketing": {PII_MASK: "redact", PII_DOB: "quarter"},  # no grant on TW.mask
-    "pii-reader": {PII_MASK: "pass", PII_DOB: "pass"},
-    "analyst": {PII_MASK: "redact", PII_DOB: "redact"},
+    "restricted-acess": {PII_MASK: "hash", PII_DOB: "redact", PII_AGE_BAND: "redact"},
+    "dob-bucketing": {PII_MASK: "redact", PII_DOB: "quarter", PII_AGE_BAND: "redact"},
+    "pii-reader": {PII_MASK: "pass", PII_DOB: "pass", PII_AGE_BAND: "pass"},
+    "analyst": {PII_MASK: "redact", PII_DOB: "redact", PII_AGE_BAND: "redact"},
 }
 
 
 @contextmanager
 def connect(paths: DataPaths, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     conn = duckdb.connect(str(paths.warehouse), read_only=read_only)
+    KEY.apply(conn)
     try:
         yield conn
     finally:
@@ -84,6 +92,11 @@ def quarter_start(d: dt.date) -> dt.date:
     return dt.date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
 
 
+def query(paths: DataPaths, sql: str) -> list[tuple]:
+    with connect(paths, read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
 def write_policy(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "masking.yaml"
     path.write_text(text, encoding="utf-8")
@@ -95,21 +108,24 @@ def test_each_role_sees_exactly_its_policy(governed: DataPaths) -> None:
         source = rows_by_key(conn, "mastered.customer")
         views = {r: rows_by_key(conn, f"governed.{r.replace('-', '_')}_customer") for r in ROLES}
     for role, view in views.items():
-        assert view.keys() == source.keys()
+        token = KEY.token if role in TOKENISED else str
+        assert view.keys() == {token(k) for k in source}, role
         seen = set()
         for key, src in source.items():
-            out = view[key]
+            out = view[token(key)]
             assert set(out) == set(CUSTOMER.column_names)
             for col in CUSTOMER.columns:
                 value, got = src[col.name], out[col.name]
                 effect = EXPECTED[role][col.pii] if col.pii else "pass"
+                if col.name == "cust_id" and role in TOKENISED:
+                    effect = "hash"
                 seen.add(effect)
                 where = (role, key, col.name, value, got)
                 if effect == "pass":
                     assert got == value, where
                 elif effect == "hash":
-                    digest = hashlib.sha256(str(value).encode()).hexdigest()
-                    assert got == (None if value is None else digest), where
+                    digest = None if value is None else KEY.token(str(value))
+                    assert got == digest, where
                 elif effect == "quarter":
                     if value is None:
                         assert got is None, where
@@ -118,21 +134,27 @@ def test_each_role_sees_exactly_its_policy(governed: DataPaths) -> None:
                         assert got == quarter_start(value), where
                 else:
                     assert got == ("[REDACTED]" if col.type == "VARCHAR" else None), where
-        assert seen == {"pass", *EXPECTED[role].values()}, role
+        tokens = {"hash"} if role in TOKENISED else set()
+        assert seen == {"pass", *EXPECTED[role].values(), *tokens}, role
 
 
 def test_hashed_keys_still_join(governed: DataPaths) -> None:
     with connect(governed, read_only=True) as conn:
-        joined = conn.execute(
-            "select count(*) from governed.restricted_acess_customer g "
-            "join mastered.customer m on g.email_addr = sha256(m.email_addr)"
-        ).fetchone()[0]
-        total = conn.execute("select count(*) from mastered.customer").fetchone()[0]
-    assert joined == total
+        pairs = conn.execute("select cust_id, email_addr from mastered.customer").fetchall()
+        tokens = set(
+            conn.execute(
+                "select g.cust_id, g.email_addr from governed.restricted_acess_customer g "
+                "join governed.analyst_customer a using (cust_id)"
+            ).fetchall()
+        )
+    # Equal values give equal tokens across views (same key): every customer joins.
+    assert tokens == {(KEY.token(c), e and KEY.token(e)) for c, e in pairs}
+    assert len(tokens) == 1500
 
 
 def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
-    pii_cols = [c for c, tag in CUSTOMER.pii_columns.items() if tag in (PII_MASK, PII_DOB)]
+    pii_cols = list(CUSTOMER.pii_columns)
+    assert {"minor_flag", "senior_citizen_flag", "pin", "cust_dob"} <= set(pii_cols)
     public_cols = [c.name for c in CUSTOMER.columns if not c.pii]
 
     def values(conn: duckdb.DuckDBPyConnection, cols: list[str]) -> set[str]:
@@ -155,6 +177,7 @@ def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
 
     path = export_role(governed, "restricted-acess")
     assert path == governed.home / "exports" / "restricted-acess.duckdb"
+    raw_values |= {str(k) for (k,) in query(governed, "select cust_id from mastered.customer")}
     assert sorted(p.name for p in path.parent.iterdir()) == ["restricted-acess.duckdb"]
 
     with duckdb.connect(str(path), read_only=True) as conn:
@@ -171,12 +194,18 @@ def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
         }
         # DuckDB creates an empty `main` in every file and will not drop it.
         assert schemas == {"governed", "main"}
-        assert tables == [
+        assert sorted(tables) == [
+            ("governed", "_export_info", "BASE TABLE"),
             ("governed", "restricted_acess_customer", "BASE TABLE"),
             ("governed", "restricted_acess_customer_history", "BASE TABLE"),
         ]
+        assert conn.execute(
+            "select role, masking_key_id from governed._export_info"
+        ).fetchall() == [("restricted-acess", KEY.key_id)]
         scanned = 0
         for schema, table, _ in tables:
+            if table == "_export_info":
+                continue
             cols = [
                 c
                 for (c,) in conn.execute(
@@ -219,7 +248,7 @@ def test_lowest_priority_number_wins() -> None:
     assert policies.resolve({"restricted-acess", "dob-bucketing"}, PII_DOB).operator == (
         "bucket_date"
     )
-    assert policies.resolve({"restricted-acess"}, PII_MASK).options == {"algo": "sha256"}
+    assert policies.resolve({"restricted-acess"}, PII_MASK).options == {"algo": "hmac-sha256"}
     assert policies.resolve({"dob-bucketing"}, PII_MASK) is None
     assert policies.resolve({"analyst"}, PII_MASK) is None
     assert policies.resolve(set(), PII_DOB) is None
@@ -260,8 +289,12 @@ BAD = {
         r"policy 'customerbucketdob'.*unknown column tag 'TW.birth'",
     ),
     "unknown algo": (
-        GOOD.replace("algo: sha256", "algo: md5"),
+        GOOD.replace("algo: hmac-sha256", "algo: md5"),
         r"policy 'customeroverviewrawpiipolicy'.*unknown hash algo 'md5'",
+    ),
+    "unkeyed sha256": (
+        GOOD.replace("algo: hmac-sha256", "algo: sha256"),
+        r"policy 'customeroverviewrawpiipolicy'.*'sha256' is unkeyed.*use 'hmac-sha256'",
     ),
     "unknown precision": (
         GOOD.replace('precision: "quarter"', 'precision: "week"'),
@@ -321,7 +354,7 @@ def test_bad_policy_file_changes_nothing_built(governed: DataPaths, tmp_path: Pa
 def test_the_checked_in_policy_file_is_the_seeds() -> None:
     policies = {p.name: p for p in load_policies().policies}
     assert {n: (p.priority, p.operator, p.options) for n, p in policies.items()} == {
-        "customeroverviewrawpiipolicy": (80, "hash", {"algo": "sha256"}),
+        "customeroverviewrawpiipolicy": (80, "hash", {"algo": "hmac-sha256"}),
         "customerbucketdob": (85, "bucket_date", {"precision": "quarter"}),
         "customeroverviewrpiireaderpolicy": (75, "pass_through", {}),
     }
@@ -355,6 +388,7 @@ def test_show_tables_and_unqualified_names_find_the_roles_tables(governed: DataP
     export_role(governed, "restricted-acess")
     columns, rows = query_role(governed, "restricted-acess", "show tables")
     assert columns == ["name"] and rows == [
+        ("_export_info",),
         ("restricted_acess_customer",),
         ("restricted_acess_customer_history",),
     ]
@@ -423,15 +457,16 @@ def test_cli_export_and_query(governed: DataPaths, capsys: pytest.CaptureFixture
     assert "unknown role 'analysts'" in capsys.readouterr().err
     assert run_cli("export", "--role", "analyst") == 0
     out = capsys.readouterr().out
-    assert "governed.analyst_customer" in out
+    assert "governed.analyst_customer" in out and f"masking key id {KEY.key_id}" in out
     assert 'query --role analyst "select * from analyst_customer limit 5"' in out
     assert run_cli("query", "--role", "analyst", "show tables") == 0
     assert capsys.readouterr().out.splitlines() == [
         "name",
         "-" * 24,
+        "_export_info",
         "analyst_customer",
         "analyst_customer_history",
-        "(2 rows)",
+        "(3 rows)",
     ]
     sql = "select cust_id, email_addr, cust_dob from governed.analyst_customer order by 1"
     assert run_cli("query", "--role", "analyst", "--max-rows", "2", sql) == 0
@@ -466,11 +501,16 @@ def test_assets_cover_every_role_and_pii_entity() -> None:
 def test_asset_materializes_the_view_with_policy_metadata(governed: DataPaths) -> None:
     asset = next(a for a in GOVERNED_ASSETS if a.key.path[-1] == "dob_bucketing_customer")
     result = dg.materialize(
-        [asset], resources={"warehouse": WarehouseResource(home=str(governed.home))}
+        [asset],
+        resources={
+            "warehouse": WarehouseResource(home=str(governed.home)),
+            "masking_key": masking_key_from_env(),
+        },
     )
     assert result.success
     meta = result.asset_materializations_for_node(asset.node_def.name)[0].metadata
     assert meta["dagster/row_count"].value == 1500
+    assert meta["masking_key_id"].value == KEY.key_id
     tags = {c.name: c.tags for c in meta["dagster/column_schema"].schema.columns}
     assert tags["cust_dob"] == {
         "pii": "TW.dob",
@@ -481,3 +521,46 @@ def test_asset_materializes_the_view_with_policy_metadata(governed: DataPaths) -
     assert tags["city"] == {}
     policies = meta["policies"].value
     assert [p["name"] for p in policies["applied"]] == ["customerbucketdob"]
+
+
+RUNAWAY = "select count(*) from range(100000000000)"  # the reviewer's query: hours of work
+MEMORY_HOG = "select count(distinct i::varchar || 'padding-padding') from range(30000000) t(i)"
+
+
+def test_query_timeout_stops_a_runaway_query(
+    governed: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export_role(governed, "analyst")
+    started = time.monotonic()
+    with pytest.raises(QueryLimitError, match=r"^query stopped after 1 s: narrow it or raise "):
+        query_role(governed, "analyst", RUNAWAY, timeout_s=1)
+    assert time.monotonic() - started < 15
+    assert run_cli("query", "--role", "analyst", "--timeout", "0.5", RUNAWAY) == 1
+    assert "error: query stopped after 0.5 s: narrow it or raise --timeout" in (
+        capsys.readouterr().err
+    )
+    # The next query runs normally; a fast one is not affected by a short timeout.
+    assert query_role(governed, "analyst", "select 42", timeout_s=1)[1] == [(42,)]
+    with pytest.raises(SystemExit):
+        run_cli("query", "--role", "analyst", "--timeout", "0", "select 1")
+    assert "not a positive number of seconds" in capsys.readouterr().err
+
+
+def test_query_memory_cap_holds_and_cannot_be_raised_from_sql(
+    governed: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export_role(governed, "analyst")
+    with pytest.raises(QueryLimitError, match=r"needs more than 64MB of memory; narrow it or "):
+        query_role(governed, "analyst", MEMORY_HOG, memory_limit="64MB")
+    for sql in (
+        "set memory_limit = '100GB'",
+        "set temp_directory = '/tmp'",
+        f"set memory_limit = '100GB'; {MEMORY_HOG}",
+    ):
+        with pytest.raises(duckdb.Error, match="configuration has been locked"):
+            query_role(governed, "analyst", sql, memory_limit="64MB")
+    assert run_cli("query", "--role", "analyst", "--memory-limit", "64MB", MEMORY_HOG) == 1
+    assert "--memory-limit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli("query", "--role", "analyst", "--memory-limit", "lots", "select 1")
+    assert "not a memory size" in capsys.readouterr().err

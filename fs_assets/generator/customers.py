@@ -27,7 +27,6 @@ from fs_assets.entities import (
     CUSTOMER_STATUSES,
     CUSTOMER_TYPE_WEIGHTS,
     CUSTOMER_TYPES,
-    EMAIL_ID_OFFSET,
     FIRST_CUSTOMER_ID,
     GENDER_WEIGHTS,
     GENDERS,
@@ -36,7 +35,6 @@ from fs_assets.entities import (
     MARITAL_BY_TITLE,
     MARITAL_STATUSES,
     MINOR_TITLE_BY_GENDER,
-    MOBILE_OFFSET,
     NATIONALITIES,
     NATIONALITY_WEIGHTS,
     OCCUPATION_WEIGHTS,
@@ -74,6 +72,10 @@ from fs_assets.generator.sampling import (
 MIDDLE_NAME_SHARE = 0.5  # the seed: randint(1, 10) > 5
 ADDRESS_LINE3_SHARE = 0.7  # the rest have no third address line
 EMAIL_DOMAIN = "@gmail.com"
+# Contact details are drawn, not derived: the seed computed mobile = cust_id + offset and
+# the e-mail number from cust_id, so anyone holding a customer id could recompute both.
+MOBILE_RANGE = (6_000_000_000, 9_999_999_999)  # ten digits, Indian mobiles start 6-9
+EMAIL_NUMBER_RANGE = (1, 99_999)  # first.last<number>@gmail.com
 EMAIL_MAX = CUSTOMER.column("email_addr").max_length or 50
 ADDRESS_MAX = CUSTOMER.column("customer_addressline1").max_length or 50
 
@@ -222,7 +224,9 @@ def build_customers(
     modified = created + uniform_below(rng, AS_OF_SECONDS - created)
 
     cust_id = text.integers(ids)
-    email_number = text.integers(ids - EMAIL_ID_OFFSET)
+    # Drawn last from this chunk's stream, so every other column keeps its values.
+    mobile = uniform_ints(rng, *MOBILE_RANGE, n)
+    email_number = text.integers(uniform_ints(rng, *EMAIL_NUMBER_RANGE, n))
     email = _emails(first, last, email_number)
     columns = {
         "cust_id": cust_id,
@@ -239,7 +243,7 @@ def build_customers(
         "gender": text.labels(GENDERS, gender, personal),
         "marital_status": text.labels(MARITAL_STATUSES, marital, personal),
         "minor_flag": text.labels(YES_NO, np.where(minor, _YES, _NO), personal),
-        "mobile_number1": text.integers(ids + MOBILE_OFFSET),
+        "mobile_number1": text.integers(mobile),
         "nationality": text.labels(NATIONALITIES, nationality),
         "occupation": text.labels(OCCUPATIONS, occupation, personal),
         "senior_citizen_flag": text.labels(YES_NO, np.where(senior, _YES, _NO), personal),

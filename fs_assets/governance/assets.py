@@ -7,6 +7,11 @@ resolves for the role and the column's tag, or is redacted when none grants it. 
 policies are read when the asset runs, not when the code location loads, so a broken
 policy file fails the governed runs (leaving the previous views in place) instead of
 taking the whole code location down; the materialization records what was enforced.
+
+A role that does not read TW.mask columns in clear also reads the join key `cust_id` as
+a keyed token (the same HMAC as the masks), so its tables join within one export but a
+customer id cannot be looked up or used to recompute anything. Keyed columns need the
+masking key in the session (masking_key.py): a session without it reads NULL there.
 """
 
 from dataclasses import dataclass
@@ -15,14 +20,21 @@ import dagster as dg
 import duckdb
 
 from fs_assets.catalog_metadata import table_name
-from fs_assets.entities import OWNER, Entity
+from fs_assets.entities import OWNER, PII_MASK, Entity
 from fs_assets.governance import (
     GOVERNED_SCHEMA,
     governed_sources,
     source_name,
     view_name,
 )
-from fs_assets.governance.operators import REDACT, mask_sql, pass_through_sql
+from fs_assets.governance.operators import (
+    HASH,
+    PASS_THROUGH,
+    REDACT,
+    mask_sql,
+    pass_through_sql,
+    token_sql,
+)
 from fs_assets.governance.policies import (
     DEFAULT_DENY,
     POLICY_FILE,
@@ -35,7 +47,12 @@ from fs_assets.history import HISTORY_DOCS, history_key
 from fs_assets.mastered_assets import mastered_key
 from fs_assets.mastering import history_table, mastered_table
 from fs_assets.rules import q
+from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+# Join keys that identify a customer: tokenised for roles without clear TW.mask.
+TOKENISED_KEYS = ("cust_id",)
+JOIN_KEY_TOKEN = "join-key-token"
 
 
 @dataclass(frozen=True)
@@ -102,7 +119,7 @@ class GovernedView:
             "columns": {
                 c.name: {"pii": c.pii, "policy": c.policy, "operator": c.operator}
                 for c in self.columns
-                if c.pii
+                if c.pii or c.policy
             },
         }
 
@@ -111,13 +128,26 @@ def _interval_columns() -> list[dg.TableColumn]:
     return [dg.TableColumn(name=n, type=t, description=d) for n, (t, d) in HISTORY_DOCS.items()]
 
 
+def reads_clear_pii(role: str, policies: PolicySet) -> bool:
+    """Whether `role` reads TW.mask columns in clear (then its join keys stay clear too)."""
+    policy = policies.resolve({role}, PII_MASK)
+    return policy is not None and policy.operator == PASS_THROUGH
+
+
 def governed_view(
     ent: Entity, role: str, policies: PolicySet, history: bool = False
 ) -> GovernedView:
     """Resolve the mask of every PII column of `ent` for `role` (a user holding only it)."""
     check_role(role)
+    tokenise = not reads_clear_pii(role, policies)
     columns = []
     for col in ent.columns:
+        if col.name in TOKENISED_KEYS and tokenise:
+            masked = token_sql(col)
+            columns.append(
+                GovernedColumn(col.name, masked.type, masked.sql, None, JOIN_KEY_TOKEN, HASH)
+            )
+            continue
         if not col.pii:
             masked = pass_through_sql(col)
             columns.append(GovernedColumn(col.name, masked.type, masked.sql))
@@ -225,11 +255,15 @@ def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.As
         },
     )
     def _governed(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        masking_key: MaskingKeyResource,
     ) -> dg.MaterializeResult:
-        # Validate before opening the warehouse: a bad file must change nothing.
+        # Validate before opening the warehouse: a bad file or no key must change nothing.
         policies = load_policies()
+        key = masking_key.get()
         with warehouse.connect() as conn:
+            key.apply(conn)
             view = build_governed_view(conn, ent, role, policies, history)
             rows = conn.execute(f"select count(*) from {view.table}").fetchone()[0]
         masks = {c.name: f"{c.operator} ({c.policy})" for c in view.columns if c.pii}
@@ -239,6 +273,7 @@ def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.As
                 "dagster/row_count": dg.MetadataValue.int(rows),
                 "dagster/column_schema": view.column_schema(),
                 "policies": dg.MetadataValue.json(view.policies_json()),
+                "masking_key_id": dg.MetadataValue.text(key.key_id),
             }
         )
 

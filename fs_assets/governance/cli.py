@@ -1,17 +1,30 @@
 """`fs-accelerator export --role ROLE` and `fs-accelerator query --role ROLE "SQL"`."""
 
 import argparse
+import re
+import shlex
 import sys
 from typing import Any
 
 import duckdb
 
 from fs_assets.governance.export import (
+    EXPORT_INFO,
+    QUERY_MEMORY_LIMIT,
+    QUERY_TIMEOUT_S,
     ExportError,
     ExportMissingError,
+    QueryLimitError,
+    export_key_id,
     export_role,
     exported_tables,
     query_role,
+)
+from fs_assets.governance.masking_key import (
+    ENV_KEY_FILE,
+    MaskingKeyError,
+    create_sample_key,
+    sample_key_path,
 )
 from fs_assets.governance.policies import ROLES, UnknownRoleError
 from fs_assets.paths import data_paths
@@ -28,17 +41,38 @@ def _export(args: argparse.Namespace) -> int:
     try:
         path = export_role(paths, args.role)
         tables = exported_tables(paths, args.role)
-    except (UnknownRoleError, ExportError, FileNotFoundError) as exc:
+        key_id = export_key_id(paths, args.role)
+    except (UnknownRoleError, ExportError, FileNotFoundError, MaskingKeyError) as exc:
         return _error(str(exc), 2)
     except (WarehouseLockTimeout, duckdb.Error) as exc:
         return _error(f"export failed: {exc}", 1)
-    print(f"exported role {args.role} to {path}")
+    print(f"exported role {args.role} to {path} (masking key id {key_id})")
     for name, rows in tables:
         print(f"  {name:40} {rows:>12,} rows")
-    if tables:
-        example = f"select * from {tables[0][0].split('.', 1)[-1]} limit 5"
+    data = [name for name, _ in tables if not name.endswith(f".{EXPORT_INFO}")]
+    if data:
+        example = f"select * from {data[0].split('.', 1)[-1]} limit 5"
         print(f'query it: fs-accelerator query --role {args.role} "{example}"  (or "show tables")')
     return 0
+
+
+_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _memory(text: str) -> str:
+    if not _MEMORY.match(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 512MB or 2GB")
+    return text.strip()
 
 
 def _cell(value: Any) -> str:
@@ -58,9 +92,18 @@ def _query(args: argparse.Namespace) -> int:
     paths = data_paths(getattr(args, "home", None))
     limit = args.max_rows + 1 if args.max_rows > 0 else None
     try:
-        columns, rows = query_role(paths, args.role, args.sql, limit=limit)
+        columns, rows = query_role(
+            paths,
+            args.role,
+            args.sql,
+            limit=limit,
+            timeout_s=args.timeout,
+            memory_limit=args.memory_limit,
+        )
     except (UnknownRoleError, ExportMissingError) as exc:
         return _error(str(exc), 2)
+    except QueryLimitError as exc:
+        return _error(str(exc), 1)
     except duckdb.Error as exc:
         return _error(f"query failed: {exc}", 1)
     if not columns:
@@ -73,8 +116,25 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _masking_key(args: argparse.Namespace) -> int:
+    path = sample_key_path(data_paths(getattr(args, "home", None)).home)
+    try:
+        created = create_sample_key(path)
+    except MaskingKeyError as exc:
+        return _error(str(exc), 2)
+    except OSError as exc:
+        return _error(f"cannot write the sample masking key {path}: {exc.strerror}", 1)
+    state = "created a new" if created else "kept the existing"
+    print(f"{state} sample masking key file {path} (mode 0600; the key is not shown)")
+    print(
+        f"use it: export {ENV_KEY_FILE}={shlex.quote(str(path))}   "
+        "(in production, set the key from a secret store)"
+    )
+    return 0
+
+
 def add_governance_commands(subparsers: Any) -> None:
-    """Register `export` and `query` on the `fs-accelerator` subparsers."""
+    """Register `export`, `query` and `masking-key` on the `fs-accelerator` subparsers."""
     e = subparsers.add_parser(
         "export", help="write a role's governed tables to <data folder>/exports/<role>.duckdb"
     )
@@ -87,4 +147,22 @@ def add_governance_commands(subparsers: Any) -> None:
     qp.add_argument(
         "--max-rows", type=int, default=1000, help="rows to print at most (0: all); default 1000"
     )
+    qp.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=QUERY_TIMEOUT_S,
+        help=f"stop the query after this many seconds; default {QUERY_TIMEOUT_S:g}",
+    )
+    qp.add_argument(
+        "--memory-limit",
+        type=_memory,
+        default=QUERY_MEMORY_LIMIT,
+        help=f"memory the query may use, e.g. 512MB, 2GB; default {QUERY_MEMORY_LIMIT}",
+    )
     qp.set_defaults(func=_query)
+
+    mk = subparsers.add_parser(
+        "masking-key",
+        help="sample setup only: create <data folder>/secrets/masking.key (0600) if missing",
+    )
+    mk.set_defaults(func=_masking_key)

@@ -9,23 +9,35 @@ a query cannot ATTACH the warehouse or read a landing file either; its default s
 `governed`, so `show tables` lists the role's tables and unqualified names resolve.
 
 The export is written to a temporary file beside the target and renamed over it, so a
-reader sees the previous export or the new one, never half of one.
+reader sees the previous export or the new one, never half of one. Keyed columns are
+computed with the masking key while copying; `governed._export_info` records the key's
+id (never the key), so tokens of two exports join only when their key ids match, and a
+rotated key shows as a new id. Files and the folder are owner-only (0600, 0700).
 """
 
+import datetime as dt
 import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from fs_assets.file_modes import DIR_MODE, FILE_MODE
 from fs_assets.governance import GOVERNED_SCHEMA, governed_sources, source_name, view_name
+from fs_assets.governance.masking_key import MaskingKey, key_from_env
 from fs_assets.governance.policies import check_role
 from fs_assets.paths import DataPaths
 from fs_assets.rules import q
 from resources.warehouse import connect_with_retry
 
+# Query limits: a statement is interrupted after QUERY_TIMEOUT_S and may use at most
+# QUERY_MEMORY_LIMIT (no spilling to disk); the CLI's --timeout / --memory-limit raise them.
+QUERY_TIMEOUT_S = 30.0
+QUERY_MEMORY_LIMIT = "1GB"
 EXPORTS = "exports"
+EXPORT_INFO = "_export_info"  # one row: role, masking key id, time of export
 _ALIAS = "role_export"
 
 
@@ -35,6 +47,10 @@ class ExportError(RuntimeError):
 
 class ExportMissingError(FileNotFoundError):
     """The role has no export file to query."""
+
+
+class QueryLimitError(RuntimeError):
+    """A query hit its time or memory limit; the message says which and what to do."""
 
 
 def export_path(paths: DataPaths, role: str) -> Path:
@@ -51,14 +67,22 @@ def _remove(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def export_role(paths: DataPaths, role: str, *, timeout_s: float = 600.0) -> Path:
-    """Write `<data folder>/exports/<role>.duckdb` with only the role's governed tables."""
+def export_role(
+    paths: DataPaths, role: str, *, key: MaskingKey | None = None, timeout_s: float = 600.0
+) -> Path:
+    """Write `<data folder>/exports/<role>.duckdb` with only the role's governed tables.
+
+    `key` defaults to the one configured in the environment (MaskingKeyError without one).
+    """
     final = export_path(paths, role)
+    key = key or key_from_env()
     views = [view_name(role, source_name(e, h)) for e, h in governed_sources()]
-    final.parent.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    final.parent.chmod(DIR_MODE)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=timeout_s)
     try:
+        key.apply(conn)
         present = {
             name
             for (name,) in conn.execute(
@@ -82,8 +106,14 @@ def export_role(paths: DataPaths, role: str, *, timeout_s: float = 600.0) -> Pat
                     f"create table {_ALIAS}.{GOVERNED_SCHEMA}.{q(v)} as "
                     f"select * from {GOVERNED_SCHEMA}.{q(v)}"
                 )
+            conn.execute(
+                f"create table {_ALIAS}.{GOVERNED_SCHEMA}.{EXPORT_INFO} as select "
+                "?::varchar as role, ?::varchar as masking_key_id, ?::timestamptz as exported_at",
+                [role, key.key_id, dt.datetime.now(dt.UTC)],
+            )
         finally:
             conn.execute(f"detach {_ALIAS}")
+        tmp.chmod(FILE_MODE)
     except BaseException:
         _remove(tmp)
         raise
@@ -95,15 +125,24 @@ def export_role(paths: DataPaths, role: str, *, timeout_s: float = 600.0) -> Pat
     return final
 
 
-def _open(paths: DataPaths, role: str) -> duckdb.DuckDBPyConnection:
+def _open(
+    paths: DataPaths, role: str, memory_limit: str = QUERY_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
     path = export_path(paths, role)
     if not path.exists():
         raise ExportMissingError(
             f"no export for role {role!r} at {path}: run `fs-accelerator export --role {role}`"
         )
     # No file system access: the query cannot attach the warehouse, read landing files or
-    # write anywhere, and the setting cannot be switched back on from SQL.
-    conn = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+    # write anywhere. A hard memory cap (no temp folder to spill to), and the configuration
+    # locked, so SQL cannot switch either back.
+    config: dict[str, str | bool] = {
+        "enable_external_access": False,
+        "memory_limit": memory_limit,
+        "temp_directory": "",
+        "lock_configuration": True,
+    }
+    conn = duckdb.connect(str(path), read_only=True, config=config)
     # The role's tables are the export's only tables: `show tables` lists them and
     # unqualified names find them (a session setting; the file stays read-only).
     conn.execute(f"set schema = {_literal(GOVERNED_SCHEMA)}")
@@ -111,10 +150,23 @@ def _open(paths: DataPaths, role: str) -> duckdb.DuckDBPyConnection:
 
 
 def query_role(
-    paths: DataPaths, role: str, sql: str, *, limit: int | None = None
+    paths: DataPaths,
+    role: str,
+    sql: str,
+    *,
+    limit: int | None = None,
+    timeout_s: float = QUERY_TIMEOUT_S,
+    memory_limit: str = QUERY_MEMORY_LIMIT,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run `sql` against the role's export only; at most `limit` rows when given."""
-    conn = _open(paths, role)
+    """Run `sql` against the role's export only; at most `limit` rows when given.
+
+    QueryLimitError when it runs (and fetches) longer than `timeout_s` or needs more than
+    `memory_limit`.
+    """
+    conn = _open(paths, role, memory_limit)
+    timer = threading.Timer(timeout_s, conn.interrupt)
+    timer.daemon = True
+    timer.start()
     try:
         cur = conn.execute(sql)
         if cur.description is None:
@@ -122,6 +174,25 @@ def query_role(
         columns = [d[0] for d in cur.description]
         rows = cur.fetchall() if limit is None else cur.fetchmany(limit)
         return columns, rows
+    except duckdb.InterruptException:
+        raise QueryLimitError(
+            f"query stopped after {timeout_s:g} s: narrow it or raise --timeout"
+        ) from None
+    except duckdb.OutOfMemoryException:
+        raise QueryLimitError(
+            f"query stopped: it needs more than {memory_limit} of memory; "
+            "narrow it or raise --memory-limit"
+        ) from None
+    finally:
+        timer.cancel()
+        conn.close()
+
+
+def export_key_id(paths: DataPaths, role: str) -> str:
+    """The id of the masking key the role's export was made with."""
+    conn = _open(paths, role)
+    try:
+        return conn.execute(f"select masking_key_id from {EXPORT_INFO}").fetchone()[0]
     finally:
         conn.close()
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fs_assets.entities import Column
+from fs_assets.governance.masking_key import hmac_sql
 from fs_assets.rules import q
 
 HASH = "hash"
@@ -19,9 +20,10 @@ PASS_THROUGH = "pass_through"
 REDACT = "redact"
 OPERATORS = (HASH, BUCKET_DATE, PASS_THROUGH, REDACT)
 
-# Algorithm name in a policy -> DuckDB function. Only sha256: md5 and sha1 are broken, and
-# DuckDB has no keyed hash; see hash_sql for what an unsalted hash does and does not hide.
-HASH_ALGOS = {"sha256": "sha256"}
+# Algorithm names a policy may ask for. Only the keyed hash: an unkeyed sha256 of a short
+# value (a mobile number, a PIN, a surname) is reversed by hashing every candidate.
+HMAC_SHA256 = "hmac-sha256"
+HASH_ALGOS = (HMAC_SHA256,)
 DATE_PRECISIONS = ("quarter", "month", "year")
 DATE_TYPES = ("DATE", "TIMESTAMP")
 TEXT_TYPES = ("VARCHAR",)
@@ -42,15 +44,19 @@ def _member(value: str, allowed: Mapping[str, str] | tuple[str, ...], what: str)
     return value
 
 
-def hash_sql(col: Column, algo: str = "sha256") -> MaskedColumn:
-    """Hex digest of the value as text: stable, so equal values (join keys) stay equal.
+def hash_sql(col: Column, algo: str = HMAC_SHA256) -> MaskedColumn:
+    """HMAC-SHA256 hex of the value as text under the session's masking key.
 
-    An unsalted digest of a low-entropy value (a ten-digit mobile number, a postcode) can be
-    reversed by hashing every candidate; it hides values from casual reading, not from a
-    determined reader. That is the seed's policy, kept as is.
+    Deterministic within one key, so equal values (join keys) stay equal in one export;
+    without the key, guessing a value means guessing the key (see masking_key.py).
     """
-    fn = HASH_ALGOS[_member(algo, HASH_ALGOS, "hash algo")]
-    return MaskedColumn(f"{fn}(cast({q(col.name)} as varchar))", "VARCHAR")
+    _member(algo, HASH_ALGOS, "hash algo")
+    return MaskedColumn(hmac_sql(f"cast({q(col.name)} as varchar)"), "VARCHAR")
+
+
+def token_sql(col: Column) -> MaskedColumn:
+    """A join key for a role without clear PII: the same keyed hash, so tables still join."""
+    return hash_sql(col)
 
 
 def bucket_date_sql(col: Column, precision: str) -> MaskedColumn:
@@ -77,7 +83,7 @@ def mask_sql(col: Column, operator: str, options: Mapping[str, str] | None = Non
     """Dispatch on the operator name of a policy's mask."""
     options = options or {}
     if operator == HASH:
-        return hash_sql(col, options.get("algo", "sha256"))
+        return hash_sql(col, options.get("algo", HMAC_SHA256))
     if operator == BUCKET_DATE:
         return bucket_date_sql(col, options["precision"])
     if operator == PASS_THROUGH:

@@ -95,6 +95,11 @@ class _HashOptions(_Strict):
     @field_validator("algo")
     @classmethod
     def _known_algo(cls, v: str) -> str:
+        if v == "sha256":
+            raise ValueError(
+                "hash algo 'sha256' is unkeyed: a short value (a mobile, a PIN, a name) is "
+                "reversed by hashing every candidate; use 'hmac-sha256'"
+            )
         if v not in HASH_ALGOS:
             raise ValueError(f"unknown hash algo {v!r}; known: {', '.join(HASH_ALGOS)}")
         return v

@@ -1,4 +1,5 @@
-"""Runs whose process died: found at build start, marked failed, their pool slots freed.
+"""Runs whose process died: found at build start (and by the daemon's recovery_sensor),
+marked failed, their pool slots freed.
 
 A build killed with SIGKILL leaves its Dagster run STARTED with the one
 `duckdb_warehouse` slot claimed, and every later build would wait for that slot forever.
@@ -87,7 +88,8 @@ class RunProcess:
 
 
 def run_process(instance: DagsterInstance, run: DagsterRun) -> RunProcess | None:
-    """The run's process: the build's tags, else the first engine event naming a pid."""
+    """The run's process: the build's tags, else the first engine event naming a pid
+    (for runs of the default run launcher, its worker's "Started process for run")."""
     if PID_TAG in run.tags:
         record = instance.get_run_record_by_id(run.run_id)
         since = record.create_timestamp.timestamp() if record else None

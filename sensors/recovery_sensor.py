@@ -6,11 +6,14 @@ queued run would wait for it. This sensor applies the build's check (fs_assets/r
 on every tick: a run whose worker pid (from the "Started process for run (pid: N)" engine
 event) is gone and whose event log is quiet is marked failed, its slot freed and its
 OpenLineage FAIL emitted. A live run (pid alive, or events still arriving) is left alone.
+Only with the default run launcher: its run workers are processes on this machine, where
+the sensor runs; other launchers' pids mean nothing here (their run monitoring applies).
 """
 
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.launcher import DefaultRunLauncher
 
 from fs_assets.lineage.emitter import emit_run_lineage
 from fs_assets.paths import data_paths
@@ -26,6 +29,12 @@ DESCRIPTION = (
 
 def recover_dead_runs(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> str:
     """One recovery pass on the sensor's instance; what it did, one line per run."""
+    launcher = context.instance.run_launcher
+    if not isinstance(launcher, DefaultRunLauncher):
+        return (
+            f"run launcher {type(launcher).__name__} runs workers elsewhere: their pids "
+            "cannot be checked here; nothing done"
+        )
     folder = data_paths(warehouse.home).lineage
     graph = context.repository_def.asset_graph if context.repository_def else None
 

@@ -158,6 +158,17 @@ def test_sensor_fails_a_killed_daemon_run_and_leaves_live_ones(home: DataPaths) 
         assert _tick(instance, home) == "no dead runs"
 
 
+def test_sensor_leaves_runs_of_other_run_launchers_alone(home: DataPaths) -> None:
+    """Another launcher's workers run elsewhere (containers, pods): a pid in their events
+    says nothing about a process on this machine, so no run is failed on it."""
+    launcher = {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"}
+    with dg.instance_for_test(overrides={"run_launcher": launcher}) as instance:
+        run_id = _daemon_run(instance, _dead_pid(), time.time() - 120)
+        message = _tick(instance, home)
+        assert "MockedRunLauncher" in message and "nothing done" in message
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
+
+
 # -- end to end under `dagster dev` --------------------------------------------------------
 
 RECOVERED_WITHIN_S = 120

@@ -1,4 +1,5 @@
-"""Runs whose process died: found at build start, marked failed, their pool slots freed.
+"""Runs whose process died: found at build start (and by the daemon's recovery_sensor),
+marked failed, their pool slots freed.
 
 A build killed with SIGKILL leaves its Dagster run STARTED with the one
 `duckdb_warehouse` slot claimed, and every later build would wait for that slot forever.
@@ -87,7 +88,8 @@ class RunProcess:
 
 
 def run_process(instance: DagsterInstance, run: DagsterRun) -> RunProcess | None:
-    """The run's process: the build's tags, else the first engine event naming a pid."""
+    """The run's process: the build's tags, else the first engine event naming a pid
+    (for runs of the default run launcher, its worker's "Started process for run")."""
     if PID_TAG in run.tags:
         record = instance.get_run_record_by_id(run.run_id)
         since = record.create_timestamp.timestamp() if record else None
@@ -154,10 +156,10 @@ class RecoveryReport:
         return out
 
 
-def _mark_failed(instance: DagsterInstance, run: DagsterRun, dead: DeadRun) -> None:
+def _mark_failed(instance: DagsterInstance, run: DagsterRun, dead: DeadRun, by: str) -> None:
     message = (
         f"The run's process (pid {dead.pid}) is gone and the run wrote nothing for "
-        f"{dead.quiet_s:.0f}s: it was killed. Marked failed by `fs-accelerator build`."
+        f"{dead.quiet_s:.0f}s: it was killed. Marked failed by {by}."
     )
     if run.status == DagsterRunStatus.CANCELING:
         instance.report_run_canceled(run, message)
@@ -188,15 +190,19 @@ def recover(
     instance: DagsterInstance,
     *,
     quiet_s: float = DEFAULT_QUIET_S,
-    emit_lineage: Callable[[str], None] | None = None,
+    emit_lineage: Callable[[str], object] | None = None,
+    by: str = "`fs-accelerator build`",
 ) -> RecoveryReport:
-    """Fail the dead runs, free every slot no live run holds, emit their lineage FAIL."""
+    """Fail the dead runs, free every slot no live run holds, emit their lineage FAIL.
+
+    `by` names the caller in the failure message (the build, or the daemon's sensor).
+    """
     report = RecoveryReport()
     for dead in find_dead_runs(instance, quiet_s):
         run = instance.get_run_by_id(dead.run_id)
         if run is None or run.is_finished:
             continue
-        _mark_failed(instance, run, dead)
+        _mark_failed(instance, run, dead, by)
         instance.event_log_storage.free_concurrency_slots_for_run(dead.run_id)
         report.failed.append(dead)
         if emit_lineage is not None:

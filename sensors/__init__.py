@@ -1,13 +1,15 @@
 """Sensors of the project; the definitions module gathers ALL_SENSORS.
 
-Both are on by default, so a fresh `dagster dev` refreshes the data product without a
+All are on by default, so a fresh `dagster dev` refreshes the data product without a
 click: the landing sensor requests raw runs for new files, the automation sensor
-materializes what follows (fs_assets/automation.py).
+materializes what follows (fs_assets/automation.py), and the recovery sensor fails runs
+whose process died, so their warehouse slot does not block the queue.
 """
 
 import dagster as dg
 
 from sensors.landing_sensor import landing_sensor
+from sensors.recovery_sensor import recovery_sensor
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",
@@ -16,6 +18,6 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     minimum_interval_seconds=10,
 )
 
-ALL_SENSORS: list[dg.SensorDefinition] = [landing_sensor, automation_sensor]
+ALL_SENSORS: list[dg.SensorDefinition] = [landing_sensor, automation_sensor, recovery_sensor]
 
 __all__ = ["ALL_SENSORS"]

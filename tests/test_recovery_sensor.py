@@ -1,0 +1,312 @@
+"""The daemon's recovery sensor: killed run workers under `dagster dev` are failed.
+
+The fast test fakes daemon-launched runs the way DefaultRunLauncher records them (no
+build tags, the worker's pid in a "Started process for run (pid: N)" engine event) on a
+real instance; the slow test SIGKILLs a real run worker under a real `dagster dev`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster import DagsterInstance
+from dagster._core.events import (
+    AssetMaterializationPlannedData,
+    DagsterEvent,
+    DagsterEventType,
+    EngineEventData,
+)
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from test_dagster_dev_e2e import BIN, Dagster, free_port, wait_for
+
+from fs_assets.definitions import defs
+from fs_assets.lineage.emitter import EVENTS_FILE
+from fs_assets.paths import PROJECT_ROOT, DataPaths
+from fs_assets.recovery import pid_alive, run_process
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+from sensors import ALL_SENSORS
+from sensors.recovery_sensor import RECOVERY_INTERVAL_S, recovery_sensor
+
+JOB = "__ASSET_JOB"
+STEP = "raw__transaction"
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _daemon_run(instance: DagsterInstance, pid: int, events_at: float) -> str:
+    """A STARTED run as the default run launcher leaves it when its worker dies inside a
+    step: no fs-accelerator tags, the worker's pid in an engine event, the step started
+    and never ended; its events written at `events_at`."""
+    run_id = str(uuid.uuid4())
+    instance.add_run(
+        DagsterRun(job_name=JOB, run_id=run_id, status=DagsterRunStatus.STARTED, tags={})
+    )
+    events = [
+        DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=JOB),
+        DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value,
+            job_name=JOB,
+            step_key=STEP,
+            event_specific_data=AssetMaterializationPlannedData(
+                dg.AssetKey(["raw", "transaction"])
+            ),
+        ),
+        DagsterEvent(
+            event_type_value=DagsterEventType.ENGINE_EVENT.value,
+            job_name=JOB,
+            message=f"Started process for run (pid: {pid}).",
+            event_specific_data=EngineEventData.in_process(pid),
+        ),
+        DagsterEvent(
+            event_type_value=DagsterEventType.STEP_START.value, job_name=JOB, step_key=STEP
+        ),
+    ]
+    for event in events:
+        instance.report_dagster_event(event, run_id=run_id, timestamp=events_at)
+    return run_id
+
+
+def _hold_slot(instance: DagsterInstance, run_id: str) -> None:
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, run_id, STEP).is_claimed
+
+
+def _holders(instance: DagsterInstance) -> set[str]:
+    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+    return {slot.run_id for slot in info.claimed_slots}
+
+
+def _lineage_fails(paths: DataPaths) -> dict[str, str]:
+    """The FAIL events in the lineage file: job name -> the Dagster run id it belongs to
+    (its own run id for the run's event, the parent's for a step's)."""
+    path = paths.lineage / EVENTS_FILE
+    if not path.exists():
+        return {}
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {
+        e["job"]["name"]: e["run"]["facets"].get("parent", {}).get("run", {}).get("runId")
+        or e["run"]["runId"]
+        for e in events
+        if e["eventType"] == "FAIL"
+    }
+
+
+def _tick(instance: DagsterInstance, paths: DataPaths) -> str:
+    context = dg.build_sensor_context(
+        instance=instance,
+        definitions=defs,
+        resources={"warehouse": WarehouseResource(home=str(paths.home))},
+    )
+    result = recovery_sensor(context)
+    assert isinstance(result, dg.SkipReason)
+    return result.skip_message or ""
+
+
+def test_recovery_sensor_is_registered_on_and_frequent() -> None:
+    assert recovery_sensor in ALL_SENSORS
+    assert "recovery_sensor" in {sensor.name for sensor in defs.sensors}
+    assert recovery_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert RECOVERY_INTERVAL_S <= 60
+
+
+def test_sensor_fails_a_killed_daemon_run_and_leaves_live_ones(home: DataPaths) -> None:
+    long_ago = time.time() - 120
+    with DagsterInstance.get() as instance:
+        dead = _daemon_run(instance, _dead_pid(), long_ago)
+        # pid 1 is alive and older than any run: a worker still executing, its log quiet.
+        alive = _daemon_run(instance, 1, long_ago)
+        # A dead pid whose run still writes events (a step process that outlived it).
+        busy = _daemon_run(instance, _dead_pid(), time.time())
+        _hold_slot(instance, dead)
+
+        message = _tick(instance, home)
+
+        assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive).status == DagsterRunStatus.STARTED
+        assert instance.get_run_by_id(busy).status == DagsterRunStatus.STARTED
+        assert f"recovered run {dead}: its process" in message
+        assert "slot freed" in message
+        assert alive not in message and busy not in message
+        assert _holders(instance) == set()
+        failure = instance.get_records_for_run(dead, of_type=DagsterEventType.RUN_FAILURE)
+        assert "recovery_sensor" in failure.records[0].event_log_entry.dagster_event.message
+        fails = _lineage_fails(home)
+        assert fails[JOB] == dead, fails
+        step_fails = [job for job, run_id in fails.items() if job != JOB and run_id == dead]
+        assert step_fails and all("transaction" in job for job in step_fails), fails
+
+        # The next tick finds nothing more to do, and says so.
+        assert _tick(instance, home) == "no dead runs"
+
+
+def test_sensor_leaves_runs_of_other_run_launchers_alone(home: DataPaths) -> None:
+    """Another launcher's workers run elsewhere (containers, pods): a pid in their events
+    says nothing about a process on this machine, so no run is failed on it."""
+    launcher = {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"}
+    with dg.instance_for_test(overrides={"run_launcher": launcher}) as instance:
+        run_id = _daemon_run(instance, _dead_pid(), time.time() - 120)
+        message = _tick(instance, home)
+        assert "MockedRunLauncher" in message and "nothing done" in message
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
+
+
+# -- end to end under `dagster dev` --------------------------------------------------------
+
+RECOVERED_WITHIN_S = 120
+LAUNCH = """
+mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }
+"""
+
+
+def _launch(client: Dagster, *path: str) -> str:
+    """Materialize one asset through the UI's API, as the Materialize button does."""
+    data = client.query(
+        "{ repositoriesOrError { ... on RepositoryConnection {"
+        " nodes { name location { name } } } } }"
+    )
+    repo = data["repositoriesOrError"]["nodes"][0]
+    params = {
+        "selector": {
+            "repositoryLocationName": repo["location"]["name"],
+            "repositoryName": repo["name"],
+            "jobName": JOB,
+            "assetSelection": [{"path": list(path)}],
+        },
+        "mode": "default",
+        "executionMetadata": {"tags": []},
+    }
+    result = client.query(LAUNCH, p=params)["launchRun"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return result["run"]["runId"]
+
+
+def _status(instance: DagsterInstance, run_id: str) -> DagsterRunStatus | None:
+    run = instance.get_run_by_id(run_id)
+    return run.status if run else None
+
+
+def _worker_pid(instance: DagsterInstance, run_id: str) -> int | None:
+    """The run worker's pid as DefaultRunLauncher records it."""
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
+    for record in records:
+        message = record.event_log_entry.dagster_event.message or ""
+        if message.startswith("Started process for run (pid: "):
+            return int(message.removeprefix("Started process for run (pid: ").split(")")[0])
+    return None
+
+
+@contextmanager
+def _dagster_dev(paths: DataPaths, log: Path) -> Iterator[tuple[Dagster, subprocess.Popen]]:
+    """`dagster dev` on the data folder in its own process group, as the e2e fixture runs
+    it; stopped (SIGTERM, then SIGKILL) on exit unless the test killed it already."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FS_ACCELERATOR_HOME": str(paths.home),
+        "DAGSTER_HOME": str(paths.dagster_home),
+    }
+    command = [str(BIN / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    with log.open("a") as out:
+        proc = subprocess.Popen(
+            [*command, "-h", "127.0.0.1", "-p", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    client = Dagster(port)
+    try:
+        wait_for("the webserver", lambda: client.query("{ version }")["version"], 180)
+        yield client, proc
+    finally:
+        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@pytest.mark.slow
+def test_daemon_recovers_a_run_killed_with_dagster_dev(built: DataPaths, tmp_path: Path) -> None:
+    """SIGKILL `dagster dev` (webserver, daemon, code server and the run worker) while a
+    UI-launched run's step holds the warehouse slot: nothing is left to fail that run, so
+    it stays STARTED holding the slot. The restarted daemon's recovery sensor fails it,
+    frees the slot, emits its lineage FAIL, and the next run from the UI succeeds.
+
+    (A worker killed alone is failed by its code server, which watches its children; the
+    sensor is what covers a code server that died with it.)"""
+    paths = built
+    shutil.move(paths.landing, tmp_path / "archived_landing")
+    paths.landing.mkdir()
+    log = tmp_path / "dagster_dev.log"
+    with DagsterInstance.get() as instance:
+        with _dagster_dev(paths, log) as (client, proc):
+            # Another process holds the DuckDB file, so the step waits inside the slot for
+            # as long as the test needs (a deterministic "long step").
+            holder = duckdb.connect(str(paths.warehouse))
+            try:
+                run_id = _launch(client, "mastered", "transaction")
+                wait_for(
+                    "the run's step to hold the warehouse slot",
+                    lambda: run_id in _holders(instance),
+                    timeout=240,
+                )
+                pid = wait_for("the run worker's pid", lambda: _worker_pid(instance, run_id), 60)
+                process = run_process(instance, instance.get_run_by_id(run_id))
+                assert process is not None and process.pid == pid, "recovery sees the worker's pid"
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+            finally:
+                holder.close()
+        wait_for("the run worker to be gone", lambda: not pid_alive(pid, process.since), 30)
+        assert _status(instance, run_id) == DagsterRunStatus.STARTED
+        assert run_id in _holders(instance)
+
+        restarted_at = time.monotonic()
+        with _dagster_dev(paths, log) as (client, _):
+            wait_for(
+                "the recovery sensor to fail the killed run",
+                lambda: _status(instance, run_id) == DagsterRunStatus.FAILURE,
+                timeout=RECOVERED_WITHIN_S,
+            )
+            recovered_s = time.monotonic() - restarted_at
+            sys.stderr.write(
+                f"killed run failed {recovered_s:.0f}s after `dagster dev` restarted\n"
+            )
+            failure = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE)
+            message = failure.records[0].event_log_entry.dagster_event.message
+            assert f"pid {pid}" in message and "recovery_sensor" in message, message
+            assert run_id not in _holders(instance)
+            wait_for("the run's lineage FAIL", lambda: _lineage_fails(paths).get(JOB) == run_id, 60)
+
+            next_run = _launch(client, "mastered", "transaction")
+            finished = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)
+            wait_for("the next run to end", lambda: _status(instance, next_run) in finished, 300)
+            assert _status(instance, next_run) == DagsterRunStatus.SUCCESS
+            assert _holders(instance) == set()

@@ -152,6 +152,17 @@ def outcomes(
     return seen
 
 
+def _recorded_as_duplicate(conn: duckdb.DuckDBPyConnection, landed: Landed) -> bool:
+    """The ledger says the file's bytes were already ingested under another name."""
+    return bool(
+        conn.execute(
+            "select count(*) from meta.ingest_ledger where entity = ? and path = ? "
+            "and status = 'duplicate'",
+            [landed.entity, str(landed.path)],
+        ).fetchone()[0]
+    )
+
+
 def verdict(
     conn: duckdb.DuckDBPyConnection, landed: Landed, reports: set[str], logs: Path | None = None
 ) -> Verdict:
@@ -161,7 +172,8 @@ def verdict(
         detail = "content in raw" if ok else "good content did not all reach raw"
         if REJECTED in seen:
             detail = "a good file was rejected"
-        elif ok and landed.unique:
+        elif ok and landed.unique and not _recorded_as_duplicate(conn, landed):
+            # (a byte-identical copy ingested first holds the rows under its own name)
             elsewhere = _missing(conn, landed, f"raw.{q(landed.entity)}", str(landed.path))
             if elsewhere:
                 ok = False

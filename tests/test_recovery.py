@@ -75,6 +75,16 @@ def _holders(instance: DagsterInstance) -> set[str]:
     return {slot.run_id for slot in info.claimed_slots}
 
 
+def _fingerprint_expr(column: str, data_type: str) -> str:
+    """The column as compared: file names without folders; floating-point sums (the marts'
+    spend features) to 6 decimals, since a parallel sum's last bits follow thread order."""
+    if column == "_source_file":
+        return f"regexp_replace(\"{column}\", '^.*/', '')"
+    if data_type in ("DOUBLE", "FLOAT", "REAL"):
+        return f'round("{column}", 6)'
+    return f'"{column}"'
+
+
 def table_fingerprints(warehouse: Path) -> dict[str, tuple[int, int]]:
     """(rows, sum of row hashes) per table, without columns that differ between builds;
     `_source_file` compared by file name (the data folders differ)."""
@@ -88,18 +98,15 @@ def table_fingerprints(warehouse: Path) -> dict[str, tuple[int, int]]:
         out = {}
         for schema, name in tables:
             cols = [
-                c
-                for (c,) in conn.execute(
-                    "select column_name from information_schema.columns "
+                (c, t)
+                for (c, t) in conn.execute(
+                    "select column_name, data_type from information_schema.columns "
                     "where table_schema = ? and table_name = ? order by ordinal_position",
                     [schema, name],
                 ).fetchall()
                 if c not in VOLATILE
             ]
-            exprs = [
-                f"regexp_replace(\"{c}\", '^.*/', '')" if c == "_source_file" else f'"{c}"'
-                for c in cols
-            ]
+            exprs = [_fingerprint_expr(c, t) for c, t in cols]
             rows, total = conn.execute(
                 f"select count(*), coalesce(sum(hash({', '.join(exprs)})), 0) "
                 f'from "{schema}"."{name}"'

@@ -159,7 +159,7 @@ def _recorded_as_duplicate(conn: duckdb.DuckDBPyConnection, landed: Landed) -> b
             "select count(*) from meta.ingest_ledger where entity = ? and path = ? "
             "and status = 'duplicate'",
             [landed.entity, str(landed.path)],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 

@@ -82,20 +82,30 @@ def test_checks_flag_a_leaked_bad_file_and_a_lost_good_file(
     decoy.write_bytes(misnamed.content or b"")
     (empty,) = factory.hostile("empty")
     (leaky,) = factory.hostile("control-nul")
+    original = factory.good_file("change", "customer", "zz_original.csv", factory.change_rows())
+    copy = original.path.with_name("aa_copy.csv")  # ingested first: the original is a duplicate
+    copy.write_bytes(original.content or b"")
     warehouse = tmp_path / "w.duckdb"
     with duckdb.connect(str(warehouse)) as conn:
         for schema in LAYER_SCHEMAS:
             conn.execute(f"create schema if not exists {schema}")
-        for path in (good.path, decoy, empty.path, leaky.path):
+        for path in (good.path, decoy, empty.path, leaky.path, copy, original.path):
             ingest_file(conn, CUSTOMER, path)
         conn.execute("create table mastered.customer as select * from raw.customer")
+        # The NUL rows never reach raw (ingest quarantine): plant their keys in mastered,
+        # as a mastering defect would, so the checker has a leak to find.
+        conn.executemany(
+            "insert into mastered.customer (cust_id) values (?)",
+            [[k] for k in sorted({k for k, _ in leaky.pairs})],
+        )
         conn.execute(
             "create table quarantine.customer_rejects as "
             "select *, []::varchar[] as _failed_rules from raw.customer limit 0"
         )
-    landed = [good, lost, misnamed, empty, leaky]
+    landed = [good, lost, misnamed, empty, leaky, original]
     verdicts = {v.landed.path.name: v for v in check_files(warehouse, factory.landing, landed)}
     assert verdicts["good.csv"].ok
+    assert original.unique and verdicts["zz_original.csv"].ok  # its rows under the copy's name
     assert not verdicts["lost.csv"].ok and "did not all reach raw" in verdicts["lost.csv"].detail
     assert not verdicts["cust[1].csv"].ok
     assert "under another _source_file" in verdicts["cust[1].csv"].detail

@@ -24,7 +24,8 @@ def _partitions(spec: dg.AssetSpec) -> str | None:
     if isinstance(pdef, dg.MultiPartitionsDefinition):
         dims = ", ".join(f"{d.name}" for d in pdef.partitions_defs)
         return f"multi({dims})"
-    return type(pdef).__name__
+    keys = pdef.get_partition_keys()
+    return f"{type(pdef).__name__}: {len(keys)} keys, {keys[0]} .. {keys[-1]}"
 
 
 def graph_shape() -> dict[str, object]:

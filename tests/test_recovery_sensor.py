@@ -15,8 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -30,11 +28,11 @@ from dagster._core.events import (
     EngineEventData,
 )
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-from test_dagster_dev_e2e import BIN, Dagster, free_port, wait_for
+from dagster_dev import Dagster, running_dagster_dev, wait_for
 
 from fs_assets.definitions import defs
 from fs_assets.lineage.emitter import EVENTS_FILE
-from fs_assets.paths import PROJECT_ROOT, DataPaths
+from fs_assets.paths import DataPaths
 from fs_assets.recovery import pid_alive, run_process
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 from sensors import ALL_SENSORS
@@ -215,43 +213,6 @@ def _worker_pid(instance: DagsterInstance, run_id: str) -> int | None:
     return None
 
 
-@contextmanager
-def _dagster_dev(paths: DataPaths, log: Path) -> Iterator[tuple[Dagster, subprocess.Popen]]:
-    """`dagster dev` on the data folder in its own process group, as the e2e fixture runs
-    it; stopped (SIGTERM, then SIGKILL) on exit unless the test killed it already."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "FS_ACCELERATOR_HOME": str(paths.home),
-        "DAGSTER_HOME": str(paths.dagster_home),
-    }
-    command = [str(BIN / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml")]
-    with log.open("a") as out:
-        proc = subprocess.Popen(
-            [*command, "-h", "127.0.0.1", "-p", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    client = Dagster(port)
-    try:
-        wait_for("the webserver", lambda: client.query("{ version }")["version"], 180)
-        yield client, proc
-    finally:
-        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-
-
 @pytest.mark.slow
 def test_daemon_recovers_a_run_killed_with_dagster_dev(built: DataPaths, tmp_path: Path) -> None:
     """SIGKILL `dagster dev` (webserver, daemon, code server and the run worker) while a
@@ -266,7 +227,9 @@ def test_daemon_recovers_a_run_killed_with_dagster_dev(built: DataPaths, tmp_pat
     paths.landing.mkdir()
     log = tmp_path / "dagster_dev.log"
     with DagsterInstance.get() as instance:
-        with _dagster_dev(paths, log) as (client, proc):
+        with running_dagster_dev(paths, log) as client:
+            assert client.process is not None
+            proc = client.process
             # Another process holds the DuckDB file, so the step waits inside the slot for
             # as long as the test needs (a deterministic "long step").
             holder = duckdb.connect(str(paths.warehouse))
@@ -289,7 +252,7 @@ def test_daemon_recovers_a_run_killed_with_dagster_dev(built: DataPaths, tmp_pat
         assert run_id in _holders(instance)
 
         restarted_at = time.monotonic()
-        with _dagster_dev(paths, log) as (client, _):
+        with running_dagster_dev(paths, log) as client:
             wait_for(
                 "the recovery sensor to fail the killed run",
                 lambda: _status(instance, run_id) == DagsterRunStatus.FAILURE,

@@ -9,16 +9,19 @@ partition) once, and every run succeeds.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus
-from test_dagster_dev_e2e import BIN, Dagster, mastered_value, running_dagster_dev, wait_for
+from dagster_dev import (
+    Dagster,
+    mastered_value,
+    running_dagster_dev,
+    update_risk_of_first_personal_customer,
+    wait_for,
+)
 
 from fs_assets.definitions import defs
 from fs_assets.paths import DataPaths
@@ -104,27 +107,7 @@ def test_ui_opens_quiet_then_a_landed_file_starts_only_its_runs(
         assert any("already ingested" in (t["skipReason"] or "") for t in landing), landing
         assert {t["status"] for t in ticks(client, "automation_sensor")} == {"SKIPPED"}
 
-        with duckdb.connect(str(built.warehouse), read_only=True) as conn:
-            cust_id, risk = conn.execute(
-                "select cust_id, customer_risk_category from mastered.customer "
-                "where customer_type = 'Personal' order by cust_id limit 1"
-            ).fetchone()
-        new_risk = "High" if risk != "High" else "Low"
-        update = subprocess.run(
-            [
-                str(BIN / "fs-accelerator"),
-                "update-customer",
-                cust_id,
-                "--set",
-                f"customer_risk_category={new_risk}",
-            ],
-            env={**os.environ, "FS_ACCELERATOR_HOME": str(built.home)},
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        assert update.returncode == 0, update.stderr
+        cust_id, new_risk = update_risk_of_first_personal_customer(built)
 
         def settled() -> list[dg.DagsterRun] | None:
             runs = runs_since(build_runs)

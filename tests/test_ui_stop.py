@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_dagster_dev_e2e import Dagster, free_port, wait_for
+from dagster_dev import Dagster, free_port, wait_for
 
 from fs_assets.paths import PROJECT_ROOT, DataPaths
 

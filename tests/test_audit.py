@@ -213,3 +213,39 @@ def conn_value(paths: DataPaths, sql: str) -> str:
         return conn.execute(sql).fetchone()[0]
     finally:
         conn.close()
+
+
+def test_a_cut_off_last_line_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+    for n in range(2):
+        _entry(tmp_path, n)
+    with audit.log_path(tmp_path).open("a", encoding="utf-8") as f:
+        f.write('{"seq":3,"time":"2026-')  # a write cut off by SIGKILL
+    with pytest.raises(audit.AuditError, match=r"line 3: not a JSON entry"):
+        audit.verify(tmp_path)
+    with pytest.raises(audit.AuditWriteError, match=r"ends in a line that is not an entry.*"
+                       r"move audit.jsonl and audit.head aside"):  # fmt: skip
+        _entry(tmp_path, 3)
+    for name in (audit.LOG_NAME, audit.HEAD_NAME):
+        (audit.audit_dir(tmp_path) / name).rename(tmp_path / f"{name}.broken")
+    assert _entry(tmp_path, 4)["seq"] == 1  # the next call starts a new chain
+
+
+def test_no_query_runs_unaudited(
+    governed: DataPaths,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv(ENV_IDENTITY, raising=False)
+    home = ["--home", str(governed.home)]
+    assert main([*home, "export", "--role", "analyst"]) == 0
+    capsys.readouterr()
+
+    def read_only(home: Path) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(audit, "_locked", read_only)
+    sql = "select cust_id from analyst_customer limit 1"
+    assert main([*home, "query", "--role", "analyst", sql]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""  # no result printed
+    assert "cannot write the audit log" in err and "Read-only file system" in err

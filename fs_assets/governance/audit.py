@@ -42,6 +42,10 @@ class AuditError(RuntimeError):
     """The chain does not verify: the message names the first bad line."""
 
 
+class AuditWriteError(RuntimeError):
+    """An entry could not be appended: the caller must not go ahead unaudited."""
+
+
 def redact_statement(sql: str) -> str:
     """`sql` with every string and number literal replaced by `?`."""
     sql = _DOLLAR.sub("?", sql)
@@ -118,14 +122,47 @@ def append(
     status: str,
     error: str | None = None,
 ) -> dict[str, Any]:
-    """Append one entry to the chain; returns it (with its hash)."""
+    """Append one entry to the chain; returns it (with its hash).
+
+    AuditWriteError when the log cannot be written (read-only or full disk) or ends in a
+    line that is not an entry (a cut-off write): nothing may run unaudited.
+    """
+    try:
+        return _append(home, action, identity, os_user, role, statement, rows,
+                       masking_key_id, status, error)  # fmt: skip
+    except OSError as exc:
+        raise AuditWriteError(
+            f"cannot write the audit log {log_path(home)}: {exc.strerror}; nothing was run "
+            "(free space or make the folder writable, then retry)"
+        ) from None
+
+
+def _append(
+    home: Path,
+    action: str,
+    identity: str,
+    os_user: str,
+    role: str,
+    statement: str | None,
+    rows: int | None,
+    masking_key_id: str | None,
+    status: str,
+    error: str | None,
+) -> dict[str, Any]:
     with _locked(home) as folder:
         path = folder / LOG_NAME
         last = _last_line(path)
         prev, seq = GENESIS, 0
         if last:
-            previous = json.loads(last)
-            prev, seq = previous["hash"], previous["seq"]
+            try:
+                previous = json.loads(last)
+                prev, seq = previous["hash"], previous["seq"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise AuditWriteError(
+                    f"the audit log {path} ends in a line that is not an entry (a write was "
+                    f"cut off, or the file was edited): keep it as evidence, move {LOG_NAME} "
+                    f"and {HEAD_NAME} aside, and the next call starts a new chain"
+                ) from None
         entry: dict[str, Any] = {
             "seq": seq + 1,
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),

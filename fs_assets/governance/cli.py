@@ -67,6 +67,18 @@ def _record(home: Path, who: Identity, **fields: Any) -> None:
     audit.append(home, identity=who.name, os_user=who.os_user, **fields)
 
 
+def _audited(command: Any) -> Any:
+    """An export or query that could not be audited prints nothing and exits 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except audit.AuditWriteError as exc:
+            return _error(str(exc), 1)
+
+    return run
+
+
 def _export(args: argparse.Namespace) -> int:
     paths = data_paths(getattr(args, "home", None))
     try:
@@ -212,7 +224,7 @@ def add_governance_commands(subparsers: Any) -> None:
         "export", help="write a role's governed tables to <data folder>/exports/<role>.duckdb"
     )
     e.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
-    e.set_defaults(func=_export)
+    e.set_defaults(func=_audited(_export))
 
     qp = subparsers.add_parser("query", help="run SQL on a role's export (read-only)")
     qp.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
@@ -232,7 +244,7 @@ def add_governance_commands(subparsers: Any) -> None:
         default=QUERY_MEMORY_LIMIT,
         help=f"memory the query may use, e.g. 512MB, 2GB; default {QUERY_MEMORY_LIMIT}",
     )
-    qp.set_defaults(func=_query)
+    qp.set_defaults(func=_audited(_query))
 
     mk = subparsers.add_parser(
         "masking-key",

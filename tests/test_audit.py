@@ -249,3 +249,21 @@ def test_no_query_runs_unaudited(
     out, err = capsys.readouterr()
     assert out == ""  # no result printed
     assert "cannot write the audit log" in err and "Read-only file system" in err
+
+
+def test_a_crash_between_append_and_head_update_still_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        _entry(tmp_path, n)
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt  # stands for SIGKILL after the line was written
+
+    monkeypatch.setattr(audit, "_write_head", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _entry(tmp_path, 3)
+    monkeypatch.undo()
+    assert audit.verify(tmp_path).entries == 4
+    assert _entry(tmp_path, 4)["seq"] == 5
+    assert audit.verify(tmp_path).entries == 5

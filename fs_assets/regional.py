@@ -21,6 +21,13 @@ the previous one, with partition pruning on both columns.
 
 With the Spark engine the Hive folders are the only copy (there is no DuckDB table); the
 checks then read them as `mastered.customer_by_region` and run the same SQL on Spark.
+
+Governance: the layout is mastered data, PII in clear, so it is the pii-reader's layout
+and stays inside the warehouse boundary: `<warehouse>/customer_overview/` and every
+folder under it are 0700 and its files 0600 (set explicitly, whatever the umask). Other
+roles read customers through their exports (governance/export.py), never these files.
+`_source_file` is written relative to the landing folder (a file outside it by its name
+only), so the files carry no absolute path of the machine that built them.
 """
 
 import os
@@ -38,8 +45,10 @@ import pyarrow.parquet as pq
 from fs_assets.automation import DOWNSTREAM
 from fs_assets.catalog_metadata import column_schema, table_name
 from fs_assets.entities import CUSTOMER, OWNER, country_state_pairs
+from fs_assets.file_modes import make_owner_only
 from fs_assets.mastered_assets import mastered_key
 from fs_assets.mastering import mastered_table
+from fs_assets.paths import data_paths
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource, table_exists
 
 SEPARATOR = "|"
@@ -81,16 +90,45 @@ def ensure_region_table(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def landing_prefixes(landing: Path | None) -> list[str]:
+    """The landing folder as `_source_file` may start with it (as given and resolved)."""
+    if landing is None:
+        return []
+    return sorted({f"{landing}/", f"{landing.resolve()}/"}, key=len, reverse=True)
+
+
+def relative_source_sql(prefixes: list[str]) -> tuple[str, list[str]]:
+    """SQL for `_source_file` relative to the landing folder, and its parameters.
+
+    The prefixes are parameters (data, never patterns); a path under none of them keeps
+    only its file name.
+    """
+    sql = "regexp_extract(_source_file, '[^/]*$')"
+    params: list[str] = []
+    for prefix in reversed(prefixes):
+        sql = (
+            "case when starts_with(_source_file, ?) then substr(_source_file, length(?) + 1) "
+            f"else {sql} end"
+        )
+        params = [prefix, prefix, *params]
+    return sql, params
+
+
 def _export_parquet(
-    conn: duckdb.DuckDBPyConnection, export_root: Path, country: str, state: str
+    conn: duckdb.DuckDBPyConnection,
+    export_root: Path,
+    country: str,
+    state: str,
+    landing: Path | None = None,
 ) -> Path:
     """Write the pair's rows to a staging folder; returns it (swapped in after commit)."""
     staging = export_root / ".staging" / f"{uuid.uuid4().hex}"
     staging.mkdir(parents=True)
+    source_sql, source_params = relative_source_sql(landing_prefixes(landing))
     table = conn.sql(
-        f"select * exclude (country, state) from {REGION_TABLE} "
-        "where country = ? and state = ? order by cust_id",
-        params=[country, state],
+        f"select * exclude (country, state) replace ({source_sql} as _source_file) "
+        f"from {REGION_TABLE} where country = ? and state = ? order by cust_id",
+        params=[*source_params, country, state],
     ).to_arrow_table()
     pq.write_table(table, staging / "part-00000.parquet", compression="zstd")
     return staging
@@ -105,8 +143,18 @@ def _swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def restrict_layout(export_root: Path) -> None:
+    """The pii-reader layout owner-only: 0700 folders, 0600 files, whatever the umask."""
+    root = export_root / EXPORT_NAME
+    for path in (export_root, root, *root.rglob("*")):
+        make_owner_only(path)
+
+
 def write_partitions(
-    conn: duckdb.DuckDBPyConnection, export_root: Path, pairs: list[tuple[str, str]]
+    conn: duckdb.DuckDBPyConnection,
+    export_root: Path,
+    pairs: list[tuple[str, str]],
+    landing: Path | None = None,
 ) -> dict[str, int]:
     """Replace exactly these (country, state) partitions, table and Parquet; rows per key.
 
@@ -133,7 +181,7 @@ def write_partitions(
             ).fetchall()
         )
         for country, state in pairs:
-            staged[(country, state)] = _export_parquet(conn, export_root, country, state)
+            staged[(country, state)] = _export_parquet(conn, export_root, country, state, landing)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -144,14 +192,20 @@ def write_partitions(
         conn.execute("drop table if exists _pairs")
     for (country, state), folder in staged.items():
         _swap_in(folder, partition_dir(export_root, country, state))
+    restrict_layout(export_root)
     return {partition_key(c, s): rows.get(partition_key(c, s), 0) for c, s in pairs}
 
 
 def write_partition(
-    conn: duckdb.DuckDBPyConnection, export_root: Path, country: str, state: str
+    conn: duckdb.DuckDBPyConnection,
+    export_root: Path,
+    country: str,
+    state: str,
+    landing: Path | None = None,
 ) -> int:
     """Replace exactly one (country, state) partition, table and Parquet; returns its rows."""
-    return write_partitions(conn, export_root, [(country, state)])[partition_key(country, state)]
+    written = write_partitions(conn, export_root, [(country, state)], landing)
+    return written[partition_key(country, state)]
 
 
 @dg.asset(
@@ -168,7 +222,8 @@ def write_partition(
         "Mastered customers laid out by country and state, the seed's partition spec. Grain: one "
         "row per customer (cust_id); partition: one valid (country, state) pair of the entity "
         "model, key 'Country|State'. Also exported as Hive-style Parquet under "
-        f"warehouse/{EXPORT_NAME}/country=<c>/state=<s>/ for Spark, Trino or DuckDB."
+        f"warehouse/{EXPORT_NAME}/country=<c>/state=<s>/ for Spark, Trino or DuckDB: PII in "
+        "clear, so the pii-reader's layout, owner-only (0700 folders, 0600 files)."
     ),
     metadata={
         "dagster/table_name": table_name("mastered", "customer_by_region"),
@@ -190,15 +245,18 @@ def customer_by_region(
 ) -> dg.MaterializeResult:
     """Write the selected partitions (one, or all of a single-run backfill)."""
     pairs = [split_key(k) for k in context.partition_keys]
+    landing = data_paths(warehouse.home).landing
     if warehouse.resolved_engine == "spark":
         from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
 
         with warehouse.spark() as wh:
-            by_pair = engine.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+            by_pair = engine.write_partitions(
+                wh, pairs, REGION_SELECT_SQL, EXPORT_NAME, landing_prefixes(landing)
+            )
         written = {partition_key(c, s): n for (c, s), n in by_pair.items()}
     else:
         with warehouse.connect() as conn:
-            written = write_partitions(conn, warehouse.export_dir, pairs)
+            written = write_partitions(conn, warehouse.export_dir, pairs, landing)
     context.log.info(f"wrote {len(written)} partitions, {sum(written.values())} rows")
     return dg.MaterializeResult(
         metadata={

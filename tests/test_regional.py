@@ -216,3 +216,53 @@ def test_cli_materializes_one_partition(built: DataPaths) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert key in dg.DagsterInstance.get().get_materialized_partitions(REGION_KEY)
+
+
+def test_layout_is_owner_only_and_names_sources_relative_to_landing(built: DataPaths) -> None:
+    """The pii-reader layout: 0700 folders and 0600 files whatever the umask; no absolute
+    machine path in `_source_file` (the build wrote it that way, and so does a rewrite)."""
+    export_root = built.home / "warehouse"
+    with duckdb.connect() as conn:
+        built_sources = {
+            r[0]
+            for r in conn.execute(
+                "select distinct _source_file from read_parquet(?)", [hive_glob(built)]
+            ).fetchall()
+        }
+    assert built_sources and all(s.startswith("customer/") for s in built_sources), built_sources
+    old = os.umask(0o022)
+    try:
+        folder = partition_dir(export_root, "India", "Kerala")
+        with duckdb.connect(str(built.warehouse)) as conn:
+            # A file taken in from outside the landing folder keeps only its name.
+            conn.execute(
+                "update mastered.customer_by_region set _source_file = '/elsewhere/o''brien.csv' "
+                "where cust_id = (select min(cust_id) from mastered.customer_by_region "
+                "where state = 'Kerala')"
+            )
+            conn.execute(
+                "update mastered.customer set _source_file = '/elsewhere/o''brien.csv' "
+                "where cust_id = (select min(cust_id) from mastered.customer "
+                "where state = 'Kerala')"
+            )
+            write_partition(conn, export_root, "India", "Kerala", built.landing)
+    finally:
+        os.umask(old)
+    with duckdb.connect() as conn:
+        sources = {
+            r[0]
+            for r in conn.execute(
+                "select distinct _source_file from read_parquet(?)", [str(folder / "*.parquet")]
+            ).fetchall()
+        }
+    assert "o'brien.csv" in sources
+    # The copied fixture's rows name the template's landing folder: no longer under this
+    # landing folder, they keep their file name, which is a landing file's.
+    assert all(
+        not s.startswith("/") and (built.landing / "customer" / Path(s).name).is_file()
+        for s in sources - {"o'brien.csv"}
+    ), sources
+    layout = export_root / EXPORT_NAME
+    for path in [export_root, layout, *layout.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))

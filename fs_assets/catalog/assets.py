@@ -32,6 +32,7 @@ from fs_assets.catalog_metadata import table_name
 from fs_assets.entities import OWNER
 from fs_assets.governance.policies import load_policies
 from fs_assets.paths import data_paths
+from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 CUSTOMER_KEY = dg.AssetKey(["mastered", "customer"])
@@ -144,11 +145,17 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
         ],
     )
     def _scanner(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        masking_key: MaskingKeyResource,
     ) -> dg.MaterializeResult:
         declared = declared_tables(graph.get())
         last = _last_materialized(context.instance)
+        key = masking_key.get()  # no key: fail before touching the catalog
         with warehouse.connect() as conn:
+            # The governed views' keyed columns (tokens, hashes) read NULL in a session
+            # without the key: profile them as the roles' exports hold them.
+            key.apply(conn)
             result = scan_warehouse(conn, declared, last)
             write_catalog(conn, result)
             catalog_tables = {

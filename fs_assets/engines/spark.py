@@ -476,7 +476,11 @@ def build_mastered(wh: SparkWarehouse, ent: Entity) -> MasterStats:
 
 
 def write_partitions(
-    wh: SparkWarehouse, pairs: list[tuple[str, str]], select_sql: str, export_name: str
+    wh: SparkWarehouse,
+    pairs: list[tuple[str, str]],
+    select_sql: str,
+    export_name: str,
+    landing_prefixes: list[str] | None = None,
 ) -> dict[tuple[str, str], int]:
     """Replace exactly these (country, state) folders of the Hive layout; rows per pair.
 
@@ -484,6 +488,8 @@ def write_partitions(
     Spark writes all pairs in one job to a staging folder; each pair's folder is then
     renamed into `<root>/<export_name>/country=<c>/state=<s>` (named by the values
     themselves, like the DuckDB export), and pairs without rows lose their folder.
+    `_source_file` is written relative to the landing folder (`landing_prefixes`, as
+    `regional.landing_prefixes` gives them), a file outside it by its name only.
     """
     if not wh.register("mastered", CUSTOMER.name):
         raise RuntimeError("mastered.customer does not exist yet; build it first")
@@ -493,7 +499,9 @@ def write_partitions(
     root = f"{wh.root.rstrip('/')}/{export_name}"
     staging = f"{root}/.staging/{uuid.uuid4().hex}"
     try:
-        wh.sql(select_sql).write.partitionBy("country", "state").parquet(staging)
+        wh.sql(select_sql).withColumn(
+            "_source_file", _relative_source(landing_prefixes or [])
+        ).write.partitionBy("country", "state").parquet(staging)
         rows = {
             (r[0], r[1]): r[2]
             for r in wh.spark.read.parquet(staging).groupBy("country", "state").count().collect()
@@ -518,6 +526,17 @@ def write_partitions(
         wh.delete(staging)
         wh.spark.catalog.dropTempView("_pairs")
     return {p: rows.get(p, 0) for p in pairs}
+
+
+def _relative_source(prefixes: list[str]) -> Any:
+    """`_source_file` without the landing folder (literal prefixes, not patterns)."""
+    from pyspark.sql import functions as F
+
+    col = F.col("_source_file")
+    expr = F.regexp_extract(col, r"[^/]*$", 0)
+    for prefix in reversed(prefixes):
+        expr = F.when(col.startswith(prefix), col.substr(len(prefix) + 1, 1 << 20)).otherwise(expr)
+    return expr
 
 
 @contextmanager

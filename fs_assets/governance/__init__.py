@@ -4,6 +4,8 @@
 validates and resolves them, `operators.py` turns a mask into SQL, `assets.py` builds one
 `governed.<role>_<entity>` view per role and entity with PII, and `export.py` copies a
 role's views into a DuckDB file of its own, the only thing that role's queries open.
+`identity.py` maps the caller to the roles it holds (`policies/identities.yaml`), and
+`audit.py` appends every export and query to a hash-chained log.
 
 This module stays free of Dagster imports so that the CLI and the export load fast.
 """

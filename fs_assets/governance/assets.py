@@ -3,7 +3,9 @@
 One view per role and per entity with PII columns, over `mastered.<entity>`, and one over
 its history `mastered.<entity>_history` (the same masks; plus valid_from/valid_to): non-PII
 columns pass, each PII column gets the mask of the policy that `policies/masking.yaml`
-resolves for the role and the column's tag, or is redacted when none grants it. The
+resolves for the role and the column's tag, or is redacted when none grants it (read in
+clear with the file's `unselected_users: pass_through`); the role's filter policies, if
+any, limit the rows (a WHERE on the view, so its export holds only those rows). The
 policies are read when the asset runs, not when the code location loads, so a broken
 policy file fails the governed runs (leaving the previous views in place) instead of
 taking the whole code location down; the materialization records what was enforced.
@@ -37,8 +39,11 @@ from fs_assets.governance.operators import (
 )
 from fs_assets.governance.policies import (
     DEFAULT_DENY,
+    PASS_UNSELECTED,
     POLICY_FILE,
+    REDACT_UNSELECTED,
     ROLES,
+    UNSELECTED_PASS,
     PolicySet,
     check_role,
     load_policies,
@@ -84,12 +89,18 @@ class GovernedView:
         return f"{GOVERNED_SCHEMA}.{q(self.name)}"
 
     @property
+    def row_filter(self) -> str | None:
+        """The role's row-level condition (filter policies), or None: every row."""
+        return self.policies.row_filter_sql({self.role})
+
+    @property
     def select_sql(self) -> str:
         cols = ",\n  ".join(f"{c.sql} as {q(c.name)}" for c in self.columns)
+        where = f"\nwhere {self.row_filter}" if self.row_filter else ""
         if self.history:
             interval = ", ".join(q(c) for c in HISTORY_DOCS)
-            return f"select\n  {cols},\n  {interval}\nfrom {history_table(self.entity)}"
-        return f"select\n  {cols}\nfrom {mastered_table(self.entity)}"
+            return f"select\n  {cols},\n  {interval}\nfrom {history_table(self.entity)}{where}"
+        return f"select\n  {cols}\nfrom {mastered_table(self.entity)}{where}"
 
     def column_schema(self) -> dg.TableSchema:
         return dg.TableSchema(
@@ -111,11 +122,14 @@ class GovernedView:
 
     def policies_json(self) -> dict[str, object]:
         applied = {c.policy for c in self.columns if c.policy and c.policy != DEFAULT_DENY}
+        unselected = self.policies.settings.unselected_users
         return {
             "role": self.role,
             "source": str(self.policies.source),
-            "resolution": "lowest priority number wins; PII no policy grants is redacted",
+            "resolution": "lowest priority number wins; PII no policy grants: "
+            + ("redacted" if unselected == REDACT_UNSELECTED else "read in clear"),
             "applied": [p.as_json() for p in self.policies.policies if p.name in applied],
+            "row_filters": [f.as_json() for f in self.policies.row_filters({self.role})],
             "columns": {
                 c.name: {"pii": c.pii, "policy": c.policy, "operator": c.operator}
                 for c in self.columns
@@ -131,7 +145,9 @@ def _interval_columns() -> list[dg.TableColumn]:
 def reads_clear_pii(role: str, policies: PolicySet) -> bool:
     """Whether `role` reads TW.mask columns in clear (then its join keys stay clear too)."""
     policy = policies.resolve({role}, PII_MASK)
-    return policy is not None and policy.operator == PASS_THROUGH
+    if policy is None:
+        return policies.settings.unselected_users == PASS_UNSELECTED
+    return policy.operator == PASS_THROUGH
 
 
 def governed_view(
@@ -153,7 +169,14 @@ def governed_view(
             columns.append(GovernedColumn(col.name, masked.type, masked.sql))
             continue
         policy = policies.resolve({role}, col.pii)
-        if policy is None:
+        if policy is None and policies.settings.unselected_users == PASS_UNSELECTED:
+            masked = mask_sql(col, PASS_THROUGH)
+            columns.append(
+                GovernedColumn(
+                    col.name, masked.type, masked.sql, col.pii, UNSELECTED_PASS, PASS_THROUGH
+                )
+            )
+        elif policy is None:
             masked = mask_sql(col, REDACT)
             columns.append(
                 GovernedColumn(col.name, masked.type, masked.sql, col.pii, DEFAULT_DENY, REDACT)

@@ -1,13 +1,19 @@
-"""`fs-accelerator export --role ROLE` and `fs-accelerator query --role ROLE "SQL"`."""
+"""`fs-accelerator export --role ROLE`, `query --role ROLE "SQL"` and `audit verify`.
+
+`--role` only narrows: the caller (identity.py) must hold the role. Every export and
+query, allowed or not, appends one entry to the audit log (audit.py).
+"""
 
 import argparse
 import re
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from fs_assets.governance import audit
 from fs_assets.governance.export import (
     EXPORT_INFO,
     QUERY_MEMORY_LIMIT,
@@ -20,6 +26,7 @@ from fs_assets.governance.export import (
     exported_tables,
     query_role,
 )
+from fs_assets.governance.identity import Identity, IdentityError, current_identity, os_user
 from fs_assets.governance.masking_key import (
     ENV_KEY_FILE,
     MaskingKeyError,
@@ -36,16 +43,63 @@ def _error(message: str, code: int) -> int:
     return code
 
 
+def _caller(home: Path, role: str, action: str, statement: str | None) -> Identity:
+    """The caller, if it holds `role`; a refusal is audited and raised."""
+    try:
+        who = current_identity(home)
+    except IdentityError as exc:
+        audit.append(home, action=action, identity="(unresolved)", os_user=os_user(),
+                     role=role, statement=statement, rows=None, masking_key_id=None,
+                     status=audit.DENIED, error=str(exc))  # fmt: skip
+        raise
+    try:
+        if role in ROLES:  # an unknown role fails later with its did-you-mean
+            who.narrow(role)
+        return who
+    except IdentityError as exc:
+        audit.append(home, action=action, identity=who.name, os_user=who.os_user, role=role,
+                     statement=statement, rows=None, masking_key_id=None,
+                     status=audit.DENIED, error=str(exc))  # fmt: skip
+        raise
+
+
+def _record(home: Path, who: Identity, **fields: Any) -> None:
+    audit.append(home, identity=who.name, os_user=who.os_user, **fields)
+
+
+def _audited(command: Any) -> Any:
+    """An export or query that could not be audited prints nothing and exits 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except audit.AuditWriteError as exc:
+            return _error(str(exc), 1)
+
+    return run
+
+
 def _export(args: argparse.Namespace) -> int:
     paths = data_paths(getattr(args, "home", None))
+    try:
+        who = _caller(paths.home, args.role, "export", None)
+    except IdentityError as exc:
+        return _error(str(exc), 3)
     try:
         path = export_role(paths, args.role)
         tables = exported_tables(paths, args.role)
         key_id = export_key_id(paths, args.role)
     except (UnknownRoleError, ExportError, FileNotFoundError, MaskingKeyError) as exc:
+        _record(paths.home, who, action="export", role=args.role, statement=None, rows=None,
+                masking_key_id=None, status=audit.ERROR, error=str(exc))  # fmt: skip
         return _error(str(exc), 2)
     except (WarehouseLockTimeout, duckdb.Error) as exc:
+        _record(paths.home, who, action="export", role=args.role, statement=None, rows=None,
+                masking_key_id=None, status=audit.ERROR, error=str(exc))  # fmt: skip
         return _error(f"export failed: {exc}", 1)
+    total = sum(n for name, n in tables if not name.endswith(f".{EXPORT_INFO}"))
+    _record(paths.home, who, action="export", role=args.role, statement=None, rows=total,
+            masking_key_id=key_id, status=audit.OK)  # fmt: skip
     print(f"exported role {args.role} to {path} (masking key id {key_id})")
     for name, rows in tables:
         print(f"  {name:40} {rows:>12,} rows")
@@ -92,6 +146,15 @@ def _query(args: argparse.Namespace) -> int:
     paths = data_paths(getattr(args, "home", None))
     limit = args.max_rows + 1 if args.max_rows > 0 else None
     try:
+        who = _caller(paths.home, args.role, "query", args.sql)
+    except IdentityError as exc:
+        return _error(str(exc), 3)
+    entry = {"action": "query", "role": args.role, "statement": args.sql}
+    try:
+        key_id = export_key_id(paths, args.role)
+    except (UnknownRoleError, ExportMissingError, duckdb.Error):
+        key_id = None
+    try:
         columns, rows = query_role(
             paths,
             args.role,
@@ -101,11 +164,18 @@ def _query(args: argparse.Namespace) -> int:
             memory_limit=args.memory_limit,
         )
     except (UnknownRoleError, ExportMissingError) as exc:
+        _record(paths.home, who, **entry, rows=None, masking_key_id=key_id,
+                status=audit.ERROR, error=str(exc))  # fmt: skip
         return _error(str(exc), 2)
     except QueryLimitError as exc:
+        _record(paths.home, who, **entry, rows=None, masking_key_id=key_id,
+                status=audit.ERROR, error=str(exc))  # fmt: skip
         return _error(str(exc), 1)
     except duckdb.Error as exc:
+        _record(paths.home, who, **entry, rows=None, masking_key_id=key_id,
+                status=audit.ERROR, error=str(exc))  # fmt: skip
         return _error(f"query failed: {exc}", 1)
+    _record(paths.home, who, **entry, rows=len(rows), masking_key_id=key_id, status=audit.OK)
     if not columns:
         print("OK")
         return 0
@@ -133,13 +203,28 @@ def _masking_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    home = data_paths(getattr(args, "home", None)).home
+    try:
+        result = audit.verify(home)
+    except audit.AuditError as exc:
+        return _error(f"audit log does not verify: {exc}", 1)
+    print(f"audit log verified: {result.entries} entries, chain intact ({audit.log_path(home)})")
+    return 0
+
+
 def add_governance_commands(subparsers: Any) -> None:
-    """Register `export`, `query` and `masking-key` on the `fs-accelerator` subparsers."""
+    """Register `export`, `query`, `audit` and `masking-key` on the `fs-accelerator` subparsers."""
+    au = subparsers.add_parser("audit", help="the audit log of exports and queries")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    av = au_sub.add_parser("verify", help="re-compute the audit log's hash chain")
+    av.set_defaults(func=_audit_verify)
+
     e = subparsers.add_parser(
         "export", help="write a role's governed tables to <data folder>/exports/<role>.duckdb"
     )
     e.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
-    e.set_defaults(func=_export)
+    e.set_defaults(func=_audited(_export))
 
     qp = subparsers.add_parser("query", help="run SQL on a role's export (read-only)")
     qp.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
@@ -159,7 +244,7 @@ def add_governance_commands(subparsers: Any) -> None:
         default=QUERY_MEMORY_LIMIT,
         help=f"memory the query may use, e.g. 512MB, 2GB; default {QUERY_MEMORY_LIMIT}",
     )
-    qp.set_defaults(func=_query)
+    qp.set_defaults(func=_audited(_query))
 
     mk = subparsers.add_parser(
         "masking-key",

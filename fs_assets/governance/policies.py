@@ -16,6 +16,17 @@ to any of a user's roles is redacted (default deny, see operators.redact_sql).
 Two policies with the same priority that share a column tag must mask it the same way:
 a user can hold both their roles, and nothing would say which one applies. The loader
 rejects such a pair even when the roles differ; give one of them another number.
+
+Row-level policies are DataOS `filter` policies: `policy.data.filters` lists conditions
+(`column`, `operator` equals or in, `value`) that all hold for a row the role may read;
+a role selected by several filter policies reads the rows of any of them, a role no
+filter policy selects reads every row. Filter columns must have a closed value set in
+the entity model (country, state, ...) and every value must be a member of it, so a view
+body only ever carries model values.
+
+One optional `type: settings` document holds what is not a policy: `unselected_users`
+(`redact`, the default: a PII column no policy grants is redacted; `pass_through`: it is
+read in clear, DataOS's behaviour) and the re-identification threshold (`k_anonymity`).
 """
 
 import difflib
@@ -29,7 +40,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from fs_assets.entities import ENTITIES, PII_TAGS
+from fs_assets.entities import CUSTOMER, ENTITIES, PII_TAGS, country_state_pairs
 from fs_assets.governance.operators import (
     BUCKET_DATE,
     DATE_PRECISIONS,
@@ -49,8 +60,19 @@ RESTRICTED = "restricted-acess"
 DOB_BUCKETING = "dob-bucketing"
 PII_READER = "pii-reader"
 ANALYST = "analyst"  # no policy grants it anything: every PII column is redacted for it
-ROLES = (RESTRICTED, DOB_BUCKETING, PII_READER, ANALYST)
+BRANCH_MAHARASHTRA = "branch-maharashtra"  # a row-level policy: India/Maharashtra only
+ROLES = (RESTRICTED, DOB_BUCKETING, PII_READER, ANALYST, BRANCH_MAHARASHTRA)
 DEFAULT_DENY = "default-deny"
+UNSELECTED_PASS = "unselected-pass-through"  # policy name recorded for pass_through setting
+
+# What a PII column no policy grants becomes (settings: unselected_users).
+REDACT_UNSELECTED = "redact"
+PASS_UNSELECTED = "pass_through"
+UNSELECTED_USERS = (REDACT_UNSELECTED, PASS_UNSELECTED)
+FILTER_OPERATORS = ("equals", "in")
+# Re-identification: the smallest group a role's export may hold over its quasi-identifiers.
+DEFAULT_K_THRESHOLD = 5
+DEFAULT_QUASI_IDENTIFIERS = ("cust_dob", "pin", "gender", "minor_flag", "senior_citizen_flag")
 
 _ROLE_TAG = re.compile(r"^roles:id:(?P<role>.+)$")
 
@@ -182,11 +204,61 @@ class _Selector(_Strict):
     column: _ColumnSelector
 
 
+class _Filter(_Strict):
+    column: str
+    operator: str = "equals"
+    value: str | list[str]
+
+    @field_validator("operator")
+    @classmethod
+    def _known_filter_operator(cls, v: str) -> str:
+        if v not in FILTER_OPERATORS:
+            raise ValueError(f"unknown filter operator {v!r}; known: {', '.join(FILTER_OPERATORS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _values_in_model(self) -> "_Filter":
+        known = filter_values(self.column)
+        if known is None:
+            raise ValueError(
+                f"filter column {self.column!r} has no closed value set in the entity "
+                f"model; filterable: {', '.join(filterable_columns())}"
+            )
+        values = [self.value] if isinstance(self.value, str) else self.value
+        if self.operator == "equals" and not isinstance(self.value, str):
+            raise ValueError("operator equals takes one value; use operator in for a list")
+        if not values:
+            raise ValueError("operator in needs at least one value")
+        for v in values:
+            if v not in known:
+                close = difflib.get_close_matches(v, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"{v!r} is not a value of {self.column}{hint}")
+        return self
+
+
+class _UserOnlySelector(_Strict):
+    user: _UserSelector
+
+
 class _DataPolicy(_Strict):
-    type: Literal["mask"]
+    type: Literal["mask", "filter"]
     priority: int
-    selector: _Selector
-    mask: _Mask
+    selector: _Selector | _UserOnlySelector
+    mask: _Mask | None = None
+    filters: list[_Filter] | None = None
+
+    @model_validator(mode="after")
+    def _body_matches_type(self) -> "_DataPolicy":
+        if self.type == "mask":
+            if self.mask is None or self.filters is not None:
+                raise ValueError("a mask policy needs `mask:` and no `filters:`")
+            if not isinstance(self.selector, _Selector):
+                raise ValueError("a mask policy needs `selector.column.tags`")
+        else:
+            if not self.filters or self.mask is not None:
+                raise ValueError("a filter policy needs `filters:` and no `mask:`")
+        return self
 
 
 class _PolicyBody(_Strict):
@@ -201,6 +273,56 @@ class _Manifest(_Strict):
     description: str = ""
     owner: str | None = None
     policy: _PolicyBody
+
+
+class _KAnonymity(_Strict):
+    threshold: int = DEFAULT_K_THRESHOLD
+    quasi_identifiers: list[str] = list(DEFAULT_QUASI_IDENTIFIERS)
+
+    @field_validator("threshold")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("k_anonymity.threshold must be at least 1")
+        return v
+
+    @field_validator("quasi_identifiers")
+    @classmethod
+    def _customer_columns(cls, cols: list[str]) -> list[str]:
+        for c in cols:
+            if c not in CUSTOMER.column_names:
+                raise ValueError(f"quasi-identifier {c!r} is not a customer column")
+        if not cols:
+            raise ValueError("at least one quasi-identifier is needed")
+        return cols
+
+
+class _SettingsBody(_Strict):
+    unselected_users: Literal["redact", "pass_through"] = "redact"
+    k_anonymity: _KAnonymity = _KAnonymity()
+
+
+class _SettingsManifest(_Strict):
+    version: str = "v1"
+    name: str
+    type: Literal["settings"]
+    description: str = ""
+    settings: _SettingsBody
+
+
+def filterable_columns() -> tuple[str, ...]:
+    """Columns a row filter may name: those of the governed entity with a closed value set."""
+    return tuple(c.name for c in CUSTOMER.columns if filter_values(c.name) is not None)
+
+
+def filter_values(column: str) -> tuple[str, ...] | None:
+    """The values a row filter on `column` may name; None: not filterable."""
+    if column == "state":
+        return tuple(sorted({s for _, s in country_state_pairs()}))
+    if column not in CUSTOMER.column_names:
+        return None
+    values = CUSTOMER.column(column).values
+    return tuple(values) if values else None
 
 
 # --- the policy, as enforced ----------------------------------------------------------
@@ -240,11 +362,70 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class RowFilter:
+    """One filter policy: a role selected by it reads rows where every condition holds."""
+
+    name: str
+    roles: frozenset[str]
+    match: str
+    conditions: tuple[tuple[str, tuple[str, ...]], ...]  # (column, allowed values)
+
+    def selects(self, roles: Iterable[str]) -> bool:
+        held = set(roles)
+        return self.roles <= held if self.match == "all" else bool(self.roles & held)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "roles": sorted(self.roles),
+            "conditions": {c: list(v) for c, v in self.conditions},
+        }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings document (defaults when the file has none)."""
+
+    unselected_users: str = REDACT_UNSELECTED
+    k_threshold: int = DEFAULT_K_THRESHOLD
+    quasi_identifiers: tuple[str, ...] = DEFAULT_QUASI_IDENTIFIERS
+
+
+@dataclass(frozen=True)
 class PolicySet:
     """The validated policies of one file, and the rule that picks one."""
 
     source: Path
     policies: tuple[Policy, ...]
+    filters: tuple[RowFilter, ...] = ()
+    settings: Settings = Settings()
+
+    def row_filters(self, roles: Iterable[str]) -> tuple[RowFilter, ...]:
+        """The filter policies selecting a user with `roles`; empty: every row."""
+        held = set(roles)
+        return tuple(f for f in self.filters if f.selects(held))
+
+    def row_filter_sql(self, roles: Iterable[str]) -> str | None:
+        """A WHERE condition for the rows the user may read; None: every row.
+
+        Columns and values were checked against the entity model's closed sets on load;
+        they are quoted here as identifiers and literals all the same.
+        """
+        chosen = self.row_filters(roles)
+        if not chosen:
+            return None
+
+        def literal(v: str) -> str:
+            return "'" + v.replace("'", "''") + "'"
+
+        ors = []
+        for f in chosen:
+            ands = [
+                f'"{col}" in ({", ".join(literal(v) for v in values)})'
+                for col, values in f.conditions
+            ]
+            ors.append("(" + " and ".join(ands) + ")")
+        return " or ".join(ors)
 
     def resolve(self, roles: Iterable[str], column_tag: str) -> Policy | None:
         """The policy deciding `column_tag` for a user with `roles`; None means redact.
@@ -257,8 +438,23 @@ class PolicySet:
         return min(candidates, key=lambda p: (p.priority, p.name), default=None)
 
 
+def _flatten_filter(m: _Manifest) -> RowFilter:
+    data = m.policy.data
+    conditions = tuple(
+        (f.column, (f.value,) if isinstance(f.value, str) else tuple(f.value))
+        for f in data.filters or ()
+    )
+    return RowFilter(
+        name=m.name,
+        roles=frozenset(_ROLE_TAG.match(t)["role"] for t in data.selector.user.tags),
+        match=data.selector.user.match,
+        conditions=conditions,
+    )
+
+
 def _flatten(m: _Manifest) -> Policy:
     data = m.policy.data
+    assert data.mask is not None and isinstance(data.selector, _Selector)  # checked on load
     options: dict[str, str] = {}
     if data.mask.hash is not None:
         options = {"algo": data.mask.hash.algo}
@@ -327,22 +523,47 @@ def parse_policies(text: str, source: Path) -> PolicySet:
     if not docs:
         raise PolicyError(f"{source}: no policies in the file")
     policies: list[Policy] = []
+    filters: list[RowFilter] = []
+    settings: Settings | None = None
+    names: set[str] = set()
     for n, doc in enumerate(docs, start=1):
         name = doc.get("name") if isinstance(doc, dict) else None
         label = f"policy {name!r} (document {n})" if name else f"document {n}"
         if not isinstance(doc, dict):
             raise PolicyError(f"{source}: {label}: expected a mapping, got {type(doc).__name__}")
+        if name in names:
+            raise PolicyError(f"{source}: {label}: the name is used twice")
+        names.add(name)
+        if doc.get("type") == "settings":
+            if settings is not None:
+                raise PolicyError(f"{source}: {label}: a second settings document")
+            try:
+                body = _SettingsManifest.model_validate(doc).settings
+            except ValidationError as exc:
+                raise PolicyError(f"{source}: {label}: {_explain(exc)}") from None
+            settings = Settings(
+                body.unselected_users,
+                body.k_anonymity.threshold,
+                tuple(body.k_anonymity.quasi_identifiers),
+            )
+            continue
         try:
             manifest = _Manifest.model_validate(doc)
         except ValidationError as exc:
             raise PolicyError(f"{source}: {label}: {_explain(exc)}") from None
+        if manifest.policy.data.type == "filter":
+            filters.append(_flatten_filter(manifest))
+            continue
         policy = _flatten(manifest)
-        if any(p.name == policy.name for p in policies):
-            raise PolicyError(f"{source}: {label}: the name is used twice")
         _check_columns(source, policy)
         policies.append(policy)
     _check_conflicts(source, policies)
-    return PolicySet(source=source, policies=tuple(policies))
+    return PolicySet(
+        source=source,
+        policies=tuple(policies),
+        filters=tuple(filters),
+        settings=settings or Settings(),
+    )
 
 
 def load_policies(path: Path | None = None) -> PolicySet:

@@ -1,0 +1,116 @@
+"""Governance checks: re-identification risk of each role's view, and the audit chain.
+
+`k_anonymity` (one per role, on `governed/<role>_customer`): the smallest group of rows
+the role's view (its export's content) holds over the quasi-identifiers of the policy
+file's settings, as the role reads them: a redacted column is one value, a hashed one
+keeps its groups (an HMAC of a PIN still singles a customer out), a bucketed date groups
+by bucket. Below the threshold it WARNs, naming k, the threshold and how many rows sit
+in groups that small. A role reading PII in clear (pii-reader) is inside the boundary:
+k is reported, the threshold does not apply.
+
+`audit_log_intact` (on `governed/pii_reader_customer`): the audit log's hash chain
+re-computes (audit.py); an edited, removed or reordered line fails it (ERROR).
+"""
+
+from dataclasses import dataclass
+
+import dagster as dg
+import duckdb
+
+from fs_assets.entities import CUSTOMER
+from fs_assets.governance import GOVERNED_SCHEMA, view_name
+from fs_assets.governance.assets import governed_key, reads_clear_pii
+from fs_assets.governance.audit import AuditError, log_path, verify
+from fs_assets.governance.policies import PII_READER, ROLES, load_policies
+from fs_assets.paths import data_paths
+from fs_assets.rules import q
+from resources.masking_key import MaskingKeyResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+
+@dataclass(frozen=True)
+class KAnonymity:
+    k: int  # the smallest group's size (0: no rows)
+    groups: int
+    groups_below: int
+    rows_below: int
+
+
+def k_anonymity(
+    conn: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], threshold: int
+) -> KAnonymity:
+    """Group `table` by `columns` (identifiers from the entity model, quoted)."""
+    cols = ", ".join(q(c) for c in columns)
+    k, groups, below, rows = conn.execute(
+        f"""select coalesce(min(n), 0), count(*), count(*) filter (where n < ?),
+                   coalesce(sum(n) filter (where n < ?), 0)
+            from (select count(*) as n from {table} group by {cols})""",
+        [threshold, threshold],
+    ).fetchone()
+    return KAnonymity(int(k), int(groups), int(below), int(rows))
+
+
+def build_k_anonymity_check(role: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=governed_key(role, CUSTOMER.name),
+        name="k_anonymity",
+        pool=WAREHOUSE_POOL,
+        description=(
+            f"k-anonymity of what role {role} reads of customer over the policy file's "
+            "quasi-identifiers (as masked for the role); WARN below the file's threshold."
+        ),
+    )
+    def _check(
+        warehouse: WarehouseResource, masking_key: MaskingKeyResource
+    ) -> dg.AssetCheckResult:
+        policies = load_policies()
+        settings = policies.settings
+        table = f"{GOVERNED_SCHEMA}.{q(view_name(role, CUSTOMER.name))}"
+        applies = not reads_clear_pii(role, policies)
+        with warehouse.connect(read_only=True) as conn:  # the views live in DuckDB
+            masking_key.get().apply(conn)  # hashed quasi-identifiers group by their token
+            result = k_anonymity(conn, table, settings.quasi_identifiers, settings.k_threshold)
+        passed = not applies or result.k >= settings.k_threshold or result.groups == 0
+        return dg.AssetCheckResult(
+            passed=passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "k": result.k,
+                "threshold": settings.k_threshold,
+                "quasi_identifiers": dg.MetadataValue.json(list(settings.quasi_identifiers)),
+                "groups": result.groups,
+                "groups_below_threshold": result.groups_below,
+                "rows_in_groups_below_threshold": result.rows_below,
+                "threshold_applies": applies,
+            },
+            description=(
+                f"smallest group {result.k} rows (threshold {settings.k_threshold})"
+                if applies
+                else f"smallest group {result.k} rows; {role} reads PII in clear: not applied"
+            ),
+        )
+
+    return _check
+
+
+@dg.asset_check(
+    asset=governed_key(PII_READER, CUSTOMER.name),
+    name="audit_log_intact",
+    description="The audit log of exports and queries re-computes its hash chain.",
+)
+def audit_log_intact(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    home = data_paths(warehouse.home).home
+    try:
+        result = verify(home)
+    except AuditError as exc:
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"log": str(log_path(home)), "problem": str(exc)},
+        )
+    return dg.AssetCheckResult(
+        passed=True, metadata={"log": str(log_path(home)), "entries": result.entries}
+    )
+
+
+GOVERNANCE_CHECKS = [*(build_k_anonymity_check(r) for r in ROLES), audit_log_intact]

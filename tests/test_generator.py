@@ -509,9 +509,13 @@ def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
         mix(em.TRANSACTION_STATUSES, em.TRANSACTION_STATUS_WEIGHTS),
     )
     assert_shares(transaction["transaction_type"], {"Debit": 0.95, "Credit": 0.05})
+    # Drawn in the reporting currency, paid in the account's: back at the base rates.
     medians = dict(
         db.execute(
-            "select transaction_reason, median(amount::double) from transaction group by 1"
+            "select transaction_reason, median(t.amount::double * b.rate) from transaction t "
+            "join (select unnest(?::varchar[]) as c, unnest(?::double[]) as rate) b "
+            "on t.currency = b.c group by 1",
+            [list(em.FX_BASE_RATES), list(em.FX_BASE_RATES.values())],
         ).fetchall()
     )
     for reason, (median, _) in em.TRANSACTION_AMOUNT_PARAMS.items():

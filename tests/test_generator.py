@@ -125,7 +125,7 @@ def test_files_are_named_and_counted(
 ) -> None:
     out, stats = landing
     for name in em.ENTITY_NAMES:
-        parts = 1 if name == "product" else PARTS
+        parts = 1 if name in ("product", "fx_rate") else PARTS
         expected = [f"{name}_s{SEED}_p{p:05d}.csv" for p in range(parts)]
         assert sorted(p.name for p in (out / name).iterdir()) == expected  # no temp files left
         assert stats.rows[name] == raw[name].num_rows
@@ -569,10 +569,10 @@ def test_same_arguments_same_bytes(tmp_path: Path) -> None:
     generate_landing(tmp_path / "b", SMALL, seed=3, chunk_customers=SMALL_CHUNK)
     generate_landing(tmp_path / "c", SMALL, seed=4, chunk_customers=SMALL_CHUNK)
     first, second = file_bytes(tmp_path / "a"), file_bytes(tmp_path / "b")
-    assert len(first) == 1 + 3 * (SMALL // SMALL_CHUNK)
+    assert len(first) == 2 + 3 * (SMALL // SMALL_CHUNK)  # product and fx_rate: one file
     assert first == second
     other = file_bytes(tmp_path / "c")
-    for entity in ("customer", "account", "transaction"):
+    for entity in ("customer", "account", "transaction", "fx_rate"):
         name = f"{entity}/{entity}_s3_p00000.csv"
         assert first[name] != other[name.replace("_s3_", "_s4_")]
 

@@ -46,7 +46,7 @@ KEY = key_from_env()  # the tests' key (conftest)
 # Roles that read cust_id as a keyed token: every role without clear TW.mask.
 TOKENISED = {"restricted-acess", "dob-bucketing", "analyst"}
 
-ORDER = ("customer", "product", "account", "transaction")
+ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 GOOD = POLICY_FILE.read_text(encoding="utf-8")
 
 # What each role must see per PII tag, written out rather than derived from the resolver.

@@ -164,9 +164,11 @@ def test_tiny_and_empty_runs(tmp_path: Path) -> None:
         "customer": 0,
         "product": len(em.PRODUCT_CATALOG),
         "account": 0,
+        # Rates do not depend on customers: every currency, every window day.
+        "fx_rate": len(em.CURRENCIES) * 365,
         "transaction": 0,
     }
-    assert [p.parent.name for p in empty.files] == ["product"]
+    assert [p.parent.name for p in empty.files] == ["product", "fx_rate"]
 
 
 def test_rejects_unknown_format(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from fs_assets.cross_entity import FX_LOOKUP, lookup_joins_sql
+from fs_assets.cross_entity import FX_LOOKUP, amount_reporting_sql, lookup_joins_sql
 from fs_assets.entities import DEFAULT_REPORTING_CURRENCY, Entity
 from fs_assets.mastered_assets import mastered_key
 from fs_assets.mastering import mastered_table
@@ -48,8 +48,8 @@ def conversion_failures(conn, ent: Entity, reporting_currency: str) -> dict[str,
           {joins}),
         f as (select k, rate is null as no_rate,
                 reporting_currency is distinct from ? as other_currency,
-                amount_reporting is distinct from
-                  cast(round(amount * rate, 2) as decimal(18,2)) as wrong
+                amount_reporting is distinct from {amount_reporting_sql("amount", "rate")}
+                  as wrong
               from j)
         select count(*), count(*) filter (where no_rate),
           count(*) filter (where other_currency), count(*) filter (where wrong),

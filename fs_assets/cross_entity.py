@@ -63,12 +63,26 @@ FX_LOOKUP = Lookup(
 )
 LOOKUPS: dict[str, tuple[Lookup, ...]] = {"transaction": (ACCOUNT_LOOKUP, FX_LOOKUP)}
 
+
+def amount_reporting_sql(amount: str, rate: str) -> str:
+    """Amount times rate, to the cent, half away from zero, in exact decimal arithmetic.
+
+    The rate (a DOUBLE) is fixed to ten decimals first: a double product rounds a half cent
+    (101.25 x 60.492 = 6124.815) by its binary representation, which differs between DuckDB
+    and Spark; decimals are exact on both.
+    """
+    return (
+        f"cast(round(cast({amount} as decimal(18,2)) * cast({rate} as decimal(18,10)), 2) "
+        "as decimal(18,2))"
+    )
+
+
 # Derived columns (entities.py declares them): the SQL over a mastered row `e` of
 # `_ranked`, and the columns each comes from, (schema, table, column), for lineage.
 DERIVED_SQL: dict[str, dict[str, str]] = {
     "transaction": {
-        "amount_reporting": (
-            "cast(round(try_cast(e.amount as decimal(18,2)) * e._fx_rate, 2) as decimal(18,2))"
+        "amount_reporting": amount_reporting_sql(
+            "try_cast(e.amount as decimal(18,2))", "e._fx_rate"
         ),
         "reporting_currency": "e._fx_reporting_currency",
     }

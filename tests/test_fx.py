@@ -6,6 +6,7 @@ import csv
 import itertools
 import shutil
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -132,6 +133,16 @@ def test_every_transaction_is_converted_with_its_days_rate(wh: duckdb.DuckDBPyCo
     assert [r.passed for r in evaluate_fx_checks(wh, TRANSACTION, ALL_CHECKS)] == [True]
 
 
+def test_a_half_cent_rounds_half_up_in_exact_decimals(wh: duckdb.DuckDBPyConnection) -> None:
+    """101.25 x 60.492 = 6124.815 exactly; in doubles the product may land either side."""
+    from fs_assets.cross_entity import amount_reporting_sql
+
+    sql = amount_reporting_sql("?::decimal(18,2)", "?::double")
+    cases = [("101.25", 60.492, "6124.82"), ("0.10", 0.05, "0.01"), ("1.02", 83.25, "84.92")]
+    for amount, rate, expected in cases:
+        assert wh.execute(f"select {sql}", [amount, rate]).fetchone()[0] == Decimal(expected)
+
+
 def test_checks_catch_a_second_rate_and_a_wrong_conversion(wh: duckdb.DuckDBPyConnection) -> None:
     wh.execute(
         "insert into mastered.fx_rate select * replace ('USD:x' as fx_rate_id) "
@@ -232,7 +243,8 @@ def test_no_rate_quarantines_and_a_late_rate_releases_on_the_next_build(
         ).fetchall()
     )
     assert set(got) == {good["transaction_id"], new_key["transaction_id"]}
-    assert float(got[new_key["transaction_id"]]) == round(float(new_key["amount"]) * 83.25, 2)
+    exact = Decimal(new_key["amount"]) * Decimal("83.25")
+    assert got[new_key["transaction_id"]] == exact.quantize(Decimal("0.01"), ROUND_HALF_UP)
     assert wh.execute(
         "select (select count(*) from quarantine.transaction_rejects),"
         " (select count(*) from quarantine.transaction_pending_corrections)"

@@ -1,6 +1,6 @@
 """The one entity model: columns, keys, value sets, distributions and PII tags.
 
-Everything that knows what a customer, account, product or transaction looks like imports
+Everything that knows what a customer, account, product, fx rate or transaction looks like
 this module: the mock-data generator, the mastering rules, the asset checks, the pandera
 schemas, the partitions and the update tool. Keeping the facts here means the generator
 cannot produce a value the rules reject without a test noticing.

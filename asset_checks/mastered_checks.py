@@ -19,6 +19,7 @@ from asset_checks.freshness import (
     freshness_check_specs,
     freshness_check_tables,
 )
+from asset_checks.fx_checks import evaluate_fx_checks, fx_check_specs, fx_check_tables
 from asset_checks.integrity_checks import (
     evaluate_integrity_checks,
     integrity_check_specs,
@@ -39,7 +40,10 @@ FAMILIES = (
     (integrity_check_specs, evaluate_integrity_checks, integrity_check_tables),
     (pandera_check_specs, evaluate_pandera_check, pandera_check_tables),
     (freshness_check_specs, evaluate_freshness_check, freshness_check_tables),
+    (fx_check_specs, evaluate_fx_checks, fx_check_tables),
 )
+# The families whose SQL converts to the reporting currency take it as a keyword.
+CURRENCY_AWARE = (evaluate_rule_checks, evaluate_fx_checks)
 
 
 def build_mastered_checks(ent: Entity) -> dg.AssetChecksDefinition:
@@ -56,9 +60,13 @@ def build_mastered_checks(ent: Entity) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {k.name for k in context.selected_asset_check_keys}
+        currency = warehouse.resolved_reporting_currency
         with warehouse.for_checks(tables) as conn:
             for _, evaluate, _ in FAMILIES:
-                yield from evaluate(conn, ent, selected)
+                if evaluate in CURRENCY_AWARE:
+                    yield from evaluate(conn, ent, selected, reporting_currency=currency)
+                else:
+                    yield from evaluate(conn, ent, selected)
 
     return _checks
 

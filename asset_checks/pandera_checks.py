@@ -36,9 +36,10 @@ PANDAS_DTYPES = {
 
 
 def pandera_schema(ent: Entity) -> pa.DataFrameSchema:
-    """The entity's mastered contract: dtypes, nullability, value sets, lengths, ranges."""
+    """The entity's mastered contract: dtypes, nullability, value sets, lengths, ranges;
+    derived columns (amount_reporting) included."""
     columns = {}
-    for col in ent.columns:
+    for col in (*ent.columns, *ent.derived_columns):
         checks = []
         if col.values is not None:
             checks.append(pa.Check.isin(list(col.values)))
@@ -93,7 +94,7 @@ def validate_table(
     `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`.
     """
     schema = pandera_schema(ent)
-    cols = ", ".join(q(c) for c in ent.column_names)
+    cols = ", ".join(q(c) for c in (*ent.column_names, *(d.name for d in ent.derived_columns)))
     total = conn.execute(f"select count(*) from {mastered_table(ent)}").fetchone()[0]
     counts: Counter[str] = Counter()
     cases_sample: list[dict[str, str]] = []

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from fs_assets.entities import Entity
+from fs_assets.entities import DEFAULT_REPORTING_CURRENCY, Entity
 from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import mastered_table
-from fs_assets.rules import RULES, Rule, failed_rules_sql, fk_joins_sql, q
+from fs_assets.mastering import mastered_table, referenced_entities
+from fs_assets.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
 
 SAMPLE_SIZE = 5
 
@@ -34,19 +34,22 @@ def check_groups(ent: Entity) -> dict[str, list[Rule]]:
     return dict(groups)
 
 
-def rule_failures(conn, ent: Entity) -> dict[str, tuple[int, list[str]]]:
+def rule_failures(
+    conn, ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+) -> dict[str, tuple[int, list[str]]]:
     """Rule name -> (rows breaking it, a sample of their keys) on the mastered table.
 
     Portable SQL: `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`.
     """
     failed_sql, params = failed_rules_sql(RULES[ent.name])
+    joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
     as_text = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" for c in ent.column_names)
     rows = conn.execute(
         f"""with t as (select {as_text} from {mastered_table(ent)}),
-        e as (select l.{q(ent.key)} as k, {failed_sql} as f from t l {fk_joins_sql(ent, "l")})
+        e as (select l.{q(ent.key)} as k, {failed_sql} as f from t l {joins})
         select r, count(*), array_slice(list_sort(list(k)), 1, {SAMPLE_SIZE})
         from (select k, unnest(f) as r from e) group by r""",
-        params,
+        [*params, *join_params],
     ).fetchall()
     return {r: (n, list(sample)) for r, n, sample in rows}
 
@@ -69,8 +72,8 @@ def key_duplicates(conn, ent: Entity) -> tuple[int, int, int, list[str]]:
 
 
 def rule_check_tables(ent: Entity) -> list[tuple[str, str]]:
-    """The tables these checks read: the mastered table and its foreign keys' targets."""
-    return [("mastered", ent.name), *(("mastered", fk.entity) for fk in ent.foreign_keys)]
+    """The tables these checks read: the mastered table and those its rules read."""
+    return [("mastered", ent.name), *(("mastered", name) for name in referenced_entities(ent))]
 
 
 def rule_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
@@ -94,11 +97,16 @@ def rule_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def evaluate_rule_checks(conn, ent: Entity, selected: set[str]) -> Iterator[dg.AssetCheckResult]:
+def evaluate_rule_checks(
+    conn,
+    ent: Entity,
+    selected: set[str],
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+) -> Iterator[dg.AssetCheckResult]:
     """Scan the mastered table once; one result per selected rule check."""
     asset = mastered_key(ent.name)
     total, dupes, nulls, sample = key_duplicates(conn, ent)
-    failures = rule_failures(conn, ent)
+    failures = rule_failures(conn, ent, reporting_currency)
     if "key_unique" in selected:
         yield dg.AssetCheckResult(
             check_name="key_unique",

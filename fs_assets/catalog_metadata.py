@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fs_assets.cross_entity import DERIVED_FROM
 from fs_assets.entities import Entity
 
 RAW_AUDIT_DOCS = {
@@ -35,7 +36,7 @@ def column_schema(ent: Entity, *, typed: bool) -> dg.TableSchema:
             ),
             tags=_tags(col.pii),
         )
-        for col in ent.columns
+        for col in (*ent.columns, *(ent.derived_columns if typed else ()))
     ]
     audit = MASTERED_AUDIT_DOCS if typed else RAW_AUDIT_DOCS
     columns += [dg.TableColumn(name=n, type=t, description=d) for n, (t, d) in audit.items()]
@@ -43,12 +44,18 @@ def column_schema(ent: Entity, *, typed: bool) -> dg.TableSchema:
 
 
 def mastered_column_lineage(ent: Entity) -> dg.TableColumnLineage:
-    """Each mastered column comes from the raw column of the same name (cast, validated)."""
+    """Each mastered column comes from the raw column of the same name (cast, validated); a
+    derived column from the columns it is computed from (an amount and an fx rate)."""
     raw_key = dg.AssetKey(["raw", ent.name])
     deps = {
         col: [dg.TableColumnDep(asset_key=raw_key, column_name=col)]
         for col in (*ent.column_names, *MASTERED_AUDIT_DOCS)
     }
+    for col, sources in DERIVED_FROM.get(ent.name, {}).items():
+        deps[col] = [
+            dg.TableColumnDep(asset_key=dg.AssetKey([schema, table]), column_name=column)
+            for schema, table, column in sources
+        ]
     return dg.TableColumnLineage(deps)
 
 

@@ -1,6 +1,6 @@
 """The one entity model: columns, keys, value sets, distributions and PII tags.
 
-Everything that knows what a customer, account, product or transaction looks like imports
+Everything that knows what a customer, account, product, fx rate or transaction looks like
 this module: the mock-data generator, the mastering rules, the asset checks, the pandera
 schemas, the partitions and the update tool. Keeping the facts here means the generator
 cannot produce a value the rules reject without a test noticing.
@@ -348,6 +348,26 @@ ACCOUNT_STATUS_WEIGHTS = (0.85, 0.10, 0.05)
 ACCOUNTS_PER_CUSTOMER = (1, 2, 3)
 ACCOUNTS_PER_CUSTOMER_WEIGHTS = (0.50, 0.35, 0.15)
 CURRENCIES = ("INR", "NOK", "AUD", "BRL", "USD", "EUR", "IDR", "CAD", "SGD")
+# Every amount of the marts is in one reporting currency: this one unless the warehouse
+# resource is configured otherwise ($FS_ACCELERATOR_REPORTING_CURRENCY).
+DEFAULT_REPORTING_CURRENCY = "INR"
+# Plausible units of DEFAULT_REPORTING_CURRENCY per unit of each currency at the start of
+# the transaction window (late 2022); the generator drifts them a little every day.
+FX_BASE_RATES = {
+    "INR": 1.0,
+    "NOK": 8.1,
+    "AUD": 55.2,
+    "BRL": 15.4,
+    "USD": 82.3,
+    "EUR": 81.6,
+    "IDR": 0.0052,
+    "CAD": 60.4,
+    "SGD": 59.2,
+}
+# Daily drift of a generated rate: the standard deviation of its daily log change.
+FX_DAILY_SIGMA = 0.003
+# When a day's rate is published (the generated rows' created_at and modified_at).
+FX_PUBLISHED_AT = dt.time(17, 0)
 CURRENCY_BY_COUNTRY = {
     "India": "INR",
     "Norway": "NOK",
@@ -377,7 +397,8 @@ TRANSACTION_REASONS = (
     "Fuel",
 )
 TRANSACTION_REASON_WEIGHTS = (0.12, 0.30, 0.20, 0.05, 0.12, 0.06, 0.08, 0.07)
-# Log-normal amount per reason: (median amount, sigma), in account currency units.
+# Log-normal amount per reason: (median amount, sigma), in DEFAULT_REPORTING_CURRENCY
+# units; the generator pays it in the account's currency at FX_BASE_RATES.
 TRANSACTION_AMOUNT_PARAMS = {
     "Travel": (4500.0, 0.9),
     "Food & Grocery": (900.0, 0.7),
@@ -475,6 +496,9 @@ class Entity:
     foreign_keys: tuple[ForeignKey, ...] = field(default_factory=tuple)
     # Business-critical categorical columns that the seed's quality job asserts on.
     soda_columns: tuple[str, ...] = ()
+    # Columns mastering adds from other mastered tables (not delivered by the source);
+    # how each is computed is in `fs_assets/cross_entity.py`.
+    derived_columns: tuple[Column, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -799,6 +823,46 @@ ACCOUNT = Entity(
     ),
 )
 
+FX_RATE = Entity(
+    name="fx_rate",
+    key="fx_rate_id",
+    description="Daily exchange rates: units of a reporting currency per unit of a currency, "
+    "used to state every transaction amount in one reporting currency.",
+    grain="one row per currency and day (fx_rate_id), latest version by modified_at",
+    soda_columns=("currency", "reporting_currency"),
+    columns=(
+        Column(
+            "fx_rate_id",
+            description="Currency and day of the rate, e.g. 'USD:2023-01-31'; one rate per "
+            "currency per day.",
+            required=True,
+            exact_length=14,
+            pattern=r"^[A-Z]{3}:[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        ),
+        Column("rate_date", "DATE", "Day the rate applies to.", required=True),
+        Column(
+            "currency",
+            description="ISO code of the currency converted.",
+            required=True,
+            values=CURRENCIES,
+        ),
+        Column(
+            "reporting_currency",
+            description="ISO code of the currency the rate converts to.",
+            required=True,
+            values=CURRENCIES,
+        ),
+        Column(
+            "rate",
+            "DOUBLE",
+            "Units of reporting_currency per unit of currency; positive.",
+            required=True,
+            value_range=(0, 1_000_000),
+        ),
+        *_AUDIT,
+    ),
+)
+
 TRANSACTION = Entity(
     name="transaction",
     key="transaction_id",
@@ -835,7 +899,7 @@ TRANSACTION = Entity(
         Column(
             "amount",
             "DECIMAL(18,2)",
-            "Amount in the account currency.",
+            "Amount in the transaction's currency (its account's currency).",
             required=True,
             value_range=TRANSACTION_AMOUNT_RANGE,
         ),
@@ -866,10 +930,27 @@ TRANSACTION = Entity(
         ),
         *_AUDIT,
     ),
+    derived_columns=(
+        Column(
+            "amount_reporting",
+            "DECIMAL(18,2)",
+            "Amount in reporting_currency: amount times the day's rate of its currency "
+            "(mastered.fx_rate), rounded to cents.",
+            required=True,
+        ),
+        Column(
+            "reporting_currency",
+            description="ISO code of the currency of amount_reporting.",
+            required=True,
+            values=CURRENCIES,
+        ),
+    ),
 )
 
-# Dependency order: an entity comes after those its foreign keys point at.
-ENTITIES: dict[str, Entity] = {e.name: e for e in (CUSTOMER, PRODUCT, ACCOUNT, TRANSACTION)}
+# Dependency order: an entity comes after those its foreign keys and lookups point at.
+ENTITIES: dict[str, Entity] = {
+    e.name: e for e in (CUSTOMER, PRODUCT, ACCOUNT, FX_RATE, TRANSACTION)
+}
 ENTITY_NAMES = tuple(ENTITIES)
 
 

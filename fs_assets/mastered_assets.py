@@ -22,6 +22,7 @@ from fs_assets.mastering import (
     history_table,
     mastered_table,
     pending_table,
+    referenced_entities,
     rejects_table,
 )
 from fs_assets.raw_assets import raw_key
@@ -107,7 +108,7 @@ def _table_counts(conn: duckdb.DuckDBPyConnection, ent: Entity) -> tuple[int, ..
 
 def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
     """mastered.<entity> and mastered.<entity>_history: one step, one transaction."""
-    deps = [raw_key(ent.name), *(mastered_key(fk.entity) for fk in ent.foreign_keys)]
+    deps = [raw_key(ent.name), *(mastered_key(name) for name in referenced_entities(ent))]
     deps = list(dict.fromkeys(deps))
 
     @dg.multi_asset(
@@ -127,7 +128,7 @@ def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
 
             with warehouse.spark() as wh:
                 # Always a full build on Spark: every key is re-evaluated.
-                stats = engine.build_mastered(wh, ent)
+                stats = engine.build_mastered(wh, ent, warehouse.resolved_reporting_currency)
                 wh.register("quarantine", f"{ent.name}_pending_corrections")
                 pending_keys = wh.execute(
                     f"select count(distinct {q(ent.key)}) from {pending_table(ent)}"
@@ -136,7 +137,12 @@ def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
             history = stats.history_rows
         else:
             with warehouse.connect() as conn:
-                stats = build_mastered(conn, ent, full_refresh=config.full_refresh)
+                stats = build_mastered(
+                    conn,
+                    ent,
+                    full_refresh=config.full_refresh,
+                    reporting_currency=warehouse.resolved_reporting_currency,
+                )
                 rows, rejected, pending, pending_keys, history = _table_counts(conn, ent)
         context.log.info(
             f"{stats.mode} build of mastered.{ent.name}: {stats.keys_evaluated} keys, "

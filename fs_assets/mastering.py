@@ -28,9 +28,10 @@ from dataclasses import dataclass
 
 import duckdb
 
-from fs_assets.entities import Entity
+from fs_assets.cross_entity import carried_sql, derived_select_sql, lookup_entities
+from fs_assets.entities import DEFAULT_REPORTING_CURRENCY, Entity
 from fs_assets.raw_history import AUDIT_COLUMNS, ensure_tables, raw_table
-from fs_assets.rules import RULES, failed_rules_sql, fk_joins_sql, q, typed_select_sql
+from fs_assets.rules import RULES, failed_rules_sql, q, reference_joins_sql, typed_select_sql
 from resources.warehouse import table_exists
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
@@ -65,16 +66,20 @@ def versions_sql(ent: Entity, keys_table: str | None = None) -> str:
     return f"(select {names} from {raw} r)"
 
 
-def evaluated_sql(ent: Entity, source: str) -> tuple[str, list[object]]:
-    """Each version (from `source`, e.g. `versions_sql`) with the rules it breaks."""
+def evaluated_sql(
+    ent: Entity, source: str, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+) -> tuple[str, list[object]]:
+    """Each version (from `source`, e.g. `versions_sql`) with the rules it breaks, and the
+    looked-up values its derived columns need (an fx rate)."""
     failed_sql, params = failed_rules_sql(RULES[ent.name])
+    joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
     text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
     lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)
     sql = f"""select {text_cols}, {lineage}, l._modified_ts, l._batch_id,
-            {failed_sql} as _failed_rules
+            {failed_sql} as _failed_rules{carried_sql(ent)}
             from {source} l
-            {fk_joins_sql(ent, "l")}"""
-    return sql, params
+            {joins}"""
+    return sql, [*params, *join_params]
 
 
 def ranked_sql(ent: Entity) -> str:
@@ -119,7 +124,8 @@ HISTORY_COLUMNS = ("valid_from", "valid_to")
 
 
 def _typed_with_lineage(ent: Entity) -> str:
-    return f"{typed_select_sql(ent, 'e')}, {', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}"
+    lineage = ", ".join(f"e.{c}" for c in LINEAGE_COLUMNS)
+    return f"{typed_select_sql(ent, 'e')}{derived_select_sql(ent)}, {lineage}"
 
 
 def mastered_select_sql(ent: Entity) -> str:
@@ -186,20 +192,36 @@ class MasterStats:
 STATE = "meta.master_state"
 
 
+def referenced_entities(ent: Entity) -> tuple[str, ...]:
+    """Mastered tables this entity's rules read: foreign keys' targets, then lookups'."""
+    return tuple(dict.fromkeys([*(fk.entity for fk in ent.foreign_keys), *lookup_entities(ent)]))
+
+
 def ensure_reference_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
-    """Referenced mastered tables must exist for the foreign-key joins."""
-    for fk in ent.foreign_keys:
-        if not table_exists(conn, "mastered", fk.entity):
+    """Referenced mastered tables must exist for the foreign-key and lookup joins."""
+    for name in referenced_entities(ent):
+        if not table_exists(conn, "mastered", name):
             raise RuntimeError(
-                f"mastered.{fk.entity} does not exist yet; build it before mastered.{ent.name} "
-                f"(its {fk.column} must reference it)"
+                f"mastered.{name} does not exist yet; build it before mastered.{ent.name} "
+                f"(its rules read it)"
             )
 
 
-def rules_fingerprint(ent: Entity) -> str:
-    """Changes whenever the rules or the casts change: then every key is re-evaluated."""
+def rules_fingerprint(ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY) -> str:
+    """Changes whenever the rules, the casts or the reporting currency change: then every
+    key is re-evaluated."""
     failed_sql, params = failed_rules_sql(RULES[ent.name])
-    text = "|".join([failed_sql, repr(params), typed_select_sql(ent), fk_joins_sql(ent)])
+    joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
+    text = "|".join(
+        [
+            failed_sql,
+            repr(params),
+            typed_select_sql(ent),
+            joins,
+            repr(join_params),
+            derived_select_sql(ent),
+        ]
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -215,16 +237,20 @@ def _state(conn: duckdb.DuckDBPyConnection, entity: str) -> tuple | None:
 
 
 def _refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> str:
-    """Build ids of the referenced mastered tables: if one was rebuilt, FKs need a recheck."""
+    """Build ids of the referenced mastered tables: if one was rebuilt (a customer changed,
+    a late fx rate arrived), the rules reading it need a recheck of every key."""
     parts = []
-    for fk in ent.foreign_keys:
-        row = _state(conn, fk.entity)
-        parts.append(f"{fk.entity}:{row[0] if row else 'none'}")
+    for name in referenced_entities(ent):
+        row = _state(conn, name)
+        parts.append(f"{name}:{row[0] if row else 'none'}")
     return ",".join(parts)
 
 
 def build_mastered(
-    conn: duckdb.DuckDBPyConnection, ent: Entity, full_refresh: bool = False
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    full_refresh: bool = False,
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
 ) -> MasterStats:
     """Refresh mastered.<entity>, its history and quarantine from raw history, atomically.
 
@@ -240,7 +266,7 @@ def build_mastered(
     conn.execute("begin transaction")
     try:
         state = _state(conn, ent.name)
-        fingerprint, refs = rules_fingerprint(ent), _refs(conn, ent)
+        fingerprint, refs = rules_fingerprint(ent, reporting_currency), _refs(conn, ent)
         watermark = conn.execute(
             f"select coalesce(max(_batch_id), 0) from {raw_table(ent)}"
         ).fetchone()[0]
@@ -263,7 +289,8 @@ def build_mastered(
                 f"from {raw_table(ent)} where _batch_id > ?",
                 [state[1]],
             )
-        evaluated, params = evaluated_sql(ent, versions_sql(ent, "_keys" if incremental else None))
+        source = versions_sql(ent, "_keys" if incremental else None)
+        evaluated, params = evaluated_sql(ent, source, reporting_currency)
         conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
         conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent)}")
         outputs = (

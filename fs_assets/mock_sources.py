@@ -27,7 +27,7 @@ class MockSourcesConfig(dg.Config):
     owners=[OWNER],
     kinds={"python", "csv"},
     description=(
-        "Simulated source systems: landing files for customer, product, account and "
+        "Simulated source systems: landing files for customer, product, account, fx_rate and "
         "transaction, written only into an empty landing zone (or with force). Grain: one "
         "file per entity per chunk of 100k customers."
     ),

@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fs_assets.entities import ENTITIES, Column, Entity
+from fs_assets.cross_entity import lookup_joins_sql
+from fs_assets.entities import DEFAULT_REPORTING_CURRENCY, ENTITIES, Column, Entity
 
 RuleKind = Literal[
     "required",
@@ -34,6 +35,11 @@ RuleKind = Literal[
     "pattern",
     "range",
     "foreign_key",
+    "positive",
+    "matches_currency_and_date",
+    "matches_account",
+    "before_account_open",
+    "fx_rate_missing",
 ]
 
 
@@ -157,9 +163,65 @@ def foreign_key_rules(ent: Entity) -> list[Rule]:
     return rules
 
 
+# Cross-field and cross-entity rules that are not implied by one column. A predicate may
+# read the aliases of the entity's lookups (`fs_assets/cross_entity.py`): `_acct` is the
+# transaction's mastered account, `_fx` the day's rate of its currency.
+_TS = "try_cast(transaction_ts as timestamp)"
+CROSS_RULES: dict[str, tuple[tuple[str, str, RuleKind, str, str], ...]] = {
+    "fx_rate": (
+        (
+            "rate__positive",
+            "rate",
+            "positive",
+            "rate must be greater than 0",
+            "try_cast(rate as double) <= 0",
+        ),
+        (
+            "fx_rate_id__matches_currency_and_date",
+            "fx_rate_id",
+            "matches_currency_and_date",
+            "fx_rate_id must be '<currency>:<rate_date>', so one rate per currency and day",
+            "fx_rate_id <> (currency || ':' || cast(try_cast(rate_date as date) as varchar))",
+        ),
+    ),
+    "transaction": (
+        (
+            "currency__matches_account",
+            "currency",
+            "matches_account",
+            "currency must be the currency of the transaction's account (mastered.account)",
+            "currency <> _acct.acct_currency",
+        ),
+        (
+            "transaction_ts__before_account_open",
+            "transaction_ts",
+            "before_account_open",
+            "transaction_ts must not be before its account's open_date (mastered.account)",
+            f"{_TS} < cast(_acct.acct_open_date as timestamp)",
+        ),
+        (
+            "currency__fx_rate_missing",
+            "currency",
+            "fx_rate_missing",
+            "mastered.fx_rate must hold a rate for the currency on the transaction's day (to "
+            "the reporting currency); without one the amount cannot be reported",
+            f"currency is not null and {_TS} is not null and _fx.fx_rate is null",
+        ),
+    ),
+}
+
+
+def cross_rules(ent: Entity) -> list[Rule]:
+    """The entity's cross-field and cross-entity rules (CROSS_RULES)."""
+    return [
+        Rule(name, ent.name, column, kind, description, fail_sql)
+        for name, column, kind, description, fail_sql in CROSS_RULES.get(ent.name, ())
+    ]
+
+
 def entity_rules(ent: Entity) -> list[Rule]:
     rules = [r for col in ent.columns for r in column_rules(ent, col)]
-    return rules + foreign_key_rules(ent)
+    return rules + foreign_key_rules(ent) + cross_rules(ent)
 
 
 RULES: dict[str, tuple[Rule, ...]] = {name: tuple(entity_rules(e)) for name, e in ENTITIES.items()}
@@ -174,6 +236,14 @@ def failed_rules_sql(rules: tuple[Rule, ...] | list[Rule]) -> tuple[str, list[ob
         params.extend(rule.params)
         params.append(rule.name)
     return f"list_filter([{', '.join(parts)}], lambda x: x is not null)", params
+
+
+def reference_joins_sql(
+    ent: Entity, source_alias: str = "l", reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+) -> tuple[str, list[object]]:
+    """Every join the entity's rules read: foreign keys, then lookups; with parameters."""
+    lookups, params = lookup_joins_sql(ent, source_alias, reporting_currency)
+    return f"{fk_joins_sql(ent, source_alias)}\n{lookups}", params
 
 
 def fk_joins_sql(ent: Entity, source_alias: str = "l") -> str:

@@ -24,7 +24,9 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from fs_assets.cross_entity import check_reporting_currency
 from fs_assets.engines import Engine, resolve_engine
+from fs_assets.entities import DEFAULT_REPORTING_CURRENCY
 from fs_assets.file_modes import make_owner_only, owner_only_umask
 from fs_assets.paths import data_paths
 
@@ -36,6 +38,7 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 WAIT_TIMEOUT_S = 600.0  # default for every wait: the warehouse lock, the pool slot
 LOCK_REPORT_EVERY_S = 10.0
 LAYER_SCHEMAS = ("raw", "mastered", "quarantine", "meta")
+REPORTING_CURRENCY_ENV = "FS_ACCELERATOR_REPORTING_CURRENCY"
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -210,6 +213,13 @@ class WarehouseResource(dg.ConfigurableResource):
         "Keeps a build's peak memory bounded as data grows.",
     )
 
+    reporting_currency: str = Field(
+        default=DEFAULT_REPORTING_CURRENCY,
+        description="ISO code of the currency every transaction amount is also stated in "
+        "(mastered.transaction.amount_reporting) and the marts report; set through "
+        f"${REPORTING_CURRENCY_ENV}.",
+    )
+
     engine: str | None = Field(
         default=None,
         description="Where the raw, mastered and regional transformations run: 'duckdb' or "
@@ -233,6 +243,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         owner_only_umask()  # before any step writes a table, a Parquet file or an export
+
+    @property
+    def resolved_reporting_currency(self) -> str:
+        """The configured reporting currency, or a clear error naming the valid ones."""
+        return check_reporting_currency(self.reporting_currency)
 
     @property
     def resolved_engine(self) -> Engine:
@@ -305,6 +320,13 @@ class WarehouseResource(dg.ConfigurableResource):
             raise explained from explained.__cause__
         finally:
             conn.close()
+
+
+def warehouse_from_env(home: str | None = None) -> WarehouseResource:
+    """The warehouse of `home`, its reporting currency read through `dg.EnvVar` when set."""
+    if os.environ.get(REPORTING_CURRENCY_ENV):
+        return WarehouseResource(home=home, reporting_currency=dg.EnvVar(REPORTING_CURRENCY_ENV))
+    return WarehouseResource(home=home)
 
 
 def _say_waiting(message: str) -> None:

@@ -41,7 +41,7 @@ def test_every_mart_column_says_what_it_is_in_its_unit(
     assert len(text) >= 20 and not re.match(r"(Its|Their|Customers|Month)\b", text), text
     numeric = sql_type == "DOUBLE" or sql_type.startswith("DECIMAL")
     if numeric and MONEY.search(name) and name not in NOT_MONEY:
-        assert "in account currency units" in text, column
+        assert "in reporting currency units" in text, column
     if FRACTION.search(name) and sql_type == "DOUBLE":
         assert "fraction" in text and "0 to 1" in text, column
     if COUNTS.search(name) and sql_type == "BIGINT":
@@ -124,5 +124,6 @@ def test_the_built_catalog_carries_the_new_descriptions(built: DataPaths) -> Non
     expected = {c: d for c, _, d in MART_COLUMNS}
     assert rows == expected
     assert rows["spend_analysis.spend"] == (
-        "Sum of successful debits in the row's group, in account currency units."
+        "Sum of successful debits in the row's group, in reporting currency units "
+        "(mastered.transaction.reporting_currency)."
     )

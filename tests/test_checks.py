@@ -15,7 +15,7 @@ from fs_assets.entities import CUSTOMER, ENTITIES, TRANSACTION
 from fs_assets.mastering import build_mastered
 from fs_assets.raw_history import ingest_file
 
-ORDER = ("customer", "product", "account", "transaction")
+ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 
 
 @pytest.fixture

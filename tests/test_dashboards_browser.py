@@ -16,7 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets.marts.model import AMOUNT_UNIT, FUNNEL_STAGES, LEVEL_ORDER
+from fs_assets.entities import DEFAULT_REPORTING_CURRENCY
+from fs_assets.marts.model import FUNNEL_STAGES, LEVEL_ORDER
 from fs_assets.paths import DataPaths
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,7 +57,7 @@ CONVERSIONS = """name => {
 }"""
 
 AMOUNT_TITLE = re.compile(
-    rf"^(?P<what>[A-Z][a-z ]+) \({re.escape(AMOUNT_UNIT)}"
+    rf"^(?P<what>[A-Z][a-z ]+) \({re.escape(DEFAULT_REPORTING_CURRENCY)}"
     r"(, (?P<unit>thousands|millions|billions))?\)$"
 )
 UNIT_DIVISOR = {None: 1.0, "thousands": 1e3, "millions": 1e6, "billions": 1e9}

@@ -83,9 +83,21 @@ def _edge_rows(ent: Entity, base: list[dict[str, str]]) -> list[dict[str, str]]:
     elif ent.name == "product":
         newer.update({h["annual_fee"]: "abc", h["interest_rate"]: "99"})
         rows += [newer]
+    elif ent.name == "fx_rate":
+        newer.update({h["rate"]: "-2"})  # rate__positive and rate__range
+        # A key that names another currency than its row: two rates for one pair.
+        other = {**r1, mod: _shift(r1[mod], 2), h["fx_rate_id"]: "EUR:" + r1[h["rate_date"]]}
+        rows += [newer, other, {**r2, mod: _shift(r2[mod], 2), h["rate"]: "1,5"}]
     else:
         newer.update({h["account_id"]: "999999999999", h["amount"]: "-0.5e1"})
-        rows += [newer, {**r1, mod: _shift(r1[mod], 2), h["transaction_ts"]: "2024-13-01"}]
+        other = "SGD" if r2[h["currency"]] != "SGD" else "USD"
+        rows += [
+            newer,
+            {**r1, mod: _shift(r1[mod], 2), h["transaction_ts"]: "2024-13-01"},
+            {**r2, mod: _shift(r2[mod], 3), h["currency"]: other},  # not the account's
+            # After the rate feed's last day: no rate, a pending correction.
+            {**r3, mod: _shift(r3[mod], 4), h["transaction_ts"]: "2023-11-20 10:00:00"},
+        ]
     # The bad newer versions above are pending corrections of good keys; a new key whose
     # only version is bad is rejected.
     rows.append({**newer, key: r0[key] + "Z"})
@@ -200,11 +212,17 @@ def test_raw_history_is_identical(duck, spark_wh, entity: str) -> None:
     assert ours == theirs
 
 
+def _mastered_columns(ent: Entity) -> list[str]:
+    """Typed columns, those mastering derives (amount_reporting), lineage."""
+    lineage = [c for c in LINEAGE_COLUMNS if c != "_ingested_at"]
+    return [*ent.column_names, *(c.name for c in ent.derived_columns), *lineage]
+
+
 @pytest.mark.parametrize("entity", list(ENTITIES))
 def test_mastered_and_rejects_are_identical(duck, spark_wh, entity: str) -> None:
     ent = ENTITIES[entity]
     lineage = [c for c in LINEAGE_COLUMNS if c != "_ingested_at"]
-    ours, theirs = _both(duck, spark_wh, "mastered", entity, [*ent.column_names, *lineage], False)
+    ours, theirs = _both(duck, spark_wh, "mastered", entity, _mastered_columns(ent), False)
     assert ours and ours == theirs
     cols = [*ent.column_names, "_failed_rules", *lineage]
     ours, theirs = _both(duck, spark_wh, "quarantine", f"{entity}_rejects", cols, False)
@@ -221,8 +239,7 @@ def test_mastered_and_rejects_are_identical(duck, spark_wh, entity: str) -> None
 @pytest.mark.parametrize("entity", list(ENTITIES))
 def test_history_is_identical(duck, spark_wh, entity: str) -> None:
     ent = ENTITIES[entity]
-    lineage = [c for c in LINEAGE_COLUMNS if c != "_ingested_at"]
-    cols = [*ent.column_names, *lineage, "valid_from", "valid_to"]
+    cols = [*_mastered_columns(ent), "valid_from", "valid_to"]
     ours, theirs = _both(duck, spark_wh, "mastered", f"{entity}_history", cols, False)
     assert ours == theirs
     closed = [r for r in ours if r[-1] is not None]
@@ -312,6 +329,15 @@ def test_edge_cases_reach_the_rules_they_target(duck) -> None:
     ):
         assert rule in failures, rule
     assert "cust_id__foreign_key" in duck[1]["account"].rule_failures
+    for entity, rules in (
+        ("fx_rate", ("rate__positive", "fx_rate_id__matches_currency_and_date", "rate__type")),
+        (
+            "transaction",
+            ("currency__matches_account", "currency__fx_rate_missing", "account_id__foreign_key"),
+        ),
+    ):
+        for rule in rules:
+            assert rule in duck[1][entity].rule_failures, (entity, rule)
 
 
 def test_ledger_outcomes_are_identical(duck, spark_wh) -> None:
@@ -330,8 +356,8 @@ def test_ledger_outcomes_are_identical(duck, spark_wh) -> None:
 def test_rule_checks_pass_on_both_outputs(duck, spark_wh, entity: str) -> None:
     ent = ENTITIES[entity]
     wh = spark_wh[0]
-    for fk in ent.foreign_keys:
-        wh.register("mastered", fk.entity)
+    for name in mastering.referenced_entities(ent):
+        wh.register("mastered", name)
     wh.register("mastered", entity)
     assert rule_failures(duck[0], ent) == rule_failures(wh, ent) == {}
     assert key_duplicates(duck[0], ent) == key_duplicates(wh, ent)

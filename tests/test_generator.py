@@ -125,7 +125,7 @@ def test_files_are_named_and_counted(
 ) -> None:
     out, stats = landing
     for name in em.ENTITY_NAMES:
-        parts = 1 if name == "product" else PARTS
+        parts = 1 if name in ("product", "fx_rate") else PARTS
         expected = [f"{name}_s{SEED}_p{p:05d}.csv" for p in range(parts)]
         assert sorted(p.name for p in (out / name).iterdir()) == expected  # no temp files left
         assert stats.rows[name] == raw[name].num_rows
@@ -164,9 +164,11 @@ def test_tiny_and_empty_runs(tmp_path: Path) -> None:
         "customer": 0,
         "product": len(em.PRODUCT_CATALOG),
         "account": 0,
+        # Rates do not depend on customers: every currency, every window day.
+        "fx_rate": len(em.CURRENCIES) * 365,
         "transaction": 0,
     }
-    assert [p.parent.name for p in empty.files] == ["product"]
+    assert [p.parent.name for p in empty.files] == ["product", "fx_rate"]
 
 
 def test_rejects_unknown_format(tmp_path: Path) -> None:
@@ -509,9 +511,13 @@ def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
         mix(em.TRANSACTION_STATUSES, em.TRANSACTION_STATUS_WEIGHTS),
     )
     assert_shares(transaction["transaction_type"], {"Debit": 0.95, "Credit": 0.05})
+    # Drawn in the reporting currency, paid in the account's: back at the base rates.
     medians = dict(
         db.execute(
-            "select transaction_reason, median(amount::double) from transaction group by 1"
+            "select transaction_reason, median(t.amount::double * b.rate) from transaction t "
+            "join (select unnest(?::varchar[]) as c, unnest(?::double[]) as rate) b "
+            "on t.currency = b.c group by 1",
+            [list(em.FX_BASE_RATES), list(em.FX_BASE_RATES.values())],
         ).fetchall()
     )
     for reason, (median, _) in em.TRANSACTION_AMOUNT_PARAMS.items():
@@ -565,10 +571,10 @@ def test_same_arguments_same_bytes(tmp_path: Path) -> None:
     generate_landing(tmp_path / "b", SMALL, seed=3, chunk_customers=SMALL_CHUNK)
     generate_landing(tmp_path / "c", SMALL, seed=4, chunk_customers=SMALL_CHUNK)
     first, second = file_bytes(tmp_path / "a"), file_bytes(tmp_path / "b")
-    assert len(first) == 1 + 3 * (SMALL // SMALL_CHUNK)
+    assert len(first) == 2 + 3 * (SMALL // SMALL_CHUNK)  # product and fx_rate: one file
     assert first == second
     other = file_bytes(tmp_path / "c")
-    for entity in ("customer", "account", "transaction"):
+    for entity in ("customer", "account", "transaction", "fx_rate"):
         name = f"{entity}/{entity}_s3_p00000.csv"
         assert first[name] != other[name.replace("_s3_", "_s4_")]
 

@@ -48,7 +48,7 @@ TOKENISED = {"restricted-acess", "dob-bucketing", "analyst", "branch-maharashtra
 # Roles limited to rows by a filter policy: (country, state) they read.
 REGION_OF = {"branch-maharashtra": ("India", "Maharashtra")}
 
-ORDER = ("customer", "product", "account", "transaction")
+ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 GOOD = POLICY_FILE.read_text(encoding="utf-8")
 
 # What each role must see per PII tag, written out rather than derived from the resolver.

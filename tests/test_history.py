@@ -21,7 +21,7 @@ from fs_assets.paths import DataPaths
 from fs_assets.raw_history import ingest_file
 
 CUSTOMER = ENTITIES["customer"]
-ORDER = ("customer", "product", "account", "transaction")
+ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 
 
 def _template(small_landing: Path) -> dict[str, str | None]:

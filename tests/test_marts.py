@@ -10,11 +10,11 @@ import duckdb
 import pytest
 import vl_convert as vlc
 
+from fs_assets.entities import DEFAULT_REPORTING_CURRENCY
 from fs_assets.marts.charts import funnel_charts, lead_charts, spend_charts
 from fs_assets.marts.cross_sell import build_cross_sell
 from fs_assets.marts.flow_charts import SEGMENT_COLOURS, sankey_layout
 from fs_assets.marts.model import (
-    AMOUNT_UNIT,
     ARCHETYPE_NAMES,
     FIGURE_ORDER,
     FUNNEL_STAGES,
@@ -173,7 +173,7 @@ def test_marts_reconcile_with_mastered(wh: duckdb.DuckDBPyConnection) -> None:
     assert lead_problems(wh) == {} and spend_problems(wh) == {} and funnel_problems(wh) == {}
     spend = scalar(
         wh,
-        "select sum(amount) from mastered.transaction "
+        "select sum(amount_reporting) from mastered.transaction "
         "where transaction_status = 'Success' and transaction_type = 'Debit'",
     )
     assert (
@@ -298,8 +298,52 @@ def test_dashboard_materialization_carries_the_charts(built: DataPaths) -> None:
     assert Path(metadata["dashboard"].value).name == "spend_analysis.html"
 
 
+def test_spend_figures_are_sums_of_reporting_currency_amounts_and_name_it(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """Every spend figure of the dashboards' data is a sum of amount_reporting (never of
+    amounts in mixed currencies), and its title, tile and table name the currency."""
+    from fs_assets.marts.assets import _spend_kpis
+
+    spend_where = "where transaction_status = 'Success' and transaction_type = 'Debit'"
+    truth, mixed, currencies = wh.execute(
+        f"select sum(amount_reporting), sum(amount), count(distinct currency) "
+        f"from mastered.transaction {spend_where}"
+    ).fetchone()
+    assert currencies > 1 and truth != mixed  # the sample has foreign-currency accounts
+    charts = {c.name: c for c in spend_charts(wh)}
+    monthly = charts["cumulative_spend"].rows
+    assert sum(r["spend"] for r in monthly) == pytest.approx(float(truth), abs=0.005)
+    assert max(r["cumulative_spend"] for r in monthly) == pytest.approx(float(truth), abs=0.005)
+    for name in ("spend_by_category", "spend_flow_sankey", "spend_treemap"):
+        assert sum(r["spend"] for r in charts[name].rows) == pytest.approx(float(truth), abs=0.01)
+    per_reason = dict(
+        wh.execute(
+            f"select transaction_reason, sum(amount_reporting) from mastered.transaction "
+            f"{spend_where} group by 1"
+        ).fetchall()
+    )
+    drawn: dict[str, float] = {}
+    for r in charts["spend_by_category"].rows:
+        drawn[r["category"]] = drawn.get(r["category"], 0.0) + r["spend"]
+    assert drawn == pytest.approx({k: float(v) for k, v in per_reason.items()}, abs=0.01)
+    # The currency is named: in every row of the data (the chart's table), the titles, tile.
+    unit = DEFAULT_REPORTING_CURRENCY
+    for chart in charts.values():
+        assert {r["currency"] for r in chart.rows} == {unit}, chart.name
+        if "spend" in chart.name and chart.name != "customers_by_spend_segment":
+            assert unit in chart.description or unit in json.dumps(chart.spec), chart.name
+    assert (
+        charts["cumulative_spend"]
+        .spec["title"]
+        .startswith(f"Cumulative spend (total {float(truth):,.0f}, {unit})")
+    )
+    assert _spend_kpis(wh)[f"Spend ({unit})"] == f"{float(truth):,.2f}"
+
+
 def test_a_dashboard_number_traces_back_to_the_landing_column(built: DataPaths) -> None:
-    """Lineage from source file to dashboard column: spend -> amount -> the CSV's 'Amount'."""
+    """Lineage from source file to dashboard column: spend -> amount_reporting -> the CSV's
+    'Amount' and the fx rate it was converted with."""
     import argparse
     import io
 
@@ -311,12 +355,13 @@ def test_a_dashboard_number_traces_back_to_the_landing_column(built: DataPaths) 
     out = io.StringIO()
     assert args.func(args, out=out) == 0, out.getvalue()
     upstream = out.getvalue().split("downstream (what consumes it):")[0]
-    assert "mastered.transaction.amount" in upstream
+    assert "mastered.transaction.amount_reporting" in upstream
     assert "raw.transaction.amount" in upstream
+    assert "mastered.fx_rate.rate" in upstream
     assert 'column "Amount"' in upstream and "/transaction/" in upstream
     # How each input is used: amount is summed, status and type only filter.
     lines = upstream.splitlines()
-    amount = next(ln for ln in lines if "mastered.transaction.amount" in ln)
+    amount = next(ln for ln in lines if "mastered.transaction.amount_reporting" in ln)
     status = next(ln for ln in lines if "mastered.transaction.transaction_status" in ln)
     assert "DIRECT/AGGREGATION" in amount
     assert "INDIRECT/FILTER" in status
@@ -372,7 +417,7 @@ def test_every_legend_and_axis_says_what_it_shows(wh: duckdb.DuckDBPyConnection)
                 assert title and title != "member" and "_" not in title, (chart.name, title)
             for title in axes:
                 if "spend" in title.lower():
-                    assert f"({AMOUNT_UNIT}" in title, (chart.name, title)
+                    assert f"({DEFAULT_REPORTING_CURRENCY}" in title, (chart.name, title)
     assert legends["transactions_by_mode"] == ["Payment mode"]
     assert legends["customers_by_archetype"] == ["Archetype"]
     assert legends["spend_by_category"] == ["Spend category"]

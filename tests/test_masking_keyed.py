@@ -50,7 +50,7 @@ def governed(landed: DataPaths) -> DataPaths:
     with duckdb.connect(str(landed.warehouse)) as conn:
         for schema in LAYER_SCHEMAS:
             conn.execute(f"create schema if not exists {schema}")
-        for name in ("customer", "product", "account", "transaction"):
+        for name in ENTITIES:
             for path in sorted((landed.landing / name).glob("*.csv")):
                 ingest_file(conn, ENTITIES[name], path)
             build_mastered(conn, ENTITIES[name])

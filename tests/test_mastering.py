@@ -11,9 +11,9 @@ import pytest
 from fs_assets.entities import ENTITIES, Column, Entity
 from fs_assets.mastering import build_mastered
 from fs_assets.raw_history import ingest_file
-from fs_assets.rules import RULES, Rule, failed_rules_sql, fk_joins_sql, q
+from fs_assets.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
 
-ORDER = ("customer", "product", "account", "transaction")
+ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 
 
 def first_rows(small_landing: Path, ent: Entity, n: int = 50) -> list[dict[str, str | None]]:
@@ -31,11 +31,12 @@ def first_rows(small_landing: Path, ent: Entity, n: int = 50) -> list[dict[str, 
 def evaluate(conn: duckdb.DuckDBPyConnection, ent: Entity, row: dict[str, str | None]) -> list[str]:
     """The rules a single row breaks, evaluated by the same SQL mastering uses."""
     failed_sql, params = failed_rules_sql(RULES[ent.name])
+    joins, join_params = reference_joins_sql(ent, "l")
     cols = ", ".join(q(c) for c in ent.column_names)
     values = ", ".join("?::varchar" for _ in ent.column_names)
     return conn.execute(
-        f"select {failed_sql} from (select {values}) as l({cols}) {fk_joins_sql(ent, 'l')}",
-        [*params, *(row[c] for c in ent.column_names)],
+        f"select {failed_sql} from (select {values}) as l({cols}) {joins}",
+        [*params, *(row[c] for c in ent.column_names), *join_params],
     ).fetchone()[0]
 
 
@@ -58,6 +59,16 @@ def breaking_value(rule: Rule, col: Column, row: dict[str, str | None]) -> str |
         return str(int(col.value_range[1]) + 1)
     if rule.kind == "foreign_key":
         return "9" * len(current)
+    if rule.kind == "positive":
+        return "0"
+    if rule.kind == "matches_currency_and_date":  # a well-formed id of another currency
+        return ("USD" if not current.startswith("USD") else "EUR") + current[3:]
+    if rule.kind == "matches_account":  # a currency with rates, not the account's
+        return "USD" if current != "USD" else "EUR"
+    if rule.kind == "before_account_open":
+        return "2000-01-01 00:00:00"
+    if rule.kind == "fx_rate_missing":
+        return "XXX"
     raise AssertionError(rule.kind)
 
 

@@ -36,7 +36,7 @@ from urllib.parse import unquote
 import duckdb
 
 from fs_assets.engines.portable import to_spark, view_name
-from fs_assets.entities import CUSTOMER, ENTITIES, Entity
+from fs_assets.entities import CUSTOMER, DEFAULT_REPORTING_CURRENCY, ENTITIES, Entity
 from fs_assets.landing_files import (
     FileLayout,
     LandingFileError,
@@ -52,6 +52,7 @@ from fs_assets.mastering import (
     mastered_select_sql,
     pending_select_sql,
     ranked_sql,
+    referenced_entities,
     rejects_select_sql,
     versions_sql,
 )
@@ -434,17 +435,19 @@ def ingest_file(
 # --- mastered --------------------------------------------------------------------------
 
 
-def build_mastered(wh: SparkWarehouse, ent: Entity) -> MasterStats:
+def build_mastered(
+    wh: SparkWarehouse, ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+) -> MasterStats:
     """Rebuild mastered/<entity>, its history, rejects and pending corrections, all keys."""
-    for fk in ent.foreign_keys:
-        if not wh.register("mastered", fk.entity):
+    for name in referenced_entities(ent):
+        if not wh.register("mastered", name):
             raise RuntimeError(
-                f"mastered.{fk.entity} does not exist yet; build it before mastered.{ent.name} "
-                f"(its {fk.column} must reference it)"
+                f"mastered.{name} does not exist yet; build it before mastered.{ent.name} "
+                f"(its rules read it)"
             )
     wh.register("raw", ent.name, raw_ddl(ent))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    sql, params = evaluated_sql(ent, versions_sql(ent))
+    sql, params = evaluated_sql(ent, versions_sql(ent), reporting_currency)
     evaluated = wh.sql(sql, params).persist()
     ranked = None
     try:

@@ -1,7 +1,8 @@
 """Generating a whole landing zone.
 
-Products are written once; customers, accounts and transactions one chunk of customers at
-a time (one part file per chunk and entity), so memory stays flat as the volume grows.
+Products and fx rates are written once; customers, accounts and transactions one chunk of
+customers at a time (one part file per chunk and entity), so memory stays flat as the
+volume grows.
 Each chunk is cut into a fixed number of slices, each with its own random streams; worker
 threads build and encode slices while this thread appends them to the file in order. The
 slice count is a constant, not the core count, so the bytes do not depend on the machine.
@@ -26,12 +27,14 @@ from fs_assets.entities import (
     CUSTOMER,
     ENTITY_NAMES,
     FIRST_CUSTOMER_ID,
+    FX_RATE,
     PRODUCT,
     TRANSACTION,
     Entity,
 )
 from fs_assets.generator.accounts import AccountChunk, build_accounts, draw_account_counts
 from fs_assets.generator.customers import CustomerChunk, build_customers
+from fs_assets.generator.fx_rates import build_fx_rates
 from fs_assets.generator.names import Pools, build_pools
 from fs_assets.generator.products import build_products
 from fs_assets.generator.transactions import build_transactions, draw_transaction_counts
@@ -162,6 +165,13 @@ class _Run:
             self.stats.files.append(write_part(folder, PRODUCT, self.seed, 0, self.fmt, columns))
             self.stats.rows["product"] += len(columns["product_id"])
 
+    def fx_rates(self) -> None:
+        with self.stats.timing("fx_rate"):
+            columns = build_fx_rates(self.seed)
+            folder = self.folders["fx_rate"]
+            self.stats.files.append(write_part(folder, FX_RATE, self.seed, 0, self.fmt, columns))
+            self.stats.rows["fx_rate"] += len(columns["fx_rate_id"])
+
     def chunk(self, part: int, slices: list[_Slice]) -> None:
         """The customers of one chunk, then their accounts, then their transactions."""
         with self.stats.timing("customer"):
@@ -221,6 +231,7 @@ def generate_landing(
         pool_seconds = time.perf_counter() - clock
         run = _Run(Path(out_dir), seed, fmt, executor, pools)
         run.products()
+        run.fx_rates()
         starts = range(0, customers, chunk_customers)
         part_seeds = np.random.SeedSequence(seed).spawn(len(starts))
         for part, (start, part_seed) in enumerate(zip(starts, part_seeds, strict=True)):

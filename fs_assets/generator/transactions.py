@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from fs_assets.entities import (
     CURRENCIES,
+    FX_BASE_RATES,
     TRANSACTION_AMOUNT_PARAMS,
     TRANSACTION_AMOUNT_RANGE,
     TRANSACTION_MODE_WEIGHTS,
@@ -40,6 +41,9 @@ RATE_PER_ACCOUNT = TRANSACTIONS_PER_CUSTOMER / (
 _LOG_MEDIAN = np.log([TRANSACTION_AMOUNT_PARAMS[r][0] for r in TRANSACTION_REASONS])
 _SIGMA = np.array([TRANSACTION_AMOUNT_PARAMS[r][1] for r in TRANSACTION_REASONS])
 _MIN_CENTS, _MAX_CENTS = (round(v * 100) for v in TRANSACTION_AMOUNT_RANGE)
+# Amounts are drawn in DEFAULT_REPORTING_CURRENCY units and paid in the account's currency
+# at its base rate, so a coffee costs about the same whatever the currency.
+_UNITS_PER_REPORTING = np.array([1.0 / FX_BASE_RATES[c] for c in CURRENCIES])
 
 
 def draw_transaction_counts(rng: np.random.Generator, accounts: AccountChunk) -> np.ndarray:
@@ -60,7 +64,8 @@ def build_transactions(
     ts = transaction_times(rng, MonthlyRates.of(accounts, RATE_PER_ACCOUNT), accounts, account)
     reason = weighted_codes(rng, TRANSACTION_REASON_WEIGHTS, n)
     log_amount = _LOG_MEDIAN[reason] + _SIGMA[reason] * rng.standard_normal(n)
-    cents = np.clip(np.rint(np.exp(log_amount) * 100), _MIN_CENTS, _MAX_CENTS)
+    local = np.exp(log_amount) * 100 * _UNITS_PER_REPORTING[accounts.currency[account]]
+    cents = np.clip(np.rint(local), _MIN_CENTS, _MAX_CENTS)
     mode = weighted_codes(rng, TRANSACTION_MODE_WEIGHTS, n)
     kind = weighted_codes(rng, TRANSACTION_TYPE_WEIGHTS, n)
     status = weighted_codes(rng, TRANSACTION_STATUS_WEIGHTS, n)

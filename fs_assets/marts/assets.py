@@ -25,6 +25,7 @@ from fs_assets.marts.dashboards import (
     build_funnel,
     build_lead_generation,
     build_spend_analysis,
+    reporting_currency,
 )
 from fs_assets.marts.features import FEATURES_TABLE, MARTS_SCHEMA, build_features
 from fs_assets.marts.metadata import (
@@ -44,7 +45,6 @@ from fs_assets.marts.metadata import (
     column_schema,
     column_transformations,
 )
-from fs_assets.marts.model import AMOUNT_UNIT
 from fs_assets.marts.report import png_markdown, write_dashboard
 from fs_assets.mastered_assets import mastered_key
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
@@ -195,7 +195,7 @@ def _spend_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
         f"select sum(spend), sum(transactions) from {SPEND_TABLE} where figure = 'monthly'"
     ).fetchall()[0]
     return {
-        f"Spend ({AMOUNT_UNIT})": f"{float(spend or 0):,.2f}",
+        f"Spend ({reporting_currency(conn, SPEND_TABLE)})": f"{float(spend or 0):,.2f}",
         "Spend transactions": f"{txns or 0:,}",
     }
 

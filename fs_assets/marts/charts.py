@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from fs_assets.marts.dashboards import FUNNEL_TABLE, LEAD_TABLE, SPEND_TABLE
+from fs_assets.marts.dashboards import FUNNEL_TABLE, LEAD_TABLE, SPEND_TABLE, reporting_currency
 from fs_assets.marts.flow_charts import (
     SI,
     Row,
@@ -26,7 +26,6 @@ from fs_assets.marts.flow_charts import (
     treemap_spec,
 )
 from fs_assets.marts.model import (
-    AMOUNT_UNIT,
     ARCHETYPE_NAMES,
     FIGURE_ORDER,
     FUNNEL_STAGES,
@@ -88,18 +87,18 @@ def fetch(conn: duckdb.DuckDBPyConnection, table: str, figure: str | None) -> tu
     )
 
 
-def amount_title(what: str, values: Sequence[float] = ()) -> tuple[str, float]:
-    """'Spend (account currency, millions)' and the divisor for its labels."""
+def amount_title(what: str, unit: str, values: Sequence[float] = ()) -> tuple[str, float]:
+    """'Spend (INR, millions)' and the divisor for its labels; `unit` is the currency."""
     top = max((abs(v) for v in values), default=0.0)
     for divisor, word in AMOUNT_SCALES:
         if top >= divisor:
-            return f"{what} ({AMOUNT_UNIT}, {word})", divisor
-    return f"{what} ({AMOUNT_UNIT})", 1.0
+            return f"{what} ({unit}, {word})", divisor
+    return f"{what} ({unit})", 1.0
 
 
-def amount_axis(what: str, values: Sequence[float]) -> dict[str, Any]:
+def amount_axis(what: str, unit: str, values: Sequence[float]) -> dict[str, Any]:
     """Title naming the unit, and tick labels counted in it (1.25 for 1,250,000)."""
-    title, divisor = amount_title(what, values)
+    title, divisor = amount_title(what, unit, values)
     return {"title": title, "axis": {"labelExpr": f"format(datum.value / {divisor:g}, ',.2~f')"}}
 
 
@@ -288,16 +287,17 @@ def lines(
     series: str | None = None,
     months: WholeMonths,
     legend: str | None = None,
-    amount: bool = False,
+    amount_unit: str | None = None,
 ) -> dict[str, Any]:
-    """A line per series over the whole months; an amount axis names its unit and counts in it.
+    """A line per series over the whole months; an amount axis (`amount_unit`, its
+    currency) names its unit and counts in it.
 
     The spec keeps every mart row (the data table and the checks see them all); a filter
     leaves the part months out of the line.
     """
     y_enc: dict[str, Any] = {"field": y, "type": "quantitative", "title": y_title}
-    if amount:
-        y_enc.update(amount_axis(y_title, [r[y] for r in rows if y in r]))
+    if amount_unit:
+        y_enc.update(amount_axis(y_title, amount_unit, [r[y] for r in rows if y in r]))
     enc: dict[str, Any] = {"x": month_field(x), "y": y_enc}
     if series:
         enc["color"] = {"field": series, "type": "nominal", "title": legend or series}
@@ -598,12 +598,13 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
     months = whole_months(conn)
     total = sum(r["spend"] for r in monthly)
     seg_order = list(SPEND_SEGMENTS)
+    unit = reporting_currency(conn, SPEND_TABLE)
     per_reason: dict[tuple[str, str], float] = {}
     for r in flow:
         key = (r["segment"], r["category"])
         per_reason[key] = per_reason.get(key, 0.0) + r["spend"]
     by_reason = _vl(
-        f"Spend per reason, by spend segment ({AMOUNT_UNIT})",
+        f"Spend per reason, by spend segment ({unit})",
         flow,
         {
             "transform": [
@@ -628,7 +629,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                     "x": {
                         "field": "spend",
                         "type": "quantitative",
-                        **amount_axis("Spend", list(per_reason.values())),
+                        **amount_axis("Spend", unit, list(per_reason.values())),
                     },
                 },
                 "layer": [
@@ -648,26 +649,26 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         Chart(
             "cumulative_spend",
             "Cumulative spend over time",
-            f"Successful debits, cumulative by month; total {total:,.2f} ({AMOUNT_UNIT})."
+            f"Successful debits, cumulative by month; total {total:,.2f} ({unit})."
             + months.note(monthly),
             SPEND_TABLE,
             "monthly",
             monthly,
             lines(
-                f"Cumulative spend (total {total:,.0f}, {AMOUNT_UNIT})",
+                f"Cumulative spend (total {total:,.0f}, {unit})",
                 monthly,
                 "month",
                 "cumulative_spend",
                 y_title="Cumulative spend",
                 months=months,
-                amount=True,
+                amount_unit=unit,
             ),
             value_fields=("spend", "cumulative_spend"),
         ),
         Chart(
             "spend_by_category",
             "Category-wise spend trends",
-            f"Spend per month for each category, in {AMOUNT_UNIT}." + months.note(category),
+            f"Spend per month for each category, in {unit}." + months.note(category),
             SPEND_TABLE,
             "category_month",
             category,
@@ -680,7 +681,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 series="category",
                 legend="Spend category",
                 months=months,
-                amount=True,
+                amount_unit=unit,
             ),
             value_fields=("spend",),
         ),
@@ -704,12 +705,12 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         Chart(
             "spend_by_segment",
             "Spend by spend segment",
-            f"Total spend per spend segment, in {AMOUNT_UNIT}.",
+            f"Total spend per spend segment, in {unit}.",
             SPEND_TABLE,
             "segment",
             segment,
             pie(
-                f"Spend by spend segment ({AMOUNT_UNIT})",
+                f"Spend by spend segment ({unit})",
                 segment,
                 "segment",
                 "spend",
@@ -722,7 +723,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         Chart(
             "spend_by_reason_and_segment",
             "Spend per reason and segment",
-            f"Spend per reason within each spend segment, in {AMOUNT_UNIT}.",
+            f"Spend per reason within each spend segment, in {unit}.",
             SPEND_TABLE,
             "flow",
             flow,
@@ -733,12 +734,12 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         Chart(
             "spend_flow_sankey",
             "Spend flow",
-            f"Spend from segment to category to mode; band width is spend ({AMOUNT_UNIT}), "
+            f"Spend from segment to category to mode; band width is spend ({unit}), "
             "bands coloured by the spend segment they come from.",
             SPEND_TABLE,
             "flow",
             flow,
-            sankey_spec(f"Spend flow: segment → category → mode ({AMOUNT_UNIT})", flow),
+            sankey_spec(f"Spend flow: segment → category → mode ({unit})", flow),
             grammar="vega",
             value_fields=("spend",),
             wide=True,
@@ -746,12 +747,12 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         Chart(
             "spend_treemap",
             "Spend dimensions",
-            f"Relative size of spend ({AMOUNT_UNIT}) by segment, category and mode; hover a "
+            f"Relative size of spend ({unit}) by segment, category and mode; hover a "
             "tile for its amount, the data table lists every tile.",
             SPEND_TABLE,
             "flow",
             flow,
-            treemap_spec(f"Spend by segment, category and mode ({AMOUNT_UNIT})", flow),
+            treemap_spec(f"Spend by segment, category and mode ({unit})", flow),
             grammar="vega",
             value_fields=("spend",),
             wide=True,

@@ -7,16 +7,20 @@ table's. All are set-based SQL over the mastered tables and `marts.cross_sell`:
 - transaction activity (lead generation) counts every mastered transaction, whatever its
   status or type, and reconciles with mastered.transaction counts per mode and reason;
 - spend (spend analysis) is successful debits only, and reconciles with their sum.
+Amounts are mastered.transaction's amount_reporting; both marts name the reporting
+currency in their `currency` column.
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from fs_assets.entities import DEFAULT_REPORTING_CURRENCY
 from fs_assets.marts.cross_sell import CROSS_SELL_TABLE
 from fs_assets.marts.features import spend_predicate
 from fs_assets.marts.model import (
     ARCHETYPE_NAMES,
+    CURRENCY_COLUMN,
     FUNNEL_STAGES,
     SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
@@ -110,15 +114,35 @@ def lead_sql() -> tuple[str, list[object]]:
     group by all
     union all
     select 'mode_by_month', transaction_mode, date_trunc('month', transaction_ts)::date, null,
-      null, count(*), sum(amount), null
+      null, count(*), sum(amount_reporting), null
     from mastered.transaction group by all
     union all
-    select 'reason', transaction_reason, null, null, null, count(*), sum(amount),
+    select 'reason', transaction_reason, null, null, null, count(*), sum(amount_reporting),
       count(*) / sum(count(*)) over ()
     from mastered.transaction group by all
-    order by figure, month nulls first, member
     """
-    return sql, [*breakdowns, len(FUNNEL_STAGES)]
+    order = "figure, month nulls first, member"
+    return _with_currency(sql, order), [DEFAULT_REPORTING_CURRENCY, *breakdowns, len(FUNNEL_STAGES)]
+
+
+def _with_currency(sql: str, order: str) -> str:
+    """`create ... as <select>` with the reporting currency as a last column on every row.
+
+    mastered.transaction holds one reporting currency (a change re-masters every row);
+    with no transactions the default is named. Its one `?`, the default, comes first.
+    """
+    create, select = sql.split(" as\n", 1)
+    return f"""{create} as
+    select u.*, (select coalesce(min(reporting_currency), ?) from mastered.transaction)
+      as {CURRENCY_COLUMN}
+    from ({select}) u
+    order by {order}"""
+
+
+def reporting_currency(conn: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The currency a dashboard mart's amounts are in (its `currency` column)."""
+    found = conn.execute(f"select min({CURRENCY_COLUMN}) from {table}").fetchone()
+    return str(found[0]) if found and found[0] else DEFAULT_REPORTING_CURRENCY
 
 
 def spend_sql() -> tuple[str, list[object]]:
@@ -127,7 +151,7 @@ def spend_sql() -> tuple[str, list[object]]:
     sql = f"""
     create or replace table {SPEND_TABLE} as
     with spend as (
-      select t.cust_id, t.amount, t.transaction_reason as category,
+      select t.cust_id, t.amount_reporting as amount, t.transaction_reason as category,
              t.transaction_mode as mode, date_trunc('month', t.transaction_ts)::date as month
       from mastered.transaction t where {spend}
     ),
@@ -157,10 +181,11 @@ def spend_sql() -> tuple[str, list[object]]:
     select 'flow', null, g.segment, s.category, s.mode, count(distinct s.cust_id), count(*),
       sum(s.amount), null
     from spend s join segmented g using (cust_id) group by all
-    order by figure, month, segment, category, mode
     """
     segs = list(SPEND_SEGMENTS)
-    return sql, [*spend_params, low, segs[0], high, segs[1], segs[2]]
+    order = "figure, month, segment, category, mode"
+    params = [DEFAULT_REPORTING_CURRENCY, *spend_params, low, segs[0], high, segs[1], segs[2]]
+    return _with_currency(sql, order), params
 
 
 def build_funnel(conn: duckdb.DuckDBPyConnection) -> int:

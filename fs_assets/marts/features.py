@@ -48,7 +48,7 @@ def features_sql() -> tuple[str, list[object]]:
       select coalesce(max(transaction_ts), ?::timestamp) as as_of from mastered.transaction
     ),
     tx as (
-      select t.cust_id, t.amount::double as amount, t.transaction_mode as mode,
+      select t.cust_id, t.amount_reporting::double as amount, t.transaction_mode as mode,
              t.transaction_reason as reason, t.transaction_status as status,
              t.transaction_ts as ts, b.as_of, ({spend}) as is_spend
       from mastered.transaction t, bounds b

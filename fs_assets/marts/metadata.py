@@ -15,6 +15,7 @@ from fs_assets.entities import (
 from fs_assets.marts.features import WINDOW_MONTHS
 from fs_assets.marts.model import (
     ARCHETYPE_NAMES,
+    CURRENCY_COLUMN,
     DEAL_CATEGORIES,
     FUNNEL_STAGES,
     MODE_SHARE_COLUMNS,
@@ -38,9 +39,9 @@ SPEND_KEY = dg.AssetKey(["marts", "spend_analysis"])
 
 Cols = list[tuple[str, str, str, list[tuple[dg.AssetKey, str]]]]
 
-# Units, said the same way in every description: amounts are summed as delivered, in
-# account currency (model.py says why), shares are fractions, the window is the features'.
-MONEY = "in account currency units"
+# Units, said the same way in every description: amounts are in the reporting currency
+# (model.py says why), shares are fractions, the window is the features'.
+MONEY = "in reporting currency units (mastered.transaction.reporting_currency)"
 FRACTION = "a fraction, 0 to 1"
 WINDOW = f"the {SPEND_WINDOW_DAYS} days up to as_of"
 SPEND = "successful debits"
@@ -64,7 +65,13 @@ def _deps(key: dg.AssetKey, *columns: str) -> list[tuple[dg.AssetKey, str]]:
 
 
 _TX = _m("transaction")
-SPEND_TX = _deps(_TX, "amount", "transaction_status", "transaction_type")
+SPEND_TX = _deps(_TX, "amount_reporting", "transaction_status", "transaction_type")
+CURRENCY_DOC = (
+    CURRENCY_COLUMN,
+    "VARCHAR",
+    "ISO code of the reporting currency every amount of the table is in.",
+    _deps(_TX, "reporting_currency"),
+)
 # The input columns the feature groups read, named once.
 SPEND_BY_REASON = [*SPEND_TX, (_TX, "transaction_reason")]
 SPEND_BY_MODE = [*SPEND_TX, (_TX, "transaction_mode")]
@@ -399,7 +406,7 @@ LEAD_COLUMNS: Cols = [
         "amount",
         "DECIMAL(38,2)",
         f"Sum of those transactions' amounts, any status, {MONEY}.",
-        _deps(_m("transaction"), "amount"),
+        _deps(_m("transaction"), "amount_reporting"),
     ),
     (
         "share",
@@ -408,6 +415,7 @@ LEAD_COLUMNS: Cols = [
         f"{FRACTION}; null on the per-month rows.",
         [],
     ),
+    CURRENCY_DOC,
 ]
 SPEND_COLUMNS_DOC: Cols = [
     ("figure", "VARCHAR", "Which chart of the spend-analysis dashboard the row feeds.", []),
@@ -444,6 +452,7 @@ SPEND_COLUMNS_DOC: Cols = [
         f"Sum of {SPEND} from the first month through this one, {MONEY}; per-month rows only.",
         SPEND_TX,
     ),
+    CURRENCY_DOC,
 ]
 
 

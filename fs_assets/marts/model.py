@@ -26,10 +26,11 @@ SPEND_STATUS = "Success"
 SPEND_TYPE = "Debit"
 FAILED_STATUS = "Failed"
 
-# Amounts are summed in account currency, as the seed's dashboards do; the generator draws
-# them on one scale whatever the currency. A multi-currency bank adds an FX table here.
-# Charts and tiles name this unit on every amount.
-AMOUNT_UNIT = "account currency"
+# Amounts are summed in the reporting currency (mastered.transaction.amount_reporting,
+# converted at mastering with the day's rate), never across currencies. The dashboards'
+# marts name it in this column of every row; charts, tiles and tables name it on every
+# amount.
+CURRENCY_COLUMN = "currency"
 SPEND_WINDOW_DAYS = 365
 RECENT_DAYS = 182  # "recent half" of the window for the spend trend
 

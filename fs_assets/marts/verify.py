@@ -121,7 +121,7 @@ def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
                        where figure = 'mode_by_month' group by 1) l using (member)
             where m.n is distinct from l.n""",
         "reason_counts_or_amounts_differ": f"""select count(*) from (
-            select transaction_reason as member, count(*) as n, sum(amount) as a
+            select transaction_reason as member, count(*) as n, sum(amount_reporting) as a
             from mastered.transaction group by 1) m
             full join (select member, transactions as n, amount as a from {LEAD_TABLE}
                        where figure = 'reason') l using (member)
@@ -142,7 +142,9 @@ def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Spend figures equal the sum of successful debits, by month, category and in total."""
     spend, params = spend_predicate()
-    truth = f"select count(*) as n, sum(amount) as a from mastered.transaction where {spend}"
+    truth = (
+        f"select count(*) as n, sum(amount_reporting) as a from mastered.transaction where {spend}"
+    )
     checks = {
         "monthly_total_differs": f"""select count(*) from ({truth}) t,
             (select sum(transactions) as n, sum(spend) as a,
@@ -150,7 +152,8 @@ def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
             where t.n <> coalesce(m.n, 0)
                or t.a is distinct from m.a or t.a is distinct from m.c""",
         "category_totals_differ": f"""select count(*) from (
-            select transaction_reason as category, sum(amount) as a from mastered.transaction
+            select transaction_reason as category, sum(amount_reporting) as a
+            from mastered.transaction
             where {spend} group by 1) t
             full join (select category, sum(spend) as a from {SPEND_TABLE}
                        where figure = 'category_month' group by 1) m using (category)

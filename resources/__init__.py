@@ -2,13 +2,13 @@
 
 from resources.landing_zone import LandingZoneResource
 from resources.masking_key import MaskingKeyResource, masking_key_from_env
-from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource, warehouse_from_env
 
 
 def default_resources(home: str | None = None) -> dict[str, object]:
     """The resources every asset and check of the project uses."""
     return {
-        "warehouse": WarehouseResource(home=home),
+        "warehouse": warehouse_from_env(home),
         "landing": LandingZoneResource(home=home),
         "masking_key": masking_key_from_env(),
     }
@@ -20,4 +20,5 @@ __all__ = [
     "MaskingKeyResource",
     "WarehouseResource",
     "default_resources",
+    "warehouse_from_env",
 ]

@@ -340,22 +340,24 @@ def ledger_precheck(
 # The DuckDB engine's batch merge: every new file of an entity in one statement.
 
 
-BATCH_FILES = "_batch_files"
-
-
-def numbered_source_sql(ent: Entity, select_sql: str) -> str:
+def numbered_source_sql(ent: Entity, select_sql: str, files: int) -> str:
     """The files' rows with `_source_row` (1-based within each file) and the file's batch.
 
     `select_sql` reads the files in list order (`relation_sql`), so a row's position in
     the scan minus its file's first position is its row in that file. Each row is joined
-    to its file's entry of `_batch_files` (path, order, ingestion time, ingest id).
+    to its file's entry (path, order, ingestion time, ingest id): `files` rows of four
+    `?` parameters, which follow those of `select_sql`.
     """
     cols = ", ".join(q(c) for c in ent.column_names)
+    entries = ", ".join(
+        ["(cast(? as varchar), cast(? as integer), cast(? as timestamp), cast(? as bigint))"]
+        * files
+    )
     return f"""(select n.* exclude (_n, _file),
           n._n - min(n._n) over (partition by n._file) + 1 as _source_row,
           b._ord, b._path, b._now, b._batch_id
         from (select *, row_number() over () as _n from ({select_sql}) as src({cols}, _file)) n
-        left join {BATCH_FILES} b on b._path = n._file)"""
+        left join (values {entries}) as b(_path, _ord, _now, _batch_id) on b._path = n._file)"""
 
 
 def batch_rejects_select_sql(ent: Entity) -> str:
@@ -368,15 +370,18 @@ def batch_rejects_select_sql(ent: Entity) -> str:
 
 
 def held_versions_sql(ent: Entity) -> str:
-    """The raw versions of the batch's keys: the only part of history the merge reads.
+    """The raw versions with a (key, modified_at) of the batch: all the merge compares.
 
-    A semi-join on the batch's keys, so the merge's cost follows the batch, not the size
-    of raw history (DuckDB pushes the key set into the scan of raw as a join filter).
+    A semi-join on the batch's (key, time) pairs: DuckDB pushes them into the scan of raw
+    (key range, Bloom filter, and none at all when every version in the batch is newer
+    than raw's newest), so only the key and time columns are read in full and the other
+    columns only for matching rows; the rest of the merge works on these few rows.
     """
     key = q(ent.key)
     cols = ", ".join(f"r.{q(c)}" for c in ent.column_names)
     return f"""select {cols}, r._modified_ts from {raw_table(ent)} r
-        where r.{key} in (select {key} from _stage where _reason is null)"""
+        semi join (select {key}, _ts from _stage where _reason is null) s
+          on r.{key} = s.{key} and r._modified_ts = s._ts"""
 
 
 def candidates_sql(ent: Entity) -> str:
@@ -399,7 +404,7 @@ def cross_file_conflicts_sql(ent: Entity) -> str:
     key = q(ent.key)
     content = ", ".join(q(c) for c in ent.column_names)
     return f"""select count(*) from (
-          select 1 from _cand group by {key}, _ts
+          select 1 from ({candidates_sql(ent)}) c group by {key}, _ts
           having count(distinct _ord) > 1 and count(distinct ({content})) > 1)"""
 
 
@@ -422,7 +427,7 @@ def batch_fresh_sql(ent: Entity, first_only: bool) -> str:
           _now as _ingested_at, _batch_id, _ord,
           exists (select 1 from _held h where h.{key} = c.{key} and h._modified_ts = c._ts)
             as _corrects
-        from (select *{first} from _cand) c
+        from (select *{first} from ({candidates_sql(ent)}) s) c
         {"where _nth = 1" if first_only else ""}"""
 
 
@@ -430,8 +435,8 @@ BATCH_STATS_SQL = "select _ord, count(*), count(_reason) from _stage group by _o
 
 
 def repeats_sql(ent: Entity) -> str:
-    """Candidate rows and distinct (key, time) pairs among them: equal when no repeats."""
-    return f"select count(*), count(distinct ({q(ent.key)}, _ts)) from _cand"
+    """Usable rows of `_stage` and their distinct (key, time) pairs: equal when no repeats."""
+    return f"select count(*), count(distinct ({q(ent.key)}, _ts)) from _stage where _reason is null"
 
 
 @dataclass(frozen=True)
@@ -449,7 +454,7 @@ class BatchFallback(Exception):
     """The files cannot be merged in one statement: merge them one by one."""
 
 
-_TEMP_TABLES = (BATCH_FILES, "_stage", "_held", "_cand", "_fresh")
+_TEMP_TABLES = ("_stage", "_held", "_fresh")
 
 
 def _merge(
@@ -469,20 +474,18 @@ def _merge(
     conn.execute("begin transaction")
     try:
         ids = [next_ingest_id(conn) for _ in files]
-        conn.execute(
-            f"create or replace temp table {BATCH_FILES} "
-            "(_path varchar, _ord integer, _now timestamp, _batch_id bigint)"
-        )
-        conn.executemany(
-            f"insert into {BATCH_FILES} values (?, ?, ?, ?)",
-            [[str(f.path), n, f.now, i] for n, (f, i) in enumerate(zip(files, ids, strict=True))],
-        )
         select_sql, params = relation_sql(files[0].layout, [f.path for f in files])
         try:
             conn.execute(
                 "create or replace temp table _stage as "
-                + stage_sql(ent, numbered_source_sql(ent, select_sql), control),
-                stage_params(ent, control) + params,
+                + stage_sql(ent, numbered_source_sql(ent, select_sql, len(files)), control),
+                stage_params(ent, control)
+                + params
+                + [
+                    v
+                    for n, (f, i) in enumerate(zip(files, ids, strict=True))
+                    for v in (str(f.path), n, f.now, i)
+                ],
             )
         except duckdb.Error as exc:
             if batch:
@@ -495,9 +498,8 @@ def _merge(
             )
         conn.execute(f"insert into {ingest_rejects_table(ent)} {batch_rejects_select_sql(ent)}")
         conn.execute("create or replace temp table _held as " + held_versions_sql(ent))
-        conn.execute("create or replace temp table _cand as " + candidates_sql(ent))
-        candidates, versions = conn.execute(repeats_sql(ent)).fetchone()
-        repeats = versions < candidates
+        usable, versions = conn.execute(repeats_sql(ent)).fetchone()
+        repeats = versions < usable
         if batch and repeats and conn.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
             raise BatchFallback("two files deliver one version with different contents")
         conn.execute("create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats))

@@ -1,12 +1,14 @@
-"""Benchmark: one 1,000-row customer file merged into raw histories of growing size.
+"""Benchmark: 1,000-row customer files merged into raw histories of growing size.
 
 The history is synthetic (the generator's rows, copied under new keys) so that a 1M-row
-history takes seconds to make. The file holds 500 new versions of keys spread over the
-whole history and 500 new keys, so no zone map can skip the history. Each figure is the
-median of `--repeat` ingests, each into a fresh copy of the same history file.
+history takes seconds to make. A file holds 500 new versions of keys spread over the
+whole history, 250 of its versions delivered again unchanged and 250 new keys, so no
+zone map or statistic can skip the history. `--files N` lands N such files at once (one
+batch). Each figure is the median of `--repeat` ingests, each into a fresh copy of the
+same history file.
 
     python bench/ingest.py                      # histories of 100,000 and 1,000,000 rows
-    python bench/ingest.py --sizes 100000 --repeat 5
+    python bench/ingest.py --sizes 100000 --repeat 5 --files 20
 """
 
 from __future__ import annotations
@@ -53,37 +55,42 @@ def make_history(db: Path, template: Path, rows: int) -> None:
     conn.close()
 
 
-def make_change_file(history: Path, out: Path) -> None:
-    """From raw history, every k-th key: 500 with a new version, 250 delivered again as
-    stored (already present); and 250 new keys."""
+def make_change_files(history: Path, folder: Path, files: int) -> list[Path]:
+    """`files` files of 1,000 rows from raw history's every k-th key, each with other
+    keys: 500 new versions, 250 versions delivered again as stored (already present),
+    250 new keys."""
     import duckdb
 
     from fs_assets.entities import CUSTOMER
 
+    per_file = FILE_ROWS * 3 // 4  # stored rows each file draws on
     with duckdb.connect(str(history), read_only=True) as conn:
         total = conn.execute("select count(*) from raw.customer").fetchone()[0]
         stored = conn.execute(
             f"select {', '.join(CUSTOMER.column_names)} from raw.customer "
             "qualify row_number() over (order by cust_id) % ? = 0 limit ?",
-            [max(1, total // (FILE_ROWS * 3 // 4)), FILE_ROWS * 3 // 4],
+            [max(1, total // (per_file * files)), per_file * files],
         ).fetchall()
-    key, modified = (
-        CUSTOMER.column_names.index("cust_id"),
-        CUSTOMER.column_names.index("modified_at"),
-    )
-    rows = []
-    for i in range(FILE_ROWS):
-        row = list(stored[i % len(stored)])
-        if i < FILE_ROWS // 2:
-            row[modified] = "2024-06-01 00:00:00"  # a new version
-        elif i >= FILE_ROWS * 3 // 4:
-            row[key] = str(SYNTHETIC_KEY_BASE * 2 + i)  # a new key
-        rows.append(["" if v is None else v for v in row])
-    with out.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([[c.source_header for c in CUSTOMER.columns], *rows])
+    key = CUSTOMER.column_names.index("cust_id")
+    modified = CUSTOMER.column_names.index("modified_at")
+    paths = []
+    for n in range(files):
+        rows = []
+        for i in range(FILE_ROWS):
+            row = list(stored[n * per_file + i % per_file])
+            if i < FILE_ROWS // 2:
+                row[modified] = "2024-06-01 00:00:00"  # a new version
+            elif i >= per_file:
+                row[key] = str(SYNTHETIC_KEY_BASE * 2 + n * FILE_ROWS + i)  # a new key
+            rows.append(["" if v is None else v for v in row])
+        path = folder / f"change_{n:03d}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([[c.source_header for c in CUSTOMER.columns], *rows])
+        paths.append(path)
+    return paths
 
 
-def time_ingest(history: Path, change: Path, work: Path) -> float:
+def time_ingest(history: Path, changes: list[Path], work: Path) -> float:
     import duckdb
 
     from fs_assets.entities import CUSTOMER
@@ -93,10 +100,11 @@ def time_ingest(history: Path, change: Path, work: Path) -> float:
     shutil.copyfile(history, db)
     conn = duckdb.connect(str(db))
     start = time.perf_counter()
-    (outcome,) = ingest_files(conn, CUSTOMER, [change])
+    outcomes = ingest_files(conn, CUSTOMER, changes)
     seconds = time.perf_counter() - start
     conn.close()
-    assert (outcome.rows_inserted, outcome.rows_already_present) == (750, 250), outcome
+    for outcome in outcomes:
+        assert (outcome.rows_inserted, outcome.rows_already_present) == (750, 250), outcome
     db.unlink()
     return seconds
 
@@ -105,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--files", type=int, default=1, help="1,000-row files landed at once")
     args = parser.parse_args()
 
     from fs_assets.generator import generate_landing
@@ -113,16 +122,19 @@ def main() -> None:
         work = Path(tmp)
         generate_landing(work / "landing", customers=2_000, seed=42)
         template = sorted((work / "landing" / "customer").glob("*.csv"))[0]
+        rows = FILE_ROWS * args.files
+        print(f"{args.files} file(s) of {FILE_ROWS:,} rows at once")
         print(f"{'history rows':>14} {'median s':>9} {'rows/s':>9}  runs")
         for size in args.sizes:
             history = work / f"history_{size}.duckdb"
             make_history(history, template, size)
-            change = work / f"change_{size}.csv"
-            make_change_file(history, change)
-            runs = [time_ingest(history, change, work) for _ in range(args.repeat)]
+            folder = work / f"changes_{size}"
+            folder.mkdir()
+            changes = make_change_files(history, folder, args.files)
+            runs = [time_ingest(history, changes, work) for _ in range(args.repeat)]
             median = statistics.median(runs)
             print(
-                f"{size:>14,} {median:>9.3f} {FILE_ROWS / median:>9,.0f}  "
+                f"{size:>14,} {median:>9.3f} {rows / median:>9,.0f}  "
                 + ", ".join(f"{r:.3f}" for r in runs)
             )
             history.unlink()

@@ -36,13 +36,19 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
     """Generate and build `size` customers in a fresh data folder; one row per phase."""
     from pipeline import run_phase
 
+    from fs_assets.governance.masking_key import create_sample_key, sample_key_path
+
     home = work / f"home_{size}"
     (home / "dagster_home").mkdir(parents=True)
     shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+    create_sample_key(sample_key_path(home))  # the governed views need a key, as run.sh makes
     gen = run_phase("generate", home, ["--customers", str(size)])
     build = run_phase("build", home, [])
     if not build["ok"]:
-        raise SystemExit(f"the build of {size:,} customers failed: {build['checks_failed']}")
+        raise SystemExit(
+            f"the build of {size:,} customers failed: checks {build['checks_failed']}; "
+            f"keep the data folder with bench/pipeline.py --keep to see why"
+        )
     rows = int(gen["rows"])
     table: list[dict[str, object]] = [
         row(size, rows, "generate", gen["seconds"], gen["peak_mb"]),

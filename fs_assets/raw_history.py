@@ -1,7 +1,8 @@
 """The raw layer: an append-only history of every version the sources delivered.
 
-One landing file is ingested in one DuckDB transaction: either all of its new versions
-land (with the ledger row that records it), or none do. The seed's merge rule
+The new files of an entity are read by one statement and merged in one DuckDB
+transaction (per layout): either all of their new versions land, with the ledger rows
+that record them, or none do; file by file when that statement fails. The seed's merge rule
 `old.key = new.key AND old.modified_at = new.modified_at WHEN NOT MATCHED THEN INSERT *`
 is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger of
 ingested files (path, size, sha256, rows, status) makes re-ingesting a known file a no-op
@@ -194,7 +195,9 @@ def next_ingest_id(conn: duckdb.DuckDBPyConnection) -> int:
     return int(conn.execute("select nextval('meta.ingest_id_seq')").fetchone()[0])
 
 
-# The ingest transformation, written once (DuckDB SQL; the Spark engine transpiles it).
+# The ingest transformation (DuckDB SQL). `stage_sql` is shared; the Spark engine
+# transpiles it and merges file by file with `new_versions_sql` and `corrections_sql`,
+# the DuckDB engine merges a batch of files with the batch functions further down.
 
 
 def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
@@ -487,6 +490,8 @@ def _merge(
                     for v in (str(f.path), n, f.now, i)
                 ],
             )
+        except duckdb.OutOfMemoryException:
+            raise  # not the file's fault: the warehouse resource explains it
         except duckdb.Error as exc:
             if batch:
                 raise BatchFallback(str(exc)) from exc

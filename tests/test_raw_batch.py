@@ -228,3 +228,20 @@ def test_sigkill_inside_a_batch_keeps_none_of_it_and_the_next_run_lands_all(
     got = ingest_files(conn, CUSTOMER, paths)
     assert [(o.status, o.rows_inserted) for o in got] == [("ingested", 20)] * 3
     assert conn.execute(f"select count(*) from {LEDGER}").fetchone() == (3,)
+
+
+def test_running_out_of_memory_fails_the_run_and_rejects_no_file(
+    small_landing: Path, tmp_path: Path
+) -> None:
+    """An out-of-memory error while reading is the warehouse's limit, not a bad file: the
+    file must not be rejected (and moved aside) for it, and nothing is recorded."""
+    path = sorted((small_landing / "customer").glob("*.csv"))[0]
+    conn = fresh_db(tmp_path / "w.duckdb")
+    raw_history.ensure_tables(conn, CUSTOMER)
+    conn.execute("set threads = 1")
+    conn.execute("set memory_limit = '4MB'")
+    with pytest.raises(duckdb.OutOfMemoryException):
+        ingest_files(conn, CUSTOMER, [path])
+    conn.execute("set memory_limit = '1GB'")
+    assert conn.execute(f"select count(*) from {LEDGER}").fetchone() == (0,)
+    assert ingest_files(conn, CUSTOMER, [path])[0].status == "ingested"

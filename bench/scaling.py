@@ -97,7 +97,10 @@ def chart_spec(table: list[dict[str, object]]) -> dict[str, object]:
     color = {"field": "phase", "type": "nominal", "title": "Phase"}
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "title": "fs-accelerator: generate and full build against size",
+        "title": {
+            "text": "fs-accelerator: generate and full build against size",
+            "subtitle": "dashed: linear growth from the smallest build",
+        },
         "width": 520,
         "height": 340,
         "layer": [
@@ -135,7 +138,18 @@ def main() -> None:
         "--memory-limit", help="the warehouse's DuckDB memory_limit for the builds (e.g. 4GB)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the chart from the table in --out"
+    )
     args = parser.parse_args()
+    if args.replot:
+        with (args.out / "scaling.csv").open(newline="", encoding="utf-8") as handle:
+            table = [
+                {**r, "rows": int(r["rows"]), "customers": int(r["customers"])}
+                for r in csv.DictReader(handle)
+            ]
+        print(f"chart: {write_results(table, args.out)[1]}")
+        return
     if args.memory_limit:  # the phases' processes inherit it (resources/warehouse.py)
         os.environ["FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     table: list[dict[str, object]] = []

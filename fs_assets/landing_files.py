@@ -378,26 +378,28 @@ def batch_key(layout: FileLayout) -> tuple[object, ...]:
 def relation_sql(
     layout: FileLayout, paths: Sequence[Path] | None = None
 ) -> tuple[str, list[object]]:
-    """SQL (with `?` parameters) selecting the entity's columns, as text, and the file name.
+    """SQL (with `?` parameters) selecting the entity's columns as text, the file's path
+    (`filename`) and its row number (`_row`, 1-based, in file order).
 
     Reads the file of `layout`, or every file of `paths` (all with that layout's
-    `batch_key`) in one scan, in list order; the last column is DuckDB's `filename`, the
-    path each row came from. Columns are addressed by position, so header text from the
-    file never becomes SQL; the paths are a list parameter, each escaped, so a name is
-    never read as a glob pattern.
+    `batch_key`) in one statement: one reader per file, put together with UNION ALL.
+    (One read_csv over the list of files was tried: DuckDB 2.0 then silently drops an
+    unterminated quote on a file's last line when it reads several files in parallel,
+    where a single-file read fails with the line; tests/test_raw_batch.py.) Columns are
+    addressed by position, so header text from the file never becomes SQL; each path is
+    a parameter, escaped, so a name is never read as a glob pattern.
     """
-    files = [duckdb_literal_path(p) for p in (paths or [layout.path])]
     if layout.fmt == "csv":
         # auto_detect off: the dialect is fixed, so DuckDB reports the offending line
         # instead of guessing another delimiter for a broken file.
         source = (
             "read_csv(?, auto_detect=false, header=true, delim=',', quote='\"', escape='\"',"
-            " strict_mode=true, encoding='utf-8', columns=?, filename=true)"
+            " strict_mode=true, encoding='utf-8', columns=?)"
         )
-        params: list[object] = [files, {f"c{i}": "VARCHAR" for i in range(layout.width)}]
+        options: list[object] = [{f"c{i}": "VARCHAR" for i in range(layout.width)}]
     else:
-        source = "read_parquet(?, filename=true)"
-        params = [files]
+        source = "read_parquet(?)"
+        options = []
     integral = layout.integral or (False,) * len(layout.positions)
     picks = ", ".join(
         (
@@ -408,7 +410,13 @@ def relation_sql(
         )
         for pos, whole in zip(layout.positions, integral, strict=True)
     )
-    return f"select {picks}, filename from {source}", params
+    branch = (
+        f"select {picks}, cast(? as varchar) as filename, row_number() over () as _row "
+        f"from {source}"
+    )
+    files = list(paths or [layout.path])
+    params = [v for f in files for v in (str(f), duckdb_literal_path(f), *options)]
+    return "\nunion all\n".join([branch] * len(files)), params
 
 
 _LINE = re.compile(r"Line: (\d+)")

@@ -344,22 +344,16 @@ def ledger_precheck(
 
 
 def numbered_source_sql(ent: Entity, select_sql: str, files: int) -> str:
-    """The files' rows with `_source_row` (1-based within each file) and the file's batch.
-
-    `select_sql` reads the files in list order (`relation_sql`), so a row's position in
-    the scan minus its file's first position is its row in that file. Each row is joined
-    to its file's entry (path, order, ingestion time, ingest id): `files` rows of four
-    `?` parameters, which follow those of `select_sql`.
-    """
+    """The files' rows (`relation_sql`: columns, file, row in the file) with each file's
+    entry in the batch: path, order, ingestion time and ingest id, `files` rows of four
+    `?` parameters, which follow those of `select_sql`."""
     cols = ", ".join(q(c) for c in ent.column_names)
     entries = ", ".join(
         ["(cast(? as varchar), cast(? as integer), cast(? as timestamp), cast(? as bigint))"]
         * files
     )
-    return f"""(select n.* exclude (_n, _file),
-          n._n - min(n._n) over (partition by n._file) + 1 as _source_row,
-          b._ord, b._path, b._now, b._batch_id
-        from (select *, row_number() over () as _n from ({select_sql}) as src({cols}, _file)) n
+    return f"""(select n.* exclude (_file), b._ord, b._path, b._now, b._batch_id
+        from ({select_sql}) as n({cols}, _file, _source_row)
         left join (values {entries}) as b(_path, _ord, _now, _batch_id) on b._path = n._file)"""
 
 

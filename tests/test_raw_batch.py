@@ -245,3 +245,26 @@ def test_running_out_of_memory_fails_the_run_and_rejects_no_file(
     conn.execute("set memory_limit = '1GB'")
     assert conn.execute(f"select count(*) from {LEDGER}").fetchone() == (0,)
     assert ingest_files(conn, CUSTOMER, [path])[0].status == "ingested"
+
+
+def test_an_unterminated_quote_on_a_last_line_is_rejected_in_a_batch(
+    small_landing: Path, tmp_path: Path
+) -> None:
+    """The soak's bad-quoting file among four good ones: read as one list, DuckDB 2.0
+    dropped its last line silently and ingested the rest; each file is read by its own
+    reader, so the file is rejected with its line, as alone."""
+    header, rows = customer_rows(small_landing)
+    folder = tmp_path / "landing"
+    bad = write_csv(folder / "a_bad.csv", header, rows[:2])
+    bad.write_bytes(bad.read_bytes() + b'0,"unterminated,quote\n')
+    good = [
+        write_csv(folder / f"b_{n}.csv", header, rows[10 + n * 13 : 23 + n * 13]) for n in range(4)
+    ]
+    conn = fresh_db(tmp_path / "w.duckdb")
+    got = ingest_files(conn, CUSTOMER, [bad, *good])
+    assert [o.status for o in got] == ["rejected"] + ["ingested"] * 4
+    assert got[0].error_line == 4
+    assert conn.execute(
+        "select count(*) from raw.customer where _source_file = ?", [str(bad.resolve())]
+    ).fetchone() == (0,)
+    assert conn.execute("select count(*) from raw.customer").fetchone() == (52,)

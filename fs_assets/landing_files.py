@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,6 +244,9 @@ class FileLayout:
     integral: tuple[bool, ...] = ()
     # Whether rows may hold control characters (a typed file is not scanned byte by byte).
     may_hold_control: bool = True
+    # The file's column types as DuckDB reads them (all VARCHAR for CSV): files are read
+    # in one statement only when their layouts, types included, are equal.
+    types: tuple[str, ...] = ()
 
 
 # Typed sources (Parquet): the physical types that carry a model type's values exactly.
@@ -363,14 +367,27 @@ def file_layout(conn: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> 
         types[seen[c.name]] in FLOAT_TYPES and c.integral_float_ok for c in entity.columns
     )
     positions = tuple(seen[c] for c in expected)
-    return FileLayout(path, fmt, positions, len(header), integral, may_hold_control)
+    return FileLayout(path, fmt, positions, len(header), integral, may_hold_control, tuple(types))
 
 
-def relation_sql(layout: FileLayout) -> tuple[str, list[object]]:
-    """SQL (with `?` parameters) selecting the entity's columns, as text, from the file.
+def batch_key(layout: FileLayout) -> tuple[object, ...]:
+    """Files with equal keys can be read by one read_csv/read_parquet over their list."""
+    return (layout.fmt, layout.positions, layout.width, layout.integral, layout.types)
 
-    Columns are addressed by position, so header text from the file never becomes SQL;
-    the path is escaped, so its name is never read as a glob pattern.
+
+def relation_sql(
+    layout: FileLayout, paths: Sequence[Path] | None = None
+) -> tuple[str, list[object]]:
+    """SQL (with `?` parameters) selecting the entity's columns as text, the file's path
+    (`filename`) and its row number (`_row`, 1-based, in file order).
+
+    Reads the file of `layout`, or every file of `paths` (all with that layout's
+    `batch_key`) in one statement: one reader per file, put together with UNION ALL.
+    (One read_csv over the list of files was tried: DuckDB 2.0 then silently drops an
+    unterminated quote on a file's last line when it reads several files in parallel,
+    where a single-file read fails with the line; tests/test_raw_batch.py.) Columns are
+    addressed by position, so header text from the file never becomes SQL; each path is
+    a parameter, escaped, so a name is never read as a glob pattern.
     """
     if layout.fmt == "csv":
         # auto_detect off: the dialect is fixed, so DuckDB reports the offending line
@@ -379,13 +396,10 @@ def relation_sql(layout: FileLayout) -> tuple[str, list[object]]:
             "read_csv(?, auto_detect=false, header=true, delim=',', quote='\"', escape='\"',"
             " strict_mode=true, encoding='utf-8', columns=?)"
         )
-        params: list[object] = [
-            duckdb_literal_path(layout.path),
-            {f"c{i}": "VARCHAR" for i in range(layout.width)},
-        ]
+        options: list[object] = [{f"c{i}": "VARCHAR" for i in range(layout.width)}]
     else:
         source = "read_parquet(?)"
-        params = [duckdb_literal_path(layout.path)]
+        options = []
     integral = layout.integral or (False,) * len(layout.positions)
     picks = ", ".join(
         (
@@ -396,7 +410,13 @@ def relation_sql(layout: FileLayout) -> tuple[str, list[object]]:
         )
         for pos, whole in zip(layout.positions, integral, strict=True)
     )
-    return f"select {picks} from {source}", params
+    branch = (
+        f"select {picks}, cast(? as varchar) as filename, row_number() over () as _row "
+        f"from {source}"
+    )
+    files = list(paths or [layout.path])
+    params = [v for f in files for v in (str(f), duckdb_literal_path(f), *options)]
+    return "\nunion all\n".join([branch] * len(files)), params
 
 
 _LINE = re.compile(r"Line: (\d+)")

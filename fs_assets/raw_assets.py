@@ -9,7 +9,7 @@ from fs_assets.catalog_metadata import column_schema, table_name
 from fs_assets.entities import ENTITIES, OWNER, Entity
 from fs_assets.landing_files import LandingFolderError, check_writable
 from fs_assets.mock_sources import MOCK_SOURCES_KEY
-from fs_assets.raw_history import IngestOutcome, ingest_file, raw_table
+from fs_assets.raw_history import IngestOutcome, ingest_files, raw_table
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -41,12 +41,12 @@ def _ingest_all(
     landing: LandingZoneResource,
     ent: Entity,
     files: list[Path],
-    ingest: Callable[[Path], IngestOutcome],
+    ingest: Callable[[list[Path]], list[IngestOutcome]],
 ) -> list[IngestOutcome]:
-    """Ingest each new file with the engine's `ingest`; move unreadable files aside."""
+    """Ingest the new files with the engine's `ingest` (one outcome per file, in order);
+    move unreadable files aside and log what happened to each file."""
     outcomes: list[IngestOutcome] = []
-    for path in files:
-        outcome = ingest(path)
+    for path, outcome in zip(files, ingest(files), strict=True):
         if outcome.status == "skipped":
             continue
         outcomes.append(outcome)
@@ -149,15 +149,23 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
             from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
 
             with warehouse.spark() as wh:
-                outcomes = _ingest_all(
-                    context, landing, ent, files, lambda p: engine.ingest_file(wh, ent, p, run_id)
+                outcomes = _ingest_all(  # file by file: Spark reads each into its own batch
+                    context,
+                    landing,
+                    ent,
+                    files,
+                    lambda paths: [engine.ingest_file(wh, ent, p, run_id) for p in paths],
                 )
                 wh.register("raw", ent.name, engine.raw_ddl(ent))
                 total, keys = wh.execute(counts_sql).fetchone()
         else:
             with warehouse.connect() as conn:
-                outcomes = _ingest_all(
-                    context, landing, ent, files, lambda p: ingest_file(conn, ent, p, run_id)
+                outcomes = _ingest_all(  # every new file in one statement where it can
+                    context,
+                    landing,
+                    ent,
+                    files,
+                    lambda paths: ingest_files(conn, ent, paths, run_id),
                 )
                 total, keys = conn.execute(counts_sql).fetchone()
         inserted = sum(o.rows_inserted for o in outcomes)

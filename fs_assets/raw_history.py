@@ -1,7 +1,8 @@
 """The raw layer: an append-only history of every version the sources delivered.
 
-One landing file is ingested in one DuckDB transaction: either all of its new versions
-land (with the ledger row that records it), or none do. The seed's merge rule
+The new files of an entity are read by one statement and merged in one DuckDB
+transaction (per layout): either all of their new versions land, with the ledger rows
+that record them, or none do; file by file when that statement fails. The seed's merge rule
 `old.key = new.key AND old.modified_at = new.modified_at WHEN NOT MATCHED THEN INSERT *`
 is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger of
 ingested files (path, size, sha256, rows, status) makes re-ingesting a known file a no-op
@@ -22,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,9 @@ import duckdb
 from fs_assets.entities import Entity
 from fs_assets.landing_files import (
     CONTROL_CHARACTERS,
+    FileLayout,
     LandingFileError,
+    batch_key,
     explain_read_error,
     file_layout,
     relation_sql,
@@ -191,7 +195,9 @@ def next_ingest_id(conn: duckdb.DuckDBPyConnection) -> int:
     return int(conn.execute("select nextval('meta.ingest_id_seq')").fetchone()[0])
 
 
-# The ingest transformation, written once (DuckDB SQL; the Spark engine transpiles it).
+# The ingest transformation (DuckDB SQL). `stage_sql` is shared; the Spark engine
+# transpiles it and merges file by file with `new_versions_sql` and `corrections_sql`,
+# the DuckDB engine merges a batch of files with the batch functions further down.
 
 
 def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
@@ -334,62 +340,276 @@ def ledger_precheck(
     return path, sha, now, None
 
 
-def ingest_file(
-    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None = None
-) -> IngestOutcome:
-    """Merge one landing file into raw.<entity>, atomically; never raises for bad input."""
-    ensure_tables(conn, ent)
-    if path.is_symlink():
-        return refused_symlink(conn, ent, path, run_id)
-    path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
-    if done:
-        return done
+# The DuckDB engine's batch merge: every new file of an entity in one statement.
 
+
+def numbered_source_sql(ent: Entity, select_sql: str, files: int) -> str:
+    """The files' rows (`relation_sql`: columns, file, row in the file) with each file's
+    entry in the batch: path, order, ingestion time and ingest id, `files` rows of four
+    `?` parameters, which follow those of `select_sql`."""
     cols = ", ".join(q(c) for c in ent.column_names)
+    entries = ", ".join(
+        ["(cast(? as varchar), cast(? as integer), cast(? as timestamp), cast(? as bigint))"]
+        * files
+    )
+    return f"""(select n.* exclude (_file), b._ord, b._path, b._now, b._batch_id
+        from ({select_sql}) as n({cols}, _file, _source_row)
+        left join (values {entries}) as b(_path, _ord, _now, _batch_id) on b._path = n._file)"""
+
+
+def batch_rejects_select_sql(ent: Entity) -> str:
+    """Unversionable rows of `_stage` for the ingest quarantine, each with its own file."""
+    cols = ", ".join(q(c) for c in ent.column_names)
+    return (
+        f"select {cols}, _path as _source_file, _source_row, _reason, _now as _rejected_at "
+        "from _stage where _reason is not null"
+    )
+
+
+def held_versions_sql(ent: Entity) -> str:
+    """The raw versions with a (key, modified_at) of the batch: all the merge compares.
+
+    A semi-join on the batch's (key, time) pairs: DuckDB pushes them into the scan of raw
+    (key range, Bloom filter, and none at all when every version in the batch is newer
+    than raw's newest), so only the key and time columns are read in full and the other
+    columns only for matching rows; the rest of the merge works on these few rows.
+    """
+    key = q(ent.key)
+    cols = ", ".join(f"r.{q(c)}" for c in ent.column_names)
+    return f"""select {cols}, r._modified_ts from {raw_table(ent)} r
+        semi join (select {key}, _ts from _stage where _reason is null) s
+          on r.{key} = s.{key} and r._modified_ts = s._ts"""
+
+
+def candidates_sql(ent: Entity) -> str:
+    """Usable rows of `_stage` whose content no held version with their (key, time) has."""
+    key = q(ent.key)
+    same = " and ".join(f"h.{q(c)} is not distinct from s.{q(c)}" for c in ent.column_names)
+    return f"""select s.* from _stage s
+        where s._reason is null
+          and not exists (
+            select 1 from _held h
+            where h.{key} = s.{key} and h._modified_ts = s._ts and {same})"""
+
+
+def cross_file_conflicts_sql(ent: Entity) -> str:
+    """(key, time) pairs that two files of the batch deliver with different contents.
+
+    Merged file by file, the later file's row would be a same-timestamp correction of the
+    earlier file's; one statement cannot order that, so such a batch is merged file by file.
+    """
+    key = q(ent.key)
+    content = ", ".join(q(c) for c in ent.column_names)
+    return f"""select count(*) from (
+          select 1 from ({candidates_sql(ent)}) c group by {key}, _ts
+          having count(distinct _ord) > 1 and count(distinct ({content})) > 1)"""
+
+
+def batch_fresh_sql(ent: Entity, first_only: bool) -> str:
+    """New versions of the batch: per (key, time) the first candidate in landing order.
+
+    The seed's merge, as a file-by-file merge would do it: a row repeated within the
+    batch is inserted once, by the first file that has it; `_corrects` marks a new version
+    whose (key, modified_at) raw already holds (a same-timestamp correction). The window
+    that finds repeats only runs when the batch has any (`first_only`).
+    """
+    key = q(ent.key)
+    cols = ", ".join(q(c) for c in ent.column_names)
+    first = (
+        f", row_number() over (partition by {key}, _ts order by _ord, _source_row) as _nth"
+        if first_only
+        else ""
+    )
+    return f"""select {cols}, _ts as _modified_ts, _path as _source_file, _source_row,
+          _now as _ingested_at, _batch_id, _ord,
+          exists (select 1 from _held h where h.{key} = c.{key} and h._modified_ts = c._ts)
+            as _corrects
+        from (select *{first} from ({candidates_sql(ent)}) s) c
+        {"where _nth = 1" if first_only else ""}"""
+
+
+BATCH_STATS_SQL = "select _ord, count(*), count(_reason) from _stage group by _ord"
+
+
+def repeats_sql(ent: Entity) -> str:
+    """Usable rows of `_stage` and their distinct (key, time) pairs: equal when no repeats."""
+    return f"select count(*), count(distinct ({q(ent.key)}, _ts)) from _stage where _reason is null"
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A new landing file: hashed, looked up in the ledger, its header checked."""
+
+    index: int  # position in the caller's list of files
+    path: Path
+    sha: str
+    now: dt.datetime
+    layout: FileLayout
+
+
+class BatchFallback(Exception):
+    """The files cannot be merged in one statement: merge them one by one."""
+
+
+_TEMP_TABLES = ("_stage", "_held", "_fresh")
+
+
+def _merge(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    files: list[PendingFile],
+    run_id: str | None,
+) -> dict[int, IngestOutcome]:
+    """Merge `files` (one layout) into raw in one transaction, with their ledger rows.
+
+    A file that cannot be read raises LandingFileError when it is alone, BatchFallback
+    when it is one of several (nothing is kept: the caller merges them one by one).
+    """
+    batch = len(files) > 1
+    cols = ", ".join(q(c) for c in ent.column_names)
+    control = any(f.layout.may_hold_control for f in files)
     conn.execute("begin transaction")
     try:
-        batch = next_ingest_id(conn)
-        layout = file_layout(conn, ent, path)
-        select_sql, params = relation_sql(layout)
-        source = (
-            f"(select *, row_number() over () as _source_row from ({select_sql}) as src({cols}))"
-        )
+        ids = [next_ingest_id(conn) for _ in files]
+        select_sql, params = relation_sql(files[0].layout, [f.path for f in files])
         try:
             conn.execute(
                 "create or replace temp table _stage as "
-                + stage_sql(ent, source, layout.may_hold_control),
-                stage_params(ent, layout.may_hold_control) + params,
+                + stage_sql(ent, numbered_source_sql(ent, select_sql, len(files)), control),
+                stage_params(ent, control)
+                + params
+                + [
+                    v
+                    for n, (f, i) in enumerate(zip(files, ids, strict=True))
+                    for v in (str(f.path), n, f.now, i)
+                ],
             )
+        except duckdb.OutOfMemoryException:
+            raise  # not the file's fault: the warehouse resource explains it
         except duckdb.Error as exc:
-            raise explain_read_error(path, exc) from exc
-        rows_read, rows_rejected, distinct_versions, low, high = conn.execute(
-            stage_stats_sql(ent)
-        ).fetchone()
+            if batch:
+                raise BatchFallback(str(exc)) from exc
+            raise explain_read_error(files[0].path, exc) from exc
+        stats = {o: (r, j) for o, r, j in conn.execute(BATCH_STATS_SQL).fetchall()}
+        if None in stats:
+            raise RuntimeError(  # DuckDB named a file otherwise than it was given
+                f"rows of {[str(f.path) for f in files]} could not be matched to their file"
+            )
+        conn.execute(f"insert into {ingest_rejects_table(ent)} {batch_rejects_select_sql(ent)}")
+        conn.execute("create or replace temp table _held as " + held_versions_sql(ent))
+        usable, versions = conn.execute(repeats_sql(ent)).fetchone()
+        repeats = versions < usable
+        if batch and repeats and conn.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
+            raise BatchFallback("two files deliver one version with different contents")
+        conn.execute("create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats))
+        fresh = {
+            o: (n, c)
+            for o, n, c in conn.execute(
+                "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
+            ).fetchall()
+        }
         conn.execute(
-            f"insert into {ingest_rejects_table(ent)} {ingest_rejects_select_sql(ent)}",
-            [str(path), now],
-        )
-        conn.execute(
-            "create or replace temp table _fresh as "
-            + new_versions_sql(ent, first_only=distinct_versions < rows_read - rows_rejected),
-            [str(path), now, batch, low, high],
-        )
-        corrected = conn.execute(corrections_sql(ent), [low, high]).fetchone()[0]
-        inserted = conn.execute(
             f"insert into {raw_table(ent)} ({cols}, {', '.join(AUDIT_COLUMNS)}) "
-            "select * from _fresh"
-        ).fetchone()[0]
-        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted, corrected)
-        record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
+            f"select {cols}, {', '.join(AUDIT_COLUMNS)} from _fresh "
+            "order by _batch_id, _source_row"
+        )
+        outcomes: dict[int, IngestOutcome] = {}
+        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
+            read, rejected = stats.get(n, (0, 0))
+            inserted, corrected = fresh.get(n, (0, 0))
+            outcome = IngestOutcome.ingested(f.path, read, rejected, inserted, corrected)
+            record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
+            outcomes[f.index] = outcome
         conn.execute("commit")
-    except LandingFileError as err:
-        conn.execute("rollback")
-        outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
-        record_outcome(conn, ent, path, sha, outcome, run_id, now)
+        return outcomes
     except BaseException:
         conn.execute("rollback")
         raise
     finally:
-        conn.execute("drop table if exists _stage")
-        conn.execute("drop table if exists _fresh")
+        for table in _TEMP_TABLES:
+            conn.execute(f"drop table if exists {table}")
+
+
+def _merge_one(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, f: PendingFile, run_id: str | None
+) -> IngestOutcome:
+    """Merge one file; a file that cannot be read is rejected and recorded."""
+    try:
+        return _merge(conn, ent, [f], run_id)[f.index]
+    except LandingFileError as err:
+        return _reject(conn, ent, f.path, f.sha, f.now, err, run_id)
+
+
+def _reject(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    path: Path,
+    sha: str,
+    now: dt.datetime,
+    err: LandingFileError,
+    run_id: str | None,
+) -> IngestOutcome:
+    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
+    record_outcome(conn, ent, path, sha, outcome, run_id, now)
     return outcome
+
+
+def ingest_files(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    paths: Sequence[Path],
+    run_id: str | None = None,
+) -> list[IngestOutcome]:
+    """Merge new landing files into raw.<entity>; one outcome per path, in order.
+
+    Files already in the ledger are skipped (or recorded as duplicates), symlinks and
+    files whose header, bytes or types are wrong are rejected, one by one. The others are
+    merged in one transaction per layout, read by one statement: all their rows and
+    ledger rows, or none. When that statement fails (a file with bad quoting) or two files
+    deliver one version with different contents, the files are merged one by one, so a
+    bad file is rejected alone and the good ones land. Never raises for bad input.
+    """
+    ensure_tables(conn, ent)
+    outcomes: dict[int, IngestOutcome] = {}
+    groups: dict[tuple[object, ...], list[PendingFile]] = {}
+    twins: list[int] = []  # same bytes as a file before it in this call
+    shas: set[str] = set()
+    for index, original in enumerate(paths):
+        if original.is_symlink():
+            outcomes[index] = refused_symlink(conn, ent, original, run_id)
+            continue
+        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
+        if done:
+            outcomes[index] = done
+        elif sha in shas:
+            twins.append(index)
+        else:
+            shas.add(sha)
+            try:
+                layout = file_layout(conn, ent, path)
+            except LandingFileError as err:
+                outcomes[index] = _reject(conn, ent, path, sha, now, err, run_id)
+                continue
+            groups.setdefault(batch_key(layout), []).append(
+                PendingFile(index, path, sha, now, layout)
+            )
+    for files in groups.values():
+        try:
+            outcomes.update(
+                _merge(conn, ent, files, run_id)
+                if len(files) > 1
+                else {files[0].index: _merge_one(conn, ent, files[0], run_id)}
+            )
+        except BatchFallback:
+            for f in files:
+                outcomes[f.index] = _merge_one(conn, ent, f, run_id)
+    for index in twins:  # its twin is in the ledger now: a duplicate, or read again
+        outcomes[index] = ingest_files(conn, ent, [paths[index]], run_id)[0]
+    return [outcomes[i] for i in range(len(paths))]
+
+
+def ingest_file(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None = None
+) -> IngestOutcome:
+    """Merge one landing file into raw.<entity>, atomically; never raises for bad input."""
+    return ingest_files(conn, ent, [path], run_id)[0]

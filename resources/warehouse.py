@@ -39,6 +39,12 @@ WAIT_TIMEOUT_S = 600.0  # default for every wait: the warehouse lock, the pool s
 LOCK_REPORT_EVERY_S = 10.0
 LAYER_SCHEMAS = ("raw", "mastered", "quarantine", "meta")
 REPORTING_CURRENCY_ENV = "FS_ACCELERATOR_REPORTING_CURRENCY"
+# DuckDB's own limits for every build connection: environment variables that override the
+# resource's defaults (resources/__init__.py passes them as dg.EnvVar when set).
+ENV_MEMORY_LIMIT = "FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"
+ENV_THREADS = "FS_ACCELERATOR_DUCKDB_THREADS"
+ENV_TEMP_DIRECTORY = "FS_ACCELERATOR_DUCKDB_TEMP_DIRECTORY"
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -133,6 +139,31 @@ def explain_write_error(exc: BaseException, path: Path) -> BaseException | None:
     return error
 
 
+def explain_memory_error(
+    exc: BaseException, memory_limit: str | None, spill_dir: Path
+) -> BaseException | None:
+    """A WarehouseWriteError naming the setting to raise when DuckDB ran out of memory.
+
+    DuckDB spills joins, aggregates and sorts to `spill_dir`; what cannot spill (or a full
+    spill disk) ends in an OutOfMemoryException, whose text alone does not say what to do.
+    """
+    cause = next(
+        (e for e in reversed(_chain(exc)) if isinstance(e, duckdb.OutOfMemoryException)), None
+    )
+    if cause is None:
+        return None
+    error = WarehouseWriteError(
+        f"DuckDB needed more memory than the warehouse's memory_limit "
+        f"({memory_limit or 'DuckDB default'}) allows and could not spill the rest to "
+        f"{spill_dir}: raise the warehouse resource's memory_limit (or set "
+        f"{ENV_MEMORY_LIMIT}, e.g. 4GB), lower its threads, or give temp_directory more "
+        "disk; the write was rolled back and the previous tables are intact. "
+        f"Cause: {type(cause).__name__}: {cause}"
+    )
+    error.__cause__ = cause
+    return error
+
+
 def connect_with_retry(
     path: Path,
     *,
@@ -140,10 +171,13 @@ def connect_with_retry(
     timeout_s: float = WAIT_TIMEOUT_S,
     threads: int | None = None,
     memory_limit: str | None = None,
+    temp_directory: Path | None = None,
     on_wait: Callable[[str], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting (with jittered backoff) while another process holds it.
 
+    `threads`, `memory_limit` and `temp_directory` (where DuckDB spills what does not fit
+    under the limit; created owner-only) are DuckDB settings; None keeps DuckDB's default.
     `on_wait` hears what is awaited and for how long: at once, then every few seconds.
     A file opened for writing is made owner-only (0600), with its write-ahead log.
     """
@@ -159,6 +193,9 @@ def connect_with_retry(
         config["threads"] = threads
     if memory_limit:
         config["memory_limit"] = memory_limit
+    if temp_directory is not None:
+        temp_directory.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(temp_directory)
     started = time.monotonic()
     delay = 0.05
     reported_at: float | None = None
@@ -208,9 +245,22 @@ class WarehouseResource(dg.ConfigurableResource):
         description="How long to wait for another process's lock on the file, in seconds.",
     )
     memory_limit: str | None = Field(
-        default="2GB",
-        description="DuckDB memory_limit per connection; beyond it DuckDB spills to disk. "
-        "Keeps a build's peak memory bounded as data grows.",
+        default=DEFAULT_MEMORY_LIMIT,
+        description="DuckDB memory_limit of every build connection (e.g. '2GB', '512MB'); "
+        "beyond it DuckDB spills to temp_directory, so a larger-than-memory build slows "
+        "down instead of failing. Empty means DuckDB's default (80% of RAM). "
+        f"${ENV_MEMORY_LIMIT} overrides the default.",
+    )
+    threads: int | None = Field(
+        default=None,
+        description="DuckDB threads of every build connection; empty means one per core. "
+        f"Lower it to share the machine. ${ENV_THREADS} overrides the default.",
+    )
+    temp_directory: str | None = Field(
+        default=None,
+        description="Folder where DuckDB spills what does not fit under memory_limit; put "
+        "it on a disk with room (spilling needs up to the build's working set). Empty means "
+        f"<warehouse file>.tmp beside the DuckDB file. ${ENV_TEMP_DIRECTORY} overrides it.",
     )
 
     reporting_currency: str = Field(
@@ -294,6 +344,13 @@ class WarehouseResource(dg.ConfigurableResource):
         return data_paths(self.home).warehouse
 
     @property
+    def spill_dir(self) -> Path:
+        """Where DuckDB spills: temp_directory, else DuckDB's own default beside the file."""
+        if self.temp_directory:
+            return Path(self.temp_directory).expanduser().resolve()
+        return self.path.with_name(self.path.name + ".tmp")
+
+    @property
     def export_dir(self) -> Path:
         """Folder for files the warehouse writes for other engines, beside the DuckDB file."""
         return self.path.parent / "warehouse"
@@ -305,7 +362,9 @@ class WarehouseResource(dg.ConfigurableResource):
             self.path,
             read_only=read_only,
             timeout_s=self.lock_timeout_s,
+            threads=self.threads,
             memory_limit=self.memory_limit,
+            temp_directory=self.spill_dir,
             on_wait=_say_waiting,
         )
         try:
@@ -314,7 +373,8 @@ class WarehouseResource(dg.ConfigurableResource):
                     conn.execute(f"create schema if not exists {schema}")
             yield conn
         except Exception as exc:
-            explained = explain_write_error(exc, self.path)
+            explained = explain_memory_error(exc, self.memory_limit, self.spill_dir)
+            explained = explained or explain_write_error(exc, self.path)
             if explained is None:
                 raise
             raise explained from explained.__cause__
@@ -322,13 +382,25 @@ class WarehouseResource(dg.ConfigurableResource):
             conn.close()
 
 
-def warehouse_from_env(home: str | None = None) -> WarehouseResource:
-    """The warehouse of `home`, its reporting currency read through `dg.EnvVar` when set."""
-    if os.environ.get(REPORTING_CURRENCY_ENV):
-        return WarehouseResource(home=home, reporting_currency=dg.EnvVar(REPORTING_CURRENCY_ENV))
-    return WarehouseResource(home=home)
-
-
 def _say_waiting(message: str) -> None:
     """A wait is a warning in the run's log: the build prints it, the UI shows it."""
     dg.get_dagster_logger().warning(message)
+
+
+def warehouse_from_env(home: str | None = None) -> WarehouseResource:
+    """The warehouse with its settings (DuckDB's limits, the reporting currency) read as
+    dg.EnvVar from the variables that are set.
+
+    Resolved when the resource is used, so no value is read at import time; an unset
+    variable keeps the field's default.
+    """
+    settings: dict[str, object] = {}
+    if os.environ.get(ENV_MEMORY_LIMIT):
+        settings["memory_limit"] = dg.EnvVar(ENV_MEMORY_LIMIT)
+    if os.environ.get(ENV_THREADS):
+        settings["threads"] = dg.EnvVar.int(ENV_THREADS)
+    if os.environ.get(ENV_TEMP_DIRECTORY):
+        settings["temp_directory"] = dg.EnvVar(ENV_TEMP_DIRECTORY)
+    if os.environ.get(REPORTING_CURRENCY_ENV):
+        settings["reporting_currency"] = dg.EnvVar(REPORTING_CURRENCY_ENV)
+    return WarehouseResource(home=home, **settings)

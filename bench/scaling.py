@@ -1,0 +1,171 @@
+"""Benchmark: generate + full build at several sizes, and whether cost grows linearly.
+
+Each size gets a fresh data folder; each phase runs in its own process (bench/pipeline.py's
+phases), so its peak memory (ru_maxrss, DuckDB's native allocations included) is its own.
+Prints seconds and peak MB per phase, writes the table to bench/results/scaling.csv and
+draws seconds against rows (log-log) with a linear reference through the smallest size
+to bench/results/scaling.png (Vega-Lite, rendered by vl-convert: no browser, no network).
+
+    python bench/scaling.py                          # 100,000, 1,000,000, 10,000,000
+    python bench/scaling.py 20000 50000 --memory-limit 1GB
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
+FIELDS = ("customers", "rows", "phase", "seconds", "peak_mb", "rows_per_s")
+# Build steps summed into a phase of their own, by step-key prefix.
+STEP_GROUPS = {"raw ingest": "raw__", "mastering": "mastered__"}
+
+
+def measure(size: int, work: Path) -> list[dict[str, object]]:
+    """Generate and build `size` customers in a fresh data folder; one row per phase."""
+    from pipeline import run_phase
+
+    from fs_assets.governance.masking_key import create_sample_key, sample_key_path
+
+    home = work / f"home_{size}"
+    (home / "dagster_home").mkdir(parents=True)
+    shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+    create_sample_key(sample_key_path(home))  # the governed views need a key, as run.sh makes
+    gen = run_phase("generate", home, ["--customers", str(size)])
+    build = run_phase("build", home, [])
+    if not build["ok"]:
+        raise SystemExit(
+            f"the build of {size:,} customers failed: checks {build['checks_failed']}; "
+            f"keep the data folder with bench/pipeline.py --keep to see why"
+        )
+    rows = int(gen["rows"])
+    table: list[dict[str, object]] = [
+        row(size, rows, "generate", gen["seconds"], gen["peak_mb"]),
+        row(size, rows, "build", build["seconds"], build["peak_mb"]),
+    ]
+    for name, prefix in STEP_GROUPS.items():
+        seconds = sum(
+            s
+            for k, s in build["steps"].items()
+            if k.startswith(prefix) and "check" not in k and "by_region" not in k
+        )
+        table.append(row(size, rows, f"build: {name}", seconds, None))
+    shutil.rmtree(home, ignore_errors=True)
+    return table
+
+
+def row(
+    size: int, rows: int, phase: str, seconds: float, peak_mb: float | None
+) -> dict[str, object]:
+    return {
+        "customers": size,
+        "rows": rows,
+        "phase": phase,
+        "seconds": round(seconds, 2),
+        "peak_mb": "" if peak_mb is None else round(peak_mb),
+        "rows_per_s": round(rows / seconds) if seconds else "",
+    }
+
+
+def chart_spec(table: list[dict[str, object]]) -> dict[str, object]:
+    """Seconds per phase against rows, log-log, with a linear reference for the build."""
+    builds = sorted((r for r in table if r["phase"] == "build"), key=lambda r: r["rows"])
+    base = builds[0]
+    reference = [
+        {
+            "rows": r["rows"],
+            "seconds": float(base["seconds"]) * int(r["rows"]) / int(base["rows"]),
+            "phase": "linear from the smallest build",
+        }
+        for r in builds
+    ]
+    axis_x = {"field": "rows", "type": "quantitative", "scale": {"type": "log"}}
+    axis_x["title"] = "Rows generated (all entities, log scale)"
+    axis_y = {"field": "seconds", "type": "quantitative", "scale": {"type": "log"}}
+    axis_y["title"] = "Wall seconds (log scale)"
+    color = {"field": "phase", "type": "nominal", "title": "Phase"}
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": {
+            "text": "fs-accelerator: generate and full build against size",
+            "subtitle": "dashed: linear growth from the smallest build",
+        },
+        "width": 520,
+        "height": 340,
+        "layer": [
+            {
+                "data": {"values": [r for r in table if float(r["seconds"]) > 0]},
+                "mark": {"type": "line", "point": True},
+                "encoding": {"x": axis_x, "y": axis_y, "color": color},
+            },
+            {
+                "data": {"values": reference},
+                "mark": {"type": "line", "strokeDash": [6, 4], "color": "gray"},
+                "encoding": {"x": axis_x, "y": axis_y, "detail": {"field": "phase"}},
+            },
+        ],
+    }
+
+
+def write_results(table: list[dict[str, object]], out: Path) -> tuple[Path, Path]:
+    import vl_convert as vlc
+
+    out.mkdir(parents=True, exist_ok=True)
+    table_path, chart_path = out / "scaling.csv", out / "scaling.png"
+    with table_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(table)
+    chart_path.write_bytes(vlc.vegalite_to_png(json.dumps(chart_spec(table)), scale=1))
+    return table_path, chart_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", type=int, nargs="*", default=list(DEFAULT_SIZES))
+    parser.add_argument(
+        "--memory-limit", help="the warehouse's DuckDB memory_limit for the builds (e.g. 4GB)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the chart from the table in --out"
+    )
+    args = parser.parse_args()
+    if args.replot:
+        with (args.out / "scaling.csv").open(newline="", encoding="utf-8") as handle:
+            table = [
+                {**r, "rows": int(r["rows"]), "customers": int(r["customers"])}
+                for r in csv.DictReader(handle)
+            ]
+        print(f"chart: {write_results(table, args.out)[1]}")
+        return
+    if args.memory_limit:  # the phases' processes inherit it (resources/warehouse.py)
+        os.environ["FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+    table: list[dict[str, object]] = []
+    head = ("customers", "rows", "phase", "seconds", "peak MB", "rows/s")
+    print("{:>11} {:>12} {:<20} {:>8} {:>8} {:>10}".format(*head))
+    with tempfile.TemporaryDirectory(prefix="fs_bench_scaling_") as tmp:
+        for size in sorted(args.sizes):
+            for r in measure(size, Path(tmp)):
+                table.append(r)
+                print(
+                    f"{r['customers']:>11,} {r['rows']:>12,} {r['phase']:<20} "
+                    f"{r['seconds']:>8.1f} {r['peak_mb']!s:>8} {r['rows_per_s']!s:>10}"
+                )
+    table_path, chart_path = write_results(table, args.out)
+    print(f"table: {table_path}\nchart: {chart_path}")
+
+
+if __name__ == "__main__":
+    main()

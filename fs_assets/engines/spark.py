@@ -53,6 +53,7 @@ from fs_assets.mastering import (
     pending_select_sql,
     ranked_sql,
     rejects_select_sql,
+    superseded_select_sql,
     versions_sql,
 )
 from fs_assets.raw_history import (
@@ -458,6 +459,9 @@ def build_mastered(wh: SparkWarehouse, ent: Entity) -> MasterStats:
                 ("quarantine", f"{ent.name}_rejects"): wh.sql(rejects_select_sql(ent), [now]),
                 ("quarantine", f"{ent.name}_pending_corrections"): wh.sql(
                     pending_select_sql(ent), [now]
+                ),
+                ("quarantine", f"{ent.name}_superseded_invalid"): wh.sql(
+                    superseded_select_sql(ent), [now]
                 ),
             }
         )

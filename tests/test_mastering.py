@@ -487,3 +487,49 @@ def test_random_good_and_bad_versions_incremental_equals_full(
                   where r.cust_id = n.cust_id and r._source_file = n._source_file
                   and r._source_row = n._source_row)"""
     ).fetchone() == (0,)
+
+
+@pytest.mark.slow
+def test_a_landed_contradiction_keeps_the_build_green_and_shows_in_the_summary(
+    built,
+) -> None:
+    """Issue 16: `country=Norway` landed for an Indian customer is quarantined at mastering;
+    the customer keeps its good row, the regional checks pass, and the summary counts it."""
+    from io import StringIO
+
+    from fs_assets.build import build, print_summary
+
+    ent = ENTITIES["customer"]
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        cur = conn.execute(
+            "select * from raw.customer where country = 'India' order by cust_id limit 1"
+        )
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone(), strict=True))
+    norway = {c: row[c] for c in ent.column_names} | {
+        "country": "Norway",
+        "modified_at": "2023-11-29 23:00:00",
+    }
+    _write(built.landing / "customer" / "customer_norway.csv", ent, [norway])
+    select = "key:raw/customer or key:mastered/customer or key:mastered/customer_by_region"
+    report = build(built, select=select, out=StringIO())
+    assert report.ok, (report.checks_failed, report.step_failures)
+    assert report.checks_failed == [("mastered.customer:pending_corrections", "WARN")]
+    assert any(c.startswith("mastered.customer_by_region:") for c in report.checks_passed)
+    assert report.quarantine["mastered.customer"] == {
+        "rejected_rows": 0,
+        "pending_corrections": 1,
+        "keys_with_pending_correction": 1,
+    }
+    out = StringIO()
+    print_summary(report, built, out=out)
+    text = out.getvalue()
+    assert "mastered.customer:pending_corrections: 1 pending corrections of 1 customer" in text
+    assert "  mastered.customer: 0 rejected, 1 pending corrections of 1 keys" in text
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        country, rules = conn.execute(
+            "select m.country, p._failed_rules from mastered.customer m "
+            "join quarantine.customer_pending_corrections p using (cust_id) where cust_id = ?",
+            [row["cust_id"]],
+        ).fetchone()
+    assert country == "India" and "state__in_country" in rules

@@ -265,6 +265,29 @@ def _expected_flag(flag: str, row: Mapping[str, str | None]) -> str | None:
     return "Yes" if flag_on else "No"
 
 
+AGE_FLAGS = ("minor_flag", "senior_citizen_flag")
+
+
+def age_flag_updates(
+    row: Mapping[str, str | None], changes: Mapping[str, str], modified_at: str
+) -> dict[str, str]:
+    """The age flags the new version needs that the change does not set itself.
+
+    The flags follow cust_dob as of modified_at (`minor_flag__matches_dob`): a customer who
+    was 17 at the last change is an adult at this one. Flags the user sets are checked, not
+    replaced; the derived ones are listed with the changes.
+    """
+    new = {**row, **changes, "modified_at": modified_at}
+    if new.get("customer_type") != "Personal":
+        return {}
+    updates = {}
+    for flag in AGE_FLAGS:
+        expected = _expected_flag(flag, new)
+        if flag not in changes and expected is not None and row.get(flag) != expected:
+            updates[flag] = expected
+    return updates
+
+
 def _rule_line(rule: Rule, row: Mapping[str, str | None], changes: Mapping[str, str]) -> str:
     value = row.get(rule.column)
     origin = "" if rule.column in changes else " (unchanged)"
@@ -400,7 +423,9 @@ def update_customer(
         latest = latest_version(base, folder, cust_id)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         stamp = next_modified_at(latest.modified, now)
-        new = validate_changes(dict(latest.row), changes, stamp.strftime(MODIFIED_AT_FORMAT))
+        modified_at = stamp.strftime(MODIFIED_AT_FORMAT)
+        changes = {**changes, **age_flag_updates(latest.row, changes, modified_at)}
+        new = validate_changes(dict(latest.row), changes, modified_at)
         path = write_change_file(paths, new, stamp)
     diff = {k: (latest.row.get(k), v) for k, v in changes.items()}
     return UpdateResult(cust_id, diff, path)

@@ -166,6 +166,34 @@ def test_age_flags_are_checked_as_of_the_new_version() -> None:
         validate_changes(row, {"customer_status": "Active"}, "2026-01-01 00:00:00.000000")
 
 
+def test_stale_age_flags_follow_the_date_of_birth_and_are_listed(raw_only: DataPaths) -> None:
+    """A minor at the last change who is an adult now: the tool sets minor_flag=No itself
+    (and says so); a flag set by hand against the date of birth is refused."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with duckdb.connect(str(raw_only.warehouse), read_only=True) as conn:
+        cur = conn.execute(
+            "select * from raw.customer where customer_type = 'Personal' and minor_flag = 'Yes' "
+            "order by cust_id"
+        )
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    stale = next(
+        r
+        for r in rows
+        if [
+            b.name
+            for b in broken_rules({c: r[c] for c in CUSTOMER.column_names} | {"modified_at": now})
+        ]
+        == ["minor_flag__matches_dob"]
+    )
+    with pytest.raises(UpdateError, match=r"minor_flag__matches_dob.*set minor_flag=No"):
+        update_customer(raw_only, stale["cust_id"], {"minor_flag": "Yes"}, no_ask)
+    result = update_customer(raw_only, stale["cust_id"], {"customer_status": "Active"}, no_ask)
+    assert result is not None
+    assert result.changes["minor_flag"] == ("Yes", "No")
+    assert written_row(result.path)["minor_flag"] == "No"
+
+
 def test_personal_only_field_refused_for_organisations(raw_only: DataPaths) -> None:
     row = a_customer(raw_only, "Corporate")
     with pytest.raises(UpdateError, match="Corporate customer"):

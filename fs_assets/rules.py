@@ -223,15 +223,22 @@ def _keyed(pairs: list[tuple[str, ...]]) -> list[str]:
 
 
 def _format_by_country(column: str, formats: dict[str, str]) -> tuple[str, tuple[object, ...]]:
-    """`column` does not match its country's format (a CASE over the countries)."""
-    whens = " ".join("when ? then ?" for _ in formats)
-    params: list[object] = [list(COUNTRIES)]
+    """`column` does not match its country's format.
+
+    One branch per distinct format, each with its own constant pattern (a pattern computed
+    per row would be compiled per row): `case when country in (those countries) then ...`.
+    """
+    by_pattern: dict[str, list[str]] = {}
     for country, pattern in sorted(formats.items()):
-        params += [country, pattern]
-    sql = (
-        f"{q(column)} is not null and list_contains(?, country) and "
-        f"not regexp_full_match({q(column)}, case country {whens} end)"
+        by_pattern.setdefault(pattern, []).append(country)
+    whens = " ".join(
+        f"when list_contains(?, country) then not regexp_full_match({q(column)}, ?)"
+        for _ in by_pattern
     )
+    params: list[object] = []
+    for pattern, countries in by_pattern.items():
+        params += [countries, pattern]
+    sql = f"{q(column)} is not null and (case {whens} else false end)"
     return sql, tuple(params)
 
 

@@ -6,7 +6,13 @@ import dagster as dg
 
 from fs_assets.entities import ENTITIES, Entity
 from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import mastered_table, pending_table, rejects_table
+from fs_assets.mastering import (
+    history_table,
+    mastered_table,
+    pending_table,
+    rejects_table,
+    superseded_table,
+)
 from fs_assets.raw_assets import raw_key
 from fs_assets.raw_history import LEDGER, raw_table
 from fs_assets.rules import q
@@ -20,13 +26,18 @@ def reconciliation(conn, ent: Entity) -> dict[str, int]:
     """Key counts across the layers; `conn` is DuckDB or a `SparkWarehouse` (portable SQL).
 
     Every raw key is mastered or rejected, never both; every key's newest raw version is
-    its mastered row, a pending correction, or (a key with no valid version) its reject.
-    A version is identified by its file and row.
+    its mastered row, a pending correction, or (a key with no valid version) its reject;
+    every raw version is in the history (valid) or in quarantine (pending, rejected or
+    superseded). A version is identified by its key, file and row.
     """
     key = q(ent.key)
     same = "x.{k} = n.{k} and x._source_file = n._source_file and x._source_row = n._source_row"
     same = same.format(k=key)
-    raw_keys, mastered, rejected, pending, both, unexplained = conn.execute(
+    recorded = " and ".join(
+        f"not exists (select 1 from {t} x where {same})"
+        for t in (history_table(ent), pending_table(ent), rejects_table(ent), superseded_table(ent))
+    )
+    raw_keys, mastered, rejected, pending, both, unexplained, unrecorded = conn.execute(
         f"""with newest as (
             select {key}, _source_file, _source_row from (
               select r.{key}, r._source_file, r._source_row, row_number() over (
@@ -44,7 +55,8 @@ def reconciliation(conn, ent: Entity) -> dict[str, int]:
           (select count(*) from newest n
              where not exists (select 1 from {mastered_table(ent)} x where {same})
                and not exists (select 1 from {pending_table(ent)} x where {same})
-               and not exists (select 1 from {rejects_table(ent)} x where {same}))"""
+               and not exists (select 1 from {rejects_table(ent)} x where {same})),
+          (select count(*) from {raw_table(ent)} n where {recorded})"""
     ).fetchone()
     return {
         "raw_keys": raw_keys,
@@ -53,6 +65,7 @@ def reconciliation(conn, ent: Entity) -> dict[str, int]:
         "pending_corrections": pending,
         "keys_in_both": both,
         "newest_versions_unexplained": unexplained,
+        "versions_unrecorded": unrecorded,
     }
 
 
@@ -63,6 +76,8 @@ def integrity_check_tables(ent: Entity) -> list[tuple[str, str]]:
         ("mastered", ent.name),
         ("quarantine", f"{ent.name}_rejects"),
         ("quarantine", f"{ent.name}_pending_corrections"),
+        ("quarantine", f"{ent.name}_superseded_invalid"),
+        ("mastered", f"{ent.name}_history"),
     ]
 
 
@@ -77,7 +92,8 @@ def integrity_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
                 f"Every key of raw.{ent.name} is either mastered or rejected, never both, "
                 "never lost (distinct raw keys = mastered rows + rejected rows), and every "
                 "key's newest raw version is its mastered row, a pending correction or its "
-                "reject."
+                "reject; every raw version is in the history or in quarantine (pending, "
+                "rejected or superseded)."
             ),
         ),
         dg.AssetCheckSpec(
@@ -112,7 +128,8 @@ def evaluate_integrity_checks(
             asset_key=asset,
             passed=gap == 0
             and counts["keys_in_both"] == 0
-            and counts["newest_versions_unexplained"] == 0,
+            and counts["newest_versions_unexplained"] == 0
+            and counts["versions_unrecorded"] == 0,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={**counts, "unaccounted_keys": gap},
         )

@@ -17,7 +17,22 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from fs_assets.entities import Entity
+from fs_assets.entities import (
+    CONTROL_CHARACTERS,
+    COUNTRIES,
+    COUNTRY_CODES,
+    CUSTOMER_TYPES,
+    FREE_TEXT_CONTROL_CHARACTERS,
+    GENDERS,
+    MINOR_BELOW_AGE,
+    MOBILE_FORMAT_BY_COUNTRY,
+    PIN_FORMAT_BY_COUNTRY,
+    SENIOR_FROM_AGE,
+    TITLES_BY_GENDER,
+    Entity,
+    country_state_city_triples,
+    country_state_pairs,
+)
 from fs_assets.mastered_assets import mastered_key
 from fs_assets.mastering import mastered_table
 from fs_assets.rules import q
@@ -33,6 +48,97 @@ PANDAS_DTYPES = {
     "DOUBLE": "float64",
     "DECIMAL(18,2)": "float64",
 }
+
+
+def _joined(df: pd.DataFrame, *columns: str) -> pd.Series:
+    out = df[columns[0]].astype("string")
+    for c in columns[1:]:
+        out = out + "|" + df[c].astype("string").fillna("")
+    return out
+
+
+def _in(values: pd.Series, allowed: object) -> pd.Series:
+    return values.isin(list(allowed)).fillna(False).astype(bool)
+
+
+def _country_format(df: pd.DataFrame, column: str, formats: dict[str, str]) -> pd.Series:
+    ok = pd.Series(True, index=df.index)
+    for country, pattern in formats.items():
+        rows = (df["country"] == country) & df[column].notna()
+        matched = df.loc[rows, column].astype(str).str.fullmatch(pattern)
+        ok.loc[rows] = matched.fillna(False).astype(bool)
+    return ok
+
+
+def _age_flag(df: pd.DataFrame, flag: str, years: int, younger: bool) -> pd.Series:
+    """The flag agrees with the age in whole years on the version's modified_at."""
+    dob = pd.to_datetime(df["cust_dob"], errors="coerce")
+    day = pd.to_datetime(df["modified_at"], errors="coerce").dt.normalize()
+    shifted = day - pd.DateOffset(years=years)  # 29 February falls back to the 28th
+    is_younger = dob > shifted
+    expected = (is_younger if younger else ~is_younger).map({True: "Yes", False: "No"})
+    applies = (df["customer_type"] == "Personal") & dob.notna() & day.notna()
+    applies &= _in(df[flag], ("Yes", "No"))
+    return ~applies | (df[flag] == expected)
+
+
+def customer_cross_field_checks() -> list[pa.Check]:
+    """The customer's cross-field rules (rules.py), written again in pandas, same names."""
+    pairs = {f"{c}|{s}" for c, s in country_state_pairs()}
+    triples = {f"{c}|{s}|{x}" for c, s, x in country_state_city_triples()}
+    codes = {f"{c}|{k}" for c, k in COUNTRY_CODES.items()}
+    titles = {f"{g}|{t}" for g, ts in TITLES_BY_GENDER.items() for t in ts} | {
+        f"{g}|" for g, ts in TITLES_BY_GENDER.items() if not ts
+    }
+
+    def state_in_country(df: pd.DataFrame) -> pd.Series:
+        applies = _in(df["country"], COUNTRIES) & df["state"].notna()
+        return ~applies | _in(_joined(df, "country", "state"), pairs)
+
+    def city_in_state(df: pd.DataFrame) -> pd.Series:
+        applies = _in(_joined(df, "country", "state"), pairs) & df["city"].notna()
+        return ~applies | _in(_joined(df, "country", "state", "city"), triples)
+
+    def code_matches(df: pd.DataFrame) -> pd.Series:
+        applies = _in(df["country"], COUNTRIES) & df["country_code"].notna()
+        return ~applies | _in(_joined(df, "country", "country_code"), codes)
+
+    def dob_not_future(df: pd.DataFrame) -> pd.Series:
+        dob = pd.to_datetime(df["cust_dob"], errors="coerce")
+        day = pd.to_datetime(df["modified_at"], errors="coerce").dt.normalize()
+        return ~(dob > day).fillna(False).astype(bool)
+
+    def title_matches(df: pd.DataFrame) -> pd.Series:
+        applies = (df["customer_type"] == "Personal") & _in(df["gender"], GENDERS)
+        joined = df["gender"].astype("string") + "|" + df["cust_title"].astype("string").fillna("")
+        return ~applies | _in(joined, titles)
+
+    checks = {
+        "state__in_country": state_in_country,
+        "city__in_state": city_in_state,
+        "pin__country_format": lambda df: _country_format(df, "pin", PIN_FORMAT_BY_COUNTRY),
+        "mobile_number1__country_format": lambda df: _country_format(
+            df, "mobile_number1", MOBILE_FORMAT_BY_COUNTRY
+        ),
+        "country_code__matches_country": code_matches,
+        "minor_flag__matches_dob": lambda df: _age_flag(df, "minor_flag", MINOR_BELOW_AGE, True),
+        "senior_citizen_flag__matches_dob": lambda df: _age_flag(
+            df, "senior_citizen_flag", SENIOR_FROM_AGE, False
+        ),
+        "cust_dob__not_future": dob_not_future,
+        "cust_title__matches_gender": title_matches,
+    }
+    return [pa.Check(fn, name=name) for name, fn in checks.items()]
+
+
+def _personal_only_check(column: str) -> pa.Check:
+    others = [t for t in CUSTOMER_TYPES if t != "Personal"]
+
+    def empty_unless_personal(df: pd.DataFrame) -> pd.Series:
+        filled = df[column].notna() & (df[column].astype("string").str.strip() != "")
+        return ~(_in(df["customer_type"], others) & filled.fillna(False).astype(bool))
+
+    return pa.Check(empty_unless_personal, name=f"{column}__personal_only")
 
 
 def pandera_schema(ent: Entity) -> pa.DataFrameSchema:
@@ -51,6 +157,14 @@ def pandera_schema(ent: Entity) -> pa.DataFrameSchema:
             checks.append(pa.Check.str_matches(col.pattern))
         if col.value_range is not None:
             checks.append(pa.Check.in_range(*col.value_range))
+        if col.type == "VARCHAR":
+            pattern = FREE_TEXT_CONTROL_CHARACTERS if col.free_text else CONTROL_CHARACTERS
+            checks.append(
+                pa.Check(
+                    lambda s, p=pattern: ~s.astype("string").str.contains(p).fillna(False),
+                    name=f"{col.name}__control_characters",
+                )
+            )
         columns[col.name] = pa.Column(
             PANDAS_DTYPES[col.type],
             checks=checks,
@@ -58,7 +172,11 @@ def pandera_schema(ent: Entity) -> pa.DataFrameSchema:
             unique=col.name == ent.key,
             coerce=True,
         )
-    return pa.DataFrameSchema(columns, name=f"mastered.{ent.name}", strict=False)
+    wide = []
+    if ent.name == "customer":
+        wide = customer_cross_field_checks()
+        wide += [_personal_only_check(c.name) for c in ent.columns if c.personal_only]
+    return pa.DataFrameSchema(columns, checks=wide, name=f"mastered.{ent.name}", strict=False)
 
 
 def _chunks(conn, select_sql: str, total: int, max_rows: int) -> Iterator[pd.DataFrame]:

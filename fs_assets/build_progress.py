@@ -38,6 +38,9 @@ class BuildReport:
     lineage_notes: list[str] = field(default_factory=list)  # failed or skipped deliveries
     seconds: float = 0.0
     planned: dict[str, int] = field(default_factory=dict)  # asset -> partitions (0: none)
+    # mastered asset -> its quarantine counts, from the materialization's metadata
+    quarantine: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # check -> what a failed one saw
 
     @property
     def blocking_failures(self) -> list[str]:
@@ -57,6 +60,8 @@ BAR_WIDTH = 24
 POLL_S = 0.5
 CLEAR_LINE = "\r\033[K"
 WARN = "WARN"
+# Materialization metadata of the mastered assets that the summary repeats, per entity.
+QUARANTINE_COUNTS = ("rejected_rows", "pending_corrections", "keys_with_pending_correction")
 
 
 # Dagster's notices about its own API maturity (beta, preview, superseded parameters):
@@ -152,6 +157,7 @@ class BuildProgress:
             return
         if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
             self._materialized(label(event.asset_key), event.partition)
+            self._quarantine_counts(label(event.asset_key), event)
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             ev = event.event_specific_data
             name = f"{label(ev.asset_key)}:{ev.check_name}"
@@ -160,11 +166,21 @@ class BuildProgress:
             else:
                 severity = ev.severity.value
                 self.report.checks_failed.append((name, severity))
+                if ev.description:
+                    self.report.notes[name] = ev.description
                 word = "warned" if severity == WARN else "FAILED"
-                self._note(f"check {word} ({severity}) {name}")
+                seen = f": {ev.description}" if ev.description else ""
+                self._note(f"check {word} ({severity}) {name}{seen}")
         else:
             self.report.step_failures.append(event.step_key or "?")
             self._note(f"step FAILED {event.step_key}")
+
+    def _quarantine_counts(self, name: str, event) -> None:
+        """Keep the rejected and pending-correction counts a mastered asset reported."""
+        metadata = event.event_specific_data.materialization.metadata
+        counts = {k: int(metadata[k].value) for k in QUARANTINE_COUNTS if k in metadata}
+        if len(counts) == len(QUARANTINE_COUNTS):
+            self.report.quarantine[name] = counts
 
     def _materialized(self, name: str, partition: str | None) -> None:
         total = self.items.get(name, 0)
@@ -223,7 +239,19 @@ def print_summary(report: BuildReport, items: dict[str, int], out: TextIO = sys.
         f"{len(report.checks_failed) - len(warned)} failed\n"
     )
     for name, severity in report.checks_failed:
-        out.write(f"  {'warned' if severity == WARN else 'FAILED'} {severity:5} {name}\n")
+        note = report.notes.get(name)
+        out.write(
+            f"  {'warned' if severity == WARN else 'FAILED'} {severity:5} {name}"
+            + (f": {note}" if note else "")
+            + "\n"
+        )
+    if report.quarantine:
+        out.write("quarantine (rejected keys, pending corrections of keys):\n")
+        for name, c in report.quarantine.items():
+            out.write(
+                f"  {name}: {c['rejected_rows']} rejected, {c['pending_corrections']} pending "
+                f"corrections of {c['keys_with_pending_correction']} keys\n"
+            )
     for step in report.step_failures:
         out.write(f"  FAILED step {step}\n")
     out.write("dagster runs:\n" + "".join(f"  {run_id}\n" for run_id in report.run_ids))

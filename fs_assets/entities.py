@@ -230,8 +230,44 @@ def country_state_pairs() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
+def country_state_city_triples() -> tuple[tuple[str, str, str], ...]:
+    """The valid (country, state, city) places of the model, sorted."""
+    rows = CITIES_BY_NATIONALITY.values()
+    return tuple(sorted({(c, s, city) for places in rows for (city, s, _, c) in places}))
+
+
 STATES = tuple(sorted({s for _, s in country_state_pairs()}))
 CITIES = tuple(sorted({c for rows in CITIES_BY_NATIONALITY.values() for (c, _, _, _) in rows}))
+
+# Postal code format per country: the shape of the pins above (digits and length; Canada
+# and the Netherlands use letters too). `pin__country_format` applies it.
+PIN_FORMAT_BY_COUNTRY: dict[str, str] = {
+    "Australia": r"^[0-9]{4}$",
+    "Brazil": r"^[0-9]{5}$",
+    "Canada": r"^[A-Z][0-9][A-Z] [0-9][A-Z][0-9]$",
+    "France": r"^[0-9]{5}$",
+    "Germany": r"^[0-9]{5}$",
+    "India": r"^[0-9]{6}$",
+    "Indonesia": r"^[0-9]{5}$",
+    "Italy": r"^[0-9]{5}$",
+    "Netherlands": r"^[0-9]{4} [A-Z]{2}$",
+    "Norway": r"^[0-9]{4}$",
+    "Singapore": r"^[0-9]{6}$",
+    "Spain": r"^[0-9]{5}$",
+    "United States": r"^[0-9]{5}$",
+}
+# Mobile numbers: ten digits starting 6-9, the generator's MOBILE_RANGE, in every country
+# (the seed draws them from one Indian-style range). Per country, so a country with another
+# plan changes one entry; `mobile_number1__country_format` applies it.
+MOBILE_RANGE = (6_000_000_000, 9_999_999_999)
+MOBILE_FORMAT_BY_COUNTRY: dict[str, str] = dict.fromkeys(COUNTRIES, r"^[6-9][0-9]{9}$")
+# Ages (in whole years, as of the version's modified_at) of the minor and senior flags.
+MINOR_BELOW_AGE = 18
+SENIOR_FROM_AGE = 60
+# Control characters no text column may hold (C0, DEL and C1). Free text (address lines)
+# may keep tab, line feed and carriage return, as ingestion does.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
+FREE_TEXT_CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 
 # ---------------------------------------------------------------------------------------
 # Products, accounts and transactions (the seed names these entities without listing
@@ -470,6 +506,8 @@ class Column:
     # A typed source (Parquet) may deliver this integer column as a float; an integer
     # value (839.0) is then stored as '839'. Off: a float column rejects the file.
     integral_float_ok: bool = False
+    # Free text (an address line): tab and line breaks are not control characters here.
+    free_text: bool = False
 
     @property
     def source_header(self) -> str:
@@ -684,9 +722,27 @@ CUSTOMER = Entity(
             required=True,
             values=CUSTOMER_STATUSES,
         ),
-        Column("customer_addressline1", description="Address line 1.", max_length=50, pii=PII_MASK),
-        Column("customer_addressline2", description="Address line 2.", max_length=50, pii=PII_MASK),
-        Column("customer_addressline3", description="Address line 3.", max_length=50, pii=PII_MASK),
+        Column(
+            "customer_addressline1",
+            description="Address line 1.",
+            max_length=50,
+            pii=PII_MASK,
+            free_text=True,
+        ),
+        Column(
+            "customer_addressline2",
+            description="Address line 2.",
+            max_length=50,
+            pii=PII_MASK,
+            free_text=True,
+        ),
+        Column(
+            "customer_addressline3",
+            description="Address line 3.",
+            max_length=50,
+            pii=PII_MASK,
+            free_text=True,
+        ),
         Column("city", description="City.", required=True, max_length=30),
         Column("state", description="State or province.", required=True, max_length=30),
         Column("country", description="Country of residence.", required=True, values=COUNTRIES),

@@ -10,12 +10,16 @@ file row, so the result never depends on scan order). What fails is never droppe
   stays, so rows that reference it are not cascaded away by a bad update;
 - a key with no valid version at all is rejected with its newest version in
   `quarantine.<entity>_rejects`, so that
-  `count(distinct key in raw) == count(mastered) + count(rejects)` after every build.
+  `count(distinct key in raw) == count(mastered) + count(rejects)` after every build;
+- any other invalid version (older than the mastered row: an invalid late correction or a
+  pending correction a valid version cleared; an older version of a rejected key) is in
+  `quarantine.<entity>_superseded_invalid`, so every raw version is in the history or in
+  quarantine.
 
 `mastered.<entity>_history` holds every valid version with `[valid_from, valid_to)` from
 modified_at (SCD type 2; the current row's valid_to is NULL). A late correction (older
 modified_at than the current row) takes its place in time and does not become current.
-All four tables change in one transaction: a build that fails midway leaves the previous
+All five tables change in one transaction: a build that fails midway leaves the previous
 versions readable and unchanged. After the first build only the keys with new raw
 versions are re-evaluated, with all their versions (see `build_mastered`).
 """
@@ -47,6 +51,10 @@ def rejects_table(ent: Entity) -> str:
 
 def pending_table(ent: Entity) -> str:
     return f"quarantine.{q(ent.name + '_pending_corrections')}"
+
+
+def superseded_table(ent: Entity) -> str:
+    return f"quarantine.{q(ent.name + '_superseded_invalid')}"
 
 
 def history_table(ent: Entity) -> str:
@@ -120,6 +128,10 @@ IS_MASTERED = "e._valid and e._valid_newer = 0"
 IS_PENDING = "not e._valid and e._has_valid and e._valid_newer = 0"
 IS_REJECTED = "not e._has_valid and e._nth = 1"
 IS_QUARANTINED = f"(({IS_PENDING}) or ({IS_REJECTED}))"
+# An invalid version something newer already replaced: older than the key's mastered row
+# (an invalid late correction, or a pending correction a valid version cleared), or an
+# older invalid version of a rejected key. Recorded so every raw version is accounted for.
+IS_SUPERSEDED = f"not e._valid and not ({IS_PENDING}) and not ({IS_REJECTED})"
 HISTORY_COLUMNS = ("valid_from", "valid_to")
 
 
@@ -160,10 +172,16 @@ def pending_select_sql(ent: Entity) -> str:
     return _quarantine_select_sql(ent, IS_PENDING)
 
 
+def superseded_select_sql(ent: Entity) -> str:
+    """Invalid versions already replaced by a newer one, as delivered; param: now."""
+    return _quarantine_select_sql(ent, IS_SUPERSEDED)
+
+
 EVALUATED_COUNTS_SQL = f"""select
     count(*) filter (where e._nth = 1), count(*),
     count(*) filter (where {IS_MASTERED}), count(*) filter (where {IS_REJECTED}),
-    count(*) filter (where {IS_PENDING}), count(*) filter (where e._valid)
+    count(*) filter (where {IS_PENDING}), count(*) filter (where e._valid),
+    count(*) filter (where {IS_SUPERSEDED})
   from _ranked e"""
 RULE_FAILURES_SQL = (
     "select r, count(*) from (select unnest(e._failed_rules) as r from _ranked e "
@@ -182,11 +200,12 @@ class MasterStats:
     rejected_rows: int
     pending_rows: int
     history_rows: int
+    superseded_rows: int
     rule_failures: dict[str, int]
 
     @classmethod
     def unchanged(cls) -> MasterStats:
-        return cls("unchanged", 0, 0, 0, 0, 0, 0, {})
+        return cls("unchanged", 0, 0, 0, 0, 0, 0, 0, {})
 
 
 STATE = "meta.master_state"
@@ -279,6 +298,7 @@ def build_mastered(
             and table_exists(conn, "quarantine", f"{ent.name}_rejects")
             and table_exists(conn, "quarantine", f"{ent.name}_pending_corrections")
             and table_exists(conn, "mastered", f"{ent.name}_history")
+            and table_exists(conn, "quarantine", f"{ent.name}_superseded_invalid")
         )
         if incremental and watermark == state[1]:
             conn.execute("rollback")
@@ -298,6 +318,7 @@ def build_mastered(
             (rejects_table(ent), rejects_select_sql(ent), [now]),
             (pending_table(ent), pending_select_sql(ent), [now]),
             (history_table(ent), history_select_sql(ent), []),
+            (superseded_table(ent), superseded_select_sql(ent), [now]),
         )
         for table, select, args in outputs:
             if incremental:

@@ -24,7 +24,26 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fs_assets.cross_entity import lookup_joins_sql
-from fs_assets.entities import DEFAULT_REPORTING_CURRENCY, ENTITIES, Column, Entity
+from fs_assets.entities import (
+    CONTROL_CHARACTERS,
+    COUNTRIES,
+    COUNTRY_CODES,
+    CUSTOMER_TYPES,
+    DEFAULT_REPORTING_CURRENCY,
+    ENTITIES,
+    FREE_TEXT_CONTROL_CHARACTERS,
+    GENDERS,
+    MINOR_BELOW_AGE,
+    MOBILE_FORMAT_BY_COUNTRY,
+    PIN_FORMAT_BY_COUNTRY,
+    SENIOR_FROM_AGE,
+    TITLES_BY_GENDER,
+    YES_NO,
+    Column,
+    Entity,
+    country_state_city_triples,
+    country_state_pairs,
+)
 
 RuleKind = Literal[
     "required",
@@ -40,6 +59,15 @@ RuleKind = Literal[
     "matches_account",
     "before_account_open",
     "fx_rate_missing",
+    "control_characters",
+    "personal_only",
+    "in_country",
+    "in_state",
+    "country_format",
+    "matches_country",
+    "matches_dob",
+    "not_future",
+    "matches_gender",
 ]
 
 
@@ -219,8 +247,201 @@ def cross_rules(ent: Entity) -> list[Rule]:
     ]
 
 
+def control_character_rules(ent: Entity) -> list[Rule]:
+    """No control character in any text column (free text may keep tabs and line breaks)."""
+    rules = []
+    for col in ent.columns:
+        if col.type != "VARCHAR":
+            continue
+        pattern = FREE_TEXT_CONTROL_CHARACTERS if col.free_text else CONTROL_CHARACTERS
+        allowed = " (tab and line breaks allowed)" if col.free_text else ""
+        rules.append(
+            Rule(
+                f"{col.name}__control_characters",
+                ent.name,
+                col.name,
+                "control_characters",
+                f"{col.name} must hold no control character{allowed}",
+                f"regexp_matches({q(col.name)}, ?)",
+                (pattern,),
+            )
+        )
+    return rules
+
+
+# Cross-field rules join two or more values with this separator and look the result up in
+# a list of the model's valid combinations (a parameter). The first value is always checked
+# against its own value set first, and no value set holds the separator, so a joined text
+# matches a valid combination only when every part does.
+SEP = "|"
+PERSONAL = "Personal"
+
+
+def _joined(*columns: str) -> str:
+    return f" || '{SEP}' || ".join(q(c) for c in columns)
+
+
+def _keyed(pairs: list[tuple[str, ...]]) -> list[str]:
+    return sorted(SEP.join(p) for p in pairs)
+
+
+def _format_by_country(column: str, formats: dict[str, str]) -> tuple[str, tuple[object, ...]]:
+    """`column` does not match its country's format.
+
+    One branch per distinct format, each with its own constant pattern (a pattern computed
+    per row would be compiled per row): `case when country in (those countries) then ...`.
+    """
+    by_pattern: dict[str, list[str]] = {}
+    for country, pattern in sorted(formats.items()):
+        by_pattern.setdefault(pattern, []).append(country)
+    whens = " ".join(
+        f"when list_contains(?, country) then not regexp_full_match({q(column)}, ?)"
+        for _ in by_pattern
+    )
+    params: list[object] = []
+    for pattern, countries in by_pattern.items():
+        params += [countries, pattern]
+    sql = f"{q(column)} is not null and (case {whens} else false end)"
+    return sql, tuple(params)
+
+
+def _age_flag_sql(flag: str, years: int, when_younger: bool) -> str:
+    """`flag` (Yes/No) disagrees with the age in whole years on the version's modified_at."""
+    dob = "try_cast(cust_dob as date)"
+    day = "cast(try_cast(modified_at as timestamp) as date)"
+    younger = f"{dob} > {day} - interval {int(years)} year"
+    holds = younger if when_younger else f"not ({younger})"
+    return (
+        f"customer_type = ? and list_contains(?, {q(flag)}) and {dob} is not null "
+        f"and {day} is not null and {q(flag)} <> case when {holds} then ? else ? end"
+    )
+
+
+def customer_cross_field_rules(ent: Entity) -> list[Rule]:
+    """Rules tying a customer's fields together: place, formats, age flags, title."""
+    if ent.name != "customer":
+        return []
+    pairs = _keyed(list(country_state_pairs()))
+    triples = _keyed(list(country_state_city_triples()))
+    codes = _keyed(list(COUNTRY_CODES.items()))
+    titles = _keyed(
+        [(g, t) for g, ts in TITLES_BY_GENDER.items() for t in ts]
+        + [(g, "") for g, ts in TITLES_BY_GENDER.items() if not ts]
+    )
+    countries = list(COUNTRIES)
+    pin_sql, pin_params = _format_by_country("pin", PIN_FORMAT_BY_COUNTRY)
+    mobile_sql, mobile_params = _format_by_country("mobile_number1", MOBILE_FORMAT_BY_COUNTRY)
+    yes, no = YES_NO
+    title_text = "; ".join(f"{g}: {', '.join(t) or 'none'}" for g, t in TITLES_BY_GENDER.items())
+    rules = [
+        Rule(
+            "state__in_country",
+            ent.name,
+            "state",
+            "in_country",
+            "state must be a state of the row's country in the model",
+            f"state is not null and list_contains(?, country) "
+            f"and not list_contains(?, {_joined('country', 'state')})",
+            (countries, pairs),
+        ),
+        Rule(
+            "city__in_state",
+            ent.name,
+            "city",
+            "in_state",
+            "city must be a city of the row's state and country in the model",
+            f"city is not null and list_contains(?, {_joined('country', 'state')}) "
+            f"and not list_contains(?, {_joined('country', 'state', 'city')})",
+            (pairs, triples),
+        ),
+        Rule(
+            "pin__country_format",
+            ent.name,
+            "pin",
+            "country_format",
+            "pin must have the postal code format of the row's country (digits, length)",
+            pin_sql,
+            pin_params,
+        ),
+        Rule(
+            "mobile_number1__country_format",
+            ent.name,
+            "mobile_number1",
+            "country_format",
+            "mobile_number1 must have the mobile number format of the row's country "
+            "(ten digits, starting 6 to 9)",
+            mobile_sql,
+            mobile_params,
+        ),
+        Rule(
+            "country_code__matches_country",
+            ent.name,
+            "country_code",
+            "matches_country",
+            "country_code must be the dialling code of the row's country",
+            f"country_code is not null and list_contains(?, country) "
+            f"and not list_contains(?, {_joined('country', 'country_code')})",
+            (countries, codes),
+        ),
+        Rule(
+            "minor_flag__matches_dob",
+            ent.name,
+            "minor_flag",
+            "matches_dob",
+            f"minor_flag must be Yes exactly when the customer is under {MINOR_BELOW_AGE} "
+            "on the version's modified_at (from cust_dob)",
+            _age_flag_sql("minor_flag", MINOR_BELOW_AGE, when_younger=True),
+            (PERSONAL, list(YES_NO), yes, no),
+        ),
+        Rule(
+            "senior_citizen_flag__matches_dob",
+            ent.name,
+            "senior_citizen_flag",
+            "matches_dob",
+            f"senior_citizen_flag must be Yes exactly when the customer is {SENIOR_FROM_AGE} "
+            "or older on the version's modified_at (from cust_dob)",
+            _age_flag_sql("senior_citizen_flag", SENIOR_FROM_AGE, when_younger=False),
+            (PERSONAL, list(YES_NO), yes, no),
+        ),
+        Rule(
+            "cust_dob__not_future",
+            ent.name,
+            "cust_dob",
+            "not_future",
+            "cust_dob must not be after the version's modified_at",
+            "try_cast(cust_dob as date) > cast(try_cast(modified_at as timestamp) as date)",
+        ),
+        Rule(
+            "cust_title__matches_gender",
+            ent.name,
+            "cust_title",
+            "matches_gender",
+            f"cust_title must be one of the titles of the customer's gender ({title_text})",
+            "customer_type = ? and list_contains(?, gender) and not list_contains(?, "
+            f"gender || '{SEP}' || coalesce(cust_title, ''))",
+            (PERSONAL, list(GENDERS), titles),
+        ),
+    ]
+    for col in ent.columns:
+        if col.personal_only:
+            rules.append(
+                Rule(
+                    f"{col.name}__personal_only",
+                    ent.name,
+                    col.name,
+                    "personal_only",
+                    f"{col.name} must be empty unless customer_type is {PERSONAL}",
+                    f"list_contains(?, customer_type) and customer_type <> ? "
+                    f"and trim({q(col.name)}) <> ''",
+                    (list(CUSTOMER_TYPES), PERSONAL),
+                )
+            )
+    return rules
+
+
 def entity_rules(ent: Entity) -> list[Rule]:
     rules = [r for col in ent.columns for r in column_rules(ent, col)]
+    rules += control_character_rules(ent) + customer_cross_field_rules(ent)
     return rules + foreign_key_rules(ent) + cross_rules(ent)
 
 

@@ -9,8 +9,9 @@ other source file. Unlike the seed:
 - read-latest-then-write runs under a file lock in the landing folder, and `modified_at`
   is strictly increasing per customer, so two tools at once cannot lose an edit;
 - the customer id is a query parameter, never formatted into SQL;
-- field names and values are validated against the entity model with the same SQL rules
-  mastering applies, before anything is written;
+- field names are validated against the entity model, and the full row after the change
+  against every rule mastering applies (cross-field rules too), with the same SQL, before
+  anything is written: a change mastering would quarantine is refused, naming the rules;
 - the file is written under a temporary name and renamed, so no reader sees half of it.
 """
 
@@ -32,13 +33,20 @@ from pathlib import Path
 import duckdb
 
 from fs_assets.entities import (
+    COUNTRY_CODES,
     CUSTOMER,
     ID10,
+    MINOR_BELOW_AGE,
+    MOBILE_FORMAT_BY_COUNTRY,
     ORGANISATION_UPDATABLE,
     PERSONAL_UPDATABLE,
+    PIN_FORMAT_BY_COUNTRY,
+    SENIOR_FROM_AGE,
+    country_state_city_triples,
+    country_state_pairs,
 )
 from fs_assets.paths import DataPaths
-from fs_assets.rules import RULES, failed_rules_sql, q
+from fs_assets.rules import RULES, Rule, failed_rules_sql, q
 from resources.warehouse import WarehouseLockTimeout, connect_with_retry
 
 CHANGE_FILE_PREFIX = "customer_update_"
@@ -208,11 +216,8 @@ def check_no_control_characters(changes: Mapping[str, str]) -> None:
             )
 
 
-def validate_changes(row: dict, changes: Mapping[str, str]) -> dict[str, str | None]:
-    """Check names against the updatable fields and values against the mastering rules."""
-    check_field_names(row, changes)
-    check_no_control_characters(changes)
-    new = {**row, **{k: (v if v != "" else None) for k, v in changes.items()}}
+def broken_rules(row: Mapping[str, str | None]) -> list[Rule]:
+    """The customer rules (all but foreign keys) the full row breaks, by mastering's SQL."""
     rules = [r for r in RULES[CUSTOMER.name] if r.kind != "foreign_key"]
     failed_sql, params = failed_rules_sql(rules)
     cols = CUSTOMER.column_names
@@ -220,13 +225,98 @@ def validate_changes(row: dict, changes: Mapping[str, str]) -> dict[str, str | N
     with duckdb.connect() as conn:
         broken = conn.execute(
             f"select {failed_sql} from (select {placeholders}) as t({', '.join(map(q, cols))})",
-            [*params, *(new[c] for c in cols)],
+            [*params, *(row.get(c) for c in cols)],
         ).fetchone()[0]
     by_name = {r.name: r for r in rules}
-    caused = [by_name[b] for b in broken if by_name[b].column in changes]
-    if caused:
-        details = "; ".join(f"{r.column}={changes[r.column]!r}: {r.description}" for r in caused)
-        raise UpdateError(f"invalid value: {details}")
+    return [by_name[b] for b in broken]
+
+
+def _hint(rule: Rule, row: Mapping[str, str | None]) -> str:
+    """What would pass, for the rules that tie fields together."""
+    country, state = row.get("country"), row.get("state")
+    if rule.name == "state__in_country":
+        states = sorted({s for c, s in country_state_pairs() if c == country})
+        return f"states of {country}: {', '.join(states)}"
+    if rule.name == "city__in_state":
+        cities = sorted(x for c, s, x in country_state_city_triples() if (c, s) == (country, state))
+        return f"cities of {state}, {country}: {', '.join(cities)}"
+    if rule.name == "pin__country_format" and country in PIN_FORMAT_BY_COUNTRY:
+        return f"pins of {country} match {PIN_FORMAT_BY_COUNTRY[country]}"
+    if rule.name == "mobile_number1__country_format" and country in MOBILE_FORMAT_BY_COUNTRY:
+        return f"mobile numbers of {country} match {MOBILE_FORMAT_BY_COUNTRY[country]}"
+    if rule.name == "country_code__matches_country" and country in COUNTRY_CODES:
+        return f"the code of {country} is {COUNTRY_CODES[country]}"
+    if rule.kind == "matches_dob":
+        expected = _expected_flag(rule.column, row)
+        if expected:
+            return f"set {rule.column}={expected}"
+    return ""
+
+
+def _expected_flag(flag: str, row: Mapping[str, str | None]) -> str | None:
+    """Yes/No for the minor or senior flag, from cust_dob as of the row's modified_at."""
+    try:
+        dob = dt.date.fromisoformat(row.get("cust_dob") or "")
+        day = dt.datetime.fromisoformat(row.get("modified_at") or "").date()
+    except ValueError:
+        return None
+    age = day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+    flag_on = age < MINOR_BELOW_AGE if flag == "minor_flag" else age >= SENIOR_FROM_AGE
+    return "Yes" if flag_on else "No"
+
+
+AGE_FLAGS = ("minor_flag", "senior_citizen_flag")
+
+
+def age_flag_updates(
+    row: Mapping[str, str | None], changes: Mapping[str, str], modified_at: str
+) -> dict[str, str]:
+    """The age flags the new version needs that the change does not set itself.
+
+    The flags follow cust_dob as of modified_at (`minor_flag__matches_dob`): a customer who
+    was 17 at the last change is an adult at this one. Flags the user sets are checked, not
+    replaced; the derived ones are listed with the changes.
+    """
+    new = {**row, **changes, "modified_at": modified_at}
+    if new.get("customer_type") != "Personal":
+        return {}
+    updates = {}
+    for flag in AGE_FLAGS:
+        expected = _expected_flag(flag, new)
+        if flag not in changes and expected is not None and row.get(flag) != expected:
+            updates[flag] = expected
+    return updates
+
+
+def _rule_line(rule: Rule, row: Mapping[str, str | None], changes: Mapping[str, str]) -> str:
+    value = row.get(rule.column)
+    origin = "" if rule.column in changes else " (unchanged)"
+    hint = _hint(rule, row)
+    return f"{rule.name}: {rule.column}={value!r}{origin}: {rule.description}" + (
+        f" ({hint})" if hint else ""
+    )
+
+
+def validate_changes(
+    row: dict, changes: Mapping[str, str], modified_at: str | None = None
+) -> dict[str, str | None]:
+    """Check names against the updatable fields, then the full changed row (with its new
+    `modified_at`, the day the age flags describe) against every rule mastering applies,
+    cross-field rules included, before anything is written."""
+    check_field_names(row, changes)
+    check_no_control_characters(changes)
+    new = {**row, **{k: (v if v != "" else None) for k, v in changes.items()}}
+    if modified_at is not None:
+        new["modified_at"] = modified_at
+    broken = broken_rules(new)
+    if broken:
+        details = "; ".join(_rule_line(r, new, changes) for r in broken)
+        raise UpdateError(
+            f"invalid value, nothing was written: the customer after this change breaks "
+            f"{details}. Change the fields that belong together in one command "
+            "(e.g. --set country=... --set state=... --set city=... --set pin=... "
+            "--set country_code=...)"
+        )
     return new
 
 
@@ -331,10 +421,11 @@ def update_customer(
     with landing_lock(folder, on_wait):
         # Re-read under the lock: another tool may have landed a change meanwhile.
         latest = latest_version(base, folder, cust_id)
-        new = validate_changes(dict(latest.row), changes)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         stamp = next_modified_at(latest.modified, now)
-        new["modified_at"] = stamp.strftime(MODIFIED_AT_FORMAT)
+        modified_at = stamp.strftime(MODIFIED_AT_FORMAT)
+        changes = {**changes, **age_flag_updates(latest.row, changes, modified_at)}
+        new = validate_changes(dict(latest.row), changes, modified_at)
         path = write_change_file(paths, new, stamp)
     diff = {k: (latest.row.get(k), v) for k, v in changes.items()}
     return UpdateResult(cust_id, diff, path)

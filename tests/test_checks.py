@@ -128,3 +128,60 @@ def test_every_rule_belongs_to_exactly_one_check() -> None:
     for ent in ENTITIES.values():
         grouped = [r.name for rules in check_groups(ent).values() for r in rules]
         assert len(grouped) == len(set(grouped))
+
+
+# One planted violation per cross-field rule, each on its own customer (an update of the
+# mastered row by SQL, as if mastering had let it through): (rule, SET clause, which rows).
+PLANTED = [
+    ("state__in_country", "state = 'Oslo'", "country = 'India'"),
+    ("city__in_state", "city = 'Oslo'", "country = 'India'"),
+    ("pin__country_format", "pin = '2260011'", "country = 'India'"),
+    ("mobile_number1__country_format", "mobile_number1 = '12345'", "true"),
+    ("country_code__matches_country", "country_code = '+47'", "country = 'India'"),
+    (
+        "minor_flag__matches_dob",
+        "minor_flag = case minor_flag when 'Yes' then 'No' else 'Yes' end",
+        "customer_type = 'Personal'",
+    ),
+    (
+        "senior_citizen_flag__matches_dob",
+        "senior_citizen_flag = case senior_citizen_flag when 'Yes' then 'No' else 'Yes' end",
+        "customer_type = 'Personal'",
+    ),
+    ("cust_dob__not_future", "cust_dob = date '2999-01-01'", "cust_dob is not null"),
+    (
+        "cust_title__matches_gender",
+        "gender = 'Non Binary'",
+        "customer_type = 'Personal' and cust_title = 'Mr'",
+    ),
+    ("gender__personal_only", "gender = 'Male'", "customer_type <> 'Personal'"),
+    ("city__control_characters", "city = 'Pu' || chr(11) || 'ne'", "true"),
+    ("customer_addressline2__control_characters", "customer_addressline2 = 'a' || chr(0)", "true"),
+]
+
+
+def test_each_cross_field_rule_check_fails_on_a_planted_row(mastered) -> None:
+    """Every new rule is in a check, and that check (and pandera) fails on a planted row."""
+    rows_left = [r[0] for r in mastered.execute("select cust_id from mastered.customer").fetchall()]
+    planted: dict[str, str] = {}
+    for rule, change, where in PLANTED:
+        cust_id = mastered.execute(
+            f"select min(cust_id) from mastered.customer where {where} "
+            "and not list_contains(?, cust_id)",
+            [list(planted.values())],
+        ).fetchone()[0]
+        assert cust_id in rows_left, rule
+        mastered.execute(f"update mastered.customer set {change} where cust_id = ?", [cust_id])
+        planted[rule] = cust_id
+    out = results(mastered, CUSTOMER, evaluate_rule_checks)
+    groups = check_groups(CUSTOMER)
+    for rule, cust_id in planted.items():
+        check = next(name for name, rules in groups.items() if rule in {r.name for r in rules})
+        result = out[check]
+        assert not result.passed, rule
+        assert cust_id in result.metadata["sample"].value[rule], rule
+    pandera = results(mastered, CUSTOMER, evaluate_pandera_check)["pandera_schema"]
+    assert not pandera.passed
+    failed = " ".join(pandera.metadata["failures_by_check"].value)
+    for rule in planted:
+        assert rule in failed, rule

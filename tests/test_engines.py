@@ -76,6 +76,7 @@ def _edge_rows(ent: Entity, base: list[dict[str, str]]) -> list[dict[str, str]]:
                 h["cust_dob"]: "2001-02-30",
             },
             {**r3, mod: _shift(r3[mod], 4), h["email_addr"]: "not an email", h["pin"]: "1" * 11},
+            *_cross_field_rows(h, base[20:60]),
         ]
     elif ent.name == "account":
         newer.update({h["cust_id"]: "NOPE000001", h["open_date"]: "someday"})
@@ -102,6 +103,37 @@ def _edge_rows(ent: Entity, base: list[dict[str, str]]) -> list[dict[str, str]]:
     # only version is bad is rejected.
     rows.append({**newer, key: r0[key] + "Z"})
     return rows
+
+
+def _cross_field_rows(h: dict[str, str], base: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Newer customer versions that each break cross-field rules (places, formats, flags,
+    title, personal-only attributes, a tab and a C1 control character)."""
+    mod = h["modified_at"]
+    persons = [r for r in base if r[h["customer_type"]] == "Personal"]
+    org = next(r for r in base if r[h["customer_type"]] != "Personal")
+    p0, p1, p2, p3 = persons[:4]
+    flip = {"Yes": "No", "No": "Yes"}
+    return [
+        {
+            **p0,
+            mod: _shift(p0[mod], 5),
+            h["country"]: "Norway" if p0[h["country"]] != "Norway" else "India",
+        },
+        {**p1, mod: _shift(p1[mod], 5), h["mobile_number1"]: "12345", h["city"]: "Pu\tne"},
+        {
+            **p2,
+            mod: _shift(p2[mod], 5),
+            h["minor_flag"]: flip[p2[h["minor_flag"]]],
+            h["gender"]: "Male" if p2[h["cust_title"]] in ("Miss", "Mrs", "Mx") else "Non Binary",
+        },
+        {
+            **p3,
+            mod: _shift(p3[mod], 5),
+            h["cust_dob"]: "2999-01-01",
+            h["cust_last_name"]: "Sm\x85ith",
+        },
+        {**org, mod: _shift(org[mod], 5), h["gender"]: "Female"},
+    ]
 
 
 def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
@@ -133,7 +165,8 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # `customer_z4[1].csv` matches `customer_z41.csv` as a glob; z41 sorts (and is read) first.
 HOSTILE, DECOY = "customer_z4[1].csv", "customer_z41.csv"
-CORRECTED_CITY = "Corrected City"
+# The correction changes an address line: a city must be a city of the row's state now.
+CORRECTED_ADDRESS = "Corrected Address"
 
 
 def _hostile_customer_files(folder: Path) -> None:
@@ -141,7 +174,8 @@ def _hostile_customer_files(folder: Path) -> None:
     mod, city = "Modified At", "City"
     decoy = [{**r, mod: _shift(r[mod], 5)} for r in rows[10:15]]
     hostile = [{**r, mod: _shift(r[mod], 6)} for r in rows[15:20]]
-    hostile.append({**decoy[0], city: CORRECTED_CITY})  # same (key, modified_at), new city
+    line1 = "Customer Addressline1"
+    hostile.append({**decoy[0], line1: CORRECTED_ADDRESS})  # same (key, modified_at), new text
     hostile.append({**rows[20], mod: _shift(rows[20][mod], 6), city: "Mum\x00bai"})
     _write(folder / DECOY, header, decoy)
     _write(folder / HOSTILE, header, hostile)
@@ -234,6 +268,10 @@ def test_mastered_and_rejects_are_identical(duck, spark_wh, entity: str) -> None
     assert ours == theirs
     assert duck[1][entity].rule_failures == spark_wh[1][entity].rule_failures
     assert duck[1][entity].pending_rows == spark_wh[1][entity].pending_rows == len(ours)
+    superseded = f"{entity}_superseded_invalid"
+    ours, theirs = _both(duck, spark_wh, "quarantine", superseded, cols, False)
+    assert ours == theirs
+    assert duck[1][entity].superseded_rows == spark_wh[1][entity].superseded_rows == len(ours)
 
 
 @pytest.mark.parametrize("entity", list(ENTITIES))
@@ -272,10 +310,12 @@ def test_a_glob_name_reads_only_its_own_rows_on_both(duck, spark_wh, landing: Pa
 def test_same_timestamp_correction_wins_on_both(duck, spark_wh, landing: Path) -> None:
     conn, wh = duck[0], spark_wh[0]
     key = _read(landing / "customer" / DECOY)[1][0]["Cust Id"]
-    query = "select city from {} where cust_id = ?"
+    query = "select customer_addressline1 from {} where cust_id = ?"
     spark_mastered = f"read_parquet('{_parquet(wh, 'mastered', 'customer', False)}')"
-    assert conn.execute(query.format("mastered.customer"), [key]).fetchall() == [(CORRECTED_CITY,)]
-    assert conn.execute(query.format(spark_mastered), [key]).fetchall() == [(CORRECTED_CITY,)]
+    assert conn.execute(query.format("mastered.customer"), [key]).fetchall() == [
+        (CORRECTED_ADDRESS,)
+    ]
+    assert conn.execute(query.format(spark_mastered), [key]).fetchall() == [(CORRECTED_ADDRESS,)]
 
 
 def test_spark_reads_every_hostile_name_literally(spark_wh, landing: Path, tmp_path: Path) -> None:
@@ -326,6 +366,16 @@ def test_edge_cases_reach_the_rules_they_target(duck) -> None:
         "cust_dob__type",
         "email_addr__pattern",
         "pin__max_length",
+        "state__in_country",
+        "country_code__matches_country",
+        "pin__country_format",
+        "mobile_number1__country_format",
+        "city__control_characters",
+        "cust_last_name__control_characters",
+        "minor_flag__matches_dob",
+        "cust_title__matches_gender",
+        "cust_dob__not_future",
+        "gender__personal_only",
     ):
         assert rule in failures, rule
     assert "cust_id__foreign_key" in duck[1]["account"].rule_failures

@@ -275,9 +275,10 @@ def test_personal_demographics(db: duckdb.DuckDBPyConnection, tables: dict[str, 
     assert_shares(adults["occupation"], mix(em.OCCUPATIONS, em.OCCUPATION_WEIGHTS))
     assert_shares(persons["cust_middle_name"].is_null(), {True: 0.5, False: 0.5})
 
-    # Age bands that do not straddle two buckets, against the buckets' uniform mix.
+    # Age bands (as of each version's modified_at, the day the flags describe) that do not
+    # straddle two buckets, against the buckets' uniform mix.
     ages = db.sql(
-        f"select date_sub('year', cust_dob::date, DATE '{em.AS_OF}') as age, minor_flag, "
+        "select date_sub('year', cust_dob::date, modified_at::timestamp::date) as age, minor_flag, "
         "senior_citizen_flag from customer where customer_type = 'Personal'"
     ).to_arrow_table()
     age = ages["age"]

@@ -15,6 +15,7 @@ from fs_assets.entities import CUSTOMER, ENTITIES, PII_AGE_BAND, PII_DOB, PII_MA
 from fs_assets.governance import governed_entities
 from fs_assets.governance.assets import (
     GOVERNED_ASSETS,
+    PENDING_FLAG,
     build_governed_views,
     governed_key,
 )
@@ -122,7 +123,8 @@ def test_each_role_sees_exactly_its_policy(governed: DataPaths) -> None:
         seen = set()
         for key, src in rows.items():
             out = view[token(key)]
-            assert set(out) == set(CUSTOMER.column_names)
+            assert set(out) == set(CUSTOMER.column_names) | {PENDING_FLAG}
+            assert out[PENDING_FLAG] is False  # the generated data has no pending correction
             for col in CUSTOMER.columns:
                 value, got = src[col.name], out[col.name]
                 effect = EXPECTED[role][col.pii] if col.pii else "pass"
@@ -223,7 +225,7 @@ def test_restricted_export_holds_no_raw_pii(governed: DataPaths) -> None:
                     [schema, table],
                 ).fetchall()
             ]
-            interval = {"valid_from", "valid_to"} if table.endswith("_history") else set()
+            interval = {"valid_from", "valid_to"} if table.endswith("_history") else {PENDING_FLAG}
             assert set(cols) == set(CUSTOMER.column_names) | interval
             for col in cols:
                 found = conn.execute(
@@ -505,6 +507,23 @@ def test_assets_cover_every_role_and_pii_entity() -> None:
         source = "customer_history" if asset.key.path[-1].endswith("_history") else "customer"
         assert spec.deps[0].asset_key == dg.AssetKey(["mastered", source])
         assert spec.metadata["dagster/table_name"].startswith("warehouse.governed.")
+
+
+def test_the_current_views_mark_keys_with_a_pending_correction(governed: DataPaths) -> None:
+    """has_pending_correction: true exactly for keys in the pending-corrections table."""
+    with connect(governed) as conn:
+        key = conn.execute("select min(cust_id) from mastered.customer").fetchone()[0]
+        conn.execute(
+            "insert into quarantine.customer_pending_corrections (cust_id, _failed_rules) "
+            "values (?, ['state__in_country'])",
+            [key],
+        )
+        for role in ROLES:
+            view = f"governed.{role.replace('-', '_')}_customer"
+            marked, rows = conn.execute(
+                f"select count(*) filter (where {PENDING_FLAG}), count(*) from {view}"
+            ).fetchone()
+            assert (marked, rows) == (1, 1500), role
 
 
 def test_asset_materializes_the_view_with_policy_metadata(governed: DataPaths) -> None:

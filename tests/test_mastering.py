@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from asset_checks.integrity_checks import reconciliation
 from fs_assets.entities import ENTITIES, Column, Entity
 from fs_assets.mastering import build_mastered
 from fs_assets.raw_history import ingest_file
@@ -69,7 +70,25 @@ def breaking_value(rule: Rule, col: Column, row: dict[str, str | None]) -> str |
         return "2000-01-01 00:00:00"
     if rule.kind == "fx_rate_missing":
         return "XXX"
-    raise AssertionError(rule.kind)
+    if rule.kind == "control_characters":
+        return current + "\x0b"  # vertical tab: not allowed even in free text
+    return CROSS_FIELD_BREAKS[rule.name](row)
+
+
+# One breaking value per cross-field rule, made from the row's other fields.
+CROSS_FIELD_BREAKS = {
+    "state__in_country": lambda r: "Oslo" if r["country"] != "Norway" else "Delhi",
+    "city__in_state": lambda r: "Atlantis",
+    "pin__country_format": lambda r: "12",
+    "mobile_number1__country_format": lambda r: "12345",
+    "country_code__matches_country": lambda r: "+47" if r["country"] != "Norway" else "+91",
+    "minor_flag__matches_dob": lambda r: "No" if r["minor_flag"] == "Yes" else "Yes",
+    "senior_citizen_flag__matches_dob": lambda r: (
+        "No" if r["senior_citizen_flag"] == "Yes" else "Yes"
+    ),
+    "cust_dob__not_future": lambda r: "2999-01-01",
+    "cust_title__matches_gender": lambda r: "Mrs" if r["gender"] == "Male" else "Mr",
+}
 
 
 def _master_all(conn: duckdb.DuckDBPyConnection, small_landing: Path) -> None:
@@ -106,11 +125,14 @@ def test_every_rule_has_a_passing_and_a_failing_example(
     ent = ENTITIES[rule.entity]
     col = ent.column(rule.column)
     rows = first_rows(small_landing, ent)
-    if col.personal_only:
+    if rule.kind == "personal_only":  # a value where none may be: an organisation's row
+        rows = [r for r in rows if r["customer_type"] != "Personal"]
+    elif col.personal_only:
         rows = [r for r in rows if r["customer_type"] == "Personal"]
     row = rows[0]
     assert evaluate(shared_refs, ent, row) == []
-    broken = dict(row, **{col.name: breaking_value(rule, col, row)})
+    value = col.values[0] if rule.kind == "personal_only" else breaking_value(rule, col, row)
+    broken = dict(row, **{col.name: value})
     assert rule.name in evaluate(shared_refs, ent, broken)
 
 
@@ -129,8 +151,31 @@ def test_generated_data_masters_cleanly_and_reconciles(shared_refs) -> None:
             f" (select count(*) from mastered.{q(name)}),"
             f" (select count(*) from quarantine.{q(name + '_rejects')})"
         ).fetchone()
-        assert rejected == 0, name
+        pending = shared_refs.execute(
+            f"select count(*) from quarantine.{q(name + '_pending_corrections')}"
+        ).fetchone()[0]
+        assert (rejected, pending) == (0, 0), name
         assert raw_keys == mastered + rejected > 0
+
+
+def test_the_models_places_and_numbers_pass_the_cross_field_rules() -> None:
+    """Every place of the model has its country's pin format; the generator's mobiles fit."""
+    import re
+
+    from fs_assets.entities import (
+        CITIES_BY_NATIONALITY,
+        COUNTRIES,
+        MOBILE_FORMAT_BY_COUNTRY,
+        MOBILE_RANGE,
+        PIN_FORMAT_BY_COUNTRY,
+    )
+
+    assert set(PIN_FORMAT_BY_COUNTRY) == set(MOBILE_FORMAT_BY_COUNTRY) == set(COUNTRIES)
+    for places in CITIES_BY_NATIONALITY.values():
+        for city, _, pin, country in places:
+            assert re.fullmatch(PIN_FORMAT_BY_COUNTRY[country], pin), (city, pin)
+    for mobile in MOBILE_RANGE:
+        assert all(re.fullmatch(f, str(mobile)) for f in MOBILE_FORMAT_BY_COUNTRY.values())
 
 
 TABLES = (
@@ -138,6 +183,7 @@ TABLES = (
     "mastered.customer_history",
     "quarantine.customer_rejects",
     "quarantine.customer_pending_corrections",
+    "quarantine.customer_superseded_invalid",
 )
 
 
@@ -233,6 +279,11 @@ def test_key_without_any_valid_version_is_rejected(
         " (select count(*) from mastered.customer where cust_id = '1999999999')"
     ).fetchone()
     assert (pending, mastered, stats.rejected_rows, stats.pending_rows) == (0, 0, 1, 0)
+    superseded = mastered_refs.execute(
+        "select cibil_score from quarantine.customer_superseded_invalid "
+        "where cust_id = '1999999999'"
+    ).fetchall()
+    assert superseded == [("1",)] and stats.superseded_rows == 1  # the older one, on record
 
 
 def test_a_valid_correction_clears_the_pending_one(
@@ -252,6 +303,71 @@ def test_a_valid_correction_clears_the_pending_one(
         [row["cust_id"], row["cust_id"]],
     ).fetchone()
     assert (score, pending, stats.pending_rows) == (812, 0, 0)
+    cleared = mastered_refs.execute(
+        "select cibil_score from quarantine.customer_superseded_invalid where cust_id = ?",
+        [row["cust_id"]],
+    ).fetchall()
+    assert cleared == [("12",)]  # the cleared correction stays on record, superseded
+
+
+def test_an_invalid_late_version_is_recorded_and_every_version_reconciles(
+    mastered_refs, small_landing: Path, tmp_path: Path
+) -> None:
+    """An invalid version older than the mastered row was recorded nowhere but raw."""
+    ent = ENTITIES["customer"]
+    row = first_rows(small_landing, ent)[5]
+    before = mastered_refs.execute(
+        "select * from mastered.customer where cust_id = ?", [row["cust_id"]]
+    ).fetchall()
+    late = dict(row, pin="2260011", modified_at="2019-06-01 00:00:00")
+    ingest_file(mastered_refs, ent, _write(tmp_path / "late.csv", ent, [late]))
+    stats = build_mastered(mastered_refs, ent)
+    assert (stats.pending_rows, stats.superseded_rows) == (0, 1)
+    rules, source = mastered_refs.execute(
+        "select _failed_rules, _source_file from quarantine.customer_superseded_invalid "
+        "where cust_id = ?",
+        [row["cust_id"]],
+    ).fetchone()
+    assert "pin__country_format" in rules and Path(source).name == "late.csv"
+    assert (
+        mastered_refs.execute(
+            "select * from mastered.customer where cust_id = ?", [row["cust_id"]]
+        ).fetchall()
+        == before
+    )
+    counts = reconciliation(mastered_refs, ent)
+    assert counts["versions_unrecorded"] == 0 and counts["pending_corrections"] == 0
+    # The check can fail: drop the record and the version is accounted for nowhere.
+    mastered_refs.execute("delete from quarantine.customer_superseded_invalid")
+    assert reconciliation(mastered_refs, ent)["versions_unrecorded"] == 1
+
+
+def test_a_contradictory_country_is_a_pending_correction_naming_the_rules(
+    mastered_refs, small_landing: Path, tmp_path: Path
+) -> None:
+    """The issue's `country=Norway` on an Indian customer, landed as a file anyway."""
+    ent = ENTITIES["customer"]
+    row = next(r for r in first_rows(small_landing, ent) if r["country"] == "India")
+    before = mastered_refs.execute(
+        "select * from mastered.customer where cust_id = ?", [row["cust_id"]]
+    ).fetchall()
+    norway = dict(row, country="Norway", modified_at="2023-11-29 12:00:00")
+    ingest_file(mastered_refs, ent, _write(tmp_path / "norway.csv", ent, [norway]))
+    stats = build_mastered(mastered_refs, ent)
+    rules = mastered_refs.execute(
+        "select _failed_rules from quarantine.customer_pending_corrections where cust_id = ?",
+        [row["cust_id"]],
+    ).fetchone()[0]
+    assert {"state__in_country", "country_code__matches_country", "pin__country_format"} <= set(
+        rules
+    )
+    assert stats.pending_rows == 1 and stats.rejected_rows == 0
+    assert (
+        mastered_refs.execute(
+            "select * from mastered.customer where cust_id = ?", [row["cust_id"]]
+        ).fetchall()
+        == before
+    )
 
 
 def test_ties_on_modified_at_resolve_to_the_later_ingestion(
@@ -382,3 +498,49 @@ def test_random_good_and_bad_versions_incremental_equals_full(
                   where r.cust_id = n.cust_id and r._source_file = n._source_file
                   and r._source_row = n._source_row)"""
     ).fetchone() == (0,)
+
+
+@pytest.mark.slow
+def test_a_landed_contradiction_keeps_the_build_green_and_shows_in_the_summary(
+    built,
+) -> None:
+    """Issue 16: `country=Norway` landed for an Indian customer is quarantined at mastering;
+    the customer keeps its good row, the regional checks pass, and the summary counts it."""
+    from io import StringIO
+
+    from fs_assets.build import build, print_summary
+
+    ent = ENTITIES["customer"]
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        cur = conn.execute(
+            "select * from raw.customer where country = 'India' order by cust_id limit 1"
+        )
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone(), strict=True))
+    norway = {c: row[c] for c in ent.column_names} | {
+        "country": "Norway",
+        "modified_at": "2023-11-29 23:00:00",
+    }
+    _write(built.landing / "customer" / "customer_norway.csv", ent, [norway])
+    select = "key:raw/customer or key:mastered/customer or key:mastered/customer_by_region"
+    report = build(built, select=select, out=StringIO())
+    assert report.ok, (report.checks_failed, report.step_failures)
+    assert report.checks_failed == [("mastered.customer:pending_corrections", "WARN")]
+    assert any(c.startswith("mastered.customer_by_region:") for c in report.checks_passed)
+    assert report.quarantine["mastered.customer"] == {
+        "rejected_rows": 0,
+        "pending_corrections": 1,
+        "keys_with_pending_correction": 1,
+    }
+    out = StringIO()
+    print_summary(report, built, out=out)
+    text = out.getvalue()
+    assert "mastered.customer:pending_corrections: 1 pending corrections of 1 customer" in text
+    assert "  mastered.customer: 0 rejected, 1 pending corrections of 1 keys" in text
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        country, rules = conn.execute(
+            "select m.country, p._failed_rules from mastered.customer m "
+            "join quarantine.customer_pending_corrections p using (cust_id) where cust_id = ?",
+            [row["cust_id"]],
+        ).fetchone()
+    assert country == "India" and "state__in_country" in rules

@@ -24,11 +24,13 @@ from fs_assets.raw_history import ingest_file
 from fs_assets.update_customer import (
     LOCK_FILE_NAME,
     UpdateError,
+    broken_rules,
     change_files,
     next_modified_at,
     parse_assignments,
     read_change_file,
     update_customer,
+    validate_changes,
 )
 from resources.warehouse import LAYER_SCHEMAS
 
@@ -45,13 +47,21 @@ def raw_only(landed: DataPaths) -> DataPaths:
 
 
 def a_customer(paths: DataPaths, customer_type: str = "Personal") -> dict:
+    """The first customer of the type in Maharashtra, India (so Pune and 4110xx pins are
+    valid places) whose row passes every rule as of now (its age flags still hold)."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     with duckdb.connect(str(paths.warehouse), read_only=True) as conn:
         cur = conn.execute(
-            "select * from raw.customer where customer_type = ? order by cust_id limit 1",
+            "select * from raw.customer where customer_type = ? and state = 'Maharashtra' "
+            "order by cust_id",
             [customer_type],
         )
         names = [d[0] for d in cur.description]
-        return dict(zip(names, cur.fetchone(), strict=True))
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    text = [{c: row[c] for c in CUSTOMER.column_names} for row in rows]
+    return next(
+        r for r, t in zip(rows, text, strict=True) if not broken_rules(t | {"modified_at": now})
+    )
 
 
 def no_ask(prompt: str) -> str:
@@ -91,6 +101,97 @@ def test_bad_field_or_value_is_a_clear_error(
     with pytest.raises(UpdateError, match=message):
         update_customer(raw_only, row["cust_id"], changes, no_ask)
     assert not list((raw_only.landing / "customer").glob("customer_update_*"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "rules"),
+    [
+        # The issue's examples, on an Indian customer.
+        (
+            {"country": "Norway"},
+            ["state__in_country", "pin__country_format", "country_code__matches_country"],
+        ),
+        ({"pin": "abcdef"}, ["pin__country_format"]),
+        ({"pin": "12"}, ["pin__country_format"]),
+        ({"pin": "2260011"}, ["pin__country_format"]),
+        ({"mobile_number1": "12345"}, ["mobile_number1__country_format"]),
+        ({"city": "Oslo"}, ["city__in_state"]),
+        ({"state": "Delhi"}, ["city__in_state"]),
+        ({"country_code": "+47"}, ["country_code__matches_country"]),
+        ({"customer_type": "Corporate"}, ["gender__personal_only", "minor_flag__personal_only"]),
+    ],
+)
+def test_a_change_breaking_a_cross_field_rule_is_refused_naming_it(
+    raw_only: DataPaths, changes: dict, rules: list[str]
+) -> None:
+    row = a_customer(raw_only)
+    assert row["country"] == "India"
+    with pytest.raises(UpdateError) as caught:
+        update_customer(raw_only, row["cust_id"], changes, no_ask)
+    message = str(caught.value)
+    for rule in rules:
+        assert rule in message
+    assert "nothing was written" in message and "--set" in message
+    assert not list((raw_only.landing / "customer").glob("*customer_update_*"))
+
+
+def test_a_change_of_related_fields_together_is_accepted(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    move = {"country": "Norway", "state": "Oslo", "city": "Oslo", "pin": "0010"}
+    with pytest.raises(UpdateError, match="the code of Norway is \\+47"):
+        update_customer(raw_only, row["cust_id"], move, no_ask)
+    result = update_customer(raw_only, row["cust_id"], move | {"country_code": "+47"}, no_ask)
+    assert result is not None and written_row(result.path)["state"] == "Oslo"
+
+
+def test_the_title_must_fit_the_gender(raw_only: DataPaths) -> None:
+    row = a_customer(raw_only)
+    other = "Male" if row["cust_title"] == "Mx" else "Non Binary"
+    with pytest.raises(UpdateError, match=r"cust_title__matches_gender.*unchanged"):
+        update_customer(raw_only, row["cust_id"], {"gender": other}, no_ask)
+
+
+def test_age_flags_are_checked_as_of_the_new_version() -> None:
+    """A customer who was 17 at the last change is an adult now: the flag must change too."""
+    row = {c: None for c in CUSTOMER.column_names} | {
+        "cust_id": "1000000001",
+        "customer_type": "Personal",
+        "cust_dob": "2003-06-01",
+        "minor_flag": "Yes",
+        "senior_citizen_flag": "No",
+        "modified_at": "2021-01-01 00:00:00",
+    }
+    assert "minor_flag__matches_dob" not in {r.name for r in broken_rules(row)}
+    with pytest.raises(UpdateError, match=r"minor_flag__matches_dob.*set minor_flag=No"):
+        validate_changes(row, {"customer_status": "Active"}, "2026-01-01 00:00:00.000000")
+
+
+def test_stale_age_flags_follow_the_date_of_birth_and_are_listed(raw_only: DataPaths) -> None:
+    """A minor at the last change who is an adult now: the tool sets minor_flag=No itself
+    (and says so); a flag set by hand against the date of birth is refused."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with duckdb.connect(str(raw_only.warehouse), read_only=True) as conn:
+        cur = conn.execute(
+            "select * from raw.customer where customer_type = 'Personal' and minor_flag = 'Yes' "
+            "order by cust_id"
+        )
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    stale = next(
+        r
+        for r in rows
+        if [
+            b.name
+            for b in broken_rules({c: r[c] for c in CUSTOMER.column_names} | {"modified_at": now})
+        ]
+        == ["minor_flag__matches_dob"]
+    )
+    with pytest.raises(UpdateError, match=r"minor_flag__matches_dob.*set minor_flag=No"):
+        update_customer(raw_only, stale["cust_id"], {"minor_flag": "Yes"}, no_ask)
+    result = update_customer(raw_only, stale["cust_id"], {"customer_status": "Active"}, no_ask)
+    assert result is not None
+    assert result.changes["minor_flag"] == ("Yes", "No")
+    assert written_row(result.path)["minor_flag"] == "No"
 
 
 def test_personal_only_field_refused_for_organisations(raw_only: DataPaths) -> None:
@@ -249,7 +350,10 @@ def test_a_pending_change_from_the_future_is_still_overtaken(raw_only: DataPaths
     first = update_customer(raw_only, row["cust_id"], {"city": "Pune"}, no_ask)
     assert first is not None
     ahead = written_row(first.path)
-    ahead["modified_at"] = "2999-01-01 00:00:00.000000"
+    # A day ahead (far enough to overtake now; a version centuries ahead would break the
+    # age-flag rules, which hold as of modified_at).
+    tomorrow = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=1)
+    ahead["modified_at"] = tomorrow.strftime("%Y-%m-%d %H:%M:%S.%f")
     with first.path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["", *(c.source_header for c in CUSTOMER.columns)])
@@ -258,7 +362,9 @@ def test_a_pending_change_from_the_future_is_still_overtaken(raw_only: DataPaths
     assert second is not None
     latest = written_row(second.path)
     assert latest["city"] == "Pune"
-    assert latest["modified_at"] == "2999-01-01 00:00:00.000001"
+    assert latest["modified_at"] == (tomorrow + dt.timedelta(microseconds=1)).strftime(
+        "%Y-%m-%d %H:%M:%S.%f"
+    )
 
 
 def test_half_written_temp_file_is_ignored_and_foreign_file_is_named(

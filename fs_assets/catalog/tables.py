@@ -17,7 +17,7 @@ from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGra
 
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
 from fs_assets.entities import ENTITIES
-from fs_assets.mastering import STATE, pending_table, rejects_table
+from fs_assets.mastering import STATE, pending_table, rejects_table, superseded_table
 from fs_assets.raw_history import LEDGER, ingest_rejects_table
 
 WAREHOUSE_PREFIX = "warehouse."
@@ -137,6 +137,18 @@ def side_tables() -> tuple[SideTable, ...]:
                 f"Pending corrections: {ent.name} versions newer than the mastered (last "
                 "valid) one that broke a validity rule, as delivered, with the rules, file "
                 "and row; the mastered row stays until a valid version arrives.",
+                columns_like=dg.AssetKey(["raw", ent.name]),
+                extra_columns=_REJECT_EXTRAS,
+            )
+        )
+        tables.append(
+            SideTable(
+                _plain(superseded_table(ent)),
+                (dg.AssetKey(["mastered", ent.name]),),
+                f"Invalid {ent.name} versions a newer version already replaced (older than "
+                "the mastered row, e.g. an invalid late correction, or an older version of a "
+                "rejected key), as delivered, with the rules, file and row: on record, never "
+                "in force.",
                 columns_like=dg.AssetKey(["raw", ent.name]),
                 extra_columns=_REJECT_EXTRAS,
             )

@@ -54,6 +54,7 @@ from fs_assets.mastering import (
     ranked_sql,
     referenced_entities,
     rejects_select_sql,
+    superseded_select_sql,
     versions_sql,
 )
 from fs_assets.raw_history import (
@@ -461,6 +462,9 @@ def build_mastered(
                 ("quarantine", f"{ent.name}_rejects"): wh.sql(rejects_select_sql(ent), [now]),
                 ("quarantine", f"{ent.name}_pending_corrections"): wh.sql(
                     pending_select_sql(ent), [now]
+                ),
+                ("quarantine", f"{ent.name}_superseded_invalid"): wh.sql(
+                    superseded_select_sql(ent), [now]
                 ),
             }
         )

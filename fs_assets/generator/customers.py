@@ -35,6 +35,7 @@ from fs_assets.entities import (
     MARITAL_BY_TITLE,
     MARITAL_STATUSES,
     MINOR_TITLE_BY_GENDER,
+    MOBILE_RANGE,
     NATIONALITIES,
     NATIONALITY_WEIGHTS,
     OCCUPATION_WEIGHTS,
@@ -74,7 +75,6 @@ ADDRESS_LINE3_SHARE = 0.7  # the rest have no third address line
 EMAIL_DOMAIN = "@gmail.com"
 # Contact details are drawn, not derived: the seed computed mobile = cust_id + offset and
 # the e-mail number from cust_id, so anyone holding a customer id could recompute both.
-MOBILE_RANGE = (6_000_000_000, 9_999_999_999)  # ten digits, Indian mobiles start 6-9
 EMAIL_NUMBER_RANGE = (1, 99_999)  # first.last<number>@gmail.com
 EMAIL_MAX = CUSTOMER.column("email_addr").max_length or 50
 ADDRESS_MAX = CUSTOMER.column("customer_addressline1").max_length or 50
@@ -84,7 +84,8 @@ _YES, _NO = YES_NO.index("Yes"), YES_NO.index("No")
 _MALE, _FEMALE = GENDERS.index("Male"), GENDERS.index("Female")
 _MINOR_BUCKET = next(i for i, b in enumerate(AGE_BUCKETS) if b[3] == "Yes")
 # Faker's date_of_birth(min, max): the birthday lies between max+1 years ago (exclusive) and
-# min years ago, so the age in whole years is within [min, max].
+# min years ago, so the age in whole years is within [min, max]. The span is drawn against
+# AS_OF and placed against the version's modified_at, the day the flags describe.
 _DOB_LOW = np.array([day_number(years_before(AS_OF, b[1] + 1)) + 1 for b in AGE_BUCKETS])
 _DOB_HIGH = np.array([day_number(years_before(AS_OF, b[0])) for b in AGE_BUCKETS])
 _BUCKET_MINOR = np.array([b[3] == "Yes" for b in AGE_BUCKETS])
@@ -119,6 +120,25 @@ class CustomerChunk:
     @property
     def size(self) -> int:
         return len(self.cust_id)
+
+
+def years_before_days(days: np.ndarray, years: int) -> np.ndarray:
+    """`years_before` for an array of day numbers: 29 February falls back to the 28th."""
+    d = days.astype("datetime64[D]")
+    month = d.astype("datetime64[M]")
+    day_of_month = (d - month).astype(np.int64)
+    back = month - np.timedelta64(12 * years, "M")
+    first = back.astype("datetime64[D]")
+    length = ((back + np.timedelta64(1, "M")).astype("datetime64[D]") - first).astype(np.int64)
+    return first.astype(np.int64) + np.minimum(day_of_month, length - 1)
+
+
+def _dob_as_of(bucket: np.ndarray, offset: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Dates of birth whose age in whole years on `day` lies in each row's age bucket."""
+    rows = np.arange(bucket.shape[0])
+    low = np.stack([years_before_days(day, b[1] + 1) + 1 for b in AGE_BUCKETS])[bucket, rows]
+    high = np.stack([years_before_days(day, b[0]) for b in AGE_BUCKETS])[bucket, rows]
+    return np.minimum(low + offset, high - 1)
 
 
 def _pick(rng: np.random.Generator, pools: list[pa.Array], group: np.ndarray) -> np.ndarray:
@@ -161,13 +181,12 @@ def build_customers(
     bucket = np.zeros(n, dtype=np.int8)
     shares = [b[2] for b in AGE_BUCKETS]
     bucket[personal] = exact_shares(rng, shares, n_personal, remainder=_MINOR_BUCKET)
-    person_dob = _DOB_LOW[bucket] + uniform_below(rng, _DOB_HIGH[bucket] - _DOB_LOW[bucket])
+    dob_offset = uniform_below(rng, _DOB_HIGH[bucket] - _DOB_LOW[bucket])
     minor = personal & _BUCKET_MINOR[bucket]
     senior = personal & _BUCKET_SENIOR[bucket]
     org_has_dob = np.zeros(n, dtype=bool)
     org_has_dob[org] = exact_shares(rng, [ORG_DOB_SHARE], int(org.sum()), remainder=1) == 0
     org_dob = uniform_ints(rng, *(day_number(d) for d in ORG_DOB_WINDOW), n)
-    dob = np.where(personal, person_dob, org_dob)
 
     gender = weighted_codes(rng, GENDER_WEIGHTS, n)
     title = grouped_choice(rng, gender, _TITLE_OPTIONS)
@@ -222,6 +241,9 @@ def build_customers(
     onboarding[incorporated] = org_dob[incorporated] * DAY_SECONDS
     created = onboarding + uniform_below(rng, AS_OF_SECONDS - 1 - onboarding)
     modified = created + uniform_below(rng, AS_OF_SECONDS - created)
+    # The minor and senior flags hold as of modified_at (`minor_flag__matches_dob`).
+    person_dob = _dob_as_of(bucket, dob_offset, modified // DAY_SECONDS)
+    dob = np.where(personal, person_dob, org_dob)
 
     cust_id = text.integers(ids)
     # Drawn last from this chunk's stream, so every other column keeps its values.

@@ -50,10 +50,19 @@ from fs_assets.governance.policies import (
 )
 from fs_assets.history import HISTORY_DOCS, history_key
 from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import history_table, mastered_table
+from fs_assets.mastering import history_table, mastered_table, pending_table
 from fs_assets.rules import q
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+# The current views mark a row whose key has a pending correction (a newer version that
+# broke a rule, in quarantine.<entity>_pending_corrections); not PII, so no mask.
+PENDING_FLAG = "has_pending_correction"
+PENDING_FLAG_DOC = (
+    "BOOLEAN",
+    "True when a newer version of this row broke a rule and waits in quarantine as a "
+    "pending correction; the row shown is the last valid version.",
+)
 
 # Join keys that identify a customer: tokenised for roles without clear TW.mask.
 TOKENISED_KEYS = ("cust_id",)
@@ -100,7 +109,12 @@ class GovernedView:
         if self.history:
             interval = ", ".join(q(c) for c in HISTORY_DOCS)
             return f"select\n  {cols},\n  {interval}\nfrom {history_table(self.entity)}{where}"
-        return f"select\n  {cols}\nfrom {mastered_table(self.entity)}{where}"
+        key = q(self.entity.key)
+        flag = (
+            f"exists (select 1 from {pending_table(self.entity)} p where p.{key} = m.{key}) "
+            f"as {q(PENDING_FLAG)}"
+        )
+        return f"select\n  {cols},\n  {flag}\nfrom {mastered_table(self.entity)} m{where}"
 
     def column_schema(self) -> dg.TableSchema:
         return dg.TableSchema(
@@ -117,7 +131,7 @@ class GovernedView:
                 )
                 for c in self.columns
             ]
-            + (_interval_columns() if self.history else [])
+            + (_interval_columns() if self.history else [_pending_column()])
         )
 
     def policies_json(self) -> dict[str, object]:
@@ -136,6 +150,11 @@ class GovernedView:
                 if c.pii or c.policy
             },
         }
+
+
+def _pending_column() -> dg.TableColumn:
+    kind, doc = PENDING_FLAG_DOC
+    return dg.TableColumn(name=PENDING_FLAG, type=kind, description=doc)
 
 
 def _interval_columns() -> list[dg.TableColumn]:
@@ -237,15 +256,17 @@ def _declared_schema(ent: Entity, history: bool = False) -> dg.TableSchema:
         )
         for c in ent.columns
     ]
-    return dg.TableSchema(columns=columns + (_interval_columns() if history else []))
+    extra = _interval_columns() if history else [_pending_column()]
+    return dg.TableSchema(columns=columns + extra)
 
 
 def _lineage(ent: Entity, history: bool = False) -> dg.TableColumnLineage:
     src = history_key(ent) if history else mastered_key(ent.name)
     names = [*ent.column_names, *(HISTORY_DOCS if history else ())]
-    return dg.TableColumnLineage(
-        {c: [dg.TableColumnDep(asset_key=src, column_name=c)] for c in names}
-    )
+    deps = {c: [dg.TableColumnDep(asset_key=src, column_name=c)] for c in names}
+    if not history:  # from the pending corrections the mastered step writes, by key
+        deps[PENDING_FLAG] = [dg.TableColumnDep(asset_key=src, column_name=ent.key)]
+    return dg.TableColumnLineage(deps)
 
 
 def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.AssetsDefinition:

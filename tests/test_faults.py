@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from fs_assets.build_progress import BuildReport, print_summary
 from fs_assets.cli import main
 from fs_assets.entities import CUSTOMER, ENTITIES, FIRST_CUSTOMER_ID
 from fs_assets.generator import generate_landing
@@ -32,6 +33,8 @@ from fs_assets.generator.faults import (
     truth_path,
 )
 from fs_assets.instance import INSTANCE_TEMPLATE
+from fs_assets.marts.assets import _lead_kpis
+from fs_assets.marts.quality import quality_kpis, quarantine_counts
 from fs_assets.paths import PROJECT_ROOT, DataPaths
 from fs_assets.rules import RULES
 
@@ -210,6 +213,45 @@ def test_main_command_plants_some_tens_of_faults() -> None:
     assert 20 <= fault_count(float(match.group(1)), int(customers.group(1))) < 100
 
 
+# --- what the build's summary and the dashboards show (fast) ------------------------------
+
+
+def test_summary_names_rejects_and_pending_per_entity() -> None:
+    report = BuildReport(run_id="r", success=True, run_ids=["r"])
+    report.quarantine = {"transaction": (3, 0), "customer": (1_204, 3), "product": (0, 0)}
+    out = StringIO()
+    print_summary(report, {}, out)
+    (line,) = [x for x in out.getvalue().splitlines() if x.startswith("quarantine:")]
+    assert line.startswith(
+        "quarantine: customer 1,204 rejected, 3 pending; product 0 rejected, 0 pending; "
+        "transaction 3 rejected, 0 pending"
+    )
+    out = StringIO()
+    print_summary(BuildReport(run_id="r", success=True), {}, out)
+    assert "quarantine:" not in out.getvalue()  # nothing mastered in that build
+
+
+def test_lead_generation_tiles_count_the_quarantine(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("create table quarantine.customer_rejects as select * from range(14)")
+    conn.execute("create table quarantine.customer_pending_corrections as select * from range(3)")
+    conn.execute("create table quarantine.transaction_rejects as select * from range(2)")
+    conn.execute("create table quarantine.transaction_pending_corrections (x int)")
+    conn.execute("create table quarantine.account_rejects (x int)")  # half-built: left out
+    assert quarantine_counts(conn) == {"customer": (14, 3), "transaction": (2, 0)}
+    conn.execute("create schema if not exists marts")
+    conn.execute(
+        "create table marts.lead_generation as "
+        "select 'total_customers' as figure, 500 as customers, null as transactions "
+        "union all select 'reason', null, 40"
+    )
+    conn.execute("create table marts.cross_sell as select true as eligible")
+    kpis = _lead_kpis(conn)
+    assert kpis["Total customers"] == "500"
+    assert kpis["Quarantine: customer (rejected / pending)"] == "14 / 3"
+    assert kpis["Quarantine: transaction (rejected / pending)"] == "2 / 0"
+    assert quality_kpis(conn).items() <= kpis.items()
+
+
 # --- a real build of the faulty set (slow) -------------------------------------------------
 
 SELECT = (
@@ -219,7 +261,9 @@ SELECT = (
 
 
 @pytest.fixture(scope="module")
-def faulty_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataPaths, list[PlantedFault]]:
+def faulty_build(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[DataPaths, list[PlantedFault], BuildReport]:
     """A data folder built (raw, mastered, history) from 500 customers at a 5% error rate."""
     from fs_assets.build import build
 
@@ -240,7 +284,7 @@ def faulty_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataPaths, l
                 os.environ[key] = value
     assert report.ok, (report.checks_failed, report.step_failures)
     assert stats.faults is not None
-    return DataPaths(root), read_truth(stats.faults.truth)
+    return DataPaths(root), read_truth(stats.faults.truth), report
 
 
 def _where(source_file: str) -> str:
@@ -271,10 +315,10 @@ def _quarantined(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, int], t
 @pytest.mark.slow
 @pytest.mark.parametrize(("outcome", "rule"), [_case(*c) for c in CASES])
 def test_each_planted_fault_is_caught_by_its_rule(
-    faulty_build: tuple[DataPaths, list[PlantedFault]], outcome: str, rule: str
+    faulty_build: tuple[DataPaths, list[PlantedFault], BuildReport], outcome: str, rule: str
 ) -> None:
     """Recall: every planted fault of this case ends where the truth says, for its rule."""
-    paths, truth = faulty_build
+    paths, truth, _ = faulty_build
     cases = [f for f in truth if (f.outcome, f.rule) == (outcome, rule)]
     assert cases
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
@@ -326,11 +370,11 @@ def test_each_planted_fault_is_caught_by_its_rule(
 
 @pytest.mark.slow
 def test_no_clean_row_is_quarantined_or_lost(
-    faulty_build: tuple[DataPaths, list[PlantedFault]],
+    faulty_build: tuple[DataPaths, list[PlantedFault], BuildReport],
 ) -> None:
     """Precision: every quarantined row is a planted fault with that outcome; the clean
     customers, accounts and transactions are all mastered."""
-    paths, truth = faulty_build
+    paths, truth, _ = faulty_build
     planted = {(f.entity, f.file, f.row): f for f in truth if f.row}
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         quarantined = _quarantined(con)
@@ -355,3 +399,23 @@ def test_no_clean_row_is_quarantined_or_lost(
             [FIRST_CUSTOMER_ID + CUSTOMERS],
         ).fetchone()
         assert customers == CUSTOMERS
+
+
+@pytest.mark.slow
+def test_build_summary_and_tiles_show_the_quarantine(
+    faulty_build: tuple[DataPaths, list[PlantedFault], BuildReport],
+) -> None:
+    """The summary's counts are the quarantine tables' rows, the tiles' too."""
+    paths, truth, report = faulty_build
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        counts = quarantine_counts(con)
+        tiles = quality_kpis(con)
+    assert report.quarantine == counts and set(counts) == set(ENTITIES)
+    caught = [f for f in truth if f.rule in RULE_NAMES and f.entity == CUSTOMER.name]
+    rejected, pending = counts[CUSTOMER.name]
+    assert rejected == sum(f.outcome == REJECT for f in caught) > 0
+    assert pending == sum(f.outcome == PENDING for f in caught) > 0
+    out = StringIO()
+    print_summary(report, report.planned, out)
+    assert f"customer {rejected} rejected, {pending} pending" in out.getvalue()
+    assert tiles["Quarantine: customer (rejected / pending)"] == f"{rejected} / {pending}"

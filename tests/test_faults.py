@@ -70,7 +70,7 @@ CASES = (
     (REJECT, "cust_dob__not_future"),
     (REJECT, "currency__matches_account"),
     (PENDING, "email_addr__pattern"),
-    (PENDING, "pin__country_format"),
+    (PENDING, "pin__max_length"),
     (PENDING, "state__in_country"),
     (HISTORY_ONLY, ""),
     (DUPLICATE, ""),

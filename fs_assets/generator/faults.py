@@ -166,7 +166,8 @@ class _Customers:
         self.modified = _seconds(table["modified_at"])
         self.eligible = {
             EMAIL_TYPO: _mask(pc.match_substring(table["email_addr"], "@")),
-            PIN_WRONG_LENGTH: _mask(pc.match_substring_regex(table["pin"], r"^[0-9]{2,}$")),
+            # Six digits or more: keyed twice, the pin is over the column's 10 characters.
+            PIN_WRONG_LENGTH: _mask(pc.match_substring_regex(table["pin"], r"^[0-9]{6,}$")),
             STATE_OTHER_COUNTRY: np.ones(table.num_rows, dtype=bool),
             # A minor: a birth after the snapshot agrees with the minor flag.
             DOB_FUTURE: _mask(pc.equal(table["minor_flag"], "Yes")),
@@ -184,15 +185,20 @@ class _Customers:
         return index, self.table.slice(index, 1).to_pylist()[0]
 
 
-def _row_fault(kind: str, row: dict[str, str | None], rng: np.random.Generator) -> tuple[str, str]:
-    """Break `row` in place the way `kind` says; the rule meant to catch it and a detail."""
+def _row_fault(
+    kind: str, row: dict[str, str | None], rng: np.random.Generator, turn: int
+) -> tuple[str, str]:
+    """Break `row` in place the way `kind` says; the rule meant to catch it and a detail.
+
+    `turn` counts the faults of this kind so far: variants are planted in turn.
+    """
     if kind == EMAIL_TYPO:
-        how, typo = _EMAIL_TYPOS[rng.integers(len(_EMAIL_TYPOS))]
+        how, typo = _EMAIL_TYPOS[turn % len(_EMAIL_TYPOS)]
         row["email_addr"] = typo(row["email_addr"] or "")
         return RULE_EMAIL, f"email_addr: {how}"
     if kind == PIN_WRONG_LENGTH:
         pin = row["pin"] or ""
-        if rng.random() < 0.5:
+        if turn % 2 == 0:
             row["pin"] = pin[:-1]
             return RULE_PIN_LENGTH, "pin: a digit missing"
         row["pin"] = pin + pin
@@ -269,6 +275,53 @@ def _write_truth(path: Path, truth: list[PlantedFault]) -> None:
         writer.writerow(TRUTH_COLUMNS)
         writer.writerows(["" if v is None else v for v in astuple(fault)] for fault in ordered)
     os.replace(temporary, path)
+
+
+def _plant_customers(
+    planter: _Planter,
+    pool: _Customers,
+    kinds: list[str],
+    rng: np.random.Generator,
+    next_customer: int,
+) -> None:
+    """The customer faults among `kinds`, in order; new customers numbered from `next_customer`."""
+    newer = 0
+    turns = dict.fromkeys(ROW_FAULTS, 0)
+    for kind in kinds:
+        if kind in ROW_FAULTS:  # a new customer delivered broken: no valid version
+            template = pool.take(kind)
+            if template is None:
+                continue
+            row = template[1]
+            row["cust_id"] = str(next_customer)
+            next_customer += 1
+            rule, detail = _row_fault(kind, row, rng, turns[kind])
+            turns[kind] += 1
+            planter.add(CUSTOMER, row, kind, REJECT, rule, f"new customer; {detail}")
+        elif kind == INVALID_NEWER_VERSION:
+            broken = ROW_FAULTS[newer % len(ROW_FAULTS)]  # each in turn, e-mail first
+            newer += 1
+            template = pool.take(broken)
+            if template is None:
+                continue
+            index, row = template
+            modified = int(pool.modified[index])
+            later = modified + int(rng.integers(1, max(1, AS_OF_SECONDS - modified), endpoint=True))
+            row["modified_at"] = _text_time(later)
+            rule, detail = _row_fault(broken, row, rng, turns[broken])
+            turns[broken] += 1
+            planter.add(CUSTOMER, row, kind, PENDING, rule, f"newer version; {detail}")
+        elif kind == LATE_CORRECTION:
+            template = pool.take(LATE_CORRECTION)
+            if template is None:
+                continue
+            index, row = template
+            created, modified = int(pool.created[index]), int(pool.modified[index])
+            row["modified_at"] = _text_time(int(rng.integers(created + 1, modified)))
+            levels = [v for v in LEVELS if v != row["customer_risk_category"]]
+            row["customer_risk_category"] = levels[rng.integers(len(levels))]
+            detail = "customer_risk_category changed; modified_at before the current version"
+            planter.add(CUSTOMER, row, kind, HISTORY_ONLY, "", detail)
 
 
 def _plant_currencies(
@@ -350,44 +403,8 @@ def plant_faults(
         pool = _Customers(_read(first_customers, CUSTOMER, fmt), rng)
         kinds = [PLANTED_KINDS[i % len(PLANTED_KINDS)] for i in range(count)]
         kinds = [kinds[i] for i in rng.permutation(count)]
-        next_customer = FIRST_CUSTOMER_ID + customers
+        _plant_customers(planter, pool, kinds, rng, FIRST_CUSTOMER_ID + customers)
         wrong_currency = kinds.count(WRONG_CURRENCY)
-        newer = 0
-        for kind in kinds:
-            if kind in ROW_FAULTS:  # a new customer delivered broken: no valid version
-                template = pool.take(kind)
-                if template is None:
-                    continue
-                row = template[1]
-                row["cust_id"] = str(next_customer)
-                next_customer += 1
-                rule, detail = _row_fault(kind, row, rng)
-                planter.add(CUSTOMER, row, kind, REJECT, rule, f"new customer; {detail}")
-            elif kind == INVALID_NEWER_VERSION:
-                broken = ROW_FAULTS[newer % len(ROW_FAULTS)]  # each in turn, e-mail first
-                newer += 1
-                template = pool.take(broken)
-                if template is None:
-                    continue
-                index, row = template
-                modified = int(pool.modified[index])
-                later = modified + int(
-                    rng.integers(1, max(1, AS_OF_SECONDS - modified), endpoint=True)
-                )
-                row["modified_at"] = _text_time(later)
-                rule, detail = _row_fault(broken, row, rng)
-                planter.add(CUSTOMER, row, kind, PENDING, rule, f"newer version; {detail}")
-            elif kind == LATE_CORRECTION:
-                template = pool.take(LATE_CORRECTION)
-                if template is None:
-                    continue
-                index, row = template
-                created, modified = int(pool.created[index]), int(pool.modified[index])
-                row["modified_at"] = _text_time(int(rng.integers(created + 1, modified)))
-                levels = [v for v in LEVELS if v != row["customer_risk_category"]]
-                row["customer_risk_category"] = levels[rng.integers(len(levels))]
-                detail = "customer_risk_category changed; modified_at before the current version"
-                planter.add(CUSTOMER, row, kind, HISTORY_ONLY, "", detail)
         if wrong_currency:
             _plant_currencies(planter, rng, wrong_currency, transactions)
         copies.append(_duplicate(first_customers, planter))

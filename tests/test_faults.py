@@ -189,11 +189,13 @@ def test_truth_holds_no_personal_values(tmp_path: Path) -> None:
 def test_generate_command_reports_faults_and_refuses_bad_rates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "landing"
+    out = tmp_path / "länd ing [1]*"  # a name is data, never a pattern
     argv = ["generate", "--customers", "100", "--seed", "3", "--out", str(out)]
     assert main([*argv, "--error-rate", "0.1"]) == 0
     printed = capsys.readouterr().out
     assert "planted 11 faults" in printed and str(truth_path(out)) in printed
+    assert truth_path(out).name == "länd ing [1]*.faults.truth.csv"
+    assert len(read_truth(truth_path(out))) == 11
     for bad in ("-0.1", "1", "lots"):
         with pytest.raises(SystemExit) as exit_info:
             main([*argv, "--error-rate", bad])

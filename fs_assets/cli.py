@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from fs_assets.file_modes import owner_only_umask
@@ -16,11 +17,32 @@ def _generate(args: argparse.Namespace) -> int:
 
     paths = data_paths(args.home)
     out = Path(args.out) if args.out else paths.landing
-    stats = generate_landing(out, customers=args.customers, seed=args.seed, fmt=args.format)
+    stats = generate_landing(
+        out,
+        customers=args.customers,
+        seed=args.seed,
+        fmt=args.format,
+        error_rate=args.error_rate,
+    )
     for entity, rows in stats.rows.items():
         print(f"{entity:12} {rows:>12,} rows")
     print(f"wrote {len(stats.files)} files to {out} in {stats.total_seconds:.1f}s")
+    if stats.faults is not None:
+        kinds = Counter(f.fault for f in stats.faults.faults)
+        listed = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+        print(f"planted {len(stats.faults.faults)} faults ({listed}); truth: {stats.faults.truth}")
     return 0
+
+
+def _error_rate(text: str) -> float:
+    """A share of faulty rows: a number from 0 up to (not including) 1."""
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= rate < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text}")
+    return rate
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -105,6 +127,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--format", choices=("csv", "parquet"), default="csv")
     g.add_argument("--out", help="folder to write into (default: the landing zone)")
+    g.add_argument(
+        "--error-rate",
+        type=_error_rate,
+        default=0.0,
+        metavar="R",
+        help="plant about R faulty rows per customer (typos, wrong pins, late corrections, "
+        "a duplicate file, ...) and list them in <out>.faults.truth.csv beside the folder",
+    )
     g.set_defaults(func=_generate)
 
     b = sub.add_parser("build", help="materialize the asset graph with all checks")

@@ -34,6 +34,7 @@ from fs_assets.entities import (
 )
 from fs_assets.generator.accounts import AccountChunk, build_accounts, draw_account_counts
 from fs_assets.generator.customers import CustomerChunk, build_customers
+from fs_assets.generator.faults import PlantedFaults, fault_count, plant_faults
 from fs_assets.generator.fx_rates import build_fx_rates
 from fs_assets.generator.names import Pools, build_pools
 from fs_assets.generator.products import build_products
@@ -55,6 +56,7 @@ class GenerationStats:
     files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ENTITY_NAMES, 0.0))
     total_seconds: float = 0.0
+    faults: PlantedFaults | None = None  # at a non-zero error rate
 
     @property
     def total_rows(self) -> int:
@@ -209,14 +211,18 @@ def generate_landing(
     seed: int = 42,
     fmt: str = "csv",
     chunk_customers: int = 100_000,
+    error_rate: float = 0.0,
 ) -> GenerationStats:
     """Write mock landing files for every entity into `out_dir/<entity>/`.
 
     The same arguments give byte-identical files: every slice draws from its own numpy
     stream spawned from `seed`, Faker is seeded with it, and dates are relative to AS_OF.
+    A non-zero `error_rate` then plants about that share of faulty customer rows (see
+    `faults.py`) and writes their truth file; the clean files stay as they were.
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS}, not {fmt!r}")
+    fault_count(error_rate, customers)  # refuses a rate out of range before writing
     if customers < 0 or chunk_customers < 1:
         raise ValueError("customers must be >= 0 and chunk_customers >= 1")
     if FIRST_CUSTOMER_ID + customers > MAX_CUSTOMER_ID:
@@ -239,5 +245,19 @@ def generate_landing(
             run.chunk(part, _slices(part_seed, start, size))
     # Faker pools exist for customers' names and addresses.
     run.stats.seconds["customer"] += pool_seconds
+    if error_rate:
+        planted = plant_faults(
+            Path(out_dir),
+            seed,
+            fmt,
+            error_rate,
+            customers,
+            run.stats.rows["transaction"],
+            part=len(starts),
+        )
+        for entity, rows in planted.rows.items():
+            run.stats.rows[entity] += rows
+        run.stats.files.extend(planted.files)
+        run.stats.faults = planted
     run.stats.total_seconds = time.perf_counter() - started
     return run.stats

@@ -45,6 +45,7 @@ from fs_assets.marts.metadata import (
     column_schema,
     column_transformations,
 )
+from fs_assets.marts.quality import quality_kpis
 from fs_assets.marts.report import png_markdown, write_dashboard
 from fs_assets.mastered_assets import mastered_key
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
@@ -187,6 +188,7 @@ def _lead_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
         "Total customers": f"{total or 0:,}",
         "Leads (card recommended)": f"{leads or 0:,}",
         "Transactions": f"{txns or 0:,}",
+        **quality_kpis(conn),  # what mastering kept out of these figures
     }
 
 

@@ -21,8 +21,6 @@ from typing import TextIO
 import dagster as dg
 from dagster import DagsterEventType, DagsterInstance
 
-from fs_assets.entities import ENTITY_NAMES
-
 
 @dataclass
 class BuildReport:
@@ -59,8 +57,6 @@ WATCHED = {
     DagsterEventType.STEP_FAILURE,
 }
 # The mastered assets' metadata that counts their quarantine (fs_assets/mastered_assets.py).
-MASTERED_PREFIX = "mastered."
-QUARANTINE_METADATA = ("rejected_rows", "pending_corrections")
 BAR_WIDTH = 24
 POLL_S = 0.5
 CLEAR_LINE = "\r\033[K"
@@ -204,13 +200,6 @@ class BuildProgress:
         if not self.tty:
             self._line(f"materialized {self.current}")
 
-    def _quarantine(self, name: str, materialization: dg.AssetMaterialization) -> None:
-        """Keep a mastered entity's rejected and pending counts for the summary."""
-        metadata = materialization.metadata
-        if name.startswith(MASTERED_PREFIX) and all(k in metadata for k in QUARANTINE_METADATA):
-            rejected, pending = (int(metadata[k].value) for k in QUARANTINE_METADATA)
-            self.report.quarantine[name.removeprefix(MASTERED_PREFIX)] = (rejected, pending)
-
     def _note(self, text: str) -> None:
         """A line that stays: a failure, in both modes."""
         if self.tty:
@@ -234,10 +223,6 @@ class BuildProgress:
         self.out.write(f"{CLEAR_LINE}{line[:width]}")
         self.out.flush()
         self._drawn = True
-
-
-def _entity_order(entity: str) -> int:
-    return ENTITY_NAMES.index(entity) if entity in ENTITY_NAMES else len(ENTITY_NAMES)
 
 
 def print_summary(report: BuildReport, items: dict[str, int], out: TextIO = sys.stdout) -> None:
@@ -270,14 +255,4 @@ def print_summary(report: BuildReport, items: dict[str, int], out: TextIO = sys.
             )
     for step in report.step_failures:
         out.write(f"  FAILED step {step}\n")
-    if report.quarantine:
-        counts = "; ".join(
-            f"{entity} {rejected:,} rejected, {pending:,} pending"
-            for entity, (rejected, pending) in sorted(
-                report.quarantine.items(), key=lambda item: _entity_order(item[0])
-            )
-        )
-        out.write(
-            f"quarantine: {counts} (rows in quarantine.<entity>_rejects and _pending_corrections)\n"
-        )
     out.write("dagster runs:\n" + "".join(f"  {run_id}\n" for run_id in report.run_ids))

@@ -220,17 +220,27 @@ def test_main_command_plants_some_tens_of_faults() -> None:
 
 def test_summary_names_rejects_and_pending_per_entity() -> None:
     report = BuildReport(run_id="r", success=True, run_ids=["r"])
-    report.quarantine = {"transaction": (3, 0), "customer": (1_204, 3), "product": (0, 0)}
+    report.quarantine = {
+        "mastered.customer": {
+            "rejected_rows": 1_204,
+            "pending_corrections": 3,
+            "keys_with_pending_correction": 2,
+        },
+        "mastered.product": {
+            "rejected_rows": 0,
+            "pending_corrections": 0,
+            "keys_with_pending_correction": 0,
+        },
+    }
     out = StringIO()
     print_summary(report, {}, out)
-    (line,) = [x for x in out.getvalue().splitlines() if x.startswith("quarantine:")]
-    assert line.startswith(
-        "quarantine: customer 1,204 rejected, 3 pending; product 0 rejected, 0 pending; "
-        "transaction 3 rejected, 0 pending"
-    )
+    text = out.getvalue()
+    assert "quarantine (rejected keys, pending corrections of keys):" in text
+    assert "  mastered.customer: 1204 rejected, 3 pending corrections of 2 keys" in text
+    assert "  mastered.product: 0 rejected, 0 pending corrections of 0 keys" in text
     out = StringIO()
     print_summary(BuildReport(run_id="r", success=True), {}, out)
-    assert "quarantine:" not in out.getvalue()  # nothing mastered in that build
+    assert "quarantine" not in out.getvalue()  # nothing mastered in that build
 
 
 def test_lead_generation_tiles_count_the_quarantine(conn: duckdb.DuckDBPyConnection) -> None:
@@ -258,7 +268,7 @@ def test_lead_generation_tiles_count_the_quarantine(conn: duckdb.DuckDBPyConnect
 
 SELECT = (
     " or ".join(f'key:"{layer}/{name}"' for name in ENTITIES for layer in ("raw", "mastered"))
-    + ' or key:"mastered/customer_history"'
+    + ' or key:"mastered.customer_history"'
 )
 
 
@@ -412,12 +422,16 @@ def test_build_summary_and_tiles_show_the_quarantine(
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         counts = quarantine_counts(con)
         tiles = quality_kpis(con)
-    assert report.quarantine == counts and set(counts) == set(ENTITIES)
+    summary = {
+        name.removeprefix("mastered."): (c["rejected_rows"], c["pending_corrections"])
+        for name, c in report.quarantine.items()
+    }
+    assert summary == counts and set(counts) == set(ENTITIES)
     caught = [f for f in truth if f.rule in RULE_NAMES and f.entity == CUSTOMER.name]
     rejected, pending = counts[CUSTOMER.name]
     assert rejected == sum(f.outcome == REJECT for f in caught) > 0
     assert pending == sum(f.outcome == PENDING for f in caught) > 0
     out = StringIO()
     print_summary(report, report.planned, out)
-    assert f"customer {rejected} rejected, {pending} pending" in out.getvalue()
+    assert f"mastered.customer: {rejected} rejected, {pending} pending" in out.getvalue()
     assert tiles["Quarantine: customer (rejected / pending)"] == f"{rejected} / {pending}"

@@ -23,6 +23,35 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from fs_assets.generator.simulate import SimulationError, simulate
+
+    paths = data_paths(args.home)
+    try:
+        start = dt.date.fromisoformat(args.start) if args.start else None
+        simulate(
+            paths.landing,
+            days=args.days,
+            seed=args.seed,
+            start=start,
+            fmt=args.format,
+            error_rate=args.error_rate,
+            on_day=lambda r: print(
+                f"{r.day}: {len(r.new_customers)} new, {len(r.changed_customers)} changed,"
+                f" {len(r.closed_customers)} closed, {len(r.rescores)} re-scored customers;"
+                f" {r.rows.get('transaction', 0)} transactions; {len(r.files)} files"
+                f" ({r.seconds:.1f}s)",
+                flush=True,
+            ),
+        )
+    except (SimulationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _build(args: argparse.Namespace) -> int:
     from fs_assets.build import build, print_summary
     from fs_assets.run_guard import BuildStopped
@@ -106,6 +135,21 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=("csv", "parquet"), default="csv")
     g.add_argument("--out", help="folder to write into (default: the landing zone)")
     g.set_defaults(func=_generate)
+
+    sim = sub.add_parser(
+        "simulate", help="land simulated business days of source changes after what has landed"
+    )
+    sim.add_argument("--days", type=int, default=1, help="business days to land (default 1)")
+    sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--start", help="first day, YYYY-MM-DD (default: after the last landed)")
+    sim.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    sim.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.0,
+        help="share of rows made faulty (needs the fault planter; default 0)",
+    )
+    sim.set_defaults(func=_simulate)
 
     b = sub.add_parser("build", help="materialize the asset graph with all checks")
     b.add_argument("--select", help="Dagster asset selection, e.g. 'key:mastered/customer+'")

@@ -1,0 +1,209 @@
+"""Simulated source systems: daily batches on top of the landed population."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+import types
+from io import StringIO
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from fs_assets import cli
+from fs_assets.entities import CUSTOMER, ENTITY_NAMES
+from fs_assets.generator import generate_landing
+from fs_assets.generator import simulate as sim
+from fs_assets.generator.simulate import SimulationError, simulate
+from fs_assets.paths import DataPaths
+
+BASE_CUSTOMERS = 200
+
+
+@pytest.fixture(scope="module")
+def base_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim_base")
+    generate_landing(out, customers=BASE_CUSTOMERS, seed=3)
+    return out
+
+
+def _copy(base: Path, to: Path) -> Path:
+    shutil.copytree(base, to)
+    return to
+
+
+def _day_files(landing: Path) -> dict[str, bytes]:
+    return {
+        f"{p.parent.name}/{p.name}": p.read_bytes()
+        for p in sorted(landing.glob("*/*"))
+        if "_day_" in p.name
+    }
+
+
+def test_same_arguments_same_bytes_in_one_call_or_several(
+    base_landing: Path, tmp_path: Path
+) -> None:
+    one = _copy(base_landing, tmp_path / "one")
+    two = _copy(base_landing, tmp_path / "two")
+    simulate(one, days=5, seed=11)
+    simulate(two, days=2, seed=11)
+    simulate(two, days=3, seed=11)
+    files = _day_files(one)
+    assert files == _day_files(two)
+    days = {name.split("_day_")[1][:8] for name in files}
+    assert days == {"20231201", "20231204", "20231205", "20231206", "20231207"}  # no weekend
+    # Names sort by day, and nothing temporary is left behind.
+    names = [p.name for p in sorted((one / "customer").iterdir()) if "_day_" in p.name]
+    assert names == sorted(names, key=lambda n: n.split("_day_")[1])
+    assert not [p for p in one.rglob(".*")]
+    other = _copy(base_landing, tmp_path / "other")
+    simulate(other, days=5, seed=12)
+    assert _day_files(other) != files
+
+
+def test_new_records_are_numbered_after_the_landed_maximum(
+    base_landing: Path, tmp_path: Path
+) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    reports = simulate(landing, days=4, seed=5)
+    new = [c for r in reports for c in r.new_customers]
+    first = 1_000_000_001
+    assert new == list(range(first + BASE_CUSTOMERS, first + BASE_CUSTOMERS + len(new)))
+    conn = duckdb.connect()
+    ids = conn.execute(
+        'select count(*), count(distinct "Account Id"), min("Account Id"::bigint)'
+        " from read_csv(?, all_varchar=true)",
+        [str(landing / "account" / "account_day_*_1_new.csv")],
+    ).fetchall()[0]
+    base_max = conn.execute(
+        'select max("Account Id"::bigint) from read_csv(?, all_varchar=true)',
+        [str(base_landing / "account" / "*.csv")],
+    ).fetchall()[0][0]
+    assert ids[0] == ids[1] > 0
+    assert ids[2] == base_max + 1
+
+
+def test_rescores_are_new_versions_with_the_rescore_time(
+    base_landing: Path, tmp_path: Path
+) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    (report,) = simulate(landing, days=1, seed=5)
+    assert report.rescores
+    rows = (
+        duckdb.connect()
+        .execute(
+            'select "Cust Id"::bigint, "Cibil Score"::int, "Cibil Check Date",'
+            ' "Modified At"::timestamp from read_csv(?, all_varchar=true)',
+            [str(landing / "customer" / "customer_day_20231201_3_cibil_rescore.csv")],
+        )
+        .fetchall()
+    )
+    assert {r[0]: r[1] for r in rows} == report.rescores
+    evening = dt.datetime(2023, 12, 1, 20)
+    assert all(
+        r[2] == "2023-12-01" and evening <= r[3] < evening + dt.timedelta(hours=1) for r in rows
+    )
+
+
+def test_a_day_lands_once(base_landing: Path, tmp_path: Path) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    simulate(landing, days=1, seed=5)
+    with pytest.raises(SimulationError, match="days land once"):
+        simulate(landing, days=1, seed=5, start=dt.date(2023, 12, 1))
+    (later,) = simulate(landing, days=1, seed=5, start=dt.date(2023, 12, 9))
+    assert later.day == dt.date(2023, 12, 11)  # a Saturday start lands on Monday
+
+
+def test_cli_simulate_and_its_errors(
+    base_landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    _copy(base_landing, home / "landing")
+    assert cli.main(["--home", str(home), "simulate", "--days", "2", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2023-12-01:" in out and "2023-12-04:" in out
+    assert cli.main(["--home", str(home), "simulate", "--start", "2023-12-04"]) == 2
+    assert "days land once" in capsys.readouterr().err
+
+
+def test_error_rate_goes_through_the_fault_planter(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    monkeypatch.setattr(sim, "FAULTS_MODULE", "fs_assets.generator.no_such_planter")
+    with pytest.raises(SimulationError, match="fault planter"):
+        simulate(landing, days=1, seed=5, error_rate=0.1)
+    assert _day_files(landing) == {}  # nothing half-landed
+
+    seen: list[tuple[str, float]] = []
+
+    def plant(entity, columns, rate, rng):  # type: ignore[no-untyped-def]
+        seen.append((entity.name, rate))
+        planted = dict(columns)
+        stamps = columns["modified_at"].to_pylist()
+        planted["modified_at"] = pa.array(["not a time", *stamps[1:]], pa.string())
+        return planted
+
+    module = types.ModuleType("fake_planter")
+    module.plant_faults = plant  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_planter", module)
+    monkeypatch.setattr(sim, "FAULTS_MODULE", "fake_planter")
+    (report,) = simulate(landing, days=1, seed=5, error_rate=0.1)
+    assert len(seen) == len(report.files) > 0 and {r for _, r in seen} == {0.1}
+    assert all(b"not a time" in path.read_bytes() for path in report.files)
+
+
+def _open_customers(conn: duckdb.DuckDBPyConnection) -> int:
+    """Customers with at least one account in use: closing a customer closes them all."""
+    return conn.execute(
+        "select count(*) from mastered.customer c where exists (select 1 from"
+        " mastered.account a where a.cust_id = c.cust_id and a.account_status <> 'Closed')"
+    ).fetchall()[0][0]
+
+
+def _raw_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {e: conn.execute(f"select count(*) from raw.{e}").fetchall()[0][0] for e in ENTITY_NAMES}
+
+
+@pytest.mark.slow
+def test_a_simulated_month_reaches_mastered(built: DataPaths) -> None:
+    from fs_assets.build import build
+
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        open_before = _open_customers(conn)
+        raw_before = _raw_counts(conn)
+    reports = simulate(built.landing, days=30, seed=9)
+    new = sum(len(r.new_customers) for r in reports)
+    closed = sum(len(r.closed_customers) for r in reports)
+    latest_score: dict[int, int] = {}
+    for r in reports:
+        latest_score.update(r.rescores)
+    assert new > 0 and closed > 0 and latest_score
+
+    selection = " or ".join(f"key:raw/{e} or key:mastered/{e}" for e in ENTITY_NAMES)
+    report = build(built, select=selection, out=StringIO())
+    assert report.ok, (report.checks_failed, report.step_failures)
+
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        assert _open_customers(conn) == open_before + new - closed
+        for entity, before in raw_before.items():
+            landed = sum(r.rows.get(entity, 0) for r in reports)
+            assert _raw_counts(conn)[entity] == before + landed, entity
+        ids = sorted(latest_score)
+        scores = dict(
+            conn.execute(
+                f"select cust_id::bigint, cibil_score from mastered.{CUSTOMER.name}"
+                " where cust_id::bigint in (select unnest(?::bigint[]))",
+                [ids],
+            ).fetchall()
+        )
+        assert scores == latest_score
+        pending = conn.execute(
+            "select count(*) from quarantine.customer_pending_corrections"
+        ).fetchall()[0][0]
+        assert pending == 0
+    assert np.all(np.diff([r.day.toordinal() for r in reports]) > 0)

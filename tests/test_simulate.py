@@ -207,3 +207,32 @@ def test_a_simulated_month_reaches_mastered(built: DataPaths) -> None:
         ).fetchall()[0][0]
         assert pending == 0
     assert np.all(np.diff([r.day.toordinal() for r in reports]) > 0)
+
+
+def test_ui_simulate_lands_days_while_the_ui_runs_and_stops_with_it(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from fs_assets import process_group
+
+    home = tmp_path / "home"
+    landing = _copy(base_landing, home / "landing")
+    commands: list[list[str]] = []
+
+    def fake_ui(cmd, **_kwargs):  # type: ignore[no-untyped-def]
+        """Stands in for `dagster dev`: runs until two days have landed."""
+        commands.append(list(cmd))
+        deadline = time.monotonic() + 60
+        while len(sim.landed_days(landing)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return 0
+
+    monkeypatch.setattr(process_group, "run_group", fake_ui)
+    argv = ["--home", str(home), "ui", "--simulate", "--interval", "0.5", "--port", "3999"]
+    assert cli.main(argv) == 0
+    assert commands and "dev" in commands[0] and "3999" in commands[0]
+    landed = sim.landed_days(landing)
+    assert len(landed) >= 2
+    time.sleep(1.5)  # three more ticks, had the clock not stopped with the UI
+    assert sim.landed_days(landing) == landed

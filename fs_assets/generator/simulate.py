@@ -16,9 +16,11 @@ its batches. Products are the fixed catalog: no daily batch.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import re
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -437,6 +439,12 @@ def plant_faults(batch: Batch, error_rate: float, rng: np.random.Generator) -> B
     return replace(batch, columns=dict(columns))
 
 
+@functools.lru_cache(maxsize=4)
+def _pools(seed: int) -> Pools:
+    """Faker's pools, drawn once per seed in a process (the demo lands a day a tick)."""
+    return build_pools(seed)
+
+
 # ---- days ------------------------------------------------------------------------------
 
 
@@ -527,7 +535,7 @@ def simulate(
         raise SimulationError("--error-rate must be between 0 and 1")
     calendar = business_days(first_day(landing, start))
     reports: list[DayReport] = []
-    pools = build_pools(seed)
+    pools = _pools(seed)
     with tempfile.TemporaryDirectory(prefix="fs-simulate-") as scratch:
         state = LandedState(landing, Path(scratch))
         try:
@@ -543,3 +551,24 @@ def simulate(
         finally:
             state.close()
     return reports
+
+
+def simulate_every(
+    landing: Path,
+    interval_s: float,
+    stop: threading.Event,
+    seed: int = 42,
+    on_day: Callable[[DayReport], None] | None = None,
+    on_error: Callable[[Exception], None] | None = None,
+) -> None:
+    """Land one day every `interval_s` seconds until `stop` is set (the demo's clock).
+
+    A day that cannot land (full disk, read-only folder) is reported and tried again at
+    the next tick; its temporary files are removed, so nothing half-written is left.
+    """
+    while not stop.wait(interval_s):
+        try:
+            simulate(landing, days=1, seed=seed, on_day=on_day)
+        except (SimulationError, OSError) as exc:
+            if on_error is not None:
+                on_error(exc)

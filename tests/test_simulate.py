@@ -236,3 +236,89 @@ def test_ui_simulate_lands_days_while_the_ui_runs_and_stops_with_it(
     assert len(landed) >= 2
     time.sleep(1.5)  # three more ticks, had the clock not stopped with the UI
     assert sim.landed_days(landing) == landed
+
+
+def _customers_reached_mastered(paths: DataPaths, report: sim.DayReport) -> bool:
+    """Whether the day's new customers and CIBIL re-scores are in mastered.customer."""
+    from resources.warehouse import connect_with_retry
+
+    conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)
+    try:
+        ids = [*report.new_customers, *report.rescores]
+        mastered = dict(
+            conn.execute(
+                "select cust_id::bigint, cibil_score from mastered.customer"
+                " where cust_id::bigint in (select unnest(?::bigint[]))",
+                [ids],
+            ).fetchall()
+        )
+        return set(mastered) == set(ids) and all(
+            mastered[c] == score for c, score in report.rescores.items()
+        )
+    finally:
+        conn.close()
+
+
+def _accounts_reached_mastered(paths: DataPaths, reports: list[sim.DayReport]) -> bool:
+    """Whether the days' closures and payments are in mastered.account and .transaction."""
+    from resources.warehouse import connect_with_retry
+
+    closed = [c for r in reports for c in r.closed_customers]
+    conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)
+    try:
+        still_open = conn.execute(
+            "select count(*) from mastered.account where account_status <> 'Closed'"
+            " and cust_id::bigint in (select unnest(?::bigint[]))",
+            [closed],
+        ).fetchall()[0][0]
+        payments = conn.execute(
+            "select count(*) from mastered.transaction where transaction_ts::date"
+            " in (select unnest(?::date[]))",
+            [[r.day for r in reports]],
+        ).fetchall()[0][0]
+        return still_open == 0 and payments == sum(r.rows.get("transaction", 0) for r in reports)
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_simulated_days_reach_mastered_in_a_running_dagster_dev(
+    built: DataPaths, tmp_path: Path
+) -> None:
+    """Three days land, one after the other, into the landing zone `dagster dev` watches.
+
+    Each day's customer changes are awaited before the next day lands; accounts and
+    payments queue behind the customer's downstream runs (one warehouse slot), so they
+    are awaited once, for all three days.
+    """
+    import os
+
+    from test_dagster_dev_e2e import running_dagster_dev, wait_for
+
+    # The source systems keep their own record (the landing files so far); the live
+    # landing zone starts empty so the sensor only sees what each day delivers.
+    record = tmp_path / "source_record"
+    shutil.move(built.landing, record)
+    built.landing.mkdir()
+    reports: list[sim.DayReport] = []
+    with running_dagster_dev(built, tmp_path / "dagster_dev.log"):
+        for _ in range(3):
+            (report,) = simulate(record, days=1, seed=21)
+            assert report.new_customers and report.rescores and report.rows["transaction"]
+            reports.append(report)
+            for path in report.files:
+                folder = built.landing / path.parent.name
+                folder.mkdir(exist_ok=True)
+                hidden = folder / f".{path.name}.tmp"
+                shutil.copyfile(path, hidden)
+                os.replace(hidden, folder / path.name)
+            wait_for(
+                f"{report.day}'s new customers and re-scores in mastered",
+                lambda report=report: _customers_reached_mastered(built, report),
+            )
+        assert any(r.closed_customers for r in reports)
+        wait_for(
+            "the three days' closures and payments in mastered",
+            lambda: _accounts_reached_mastered(built, reports),
+            timeout=600,
+        )

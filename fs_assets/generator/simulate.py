@@ -498,7 +498,7 @@ def _land_day(day: Day, landing: Path, fmt: str, error_rate: float) -> None:
             folder = landing / entity
             folder.mkdir(parents=True, exist_ok=True)
             for batch in build(day):
-                batch = plant_faults(batch, error_rate, day.rng(f"faults/{batch.label}"))
+                batch = plant_faults(batch, error_rate, day.rng(f"faults/{entity}/{batch.label}"))
                 name = day_file_name(entity, day.day, batch.label)
                 part = PartFile(folder, ENTITIES[entity], day.seed, 0, fmt, name=name)
                 # Written under the hidden name; renamed with the rest of the day below.

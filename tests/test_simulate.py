@@ -109,6 +109,73 @@ def test_rescores_are_new_versions_with_the_rescore_time(
     )
 
 
+def test_a_customer_changed_and_rescored_the_same_day_keeps_both(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    monkeypatch.setattr(sim, "CHANGE_RATES", dict.fromkeys(sim.CHANGE_RATES, 0.2))
+    monkeypatch.setattr(sim, "RESCORE_SHARE", 0.2)
+    (report,) = simulate(landing, days=1, seed=5)
+    changed, rescored = set(report.changed_customers), set(report.rescores)
+    assert changed - rescored, "only the customers the job picked are re-scored"
+    both = sorted(changed & rescored)
+    assert both
+    folder = landing / "customer"
+    read = duckdb.connect()
+
+    def rows(name: str) -> dict[str, tuple]:
+        found = read.execute(
+            'select * exclude (column00, "Cibil Score", "Cibil Check Date", "Modified At")'
+            " from read_csv(?, all_varchar=true)",
+            [str(folder / name)],
+        ).fetchall()
+        return {r[0]: r for r in found}
+
+    changes = rows("customer_day_20231201_2_changes.csv")
+    rescores = rows("customer_day_20231201_3_cibil_rescore.csv")
+    assert all(rescores[str(c)] == changes[str(c)] for c in both)
+
+
+def test_values_outside_the_model_do_not_stop_the_day(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A landed version with an unknown country and risk (a bad delivery) is changed
+    around: no move for it, any valid risk; the day still lands."""
+    import pyarrow.csv as pacsv
+
+    landing = _copy(base_landing, tmp_path / "landing")
+    source = next((landing / "customer").glob("customer_s3_*.csv"))
+    table = pacsv.read_csv(
+        source,
+        convert_options=pacsv.ConvertOptions(
+            strings_can_be_null=False,
+            column_types={n: pa.string() for n in pacsv.read_csv(source).column_names},
+        ),
+    )
+    row = table.slice(0, 1)
+    for name, value in (
+        ("Country", "Atlantis"),
+        ("Customer Risk Category", "Extreme"),
+        ("Modified At", "2023-11-29 10:00:00"),
+    ):
+        row = row.set_column(row.column_names.index(name), name, pa.array([value]))
+    pacsv.write_csv(row, landing / "customer" / "customer_bad delivery [1].csv")
+    cust_id = int(row.column("Cust Id")[0].as_py())
+    monkeypatch.setattr(sim, "CHANGE_RATES", dict.fromkeys(sim.CHANGE_RATES, 1.0))
+    (report,) = simulate(landing, days=1, seed=5)
+    assert cust_id in report.changed_customers
+    changed = (
+        duckdb.connect()
+        .execute(
+            'select "Country", "Customer Risk Category" from read_csv(?, all_varchar=true)'
+            ' where "Cust Id" = ?',
+            [str(landing / "customer" / "customer_day_20231201_2_changes.csv"), str(cust_id)],
+        )
+        .fetchall()
+    )
+    assert changed[0][0] == "Atlantis" and changed[0][1] in ("High", "Low", "Medium")
+
+
 def test_a_day_lands_once(base_landing: Path, tmp_path: Path) -> None:
     landing = _copy(base_landing, tmp_path / "landing")
     simulate(landing, days=1, seed=5)

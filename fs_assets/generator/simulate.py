@@ -210,10 +210,15 @@ def _new_customers(day: Day, rng: np.random.Generator) -> Batch | None:
 
 
 def _move(rng: np.random.Generator, day: Day, rows: pa.Table, mask: np.ndarray) -> pa.Table:
-    """A new address in the same country (so the account currencies still fit)."""
-    country = np.array([COUNTRIES.index(c) for c in rows.column("country").to_pylist()])
+    """A new address in the same country (so the account currencies still fit); a row
+    whose country is not in the model (a bad delivery) does not move."""
+    countries = rows.column("country").to_pylist()
+    mask = mask & np.array([c in COUNTRIES for c in countries], dtype=bool)
+    country = np.array([COUNTRIES.index(c) if c in COUNTRIES else 0 for c in countries])
     options = [np.flatnonzero(np.equal(_CITY_COUNTRY, c)) for c in range(len(COUNTRIES))]
-    city = np.array([opts[rng.integers(len(opts))] for opts in (options[c] for c in country)])
+    city = np.array(
+        [opts[rng.integers(len(opts))] for opts in (options[c] for c in country)], dtype=np.int64
+    )
     n = rows.num_rows
     pools = day.pools
     building = pools.buildings.take(pa.array(rng.integers(len(pools.buildings), size=n)))
@@ -233,8 +238,9 @@ def _move(rng: np.random.Generator, day: Day, rows: pa.Table, mask: np.ndarray) 
 
 
 def _rerate(rng: np.random.Generator, _day: Day, rows: pa.Table, mask: np.ndarray) -> pa.Table:
-    """Another risk category than the current one."""
-    current = np.array([LEVELS.index(v) for v in rows.column("customer_risk_category").to_pylist()])
+    """Another risk category than the current one (any level for an unknown value)."""
+    values = rows.column("customer_risk_category").to_pylist()
+    current = np.array([LEVELS.index(v) if v in LEVELS else 0 for v in values], dtype=np.int64)
     other = (current + 1 + rng.integers(0, len(LEVELS) - 1, size=current.shape[0])) % len(LEVELS)
     column = rows.column("customer_risk_category").combine_chunks()
     return _set(
@@ -288,11 +294,10 @@ def _rescores(day: Day, rng: np.random.Generator, changed: pa.Table) -> Batch | 
     if rows.num_rows == 0:
         return None
     if changed.num_rows:  # build on today's change, not on the version it replaced
-        today = {k: i for i, k in enumerate(_ids(changed))}
-        keep = [k not in today for k in _ids(rows)]
-        rows = pa.concat_tables(
-            [rows.filter(pa.array(keep, pa.bool_())), changed.select(rows.column_names)]
-        )
+        picked, today = set(_ids(rows)), set(_ids(changed))
+        keep = pa.array([k not in today for k in _ids(rows)], pa.bool_())
+        also = pa.array([k in picked for k in _ids(changed)], pa.bool_())
+        rows = pa.concat_tables([rows.filter(keep), changed.select(rows.column_names).filter(also)])
         rows = rows.sort_by("_key")
     n = rows.num_rows
     low = rng.random(n) < CIBIL_LOW_SHARE

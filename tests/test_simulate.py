@@ -197,6 +197,22 @@ def test_cli_simulate_and_its_errors(
     assert "days land once" in capsys.readouterr().err
 
 
+def test_read_only_landing_folder_is_a_clear_error_and_nothing_lands(
+    base_landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_landing_faults import read_only
+
+    home = tmp_path / "home"
+    landing = _copy(base_landing, home / "landing")
+    with read_only(landing / "transaction"):
+        assert cli.main(["--home", str(home), "simulate", "--days", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot land files in" in err and "transaction" in err and "writable" in err
+    assert _day_files(landing) == {}
+    assert cli.main(["--home", str(home), "simulate", "--days", "1"]) == 0  # next run lands
+    assert sim.landed_days(landing) == [dt.date(2023, 12, 1)]
+
+
 def test_error_rate_goes_through_the_fault_planter(
     base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

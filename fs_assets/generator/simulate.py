@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib
+import os
 import re
 import tempfile
 import threading
@@ -495,6 +496,22 @@ def first_day(landing: Path, start: dt.date | None) -> dt.date:
     return next(business_days(start))
 
 
+def check_landing_writable(landing: Path) -> None:
+    """Fail before anything is written when a day could not land in every folder."""
+    for entity in DAY_BATCHES:
+        folder = landing / entity
+        probe = folder / f".simulate-probe-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise SimulationError(
+                f"cannot land files in {folder} ({exc.strerror or exc}): make it writable "
+                "(chmod u+w, or remount it read-write) and run again; nothing was landed"
+            ) from exc
+
+
 def _land_day(day: Day, landing: Path, fmt: str, error_rate: float) -> None:
     """Write every batch of the day under temporary names, then rename them into place."""
     written: list[PartFile] = []
@@ -512,10 +529,15 @@ def _land_day(day: Day, landing: Path, fmt: str, error_rate: float) -> None:
                 part.close()
                 day.state.add(entity, part.temporary, name=part.path.name)
                 day.report.rows[entity] = day.report.rows.get(entity, 0) + batch.rows
-    except BaseException:
+    except BaseException as exc:
         for part in written:
             part.close()
             part.temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a folder gone read-only
+            raise SimulationError(
+                f"{day.day} could not land ({exc.strerror or exc}); nothing of it was "
+                "left behind: free space or fix the folder and run again"
+            ) from exc
         raise
     for part in written:
         part.commit()
@@ -539,6 +561,7 @@ def simulate(
     if not 0.0 <= error_rate <= 1.0:
         raise SimulationError("--error-rate must be between 0 and 1")
     calendar = business_days(first_day(landing, start))
+    check_landing_writable(landing)
     reports: list[DayReport] = []
     pools = _pools(seed)
     with tempfile.TemporaryDirectory(prefix="fs-simulate-") as scratch:

@@ -45,7 +45,7 @@ def _spec(name: str, source: dg.AssetKey, source_table: str, typed: bool) -> dg.
     layer = "mastered customer, one row per customer" if typed else "raw customer history"
     return dg.AssetSpec(
         key=seed_view_key(name),
-        group_name="seed_names",
+        group_name="mastered" if typed else "raw",  # beside the table it names
         owners=[OWNER],
         kinds={"duckdb"},
         deps=[source],

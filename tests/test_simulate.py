@@ -211,7 +211,11 @@ def test_read_only_landing_folder_is_a_clear_error_and_nothing_lands(
         err = capsys.readouterr().err
         assert "cannot land files in" in err and "transaction" in err and "writable" in err
     assert _day_files(landing) == {}
+    # A run killed mid-write leaves hidden files; the next run removes them and lands.
+    stale = landing / "customer" / ".customer_day_20231201_1_new.csv.tmp"
+    stale.write_text("half a file")
     assert cli.main(["--home", str(home), "simulate", "--days", "1"]) == 0  # next run lands
+    assert not stale.exists()
     assert sim.landed_days(landing) == [dt.date(2023, 12, 1)]
 
 

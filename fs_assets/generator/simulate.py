@@ -88,6 +88,8 @@ RESCORE_HOURS = (20 * 3600, 21 * 3600)
 IN_USE = ("Active", "Dormant")
 CLOSED = "Closed"
 DAY_FILE = re.compile(r"^[a-z0-9_]+?_day_(\d{8})_")
+# A day's file still under its hidden name: left by a run killed before the renames.
+DAY_TEMPORARY = re.compile(r"^\.[a-z0-9_]+?_day_\d{8}_.+\.tmp$")
 FAULTS_MODULE = "fs_assets.generator.faults"
 FAULTS_FUNCTION = "plant_faults"
 
@@ -496,6 +498,19 @@ def first_day(landing: Path, start: dt.date | None) -> dt.date:
     return next(business_days(start))
 
 
+def remove_stale_temporaries(landing: Path) -> list[Path]:
+    """Remove the hidden files of a day that never landed (a run killed mid-write)."""
+    removed = []
+    for entity in DAY_BATCHES:
+        folder = landing / entity
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if DAY_TEMPORARY.match(path.name) and path.is_file():
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+    return removed
+
+
 def check_landing_writable(landing: Path) -> None:
     """Fail before anything is written when a day could not land in every folder."""
     for entity in DAY_BATCHES:
@@ -562,6 +577,7 @@ def simulate(
         raise SimulationError("--error-rate must be between 0 and 1")
     calendar = business_days(first_day(landing, start))
     check_landing_writable(landing)
+    remove_stale_temporaries(landing)
     reports: list[DayReport] = []
     pools = _pools(seed)
     with tempfile.TemporaryDirectory(prefix="fs-simulate-") as scratch:

@@ -1,5 +1,5 @@
 # Shortcuts for the README's commands; each target works on a fresh clone.
-.PHONY: run test test-fast ui lint bench clean
+.PHONY: run test test-fast ui demo lint bench clean
 
 run:        ## generate sample data and build the whole asset graph
 	bash scripts/run.sh
@@ -12,6 +12,11 @@ test-fast:  ## the inner loop: skip the slow end-to-end tests
 
 ui:         ## the Dagster UI on the project's instance (data/dagster_home)
 	bash -c 'source scripts/bootstrap.sh runtime && fs-accelerator ui'
+
+demo:       ## the UI with live sources: a sample (if none), then one simulated day every 20 s
+	bash -c 'source scripts/bootstrap.sh runtime && fs-accelerator masking-key && \
+	  { ls data/landing/customer/*.* >/dev/null 2>&1 || fs-accelerator generate --customers 300; } && \
+	  fs-accelerator ui --simulate'
 
 lint:
 	bash -c 'source scripts/bootstrap.sh dev && ruff check . && ruff format --check .'

@@ -7,9 +7,16 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fs_assets.file_modes import owner_only_umask
 from fs_assets.paths import PROJECT_ROOT, data_paths
+
+if TYPE_CHECKING:
+    from fs_assets.generator.simulate import DayReport
+
+DEMO_INTERVAL_S = 20.0  # a day every 20 s: the sensors (5-10 s) and runs keep up on 2 cores
+SIMULATION_STOP_S = 60.0  # a day being written is finished (or removed) within this
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -43,6 +50,29 @@ def _error_rate(text: str) -> float:
     if not 0 <= rate < 1:
         raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text}")
     return rate
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from fs_assets.generator.simulate import SimulationError, simulate
+
+    paths = data_paths(args.home)
+    try:
+        start = dt.date.fromisoformat(args.start) if args.start else None
+        simulate(
+            paths.landing,
+            days=args.days,
+            seed=args.seed,
+            start=start,
+            fmt=args.format,
+            error_rate=args.error_rate,
+            on_day=_say_day,
+        )
+    except (SimulationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -107,7 +137,50 @@ def _ui(args: argparse.Namespace) -> int:
     ]
     # Own process group: Ctrl-C or SIGTERM to this process stops webserver, daemon and
     # code servers too (fs_assets/process_group.py).
-    return run_group(cmd, cwd=PROJECT_ROOT, env=os.environ.copy())
+    if not args.simulate:
+        return run_group(cmd, cwd=PROJECT_ROOT, env=os.environ.copy())
+    return _ui_with_simulation(args, paths.landing, cmd)
+
+
+def _say_day(report: DayReport) -> None:
+    print(
+        f"{report.day}: {len(report.new_customers)} new, {len(report.changed_customers)} changed,"
+        f" {len(report.closed_customers)} closed, {len(report.rescores)} re-scored customers;"
+        f" {report.rows.get('transaction', 0)} transactions; {len(report.files)} files"
+        f" ({report.seconds:.1f}s)",
+        flush=True,
+    )
+
+
+def _ui_with_simulation(args: argparse.Namespace, landing: Path, cmd: list[str]) -> int:
+    """The UI, and one simulated day landing every `--interval` seconds while it runs.
+
+    The simulation is a thread of this process: when the UI stops (Ctrl-C, SIGTERM), the
+    clock stops with it; killed outright, the process takes the thread along.
+    """
+    import threading
+
+    from fs_assets.generator.simulate import simulate_every
+    from fs_assets.process_group import run_group
+
+    stop = threading.Event()
+    clock = threading.Thread(
+        target=simulate_every,
+        name="simulate",
+        args=(landing, args.interval, stop, args.seed),
+        kwargs={
+            "on_day": _say_day,
+            "on_error": lambda exc: print(f"simulate: {exc}", file=sys.stderr, flush=True),
+        },
+        daemon=True,
+    )
+    print(f"landing one simulated day every {args.interval:g}s into {landing}", flush=True)
+    clock.start()
+    try:
+        return run_group(cmd, cwd=PROJECT_ROOT, env=os.environ.copy())
+    finally:
+        stop.set()
+        clock.join(timeout=SIMULATION_STOP_S)
 
 
 def _paths(args: argparse.Namespace) -> int:
@@ -137,6 +210,21 @@ def parser() -> argparse.ArgumentParser:
     )
     g.set_defaults(func=_generate)
 
+    sim = sub.add_parser(
+        "simulate", help="land simulated business days of source changes after what has landed"
+    )
+    sim.add_argument("--days", type=int, default=1, help="business days to land (default 1)")
+    sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--start", help="first day, YYYY-MM-DD (default: after the last landed)")
+    sim.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    sim.add_argument(
+        "--error-rate",
+        type=_error_rate,
+        default=0.0,
+        help="share of rows made faulty (needs the fault planter; default 0)",
+    )
+    sim.set_defaults(func=_simulate)
+
     b = sub.add_parser("build", help="materialize the asset graph with all checks")
     b.add_argument("--select", help="Dagster asset selection, e.g. 'key:mastered/customer+'")
     b.set_defaults(func=_build)
@@ -154,6 +242,13 @@ def parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="start the Dagster UI on the project's instance")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument(
+        "--simulate",
+        action="store_true",
+        help="land one simulated business day every --interval seconds while the UI runs",
+    )
+    ui.add_argument("--interval", type=float, default=DEMO_INTERVAL_S, help="seconds per day")
+    ui.add_argument("--seed", type=int, default=42, help="the simulation's seed")
     ui.set_defaults(func=_ui)
 
     pa = sub.add_parser("paths", help="print where the project keeps its data")

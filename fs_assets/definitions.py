@@ -11,6 +11,7 @@ from fs_assets.mastered_assets import MASTERED_ASSETS
 from fs_assets.mock_sources import mock_sources
 from fs_assets.raw_assets import RAW_ASSETS
 from fs_assets.regional import REGIONAL_ASSETS, REGIONAL_CHECKS
+from fs_assets.seed_names import SEED_NAME_ASSETS
 from resources import default_resources
 from sensors import ALL_SENSORS
 
@@ -19,6 +20,7 @@ DATA_ASSETS = [
     *RAW_ASSETS,
     *MASTERED_ASSETS,
     *REGIONAL_ASSETS,
+    *SEED_NAME_ASSETS,
     *GOVERNED_ASSETS,
     *MART_ASSETS,
 ]

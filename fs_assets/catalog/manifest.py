@@ -34,8 +34,9 @@ DESCRIPTION = (
     "silos, and business processes and units. This mastered data, that is continuously live "
     "and up-to-date, can be fed to operational and analytical systems to drive business."
 )
-# Schemas whose tables are the product's outputs (what consumers read).
-OUTPUT_SCHEMAS = ("mastered", "governed", "marts")
+# Schemas whose tables are the product's outputs (what consumers read); `main` holds the
+# seed's dataset names (fs_assets/seed_names.py).
+OUTPUT_SCHEMAS = ("mastered", "governed", "marts", "main")
 HIVE_LAYOUT_KEY = "hive_layout"
 
 

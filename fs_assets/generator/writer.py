@@ -66,18 +66,32 @@ def encode(entity: Entity, columns: Mapping[str, pa.Array], fmt: str, first_row:
 class PartFile:
     """One landing file, appended to piece by piece; in place only once complete."""
 
-    def __init__(self, directory: Path, entity: Entity, seed: int, part: int, fmt: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        entity: Entity,
+        seed: int,
+        part: int,
+        fmt: str,
+        name: str | None = None,
+    ) -> None:
+        """`name` (without suffix) replaces the generator's part name (simulated days)."""
         if fmt not in FORMATS:
             raise ValueError(f"fmt must be one of {FORMATS}, not {fmt!r}")
         self.entity = entity
         self.fmt = fmt
-        self.path = directory / part_name(entity.name, seed, part, fmt)
+        file_name = f"{name}.{fmt}" if name else part_name(entity.name, seed, part, fmt)
+        self.path = directory / file_name
         self.temporary = directory / f".{self.path.name}.tmp"
         self.rows = 0
         self._sink: pa.NativeFile | None = None
         self._parquet: pq.ParquetWriter | None = None
 
     def __enter__(self) -> PartFile:
+        return self.open()
+
+    def open(self) -> PartFile:
+        """Start the temporary file (with the header)."""
         if self.fmt == "csv":
             self._sink = pa.OSFile(str(self.temporary), "wb")
             # pandas' to_csv header: the unnamed index, then the source headers, unquoted.
@@ -103,14 +117,24 @@ class PartFile:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._sink is not None:
-            self._sink.close()
-        if self._parquet is not None:
-            self._parquet.close()
+        self.close()
         if exc_type is None:
-            os.replace(self.temporary, self.path)
+            self.commit()
         else:
             self.temporary.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Finish the temporary file; it is not in place yet (see `commit`)."""
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+
+    def commit(self) -> None:
+        """Rename the finished file into place."""
+        os.replace(self.temporary, self.path)
 
 
 def write_part(

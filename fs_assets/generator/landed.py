@@ -1,0 +1,137 @@
+"""What the landing folder already holds, as the simulated source systems see it.
+
+The simulation extends the population that has landed, not the one the warehouse has
+ingested: the landing folder is the source systems' own record (the warehouse may lag
+behind a sensor), so the highest ids and each record's latest version are read from its
+files. Customers and accounts are loaded into a scratch DuckDB file (bounded memory);
+transactions only contribute their highest id. Files are read with the ingestion's own
+header contract (`landing_files.file_layout`): a file the pipeline would reject is skipped
+here too, and names are data (escaped paths, `?` parameters).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from fs_assets.entities import ACCOUNT, CUSTOMER, ENTITIES, Entity
+from fs_assets.landing_files import LandingFileError, file_layout, list_landing, relation_sql
+
+# Entities whose versions the simulation builds on (the rest only need their highest id).
+VERSIONED = (CUSTOMER.name, ACCOUNT.name)
+SCRATCH_MEMORY_LIMIT = "1GB"
+# Newest version first: modified_at, then the later file and row (as ingestion orders ties).
+_LATEST = (
+    "row_number() over (partition by _key order by _modified desc nulls last, _file desc,"
+    " _row desc)"
+)
+
+
+def _columns(ent: Entity) -> str:
+    return ", ".join(f'"{c}"' for c in ent.column_names)
+
+
+class LandedState:
+    """Highest ids and latest versions of the records in one landing folder."""
+
+    def __init__(self, landing: Path, scratch: Path) -> None:
+        self.landing = landing
+        self.scratch = scratch
+        self.conn = duckdb.connect(str(scratch / "landed.duckdb"))
+        self.conn.execute(f"set memory_limit = '{SCRATCH_MEMORY_LIMIT}'").fetchall()
+        self.conn.execute("set preserve_insertion_order = false").fetchall()
+        self.max_ids: dict[str, int] = {}
+        self.skipped: list[str] = []
+        self._loaded: set[tuple[str, str]] = set()
+        for name in VERSIONED:
+            ent = ENTITIES[name]
+            cols = ", ".join(f'"{c}" varchar' for c in ent.column_names)
+            self.conn.execute(
+                f"create table {name} ({cols}, _key bigint, _modified timestamp,"
+                " _file varchar, _row bigint)"
+            ).fetchall()
+        for name in ENTITIES:
+            for path in list_landing(landing / name).files:
+                self.add(name, path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def add(self, entity: str, path: Path, name: str | None = None) -> None:
+        """Take one file into the state; `name` is its final name when `path` is temporary."""
+        label = name or path.name
+        if (entity, label) in self._loaded:
+            return
+        self._loaded.add((entity, label))
+        if name is not None:  # our own file, still hidden: read a copy under its real name
+            copy = self.scratch / name
+            shutil.copyfile(path, copy)
+            try:
+                self._load(entity, copy, label, own=True)
+            finally:
+                copy.unlink()
+        else:
+            self._load(entity, path, label, own=False)
+
+    def _load(self, entity: str, path: Path, label: str, own: bool) -> None:
+        ent = ENTITIES[entity]
+        try:
+            layout = file_layout(self.conn, ent, path)
+        except LandingFileError as exc:
+            if own:
+                raise
+            self.skipped.append(str(exc))
+            return
+        sql, params = relation_sql(layout)
+        aliases = ", ".join(f'"{c}"' for c in ent.column_names)
+        source = f"(select *, row_number() over () as _row from ({sql}) t({aliases}))"
+        key = f'try_cast("{ent.key}" as bigint)'
+        try:
+            if entity in VERSIONED:
+                self.conn.execute(
+                    f"insert into {entity} select {_columns(ent)}, {key},"
+                    " try_cast(modified_at as timestamp), ?, _row from " + source,
+                    [label, *params],
+                ).fetchall()
+                top = self.conn.execute(f"select max(_key) from {entity}").fetchall()[0]
+            else:
+                top = self.conn.execute(f"select max({key}) from {source}", params).fetchall()[0]
+        except duckdb.Error as exc:
+            if own:
+                raise
+            self.skipped.append(f"{path}: {exc}".splitlines()[0])
+            return
+        if top and top[0] is not None:
+            self.max_ids[entity] = max(self.max_ids.get(entity, 0), int(top[0]))
+
+    def latest(self, entity: str, keys: Sequence[int]) -> pa.Table:
+        """The latest version of each of `keys` that has landed, ordered by key."""
+        ent = ENTITIES[entity]
+        return self.conn.sql(
+            f"select {_columns(ent)}, _key, _modified from {entity}"
+            " where _key in (select unnest(?::bigint[]))"
+            f" qualify {_LATEST} = 1 order by _key",
+            params=[list(keys)],
+        ).to_arrow_table()
+
+    def accounts_of(self, cust_ids: Sequence[int]) -> pa.Table:
+        """The latest version of every account whose latest version names these customers."""
+        return self.conn.sql(
+            f"select * exclude (_file, _row) from (select {_columns(ACCOUNT)}, _key, _modified,"
+            f" _file, _row from account qualify {_LATEST} = 1)"
+            " where try_cast(cust_id as bigint) in (select unnest(?::bigint[])) order by _key",
+            params=[list(cust_ids)],
+        ).to_arrow_table()
+
+    def accounts_in_use(self, statuses: Sequence[str]) -> pa.Table:
+        """account_id, cust_id, currency of each account whose latest status is in use."""
+        return self.conn.sql(
+            "select account_id, cust_id, currency from (select account_id, cust_id, currency,"
+            f" account_status, _key from account qualify {_LATEST} = 1)"
+            " where account_status in (select unnest(?::varchar[])) order by _key",
+            params=[list(statuses)],
+        ).to_arrow_table()

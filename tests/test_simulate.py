@@ -1,0 +1,420 @@
+"""Simulated source systems: daily batches on top of the landed population."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+import time
+import types
+from io import StringIO
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from fs_assets import cli
+from fs_assets.entities import CUSTOMER, ENTITY_NAMES
+from fs_assets.generator import generate_landing
+from fs_assets.generator import simulate as sim
+from fs_assets.generator.simulate import SimulationError, simulate
+from fs_assets.paths import DataPaths
+
+BASE_CUSTOMERS = 200
+# The dagster dev test: a day's downstream runs take minutes on the loaded 2-core machine.
+E2E_DAY_WAIT_S = 600
+E2E_TIMEOUT_S = 2700
+
+
+@pytest.fixture(scope="module")
+def base_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim_base")
+    generate_landing(out, customers=BASE_CUSTOMERS, seed=3)
+    return out
+
+
+def _copy(base: Path, to: Path) -> Path:
+    shutil.copytree(base, to)
+    return to
+
+
+def _day_files(landing: Path) -> dict[str, bytes]:
+    return {
+        f"{p.parent.name}/{p.name}": p.read_bytes()
+        for p in sorted(landing.glob("*/*"))
+        if "_day_" in p.name
+    }
+
+
+def test_same_arguments_same_bytes_in_one_call_or_several(
+    base_landing: Path, tmp_path: Path
+) -> None:
+    one = _copy(base_landing, tmp_path / "one")
+    two = _copy(base_landing, tmp_path / "two")
+    simulate(one, days=5, seed=11)
+    simulate(two, days=2, seed=11)
+    simulate(two, days=3, seed=11)
+    files = _day_files(one)
+    assert files == _day_files(two)
+    days = {name.split("_day_")[1][:8] for name in files}
+    assert days == {"20231201", "20231204", "20231205", "20231206", "20231207"}  # no weekend
+    # Names sort by day, and nothing temporary is left behind.
+    names = [p.name for p in sorted((one / "customer").iterdir()) if "_day_" in p.name]
+    assert names == sorted(names, key=lambda n: n.split("_day_")[1])
+    assert not [p for p in one.rglob(".*")]
+    other = _copy(base_landing, tmp_path / "other")
+    simulate(other, days=5, seed=12)
+    assert _day_files(other) != files
+
+
+def test_new_records_are_numbered_after_the_landed_maximum(
+    base_landing: Path, tmp_path: Path
+) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    reports = simulate(landing, days=4, seed=5)
+    new = [c for r in reports for c in r.new_customers]
+    first = 1_000_000_001
+    assert new == list(range(first + BASE_CUSTOMERS, first + BASE_CUSTOMERS + len(new)))
+    conn = duckdb.connect()
+    ids = conn.execute(
+        'select count(*), count(distinct "Account Id"), min("Account Id"::bigint)'
+        " from read_csv(?, all_varchar=true)",
+        [str(landing / "account" / "account_day_*_1_new.csv")],
+    ).fetchall()[0]
+    base_max = conn.execute(
+        'select max("Account Id"::bigint) from read_csv(?, all_varchar=true)',
+        [str(base_landing / "account" / "*.csv")],
+    ).fetchall()[0][0]
+    assert ids[0] == ids[1] > 0
+    assert ids[2] == base_max + 1
+
+
+def test_rescores_are_new_versions_with_the_rescore_time(
+    base_landing: Path, tmp_path: Path
+) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    (report,) = simulate(landing, days=1, seed=5)
+    assert report.rescores
+    rows = (
+        duckdb.connect()
+        .execute(
+            'select "Cust Id"::bigint, "Cibil Score"::int, "Cibil Check Date",'
+            ' "Modified At"::timestamp from read_csv(?, all_varchar=true)',
+            [str(landing / "customer" / "customer_day_20231201_3_cibil_rescore.csv")],
+        )
+        .fetchall()
+    )
+    assert {r[0]: r[1] for r in rows} == report.rescores
+    evening = dt.datetime(2023, 12, 1, 20)
+    assert all(
+        r[2] == "2023-12-01" and evening <= r[3] < evening + dt.timedelta(hours=1) for r in rows
+    )
+
+
+def test_a_customer_changed_and_rescored_the_same_day_keeps_both(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    monkeypatch.setattr(sim, "CHANGE_RATES", dict.fromkeys(sim.CHANGE_RATES, 0.2))
+    monkeypatch.setattr(sim, "RESCORE_SHARE", 0.2)
+    (report,) = simulate(landing, days=1, seed=5)
+    changed, rescored = set(report.changed_customers), set(report.rescores)
+    assert changed - rescored, "only the customers the job picked are re-scored"
+    both = sorted(changed & rescored)
+    assert both
+    folder = landing / "customer"
+    read = duckdb.connect()
+
+    def rows(name: str) -> dict[str, tuple]:
+        found = read.execute(
+            'select * exclude (column00, "Cibil Score", "Cibil Check Date", "Modified At")'
+            " from read_csv(?, all_varchar=true)",
+            [str(folder / name)],
+        ).fetchall()
+        return {r[0]: r for r in found}
+
+    changes = rows("customer_day_20231201_2_changes.csv")
+    rescores = rows("customer_day_20231201_3_cibil_rescore.csv")
+    assert all(rescores[str(c)] == changes[str(c)] for c in both)
+
+
+def test_values_outside_the_model_do_not_stop_the_day(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A landed version with an unknown country and risk (a bad delivery) is changed
+    around: no move for it, any valid risk; the day still lands."""
+    import pyarrow.csv as pacsv
+
+    landing = _copy(base_landing, tmp_path / "landing")
+    source = next((landing / "customer").glob("customer_s3_*.csv"))
+    table = pacsv.read_csv(
+        source,
+        convert_options=pacsv.ConvertOptions(
+            strings_can_be_null=False,
+            column_types={n: pa.string() for n in pacsv.read_csv(source).column_names},
+        ),
+    )
+    row = table.slice(0, 1)
+    for name, value in (
+        ("Country", "Atlantis"),
+        ("Customer Risk Category", "Extreme"),
+        ("Modified At", "2023-11-29 10:00:00"),
+    ):
+        row = row.set_column(row.column_names.index(name), name, pa.array([value]))
+    pacsv.write_csv(row, landing / "customer" / "customer_bad delivery [1].csv")
+    cust_id = int(row.column("Cust Id")[0].as_py())
+    monkeypatch.setattr(sim, "CHANGE_RATES", dict.fromkeys(sim.CHANGE_RATES, 1.0))
+    (report,) = simulate(landing, days=1, seed=5)
+    assert cust_id in report.changed_customers
+    changed = (
+        duckdb.connect()
+        .execute(
+            'select "Country", "Customer Risk Category" from read_csv(?, all_varchar=true)'
+            ' where "Cust Id" = ?',
+            [str(landing / "customer" / "customer_day_20231201_2_changes.csv"), str(cust_id)],
+        )
+        .fetchall()
+    )
+    assert changed[0][0] == "Atlantis" and changed[0][1] in ("High", "Low", "Medium")
+
+
+def test_a_day_lands_once(base_landing: Path, tmp_path: Path) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    simulate(landing, days=1, seed=5)
+    with pytest.raises(SimulationError, match="days land once"):
+        simulate(landing, days=1, seed=5, start=dt.date(2023, 12, 1))
+    (later,) = simulate(landing, days=1, seed=5, start=dt.date(2023, 12, 9))
+    assert later.day == dt.date(2023, 12, 11)  # a Saturday start lands on Monday
+
+
+def test_cli_simulate_and_its_errors(
+    base_landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    _copy(base_landing, home / "landing")
+    assert cli.main(["--home", str(home), "simulate", "--days", "2", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2023-12-01:" in out and "2023-12-04:" in out
+    assert cli.main(["--home", str(home), "simulate", "--start", "2023-12-04"]) == 2
+    assert "days land once" in capsys.readouterr().err
+
+
+def test_read_only_landing_folder_is_a_clear_error_and_nothing_lands(
+    base_landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_landing_faults import read_only
+
+    home = tmp_path / "home"
+    landing = _copy(base_landing, home / "landing")
+    with read_only(landing / "transaction"):
+        assert cli.main(["--home", str(home), "simulate", "--days", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot land files in" in err and "transaction" in err and "writable" in err
+    assert _day_files(landing) == {}
+    # A run killed mid-write leaves hidden files; the next run removes them and lands.
+    stale = landing / "customer" / ".customer_day_20231201_1_new.csv.tmp"
+    stale.write_text("half a file")
+    assert cli.main(["--home", str(home), "simulate", "--days", "1"]) == 0  # next run lands
+    assert not stale.exists()
+    assert sim.landed_days(landing) == [dt.date(2023, 12, 1)]
+
+
+def test_error_rate_goes_through_the_fault_planter(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = _copy(base_landing, tmp_path / "landing")
+    monkeypatch.setattr(sim, "FAULTS_MODULE", "fs_assets.generator.no_such_planter")
+    with pytest.raises(SimulationError, match="fault planter"):
+        simulate(landing, days=1, seed=5, error_rate=0.1)
+    assert _day_files(landing) == {}  # nothing half-landed
+    monkeypatch.setattr(sim, "FAULTS_MODULE", "fs_assets.generator.faults")
+    with pytest.raises(SimulationError, match="per-batch fault planter"):
+        simulate(landing, days=1, seed=5, error_rate=0.1)  # the sample's planter only
+    assert _day_files(landing) == {}
+
+    seen: list[tuple[str, float]] = []
+
+    def plant(entity, columns, rate, rng):  # type: ignore[no-untyped-def]
+        seen.append((entity.name, rate))
+        planted = dict(columns)
+        stamps = columns["modified_at"].to_pylist()
+        planted["modified_at"] = pa.array(["not a time", *stamps[1:]], pa.string())
+        return planted
+
+    module = types.ModuleType("fake_planter")
+    module.plant_batch_faults = plant  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_planter", module)
+    monkeypatch.setattr(sim, "FAULTS_MODULE", "fake_planter")
+    (report,) = simulate(landing, days=1, seed=5, error_rate=0.1)
+    assert len(seen) == len(report.files) > 0 and {r for _, r in seen} == {0.1}
+    assert all(b"not a time" in path.read_bytes() for path in report.files)
+
+
+def _open_customers(conn: duckdb.DuckDBPyConnection) -> int:
+    """Customers with at least one account in use: closing a customer closes them all."""
+    return conn.execute(
+        "select count(*) from mastered.customer c where exists (select 1 from"
+        " mastered.account a where a.cust_id = c.cust_id and a.account_status <> 'Closed')"
+    ).fetchall()[0][0]
+
+
+def _raw_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {e: conn.execute(f"select count(*) from raw.{e}").fetchall()[0][0] for e in ENTITY_NAMES}
+
+
+@pytest.mark.slow
+def test_a_simulated_month_reaches_mastered(built: DataPaths) -> None:
+    from fs_assets.build import build
+
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        open_before = _open_customers(conn)
+        raw_before = _raw_counts(conn)
+    reports = simulate(built.landing, days=30, seed=9)
+    new = sum(len(r.new_customers) for r in reports)
+    closed = sum(len(r.closed_customers) for r in reports)
+    latest_score: dict[int, int] = {}
+    for r in reports:
+        latest_score.update(r.rescores)
+    assert new > 0 and closed > 0 and latest_score
+
+    selection = " or ".join(f"key:raw/{e} or key:mastered/{e}" for e in ENTITY_NAMES)
+    report = build(built, select=selection, out=StringIO())
+    assert report.ok, (report.checks_failed, report.step_failures)
+
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        assert _open_customers(conn) == open_before + new - closed
+        for entity, before in raw_before.items():
+            landed = sum(r.rows.get(entity, 0) for r in reports)
+            assert _raw_counts(conn)[entity] == before + landed, entity
+        ids = sorted(latest_score)
+        scores = dict(
+            conn.execute(
+                f"select cust_id::bigint, cibil_score from mastered.{CUSTOMER.name}"
+                " where cust_id::bigint in (select unnest(?::bigint[]))",
+                [ids],
+            ).fetchall()
+        )
+        assert scores == latest_score
+        pending = conn.execute(
+            "select count(*) from quarantine.customer_pending_corrections"
+        ).fetchall()[0][0]
+        assert pending == 0
+    assert np.all(np.diff([r.day.toordinal() for r in reports]) > 0)
+
+
+def test_ui_simulate_lands_days_while_the_ui_runs_and_stops_with_it(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fs_assets import process_group
+
+    home = tmp_path / "home"
+    landing = _copy(base_landing, home / "landing")
+    commands: list[list[str]] = []
+
+    def fake_ui(cmd, **_kwargs):  # type: ignore[no-untyped-def]
+        """Stands in for `dagster dev`: runs until two days have landed."""
+        commands.append(list(cmd))
+        deadline = time.monotonic() + 60
+        while len(sim.landed_days(landing)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return 0
+
+    monkeypatch.setattr(process_group, "run_group", fake_ui)
+    argv = ["--home", str(home), "ui", "--simulate", "--interval", "0.5", "--port", "3999"]
+    assert cli.main(argv) == 0
+    assert commands and "dev" in commands[0] and "3999" in commands[0]
+    landed = sim.landed_days(landing)
+    assert len(landed) >= 2
+    time.sleep(1.5)  # three more ticks, had the clock not stopped with the UI
+    assert sim.landed_days(landing) == landed
+
+
+def _customers_reached_mastered(paths: DataPaths, report: sim.DayReport) -> bool:
+    """Whether the day's new customers and CIBIL re-scores are in mastered.customer."""
+    from resources.warehouse import connect_with_retry
+
+    conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)
+    try:
+        ids = [*report.new_customers, *report.rescores]
+        mastered = dict(
+            conn.execute(
+                "select cust_id::bigint, cibil_score from mastered.customer"
+                " where cust_id::bigint in (select unnest(?::bigint[]))",
+                [ids],
+            ).fetchall()
+        )
+        return set(mastered) == set(ids) and all(
+            mastered[c] == score for c, score in report.rescores.items()
+        )
+    finally:
+        conn.close()
+
+
+def _accounts_reached_mastered(paths: DataPaths, reports: list[sim.DayReport]) -> bool:
+    """Whether the days' closures and payments are in mastered.account and .transaction."""
+    from resources.warehouse import connect_with_retry
+
+    closed = [c for r in reports for c in r.closed_customers]
+    conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)
+    try:
+        still_open = conn.execute(
+            "select count(*) from mastered.account where account_status <> 'Closed'"
+            " and cust_id::bigint in (select unnest(?::bigint[]))",
+            [closed],
+        ).fetchall()[0][0]
+        payments = conn.execute(
+            "select count(*) from mastered.transaction where transaction_ts::date"
+            " in (select unnest(?::date[]))",
+            [[r.day for r in reports]],
+        ).fetchall()[0][0]
+        return still_open == 0 and payments == sum(r.rows.get("transaction", 0) for r in reports)
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(E2E_TIMEOUT_S)
+def test_simulated_days_reach_mastered_in_a_running_dagster_dev(
+    built: DataPaths, tmp_path: Path
+) -> None:
+    """Three days land, one after the other, into the landing zone `dagster dev` watches;
+    the sensors take each as it comes and its changes reach mastered with no clicks.
+
+    Each day lands once the previous day's customers are mastered. Accounts and payments
+    queue behind the customers' downstream runs (regions, marts, catalog: one warehouse
+    slot), so they are awaited once, for the three days.
+    """
+    import os
+
+    from dagster_dev import running_dagster_dev, wait_for
+
+    # The source systems keep their own record (the landing files so far); the live
+    # landing zone starts empty so the sensor only sees what each day delivers.
+    record = tmp_path / "source_record"
+    shutil.move(built.landing, record)
+    built.landing.mkdir()
+    reports: list[sim.DayReport] = []
+    with running_dagster_dev(built, tmp_path / "dagster_dev.log"):
+        for _ in range(3):
+            (report,) = simulate(record, days=1, seed=21)
+            assert report.new_customers and report.rescores and report.rows["transaction"]
+            reports.append(report)
+            for path in report.files:
+                folder = built.landing / path.parent.name
+                folder.mkdir(exist_ok=True)
+                hidden = folder / f".{path.name}.tmp"
+                shutil.copyfile(path, hidden)
+                os.replace(hidden, folder / path.name)
+            wait_for(
+                f"{report.day}'s new customers and re-scores in mastered",
+                lambda report=report: _customers_reached_mastered(built, report),
+                timeout=E2E_DAY_WAIT_S,
+            )
+        assert any(r.closed_customers for r in reports)
+        wait_for(
+            "the three days' closures and payments in mastered",
+            lambda: _accounts_reached_mastered(built, reports),
+            timeout=E2E_DAY_WAIT_S,
+        )

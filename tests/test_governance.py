@@ -518,12 +518,22 @@ def test_the_current_views_mark_keys_with_a_pending_correction(governed: DataPat
             "values (?, ['state__in_country'])",
             [key],
         )
+        (key_row_filter_pass,) = conn.execute(
+            "select state = 'Maharashtra' from mastered.customer where cust_id = ?", [key]
+        ).fetchone()
         for role in ROLES:
             view = f"governed.{role.replace('-', '_')}_customer"
             marked, rows = conn.execute(
                 f"select count(*) filter (where {PENDING_FLAG}), count(*) from {view}"
             ).fetchone()
-            assert (marked, rows) == (1, 1500), role
+            if role == "branch-maharashtra":  # a row-level policy: its region only
+                (region_rows,) = conn.execute(
+                    "select count(*) from mastered.customer "
+                    "where country = 'India' and state = 'Maharashtra'"
+                ).fetchone()
+                assert (marked, rows) == (int(key_row_filter_pass), region_rows), role
+            else:
+                assert (marked, rows) == (1, 1500), role
 
 
 def test_asset_materializes_the_view_with_policy_metadata(governed: DataPaths) -> None:

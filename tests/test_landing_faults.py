@@ -217,12 +217,13 @@ def test_same_timestamp_correction_is_stored_counted_and_wins(
     conn, small_landing: Path, tmp_path: Path
 ) -> None:
     header, rows = customer_rows(small_landing)
-    city = header.index("City")
+    # An address line: a made-up city would break city__in_state and stay pending.
+    line1 = header.index("Customer Addressline1")
     first = write_csv(tmp_path / "a.csv", header, rows[:10])
     ingest_file(conn, CUSTOMER, first)
     assert build_mastered(conn, CUSTOMER).mode == "full"
     fixed = [list(r) for r in rows[:10]]
-    fixed[4][city] = "Corrected City"
+    fixed[4][line1] = "12 Corrected Street"
     outcome = ingest_file(conn, CUSTOMER, write_csv(tmp_path / "b.csv", header, fixed))
     assert (outcome.rows_inserted, outcome.rows_corrected, outcome.rows_already_present) == (
         1,
@@ -235,8 +236,10 @@ def test_same_timestamp_correction_is_stored_counted_and_wins(
     assert (replay.rows_inserted, replay.rows_corrected) == (0, 0)
     assert build_mastered(conn, CUSTOMER).mode == "incremental"  # the new batch is seen
     key = fixed[4][header.index("Cust Id")]
-    got = conn.execute("select city from mastered.customer where cust_id = ?", [key]).fetchone()
-    assert got == ("Corrected City",)
+    got = conn.execute(
+        "select customer_addressline1 from mastered.customer where cust_id = ?", [key]
+    ).fetchone()
+    assert got == ("12 Corrected Street",)
 
 
 def test_a_rejected_file_left_in_place_has_one_ledger_row(

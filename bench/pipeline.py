@@ -179,6 +179,9 @@ def main() -> None:
         shutil.rmtree(home)
     (home / "dagster_home").mkdir(parents=True)
     shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+    from fs_assets.governance.masking_key import create_sample_key, sample_key_path
+
+    create_sample_key(sample_key_path(home))  # the governed views need a key, as run.sh makes
     try:
         gen = run_phase("generate", home, ["--customers", str(args.customers)])
         print(

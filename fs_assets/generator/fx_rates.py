@@ -41,11 +41,33 @@ def build_fx_rates(
     """One row per currency and window day: units of `reporting_currency` per unit."""
     rng = np.random.default_rng([seed, FX_STREAM])
     days = window_days()
-    currencies = np.array(CURRENCIES)
     steps = rng.normal(0.0, FX_DAILY_SIGMA, size=(len(CURRENCIES), days.shape[0]))
     steps[:, 0] = 0.0
-    base = np.array([FX_BASE_RATES[c] for c in CURRENCIES]) / FX_BASE_RATES[reporting_currency]
-    rates = base[:, None] * np.exp(np.cumsum(steps, axis=1))
+    rates = base_rates(reporting_currency)[:, None] * np.exp(np.cumsum(steps, axis=1))
+    return rate_columns(days, rates, reporting_currency)
+
+
+def day_rates(
+    rng: np.random.Generator, day: int, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+) -> dict[str, pa.Array]:
+    """The rates of one later day (days since 1970-01-01), e.g. a simulated business day:
+    each currency near its plausible level, a day's drift away from it."""
+    steps = rng.normal(0.0, FX_DAILY_SIGMA, size=(len(CURRENCIES), 1))
+    rates = base_rates(reporting_currency)[:, None] * np.exp(steps)
+    return rate_columns(np.array([day]), rates, reporting_currency)
+
+
+def base_rates(reporting_currency: str) -> np.ndarray:
+    """Each currency's plausible level, in units of the reporting currency."""
+    base = np.array([FX_BASE_RATES[c] for c in CURRENCIES])
+    return base / FX_BASE_RATES[reporting_currency]
+
+
+def rate_columns(
+    days: np.ndarray, rates: np.ndarray, reporting_currency: str
+) -> dict[str, pa.Array]:
+    """The fx_rate columns for `rates` (currency x day), as landing text."""
+    currencies = np.array(CURRENCIES)
     # Quoted against itself, a currency is worth exactly one unit, whatever the drift.
     rates[currencies == reporting_currency, :] = 1.0
     day_col = np.tile(days, len(CURRENCIES))

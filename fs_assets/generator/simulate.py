@@ -43,7 +43,10 @@ from fs_assets.entities import (
     CUSTOMER,
     ENTITIES,
     FIRST_CUSTOMER_ID,
+    FX_RATE,
     LEVELS,
+    MINOR_BELOW_AGE,
+    SENIOR_FROM_AGE,
     TRANSACTION,
     TRANSACTION_MONTH_INTENSITY,
 )
@@ -63,6 +66,7 @@ from fs_assets.generator.customers import (
     CustomerChunk,
     build_customers,
 )
+from fs_assets.generator.fx_rates import day_rates
 from fs_assets.generator.landed import LandedState
 from fs_assets.generator.landing import MAX_CUSTOMER_ID
 from fs_assets.generator.names import Pools, build_pools
@@ -323,7 +327,35 @@ def customer_batches(day: Day) -> list[Batch]:
     new = _new_customers(day, rng)
     changes, changed = _changed_customers(day, rng)
     rescores = _rescores(day, rng, changed)
-    return [b for b in (new, changes, rescores) if b is not None]
+    return [_age_flags_as_of_change(b) for b in (new, changes, rescores) if b is not None]
+
+
+def _age_flags_as_of_change(batch: Batch) -> Batch:
+    """Personal customers' minor and senior flags as of each version's modified_at
+    (`minor_flag__matches_dob`): a customer who was 17 at the last change is an adult at
+    this one, as a source system's own age job would record."""
+    cols = batch.columns
+    dob = pc.cast(cols["cust_dob"], pa.date32(), safe=False)
+    when = pc.cast(
+        pc.cast(pc.utf8_slice_codeunits(cols["modified_at"], 0, 10), pa.date32()), pa.date32()
+    )
+    years = pc.subtract(pc.year(when), pc.year(dob))
+    before_birthday = pc.less(
+        pc.add(pc.multiply(pc.month(when), 100), pc.day(when)),
+        pc.add(pc.multiply(pc.month(dob), 100), pc.day(dob)),
+    )
+    age = pc.subtract(years, pc.cast(before_birthday, pa.int64()))
+    personal = pc.equal(cols["customer_type"], "Personal")
+    flags = {
+        "minor_flag": pc.less(age, MINOR_BELOW_AGE),
+        "senior_citizen_flag": pc.greater_equal(age, SENIOR_FROM_AGE),
+    }
+    out = dict(cols)
+    for name, on in flags.items():
+        derived = pc.if_else(on, "Yes", "No")
+        keep = pc.or_(pc.invert(personal), pc.is_null(age))
+        out[name] = pc.if_else(pc.fill_null(keep, True), cols[name], derived)
+    return replace(batch, columns=out)
 
 
 # ---- accounts --------------------------------------------------------------------------
@@ -416,10 +448,17 @@ def transaction_batches(day: Day) -> list[Batch]:
     return [Batch(TRANSACTION.name, "1_payments", columns)]
 
 
+def fx_rate_batches(day: Day) -> list[Batch]:
+    """The day's rate of every currency, so the day's payments can be reported."""
+    rates = day_rates(day.rng(FX_RATE.name), day_number(day.day))
+    return [Batch(FX_RATE.name, "1_rates", rates)]
+
+
 # One line per source, in the order a day lands them (later ones see earlier ones' files).
 DAY_BATCHES: dict[str, Callable[[Day], list[Batch]]] = {
     CUSTOMER.name: customer_batches,
     ACCOUNT.name: account_batches,
+    FX_RATE.name: fx_rate_batches,
     TRANSACTION.name: transaction_batches,
 }
 

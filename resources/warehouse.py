@@ -226,7 +226,12 @@ def connect_with_retry(
                     f"({waited:.0f} s of {timeout_s:.0f} s)"
                 )
                 reported_at = now
-            time.sleep(min(delay + random.uniform(0, delay), max(timeout_s - waited, 0.0)))
+            # Never sleep past the next promised report or past the deadline.
+            next_report = (
+                LOCK_REPORT_EVERY_S - (now - reported_at) if reported_at is not None else delay * 2
+            )
+            pause = min(delay + random.uniform(0, delay), next_report, timeout_s - waited)
+            time.sleep(max(pause, 0.0))
             delay = min(delay * 2, 2.0)
 
 

@@ -147,6 +147,18 @@ def mastered_value(paths: DataPaths, cust_id: str, column: str) -> Any:
         conn.close()
 
 
+def warehouse_counts(paths: DataPaths) -> tuple[int, int, int]:
+    """Rows of raw.customer, mastered.customer and quarantine.customer_rejects."""
+    conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=120)
+    try:
+        return conn.execute(
+            "select (select count(*) from raw.customer), (select count(*) from mastered.customer),"
+            " (select count(*) from quarantine.customer_rejects)"
+        ).fetchone()
+    finally:
+        conn.close()
+
+
 def update_risk_of_first_personal_customer(paths: DataPaths) -> tuple[str, str]:
     """Run `fs-accelerator update-customer` on the first Personal customer, flipping its
     risk category; returns (cust_id, new risk)."""

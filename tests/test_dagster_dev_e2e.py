@@ -1,11 +1,10 @@
 """End to end on the real Dagster processes: `dagster dev` (webserver + daemon) in a
-subprocess, driven through its GraphQL API, refreshing the data product from landing files.
+subprocess, driven by a real browser. The sensor refresh from a landed file (and a malformed
+file moved aside) is shown by tests/test_ui_quiet.py on the same processes.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +12,10 @@ from pathlib import Path
 import pytest
 from dagster_dev import (
     Dagster,
-    mastered_value,
     running_dagster_dev,
-    update_risk_of_first_personal_customer,
-    wait_for,
 )
 
 from fs_assets.paths import DataPaths
-from resources.warehouse import connect_with_retry
 
 
 @pytest.fixture
@@ -30,66 +25,6 @@ def dagster_dev(built: DataPaths, tmp_path: Path) -> Iterator[tuple[Dagster, Dat
     built.landing.mkdir()
     with running_dagster_dev(built, tmp_path / "dagster_dev.log") as client:
         yield client, built
-
-
-def counts(paths: DataPaths) -> tuple[int, int, int]:
-    conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=120)
-    try:
-        return conn.execute(
-            "select (select count(*) from raw.customer), (select count(*) from mastered.customer),"
-            " (select count(*) from quarantine.customer_rejects)"
-        ).fetchone()
-    finally:
-        conn.close()
-
-
-@pytest.mark.slow
-def test_sensor_refresh_end_to_end(dagster_dev: tuple[Dagster, DataPaths]) -> None:
-    client, paths = dagster_dev
-    before_raw_run = client.latest_materialization_run("raw", "customer")
-    cust_id, new_risk = update_risk_of_first_personal_customer(paths)
-
-    wait_for(
-        "mastered.customer to show the update",
-        lambda: mastered_value(paths, cust_id, "customer_risk_category") == new_risk,
-    )
-    raw_run = client.latest_materialization_run("raw", "customer")
-    assert raw_run and raw_run != before_raw_run
-    assert client.run_tags(raw_run).get("dagster/sensor_name") == "landing_sensor"
-    mastered_run = client.latest_materialization_run("mastered", "customer")
-    assert client.run_tags(mastered_run).get("dagster/sensor_name") == "automation_sensor"
-    checks = wait_for(
-        "mastered.customer checks of the sensor-launched run",
-        lambda: (
-            (c := client.check_executions("mastered", "customer"))
-            and all(s == "SUCCEEDED" and r == mastered_run for s, r in c.values())
-            and c
-        ),
-        timeout=180,
-    )
-    assert {"key_unique", "valid_customer_risk_category", "reconciles_with_raw"} <= set(checks)
-
-    # A malformed file: moved aside with a report, the warehouse unchanged.
-    before = counts(paths)
-    good_header = ["", "Cust Id", "Cust Dob"]
-    broken = paths.landing / "customer" / "customer_broken_upload.csv"
-    tmp = broken.with_name("." + broken.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([good_header, ["0", cust_id, "1990-01-01"]])
-    os.replace(tmp, broken)
-    rejected_dir = paths.landing / "_rejected" / "customer"
-    reports = wait_for(
-        "the malformed file to be moved aside",
-        lambda: (
-            sorted(rejected_dir.glob("*customer_broken_upload.csv.report.json"))
-            if rejected_dir.exists()
-            else None
-        ),
-    )
-    report = reports[0].read_text(encoding="utf-8")
-    assert "schema drift" in report and "missing columns" in report
-    assert not broken.exists()
-    assert counts(paths) == before
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -4,11 +4,14 @@ The real `dagster dev` (webserver + daemon + code server) on a data folder built
 `fs-accelerator build`, its landing files still in place: the sensors tick several times
 and start nothing. Then one customer change file lands: the landing sensor starts one
 raw.customer run, declarative automation refreshes what depends on it, each asset (and
-partition) once, and every run succeeds.
+partition) once, every run succeeds and so do the mastered checks of the automation's
+run. Then a malformed file lands: it is moved aside with a report, and nothing changes.
 """
 
 from __future__ import annotations
 
+import csv
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from dagster_dev import (
     running_dagster_dev,
     update_risk_of_first_personal_customer,
     wait_for,
+    warehouse_counts,
 )
 
 from fs_assets.definitions import defs
@@ -122,6 +126,32 @@ def test_ui_opens_quiet_then_a_landed_file_starts_only_its_runs(
 
         runs = wait_for("the refresh to finish and stay finished", settled, timeout=900)
         assert mastered_value(built, cust_id, "customer_risk_category") == new_risk
+        mastered_run = client.latest_materialization_run("mastered", "customer")
+        assert client.run_tags(mastered_run).get("dagster/sensor_name") == "automation_sensor"
+        checks = client.check_executions("mastered", "customer")
+        assert {"key_unique", "valid_customer_risk_category", "reconciles_with_raw"} <= set(checks)
+        assert {s for s, _ in checks.values()} == {"SUCCEEDED"}, checks
+        assert {r for _, r in checks.values()} == {mastered_run}, checks
+
+        # A malformed file: moved aside with a report, the warehouse unchanged, no run.
+        before = warehouse_counts(built)
+        broken = built.landing / "customer" / "customer_broken_upload.csv"
+        tmp = broken.with_name("." + broken.name + ".tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(
+                [["", "Cust Id", "Cust Dob"], ["0", cust_id, "1990-01-01"]]
+            )
+        os.replace(tmp, broken)
+        rejected_dir = built.landing / "_rejected" / "customer"
+        reports = wait_for(
+            "the malformed file to be moved aside",
+            lambda: sorted(rejected_dir.glob("*customer_broken_upload.csv.report.json")) or None,
+        )
+        report = reports[0].read_text(encoding="utf-8")
+        assert "schema drift" in report and "missing columns" in report
+        assert not broken.exists()
+        assert warehouse_counts(built) == before
+        assert len(runs_since(build_runs)) == len(runs)
 
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS] * len(runs)
     by_sensor = Counter(r.tags.get("dagster/sensor_name") for r in runs)

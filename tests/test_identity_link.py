@@ -83,6 +83,20 @@ def test_every_record_has_exactly_one_golden_id(linked) -> None:
     )
 
 
+def test_splink_leaves_no_working_tables(linked) -> None:
+    con, _, _ = linked
+    left = con.execute(
+        "select table_name from information_schema.tables where starts_with(table_name, '__splink')"
+    ).fetchall()
+    assert left == []
+    assert sorted(r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'identity'"
+    ).fetchall()) == [
+        "clusters", "customer_identity", "features", "golden_customer", "pairs", "records",
+        "review_pairs",
+    ]  # fmt: skip
+
+
 def test_pairs_at_the_match_threshold_share_a_golden_id(linked) -> None:
     con, _, _ = linked
     split = con.execute(

@@ -13,15 +13,22 @@ import duckdb
 from fs_assets.identity.attributes import ATTRIBUTES
 from fs_assets.identity.canonical import SCHEMA
 
-_ORDER = "order by r.trust_rank, r.updated_at desc nulls last, r.unique_id"
-
 
 def _survivor(attribute: str) -> str:
     valid = f"filter (where f.{attribute} is not null)"
     return (
-        f"first(r.{attribute} {_ORDER}) {valid} as {attribute}, "
-        f"first(r.source {_ORDER}) {valid} as {attribute}_source"
+        f"arg_min(r.{attribute}, r.preference) {valid} as {attribute}, "
+        f"arg_min(r.source, r.preference) {valid} as {attribute}_source"
     )
+
+
+# A person's records in order of preference: most trusted source, then newest update (a
+# record without one last), then record id; 1 is preferred.
+_RANKED = (
+    "select i.golden_id, r.*, row_number() over (partition by i.golden_id order by "
+    "r.trust_rank, r.updated_at desc nulls last, r.unique_id) as preference "
+    f"from {SCHEMA}.customer_identity i join {SCHEMA}.records r using (unique_id)"
+)
 
 
 def golden_customers(con: duckdb.DuckDBPyConnection) -> int:
@@ -29,11 +36,11 @@ def golden_customers(con: duckdb.DuckDBPyConnection) -> int:
     sources, and how many records from which sources it gathers."""
     survivors = ", ".join(_survivor(a) for a in ATTRIBUTES)
     con.execute(
-        f"create or replace table {SCHEMA}.golden_customer as select i.golden_id, "
+        f"create or replace table {SCHEMA}.golden_customer as select r.golden_id, "
         f"{survivors}, count(*) as source_records, "
         "list(distinct r.source order by r.source) as sources, "
         "max(r.updated_at) as last_updated_at "
-        f"from {SCHEMA}.customer_identity i join {SCHEMA}.records r using (unique_id) "
-        f"join {SCHEMA}.features f using (unique_id) group by i.golden_id order by i.golden_id"
+        f"from ({_RANKED}) r join {SCHEMA}.features f using (unique_id) "
+        "group by r.golden_id order by r.golden_id"
     )
     return con.execute(f"select count(*) from {SCHEMA}.golden_customer").fetchall()[0][0]

@@ -52,6 +52,11 @@ def predict(
     return scored
 
 
+def count_pairs(con: duckdb.DuckDBPyConnection) -> int:
+    """How many scored pairs `identity.pairs` holds."""
+    return con.execute(f"select count(*) from {SCHEMA}.pairs").fetchall()[0][0]
+
+
 def cluster(
     con: duckdb.DuckDBPyConnection,
     linker: Linker,

@@ -65,7 +65,7 @@ def blocking_rules() -> list[Any]:
         block_on("first_name", "last_name"),
         block_on("date_of_birth", "substr(last_name, 1, 2)"),
         block_on("date_of_birth", "substr(first_name, 1, 1)"),
-        block_on("last_name", "pin"),
+        block_on("address_line1"),
     ]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+from splink import Linker
 
 from fs_assets.identity import canonical, golden, link, model
 from fs_assets.identity.mapping import SourceMapping
@@ -40,6 +41,29 @@ class LinkageReport:
             self.seconds[name] = time.perf_counter() - started
 
 
+def _link(
+    con: duckdb.DuckDBPyConnection,
+    linker: Linker,
+    report: LinkageReport,
+    model_path: Path,
+    thresholds: link.Thresholds,
+    training: model.Training,
+) -> None:
+    """The Splink phases: blocking, training, predictions, clusters and golden ids."""
+    with report.phase("blocking"):
+        report.candidate_pairs = link.block(linker)
+    with report.phase("train"):
+        model.train(linker, training)
+        model.save_model(linker, model_path)
+    with report.phase("predict"):
+        scored = link.predict(con, linker, thresholds)
+        report.scored_pairs = link.count_pairs(con)
+    with report.phase("cluster"):
+        link.cluster(con, linker, scored, thresholds)
+        report.review_pairs = link.review(con, thresholds)
+        report.golden_customers = link.assign_golden_ids(con)
+
+
 def run_linkage(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
@@ -54,20 +78,11 @@ def run_linkage(
         report.records_read = canonical.load_records(con, landing, mappings)
         report.records = canonical.standardise(con)
     linker = model.make_linker(con, model.settings())
-    with report.phase("blocking"):
-        report.candidate_pairs = link.block(linker)
-    with report.phase("train"):
-        model.train(linker, training)
-        model.save_model(linker, model_path)
-    with report.phase("predict"):
-        scored = link.predict(con, linker, thresholds)
-    with report.phase("cluster"):
-        link.cluster(con, linker, scored, thresholds)
-        report.review_pairs = link.review(con, thresholds)
-        report.golden_customers = link.assign_golden_ids(con)
+    try:
+        _link(con, linker, report, model_path, thresholds, training)
+    finally:
+        linker.table_management.delete_tables_created_by_splink_from_db()
+        con.unregister(model.SPLINK_INPUT)
     with report.phase("survivorship"):
         golden.golden_customers(con)
-    report.scored_pairs = con.execute(f"select count(*) from {canonical.SCHEMA}.pairs").fetchall()[
-        0
-    ][0]
     return report

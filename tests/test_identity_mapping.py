@@ -97,3 +97,14 @@ def test_the_mapping_folder_is_copied_whole(tmp_path: Path) -> None:
     assert [m.source for m in load_mappings(tmp_path / "sources")] == [
         m.source for m in load_mappings()
     ]
+
+
+def test_a_file_in_another_encoding_is_named(tmp_path: Path) -> None:
+    mapping = load_mapping(_write(tmp_path / "sources", "crm.yaml", CRM))
+    folder = tmp_path / "landing" / mapping.landing_folder
+    folder.mkdir(parents=True)
+    row = ["C1", "2023-01-01 00:00:00", "Zoë", *[""] * (len(mapping.columns) - 3)]
+    text = ",".join(mapping.columns) + "\n" + ",".join(row) + "\n"
+    (folder / "latin.csv").write_bytes(text.encode("latin-1"))
+    with pytest.raises(SourceReadError, match=r"latin.csv: cannot be read as csv .*UTF-8"):
+        read_source(tmp_path / "landing", mapping)

@@ -52,7 +52,18 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def _read_file(path: Path, mapping: SourceMapping) -> pa.Table:
-    """The mapped columns of one file, as text, in the mapping's order."""
+    """The mapped columns of one file, as text, in the mapping's order; a file that
+    cannot be read is named with the reason."""
+    try:
+        return _read_columns(path, mapping)
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as exc:
+        raise SourceReadError(
+            f"{path}: cannot be read as {mapping.format} for source {mapping.source} "
+            f"(UTF-8 with a header row expected): {exc}"
+        ) from exc
+
+
+def _read_columns(path: Path, mapping: SourceMapping) -> pa.Table:
     wanted = mapping.columns
     header = _csv_header(path) if mapping.format == "csv" else pq.read_schema(path).names
     missing = [c for c in wanted if c not in header]

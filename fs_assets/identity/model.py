@@ -32,7 +32,7 @@ class Training:
 
     seed: int = 42
     u_max_pairs: float = 1e6 + 1  # (1e6 exactly makes Splink warn)
-    em_max_pairs: float = 2e6
+    em_max_pairs: float = 1e6
     prior_recall: float = 0.8  # share of true matches the deterministic rules find
 
 
@@ -57,12 +57,13 @@ def comparisons() -> list[Any]:
 
 
 def blocking_rules() -> list[Any]:
-    """Which pairs are compared at all: a pair sharing any one of these keys."""
+    """Which pairs are compared at all: a pair sharing any one of these keys. A full-name
+    rule would add half the pairs at 1M records for 0.04% of the true pairs (the date of
+    birth rules with a name prefix find those)."""
     return [
         block_on("email"),
         block_on("mobile"),
         block_on("national_id"),
-        block_on("first_name", "last_name"),
         block_on("date_of_birth", "substr(last_name, 1, 2)"),
         block_on("date_of_birth", "substr(first_name, 1, 1)"),
         block_on("address_line1"),

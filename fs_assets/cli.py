@@ -38,6 +38,12 @@ def _generate(args: argparse.Namespace) -> int:
         kinds = Counter(f.fault for f in stats.faults.faults)
         listed = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
         print(f"planted {len(stats.faults.faults)} faults ({listed}); truth: {stats.faults.truth}")
+    if args.sources:
+        from fs_assets.generator.sources import generate_sources
+
+        more = generate_sources(out, seed=args.seed)
+        listed = ", ".join(f"{source} {rows:,}" for source, rows in more.rows.items())
+        print(f"other sources: {listed} records of {more.people:,} people; truth: {more.truth}")
     return 0
 
 
@@ -207,6 +213,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="R",
         help="plant about R faulty rows per customer (typos, wrong pins, late corrections, "
         "a duplicate file, ...) and list them in <out>.faults.truth.csv beside the folder",
+    )
+    g.add_argument(
+        "--sources",
+        action="store_true",
+        help="also write the other source systems of sources/*.yaml (a CRM, a card platform) "
+        "holding the same people with silo noise, and <out>.sources.truth.csv (ids only)",
     )
     g.set_defaults(func=_generate)
 

@@ -17,7 +17,8 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from fs_assets.entities import (
+from fs_assets.defs.mastered import mastered_key
+from fs_assets.model.entities import (
     CONTROL_CHARACTERS,
     COUNTRIES,
     COUNTRY_CODES,
@@ -33,9 +34,8 @@ from fs_assets.entities import (
     country_state_city_triples,
     country_state_pairs,
 )
-from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import mastered_table
-from fs_assets.rules import q
+from fs_assets.model.rules import q
+from fs_assets.transforms.mastering import mastered_table
 
 CHUNK_ROWS = 500_000
 MAX_ROWS = 200_000

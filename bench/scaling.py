@@ -36,7 +36,7 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
     """Generate and build `size` customers in a fresh data folder; one row per phase."""
     from pipeline import run_phase
 
-    from fs_assets.governance.masking_key import create_sample_key, sample_key_path
+    from fs_assets.transforms.governance.masking_key import create_sample_key, sample_key_path
 
     home = work / f"home_{size}"
     (home / "dagster_home").mkdir(parents=True)

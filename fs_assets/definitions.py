@@ -3,17 +3,17 @@
 import dagster as dg
 
 from asset_checks import ALL_CHECKS
-from fs_assets.catalog.assets import build_catalog_assets
-from fs_assets.governance.assets import GOVERNED_ASSETS
-from fs_assets.lineage.sensor import LINEAGE_SENSORS
-from fs_assets.marts.assets import MART_ASSETS
-from fs_assets.mastered_assets import MASTERED_ASSETS
-from fs_assets.mock_sources import mock_sources
-from fs_assets.raw_assets import RAW_ASSETS
-from fs_assets.regional import REGIONAL_ASSETS, REGIONAL_CHECKS
-from fs_assets.seed_names import SEED_NAME_ASSETS
+from fs_assets.defs.catalog import build_catalog_assets
+from fs_assets.defs.governed import GOVERNED_ASSETS
+from fs_assets.defs.marts import MART_ASSETS
+from fs_assets.defs.mastered import MASTERED_ASSETS
+from fs_assets.defs.mock_sources import mock_sources
+from fs_assets.defs.raw import RAW_ASSETS
+from fs_assets.defs.regional import REGIONAL_ASSETS, REGIONAL_CHECKS
+from fs_assets.defs.seed_names import SEED_NAME_ASSETS
 from resources import default_resources
 from sensors import ALL_SENSORS
+from sensors.lineage_sensor import LINEAGE_SENSORS
 
 DATA_ASSETS = [
     mock_sources,

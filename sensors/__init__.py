@@ -2,7 +2,7 @@
 
 All are on by default, so a fresh `dagster dev` refreshes the data product without a
 click: the landing sensor requests raw runs for new files, the automation sensor
-materializes what follows (fs_assets/automation.py), and the recovery sensor fails runs
+materializes what follows (fs_assets/defs/automation.py), and the recovery sensor fails runs
 whose process died, so their warehouse slot does not block the queue.
 """
 

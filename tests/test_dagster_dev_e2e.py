@@ -19,7 +19,7 @@ from dagster_dev import (
     wait_for,
 )
 
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
 from resources.warehouse import connect_with_retry
 
 

@@ -21,11 +21,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from fs_assets import entities as em
 from fs_assets.generator import GenerationStats, generate_landing
 from fs_assets.generator.customers import MOBILE_RANGE
 from fs_assets.generator.names import ORG_SUFFIXES
 from fs_assets.generator.writer import PartFile
+from fs_assets.model import entities as em
 
 N = 100_000
 CHUNK = 40_000  # three parts, the last one short

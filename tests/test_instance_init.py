@@ -9,13 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from fs_assets.paths import PROJECT_ROOT
+from fs_assets.model.paths import PROJECT_ROOT
 
 OPEN_INSTANCE = """
 import sys, time
 from pathlib import Path
-from fs_assets.instance import ensure_dagster_home
-from fs_assets.paths import DataPaths
+from fs_assets.app.instance import ensure_dagster_home
+from fs_assets.model.paths import DataPaths
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.01)

@@ -12,9 +12,7 @@ import duckdb
 import pytest
 
 from fs_assets.definitions import defs
-from fs_assets.entities import country_state_pairs
-from fs_assets.paths import PROJECT_ROOT, DataPaths
-from fs_assets.regional import (
+from fs_assets.defs.regional import (
     EXPORT_NAME,
     REGION_KEY,
     REGION_PARTITIONS,
@@ -24,6 +22,8 @@ from fs_assets.regional import (
     unknown_pairs,
     write_partition,
 )
+from fs_assets.model.entities import country_state_pairs
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 from resources import default_resources
 
 NON_ASCII = [("France", "Île-de-France"), ("Brazil", "Ceará")]

@@ -16,9 +16,9 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
-from fs_assets.entities import ENTITIES
-from fs_assets.mastering import STATE, pending_table, rejects_table, superseded_table
-from fs_assets.raw_history import LEDGER, ingest_rejects_table
+from fs_assets.model.entities import ENTITIES
+from fs_assets.transforms.mastering import STATE, pending_table, rejects_table, superseded_table
+from fs_assets.transforms.raw_history import LEDGER, ingest_rejects_table
 
 WAREHOUSE_PREFIX = "warehouse."
 TABLE_NAME_KEY = "dagster/table_name"

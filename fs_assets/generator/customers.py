@@ -9,7 +9,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fs_assets.entities import (
+from fs_assets.generator import text
+from fs_assets.generator.names import Pools
+from fs_assets.generator.sampling import (
+    AS_OF_SECONDS,
+    DAY_SECONDS,
+    day_number,
+    exact_shares,
+    grouped_choice,
+    second_number,
+    uniform_below,
+    uniform_index,
+    uniform_ints,
+    weighted_codes,
+    years_before,
+)
+from fs_assets.model.entities import (
     AFFLUENCE_WEIGHTS,
     AGE_BUCKETS,
     AS_OF,
@@ -53,21 +68,6 @@ from fs_assets.entities import (
     TITLES,
     TITLES_BY_GENDER,
     YES_NO,
-)
-from fs_assets.generator import text
-from fs_assets.generator.names import Pools
-from fs_assets.generator.sampling import (
-    AS_OF_SECONDS,
-    DAY_SECONDS,
-    day_number,
-    exact_shares,
-    grouped_choice,
-    second_number,
-    uniform_below,
-    uniform_index,
-    uniform_ints,
-    weighted_codes,
-    years_before,
 )
 
 MIDDLE_NAME_SHARE = 0.5  # the seed: randint(1, 10) > 5

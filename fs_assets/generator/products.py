@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from fs_assets.entities import HISTORY_START, PRODUCT_CATALOG
 from fs_assets.generator import text
 from fs_assets.generator.sampling import second_number
+from fs_assets.model.entities import HISTORY_START, PRODUCT_CATALOG
 
 
 def _cents(values: list[float | None]) -> tuple[np.ndarray, np.ndarray]:

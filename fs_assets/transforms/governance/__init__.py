@@ -1,0 +1,43 @@
+"""Governance: the seed's masking policies as code, enforced in what each role can read.
+
+`policies/masking.yaml` holds the policies (the seed's DataOS manifests), `policies.py`
+validates and resolves them, `operators.py` turns a mask into SQL, `assets.py` builds one
+`governed.<role>_<entity>` view per role and entity with PII, and `export.py` copies a
+role's views into a DuckDB file of its own, the only thing that role's queries open.
+`identity.py` maps the caller to the roles it holds (`policies/identities.yaml`), and
+`audit.py` appends every export and query to a hash-chained log.
+
+This module stays free of Dagster imports so that the CLI and the export load fast.
+"""
+
+from fs_assets.model.entities import ENTITIES, Entity
+
+GOVERNED_SCHEMA = "governed"
+
+
+def governed_entities() -> tuple[Entity, ...]:
+    """Entities with at least one PII-tagged column: only they need a governed view.
+
+    An entity without PII columns (product, account and transaction today) reads the same
+    for every role, so a per-role view of it would be a copy with no policy in it. It gets
+    one as soon as one of its columns is tagged in the entity model.
+    """
+    return tuple(e for e in ENTITIES.values() if e.pii_columns)
+
+
+HISTORY_SUFFIX = "_history"
+
+
+def governed_sources() -> tuple[tuple[Entity, bool], ...]:
+    """(entity, history?) of every governed view: each entity with PII and its history."""
+    return tuple((e, history) for e in governed_entities() for history in (False, True))
+
+
+def source_name(ent: Entity, history: bool) -> str:
+    """'customer' or 'customer_history': the mastered table a governed view reads."""
+    return ent.name + (HISTORY_SUFFIX if history else "")
+
+
+def view_name(role: str, entity: str) -> str:
+    """`restricted_acess_customer`: role ids contain hyphens, SQL identifiers should not."""
+    return f"{role.replace('-', '_')}_{entity}"

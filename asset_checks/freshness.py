@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from fs_assets.defs.mastered import MAX_AGE, mastered_key
-from fs_assets.model.entities import Entity
-from fs_assets.transforms.mastering import mastered_table
+from fs_assets.defs.keys import mastered_key
+from fs_assets.defs.mastered import MAX_AGE
+from fs_assets.model.columns import Entity
+from fs_assets.model.keys import mastered_table
 
 
 def duration(age: dt.timedelta) -> str:

@@ -18,8 +18,8 @@ from asset_checks.mart_verify import (
     lead_problems,
     spend_problems,
 )
+from fs_assets.defs.keys import CROSS_SELL_KEY, FUNNEL_KEY, LEAD_KEY, SPEND_KEY
 from fs_assets.defs.marts import reports_dir
-from fs_assets.defs.marts_metadata import CROSS_SELL_KEY, FUNNEL_KEY, LEAD_KEY, SPEND_KEY
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 

@@ -34,7 +34,8 @@ def make_history(db: Path, template: Path, rows: int) -> None:
     import duckdb
 
     from fs_assets.model.entities import CUSTOMER
-    from fs_assets.transforms.raw_history import ingest_file, raw_table
+    from fs_assets.model.keys import raw_table
+    from fs_assets.transforms.raw_history import ingest_file
 
     conn = duckdb.connect(str(db))
     conn.execute("set enable_progress_bar = false")

@@ -30,6 +30,7 @@ from pipeline import peak_mb, phase_build, phase_generate, run_phase  # noqa: E4
 
 def phase_direct(home: Path) -> dict:
     from fs_assets.defs.marts import reports_dir
+    from fs_assets.model.keys import MARTS_SCHEMA
     from fs_assets.transforms.marts.charts import funnel_charts, lead_charts, spend_charts
     from fs_assets.transforms.marts.cross_sell import build_cross_sell
     from fs_assets.transforms.marts.dashboards import (
@@ -37,7 +38,7 @@ def phase_direct(home: Path) -> dict:
         build_lead_generation,
         build_spend_analysis,
     )
-    from fs_assets.transforms.marts.features import MARTS_SCHEMA, build_features
+    from fs_assets.transforms.marts.features import build_features
     from fs_assets.transforms.marts.report import write_dashboard
     from resources.warehouse import WarehouseResource
 

@@ -32,7 +32,7 @@ from typing import Literal
 
 import dagster as dg
 
-from fs_assets.defs.raw import raw_key
+from fs_assets.defs.keys import raw_key
 from fs_assets.model.entities import ENTITY_NAMES
 from fs_assets.transforms.landing_files import list_landing, sha256_of
 from resources.landing_zone import LandingZoneResource

@@ -11,7 +11,8 @@ import duckdb
 
 from fs_assets.app.build import build
 from fs_assets.definitions import defs
-from fs_assets.model.entities import ENTITY_NAMES, OWNER
+from fs_assets.model.entities import ENTITY_NAMES
+from fs_assets.model.keys import OWNER
 from fs_assets.model.paths import DataPaths
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets.model.entities import DEFAULT_REPORTING_CURRENCY
 from fs_assets.model.paths import DataPaths
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.marts.model import FUNNEL_STAGES, LEVEL_ORDER
 
 CHROMIUM = "/usr/bin/chromium"

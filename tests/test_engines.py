@@ -25,13 +25,14 @@ import pytest
 pytest.importorskip("pyspark")
 
 from asset_checks.rule_checks import key_duplicates, rule_failures
-from fs_assets.defs.regional import EXPORT_NAME, REGION_SELECT_SQL
 from fs_assets.engines import spark as spark_engine
 from fs_assets.generator import generate_landing
-from fs_assets.model.entities import ENTITIES, Entity
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
 from fs_assets.transforms import mastering, raw_history
 from fs_assets.transforms.landing_files import is_landing_file
 from fs_assets.transforms.mastering import LINEAGE_COLUMNS
+from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
 from resources.warehouse import LAYER_SCHEMAS
 
 CUSTOMERS = 300

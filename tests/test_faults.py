@@ -33,9 +33,10 @@ from fs_assets.generator.faults import (
     read_truth,
     truth_path,
 )
-from fs_assets.model.entities import CUSTOMER, ENTITIES, FIRST_CUSTOMER_ID
+from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 from fs_assets.model.rules import RULES
+from fs_assets.model.value_sets import FIRST_CUSTOMER_ID
 from fs_assets.transforms.marts.quality import quality_kpis, quarantine_counts
 
 RULE_NAMES = {rule.name for rules in RULES.values() for rule in rules}

@@ -18,7 +18,8 @@ from fs_assets.defs.governed import (
     build_governed_views,
     governed_key,
 )
-from fs_assets.model.entities import CUSTOMER, ENTITIES, PII_AGE_BAND, PII_DOB, PII_MASK
+from fs_assets.model.columns import PII_AGE_BAND, PII_DOB, PII_MASK
+from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.governance import governed_entities
 from fs_assets.transforms.governance.export import (

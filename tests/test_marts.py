@@ -20,8 +20,8 @@ from asset_checks.mart_verify import (
     page_specs,
     spend_problems,
 )
-from fs_assets.model.entities import DEFAULT_REPORTING_CURRENCY
 from fs_assets.model.paths import DataPaths
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.marts.charts import funnel_charts, lead_charts, spend_charts
 from fs_assets.transforms.marts.cross_sell import build_cross_sell
 from fs_assets.transforms.marts.flow_charts import SEGMENT_COLOURS, sankey_layout

@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 from asset_checks.integrity_checks import reconciliation
-from fs_assets.model.entities import ENTITIES, Column, Entity
+from fs_assets.model.columns import Column, Entity
+from fs_assets.model.entities import ENTITIES
 from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
 from fs_assets.transforms.mastering import build_mastered
 from fs_assets.transforms.raw_history import ingest_file
@@ -162,7 +163,7 @@ def test_the_models_places_and_numbers_pass_the_cross_field_rules() -> None:
     """Every place of the model has its country's pin format; the generator's mobiles fit."""
     import re
 
-    from fs_assets.model.entities import (
+    from fs_assets.model.places import (
         CITIES_BY_NATIONALITY,
         COUNTRIES,
         MOBILE_FORMAT_BY_COUNTRY,

@@ -32,21 +32,19 @@ from pathlib import Path
 
 import duckdb
 
-from fs_assets.model.entities import (
+from fs_assets.model.columns import ID10
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.paths import DataPaths
+from fs_assets.model.places import (
     COUNTRY_CODES,
-    CUSTOMER,
-    ID10,
-    MINOR_BELOW_AGE,
     MOBILE_FORMAT_BY_COUNTRY,
-    ORGANISATION_UPDATABLE,
-    PERSONAL_UPDATABLE,
     PIN_FORMAT_BY_COUNTRY,
-    SENIOR_FROM_AGE,
     country_state_city_triples,
     country_state_pairs,
 )
-from fs_assets.model.paths import DataPaths
 from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q
+from fs_assets.model.update_fields import ORGANISATION_UPDATABLE, PERSONAL_UPDATABLE
+from fs_assets.model.value_sets import MINOR_BELOW_AGE, SENIOR_FROM_AGE
 from resources.warehouse import WarehouseLockTimeout, connect_with_retry
 
 CHANGE_FILE_PREFIX = "customer_update_"

@@ -28,14 +28,15 @@ from fs_assets.catalog.specs import (
     TABLES_SCHEMA,
 )
 from fs_assets.catalog.tables import declared_tables, table_of
+from fs_assets.defs.keys import mastered_key
 from fs_assets.defs.metadata import table_name
-from fs_assets.model.entities import OWNER
+from fs_assets.model.keys import OWNER
 from fs_assets.model.paths import data_paths
 from fs_assets.transforms.governance.policies import load_policies
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
-CUSTOMER_KEY = dg.AssetKey(["mastered", "customer"])
+CUSTOMER_KEY = mastered_key("customer")
 
 
 class GraphOf:

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import dagster as dg
 import duckdb
 
-from fs_assets.defs.history import HISTORY_DOCS, history_key
-from fs_assets.defs.mastered import mastered_key
+from fs_assets.defs.history import HISTORY_DOCS
+from fs_assets.defs.keys import history_key, mastered_key
 from fs_assets.defs.metadata import table_name
-from fs_assets.model.entities import OWNER, PII_MASK, Entity
+from fs_assets.model.columns import PII_MASK, Entity
+from fs_assets.model.keys import OWNER, history_table, mastered_table, pending_table
 from fs_assets.model.rules import q
 from fs_assets.transforms.governance import (
     GOVERNED_SCHEMA,
@@ -51,7 +52,6 @@ from fs_assets.transforms.governance.policies import (
     check_role,
     load_policies,
 )
-from fs_assets.transforms.mastering import history_table, mastered_table, pending_table
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fs_assets.defs.keys import raw_key
 from fs_assets.defs.metadata import column_schema, mastered_column_lineage
-from fs_assets.model.entities import Entity
+from fs_assets.model.columns import Entity
 
 HISTORY_DOCS = {
     "valid_from": (
@@ -29,14 +30,6 @@ AS_OF_SQL = (
     "select * from mastered.customer_history where cust_id = ? "
     "and valid_from <= ? and (valid_to is null or ? < valid_to)"
 )
-
-
-def history_name(ent: Entity) -> str:
-    return f"{ent.name}_history"
-
-
-def history_key(ent: Entity) -> dg.AssetKey:
-    return dg.AssetKey(["mastered", history_name(ent)])
 
 
 def history_grain(ent: Entity) -> str:
@@ -75,8 +68,8 @@ def history_column_schema(ent: Entity) -> dg.TableSchema:
 
 def history_column_lineage(ent: Entity) -> dg.TableColumnLineage:
     """Like mastered: each column from raw; valid_from/valid_to from raw modified_at."""
-    raw_key = dg.AssetKey(["raw", ent.name])
+    source = raw_key(ent.name)
     deps = dict(mastered_column_lineage(ent).deps_by_column)
     for name in HISTORY_DOCS:
-        deps[name] = [dg.TableColumnDep(asset_key=raw_key, column_name="modified_at")]
+        deps[name] = [dg.TableColumnDep(asset_key=source, column_name="modified_at")]
     return dg.TableColumnLineage(deps)

@@ -14,26 +14,28 @@ import dagster as dg
 import duckdb
 
 from fs_assets.defs.automation import DOWNSTREAM
+from fs_assets.defs.keys import (
+    CROSS_SELL_KEY,
+    FEATURES_KEY,
+    FUNNEL_KEY,
+    LEAD_KEY,
+    SPEND_KEY,
+    mastered_key,
+)
 from fs_assets.defs.marts_metadata import (
     CROSS_SELL_COLUMNS,
-    CROSS_SELL_KEY,
     FEATURE_COLUMNS,
-    FEATURES_KEY,
     FUNNEL_COLUMNS,
-    FUNNEL_KEY,
     LEAD_COLUMNS,
-    LEAD_KEY,
     SPEND_COLUMNS_DOC,
-    SPEND_KEY,
-    TRANSFORMATIONS_KEY,
     Cols,
     column_lineage,
     column_schema,
     column_transformations,
 )
-from fs_assets.defs.mastered import mastered_key
 from fs_assets.defs.metadata import table_name
-from fs_assets.model.entities import OWNER
+from fs_assets.model.keys import MARTS_SCHEMA, OWNER, TRANSFORMATIONS_KEY
+from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
 from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, build_cross_sell
 from fs_assets.transforms.marts.dashboards import (
@@ -45,7 +47,7 @@ from fs_assets.transforms.marts.dashboards import (
     build_spend_analysis,
     reporting_currency,
 )
-from fs_assets.transforms.marts.features import FEATURES_TABLE, MARTS_SCHEMA, build_features
+from fs_assets.transforms.marts.features import FEATURES_TABLE, build_features
 from fs_assets.transforms.marts.quality import quality_kpis
 from fs_assets.transforms.marts.report import png_markdown, write_dashboard
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
@@ -55,7 +57,7 @@ GROUP = "marts"
 
 def reports_dir(warehouse: WarehouseResource) -> Path:
     """Dashboards live beside the warehouse file: <data folder>/reports."""
-    return warehouse.path.parent / "reports"
+    return DataPaths.of_warehouse(warehouse.path).reports
 
 
 def _mart_asset(

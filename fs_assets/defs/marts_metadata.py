@@ -6,7 +6,8 @@ walk from a dashboard number back to the landing files' columns through mastered
 
 import dagster as dg
 
-from fs_assets.model.entities import (
+from fs_assets.defs.keys import CROSS_SELL_KEY, FEATURES_KEY, mastered_key
+from fs_assets.model.value_sets import (
     CUSTOMER_STATUSES,
     CUSTOMER_TYPES,
     SEGMENT_LABELS,
@@ -25,17 +26,6 @@ from fs_assets.transforms.marts.model import (
     SPEND_SEGMENTS,
     SPEND_WINDOW_DAYS,
 )
-
-
-def _m(entity: str) -> dg.AssetKey:
-    return dg.AssetKey(["mastered", entity])
-
-
-FEATURES_KEY = dg.AssetKey(["marts", "customer_features"])
-CROSS_SELL_KEY = dg.AssetKey(["marts", "cross_sell"])
-FUNNEL_KEY = dg.AssetKey(["marts", "campaign_funnel"])
-LEAD_KEY = dg.AssetKey(["marts", "lead_generation"])
-SPEND_KEY = dg.AssetKey(["marts", "spend_analysis"])
 
 Cols = list[tuple[str, str, str, list[tuple[dg.AssetKey, str]]]]
 
@@ -64,7 +54,7 @@ def _deps(key: dg.AssetKey, *columns: str) -> list[tuple[dg.AssetKey, str]]:
     return [(key, c) for c in columns]
 
 
-_TX = _m("transaction")
+_TX = mastered_key("transaction")
 SPEND_TX = _deps(_TX, "amount_reporting", "transaction_status", "transaction_type")
 CURRENCY_DOC = (
     CURRENCY_COLUMN,
@@ -125,9 +115,9 @@ FEATURE_COLUMNS: Cols = [
         "cust_id",
         "VARCHAR",
         "Customer identifier (mastered.customer).",
-        _deps(_m("customer"), "cust_id"),
+        _deps(mastered_key("customer"), "cust_id"),
     ),
-    *((n, t, d, _deps(_m("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
+    *((n, t, d, _deps(mastered_key("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
     (
         "all_txns",
         "BIGINT",
@@ -229,7 +219,10 @@ FEATURE_COLUMNS: Cols = [
         "held_cards",
         "VARCHAR[]",
         "product_ids of the credit cards the customer holds in accounts that are not closed.",
-        [*_deps(_m("account"), "product_id", "account_status"), (_m("product"), "product_type")],
+        [
+            *_deps(mastered_key("account"), "product_id", "account_status"),
+            (mastered_key("product"), "product_type"),
+        ],
     ),
     (
         "as_of",
@@ -280,26 +273,28 @@ CROSS_SELL_COLUMNS: Cols = [
         "product_id of the recommended credit card (mastered.product); null when none.",
         [
             *_deps(_F, "dominant_category", "affluence_level", "cibil_score", "held_cards"),
-            *_deps(_m("product"), "product_id", "min_cibil_score", "card_tier", "reward_type"),
+            *_deps(
+                mastered_key("product"), "product_id", "min_cibil_score", "card_tier", "reward_type"
+            ),
         ],
     ),
     (
         "recommended_card",
         "VARCHAR",
         "Product name of the recommended card; null when none.",
-        _deps(_m("product"), "product_name"),
+        _deps(mastered_key("product"), "product_name"),
     ),
     (
         "recommended_tier",
         "VARCHAR",
         "Card tier of the recommended card; null when none.",
-        _deps(_m("product"), "card_tier"),
+        _deps(mastered_key("product"), "card_tier"),
     ),
     (
         "recommended_reward",
         "VARCHAR",
         "Reward type of the recommended card (e.g. Cashback, Travel Miles); null when none.",
-        _deps(_m("product"), "reward_type"),
+        _deps(mastered_key("product"), "reward_type"),
     ),
     (
         "recommendation_reason",
@@ -374,15 +369,15 @@ LEAD_COLUMNS: Cols = [
         "segment, 'State, Country', product name, recommended card, payment mode or reason.",
         [
             *_deps(_C, "archetype", "risk_category", "affluence_level", "segment", "state"),
-            *_deps(_m("product"), "product_name"),
-            *_deps(_m("transaction"), "transaction_mode", "transaction_reason"),
+            *_deps(mastered_key("product"), "product_name"),
+            *_deps(mastered_key("transaction"), "transaction_mode", "transaction_reason"),
         ],
     ),
     (
         "month",
         "DATE",
         "First day of the month, on the transactions-per-month rows; null on the others.",
-        _deps(_m("transaction"), "transaction_ts"),
+        _deps(mastered_key("transaction"), "transaction_ts"),
     ),
     (
         "customers",
@@ -394,19 +389,19 @@ LEAD_COLUMNS: Cols = [
         "accounts",
         "BIGINT",
         "Number of open (not closed) accounts of the product; product sales rows only.",
-        _deps(_m("account"), "account_id", "account_status"),
+        _deps(mastered_key("account"), "account_id", "account_status"),
     ),
     (
         "transactions",
         "BIGINT",
         "Number of transactions of any status; transaction rows (mode, reason) only.",
-        _deps(_m("transaction"), "transaction_id"),
+        _deps(mastered_key("transaction"), "transaction_id"),
     ),
     (
         "amount",
         "DECIMAL(38,2)",
         f"Sum of those transactions' amounts, any status, {MONEY}.",
-        _deps(_m("transaction"), "amount_reporting"),
+        _deps(mastered_key("transaction"), "amount_reporting"),
     ),
     (
         "share",
@@ -423,26 +418,26 @@ SPEND_COLUMNS_DOC: Cols = [
         "month",
         "DATE",
         "First day of the month of the spend; per-month rows only.",
-        _deps(_m("transaction"), "transaction_ts"),
+        _deps(mastered_key("transaction"), "transaction_ts"),
     ),
     ("segment", "VARCHAR", f"Spend segment: {SEGMENT_RULE}.", SPEND_TX),
     (
         "category",
         "VARCHAR",
         "Spend category (the transaction reason, e.g. Travel, Ecom).",
-        _deps(_m("transaction"), "transaction_reason"),
+        _deps(mastered_key("transaction"), "transaction_reason"),
     ),
     (
         "mode",
         "VARCHAR",
         f"Payment mode: {_one_of(TRANSACTION_MODES)}.",
-        _deps(_m("transaction"), "transaction_mode"),
+        _deps(mastered_key("transaction"), "transaction_mode"),
     ),
     (
         "customers",
         "BIGINT",
         "Number of customers in the segment, or paying in the segment/category/mode flow.",
-        _deps(_m("customer"), "cust_id"),
+        _deps(mastered_key("customer"), "cust_id"),
     ),
     ("transactions", "BIGINT", f"Number of {SPEND} in the row's group.", SPEND_TX),
     ("spend", "DECIMAL(38,2)", f"Sum of {SPEND} in the row's group, {MONEY}.", SPEND_TX),
@@ -459,7 +454,6 @@ SPEND_COLUMNS_DOC: Cols = [
 # Asset metadata the OpenLineage events read: how each output column uses each input
 # column, as "TYPE/SUBTYPE/description" per "<schema>.<table>.<column>" (Dagster's column
 # lineage records only which columns, not how).
-TRANSFORMATIONS_KEY = "lineage/transformations"
 FILTER_COLUMNS = {"transaction_status", "transaction_type"}
 NUMERIC = ("BIGINT", "INTEGER", "DOUBLE", "DECIMAL")
 

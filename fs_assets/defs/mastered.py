@@ -8,25 +8,21 @@ import duckdb
 from pydantic import Field
 
 from fs_assets.defs.automation import DOWNSTREAM
-from fs_assets.defs.history import (
-    history_column_lineage,
-    history_column_schema,
-    history_grain,
-    history_key,
-    history_name,
-)
+from fs_assets.defs.history import history_column_lineage, history_column_schema, history_grain
+from fs_assets.defs.keys import history_key, mastered_key, raw_key
 from fs_assets.defs.metadata import column_schema, mastered_column_lineage, table_name
-from fs_assets.defs.raw import raw_key
-from fs_assets.model.entities import ENTITIES, OWNER, Entity
-from fs_assets.model.rules import q
-from fs_assets.transforms.mastering import (
-    build_mastered,
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import (
+    OWNER,
+    history_name,
     history_table,
     mastered_table,
     pending_table,
-    referenced_entities,
     rejects_table,
 )
+from fs_assets.model.rules import q
+from fs_assets.transforms.mastering import build_mastered, referenced_entities
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 # A mastered table older than this is stale (FreshnessPolicy, and the data_freshness check).
@@ -38,10 +34,6 @@ class MasteringConfig(dg.Config):
         default=False,
         description="Re-evaluate every key, not only those with new raw versions.",
     )
-
-
-def mastered_key(entity: str) -> dg.AssetKey:
-    return dg.AssetKey(["mastered", entity])
 
 
 def _mastered_spec(ent: Entity, deps: list[dg.AssetKey]) -> dg.AssetSpec:

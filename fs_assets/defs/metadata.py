@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fs_assets.defs.keys import raw_key
+from fs_assets.model.columns import Entity
 from fs_assets.model.cross_entity import DERIVED_FROM
-from fs_assets.model.entities import Entity
 
 RAW_AUDIT_DOCS = {
     "_modified_ts": ("TIMESTAMP", "modified_at parsed; with the key, the merge identity."),
@@ -46,9 +47,9 @@ def column_schema(ent: Entity, *, typed: bool) -> dg.TableSchema:
 def mastered_column_lineage(ent: Entity) -> dg.TableColumnLineage:
     """Each mastered column comes from the raw column of the same name (cast, validated); a
     derived column from the columns it is computed from (an amount and an fx rate)."""
-    raw_key = dg.AssetKey(["raw", ent.name])
+    source = raw_key(ent.name)
     deps = {
-        col: [dg.TableColumnDep(asset_key=raw_key, column_name=col)]
+        col: [dg.TableColumnDep(asset_key=source, column_name=col)]
         for col in (*ent.column_names, *MASTERED_AUDIT_DOCS)
     }
     for col, sources in DERIVED_FROM.get(ent.name, {}).items():

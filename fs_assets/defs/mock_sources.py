@@ -9,10 +9,10 @@ files are deterministic, so re-writing the same set is a no-op for the raw layer
 import dagster as dg
 from pydantic import Field
 
-from fs_assets.model.entities import ENTITY_NAMES, OWNER
+from fs_assets.defs.keys import MOCK_SOURCES_KEY
+from fs_assets.model.entities import ENTITY_NAMES
+from fs_assets.model.keys import OWNER
 from resources.landing_zone import LandingZoneResource
-
-MOCK_SOURCES_KEY = dg.AssetKey(["landing", "mock_sources"])
 
 
 class MockSourcesConfig(dg.Config):

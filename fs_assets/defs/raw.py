@@ -5,17 +5,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from fs_assets.defs.keys import MOCK_SOURCES_KEY, raw_key
 from fs_assets.defs.metadata import column_schema, table_name
-from fs_assets.defs.mock_sources import MOCK_SOURCES_KEY
-from fs_assets.model.entities import ENTITIES, OWNER, Entity
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import OWNER, raw_table
 from fs_assets.transforms.landing_files import LandingFolderError, check_writable
-from fs_assets.transforms.raw_history import IngestOutcome, ingest_files, raw_table
+from fs_assets.transforms.raw_history import IngestOutcome, ingest_files
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
-
-
-def raw_key(entity: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", entity])
 
 
 def _outcomes_markdown(outcomes: list[IngestOutcome]) -> str:

@@ -12,12 +12,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from fs_assets.defs.mastered import mastered_key
+from fs_assets.defs.keys import mastered_key, raw_key
 from fs_assets.defs.metadata import column_schema, table_name
-from fs_assets.defs.raw import raw_key
-from fs_assets.model.entities import CUSTOMER, OWNER
-from fs_assets.transforms.mastering import mastered_table
-from fs_assets.transforms.raw_history import raw_table
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.keys import OWNER, mastered_table, raw_table
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 SEED_SCHEMA = "main"  # DuckDB's default schema: unqualified names resolve here

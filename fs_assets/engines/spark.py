@@ -36,7 +36,9 @@ from urllib.parse import unquote
 import duckdb
 
 from fs_assets.engines.portable import to_spark, view_name
-from fs_assets.model.entities import CUSTOMER, DEFAULT_REPORTING_CURRENCY, ENTITIES, Entity
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,

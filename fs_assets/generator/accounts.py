@@ -16,15 +16,15 @@ from fs_assets.generator.sampling import (
     uniform_index,
     weighted_codes,
 )
-from fs_assets.model.entities import (
+from fs_assets.model.places import COUNTRIES
+from fs_assets.model.products import PRODUCT_CATALOG
+from fs_assets.model.value_sets import (
     ACCOUNT_STATUS_WEIGHTS,
     ACCOUNT_STATUSES,
     ACCOUNTS_PER_CUSTOMER,
     ACCOUNTS_PER_CUSTOMER_WEIGHTS,
-    COUNTRIES,
     CURRENCIES,
     CURRENCY_BY_COUNTRY,
-    PRODUCT_CATALOG,
 )
 
 FIRST_ACCOUNT_ID = 100_000_000_000  # twelve digits

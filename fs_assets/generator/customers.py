@@ -24,7 +24,16 @@ from fs_assets.generator.sampling import (
     weighted_codes,
     years_before,
 )
-from fs_assets.model.entities import (
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.places import (
+    CITIES_BY_NATIONALITY,
+    COUNTRIES,
+    COUNTRY_CODES,
+    MOBILE_RANGE,
+    RESIDENT_CATEGORY,
+    RESIDENT_NATIONALITY,
+)
+from fs_assets.model.value_sets import (
     AFFLUENCE_WEIGHTS,
     AGE_BUCKETS,
     AS_OF,
@@ -34,10 +43,6 @@ from fs_assets.model.entities import (
     CIBIL_HIGH_RANGE,
     CIBIL_LOW_RANGE,
     CIBIL_LOW_SHARE,
-    CITIES_BY_NATIONALITY,
-    COUNTRIES,
-    COUNTRY_CODES,
-    CUSTOMER,
     CUSTOMER_STATUS_WEIGHTS,
     CUSTOMER_STATUSES,
     CUSTOMER_TYPE_WEIGHTS,
@@ -50,7 +55,6 @@ from fs_assets.model.entities import (
     MARITAL_BY_TITLE,
     MARITAL_STATUSES,
     MINOR_TITLE_BY_GENDER,
-    MOBILE_RANGE,
     NATIONALITIES,
     NATIONALITY_WEIGHTS,
     OCCUPATION_WEIGHTS,
@@ -58,8 +62,6 @@ from fs_assets.model.entities import (
     ORG_DOB_SHARE,
     ORG_DOB_WINDOW,
     PRIVILEGE_WEIGHTS,
-    RESIDENT_CATEGORY,
-    RESIDENT_NATIONALITY,
     RISK_WEIGHTS,
     SEGMENT_WEIGHTS,
     SEGMENTS,

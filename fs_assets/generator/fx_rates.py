@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from fs_assets.generator import text
 from fs_assets.generator.sampling import DAY_SECONDS
 from fs_assets.generator.timing import MONTH_EDGES
-from fs_assets.model.entities import (
+from fs_assets.model.value_sets import (
     CURRENCIES,
     DEFAULT_REPORTING_CURRENCY,
     FX_BASE_RATES,

@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITIES, Entity
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITIES
 from fs_assets.transforms.landing_files import (
     LandingFileError,
     file_layout,

@@ -59,22 +59,18 @@ from fs_assets.generator.transactions import (
     build_transactions,
 )
 from fs_assets.generator.writer import FORMATS, PartFile, encode
-from fs_assets.model.entities import (
-    ACCOUNT,
+from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITIES, FX_RATE, TRANSACTION
+from fs_assets.model.places import COUNTRIES
+from fs_assets.model.value_sets import (
     AS_OF,
     CIBIL_HIGH_RANGE,
     CIBIL_LOW_RANGE,
     CIBIL_LOW_SHARE,
-    COUNTRIES,
     CURRENCIES,
-    CUSTOMER,
-    ENTITIES,
     FIRST_CUSTOMER_ID,
-    FX_RATE,
     LEVELS,
     MINOR_BELOW_AGE,
     SENIOR_FROM_AGE,
-    TRANSACTION,
     TRANSACTION_MONTH_INTENSITY,
 )
 

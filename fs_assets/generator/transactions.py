@@ -17,7 +17,7 @@ from fs_assets.generator.accounts import (
 )
 from fs_assets.generator.sampling import weighted_codes
 from fs_assets.generator.timing import MonthlyRates, transaction_times
-from fs_assets.model.entities import (
+from fs_assets.model.value_sets import (
     CURRENCIES,
     FX_BASE_RATES,
     TRANSACTION_AMOUNT_PARAMS,

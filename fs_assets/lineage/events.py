@@ -47,10 +47,10 @@ from fs_assets.catalog.tables import (
     tables_by_producer,
     unwrap,
 )
-from fs_assets.defs.marts_metadata import TRANSFORMATIONS_KEY
 from fs_assets.lineage.collect import AssetActivity, CheckActivity, RunSummary, error_text, iso
 from fs_assets.lineage.landing import LandingRead, file_columns, reads_from_metadata
 from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import TRANSFORMATIONS_KEY
 from fs_assets.model.naming import (
     DATASET_NAMESPACE,
     FILE_NAMESPACE,

@@ -22,8 +22,8 @@ from typing import Any
 
 from fs_assets.catalog.tables import unwrap
 from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import LEDGER
 from fs_assets.transforms.landing_files import cleanse_column_name
-from fs_assets.transforms.raw_history import LEDGER
 from resources.warehouse import WarehouseResource, table_exists
 
 LANDING_FILES_KEY = "landing_files"

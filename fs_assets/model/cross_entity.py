@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fs_assets.model.entities import CURRENCIES, DEFAULT_REPORTING_CURRENCY, Entity
+from fs_assets.model.columns import Entity
+from fs_assets.model.value_sets import CURRENCIES, DEFAULT_REPORTING_CURRENCY
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ backends deduplicate.
 """
 
 import uuid
+from collections.abc import Sequence
 from importlib import metadata
-
-import dagster as dg
+from typing import Protocol
 
 DATASET_NAMESPACE = "duckdb://fs-accelerator"
 FILE_NAMESPACE = "file"
@@ -33,14 +33,21 @@ VERSION = _version()
 PRODUCER = f"urn:fs-accelerator:lineage:{VERSION}"
 
 
-def job_name(key: dg.AssetKey) -> str:
+class Keyed(Protocol):
+    """An asset key: anything with a `path` of strings (Dagster's AssetKey is one)."""
+
+    @property
+    def path(self) -> Sequence[str]: ...
+
+
+def job_name(key: Keyed) -> str:
     return ".".join(key.path)
 
 
-def checks_job_name(key: dg.AssetKey) -> str:
+def checks_job_name(key: Keyed) -> str:
     return f"{job_name(key)}.checks"
 
 
-def asset_run_id(dagster_run_id: str, key: dg.AssetKey, suffix: str = "") -> str:
+def asset_run_id(dagster_run_id: str, key: Keyed, suffix: str = "") -> str:
     """The OpenLineage run of one asset within one Dagster run (same inputs, same id)."""
-    return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{dagster_run_id}/{key.to_user_string()}{suffix}"))
+    return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{dagster_run_id}/{'/'.join(key.path)}{suffix}"))

@@ -22,6 +22,11 @@ class DataPaths:
 
     home: Path
 
+    @classmethod
+    def of_warehouse(cls, warehouse: Path) -> DataPaths:
+        """The data folder a warehouse file lives in (its reports and exports sit beside it)."""
+        return cls(warehouse.parent)
+
     @property
     def landing(self) -> Path:
         return self.home / "landing"
@@ -50,6 +55,11 @@ class DataPaths:
     @property
     def reports(self) -> Path:
         return self.home / "reports"
+
+    @property
+    def exports(self) -> Path:
+        """One DuckDB file per role, holding only that role's governed views."""
+        return self.home / "exports"
 
     def landing_dir(self, entity: str) -> Path:
         return self.landing / entity

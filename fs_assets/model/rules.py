@@ -23,26 +23,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from fs_assets.model.columns import Column, Entity
 from fs_assets.model.cross_entity import lookup_joins_sql
-from fs_assets.model.entities import (
-    CONTROL_CHARACTERS,
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.places import (
     COUNTRIES,
     COUNTRY_CODES,
+    MOBILE_FORMAT_BY_COUNTRY,
+    PIN_FORMAT_BY_COUNTRY,
+    country_state_city_triples,
+    country_state_pairs,
+)
+from fs_assets.model.value_sets import (
+    CONTROL_CHARACTERS,
     CUSTOMER_TYPES,
     DEFAULT_REPORTING_CURRENCY,
-    ENTITIES,
     FREE_TEXT_CONTROL_CHARACTERS,
     GENDERS,
     MINOR_BELOW_AGE,
-    MOBILE_FORMAT_BY_COUNTRY,
-    PIN_FORMAT_BY_COUNTRY,
     SENIOR_FROM_AGE,
     TITLES_BY_GENDER,
     YES_NO,
-    Column,
-    Entity,
-    country_state_city_triples,
-    country_state_pairs,
 )
 
 RuleKind = Literal[

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from fs_assets.model.entities import Column, Entity
+from fs_assets.model.columns import Column, Entity
 
 LANDING_SUFFIXES = (".csv", ".parquet")
 # Names a writer gives the unnamed index column: pandas '' (DuckDB reads it as column0),

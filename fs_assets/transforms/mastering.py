@@ -32,33 +32,23 @@ from dataclasses import dataclass
 
 import duckdb
 
+from fs_assets.model.columns import Entity
 from fs_assets.model.cross_entity import carried_sql, derived_select_sql, lookup_entities
-from fs_assets.model.entities import DEFAULT_REPORTING_CURRENCY, Entity
+from fs_assets.model.keys import (
+    STATE,
+    history_table,
+    mastered_table,
+    pending_table,
+    raw_table,
+    rejects_table,
+    superseded_table,
+)
 from fs_assets.model.rules import RULES, failed_rules_sql, q, reference_joins_sql, typed_select_sql
-from fs_assets.transforms.raw_history import AUDIT_COLUMNS, ensure_tables, raw_table
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.raw_history import AUDIT_COLUMNS, ensure_tables
 from resources.warehouse import table_exists
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
-
-
-def mastered_table(ent: Entity) -> str:
-    return f"mastered.{q(ent.name)}"
-
-
-def rejects_table(ent: Entity) -> str:
-    return f"quarantine.{q(ent.name + '_rejects')}"
-
-
-def pending_table(ent: Entity) -> str:
-    return f"quarantine.{q(ent.name + '_pending_corrections')}"
-
-
-def superseded_table(ent: Entity) -> str:
-    return f"quarantine.{q(ent.name + '_superseded_invalid')}"
-
-
-def history_table(ent: Entity) -> str:
-    return f"mastered.{q(ent.name + '_history')}"
 
 
 # The mastering transformation, written once (DuckDB SQL; the Spark engine transpiles it).
@@ -206,9 +196,6 @@ class MasterStats:
     @classmethod
     def unchanged(cls) -> MasterStats:
         return cls("unchanged", 0, 0, 0, 0, 0, 0, 0, {})
-
-
-STATE = "meta.master_state"
 
 
 def referenced_entities(ent: Entity) -> tuple[str, ...]:

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import duckdb
 
-from fs_assets.model.entities import Entity
+from fs_assets.model.columns import Entity
+from fs_assets.model.keys import LEDGER, LEDGER_ACCEPTED, ingest_rejects_table, raw_table
 from fs_assets.model.rules import q
 from fs_assets.transforms.landing_files import (
     CONTROL_CHARACTERS,
@@ -42,18 +43,7 @@ from fs_assets.transforms.landing_files import (
     sha256_of,
 )
 
-LEDGER = "meta.ingest_ledger"
-# Ledger statuses whose bytes are in raw: the same bytes again add nothing.
-LEDGER_ACCEPTED = ("ingested", "duplicate")
 AUDIT_COLUMNS = ("_modified_ts", "_source_file", "_source_row", "_ingested_at", "_batch_id")
-
-
-def raw_table(ent: Entity) -> str:
-    return f"raw.{q(ent.name)}"
-
-
-def ingest_rejects_table(ent: Entity) -> str:
-    return f"quarantine.{q(ent.name + '_ingest_rejects')}"
 
 
 def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:

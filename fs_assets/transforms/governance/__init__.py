@@ -10,7 +10,8 @@ role's views into a DuckDB file of its own, the only thing that role's queries o
 This module stays free of Dagster imports so that the CLI and the export load fast.
 """
 
-from fs_assets.model.entities import ENTITIES, Entity
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
 
 GOVERNED_SCHEMA = "governed"
 

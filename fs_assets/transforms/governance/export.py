@@ -41,7 +41,6 @@ from resources.warehouse import connect_with_retry
 # QUERY_MEMORY_LIMIT (no spilling to disk); the CLI's --timeout / --memory-limit raise them.
 QUERY_TIMEOUT_S = 30.0
 QUERY_MEMORY_LIMIT = "1GB"
-EXPORTS = "exports"
 EXPORT_INFO = "_export_info"  # one row: role, masking key id, time of export
 _ALIAS = "role_export"
 
@@ -59,7 +58,7 @@ class QueryLimitError(RuntimeError):
 
 
 def export_path(paths: DataPaths, role: str) -> Path:
-    return paths.home / EXPORTS / f"{check_role(role)}.duckdb"
+    return paths.exports / f"{check_role(role)}.duckdb"
 
 
 def _literal(text: str) -> str:

@@ -10,7 +10,7 @@ loader already rejected anything else.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fs_assets.model.entities import Column
+from fs_assets.model.columns import Column
 from fs_assets.model.rules import q
 from fs_assets.transforms.governance.masking_key import hmac_sql
 

@@ -40,8 +40,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from fs_assets.model.entities import CUSTOMER, ENTITIES, PII_TAGS, country_state_pairs
+from fs_assets.model.columns import PII_TAGS
+from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import PROJECT_ROOT
+from fs_assets.model.places import country_state_pairs
 from fs_assets.transforms.governance.operators import (
     BUCKET_DATE,
     DATE_PRECISIONS,

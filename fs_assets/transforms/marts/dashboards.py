@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import duckdb
 
-from fs_assets.model.entities import DEFAULT_REPORTING_CURRENCY
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
 from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.model import (

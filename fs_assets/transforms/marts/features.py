@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import duckdb
 
-from fs_assets.model.entities import AS_OF, SEGMENT_LABELS, TRANSACTION_MODES
+from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.model.rules import q
+from fs_assets.model.value_sets import AS_OF, SEGMENT_LABELS, TRANSACTION_MODES
 from fs_assets.transforms.marts.model import (
     DEAL_CATEGORIES,
     FAILED_STATUS,
@@ -28,7 +29,6 @@ from fs_assets.transforms.marts.model import (
 from fs_assets.transforms.marts.sql_builder import SqlBuilder
 
 FEATURES_TABLE = "marts.customer_features"
-MARTS_SCHEMA = "marts"
 WINDOW_MONTHS = SPEND_WINDOW_DAYS / 30.4375
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fs_assets.model.entities import (
+from fs_assets.model.products import PRODUCT_CATALOG
+from fs_assets.model.value_sets import (
     LEVELS,
-    PRODUCT_CATALOG,
     SEGMENT_LABELS,
     SEGMENTS,
     TRANSACTION_MODES,

@@ -10,9 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from fs_assets.model.entities import ENTITIES
-from fs_assets.transforms.mastering import pending_table, rejects_table
-
-QUARANTINE_SCHEMA = "quarantine"
+from fs_assets.model.keys import QUARANTINE_SCHEMA, pending_table, rejects_table
 
 
 def quarantine_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:

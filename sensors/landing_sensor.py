@@ -18,8 +18,8 @@ holds the warehouse, stable files wait for the next tick.
 One run per entity per tick, whatever the number of new files: the raw asset ingests
 every new file of its folder in one run. Files the raw asset cannot read are moved to
 `landing/_rejected/<entity>/` with a JSON report (file, line, reason) by the asset.
-Listing rule (fs_assets/landing_files.list_landing): regular files directly in the folder;
-symlinks are requested so the asset refuses them with a report; sub-folders are named in
+Listing rule (fs_assets/transforms/landing_files.list_landing): regular files directly in
+the folder; symlinks are requested so the asset refuses them with a report; sub-folders are named in
 a warning and not read.
 Downstream assets follow through declarative automation (see fs_assets/defs/automation.py).
 """

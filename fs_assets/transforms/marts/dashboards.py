@@ -2,7 +2,8 @@
 
 Each mart is one long table whose `figure` column says which chart a row feeds, so a
 dashboard reads `where figure = ?` and a test can compare a chart's numbers with the
-table's. All are set-based SQL over the mastered tables and `marts.cross_sell`:
+table's. All are set-based SQL over the mastered tables and `marts.cross_sell`, kept in
+`sql/*.sql`:
 
 - transaction activity (lead generation) counts every mastered transaction, whatever its
   status or type, and reconciles with mastered.transaction counts per mode and reason;
@@ -25,7 +26,9 @@ from fs_assets.transforms.marts.model import (
     SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
 )
+from fs_assets.transforms.sql_files import load_sql
 
+SQL_PACKAGE = "fs_assets.transforms.marts"  # its sql/ folder holds the static SQL
 FUNNEL_TABLE = "marts.campaign_funnel"
 LEAD_TABLE = "marts.lead_generation"
 SPEND_TABLE = "marts.spend_analysis"
@@ -52,75 +55,15 @@ SPEND_FIGURES = {
 
 
 def funnel_sql() -> tuple[str, list[object]]:
-    sql = f"""
-    create or replace table {FUNNEL_TABLE} as
-    with stages as (
-      select unnest(?::varchar[]) as stage, unnest(range(1, ?::bigint + 1)) as stage_order
-    ),
-    archetypes as (select unnest(?::varchar[]) as archetype),
-    ended as (
-      select archetype, campaign_stage as stage_order, count(*) as n
-      from {CROSS_SELL_TABLE} where campaign_stage is not null group by all
-    ),
-    reached as (
-      select a.archetype, s.stage_order, s.stage,
-        sum(coalesce(e.n, 0)) over (
-          partition by a.archetype order by s.stage_order desc)::bigint as customers
-      from archetypes a cross join stages s
-      left join ended e on e.archetype = a.archetype and e.stage_order = s.stage_order
-    )
-    select archetype, stage_order, stage, customers,
-      customers / nullif(lag(customers) over w, 0) as conversion_from_previous,
-      customers / nullif(first_value(customers) over w, 0) as conversion_from_reached
-    from reached
-    window w as (partition by archetype order by stage_order)
-    order by archetype, stage_order
-    """
+    select = load_sql(SQL_PACKAGE, "campaign_funnel.sql", cross_sell=CROSS_SELL_TABLE)
+    sql = f"create or replace table {FUNNEL_TABLE} as\n{select}"
     return sql, [list(FUNNEL_STAGES), len(FUNNEL_STAGES), list(ARCHETYPE_NAMES)]
 
 
 def lead_sql() -> tuple[str, list[object]]:
     breakdowns = ("archetype", "risk_category", "affluence_level", "segment")
-    customer_parts = "\n      union all\n      ".join(
-        f"select ? as figure, {col}::varchar as member, count(*) as customers "
-        f"from {CROSS_SELL_TABLE} group by all"
-        for col in breakdowns
-    )
-    sql = f"""
-    create or replace table {LEAD_TABLE} as
-    with customers as (
-      select 'total_customers' as figure, 'All customers' as member, count(*) as customers
-      from {CROSS_SELL_TABLE}
-      union all
-      {customer_parts}
-      union all
-      select 'state', state || ', ' || country, count(*) from {CROSS_SELL_TABLE} group by all
-    ),
-    totals as (select count(*) as n from {CROSS_SELL_TABLE})
-    select figure, member, null::date as month, customers, null::bigint as accounts,
-      null::bigint as transactions, null::decimal(38, 2) as amount,
-      customers / nullif((select n from totals), 0) as share
-    from customers
-    union all
-    select 'product_sales', p.product_name, null, count(distinct a.cust_id), count(*), null,
-      null, count(*) / sum(count(*)) over ()
-    from mastered.account a join mastered.product p using (product_id)
-    where a.account_status <> 'Closed'
-    group by all
-    union all
-    select 'campaign_onboarded', recommended_card, null, count(*), null, null, null,
-      count(*) / sum(count(*)) over ()
-    from {CROSS_SELL_TABLE} where campaign_stage = ?
-    group by all
-    union all
-    select 'mode_by_month', transaction_mode, date_trunc('month', transaction_ts)::date, null,
-      null, count(*), sum(amount_reporting), null
-    from mastered.transaction group by all
-    union all
-    select 'reason', transaction_reason, null, null, null, count(*), sum(amount_reporting),
-      count(*) / sum(count(*)) over ()
-    from mastered.transaction group by all
-    """
+    select = load_sql(SQL_PACKAGE, "lead_generation.sql", cross_sell=CROSS_SELL_TABLE)
+    sql = f"create or replace table {LEAD_TABLE} as\n{select}"
     order = "figure, month nulls first, member"
     return _with_currency(sql, order), [DEFAULT_REPORTING_CURRENCY, *breakdowns, len(FUNNEL_STAGES)]
 
@@ -148,40 +91,8 @@ def reporting_currency(conn: duckdb.DuckDBPyConnection, table: str) -> str:
 def spend_sql() -> tuple[str, list[object]]:
     spend, spend_params = spend_predicate("t")
     low, high = SPEND_SEGMENT_BOUNDS
-    sql = f"""
-    create or replace table {SPEND_TABLE} as
-    with spend as (
-      select t.cust_id, t.amount_reporting as amount, t.transaction_reason as category,
-             t.transaction_mode as mode, date_trunc('month', t.transaction_ts)::date as month
-      from mastered.transaction t where {spend}
-    ),
-    per_customer as (
-      select c.cust_id, coalesce(sum(s.amount), 0) as spend
-      from mastered.customer c left join spend s using (cust_id) group by c.cust_id
-    ),
-    segmented as (
-      select cust_id, spend,
-        case when spend < ? then ? when spend < ? then ? else ? end as segment
-      from per_customer
-    ),
-    monthly as (
-      select month, count(*) as transactions, sum(amount) as spend from spend group by month
-    )
-    select 'monthly' as figure, month, null::varchar as segment, null::varchar as category,
-      null::varchar as mode, null::bigint as customers, transactions, spend,
-      sum(spend) over (order by month) as cumulative_spend
-    from monthly
-    union all
-    select 'category_month', month, null, category, null, null, count(*), sum(amount), null
-    from spend group by all
-    union all
-    select 'segment', null, segment, null, null, count(*), null, sum(spend), null
-    from segmented group by all
-    union all
-    select 'flow', null, g.segment, s.category, s.mode, count(distinct s.cust_id), count(*),
-      sum(s.amount), null
-    from spend s join segmented g using (cust_id) group by all
-    """
+    select = load_sql(SQL_PACKAGE, "spend_analysis.sql", spend=spend)
+    sql = f"create or replace table {SPEND_TABLE} as\n{select}"
     segs = list(SPEND_SEGMENTS)
     order = "figure, month, segment, category, mode"
     params = [DEFAULT_REPORTING_CURRENCY, *spend_params, low, segs[0], high, segs[1], segs[2]]

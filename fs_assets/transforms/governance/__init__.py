@@ -1,13 +1,9 @@
-"""Governance: the seed's masking policies as code, enforced in what each role can read.
+"""Governance: the masking policies as code, enforced in what each role can read.
 
-`policies/masking.yaml` holds the policies (the seed's DataOS manifests), `policies.py`
-validates and resolves them, `operators.py` turns a mask into SQL, `assets.py` builds one
-`governed.<role>_<entity>` view per role and entity with PII, and `export.py` copies a
-role's views into a DuckDB file of its own, the only thing that role's queries open.
-`identity.py` maps the caller to the roles it holds (`policies/identities.yaml`), and
-`audit.py` appends every export and query to a hash-chained log.
-
-This module stays free of Dagster imports so that the CLI and the export load fast.
+`policies` validates and resolves `policies/masking.yaml`, `operators` turns a mask into
+SQL, `export` copies a role's governed views (built by `fs_assets/defs/governed.py`) into
+a DuckDB file of its own, `identity` maps the caller to roles, `audit` keeps a
+hash-chained log. No Dagster here, so the CLI and the export load fast.
 """
 
 from fs_assets.model.columns import Entity

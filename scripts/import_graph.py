@@ -49,7 +49,7 @@ def modules_of(graph: grimp.ImportGraph, pkg: str) -> list[str]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    graph = grimp.build_graph("fs_assets", "asset_checks", "resources", "sensors")
+    graph = grimp.build_graph("fs_assets", "asset_checks", "resources", "sensors", cache_dir=None)
     edges: dict[tuple[str, str], int] = {}
     for importer in graph.modules:
         a = package_of(importer)

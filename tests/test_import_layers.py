@@ -27,8 +27,14 @@ ABOVE_CORE = ("fs_assets.defs", "fs_assets.app", "fs_assets.definitions")
 def graph() -> grimp.ImportGraph:
     sys.path.insert(0, str(ROOT))
     try:
+        # No cache: grimp's cache keys on file times and can miss a quick edit.
         return grimp.build_graph(
-            "fs_assets", "asset_checks", "resources", "sensors", include_external_packages=True
+            "fs_assets",
+            "asset_checks",
+            "resources",
+            "sensors",
+            include_external_packages=True,
+            cache_dir=None,
         )
     finally:
         sys.path.remove(str(ROOT))

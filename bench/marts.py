@@ -100,7 +100,9 @@ def main() -> None:
     reuse = (home / "warehouse.duckdb").exists()
     if not reuse:
         (home / "dagster_home").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+        shutil.copyfile(
+            ROOT / "fs_assets" / "app" / "dagster.yaml", home / "dagster_home" / "dagster.yaml"
+        )
     try:
         if not reuse:
             gen = run_phase_here("generate", home, ["--customers", str(args.customers)])

@@ -178,7 +178,9 @@ def main() -> None:
     if home.exists() and args.keep:
         shutil.rmtree(home)
     (home / "dagster_home").mkdir(parents=True)
-    shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+    shutil.copyfile(
+        ROOT / "fs_assets" / "app" / "dagster.yaml", home / "dagster_home" / "dagster.yaml"
+    )
     from fs_assets.transforms.governance.masking_key import create_sample_key, sample_key_path
 
     create_sample_key(sample_key_path(home))  # the governed views need a key, as run.sh makes

@@ -40,7 +40,9 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
 
     home = work / f"home_{size}"
     (home / "dagster_home").mkdir(parents=True)
-    shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+    shutil.copyfile(
+        ROOT / "fs_assets" / "app" / "dagster.yaml", home / "dagster_home" / "dagster.yaml"
+    )
     create_sample_key(sample_key_path(home))  # the governed views need a key, as run.sh makes
     gen = run_phase("generate", home, ["--customers", str(size)])
     build = run_phase("build", home, [])

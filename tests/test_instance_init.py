@@ -47,7 +47,7 @@ def test_commands_started_together_leave_one_migration_head(tmp_path: Path) -> N
     assert [out.strip() for out, _ in results] == ["0", "0", "0"]
     home = root / "dagster_home"
     assert (home / "dagster.yaml").read_text() == (
-        PROJECT_ROOT / "fs_assets" / "dagster.yaml"
+        PROJECT_ROOT / "fs_assets" / "app" / "dagster.yaml"
     ).read_text()
     for db in (home / "history" / "runs.db", home / "schedules" / "schedules.db"):
         with sqlite3.connect(db) as conn:

@@ -18,8 +18,8 @@ demo:       ## the UI with live sources: a sample (if none), then one simulated 
 	  { ls data/landing/customer/*.* >/dev/null 2>&1 || fs-accelerator generate --customers 300; } && \
 	  fs-accelerator ui --simulate'
 
-lint:
-	bash -c 'source scripts/bootstrap.sh dev && ruff check . && ruff format --check .'
+lint:       ## ruff, and the import contracts of the layout (lint-imports)
+	bash -c 'source scripts/bootstrap.sh dev && ruff check . && ruff format --check . && lint-imports'
 
 bench:      ## benchmarks at 1M customers (minutes; prints rows/s, seconds, peak MB)
 	bash -c 'source scripts/bootstrap.sh runtime && python bench/generate.py && python bench/pipeline.py'

@@ -1,6 +1,6 @@
 """Freshness of the data itself: how old is the newest ingested version in mastered.
 
-Dagster's FreshnessPolicy on the mastered assets (see fs_assets/mastered_assets.py) says
+Dagster's FreshnessPolicy on the mastered assets (see fs_assets/defs/mastered.py) says
 when a table was last rebuilt; this check says whether the rebuild brought anything new,
 from the `_ingested_at` of the newest mastered row, so a pipeline that runs every hour on
 a landing zone that stopped receiving files still warns.
@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from fs_assets.entities import Entity
-from fs_assets.mastered_assets import MAX_AGE, mastered_key
-from fs_assets.mastering import mastered_table
+from fs_assets.defs.keys import mastered_key
+from fs_assets.defs.mastered import MAX_AGE
+from fs_assets.model.columns import Entity
+from fs_assets.model.keys import mastered_table
 
 
 def duration(age: dt.timedelta) -> str:

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from fs_assets.cross_entity import FX_LOOKUP, amount_reporting_sql, lookup_joins_sql
-from fs_assets.entities import DEFAULT_REPORTING_CURRENCY, Entity
-from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import mastered_table
+from fs_assets.defs.keys import mastered_key
+from fs_assets.model.columns import Entity
+from fs_assets.model.cross_entity import FX_LOOKUP, amount_reporting_sql, lookup_joins_sql
+from fs_assets.model.keys import mastered_table
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 
 SAMPLE_SIZE = 5
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import dagster as dg
 import duckdb
 
-from fs_assets.entities import CUSTOMER
-from fs_assets.governance import GOVERNED_SCHEMA, view_name
-from fs_assets.governance.assets import governed_key, reads_clear_pii
-from fs_assets.governance.audit import AuditError, log_path, verify
-from fs_assets.governance.policies import PII_READER, ROLES, load_policies
-from fs_assets.paths import data_paths
-from fs_assets.rules import q
+from fs_assets.defs.governed import governed_key, reads_clear_pii
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.paths import data_paths
+from fs_assets.model.rules import q
+from fs_assets.transforms.governance import GOVERNED_SCHEMA, view_name
+from fs_assets.transforms.governance.audit import AuditError, log_path, verify
+from fs_assets.transforms.governance.policies import PII_READER, ROLES, load_policies
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 

@@ -4,18 +4,19 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from fs_assets.entities import ENTITIES, Entity
-from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import (
+from fs_assets.defs.keys import mastered_key, raw_key
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import (
+    LEDGER,
     history_table,
     mastered_table,
     pending_table,
+    raw_table,
     rejects_table,
     superseded_table,
 )
-from fs_assets.raw_assets import raw_key
-from fs_assets.raw_history import LEDGER, raw_table
-from fs_assets.rules import q
+from fs_assets.model.rules import q
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 # Above this share of keys rejected (no valid version), the data product is degraded.

@@ -1,6 +1,6 @@
 """Checks on the cross-sell marts and dashboards: coverage, eligibility, reconciliation.
 
-Each check runs an independent proof from `fs_assets.marts.verify` and fails with the
+Each check runs an independent proof from `asset_checks.mart_verify` and fails with the
 counts of what is wrong. The cross-sell checks are blocking: a recommendation that breaks
 an eligibility rule must not reach the campaign.
 """
@@ -10,10 +10,7 @@ from collections.abc import Callable
 import dagster as dg
 import duckdb
 
-from fs_assets.marts.assets import reports_dir
-from fs_assets.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
-from fs_assets.marts.metadata import CROSS_SELL_KEY, FUNNEL_KEY, LEAD_KEY, SPEND_KEY
-from fs_assets.marts.verify import (
+from asset_checks.mart_verify import (
     archetype_problems,
     dashboard_problems,
     eligibility_problems,
@@ -21,6 +18,9 @@ from fs_assets.marts.verify import (
     lead_problems,
     spend_problems,
 )
+from fs_assets.defs.keys import CROSS_SELL_KEY, FUNNEL_KEY, LEAD_KEY, SPEND_KEY
+from fs_assets.defs.marts import reports_dir
+from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 

@@ -31,7 +31,8 @@ from asset_checks.pandera_checks import (
     pandera_check_tables,
 )
 from asset_checks.rule_checks import evaluate_rule_checks, rule_check_specs, rule_check_tables
-from fs_assets.entities import ENTITIES, Entity
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 # (specs, evaluation, tables read) per family.

@@ -17,25 +17,27 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from fs_assets.entities import (
-    CONTROL_CHARACTERS,
+from fs_assets.defs.keys import mastered_key
+from fs_assets.model.columns import Entity
+from fs_assets.model.keys import mastered_table
+from fs_assets.model.places import (
     COUNTRIES,
     COUNTRY_CODES,
+    MOBILE_FORMAT_BY_COUNTRY,
+    PIN_FORMAT_BY_COUNTRY,
+    country_state_city_triples,
+    country_state_pairs,
+)
+from fs_assets.model.rules import q
+from fs_assets.model.value_sets import (
+    CONTROL_CHARACTERS,
     CUSTOMER_TYPES,
     FREE_TEXT_CONTROL_CHARACTERS,
     GENDERS,
     MINOR_BELOW_AGE,
-    MOBILE_FORMAT_BY_COUNTRY,
-    PIN_FORMAT_BY_COUNTRY,
     SENIOR_FROM_AGE,
     TITLES_BY_GENDER,
-    Entity,
-    country_state_city_triples,
-    country_state_pairs,
 )
-from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import mastered_table
-from fs_assets.rules import q
 
 CHUNK_ROWS = 500_000
 MAX_ROWS = 200_000

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from fs_assets.entities import DEFAULT_REPORTING_CURRENCY, Entity
-from fs_assets.mastered_assets import mastered_key
-from fs_assets.mastering import mastered_table, referenced_entities
-from fs_assets.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
+from fs_assets.defs.keys import mastered_key
+from fs_assets.model.columns import Entity
+from fs_assets.model.keys import mastered_table
+from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.mastering import referenced_entities
 
 SAMPLE_SIZE = 5
 

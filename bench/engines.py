@@ -41,7 +41,7 @@ def proc_hwm_mb(pid: int) -> float:
 
 
 def landing_files(home: Path, entity: str) -> list[Path]:
-    from fs_assets.landing_files import is_landing_file
+    from fs_assets.transforms.landing_files import is_landing_file
 
     return sorted(p for p in (home / "landing" / entity).iterdir() if is_landing_file(p))
 
@@ -55,8 +55,8 @@ def phase_generate(home: Path, customers: int, fmt: str) -> dict:
 
 
 def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
-    from fs_assets import mastering, raw_history
-    from fs_assets.entities import ENTITIES
+    from fs_assets.model.entities import ENTITIES
+    from fs_assets.transforms import mastering, raw_history
     from resources.warehouse import LAYER_SCHEMAS, connect_with_retry
 
     conn = connect_with_retry(home / "duckdb" / "warehouse.duckdb", memory_limit=memory_limit)
@@ -79,7 +79,7 @@ def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
 
 def phase_spark(home: Path, step: str, master: str, memory: str, partitions: int) -> dict:
     from fs_assets.engines import spark as engine
-    from fs_assets.entities import ENTITIES
+    from fs_assets.model.entities import ENTITIES
 
     conf = {
         "spark.driver.memory": memory,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fs_assets.entities import ENTITY_NAMES
 from fs_assets.generator import generate_landing
+from fs_assets.model.entities import ENTITY_NAMES
 
 SCALING_SIZES = (250_000, 1_000_000)
 

@@ -26,7 +26,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fs_assets.entities import CUSTOMER
 from fs_assets.generator.customers import build_customers
 from fs_assets.generator.names import build_pools
 from fs_assets.generator.sources import generate_sources
@@ -35,6 +34,7 @@ from fs_assets.identity.evaluate import pairwise_score
 from fs_assets.identity.mapping import load_mappings
 from fs_assets.identity.model import Training
 from fs_assets.identity.pipeline import run_linkage
+from fs_assets.model.entities import CUSTOMER
 
 
 def peak_mb() -> float:

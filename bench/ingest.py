@@ -33,8 +33,9 @@ def make_history(db: Path, template: Path, rows: int) -> None:
     """A raw.customer of `rows` versions: the template's rows under new, ordered keys."""
     import duckdb
 
-    from fs_assets.entities import CUSTOMER
-    from fs_assets.raw_history import ingest_file, raw_table
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.model.keys import raw_table
+    from fs_assets.transforms.raw_history import ingest_file
 
     conn = duckdb.connect(str(db))
     conn.execute("set enable_progress_bar = false")
@@ -61,7 +62,7 @@ def make_change_files(history: Path, folder: Path, files: int) -> list[Path]:
     250 new keys."""
     import duckdb
 
-    from fs_assets.entities import CUSTOMER
+    from fs_assets.model.entities import CUSTOMER
 
     per_file = FILE_ROWS * 3 // 4  # stored rows each file draws on
     with duckdb.connect(str(history), read_only=True) as conn:
@@ -93,8 +94,8 @@ def make_change_files(history: Path, folder: Path, files: int) -> list[Path]:
 def time_ingest(history: Path, changes: list[Path], work: Path) -> float:
     import duckdb
 
-    from fs_assets.entities import CUSTOMER
-    from fs_assets.raw_history import ingest_files
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.raw_history import ingest_files
 
     db = work / "run.duckdb"
     shutil.copyfile(history, db)

@@ -29,16 +29,17 @@ from pipeline import peak_mb, phase_build, phase_generate, run_phase  # noqa: E4
 
 
 def phase_direct(home: Path) -> dict:
-    from fs_assets.marts.assets import reports_dir
-    from fs_assets.marts.charts import funnel_charts, lead_charts, spend_charts
-    from fs_assets.marts.cross_sell import build_cross_sell
-    from fs_assets.marts.dashboards import (
+    from fs_assets.defs.marts import reports_dir
+    from fs_assets.model.keys import MARTS_SCHEMA
+    from fs_assets.transforms.marts.charts import funnel_charts, lead_charts, spend_charts
+    from fs_assets.transforms.marts.cross_sell import build_cross_sell
+    from fs_assets.transforms.marts.dashboards import (
         build_funnel,
         build_lead_generation,
         build_spend_analysis,
     )
-    from fs_assets.marts.features import MARTS_SCHEMA, build_features
-    from fs_assets.marts.report import write_dashboard
+    from fs_assets.transforms.marts.features import build_features
+    from fs_assets.transforms.marts.report import write_dashboard
     from resources.warehouse import WarehouseResource
 
     warehouse = WarehouseResource(home=str(home))
@@ -99,7 +100,9 @@ def main() -> None:
     reuse = (home / "warehouse.duckdb").exists()
     if not reuse:
         (home / "dagster_home").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+        shutil.copyfile(
+            ROOT / "fs_assets" / "app" / "dagster.yaml", home / "dagster_home" / "dagster.yaml"
+        )
     try:
         if not reuse:
             gen = run_phase_here("generate", home, ["--customers", str(args.customers)])

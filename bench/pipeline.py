@@ -59,8 +59,8 @@ def step_seconds(run_id: str) -> dict[str, float]:
 
 
 def phase_build(home: Path, select: str | None) -> dict:
-    from fs_assets.build import build
-    from fs_assets.paths import DataPaths
+    from fs_assets.app.build import build
+    from fs_assets.model.paths import DataPaths
 
     start = time.perf_counter()
     report = build(DataPaths(home), select=select, out=io.StringIO())
@@ -80,7 +80,7 @@ def write_update_file(home: Path, n: int) -> Path:
     """n customers' latest raw versions with a changed risk category and a new modified_at."""
     import duckdb
 
-    from fs_assets.entities import CUSTOMER
+    from fs_assets.model.entities import CUSTOMER
 
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
         # Every k-th customer: a spread-out, repeatable set of n (sample clauses take no
@@ -110,7 +110,7 @@ def write_update_file(home: Path, n: int) -> Path:
 
 def phase_partition(home: Path) -> dict:
     """Refresh one partition (the largest) the way the asset does, table and Parquet."""
-    from fs_assets.regional import write_partition
+    from fs_assets.transforms.regional import write_partition
     from resources.warehouse import connect_with_retry
 
     conn = connect_with_retry(home / "warehouse.duckdb")
@@ -178,8 +178,10 @@ def main() -> None:
     if home.exists() and args.keep:
         shutil.rmtree(home)
     (home / "dagster_home").mkdir(parents=True)
-    shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
-    from fs_assets.governance.masking_key import create_sample_key, sample_key_path
+    shutil.copyfile(
+        ROOT / "fs_assets" / "app" / "dagster.yaml", home / "dagster_home" / "dagster.yaml"
+    )
+    from fs_assets.transforms.governance.masking_key import create_sample_key, sample_key_path
 
     create_sample_key(sample_key_path(home))  # the governed views need a key, as run.sh makes
     try:

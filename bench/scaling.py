@@ -36,11 +36,13 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
     """Generate and build `size` customers in a fresh data folder; one row per phase."""
     from pipeline import run_phase
 
-    from fs_assets.governance.masking_key import create_sample_key, sample_key_path
+    from fs_assets.transforms.governance.masking_key import create_sample_key, sample_key_path
 
     home = work / f"home_{size}"
     (home / "dagster_home").mkdir(parents=True)
-    shutil.copyfile(ROOT / "fs_assets" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+    shutil.copyfile(
+        ROOT / "fs_assets" / "app" / "dagster.yaml", home / "dagster_home" / "dagster.yaml"
+    )
     create_sample_key(sample_key_path(home))  # the governed views need a key, as run.sh makes
     gen = run_phase("generate", home, ["--customers", str(size)])
     build = run_phase("build", home, [])

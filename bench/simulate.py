@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fs_assets.entities import ENTITY_NAMES
+from fs_assets.app.instance import ensure_dagster_home
 from fs_assets.generator import generate_landing
 from fs_assets.generator.simulate import simulate
-from fs_assets.instance import ensure_dagster_home
-from fs_assets.paths import DataPaths
+from fs_assets.model.entities import ENTITY_NAMES
+from fs_assets.model.paths import DataPaths
 
 SELECTION = " or ".join(f"key:raw/{e} or key:mastered/{e}" for e in ENTITY_NAMES)
 
@@ -39,7 +39,7 @@ def peak_mb() -> float:
 
 
 def _build(paths: DataPaths) -> float:
-    from fs_assets.build import build
+    from fs_assets.app.build import build
 
     started = time.perf_counter()
     report = build(paths, select=SELECTION, out=StringIO())

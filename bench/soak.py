@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from bench.soak_check import Verdict, check_files, duplicated_versions, fingerprints  # noqa: E402
 from bench.soak_files import HOSTILE_CASES, EntityPool, Factory, Landed  # noqa: E402
 
-CLI = [sys.executable, "-m", "fs_assets.cli"]
+CLI = [sys.executable, "-m", "fs_assets.app.cli"]
 OP_TIMEOUT_S = 600.0
 QUERY = "select count(*) from governed.analyst_customer"
 CHANGE_FILE = re.compile(r"change file (.+)$", re.MULTILINE)
@@ -181,8 +181,8 @@ class Soak:
         self.build_no = itertools.count(1)
 
     def _generate_pool(self) -> dict[str, EntityPool]:
-        from fs_assets.entities import ENTITIES
         from fs_assets.generator import generate_landing
+        from fs_assets.model.entities import ENTITIES
 
         pool_dir = self.work / "pool"
         generate_landing(pool_dir, customers=self.args.customers, seed=self.args.seed)

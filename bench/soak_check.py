@@ -17,8 +17,8 @@ import duckdb
 import pyarrow as pa
 
 from bench.soak_files import INGESTED, QUARANTINED, REJECTED, WARNED, Landed
-from fs_assets.entities import ENTITIES
-from fs_assets.rules import q
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.rules import q
 
 Fingerprint = tuple[int, int]
 

@@ -1,17 +1,17 @@
-"""The single Definitions of the project: assets, checks, resources, sensors."""
+"""The code location: one Definitions gathering the defs layer's assets, every check in
+`asset_checks/`, every sensor in `sensors/` and every resource in `resources/`."""
 
 import dagster as dg
 
 from asset_checks import ALL_CHECKS
-from fs_assets.catalog.assets import build_catalog_assets
-from fs_assets.governance.assets import GOVERNED_ASSETS
-from fs_assets.lineage.sensor import LINEAGE_SENSORS
-from fs_assets.marts.assets import MART_ASSETS
-from fs_assets.mastered_assets import MASTERED_ASSETS
-from fs_assets.mock_sources import mock_sources
-from fs_assets.raw_assets import RAW_ASSETS
-from fs_assets.regional import REGIONAL_ASSETS, REGIONAL_CHECKS
-from fs_assets.seed_names import SEED_NAME_ASSETS
+from fs_assets.defs.catalog import build_catalog_assets
+from fs_assets.defs.governed import GOVERNED_ASSETS
+from fs_assets.defs.marts import MART_ASSETS
+from fs_assets.defs.mastered import MASTERED_ASSETS
+from fs_assets.defs.mock_sources import mock_sources
+from fs_assets.defs.raw import RAW_ASSETS
+from fs_assets.defs.regional import REGIONAL_ASSETS
+from fs_assets.defs.seed_names import SEED_NAME_ASSETS
 from resources import default_resources
 from sensors import ALL_SENSORS
 
@@ -24,7 +24,7 @@ DATA_ASSETS = [
     *GOVERNED_ASSETS,
     *MART_ASSETS,
 ]
-ASSET_CHECKS = [*ALL_CHECKS, *REGIONAL_CHECKS]
+ASSET_CHECKS = ALL_CHECKS
 # The catalog is built from everything above: its scanner depends on every asset that
 # writes a warehouse table, and its manifest lists their checks.
 ALL_ASSETS = [*DATA_ASSETS, *build_catalog_assets(DATA_ASSETS, ASSET_CHECKS)]
@@ -37,5 +37,5 @@ defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ASSET_CHECKS,
     resources=default_resources(),
-    sensors=[*ALL_SENSORS, *LINEAGE_SENSORS],
+    sensors=ALL_SENSORS,
 )

@@ -12,9 +12,9 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from fs_assets.file_modes import DIR_MODE, make_owner_only, owner_only_umask
-from fs_assets.landing_files import LandingListing, list_landing, move_file
-from fs_assets.paths import data_paths
+from fs_assets.model.file_modes import DIR_MODE, make_owner_only, owner_only_umask
+from fs_assets.model.paths import data_paths
+from fs_assets.transforms.landing_files import LandingListing, list_landing, move_file
 
 
 class LandingZoneResource(dg.ConfigurableResource):

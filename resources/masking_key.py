@@ -4,8 +4,8 @@ import os
 
 import dagster as dg
 
-from fs_assets.governance.masking_key import ENV_KEY, ENV_KEY_FILE, MaskingKey, load_key
-from fs_assets.paths import data_paths
+from fs_assets.model.paths import data_paths
+from fs_assets.transforms.governance.masking_key import ENV_KEY, ENV_KEY_FILE, MaskingKey, load_key
 
 
 class MaskingKeyResource(dg.ConfigurableResource):

@@ -24,11 +24,11 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from fs_assets.cross_entity import check_reporting_currency
 from fs_assets.engines import Engine, resolve_engine
-from fs_assets.entities import DEFAULT_REPORTING_CURRENCY
-from fs_assets.file_modes import make_owner_only, owner_only_umask
-from fs_assets.paths import data_paths
+from fs_assets.model.cross_entity import check_reporting_currency
+from fs_assets.model.file_modes import make_owner_only, owner_only_umask
+from fs_assets.model.paths import data_paths
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 
 if TYPE_CHECKING:
     from fs_assets.engines.spark import SparkWarehouse

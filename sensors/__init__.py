@@ -2,13 +2,15 @@
 
 All are on by default, so a fresh `dagster dev` refreshes the data product without a
 click: the landing sensor requests raw runs for new files, the automation sensor
-materializes what follows (fs_assets/automation.py), and the recovery sensor fails runs
-whose process died, so their warehouse slot does not block the queue.
+materializes what follows (fs_assets/defs/automation.py), and the recovery sensor fails runs
+whose process died, so their warehouse slot does not block the queue; the lineage sensors
+emit OpenLineage events when a run ends.
 """
 
 import dagster as dg
 
 from sensors.landing_sensor import landing_sensor
+from sensors.lineage_sensor import LINEAGE_SENSORS
 from sensors.recovery_sensor import recovery_sensor
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -18,6 +20,11 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     minimum_interval_seconds=10,
 )
 
-ALL_SENSORS: list[dg.SensorDefinition] = [landing_sensor, automation_sensor, recovery_sensor]
+ALL_SENSORS: list[dg.SensorDefinition] = [
+    landing_sensor,
+    automation_sensor,
+    recovery_sensor,
+    *LINEAGE_SENSORS,
+]
 
 __all__ = ["ALL_SENSORS"]

@@ -18,10 +18,10 @@ holds the warehouse, stable files wait for the next tick.
 One run per entity per tick, whatever the number of new files: the raw asset ingests
 every new file of its folder in one run. Files the raw asset cannot read are moved to
 `landing/_rejected/<entity>/` with a JSON report (file, line, reason) by the asset.
-Listing rule (fs_assets/landing_files.list_landing): regular files directly in the folder;
-symlinks are requested so the asset refuses them with a report; sub-folders are named in
+Listing rule (fs_assets/transforms/landing_files.list_landing): regular files directly in
+the folder; symlinks are requested so the asset refuses them with a report; sub-folders are named in
 a warning and not read.
-Downstream assets follow through declarative automation (see fs_assets/automation.py).
+Downstream assets follow through declarative automation (see fs_assets/defs/automation.py).
 """
 
 import hashlib
@@ -32,9 +32,9 @@ from typing import Literal
 
 import dagster as dg
 
-from fs_assets.entities import ENTITY_NAMES
-from fs_assets.landing_files import list_landing, sha256_of
-from fs_assets.raw_assets import raw_key
+from fs_assets.defs.keys import raw_key
+from fs_assets.model.entities import ENTITY_NAMES
+from fs_assets.transforms.landing_files import list_landing, sha256_of
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WarehouseResource
 from sensors.ledger import WarehouseBusy, ingested_digests

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from fs_assets.raw_history import LEDGER, LEDGER_ACCEPTED
+from fs_assets.model.keys import LEDGER, LEDGER_ACCEPTED
 from resources.warehouse import table_exists
 
 

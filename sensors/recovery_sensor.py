@@ -2,7 +2,7 @@
 
 Under `dagster dev` the default run launcher cannot tell that a STARTED run's worker was
 killed (SIGKILL, OOM), so that run would keep the one `duckdb_warehouse` slot and every
-queued run would wait for it. This sensor applies the build's check (fs_assets/recovery.py)
+queued run would wait for it. This sensor applies the build's check (sensors/recovery.py)
 on every tick: a run whose worker pid (from the "Started process for run (pid: N)" engine
 event) is gone and whose event log is quiet is marked failed, its slot freed and its
 OpenLineage FAIL emitted. A live run (pid alive, or events still arriving) is left alone.
@@ -16,9 +16,9 @@ import dagster as dg
 from dagster._core.launcher import DefaultRunLauncher
 
 from fs_assets.lineage.emitter import emit_run_lineage
-from fs_assets.paths import data_paths
-from fs_assets.recovery import recover
+from fs_assets.model.paths import data_paths
 from resources.warehouse import WarehouseResource
+from sensors.recovery import recover
 
 RECOVERY_INTERVAL_S = 30
 DESCRIPTION = (

@@ -14,7 +14,7 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
 from resources import default_resources
 
 # The official OpenLineage JSON Schema, vendored in the repository (its README says which

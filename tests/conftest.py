@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from fs_assets.app.instance import INSTANCE_TEMPLATE
 from fs_assets.generator import generate_landing
-from fs_assets.instance import INSTANCE_TEMPLATE
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
 from resources.warehouse import LAYER_SCHEMAS
 
 SMALL_CUSTOMERS = 1_500
@@ -64,7 +64,7 @@ def built_template(tmp_path_factory: pytest.TempPathFactory, small_landing: Path
     import os
     from io import StringIO
 
-    from fs_assets.build import build
+    from fs_assets.app.build import build
 
     root = tmp_path_factory.mktemp("built") / "fs_home"
     (root / "dagster_home").mkdir(parents=True)

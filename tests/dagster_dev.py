@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import requests
 
-from fs_assets.paths import PROJECT_ROOT, DataPaths
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 from resources.warehouse import connect_with_retry
 
 BIN = Path(sys.executable).parent

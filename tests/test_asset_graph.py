@@ -9,10 +9,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from fs_assets.build import build
+from fs_assets.app.build import build
 from fs_assets.definitions import defs
-from fs_assets.entities import ENTITY_NAMES, OWNER
-from fs_assets.paths import DataPaths
+from fs_assets.model.entities import ENTITY_NAMES
+from fs_assets.model.keys import OWNER
+from fs_assets.model.paths import DataPaths
 
 
 def table_count(paths: DataPaths, table: str) -> int:

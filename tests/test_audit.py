@@ -8,21 +8,21 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets.cli import main
-from fs_assets.entities import CUSTOMER, ENTITIES
-from fs_assets.governance import audit, identity
-from fs_assets.governance.assets import build_governed_views
-from fs_assets.governance.identity import (
+from fs_assets.app.cli import main
+from fs_assets.defs.governed import build_governed_views
+from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.governance import audit, identity
+from fs_assets.transforms.governance.identity import (
     ENV_IDENTITY,
     IdentityError,
     current_identity,
     os_user,
 )
-from fs_assets.governance.masking_key import key_from_env
-from fs_assets.governance.policies import load_policies
-from fs_assets.mastering import build_mastered
-from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
+from fs_assets.transforms.governance.masking_key import key_from_env
+from fs_assets.transforms.governance.policies import load_policies
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import ingest_file
 from resources.warehouse import LAYER_SCHEMAS
 
 KEY = key_from_env()

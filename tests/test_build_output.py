@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from fs_assets.build import BuildReport, build, print_summary
-from fs_assets.build_progress import BuildProgress
-from fs_assets.paths import PROJECT_ROOT, DataPaths
-from fs_assets.regional import REGION_PARTITIONS
+from fs_assets.app.build import BuildReport, build, print_summary
+from fs_assets.app.build_progress import BuildProgress
+from fs_assets.defs.regional import REGION_PARTITIONS
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 
 BIN = Path(sys.executable).parent
 REGION = "mastered.customer_by_region"

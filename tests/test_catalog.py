@@ -19,8 +19,8 @@ from fs_assets.catalog.manifest import (
 )
 from fs_assets.catalog.profile import SEED_SLICE
 from fs_assets.catalog.specs import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY
-from fs_assets.entities import CUSTOMER
-from fs_assets.paths import DataPaths
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.paths import DataPaths
 
 
 @pytest.fixture

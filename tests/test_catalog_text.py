@@ -7,15 +7,15 @@ import duckdb
 import pytest
 
 from asset_checks.freshness import duration, evaluate_freshness_check, freshness_check_specs
-from fs_assets.entities import CUSTOMER
-from fs_assets.marts.metadata import (
+from fs_assets.defs.marts_metadata import (
     CROSS_SELL_COLUMNS,
     FEATURE_COLUMNS,
     FUNNEL_COLUMNS,
     LEAD_COLUMNS,
     SPEND_COLUMNS_DOC,
 )
-from fs_assets.paths import DataPaths
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.paths import DataPaths
 
 MARTS = {
     "customer_features": FEATURE_COLUMNS,

@@ -15,7 +15,7 @@ from dagster_dev import (
     running_dagster_dev,
 )
 
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets.entities import DEFAULT_REPORTING_CURRENCY
-from fs_assets.marts.model import FUNNEL_STAGES, LEVEL_ORDER
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.marts.model import FUNNEL_STAGES, LEVEL_ORDER
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]

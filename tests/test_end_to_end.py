@@ -12,9 +12,9 @@ import pytest
 from dagster import DagsterInstance
 
 from fs_assets.definitions import defs
-from fs_assets.entities import ENTITIES, ENTITY_NAMES
-from fs_assets.paths import PROJECT_ROOT, DataPaths
-from fs_assets.regional import REGION_PARTITIONS
+from fs_assets.defs.regional import REGION_PARTITIONS
+from fs_assets.model.entities import ENTITIES, ENTITY_NAMES
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 
 BIN = Path(sys.executable).parent
 

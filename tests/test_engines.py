@@ -25,13 +25,14 @@ import pytest
 pytest.importorskip("pyspark")
 
 from asset_checks.rule_checks import key_duplicates, rule_failures
-from fs_assets import mastering, raw_history
 from fs_assets.engines import spark as spark_engine
-from fs_assets.entities import ENTITIES, Entity
 from fs_assets.generator import generate_landing
-from fs_assets.landing_files import is_landing_file
-from fs_assets.mastering import LINEAGE_COLUMNS
-from fs_assets.regional import EXPORT_NAME, REGION_SELECT_SQL
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
+from fs_assets.transforms import mastering, raw_history
+from fs_assets.transforms.landing_files import is_landing_file
+from fs_assets.transforms.mastering import LINEAGE_COLUMNS
+from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
 from resources.warehouse import LAYER_SCHEMAS
 
 CUSTOMERS = 300
@@ -458,8 +459,8 @@ def test_the_engine_setting_runs_the_dagster_assets_on_spark(
     """engine='spark' on the warehouse resource: the same assets write Parquet, not tables."""
     import dagster as dg
 
-    from fs_assets.mastered_assets import MASTERED_ASSETS
-    from fs_assets.raw_assets import RAW_ASSETS
+    from fs_assets.defs.mastered import MASTERED_ASSETS
+    from fs_assets.defs.raw import RAW_ASSETS
     from resources.landing_zone import LandingZoneResource
     from resources.warehouse import WarehouseResource
 

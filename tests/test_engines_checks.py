@@ -25,19 +25,17 @@ pytest.importorskip("pyspark")
 from asset_checks.integrity_checks import LANDING_CHECKS
 from asset_checks.mastered_checks import FAMILIES, MASTERED_CHECKS
 from asset_checks.pandera_checks import validate_table
-from fs_assets import mastering, raw_history
-from fs_assets.entities import ENTITIES, TRANSACTION, country_state_pairs
+from asset_checks.regional_checks import REGIONAL_CHECKS
+from fs_assets.defs.keys import REGION_KEY
+from fs_assets.defs.mastered import MASTERED_ASSETS
+from fs_assets.defs.raw import RAW_ASSETS
+from fs_assets.defs.regional import REGIONAL_ASSETS
 from fs_assets.generator import generate_landing
-from fs_assets.landing_files import is_landing_file
-from fs_assets.mastered_assets import MASTERED_ASSETS
-from fs_assets.raw_assets import RAW_ASSETS
-from fs_assets.regional import (
-    REGION_KEY,
-    REGIONAL_ASSETS,
-    REGIONAL_CHECKS,
-    partition_key,
-    unknown_pairs,
-)
+from fs_assets.model.entities import ENTITIES, TRANSACTION
+from fs_assets.model.places import country_state_pairs
+from fs_assets.transforms import mastering, raw_history
+from fs_assets.transforms.landing_files import is_landing_file
+from fs_assets.transforms.regional import partition_key, unknown_pairs
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets.build_progress import BuildReport, print_summary
-from fs_assets.cli import main
-from fs_assets.entities import CUSTOMER, ENTITIES, FIRST_CUSTOMER_ID
+from fs_assets.app.build_progress import BuildReport, print_summary
+from fs_assets.app.cli import main
+from fs_assets.app.instance import INSTANCE_TEMPLATE
+from fs_assets.defs.marts import _lead_kpis
 from fs_assets.generator import generate_landing
 from fs_assets.generator.faults import (
     DUPLICATE,
@@ -32,11 +33,11 @@ from fs_assets.generator.faults import (
     read_truth,
     truth_path,
 )
-from fs_assets.instance import INSTANCE_TEMPLATE
-from fs_assets.marts.assets import _lead_kpis
-from fs_assets.marts.quality import quality_kpis, quarantine_counts
-from fs_assets.paths import PROJECT_ROOT, DataPaths
-from fs_assets.rules import RULES
+from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
+from fs_assets.model.rules import RULES
+from fs_assets.model.value_sets import FIRST_CUSTOMER_ID
+from fs_assets.transforms.marts.quality import quality_kpis, quarantine_counts
 
 RULE_NAMES = {rule.name for rules in RULES.values() for rule in rules}
 # Rules of the rule-name contract that parallel branches add. A group counts as arrived
@@ -277,7 +278,7 @@ def faulty_build(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[DataPaths, list[PlantedFault], BuildReport]:
     """A data folder built (raw, mastered, history) from 500 customers at a 5% error rate."""
-    from fs_assets.build import build
+    from fs_assets.app.build import build
 
     root = tmp_path_factory.mktemp("faults") / "fs_home"
     (root / "dagster_home").mkdir(parents=True)

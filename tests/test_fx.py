@@ -14,17 +14,12 @@ import pytest
 
 from asset_checks.fx_checks import evaluate_fx_checks
 from asset_checks.rule_checks import evaluate_rule_checks
-from fs_assets.entities import (
-    CURRENCIES,
-    DEFAULT_REPORTING_CURRENCY,
-    ENTITIES,
-    FX_RATE,
-    TRANSACTION,
-    Entity,
-)
 from fs_assets.generator.fx_rates import build_fx_rates, window_days
-from fs_assets.mastering import build_mastered
-from fs_assets.raw_history import ingest_file
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES, FX_RATE, TRANSACTION
+from fs_assets.model.value_sets import CURRENCIES, DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import ingest_file
 from resources.warehouse import REPORTING_CURRENCY_ENV, WarehouseResource, warehouse_from_env
 
 ALL_CHECKS = {"one_rate_per_currency_per_day", "amounts_in_reporting_currency"}
@@ -135,7 +130,7 @@ def test_every_transaction_is_converted_with_its_days_rate(wh: duckdb.DuckDBPyCo
 
 def test_a_half_cent_rounds_half_up_in_exact_decimals(wh: duckdb.DuckDBPyConnection) -> None:
     """101.25 x 60.492 = 6124.815 exactly; in doubles the product may land either side."""
-    from fs_assets.cross_entity import amount_reporting_sql
+    from fs_assets.model.cross_entity import amount_reporting_sql
 
     sql = amount_reporting_sql("?::decimal(18,2)", "?::double")
     cases = [("101.25", 60.492, "6124.82"), ("0.10", 0.05, "0.01"), ("1.02", 83.25, "84.92")]

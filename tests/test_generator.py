@@ -21,18 +21,20 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from fs_assets import entities as em
 from fs_assets.generator import GenerationStats, generate_landing
 from fs_assets.generator.customers import MOBILE_RANGE
 from fs_assets.generator.names import ORG_SUFFIXES
 from fs_assets.generator.writer import PartFile
+from fs_assets.model import columns, places, products
+from fs_assets.model import entities as em
+from fs_assets.model import value_sets as vs
 
 N = 100_000
 CHUNK = 40_000  # three parts, the last one short
 SEED = 7
 PARTS = math.ceil(N / CHUNK)
 TYPE_FORMATS = {
-    "DATE": em.ISO_DATE,
+    "DATE": columns.ISO_DATE,
     "TIMESTAMP": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
     "DECIMAL(18,2)": r"^-?[0-9]+\.[0-9]{2}$",
     "INTEGER": r"^-?[0-9]+$",
@@ -56,7 +58,7 @@ def read_csv_parts(folder: Path) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-def entity_view(entity: em.Entity, table: pa.Table) -> pa.Table:
+def entity_view(entity: columns.Entity, table: pa.Table) -> pa.Table:
     """Source headers back to column names, without the index column."""
     names = {c.source_header: c.name for c in entity.columns}
     return table.drop_columns([""]).rename_columns([names[h] for h in table.column_names[1:]])
@@ -130,7 +132,7 @@ def test_files_are_named_and_counted(
         assert sorted(p.name for p in (out / name).iterdir()) == expected  # no temp files left
         assert stats.rows[name] == raw[name].num_rows
     assert sorted(stats.files) == sorted(out.glob("*/*.csv"))
-    assert stats.rows["product"] == len(em.PRODUCT_CATALOG)
+    assert stats.rows["product"] == len(products.PRODUCT_CATALOG)
     assert stats.total_seconds > 0 and set(stats.seconds) == set(em.ENTITY_NAMES)
 
 
@@ -162,10 +164,10 @@ def test_tiny_and_empty_runs(tmp_path: Path) -> None:
     empty = generate_landing(tmp_path / "empty", 0)
     assert empty.rows == {
         "customer": 0,
-        "product": len(em.PRODUCT_CATALOG),
+        "product": len(products.PRODUCT_CATALOG),
         "account": 0,
         # Rates do not depend on customers: every currency, every window day.
-        "fx_rate": len(em.CURRENCIES) * 365,
+        "fx_rate": len(vs.CURRENCIES) * 365,
         "transaction": 0,
     }
     assert [p.parent.name for p in empty.files] == ["product", "fx_rate"]
@@ -241,7 +243,7 @@ def test_keys_unique_and_references_resolve(db: duckdb.DuckDBPyConnection) -> No
 def test_ids_are_sequential(db: duckdb.DuckDBPyConnection) -> None:
     first = scalar(db, "select min(cust_id::bigint) from customer")
     last = scalar(db, "select max(cust_id::bigint) from customer")
-    assert first == em.FIRST_CUSTOMER_ID and last == em.FIRST_CUSTOMER_ID + N - 1
+    assert first == vs.FIRST_CUSTOMER_ID and last == vs.FIRST_CUSTOMER_ID + N - 1
     for entity, key in (("account", "account_id"), ("transaction", "transaction_id")):
         span = scalar(
             db, f"select max({key}::hugeint) - min({key}::hugeint) + 1 = count(*) from {entity}"
@@ -254,25 +256,25 @@ def test_ids_are_sequential(db: duckdb.DuckDBPyConnection) -> None:
 # ---------------------------------------------------------------------------------------
 def test_customer_mix(tables: dict[str, pa.Table]) -> None:
     customer = tables["customer"]
-    assert_shares(customer["customer_type"], mix(em.CUSTOMER_TYPES, em.CUSTOMER_TYPE_WEIGHTS))
-    assert_shares(customer["cust_segment"], mix(em.SEGMENTS, em.SEGMENT_WEIGHTS))
-    assert_shares(customer["nationality"], mix(em.NATIONALITIES, em.NATIONALITY_WEIGHTS))
-    assert_shares(customer["customer_category"], mix(em.CATEGORIES, em.CATEGORY_WEIGHTS))
-    assert_shares(customer["customer_privelege"], mix(em.YES_NO, em.PRIVILEGE_WEIGHTS))
-    assert_shares(customer["sourcing_channel"], mix(em.SOURCING_CHANNELS, em.SOURCING_WEIGHTS))
-    assert_shares(customer["customer_risk_category"], mix(em.LEVELS, em.RISK_WEIGHTS))
-    assert_shares(customer["afflunce_level"], mix(em.LEVELS, em.AFFLUENCE_WEIGHTS))
+    assert_shares(customer["customer_type"], mix(vs.CUSTOMER_TYPES, vs.CUSTOMER_TYPE_WEIGHTS))
+    assert_shares(customer["cust_segment"], mix(vs.SEGMENTS, vs.SEGMENT_WEIGHTS))
+    assert_shares(customer["nationality"], mix(vs.NATIONALITIES, vs.NATIONALITY_WEIGHTS))
+    assert_shares(customer["customer_category"], mix(vs.CATEGORIES, vs.CATEGORY_WEIGHTS))
+    assert_shares(customer["customer_privelege"], mix(vs.YES_NO, vs.PRIVILEGE_WEIGHTS))
+    assert_shares(customer["sourcing_channel"], mix(vs.SOURCING_CHANNELS, vs.SOURCING_WEIGHTS))
+    assert_shares(customer["customer_risk_category"], mix(vs.LEVELS, vs.RISK_WEIGHTS))
+    assert_shares(customer["afflunce_level"], mix(vs.LEVELS, vs.AFFLUENCE_WEIGHTS))
 
 
 def test_personal_demographics(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
     persons = tables["customer"].filter(pc.equal(tables["customer"]["customer_type"], "Personal"))
-    assert_shares(persons["gender"], mix(em.GENDERS, em.GENDER_WEIGHTS))
-    minor_share = 1 - sum(b[2] for b in em.AGE_BUCKETS if b[3] == "No")
+    assert_shares(persons["gender"], mix(vs.GENDERS, vs.GENDER_WEIGHTS))
+    minor_share = 1 - sum(b[2] for b in vs.AGE_BUCKETS if b[3] == "No")
     assert_shares(persons["minor_flag"], {"Yes": minor_share, "No": 1 - minor_share})
-    senior_share = sum(b[2] for b in em.AGE_BUCKETS if b[4] == "Yes")
+    senior_share = sum(b[2] for b in vs.AGE_BUCKETS if b[4] == "Yes")
     assert_shares(persons["senior_citizen_flag"], {"Yes": senior_share, "No": 1 - senior_share})
     adults = persons.filter(pc.equal(persons["minor_flag"], "No"))
-    assert_shares(adults["occupation"], mix(em.OCCUPATIONS, em.OCCUPATION_WEIGHTS))
+    assert_shares(adults["occupation"], mix(vs.OCCUPATIONS, vs.OCCUPATION_WEIGHTS))
     assert_shares(persons["cust_middle_name"].is_null(), {True: 0.5, False: 0.5})
 
     # Age bands (as of each version's modified_at, the day the flags describe) that do not
@@ -282,7 +284,7 @@ def test_personal_demographics(db: duckdb.DuckDBPyConnection, tables: dict[str, 
         "senior_citizen_flag from customer where customer_type = 'Personal'"
     ).to_arrow_table()
     age = ages["age"]
-    minor_bucket_extra = 1 - sum(b[2] for b in em.AGE_BUCKETS)
+    minor_bucket_extra = 1 - sum(b[2] for b in vs.AGE_BUCKETS)
     bands = {
         "10-17": (10, 17),
         "18-29": (18, 29),
@@ -293,7 +295,7 @@ def test_personal_demographics(db: duckdb.DuckDBPyConnection, tables: dict[str, 
     expected = {}
     for label, (low, high) in bands.items():
         share = 0.0
-        for b_low, b_high, b_share, minor, _ in em.AGE_BUCKETS:
+        for b_low, b_high, b_share, minor, _ in vs.AGE_BUCKETS:
             b_share += minor_bucket_extra if minor == "Yes" else 0.0
             overlap = max(0, min(high, b_high) - max(low, b_low) + 1)
             share += b_share * overlap / (b_high - b_low + 1)
@@ -312,8 +314,8 @@ def test_personal_demographics(db: duckdb.DuckDBPyConnection, tables: dict[str, 
 
 
 def test_personal_rules_of_the_seed(db: duckdb.DuckDBPyConnection) -> None:
-    title_pairs = [(g, t) for g, ts in em.TITLES_BY_GENDER.items() for t in ts]
-    marital_pairs = [(t, m) for t, ms in em.MARITAL_BY_TITLE.items() for m in ms]
+    title_pairs = [(g, t) for g, ts in vs.TITLES_BY_GENDER.items() for t in ts]
+    marital_pairs = [(t, m) for t, ms in vs.MARITAL_BY_TITLE.items() for m in ms]
     db.execute("create or replace temp table title_ok (gender varchar, title varchar)")
     db.executemany("insert into title_ok values (?, ?)", title_pairs)
     db.execute("create or replace temp table marital_ok (title varchar, marital varchar)")
@@ -348,17 +350,17 @@ def test_personal_rules_of_the_seed(db: duckdb.DuckDBPyConnection) -> None:
 def test_customer_status_of_adults_and_organisations(tables: dict[str, pa.Table]) -> None:
     customer = tables["customer"]
     not_minor = pc.fill_null(pc.not_equal(customer["minor_flag"], "Yes"), True)
-    weights = mix(em.CUSTOMER_STATUSES, em.CUSTOMER_STATUS_WEIGHTS)
+    weights = mix(vs.CUSTOMER_STATUSES, vs.CUSTOMER_STATUS_WEIGHTS)
     assert_shares(customer.filter(not_minor)["customer_status"], weights)
 
 
 def test_customer_dates(db: duckdb.DuckDBPyConnection) -> None:
-    check_low, check_high = em.CIBIL_CHECK_WINDOW
+    check_low, check_high = vs.CIBIL_CHECK_WINDOW
     wrong = scalar(
         db,
         "select count(*) from customer where"
-        f" created_at::timestamp < TIMESTAMP '{em.HISTORY_START}'"
-        f" or modified_at::timestamp > DATE '{em.AS_OF}' or modified_at < created_at"
+        f" created_at::timestamp < TIMESTAMP '{vs.HISTORY_START}'"
+        f" or modified_at::timestamp > DATE '{vs.AS_OF}' or modified_at < created_at"
         f" or cibil_check_date::date not between DATE '{check_low}' and DATE '{check_high}'",
     )
     assert wrong == 0
@@ -366,10 +368,10 @@ def test_customer_dates(db: duckdb.DuckDBPyConnection) -> None:
 
 def test_cibil_split(tables: dict[str, pa.Table]) -> None:
     score = pc.cast(tables["customer"]["cibil_score"], pa.int64())
-    low = pc.less_equal(score, em.CIBIL_LOW_RANGE[1])
-    assert_shares(low, {True: em.CIBIL_LOW_SHARE, False: 1 - em.CIBIL_LOW_SHARE})
-    assert pc.min(score).as_py() >= em.CIBIL_LOW_RANGE[0]
-    assert pc.max(score).as_py() <= em.CIBIL_HIGH_RANGE[1]
+    low = pc.less_equal(score, vs.CIBIL_LOW_RANGE[1])
+    assert_shares(low, {True: vs.CIBIL_LOW_SHARE, False: 1 - vs.CIBIL_LOW_SHARE})
+    assert pc.min(score).as_py() >= vs.CIBIL_LOW_RANGE[0]
+    assert pc.max(score).as_py() <= vs.CIBIL_HIGH_RANGE[1]
 
 
 def test_organisations(tables: dict[str, pa.Table]) -> None:
@@ -377,9 +379,9 @@ def test_organisations(tables: dict[str, pa.Table]) -> None:
     orgs = customer.filter(pc.not_equal(customer["customer_type"], "Personal"))
     assert orgs["cust_middle_name"].null_count == len(orgs)
     assert set(pc.unique(orgs["cust_last_name"]).to_pylist()) <= set(ORG_SUFFIXES)
-    assert_shares(orgs["cust_dob"].is_null(), {False: em.ORG_DOB_SHARE, True: 1 - em.ORG_DOB_SHARE})
+    assert_shares(orgs["cust_dob"].is_null(), {False: vs.ORG_DOB_SHARE, True: 1 - vs.ORG_DOB_SHARE})
     dob = pc.cast(pc.drop_null(orgs["cust_dob"]), pa.date32())
-    low, high = em.ORG_DOB_WINDOW
+    low, high = vs.ORG_DOB_WINDOW
     assert low <= pc.min(dob).as_py() and pc.max(dob).as_py() <= high
     dated = orgs.filter(pc.is_valid(orgs["cust_dob"]))
     onboarded = pc.cast(pc.utf8_slice_codeunits(dated["created_at"], 0, 10), pa.date32())
@@ -406,7 +408,7 @@ def test_contact_and_address_derivations(db: duckdb.DuckDBPyConnection) -> None:
     )
     assert offsets > 0.99 * n
     assert scalar(db, "select count(*) from customer where contains(email_addr, cust_id)") == 0
-    rows = [(nat, *row) for nat, rows in em.CITIES_BY_NATIONALITY.items() for row in rows]
+    rows = [(nat, *row) for nat, rows in places.CITIES_BY_NATIONALITY.items() for row in rows]
     db.execute(
         "create or replace temp table places (nationality varchar, city varchar,"
         " state varchar, pin varchar, country varchar)"
@@ -415,13 +417,13 @@ def test_contact_and_address_derivations(db: duckdb.DuckDBPyConnection) -> None:
     misplaced = scalar(
         db,
         "select count(*) from customer c where not exists (select 1 from places p where"
-        f" p.nationality = case when c.customer_category = '{em.RESIDENT_CATEGORY}'"
-        f"   then '{em.RESIDENT_NATIONALITY}' else c.nationality end"
+        f" p.nationality = case when c.customer_category = '{places.RESIDENT_CATEGORY}'"
+        f"   then '{places.RESIDENT_NATIONALITY}' else c.nationality end"
         " and p.city = c.city and p.state = c.state and p.pin = c.pin and p.country = c.country)",
     )
     assert misplaced == 0
     codes = dict(db.execute("select distinct country, country_code from customer").fetchall())
-    assert codes == {c: em.COUNTRY_CODES[c] for c in codes}
+    assert codes == {c: places.COUNTRY_CODES[c] for c in codes}
     assert_shares(
         db.sql("select customer_addressline3 is null from customer").to_arrow_table().column(0),
         {True: 0.3, False: 0.7},
@@ -431,7 +433,7 @@ def test_contact_and_address_derivations(db: duckdb.DuckDBPyConnection) -> None:
 def test_accounts_follow_products_and_scores(db: duckdb.DuckDBPyConnection) -> None:
     catalog = [
         (p.product_id, p.product_type, p.min_cibil_score, p.credit_limit)
-        for p in em.PRODUCT_CATALOG
+        for p in products.PRODUCT_CATALOG
     ]
     db.execute(
         "create or replace temp table catalog (product_id varchar, product_type varchar,"
@@ -464,34 +466,34 @@ def test_accounts_follow_products_and_scores(db: duckdb.DuckDBPyConnection) -> N
             max(slot) as most_accounts,
             count(distinct cust_id) as holders
         from a
-        """.replace("{as_of}", str(em.AS_OF))
+        """.replace("{as_of}", str(vs.AS_OF))
     ).fetchall()
     *problems, most, holders = facts[0]
     assert problems == [0] * len(problems)
-    assert most == max(em.ACCOUNTS_PER_CUSTOMER) and holders == N
+    assert most == max(vs.ACCOUNTS_PER_CUSTOMER) and holders == N
     currencies = db.execute(
         "select distinct c.country, a.currency from account a join customer c using (cust_id)"
     ).fetchall()
-    assert all(em.CURRENCY_BY_COUNTRY[country] == cur for country, cur in currencies)
+    assert all(vs.CURRENCY_BY_COUNTRY[country] == cur for country, cur in currencies)
     statuses = db.sql("select account_status from account").to_arrow_table().column(0)
-    assert_shares(statuses, mix(em.ACCOUNT_STATUSES, em.ACCOUNT_STATUS_WEIGHTS))
+    assert_shares(statuses, mix(vs.ACCOUNT_STATUSES, vs.ACCOUNT_STATUS_WEIGHTS))
     per_customer = db.sql("select count(*)::varchar from account group by cust_id").to_arrow_table()
-    weights = mix([str(k) for k in em.ACCOUNTS_PER_CUSTOMER], em.ACCOUNTS_PER_CUSTOMER_WEIGHTS)
+    weights = mix([str(k) for k in vs.ACCOUNTS_PER_CUSTOMER], vs.ACCOUNTS_PER_CUSTOMER_WEIGHTS)
     assert_shares(per_customer.column(0), weights)
 
 
 def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
     transaction = tables["transaction"]
     per_customer = transaction.num_rows / N
-    assert abs(per_customer - em.TRANSACTIONS_PER_CUSTOMER) < 0.03 * em.TRANSACTIONS_PER_CUSTOMER
+    assert abs(per_customer - vs.TRANSACTIONS_PER_CUSTOMER) < 0.03 * vs.TRANSACTIONS_PER_CUSTOMER
     on_closed = scalar(
         db,
         "select count(*) from transaction t join account a using (account_id)"
         " where a.account_status not in ('Active', 'Dormant')",
     )
     assert on_closed == 0
-    window_end = f"date_trunc('month', DATE '{em.AS_OF}')"
-    window_start = f"{window_end} - INTERVAL {em.TRANSACTION_WINDOW_MONTHS} MONTH"
+    window_end = f"date_trunc('month', DATE '{vs.AS_OF}')"
+    window_start = f"{window_end} - INTERVAL {vs.TRANSACTION_WINDOW_MONTHS} MONTH"
     outside = scalar(
         db,
         "select count(*) from transaction t join account a using (account_id) where"
@@ -501,15 +503,15 @@ def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
         " or t.created_at <> t.transaction_ts or t.modified_at <> t.transaction_ts",
     )
     assert outside == 0
-    reasons = mix(em.TRANSACTION_REASONS, em.TRANSACTION_REASON_WEIGHTS)
+    reasons = mix(vs.TRANSACTION_REASONS, vs.TRANSACTION_REASON_WEIGHTS)
     assert_shares(transaction["transaction_reason"], reasons)
     assert_shares(
         transaction["transaction_mode"],
-        mix(em.TRANSACTION_MODES, em.TRANSACTION_MODE_WEIGHTS),
+        mix(vs.TRANSACTION_MODES, vs.TRANSACTION_MODE_WEIGHTS),
     )
     assert_shares(
         transaction["transaction_status"],
-        mix(em.TRANSACTION_STATUSES, em.TRANSACTION_STATUS_WEIGHTS),
+        mix(vs.TRANSACTION_STATUSES, vs.TRANSACTION_STATUS_WEIGHTS),
     )
     assert_shares(transaction["transaction_type"], {"Debit": 0.95, "Credit": 0.05})
     # Drawn in the reporting currency, paid in the account's: back at the base rates.
@@ -518,10 +520,10 @@ def test_transactions(db: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
             "select transaction_reason, median(t.amount::double * b.rate) from transaction t "
             "join (select unnest(?::varchar[]) as c, unnest(?::double[]) as rate) b "
             "on t.currency = b.c group by 1",
-            [list(em.FX_BASE_RATES), list(em.FX_BASE_RATES.values())],
+            [list(vs.FX_BASE_RATES), list(vs.FX_BASE_RATES.values())],
         ).fetchall()
     )
-    for reason, (median, _) in em.TRANSACTION_AMOUNT_PARAMS.items():
+    for reason, (median, _) in vs.TRANSACTION_AMOUNT_PARAMS.items():
         assert abs(medians[reason] / median - 1) < 0.05, reason
 
 
@@ -534,13 +536,13 @@ def test_transactions_fill_whole_months_with_the_calendars_seasonality(
                   count(distinct transaction_ts::timestamp::date), count(distinct cust_id)
            from transaction group by 1 order by 1"""
     ).fetchall()
-    assert len(months) == em.TRANSACTION_WINDOW_MONTHS
-    assert months[-1][0] == (em.AS_OF.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    assert len(months) == vs.TRANSACTION_WINDOW_MONTHS
+    assert months[-1][0] == (vs.AS_OF.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     days = [calendar.monthrange(m.year, m.month)[1] for m, *_ in months]
     # Whole months: no part month at either end (the old window began on its last day).
     assert [d for _, _, d, _ in months] == days
     expected = [
-        em.TRANSACTION_MONTH_INTENSITY[m.month - 1] * d
+        vs.TRANSACTION_MONTH_INTENSITY[m.month - 1] * d
         for (m, *_), d in zip(months, days, strict=True)
     ]
     volume = [n for _, n, _, _ in months]

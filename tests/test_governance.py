@@ -11,16 +11,18 @@ import dagster as dg
 import duckdb
 import pytest
 
-from fs_assets.entities import CUSTOMER, ENTITIES, PII_AGE_BAND, PII_DOB, PII_MASK
-from fs_assets.governance import governed_entities
-from fs_assets.governance.assets import (
+from fs_assets.app.governance_cli import add_governance_commands
+from fs_assets.defs.governed import (
     GOVERNED_ASSETS,
     PENDING_FLAG,
     build_governed_views,
     governed_key,
 )
-from fs_assets.governance.cli import add_governance_commands
-from fs_assets.governance.export import (
+from fs_assets.model.columns import PII_AGE_BAND, PII_DOB, PII_MASK
+from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.governance import governed_entities
+from fs_assets.transforms.governance.export import (
     ExportError,
     ExportMissingError,
     QueryLimitError,
@@ -28,8 +30,8 @@ from fs_assets.governance.export import (
     export_role,
     query_role,
 )
-from fs_assets.governance.masking_key import key_from_env
-from fs_assets.governance.policies import (
+from fs_assets.transforms.governance.masking_key import key_from_env
+from fs_assets.transforms.governance.policies import (
     POLICY_FILE,
     ROLES,
     PolicyError,
@@ -37,9 +39,8 @@ from fs_assets.governance.policies import (
     load_policies,
     resolve,
 )
-from fs_assets.mastering import build_mastered
-from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import ingest_file
 from resources.masking_key import masking_key_from_env
 from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
 
@@ -434,7 +435,7 @@ def test_show_tables_and_unqualified_names_find_the_roles_tables(governed: DataP
 def test_a_near_miss_role_gets_a_did_you_mean(
     governed: DataPaths, capsys: pytest.CaptureFixture[str], given: str, meant: str
 ) -> None:
-    from fs_assets.cli import main
+    from fs_assets.app.cli import main
 
     export_role(governed, meant)
     for argv in (["export", "--role", given], ["query", "--role", given, "show tables"]):

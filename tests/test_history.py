@@ -11,14 +11,15 @@ import duckdb
 import pytest
 
 from asset_checks.integrity_checks import evaluate_integrity_checks
-from fs_assets.entities import ENTITIES, Entity
-from fs_assets.governance.assets import build_governed_views
-from fs_assets.governance.masking_key import key_from_env
-from fs_assets.governance.policies import RESTRICTED, load_policies
-from fs_assets.history import AS_OF_SQL
-from fs_assets.mastering import build_mastered
-from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
+from fs_assets.defs.governed import build_governed_views
+from fs_assets.defs.history import AS_OF_SQL
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.governance.masking_key import key_from_env
+from fs_assets.transforms.governance.policies import RESTRICTED, load_policies
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import ingest_file
 
 CUSTOMER = ENTITIES["customer"]
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
@@ -179,7 +180,7 @@ def _invalid_newer_versions(conn: duckdb.DuckDBPyConnection, n: int) -> list[dic
 @pytest.mark.slow
 def test_invalid_newer_versions_keep_customers_and_dependents(built: DataPaths) -> None:
     """The issue's scenario: N bad updates lose nothing and the build warns with N."""
-    from fs_assets.build import build
+    from fs_assets.app.build import build
 
     n = 13
     with duckdb.connect(str(built.warehouse)) as conn:

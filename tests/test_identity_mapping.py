@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fs_assets.entities import CUSTOMER
 from fs_assets.identity.attributes import ATTRIBUTES, SOURCES_DIR
 from fs_assets.identity.canonical import SourceReadError, read_source
 from fs_assets.identity.mapping import MappingError, load_mapping, load_mappings
-from fs_assets.landing_files import cleanse_column_name
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.transforms.landing_files import cleanse_column_name
 
 CRM = yaml.safe_load((SOURCES_DIR / "crm.yaml").read_text(encoding="utf-8"))
 

@@ -9,13 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from fs_assets.paths import PROJECT_ROOT
+from fs_assets.model.paths import PROJECT_ROOT
 
 OPEN_INSTANCE = """
 import sys, time
 from pathlib import Path
-from fs_assets.instance import ensure_dagster_home
-from fs_assets.paths import DataPaths
+from fs_assets.app.instance import ensure_dagster_home
+from fs_assets.model.paths import DataPaths
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.01)
@@ -47,7 +47,7 @@ def test_commands_started_together_leave_one_migration_head(tmp_path: Path) -> N
     assert [out.strip() for out, _ in results] == ["0", "0", "0"]
     home = root / "dagster_home"
     assert (home / "dagster.yaml").read_text() == (
-        PROJECT_ROOT / "fs_assets" / "dagster.yaml"
+        PROJECT_ROOT / "fs_assets" / "app" / "dagster.yaml"
     ).read_text()
     for db in (home / "history" / "runs.db", home / "schedules" / "schedules.db"):
         with sqlite3.connect(db) as conn:

@@ -21,13 +21,13 @@ from catalog_support import (
 )
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
+from fs_assets.app.lineage_cli import add_lineage_commands
 from fs_assets.catalog.specs import DATA_PRODUCT_KEY
-from fs_assets.lineage.cli import add_lineage_commands
 from fs_assets.lineage.emitter import FAILED, FAILURES_FILE, URL_ENV, emit_run_lineage
-from fs_assets.lineage.naming import DATASET_NAMESPACE, FILE_NAMESPACE
-from fs_assets.lineage.sensor import openlineage_on_success
-from fs_assets.paths import DataPaths
+from fs_assets.model.naming import DATASET_NAMESPACE, FILE_NAMESPACE
+from fs_assets.model.paths import DataPaths
 from resources import default_resources
+from sensors.lineage_sensor import openlineage_on_success
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_lineage_command_traces_a_column_to_the_landing_file(lineaged: DataPaths
 def test_unknown_column_or_table_is_an_error_with_a_did_you_mean(
     lineaged: DataPaths, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fs_assets.cli import main
+    from fs_assets.app.cli import main
 
     # The installed command's entry point: exit status 2, the error on stderr.
     assert main(["lineage", "mastered.customer.cibil_scor", "--no-sync"]) == 2

@@ -10,22 +10,7 @@ import duckdb
 import pytest
 import vl_convert as vlc
 
-from fs_assets.entities import DEFAULT_REPORTING_CURRENCY
-from fs_assets.marts.charts import funnel_charts, lead_charts, spend_charts
-from fs_assets.marts.cross_sell import build_cross_sell
-from fs_assets.marts.flow_charts import SEGMENT_COLOURS, sankey_layout
-from fs_assets.marts.model import (
-    ARCHETYPE_NAMES,
-    FIGURE_ORDER,
-    FUNNEL_STAGES,
-    INELIGIBILITY,
-    LEVEL_ORDER,
-    MIN_CARD_CIBIL,
-    NO_CARD_LEFT,
-    SPEND_SEGMENTS,
-)
-from fs_assets.marts.report import DASHBOARD_ORDER
-from fs_assets.marts.verify import (
+from asset_checks.mart_verify import (
     archetype_problems,
     chart_data,
     dashboard_problems,
@@ -35,7 +20,22 @@ from fs_assets.marts.verify import (
     page_specs,
     spend_problems,
 )
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.marts.charts import funnel_charts, lead_charts, spend_charts
+from fs_assets.transforms.marts.cross_sell import build_cross_sell
+from fs_assets.transforms.marts.flow_charts import SEGMENT_COLOURS, sankey_layout
+from fs_assets.transforms.marts.model import (
+    ARCHETYPE_NAMES,
+    FIGURE_ORDER,
+    FUNNEL_STAGES,
+    INELIGIBILITY,
+    LEVEL_ORDER,
+    MIN_CARD_CIBIL,
+    NO_CARD_LEFT,
+    SPEND_SEGMENTS,
+)
+from fs_assets.transforms.marts.report import DASHBOARD_ORDER
 
 CHARTS_OF = {
     "campaign_funnel": funnel_charts,
@@ -303,7 +303,7 @@ def test_spend_figures_are_sums_of_reporting_currency_amounts_and_name_it(
 ) -> None:
     """Every spend figure of the dashboards' data is a sum of amount_reporting (never of
     amounts in mixed currencies), and its title, tile and table name the currency."""
-    from fs_assets.marts.assets import _spend_kpis
+    from fs_assets.defs.marts import _spend_kpis
 
     spend_where = "where transaction_status = 'Success' and transaction_type = 'Debit'"
     truth, mixed, currencies = wh.execute(
@@ -347,7 +347,7 @@ def test_a_dashboard_number_traces_back_to_the_landing_column(built: DataPaths) 
     import argparse
     import io
 
-    from fs_assets.lineage.cli import add_lineage_commands
+    from fs_assets.app.lineage_cli import add_lineage_commands
 
     parser = argparse.ArgumentParser()
     add_lineage_commands(parser.add_subparsers())
@@ -371,9 +371,13 @@ def test_marts_and_charts_survive_a_warehouse_without_transactions(
     wh: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     """Day one of a new bank: customers but no payments yet. Nothing breaks, all adds up."""
-    from fs_assets.marts.dashboards import build_funnel, build_lead_generation, build_spend_analysis
-    from fs_assets.marts.features import build_features
-    from fs_assets.marts.report import write_dashboard
+    from fs_assets.transforms.marts.dashboards import (
+        build_funnel,
+        build_lead_generation,
+        build_spend_analysis,
+    )
+    from fs_assets.transforms.marts.features import build_features
+    from fs_assets.transforms.marts.report import write_dashboard
 
     wh.execute("delete from mastered.transaction")
     customers = scalar(wh, "select count(*) from mastered.customer")
@@ -509,8 +513,8 @@ def _line_months(chart) -> list[str]:
 
 def test_time_series_leave_out_part_months(wh: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     """A feed that stops before a month ends: that month stays in the mart, not on the line."""
-    from fs_assets.marts.dashboards import build_lead_generation, build_spend_analysis
-    from fs_assets.marts.report import write_dashboard
+    from fs_assets.transforms.marts.dashboards import build_lead_generation, build_spend_analysis
+    from fs_assets.transforms.marts.report import write_dashboard
 
     charts = {c.name: c for c in lead_charts(wh) + spend_charts(wh)}
     whole = _line_months(charts["transactions_by_mode"])

@@ -11,13 +11,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fs_assets.entities import CUSTOMER, ENTITIES
+from fs_assets.app.governance_cli import add_governance_commands
+from fs_assets.defs.governed import GOVERNED_ASSETS, build_governed_views
 from fs_assets.generator.customers import MOBILE_RANGE
 from fs_assets.generator.names import build_pools
-from fs_assets.governance.assets import GOVERNED_ASSETS, build_governed_views
-from fs_assets.governance.cli import add_governance_commands
-from fs_assets.governance.export import export_key_id, export_path, export_role
-from fs_assets.governance.masking_key import (
+from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.governance.export import export_key_id, export_path, export_role
+from fs_assets.transforms.governance.masking_key import (
     ENV_KEY,
     ENV_KEY_FILE,
     MaskingKey,
@@ -29,10 +30,9 @@ from fs_assets.governance.masking_key import (
     read_key_file,
     sample_key_path,
 )
-from fs_assets.governance.policies import load_policies
-from fs_assets.mastering import build_mastered
-from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
+from fs_assets.transforms.governance.policies import load_policies
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import ingest_file
 from resources.landing_zone import LandingZoneResource
 from resources.masking_key import MaskingKeyResource, masking_key_from_env
 from resources.warehouse import LAYER_SCHEMAS, WarehouseResource, connect_with_retry

@@ -9,10 +9,11 @@ import duckdb
 import pytest
 
 from asset_checks.integrity_checks import reconciliation
-from fs_assets.entities import ENTITIES, Column, Entity
-from fs_assets.mastering import build_mastered
-from fs_assets.raw_history import ingest_file
-from fs_assets.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
+from fs_assets.model.columns import Column, Entity
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import ingest_file
 
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 
@@ -162,7 +163,7 @@ def test_the_models_places_and_numbers_pass_the_cross_field_rules() -> None:
     """Every place of the model has its country's pin format; the generator's mobiles fit."""
     import re
 
-    from fs_assets.entities import (
+    from fs_assets.model.places import (
         CITIES_BY_NATIONALITY,
         COUNTRIES,
         MOBILE_FORMAT_BY_COUNTRY,
@@ -508,7 +509,7 @@ def test_a_landed_contradiction_keeps_the_build_green_and_shows_in_the_summary(
     the customer keeps its good row, the regional checks pass, and the summary counts it."""
     from io import StringIO
 
-    from fs_assets.build import build, print_summary
+    from fs_assets.app.build import build, print_summary
 
     ent = ENTITIES["customer"]
     with duckdb.connect(str(built.warehouse), read_only=True) as conn:

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from pii_scan import pii_values, scan, vocabulary
 
-from fs_assets.cli import main
-from fs_assets.governance.audit import log_path
-from fs_assets.governance.policies import PII_READER, ROLES
-from fs_assets.paths import PROJECT_ROOT, DataPaths
-from fs_assets.regional import EXPORT_NAME
+from fs_assets.app.cli import main
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
+from fs_assets.transforms.governance.audit import log_path
+from fs_assets.transforms.governance.policies import PII_READER, ROLES
+from fs_assets.transforms.regional import EXPORT_NAME
 
 CODE = [PROJECT_ROOT / d for d in ("fs_assets", "policies", "resources", "asset_checks")]
 

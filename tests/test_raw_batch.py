@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets import raw_history
-from fs_assets.entities import CUSTOMER
-from fs_assets.raw_history import LEDGER, ingest_file, ingest_files
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.keys import LEDGER
+from fs_assets.transforms import raw_history
+from fs_assets.transforms.raw_history import ingest_file, ingest_files
 from resources.warehouse import LAYER_SCHEMAS
 
 # Hostile names (tests/test_landing_faults.py) and their decoys, all in one batch.
@@ -191,8 +192,8 @@ KILLER = """
 import os, signal, sys
 from pathlib import Path
 import duckdb
-from fs_assets import raw_history
-from fs_assets.entities import CUSTOMER
+from fs_assets.transforms import raw_history
+from fs_assets.model.entities import CUSTOMER
 
 record = raw_history.record_outcome
 seen = []

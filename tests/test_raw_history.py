@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fs_assets.entities import CUSTOMER, PRODUCT
-from fs_assets.landing_files import cleanse_column_name
-from fs_assets.raw_history import LEDGER, ingest_file
+from fs_assets.model.entities import CUSTOMER, PRODUCT
+from fs_assets.model.keys import LEDGER
+from fs_assets.transforms.landing_files import cleanse_column_name
+from fs_assets.transforms.raw_history import ingest_file
 
 
 def customer_file(small_landing: Path) -> Path:

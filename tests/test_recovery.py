@@ -26,12 +26,11 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
-from fs_assets.build import build
+from fs_assets.app.build import build
+from fs_assets.app.preflight import DataFolderNotWritable, check_writable
+from fs_assets.app.run_guard import WAIT_TIMEOUT_ENV, BuildStopped
 from fs_assets.lineage.emitter import EVENTS_FILE
-from fs_assets.paths import PROJECT_ROOT, DataPaths
-from fs_assets.preflight import DataFolderNotWritable, check_writable
-from fs_assets.recovery import PID_TAG, find_dead_runs, pid_alive, recover
-from fs_assets.run_guard import WAIT_TIMEOUT_ENV, BuildStopped
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 from resources import warehouse as wh_module
 from resources.warehouse import (
     WAREHOUSE_POOL,
@@ -41,6 +40,7 @@ from resources.warehouse import (
     connect_with_retry,
     explain_write_error,
 )
+from sensors.recovery import PID_TAG, find_dead_runs, pid_alive, recover
 
 CLI = str(PROJECT_ROOT / ".venv" / "bin" / "fs-accelerator")
 COMPARED_SCHEMAS = ("raw", "mastered", "quarantine", "marts")

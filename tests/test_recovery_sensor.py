@@ -32,10 +32,10 @@ from dagster_dev import Dagster, running_dagster_dev, wait_for
 
 from fs_assets.definitions import defs
 from fs_assets.lineage.emitter import EVENTS_FILE
-from fs_assets.paths import DataPaths
-from fs_assets.recovery import pid_alive, run_process
+from fs_assets.model.paths import DataPaths
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 from sensors import ALL_SENSORS
+from sensors.recovery import pid_alive, run_process
 from sensors.recovery_sensor import RECOVERY_INTERVAL_S, recovery_sensor
 
 JOB = "__ASSET_JOB"

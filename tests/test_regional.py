@@ -12,12 +12,12 @@ import duckdb
 import pytest
 
 from fs_assets.definitions import defs
-from fs_assets.entities import country_state_pairs
-from fs_assets.paths import PROJECT_ROOT, DataPaths
-from fs_assets.regional import (
+from fs_assets.defs.keys import REGION_KEY
+from fs_assets.defs.regional import REGION_PARTITIONS
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
+from fs_assets.model.places import country_state_pairs
+from fs_assets.transforms.regional import (
     EXPORT_NAME,
-    REGION_KEY,
-    REGION_PARTITIONS,
     partition_dir,
     partition_key,
     split_key,

@@ -7,15 +7,15 @@ import duckdb
 import pytest
 
 from asset_checks.governance_checks import GOVERNANCE_CHECKS, k_anonymity
-from fs_assets.entities import CUSTOMER, ENTITIES
-from fs_assets.governance import audit
-from fs_assets.governance import policies as policy_module
-from fs_assets.governance.assets import GOVERNED_ASSETS, build_governed_views
-from fs_assets.governance.masking_key import key_from_env
-from fs_assets.governance.policies import POLICY_FILE, load_policies
-from fs_assets.mastering import build_mastered
-from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
+from fs_assets.defs.governed import GOVERNED_ASSETS, build_governed_views
+from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.governance import audit
+from fs_assets.transforms.governance import policies as policy_module
+from fs_assets.transforms.governance.masking_key import key_from_env
+from fs_assets.transforms.governance.policies import POLICY_FILE, load_policies
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import ingest_file
 from resources.masking_key import masking_key_from_env
 from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from fs_assets.marts.report import DASHBOARD_ORDER
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.marts.report import DASHBOARD_ORDER
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]

@@ -5,19 +5,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets.entities import CUSTOMER, ENTITIES
-from fs_assets.governance.assets import build_governed_views, governed_view
-from fs_assets.governance.export import export_role, query_role
-from fs_assets.governance.masking_key import key_from_env
-from fs_assets.governance.policies import (
+from fs_assets.defs.governed import build_governed_views, governed_view
+from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.governance.export import export_role, query_role
+from fs_assets.transforms.governance.masking_key import key_from_env
+from fs_assets.transforms.governance.policies import (
     BRANCH_MAHARASHTRA,
     POLICY_FILE,
     PolicyError,
     load_policies,
 )
-from fs_assets.mastering import build_mastered
-from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import ingest_file
 from resources.warehouse import LAYER_SCHEMAS
 
 KEY = key_from_env()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from fs_assets.catalog.manifest import MANIFEST_FILE, load_manifest
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
 
 # The seed's queries, word for word but for DataOS's catalog prefix
 # ("icebasetw"."fs_accelerator"), which addresses another system.
@@ -53,7 +53,7 @@ def test_seed_names_are_product_outputs_with_their_pii(built: DataPaths) -> None
 
 
 def test_role_exports_do_not_carry_the_seed_names(built: DataPaths) -> None:
-    from fs_assets.governance.export import export_role
+    from fs_assets.transforms.governance.export import export_role
 
     path = export_role(built, "analyst")
     with duckdb.connect(str(path), read_only=True) as conn:

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
 from resources import LandingZoneResource, WarehouseResource
 from sensors import ALL_SENSORS
 from sensors.landing_sensor import landing_sensor
@@ -181,7 +181,7 @@ def test_automation_leaves_a_fresh_build_alone(built: DataPaths) -> None:
     """
     from io import StringIO
 
-    from fs_assets.build import build
+    from fs_assets.app.build import build
 
     with dg.DagsterInstance.get() as instance:
         first, cursor = requested_by_automation(instance, None)

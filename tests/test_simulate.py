@@ -15,12 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fs_assets import cli
-from fs_assets.entities import CUSTOMER, ENTITY_NAMES
+from fs_assets.app import cli
 from fs_assets.generator import generate_landing
 from fs_assets.generator import simulate as sim
 from fs_assets.generator.simulate import SimulationError, simulate
-from fs_assets.paths import DataPaths
+from fs_assets.model.entities import CUSTOMER, ENTITY_NAMES
+from fs_assets.model.paths import DataPaths
 
 BASE_CUSTOMERS = 200
 # The dagster dev test: a day's downstream runs take minutes on the loaded 2-core machine.
@@ -266,7 +266,7 @@ def _raw_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_a_simulated_month_reaches_mastered(built: DataPaths) -> None:
-    from fs_assets.build import build
+    from fs_assets.app.build import build
 
     with duckdb.connect(str(built.warehouse), read_only=True) as conn:
         open_before = _open_customers(conn)
@@ -307,7 +307,7 @@ def test_a_simulated_month_reaches_mastered(built: DataPaths) -> None:
 def test_ui_simulate_lands_days_while_the_ui_runs_and_stops_with_it(
     base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fs_assets import process_group
+    from fs_assets.app import process_group
 
     home = tmp_path / "home"
     landing = _copy(base_landing, home / "landing")

@@ -28,7 +28,7 @@ from dagster_dev import (
 )
 
 from fs_assets.definitions import defs
-from fs_assets.paths import DataPaths
+from fs_assets.model.paths import DataPaths
 
 LOCATION = "fs_accelerator"
 QUIET_TICKS = {"landing_sensor": 4, "automation_sensor": 3}  # 20 s and 30 s of ticks at least

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dagster_dev import Dagster, free_port, wait_for
 
-from fs_assets.paths import PROJECT_ROOT, DataPaths
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 
 BIN = Path(sys.executable).parent
 STOP_BOUND_S = 60  # the wrapper's grace period (30 s) plus margin on a busy machine
@@ -34,7 +34,7 @@ time.sleep(600)
 WRAPPER = """
 import sys
 from pathlib import Path
-from fs_assets.process_group import run_group
+from fs_assets.app.process_group import run_group
 code = run_group([sys.executable, "-c", sys.argv[1], sys.argv[2]], cwd=Path.cwd(),
                  env={}, grace_s=float(sys.argv[3]))
 raise SystemExit(code)

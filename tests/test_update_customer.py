@@ -17,11 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets.build import build
-from fs_assets.entities import CUSTOMER
-from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
-from fs_assets.update_customer import (
+from fs_assets.app.build import build
+from fs_assets.app.update_customer import (
     LOCK_FILE_NAME,
     UpdateError,
     broken_rules,
@@ -32,6 +29,9 @@ from fs_assets.update_customer import (
     update_customer,
     validate_changes,
 )
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.raw_history import ingest_file
 from resources.warehouse import LAYER_SCHEMAS
 
 
@@ -240,7 +240,7 @@ def test_parse_assignments() -> None:
 
 def test_cli_exit_codes_and_refresh(built: DataPaths) -> None:
     row = a_customer(built)
-    cli = [sys.executable, "-m", "fs_assets.cli"]
+    cli = [sys.executable, "-m", "fs_assets.app.cli"]
     bad = subprocess.run(
         [*cli, "update-customer", "1234567890", "--set", "city=Pune"],
         capture_output=True,
@@ -276,7 +276,7 @@ def test_change_file_path_is_inside_landing(raw_only: DataPaths) -> None:
     assert Path(result.path).resolve().is_relative_to(raw_only.landing.resolve())
 
 
-CLI = [sys.executable, "-m", "fs_assets.cli"]
+CLI = [sys.executable, "-m", "fs_assets.app.cli"]
 
 # Nine edits of issue 15: address lines, CIBIL, pin three times, e-mail, mobile, city.
 NINE_EDITS = [

@@ -10,9 +10,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from fs_assets.mastered_assets import MASTERED_ASSETS
-from fs_assets.paths import DataPaths
-from fs_assets.raw_assets import RAW_ASSETS
+from fs_assets.defs.mastered import MASTERED_ASSETS
+from fs_assets.defs.raw import RAW_ASSETS
+from fs_assets.model.paths import DataPaths
 from resources import default_resources
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import (

@@ -19,9 +19,9 @@ from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGra
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fs_assets.catalog.tables import DeclaredTable, declared_tables, unwrap
-from fs_assets.entities import ENTITY_NAMES
-from fs_assets.governance.policies import PolicySet
-from fs_assets.lineage.naming import DATASET_NAMESPACE
+from fs_assets.model.entities import ENTITY_NAMES
+from fs_assets.model.naming import DATASET_NAMESPACE
+from fs_assets.transforms.governance.policies import PolicySet
 
 PRODUCT_NAME = "customer-overview-dp"
 MANIFEST_VERSION = "v1alpha"
@@ -35,7 +35,7 @@ DESCRIPTION = (
     "and up-to-date, can be fed to operational and analytical systems to drive business."
 )
 # Schemas whose tables are the product's outputs (what consumers read); `main` holds the
-# seed's dataset names (fs_assets/seed_names.py).
+# seed's dataset names (fs_assets/defs/seed_names.py).
 OUTPUT_SCHEMAS = ("mastered", "governed", "marts", "main")
 HIVE_LAYOUT_KEY = "hive_layout"
 

@@ -17,9 +17,10 @@ import duckdb
 
 from fs_assets.catalog.specs import CATALOG_SCHEMA, PROFILE_SCHEMA, PROFILE_TABLE
 from fs_assets.catalog.store import create_table, insert_rows
-from fs_assets.entities import CUSTOMER, Column
-from fs_assets.mastering import mastered_table
-from fs_assets.rules import q
+from fs_assets.model.columns import Column
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.keys import mastered_table
+from fs_assets.model.rules import q
 
 # The seed's slice, column by column (values are bound as parameters, never formatted in).
 SEED_SLICE: tuple[tuple[str, str], ...] = (

@@ -28,7 +28,7 @@ from fs_assets.catalog.specs import (
 )
 from fs_assets.catalog.store import create_table, insert_rows
 from fs_assets.catalog.tables import DeclaredTable
-from fs_assets.rules import q
+from fs_assets.model.rules import q
 
 # Schemas the scanner never reads: its own output, and DuckDB's system schemas.
 SKIPPED_SCHEMAS = (CATALOG_SCHEMA, "information_schema", "pg_catalog")

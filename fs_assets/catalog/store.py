@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from fs_assets.rules import q
+from fs_assets.model.rules import q
 
 
 def create_table(conn: duckdb.DuckDBPyConnection, table: str, schema: dg.TableSchema) -> None:

@@ -16,9 +16,17 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
-from fs_assets.entities import ENTITIES
-from fs_assets.mastering import STATE, pending_table, rejects_table, superseded_table
-from fs_assets.raw_history import LEDGER, ingest_rejects_table
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import (
+    LEDGER,
+    STATE,
+    ingest_rejects_table,
+    mastered_path,
+    pending_table,
+    raw_path,
+    rejects_table,
+    superseded_table,
+)
 
 WAREHOUSE_PREFIX = "warehouse."
 TABLE_NAME_KEY = "dagster/table_name"
@@ -105,51 +113,51 @@ _INGEST_REJECT_EXTRAS = (
 
 def side_tables() -> tuple[SideTable, ...]:
     """Every table an asset writes besides its `dagster/table_name`, with its writers."""
-    raw = tuple(dg.AssetKey(["raw", e]) for e in ENTITIES)
-    mastered = tuple(dg.AssetKey(["mastered", e]) for e in ENTITIES)
+    raw = tuple(dg.AssetKey(raw_path(e)) for e in ENTITIES)
+    mastered = tuple(dg.AssetKey(mastered_path(e)) for e in ENTITIES)
     tables: list[SideTable] = []
     for ent in ENTITIES.values():
         tables.append(
             SideTable(
                 _plain(ingest_rejects_table(ent)),
-                (dg.AssetKey(["raw", ent.name]),),
+                (dg.AssetKey(raw_path(ent.name)),),
                 f"Rows of {ent.name} landing files that cannot be versioned (no {ent.key} or "
                 "no valid modified_at) or hold a control character, with their file, row and "
                 "reason.",
-                columns_like=dg.AssetKey(["raw", ent.name]),
+                columns_like=dg.AssetKey(raw_path(ent.name)),
                 extra_columns=_INGEST_REJECT_EXTRAS,
             )
         )
         tables.append(
             SideTable(
                 _plain(rejects_table(ent)),
-                (dg.AssetKey(["mastered", ent.name]),),
+                (dg.AssetKey(mastered_path(ent.name)),),
                 f"{ent.name} keys with no valid version: the newest version, as delivered, "
                 "with the rules it broke; never dropped.",
-                columns_like=dg.AssetKey(["raw", ent.name]),
+                columns_like=dg.AssetKey(raw_path(ent.name)),
                 extra_columns=_REJECT_EXTRAS,
             )
         )
         tables.append(
             SideTable(
                 _plain(pending_table(ent)),
-                (dg.AssetKey(["mastered", ent.name]),),
+                (dg.AssetKey(mastered_path(ent.name)),),
                 f"Pending corrections: {ent.name} versions newer than the mastered (last "
                 "valid) one that broke a validity rule, as delivered, with the rules, file "
                 "and row; the mastered row stays until a valid version arrives.",
-                columns_like=dg.AssetKey(["raw", ent.name]),
+                columns_like=dg.AssetKey(raw_path(ent.name)),
                 extra_columns=_REJECT_EXTRAS,
             )
         )
         tables.append(
             SideTable(
                 _plain(superseded_table(ent)),
-                (dg.AssetKey(["mastered", ent.name]),),
+                (dg.AssetKey(mastered_path(ent.name)),),
                 f"Invalid {ent.name} versions a newer version already replaced (older than "
                 "the mastered row, e.g. an invalid late correction, or an older version of a "
                 "rejected key), as delivered, with the rules, file and row: on record, never "
                 "in force.",
-                columns_like=dg.AssetKey(["raw", ent.name]),
+                columns_like=dg.AssetKey(raw_path(ent.name)),
                 extra_columns=_REJECT_EXTRAS,
             )
         )

@@ -36,14 +36,16 @@ from urllib.parse import unquote
 import duckdb
 
 from fs_assets.engines.portable import to_spark, view_name
-from fs_assets.entities import CUSTOMER, DEFAULT_REPORTING_CURRENCY, ENTITIES, Entity
-from fs_assets.landing_files import (
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
     file_layout,
     hadoop_literal_path,
 )
-from fs_assets.mastering import (
+from fs_assets.transforms.mastering import (
     EVALUATED_COUNTS_SQL,
     RULE_FAILURES_SQL,
     MasterStats,
@@ -57,7 +59,7 @@ from fs_assets.mastering import (
     superseded_select_sql,
     versions_sql,
 )
-from fs_assets.raw_history import (
+from fs_assets.transforms.raw_history import (
     IngestOutcome,
     corrections_sql,
     ensure_ledger,

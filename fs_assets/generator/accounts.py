@@ -7,16 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from fs_assets.entities import (
-    ACCOUNT_STATUS_WEIGHTS,
-    ACCOUNT_STATUSES,
-    ACCOUNTS_PER_CUSTOMER,
-    ACCOUNTS_PER_CUSTOMER_WEIGHTS,
-    COUNTRIES,
-    CURRENCIES,
-    CURRENCY_BY_COUNTRY,
-    PRODUCT_CATALOG,
-)
 from fs_assets.generator import text
 from fs_assets.generator.customers import CustomerChunk
 from fs_assets.generator.sampling import (
@@ -25,6 +15,16 @@ from fs_assets.generator.sampling import (
     uniform_below,
     uniform_index,
     weighted_codes,
+)
+from fs_assets.model.places import COUNTRIES
+from fs_assets.model.products import PRODUCT_CATALOG
+from fs_assets.model.value_sets import (
+    ACCOUNT_STATUS_WEIGHTS,
+    ACCOUNT_STATUSES,
+    ACCOUNTS_PER_CUSTOMER,
+    ACCOUNTS_PER_CUSTOMER_WEIGHTS,
+    CURRENCIES,
+    CURRENCY_BY_COUNTRY,
 )
 
 FIRST_ACCOUNT_ID = 100_000_000_000  # twelve digits

@@ -32,19 +32,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fs_assets.entities import (
-    AS_OF,
-    CURRENCIES,
-    CUSTOMER,
-    FIRST_CUSTOMER_ID,
-    LEVELS,
-    TRANSACTION,
-    Entity,
-    country_state_pairs,
-)
 from fs_assets.generator.sampling import AS_OF_SECONDS
 from fs_assets.generator.transactions import FIRST_TRANSACTION_ID
 from fs_assets.generator.writer import part_name, write_part
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import CUSTOMER, TRANSACTION
+from fs_assets.model.places import country_state_pairs
+from fs_assets.model.value_sets import AS_OF, CURRENCIES, FIRST_CUSTOMER_ID, LEVELS
 
 TRUTH_SUFFIX = ".faults.truth.csv"  # <landing folder name> + this, beside the folder
 DUPLICATE_SUFFIX = "_resent"  # the copy sorts after its original, which is ingested first

@@ -13,16 +13,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fs_assets.entities import (
+from fs_assets.generator import text
+from fs_assets.generator.sampling import DAY_SECONDS
+from fs_assets.generator.timing import MONTH_EDGES
+from fs_assets.model.value_sets import (
     CURRENCIES,
     DEFAULT_REPORTING_CURRENCY,
     FX_BASE_RATES,
     FX_DAILY_SIGMA,
     FX_PUBLISHED_AT,
 )
-from fs_assets.generator import text
-from fs_assets.generator.sampling import DAY_SECONDS
-from fs_assets.generator.timing import MONTH_EDGES
 
 # A stream of its own: the customer, account and transaction streams are spawned from the
 # bare seed, this one from (seed, FX_STREAM).

@@ -18,8 +18,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from fs_assets.entities import ACCOUNT, CUSTOMER, ENTITIES, Entity
-from fs_assets.landing_files import LandingFileError, file_layout, list_landing, relation_sql
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITIES
+from fs_assets.transforms.landing_files import (
+    LandingFileError,
+    file_layout,
+    list_landing,
+    relation_sql,
+)
 
 # Entities whose versions the simulation builds on (the rest only need their highest id).
 VERSIONED = (CUSTOMER.name, ACCOUNT.name)

@@ -22,16 +22,6 @@ from typing import TypeVar
 
 import numpy as np
 
-from fs_assets.entities import (
-    ACCOUNT,
-    CUSTOMER,
-    ENTITY_NAMES,
-    FIRST_CUSTOMER_ID,
-    FX_RATE,
-    PRODUCT,
-    TRANSACTION,
-    Entity,
-)
 from fs_assets.generator.accounts import AccountChunk, build_accounts, draw_account_counts
 from fs_assets.generator.customers import CustomerChunk, build_customers
 from fs_assets.generator.faults import PlantedFaults, fault_count, plant_faults
@@ -40,6 +30,9 @@ from fs_assets.generator.names import Pools, build_pools
 from fs_assets.generator.products import build_products
 from fs_assets.generator.transactions import build_transactions, draw_transaction_counts
 from fs_assets.generator.writer import FORMATS, Encoded, PartFile, encode, write_part
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITY_NAMES, FX_RATE, PRODUCT, TRANSACTION
+from fs_assets.model.value_sets import FIRST_CUSTOMER_ID
 
 SLICES_PER_CHUNK = 4
 MAX_WORKERS = 2  # the reference machine's cores; more threads only add contention

@@ -14,7 +14,7 @@ from functools import lru_cache
 import pyarrow as pa
 from faker import Faker
 
-from fs_assets.entities import ALPHA
+from fs_assets.model.columns import ALPHA
 
 POOL_DRAWS = 1_500
 NAME_MAX = 35

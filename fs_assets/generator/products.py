@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from fs_assets.entities import HISTORY_START, PRODUCT_CATALOG
 from fs_assets.generator import text
 from fs_assets.generator.sampling import second_number
+from fs_assets.model.products import PRODUCT_CATALOG
+from fs_assets.model.value_sets import HISTORY_START
 
 
 def _cents(values: list[float | None]) -> tuple[np.ndarray, np.ndarray]:

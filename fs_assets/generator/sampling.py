@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fs_assets.entities import AS_OF
+from fs_assets.model.value_sets import AS_OF
 
 EPOCH = dt.date(1970, 1, 1)
 DAY_SECONDS = 86_400

@@ -32,24 +32,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fs_assets.entities import (
-    ACCOUNT,
-    AS_OF,
-    CIBIL_HIGH_RANGE,
-    CIBIL_LOW_RANGE,
-    CIBIL_LOW_SHARE,
-    COUNTRIES,
-    CURRENCIES,
-    CUSTOMER,
-    ENTITIES,
-    FIRST_CUSTOMER_ID,
-    FX_RATE,
-    LEVELS,
-    MINOR_BELOW_AGE,
-    SENIOR_FROM_AGE,
-    TRANSACTION,
-    TRANSACTION_MONTH_INTENSITY,
-)
 from fs_assets.generator import text
 from fs_assets.generator.accounts import (
     FIRST_ACCOUNT_ID,
@@ -77,6 +59,20 @@ from fs_assets.generator.transactions import (
     build_transactions,
 )
 from fs_assets.generator.writer import FORMATS, PartFile, encode
+from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITIES, FX_RATE, TRANSACTION
+from fs_assets.model.places import COUNTRIES
+from fs_assets.model.value_sets import (
+    AS_OF,
+    CIBIL_HIGH_RANGE,
+    CIBIL_LOW_RANGE,
+    CIBIL_LOW_SHARE,
+    CURRENCIES,
+    FIRST_CUSTOMER_ID,
+    LEVELS,
+    MINOR_BELOW_AGE,
+    SENIOR_FROM_AGE,
+    TRANSACTION_MONTH_INTENSITY,
+)
 
 # Rates per business day, as shares of the landed customers (synthetic, chosen so that a
 # few hundred customers show every kind of change within a month).

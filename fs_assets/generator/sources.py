@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from fs_assets.entities import AS_OF, CUSTOMER
 from fs_assets.generator.sources_noise import (
     EMAIL_DOMAINS,
     LETTERS,
@@ -36,6 +35,8 @@ from fs_assets.generator.sources_noise import (
 from fs_assets.identity.attributes import ATTRIBUTES, SOURCES_DIR
 from fs_assets.identity.canonical import read_source
 from fs_assets.identity.mapping import SourceMapping, load_mappings
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.value_sets import AS_OF
 
 SOURCES_STREAM = 20  # spawn key of the sources' random stream (issue 20)
 ADDRESS = ("address_line1", "address_line2", "address_line3", "city", "state", "pin", "country")

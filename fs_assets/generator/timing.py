@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fs_assets.entities import AS_OF, TRANSACTION_MONTH_INTENSITY, TRANSACTION_WINDOW_MONTHS
 from fs_assets.generator.accounts import AccountChunk
 from fs_assets.generator.sampling import month_numbers, month_starts, uniform_below
+from fs_assets.model.value_sets import AS_OF, TRANSACTION_MONTH_INTENSITY, TRANSACTION_WINDOW_MONTHS
 
 # Edges of the window's months in seconds: month m is [MONTH_EDGES[m], MONTH_EDGES[m + 1]).
 MONTH_EDGES = month_starts(AS_OF, TRANSACTION_WINDOW_MONTHS)

@@ -9,7 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from fs_assets.entities import (
+from fs_assets.generator import text
+from fs_assets.generator.accounts import (
+    AccountChunk,
+    expected_accounts_per_customer,
+    transacting_share,
+)
+from fs_assets.generator.sampling import weighted_codes
+from fs_assets.generator.timing import MonthlyRates, transaction_times
+from fs_assets.model.value_sets import (
     CURRENCIES,
     FX_BASE_RATES,
     TRANSACTION_AMOUNT_PARAMS,
@@ -24,14 +32,6 @@ from fs_assets.entities import (
     TRANSACTION_TYPES,
     TRANSACTIONS_PER_CUSTOMER,
 )
-from fs_assets.generator import text
-from fs_assets.generator.accounts import (
-    AccountChunk,
-    expected_accounts_per_customer,
-    transacting_share,
-)
-from fs_assets.generator.sampling import weighted_codes
-from fs_assets.generator.timing import MonthlyRates, transaction_times
 
 FIRST_TRANSACTION_ID = 1_000_000_000_000_000  # sixteen digits
 # Per account in use, so that customers average TRANSACTIONS_PER_CUSTOMER transactions.

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fs_assets.entities import Entity
+from fs_assets.model.columns import Entity
 
 FORMATS = ("csv", "parquet")
 # Every value is rendered so that it never needs quoting, which gives pandas' minimal

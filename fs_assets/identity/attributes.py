@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fs_assets.paths import PROJECT_ROOT
+from fs_assets.model.paths import PROJECT_ROOT
 
 SOURCES_DIR = PROJECT_ROOT / "sources"  # one YAML mapping file per source system
 

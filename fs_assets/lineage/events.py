@@ -47,10 +47,11 @@ from fs_assets.catalog.tables import (
     tables_by_producer,
     unwrap,
 )
-from fs_assets.entities import ENTITIES
 from fs_assets.lineage.collect import AssetActivity, CheckActivity, RunSummary, error_text, iso
 from fs_assets.lineage.landing import LandingRead, file_columns, reads_from_metadata
-from fs_assets.lineage.naming import (
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import TRANSFORMATIONS_KEY
+from fs_assets.model.naming import (
     DATASET_NAMESPACE,
     FILE_NAMESPACE,
     JOB_NAMESPACE,
@@ -60,7 +61,6 @@ from fs_assets.lineage.naming import (
     checks_job_name,
     job_name,
 )
-from fs_assets.marts.metadata import TRANSFORMATIONS_KEY
 
 # Assets that read every warehouse table, not only their upstream assets' own tables.
 READS_EVERY_TABLE = frozenset({SCANNER_KEY})

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fs_assets.lineage.naming import DATASET_NAMESPACE, FILE_NAMESPACE
+from fs_assets.model.naming import DATASET_NAMESPACE, FILE_NAMESPACE
 
 DatasetKey = tuple[str, str]  # (namespace, name)
 ColumnKey = tuple[str, str, str]  # (namespace, name, field)

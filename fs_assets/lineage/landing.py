@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from fs_assets.catalog.tables import unwrap
-from fs_assets.entities import ENTITIES
-from fs_assets.landing_files import cleanse_column_name
-from fs_assets.raw_history import LEDGER
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import LEDGER
+from fs_assets.transforms.landing_files import cleanse_column_name
 from resources.warehouse import WarehouseResource, table_exists
 
 LANDING_FILES_KEY = "landing_files"

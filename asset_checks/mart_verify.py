@@ -1,0 +1,219 @@
+"""Independent proofs over the marts, used by the asset checks and the tests alike.
+
+Each function recomputes a claim with SQL written differently from the build (the
+archetype as the position of the first true rule in a list rather than a CASE; the
+reconciliations straight from mastered.transaction) and returns the problems it found,
+so an empty result is a pass and anything else names what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from fs_assets.transforms.marts.charts import Chart
+from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
+from fs_assets.transforms.marts.dashboards import FUNNEL_TABLE, LEAD_TABLE, SPEND_TABLE
+from fs_assets.transforms.marts.features import FEATURES_TABLE, spend_predicate
+from fs_assets.transforms.marts.model import (
+    ARCHETYPES,
+    CARD_TIERS_ORDERED,
+    FUNNEL_STAGES,
+    INELIGIBILITY,
+    TIER_CAP_BY_AFFLUENCE,
+    TIER_CAP_BY_ARCHETYPE,
+)
+from fs_assets.transforms.marts.sql_builder import SqlBuilder
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> list:
+    return conn.execute(sql, params or []).fetchall()
+
+
+def archetype_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Every mastered customer has exactly one archetype: the first rule that holds."""
+    s = SqlBuilder()
+    s.add("select f.cust_id, (?::varchar[])[list_position([", [a.name for a in ARCHETYPES])
+    s.join([(f"coalesce({a.predicate}, false)", a.params) for a in ARCHETYPES], ", ")
+    s.add(f"], true)] as expected from {FEATURES_TABLE} f")
+    counts = _rows(
+        conn,
+        f"""with expected as ({s.text})
+        select
+          (select count(*) from mastered.customer m anti join {CROSS_SELL_TABLE} x using (cust_id)),
+          (select count(*) from {CROSS_SELL_TABLE} x anti join mastered.customer m using (cust_id)),
+          (select count(*) - count(distinct cust_id) from {CROSS_SELL_TABLE}),
+          (select count(*) from {CROSS_SELL_TABLE} x left join expected e using (cust_id)
+           where x.archetype is distinct from e.expected)""",
+        s.params,
+    )[0]
+    names = ("customers_without_row", "rows_without_customer", "duplicate_rows", "wrong_archetype")
+    return {n: int(v) for n, v in zip(names, counts, strict=True) if v}
+
+
+def eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """A recommended card respects every eligibility rule and the customer's tier cap."""
+    s = SqlBuilder()
+    s.add("select\n  count(*) filter (where x.recommended_product_id is not null and (")
+    s.join([(f"coalesce({r.predicate}, true)", r.params) for r in INELIGIBILITY], " or ")
+    tiers = list(CARD_TIERS_ORDERED)
+    s.add(
+        """)) as ineligible_with_card,
+  count(*) filter (where p.min_cibil_score > f.cibil_score) as below_card_minimum,
+  count(*) filter (where list_contains(f.held_cards, x.recommended_product_id)) as already_held,
+  count(*) filter (where x.recommended_product_id is not null
+                     and p.product_type is distinct from 'Credit Card') as not_a_card,
+  count(*) filter (where list_position(?::varchar[], p.card_tier) > least(
+      list_position(?::varchar[], """,
+        tiers,
+        tiers,
+    )
+    s.case_map("f.affluence_level", TIER_CAP_BY_AFFLUENCE)
+    s.add("), coalesce(list_position(?::varchar[], ", tiers)
+    s.case_map("x.archetype", TIER_CAP_BY_ARCHETYPE)
+    s.add(
+        f"""), 99))) as above_tier_cap,
+  count(*) filter (where x.recommendation_reason is null) as no_reason
+from (select cust_id, archetype, recommended_product_id, recommendation_reason
+      from {CROSS_SELL_TABLE}) x
+join {FEATURES_TABLE} f using (cust_id)
+left join mastered.product p on p.product_id = x.recommended_product_id"""
+    )
+    cur = conn.execute(s.text, s.params)
+    names = [d[0] for d in cur.description]
+    return {n: int(v) for n, v in zip(names, cur.fetchall()[0], strict=True) if v}
+
+
+def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Stages never grow, and the first stage is every customer the campaign targeted."""
+    grows, first_stage_off, row_count = _rows(
+        conn,
+        f"""select
+          count(*) filter (where customers > prev),
+          (select count(*) from (
+             select archetype, count(*) filter (where campaign_stage >= 1) as n
+             from {CROSS_SELL_TABLE} group by archetype) t
+           full join (select archetype, customers from {FUNNEL_TABLE} where stage_order = 1) r
+           using (archetype)
+           where coalesce(t.n, 0) <> coalesce(r.customers, 0)),
+          (select count(*) from {FUNNEL_TABLE})
+        from (select customers, lag(customers) over (
+                partition by archetype order by stage_order) as prev from {FUNNEL_TABLE})""",
+    )[0]
+    out = {"stage_larger_than_previous": grows, "reached_not_targeted": first_stage_off}
+    if row_count != len(ARCHETYPES) * len(FUNNEL_STAGES):
+        out["rows_not_archetypes_x_stages"] = row_count
+    return {k: int(v) for k, v in out.items() if v}
+
+
+def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Counts per mode and reason and the customer total equal mastered's."""
+    checks = {
+        "mode_counts_differ": f"""select count(*) from (
+            select transaction_mode as member, count(*) as n from mastered.transaction group by 1) m
+            full join (select member, sum(transactions) as n from {LEAD_TABLE}
+                       where figure = 'mode_by_month' group by 1) l using (member)
+            where m.n is distinct from l.n""",
+        "reason_counts_or_amounts_differ": f"""select count(*) from (
+            select transaction_reason as member, count(*) as n, sum(amount_reporting) as a
+            from mastered.transaction group by 1) m
+            full join (select member, transactions as n, amount as a from {LEAD_TABLE}
+                       where figure = 'reason') l using (member)
+            where m.n is distinct from l.n or m.a is distinct from l.a""",
+        "customer_total_differs": f"""select count(*) from {LEAD_TABLE}
+            where figure = 'total_customers'
+              and customers <> (select count(*) from mastered.customer)""",
+        "breakdowns_not_summing_to_total": f"""select count(*) from (
+            select figure, sum(customers) as n from {LEAD_TABLE}
+            where figure in ('archetype', 'risk_category', 'affluence_level', 'segment', 'state')
+            group by figure) b
+            where n <> (select count(*) from mastered.customer)""",
+    }
+    out = {k: int(_rows(conn, sql)[0][0]) for k, sql in checks.items()}
+    return {k: v for k, v in out.items() if v}
+
+
+def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Spend figures equal the sum of successful debits, by month, category and in total."""
+    spend, params = spend_predicate()
+    truth = (
+        f"select count(*) as n, sum(amount_reporting) as a from mastered.transaction where {spend}"
+    )
+    checks = {
+        "monthly_total_differs": f"""select count(*) from ({truth}) t,
+            (select sum(transactions) as n, sum(spend) as a,
+                    max(cumulative_spend) as c from {SPEND_TABLE} where figure = 'monthly') m
+            where t.n <> coalesce(m.n, 0)
+               or t.a is distinct from m.a or t.a is distinct from m.c""",
+        "category_totals_differ": f"""select count(*) from (
+            select transaction_reason as category, sum(amount_reporting) as a
+            from mastered.transaction
+            where {spend} group by 1) t
+            full join (select category, sum(spend) as a from {SPEND_TABLE}
+                       where figure = 'category_month' group by 1) m using (category)
+            where t.a is distinct from m.a""",
+        "flow_total_differs": f"""select count(*) from ({truth}) t,
+            (select sum(transactions) as n, sum(spend) as a from {SPEND_TABLE}
+             where figure = 'flow') m where t.n <> m.n or t.a is distinct from m.a""",
+        "segment_totals_differ": f"""select count(*) from ({truth}) t,
+            (select sum(customers) as c, sum(spend) as a from {SPEND_TABLE}
+             where figure = 'segment') m
+            where m.c <> (select count(*) from mastered.customer)
+               or coalesce(t.a, 0) <> coalesce(m.a, 0)""",
+    }
+    out = {k: int(_rows(conn, sql, params * sql.count(spend))[0][0]) for k, sql in checks.items()}
+    return {k: v for k, v in out.items() if v}
+
+
+_SPECS = re.compile(r"const charts = (\[.*?\]);\n", re.S)
+
+
+def page_specs(page: Path) -> list[dict]:
+    """The chart specs embedded in a dashboard page, as the browser receives them."""
+    match = _SPECS.search(page.read_text(encoding="utf-8"))
+    if not match:
+        raise ValueError(f"{page}: no embedded chart specs")
+    return json.loads(match.group(1).replace("<\\/", "</"))
+
+
+def chart_data(spec: dict) -> list[dict]:
+    """The mart rows inside a spec (Vega-Lite inline data, or Vega's first data set)."""
+    data = spec["data"]
+    return list(data["values"] if isinstance(data, dict) else data[0]["values"])
+
+
+def dashboard_problems(
+    conn: duckdb.DuckDBPyConnection,
+    reports: Path,
+    slug: str,
+    charts_of: Callable[[duckdb.DuckDBPyConnection], list[Chart]],
+) -> list[str]:
+    """The page and PNGs exist and are valid, and every chart shows the mart's current rows."""
+    problems = []
+    page = reports / f"{slug}.html"
+    if not page.is_file() or page.stat().st_size == 0:
+        return [f"{page} is missing or empty"]
+    text = page.read_text(encoding="utf-8")
+    if not text.lstrip().lower().startswith("<!doctype html>") or "</html>" not in text:
+        problems.append(f"{page} is not a complete HTML document")
+    specs = {s["id"]: s["spec"] for s in page_specs(page)}
+    for i, chart in enumerate(charts_of(conn)):
+        png = reports / "png" / f"{chart.name}.png"
+        if not png.is_file() or png.read_bytes()[:8] != PNG_SIGNATURE:
+            problems.append(f"{png} is missing or not a PNG")
+        shown = specs.get(f"chart-{i}")
+        if shown is None:
+            problems.append(f"{chart.name}: not on the page")
+        elif _canon(chart_data(shown)) != _canon(list(chart.rows)):
+            problems.append(f"{chart.name}: the page's numbers differ from {chart.table}")
+    return problems
+
+
+def _canon(rows: list[dict]) -> list[str]:
+    return sorted(json.dumps(r, sort_keys=True) for r in rows)

@@ -1,0 +1,266 @@
+"""The catalog's assets: `catalog/customer_profile`, `catalog/scanner`, `catalog/data_product`.
+
+`build_catalog_assets(assets, checks)` is called by the definitions module with every
+other asset and check, so the scanner depends on every asset that writes a warehouse table
+and runs after them (an asset added later is picked up without touching this module). The
+assets read the definitions' metadata from the asset graph of exactly those definitions:
+`context.repository_def` is not set when a job runs with `execute_in_process` (as
+`fs-accelerator build` does), so the graph is kept with the assets instead.
+"""
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
+from fs_assets.catalog.manifest import MANIFEST_FILE, OUTPUT_SCHEMAS, build_manifest, to_yaml
+from fs_assets.catalog.manifest import write_manifest as write_manifest_file
+from fs_assets.catalog.profile import SLICES, profile_customer, profile_markdown, write_profile
+from fs_assets.catalog.scanner import missing_tables, scan_warehouse, tables_markdown, write_catalog
+from fs_assets.catalog.specs import (
+    CATALOG_GROUP,
+    CATALOG_SCHEMA,
+    DATA_PRODUCT_KEY,
+    PROFILE_KEY,
+    PROFILE_SCHEMA,
+    SCANNER_KEY,
+    TABLES_SCHEMA,
+)
+from fs_assets.catalog.tables import declared_tables, table_of
+from fs_assets.defs.keys import mastered_key
+from fs_assets.defs.metadata import table_name
+from fs_assets.model.keys import OWNER
+from fs_assets.model.paths import data_paths
+from fs_assets.transforms.governance.policies import load_policies
+from resources.masking_key import MaskingKeyResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+CUSTOMER_KEY = mastered_key("customer")
+
+
+class GraphOf:
+    """The asset graph of a set of definitions, built on first use (after all are known)."""
+
+    def __init__(self, definitions: Sequence[dg.AssetsDefinition]) -> None:
+        self._definitions = list(definitions)
+        self._graph: AssetGraph | None = None
+
+    def extend(self, definitions: Sequence[dg.AssetsDefinition]) -> None:
+        self._definitions += definitions
+        self._graph = None
+
+    def get(self) -> AssetGraph:
+        if self._graph is None:
+            self._graph = AssetGraph.from_assets(self._definitions)
+        return self._graph
+
+
+def _last_materialized(instance: dg.DagsterInstance) -> Callable[[dg.AssetKey], dt.datetime | None]:
+    cache: dict[dg.AssetKey, dt.datetime | None] = {}
+
+    def lookup(key: dg.AssetKey) -> dt.datetime | None:
+        if key not in cache:
+            event = instance.get_latest_materialization_event(key)
+            cache[key] = (
+                dt.datetime.fromtimestamp(event.timestamp, dt.UTC).replace(tzinfo=None)
+                if event
+                else None
+            )
+        return cache[key]
+
+    return lookup
+
+
+@dg.asset(
+    key=PROFILE_KEY,
+    group_name=CATALOG_GROUP,
+    owners=[OWNER],
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    deps=[CUSTOMER_KEY],
+    description=(
+        "Basic column profile of mastered.customer, the seed's profiling job: for every "
+        "column the rows, nulls, distinct values, min and max, and the five commonest values "
+        "of categoricals, over all customers and over the seed's slice (Semi, United States, "
+        "Salaried, Chicago). Grain: one row per (slice, column). PII columns get counts only."
+    ),
+    metadata={
+        "dagster/table_name": table_name(CATALOG_SCHEMA, "customer_profile"),
+        "dagster/column_schema": PROFILE_SCHEMA,
+    },
+)
+def customer_profile(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    with warehouse.connect() as conn:
+        rows = profile_customer(conn)
+        write_profile(conn, rows)
+    sizes = {
+        sl.name: next((r["row_count"] for r in rows if r["slice"] == sl.name), 0) for sl in SLICES
+    }
+    context.log.info(f"profiled mastered.customer: {sizes}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(len(rows)),
+            "rows_by_slice": dg.MetadataValue.json(sizes),
+            "profile": dg.MetadataValue.md(profile_markdown(rows)),
+        }
+    )
+
+
+def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.AssetsDefinition:
+    """The scanner, downstream of `deps` (every asset that writes a warehouse table)."""
+
+    @dg.asset(
+        key=SCANNER_KEY,
+        group_name=CATALOG_GROUP,
+        owners=[OWNER],
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        deps=sorted(set(deps)),
+        description=(
+            "Catalog of the warehouse, the seed's scanner workflow: every table and view of "
+            "every schema (but catalog) with its type, row count, description, owner, "
+            "producing asset and last materialization, in catalog.tables; every column with "
+            "its type, nullability, description, PII tag and profile (nulls, approximate "
+            "distinct, min, max) in catalog.columns. Grain: one row per table (per column)."
+        ),
+        metadata={
+            "dagster/table_name": table_name(CATALOG_SCHEMA, "tables"),
+            "dagster/column_schema": TABLES_SCHEMA,
+        },
+        check_specs=[
+            dg.AssetCheckSpec(
+                "no_orphan_tables",
+                asset=SCANNER_KEY,
+                description="Every warehouse table and view is written by an asset: its own "
+                "`dagster/table_name`, or a quarantine/meta table mapped to its writer.",
+            ),
+            dg.AssetCheckSpec(
+                "no_missing_tables",
+                asset=SCANNER_KEY,
+                description="Every asset that declares `dagster/table_name` and has been "
+                "materialized has its table in the warehouse.",
+            ),
+        ],
+    )
+    def _scanner(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        masking_key: MaskingKeyResource,
+    ) -> dg.MaterializeResult:
+        declared = declared_tables(graph.get())
+        last = _last_materialized(context.instance)
+        key = masking_key.get()  # no key: fail before touching the catalog
+        with warehouse.connect() as conn:
+            # The governed views' keyed columns (tokens, hashes) read NULL in a session
+            # without the key: profile them as the roles' exports hold them.
+            key.apply(conn)
+            result = scan_warehouse(conn, declared, last)
+            write_catalog(conn, result)
+            catalog_tables = {
+                f"{CATALOG_SCHEMA}.{t}"
+                for (t,) in conn.execute(
+                    "select table_name from information_schema.tables "
+                    "where table_catalog = current_database() and table_schema = ?",
+                    [CATALOG_SCHEMA],
+                ).fetchall()
+            }
+        orphans = result.orphans()
+        missing = missing_tables(declared, result.names | catalog_tables, last)
+        if orphans:
+            context.log.warning(f"tables no asset writes: {orphans}")
+        if missing.missing:
+            context.log.warning(f"declared tables missing from the warehouse: {missing.missing}")
+        columns = result.column_rows()
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(len(result.tables)),
+                "dagster/column_schema": TABLES_SCHEMA,
+                "columns_cataloged": dg.MetadataValue.int(len(columns)),
+                "pii_columns": dg.MetadataValue.int(sum(1 for c in columns if c["pii_tag"])),
+                "tables": dg.MetadataValue.md(tables_markdown(result)),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="no_orphan_tables",
+                    passed=not orphans,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "orphan_tables": dg.MetadataValue.json(orphans),
+                        "tables_scanned": len(result.tables),
+                    },
+                ),
+                dg.AssetCheckResult(
+                    check_name="no_missing_tables",
+                    passed=not missing.missing,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "missing_tables": dg.MetadataValue.json(missing.missing),
+                        "not_materialized_yet": dg.MetadataValue.json(missing.never_materialized),
+                    },
+                ),
+            ],
+        )
+
+    return _scanner
+
+
+def build_data_product_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.AssetsDefinition:
+    """The manifest asset, downstream of the product's outputs."""
+
+    @dg.asset(
+        key=DATA_PRODUCT_KEY,
+        group_name=CATALOG_GROUP,
+        owners=[OWNER],
+        kinds={"yaml"},
+        deps=sorted(set(deps)),
+        description=(
+            "The data product manifest customer-overview-dp (domain financial-services), "
+            f"generated from the definitions into <data>/{MANIFEST_FILE}: resources, inputs "
+            "(landing folders), outputs (mastered and governed tables), quality checks and "
+            "masking policies. Validated against its schema when written and when read."
+        ),
+    )
+    def _data_product(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        # The warehouse resource only locates the data folder; the file is not opened.
+        manifest = build_manifest(graph.get(), load_policies())
+        path = data_paths(warehouse.home).home / MANIFEST_FILE
+        written = write_manifest_file(path, manifest)
+        data = written.v1alpha.data
+        context.log.info(
+            f"wrote {path}: {len(data.outputs)} outputs, {len(data.quality)} quality checks"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(path)),
+                "outputs": dg.MetadataValue.json([o.ref for o in data.outputs]),
+                "quality_checks": dg.MetadataValue.int(len(data.quality)),
+                "policies": dg.MetadataValue.json([p.name for p in data.policies]),
+                "manifest": dg.MetadataValue.md(f"```yaml\n{to_yaml(written)}```"),
+            }
+        )
+
+    return _data_product
+
+
+def build_catalog_assets(
+    assets: Sequence[dg.AssetsDefinition], checks: Sequence[dg.AssetsDefinition] = ()
+) -> list[dg.AssetsDefinition]:
+    """The catalog assets for a project whose other assets and checks are given."""
+    specs = [spec for a in assets for spec in a.specs]
+    writers = [s.key for s in specs if table_of(s.metadata) and s.key.path[0] != CATALOG_SCHEMA]
+    outputs = [
+        s.key for s in specs if (t := table_of(s.metadata)) and t.split(".", 1)[0] in OUTPUT_SCHEMAS
+    ]
+    graph = GraphOf([*assets, *checks])
+    catalog = [
+        customer_profile,
+        build_scanner_asset([*writers, PROFILE_KEY], graph),
+        build_data_product_asset(outputs, graph),
+    ]
+    graph.extend(catalog)
+    return catalog

@@ -1,0 +1,331 @@
+"""`governed/<role>_<entity>` assets: what each role may read, as DuckDB views.
+
+One view per role and per entity with PII columns, over `mastered.<entity>`, and one over
+its history `mastered.<entity>_history` (the same masks; plus valid_from/valid_to): non-PII
+columns pass, each PII column gets the mask of the policy that `policies/masking.yaml`
+resolves for the role and the column's tag, or is redacted when none grants it (read in
+clear with the file's `unselected_users: pass_through`); the role's filter policies, if
+any, limit the rows (a WHERE on the view, so its export holds only those rows). The
+policies are read when the asset runs, not when the code location loads, so a broken
+policy file fails the governed runs (leaving the previous views in place) instead of
+taking the whole code location down; the materialization records what was enforced.
+
+A role that does not read TW.mask columns in clear also reads the join key `cust_id` as
+a keyed token (the same HMAC as the masks), so its tables join within one export but a
+customer id cannot be looked up or used to recompute anything. Keyed columns need the
+masking key in the session (masking_key.py): a session without it reads NULL there.
+"""
+
+from dataclasses import dataclass
+
+import dagster as dg
+import duckdb
+
+from fs_assets.defs.history import HISTORY_DOCS
+from fs_assets.defs.keys import history_key, mastered_key
+from fs_assets.defs.metadata import table_name
+from fs_assets.model.columns import PII_MASK, Entity
+from fs_assets.model.keys import OWNER, history_table, mastered_table, pending_table
+from fs_assets.model.rules import q
+from fs_assets.transforms.governance import (
+    GOVERNED_SCHEMA,
+    governed_sources,
+    source_name,
+    view_name,
+)
+from fs_assets.transforms.governance.operators import (
+    HASH,
+    PASS_THROUGH,
+    REDACT,
+    mask_sql,
+    pass_through_sql,
+    token_sql,
+)
+from fs_assets.transforms.governance.policies import (
+    DEFAULT_DENY,
+    PASS_UNSELECTED,
+    POLICY_FILE,
+    REDACT_UNSELECTED,
+    ROLES,
+    UNSELECTED_PASS,
+    PolicySet,
+    check_role,
+    load_policies,
+)
+from resources.masking_key import MaskingKeyResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+# The current views mark a row whose key has a pending correction (a newer version that
+# broke a rule, in quarantine.<entity>_pending_corrections); not PII, so no mask.
+PENDING_FLAG = "has_pending_correction"
+PENDING_FLAG_DOC = (
+    "BOOLEAN",
+    "True when a newer version of this row broke a rule and waits in quarantine as a "
+    "pending correction; the row shown is the last valid version.",
+)
+
+# Join keys that identify a customer: tokenised for roles without clear TW.mask.
+TOKENISED_KEYS = ("cust_id",)
+JOIN_KEY_TOKEN = "join-key-token"
+
+
+@dataclass(frozen=True)
+class GovernedColumn:
+    name: str
+    type: str
+    sql: str
+    pii: str | None = None
+    policy: str | None = None  # policy name, DEFAULT_DENY, or None for a non-PII column
+    operator: str | None = None
+
+
+@dataclass(frozen=True)
+class GovernedView:
+    """One role's view of one entity, and which policy decided each PII column."""
+
+    role: str
+    entity: Entity
+    columns: tuple[GovernedColumn, ...]
+    policies: PolicySet
+    history: bool = False  # over mastered.<entity>_history, with its validity interval
+
+    @property
+    def name(self) -> str:
+        return view_name(self.role, source_name(self.entity, self.history))
+
+    @property
+    def table(self) -> str:
+        return f"{GOVERNED_SCHEMA}.{q(self.name)}"
+
+    @property
+    def row_filter(self) -> str | None:
+        """The role's row-level condition (filter policies), or None: every row."""
+        return self.policies.row_filter_sql({self.role})
+
+    @property
+    def select_sql(self) -> str:
+        cols = ",\n  ".join(f"{c.sql} as {q(c.name)}" for c in self.columns)
+        where = f"\nwhere {self.row_filter}" if self.row_filter else ""
+        if self.history:
+            interval = ", ".join(q(c) for c in HISTORY_DOCS)
+            return f"select\n  {cols},\n  {interval}\nfrom {history_table(self.entity)}{where}"
+        key = q(self.entity.key)
+        flag = (
+            f"exists (select 1 from {pending_table(self.entity)} p where p.{key} = m.{key}) "
+            f"as {q(PENDING_FLAG)}"
+        )
+        return f"select\n  {cols},\n  {flag}\nfrom {mastered_table(self.entity)} m{where}"
+
+    def column_schema(self) -> dg.TableSchema:
+        return dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    name=c.name,
+                    type=c.type,
+                    description=self.entity.column(c.name).description,
+                    tags=(
+                        {"pii": c.pii, "policy": c.policy, "operator": c.operator}
+                        if c.pii and c.policy and c.operator
+                        else {}
+                    ),
+                )
+                for c in self.columns
+            ]
+            + (_interval_columns() if self.history else [_pending_column()])
+        )
+
+    def policies_json(self) -> dict[str, object]:
+        applied = {c.policy for c in self.columns if c.policy and c.policy != DEFAULT_DENY}
+        unselected = self.policies.settings.unselected_users
+        return {
+            "role": self.role,
+            "source": str(self.policies.source),
+            "resolution": "lowest priority number wins; PII no policy grants: "
+            + ("redacted" if unselected == REDACT_UNSELECTED else "read in clear"),
+            "applied": [p.as_json() for p in self.policies.policies if p.name in applied],
+            "row_filters": [f.as_json() for f in self.policies.row_filters({self.role})],
+            "columns": {
+                c.name: {"pii": c.pii, "policy": c.policy, "operator": c.operator}
+                for c in self.columns
+                if c.pii or c.policy
+            },
+        }
+
+
+def _pending_column() -> dg.TableColumn:
+    kind, doc = PENDING_FLAG_DOC
+    return dg.TableColumn(name=PENDING_FLAG, type=kind, description=doc)
+
+
+def _interval_columns() -> list[dg.TableColumn]:
+    return [dg.TableColumn(name=n, type=t, description=d) for n, (t, d) in HISTORY_DOCS.items()]
+
+
+def reads_clear_pii(role: str, policies: PolicySet) -> bool:
+    """Whether `role` reads TW.mask columns in clear (then its join keys stay clear too)."""
+    policy = policies.resolve({role}, PII_MASK)
+    if policy is None:
+        return policies.settings.unselected_users == PASS_UNSELECTED
+    return policy.operator == PASS_THROUGH
+
+
+def governed_view(
+    ent: Entity, role: str, policies: PolicySet, history: bool = False
+) -> GovernedView:
+    """Resolve the mask of every PII column of `ent` for `role` (a user holding only it)."""
+    check_role(role)
+    tokenise = not reads_clear_pii(role, policies)
+    columns = []
+    for col in ent.columns:
+        if col.name in TOKENISED_KEYS and tokenise:
+            masked = token_sql(col)
+            columns.append(
+                GovernedColumn(col.name, masked.type, masked.sql, None, JOIN_KEY_TOKEN, HASH)
+            )
+            continue
+        if not col.pii:
+            masked = pass_through_sql(col)
+            columns.append(GovernedColumn(col.name, masked.type, masked.sql))
+            continue
+        policy = policies.resolve({role}, col.pii)
+        if policy is None and policies.settings.unselected_users == PASS_UNSELECTED:
+            masked = mask_sql(col, PASS_THROUGH)
+            columns.append(
+                GovernedColumn(
+                    col.name, masked.type, masked.sql, col.pii, UNSELECTED_PASS, PASS_THROUGH
+                )
+            )
+        elif policy is None:
+            masked = mask_sql(col, REDACT)
+            columns.append(
+                GovernedColumn(col.name, masked.type, masked.sql, col.pii, DEFAULT_DENY, REDACT)
+            )
+        else:
+            masked = mask_sql(col, policy.operator, policy.options)
+            columns.append(
+                GovernedColumn(
+                    col.name, masked.type, masked.sql, col.pii, policy.name, policy.operator
+                )
+            )
+    return GovernedView(role, ent, tuple(columns), policies, history)
+
+
+def build_governed_view(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    role: str,
+    policies: PolicySet,
+    history: bool = False,
+) -> GovernedView:
+    """Create or replace `governed.<role>_<entity>[_history]` in one transaction."""
+    view = governed_view(ent, role, policies, history)
+    conn.execute("begin transaction")
+    try:
+        conn.execute(f"create schema if not exists {GOVERNED_SCHEMA}")
+        conn.execute(f"create or replace view {view.table} as {view.select_sql}")
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return view
+
+
+def build_governed_views(
+    conn: duckdb.DuckDBPyConnection, policies: PolicySet, roles: tuple[str, ...] = ROLES
+) -> list[GovernedView]:
+    """Every role's views of every entity with PII, and of its history."""
+    return [
+        build_governed_view(conn, ent, role, policies, history)
+        for role in roles
+        for ent, history in governed_sources()
+    ]
+
+
+def governed_key(role: str, entity: str) -> dg.AssetKey:
+    return dg.AssetKey([GOVERNED_SCHEMA, view_name(role, entity)])
+
+
+def _declared_schema(ent: Entity, history: bool = False) -> dg.TableSchema:
+    """Before a run: the columns and their PII tags (the masks are known once it ran)."""
+    columns = [
+        dg.TableColumn(
+            name=c.name,
+            type=c.type,
+            description=c.description,
+            tags={"pii": c.pii} if c.pii else {},
+        )
+        for c in ent.columns
+    ]
+    extra = _interval_columns() if history else [_pending_column()]
+    return dg.TableSchema(columns=columns + extra)
+
+
+def _lineage(ent: Entity, history: bool = False) -> dg.TableColumnLineage:
+    src = history_key(ent) if history else mastered_key(ent.name)
+    names = [*ent.column_names, *(HISTORY_DOCS if history else ())]
+    deps = {c: [dg.TableColumnDep(asset_key=src, column_name=c)] for c in names}
+    if not history:  # from the pending corrections the mastered step writes, by key
+        deps[PENDING_FLAG] = [dg.TableColumnDep(asset_key=src, column_name=ent.key)]
+    return dg.TableColumnLineage(deps)
+
+
+def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.AssetsDefinition:
+    source = source_name(ent, history)
+    name = view_name(role, source)
+    grain = (
+        f"one row per valid version of a {ent.name}, with valid_from/valid_to"
+        if history
+        else ent.grain
+    )
+
+    @dg.asset(
+        key=governed_key(role, source),
+        group_name=GOVERNED_SCHEMA,
+        owners=[OWNER],
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        deps=[history_key(ent) if history else mastered_key(ent.name)],
+        description=(
+            f"What a user with role {role} may read of {source}. Grain: {grain}. "
+            f"A view over mastered.{source}: non-PII columns pass; each PII column is "
+            f"masked by the policy of {POLICY_FILE.name} that wins for the role and the "
+            "column's tag (lowest priority number), or redacted when none grants it."
+        ),
+        metadata={
+            "dagster/table_name": table_name(GOVERNED_SCHEMA, name),
+            "dagster/column_schema": _declared_schema(ent, history),
+            "dagster/column_lineage": _lineage(ent, history),
+            "role": role,
+        },
+    )
+    def _governed(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        masking_key: MaskingKeyResource,
+    ) -> dg.MaterializeResult:
+        # Validate before opening the warehouse: a bad file or no key must change nothing.
+        policies = load_policies()
+        key = masking_key.get()
+        with warehouse.connect() as conn:
+            key.apply(conn)
+            view = build_governed_view(conn, ent, role, policies, history)
+            rows = conn.execute(f"select count(*) from {view.table}").fetchone()[0]
+        masks = {c.name: f"{c.operator} ({c.policy})" for c in view.columns if c.pii}
+        context.log.info(f"governed.{name} for role {role}: {masks}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(rows),
+                "dagster/column_schema": view.column_schema(),
+                "policies": dg.MetadataValue.json(view.policies_json()),
+                "masking_key_id": dg.MetadataValue.text(key.key_id),
+            }
+        )
+
+    return _governed
+
+
+GOVERNED_ASSETS = [
+    build_governed_asset(role, ent, history)
+    for role in ROLES
+    for ent, history in governed_sources()
+]

@@ -1,0 +1,29 @@
+"""The graph's `AssetKey`s, made from the key paths of `fs_assets.model.keys` in one place."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from fs_assets.model import keys
+from fs_assets.model.columns import Entity
+
+
+def raw_key(entity: str) -> dg.AssetKey:
+    return dg.AssetKey(keys.raw_path(entity))
+
+
+def mastered_key(entity: str) -> dg.AssetKey:
+    return dg.AssetKey(keys.mastered_path(entity))
+
+
+def history_key(ent: Entity) -> dg.AssetKey:
+    return mastered_key(keys.history_name(ent))
+
+
+MOCK_SOURCES_KEY = dg.AssetKey(keys.MOCK_SOURCES_PATH)
+REGION_KEY = dg.AssetKey(keys.REGION_PATH)
+FEATURES_KEY = dg.AssetKey(keys.FEATURES_PATH)
+CROSS_SELL_KEY = dg.AssetKey(keys.CROSS_SELL_PATH)
+FUNNEL_KEY = dg.AssetKey(keys.FUNNEL_PATH)
+LEAD_KEY = dg.AssetKey(keys.LEAD_PATH)
+SPEND_KEY = dg.AssetKey(keys.SPEND_PATH)

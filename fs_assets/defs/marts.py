@@ -1,0 +1,271 @@
+"""`marts/*` assets: cross-sell features and scores, and the three dashboards with charts.
+
+Tables are built by set-based SQL in one short write connection each; the dashboards
+then read their mart rows, release the warehouse and render outside the lock: a PNG per
+chart, the dashboard's self-contained HTML page and `reports/index.html`. The
+materialization carries the charts as inline images (the UI renders them), the page's
+path and the mart's headline figures.
+"""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from fs_assets.defs.automation import DOWNSTREAM
+from fs_assets.defs.keys import (
+    CROSS_SELL_KEY,
+    FEATURES_KEY,
+    FUNNEL_KEY,
+    LEAD_KEY,
+    SPEND_KEY,
+    mastered_key,
+)
+from fs_assets.defs.marts_metadata import (
+    CROSS_SELL_COLUMNS,
+    FEATURE_COLUMNS,
+    FUNNEL_COLUMNS,
+    LEAD_COLUMNS,
+    SPEND_COLUMNS_DOC,
+    Cols,
+    column_lineage,
+    column_schema,
+    column_transformations,
+)
+from fs_assets.defs.metadata import table_name
+from fs_assets.model.keys import MARTS_SCHEMA, OWNER, TRANSFORMATIONS_KEY
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
+from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, build_cross_sell
+from fs_assets.transforms.marts.dashboards import (
+    FUNNEL_TABLE,
+    LEAD_TABLE,
+    SPEND_TABLE,
+    build_funnel,
+    build_lead_generation,
+    build_spend_analysis,
+    reporting_currency,
+)
+from fs_assets.transforms.marts.features import FEATURES_TABLE, build_features
+from fs_assets.transforms.marts.quality import quality_kpis
+from fs_assets.transforms.marts.report import png_markdown, write_dashboard
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+GROUP = "marts"
+
+
+def reports_dir(warehouse: WarehouseResource) -> Path:
+    """Dashboards live beside the warehouse file: <data folder>/reports."""
+    return DataPaths.of_warehouse(warehouse.path).reports
+
+
+def _mart_asset(
+    key: dg.AssetKey,
+    table: str,
+    cols: Cols,
+    deps: Sequence[dg.AssetKey],
+    description: str,
+    kinds: set[str],
+) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
+    return dg.asset(
+        key=key,
+        group_name=GROUP,
+        owners=[OWNER],
+        kinds=kinds,
+        pool=WAREHOUSE_POOL,
+        deps=list(deps),
+        automation_condition=DOWNSTREAM,
+        description=description,
+        metadata={
+            "dagster/table_name": table_name(*table.split(".", 1)),
+            "dagster/column_schema": column_schema(cols),
+            "dagster/column_lineage": column_lineage(cols),
+            TRANSFORMATIONS_KEY: dg.MetadataValue.json(column_transformations(cols)),
+        },
+    )
+
+
+def _build(warehouse: WarehouseResource, build: Callable[[duckdb.DuckDBPyConnection], int]) -> int:
+    with warehouse.connect() as conn:
+        conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
+        return build(conn)
+
+
+@_mart_asset(
+    FEATURES_KEY,
+    FEATURES_TABLE,
+    FEATURE_COLUMNS,
+    [mastered_key(e) for e in ("customer", "transaction", "account", "product")],
+    "One row per mastered customer: spend per category, mode mix, frequency, recency, "
+    "average ticket and spend trend over the last year of transactions, with CIBIL, "
+    "affluence, risk, segment and the credit cards already held.",
+    {"duckdb"},
+)
+def customer_features(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    rows = _build(warehouse, build_features)
+    return dg.MaterializeResult(metadata={"dagster/row_count": dg.MetadataValue.int(rows)})
+
+
+@_mart_asset(
+    CROSS_SELL_KEY,
+    CROSS_SELL_TABLE,
+    CROSS_SELL_COLUMNS,
+    [FEATURES_KEY, mastered_key("product")],
+    "Per customer: the cross-sell archetype (first matching rule of "
+    "fs_assets/transforms/marts/model.py), the recommended credit card with the reason in "
+    "words, or why none, and how far the simulated campaign took the customer.",
+    {"duckdb"},
+)
+def cross_sell(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as conn:
+        rows = build_cross_sell(conn)
+        by_archetype = conn.execute(
+            f"select archetype, count(*), count(recommended_product_id) from {CROSS_SELL_TABLE} "
+            "group by all order by 1"
+        ).fetchall()
+    md = "\n".join(
+        ["| archetype | customers | with a card |", "|---|---|---|"]
+        + [f"| {a} | {n:,} | {k:,} |" for a, n, k in by_archetype]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(rows),
+            "recommended": dg.MetadataValue.int(sum(k for _, _, k in by_archetype)),
+            "archetypes": dg.MetadataValue.md(md),
+        }
+    )
+
+
+def _dashboard_result(
+    warehouse: WarehouseResource,
+    slug: str,
+    title: str,
+    intro: str,
+    build: Callable[[duckdb.DuckDBPyConnection], int],
+    charts_of: Callable[[duckdb.DuckDBPyConnection], list[Chart]],
+    kpis_of: Callable[[duckdb.DuckDBPyConnection], dict[str, str]],
+) -> dg.MaterializeResult:
+    with warehouse.connect() as conn:
+        conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
+        rows = build(conn)
+        charts = charts_of(conn)
+        kpis = kpis_of(conn)
+    # Rendering happens after the warehouse is released: other steps may write meanwhile.
+    files = write_dashboard(reports_dir(warehouse), slug, title, intro, kpis, charts)
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "dagster/row_count": dg.MetadataValue.int(rows),
+        "dashboard": dg.MetadataValue.path(str(files.page)),
+        "index": dg.MetadataValue.path(str(files.index)),
+        "charts": dg.MetadataValue.int(len(charts)),
+        **{f"kpi/{k}": v for k, v in kpis.items()},
+    }
+    for chart in charts:
+        metadata[f"chart/{chart.name}"] = dg.MetadataValue.md(png_markdown(chart))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _one(conn: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> object:
+    return conn.execute(sql, params or []).fetchall()[0][0]
+
+
+def _funnel_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    reached, onboarded = conn.execute(
+        f"select sum(customers) filter (where stage_order = 1),"
+        f" sum(customers) filter (where stage_order = 7) from {FUNNEL_TABLE}"
+    ).fetchall()[0]
+    rate = (onboarded or 0) / reached if reached else 0.0
+    return {
+        "Customers reached": f"{reached or 0:,}",
+        "Onboarded": f"{onboarded or 0:,}",
+        "Conversion": f"{rate:.1%}",
+    }
+
+
+def _lead_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    total = _one(conn, f"select customers from {LEAD_TABLE} where figure = 'total_customers'")
+    txns = _one(conn, f"select sum(transactions) from {LEAD_TABLE} where figure = 'reason'")
+    leads = _one(conn, f"select count(*) from {CROSS_SELL_TABLE} where eligible")
+    return {
+        "Total customers": f"{total or 0:,}",
+        "Leads (card recommended)": f"{leads or 0:,}",
+        "Transactions": f"{txns or 0:,}",
+        **quality_kpis(conn),  # what mastering kept out of these figures
+    }
+
+
+def _spend_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    spend, txns = conn.execute(
+        f"select sum(spend), sum(transactions) from {SPEND_TABLE} where figure = 'monthly'"
+    ).fetchall()[0]
+    return {
+        f"Spend ({reporting_currency(conn, SPEND_TABLE)})": f"{float(spend or 0):,.2f}",
+        "Spend transactions": f"{txns or 0:,}",
+    }
+
+
+@_mart_asset(
+    FUNNEL_KEY,
+    FUNNEL_TABLE,
+    FUNNEL_COLUMNS,
+    [CROSS_SELL_KEY],
+    "Campaign Funnel dashboard: customers per archetype at each stage of the simulated "
+    "credit-card campaign, with conversion rates; charts in <data>/reports.",
+    {"duckdb", "vega"},
+)
+def campaign_funnel(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    return _dashboard_result(
+        warehouse,
+        "campaign_funnel",
+        "Campaign Funnel",
+        "How the credit-card campaign moved each archetype's customers from first contact "
+        "to onboarding.",
+        build_funnel,
+        funnel_charts,
+        _funnel_kpis,
+    )
+
+
+@_mart_asset(
+    LEAD_KEY,
+    LEAD_TABLE,
+    LEAD_COLUMNS,
+    [CROSS_SELL_KEY, mastered_key("account"), mastered_key("product"), mastered_key("transaction")],
+    "Lead Generation dashboard: customers by archetype, risk, affluence, segment and state; "
+    "sales per product; transactions by mode over time and by reason.",
+    {"duckdb", "vega"},
+)
+def lead_generation(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    return _dashboard_result(
+        warehouse,
+        "lead_generation",
+        "Lead Generation",
+        "Who the customers are and how they transact: the pool the cross-sell draws on.",
+        build_lead_generation,
+        lead_charts,
+        _lead_kpis,
+    )
+
+
+@_mart_asset(
+    SPEND_KEY,
+    SPEND_TABLE,
+    SPEND_COLUMNS_DOC,
+    [mastered_key("customer"), mastered_key("transaction")],
+    "Spend Analysis dashboard: cumulative and category-wise spend over time, Low/Medium/High "
+    "spend segments, spend flows (Sankey) and the treemap of spend dimensions.",
+    {"duckdb", "vega"},
+)
+def spend_analysis(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    return _dashboard_result(
+        warehouse,
+        "spend_analysis",
+        "Spend Analysis",
+        "What customers spend, on what, how, and how it adds up over time.",
+        build_spend_analysis,
+        spend_charts,
+        _spend_kpis,
+    )
+
+
+MART_ASSETS = [customer_features, cross_sell, campaign_funnel, lead_generation, spend_analysis]

@@ -1,0 +1,493 @@
+"""What each mart table holds and where each of its columns comes from (Dagster metadata).
+
+The column lineage here is what lets `fs-accelerator lineage marts.spend_analysis.spend`
+walk from a dashboard number back to the landing files' columns through mastered and raw.
+"""
+
+import dagster as dg
+
+from fs_assets.defs.keys import CROSS_SELL_KEY, FEATURES_KEY, mastered_key
+from fs_assets.model.value_sets import (
+    CUSTOMER_STATUSES,
+    CUSTOMER_TYPES,
+    SEGMENT_LABELS,
+    TRANSACTION_MODES,
+)
+from fs_assets.transforms.marts.features import WINDOW_MONTHS
+from fs_assets.transforms.marts.model import (
+    ARCHETYPE_NAMES,
+    CURRENCY_COLUMN,
+    DEAL_CATEGORIES,
+    FUNNEL_STAGES,
+    MODE_SHARE_COLUMNS,
+    RECENT_DAYS,
+    SPEND_COLUMNS,
+    SPEND_SEGMENT_BOUNDS,
+    SPEND_SEGMENTS,
+    SPEND_WINDOW_DAYS,
+)
+
+Cols = list[tuple[str, str, str, list[tuple[dg.AssetKey, str]]]]
+
+# Units, said the same way in every description: amounts are in the reporting currency
+# (model.py says why), shares are fractions, the window is the features'.
+MONEY = "in reporting currency units (mastered.transaction.reporting_currency)"
+FRACTION = "a fraction, 0 to 1"
+WINDOW = f"the {SPEND_WINDOW_DAYS} days up to as_of"
+SPEND = "successful debits"
+LOW, HIGH = SPEND_SEGMENT_BOUNDS
+SEGMENT_RULE = (
+    f"{SPEND_SEGMENTS[0]} below {LOW:,.0f}, {SPEND_SEGMENTS[1]} below {HIGH:,.0f}, else "
+    f"{SPEND_SEGMENTS[2]}, on the customer's total {SPEND} over all time, {MONEY}"
+)
+
+
+def _one_of(values: tuple[str, ...] | list[str]) -> str:
+    """'A, B or C'."""
+    return f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+STAGE_RANGE = f"1 ({FUNNEL_STAGES[0]}) to {len(FUNNEL_STAGES)} ({FUNNEL_STAGES[-1]})"
+
+
+def _deps(key: dg.AssetKey, *columns: str) -> list[tuple[dg.AssetKey, str]]:
+    return [(key, c) for c in columns]
+
+
+_TX = mastered_key("transaction")
+SPEND_TX = _deps(_TX, "amount_reporting", "transaction_status", "transaction_type")
+CURRENCY_DOC = (
+    CURRENCY_COLUMN,
+    "VARCHAR",
+    "ISO code of the reporting currency every amount of the table is in.",
+    _deps(_TX, "reporting_currency"),
+)
+# The input columns the feature groups read, named once.
+SPEND_BY_REASON = [*SPEND_TX, (_TX, "transaction_reason")]
+SPEND_BY_MODE = [*SPEND_TX, (_TX, "transaction_mode")]
+SPEND_OVER_TIME = [*SPEND_TX, (_TX, "transaction_ts")]
+TX_STATUS = _deps(_TX, "transaction_status")
+TX_TIME = _deps(_TX, "transaction_ts")
+CUSTOMER_ATTRS = (
+    (
+        "customer_type",
+        "VARCHAR",
+        f"Customer type: {_one_of(CUSTOMER_TYPES)}.",
+        "customer_type",
+    ),
+    (
+        "customer_status",
+        "VARCHAR",
+        f"Relationship status: {_one_of(CUSTOMER_STATUSES)}.",
+        "customer_status",
+    ),
+    (
+        "minor_flag",
+        "VARCHAR",
+        "'Yes' when under 18, else 'No' (personal customers only).",
+        "minor_flag",
+    ),
+    ("cibil_score", "INTEGER", "CIBIL credit score, 300 to 900 (higher is better).", "cibil_score"),
+    (
+        "affluence_level",
+        "VARCHAR",
+        "Affluence level: Low, Medium or High (mastered.customer.afflunce_level).",
+        "afflunce_level",
+    ),
+    (
+        "risk_category",
+        "VARCHAR",
+        "Credit risk category: Low, Medium or High.",
+        "customer_risk_category",
+    ),
+    (
+        "segment",
+        "VARCHAR",
+        f"Area the customer lives in: {_one_of(sorted(SEGMENT_LABELS.values()))}.",
+        "cust_segment",
+    ),
+    ("state", "VARCHAR", "State or province of residence.", "state"),
+    ("country", "VARCHAR", "Country of residence.", "country"),
+)
+
+FEATURE_COLUMNS: Cols = [
+    (
+        "cust_id",
+        "VARCHAR",
+        "Customer identifier (mastered.customer).",
+        _deps(mastered_key("customer"), "cust_id"),
+    ),
+    *((n, t, d, _deps(mastered_key("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
+    (
+        "all_txns",
+        "BIGINT",
+        f"Number of transactions of any status in {WINDOW}.",
+        _deps(_TX, "transaction_id"),
+    ),
+    ("failed_txns", "BIGINT", f"Number of failed transactions in {WINDOW}.", TX_STATUS),
+    (
+        "failed_share",
+        "DOUBLE",
+        f"Failed transactions per transaction in the window (failed_txns / all_txns), "
+        f"{FRACTION}; 0 without transactions.",
+        TX_STATUS,
+    ),
+    ("spend_txns", "BIGINT", f"Number of {SPEND} (spend payments) in {WINDOW}.", SPEND_TX),
+    ("total_spend", "DOUBLE", f"Sum of {SPEND} in {WINDOW}, {MONEY}.", SPEND_TX),
+    (
+        "avg_ticket",
+        "DOUBLE",
+        f"Average successful debit in the window (total_spend / spend_txns), {MONEY}; "
+        "0 without spend.",
+        SPEND_TX,
+    ),
+    *(
+        (col, "DOUBLE", f"Sum of {SPEND} with reason {r} in {WINDOW}, {MONEY}.", SPEND_BY_REASON)
+        for r, col in SPEND_COLUMNS.items()
+    ),
+    *(
+        (
+            col,
+            "DOUBLE",
+            f"Fraction of the window's {SPEND} paid by {m}, by count ({FRACTION}).",
+            SPEND_BY_MODE,
+        )
+        for m, col in MODE_SHARE_COLUMNS.items()
+    ),
+    (
+        "deal_share",
+        "DOUBLE",
+        f"Fraction of the window's spend amount on {' and '.join(DEAL_CATEGORIES)} ({FRACTION}).",
+        SPEND_BY_REASON,
+    ),
+    (
+        "dominant_category",
+        "VARCHAR",
+        "Transaction reason with the largest spend amount in the window; null without spend.",
+        SPEND_BY_REASON,
+    ),
+    (
+        "dominant_share",
+        "DOUBLE",
+        f"dominant_category's fraction of the window's spend amount ({FRACTION}).",
+        SPEND_BY_REASON,
+    ),
+    (
+        "last_spend_at",
+        "TIMESTAMP",
+        "Time of the latest successful debit in the window; null without spend.",
+        TX_TIME,
+    ),
+    (
+        "recency_days",
+        "BIGINT",
+        "Whole days from last_spend_at to as_of; null without spend.",
+        TX_TIME,
+    ),
+    (
+        "active_months",
+        "BIGINT",
+        "Number of calendar months in the window with at least one successful debit (0 to 13).",
+        TX_TIME,
+    ),
+    (
+        "txns_per_month",
+        "DOUBLE",
+        f"Successful debits per month: spend_txns / the window's {WINDOW_MONTHS:.1f} months.",
+        SPEND_TX,
+    ),
+    (
+        "spend_recent",
+        "DOUBLE",
+        f"Sum of {SPEND} in the {RECENT_DAYS} days up to as_of, {MONEY}.",
+        SPEND_OVER_TIME,
+    ),
+    (
+        "spend_earlier",
+        "DOUBLE",
+        f"Sum of {SPEND} in the window before those {RECENT_DAYS} days, {MONEY}.",
+        SPEND_OVER_TIME,
+    ),
+    (
+        "spend_trend",
+        "DOUBLE",
+        "Relative change of spend, (spend_recent - spend_earlier) / spend_earlier, as a "
+        "fraction (0.25 = +25 %); null without earlier spend.",
+        SPEND_OVER_TIME,
+    ),
+    (
+        "held_cards",
+        "VARCHAR[]",
+        "product_ids of the credit cards the customer holds in accounts that are not closed.",
+        [
+            *_deps(mastered_key("account"), "product_id", "account_status"),
+            (mastered_key("product"), "product_type"),
+        ],
+    ),
+    (
+        "as_of",
+        "TIMESTAMP",
+        "End of the window: the newest transaction_ts in mastered.transaction.",
+        TX_TIME,
+    ),
+]
+
+_F = FEATURES_KEY
+# The features the archetype and eligibility rules read (fs_assets/transforms/marts/model.py).
+ARCHETYPE_INPUTS = _deps(
+    _F,
+    "cibil_score",
+    "risk_category",
+    "failed_share",
+    "affluence_level",
+    "deal_share",
+    "spend_txns",
+    "share_card",
+)
+ELIGIBILITY_INPUTS = _deps(
+    _F, "customer_status", "customer_type", "minor_flag", "risk_category", "cibil_score"
+)
+CROSS_SELL_COLUMNS: Cols = [
+    ("cust_id", "VARCHAR", "Customer identifier (mastered.customer).", _deps(_F, "cust_id")),
+    (
+        "archetype",
+        "VARCHAR",
+        f"Cross-sell archetype, the first rule that holds: {', '.join(ARCHETYPE_NAMES)}.",
+        ARCHETYPE_INPUTS,
+    ),
+    (
+        "archetype_reason",
+        "VARCHAR",
+        "The rule that gave the archetype, in words.",
+        ARCHETYPE_INPUTS,
+    ),
+    (
+        "eligible",
+        "BOOLEAN",
+        "True when a card is recommended; false when ineligible_reason says why not.",
+        [*ELIGIBILITY_INPUTS, (_F, "held_cards")],
+    ),
+    (
+        "recommended_product_id",
+        "VARCHAR",
+        "product_id of the recommended credit card (mastered.product); null when none.",
+        [
+            *_deps(_F, "dominant_category", "affluence_level", "cibil_score", "held_cards"),
+            *_deps(
+                mastered_key("product"), "product_id", "min_cibil_score", "card_tier", "reward_type"
+            ),
+        ],
+    ),
+    (
+        "recommended_card",
+        "VARCHAR",
+        "Product name of the recommended card; null when none.",
+        _deps(mastered_key("product"), "product_name"),
+    ),
+    (
+        "recommended_tier",
+        "VARCHAR",
+        "Card tier of the recommended card; null when none.",
+        _deps(mastered_key("product"), "card_tier"),
+    ),
+    (
+        "recommended_reward",
+        "VARCHAR",
+        "Reward type of the recommended card (e.g. Cashback, Travel Miles); null when none.",
+        _deps(mastered_key("product"), "reward_type"),
+    ),
+    (
+        "recommendation_reason",
+        "VARCHAR",
+        "Why this card was chosen, or why no card was, in words.",
+        _deps(_F, "dominant_category", "dominant_share", "affluence_level", "cibil_score"),
+    ),
+    (
+        "ineligible_reason",
+        "VARCHAR",
+        "Why no card is recommended (deceased, minor, high risk, ...); null when eligible.",
+        ELIGIBILITY_INPUTS,
+    ),
+    (
+        "campaign_stage",
+        "INTEGER",
+        f"Number of the last funnel stage the customer reached, {STAGE_RANGE}; null when not "
+        "targeted.",
+        _deps(_F, "cust_id"),
+    ),
+    (
+        "campaign_stage_name",
+        "VARCHAR",
+        "Name of the last funnel stage reached; null when not targeted.",
+        _deps(_F, "cust_id"),
+    ),
+    *(
+        (n, t, d, _deps(_F, n))
+        for n, t, d, _ in CUSTOMER_ATTRS
+        if n in ("affluence_level", "risk_category", "segment", "state", "country", "cibil_score")
+    ),
+    (
+        "total_spend",
+        "DOUBLE",
+        f"Sum of {SPEND} in {WINDOW}, {MONEY} (customer_features.total_spend).",
+        _deps(_F, "total_spend"),
+    ),
+]
+
+_C = CROSS_SELL_KEY
+FUNNEL_COLUMNS: Cols = [
+    ("archetype", "VARCHAR", "Cross-sell archetype the row counts.", _deps(_C, "archetype")),
+    ("stage_order", "BIGINT", f"Stage number, {STAGE_RANGE}.", []),
+    ("stage", "VARCHAR", f"Stage name ({', '.join(FUNNEL_STAGES)}).", []),
+    (
+        "customers",
+        "BIGINT",
+        "Number of customers of the archetype who reached the stage (or a later one).",
+        _deps(_C, "campaign_stage"),
+    ),
+    (
+        "conversion_from_previous",
+        "DOUBLE",
+        f"customers / the previous stage's customers, {FRACTION}; null at stage 1 and after "
+        "an empty stage.",
+        _deps(_C, "campaign_stage"),
+    ),
+    (
+        "conversion_from_reached",
+        "DOUBLE",
+        f"customers / the customers at stage 1 ({FUNNEL_STAGES[0]}), {FRACTION}; null when "
+        "none were reached.",
+        _deps(_C, "campaign_stage"),
+    ),
+]
+LEAD_COLUMNS: Cols = [
+    ("figure", "VARCHAR", "Which chart of the lead-generation dashboard the row feeds.", []),
+    (
+        "member",
+        "VARCHAR",
+        "The category the row counts, by figure: archetype, risk category, affluence level, "
+        "segment, 'State, Country', product name, recommended card, payment mode or reason.",
+        [
+            *_deps(_C, "archetype", "risk_category", "affluence_level", "segment", "state"),
+            *_deps(mastered_key("product"), "product_name"),
+            *_deps(mastered_key("transaction"), "transaction_mode", "transaction_reason"),
+        ],
+    ),
+    (
+        "month",
+        "DATE",
+        "First day of the month, on the transactions-per-month rows; null on the others.",
+        _deps(mastered_key("transaction"), "transaction_ts"),
+    ),
+    (
+        "customers",
+        "BIGINT",
+        "Number of customers in the member (product sales: distinct holders of open accounts).",
+        _deps(_C, "cust_id"),
+    ),
+    (
+        "accounts",
+        "BIGINT",
+        "Number of open (not closed) accounts of the product; product sales rows only.",
+        _deps(mastered_key("account"), "account_id", "account_status"),
+    ),
+    (
+        "transactions",
+        "BIGINT",
+        "Number of transactions of any status; transaction rows (mode, reason) only.",
+        _deps(mastered_key("transaction"), "transaction_id"),
+    ),
+    (
+        "amount",
+        "DECIMAL(38,2)",
+        f"Sum of those transactions' amounts, any status, {MONEY}.",
+        _deps(mastered_key("transaction"), "amount_reporting"),
+    ),
+    (
+        "share",
+        "DOUBLE",
+        f"The member's part of its figure's total customers, accounts or transactions, "
+        f"{FRACTION}; null on the per-month rows.",
+        [],
+    ),
+    CURRENCY_DOC,
+]
+SPEND_COLUMNS_DOC: Cols = [
+    ("figure", "VARCHAR", "Which chart of the spend-analysis dashboard the row feeds.", []),
+    (
+        "month",
+        "DATE",
+        "First day of the month of the spend; per-month rows only.",
+        _deps(mastered_key("transaction"), "transaction_ts"),
+    ),
+    ("segment", "VARCHAR", f"Spend segment: {SEGMENT_RULE}.", SPEND_TX),
+    (
+        "category",
+        "VARCHAR",
+        "Spend category (the transaction reason, e.g. Travel, Ecom).",
+        _deps(mastered_key("transaction"), "transaction_reason"),
+    ),
+    (
+        "mode",
+        "VARCHAR",
+        f"Payment mode: {_one_of(TRANSACTION_MODES)}.",
+        _deps(mastered_key("transaction"), "transaction_mode"),
+    ),
+    (
+        "customers",
+        "BIGINT",
+        "Number of customers in the segment, or paying in the segment/category/mode flow.",
+        _deps(mastered_key("customer"), "cust_id"),
+    ),
+    ("transactions", "BIGINT", f"Number of {SPEND} in the row's group.", SPEND_TX),
+    ("spend", "DECIMAL(38,2)", f"Sum of {SPEND} in the row's group, {MONEY}.", SPEND_TX),
+    (
+        "cumulative_spend",
+        "DECIMAL(38,2)",
+        f"Sum of {SPEND} from the first month through this one, {MONEY}; per-month rows only.",
+        SPEND_TX,
+    ),
+    CURRENCY_DOC,
+]
+
+
+# Asset metadata the OpenLineage events read: how each output column uses each input
+# column, as "TYPE/SUBTYPE/description" per "<schema>.<table>.<column>" (Dagster's column
+# lineage records only which columns, not how).
+FILTER_COLUMNS = {"transaction_status", "transaction_type"}
+NUMERIC = ("BIGINT", "INTEGER", "DOUBLE", "DECIMAL")
+
+
+def transformation(out: str, out_type: str, dep: str) -> str:
+    """How a mart column uses one input column, in OpenLineage's vocabulary."""
+    if dep in FILTER_COLUMNS and out not in FILTER_COLUMNS:
+        return "INDIRECT/FILTER/spend counts successful debits only"
+    if dep == out:
+        return "DIRECT/IDENTITY/"
+    if out_type.startswith(NUMERIC):
+        return "DIRECT/AGGREGATION/counted or summed per customer or figure"
+    return "DIRECT/TRANSFORMATION/derived by the rules of fs_assets/transforms/marts/model.py"
+
+
+def column_transformations(cols: Cols) -> dict[str, dict[str, str]]:
+    return {
+        n: {f"{'.'.join(k.path)}.{c}": transformation(n, t, c) for k, c in deps}
+        for n, t, _, deps in cols
+        if deps
+    }
+
+
+def column_schema(cols: Cols) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=n, type=t, description=d) for n, t, d, _ in cols]
+    )
+
+
+def column_lineage(cols: Cols) -> dg.TableColumnLineage:
+    return dg.TableColumnLineage(
+        {
+            n: [dg.TableColumnDep(asset_key=k, column_name=c) for k, c in deps]
+            for n, _, _, deps in cols
+            if deps
+        }
+    )

@@ -1,0 +1,196 @@
+"""`raw.<entity>` assets: new landing files merged into the append-only history."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+from fs_assets.defs.keys import MOCK_SOURCES_KEY, raw_key
+from fs_assets.defs.metadata import column_schema, table_name
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import OWNER, raw_table
+from fs_assets.transforms.landing_files import LandingFolderError, check_writable
+from fs_assets.transforms.raw_history import IngestOutcome, ingest_files
+from resources.landing_zone import LandingZoneResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+
+def _outcomes_markdown(outcomes: list[IngestOutcome]) -> str:
+    if not outcomes:
+        return "No new landing files."
+    lines = [
+        "| file | status | read | inserted | already present | rejected rows | corrections "
+        "| error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        err = (f"line {o.error_line}: " if o.error_line else "") + (o.error or "")
+        lines.append(
+            f"| {o.path.rsplit('/', 1)[-1]} | {o.status} | {o.rows_read} | {o.rows_inserted} "
+            f"| {o.rows_already_present} | {o.rows_rejected} | {o.rows_corrected} "
+            f"| {err.replace('|', '/')} |"
+        )
+    return "\n".join(lines)
+
+
+def _ingest_all(
+    context: dg.AssetExecutionContext,
+    landing: LandingZoneResource,
+    ent: Entity,
+    files: list[Path],
+    ingest: Callable[[list[Path]], list[IngestOutcome]],
+) -> list[IngestOutcome]:
+    """Ingest the new files with the engine's `ingest` (one outcome per file, in order);
+    move unreadable files aside and log what happened to each file."""
+    outcomes: list[IngestOutcome] = []
+    for path, outcome in zip(files, ingest(files), strict=True):
+        if outcome.status == "skipped":
+            continue
+        outcomes.append(outcome)
+        if outcome.status == "rejected":
+            moved = landing.move_aside(
+                ent.name,
+                path,
+                {
+                    "file": str(path),
+                    "entity": ent.name,
+                    "line": outcome.error_line,
+                    "reason": outcome.error,
+                    "run_id": context.run_id,
+                },
+            )
+            context.log.error(
+                f"rejected {path}"
+                + (f", line {outcome.error_line}" if outcome.error_line else "")
+                + f": {outcome.error}; nothing from this file was ingested; "
+                f"moved to {moved} with a report"
+            )
+            continue
+        if outcome.status == "ingested" and outcome.rows_read == 0:
+            context.log.warning(
+                f"{path}: the file holds a header and no rows; nothing was ingested from it"
+            )
+        if outcome.rows_rejected:
+            context.log.warning(
+                f"{path}: {outcome.rows_rejected} rows without a usable key or modified_at, "
+                f"or with a control character, went to quarantine.{ent.name}_ingest_rejects "
+                "(the reason names the column)"
+            )
+        if outcome.rows_corrected:
+            context.log.warning(
+                f"{path}: {outcome.rows_corrected} same-timestamp corrections: versions with "
+                "the (key, modified_at) of a stored version but other content; stored, and "
+                "they win at mastering"
+            )
+        context.log.info(f"{path}: {outcome.status}, {outcome.rows_inserted} new")
+    return outcomes
+
+
+def _checked_listing(
+    context: dg.AssetExecutionContext, landing: LandingZoneResource, ent: Entity
+) -> tuple[list[Path], list[Path]]:
+    """(entries to ingest: data files and symlinks to refuse, sub-folders not read).
+
+    Fails before anything is read when the folder is not writable, since rejected files
+    must be moved out of it (otherwise each run would reject them again).
+    """
+    listing = landing.listing(ent.name)
+    for folder in listing.folders:
+        context.log.warning(
+            f"{folder} is a sub-folder of the landing folder and is not read: only files "
+            f"directly in {folder.parent} are ingested; move its files up to ingest them"
+        )
+    entries = sorted(listing.files + listing.symlinks)
+    if entries:
+        try:
+            check_writable(landing.entity_dir(ent.name))
+            check_writable(landing.rejected_dir / ent.name, "folder for rejected files")
+        except LandingFolderError as err:
+            raise dg.Failure(description=str(err)) from err
+    return entries, listing.folders
+
+
+def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=raw_key(ent.name),
+        group_name="raw",
+        owners=[OWNER],
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        deps=[MOCK_SOURCES_KEY],
+        description=(
+            f"Append-only history of {ent.name} versions as delivered in landing files. "
+            f"Grain: one row per ({ent.key}, modified_at) version (and per same-timestamp "
+            "correction), text as delivered, plus the file, row and time of ingestion. Merge "
+            f"rule (seed): insert only versions whose ({ent.key}, modified_at) is not already "
+            "present; one with the same key and time but other content is a correction, "
+            "stored and counted. A file already in the ledger is not read again."
+        ),
+        metadata={
+            "dagster/table_name": table_name("raw", ent.name),
+            "dagster/column_schema": column_schema(ent, typed=False),
+            "merge_rule": f"old.{ent.key} = new.{ent.key} AND old.modified_at = new.modified_at "
+            "AND old.<every column> IS NOT DISTINCT FROM new.<every column> "
+            "WHEN NOT MATCHED THEN INSERT",
+        },
+    )
+    def _raw(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        landing: LandingZoneResource,
+    ) -> dg.MaterializeResult:
+        files, folders = _checked_listing(context, landing, ent)
+        counts_sql = f"select count(*), count(distinct {ent.key}) from {raw_table(ent)}"
+        run_id = context.run_id
+        if warehouse.resolved_engine == "spark":
+            from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
+
+            with warehouse.spark() as wh:
+                outcomes = _ingest_all(  # file by file: Spark reads each into its own batch
+                    context,
+                    landing,
+                    ent,
+                    files,
+                    lambda paths: [engine.ingest_file(wh, ent, p, run_id) for p in paths],
+                )
+                wh.register("raw", ent.name, engine.raw_ddl(ent))
+                total, keys = wh.execute(counts_sql).fetchone()
+        else:
+            with warehouse.connect() as conn:
+                outcomes = _ingest_all(  # every new file in one statement where it can
+                    context,
+                    landing,
+                    ent,
+                    files,
+                    lambda paths: ingest_files(conn, ent, paths, run_id),
+                )
+                total, keys = conn.execute(counts_sql).fetchone()
+        inserted = sum(o.rows_inserted for o in outcomes)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(total),
+                "distinct_keys": dg.MetadataValue.int(keys),
+                "files_new": dg.MetadataValue.int(len(outcomes)),
+                "files_rejected": dg.MetadataValue.int(
+                    sum(o.status == "rejected" for o in outcomes)
+                ),
+                "rows_inserted": dg.MetadataValue.int(inserted),
+                "rows_quarantined": dg.MetadataValue.int(sum(o.rows_rejected for o in outcomes)),
+                "rows_corrected": dg.MetadataValue.int(sum(o.rows_corrected for o in outcomes)),
+                "files_without_rows": dg.MetadataValue.json(
+                    [o.path for o in outcomes if o.status == "ingested" and o.rows_read == 0]
+                ),
+                "folders_ignored": dg.MetadataValue.json([str(p) for p in folders]),
+                "ingestion": dg.MetadataValue.md(_outcomes_markdown(outcomes)),
+                # The files this run read, for OpenLineage (fs_assets/lineage/landing.py).
+                "landing_files": dg.MetadataValue.json(
+                    [{"path": o.path, "status": o.status} for o in outcomes]
+                ),
+            }
+        )
+
+    return _raw
+
+
+RAW_ASSETS = [build_raw_asset(e) for e in ENTITIES.values()]

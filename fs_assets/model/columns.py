@@ -1,0 +1,95 @@
+"""Column and entity types, their formats and PII tags: what the rules and checks read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# ---------------------------------------------------------------------------------------
+# PII tags (the seed's policy column tags)
+# ---------------------------------------------------------------------------------------
+PII_MASK = "TW.mask"
+PII_DOB = "TW.dob"
+# Quasi-identifiers the seed left untagged: the minor and senior-citizen flags reveal an age
+# band (with pin and gender, enough to single people out). Not the seed's tag.
+PII_AGE_BAND = "TW.age_band"
+PII_TAGS = (PII_MASK, PII_DOB, PII_AGE_BAND)
+
+# ---------------------------------------------------------------------------------------
+# Columns
+# ---------------------------------------------------------------------------------------
+SqlType = Literal["VARCHAR", "DATE", "TIMESTAMP", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL(18,2)"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an entity: its type once mastered, and what the rules know of it."""
+
+    name: str
+    type: SqlType = "VARCHAR"
+    description: str = ""
+    required: bool = False
+    values: tuple[str, ...] | None = None
+    max_length: int | None = None
+    exact_length: int | None = None
+    pattern: str | None = None
+    value_range: tuple[float, float] | None = None
+    pii: str | None = None
+    # The rule applies only to rows of this customer type (personal-only attributes).
+    personal_only: bool = False
+    # A typed source (Parquet) may deliver this integer column as a float; an integer
+    # value (839.0) is then stored as '839'. Off: a float column rejects the file.
+    integral_float_ok: bool = False
+    # Free text (an address line): tab and line breaks are not control characters here.
+    free_text: bool = False
+
+    @property
+    def source_header(self) -> str:
+        """How the source system spells the header: 'Cust First Name' for cust_first_name."""
+        return " ".join(part.capitalize() for part in self.name.split("_"))
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    entity: str
+    ref_column: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A business entity: a landing folder, a raw history table and a mastered table."""
+
+    name: str
+    key: str
+    columns: tuple[Column, ...]
+    description: str
+    grain: str
+    foreign_keys: tuple[ForeignKey, ...] = field(default_factory=tuple)
+    # Columns mastering adds from other mastered tables (not delivered by the source);
+    # how each is computed is in `fs_assets/model/cross_entity.py`.
+    derived_columns: tuple[Column, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(
+            f"{self.name} has no column {name!r}; columns: {', '.join(self.column_names)}"
+        )
+
+    @property
+    def pii_columns(self) -> dict[str, str]:
+        return {c.name: c.pii for c in self.columns if c.pii}
+
+
+ID10 = r"^[A-Za-z0-9]{10}$"  # the seed's cust_id format; products reuse it
+ALPHA = r"^[a-zA-Z]+$"
+# The seed's email rule: '^[a-z0-9.]+@[a-z]+\.[a-z]{2,3}'. Kept, anchored at the end too,
+# so 'a@b.comX' cannot pass on its prefix.
+EMAIL = r"^[a-z0-9.]+@[a-z]+\.[a-z]{2,3}$"
+ISO_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"

@@ -1,0 +1,141 @@
+"""What one entity's mastering reads of other mastered tables, and what it derives from them.
+
+A cross-entity rule (a transaction's currency against its account's) needs columns of
+another mastered table next to the row it judges. Each `Lookup` is one left join of such
+a table, under an alias the rule's predicate reads; mastering and the asset checks add the
+same joins, so a rule means the same in both. A looked-up table is built first (a
+dependency of the asset) and a rebuild of it re-evaluates every key (`mastering._refs`),
+so a late fx rate releases the transactions that were waiting for it.
+
+The reporting currency is the one `?` parameter a lookup takes: rates are triangulated
+through the rate feed's own quote currency, so any currency the feed covers can be the
+reporting one (amount * rate(currency) / rate(reporting currency), same day, same quote).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fs_assets.model.columns import Entity
+from fs_assets.model.value_sets import CURRENCIES, DEFAULT_REPORTING_CURRENCY
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A left join of another mastered table; `{s}` in `on` is the judged row's alias."""
+
+    alias: str
+    entity: str
+    relation: str
+    on: str
+    # Columns of the relation that mastering carries along as `_<column>`.
+    carried: tuple[str, ...] = ()
+    takes_reporting_currency: bool = False
+
+
+ACCOUNT_LOOKUP = Lookup(
+    alias="_acct",
+    entity="account",
+    relation=(
+        "select account_id as acct_account_id, currency as acct_currency, "
+        "open_date as acct_open_date from mastered.account"
+    ),
+    on="_acct.acct_account_id = {s}.account_id",
+)
+# One row per (currency, day): the rate to the reporting currency through the feed's quote
+# currency. No row (no rate for the currency, or none for the reporting currency that day,
+# or the two quoted in different currencies) means no conversion: the rule says so. Output
+# columns carry a prefix, so a rule's unqualified column names stay the judged row's.
+FX_LOOKUP = Lookup(
+    alias="_fx",
+    entity="fx_rate",
+    relation=(
+        "select f.currency as fx_currency, f.rate_date as fx_rate_date, "
+        "f.rate / r.rate as fx_rate, r.currency as fx_reporting_currency "
+        "from mastered.fx_rate f join mastered.fx_rate r on r.rate_date = f.rate_date "
+        "and r.reporting_currency = f.reporting_currency and r.currency = ?"
+    ),
+    on=(
+        "_fx.fx_currency = {s}.currency "
+        "and _fx.fx_rate_date = cast(try_cast({s}.transaction_ts as timestamp) as date)"
+    ),
+    carried=("fx_rate", "fx_reporting_currency"),
+    takes_reporting_currency=True,
+)
+LOOKUPS: dict[str, tuple[Lookup, ...]] = {"transaction": (ACCOUNT_LOOKUP, FX_LOOKUP)}
+
+
+def amount_reporting_sql(amount: str, rate: str) -> str:
+    """Amount times rate, to the cent, half away from zero, in exact decimal arithmetic.
+
+    The rate (a DOUBLE) is fixed to ten decimals first: a double product rounds a half cent
+    (101.25 x 60.492 = 6124.815) by its binary representation, which differs between DuckDB
+    and Spark; decimals are exact on both.
+    """
+    return (
+        f"cast(round(cast({amount} as decimal(18,2)) * cast({rate} as decimal(18,10)), 2) "
+        "as decimal(18,2))"
+    )
+
+
+# Derived columns (entities.py declares them): the SQL over a mastered row `e` of
+# `_ranked`, and the columns each comes from, (schema, table, column), for lineage.
+DERIVED_SQL: dict[str, dict[str, str]] = {
+    "transaction": {
+        "amount_reporting": amount_reporting_sql(
+            "try_cast(e.amount as decimal(18,2))", "e._fx_rate"
+        ),
+        "reporting_currency": "e._fx_reporting_currency",
+    }
+}
+DERIVED_FROM: dict[str, dict[str, tuple[tuple[str, str, str], ...]]] = {
+    "transaction": {
+        "amount_reporting": (("raw", "transaction", "amount"), ("mastered", "fx_rate", "rate")),
+        "reporting_currency": (("mastered", "fx_rate", "currency"),),
+    }
+}
+
+
+def lookups(ent: Entity) -> tuple[Lookup, ...]:
+    return LOOKUPS.get(ent.name, ())
+
+
+def lookup_entities(ent: Entity) -> tuple[str, ...]:
+    """Entities whose mastered tables this entity's rules read, besides foreign keys."""
+    return tuple(dict.fromkeys(lk.entity for lk in lookups(ent)))
+
+
+def check_reporting_currency(currency: str) -> str:
+    """The currency if it is one the model knows; a clear error otherwise."""
+    if currency not in CURRENCIES:
+        raise ValueError(
+            f"reporting currency {currency!r} is not one of {', '.join(CURRENCIES)}: set "
+            f"FS_ACCELERATOR_REPORTING_CURRENCY (or the warehouse resource's "
+            f"reporting_currency) to one of them; default {DEFAULT_REPORTING_CURRENCY}"
+        )
+    return currency
+
+
+def lookup_joins_sql(
+    ent: Entity, source_alias: str, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+) -> tuple[str, list[object]]:
+    """The left joins of the entity's lookups, with their parameters (in text order)."""
+    joins: list[str] = []
+    params: list[object] = []
+    for lk in lookups(ent):
+        joins.append(f"left join ({lk.relation}) {lk.alias} on {lk.on.format(s=source_alias)}")
+        if lk.takes_reporting_currency:
+            params.append(check_reporting_currency(reporting_currency))
+    return "\n".join(joins), params
+
+
+def carried_sql(ent: Entity) -> str:
+    """`, _fx.fx_rate as _fx_rate, ...`: looked-up values kept for derived columns."""
+    parts = [f"{lk.alias}.{c} as _{c}" for lk in lookups(ent) for c in lk.carried]
+    return "".join(f", {p}" for p in parts)
+
+
+def derived_select_sql(ent: Entity) -> str:
+    """`, <expr> as <column>` for each derived column of the entity."""
+    sql = DERIVED_SQL.get(ent.name, {})
+    return "".join(f', {sql[c.name]} as "{c.name}"' for c in ent.derived_columns)

@@ -1,0 +1,156 @@
+"""`marts.cross_sell`: each customer's archetype, recommended credit card, and campaign stage.
+
+All rules come from `fs_assets.transforms.marts.model` and run as one set-based statement over
+`marts.customer_features`:
+
+1. the archetype is the first rule of ARCHETYPES that holds (Generic always holds);
+2. a customer is ineligible for the first INELIGIBILITY rule that holds, with its reason;
+3. an eligible customer is offered, among the cards of mastered.product it does not hold
+   and whose minimum CIBIL it meets, up to its tier cap (the lower of the affluence and the
+   archetype cap): the card whose reward fits its largest spend category (or its
+   archetype), then the highest tier, then the lowest fee. The reason says which of these
+   decided. No card left means no recommendation, with that reason;
+4. customers with a card are reached by the simulated campaign; how far each gets through
+   FUNNEL_STAGES is drawn per customer from md5(seed, customer, step), so it is
+   reproducible and independent of the other customers.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from fs_assets.transforms.marts.features import FEATURES_TABLE
+from fs_assets.transforms.marts.model import (
+    ARCHETYPES,
+    CAMPAIGN_SEED,
+    CARD_TIERS_ORDERED,
+    DEFAULT_REWARD,
+    FUNNEL_RATES,
+    FUNNEL_STAGES,
+    INELIGIBILITY,
+    NO_CARD_LEFT,
+    REWARD_BY_ARCHETYPE,
+    REWARD_BY_CATEGORY,
+    TIER_CAP_BY_AFFLUENCE,
+    TIER_CAP_BY_ARCHETYPE,
+)
+from fs_assets.transforms.marts.sql_builder import SqlBuilder
+
+CROSS_SELL_TABLE = "marts.cross_sell"
+
+
+def archetype_case(s: SqlBuilder, what: str) -> None:
+    """`case when <rule 1> then <name or reason 1> ... end`, first match wins."""
+    s.add("case")
+    for a in ARCHETYPES:
+        s.add(f" when ({a.predicate}) then ?", *a.params, a.name if what == "name" else a.reason)
+    s.add(" end")
+
+
+def cross_sell_sql() -> tuple[str, list[object]]:
+    s = SqlBuilder()
+    s.add(f"create or replace table {CROSS_SELL_TABLE} as\nwith f as (\n  select f.*, ")
+    archetype_case(s, "name")
+    s.add(" as archetype, ")
+    archetype_case(s, "reason")
+    s.add(" as archetype_reason, case")
+    for rule in INELIGIBILITY:
+        s.add(f" when ({rule.predicate}) then {rule.reason}", *rule.params)
+    s.add(f" end as ineligible_reason\n  from {FEATURES_TABLE} f\n),\n")
+    tiers = list(CARD_TIERS_ORDERED)
+    s.add("g as (\n  select f.*, ")
+    s.case_map("affluence_level", TIER_CAP_BY_AFFLUENCE)
+    s.add(" as affluence_cap, ")
+    s.case_map("archetype", TIER_CAP_BY_ARCHETYPE)
+    s.add(" as archetype_cap, coalesce(")
+    s.case_map("archetype", REWARD_BY_ARCHETYPE)
+    s.add(", ")
+    s.case_map("dominant_category", REWARD_BY_CATEGORY)
+    s.add(", ?) as wanted_reward, ", DEFAULT_REWARD)
+    s.case_map("archetype", {k: list(v) for k, v in FUNNEL_RATES.items()}, "::double[]")
+    s.add(" as funnel_rates\n  from f\n),\n")
+    s.add(
+        "h as (\n  select g.*, least(list_position(?::varchar[], affluence_cap),"
+        " coalesce(list_position(?::varchar[], archetype_cap), 99)) as tier_cap_rank\n"
+        "  from g\n),\n",
+        tiers,
+        tiers,
+    )
+    s.add(
+        "cards as (\n  select product_id, product_name, card_tier, reward_type, annual_fee,"
+        " min_cibil_score, list_position(?::varchar[], card_tier) as tier_rank\n"
+        "  from mastered.product where product_type = 'Credit Card'\n),\n",
+        tiers,
+    )
+    s.add(
+        """best as (
+  select h.cust_id, c.product_id, c.product_name, c.card_tier, c.reward_type,
+         c.min_cibil_score, c.reward_type = h.wanted_reward as reward_match
+  from h join cards c
+    on c.min_cibil_score <= h.cibil_score and c.tier_rank <= h.tier_cap_rank
+   and not list_contains(h.held_cards, c.product_id)
+  where h.ineligible_reason is null
+  qualify row_number() over (
+    partition by h.cust_id
+    order by reward_match desc, c.tier_rank desc, c.annual_fee, c.product_id) = 1
+),
+staged as (
+  select h.*, b.product_id as recommended_product_id, b.product_name as recommended_card,
+    b.card_tier as recommended_tier, b.reward_type as recommended_reward,
+    b.min_cibil_score as card_min_cibil, b.reward_match,
+"""
+    )
+    # How many funnel steps the customer passes before the first it fails.
+    s.add("    case when b.product_id is null then null")
+    for step in range(1, len(FUNNEL_STAGES)):
+        s.add(
+            " when md5_number(? || ':' || h.cust_id || ':' || ?) % 1000000 / 1e6"
+            f" >= funnel_rates[{step}] then {step}",
+            CAMPAIGN_SEED,
+            str(step),
+        )
+    s.add(f" else {len(FUNNEL_STAGES)} end as campaign_stage\n")
+    s.add("  from h left join best b using (cust_id)\n)\n")
+    s.add(
+        """select cust_id, archetype, archetype_reason,
+  recommended_product_id is not null as eligible,
+  recommended_product_id, recommended_card, recommended_tier, recommended_reward,
+  case
+    when ineligible_reason is not null then ineligible_reason
+    when recommended_product_id is null then ?
+    else recommended_card || ' (' || recommended_tier || ', ' || recommended_reward || '): '
+      || case
+           when reward_match and archetype in (select unnest(?::varchar[]))
+             then archetype || ' earn most from ' || recommended_reward
+           when reward_match and dominant_category is not null
+             then dominant_category || ' is ' || printf('%.0f%%', dominant_share * 100)
+               || ' of spend'
+           when reward_match then 'no spend history yet; ' || recommended_reward || ' by default'
+           else 'no ' || wanted_reward || ' card open to them; the best one that is'
+         end
+      || '; ' || recommended_tier || ' is within the '
+      || coalesce(list_extract(?::varchar[], tier_cap_rank), 'top') || ' cap (affluence '
+      || affluence_level || ', ' || archetype || '); CIBIL ' || cibil_score::varchar
+      || ' meets the ' || card_min_cibil::varchar || ' minimum'
+  end as recommendation_reason,
+  ineligible_reason,
+  campaign_stage,
+  case when campaign_stage is not null then (?::varchar[])[campaign_stage] end
+    as campaign_stage_name,
+  affluence_level, risk_category, segment, state, country, cibil_score, total_spend
+from staged
+order by cust_id
+""",
+        NO_CARD_LEFT,
+        list(REWARD_BY_ARCHETYPE),
+        tiers,
+        list(FUNNEL_STAGES),
+    )
+    return s.text, s.params
+
+
+def build_cross_sell(conn: duckdb.DuckDBPyConnection) -> int:
+    """(Re)create the cross-sell table in one statement; the row count."""
+    sql, params = cross_sell_sql()
+    conn.execute(sql, params)
+    return int(conn.execute(f"select count(*) from {CROSS_SELL_TABLE}").fetchall()[0][0])

@@ -1,0 +1,39 @@
+"""The dashboards' data-quality tiles: rows quarantined at mastering, per entity.
+
+Read from the quarantine tables mastering writes, so a reader of the charts sees how many
+delivered rows were kept out of them: keys rejected (no valid version) and pending
+corrections (a newer version that breaks a rule, its key still mastered as before).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import QUARANTINE_SCHEMA, pending_table, rejects_table
+
+
+def quarantine_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Entity -> (rejected rows, pending corrections), for entities mastered so far."""
+    present = {
+        name
+        for (name,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = ?",
+            [QUARANTINE_SCHEMA],
+        ).fetchall()
+    }
+    counts = {}
+    for name, ent in ENTITIES.items():
+        if {f"{name}_rejects", f"{name}_pending_corrections"} <= present:
+            (rejected,) = conn.execute(f"select count(*) from {rejects_table(ent)}").fetchone()
+            (pending,) = conn.execute(f"select count(*) from {pending_table(ent)}").fetchone()
+            counts[name] = (int(rejected), int(pending))
+    return counts
+
+
+def quality_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """One tile per entity: 'Quarantine: customer (rejected / pending)' -> '14 / 3'."""
+    return {
+        f"Quarantine: {name} (rejected / pending)": f"{rejected:,} / {pending:,}"
+        for name, (rejected, pending) in quarantine_counts(conn).items()
+    }

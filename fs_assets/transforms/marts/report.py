@@ -1,0 +1,218 @@
+"""Dashboard files: a PNG per chart, one self-contained HTML page per dashboard, an index.
+
+vl-convert renders the PNGs with its embedded Vega engine and supplies the Vega,
+Vega-Lite and vega-embed JavaScript that each HTML page carries inline, so the pages work
+from a file system or a mail attachment with no network. Files are written to a temporary
+name and renamed, so a reader never sees half a page; `reports/index.html` is rebuilt from
+the per-dashboard manifests after any dashboard is written, and links every page and chart.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import vl_convert as vlc
+
+from fs_assets.transforms.marts.charts import Chart
+
+PNG_DIR = "png"
+INDEX = "index.html"
+
+
+@dataclass(frozen=True)
+class DashboardFiles:
+    page: Path
+    pngs: dict[str, Path]
+    index: Path
+
+
+def render_png(chart: Chart, scale: float = 2.0) -> bytes:
+    if chart.grammar == "vega":
+        return vlc.vega_to_png(chart.spec, scale=scale)
+    return vlc.vegalite_to_png(chart.spec, scale=scale)
+
+
+@cache
+def _javascript() -> str:
+    return vlc.javascript_bundle()
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside a <script> element ('</' cannot close it)."""
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+
+def _table(chart: Chart) -> str:
+    fields = list(dict.fromkeys(f for r in chart.rows for f in r if f != "path"))
+    head = "".join(f"<th>{html.escape(chart.field_titles.get(f, f))}</th>" for f in fields)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(f)))}</td>" for f in fields) + "</tr>"
+        for r in chart.rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+header { margin-bottom: 16px; } h1 { margin: 0 0 4px 0; }
+.kpis { display: flex; gap: 16px; flex-wrap: wrap; margin: 12px 0 20px; }
+.kpi { border: 1px solid #ddd; border-radius: 6px; padding: 8px 14px; }
+.kpi b { display: block; font-size: 22px; }
+section { border-top: 1px solid #eee; padding: 12px 0; }
+table { border-collapse: collapse; font-size: 12px; margin-top: 6px; }
+td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 16px; }
+.grid figure { margin: 0; border: 1px solid #eee; padding: 8px; }
+.grid figure.wide { grid-column: 1 / -1; }
+.grid img { display: block; width: 100%; height: auto; }
+.grid figure.wide img { max-width: 1400px; }
+"""
+
+
+def _kpis(kpis: Mapping[str, str]) -> str:
+    return (
+        '<div class="kpis">'
+        + "".join(
+            f'<div class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></div>'
+            for k, v in kpis.items()
+        )
+        + "</div>"
+    )
+
+
+def dashboard_html(title: str, intro: str, kpis: Mapping[str, str], charts: Sequence[Chart]) -> str:
+    """One page: every chart interactive (inline Vega), each with the mart rows it shows.
+
+    Each chart's Vega view is kept in `window.vegaViews[<chart id>]`, so a reader's console
+    or a browser test can query what was drawn.
+    """
+    sections = []
+    for i, c in enumerate(charts):
+        sections.append(
+            f'<section data-chart="{html.escape(c.name)}"><h2>{html.escape(c.title)}</h2>'
+            f"<p>{html.escape(c.description)} Source: <code>{html.escape(c.table)}</code>"
+            + (f" (figure = '{html.escape(c.figure)}')" if c.figure else "")
+            + f'</p><div id="chart-{i}" class="chart"></div>'
+            f"<details><summary>Data ({len(c.rows)} rows)</summary>{_table(c)}</details></section>"
+        )
+    specs = _script_json([{"id": f"chart-{i}", "spec": c.spec} for i, c in enumerate(charts)])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style></head>
+<body data-rendered="0">
+<header><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>
+<p><a href="{INDEX}">All dashboards</a></p>{_kpis(kpis)}</header>
+{"".join(sections)}
+<script>{_javascript()}</script>
+<script>
+window.chartErrors = [];
+window.vegaViews = {{}};
+const charts = {specs};
+Promise.all(charts.map(c => vegaEmbed('#' + c.id, c.spec, {{renderer: 'svg', actions: false}})
+  .then(r => {{ window.vegaViews[c.id] = r.view; }})
+  .catch(e => {{ window.chartErrors.push(c.id + ': ' + e); }})))
+  .then(() => {{ document.body.dataset.rendered = String(charts.length); }});
+</script>
+</body></html>
+"""
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_dashboard(
+    reports: Path,
+    slug: str,
+    title: str,
+    intro: str,
+    kpis: Mapping[str, str],
+    charts: Sequence[Chart],
+) -> DashboardFiles:
+    """PNGs, the dashboard's page and manifest, then the index over all dashboards."""
+    pngs = {}
+    for c in charts:
+        path = reports / PNG_DIR / f"{c.name}.png"
+        _write(path, render_png(c))
+        pngs[c.name] = path
+    page = reports / f"{slug}.html"
+    _write(page, dashboard_html(title, intro, kpis, charts))
+    manifest = {
+        "slug": slug,
+        "title": title,
+        "intro": intro,
+        "kpis": dict(kpis),
+        "page": page.name,
+        "charts": [
+            {"name": c.name, "title": c.title, "png": f"{PNG_DIR}/{c.name}.png", "wide": c.wide}
+            for c in charts
+        ],
+    }
+    _write(reports / f"{slug}.json", json.dumps(manifest, indent=2))
+    return DashboardFiles(page, pngs, write_index(reports))
+
+
+DASHBOARD_ORDER = ("campaign_funnel", "lead_generation", "spend_analysis")
+
+
+def write_index(reports: Path) -> Path:
+    """`index.html`: every dashboard that has been built, its figures and chart images."""
+    manifests = []
+    for slug in DASHBOARD_ORDER:
+        f = reports / f"{slug}.json"
+        if f.exists():
+            manifests.append(json.loads(f.read_text(encoding="utf-8")))
+    parts = []
+    for m in manifests:
+        figures = "".join(
+            ('<figure class="wide">' if c.get("wide") else "<figure>")
+            + f'<a href="{html.escape(m["page"])}#chart-{i}">'
+            f'<img src="{html.escape(c["png"])}" alt="{html.escape(c["title"])}"></a>'
+            f"<figcaption>{html.escape(c['title'])}</figcaption></figure>"
+            for i, c in enumerate(m["charts"])
+        )
+        parts.append(
+            f'<section data-dashboard="{html.escape(m["slug"])}"><h2>'
+            f'<a href="{html.escape(m["page"])}">{html.escape(m["title"])}</a></h2>'
+            f"<p>{html.escape(m['intro'])}</p>{_kpis(m['kpis'])}"
+            f'<div class="grid">{figures}</div></section>'
+        )
+    missing = [s for s in DASHBOARD_ORDER if s not in {m["slug"] for m in manifests}]
+    note = f"<p>Not built yet: {html.escape(', '.join(missing))}.</p>" if missing else ""
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fs-accelerator dashboards</title>
+<style>{STYLE}</style></head><body>
+<header><h1>Credit-card cross-sell dashboards</h1>
+<p>Built from the customer 360 data product's marts. Click a chart for its interactive
+page.</p>{note}</header>
+{"".join(parts)}
+</body></html>
+"""
+    index = reports / INDEX
+    _write(index, page)
+    return index
+
+
+def png_markdown(chart: Chart, scale: float = 1.0) -> str:
+    """The chart as an inline image for Dagster metadata (the UI renders markdown images)."""
+    data = base64.b64encode(render_png(chart, scale=scale)).decode("ascii")
+    return f"**{chart.title}**\n\n![{chart.title}](data:image/png;base64,{data})"

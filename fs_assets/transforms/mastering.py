@@ -1,0 +1,331 @@
+"""The mastered layer: per key the newest valid version, its history, and quarantine.
+
+Every raw version is evaluated against the rules (the seed's casts and validity SQL,
+written once in `rules.py`). Per key, `mastered.<entity>` holds the newest version that
+breaks no rule (newest by modified_at, ties broken by the later ingestion, then the later
+file row, so the result never depends on scan order). What fails is never dropped:
+
+- an invalid version newer than the key's mastered row is a *pending correction* in
+  `quarantine.<entity>_pending_corrections` (rules broken, file, row); the good row
+  stays, so rows that reference it are not cascaded away by a bad update;
+- a key with no valid version at all is rejected with its newest version in
+  `quarantine.<entity>_rejects`, so that
+  `count(distinct key in raw) == count(mastered) + count(rejects)` after every build;
+- any other invalid version (older than the mastered row: an invalid late correction or a
+  pending correction a valid version cleared; an older version of a rejected key) is in
+  `quarantine.<entity>_superseded_invalid`, so every raw version is in the history or in
+  quarantine.
+
+`mastered.<entity>_history` holds every valid version with `[valid_from, valid_to)` from
+modified_at (SCD type 2; the current row's valid_to is NULL). A late correction (older
+modified_at than the current row) takes its place in time and does not become current.
+All five tables change in one transaction: a build that fails midway leaves the previous
+versions readable and unchanged. After the first build only the keys with new raw
+versions are re-evaluated, with all their versions (see `build_mastered`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import duckdb
+
+from fs_assets.model.columns import Entity
+from fs_assets.model.cross_entity import carried_sql, derived_select_sql, lookup_entities
+from fs_assets.model.keys import (
+    STATE,
+    history_table,
+    mastered_table,
+    pending_table,
+    raw_table,
+    rejects_table,
+    superseded_table,
+)
+from fs_assets.model.rules import RULES, failed_rules_sql, q, reference_joins_sql, typed_select_sql
+from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.raw_history import AUDIT_COLUMNS, ensure_tables
+from resources.warehouse import table_exists
+
+LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
+
+
+# The mastering transformation, written once (DuckDB SQL; the Spark engine transpiles it).
+
+
+def versions_sql(ent: Entity, keys_table: str | None = None) -> str:
+    """Every raw version (of the keys in `keys_table`): each one is evaluated."""
+    raw = raw_table(ent)
+    names = ", ".join(f"r.{c}" for c in (*(q(c) for c in ent.column_names), *AUDIT_COLUMNS))
+    if keys_table:
+        key = q(ent.key)
+        return f"(select {names} from {raw} r semi join {keys_table} k on r.{key} = k.{key})"
+    return f"(select {names} from {raw} r)"
+
+
+def evaluated_sql(
+    ent: Entity, source: str, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+) -> tuple[str, list[object]]:
+    """Each version (from `source`, e.g. `versions_sql`) with the rules it breaks, and the
+    looked-up values its derived columns need (an fx rate)."""
+    failed_sql, params = failed_rules_sql(RULES[ent.name])
+    joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
+    text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
+    lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)
+    sql = f"""select {text_cols}, {lineage}, l._modified_ts, l._batch_id,
+            {failed_sql} as _failed_rules{carried_sql(ent)}
+            from {source} l
+            {joins}"""
+    return sql, [*params, *join_params]
+
+
+def ranked_sql(ent: Entity) -> str:
+    """`_evaluated` with each version's place among its key's versions.
+
+    `_nth` (1 = the newest raw version), `_valid`, `_has_valid` (the key has a valid
+    version), `_valid_newer` (valid versions newer than this one) and `_valid_to` (when the
+    next newer valid version took over; null for the newest valid one). Newer means later
+    modified_at, then later ingestion, then later file row. Keys with one version, most of
+    them, skip the window (a sort) entirely.
+    """
+    key = q(ent.key)
+    valid = "array_length(e._failed_rules) = 0"
+    newer = (
+        f"over (partition by e.{key} order by e._modified_ts desc, e._batch_id desc, "
+        "e._source_row desc rows between unbounded preceding and 1 preceding)"
+    )
+    return f"""with multi as (select {key} from _evaluated group by {key} having count(*) > 1)
+        select e.*, cast(1 as bigint) as _nth, {valid} as _valid, {valid} as _has_valid,
+          cast(0 as bigint) as _valid_newer, cast(null as timestamp) as _valid_to
+        from _evaluated e anti join multi m on e.{key} = m.{key}
+        union all
+        select e.*,
+          row_number() over (partition by e.{key}
+            order by e._modified_ts desc, e._batch_id desc, e._source_row desc) as _nth,
+          {valid} as _valid,
+          max(case when {valid} then 1 else 0 end) over (partition by e.{key}) = 1
+            as _has_valid,
+          coalesce(sum(case when {valid} then 1 else 0 end) {newer}, 0) as _valid_newer,
+          min(case when {valid} then e._modified_ts end) {newer} as _valid_to
+        from _evaluated e semi join multi m on e.{key} = m.{key}"""
+
+
+# Which rows of `_ranked` go where. A key's mastered row is its newest valid version; the
+# invalid versions newer than it are pending corrections; a key with no valid version is
+# rejected with its newest version; every valid version is a history row.
+IS_MASTERED = "e._valid and e._valid_newer = 0"
+IS_PENDING = "not e._valid and e._has_valid and e._valid_newer = 0"
+IS_REJECTED = "not e._has_valid and e._nth = 1"
+IS_QUARANTINED = f"(({IS_PENDING}) or ({IS_REJECTED}))"
+# An invalid version something newer already replaced: older than the key's mastered row
+# (an invalid late correction, or a pending correction a valid version cleared), or an
+# older invalid version of a rejected key. Recorded so every raw version is accounted for.
+IS_SUPERSEDED = f"not e._valid and not ({IS_PENDING}) and not ({IS_REJECTED})"
+HISTORY_COLUMNS = ("valid_from", "valid_to")
+
+
+def _typed_with_lineage(ent: Entity) -> str:
+    lineage = ", ".join(f"e.{c}" for c in LINEAGE_COLUMNS)
+    return f"{typed_select_sql(ent, 'e')}{derived_select_sql(ent)}, {lineage}"
+
+
+def mastered_select_sql(ent: Entity) -> str:
+    """Per key, the typed newest version of `_ranked` that breaks no rule."""
+    return f"select {_typed_with_lineage(ent)} from _ranked e where {IS_MASTERED}"
+
+
+def history_select_sql(ent: Entity) -> str:
+    """Every valid version, typed, with its validity interval [valid_from, valid_to)."""
+    return (
+        f"select {_typed_with_lineage(ent)}, e._modified_ts as valid_from, "
+        f"e._valid_to as valid_to from _ranked e where e._valid"
+    )
+
+
+def _quarantine_select_sql(ent: Entity, where: str) -> str:
+    return (
+        f"select {', '.join(f'e.{q(c)}' for c in ent.column_names)}, e._failed_rules, "
+        f"{', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}, cast(? as timestamp) as _rejected_at "
+        f"from _ranked e where {where}"
+    )
+
+
+def rejects_select_sql(ent: Entity) -> str:
+    """Keys with no valid version: their newest version as delivered, with the rules broken;
+    param: now."""
+    return _quarantine_select_sql(ent, IS_REJECTED)
+
+
+def pending_select_sql(ent: Entity) -> str:
+    """Invalid versions newer than the key's mastered row, as delivered; param: now."""
+    return _quarantine_select_sql(ent, IS_PENDING)
+
+
+def superseded_select_sql(ent: Entity) -> str:
+    """Invalid versions already replaced by a newer one, as delivered; param: now."""
+    return _quarantine_select_sql(ent, IS_SUPERSEDED)
+
+
+EVALUATED_COUNTS_SQL = f"""select
+    count(*) filter (where e._nth = 1), count(*),
+    count(*) filter (where {IS_MASTERED}), count(*) filter (where {IS_REJECTED}),
+    count(*) filter (where {IS_PENDING}), count(*) filter (where e._valid),
+    count(*) filter (where {IS_SUPERSEDED})
+  from _ranked e"""
+RULE_FAILURES_SQL = (
+    "select r, count(*) from (select unnest(e._failed_rules) as r from _ranked e "
+    f"where {IS_QUARANTINED}) group by r order by r"
+)
+
+
+@dataclass(frozen=True)
+class MasterStats:
+    """What one build did; the counts are of the keys (and their versions) it evaluated."""
+
+    mode: str  # full | incremental | unchanged
+    keys_evaluated: int
+    versions_evaluated: int
+    mastered_rows: int
+    rejected_rows: int
+    pending_rows: int
+    history_rows: int
+    superseded_rows: int
+    rule_failures: dict[str, int]
+
+    @classmethod
+    def unchanged(cls) -> MasterStats:
+        return cls("unchanged", 0, 0, 0, 0, 0, 0, 0, {})
+
+
+def referenced_entities(ent: Entity) -> tuple[str, ...]:
+    """Mastered tables this entity's rules read: foreign keys' targets, then lookups'."""
+    return tuple(dict.fromkeys([*(fk.entity for fk in ent.foreign_keys), *lookup_entities(ent)]))
+
+
+def ensure_reference_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
+    """Referenced mastered tables must exist for the foreign-key and lookup joins."""
+    for name in referenced_entities(ent):
+        if not table_exists(conn, "mastered", name):
+            raise RuntimeError(
+                f"mastered.{name} does not exist yet; build it before mastered.{ent.name} "
+                f"(its rules read it)"
+            )
+
+
+def rules_fingerprint(ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY) -> str:
+    """Changes whenever the rules, the casts or the reporting currency change: then every
+    key is re-evaluated."""
+    failed_sql, params = failed_rules_sql(RULES[ent.name])
+    joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
+    text = "|".join(
+        [
+            failed_sql,
+            repr(params),
+            typed_select_sql(ent),
+            joins,
+            repr(join_params),
+            derived_select_sql(ent),
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _state(conn: duckdb.DuckDBPyConnection, entity: str) -> tuple | None:
+    conn.execute(
+        f"create table if not exists {STATE} (entity varchar primary key, build_id bigint, "
+        "raw_watermark bigint, rules_fingerprint varchar, refs varchar, built_at timestamp)"
+    )
+    return conn.execute(
+        f"select build_id, raw_watermark, rules_fingerprint, refs from {STATE} where entity = ?",
+        [entity],
+    ).fetchone()
+
+
+def _refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> str:
+    """Build ids of the referenced mastered tables: if one was rebuilt (a customer changed,
+    a late fx rate arrived), the rules reading it need a recheck of every key."""
+    parts = []
+    for name in referenced_entities(ent):
+        row = _state(conn, name)
+        parts.append(f"{name}:{row[0] if row else 'none'}")
+    return ",".join(parts)
+
+
+def build_mastered(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    full_refresh: bool = False,
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+) -> MasterStats:
+    """Refresh mastered.<entity>, its history and quarantine from raw history, atomically.
+
+    Incremental when it can be: only keys with raw versions newer than the last build are
+    re-evaluated (a 1,000-customer update touches 1,000 keys, not a million). A full
+    rebuild happens on the first build, on request, when the rules changed, or when a
+    referenced mastered table was rebuilt (foreign keys may have changed status).
+    """
+    ensure_tables(conn, ent)
+    ensure_reference_tables(conn, ent)
+    key = q(ent.key)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    conn.execute("begin transaction")
+    try:
+        state = _state(conn, ent.name)
+        fingerprint, refs = rules_fingerprint(ent, reporting_currency), _refs(conn, ent)
+        watermark = conn.execute(
+            f"select coalesce(max(_batch_id), 0) from {raw_table(ent)}"
+        ).fetchone()[0]
+        incremental = (
+            not full_refresh
+            and state is not None
+            and state[2] == fingerprint
+            and state[3] == refs
+            and table_exists(conn, "mastered", ent.name)
+            and table_exists(conn, "quarantine", f"{ent.name}_rejects")
+            and table_exists(conn, "quarantine", f"{ent.name}_pending_corrections")
+            and table_exists(conn, "mastered", f"{ent.name}_history")
+            and table_exists(conn, "quarantine", f"{ent.name}_superseded_invalid")
+        )
+        if incremental and watermark == state[1]:
+            conn.execute("rollback")
+            return MasterStats.unchanged()
+        if incremental:
+            conn.execute(
+                f"create or replace temp table _keys as select distinct {key} "
+                f"from {raw_table(ent)} where _batch_id > ?",
+                [state[1]],
+            )
+        source = versions_sql(ent, "_keys" if incremental else None)
+        evaluated, params = evaluated_sql(ent, source, reporting_currency)
+        conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
+        conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent)}")
+        outputs = (
+            (mastered_table(ent), mastered_select_sql(ent), []),
+            (rejects_table(ent), rejects_select_sql(ent), [now]),
+            (pending_table(ent), pending_select_sql(ent), [now]),
+            (history_table(ent), history_select_sql(ent), []),
+            (superseded_table(ent), superseded_select_sql(ent), [now]),
+        )
+        for table, select, args in outputs:
+            if incremental:
+                conn.execute(f"delete from {table} where {key} in (select {key} from _keys)")
+                conn.execute(f"insert into {table} {select}", args)
+            else:
+                conn.execute(f"create or replace table {table} as {select}", args)
+        counts = conn.execute(EVALUATED_COUNTS_SQL).fetchone()
+        failures = dict(conn.execute(RULE_FAILURES_SQL).fetchall())
+        build_id = (state[0] if state else 0) + 1
+        conn.execute(
+            f"insert or replace into {STATE} values (?, ?, ?, ?, ?, ?)",
+            [ent.name, build_id, watermark, fingerprint, refs, now],
+        )
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    finally:
+        conn.execute("drop view if exists _ranked")
+        for temp in ("_evaluated", "_keys"):
+            conn.execute(f"drop table if exists {temp}")
+    return MasterStats("incremental" if incremental else "full", *counts, failures)

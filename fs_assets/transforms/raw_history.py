@@ -1,0 +1,605 @@
+"""The raw layer: an append-only history of every version the sources delivered.
+
+The new files of an entity are read by one statement and merged in one DuckDB
+transaction (per layout): either all of their new versions land, with the ledger rows
+that record them, or none do; file by file when that statement fails. The seed's merge rule
+`old.key = new.key AND old.modified_at = new.modified_at WHEN NOT MATCHED THEN INSERT *`
+is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger of
+ingested files (path, size, sha256, rows, status) makes re-ingesting a known file a no-op
+before any row is read.
+
+Rows that cannot be versioned at all (no key, or a modified_at that is not a timestamp),
+and rows with a control character (NUL and the like; tab and line breaks are kept) in any
+field, go to `quarantine.<entity>_ingest_rejects` with the reason (naming the column), the
+file and the row number.
+
+Same-timestamp corrections: a row with the (key, modified_at) of a stored version but
+different content is a correction; it is stored (a later batch wins at mastering) and
+counted. A row identical to a stored version adds nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from fs_assets.model.columns import Entity
+from fs_assets.model.keys import LEDGER, LEDGER_ACCEPTED, ingest_rejects_table, raw_table
+from fs_assets.model.rules import q
+from fs_assets.transforms.landing_files import (
+    CONTROL_CHARACTERS,
+    FileLayout,
+    LandingFileError,
+    batch_key,
+    explain_read_error,
+    file_layout,
+    relation_sql,
+    sha256_of,
+)
+
+AUDIT_COLUMNS = ("_modified_ts", "_source_file", "_source_row", "_ingested_at", "_batch_id")
+
+
+def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
+    """The ledger of landing files and its id sequence (also the Spark engine's ledger)."""
+    conn.execute("create sequence if not exists meta.ingest_id_seq")
+    conn.execute(
+        f"""create table if not exists {LEDGER} (
+            ingest_id bigint primary key, entity varchar, path varchar, file_name varchar,
+            size_bytes bigint, mtime timestamp, sha256 varchar, status varchar,
+            rows_read bigint, rows_inserted bigint, rows_already_present bigint,
+            rows_rejected bigint, error varchar, error_line bigint, run_id varchar,
+            ingested_at timestamp)"""
+    )
+
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
+    """Create the raw, ingest-reject and ledger tables; add columns the model gained.
+
+    A column the model lost is an error: history is append-only and we do not drop data.
+    """
+    text_cols = ", ".join(f"{q(c)} varchar" for c in ent.column_names)
+    audit = (
+        "_modified_ts timestamp, _source_file varchar, _source_row bigint, "
+        "_ingested_at timestamp, _batch_id bigint"
+    )
+    conn.execute(f"create table if not exists {raw_table(ent)} ({text_cols}, {audit})")
+    conn.execute(
+        f"create table if not exists {ingest_rejects_table(ent)} "
+        f"({text_cols}, _source_file varchar, _source_row bigint, _reason varchar, "
+        "_rejected_at timestamp)"
+    )
+    ensure_ledger(conn)
+    existing = [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'raw' and table_name = ? order by ordinal_position",
+            [ent.name],
+        ).fetchall()
+    ]
+    lost = [c for c in existing if c not in ent.column_names and c not in AUDIT_COLUMNS]
+    if lost:
+        raise RuntimeError(
+            f"raw.{ent.name} has columns the entity model no longer defines: {lost}. "
+            "History is append-only; restore the columns in the model or migrate the table."
+        )
+    for col in ent.column_names:
+        if col not in existing:
+            conn.execute(f"alter table {raw_table(ent)} add column {q(col)} varchar")
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What happened to one landing file."""
+
+    path: str
+    status: str  # ingested | duplicate | rejected | skipped
+    rows_read: int = 0
+    rows_inserted: int = 0
+    rows_already_present: int = 0
+    rows_rejected: int = 0
+    error: str | None = None
+    error_line: int | None = None
+    # Inserted rows that correct a stored version with the same (key, modified_at).
+    rows_corrected: int = 0
+
+    @classmethod
+    def ingested(
+        cls, path: Path, read: int, rejected: int, inserted: int, corrected: int = 0
+    ) -> IngestOutcome:
+        """A merged file: the rows neither rejected nor inserted were already in history."""
+        return cls(
+            str(path),
+            "ingested",
+            rows_read=read,
+            rows_inserted=inserted,
+            rows_already_present=read - rejected - inserted,
+            rows_rejected=rejected,
+            rows_corrected=corrected,
+        )
+
+
+def known_file(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: str) -> str | None:
+    """'skipped' when this exact file was handled before, 'duplicate' when its bytes were."""
+    rows = conn.execute(
+        f"select path, status from {LEDGER} where entity = ? and sha256 = ?", [ent.name, sha]
+    ).fetchall()
+    accepted = [p for p, s in rows if s in LEDGER_ACCEPTED]
+    if str(path) in accepted:
+        return "skipped"
+    if accepted:
+        return "duplicate"
+    return None  # new bytes, or bytes rejected before: read (and reject) again, with a report
+
+
+def record_outcome(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    path: Path,
+    sha: str,
+    outcome: IngestOutcome,
+    run_id: str | None,
+    now: dt.datetime,
+    ingest_id: int | None = None,
+) -> None:
+    stat = path.lstat()  # a refused symlink is recorded as itself, never followed
+    if ingest_id is None:
+        ingest_id = next_ingest_id(conn)
+    if outcome.status == "rejected":  # one row per rejected file, however often it is retried
+        conn.execute(
+            f"delete from {LEDGER} where entity = ? and path = ? and status = 'rejected' "
+            "and sha256 is not distinct from ?",
+            [ent.name, str(path), sha],
+        )
+    conn.execute(
+        f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ingest_id,
+            ent.name,
+            str(path),
+            path.name,
+            stat.st_size,
+            dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None),
+            sha,
+            outcome.status,
+            outcome.rows_read,
+            outcome.rows_inserted,
+            outcome.rows_already_present,
+            outcome.rows_rejected,
+            outcome.error,
+            outcome.error_line,
+            run_id,
+            now,
+        ],
+    )
+
+
+def next_ingest_id(conn: duckdb.DuckDBPyConnection) -> int:
+    return int(conn.execute("select nextval('meta.ingest_id_seq')").fetchone()[0])
+
+
+# The ingest transformation (DuckDB SQL). `stage_sql` is shared; the Spark engine
+# transpiles it and merges file by file with `new_versions_sql` and `corrections_sql`,
+# the DuckDB engine merges a batch of files with the batch functions further down.
+
+
+def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
+    """Each delivered row with its parsed version time and, if unusable, why.
+
+    `source` yields the entity's columns as text plus `_source_row` (1-based file row).
+    Its `?` parameters are `stage_params(ent, control)`, followed by those of `source`.
+    `control=False` (the file's bytes hold no control character) skips the per-column
+    control-character test.
+    """
+    key = q(ent.key)
+    ts = "try_cast(modified_at as timestamp)"
+    control = "".join(
+        f"""
+               when regexp_matches({q(c)}, ?)
+                 then 'control_character: {c} holds a control character (0x00-0x1f or 0x7f)'"""
+        for c in (ent.column_names if control else ())
+    )
+    return f"""select *, {ts} as _ts,
+          case when {key} is null or trim({key}) = ''
+                 then 'key_missing: {ent.key} is empty'
+               when {ts} is null
+                 then 'modified_at_invalid: '
+                   || coalesce('"' || modified_at || '"', 'empty')
+                   || ' is not a timestamp'{control}
+          end as _reason
+        from {source}"""
+
+
+def stage_params(ent: Entity, control: bool = True) -> list[object]:
+    """The parameters of `stage_sql`: the control-character pattern, once per column."""
+    return [CONTROL_CHARACTERS] * len(ent.column_names) if control else []
+
+
+def stage_stats_sql(ent: Entity) -> str:
+    """Rows read, rejected, distinct usable versions and the key range of `_stage`."""
+    key = q(ent.key)
+    return (
+        f"select count(*), count(_reason), count(distinct ({key}, _ts)) filter "
+        f"(where _reason is null), min({key}), max({key}) from _stage"
+    )
+
+
+def ingest_rejects_select_sql(ent: Entity) -> str:
+    """Unversionable rows of `_stage` for the ingest quarantine; params: file, now."""
+    cols = ", ".join(q(c) for c in ent.column_names)
+    return (
+        f"select {cols}, cast(? as varchar) as _source_file, _source_row, _reason, "
+        "cast(? as timestamp) as _rejected_at from _stage where _reason is not null"
+    )
+
+
+def new_versions_sql(ent: Entity, first_only: bool) -> str:
+    """Versions of `_stage` not yet in raw history: the seed's merge as an anti-join.
+
+    Params: file, now, batch id, lowest and highest key of the file. The key range lets
+    DuckDB skip raw row groups (zone maps) that cannot match. A row is already present
+    when a stored version has its (key, modified_at) and the same content; one with the
+    same (key, modified_at) but other content is a same-timestamp correction and is
+    inserted (mastering breaks the tie by the later batch). A file that repeats a
+    (key, modified_at) keeps its first new row; the window that finds it only runs when
+    there is a repeat (`first_only`).
+    """
+    key = q(ent.key)
+    cols = ", ".join(q(c) for c in ent.column_names)
+    same = " and ".join(f"r.{q(c)} is not distinct from s.{q(c)}" for c in ent.column_names)
+    # A subquery filter rather than QUALIFY, which Spark 3.5 and 4.0 do not have.
+    first = (
+        f", row_number() over (partition by {key}, _ts order by _source_row) as _nth"
+        if first_only
+        else ""
+    )
+    return f"""select {cols}, _ts as _modified_ts, cast(? as varchar) as _source_file,
+          _source_row, cast(? as timestamp) as _ingested_at, cast(? as bigint) as _batch_id
+        from (
+          select s.*{first}
+          from _stage s
+          where _reason is null
+            and not exists (
+              select 1 from {raw_table(ent)} r
+              where r.{key} between ? and ?
+                and r.{key} = s.{key} and r._modified_ts = s._ts
+                and {same})
+        ) as fresh
+        {"where _nth = 1" if first_only else ""}"""
+
+
+def corrections_sql(ent: Entity) -> str:
+    """Rows of `_fresh` (new versions) whose (key, modified_at) raw already holds.
+
+    Params: lowest and highest key of the file. Run before `_fresh` is inserted.
+    """
+    key = q(ent.key)
+    return f"""select count(*) from _fresh f
+        where exists (
+          select 1 from {raw_table(ent)} r
+          where r.{key} between ? and ?
+            and r.{key} = f.{key} and r._modified_ts = f._modified_ts)"""
+
+
+def refused_symlink(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None
+) -> IngestOutcome:
+    """Record a symlink as rejected without following it: it may point anywhere."""
+    path = path.absolute()
+    target = os.readlink(path)
+    outcome = IngestOutcome(
+        str(path),
+        "rejected",
+        error=f"a symbolic link (to {target}) is not ingested: landing files must be "
+        "regular files inside the landing folder; copy the file itself there",
+    )
+    sha = hashlib.sha256(f"symlink:{target}".encode()).hexdigest()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    record_outcome(conn, ent, path, sha, outcome, run_id, now)
+    return outcome
+
+
+def ledger_precheck(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None
+) -> tuple[Path, str, dt.datetime, IngestOutcome | None]:
+    """Resolve and hash the file and look it up in the ledger (either engine's).
+
+    Returns the resolved path, its sha256, the ingestion time, and an outcome when there
+    is nothing to read: the same file again (skipped) or its bytes under another name
+    (a duplicate, recorded).
+    """
+    path = path.parent.resolve() / path.name  # the folder may be a link; the file is not
+    sha = sha256_of(path)
+    known = known_file(conn, ent, path, sha)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if known == "skipped":
+        return path, sha, now, IngestOutcome(str(path), "skipped")
+    if known == "duplicate":
+        outcome = IngestOutcome(
+            str(path), "duplicate", error="same bytes as a file already ingested"
+        )
+        record_outcome(conn, ent, path, sha, outcome, run_id, now)
+        return path, sha, now, outcome
+    return path, sha, now, None
+
+
+# The DuckDB engine's batch merge: every new file of an entity in one statement.
+
+
+def numbered_source_sql(ent: Entity, select_sql: str, files: int) -> str:
+    """The files' rows (`relation_sql`: columns, file, row in the file) with each file's
+    entry in the batch: path, order, ingestion time and ingest id, `files` rows of four
+    `?` parameters, which follow those of `select_sql`."""
+    cols = ", ".join(q(c) for c in ent.column_names)
+    entries = ", ".join(
+        ["(cast(? as varchar), cast(? as integer), cast(? as timestamp), cast(? as bigint))"]
+        * files
+    )
+    return f"""(select n.* exclude (_file), b._ord, b._path, b._now, b._batch_id
+        from ({select_sql}) as n({cols}, _file, _source_row)
+        left join (values {entries}) as b(_path, _ord, _now, _batch_id) on b._path = n._file)"""
+
+
+def batch_rejects_select_sql(ent: Entity) -> str:
+    """Unversionable rows of `_stage` for the ingest quarantine, each with its own file."""
+    cols = ", ".join(q(c) for c in ent.column_names)
+    return (
+        f"select {cols}, _path as _source_file, _source_row, _reason, _now as _rejected_at "
+        "from _stage where _reason is not null"
+    )
+
+
+def held_versions_sql(ent: Entity) -> str:
+    """The raw versions with a (key, modified_at) of the batch: all the merge compares.
+
+    A semi-join on the batch's (key, time) pairs: DuckDB pushes them into the scan of raw
+    (key range, Bloom filter, and none at all when every version in the batch is newer
+    than raw's newest), so only the key and time columns are read in full and the other
+    columns only for matching rows; the rest of the merge works on these few rows.
+    """
+    key = q(ent.key)
+    cols = ", ".join(f"r.{q(c)}" for c in ent.column_names)
+    return f"""select {cols}, r._modified_ts from {raw_table(ent)} r
+        semi join (select {key}, _ts from _stage where _reason is null) s
+          on r.{key} = s.{key} and r._modified_ts = s._ts"""
+
+
+def candidates_sql(ent: Entity) -> str:
+    """Usable rows of `_stage` whose content no held version with their (key, time) has."""
+    key = q(ent.key)
+    same = " and ".join(f"h.{q(c)} is not distinct from s.{q(c)}" for c in ent.column_names)
+    return f"""select s.* from _stage s
+        where s._reason is null
+          and not exists (
+            select 1 from _held h
+            where h.{key} = s.{key} and h._modified_ts = s._ts and {same})"""
+
+
+def cross_file_conflicts_sql(ent: Entity) -> str:
+    """(key, time) pairs that two files of the batch deliver with different contents.
+
+    Merged file by file, the later file's row would be a same-timestamp correction of the
+    earlier file's; one statement cannot order that, so such a batch is merged file by file.
+    """
+    key = q(ent.key)
+    content = ", ".join(q(c) for c in ent.column_names)
+    return f"""select count(*) from (
+          select 1 from ({candidates_sql(ent)}) c group by {key}, _ts
+          having count(distinct _ord) > 1 and count(distinct ({content})) > 1)"""
+
+
+def batch_fresh_sql(ent: Entity, first_only: bool) -> str:
+    """New versions of the batch: per (key, time) the first candidate in landing order.
+
+    The seed's merge, as a file-by-file merge would do it: a row repeated within the
+    batch is inserted once, by the first file that has it; `_corrects` marks a new version
+    whose (key, modified_at) raw already holds (a same-timestamp correction). The window
+    that finds repeats only runs when the batch has any (`first_only`).
+    """
+    key = q(ent.key)
+    cols = ", ".join(q(c) for c in ent.column_names)
+    first = (
+        f", row_number() over (partition by {key}, _ts order by _ord, _source_row) as _nth"
+        if first_only
+        else ""
+    )
+    return f"""select {cols}, _ts as _modified_ts, _path as _source_file, _source_row,
+          _now as _ingested_at, _batch_id, _ord,
+          exists (select 1 from _held h where h.{key} = c.{key} and h._modified_ts = c._ts)
+            as _corrects
+        from (select *{first} from ({candidates_sql(ent)}) s) c
+        {"where _nth = 1" if first_only else ""}"""
+
+
+BATCH_STATS_SQL = "select _ord, count(*), count(_reason) from _stage group by _ord"
+
+
+def repeats_sql(ent: Entity) -> str:
+    """Usable rows of `_stage` and their distinct (key, time) pairs: equal when no repeats."""
+    return f"select count(*), count(distinct ({q(ent.key)}, _ts)) from _stage where _reason is null"
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A new landing file: hashed, looked up in the ledger, its header checked."""
+
+    index: int  # position in the caller's list of files
+    path: Path
+    sha: str
+    now: dt.datetime
+    layout: FileLayout
+
+
+class BatchFallback(Exception):
+    """The files cannot be merged in one statement: merge them one by one."""
+
+
+_TEMP_TABLES = ("_stage", "_held", "_fresh")
+
+
+def _merge(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    files: list[PendingFile],
+    run_id: str | None,
+) -> dict[int, IngestOutcome]:
+    """Merge `files` (one layout) into raw in one transaction, with their ledger rows.
+
+    A file that cannot be read raises LandingFileError when it is alone, BatchFallback
+    when it is one of several (nothing is kept: the caller merges them one by one).
+    """
+    batch = len(files) > 1
+    cols = ", ".join(q(c) for c in ent.column_names)
+    control = any(f.layout.may_hold_control for f in files)
+    conn.execute("begin transaction")
+    try:
+        ids = [next_ingest_id(conn) for _ in files]
+        select_sql, params = relation_sql(files[0].layout, [f.path for f in files])
+        try:
+            conn.execute(
+                "create or replace temp table _stage as "
+                + stage_sql(ent, numbered_source_sql(ent, select_sql, len(files)), control),
+                stage_params(ent, control)
+                + params
+                + [
+                    v
+                    for n, (f, i) in enumerate(zip(files, ids, strict=True))
+                    for v in (str(f.path), n, f.now, i)
+                ],
+            )
+        except duckdb.OutOfMemoryException:
+            raise  # not the file's fault: the warehouse resource explains it
+        except duckdb.Error as exc:
+            if batch:
+                raise BatchFallback(str(exc)) from exc
+            raise explain_read_error(files[0].path, exc) from exc
+        stats = {o: (r, j) for o, r, j in conn.execute(BATCH_STATS_SQL).fetchall()}
+        if None in stats:
+            raise RuntimeError(  # DuckDB named a file otherwise than it was given
+                f"rows of {[str(f.path) for f in files]} could not be matched to their file"
+            )
+        conn.execute(f"insert into {ingest_rejects_table(ent)} {batch_rejects_select_sql(ent)}")
+        conn.execute("create or replace temp table _held as " + held_versions_sql(ent))
+        usable, versions = conn.execute(repeats_sql(ent)).fetchone()
+        repeats = versions < usable
+        if batch and repeats and conn.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
+            raise BatchFallback("two files deliver one version with different contents")
+        conn.execute("create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats))
+        fresh = {
+            o: (n, c)
+            for o, n, c in conn.execute(
+                "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
+            ).fetchall()
+        }
+        conn.execute(
+            f"insert into {raw_table(ent)} ({cols}, {', '.join(AUDIT_COLUMNS)}) "
+            f"select {cols}, {', '.join(AUDIT_COLUMNS)} from _fresh "
+            "order by _batch_id, _source_row"
+        )
+        outcomes: dict[int, IngestOutcome] = {}
+        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
+            read, rejected = stats.get(n, (0, 0))
+            inserted, corrected = fresh.get(n, (0, 0))
+            outcome = IngestOutcome.ingested(f.path, read, rejected, inserted, corrected)
+            record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
+            outcomes[f.index] = outcome
+        conn.execute("commit")
+        return outcomes
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    finally:
+        for table in _TEMP_TABLES:
+            conn.execute(f"drop table if exists {table}")
+
+
+def _merge_one(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, f: PendingFile, run_id: str | None
+) -> IngestOutcome:
+    """Merge one file; a file that cannot be read is rejected and recorded."""
+    try:
+        return _merge(conn, ent, [f], run_id)[f.index]
+    except LandingFileError as err:
+        return _reject(conn, ent, f.path, f.sha, f.now, err, run_id)
+
+
+def _reject(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    path: Path,
+    sha: str,
+    now: dt.datetime,
+    err: LandingFileError,
+    run_id: str | None,
+) -> IngestOutcome:
+    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
+    record_outcome(conn, ent, path, sha, outcome, run_id, now)
+    return outcome
+
+
+def ingest_files(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    paths: Sequence[Path],
+    run_id: str | None = None,
+) -> list[IngestOutcome]:
+    """Merge new landing files into raw.<entity>; one outcome per path, in order.
+
+    Files already in the ledger are skipped (or recorded as duplicates), symlinks and
+    files whose header, bytes or types are wrong are rejected, one by one. The others are
+    merged in one transaction per layout, read by one statement: all their rows and
+    ledger rows, or none. When that statement fails (a file with bad quoting) or two files
+    deliver one version with different contents, the files are merged one by one, so a
+    bad file is rejected alone and the good ones land. Never raises for bad input.
+    """
+    ensure_tables(conn, ent)
+    outcomes: dict[int, IngestOutcome] = {}
+    groups: dict[tuple[object, ...], list[PendingFile]] = {}
+    twins: list[int] = []  # same bytes as a file before it in this call
+    shas: set[str] = set()
+    for index, original in enumerate(paths):
+        if original.is_symlink():
+            outcomes[index] = refused_symlink(conn, ent, original, run_id)
+            continue
+        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
+        if done:
+            outcomes[index] = done
+        elif sha in shas:
+            twins.append(index)
+        else:
+            shas.add(sha)
+            try:
+                layout = file_layout(conn, ent, path)
+            except LandingFileError as err:
+                outcomes[index] = _reject(conn, ent, path, sha, now, err, run_id)
+                continue
+            groups.setdefault(batch_key(layout), []).append(
+                PendingFile(index, path, sha, now, layout)
+            )
+    for files in groups.values():
+        try:
+            outcomes.update(
+                _merge(conn, ent, files, run_id)
+                if len(files) > 1
+                else {files[0].index: _merge_one(conn, ent, files[0], run_id)}
+            )
+        except BatchFallback:
+            for f in files:
+                outcomes[f.index] = _merge_one(conn, ent, f, run_id)
+    for index in twins:  # its twin is in the ledger now: a duplicate, or read again
+        outcomes[index] = ingest_files(conn, ent, [paths[index]], run_id)[0]
+    return [outcomes[i] for i in range(len(paths))]
+
+
+def ingest_file(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None = None
+) -> IngestOutcome:
+    """Merge one landing file into raw.<entity>, atomically; never raises for bad input."""
+    return ingest_files(conn, ent, [path], run_id)[0]

@@ -118,7 +118,7 @@ def build(
                 run_id,
                 graph,
                 paths.lineage,
-                ledger=ledger_lookup(WarehouseResource(home=str(paths.home))),
+                ledger=ledger_lookup(WarehouseResource(home=str(paths.home)).duckdb_file),
             )
 
         def recover_dead_runs() -> None:

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 import duckdb
 
 from fs_assets.cross_entity import carried_sql, derived_select_sql, lookup_entities
+from fs_assets.duckdb_file import table_exists
 from fs_assets.entities import DEFAULT_REPORTING_CURRENCY, Entity
 from fs_assets.raw_history import AUDIT_COLUMNS, ensure_tables, raw_table
 from fs_assets.rules import RULES, failed_rules_sql, q, reference_joins_sql, typed_select_sql
-from resources.warehouse import table_exists
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
 

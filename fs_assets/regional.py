@@ -49,7 +49,7 @@ from fs_assets.file_modes import make_owner_only
 from fs_assets.mastered_assets import mastered_key
 from fs_assets.mastering import mastered_table
 from fs_assets.paths import data_paths
-from resources.warehouse import WAREHOUSE_POOL, WarehouseResource, table_exists
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 SEPARATOR = "|"
 REGION_KEY = dg.AssetKey(["mastered", "customer_by_region"])
@@ -246,17 +246,9 @@ def customer_by_region(
     """Write the selected partitions (one, or all of a single-run backfill)."""
     pairs = [split_key(k) for k in context.partition_keys]
     landing = data_paths(warehouse.home).landing
-    if warehouse.resolved_engine == "spark":
-        from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
-
-        with warehouse.spark() as wh:
-            by_pair = engine.write_partitions(
-                wh, pairs, REGION_SELECT_SQL, EXPORT_NAME, landing_prefixes(landing)
-            )
-        written = {partition_key(c, s): n for (c, s), n in by_pair.items()}
-    else:
-        with warehouse.connect() as conn:
-            written = write_partitions(conn, warehouse.export_dir, pairs, landing)
+    with warehouse.open_engine() as engine:
+        by_pair = engine.write_partitions(pairs, landing)
+    written = {partition_key(c, s): n for (c, s), n in by_pair.items()}
     context.log.info(f"wrote {len(written)} partitions, {sum(written.values())} rows")
     return dg.MaterializeResult(
         metadata={
@@ -268,23 +260,11 @@ def customer_by_region(
 
 
 @contextmanager
-def _check_reader(warehouse: WarehouseResource) -> Iterator[tuple[Any, bool | None]]:
-    """(connection, whether customer_by_region exists on Spark) for the regional checks.
-
-    DuckDB: the file, read-only (None: the table's existence is asked when needed). Spark:
-    mastered.customer, and the Hive folders under `<spark warehouse>/customer_overview/`,
-    which *are* the regional table there, exposed as mastered.customer_by_region with
-    country and state from the folder names; the checks' SQL then runs unchanged.
-    """
-    if warehouse.resolved_engine != "spark":
-        with warehouse.for_checks() as conn:
-            yield conn, None
-        return
-    from fs_assets.engines.spark import register_hive  # pyspark and sqlglot: optional
-
-    customer = ("mastered", CUSTOMER.name)
-    with warehouse.for_checks([customer]) as wh:
-        yield wh, register_hive(wh, "mastered", "customer_by_region", EXPORT_NAME, customer)
+def _check_reader(warehouse: WarehouseResource) -> Iterator[tuple[Any, bool, bool]]:
+    """(reader, whether customer_by_region exists, whether its Hive folders are the table)
+    for the regional checks, from the engine (`Engine.for_region_checks`)."""
+    with warehouse.open_engine() as engine, engine.for_region_checks() as region:
+        yield region.conn, region.region_exists, region.hive_is_table
 
 
 @dg.asset_check(
@@ -302,7 +282,7 @@ def partition_matches_mastered(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     problems: dict[str, dict[str, int]] = {}
-    with _check_reader(warehouse) as (conn, hive_exists):
+    with _check_reader(warehouse) as (conn, _, hive_is_table):
         for key in context.partition_keys:
             country, state = split_key(key)
             expected, in_table, missing = conn.execute(
@@ -315,7 +295,7 @@ def partition_matches_mastered(
                          and r.country = m.country and r.state = m.state))""",
                 [country, state] * 3,
             ).fetchone()
-            if hive_exists is not None:
+            if hive_is_table:
                 # The Hive folder is the table on Spark (a pair without rows has none).
                 in_parquet = in_table
             else:
@@ -372,12 +352,7 @@ def unknown_pairs(conn: Any) -> list[tuple[str, str, int]]:
 )
 def whole_table_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
     selected = {k.name for k in context.selected_asset_check_keys}
-    with _check_reader(warehouse) as (conn, hive_exists):
-        ensure_exists = (
-            table_exists(conn, "mastered", "customer_by_region")
-            if hive_exists is None
-            else hive_exists
-        )
+    with _check_reader(warehouse) as (conn, ensure_exists, _):
         unknown = unknown_pairs(conn)
         if ensure_exists:
             mastered, regional, only_mastered, only_regional = conn.execute(

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 
+from fs_assets.duckdb_file import WarehouseLockTimeout, connect_with_retry
 from fs_assets.entities import (
     COUNTRY_CODES,
     CUSTOMER,
@@ -47,7 +48,6 @@ from fs_assets.entities import (
 )
 from fs_assets.paths import DataPaths
 from fs_assets.rules import RULES, Rule, failed_rules_sql, q
-from resources.warehouse import WarehouseLockTimeout, connect_with_retry
 
 CHANGE_FILE_PREFIX = "customer_update_"
 # Hidden (leading dot), so the raw asset and the landing sensor never take it for data.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from fs_assets.duckdb_file import table_exists
 from fs_assets.raw_history import LEDGER, LEDGER_ACCEPTED
-from resources.warehouse import table_exists
 
 
 class WarehouseBusy(RuntimeError):

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from fs_assets.cli import main
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER, ENTITIES
 from fs_assets.governance import audit, identity
 from fs_assets.governance.assets import build_governed_views
@@ -22,7 +23,6 @@ from fs_assets.governance.masking_key import key_from_env
 from fs_assets.governance.policies import load_policies
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
 from resources.warehouse import LAYER_SCHEMAS
 
 KEY = key_from_env()

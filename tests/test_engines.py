@@ -25,7 +25,8 @@ import pytest
 pytest.importorskip("pyspark")
 
 from asset_checks.rule_checks import key_duplicates, rule_failures
-from fs_assets import mastering, raw_history
+from fs_assets import mastering
+from fs_assets.engines import duckdb_engine
 from fs_assets.engines import spark as spark_engine
 from fs_assets.entities import ENTITIES, Entity
 from fs_assets.generator import generate_landing
@@ -192,7 +193,7 @@ def duck(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         conn.execute(f"create schema if not exists {schema}")
     for ent in ENTITIES.values():
         for path in _files(landing, ent):
-            raw_history.ingest_file(conn, ent, path)
+            duckdb_engine.ingest_file(conn, ent, path)
     stats = {e: mastering.build_mastered(conn, ent) for e, ent in ENTITIES.items()}
     yield conn, stats
     conn.close()

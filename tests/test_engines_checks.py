@@ -25,7 +25,8 @@ pytest.importorskip("pyspark")
 from asset_checks.integrity_checks import LANDING_CHECKS
 from asset_checks.mastered_checks import FAMILIES, MASTERED_CHECKS
 from asset_checks.pandera_checks import validate_table
-from fs_assets import mastering, raw_history
+from fs_assets import mastering
+from fs_assets.engines import duckdb_engine
 from fs_assets.entities import ENTITIES, TRANSACTION, country_state_pairs
 from fs_assets.generator import generate_landing
 from fs_assets.landing_files import is_landing_file
@@ -107,7 +108,7 @@ def duck(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         conn.execute(f"create schema if not exists {schema}")
     for ent in ENTITIES.values():
         for path in sorted(p for p in (landing / ent.name).iterdir() if is_landing_file(p)):
-            raw_history.ingest_file(conn, ent, path)
+            duckdb_engine.ingest_file(conn, ent, path)
         mastering.build_mastered(conn, ent)
     yield conn
     conn.close()

@@ -14,6 +14,7 @@ import pytest
 
 from asset_checks.fx_checks import evaluate_fx_checks
 from asset_checks.rule_checks import evaluate_rule_checks
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import (
     CURRENCIES,
     DEFAULT_REPORTING_CURRENCY,
@@ -24,7 +25,6 @@ from fs_assets.entities import (
 )
 from fs_assets.generator.fx_rates import build_fx_rates, window_days
 from fs_assets.mastering import build_mastered
-from fs_assets.raw_history import ingest_file
 from resources.warehouse import REPORTING_CURRENCY_ENV, WarehouseResource, warehouse_from_env
 
 ALL_CHECKS = {"one_rate_per_currency_per_day", "amounts_in_reporting_currency"}

@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER, ENTITIES, PII_AGE_BAND, PII_DOB, PII_MASK
 from fs_assets.governance import governed_entities
 from fs_assets.governance.assets import (
@@ -39,7 +40,6 @@ from fs_assets.governance.policies import (
 )
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
 from resources.masking_key import masking_key_from_env
 from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
 

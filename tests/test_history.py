@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from asset_checks.integrity_checks import evaluate_integrity_checks
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import ENTITIES, Entity
 from fs_assets.governance.assets import build_governed_views
 from fs_assets.governance.masking_key import key_from_env
@@ -18,7 +19,6 @@ from fs_assets.governance.policies import RESTRICTED, load_policies
 from fs_assets.history import AS_OF_SQL
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
 
 CUSTOMER = ENTITIES["customer"]
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction

@@ -26,11 +26,12 @@ import pytest
 
 from asset_checks.integrity_checks import LANDING_CHECKS
 from fs_assets import landing_files
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
 from fs_assets.raw_assets import RAW_ASSETS
-from fs_assets.raw_history import LEDGER, ingest_file
+from fs_assets.raw_history import LEDGER
 from resources import default_resources
 
 # Each hostile name lands beside a decoy its pattern would match.

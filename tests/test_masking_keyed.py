@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER, ENTITIES
 from fs_assets.generator.customers import MOBILE_RANGE
 from fs_assets.generator.names import build_pools
@@ -32,7 +33,6 @@ from fs_assets.governance.masking_key import (
 from fs_assets.governance.policies import load_policies
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
 from resources.landing_zone import LandingZoneResource
 from resources.masking_key import MaskingKeyResource, masking_key_from_env
 from resources.warehouse import LAYER_SCHEMAS, WarehouseResource, connect_with_retry

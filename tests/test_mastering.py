@@ -9,9 +9,9 @@ import duckdb
 import pytest
 
 from asset_checks.integrity_checks import reconciliation
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import ENTITIES, Column, Entity
 from fs_assets.mastering import build_mastered
-from fs_assets.raw_history import ingest_file
 from fs_assets.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
 
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER, PRODUCT
 from fs_assets.landing_files import cleanse_column_name
-from fs_assets.raw_history import LEDGER, ingest_file
+from fs_assets.raw_history import LEDGER
 
 
 def customer_file(small_landing: Path) -> Path:

@@ -26,13 +26,13 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
+from fs_assets import duckdb_file as wh_module
 from fs_assets.build import build
 from fs_assets.lineage.emitter import EVENTS_FILE
 from fs_assets.paths import PROJECT_ROOT, DataPaths
 from fs_assets.preflight import DataFolderNotWritable, check_writable
 from fs_assets.recovery import PID_TAG, find_dead_runs, pid_alive, recover
 from fs_assets.run_guard import WAIT_TIMEOUT_ENV, BuildStopped
-from resources import warehouse as wh_module
 from resources.warehouse import (
     WAREHOUSE_POOL,
     WarehouseLockTimeout,

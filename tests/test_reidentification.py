@@ -7,6 +7,7 @@ import duckdb
 import pytest
 
 from asset_checks.governance_checks import GOVERNANCE_CHECKS, k_anonymity
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER, ENTITIES
 from fs_assets.governance import audit
 from fs_assets.governance import policies as policy_module
@@ -15,7 +16,6 @@ from fs_assets.governance.masking_key import key_from_env
 from fs_assets.governance.policies import POLICY_FILE, load_policies
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
 from resources.masking_key import masking_key_from_env
 from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
 

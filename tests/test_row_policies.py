@@ -5,6 +5,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER, ENTITIES
 from fs_assets.governance.assets import build_governed_views, governed_view
 from fs_assets.governance.export import export_role, query_role
@@ -17,7 +18,6 @@ from fs_assets.governance.policies import (
 )
 from fs_assets.mastering import build_mastered
 from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
 from resources.warehouse import LAYER_SCHEMAS
 
 KEY = key_from_env()

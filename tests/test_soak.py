@@ -13,10 +13,10 @@ import pytest
 
 from bench.soak_check import check_files
 from bench.soak_files import HOSTILE_CASES, REJECTED, EntityPool, Factory
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER, ENTITIES
 from fs_assets.generator import generate_landing
 from fs_assets.paths import PROJECT_ROOT
-from fs_assets.raw_history import ingest_file
 from resources.warehouse import LAYER_SCHEMAS
 
 # Every hostile case; the second build is killed, so recovery is part of the smoke run.

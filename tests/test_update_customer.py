@@ -18,9 +18,9 @@ import duckdb
 import pytest
 
 from fs_assets.build import build
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.entities import CUSTOMER
 from fs_assets.paths import DataPaths
-from fs_assets.raw_history import ingest_file
 from fs_assets.update_customer import (
     LOCK_FILE_NAME,
     UpdateError,

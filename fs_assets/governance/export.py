@@ -24,13 +24,13 @@ from typing import Any
 
 import duckdb
 
+from fs_assets.duckdb_file import connect_with_retry
 from fs_assets.file_modes import DIR_MODE, FILE_MODE
 from fs_assets.governance import GOVERNED_SCHEMA, governed_sources, source_name, view_name
 from fs_assets.governance.masking_key import MaskingKey, key_from_env
 from fs_assets.governance.policies import check_role
 from fs_assets.paths import DataPaths
 from fs_assets.rules import q
-from resources.warehouse import connect_with_retry
 
 # Query limits: a statement is interrupted after QUERY_TIMEOUT_S and may use at most
 # QUERY_MEMORY_LIMIT (no spilling to disk); the CLI's --timeout / --memory-limit raise them.

@@ -67,7 +67,7 @@ def sync(paths: DataPaths, out: TextIO) -> int:
         from fs_assets.definitions import defs
 
         graph = defs.resolve_asset_graph()
-        ledger = ledger_lookup(WarehouseResource(home=str(paths.home)))
+        ledger = ledger_lookup(WarehouseResource(home=str(paths.home)).duckdb_file)
         for r in records:
             report = emit_run_lineage(
                 instance,

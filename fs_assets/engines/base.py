@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from fs_assets.entities import Entity
 from fs_assets.mastering import MasterStats
@@ -73,6 +73,7 @@ class RegionReader:
     hive_is_table: bool
 
 
+@runtime_checkable
 class Engine(Protocol):
     """Where raw, mastered and regional run; see the module docstring."""
 

@@ -35,7 +35,7 @@ def _outcomes_markdown(outcomes: list[IngestOutcome]) -> str:
     return "\n".join(lines)
 
 
-def _ingest_all(
+def _report_outcomes(
     context: dg.AssetExecutionContext,
     landing: LandingZoneResource,
     ent: Entity,
@@ -144,7 +144,7 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
         files, folders = _checked_listing(context, landing, ent)
         with warehouse.open_engine() as engine:
             ingested = engine.ingest(ent, files, context.run_id)
-        outcomes = _ingest_all(context, landing, ent, files, ingested.outcomes)
+        outcomes = _report_outcomes(context, landing, ent, files, ingested.outcomes)
         total, keys = ingested.rows, ingested.keys
         inserted = sum(o.rows_inserted for o in outcomes)
         return dg.MaterializeResult(

@@ -48,15 +48,23 @@ CORE = (
 )
 
 
+def implements_engine(engine: object) -> bool:
+    """Every method of the interface is there and callable (not shadowed by a setting)."""
+    return isinstance(engine, Engine) and all(callable(getattr(engine, m)) for m in METHODS)
+
+
+METHODS = ("ingest", "master", "write_partitions", "for_checks", "for_region_checks", "close")
+
+
 def test_the_warehouse_resource_builds_the_configured_engine(tmp_path: Path) -> None:
     duck = WarehouseResource(home=str(tmp_path))
     with duck.open_engine() as engine:
-        assert isinstance(engine, DuckDBEngine) and isinstance(engine, Engine)
+        assert isinstance(engine, DuckDBEngine) and implements_engine(engine)
         assert engine.file.path == duck.path and engine.export_dir == duck.export_dir
     spark = WarehouseResource(home=str(tmp_path), engine=" Spark ", spark_warehouse="/x/y")
     with spark.open_engine() as engine:  # no session is started until a step needs one
-        assert isinstance(engine, Engine) and engine.name == "spark"
-        assert engine.root == "/x/y" and engine.master == "local[*]"
+        assert implements_engine(engine) and engine.name == "spark"
+        assert engine.root == "/x/y" and engine.spark_master == "local[*]"
     with pytest.raises(ValueError, match=r"unknown warehouse engine 'sparc'.*duckdb, spark"):
         WarehouseResource(home=str(tmp_path), engine="sparc").open_engine().__enter__()
 
@@ -74,7 +82,7 @@ def test_engine_settings_come_from_config_not_the_environment_at_use_time(
     resolved = configured.process_config_and_initialize()
     assert resolved.resolved_engine == "spark"
     with resolved.open_engine() as engine:
-        assert engine.master == "local[1]" and engine.root == str(tmp_path / "parquet")
+        assert engine.spark_master == "local[1]" and engine.root == str(tmp_path / "parquet")
 
 
 def test_the_duckdb_engine_ingests_masters_and_reports_through_the_interface(

@@ -18,7 +18,8 @@ Spark-specific is only input and output:
   folder (the control plane); the data never goes there.
 
 Mastering on Spark always re-evaluates every key (the DuckDB engine's incremental mode
-rewrites rows in place, which Parquet folders do not do cheaply).
+rewrites rows in place, which Parquet folders do not do cheaply). `SparkEngine` (at the
+end) is this module's `base.Engine`: what the assets and checks call.
 """
 
 from __future__ import annotations
@@ -585,7 +586,7 @@ class SparkEngine:
     ) -> None:
         self.control = control
         self.root = root
-        self.master = master
+        self.spark_master = master
         self.conf = dict(conf or {})
         self._session: SparkSession | None = None
         self._views: set[str] = set()  # temporary views registered for checks
@@ -595,7 +596,7 @@ class SparkEngine:
         """The Parquet warehouse for one unit of work, with the control file open."""
         with open_file(self.control, read_only=read_only) as conn:
             if self._session is None:
-                self._session = build_session(self.master, conf=self.conf)
+                self._session = build_session(self.spark_master, conf=self.conf)
             yield SparkWarehouse(self._session, self.root, conn)
 
     def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:

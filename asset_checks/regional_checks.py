@@ -12,33 +12,20 @@ from fs_assets.defs.regional import REGION_PARTITIONS
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import mastered_table
 from fs_assets.transforms.regional import (
-    EXPORT_NAME,
     REGION_TABLE,
     partition_dir,
     split_key,
     unknown_pairs,
 )
-from resources.warehouse import WAREHOUSE_POOL, WarehouseResource, table_exists
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 
 @contextmanager
-def _check_reader(warehouse: WarehouseResource) -> Iterator[tuple[Any, bool | None]]:
-    """(connection, whether customer_by_region exists on Spark) for the regional checks.
-
-    DuckDB: the file, read-only (None: the table's existence is asked when needed). Spark:
-    mastered.customer, and the Hive folders under `<spark warehouse>/customer_overview/`,
-    which *are* the regional table there, exposed as mastered.customer_by_region with
-    country and state from the folder names; the checks' SQL then runs unchanged.
-    """
-    if warehouse.resolved_engine != "spark":
-        with warehouse.for_checks() as conn:
-            yield conn, None
-        return
-    from fs_assets.engines.spark import register_hive  # pyspark and sqlglot: optional
-
-    customer = ("mastered", CUSTOMER.name)
-    with warehouse.for_checks([customer]) as wh:
-        yield wh, register_hive(wh, "mastered", "customer_by_region", EXPORT_NAME, customer)
+def _check_reader(warehouse: WarehouseResource) -> Iterator[tuple[Any, bool, bool]]:
+    """(reader, whether customer_by_region exists, whether its Hive folders are the table)
+    for the regional checks, from the engine (`Engine.for_region_checks`)."""
+    with warehouse.open_engine() as engine, engine.for_region_checks() as region:
+        yield region.conn, region.region_exists, region.hive_is_table
 
 
 @dg.asset_check(
@@ -56,7 +43,7 @@ def partition_matches_mastered(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     problems: dict[str, dict[str, int]] = {}
-    with _check_reader(warehouse) as (conn, hive_exists):
+    with _check_reader(warehouse) as (conn, _, hive_is_table):
         for key in context.partition_keys:
             country, state = split_key(key)
             expected, in_table, missing = conn.execute(
@@ -69,7 +56,7 @@ def partition_matches_mastered(
                          and r.country = m.country and r.state = m.state))""",
                 [country, state] * 3,
             ).fetchone()
-            if hive_exists is not None:
+            if hive_is_table:
                 # The Hive folder is the table on Spark (a pair without rows has none).
                 in_parquet = in_table
             else:
@@ -113,12 +100,7 @@ def partition_matches_mastered(
 )
 def whole_table_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
     selected = {k.name for k in context.selected_asset_check_keys}
-    with _check_reader(warehouse) as (conn, hive_exists):
-        ensure_exists = (
-            table_exists(conn, "mastered", "customer_by_region")
-            if hive_exists is None
-            else hive_exists
-        )
+    with _check_reader(warehouse) as (conn, ensure_exists, _):
         unknown = unknown_pairs(conn)
         if ensure_exists:
             mastered, regional, only_mastered, only_regional = conn.execute(

@@ -57,7 +57,7 @@ def phase_generate(home: Path, customers: int, fmt: str) -> dict:
 def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
     from fs_assets.model.entities import ENTITIES
     from fs_assets.transforms import mastering, raw_history
-    from resources.warehouse import LAYER_SCHEMAS, connect_with_retry
+    from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS, connect_with_retry
 
     conn = connect_with_retry(home / "duckdb" / "warehouse.duckdb", memory_limit=memory_limit)
     for schema in LAYER_SCHEMAS:

@@ -33,9 +33,9 @@ def make_history(db: Path, template: Path, rows: int) -> None:
     """A raw.customer of `rows` versions: the template's rows under new, ordered keys."""
     import duckdb
 
+    from fs_assets.engines.duckdb_engine import ingest_file
     from fs_assets.model.entities import CUSTOMER
     from fs_assets.model.keys import raw_table
-    from fs_assets.transforms.raw_history import ingest_file
 
     conn = duckdb.connect(str(db))
     conn.execute("set enable_progress_bar = false")
@@ -94,8 +94,8 @@ def make_change_files(history: Path, folder: Path, files: int) -> list[Path]:
 def time_ingest(history: Path, changes: list[Path], work: Path) -> float:
     import duckdb
 
+    from fs_assets.engines.duckdb_engine import ingest_files
     from fs_assets.model.entities import CUSTOMER
-    from fs_assets.transforms.raw_history import ingest_files
 
     db = work / "run.duckdb"
     shutil.copyfile(history, db)

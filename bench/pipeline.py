@@ -110,8 +110,8 @@ def write_update_file(home: Path, n: int) -> Path:
 
 def phase_partition(home: Path) -> dict:
     """Refresh one partition (the largest) the way the asset does, table and Parquet."""
+    from fs_assets.transforms.duckdb_file import connect_with_retry
     from fs_assets.transforms.regional import write_partition
-    from resources.warehouse import connect_with_retry
 
     conn = connect_with_retry(home / "warehouse.duckdb")
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from fs_assets.model.keys import LEDGER, LEDGER_ACCEPTED
-from resources.warehouse import table_exists
+from fs_assets.transforms.duckdb_file import table_exists
 
 
 class WarehouseBusy(RuntimeError):

@@ -11,17 +11,17 @@ on by default, like the project's other sensors.
 import dagster as dg
 
 from fs_assets.lineage.emitter import caller_emits, emit_run_lineage
-from fs_assets.model.paths import data_paths
-from resources.warehouse import WarehouseResource
+from resources.lineage_sink import LineageSinkResource
 
 DESCRIPTION = (
     "Emits OpenLineage events (one START and one COMPLETE/FAIL per asset step, plus the "
     "checks' data-quality assertions) for every finished run not launched by "
-    "`fs-accelerator build`, to <data>/lineage/openlineage.jsonl and to OPENLINEAGE_URL."
+    "`fs-accelerator build`, to <data>/lineage/openlineage.jsonl and to the lineage sink's "
+    "URL (OPENLINEAGE_URL)."
 )
 
 
-def _emit(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> dg.SkipReason:
+def _emit(context: dg.RunStatusSensorContext, lineage_sink: LineageSinkResource) -> dg.SkipReason:
     run = context.dagster_run
     if caller_emits(run.tags):
         return dg.SkipReason(f"run {run.run_id}: lineage emitted by its launcher")
@@ -31,7 +31,8 @@ def _emit(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> d
         context.instance,
         run.run_id,
         context.repository_def.asset_graph,
-        data_paths(warehouse.home).lineage,
+        lineage_sink.lineage_folder,
+        http=lineage_sink.http_target(),
     )
     if not report.ok:
         context.log.warning(report.message())
@@ -46,9 +47,9 @@ def _emit(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> d
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def openlineage_on_success(
-    context: dg.RunStatusSensorContext, warehouse: WarehouseResource
+    context: dg.RunStatusSensorContext, lineage_sink: LineageSinkResource
 ) -> dg.SkipReason:
-    return _emit(context, warehouse)
+    return _emit(context, lineage_sink)
 
 
 @dg.run_failure_sensor(
@@ -58,9 +59,9 @@ def openlineage_on_success(
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def openlineage_on_failure(
-    context: dg.RunFailureSensorContext, warehouse: WarehouseResource
+    context: dg.RunFailureSensorContext, lineage_sink: LineageSinkResource
 ) -> dg.SkipReason:
-    return _emit(context, warehouse)
+    return _emit(context, lineage_sink)
 
 
 LINEAGE_SENSORS = [openlineage_on_success, openlineage_on_failure]

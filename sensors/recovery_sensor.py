@@ -16,8 +16,7 @@ import dagster as dg
 from dagster._core.launcher import DefaultRunLauncher
 
 from fs_assets.lineage.emitter import emit_run_lineage
-from fs_assets.model.paths import data_paths
-from resources.warehouse import WarehouseResource
+from resources.lineage_sink import LineageSinkResource
 from sensors.recovery import recover
 
 RECOVERY_INTERVAL_S = 30
@@ -27,7 +26,9 @@ DESCRIPTION = (
 )
 
 
-def recover_dead_runs(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> str:
+def recover_dead_runs(
+    context: dg.SensorEvaluationContext, lineage_sink: LineageSinkResource
+) -> str:
     """One recovery pass on the sensor's instance; what it did, one line per run."""
     launcher = context.instance.run_launcher
     if not isinstance(launcher, DefaultRunLauncher):
@@ -35,7 +36,7 @@ def recover_dead_runs(context: dg.SensorEvaluationContext, warehouse: WarehouseR
             f"run launcher {type(launcher).__name__} runs workers elsewhere: their pids "
             "cannot be checked here; nothing done"
         )
-    folder = data_paths(warehouse.home).lineage
+    folder, http = lineage_sink.lineage_folder, lineage_sink.http_target()
     graph = context.repository_def.asset_graph if context.repository_def else None
 
     def emit(run_id: str) -> None:
@@ -44,7 +45,7 @@ def recover_dead_runs(context: dg.SensorEvaluationContext, warehouse: WarehouseR
             return
         # The warehouse is not opened here (a sensor cannot take the pool's slot): a raw
         # run's landing files come from its materialization metadata.
-        report = emit_run_lineage(context.instance, run_id, graph, folder)
+        report = emit_run_lineage(context.instance, run_id, graph, folder, http=http)
         if not report.ok:
             context.log.warning(report.message())
 
@@ -62,6 +63,6 @@ def recover_dead_runs(context: dg.SensorEvaluationContext, warehouse: WarehouseR
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def recovery_sensor(
-    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+    context: dg.SensorEvaluationContext, lineage_sink: LineageSinkResource
 ) -> dg.SkipReason:
-    return dg.SkipReason(recover_dead_runs(context, warehouse))
+    return dg.SkipReason(recover_dead_runs(context, lineage_sink))

@@ -13,7 +13,7 @@ import pytest
 from fs_assets.app.instance import INSTANCE_TEMPLATE
 from fs_assets.generator import generate_landing
 from fs_assets.model.paths import DataPaths
-from resources.warehouse import LAYER_SCHEMAS
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 
 SMALL_CUSTOMERS = 1_500
 # The masking key of every test (and of the `fs-accelerator` processes they start): the

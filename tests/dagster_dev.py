@@ -18,7 +18,7 @@ import duckdb
 import requests
 
 from fs_assets.model.paths import PROJECT_ROOT, DataPaths
-from resources.warehouse import connect_with_retry
+from fs_assets.transforms.duckdb_file import connect_with_retry
 
 BIN = Path(sys.executable).parent
 DEADLINE_S = 420

@@ -10,8 +10,10 @@ import pytest
 
 from fs_assets.app.cli import main
 from fs_assets.defs.governed import build_governed_views
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 from fs_assets.transforms.governance import audit, identity
 from fs_assets.transforms.governance.identity import (
     ENV_IDENTITY,
@@ -22,8 +24,6 @@ from fs_assets.transforms.governance.identity import (
 from fs_assets.transforms.governance.masking_key import key_from_env
 from fs_assets.transforms.governance.policies import load_policies
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
-from resources.warehouse import LAYER_SCHEMAS
 
 KEY = key_from_env()
 

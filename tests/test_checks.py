@@ -11,9 +11,9 @@ from asset_checks.freshness import evaluate_freshness_check
 from asset_checks.integrity_checks import evaluate_integrity_checks
 from asset_checks.pandera_checks import evaluate_pandera_check, pandera_schema, validate_table
 from asset_checks.rule_checks import check_groups, evaluate_rule_checks, rule_check_specs
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER, ENTITIES, TRANSACTION
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
 
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 

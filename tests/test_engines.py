@@ -25,15 +25,16 @@ import pytest
 pytest.importorskip("pyspark")
 
 from asset_checks.rule_checks import key_duplicates, rule_failures
+from fs_assets.engines import duckdb_engine
 from fs_assets.engines import spark as spark_engine
 from fs_assets.generator import generate_landing
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
-from fs_assets.transforms import mastering, raw_history
+from fs_assets.transforms import mastering
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 from fs_assets.transforms.landing_files import is_landing_file
 from fs_assets.transforms.mastering import LINEAGE_COLUMNS
 from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
-from resources.warehouse import LAYER_SCHEMAS
 
 CUSTOMERS = 300
 STAMP = "%Y-%m-%d %H:%M:%S"
@@ -193,7 +194,7 @@ def duck(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         conn.execute(f"create schema if not exists {schema}")
     for ent in ENTITIES.values():
         for path in _files(landing, ent):
-            raw_history.ingest_file(conn, ent, path)
+            duckdb_engine.ingest_file(conn, ent, path)
     stats = {e: mastering.build_mastered(conn, ent) for e, ent in ENTITIES.items()}
     yield conn, stats
     conn.close()

@@ -30,14 +30,16 @@ from fs_assets.defs.keys import REGION_KEY
 from fs_assets.defs.mastered import MASTERED_ASSETS
 from fs_assets.defs.raw import RAW_ASSETS
 from fs_assets.defs.regional import REGIONAL_ASSETS
+from fs_assets.engines import duckdb_engine
 from fs_assets.generator import generate_landing
 from fs_assets.model.entities import ENTITIES, TRANSACTION
 from fs_assets.model.places import country_state_pairs
-from fs_assets.transforms import mastering, raw_history
+from fs_assets.transforms import mastering
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 from fs_assets.transforms.landing_files import is_landing_file
 from fs_assets.transforms.regional import partition_key, unknown_pairs
 from resources.landing_zone import LandingZoneResource
-from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
+from resources.warehouse import WarehouseResource
 
 CUSTOMERS = 200
 # Check metadata that legitimately differs between engines: the time of ingestion, and
@@ -105,7 +107,7 @@ def duck(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         conn.execute(f"create schema if not exists {schema}")
     for ent in ENTITIES.values():
         for path in sorted(p for p in (landing / ent.name).iterdir() if is_landing_file(p)):
-            raw_history.ingest_file(conn, ent, path)
+            duckdb_engine.ingest_file(conn, ent, path)
         mastering.build_mastered(conn, ent)
     yield conn
     conn.close()

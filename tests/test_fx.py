@@ -14,12 +14,12 @@ import pytest
 
 from asset_checks.fx_checks import evaluate_fx_checks
 from asset_checks.rule_checks import evaluate_rule_checks
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.generator.fx_rates import build_fx_rates, window_days
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES, FX_RATE, TRANSACTION
 from fs_assets.model.value_sets import CURRENCIES, DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
 from resources.warehouse import REPORTING_CURRENCY_ENV, WarehouseResource, warehouse_from_env
 
 ALL_CHECKS = {"one_rate_per_currency_per_day", "amounts_in_reporting_currency"}

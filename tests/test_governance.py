@@ -18,9 +18,11 @@ from fs_assets.defs.governed import (
     build_governed_views,
     governed_key,
 )
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.columns import PII_AGE_BAND, PII_DOB, PII_MASK
 from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 from fs_assets.transforms.governance import governed_entities
 from fs_assets.transforms.governance.export import (
     ExportError,
@@ -40,9 +42,8 @@ from fs_assets.transforms.governance.policies import (
     resolve,
 )
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
 from resources.masking_key import masking_key_from_env
-from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
+from resources.warehouse import WarehouseResource
 
 KEY = key_from_env()  # the tests' key (conftest)
 # Roles that read cust_id as a keyed token: every role without clear TW.mask.

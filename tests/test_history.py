@@ -13,13 +13,13 @@ import pytest
 from asset_checks.integrity_checks import evaluate_integrity_checks
 from fs_assets.defs.governed import build_governed_views
 from fs_assets.defs.history import AS_OF_SQL
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.governance.masking_key import key_from_env
 from fs_assets.transforms.governance.policies import RESTRICTED, load_policies
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
 
 CUSTOMER = ENTITIES["customer"]
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction

@@ -26,12 +26,12 @@ import pytest
 
 from asset_checks.integrity_checks import LANDING_CHECKS
 from fs_assets.defs.raw import RAW_ASSETS
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import LEDGER
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms import landing_files
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
 from resources import default_resources
 
 # Each hostile name lands beside a decoy its pattern would match.

@@ -23,10 +23,11 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from fs_assets.app.lineage_cli import add_lineage_commands
 from fs_assets.catalog.specs import DATA_PRODUCT_KEY
-from fs_assets.lineage.emitter import FAILED, FAILURES_FILE, URL_ENV, emit_run_lineage
+from fs_assets.lineage.emitter import FAILED, FAILURES_FILE, emit_run_lineage
 from fs_assets.model.naming import DATASET_NAMESPACE, FILE_NAMESPACE
 from fs_assets.model.paths import DataPaths
 from resources import default_resources
+from resources.lineage_sink import URL_ENV, resolved_lineage_sink
 from sensors.lineage_sensor import openlineage_on_success
 
 
@@ -204,8 +205,13 @@ def test_events_also_arrive_by_http_when_openlineage_url_is_set(
     monkeypatch.setenv(URL_ENV, url)
     with dg.DagsterInstance.get() as instance:
         result = materialize(instance, dg.AssetSelection.assets(DATA_PRODUCT_KEY))
-        report = emit_run_lineage(instance, result.run_id, asset_graph(), lineaged.lineage)
-        again = emit_run_lineage(instance, result.run_id, asset_graph(), lineaged.lineage)
+        http = resolved_lineage_sink().http_target()
+        report = emit_run_lineage(
+            instance, result.run_id, asset_graph(), lineaged.lineage, http=http
+        )
+        again = emit_run_lineage(
+            instance, result.run_id, asset_graph(), lineaged.lineage, http=http
+        )
     assert result.success and report.ok, report.failures
     in_file = [e for e in events(lineaged) if result.run_id in json.dumps(e["run"])]
     assert report.events == report.http_delivered == len(in_file) == len(received) >= 4
@@ -229,7 +235,7 @@ def test_run_succeeds_and_says_so_when_lineage_delivery_fails(
             dagster_event=result.get_run_success_event(),
             dagster_instance=instance,
             dagster_run=run,
-            resources={"warehouse": default_resources()["warehouse"]},
+            resources={"lineage_sink": default_resources()["lineage_sink"]},
             repository_def=repo,
         )
         skip = openlineage_on_success(context)

@@ -13,10 +13,12 @@ import pytest
 
 from fs_assets.app.governance_cli import add_governance_commands
 from fs_assets.defs.governed import GOVERNED_ASSETS, build_governed_views
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.generator.customers import MOBILE_RANGE
 from fs_assets.generator.names import build_pools
 from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS, connect_with_retry
 from fs_assets.transforms.governance.export import export_key_id, export_path, export_role
 from fs_assets.transforms.governance.masking_key import (
     ENV_KEY,
@@ -32,10 +34,9 @@ from fs_assets.transforms.governance.masking_key import (
 )
 from fs_assets.transforms.governance.policies import load_policies
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
 from resources.landing_zone import LandingZoneResource
 from resources.masking_key import MaskingKeyResource, masking_key_from_env
-from resources.warehouse import LAYER_SCHEMAS, WarehouseResource, connect_with_retry
+from resources.warehouse import WarehouseResource
 
 KEY = key_from_env()  # the tests' key (conftest)
 OTHER_KEY = MaskingKey(b"a-rotated-masking-key-0123456789")

@@ -9,11 +9,11 @@ import duckdb
 import pytest
 
 from asset_checks.integrity_checks import reconciliation
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.columns import Column, Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
 
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 

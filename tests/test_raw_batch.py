@@ -14,11 +14,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from fs_assets.engines import duckdb_engine
+from fs_assets.engines.duckdb_engine import ingest_file, ingest_files
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import LEDGER
 from fs_assets.transforms import raw_history
-from fs_assets.transforms.raw_history import ingest_file, ingest_files
-from resources.warehouse import LAYER_SCHEMAS
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 
 # Hostile names (tests/test_landing_faults.py) and their decoys, all in one batch.
 NAMES = [
@@ -103,9 +104,9 @@ def test_a_batch_lands_what_file_by_file_lands(
     one_by_one = fresh_db(tmp_path / "files.duckdb")
     expected = [ingest_file(one_by_one, CUSTOMER, p) for p in files]
     reads: list[int] = []
-    relation_sql = raw_history.relation_sql
+    relation_sql = duckdb_engine.relation_sql
     monkeypatch.setattr(
-        raw_history,
+        duckdb_engine,
         "relation_sql",
         lambda layout, paths: reads.append(len(paths)) or relation_sql(layout, paths),
     )
@@ -127,9 +128,9 @@ def test_files_without_conflicts_are_read_by_one_statement(
     one_by_one = fresh_db(tmp_path / "files.duckdb")
     expected = [ingest_file(one_by_one, CUSTOMER, p) for p in files]
     reads: list[int] = []
-    relation_sql = raw_history.relation_sql
+    relation_sql = duckdb_engine.relation_sql
     monkeypatch.setattr(
-        raw_history,
+        duckdb_engine,
         "relation_sql",
         lambda layout, paths: reads.append(len(paths)) or relation_sql(layout, paths),
     )
@@ -195,16 +196,16 @@ import duckdb
 from fs_assets.transforms import raw_history
 from fs_assets.model.entities import CUSTOMER
 
-record = raw_history.record_outcome
+record = duckdb_engine.record_outcome
 seen = []
 def record_then_die(*args, **kwargs):
     record(*args, **kwargs)
     seen.append(1)
     if len(seen) == 2:  # the second file's ledger row is written: die before commit
         os.kill(os.getpid(), signal.SIGKILL)
-raw_history.record_outcome = record_then_die
+duckdb_engine.record_outcome = record_then_die
 conn = duckdb.connect(sys.argv[1])
-raw_history.ingest_files(conn, CUSTOMER, [Path(p) for p in sys.argv[2:]])
+duckdb_engine.ingest_files(conn, CUSTOMER, [Path(p) for p in sys.argv[2:]])
 """
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER, PRODUCT
 from fs_assets.model.keys import LEDGER
 from fs_assets.transforms.landing_files import cleanse_column_name
-from fs_assets.transforms.raw_history import ingest_file
 
 
 def customer_file(small_landing: Path) -> Path:

@@ -33,7 +33,8 @@ from dagster_dev import Dagster, running_dagster_dev, wait_for
 from fs_assets.definitions import defs
 from fs_assets.lineage.emitter import EVENTS_FILE
 from fs_assets.model.paths import DataPaths
-from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+from resources.lineage_sink import LineageSinkResource
+from resources.warehouse import WAREHOUSE_POOL
 from sensors import ALL_SENSORS
 from sensors.recovery import pid_alive, run_process
 from sensors.recovery_sensor import RECOVERY_INTERVAL_S, recovery_sensor
@@ -112,7 +113,7 @@ def _tick(instance: DagsterInstance, paths: DataPaths) -> str:
     context = dg.build_sensor_context(
         instance=instance,
         definitions=defs,
-        resources={"warehouse": WarehouseResource(home=str(paths.home))},
+        resources={"lineage_sink": LineageSinkResource(home=str(paths.home))},
     )
     result = recovery_sensor(context)
     assert isinstance(result, dg.SkipReason)

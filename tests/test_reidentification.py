@@ -8,16 +8,17 @@ import pytest
 
 from asset_checks.governance_checks import GOVERNANCE_CHECKS, k_anonymity
 from fs_assets.defs.governed import GOVERNED_ASSETS, build_governed_views
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 from fs_assets.transforms.governance import audit
 from fs_assets.transforms.governance import policies as policy_module
 from fs_assets.transforms.governance.masking_key import key_from_env
 from fs_assets.transforms.governance.policies import POLICY_FILE, load_policies
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
 from resources.masking_key import masking_key_from_env
-from resources.warehouse import LAYER_SCHEMAS, WarehouseResource
+from resources.warehouse import WarehouseResource
 
 KEY = key_from_env()
 # Quasi-identifiers every role reads in clear, so the baseline is known from the data.

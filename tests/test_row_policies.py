@@ -6,8 +6,10 @@ import duckdb
 import pytest
 
 from fs_assets.defs.governed import build_governed_views, governed_view
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 from fs_assets.transforms.governance.export import export_role, query_role
 from fs_assets.transforms.governance.masking_key import key_from_env
 from fs_assets.transforms.governance.policies import (
@@ -17,8 +19,6 @@ from fs_assets.transforms.governance.policies import (
     load_policies,
 )
 from fs_assets.transforms.mastering import build_mastered
-from fs_assets.transforms.raw_history import ingest_file
-from resources.warehouse import LAYER_SCHEMAS
 
 KEY = key_from_env()
 GOOD = POLICY_FILE.read_text(encoding="utf-8")

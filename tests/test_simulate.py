@@ -333,7 +333,7 @@ def test_ui_simulate_lands_days_while_the_ui_runs_and_stops_with_it(
 
 def _in_ledger(paths: DataPaths, report: sim.DayReport) -> bool:
     """Whether every file of the day is in the ingest ledger (the sensor took it)."""
-    from resources.warehouse import connect_with_retry
+    from fs_assets.transforms.duckdb_file import connect_with_retry
 
     conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)
     try:
@@ -350,7 +350,7 @@ def _in_ledger(paths: DataPaths, report: sim.DayReport) -> bool:
 
 def _customers_reached_mastered(paths: DataPaths, report: sim.DayReport) -> bool:
     """Whether the day's new customers and CIBIL re-scores are in mastered.customer."""
-    from resources.warehouse import connect_with_retry
+    from fs_assets.transforms.duckdb_file import connect_with_retry
 
     conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)
     try:
@@ -371,7 +371,7 @@ def _customers_reached_mastered(paths: DataPaths, report: sim.DayReport) -> bool
 
 def _accounts_reached_mastered(paths: DataPaths, reports: list[sim.DayReport]) -> bool:
     """Whether the days' closures and payments are in mastered.account and .transaction."""
-    from resources.warehouse import connect_with_retry
+    from fs_assets.transforms.duckdb_file import connect_with_retry
 
     closed = [c for r in reports for c in r.closed_customers]
     conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)

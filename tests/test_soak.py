@@ -13,11 +13,11 @@ import pytest
 
 from bench.soak_check import check_files
 from bench.soak_files import HOSTILE_CASES, REJECTED, EntityPool, Factory
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.generator import generate_landing
 from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.paths import PROJECT_ROOT
-from fs_assets.transforms.raw_history import ingest_file
-from resources.warehouse import LAYER_SCHEMAS
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 
 # Every hostile case; the second build is killed, so recovery is part of the smoke run.
 SMOKE_CASES = tuple(HOSTILE_CASES)

@@ -29,10 +29,10 @@ from fs_assets.app.update_customer import (
     update_customer,
     validate_changes,
 )
+from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import DataPaths
-from fs_assets.transforms.raw_history import ingest_file
-from resources.warehouse import LAYER_SCHEMAS
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 
 
 @pytest.fixture

@@ -13,15 +13,10 @@ import pytest
 from fs_assets.defs.mastered import MASTERED_ASSETS
 from fs_assets.defs.raw import RAW_ASSETS
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.duckdb_file import ENV_MEMORY_LIMIT, WarehouseWriteError
 from resources import default_resources
 from resources.landing_zone import LandingZoneResource
-from resources.warehouse import (
-    ENV_MEMORY_LIMIT,
-    ENV_TEMP_DIRECTORY,
-    ENV_THREADS,
-    WarehouseResource,
-    WarehouseWriteError,
-)
+from resources.warehouse import ENV_TEMP_DIRECTORY, ENV_THREADS, WarehouseResource
 
 SETTINGS_SQL = (
     "select current_setting('memory_limit'), current_setting('threads'), "

@@ -95,6 +95,7 @@ def build(
     from fs_assets.definitions import defs
     from fs_assets.lineage.emitter import emit_run_lineage
     from fs_assets.lineage.landing import ledger_lookup
+    from resources.lineage_sink import resolved_lineage_sink
     from resources.warehouse import WarehouseResource
 
     graph = defs.resolve_asset_graph()
@@ -107,6 +108,7 @@ def build(
     job = defs.resolve_implicit_global_asset_job_def()
     report = BuildReport(run_id="", success=True, planned=plan_items(graph, keys))
     started = time.monotonic()
+    http = resolved_lineage_sink(str(paths.home)).http_target()
     with DagsterInstance.get() as instance:
         progress = BuildProgress(instance, report.planned, report, out=out)
 
@@ -118,7 +120,8 @@ def build(
                 run_id,
                 graph,
                 paths.lineage,
-                ledger=ledger_lookup(WarehouseResource(home=str(paths.home))),
+                http=http,
+                ledger=ledger_lookup(WarehouseResource(home=str(paths.home)).duckdb_file),
             )
 
         def recover_dead_runs() -> None:

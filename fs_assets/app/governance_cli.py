@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from fs_assets.model.paths import data_paths
+from fs_assets.transforms.duckdb_file import WarehouseLockTimeout
 from fs_assets.transforms.governance import audit
 from fs_assets.transforms.governance.export import (
     EXPORT_INFO,
@@ -40,7 +41,6 @@ from fs_assets.transforms.governance.masking_key import (
     sample_key_path,
 )
 from fs_assets.transforms.governance.policies import ROLES, UnknownRoleError
-from resources.warehouse import WarehouseLockTimeout
 
 
 def _error(message: str, code: int) -> int:

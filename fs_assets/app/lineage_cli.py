@@ -51,6 +51,7 @@ def sync(paths: DataPaths, out: TextIO) -> int:
     from fs_assets.app.instance import ensure_dagster_home
     from fs_assets.lineage.emitter import emit_run_lineage
     from fs_assets.lineage.landing import ledger_lookup
+    from resources.lineage_sink import resolved_lineage_sink
     from resources.warehouse import WarehouseResource
 
     ensure_dagster_home(paths)
@@ -67,13 +68,15 @@ def sync(paths: DataPaths, out: TextIO) -> int:
         from fs_assets.definitions import defs
 
         graph = defs.resolve_asset_graph()
-        ledger = ledger_lookup(WarehouseResource(home=str(paths.home)))
+        ledger = ledger_lookup(WarehouseResource(home=str(paths.home)).duckdb_file)
+        http = resolved_lineage_sink(str(paths.home)).http_target()
         for r in records:
             report = emit_run_lineage(
                 instance,
                 r.dagster_run.run_id,
                 graph,
                 paths.lineage,
+                http=http,
                 ledger=ledger,
                 write_html=False,
             )

@@ -23,7 +23,8 @@ from typing import TextIO, TypeVar
 from dagster import DagsterInstance
 from dagster._core.errors import DagsterExecutionInterruptedError
 
-from resources.warehouse import WAIT_TIMEOUT_S, WAREHOUSE_POOL
+from fs_assets.transforms.duckdb_file import WAIT_TIMEOUT_S
+from resources.warehouse import WAREHOUSE_POOL
 
 T = TypeVar("T")
 WAIT_TIMEOUT_ENV = "FS_ACCELERATOR_WAIT_TIMEOUT_S"

@@ -45,7 +45,7 @@ from fs_assets.model.places import (
 from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q
 from fs_assets.model.update_fields import ORGANISATION_UPDATABLE, PERSONAL_UPDATABLE
 from fs_assets.model.value_sets import MINOR_BELOW_AGE, SENIOR_FROM_AGE
-from resources.warehouse import WarehouseLockTimeout, connect_with_retry
+from fs_assets.transforms.duckdb_file import WarehouseLockTimeout, connect_with_retry
 
 CHANGE_FILE_PREFIX = "customer_update_"
 # Hidden (leading dot), so the raw asset and the landing sensor never take it for data.

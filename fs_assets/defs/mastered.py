@@ -4,7 +4,6 @@ import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
 from fs_assets.defs.automation import DOWNSTREAM
@@ -16,13 +15,8 @@ from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
     OWNER,
     history_name,
-    history_table,
-    mastered_table,
-    pending_table,
-    rejects_table,
 )
-from fs_assets.model.rules import q
-from fs_assets.transforms.mastering import build_mastered, referenced_entities
+from fs_assets.transforms.mastering import referenced_entities
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 # A mastered table older than this is stale (FreshnessPolicy, and the data_freshness check).
@@ -87,17 +81,6 @@ def _history_spec(ent: Entity, deps: list[dg.AssetKey]) -> dg.AssetSpec:
     )
 
 
-def _table_counts(conn: duckdb.DuckDBPyConnection, ent: Entity) -> tuple[int, ...]:
-    """Rows of mastered, rejects, pending corrections (and their keys) and history."""
-    return conn.execute(
-        f"select (select count(*) from {mastered_table(ent)}),"
-        f" (select count(*) from {rejects_table(ent)}),"
-        f" (select count(*) from {pending_table(ent)}),"
-        f" (select count(distinct {q(ent.key)}) from {pending_table(ent)}),"
-        f" (select count(*) from {history_table(ent)})"
-    ).fetchone()
-
-
 def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
     """mastered.<entity> and mastered.<entity>_history: one step, one transaction."""
     deps = [raw_key(ent.name), *(mastered_key(name) for name in referenced_entities(ent))]
@@ -115,27 +98,14 @@ def build_mastered_asset(ent: Entity) -> dg.AssetsDefinition:
     def _mastered(
         context: dg.AssetExecutionContext, config: MasteringConfig, warehouse: WarehouseResource
     ) -> Iterator[dg.MaterializeResult]:
-        if warehouse.resolved_engine == "spark":
-            from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
-
-            with warehouse.spark() as wh:
-                # Always a full build on Spark: every key is re-evaluated.
-                stats = engine.build_mastered(wh, ent, warehouse.resolved_reporting_currency)
-                wh.register("quarantine", f"{ent.name}_pending_corrections")
-                pending_keys = wh.execute(
-                    f"select count(distinct {q(ent.key)}) from {pending_table(ent)}"
-                ).fetchone()[0]
-            rows, rejected, pending = stats.mastered_rows, stats.rejected_rows, stats.pending_rows
-            history = stats.history_rows
-        else:
-            with warehouse.connect() as conn:
-                stats = build_mastered(
-                    conn,
-                    ent,
-                    full_refresh=config.full_refresh,
-                    reporting_currency=warehouse.resolved_reporting_currency,
-                )
-                rows, rejected, pending, pending_keys, history = _table_counts(conn, ent)
+        with warehouse.open_engine() as engine:
+            built = engine.master(
+                ent,
+                full_refresh=config.full_refresh,
+                reporting_currency=warehouse.resolved_reporting_currency,
+            )
+        stats, rows, history = built.stats, built.rows, built.history
+        rejected, pending, pending_keys = built.rejected, built.pending, built.pending_keys
         context.log.info(
             f"{stats.mode} build of mastered.{ent.name}: {stats.keys_evaluated} keys, "
             f"{stats.versions_evaluated} versions evaluated"

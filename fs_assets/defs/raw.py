@@ -1,6 +1,5 @@
 """`raw.<entity>` assets: new landing files merged into the append-only history."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -9,9 +8,9 @@ from fs_assets.defs.keys import MOCK_SOURCES_KEY, raw_key
 from fs_assets.defs.metadata import column_schema, table_name
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
-from fs_assets.model.keys import OWNER, raw_table
+from fs_assets.model.keys import OWNER
 from fs_assets.transforms.landing_files import LandingFolderError, check_writable
-from fs_assets.transforms.raw_history import IngestOutcome, ingest_files
+from fs_assets.transforms.raw_history import IngestOutcome
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -34,17 +33,17 @@ def _outcomes_markdown(outcomes: list[IngestOutcome]) -> str:
     return "\n".join(lines)
 
 
-def _ingest_all(
+def _report_outcomes(
     context: dg.AssetExecutionContext,
     landing: LandingZoneResource,
     ent: Entity,
     files: list[Path],
-    ingest: Callable[[list[Path]], list[IngestOutcome]],
+    ingested: list[IngestOutcome],
 ) -> list[IngestOutcome]:
-    """Ingest the new files with the engine's `ingest` (one outcome per file, in order);
+    """The outcomes of the new files (one per file, in order) that were not skipped;
     move unreadable files aside and log what happened to each file."""
     outcomes: list[IngestOutcome] = []
-    for path, outcome in zip(files, ingest(files), strict=True):
+    for path, outcome in zip(files, ingested, strict=True):
         if outcome.status == "skipped":
             continue
         outcomes.append(outcome)
@@ -141,31 +140,10 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
         landing: LandingZoneResource,
     ) -> dg.MaterializeResult:
         files, folders = _checked_listing(context, landing, ent)
-        counts_sql = f"select count(*), count(distinct {ent.key}) from {raw_table(ent)}"
-        run_id = context.run_id
-        if warehouse.resolved_engine == "spark":
-            from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
-
-            with warehouse.spark() as wh:
-                outcomes = _ingest_all(  # file by file: Spark reads each into its own batch
-                    context,
-                    landing,
-                    ent,
-                    files,
-                    lambda paths: [engine.ingest_file(wh, ent, p, run_id) for p in paths],
-                )
-                wh.register("raw", ent.name, engine.raw_ddl(ent))
-                total, keys = wh.execute(counts_sql).fetchone()
-        else:
-            with warehouse.connect() as conn:
-                outcomes = _ingest_all(  # every new file in one statement where it can
-                    context,
-                    landing,
-                    ent,
-                    files,
-                    lambda paths: ingest_files(conn, ent, paths, run_id),
-                )
-                total, keys = conn.execute(counts_sql).fetchone()
+        with warehouse.open_engine() as engine:
+            ingested = engine.ingest(ent, files, context.run_id)
+        outcomes = _report_outcomes(context, landing, ent, files, ingested.outcomes)
+        total, keys = ingested.rows, ingested.keys
         inserted = sum(o.rows_inserted for o in outcomes)
         return dg.MaterializeResult(
             metadata={

@@ -23,12 +23,9 @@ from fs_assets.model.paths import data_paths
 from fs_assets.model.places import country_state_pairs
 from fs_assets.transforms.regional import (
     EXPORT_NAME,
-    REGION_SELECT_SQL,
     SEPARATOR,
-    landing_prefixes,
     partition_key,
     split_key,
-    write_partitions,
 )
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -75,17 +72,9 @@ def customer_by_region(
     """Write the selected partitions (one, or all of a single-run backfill)."""
     pairs = [split_key(k) for k in context.partition_keys]
     landing = data_paths(warehouse.home).landing
-    if warehouse.resolved_engine == "spark":
-        from fs_assets.engines import spark as engine  # pyspark and sqlglot: optional
-
-        with warehouse.spark() as wh:
-            by_pair = engine.write_partitions(
-                wh, pairs, REGION_SELECT_SQL, EXPORT_NAME, landing_prefixes(landing)
-            )
-        written = {partition_key(c, s): n for (c, s), n in by_pair.items()}
-    else:
-        with warehouse.connect() as conn:
-            written = write_partitions(conn, warehouse.export_dir, pairs, landing)
+    with warehouse.open_engine() as engine:
+        by_pair = engine.write_partitions(pairs, landing)
+    written = {partition_key(c, s): n for (c, s), n in by_pair.items()}
     context.log.info(f"wrote {len(written)} partitions, {sum(written.values())} rows")
     return dg.MaterializeResult(
         metadata={

@@ -18,7 +18,8 @@ Spark-specific is only input and output:
   folder (the control plane); the data never goes there.
 
 Mastering on Spark always re-evaluates every key (the DuckDB engine's incremental mode
-rewrites rows in place, which Parquet folders do not do cheaply).
+rewrites rows in place, which Parquet folders do not do cheaply). `SparkEngine` (at the
+end) is this module's `base.Engine`: what the assets and checks call.
 """
 
 from __future__ import annotations
@@ -35,10 +36,13 @@ from urllib.parse import unquote
 
 import duckdb
 
+from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
 from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.rules import q
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.duckdb_file import DuckDBFile, open_file
 from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
@@ -53,6 +57,7 @@ from fs_assets.transforms.mastering import (
     history_select_sql,
     mastered_select_sql,
     pending_select_sql,
+    pending_table,
     ranked_sql,
     referenced_entities,
     rejects_select_sql,
@@ -67,6 +72,7 @@ from fs_assets.transforms.raw_history import (
     ledger_precheck,
     new_versions_sql,
     next_ingest_id,
+    raw_counts_sql,
     record_outcome,
     refused_symlink,
     stage_params,
@@ -563,3 +569,101 @@ def spark_warehouse(
         yield SparkWarehouse(build_session(master, conf=conf), root, conn)
     finally:
         conn.close()
+
+
+# --- the engine ------------------------------------------------------------------------
+
+
+class SparkEngine:
+    """The `Engine` on Spark: Parquet tables under `root`, the ledger in `control`."""
+
+    name = "spark"
+
+    def __init__(
+        self,
+        control: DuckDBFile,
+        root: str,
+        master: str = "local[*]",
+        conf: dict[str, str] | None = None,
+    ) -> None:
+        self.control = control
+        self.root = root
+        self.spark_master = master
+        self.conf = dict(conf or {})
+        self._session: SparkSession | None = None
+        self._views: set[str] = set()  # temporary views registered for checks
+
+    @contextmanager
+    def warehouse(self, *, read_only: bool = False) -> Iterator[SparkWarehouse]:
+        """The Parquet warehouse for one unit of work, with the control file open."""
+        with open_file(self.control, read_only=read_only) as conn:
+            if self._session is None:
+                self._session = build_session(self.spark_master, conf=self.conf)
+            yield SparkWarehouse(self._session, self.root, conn)
+
+    def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
+        """File by file: Spark reads each into its own batch folder."""
+        with self.warehouse() as wh:
+            outcomes = [ingest_file(wh, ent, p, run_id) for p in paths]
+            wh.register("raw", ent.name, raw_ddl(ent))
+            rows, keys = wh.execute(raw_counts_sql(ent)).fetchone()
+        return RawIngest(outcomes, rows, keys)
+
+    def master(self, ent: Entity, *, full_refresh: bool, reporting_currency: str) -> MasteredBuild:
+        """Always a full build on Spark (`full_refresh` changes nothing): every key."""
+        with self.warehouse() as wh:
+            stats = build_mastered(wh, ent, reporting_currency)
+            wh.register("quarantine", f"{ent.name}_pending_corrections")
+            (pending_keys,) = wh.execute(
+                f"select count(distinct {q(ent.key)}) from {pending_table(ent)}"
+            ).fetchone()
+        return MasteredBuild(
+            stats,
+            rows=stats.mastered_rows,
+            rejected=stats.rejected_rows,
+            pending=stats.pending_rows,
+            pending_keys=pending_keys,
+            history=stats.history_rows,
+        )
+
+    def write_partitions(
+        self, pairs: list[tuple[str, str]], landing: Path | None
+    ) -> dict[tuple[str, str], int]:
+        # Its Dagster-free part moves to the transforms layer in the layout step.
+        from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL, landing_prefixes
+
+        with self.warehouse() as wh:
+            return write_partitions(
+                wh, pairs, REGION_SELECT_SQL, EXPORT_NAME, landing_prefixes(landing)
+            )
+
+    @contextmanager
+    def for_checks(self, tables: Iterable[tuple[str, str]] = ()) -> Iterator[SparkWarehouse]:
+        """The Parquet output, each (schema, name) of `tables` exposed under the name the
+        check's DuckDB SQL uses once transpiled, so every check keeps one copy of its SQL."""
+        tables = list(dict.fromkeys(tables))
+        with self.warehouse(read_only=True) as wh:
+            self._views.update(view_name(s, n) for s, n in tables)
+            register_tables(wh, tables)
+            yield wh
+
+    @contextmanager
+    def for_region_checks(self) -> Iterator[RegionReader]:
+        """mastered.customer, and the Hive folders under `<root>/customer_overview/`, which
+        *are* the regional table on Spark, exposed as mastered.customer_by_region with
+        country and state from the folder names."""
+        from fs_assets.transforms.regional import EXPORT_NAME
+
+        customer = ("mastered", CUSTOMER.name)
+        with self.for_checks([customer]) as wh:
+            self._views.add(view_name("mastered", "customer_by_region"))
+            exists = register_hive(wh, "mastered", "customer_by_region", EXPORT_NAME, customer)
+            yield RegionReader(wh, region_exists=exists, hive_is_table=True)
+
+    def close(self) -> None:
+        """Drop the temporary views registered for checks from the shared session (the
+        session itself is kept for the next step: starting one takes seconds)."""
+        if self._session is not None:
+            for view in sorted(self._views):
+                self._session.catalog.dropTempView(view)
+        self._views.clear()

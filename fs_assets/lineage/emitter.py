@@ -2,9 +2,10 @@
 
 The file, `<data>/lineage/openlineage.jsonl`, is the project's own record (the `lineage`
 command and page read it back), written with openlineage-python's FileTransport in append
-mode. With OPENLINEAGE_URL set the same events also go to `<url>/api/v1/lineage` through
-its HttpTransport (OPENLINEAGE_API_KEY, OPENLINEAGE_ENDPOINT and OPENLINEAGE_TIMEOUT are
-honoured). The transports are called directly rather than through OpenLineageClient.emit,
+mode. With an `HttpTarget` (the lineage sink resource's URL, from OPENLINEAGE_URL; see
+resources/lineage_sink.py) the same events also go to `<url>/api/v1/lineage` through its
+HttpTransport. Nothing here reads the environment: the settings come from the resource.
+The transports are called directly rather than through OpenLineageClient.emit,
 which adds facets of its own (a tags run facet with the client version, environment
 variables, a git source-code location) that depend on the machine and whose schemas are
 not part of the spec we validate against.
@@ -22,7 +23,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -44,10 +44,7 @@ LOG = logging.getLogger(__name__)
 EVENTS_FILE = "openlineage.jsonl"
 FAILURES_FILE = "delivery_failures.jsonl"
 HTML_FILE = "lineage.html"
-URL_ENV = "OPENLINEAGE_URL"
-API_KEY_ENV = "OPENLINEAGE_API_KEY"
-ENDPOINT_ENV = "OPENLINEAGE_ENDPOINT"
-TIMEOUT_ENV = "OPENLINEAGE_TIMEOUT"
+DEFAULT_ENDPOINT = "api/v1/lineage"
 DEFAULT_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 60.0  # another writer appends one run's events in well under a second
 LOCK_REPORT_EVERY_S = 10.0
@@ -58,6 +55,16 @@ LAUNCHED_BY_TAG = "fs-accelerator/launched-by"
 CALLER_EMITS = frozenset({"cli-build"})
 # No retries: a lineage backend that is down must cost one timeout, not a backoff series.
 _NO_RETRY = {"total": 0, "connect": 0, "read": 0, "backoff_factor": 0}
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """Where events also go over HTTP (Marquez or any OpenLineage backend)."""
+
+    url: str
+    api_key: str | None = None
+    endpoint: str = DEFAULT_ENDPOINT
+    timeout: str | float | None = None  # seconds; parsed on delivery, so a typo is reported
 
 
 @dataclass
@@ -95,15 +102,13 @@ def _brief(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
 
 
-def _http_transport(url: str) -> HttpTransport:
-    api_key = os.environ.get(API_KEY_ENV)
-    timeout = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+def _http_transport(target: HttpTarget) -> HttpTransport:
     config = HttpConfig(
-        url=url,
-        endpoint=os.environ.get(ENDPOINT_ENV) or "api/v1/lineage",
-        timeout=timeout,
+        url=target.url,
+        endpoint=target.endpoint or DEFAULT_ENDPOINT,
+        timeout=float(target.timeout or DEFAULT_TIMEOUT_S),
         retry=dict(_NO_RETRY),
-        **({"auth": ApiKeyTokenProvider({"apiKey": api_key})} if api_key else {}),
+        **({"auth": ApiKeyTokenProvider({"apiKey": target.api_key})} if target.api_key else {}),
     )
     return HttpTransport(config)
 
@@ -146,21 +151,22 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 class LineageSink:
-    """The file transport, plus HTTP when OPENLINEAGE_URL is set (read when created)."""
+    """The file transport, plus HTTP to `http` when given."""
 
-    def __init__(self, folder: Path, url: str | None = None) -> None:
+    def __init__(self, folder: Path, http: HttpTarget | None = None) -> None:
         self.folder = folder
         self.path = folder / EVENTS_FILE
-        self.url = url if url is not None else (os.environ.get(URL_ENV) or None)
+        self.http = http
+        self.url = http.url if http is not None else None
 
     def deliver(self, events: Sequence[RunEvent], report: DeliveryReport) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         report.file, report.http_url = self.path, self.url
         file_transport = FileTransport(FileConfig(log_file_path=str(self.path), append=True))
         http: HttpTransport | None = None
-        if self.url:
+        if self.http is not None:
             try:
-                http = _http_transport(self.url)
+                http = _http_transport(self.http)
             except Exception as exc:  # a malformed URL must not fail the run either
                 report.failures.append(f"HTTP transport for {self.url}: {_brief(exc)}")
         file_failed = False
@@ -236,11 +242,14 @@ def emit_run_lineage(
     graph: BaseAssetGraph,
     folder: Path,
     *,
+    http: HttpTarget | None = None,
     ledger: LedgerLookup | None = None,
     force: bool = False,
     write_html: bool = True,
 ) -> DeliveryReport:
     """Emit the OpenLineage events of one finished Dagster run; never raises.
+
+    Events go to `folder` (the file transport) and, with `http`, to that backend too.
 
     `ledger` finds the landing files a raw run read when its materialization does not
     record them (see landing.py); leave it None where the warehouse must not be opened.
@@ -248,7 +257,7 @@ def emit_run_lineage(
     report = DeliveryReport(run_id=run_id)
     try:
         with _locked(_ensure(folder)):
-            sink = LineageSink(folder)
+            sink = LineageSink(folder, http)
             if not force and run_id in emitted_run_ids(sink.path):
                 report.skipped = "already emitted"
                 return report

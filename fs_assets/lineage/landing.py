@@ -5,7 +5,7 @@ Two sources, best first:
   run handled), when the raw asset records it: it is in the event log, so the run-status
   sensor can use it without opening the warehouse;
 - `meta.ingest_ledger`, the authoritative record (one row per file, with the run id), read
-  through WarehouseResource when the caller may open the warehouse (the CLI build, the
+  through the warehouse's DuckDB file when the caller may open the warehouse (the CLI build, the
   `lineage` command), and for runs recorded before the raw asset kept that metadata.
 
 A landing file's column lineage names the column as the file spells it ('Cibil Score'),
@@ -23,8 +23,8 @@ from typing import Any
 from fs_assets.catalog.tables import unwrap
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import LEDGER
+from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
 from fs_assets.transforms.landing_files import cleanse_column_name
-from resources.warehouse import WarehouseResource, table_exists
 
 LANDING_FILES_KEY = "landing_files"
 # Files whose rows reached raw.<entity>; a rejected or duplicate file was read but
@@ -58,13 +58,15 @@ def reads_from_metadata(entity: str, metadata: Mapping[str, Any]) -> list[Landin
     return reads
 
 
-def ledger_lookup(warehouse: WarehouseResource) -> LedgerLookup:
-    """Reads for one Dagster run from meta.ingest_ledger (read-only, waits for the lock)."""
+def ledger_lookup(warehouse: DuckDBFile) -> LedgerLookup:
+    """Reads for one Dagster run from meta.ingest_ledger (read-only, waits for the lock).
+
+    `warehouse`: the warehouse resource's `duckdb_file`."""
 
     def lookup(run_id: str) -> list[LandingRead]:
         if not warehouse.path.exists():
             return []
-        with warehouse.connect(read_only=True) as conn:
+        with open_file(warehouse, read_only=True) as conn:
             if not table_exists(conn, "meta", "ingest_ledger"):
                 return []
             rows = conn.execute(

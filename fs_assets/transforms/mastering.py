@@ -45,8 +45,8 @@ from fs_assets.model.keys import (
 )
 from fs_assets.model.rules import RULES, failed_rules_sql, q, reference_joins_sql, typed_select_sql
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.raw_history import AUDIT_COLUMNS, ensure_tables
-from resources.warehouse import table_exists
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
 

@@ -1,8 +1,9 @@
-"""The raw layer: an append-only history of every version the sources delivered.
+"""The raw layer's SQL: an append-only history of every version the sources delivered.
 
-The new files of an entity are read by one statement and merged in one DuckDB
-transaction (per layout): either all of their new versions land, with the ledger rows
-that record them, or none do; file by file when that statement fails. The seed's merge rule
+Engine-neutral builders and the ingest ledger, used by both engines: the DuckDB engine
+(`engines/duckdb_engine.py`) reads the new files of an entity by one statement and merges
+them in one transaction (per layout), file by file when that statement fails; the Spark
+engine (`engines/spark.py`) merges file by file. The seed's merge rule
 `old.key = new.key AND old.modified_at = new.modified_at WHEN NOT MATCHED THEN INSERT *`
 is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger of
 ingested files (path, size, sha256, rows, status) makes re-ingesting a known file a no-op
@@ -23,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,16 +34,15 @@ from fs_assets.model.keys import LEDGER, LEDGER_ACCEPTED, ingest_rejects_table, 
 from fs_assets.model.rules import q
 from fs_assets.transforms.landing_files import (
     CONTROL_CHARACTERS,
-    FileLayout,
-    LandingFileError,
-    batch_key,
-    explain_read_error,
-    file_layout,
-    relation_sql,
     sha256_of,
 )
 
 AUDIT_COLUMNS = ("_modified_ts", "_source_file", "_source_row", "_ingested_at", "_batch_id")
+
+
+def raw_counts_sql(ent: Entity) -> str:
+    """Rows and distinct keys of raw.<entity>."""
+    return f"select count(*), count(distinct {q(ent.key)}) from {raw_table(ent)}"
 
 
 def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
@@ -330,7 +329,7 @@ def ledger_precheck(
     return path, sha, now, None
 
 
-# The DuckDB engine's batch merge: every new file of an entity in one statement.
+# The DuckDB engine's batch merge (every new file of an entity in one statement): its SQL.
 
 
 def numbered_source_sql(ent: Entity, select_sql: str, files: int) -> str:
@@ -424,182 +423,3 @@ BATCH_STATS_SQL = "select _ord, count(*), count(_reason) from _stage group by _o
 def repeats_sql(ent: Entity) -> str:
     """Usable rows of `_stage` and their distinct (key, time) pairs: equal when no repeats."""
     return f"select count(*), count(distinct ({q(ent.key)}, _ts)) from _stage where _reason is null"
-
-
-@dataclass(frozen=True)
-class PendingFile:
-    """A new landing file: hashed, looked up in the ledger, its header checked."""
-
-    index: int  # position in the caller's list of files
-    path: Path
-    sha: str
-    now: dt.datetime
-    layout: FileLayout
-
-
-class BatchFallback(Exception):
-    """The files cannot be merged in one statement: merge them one by one."""
-
-
-_TEMP_TABLES = ("_stage", "_held", "_fresh")
-
-
-def _merge(
-    conn: duckdb.DuckDBPyConnection,
-    ent: Entity,
-    files: list[PendingFile],
-    run_id: str | None,
-) -> dict[int, IngestOutcome]:
-    """Merge `files` (one layout) into raw in one transaction, with their ledger rows.
-
-    A file that cannot be read raises LandingFileError when it is alone, BatchFallback
-    when it is one of several (nothing is kept: the caller merges them one by one).
-    """
-    batch = len(files) > 1
-    cols = ", ".join(q(c) for c in ent.column_names)
-    control = any(f.layout.may_hold_control for f in files)
-    conn.execute("begin transaction")
-    try:
-        ids = [next_ingest_id(conn) for _ in files]
-        select_sql, params = relation_sql(files[0].layout, [f.path for f in files])
-        try:
-            conn.execute(
-                "create or replace temp table _stage as "
-                + stage_sql(ent, numbered_source_sql(ent, select_sql, len(files)), control),
-                stage_params(ent, control)
-                + params
-                + [
-                    v
-                    for n, (f, i) in enumerate(zip(files, ids, strict=True))
-                    for v in (str(f.path), n, f.now, i)
-                ],
-            )
-        except duckdb.OutOfMemoryException:
-            raise  # not the file's fault: the warehouse resource explains it
-        except duckdb.Error as exc:
-            if batch:
-                raise BatchFallback(str(exc)) from exc
-            raise explain_read_error(files[0].path, exc) from exc
-        stats = {o: (r, j) for o, r, j in conn.execute(BATCH_STATS_SQL).fetchall()}
-        if None in stats:
-            raise RuntimeError(  # DuckDB named a file otherwise than it was given
-                f"rows of {[str(f.path) for f in files]} could not be matched to their file"
-            )
-        conn.execute(f"insert into {ingest_rejects_table(ent)} {batch_rejects_select_sql(ent)}")
-        conn.execute("create or replace temp table _held as " + held_versions_sql(ent))
-        usable, versions = conn.execute(repeats_sql(ent)).fetchone()
-        repeats = versions < usable
-        if batch and repeats and conn.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
-            raise BatchFallback("two files deliver one version with different contents")
-        conn.execute("create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats))
-        fresh = {
-            o: (n, c)
-            for o, n, c in conn.execute(
-                "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
-            ).fetchall()
-        }
-        conn.execute(
-            f"insert into {raw_table(ent)} ({cols}, {', '.join(AUDIT_COLUMNS)}) "
-            f"select {cols}, {', '.join(AUDIT_COLUMNS)} from _fresh "
-            "order by _batch_id, _source_row"
-        )
-        outcomes: dict[int, IngestOutcome] = {}
-        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
-            read, rejected = stats.get(n, (0, 0))
-            inserted, corrected = fresh.get(n, (0, 0))
-            outcome = IngestOutcome.ingested(f.path, read, rejected, inserted, corrected)
-            record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
-            outcomes[f.index] = outcome
-        conn.execute("commit")
-        return outcomes
-    except BaseException:
-        conn.execute("rollback")
-        raise
-    finally:
-        for table in _TEMP_TABLES:
-            conn.execute(f"drop table if exists {table}")
-
-
-def _merge_one(
-    conn: duckdb.DuckDBPyConnection, ent: Entity, f: PendingFile, run_id: str | None
-) -> IngestOutcome:
-    """Merge one file; a file that cannot be read is rejected and recorded."""
-    try:
-        return _merge(conn, ent, [f], run_id)[f.index]
-    except LandingFileError as err:
-        return _reject(conn, ent, f.path, f.sha, f.now, err, run_id)
-
-
-def _reject(
-    conn: duckdb.DuckDBPyConnection,
-    ent: Entity,
-    path: Path,
-    sha: str,
-    now: dt.datetime,
-    err: LandingFileError,
-    run_id: str | None,
-) -> IngestOutcome:
-    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
-    record_outcome(conn, ent, path, sha, outcome, run_id, now)
-    return outcome
-
-
-def ingest_files(
-    conn: duckdb.DuckDBPyConnection,
-    ent: Entity,
-    paths: Sequence[Path],
-    run_id: str | None = None,
-) -> list[IngestOutcome]:
-    """Merge new landing files into raw.<entity>; one outcome per path, in order.
-
-    Files already in the ledger are skipped (or recorded as duplicates), symlinks and
-    files whose header, bytes or types are wrong are rejected, one by one. The others are
-    merged in one transaction per layout, read by one statement: all their rows and
-    ledger rows, or none. When that statement fails (a file with bad quoting) or two files
-    deliver one version with different contents, the files are merged one by one, so a
-    bad file is rejected alone and the good ones land. Never raises for bad input.
-    """
-    ensure_tables(conn, ent)
-    outcomes: dict[int, IngestOutcome] = {}
-    groups: dict[tuple[object, ...], list[PendingFile]] = {}
-    twins: list[int] = []  # same bytes as a file before it in this call
-    shas: set[str] = set()
-    for index, original in enumerate(paths):
-        if original.is_symlink():
-            outcomes[index] = refused_symlink(conn, ent, original, run_id)
-            continue
-        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
-        if done:
-            outcomes[index] = done
-        elif sha in shas:
-            twins.append(index)
-        else:
-            shas.add(sha)
-            try:
-                layout = file_layout(conn, ent, path)
-            except LandingFileError as err:
-                outcomes[index] = _reject(conn, ent, path, sha, now, err, run_id)
-                continue
-            groups.setdefault(batch_key(layout), []).append(
-                PendingFile(index, path, sha, now, layout)
-            )
-    for files in groups.values():
-        try:
-            outcomes.update(
-                _merge(conn, ent, files, run_id)
-                if len(files) > 1
-                else {files[0].index: _merge_one(conn, ent, files[0], run_id)}
-            )
-        except BatchFallback:
-            for f in files:
-                outcomes[f.index] = _merge_one(conn, ent, f, run_id)
-    for index in twins:  # its twin is in the ledger now: a duplicate, or read again
-        outcomes[index] = ingest_files(conn, ent, [paths[index]], run_id)[0]
-    return [outcomes[i] for i in range(len(paths))]
-
-
-def ingest_file(
-    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None = None
-) -> IngestOutcome:
-    """Merge one landing file into raw.<entity>, atomically; never raises for bad input."""
-    return ingest_files(conn, ent, [path], run_id)[0]

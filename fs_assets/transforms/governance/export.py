@@ -27,6 +27,7 @@ import duckdb
 from fs_assets.model.file_modes import DIR_MODE, FILE_MODE
 from fs_assets.model.paths import DataPaths
 from fs_assets.model.rules import q
+from fs_assets.transforms.duckdb_file import connect_with_retry
 from fs_assets.transforms.governance import (
     GOVERNED_SCHEMA,
     governed_sources,
@@ -35,7 +36,6 @@ from fs_assets.transforms.governance import (
 )
 from fs_assets.transforms.governance.masking_key import MaskingKey, key_from_env
 from fs_assets.transforms.governance.policies import check_role
-from resources.warehouse import connect_with_retry
 
 # Query limits: a statement is interrupted after QUERY_TIMEOUT_S and may use at most
 # QUERY_MEMORY_LIMIT (no spilling to disk); the CLI's --timeout / --memory-limit raise them.

@@ -1,0 +1,110 @@
+"""The one engine interface the assets and checks use (no Dagster here).
+
+An engine runs the transformations that differ in how they are executed, not in what
+they mean: the SQL is written once (raw_history.py, mastering.py, regional.py) and both
+engines run it. The warehouse resource builds the configured engine once per step
+(`WarehouseResource.open_engine`); assets and checks call these methods and never ask
+which engine they hold.
+
+What both engines do today, and nothing more:
+- `ingest`: merge new landing files of an entity into raw history (DuckDB: every new
+  file in one statement where it can; Spark: file by file, one Parquet batch folder each);
+- `master`: rebuild mastered.<entity>, its history and quarantine (DuckDB incrementally;
+  Spark re-evaluates every key);
+- `write_partitions`: replace (country, state) partitions of mastered.customer_by_region
+  and their Hive Parquet folders (`customer_overview/country=<c>/state=<s>/`);
+- `for_checks` / `for_region_checks`: the tables checks read, answering
+  `.execute(duckdb_sql, params)`;
+- `close`: release what the engine holds between calls.
+
+Running the whole graph on Spark will also need, later: governed views per role
+(`governance/`), the marts (`marts/`), the catalog scan (`catalog/`) and the role exports
+on the Spark engine. Those run on DuckDB only today, so they are not in this interface
+yet; each would join it as a method here with both implementations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from fs_assets.model.columns import Entity
+from fs_assets.transforms.mastering import MasterStats
+from fs_assets.transforms.raw_history import IngestOutcome
+
+
+class CheckReader(Protocol):
+    """What a check reads through: a DuckDB connection, or the Spark warehouse."""
+
+    def execute(self, sql: str, params: Sequence[object] | None = None, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RawIngest:
+    """One ingest: an outcome per landing file, in order, and raw.<entity> afterwards."""
+
+    outcomes: list[IngestOutcome]
+    rows: int
+    keys: int
+
+
+@dataclass(frozen=True)
+class MasteredBuild:
+    """One mastering build and the tables as it left them."""
+
+    stats: MasterStats
+    rows: int  # mastered.<entity>
+    rejected: int  # quarantine.<entity>_rejects
+    pending: int  # quarantine.<entity>_pending_corrections
+    pending_keys: int  # distinct keys with a pending correction
+    history: int  # mastered.<entity>_history
+
+
+@dataclass(frozen=True)
+class RegionReader:
+    """The regional checks' reader, whether customer_by_region exists, and whether its
+    Hive Parquet folders are the table itself (Spark) or a second copy (DuckDB)."""
+
+    conn: CheckReader
+    region_exists: bool
+    hive_is_table: bool
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Where raw, mastered and regional run; see the module docstring."""
+
+    name: str
+
+    def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
+        """Merge these landing files into raw.<entity>; never raises for bad input."""
+        ...
+
+    def master(self, ent: Entity, *, full_refresh: bool, reporting_currency: str) -> MasteredBuild:
+        """Refresh mastered.<entity>, its history and quarantine, atomically."""
+        ...
+
+    def write_partitions(
+        self, pairs: list[tuple[str, str]], landing: Path | None
+    ) -> dict[tuple[str, str], int]:
+        """Replace exactly these (country, state) partitions; rows per pair.
+
+        `landing`: the landing folder, so `_source_file` is written relative to it."""
+        ...
+
+    def for_checks(
+        self, tables: Iterable[tuple[str, str]] = ()
+    ) -> AbstractContextManager[CheckReader]:
+        """Read-only access to the (schema, name) tables a check's DuckDB SQL reads."""
+        ...
+
+    def for_region_checks(self) -> AbstractContextManager[RegionReader]:
+        """mastered.customer and mastered.customer_by_region for the regional checks."""
+        ...
+
+    def close(self) -> None:
+        """Release what the engine holds between calls."""
+        ...

@@ -1,0 +1,305 @@
+"""The DuckDB engine: the raw, mastered and regional steps on the warehouse's DuckDB file.
+
+Each call opens the file for one unit of work (`duckdb_file.open_file`: waits for another
+process's lock, explains disk and memory errors) and closes it. Ingest merges every new
+file of an entity in one statement where it can (the batch SQL of `raw_history`), file by
+file when that fails; mastering is incremental (`mastering.build_mastered`); partitions
+are written by `regional.write_partitions`, table and Hive Parquet in one step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
+from fs_assets.model.columns import Entity
+from fs_assets.model.keys import (
+    history_table,
+    ingest_rejects_table,
+    mastered_table,
+    pending_table,
+    raw_table,
+    rejects_table,
+)
+from fs_assets.model.rules import q
+from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
+from fs_assets.transforms.landing_files import (
+    FileLayout,
+    LandingFileError,
+    batch_key,
+    explain_read_error,
+    file_layout,
+    relation_sql,
+)
+from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.raw_history import (
+    AUDIT_COLUMNS,
+    BATCH_STATS_SQL,
+    IngestOutcome,
+    batch_fresh_sql,
+    batch_rejects_select_sql,
+    cross_file_conflicts_sql,
+    ensure_tables,
+    held_versions_sql,
+    ledger_precheck,
+    next_ingest_id,
+    numbered_source_sql,
+    raw_counts_sql,
+    record_outcome,
+    refused_symlink,
+    repeats_sql,
+    stage_params,
+    stage_sql,
+)
+
+# --- raw: the batch merge -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A new landing file: hashed, looked up in the ledger, its header checked."""
+
+    index: int  # position in the caller's list of files
+    path: Path
+    sha: str
+    now: dt.datetime
+    layout: FileLayout
+
+
+class BatchFallback(Exception):
+    """The files cannot be merged in one statement: merge them one by one."""
+
+
+_TEMP_TABLES = ("_stage", "_held", "_fresh")
+
+
+def _merge(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    files: list[PendingFile],
+    run_id: str | None,
+) -> dict[int, IngestOutcome]:
+    """Merge `files` (one layout) into raw in one transaction, with their ledger rows.
+
+    A file that cannot be read raises LandingFileError when it is alone, BatchFallback
+    when it is one of several (nothing is kept: the caller merges them one by one).
+    """
+    batch = len(files) > 1
+    cols = ", ".join(q(c) for c in ent.column_names)
+    control = any(f.layout.may_hold_control for f in files)
+    conn.execute("begin transaction")
+    try:
+        ids = [next_ingest_id(conn) for _ in files]
+        select_sql, params = relation_sql(files[0].layout, [f.path for f in files])
+        try:
+            conn.execute(
+                "create or replace temp table _stage as "
+                + stage_sql(ent, numbered_source_sql(ent, select_sql, len(files)), control),
+                stage_params(ent, control)
+                + params
+                + [
+                    v
+                    for n, (f, i) in enumerate(zip(files, ids, strict=True))
+                    for v in (str(f.path), n, f.now, i)
+                ],
+            )
+        except duckdb.OutOfMemoryException:
+            raise  # not the file's fault: the warehouse resource explains it
+        except duckdb.Error as exc:
+            if batch:
+                raise BatchFallback(str(exc)) from exc
+            raise explain_read_error(files[0].path, exc) from exc
+        stats = {o: (r, j) for o, r, j in conn.execute(BATCH_STATS_SQL).fetchall()}
+        if None in stats:
+            raise RuntimeError(  # DuckDB named a file otherwise than it was given
+                f"rows of {[str(f.path) for f in files]} could not be matched to their file"
+            )
+        conn.execute(f"insert into {ingest_rejects_table(ent)} {batch_rejects_select_sql(ent)}")
+        conn.execute("create or replace temp table _held as " + held_versions_sql(ent))
+        usable, versions = conn.execute(repeats_sql(ent)).fetchone()
+        repeats = versions < usable
+        if batch and repeats and conn.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
+            raise BatchFallback("two files deliver one version with different contents")
+        conn.execute("create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats))
+        fresh = {
+            o: (n, c)
+            for o, n, c in conn.execute(
+                "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
+            ).fetchall()
+        }
+        conn.execute(
+            f"insert into {raw_table(ent)} ({cols}, {', '.join(AUDIT_COLUMNS)}) "
+            f"select {cols}, {', '.join(AUDIT_COLUMNS)} from _fresh "
+            "order by _batch_id, _source_row"
+        )
+        outcomes: dict[int, IngestOutcome] = {}
+        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
+            read, rejected = stats.get(n, (0, 0))
+            inserted, corrected = fresh.get(n, (0, 0))
+            outcome = IngestOutcome.ingested(f.path, read, rejected, inserted, corrected)
+            record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
+            outcomes[f.index] = outcome
+        conn.execute("commit")
+        return outcomes
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    finally:
+        for table in _TEMP_TABLES:
+            conn.execute(f"drop table if exists {table}")
+
+
+def _merge_one(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, f: PendingFile, run_id: str | None
+) -> IngestOutcome:
+    """Merge one file; a file that cannot be read is rejected and recorded."""
+    try:
+        return _merge(conn, ent, [f], run_id)[f.index]
+    except LandingFileError as err:
+        return _reject(conn, ent, f.path, f.sha, f.now, err, run_id)
+
+
+def _reject(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    path: Path,
+    sha: str,
+    now: dt.datetime,
+    err: LandingFileError,
+    run_id: str | None,
+) -> IngestOutcome:
+    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
+    record_outcome(conn, ent, path, sha, outcome, run_id, now)
+    return outcome
+
+
+def ingest_files(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    paths: Sequence[Path],
+    run_id: str | None = None,
+) -> list[IngestOutcome]:
+    """Merge new landing files into raw.<entity>; one outcome per path, in order.
+
+    Files already in the ledger are skipped (or recorded as duplicates), symlinks and
+    files whose header, bytes or types are wrong are rejected, one by one. The others are
+    merged in one transaction per layout, read by one statement: all their rows and
+    ledger rows, or none. When that statement fails (a file with bad quoting) or two files
+    deliver one version with different contents, the files are merged one by one, so a
+    bad file is rejected alone and the good ones land. Never raises for bad input.
+    """
+    ensure_tables(conn, ent)
+    outcomes: dict[int, IngestOutcome] = {}
+    groups: dict[tuple[object, ...], list[PendingFile]] = {}
+    twins: list[int] = []  # same bytes as a file before it in this call
+    shas: set[str] = set()
+    for index, original in enumerate(paths):
+        if original.is_symlink():
+            outcomes[index] = refused_symlink(conn, ent, original, run_id)
+            continue
+        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
+        if done:
+            outcomes[index] = done
+        elif sha in shas:
+            twins.append(index)
+        else:
+            shas.add(sha)
+            try:
+                layout = file_layout(conn, ent, path)
+            except LandingFileError as err:
+                outcomes[index] = _reject(conn, ent, path, sha, now, err, run_id)
+                continue
+            groups.setdefault(batch_key(layout), []).append(
+                PendingFile(index, path, sha, now, layout)
+            )
+    for files in groups.values():
+        try:
+            outcomes.update(
+                _merge(conn, ent, files, run_id)
+                if len(files) > 1
+                else {files[0].index: _merge_one(conn, ent, files[0], run_id)}
+            )
+        except BatchFallback:
+            for f in files:
+                outcomes[f.index] = _merge_one(conn, ent, f, run_id)
+    for index in twins:  # its twin is in the ledger now: a duplicate, or read again
+        outcomes[index] = ingest_files(conn, ent, [paths[index]], run_id)[0]
+    return [outcomes[i] for i in range(len(paths))]
+
+
+def ingest_file(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None = None
+) -> IngestOutcome:
+    """Merge one landing file into raw.<entity>, atomically; never raises for bad input."""
+    return ingest_files(conn, ent, [path], run_id)[0]
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+
+def mastered_counts(conn: duckdb.DuckDBPyConnection, ent: Entity) -> tuple[int, ...]:
+    """Rows of mastered, rejects, pending corrections (and their keys) and history."""
+    return conn.execute(
+        f"select (select count(*) from {mastered_table(ent)}),"
+        f" (select count(*) from {rejects_table(ent)}),"
+        f" (select count(*) from {pending_table(ent)}),"
+        f" (select count(distinct {q(ent.key)}) from {pending_table(ent)}),"
+        f" (select count(*) from {history_table(ent)})"
+    ).fetchone()
+
+
+class DuckDBEngine:
+    """The `Engine` on the DuckDB file; `export_dir` holds the Hive Parquet layout."""
+
+    name = "duckdb"
+
+    def __init__(self, file: DuckDBFile, export_dir: Path) -> None:
+        self.file = file
+        self.export_dir = export_dir
+
+    def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
+        with open_file(self.file) as conn:
+            outcomes = ingest_files(conn, ent, list(paths), run_id)
+            rows, keys = conn.execute(raw_counts_sql(ent)).fetchone()
+        return RawIngest(outcomes, rows, keys)
+
+    def master(self, ent: Entity, *, full_refresh: bool, reporting_currency: str) -> MasteredBuild:
+        with open_file(self.file) as conn:
+            stats = build_mastered(
+                conn, ent, full_refresh=full_refresh, reporting_currency=reporting_currency
+            )
+            return MasteredBuild(stats, *mastered_counts(conn, ent))
+
+    def write_partitions(
+        self, pairs: list[tuple[str, str]], landing: Path | None
+    ) -> dict[tuple[str, str], int]:
+        # Its Dagster-free part moves to the transforms layer in the layout step.
+        from fs_assets.transforms.regional import partition_key, write_partitions
+
+        with open_file(self.file) as conn:
+            written = write_partitions(conn, self.export_dir, pairs, landing)
+        return {(c, s): written[partition_key(c, s)] for c, s in pairs}
+
+    @contextmanager
+    def for_checks(
+        self, tables: Iterable[tuple[str, str]] = ()
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The file, read-only (every table is there: `tables` is not needed)."""
+        with open_file(self.file, read_only=True) as conn:
+            yield conn
+
+    @contextmanager
+    def for_region_checks(self) -> Iterator[RegionReader]:
+        """The file, read-only; the Hive folders are a second copy, checked apart."""
+        with open_file(self.file, read_only=True) as conn:
+            exists = table_exists(conn, "mastered", "customer_by_region")
+            yield RegionReader(conn, region_exists=exists, hive_is_table=False)
+
+    def close(self) -> None:
+        """Nothing to release: every call opened and closed its own connection."""

@@ -55,8 +55,9 @@ def phase_generate(home: Path, customers: int, fmt: str) -> dict:
 
 
 def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
+    from fs_assets.engines import duckdb_engine
     from fs_assets.model.entities import ENTITIES
-    from fs_assets.transforms import mastering, raw_history
+    from fs_assets.transforms import mastering
     from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS, connect_with_retry
 
     conn = connect_with_retry(home / "duckdb" / "warehouse.duckdb", memory_limit=memory_limit)
@@ -68,7 +69,7 @@ def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
         for name, ent in ENTITIES.items():
             if step == "raw":
                 for path in landing_files(home, name):
-                    raw_history.ingest_file(conn, ent, path)
+                    duckdb_engine.ingest_file(conn, ent, path)
                 out[name] = conn.execute(f"select count(*) from raw.{name}").fetchone()[0]
             else:
                 out[name] = mastering.build_mastered(conn, ent).mastered_rows

@@ -193,7 +193,7 @@ KILLER = """
 import os, signal, sys
 from pathlib import Path
 import duckdb
-from fs_assets.transforms import raw_history
+from fs_assets.engines import duckdb_engine
 from fs_assets.model.entities import CUSTOMER
 
 record = duckdb_engine.record_outcome

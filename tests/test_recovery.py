@@ -31,13 +31,13 @@ from fs_assets.app.preflight import DataFolderNotWritable, check_writable
 from fs_assets.app.run_guard import WAIT_TIMEOUT_ENV, BuildStopped
 from fs_assets.lineage.emitter import EVENTS_FILE
 from fs_assets.model.paths import PROJECT_ROOT, DataPaths
+from fs_assets.transforms import duckdb_file as wh_module
 from fs_assets.transforms.duckdb_file import (
     WarehouseLockTimeout,
     WarehouseWriteError,
     connect_with_retry,
     explain_write_error,
 )
-from resources import warehouse as wh_module
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 from sensors.recovery import PID_TAG, find_dead_runs, pid_alive, recover
 

@@ -27,6 +27,7 @@ TIERS: list[list[str]] = [
     ["resources"],
     ["fs_assets.lineage", "fs_assets.catalog"],
     ["fs_assets.engines", "fs_assets.generator"],
+    ["fs_assets.identity"],
     ["fs_assets.transforms"],
     ["fs_assets.model"],
 ]

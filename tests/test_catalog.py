@@ -18,7 +18,7 @@ from fs_assets.catalog.manifest import (
     parse_manifest,
 )
 from fs_assets.catalog.profile import SEED_SLICE
-from fs_assets.catalog.specs import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY
+from fs_assets.defs.keys import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import DataPaths
 

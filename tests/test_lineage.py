@@ -22,7 +22,7 @@ from catalog_support import (
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from fs_assets.app.lineage_cli import add_lineage_commands
-from fs_assets.catalog.specs import DATA_PRODUCT_KEY
+from fs_assets.defs.keys import DATA_PRODUCT_KEY
 from fs_assets.lineage.emitter import FAILED, FAILURES_FILE, emit_run_lineage
 from fs_assets.model.naming import DATASET_NAMESPACE, FILE_NAMESPACE
 from fs_assets.model.paths import DataPaths

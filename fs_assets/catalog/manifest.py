@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fs_assets.catalog.tables import DeclaredTable, declared_tables, unwrap
+from fs_assets.catalog.graph_view import GraphView
+from fs_assets.catalog.tables import DeclaredTable, declared_tables, user_string
 from fs_assets.model.entities import ENTITY_NAMES
 from fs_assets.model.naming import DATASET_NAMESPACE
 from fs_assets.transforms.governance.policies import PolicySet
@@ -134,7 +134,7 @@ def _first_sentence(text: str) -> str:
     return head if head.endswith(".") else head + "."
 
 
-def _outputs(graph: BaseAssetGraph, tables: dict[str, DeclaredTable]) -> list[Output]:
+def _outputs(graph: GraphView, tables: dict[str, DeclaredTable]) -> list[Output]:
     outputs = []
     for name, table in sorted(tables.items()):
         if table.side or table.schema not in OUTPUT_SCHEMAS:
@@ -146,11 +146,11 @@ def _outputs(graph: BaseAssetGraph, tables: dict[str, DeclaredTable]) -> list[Ou
                 purpose="consumption",
                 refType="duckdb",
                 ref=f"{DATASET_NAMESPACE}/{name}",
-                asset=key.to_user_string(),
+                asset=user_string(key),
                 piiColumns=table.pii_columns,
             )
         )
-        layout = unwrap(graph.get(key).metadata.get(HIVE_LAYOUT_KEY))
+        layout = graph.get(key).metadata.get(HIVE_LAYOUT_KEY)
         if isinstance(layout, str):
             outputs.append(
                 Output(
@@ -158,19 +158,19 @@ def _outputs(graph: BaseAssetGraph, tables: dict[str, DeclaredTable]) -> list[Ou
                     purpose="consumption",
                     refType="parquet-hive",
                     ref=layout,
-                    asset=key.to_user_string(),
+                    asset=user_string(key),
                     piiColumns=table.pii_columns,
                 )
             )
     return outputs
 
 
-def build_manifest(graph: BaseAssetGraph, policies: PolicySet) -> Manifest:
+def build_manifest(graph: GraphView, policies: PolicySet) -> Manifest:
     """The manifest of what `graph` builds, in the seed's shape."""
     tables = declared_tables(graph)
     groups: dict[str, int] = {}
-    for key in graph.get_all_asset_keys():
-        group = graph.get(key).group_name or "default"
+    for key in graph.asset_keys():
+        group = graph.get(key).group
         groups[group] = groups.get(group, 0) + 1
     resources = [
         Resource(
@@ -208,13 +208,12 @@ def build_manifest(graph: BaseAssetGraph, policies: PolicySet) -> Manifest:
     ]
     quality = [
         QualityCheck(
-            asset=key.asset_key.to_user_string(),
-            check=key.name,
-            blocking=bool(spec.blocking),
-            description=spec.description or "",
+            asset=user_string(c.asset),
+            check=c.name,
+            blocking=c.blocking,
+            description=c.description,
         )
-        for key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key, k.name))
-        if (spec := graph.get_check_spec(key)) is not None
+        for c in sorted(graph.checks, key=lambda c: (c.asset, c.name))
     ]
     policy_list = [
         Policy(

@@ -16,7 +16,6 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import dagster as dg
 import duckdb
 
 from fs_assets.catalog.specs import (
@@ -28,12 +27,13 @@ from fs_assets.catalog.specs import (
 )
 from fs_assets.catalog.store import create_table, insert_rows
 from fs_assets.catalog.tables import DeclaredTable
+from fs_assets.model.keys import KeyPath
 from fs_assets.model.rules import q
 
 # Schemas the scanner never reads: its own output, and DuckDB's system schemas.
 SKIPPED_SCHEMAS = (CATALOG_SCHEMA, "information_schema", "pg_catalog")
 
-LastMaterialized = Callable[[dg.AssetKey], dt.datetime | None]
+LastMaterialized = Callable[[KeyPath], dt.datetime | None]
 
 
 @dataclass(frozen=True)

@@ -4,24 +4,23 @@ Kept apart from the assets so that the declared-tables model (`tables.py`) can d
 `catalog.columns` without importing the scanner.
 """
 
-import dagster as dg
+from fs_assets.catalog.graph_view import DeclaredColumn
+from fs_assets.model.keys import KeyPath
 
 CATALOG_SCHEMA = "catalog"
 CATALOG_GROUP = "catalog"
 
-SCANNER_KEY = dg.AssetKey([CATALOG_SCHEMA, "scanner"])
-PROFILE_KEY = dg.AssetKey([CATALOG_SCHEMA, "customer_profile"])
-DATA_PRODUCT_KEY = dg.AssetKey([CATALOG_SCHEMA, "data_product"])
+SCANNER_KEY: KeyPath = (CATALOG_SCHEMA, "scanner")
+PROFILE_KEY: KeyPath = (CATALOG_SCHEMA, "customer_profile")
+DATA_PRODUCT_KEY: KeyPath = (CATALOG_SCHEMA, "data_product")
 
 TABLES_TABLE = f"{CATALOG_SCHEMA}.tables"
 COLUMNS_TABLE = f"{CATALOG_SCHEMA}.columns"
 PROFILE_TABLE = f"{CATALOG_SCHEMA}.customer_profile"
 
 
-def _schema(*columns: tuple[str, str, str]) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name=n, type=t, description=d) for n, t, d in columns]
-    )
+def _schema(*columns: tuple[str, str, str]) -> tuple[DeclaredColumn, ...]:
+    return tuple(DeclaredColumn(name=n, type=t, description=d) for n, t, d in columns)
 
 
 TABLES_SCHEMA = _schema(

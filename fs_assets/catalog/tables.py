@@ -10,16 +10,14 @@ and the OpenLineage outputs all read it, so they cannot disagree.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import dagster as dg
-from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
-
+from fs_assets.catalog.graph_view import DeclaredColumn, GraphView
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
     LEDGER,
     STATE,
+    KeyPath,
     ingest_rejects_table,
     mastered_path,
     pending_table,
@@ -35,20 +33,11 @@ COLUMN_LINEAGE_KEY = "dagster/column_lineage"
 
 
 @dataclass(frozen=True)
-class DeclaredColumn:
-    name: str
-    type: str | None = None
-    description: str = ""
-    pii: str | None = None
-    nullable: bool | None = None
-
-
-@dataclass(frozen=True)
 class DeclaredTable:
     """A warehouse table or view some asset says it writes."""
 
     name: str  # "<schema>.<table>"
-    producers: tuple[dg.AssetKey, ...]
+    producers: tuple[KeyPath, ...]
     description: str
     owners: tuple[str, ...]
     columns: tuple[DeclaredColumn, ...] = ()
@@ -64,7 +53,7 @@ class DeclaredTable:
 
     @property
     def producer_label(self) -> str:
-        return ", ".join(k.to_user_string() for k in self.producers)
+        return ", ".join(user_string(k) for k in self.producers)
 
     @property
     def owner_label(self) -> str:
@@ -83,12 +72,17 @@ class SideTable:
     """A table an asset writes besides its own, and whose columns describe it."""
 
     name: str
-    producers: tuple[dg.AssetKey, ...]
+    producers: tuple[KeyPath, ...]
     description: str
     # The asset whose declared columns this table repeats (a reject table holds the
     # entity's columns as delivered): their descriptions and PII tags apply here too.
-    columns_like: dg.AssetKey | None = None
+    columns_like: KeyPath | None = None
     extra_columns: tuple[DeclaredColumn, ...] = ()
+
+
+def user_string(key: KeyPath) -> str:
+    """('mastered', 'customer') -> 'mastered/customer', as Dagster shows a key."""
+    return "/".join(key)
 
 
 def _plain(quoted: str) -> str:
@@ -113,51 +107,51 @@ _INGEST_REJECT_EXTRAS = (
 
 def side_tables() -> tuple[SideTable, ...]:
     """Every table an asset writes besides its `dagster/table_name`, with its writers."""
-    raw = tuple(dg.AssetKey(raw_path(e)) for e in ENTITIES)
-    mastered = tuple(dg.AssetKey(mastered_path(e)) for e in ENTITIES)
+    raw = tuple(raw_path(e) for e in ENTITIES)
+    mastered = tuple(mastered_path(e) for e in ENTITIES)
     tables: list[SideTable] = []
     for ent in ENTITIES.values():
         tables.append(
             SideTable(
                 _plain(ingest_rejects_table(ent)),
-                (dg.AssetKey(raw_path(ent.name)),),
+                (raw_path(ent.name),),
                 f"Rows of {ent.name} landing files that cannot be versioned (no {ent.key} or "
                 "no valid modified_at) or hold a control character, with their file, row and "
                 "reason.",
-                columns_like=dg.AssetKey(raw_path(ent.name)),
+                columns_like=raw_path(ent.name),
                 extra_columns=_INGEST_REJECT_EXTRAS,
             )
         )
         tables.append(
             SideTable(
                 _plain(rejects_table(ent)),
-                (dg.AssetKey(mastered_path(ent.name)),),
+                (mastered_path(ent.name),),
                 f"{ent.name} keys with no valid version: the newest version, as delivered, "
                 "with the rules it broke; never dropped.",
-                columns_like=dg.AssetKey(raw_path(ent.name)),
+                columns_like=raw_path(ent.name),
                 extra_columns=_REJECT_EXTRAS,
             )
         )
         tables.append(
             SideTable(
                 _plain(pending_table(ent)),
-                (dg.AssetKey(mastered_path(ent.name)),),
+                (mastered_path(ent.name),),
                 f"Pending corrections: {ent.name} versions newer than the mastered (last "
                 "valid) one that broke a validity rule, as delivered, with the rules, file "
                 "and row; the mastered row stays until a valid version arrives.",
-                columns_like=dg.AssetKey(raw_path(ent.name)),
+                columns_like=raw_path(ent.name),
                 extra_columns=_REJECT_EXTRAS,
             )
         )
         tables.append(
             SideTable(
                 _plain(superseded_table(ent)),
-                (dg.AssetKey(mastered_path(ent.name)),),
+                (mastered_path(ent.name),),
                 f"Invalid {ent.name} versions a newer version already replaced (older than "
                 "the mastered row, e.g. an invalid late correction, or an older version of a "
                 "rejected key), as delivered, with the rules, file and row: on record, never "
                 "in force.",
-                columns_like=dg.AssetKey(raw_path(ent.name)),
+                columns_like=raw_path(ent.name),
                 extra_columns=_REJECT_EXTRAS,
             )
         )
@@ -184,57 +178,34 @@ def side_tables() -> tuple[SideTable, ...]:
             "Catalog of columns: one row per column of every warehouse table and view, with "
             "its description, PII tag, owner and profile (nulls, distinct, min, max).",
             extra_columns=tuple(
-                DeclaredColumn(c.name, c.type, c.description or "") for c in COLUMNS_SCHEMA.columns
+                DeclaredColumn(c.name, c.type, c.description or "") for c in COLUMNS_SCHEMA
             ),
         )
     )
     return tuple(tables)
 
 
-def unwrap(value: Any) -> Any:
-    """Definition metadata may be raw (TableSchema) or wrapped (TableSchemaMetadataValue)."""
-    return value.value if isinstance(value, dg.MetadataValue) else value
-
-
-def table_of(metadata: Mapping[str, Any]) -> str | None:
+def warehouse_table(table_name: object) -> str | None:
     """'warehouse.mastered.customer' -> 'mastered.customer'; None when not a warehouse table."""
-    value = unwrap(metadata.get(TABLE_NAME_KEY))
-    if not isinstance(value, str) or not value.startswith(WAREHOUSE_PREFIX):
+    if not isinstance(table_name, str) or not table_name.startswith(WAREHOUSE_PREFIX):
         return None
-    return value.removeprefix(WAREHOUSE_PREFIX)
+    return table_name.removeprefix(WAREHOUSE_PREFIX)
 
 
-def declared_columns(metadata: Mapping[str, Any]) -> tuple[DeclaredColumn, ...]:
-    schema = unwrap(metadata.get(COLUMN_SCHEMA_KEY))
-    if not isinstance(schema, dg.TableSchema):
-        return ()
-    return tuple(
-        DeclaredColumn(
-            name=c.name,
-            type=c.type,
-            description=c.description or "",
-            pii=(c.tags or {}).get("pii"),
-            nullable=c.constraints.nullable if c.constraints else None,
-        )
-        for c in schema.columns
-    )
-
-
-def declared_tables(graph: BaseAssetGraph) -> dict[str, DeclaredTable]:
+def declared_tables(graph: GraphView) -> dict[str, DeclaredTable]:
     """Every table the definitions in `graph` write, own tables and side tables."""
     tables: dict[str, DeclaredTable] = {}
-    keys = graph.get_all_asset_keys()
+    keys = graph.asset_keys()
     for key in sorted(keys):
         node = graph.get(key)
-        name = table_of(node.metadata)
-        if name is None:
+        if node.table is None:
             continue
-        tables[name] = DeclaredTable(
-            name=name,
+        tables[node.table] = DeclaredTable(
+            name=node.table,
             producers=(key,),
-            description=node.description or "",
-            owners=tuple(node.owners),
-            columns=declared_columns(node.metadata),
+            description=node.description,
+            owners=node.owners,
+            columns=node.columns,
         )
     for side in side_tables():
         producers = tuple(k for k in side.producers if k in keys)
@@ -243,7 +214,7 @@ def declared_tables(graph: BaseAssetGraph) -> dict[str, DeclaredTable]:
         like = graph.get(side.columns_like) if side.columns_like in keys else None
         # The entity's own columns repeat; audit columns (leading underscore) differ per
         # table and come from the side table's extra_columns instead.
-        base = declared_columns(like.metadata) if like else ()
+        base = like.columns if like else ()
         tables[side.name] = DeclaredTable(
             name=side.name,
             producers=producers,
@@ -259,9 +230,9 @@ def _owners(lists: Iterable[Iterable[str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(o for owners in lists for o in owners))
 
 
-def tables_by_producer(tables: Mapping[str, DeclaredTable]) -> dict[dg.AssetKey, list[str]]:
+def tables_by_producer(tables: Mapping[str, DeclaredTable]) -> dict[KeyPath, list[str]]:
     """Asset key -> the tables it writes (its own first)."""
-    out: dict[dg.AssetKey, list[str]] = {}
+    out: dict[KeyPath, list[str]] = {}
     for table in sorted(tables.values(), key=lambda t: (t.side, t.name)):
         for key in table.producers:
             out.setdefault(key, []).append(table.name)

@@ -14,23 +14,18 @@ from collections.abc import Callable, Sequence
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
+from fs_assets.catalog.graph_view import GraphView
 from fs_assets.catalog.manifest import MANIFEST_FILE, OUTPUT_SCHEMAS, build_manifest, to_yaml
 from fs_assets.catalog.manifest import write_manifest as write_manifest_file
 from fs_assets.catalog.profile import SLICES, profile_customer, profile_markdown, write_profile
 from fs_assets.catalog.scanner import missing_tables, scan_warehouse, tables_markdown, write_catalog
-from fs_assets.catalog.specs import (
-    CATALOG_GROUP,
-    CATALOG_SCHEMA,
-    DATA_PRODUCT_KEY,
-    PROFILE_KEY,
-    PROFILE_SCHEMA,
-    SCANNER_KEY,
-    TABLES_SCHEMA,
-)
-from fs_assets.catalog.tables import declared_tables, table_of
-from fs_assets.defs.keys import mastered_key
+from fs_assets.catalog.specs import CATALOG_GROUP, CATALOG_SCHEMA, PROFILE_SCHEMA, TABLES_SCHEMA
+from fs_assets.catalog.tables import declared_tables
+from fs_assets.defs.catalog_metadata import table_schema
+from fs_assets.defs.keys import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY, mastered_key
 from fs_assets.defs.metadata import table_name
-from fs_assets.model.keys import OWNER
+from fs_assets.lineage.asset_graph import graph_view, table_of
+from fs_assets.model.keys import OWNER, KeyPath
 from fs_assets.model.paths import data_paths
 from fs_assets.transforms.governance.policies import load_policies
 from resources.masking_key import MaskingKeyResource
@@ -44,24 +39,24 @@ class GraphOf:
 
     def __init__(self, definitions: Sequence[dg.AssetsDefinition]) -> None:
         self._definitions = list(definitions)
-        self._graph: AssetGraph | None = None
+        self._graph: GraphView | None = None
 
     def extend(self, definitions: Sequence[dg.AssetsDefinition]) -> None:
         self._definitions += definitions
         self._graph = None
 
-    def get(self) -> AssetGraph:
+    def get(self) -> GraphView:
         if self._graph is None:
-            self._graph = AssetGraph.from_assets(self._definitions)
+            self._graph = graph_view(AssetGraph.from_assets(self._definitions))
         return self._graph
 
 
-def _last_materialized(instance: dg.DagsterInstance) -> Callable[[dg.AssetKey], dt.datetime | None]:
-    cache: dict[dg.AssetKey, dt.datetime | None] = {}
+def _last_materialized(instance: dg.DagsterInstance) -> Callable[[KeyPath], dt.datetime | None]:
+    cache: dict[KeyPath, dt.datetime | None] = {}
 
-    def lookup(key: dg.AssetKey) -> dt.datetime | None:
+    def lookup(key: KeyPath) -> dt.datetime | None:
         if key not in cache:
-            event = instance.get_latest_materialization_event(key)
+            event = instance.get_latest_materialization_event(dg.AssetKey(key))
             cache[key] = (
                 dt.datetime.fromtimestamp(event.timestamp, dt.UTC).replace(tzinfo=None)
                 if event
@@ -87,7 +82,7 @@ def _last_materialized(instance: dg.DagsterInstance) -> Callable[[dg.AssetKey], 
     ),
     metadata={
         "dagster/table_name": table_name(CATALOG_SCHEMA, "customer_profile"),
-        "dagster/column_schema": PROFILE_SCHEMA,
+        "dagster/column_schema": table_schema(PROFILE_SCHEMA),
     },
 )
 def customer_profile(
@@ -128,7 +123,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
         ),
         metadata={
             "dagster/table_name": table_name(CATALOG_SCHEMA, "tables"),
-            "dagster/column_schema": TABLES_SCHEMA,
+            "dagster/column_schema": table_schema(TABLES_SCHEMA),
         },
         check_specs=[
             dg.AssetCheckSpec(
@@ -177,7 +172,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": dg.MetadataValue.int(len(result.tables)),
-                "dagster/column_schema": TABLES_SCHEMA,
+                "dagster/column_schema": table_schema(TABLES_SCHEMA),
                 "columns_cataloged": dg.MetadataValue.int(len(columns)),
                 "pii_columns": dg.MetadataValue.int(sum(1 for c in columns if c["pii_tag"])),
                 "tables": dg.MetadataValue.md(tables_markdown(result)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from fs_assets.catalog import specs
 from fs_assets.model import keys
 from fs_assets.model.columns import Entity
 
@@ -27,3 +28,7 @@ CROSS_SELL_KEY = dg.AssetKey(keys.CROSS_SELL_PATH)
 FUNNEL_KEY = dg.AssetKey(keys.FUNNEL_PATH)
 LEAD_KEY = dg.AssetKey(keys.LEAD_PATH)
 SPEND_KEY = dg.AssetKey(keys.SPEND_PATH)
+
+SCANNER_KEY = dg.AssetKey(specs.SCANNER_KEY)
+PROFILE_KEY = dg.AssetKey(specs.PROFILE_KEY)
+DATA_PRODUCT_KEY = dg.AssetKey(specs.DATA_PRODUCT_KEY)

@@ -35,18 +35,16 @@ from openlineage.client.facet_v2 import (
     tags_dataset,
 )
 
+from fs_assets.catalog.graph_view import DeclaredColumn
 from fs_assets.catalog.specs import SCANNER_KEY
 from fs_assets.catalog.tables import (
     COLUMN_LINEAGE_KEY,
     COLUMN_SCHEMA_KEY,
-    DeclaredColumn,
     DeclaredTable,
-    declared_columns,
     declared_tables,
-    table_of,
     tables_by_producer,
-    unwrap,
 )
+from fs_assets.lineage.asset_graph import declared_columns, graph_view, key_path, table_of, unwrap
 from fs_assets.lineage.collect import AssetActivity, CheckActivity, RunSummary, error_text, iso
 from fs_assets.lineage.landing import LandingRead, file_columns, reads_from_metadata
 from fs_assets.model.entities import ENTITIES
@@ -63,7 +61,7 @@ from fs_assets.model.naming import (
 )
 
 # Assets that read every warehouse table, not only their upstream assets' own tables.
-READS_EVERY_TABLE = frozenset({SCANNER_KEY})
+READS_EVERY_TABLE = frozenset({dg.AssetKey(SCANNER_KEY)})
 PII_TAG_KEY = "pii"
 TAG_SOURCE = "DAGSTER"
 
@@ -80,7 +78,7 @@ class LineageModel:
 
     def __init__(self, graph: BaseAssetGraph) -> None:
         self.graph = graph
-        self.tables: dict[str, DeclaredTable] = declared_tables(graph)
+        self.tables: dict[str, DeclaredTable] = declared_tables(graph_view(graph))
         self.writes = tables_by_producer(self.tables)
         self.keys = graph.get_all_asset_keys()
 
@@ -88,7 +86,7 @@ class LineageModel:
         return table_of(self.graph.get(key).metadata) if key in self.keys else None
 
     def outputs(self, key: dg.AssetKey) -> list[str]:
-        return self.writes.get(key, [])
+        return self.writes.get(key_path(key), [])
 
     def inputs(self, key: dg.AssetKey) -> list[str]:
         if key in READS_EVERY_TABLE:

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fs_assets.catalog.tables import unwrap
+from fs_assets.lineage.asset_graph import unwrap
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import LEDGER
 from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists

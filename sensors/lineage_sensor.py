@@ -10,7 +10,8 @@ on by default, like the project's other sensors.
 
 import dagster as dg
 
-from fs_assets.lineage.emitter import caller_emits, emit_run_lineage
+from fs_assets.defs.lineage_source import emit_run_lineage
+from fs_assets.lineage.emitter import caller_emits
 from resources.lineage_sink import LineageSinkResource
 
 DESCRIPTION = (

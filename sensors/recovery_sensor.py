@@ -15,7 +15,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._core.launcher import DefaultRunLauncher
 
-from fs_assets.lineage.emitter import emit_run_lineage
+from fs_assets.defs.lineage_source import emit_run_lineage
 from resources.lineage_sink import LineageSinkResource
 from sensors.recovery import recover
 

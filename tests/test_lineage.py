@@ -23,7 +23,8 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from fs_assets.app.lineage_cli import add_lineage_commands
 from fs_assets.defs.keys import DATA_PRODUCT_KEY
-from fs_assets.lineage.emitter import FAILED, FAILURES_FILE, emit_run_lineage
+from fs_assets.defs.lineage_source import emit_run_lineage
+from fs_assets.lineage.emitter import FAILED, FAILURES_FILE
 from fs_assets.model.naming import DATASET_NAMESPACE, FILE_NAMESPACE
 from fs_assets.model.paths import DataPaths
 from resources import default_resources
@@ -283,12 +284,13 @@ def test_a_failed_asset_emits_fail_with_the_error_message(tmp_path: Path) -> Non
 def test_raw_run_reads_its_landing_files_from_materialization_metadata(tmp_path: Path) -> None:
     """The run-status sensor cannot open the warehouse; the raw asset's `landing_files`
     metadata tells it which files a run read, with their header spelling."""
+    from fs_assets.defs.asset_graph import plain_metadata
     from fs_assets.lineage.landing import file_columns, reads_from_metadata
 
     csv = tmp_path / "customer_x.csv"
     csv.write_text(",Cust Id,Cibil Score\n0,1,700\n", encoding="utf-8")
     meta = {"landing_files": dg.MetadataValue.json([{"path": str(csv), "status": "ingested"}])}
-    (read,) = reads_from_metadata("customer", meta)
+    (read,) = reads_from_metadata("customer", plain_metadata(meta))
     assert read.contributed and file_columns(read) == {
         "cust_id": "Cust Id",
         "cibil_score": "Cibil Score",

@@ -639,7 +639,7 @@ def test_lineage_lock_wait_is_reported_and_bounded(
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
         with caplog.at_level("WARNING"):
-            report = emitter.emit_run_lineage(None, "some-run", None, tmp_path)  # type: ignore[arg-type]
+            report = emitter.emit_run_lineage(None, "some-run", tmp_path)
         assert 1.5 <= time.monotonic() - started < 5
     finally:
         holder.kill()

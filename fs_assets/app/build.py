@@ -93,7 +93,7 @@ def build(
     ensure_dagster_home(paths)
     timeout_s = wait_timeout_s()
     from fs_assets.definitions import defs
-    from fs_assets.lineage.emitter import emit_run_lineage
+    from fs_assets.defs.lineage_source import emit_run_lineage
     from fs_assets.lineage.landing import ledger_lookup
     from resources.lineage_sink import resolved_lineage_sink
     from resources.warehouse import WarehouseResource

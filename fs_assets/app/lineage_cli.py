@@ -49,7 +49,7 @@ def sync(paths: DataPaths, out: TextIO) -> int:
     from dagster import DagsterInstance
 
     from fs_assets.app.instance import ensure_dagster_home
-    from fs_assets.lineage.emitter import emit_run_lineage
+    from fs_assets.defs.lineage_source import emit_run_lineage
     from fs_assets.lineage.landing import ledger_lookup
     from resources.lineage_sink import resolved_lineage_sink
     from resources.warehouse import WarehouseResource

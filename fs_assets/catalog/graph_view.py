@@ -18,6 +18,10 @@ class DeclaredColumn:
     description: str = ""
     pii: str | None = None
     nullable: bool | None = None
+    tags: tuple[tuple[str, str], ...] = ()  # the column's tags as (name, value) pairs
+
+    def tag(self, name: str) -> str | None:
+        return dict(self.tags).get(name)
 
 
 @dataclass(frozen=True)

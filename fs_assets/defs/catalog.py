@@ -21,10 +21,10 @@ from fs_assets.catalog.profile import SLICES, profile_customer, profile_markdown
 from fs_assets.catalog.scanner import missing_tables, scan_warehouse, tables_markdown, write_catalog
 from fs_assets.catalog.specs import CATALOG_GROUP, CATALOG_SCHEMA, PROFILE_SCHEMA, TABLES_SCHEMA
 from fs_assets.catalog.tables import declared_tables
+from fs_assets.defs.asset_graph import graph_view, table_of
 from fs_assets.defs.catalog_metadata import table_schema
 from fs_assets.defs.keys import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY, mastered_key
 from fs_assets.defs.metadata import table_name
-from fs_assets.lineage.asset_graph import graph_view, table_of
 from fs_assets.model.keys import OWNER, KeyPath
 from fs_assets.model.paths import data_paths
 from fs_assets.transforms.governance.policies import load_policies

@@ -28,14 +28,14 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from dagster import DagsterInstance
-from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 from openlineage.client.event_v2 import RunEvent
 from openlineage.client.transport.file import FileConfig, FileTransport
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 
-from fs_assets.lineage.collect import summarize_run
+from fs_assets.catalog.graph_view import GraphView
+from fs_assets.lineage.collect import RunSummary
 from fs_assets.lineage.events import EventBuilder, LineageModel
 from fs_assets.lineage.landing import LedgerLookup, group_by_entity
 
@@ -206,7 +206,7 @@ def emitted_run_ids(path: Path) -> set[str]:
     return ids
 
 
-def _record_failure(folder: Path, instance: DagsterInstance | None, report: DeliveryReport) -> None:
+def _record_failure(folder: Path, source: "RunSource | None", report: DeliveryReport) -> None:
     message = report.message()
     LOG.warning(message)
     with contextlib.suppress(OSError):
@@ -221,25 +221,38 @@ def _record_failure(folder: Path, instance: DagsterInstance | None, report: Deli
                 "failures": report.failures,
             }
             handle.write(json.dumps(record) + "\n")
-    _report_to_run(instance, report.run_id, message)
+    _report_to_run(source, report.run_id, message)
 
 
-def _report_to_run(instance: DagsterInstance | None, run_id: str, message: str) -> None:
+def _report_to_run(source: "RunSource | None", run_id: str, message: str) -> None:
     """Say it in the run's own event log, where the UI shows it beside the run."""
-    if instance is None:
+    if source is None:
         return
     try:
-        run = instance.get_run_by_id(run_id)
-        if run is not None:
-            instance.report_engine_event(message, dagster_run=run)
-    except Exception as exc:  # the instance being unavailable must not fail the caller
+        source.report(run_id, message)
+    except Exception as exc:  # the run store being unavailable must not fail the caller
         LOG.warning(f"could not record the lineage outcome on run {run_id}: {exc}")
 
 
+class RunSource(Protocol):
+    """Where a run's records and the definitions come from (the orchestrator's adapter)."""
+
+    def summary(self, run_id: str) -> RunSummary | None:
+        """The run's summary; None when there is no such run."""
+        ...
+
+    def graph(self) -> GraphView:
+        """The definitions the run's assets belong to."""
+        ...
+
+    def report(self, run_id: str, message: str) -> None:
+        """Record `message` in the run's own log."""
+        ...
+
+
 def emit_run_lineage(
-    instance: DagsterInstance,
+    source: RunSource | None,
     run_id: str,
-    graph: BaseAssetGraph,
     folder: Path,
     *,
     http: HttpTarget | None = None,
@@ -247,7 +260,8 @@ def emit_run_lineage(
     force: bool = False,
     write_html: bool = True,
 ) -> DeliveryReport:
-    """Emit the OpenLineage events of one finished Dagster run; never raises.
+    """Emit the OpenLineage events of one finished Dagster run, read from `source`; never
+    raises (a missing source or one that fails is a delivery failure).
 
     Events go to `folder` (the file transport) and, with `http`, to that backend too.
 
@@ -261,27 +275,29 @@ def emit_run_lineage(
             if not force and run_id in emitted_run_ids(sink.path):
                 report.skipped = "already emitted"
                 return report
-            summary = summarize_run(instance, run_id)
+            if source is None:
+                raise ValueError("no run source to read the run from")
+            summary = source.summary(run_id)
             if summary is None:
                 report.skipped = "no such run"
                 return report
             reads = {}
-            if ledger is not None and any(k.path[0] == "raw" for k in summary.assets):
+            if ledger is not None and any(k[0] == "raw" for k in summary.assets):
                 try:
                     reads = group_by_entity(ledger(run_id))
                 except Exception as exc:
                     LOG.warning(f"landing files of run {run_id} unknown (ledger: {exc})")
-            events = EventBuilder(LineageModel(graph), summary, reads).all_events()
+            events = EventBuilder(LineageModel(source.graph()), summary, reads).all_events()
             sink.deliver(events, report)
             if write_html:
                 _write_html(folder)
     except Exception as exc:
         report.failures.append(_brief(exc))
     if report.failures:
-        _record_failure(folder, instance, report)
+        _record_failure(folder, source, report)
     elif not report.skipped:
         LOG.info(report.message())
-        _report_to_run(instance, run_id, report.message())
+        _report_to_run(source, run_id, report.message())
     return report
 
 

@@ -15,8 +15,6 @@ parent of all of them.
 from collections.abc import Mapping
 from typing import Any
 
-import dagster as dg
-from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
     column_lineage_dataset,
@@ -35,7 +33,7 @@ from openlineage.client.facet_v2 import (
     tags_dataset,
 )
 
-from fs_assets.catalog.graph_view import DeclaredColumn
+from fs_assets.catalog.graph_view import DeclaredColumn, GraphView
 from fs_assets.catalog.specs import SCANNER_KEY
 from fs_assets.catalog.tables import (
     COLUMN_LINEAGE_KEY,
@@ -44,11 +42,10 @@ from fs_assets.catalog.tables import (
     declared_tables,
     tables_by_producer,
 )
-from fs_assets.lineage.asset_graph import declared_columns, graph_view, key_path, table_of, unwrap
 from fs_assets.lineage.collect import AssetActivity, CheckActivity, RunSummary, error_text, iso
 from fs_assets.lineage.landing import LandingRead, file_columns, reads_from_metadata
 from fs_assets.model.entities import ENTITIES
-from fs_assets.model.keys import TRANSFORMATIONS_KEY
+from fs_assets.model.keys import TRANSFORMATIONS_KEY, KeyPath
 from fs_assets.model.naming import (
     DATASET_NAMESPACE,
     FILE_NAMESPACE,
@@ -61,7 +58,7 @@ from fs_assets.model.naming import (
 )
 
 # Assets that read every warehouse table, not only their upstream assets' own tables.
-READS_EVERY_TABLE = frozenset({dg.AssetKey(SCANNER_KEY)})
+READS_EVERY_TABLE = frozenset({SCANNER_KEY})
 PII_TAG_KEY = "pii"
 TAG_SOURCE = "DAGSTER"
 
@@ -76,42 +73,50 @@ def _pii_description(col: DeclaredColumn) -> str:
 class LineageModel:
     """What the definitions say about each asset's datasets, ready for events."""
 
-    def __init__(self, graph: BaseAssetGraph) -> None:
+    def __init__(self, graph: GraphView) -> None:
         self.graph = graph
-        self.tables: dict[str, DeclaredTable] = declared_tables(graph_view(graph))
+        self.tables: dict[str, DeclaredTable] = declared_tables(graph)
         self.writes = tables_by_producer(self.tables)
-        self.keys = graph.get_all_asset_keys()
+        self.keys = graph.asset_keys()
 
-    def own_table(self, key: dg.AssetKey) -> str | None:
-        return table_of(self.graph.get(key).metadata) if key in self.keys else None
+    def own_table(self, key: KeyPath) -> str | None:
+        return self.graph.get(key).table if key in self.keys else None
 
-    def outputs(self, key: dg.AssetKey) -> list[str]:
-        return self.writes.get(key_path(key), [])
+    def outputs(self, key: KeyPath) -> list[str]:
+        return self.writes.get(key, [])
 
-    def inputs(self, key: dg.AssetKey) -> list[str]:
+    def inputs(self, key: KeyPath) -> list[str]:
         if key in READS_EVERY_TABLE:
             mine = set(self.outputs(key))
             return sorted(t for t in self.tables if t not in mine)
-        parents = sorted(self.graph.get(key).parent_keys) if key in self.keys else []
+        parents = self.graph.get(key).parents if key in self.keys else ()
         return [t for p in parents if (t := self.own_table(p))]
 
-    def description(self, key: dg.AssetKey) -> str:
-        return (self.graph.get(key).description or "") if key in self.keys else ""
+    def description(self, key: KeyPath) -> str:
+        return self.graph.get(key).description if key in self.keys else ""
 
-    def owners(self, key: dg.AssetKey) -> list[str]:
+    def owners(self, key: KeyPath) -> list[str]:
         return list(self.graph.get(key).owners) if key in self.keys else []
 
-    def column_lineage(self, key: dg.AssetKey) -> dict[str, list[tuple[str, str]]]:
+    def transformations(self, key: KeyPath) -> dict[str, dict[str, str]]:
+        """Output column -> {"<table>.<column>": "TYPE/SUBTYPE/text"}, where declared."""
+        return (
+            (self.graph.get(key).metadata.get(TRANSFORMATIONS_KEY) or {})
+            if key in self.keys
+            else {}
+        )
+
+    def column_lineage(self, key: KeyPath) -> dict[str, list[tuple[str, str]]]:
         """Output column -> [(upstream table, column)] from `dagster/column_lineage`."""
-        lineage = unwrap(self.graph.get(key).metadata.get(COLUMN_LINEAGE_KEY))
-        if not isinstance(lineage, dg.TableColumnLineage):
+        lineage = self.graph.get(key).metadata.get(COLUMN_LINEAGE_KEY)
+        if not isinstance(lineage, Mapping):
             return {}
         out: dict[str, list[tuple[str, str]]] = {}
-        for column, deps in lineage.deps_by_column.items():
-            for dep in deps:
-                table = self.own_table(dep.asset_key)
-                if table and dep.column_name:
-                    out.setdefault(column, []).append((table, dep.column_name))
+        for column, deps in lineage.items():
+            for dep_key, dep_column in deps:
+                table = self.own_table(dep_key)
+                if table and dep_column:
+                    out.setdefault(column, []).append((table, dep_column))
         return out
 
 
@@ -155,15 +160,15 @@ def _runtime_columns(
 ) -> tuple[tuple[DeclaredColumn, ...], dict[str, str]]:
     """Declared columns, refined by the materialization's own column schema when it has one
     (the governed views record which mask each PII column got); also column -> mask."""
-    runtime = declared_columns(metadata) if COLUMN_SCHEMA_KEY in metadata else ()
+    schema = metadata.get(COLUMN_SCHEMA_KEY)
+    runtime: tuple[DeclaredColumn, ...] = schema if isinstance(schema, tuple) else ()
     if not runtime:
         return table.columns, {}
     declared = {c.name: c for c in table.columns}
-    schema = unwrap(metadata[COLUMN_SCHEMA_KEY])
     masks = {
-        c.name: f"{c.tags['operator']} by policy {c.tags.get('policy', '?')}"
-        for c in schema.columns
-        if (c.tags or {}).get("operator") and c.tags["operator"] != "pass_through"
+        c.name: f"{c.tag('operator')} by policy {c.tag('policy') or '?'}"
+        for c in runtime
+        if c.tag("operator") and c.tag("operator") != "pass_through"
     }
     merged = []
     for c in runtime:
@@ -203,7 +208,7 @@ class EventBuilder:
                 producer=PRODUCER,
             ),
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
-                version=dg.__version__,
+                version=self.summary.engine_version,
                 name="Dagster",
                 openlineageAdapterVersion=VERSION,
                 producer=PRODUCER,
@@ -215,7 +220,7 @@ class EventBuilder:
             )
         return Run(runId=run_id, facets=facets)
 
-    def _job(self, name: str, job_type: str, key: dg.AssetKey | None = None) -> Job:
+    def _job(self, name: str, job_type: str, key: KeyPath | None = None) -> Job:
         facets: dict[str, Any] = {
             "jobType": job_type_job.JobTypeJobFacet(
                 processingType="BATCH", integration="DAGSTER", jobType=job_type, producer=PRODUCER
@@ -236,9 +241,9 @@ class EventBuilder:
     # -- datasets ------------------------------------------------------------------------
 
     def _raw_reads(self, act: AssetActivity) -> list[LandingRead]:
-        if act.key.path[0] != "raw" or len(act.key.path) != 2:
+        if act.key[0] != "raw" or len(act.key) != 2:
             return []
-        entity = act.key.path[1]
+        entity = act.key[1]
         from_metadata = reads_from_metadata(entity, act.metadata)
         if from_metadata is not None:
             return from_metadata
@@ -295,7 +300,7 @@ class EventBuilder:
         if own and (lineage := self._column_lineage(act.key, columns, masks, reads)):
             facets["columnLineage"] = lineage
         output_facets: dict[str, Any] = {}
-        rows = unwrap(act.metadata.get("dagster/row_count")) if own else None
+        rows = act.metadata.get("dagster/row_count") if own else None
         if isinstance(rows, int):
             output_facets["outputStatistics"] = (
                 output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
@@ -308,7 +313,7 @@ class EventBuilder:
 
     def _column_lineage(
         self,
-        key: dg.AssetKey,
+        key: KeyPath,
         columns: tuple[DeclaredColumn, ...],
         masks: dict[str, str],
         reads: list[LandingRead],
@@ -316,7 +321,7 @@ class EventBuilder:
         types = {c.name: c.type for c in columns}
         fields: dict[str, column_lineage_dataset.Fields] = {}
         # How each input is used, where the asset says (e.g. a filter, an aggregation).
-        declared = unwrap(self.model.graph.get(key).metadata.get(TRANSFORMATIONS_KEY)) or {}
+        declared = self.model.transformations(key)
         for column, deps in self.model.column_lineage(key).items():
             inputs = []
             for table, source in deps:
@@ -375,7 +380,7 @@ class EventBuilder:
 
     def _file_output(self, act: AssetActivity) -> OutputDataset | None:
         """An asset that writes a file records it as `path` metadata (the data product)."""
-        path = unwrap(act.metadata.get("path"))
+        path = act.metadata.get("path")
         if not isinstance(path, str):
             return None
         facets: dict[str, Any] = {}
@@ -439,7 +444,7 @@ class EventBuilder:
             )
         return [start, end]
 
-    def check_events(self, key: dg.AssetKey, checks: list[CheckActivity]) -> list[RunEvent]:
+    def check_events(self, key: KeyPath, checks: list[CheckActivity]) -> list[RunEvent]:
         """The checks of one asset as a job that reads its table and asserts on it."""
         table = self.model.own_table(key)
         if table is None or not checks:
@@ -447,13 +452,11 @@ class EventBuilder:
         declared = self.model.tables.get(table)
         assertions = []
         for c in checks:
-            column = unwrap(c.metadata.get("column"))
+            column = c.metadata.get("column")
             if not isinstance(column, str) and c.name.startswith("valid_"):
                 candidate = c.name.removeprefix("valid_")
                 column = candidate if declared and declared.column(candidate) else None
-            check_key = dg.AssetCheckKey(key, c.name)
-            graph = self.model.graph
-            spec = graph.get_check_spec(check_key) if check_key in graph.asset_check_keys else None
+            spec = self.model.graph.check(key, c.name)
             assertions.append(
                 data_quality_assertions_dataset.Assertion(
                     assertion=c.name,
@@ -538,7 +541,7 @@ class EventBuilder:
         body: list[RunEvent] = []
         for act in self.summary.assets.values():
             body += self.asset_events(act)
-        by_asset: dict[dg.AssetKey, list[CheckActivity]] = {}
+        by_asset: dict[KeyPath, list[CheckActivity]] = {}
         for c in self.summary.checks:
             by_asset.setdefault(c.asset_key, []).append(c)
         for key, checks in by_asset.items():

@@ -20,7 +20,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fs_assets.lineage.asset_graph import unwrap
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import LEDGER
 from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
@@ -47,8 +46,9 @@ LedgerLookup = Callable[[str], list[LandingRead]]
 
 
 def reads_from_metadata(entity: str, metadata: Mapping[str, Any]) -> list[LandingRead] | None:
-    """From the raw materialization's `landing_files` entry; None when it has none."""
-    value = unwrap(metadata.get(LANDING_FILES_KEY))
+    """From the raw materialization's `landing_files` entry (plain metadata); None when it
+    has none."""
+    value = metadata.get(LANDING_FILES_KEY)
     if not isinstance(value, list):
         return None
     reads = []

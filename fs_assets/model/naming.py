@@ -12,7 +12,6 @@ backends deduplicate.
 import uuid
 from collections.abc import Sequence
 from importlib import metadata
-from typing import Protocol
 
 DATASET_NAMESPACE = "duckdb://fs-accelerator"
 FILE_NAMESPACE = "file"
@@ -33,21 +32,15 @@ VERSION = _version()
 PRODUCER = f"urn:fs-accelerator:lineage:{VERSION}"
 
 
-class Keyed(Protocol):
-    """An asset key: anything with a `path` of strings (Dagster's AssetKey is one)."""
-
-    @property
-    def path(self) -> Sequence[str]: ...
+def job_name(key: Sequence[str]) -> str:
+    """An asset key path ('mastered', 'customer') -> 'mastered.customer'."""
+    return ".".join(key)
 
 
-def job_name(key: Keyed) -> str:
-    return ".".join(key.path)
-
-
-def checks_job_name(key: Keyed) -> str:
+def checks_job_name(key: Sequence[str]) -> str:
     return f"{job_name(key)}.checks"
 
 
-def asset_run_id(dagster_run_id: str, key: Keyed, suffix: str = "") -> str:
+def asset_run_id(dagster_run_id: str, key: Sequence[str], suffix: str = "") -> str:
     """The OpenLineage run of one asset within one Dagster run (same inputs, same id)."""
-    return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{dagster_run_id}/{'/'.join(key.path)}{suffix}"))
+    return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{dagster_run_id}/{'/'.join(key)}{suffix}"))

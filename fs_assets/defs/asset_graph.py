@@ -1,7 +1,7 @@
-"""Dagster's asset graph and metadata as the plain view the catalog takes.
+"""Dagster's asset graph and metadata as the plain view the catalog and lineage take.
 
-The one place below the definitions that still reads Dagster's types: the lineage events
-need it until they too take plain records; then it moves up to the defs layer.
+The core reads definitions as `GraphView` (keys as tuples of strings, columns as
+`DeclaredColumn`, metadata as plain values); this adapter makes it from Dagster's types.
 """
 
 from collections.abc import Mapping
@@ -16,7 +16,7 @@ from fs_assets.model.keys import KeyPath
 
 
 def unwrap(value: Any) -> Any:
-    """Definition metadata may be raw (TableSchema) or wrapped (TableSchemaMetadataValue)."""
+    """Metadata may be raw (TableSchema) or wrapped (TableSchemaMetadataValue)."""
     return value.value if isinstance(value, dg.MetadataValue) else value
 
 
@@ -24,15 +24,7 @@ def key_path(key: dg.AssetKey) -> KeyPath:
     return tuple(key.path)
 
 
-def table_of(metadata: Mapping[str, Any]) -> str | None:
-    """'warehouse.mastered.customer' -> 'mastered.customer'; None when not a warehouse table."""
-    return warehouse_table(unwrap(metadata.get(TABLE_NAME_KEY)))
-
-
-def declared_columns(metadata: Mapping[str, Any]) -> tuple[DeclaredColumn, ...]:
-    schema = unwrap(metadata.get(COLUMN_SCHEMA_KEY))
-    if not isinstance(schema, dg.TableSchema):
-        return ()
+def columns_of(schema: dg.TableSchema) -> tuple[DeclaredColumn, ...]:
     return tuple(
         DeclaredColumn(
             name=c.name,
@@ -40,9 +32,33 @@ def declared_columns(metadata: Mapping[str, Any]) -> tuple[DeclaredColumn, ...]:
             description=c.description or "",
             pii=(c.tags or {}).get("pii"),
             nullable=c.constraints.nullable if c.constraints else None,
+            tags=tuple((c.tags or {}).items()),
         )
         for c in schema.columns
     )
+
+
+def plain(value: Any) -> Any:
+    """One metadata value as plain data: a column schema as DeclaredColumns, column lineage
+    as {column: ((upstream key path, column), ...)}, any other value unwrapped."""
+    value = unwrap(value)
+    if isinstance(value, dg.TableSchema):
+        return columns_of(value)
+    if isinstance(value, dg.TableColumnLineage):
+        return {
+            column: tuple((key_path(d.asset_key), d.column_name) for d in deps)
+            for column, deps in value.deps_by_column.items()
+        }
+    return value
+
+
+def plain_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: plain(v) for k, v in metadata.items()}
+
+
+def table_of(metadata: Mapping[str, Any]) -> str | None:
+    """'warehouse.mastered.customer' -> 'mastered.customer'; None when not a warehouse table."""
+    return warehouse_table(unwrap(metadata.get(TABLE_NAME_KEY)))
 
 
 def graph_view(graph: BaseAssetGraph) -> GraphView:
@@ -50,6 +66,8 @@ def graph_view(graph: BaseAssetGraph) -> GraphView:
     nodes = []
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
+        metadata = plain_metadata(node.metadata)
+        columns = metadata.get(COLUMN_SCHEMA_KEY)
         nodes.append(
             AssetNodeInfo(
                 key=key_path(key),
@@ -58,8 +76,8 @@ def graph_view(graph: BaseAssetGraph) -> GraphView:
                 group=node.group_name or "default",
                 parents=tuple(key_path(p) for p in sorted(node.parent_keys)),
                 table=table_of(node.metadata),
-                columns=declared_columns(node.metadata),
-                metadata={k: unwrap(v) for k, v in node.metadata.items()},
+                columns=columns if isinstance(columns, tuple) else (),
+                metadata=metadata,
             )
         )
     checks = [

@@ -128,8 +128,12 @@ def append(
     line that is not an entry (a cut-off write): nothing may run unaudited.
     """
     try:
-        return _append(home, action, identity, os_user, role, statement, rows,
-                       masking_key_id, status, error)  # fmt: skip
+        return _append(home, {
+            "action": action, "identity": identity, "os_user": os_user, "role": role,
+            "statement": None if statement is None else redact_statement(statement),
+            "rows": rows, "masking_key_id": masking_key_id, "status": status,
+            "error": None if error is None else redact_statement(error),
+        })  # fmt: skip
     except OSError as exc:
         raise AuditWriteError(
             f"cannot write the audit log {log_path(home)}: {exc.strerror}; nothing was run "
@@ -137,18 +141,8 @@ def append(
         ) from None
 
 
-def _append(
-    home: Path,
-    action: str,
-    identity: str,
-    os_user: str,
-    role: str,
-    statement: str | None,
-    rows: int | None,
-    masking_key_id: str | None,
-    status: str,
-    error: str | None,
-) -> dict[str, Any]:
+def _append(home: Path, fields: dict[str, Any]) -> dict[str, Any]:
+    """Chain `fields` (already redacted) after the last entry, under the lock."""
     with _locked(home) as folder:
         path = folder / LOG_NAME
         last = _last_line(path)
@@ -166,15 +160,7 @@ def _append(
         entry: dict[str, Any] = {
             "seq": seq + 1,
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-            "action": action,
-            "identity": identity,
-            "os_user": os_user,
-            "role": role,
-            "statement": None if statement is None else redact_statement(statement),
-            "rows": rows,
-            "masking_key_id": masking_key_id,
-            "status": status,
-            "error": None if error is None else redact_statement(error),
+            **fields,
             "prev": prev,
         }
         entry["hash"] = _digest(entry)

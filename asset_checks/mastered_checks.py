@@ -31,6 +31,7 @@ from asset_checks.pandera_checks import (
     pandera_check_tables,
 )
 from asset_checks.rule_checks import evaluate_rule_checks, rule_check_specs, rule_check_tables
+from fs_assets.defs.sources import SOURCE_ENTITIES
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
@@ -47,9 +48,9 @@ FAMILIES = (
 CURRENCY_AWARE = (evaluate_rule_checks, evaluate_fx_checks)
 
 
-def build_mastered_checks(ent: Entity) -> dg.AssetChecksDefinition:
-    specs = [spec for specs_of, _, _ in FAMILIES for spec in specs_of(ent)]
-    tables = [table for _, _, tables_of in FAMILIES for table in tables_of(ent)]
+def build_mastered_checks(ent: Entity, families: tuple = FAMILIES) -> dg.AssetChecksDefinition:
+    specs = [spec for specs_of, _, _ in families for spec in specs_of(ent)]
+    tables = [table for _, _, tables_of in families for table in tables_of(ent)]
 
     @dg.multi_asset_check(
         specs=specs,
@@ -63,7 +64,7 @@ def build_mastered_checks(ent: Entity) -> dg.AssetChecksDefinition:
         selected = {k.name for k in context.selected_asset_check_keys}
         currency = warehouse.resolved_reporting_currency
         with warehouse.for_checks(tables) as conn:
-            for _, evaluate, _ in FAMILIES:
+            for _, evaluate, _ in families:
                 if evaluate in CURRENCY_AWARE:
                     yield from evaluate(conn, ent, selected, reporting_currency=currency)
                 else:
@@ -73,3 +74,7 @@ def build_mastered_checks(ent: Entity) -> dg.AssetChecksDefinition:
 
 
 MASTERED_CHECKS = [build_mastered_checks(e) for e in ENTITIES.values()]
+# A source entity's mastered table: the rule and integrity checks (key unique, every
+# rule, reconciliation with raw, quarantine); pandera, freshness and fx read the model's.
+SOURCE_FAMILIES = FAMILIES[:2]
+SOURCE_CHECKS = [build_mastered_checks(e, SOURCE_FAMILIES) for e in SOURCE_ENTITIES]

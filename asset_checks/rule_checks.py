@@ -17,7 +17,7 @@ import dagster as dg
 from fs_assets.defs.keys import mastered_key
 from fs_assets.model.columns import Entity
 from fs_assets.model.keys import mastered_table
-from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
+from fs_assets.model.rules import Rule, failed_rules_sql, q, reference_joins_sql, rules_of
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.mastering import referenced_entities
 
@@ -28,12 +28,26 @@ def check_groups(ent: Entity) -> dict[str, list[Rule]]:
     """Check name -> the rules it evaluates."""
     groups: dict[str, list[Rule]] = defaultdict(list)
     fk_targets = {fk.column: fk.entity for fk in ent.foreign_keys}
-    for rule in RULES[ent.name]:
+    for rule in rules_of(ent):
         if rule.kind == "foreign_key":
             groups[f"references_{fk_targets[rule.column]}"].append(rule)
         else:
             groups[f"valid_{rule.column}"].append(rule)
     return dict(groups)
+
+
+def _as_delivered(ent: Entity) -> tuple[str, list[object]]:
+    """Each mastered column as text the rules read: a cast, or a value delivered in a
+    text format written back in that format (a parameter), so the same rules apply."""
+    parts: list[str] = []
+    params: list[object] = []
+    for col in ent.columns:
+        if col.type != "VARCHAR" and col.text_format is not None:
+            parts.append(f"strftime({q(col.name)}, ?) as {q(col.name)}")
+            params.append(col.text_format)
+        else:
+            parts.append(f"cast({q(col.name)} as varchar) as {q(col.name)}")
+    return ", ".join(parts), params
 
 
 def rule_failures(
@@ -43,15 +57,15 @@ def rule_failures(
 
     Portable SQL: `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`.
     """
-    failed_sql, params = failed_rules_sql(RULES[ent.name])
+    failed_sql, params = failed_rules_sql(rules_of(ent))
     joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
-    as_text = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" for c in ent.column_names)
+    as_text, text_params = _as_delivered(ent)
     rows = conn.execute(
         f"""with t as (select {as_text} from {mastered_table(ent)}),
         e as (select l.{q(ent.key)} as k, {failed_sql} as f from t l {joins})
         select r, count(*), array_slice(list_sort(list(k)), 1, {SAMPLE_SIZE})
         from (select k, unnest(f) as r from e) group by r""",
-        [*params, *join_params],
+        [*text_params, *params, *join_params],
     ).fetchall()
     return {r: (n, list(sample)) for r, n, sample in rows}
 

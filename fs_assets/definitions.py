@@ -12,6 +12,7 @@ from fs_assets.defs.mock_sources import mock_sources
 from fs_assets.defs.raw import RAW_ASSETS
 from fs_assets.defs.regional import REGIONAL_ASSETS
 from fs_assets.defs.seed_names import SEED_NAME_ASSETS
+from fs_assets.defs.sources import SOURCE_ASSETS
 from resources import default_resources
 from sensors import ALL_SENSORS
 
@@ -19,6 +20,7 @@ DATA_ASSETS = [
     mock_sources,
     *RAW_ASSETS,
     *MASTERED_ASSETS,
+    *SOURCE_ASSETS,
     *REGIONAL_ASSETS,
     *SEED_NAME_ASSETS,
     *GOVERNED_ASSETS,

@@ -1,4 +1,5 @@
-"""`landing_sensor`: new files in landing/<entity>/ refresh raw.<entity> by themselves.
+"""`landing_sensor`: new files in landing/<entity>/ refresh raw.<entity> by themselves
+(and files in a source's landing folder, as its mapping file names it, raw.src_<source>).
 
 Each tick lists the landing folders and keeps, in the sensor's cursor, a fingerprint of
 every data file: (size, mtime). A file is requested once it is stable: the same size and
@@ -33,6 +34,7 @@ from typing import Literal
 import dagster as dg
 
 from fs_assets.defs.keys import raw_key
+from fs_assets.defs.sources import SOURCE_ENTITIES
 from fs_assets.model.entities import ENTITY_NAMES
 from fs_assets.transforms.landing_files import list_landing, sha256_of
 from resources.landing_zone import LandingZoneResource
@@ -43,6 +45,8 @@ DONE_SUFFIX = ".done"
 # Cursor maps of files dealt with, path -> [size, mtime_ns]: a run was requested for it,
 # or its bytes were already in the ledger.
 HANDLED = ("requested", "known")
+# Entity -> its landing folder: the model's entities, then the sources' (mapping files).
+FOLDERS = {**{e: e for e in ENTITY_NAMES}, **{e.name: e.folder for e in SOURCE_ENTITIES}}
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,8 @@ def evaluate_landing(
     ready: dict[str, dict[str, Fingerprint]] = {}
     settling: dict[str, int] = {}
     next_seen: dict[str, list[int]] = {}
-    for entity in ENTITY_NAMES:
-        listing = list_landing(root / entity)
+    for entity, folder in FOLDERS.items():
+        listing = list_landing(root / folder)
         # Symlinks are requested too: the raw asset refuses them with a report.
         for path in sorted(listing.files + listing.symlinks):
             try:
@@ -141,7 +145,7 @@ def split_known(
     name="landing_sensor",
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    asset_selection=[raw_key(e) for e in ENTITY_NAMES],
+    asset_selection=[raw_key(e) for e in FOLDERS],
     description="Requests a raw.<entity> run when new files in landing/<entity>/ are stable "
     "and their bytes are not in meta.ingest_ledger yet.",
 )
@@ -176,8 +180,8 @@ def landing_sensor(
         )
     for line in skipped:
         context.log.info(line)
-    for entity in ENTITY_NAMES:
-        folders = list_landing(landing.root / entity).folders
+    for entity, folder in FOLDERS.items():
+        folders = list_landing(landing.root / folder).folders
         if folders:
             context.log.warning(
                 f"{entity}: sub-folders are not read, move their files up: "

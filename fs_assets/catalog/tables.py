@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from fs_assets.catalog.graph_view import DeclaredColumn, GraphView
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
+from fs_assets.identity.source_entity import load_source_entities
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
     LEDGER,
@@ -107,10 +108,11 @@ _INGEST_REJECT_EXTRAS = (
 
 def side_tables() -> tuple[SideTable, ...]:
     """Every table an asset writes besides its `dagster/table_name`, with its writers."""
-    raw = tuple(raw_path(e) for e in ENTITIES)
-    mastered = tuple(mastered_path(e) for e in ENTITIES)
+    entities = (*ENTITIES.values(), *load_source_entities())
+    raw = tuple(raw_path(e.name) for e in entities)
+    mastered = tuple(mastered_path(e.name) for e in entities)
     tables: list[SideTable] = []
-    for ent in ENTITIES.values():
+    for ent in entities:
         tables.append(
             SideTable(
                 _plain(ingest_rejects_table(ent)),

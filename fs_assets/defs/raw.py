@@ -94,7 +94,7 @@ def _checked_listing(
     Fails before anything is read when the folder is not writable, since rejected files
     must be moved out of it (otherwise each run would reject them again).
     """
-    listing = landing.listing(ent.name)
+    listing = landing.listing(ent.folder)
     for folder in listing.folders:
         context.log.warning(
             f"{folder} is a sub-folder of the landing folder and is not read: only files "
@@ -103,7 +103,7 @@ def _checked_listing(
     entries = sorted(listing.files + listing.symlinks)
     if entries:
         try:
-            check_writable(landing.entity_dir(ent.name))
+            check_writable(landing.entity_dir(ent.folder))
             check_writable(landing.rejected_dir / ent.name, "folder for rejected files")
         except LandingFolderError as err:
             raise dg.Failure(description=str(err)) from err

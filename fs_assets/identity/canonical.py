@@ -3,7 +3,10 @@
 `read_source` reads a source's landing files by its mapping (only the mapped columns, all
 as text, renamed to the canonical attributes: no SQL is built from a column name);
 `load_records` writes `identity.records` (the latest version of every source record,
-typed with the mapping's formats, trust rank kept for survivorship) and
+typed with the mapping's formats, trust rank kept for survivorship) from the landing
+files, `load_mastered_records` the same table from the mastered tables (`mastered.customer`
+for the core feed, `mastered.src_<source>` for the others: records that passed their
+source's rules, the newest valid version of each); and
 `standardise` writes `identity.features`, the cleaned values Splink compares (lower
 case, letters only in names, digits only in phones and pins, an invalid e-mail or date
 of birth is NULL). Both tables hold PII.
@@ -22,6 +25,11 @@ import pyarrow.parquet as pq
 
 from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES
 from fs_assets.identity.mapping import SourceMapping
+from fs_assets.identity.source_entity import CORE_FOLDER, KEY, VERSION, source_entity_name
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.keys import MASTERED_SCHEMA
+from fs_assets.model.rules import q
+from fs_assets.transforms.landing_files import cleanse_column_name
 
 SCHEMA = "identity"  # the linkage's working tables; PII, inside the governed boundary
 _BATCH = "_identity_batch"  # the Arrow batch a source's rows are read from
@@ -172,6 +180,64 @@ def load_records(
     """Read every source through its mapping into `identity.records`; rows read per source."""
     create_records(con)
     counts = {m.source: insert_source(con, m, read_source(landing, m)) for m in mappings}
+    latest_versions(con)
+    return counts
+
+
+def mastered_source(mapping: SourceMapping) -> tuple[str, str, str, dict[str, str]]:
+    """(mastered table, id column, version column, attribute -> column) of a source: the
+    core feed's customer table (its headers cleansed, as raw names them), or the source
+    entity's `mastered.src_<source>` (named by attribute)."""
+    if mapping.landing_folder == CORE_FOLDER:
+        return (
+            CUSTOMER.name,
+            cleanse_column_name(mapping.id_column),
+            cleanse_column_name(mapping.updated_at_column),
+            {a: cleanse_column_name(c) for a, c in mapping.attributes.items()},
+        )
+    columns = {a: a for a in mapping.attributes}
+    return source_entity_name(mapping.source), KEY, VERSION, columns
+
+
+def _mastered_value(attribute: str, column: str | None) -> str:
+    if column is None:
+        return f"null as {attribute}"
+    if attribute in DATE_ATTRIBUTES:
+        return f"cast(m.{q(column)} as date) as {attribute}"
+    return f"nullif(trim(cast(m.{q(column)} as varchar)), '') as {attribute}"
+
+
+def insert_mastered(con: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> int:
+    """Add one source's mastered rows (its valid records) to `identity.records_read`;
+    names are quoted identifiers, the source and its rank parameters."""
+    table, id_column, version, columns = mastered_source(mapping)
+    if not con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [MASTERED_SCHEMA, table],
+    ).fetchall()[0][0]:
+        raise SourceReadError(
+            f"{MASTERED_SCHEMA}.{table} does not exist: materialize mastered/{table} "
+            f"(source {mapping.source}) before linking"
+        )
+    ident = f"trim(cast(m.{q(id_column)} as varchar))"
+    select = ", ".join(_mastered_value(a, columns.get(a)) for a in ATTRIBUTES)
+    before = con.execute(f"select count(*) from {SCHEMA}.records_read").fetchall()[0][0]
+    con.execute(
+        f"insert into {SCHEMA}.records_read select $source || ':' || {ident}, $source, "
+        f"{ident}, $trust_rank, cast(m.{q(version)} as timestamp), {select}, 0, 0 "
+        f"from {MASTERED_SCHEMA}.{q(table)} m where nullif({ident}, '') is not null",
+        {"source": mapping.source, "trust_rank": mapping.trust_rank},
+    )
+    return con.execute(f"select count(*) from {SCHEMA}.records_read").fetchall()[0][0] - before
+
+
+def load_mastered_records(
+    con: duckdb.DuckDBPyConnection, mappings: Sequence[SourceMapping]
+) -> dict[str, int]:
+    """`identity.records` from the mastered tables in the warehouse (clean, typed records:
+    a row a source's rules quarantined is not linked); rows read per source."""
+    create_records(con)
+    counts = {m.source: insert_mastered(con, m) for m in mappings}
     latest_versions(con)
     return counts
 

@@ -42,6 +42,14 @@ class Column:
     integral_float_ok: bool = False
     # Free text (an address line): tab and line breaks are not control characters here.
     free_text: bool = False
+    # A DATE or TIMESTAMP delivered as text in this strptime layout (a source's mapping),
+    # not ISO: the rules and the casts parse it with this format (a parameter, never SQL).
+    text_format: str | None = None
+    # The file's header for this column, matched exactly (a source's mapping); None: the
+    # header cleansed to the column's name ('Cust First Name' for cust_first_name).
+    delivered_as: str | None = None
+    # A date that must not lie after today (a date of birth).
+    not_future: bool = False
 
     @property
     def source_header(self) -> str:
@@ -69,6 +77,15 @@ class Entity:
     # Columns mastering adds from other mastered tables (not delivered by the source);
     # how each is computed is in `fs_assets/model/cross_entity.py`.
     derived_columns: tuple[Column, ...] = ()
+    # The landing folder's name when it is not the entity's (a source's mapping).
+    landing_folder: str | None = None
+    # Whether a file may carry columns the entity does not declare (not read, not stored).
+    extra_columns_ok: bool = False
+
+    @property
+    def folder(self) -> str:
+        """The entity's folder in the landing zone."""
+        return self.landing_folder or self.name
 
     @property
     def column_names(self) -> tuple[str, ...]:

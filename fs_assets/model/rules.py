@@ -96,6 +96,14 @@ def _applies(col: Column, expr: str) -> str:
     return expr
 
 
+def _parsed(col: Column, alias: str = "") -> tuple[str, tuple[object, ...]]:
+    """The column's text parsed to its type (by its text format when it has one)."""
+    ref = f"{alias}{q(col.name)}"
+    if col.text_format is not None:
+        return f"cast(try_strptime(nullif(trim({ref}), ''), ?) as {col.type})", (col.text_format,)
+    return f"try_cast({ref} as {col.type})", ()
+
+
 def column_rules(ent: Entity, col: Column) -> list[Rule]:
     """The rules the entity model implies for one column."""
     c = q(col.name)
@@ -121,11 +129,23 @@ def column_rules(ent: Entity, col: Column) -> list[Rule]:
             f"{col.name} must be present{who}",
             _applies(col, f"{c} is null or trim({c}) = ''"),
         )
-    if col.type != "VARCHAR":
+    if col.type != "VARCHAR" and col.text_format is not None:
+        add(
+            "type",
+            f"{col.name} must parse as {col.type} in the layout {col.text_format}",
+            f"nullif(trim({c}), '') is not null and try_strptime(trim({c}), ?) is null",
+            col.text_format,
+        )
+    elif col.type != "VARCHAR":
         add(
             "type",
             f"{col.name} must parse as {col.type}",
             f"{c} is not null and try_cast({c} as {col.type}) is null",
+        )
+    if col.not_future:
+        value, params = _parsed(col)
+        add(
+            "not_future", f"{col.name} must not lie after today", f"{value} > current_date", *params
         )
     if col.values is not None:
         add(
@@ -449,6 +469,14 @@ def entity_rules(ent: Entity) -> list[Rule]:
 RULES: dict[str, tuple[Rule, ...]] = {name: tuple(entity_rules(e)) for name, e in ENTITIES.items()}
 
 
+def rules_of(ent: Entity) -> tuple[Rule, ...]:
+    """The entity's rules: the table's for the model's entities, derived for any other
+    (a source system's entity made from its mapping file)."""
+    if ENTITIES.get(ent.name) is ent:
+        return RULES[ent.name]
+    return tuple(entity_rules(ent))
+
+
 def failed_rules_sql(rules: tuple[Rule, ...] | list[Rule]) -> tuple[str, list[object]]:
     """`list_filter([...])` naming every broken rule of a row, with its parameters."""
     parts: list[str] = []
@@ -479,12 +507,34 @@ def fk_joins_sql(ent: Entity, source_alias: str = "l") -> str:
     return "\n".join(joins)
 
 
+def parsed_name(column: str) -> str:
+    """The column `parsed_select_sql` adds for a column with a text format."""
+    return f"_parsed__{column}"
+
+
+def parsed_select_sql(ent: Entity, source_alias: str = "l") -> tuple[str, list[object]]:
+    """`, <value parsed by its format> as _parsed__<column>` for each column delivered in
+    a text format (none for the model's entities), with the formats as parameters;
+    `typed_select_sql` reads these columns."""
+    parts: list[str] = []
+    params: list[object] = []
+    for col in ent.columns:
+        if col.type != "VARCHAR" and col.text_format is not None:
+            value, args = _parsed(col, f"{source_alias}.")
+            parts.append(f", {value} as {q(parsed_name(col.name))}")
+            params.extend(args)
+    return "".join(parts), params
+
+
 def typed_select_sql(ent: Entity, source_alias: str = "e") -> str:
-    """Cast each text column to its mastered type (the seed's casts)."""
+    """Cast each text column to its mastered type (the seed's casts); a column with a text
+    format is the value `parsed_select_sql` parsed."""
     parts = []
     for col in ent.columns:
         ref = f"{source_alias}.{q(col.name)}"
-        if col.type == "VARCHAR":
+        if col.type != "VARCHAR" and col.text_format is not None:
+            parts.append(f"{source_alias}.{q(parsed_name(col.name))} as {q(col.name)}")
+        elif col.type == "VARCHAR":
             parts.append(f"{ref} as {q(col.name)}")
         else:
             parts.append(f"try_cast({ref} as {col.type}) as {q(col.name)}")

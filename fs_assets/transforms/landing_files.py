@@ -318,6 +318,37 @@ def _check_types(path: Path, entity: Entity, types: dict[str, str]) -> None:
         )
 
 
+def _header_positions(
+    path: Path, entity: Entity, header: list[str]
+) -> tuple[dict[str, int], list[str]]:
+    """(entity column -> its position in the file, the file's columns it does not declare).
+
+    A column the entity declares `delivered_as` is found by that exact header (a source's
+    mapping names its columns, any text); any other by the header cleansed to its name,
+    after an index column the writer may have added.
+    """
+    delivered = {c.delivered_as: c.name for c in entity.columns if c.delivered_as is not None}
+    if delivered:
+        names, start, how = [h.strip() for h in header], 0, ""
+    else:
+        cleansed = [cleanse_column_name(h) for h in header]
+        start = 1 if cleansed and cleansed[0] in INDEX_COLUMN_NAMES else 0
+        names, how = cleansed[start:], " after cleansing"
+    seen: dict[str, int] = {}
+    unexpected: list[str] = []
+    for offset, name in enumerate(names):
+        column = delivered.get(name) if delivered else name
+        if column is None or column not in entity.column_names:
+            unexpected.append(name)
+            continue
+        if column in seen:
+            raise LandingFileError(
+                path, f"column {name!r} appears twice in the header{how}", line=1
+            )
+        seen[column] = start + offset
+    return seen, unexpected
+
+
 def file_layout(conn: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> FileLayout:
     """Check the file's header (and a typed file's types) against the entity model.
 
@@ -330,19 +361,10 @@ def file_layout(conn: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> 
     else:
         described = _parquet_columns(conn, path)
         header, types = [n for n, _ in described], [t for _, t in described]
-    cleansed = [cleanse_column_name(h) for h in header]
-    start = 1 if cleansed and cleansed[0] in INDEX_COLUMN_NAMES else 0
-    names = cleansed[start:]
-    seen: dict[str, int] = {}
-    for offset, name in enumerate(names):
-        if name in seen:
-            raise LandingFileError(
-                path, f"column {name!r} appears twice in the header after cleansing", line=1
-            )
-        seen[name] = start + offset
+    seen, extra = _header_positions(path, entity, header)
     expected = entity.column_names
-    missing = [c for c in expected if c not in seen]
-    unexpected = [c for c in names if c not in expected]
+    missing = [c.delivered_as or c.name for c in entity.columns if c.name not in seen]
+    unexpected = [] if entity.extra_columns_ok else extra
     if missing or unexpected:
         parts = []
         if missing:

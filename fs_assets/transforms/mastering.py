@@ -43,7 +43,14 @@ from fs_assets.model.keys import (
     rejects_table,
     superseded_table,
 )
-from fs_assets.model.rules import RULES, failed_rules_sql, q, reference_joins_sql, typed_select_sql
+from fs_assets.model.rules import (
+    failed_rules_sql,
+    parsed_select_sql,
+    q,
+    reference_joins_sql,
+    rules_of,
+    typed_select_sql,
+)
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.raw_history import AUDIT_COLUMNS, ensure_tables
@@ -69,15 +76,16 @@ def evaluated_sql(
 ) -> tuple[str, list[object]]:
     """Each version (from `source`, e.g. `versions_sql`) with the rules it breaks, and the
     looked-up values its derived columns need (an fx rate)."""
-    failed_sql, params = failed_rules_sql(RULES[ent.name])
+    failed_sql, params = failed_rules_sql(rules_of(ent))
     joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
+    parsed, parsed_params = parsed_select_sql(ent, "l")
     text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
     lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)
-    sql = f"""select {text_cols}, {lineage}, l._modified_ts, l._batch_id,
+    sql = f"""select {text_cols}, {lineage}, l._modified_ts, l._batch_id{parsed},
             {failed_sql} as _failed_rules{carried_sql(ent)}
             from {source} l
             {joins}"""
-    return sql, [*params, *join_params]
+    return sql, [*parsed_params, *params, *join_params]
 
 
 def ranked_sql(ent: Entity) -> str:
@@ -216,8 +224,9 @@ def ensure_reference_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> Non
 def rules_fingerprint(ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY) -> str:
     """Changes whenever the rules, the casts or the reporting currency change: then every
     key is re-evaluated."""
-    failed_sql, params = failed_rules_sql(RULES[ent.name])
+    failed_sql, params = failed_rules_sql(rules_of(ent))
     joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
+    parsed, parsed_params = parsed_select_sql(ent, "l")
     text = "|".join(
         [
             failed_sql,
@@ -226,6 +235,8 @@ def rules_fingerprint(ent: Entity, reporting_currency: str = DEFAULT_REPORTING_C
             joins,
             repr(join_params),
             derived_select_sql(ent),
+            # Only entities with text formats have these (the others' fingerprints stay).
+            *([parsed, repr(parsed_params)] if parsed else []),
         ]
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -37,6 +37,7 @@ from fs_assets.transforms.landing_files import (
     sha256_of,
 )
 
+VERSION_COLUMN = "modified_at"  # with the key, it identifies one version
 AUDIT_COLUMNS = ("_modified_ts", "_source_file", "_source_row", "_ingested_at", "_batch_id")
 
 
@@ -198,14 +199,18 @@ def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
     control-character test.
     """
     key = q(ent.key)
-    ts = "try_cast(modified_at as timestamp)"
+    formatted = version_format(ent) is not None
+    # A version time in a source's own layout is parsed (by a parameter) in a subquery.
+    ts = "_ts" if formatted else "try_cast(modified_at as timestamp)"
+    if formatted:
+        source = f"(select *, try_strptime(trim(modified_at), ?) as _ts from {source})"
     control = "".join(
         f"""
                when regexp_matches({q(c)}, ?)
                  then 'control_character: {c} holds a control character (0x00-0x1f or 0x7f)'"""
         for c in (ent.column_names if control else ())
     )
-    return f"""select *, {ts} as _ts,
+    return f"""select *{"" if formatted else f", {ts} as _ts"},
           case when {key} is null or trim({key}) = ''
                  then 'key_missing: {ent.key} is empty'
                when {ts} is null
@@ -216,9 +221,16 @@ def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
         from {source}"""
 
 
+def version_format(ent: Entity) -> str | None:
+    """The strptime layout of the entity's modified_at text; None: a timestamp cast."""
+    return ent.column(VERSION_COLUMN).text_format
+
+
 def stage_params(ent: Entity, control: bool = True) -> list[object]:
-    """The parameters of `stage_sql`: the control-character pattern, once per column."""
-    return [CONTROL_CHARACTERS] * len(ent.column_names) if control else []
+    """The parameters of `stage_sql`: the control-character pattern, once per column,
+    then the version time's layout when it has one."""
+    fmt = version_format(ent)
+    return [CONTROL_CHARACTERS] * len(ent.column_names) * control + ([fmt] if fmt else [])
 
 
 def stage_stats_sql(ent: Entity) -> str:

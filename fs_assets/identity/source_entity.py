@@ -1,0 +1,129 @@
+"""A source system's entity, made from its mapping file alone: no code per source.
+
+The entity `src_<source>` goes through raw history and last-known-good mastering like the
+model's entities (`fs_assets/transforms/raw_history.py`, `mastering.py`). Its columns are
+named by what they hold, whatever the source calls them: `source_id` (the mapping's id
+column, the key), `modified_at` (its updated-at column, the version time, parsed with
+its timestamp format) and one column per mapped canonical attribute, each read from the
+file by its exact header (`Column.delivered_as`). Columns the mapping does not map are
+not read: nothing declares what they hold, so they could carry PII that no tag governs.
+
+Its rules: the key is present; no control character in any text (tab and line breaks
+allowed in address lines); dates parse with the mapping's format and a date of birth is
+not in the future; an e-mail has the shape linkage compares and a mobile and a pin hold
+only the characters people write them with. A row that breaks one is quarantined with
+the rule's name and never reaches linkage.
+
+The core banking feed (landing folder `customer`) is not a source entity: it is the
+model's customer entity, mastered as `mastered.customer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fs_assets.identity.attributes import DATE_ATTRIBUTES, SOURCES_DIR
+from fs_assets.identity.mapping import MappingError, SourceMapping, load_mappings
+from fs_assets.model.columns import PII_DOB, PII_MASK, Column, Entity
+from fs_assets.model.entities import CUSTOMER, ENTITY_NAMES
+
+SOURCE_PREFIX = "src_"  # src_<source>: raw.src_crm, mastered.src_crm
+KEY = "source_id"
+VERSION = "modified_at"
+CORE_FOLDER = CUSTOMER.folder  # the core feed's folder: mastered as the customer entity
+
+# Canonical attribute -> (description, PII tag, free text, pattern). The e-mail pattern is
+# the shape linkage keeps (`canonical.EMAIL_PATTERN`, on the trimmed value, any case).
+_EMAIL = r"(?i)^\s*[^@\s]+@[^@\s]+\.[a-z]{2,}\s*$"
+_PHONE = r"^[0-9 +().-]*$"
+_POSTAL = r"^[A-Za-z0-9 -]*$"
+_ATTRIBUTE_COLUMNS: dict[str, tuple[str, str | None, bool, str | None]] = {
+    "first_name": ("First (given) name.", PII_MASK, False, None),
+    "middle_name": ("Middle name.", PII_MASK, False, None),
+    "last_name": ("Last (family) name.", PII_MASK, False, None),
+    "date_of_birth": ("Date of birth, not in the future.", PII_DOB, False, None),
+    "email": ("E-mail address (any case).", PII_MASK, False, _EMAIL),
+    "mobile": ("Mobile number as written (digits, spaces, + - ( ) .).", PII_MASK, False, _PHONE),
+    "national_id": ("National id (e.g. PAN).", PII_MASK, False, None),
+    "address_line1": ("Address line 1.", PII_MASK, True, None),
+    "address_line2": ("Address line 2.", PII_MASK, True, None),
+    "address_line3": ("Address line 3.", PII_MASK, True, None),
+    "city": ("City.", None, False, None),
+    "state": ("State or province.", None, False, None),
+    "pin": ("Postal code (letters, digits, spaces, hyphens).", PII_MASK, False, _POSTAL),
+    "country": ("Country.", None, False, None),
+}
+
+
+def source_entity_name(source: str) -> str:
+    return f"{SOURCE_PREFIX}{source}"
+
+
+def _attribute_column(mapping: SourceMapping, attribute: str, header: str) -> Column:
+    description, pii, free_text, pattern = _ATTRIBUTE_COLUMNS[attribute]
+    is_date = attribute in DATE_ATTRIBUTES
+    return Column(
+        attribute,
+        "DATE" if is_date else "VARCHAR",
+        f"{description} The source's column {header!r}.",
+        pattern=pattern,
+        pii=pii,
+        free_text=free_text,
+        text_format=mapping.date_format if is_date else None,
+        delivered_as=header,
+        not_future=is_date,
+    )
+
+
+def source_entity(mapping: SourceMapping) -> Entity:
+    """The entity of one source system, from its mapping (`MappingError` for the core feed,
+    which is the customer entity)."""
+    if mapping.landing_folder == CORE_FOLDER:
+        raise MappingError(
+            f"{mapping.path or mapping.source}: the {CORE_FOLDER!r} folder is the core feed, "
+            "mastered as the customer entity, not as a source entity"
+        )
+    if mapping.landing_folder in ENTITY_NAMES:
+        raise MappingError(
+            f"{mapping.path or mapping.source}: landing_folder {mapping.landing_folder!r} is "
+            f"the folder of the {mapping.landing_folder} entity; give the source its own folder"
+        )
+    columns = (
+        Column(
+            KEY,
+            description=f"The source's record id (its column {mapping.id_column!r}).",
+            required=True,
+            delivered_as=mapping.id_column,
+        ),
+        Column(
+            VERSION,
+            "TIMESTAMP",
+            f"When the source last changed the record (its column "
+            f"{mapping.updated_at_column!r}); with the id it identifies one version.",
+            required=True,
+            text_format=mapping.timestamp_format,
+            delivered_as=mapping.updated_at_column,
+        ),
+        *(_attribute_column(mapping, a, h) for a, h in mapping.attributes.items()),
+    )
+    return Entity(
+        name=source_entity_name(mapping.source),
+        key=KEY,
+        columns=columns,
+        description=f"{mapping.source} records as its mapping file reads them, for identity "
+        "resolution.",
+        grain=f"one row per {mapping.source} record ({KEY}), latest valid version by {VERSION}",
+        landing_folder=mapping.landing_folder,
+        extra_columns_ok=True,
+    )
+
+
+def source_entities(mappings: Sequence[SourceMapping]) -> list[Entity]:
+    """The entity of every source but the core feed, in the mappings' (trust) order."""
+    return [source_entity(m) for m in mappings if m.landing_folder != CORE_FOLDER]
+
+
+def load_source_entities(folder: Path = SOURCES_DIR) -> list[Entity]:
+    """The source entities of the mapping files in `folder` (at code-location load)."""
+    return source_entities(load_mappings(folder))

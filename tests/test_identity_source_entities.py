@@ -268,3 +268,15 @@ def test_sources_without_files_build_empty_tables_and_pass_their_checks(
             assert con.execute(f'select count(*) from mastered."{ent.name}"').fetchone() == (0,)
     finally:
         con.close()
+
+
+def test_the_spark_engine_refuses_a_sources_files_without_losing_them(tmp_path: Path) -> None:
+    """Its datetime patterns are not strptime formats: a clear error, files left in place."""
+    from fs_assets.engines.spark import SourceFormatUnsupported, SparkEngine
+
+    engine = SparkEngine(control=None, root=str(tmp_path / "spark"))  # type: ignore[arg-type]
+    path = tmp_path / "crm.csv"
+    path.write_text("contact_id\n", encoding="utf-8")
+    with pytest.raises(SourceFormatUnsupported, match="DuckDB engine"):
+        engine.ingest(SOURCE_ENTITIES[0], [path], "run")
+    assert path.exists()

@@ -28,7 +28,8 @@ from fs_assets.identity.attributes import SOURCES_DIR, mapping_files
 from fs_assets.identity.canonical import SCHEMA, load_mastered_records, load_records
 from fs_assets.identity.mapping import MappingError, load_mappings
 from fs_assets.identity.source_entity import load_source_entities, source_entity
-from fs_assets.model.columns import Entity
+from fs_assets.lineage.landing import LandingRead, file_columns, landing_entity
+from fs_assets.model.columns import PII_DOB, PII_MASK, Entity
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
@@ -280,3 +281,12 @@ def test_the_spark_engine_refuses_a_sources_files_without_losing_them(tmp_path: 
     with pytest.raises(SourceFormatUnsupported, match="DuckDB engine"):
         engine.ingest(SOURCE_ENTITIES[0], [path], "run")
     assert path.exists()
+
+
+def test_lineage_reads_a_sources_landing_columns_and_pii_from_its_mapping() -> None:
+    """A source's landing file: each column by the header its mapping names, PII tagged."""
+    read = LandingRead("src_crm", "/landing/crm_contact/a.csv", "ingested")
+    columns = file_columns(read)
+    assert columns["source_id"] == "contact_id" and columns["email"] == "email_address"
+    pii = landing_entity("src_crm").pii_columns
+    assert pii["email"] == PII_MASK and pii["date_of_birth"] == PII_DOB and "city" not in pii

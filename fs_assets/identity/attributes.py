@@ -26,6 +26,9 @@ ATTRIBUTES: tuple[str, ...] = (
     "country",
 )
 DATE_ATTRIBUTES = frozenset({"date_of_birth"})
+# The e-mail shape linkage keeps (on the trimmed, lower-cased value); a source's rules
+# quarantine an e-mail without it.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
 # What a mapping must map at least: a person without a name cannot be linked.
 REQUIRED_ATTRIBUTES = frozenset({"first_name", "last_name"})
 

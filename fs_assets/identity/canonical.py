@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES
+from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES, EMAIL_PATTERN
 from fs_assets.identity.mapping import SourceMapping
 from fs_assets.identity.source_entity import CORE_FOLDER, KEY, VERSION, source_entity_name
 from fs_assets.model.entities import CUSTOMER
@@ -245,7 +245,6 @@ def load_mastered_records(
 _NAME_CLEAN = "nullif(lower(regexp_replace(strip_accents({c}), '[^A-Za-z]', '', 'g')), '')"
 _TEXT_CLEAN = "nullif(lower(trim(regexp_replace({c}, '\\s+', ' ', 'g'))), '')"
 _DIGITS = "regexp_replace({c}, '[^0-9]', '', 'g')"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
 EARLIEST_BIRTH = "1900-01-01"
 
 

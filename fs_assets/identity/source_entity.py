@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fs_assets.identity.attributes import DATE_ATTRIBUTES, SOURCES_DIR
+from fs_assets.identity.attributes import DATE_ATTRIBUTES, EMAIL_PATTERN, SOURCES_DIR
 from fs_assets.identity.mapping import MappingError, SourceMapping, load_mappings
 from fs_assets.model.columns import PII_DOB, PII_MASK, Column, Entity
 from fs_assets.model.entities import CUSTOMER, ENTITY_NAMES
@@ -34,8 +34,8 @@ VERSION = "modified_at"
 CORE_FOLDER = CUSTOMER.folder  # the core feed's folder: mastered as the customer entity
 
 # Canonical attribute -> (description, PII tag, free text, pattern). The e-mail pattern is
-# the shape linkage keeps (`canonical.EMAIL_PATTERN`, on the trimmed value, any case).
-_EMAIL = r"(?i)^\s*[^@\s]+@[^@\s]+\.[a-z]{2,}\s*$"
+# the shape linkage keeps (EMAIL_PATTERN), on the value with spaces around it, any case.
+_EMAIL = rf"(?i)^\s*{EMAIL_PATTERN.removeprefix('^').removesuffix('$')}\s*$"
 _PHONE = r"^[0-9 +().-]*$"
 _POSTAL = r"^[A-Za-z0-9 -]*$"
 _ATTRIBUTE_COLUMNS: dict[str, tuple[str, str | None, bool, str | None]] = {

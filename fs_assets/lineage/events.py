@@ -43,8 +43,12 @@ from fs_assets.catalog.tables import (
     tables_by_producer,
 )
 from fs_assets.lineage.collect import AssetActivity, CheckActivity, RunSummary, error_text, iso
-from fs_assets.lineage.landing import LandingRead, file_columns, reads_from_metadata
-from fs_assets.model.entities import ENTITIES
+from fs_assets.lineage.landing import (
+    LandingRead,
+    file_columns,
+    landing_entity,
+    reads_from_metadata,
+)
 from fs_assets.model.keys import TRANSFORMATIONS_KEY, KeyPath
 from fs_assets.model.naming import (
     DATASET_NAMESPACE,
@@ -267,7 +271,8 @@ class EventBuilder:
                 producer=PRODUCER,
             )
             # The file holds the same personal data as the tables it feeds.
-            pii = ENTITIES[read.entity].pii_columns if read.entity in ENTITIES else {}
+            ent = landing_entity(read.entity)
+            pii = ent.pii_columns if ent else {}
             spelled_pii = tuple(
                 DeclaredColumn(spelled, pii=pii[column])
                 for column, spelled in columns.items()

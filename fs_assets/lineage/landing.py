@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fs_assets.identity.source_entity import load_source_entities
+from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import LEDGER
 from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
@@ -93,11 +95,24 @@ def _header(path: str) -> tuple[str, ...] | None:
         return None
 
 
+@lru_cache(maxsize=1)
+def _source_entities() -> dict[str, Entity]:
+    return {e.name: e for e in load_source_entities()}
+
+
+def landing_entity(name: str) -> Entity | None:
+    """The entity a ledger row names: the model's, or a source system's (mapping file)."""
+    return ENTITIES.get(name) or _source_entities().get(name)
+
+
 def file_columns(read: LandingRead) -> dict[str, str]:
-    """Entity column -> the column's name in the file ('cibil_score' -> 'Cibil Score')."""
-    ent = ENTITIES.get(read.entity)
+    """Entity column -> the column's name in the file ('cibil_score' -> 'Cibil Score');
+    a source's columns by the headers its mapping names."""
+    ent = landing_entity(read.entity)
     if ent is None:
         return {}
+    if any(c.delivered_as for c in ent.columns):
+        return {c.name: c.delivered_as or c.name for c in ent.columns}
     header = _header(read.path)
     if header:
         spelled = {cleanse_column_name(h): h for h in header}

@@ -120,9 +120,9 @@ def test_a_quarantined_source_row_is_not_linked(
 ) -> None:
     crm = next(m for m in load_mappings() if m.source == "crm")
     ent = source_entity(crm)
-    first = warehouse.execute(
-        "select source_id, first_name from mastered.src_crm order by source_id limit 1"
-    ).fetchone()
+    first, second, third = warehouse.execute(
+        "select source_id, first_name from mastered.src_crm order by source_id limit 3"
+    ).fetchall()
     valid = {
         "first_name": "Asha", "last_name": "Rao", "date_of_birth": "1990-01-01",
         "email": "asha@example.in", "mobile": "+91 98765 43210", "pin": "560001",
@@ -135,10 +135,13 @@ def test_a_quarantined_source_row_is_not_linked(
     control = row(first[0], "2025-06-01 10:00:00", first_name="Ra\x07j")
     future = row("X2", "2024-01-01 10:00:00", date_of_birth="2999-01-01")
     shape = row("X3", "2024-01-01 10:00:00", email="not-an-email")
+    pending = row(second[0], "2025-06-01 10:00:00", date_of_birth="31/12/1990")
+    update = row(third[0], "2025-06-01 10:00:00", first_name="Zoya")
     header = crm.columns
     folder = tmp_path / "late"
     folder.mkdir()
-    path = _append_csv(folder, "late.csv", header, [control, future, shape])
+    rows = [control, future, shape, pending, update]
+    path = _append_csv(folder, "late.csv", header, rows)
     outcomes = ingest_files(warehouse, ent, [path], "late")
     assert outcomes[0].status == "ingested" and outcomes[0].rows_rejected == 1
     build_mastered(warehouse, ent)
@@ -149,7 +152,20 @@ def test_a_quarantined_source_row_is_not_linked(
         ).fetchall()
     )
     assert linked[first[0]] == first[1]  # the control character did not replace the name
+    assert linked[second[0]] == second[1]  # a pending correction keeps the last good row
+    assert linked[third[0]] == "Zoya"  # a valid update is mastered, the old one is history
     assert "X2" not in linked and "X3" not in linked
+    history = warehouse.execute(
+        "select first_name, valid_to is null from mastered.src_crm_history "
+        "where source_id = ? order by valid_from",
+        [third[0]],
+    ).fetchall()
+    assert history == [(third[1], False), ("Zoya", True)]
+    (broken,) = warehouse.execute(
+        "select _failed_rules from quarantine.src_crm_pending_corrections where source_id = ?",
+        [second[0]],
+    ).fetchone()
+    assert broken == ["date_of_birth__type"]
     reasons = dict(
         warehouse.execute(
             "select source_id, _failed_rules from quarantine.src_crm_rejects"

@@ -247,11 +247,17 @@ def test_a_fourth_source_needs_only_a_mapping_file_and_its_landing_files(
     assert str(records[0][4]) == "1980-12-31" and records[1][5] == "MEERA.DAS@Example.IN"
 
 
-def test_a_source_cannot_take_a_model_entity_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("folder", "error"),
+    [("account", "folder of the account entity"), ("_rejected", "keeps for itself")],
+)
+def test_a_source_cannot_take_a_folder_the_landing_zone_uses(
+    tmp_path: Path, folder: str, error: str
+) -> None:
     (path,) = [p for p in mapping_files(SOURCES_DIR) if p.stem == "crm"]
-    text = path.read_text(encoding="utf-8").replace("crm_contact", "account")
+    text = path.read_text(encoding="utf-8").replace("crm_contact", folder)
     (tmp_path / "crm.yaml").write_text(text, encoding="utf-8")
-    with pytest.raises(MappingError, match="folder of the account entity"):
+    with pytest.raises(MappingError, match=error):
         source_entity(load_mappings(tmp_path)[0])
 
 

@@ -84,6 +84,12 @@ def source_entity(mapping: SourceMapping) -> Entity:
             f"{mapping.path or mapping.source}: the {CORE_FOLDER!r} folder is the core feed, "
             "mastered as the customer entity, not as a source entity"
         )
+    if mapping.landing_folder.startswith((".", "_")):
+        raise MappingError(
+            f"{mapping.path or mapping.source}: landing_folder {mapping.landing_folder!r} "
+            "starts with '.' or '_', which the landing zone keeps for itself (_rejected, "
+            "temporary files); name the folder without it"
+        )
     if mapping.landing_folder in ENTITY_NAMES:
         raise MappingError(
             f"{mapping.path or mapping.source}: landing_folder {mapping.landing_folder!r} is "

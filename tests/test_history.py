@@ -228,3 +228,39 @@ def test_reconciliation_fails_when_a_newest_version_is_unexplained(
     assert not results["reconciles_with_raw"].passed
     assert counts["newest_versions_unexplained"].value == 1
     assert results["pending_corrections"].passed
+
+
+def test_history_is_the_mastered_rows_and_the_stored_past_versions(versions) -> None:
+    """Current versions are not written twice: the history view reads them from mastered."""
+    kind = versions.execute(
+        "select table_type from information_schema.tables "
+        "where table_schema = 'mastered' and table_name = 'customer_history'"
+    ).fetchone()
+    assert kind == ("VIEW",)
+    past = versions.execute(
+        "select customer_risk_category, valid_to from mastered.customer_history_past "
+        "where cust_id = '1777777777' order by valid_from"
+    ).fetchall()
+    # Low (Jan), the late Medium (Feb): replaced; High (Mar) is the mastered row.
+    assert [p[0] for p in past] == ["Low", "Medium"]
+    assert all(p[1] is not None for p in past)
+    counts = versions.execute(
+        "select (select count(*) from mastered.customer_history), "
+        "(select count(*) from mastered.customer), "
+        "(select count(*) from mastered.customer_history_past), "
+        "(select count(*) from mastered.customer_history where valid_to is null)"
+    ).fetchone()
+    assert counts == (counts[1] + counts[2], counts[1], counts[2], counts[1])
+
+
+def test_a_history_table_of_an_older_build_becomes_the_view(versions) -> None:
+    """A warehouse whose history is still a table (an older build) is rebuilt in full once."""
+    before = versions.execute("select * from mastered.customer_history order by all").fetchall()
+    versions.execute("create table _h as select * from mastered.customer_history")
+    versions.execute("drop view mastered.customer_history")
+    versions.execute("drop table mastered.customer_history_past")
+    versions.execute("create table mastered.customer_history as select * from _h")
+    assert build_mastered(versions, CUSTOMER).mode == "full"
+    after = versions.execute("select * from mastered.customer_history order by all").fetchall()
+    assert after == before
+    assert build_mastered(versions, CUSTOMER).mode == "unchanged"

@@ -19,8 +19,10 @@ from fs_assets.model.keys import (
     LEDGER,
     STATE,
     KeyPath,
+    history_name,
     ingest_rejects_table,
     mastered_path,
+    past_versions_table,
     pending_table,
     raw_path,
     rejects_table,
@@ -143,6 +145,16 @@ def side_tables() -> tuple[SideTable, ...]:
                 "and row; the mastered row stays until a valid version arrives.",
                 columns_like=raw_path(ent.name),
                 extra_columns=_REJECT_EXTRAS,
+            )
+        )
+        tables.append(
+            SideTable(
+                _plain(past_versions_table(ent)),
+                (mastered_path(ent.name),),
+                f"Valid {ent.name} versions a newer valid version replaced, with "
+                "[valid_from, valid_to): the stored part of the history; the view "
+                f"mastered.{history_name(ent)} adds the current rows from mastered.",
+                columns_like=mastered_path(history_name(ent)),
             )
         )
         tables.append(

@@ -51,6 +51,8 @@ from fs_assets.transforms.landing_files import (
 )
 from fs_assets.transforms.mastering import (
     EVALUATED_COUNTS_SQL,
+    INVALID,
+    INVALID_SQL,
     RULE_FAILURES_SQL,
     MasterStats,
     evaluated_sql,
@@ -463,6 +465,7 @@ def build_mastered(
         evaluated.createOrReplaceTempView("_evaluated")
         ranked = wh.sql(ranked_sql(ent)).persist()
         ranked.createOrReplaceTempView("_ranked")
+        wh.sql(INVALID_SQL).createOrReplaceTempView(INVALID)
         wh.replace(
             {
                 ("mastered", ent.name): wh.sql(mastered_select_sql(ent)),
@@ -482,7 +485,7 @@ def build_mastered(
         if ranked is not None:
             ranked.unpersist()
         evaluated.unpersist()
-        for view in ("_ranked", "_evaluated"):
+        for view in (INVALID, "_ranked", "_evaluated"):
             wh.spark.catalog.dropTempView(view)
     return MasterStats("full", *counts, failures)
 

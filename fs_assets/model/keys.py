@@ -76,3 +76,12 @@ def superseded_table(ent: Entity) -> str:
 
 def history_table(ent: Entity) -> str:
     return f"{MASTERED_SCHEMA}.{q(history_name(ent))}"
+
+
+def past_versions_name(ent: Entity) -> str:
+    """The stored part of the history: valid versions that are no longer current."""
+    return f"{history_name(ent)}_past"
+
+
+def past_versions_table(ent: Entity) -> str:
+    return f"{MASTERED_SCHEMA}.{q(past_versions_name(ent))}"

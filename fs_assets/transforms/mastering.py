@@ -19,7 +19,10 @@ file row, so the result never depends on scan order). What fails is never droppe
 `mastered.<entity>_history` holds every valid version with `[valid_from, valid_to)` from
 modified_at (SCD type 2; the current row's valid_to is NULL). A late correction (older
 modified_at than the current row) takes its place in time and does not become current.
-All five tables change in one transaction: a build that fails midway leaves the previous
+On DuckDB the history is a view: the mastered rows (current, valid_to NULL) and
+`mastered.<entity>_history_past` (the valid versions no longer current), so a build does
+not write every current row twice; its cost follows the number of past versions.
+All the tables change in one transaction: a build that fails midway leaves the previous
 versions readable and unchanged. After the first build only the keys with new raw
 versions are re-evaluated, with all their versions (see `build_mastered`).
 """
@@ -35,9 +38,13 @@ import duckdb
 from fs_assets.model.columns import Entity
 from fs_assets.model.cross_entity import carried_sql, derived_select_sql, lookup_entities
 from fs_assets.model.keys import (
+    MASTERED_SCHEMA,
     STATE,
+    history_name,
     history_table,
     mastered_table,
+    past_versions_name,
+    past_versions_table,
     pending_table,
     raw_table,
     rejects_table,
@@ -53,7 +60,7 @@ from fs_assets.model.rules import (
 )
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.duckdb_file import table_exists
-from fs_assets.transforms.raw_history import AUDIT_COLUMNS, ensure_tables
+from fs_assets.transforms.raw_history import AUDIT_COLUMNS, VERSION_COLUMN, ensure_tables
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
 
@@ -131,6 +138,10 @@ IS_QUARANTINED = f"(({IS_PENDING}) or ({IS_REJECTED}))"
 # older invalid version of a rejected key. Recorded so every raw version is accounted for.
 IS_SUPERSEDED = f"not e._valid and not ({IS_PENDING}) and not ({IS_REJECTED})"
 HISTORY_COLUMNS = ("valid_from", "valid_to")
+# The invalid versions of `_ranked`, kept once: the three quarantine tables and the rule
+# failure counts read them instead of ranking every version again.
+INVALID = "_invalid"
+INVALID_SQL = "select * from _ranked e where not e._valid"
 
 
 def _typed_with_lineage(ent: Entity) -> str:
@@ -143,11 +154,26 @@ def mastered_select_sql(ent: Entity) -> str:
     return f"select {_typed_with_lineage(ent)} from _ranked e where {IS_MASTERED}"
 
 
-def history_select_sql(ent: Entity) -> str:
+def history_select_sql(ent: Entity, where: str = "e._valid") -> str:
     """Every valid version, typed, with its validity interval [valid_from, valid_to)."""
     return (
         f"select {_typed_with_lineage(ent)}, e._modified_ts as valid_from, "
-        f"e._valid_to as valid_to from _ranked e where e._valid"
+        f"e._valid_to as valid_to from _ranked e where {where}"
+    )
+
+
+def past_versions_select_sql(ent: Entity) -> str:
+    """The valid versions a newer valid one replaced: the stored part of the history."""
+    return history_select_sql(ent, "e._valid and e._valid_newer > 0")
+
+
+def history_view_sql(ent: Entity) -> str:
+    """The history as the mastered rows (current: valid from their modified_at, valid_to
+    NULL) and the past versions. `_modified_ts` is modified_at parsed, which is what the
+    mastered row's typed modified_at holds."""
+    return (
+        f"select m.*, m.{q(VERSION_COLUMN)} as valid_from, cast(null as timestamp) as valid_to "
+        f"from {mastered_table(ent)} m union all select * from {past_versions_table(ent)}"
     )
 
 
@@ -155,7 +181,7 @@ def _quarantine_select_sql(ent: Entity, where: str) -> str:
     return (
         f"select {', '.join(f'e.{q(c)}' for c in ent.column_names)}, e._failed_rules, "
         f"{', '.join(f'e.{c}' for c in LINEAGE_COLUMNS)}, cast(? as timestamp) as _rejected_at "
-        f"from _ranked e where {where}"
+        f"from {INVALID} e where {where}"
     )
 
 
@@ -182,7 +208,7 @@ EVALUATED_COUNTS_SQL = f"""select
     count(*) filter (where {IS_SUPERSEDED})
   from _ranked e"""
 RULE_FAILURES_SQL = (
-    "select r, count(*) from (select unnest(e._failed_rules) as r from _ranked e "
+    f"select r, count(*) from (select unnest(e._failed_rules) as r from {INVALID} e "
     f"where {IS_QUARANTINED}) group by r order by r"
 )
 
@@ -263,6 +289,18 @@ def _refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> str:
     return ",".join(parts)
 
 
+def _replace_history_view(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
+    """(Re)create the history view; a history table of an older build is dropped first."""
+    kind = conn.execute(
+        "select table_type from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+        [MASTERED_SCHEMA, history_name(ent)],
+    ).fetchone()
+    if kind and kind[0] == "BASE TABLE":
+        conn.execute(f"drop table {history_table(ent)}")
+    conn.execute(f"create or replace view {history_table(ent)} as {history_view_sql(ent)}")
+
+
 def build_mastered(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
@@ -295,7 +333,8 @@ def build_mastered(
             and table_exists(conn, "mastered", ent.name)
             and table_exists(conn, "quarantine", f"{ent.name}_rejects")
             and table_exists(conn, "quarantine", f"{ent.name}_pending_corrections")
-            and table_exists(conn, "mastered", f"{ent.name}_history")
+            and table_exists(conn, "mastered", past_versions_name(ent))
+            and table_exists(conn, "mastered", history_name(ent))
             and table_exists(conn, "quarantine", f"{ent.name}_superseded_invalid")
         )
         if incremental and watermark == state[1]:
@@ -311,11 +350,12 @@ def build_mastered(
         evaluated, params = evaluated_sql(ent, source, reporting_currency)
         conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
         conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent)}")
+        conn.execute(f"create or replace temp table {INVALID} as {INVALID_SQL}")
         outputs = (
             (mastered_table(ent), mastered_select_sql(ent), []),
             (rejects_table(ent), rejects_select_sql(ent), [now]),
             (pending_table(ent), pending_select_sql(ent), [now]),
-            (history_table(ent), history_select_sql(ent), []),
+            (past_versions_table(ent), past_versions_select_sql(ent), []),
             (superseded_table(ent), superseded_select_sql(ent), [now]),
         )
         for table, select, args in outputs:
@@ -324,6 +364,8 @@ def build_mastered(
                 conn.execute(f"insert into {table} {select}", args)
             else:
                 conn.execute(f"create or replace table {table} as {select}", args)
+        if not incremental:
+            _replace_history_view(conn, ent)
         counts = conn.execute(EVALUATED_COUNTS_SQL).fetchone()
         failures = dict(conn.execute(RULE_FAILURES_SQL).fetchall())
         build_id = (state[0] if state else 0) + 1
@@ -337,6 +379,6 @@ def build_mastered(
         raise
     finally:
         conn.execute("drop view if exists _ranked")
-        for temp in ("_evaluated", "_keys"):
+        for temp in (INVALID, "_evaluated", "_keys"):
             conn.execute(f"drop table if exists {temp}")
     return MasterStats("incremental" if incremental else "full", *counts, failures)

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
-from splink import Linker
+from splink import DuckDBAPI, Linker
+from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.splink_dataframe import SplinkDataFrame
 
+from fs_assets.identity import overrides
 from fs_assets.identity.canonical import SCHEMA
 
 
@@ -104,3 +106,113 @@ def assign_golden_ids(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(
         f"select count(distinct golden_id) from {SCHEMA}.customer_identity"
     ).fetchall()[0][0]
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """What clustering with overrides did: clusters, edges added and cut, overrides that
+    name a record not (yet) read."""
+
+    clusters: int
+    must_links: int
+    cut: int
+    unknown_records: tuple[str, ...]
+
+
+def _known(con: duckdb.DuckDBPyConnection, ids: set[str]) -> set[str]:
+    if not ids:
+        return set()
+    rows = con.execute(
+        f"select unique_id from {SCHEMA}.records where unique_id in (select unnest($ids))",
+        {"ids": sorted(ids)},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _edges(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, must: list) -> None:
+    """`identity.cluster_edges`: the pairs at or above the match threshold plus one edge
+    per must-link override (weight +inf: no cut may remove it)."""
+    con.execute(
+        f"create or replace table {SCHEMA}.cluster_edges as select *, null::varchar as "
+        f"edge_reason from {SCHEMA}.pairs where match_probability >= $match",
+        {"match": thresholds.match},
+    )
+    for item in must:
+        con.execute(
+            f"insert into {SCHEMA}.cluster_edges values ($l, $r, 'infinity'::double, 1.0, $reason)",
+            {"l": item.left, "r": item.right, "reason": f"must_link: {item.reason}"},
+        )
+
+
+def _components(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, name: str) -> None:
+    """`identity.<name>` (unique_id, cluster_id): connected components of the edges (Splink)."""
+    db_api = DuckDBAPI(connection=con)
+    result = cluster_pairwise_predictions_at_threshold(
+        con.sql(f"select unique_id from {SCHEMA}.records"),
+        con.sql(f"select unique_id_l, unique_id_r, match_probability from {SCHEMA}.cluster_edges"),
+        db_api,
+        "unique_id",
+        threshold_match_probability=thresholds.match,
+    )
+    con.execute(
+        f"create or replace table {SCHEMA}.{name} as select unique_id, cluster_id "
+        f"from {result.physical_name} order by unique_id"
+    )
+    result.drop_table_from_database_and_remove_from_cache()
+
+
+def _cut(con: duckdb.DuckDBPyConnection, cannot: list) -> int:
+    """Cut edges until no cannot-link pair shares a cluster; only the clusters holding such
+    a pair are read into memory. The cut edges move to `identity.cut_edges`."""
+    con.execute(f"create or replace table {SCHEMA}.cut_edges as select * from "
+                f"{SCHEMA}.cluster_edges limit 0")  # fmt: skip
+    together = [
+        o
+        for o in cannot
+        if con.execute(
+            f"select count(distinct cluster_id) = 1 from {SCHEMA}.clusters "
+            "where unique_id in ($l, $r)",
+            {"l": o.left, "r": o.right},
+        ).fetchall()[0][0]
+    ]
+    if not together:
+        return 0
+    ids = sorted({o.left for o in together})
+    rows = con.execute(
+        f"with touched as (select unique_id from {SCHEMA}.clusters where cluster_id in "
+        f"(select cluster_id from {SCHEMA}.clusters where unique_id in (select unnest($ids)))) "
+        f"select unique_id_l, unique_id_r, match_weight from {SCHEMA}.cluster_edges "
+        "where unique_id_l in (select unique_id from touched)",
+        {"ids": ids},
+    ).fetchall()
+    cut = overrides.cut_edges({(left, right): w for left, right, w in rows}, together)
+    for (left, right), item in cut.items():
+        con.execute(
+            f"insert into {SCHEMA}.cut_edges select * exclude (edge_reason), $reason from "
+            f"{SCHEMA}.cluster_edges where unique_id_l = $l and unique_id_r = $r",
+            {"l": left, "r": right, "reason": f"cannot_link: {item.reason}"},
+        )
+        con.execute(
+            f"delete from {SCHEMA}.cluster_edges where unique_id_l = $l and unique_id_r = $r",
+            {"l": left, "r": right},
+        )
+    return len(cut)
+
+
+def cluster_with_overrides(
+    con: duckdb.DuckDBPyConnection, thresholds: Thresholds, decided: overrides.Overrides
+) -> Clustering:
+    """`identity.clusters`: connected components of the pairs at or above the match
+    threshold, joined by must-link and separated by cannot-link overrides."""
+    named = {o.left for o in decided.items} | {o.right for o in decided.items}
+    known = _known(con, named)
+    usable = [o for o in decided.items if o.left in known and o.right in known]
+    must = [o for o in usable if o.kind == "must_link"]
+    cannot = [o for o in usable if o.kind == "cannot_link"]
+    _edges(con, thresholds, must)
+    _components(con, thresholds, "clusters")
+    cut = _cut(con, cannot)
+    if cut:
+        _components(con, thresholds, "clusters")
+    count = con.execute(f"select count(distinct cluster_id) from {SCHEMA}.clusters").fetchall()
+    return Clustering(count[0][0], len(must), cut, tuple(sorted(named - known)))

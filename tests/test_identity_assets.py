@@ -14,6 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from asset_checks.identity_checks import IDENTITY_CHECKS
 from fs_assets.defs.identity import IDENTITY_ASSETS, NO_DATA
 from fs_assets.defs.keys import (
     CLUSTERS_KEY,
@@ -27,7 +28,6 @@ from fs_assets.defs.keys import (
 )
 from fs_assets.generator import generate_landing
 from fs_assets.generator.sources import generate_sources
-from fs_assets.identity.evaluate import pairwise_score
 from fs_assets.model.paths import DataPaths
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WarehouseResource
@@ -61,7 +61,7 @@ def _materialize(
     selection = dg.AssetSelection.assets(*keys) if keys else None
     with dg.instance_for_test() as instance:
         return dg.materialize(
-            IDENTITY_ASSETS,
+            [*IDENTITY_ASSETS, *IDENTITY_CHECKS],
             resources=resources,
             instance=instance,
             selection=selection,
@@ -75,6 +75,21 @@ def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict:
         e for e in result.get_asset_materialization_events() if e.materialization.asset_key == key
     ]
     return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def _run_check(root: Path, name: str) -> dg.AssetCheckResult:
+    """One identity check called on the data folder as it is (the fixture's run shows
+    them all passing inside a materialization)."""
+    warehouse = WarehouseResource(home=str(root))
+    landing = LandingZoneResource(home=str(root))
+    (check,) = [c for c in IDENTITY_CHECKS if next(iter(c.check_specs)).name == name]
+    if name == "precision_recall_against_truth":
+        return check(warehouse=warehouse, landing=landing)
+    return check(warehouse=warehouse)
 
 
 def _execute(root: Path, sql: str, params: dict | None = None) -> None:
@@ -97,6 +112,7 @@ def linked_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
         "model": _metadata(result, LINKAGE_MODEL_KEY),
         "clusters": _metadata(result, CLUSTERS_KEY),
         "predictions": _metadata(result, PREDICTIONS_KEY),
+        "checks": _checks(result),
     }
 
 
@@ -114,6 +130,7 @@ def test_core_feed_only_is_a_no_op_that_says_so(tmp_path: Path) -> None:
     assert result.success
     for key in (SOURCE_RECORDS_KEY, LINKAGE_MODEL_KEY, CUSTOMER_IDENTITY_KEY, GOLDEN_CUSTOMER_KEY):
         assert _metadata(result, key)["status"] == NO_DATA
+    assert all(c.passed for c in _checks(result).values())
     counts = _query(
         root,
         "select (select count(*) from identity.records), (select count(*) from "
@@ -123,13 +140,18 @@ def test_core_feed_only_is_a_no_op_that_says_so(tmp_path: Path) -> None:
     assert not DataPaths(root).identity_model.exists()
 
 
-def test_assets_link_the_sources(linked_template) -> None:
+def test_assets_link_the_sources_and_the_checks_pass(linked_template) -> None:
     root, seen = linked_template
-    with duckdb.connect(str(DataPaths(root).warehouse), read_only=True) as con:
-        score = pairwise_score(
-            con, root / "landing.sources.truth.csv", "mastered.customer_identity"
-        )
-    assert score.precision >= 0.99 and score.recall >= 0.98 and score.true_pairs > 200
+    checks = seen["checks"]
+    assert set(checks) == {
+        "one_golden_id_per_record",
+        "one_national_id_per_person",
+        "precision_recall_against_truth",
+    }
+    assert all(c.passed for c in checks.values()), checks
+    score = checks["precision_recall_against_truth"].metadata
+    assert score["precision"].value >= 0.99 and score["recall"].value >= 0.98
+    assert score["true_pairs"].value > 200
     records, linked, people, golden = _query(
         root,
         "select (select count(*) from identity.records), (select count(distinct unique_id) "
@@ -172,3 +194,38 @@ def test_the_model_is_saved_owner_only_and_shown_with_its_charts(linked_template
     }
     files = [path, *(DataPaths(root).reports / "identity").iterdir()]
     assert scan(files, values) == []
+
+
+@pytest.mark.parametrize(
+    ("check", "plant"),
+    [
+        (
+            "one_golden_id_per_record",
+            "delete from mastered.customer_identity where unique_id = "
+            "(select min(unique_id) from mastered.customer_identity)",
+        ),
+        (
+            "one_golden_id_per_record",
+            "insert into mastered.customer_identity select source, source_id, unique_id, "
+            "'G9999999999' from mastered.customer_identity limit 1",
+        ),
+        (
+            "one_national_id_per_person",
+            "update identity.features set national_id = 'PLANTED' || unique_id "
+            "where unique_id in (select unique_id from mastered.customer_identity where "
+            "golden_id = (select golden_id from mastered.customer_identity group by all "
+            "having count(*) > 1 order by golden_id limit 1))",
+        ),
+        (
+            "precision_recall_against_truth",
+            "update mastered.customer_identity set golden_id = 'G0000000001'",
+        ),
+    ],
+)
+def test_each_check_fails_on_planted_bad_data(
+    linked_template, linked: Path, check: str, plant: str
+) -> None:
+    assert linked_template[1]["checks"][check].passed
+    _execute(linked, plant)
+    evaluation = _run_check(linked, check)
+    assert not evaluation.passed, evaluation.metadata

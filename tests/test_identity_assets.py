@@ -5,6 +5,7 @@ overrides flipping a decision both ways."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 import stat
 from collections.abc import Sequence
@@ -229,3 +230,133 @@ def test_each_check_fails_on_planted_bad_data(
     _execute(linked, plant)
     evaluation = _run_check(linked, check)
     assert not evaluation.passed, evaluation.metadata
+
+
+def _golden_ids(root: Path) -> dict[str, str]:
+    return dict(_query(root, "select unique_id, golden_id from mastered.customer_identity"))
+
+
+def _log(root: Path) -> list[tuple]:
+    return _query(
+        root,
+        "select event, golden_id, other_golden_id, unique_id_l, unique_id_r, match_weight, "
+        "reason from identity.golden_id_log order by all",
+    )
+
+
+def _land_second_batch(root: Path) -> tuple[str, str, str]:
+    """A CRM file with a changed record, a new record of a core customer and a new
+    person; returns their unique ids and the core customer's."""
+    core_id, first, last, born, email, mobile = _query(
+        root,
+        "select unique_id, first_name, last_name, date_of_birth, email, mobile from "
+        "identity.records where source = 'core_banking' and email is not null "
+        "order by unique_id limit 1",
+    )[0]
+    changed = _query(
+        root,
+        "select source_id, first_name, last_name, date_of_birth, email, mobile "
+        "from identity.records where source = 'crm' order by source_id limit 1",
+    )[0]
+    header = ["contact_id", "last_updated", "given_name", "middle_name", "family_name",
+              "birth_date", "email_address", "phone", "address_street", "address_locality",
+              "town", "region", "postal_code", "country_name"]  # fmt: skip
+    stamp = "2030-01-01 00:00:00"
+    rows = [
+        [changed[0], stamp, changed[1], "", changed[2], changed[3], changed[4], changed[5],
+         "", "New locality", "", "", "", ""],
+        ["C90000001", stamp, first, "", last, born, email, mobile, "", "", "", "", "", ""],
+        ["C90000002", stamp, "Zebulon", "", "Quixotewright", "1931-02-03",
+         "zq@example.org", "9000000001", "", "", "", "", "", ""],
+    ]  # fmt: skip
+    path = root / "landing" / "crm_contact" / "crm batch 2 'late' ü.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    return f"crm:{changed[0]}", "crm:C90000001", "crm:C90000002", core_id
+
+
+def test_a_second_batch_changes_no_existing_golden_id(linked: Path) -> None:
+    before = _golden_ids(linked)
+    changed, joining, newcomer, core_id = _land_second_batch(linked)
+    result = _materialize(linked, RELINK)  # the saved model, not retrained
+    assert result.success
+    assert all(c.passed for c in _checks(result).values())
+    after = _golden_ids(linked)
+    retired = {other: golden for event, golden, other, *_ in _log(linked) if event == "merge"}
+    split = {other for event, _, other, *_ in _log(linked) if event == "split"}
+    for record, old in before.items():
+        assert after[record] == retired.get(old, old) or old in split, record
+    assert after[changed] == before[changed]
+    assert after[joining] == before[core_id]
+    assert after[newcomer] not in set(before.values())
+    assert after[newcomer] > max(before.values())
+
+
+def _overrides(root: Path, kind: str, left: str, right: str, reason: str) -> Path:
+    path = root / "overrides.yaml"
+    (ls, li), (rs, ri) = left.split(":", 1), right.split(":", 1)
+    path.write_text(
+        f'{kind}:\n  - left: {{source: {ls}, source_id: "{li}"}}\n'
+        f'    right: {{source: {rs}, source_id: "{ri}"}}\n    reason: {reason}\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _relink_with(root: Path, overrides: Path) -> dg.ExecuteInProcessResult:
+    keys = [CLUSTERS_KEY, CUSTOMER_IDENTITY_KEY, GOLDEN_ID_LOG_KEY, GOLDEN_CUSTOMER_KEY]
+    config = {"ops": {"identity__clusters": {"config": {"overrides_file": str(overrides)}}}}
+    result = _materialize(root, keys, config)
+    assert result.success
+    return result
+
+
+def test_must_link_merges_and_cannot_link_splits_on_the_next_run(linked: Path) -> None:
+    before = _golden_ids(linked)
+    # Two people the model keeps apart (without national ids: the blocking check would
+    # refuse a person with two): the first records of two such golden ids.
+    (a, ga), (b, gb) = _query(
+        linked,
+        "select min(unique_id), golden_id from mastered.customer_identity join "
+        "identity.features using (unique_id) group by golden_id "
+        "having count(national_id) = 0 order by golden_id limit 2",
+    )
+    path = _overrides(linked, "must_link", a, b, "same passport at the branch")
+    result = _relink_with(linked, path)
+    after = _golden_ids(linked)
+    assert after[a] == after[b] == min(ga, gb)  # the older id survives
+    assert ("merge", min(ga, gb), max(ga, gb)) in {row[:3] for row in _log(linked)}
+    (reason,) = [r[6] for r in _log(linked) if r[0] == "merge"]
+    assert reason == "must_link: same passport at the branch"
+    meta = _metadata(result, CLUSTERS_KEY)
+    assert meta["must_link_edges_added"] == 1 and len(meta["overrides_sha256"]) == 64
+    assert {r: g for r, g in after.items() if g != min(ga, gb)} == {
+        r: g for r, g in before.items() if g not in (ga, gb)
+    }
+    # The same pair declared different people: apart again, the split logged.
+    path = _overrides(linked, "cannot_link", a, b, "twins, KYC confirmed")
+    _relink_with(linked, path)
+    again = _golden_ids(linked)
+    assert again[a] != again[b]
+    splits = [r for r in _log(linked) if r[0] == "split"]
+    assert len(splits) == 1 and splits[0][6] == "cannot_link: twins, KYC confirmed"
+
+
+def test_cannot_link_cuts_the_weakest_edges_of_a_matched_cluster(linked: Path) -> None:
+    before = _golden_ids(linked)
+    (golden,) = _query(
+        linked,
+        "select golden_id from mastered.customer_identity group by golden_id "
+        "having count(*) = 3 order by golden_id limit 1",
+    )[0]
+    members = sorted(r for r, g in before.items() if g == golden)
+    result = _relink_with(
+        linked, _overrides(linked, "cannot_link", members[0], members[-1], "two people")
+    )
+    after = _golden_ids(linked)
+    assert after[members[0]] != after[members[-1]]
+    assert golden in {after[m] for m in members}  # the larger part keeps the id
+    assert _metadata(result, CLUSTERS_KEY)["edges_cut_by_cannot_link"] >= 1
+    assert {r: g for r, g in after.items() if r not in members} == {
+        r: g for r, g in before.items() if r not in members
+    }

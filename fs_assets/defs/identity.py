@@ -262,7 +262,7 @@ def _model_path(warehouse: WarehouseResource) -> Path:
 
 @dg.asset(
     key=PREDICTIONS_KEY,
-    deps=[LINKAGE_MODEL_KEY],
+    deps=[LINKAGE_MODEL_KEY, SOURCE_RECORDS_KEY],
     **_spec_kwargs(
         tables.PAIRS,
         _PAIR_SCHEMA,
@@ -306,7 +306,7 @@ def _size_distribution(con: duckdb.DuckDBPyConnection, table: str, column: str) 
 
 @dg.asset(
     key=CLUSTERS_KEY,
-    deps=[PREDICTIONS_KEY],
+    deps=[PREDICTIONS_KEY, SOURCE_RECORDS_KEY],
     **_spec_kwargs(
         tables.CLUSTERS,
         _schema(
@@ -384,7 +384,7 @@ def review_pairs(
     specs=[
         dg.AssetSpec(
             CUSTOMER_IDENTITY_KEY,
-            deps=[CLUSTERS_KEY],
+            deps=[CLUSTERS_KEY, SOURCE_RECORDS_KEY],
             **{k: v for k, v in _spec_kwargs(
                 tables.CUSTOMER_IDENTITY,
                 _IDENTITY_SCHEMA,
@@ -395,7 +395,7 @@ def review_pairs(
         ),
         dg.AssetSpec(
             GOLDEN_ID_LOG_KEY,
-            deps=[CLUSTERS_KEY],
+            deps=[CLUSTERS_KEY, SOURCE_RECORDS_KEY],
             **{k: v for k, v in _spec_kwargs(
                 tables.GOLDEN_ID_LOG,
                 _LOG_SCHEMA,

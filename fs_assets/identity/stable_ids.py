@@ -102,7 +102,7 @@ _MERGE_REASON = (
     "join new_ids r on r.unique_id = e.unique_id_r "
     "where l.golden_id = $golden and r.golden_id = $golden "
     "and coalesce(l.old_id = $other, false) <> coalesce(r.old_id = $other, false) "
-    "order by e.match_weight desc, all limit 1"
+    "order by e.match_weight desc, e.unique_id_l, e.unique_id_r limit 1"
 )
 _SPLIT_REASON = (
     "select e.unique_id_l, e.unique_id_r, e.match_weight, e.edge_reason from (select *, null "
@@ -110,7 +110,7 @@ _SPLIT_REASON = (
     "join new_ids l on l.unique_id = e.unique_id_l join new_ids r on r.unique_id = "
     "e.unique_id_r where least(l.golden_id, r.golden_id) = least($golden, $other) "
     "and greatest(l.golden_id, r.golden_id) = greatest($golden, $other) "
-    "order by e.edge_reason nulls last, e.match_weight desc, all limit 1"
+    "order by e.edge_reason nulls last, e.match_weight desc, e.unique_id_l, e.unique_id_r limit 1"
 )
 
 

@@ -163,9 +163,19 @@ def _components(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, name: st
 
 def _cut(con: duckdb.DuckDBPyConnection, cannot: list) -> int:
     """Cut edges until no cannot-link pair shares a cluster; only the clusters holding such
-    a pair are read into memory. The cut edges move to `identity.cut_edges`."""
-    con.execute(f"create or replace table {SCHEMA}.cut_edges as select * from "
-                f"{SCHEMA}.cluster_edges limit 0")  # fmt: skip
+    a pair are read into memory. `identity.cut_edges` gets every cannot-link pair (its
+    score if any) and every edge cut, each with the override's reason: a split names it."""
+    con.execute(
+        f"create or replace table {SCHEMA}.cut_edges as select * from {SCHEMA}.cluster_edges "
+        "limit 0"
+    )
+    for item in cannot:
+        con.execute(
+            f"insert into {SCHEMA}.cut_edges select $l, $r, max(match_weight), "
+            f"max(match_probability), $reason from {SCHEMA}.pairs where "
+            "(unique_id_l, unique_id_r) in (($l, $r), ($r, $l))",
+            {"l": item.left, "r": item.right, "reason": f"cannot_link: {item.reason}"},
+        )
     together = [
         o
         for o in cannot

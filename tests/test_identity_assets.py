@@ -360,3 +360,21 @@ def test_cannot_link_cuts_the_weakest_edges_of_a_matched_cluster(linked: Path) -
     assert {r: g for r, g in after.items() if r not in members} == {
         r: g for r, g in before.items() if r not in members
     }
+
+
+def test_a_malformed_overrides_file_fails_the_run_naming_line_and_field(linked: Path) -> None:
+    before = _golden_ids(linked)
+    path = linked / "overrides.yaml"
+    path.write_text(
+        'cannot_link:\n  - left: {source: crm, source_id: "C1"}\n'
+        "    right: {source: crm, sourceid: C2}\n    reason: typo\n",
+        encoding="utf-8",
+    )
+    config = {"ops": {"identity__clusters": {"config": {"overrides_file": str(path)}}}}
+    result = _materialize(linked, [CLUSTERS_KEY, CUSTOMER_IDENTITY_KEY], config)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = str(failure.step_failure_data.error)
+    assert f"{path}:3: cannot_link[0].right.sourceid: unknown field" in message
+    assert _golden_ids(linked) == before  # nothing changed; the next run succeeds
+    _relink_with(linked, _overrides(linked, "cannot_link", *sorted(before)[:2], "fixed"))

@@ -126,18 +126,16 @@ _LOG_SCHEMA = _schema(
 )
 
 
-def _spec_kwargs(table: str, schema: dg.TableSchema, description: str) -> dict:
+_COMMON = {"group_name": GROUP, "owners": [OWNER], "kinds": {"duckdb"}}
+
+
+def _table(table: str, schema: dg.TableSchema, **more: object) -> dict[str, object]:
+    """An identity asset's standard metadata: its warehouse table and columns."""
     schema_name, name = table.split(".")
     return {
-        "group_name": GROUP,
-        "owners": [OWNER],
-        "kinds": {"duckdb"},
-        "pool": WAREHOUSE_POOL,
-        "description": description,
-        "metadata": {
-            "dagster/table_name": table_name(schema_name, name),
-            "dagster/column_schema": schema,
-        },
+        "dagster/table_name": table_name(schema_name, name),
+        "dagster/column_schema": schema,
+        **more,
     }
 
 
@@ -163,12 +161,13 @@ def _paths(warehouse: WarehouseResource) -> DataPaths:
 @dg.asset(
     key=SOURCE_RECORDS_KEY,
     deps=[MOCK_SOURCES_KEY],
-    **_spec_kwargs(
-        tables.RECORDS,
-        _RECORD_SCHEMA,
+    pool=WAREHOUSE_POOL,
+    metadata=_table(tables.RECORDS, _RECORD_SCHEMA),
+    **_COMMON,
+    description=(
         "Every source system's records, read through its mapping file (sources/*.yaml). "
         "Grain: one row per (source, source id), its newest version; identity.features "
-        "beside it holds the standardised values the model compares.",
+        "beside it holds the standardised values the model compares."
     ),
 )
 def source_records(
@@ -263,12 +262,13 @@ def _model_path(warehouse: WarehouseResource) -> Path:
 @dg.asset(
     key=PREDICTIONS_KEY,
     deps=[LINKAGE_MODEL_KEY, SOURCE_RECORDS_KEY],
-    **_spec_kwargs(
-        tables.PAIRS,
-        _PAIR_SCHEMA,
+    pool=WAREHOUSE_POOL,
+    metadata=_table(tables.PAIRS, _PAIR_SCHEMA),
+    **_COMMON,
+    description=(
         "Candidate pairs (sharing an e-mail, mobile, national id, first address line, or a "
         "date of birth with a name prefix), scored by the saved model. Grain: one row per "
-        "pair at or above the review threshold.",
+        "pair at or above the review threshold."
     ),
 )
 def pairwise_predictions(
@@ -307,15 +307,19 @@ def _size_distribution(con: duckdb.DuckDBPyConnection, table: str, column: str) 
 @dg.asset(
     key=CLUSTERS_KEY,
     deps=[PREDICTIONS_KEY, SOURCE_RECORDS_KEY],
-    **_spec_kwargs(
+    pool=WAREHOUSE_POOL,
+    metadata=_table(
         tables.CLUSTERS,
         _schema(
             ("unique_id", "VARCHAR", "A record: <source>:<source id>."),
             ("cluster_id", "VARCHAR", "Its cluster (this run only; golden ids are stable)."),
         ),
+    ),
+    **_COMMON,
+    description=(
         "Records joined by pairs at or above the match threshold (connected components), "
         "plus must-link overrides, minus the edges cut to honour cannot-link overrides "
-        "(policies/identity_overrides.yaml). Grain: one row per source record.",
+        "(policies/identity_overrides.yaml). Grain: one row per source record."
     ),
 )
 def clusters(
@@ -356,11 +360,12 @@ def clusters(
 @dg.asset(
     key=REVIEW_PAIRS_KEY,
     deps=[PREDICTIONS_KEY],
-    **_spec_kwargs(
-        tables.REVIEW_PAIRS,
-        _PAIR_SCHEMA,
+    pool=WAREHOUSE_POOL,
+    metadata=_table(tables.REVIEW_PAIRS, _PAIR_SCHEMA),
+    **_COMMON,
+    description=(
         "Pairs between the review and the match threshold: a person decides (an override "
-        "in policies/identity_overrides.yaml). Grain: one row per pair, likeliest first.",
+        "in policies/identity_overrides.yaml). Grain: one row per pair, likeliest first."
     ),
 )
 def review_pairs(
@@ -385,28 +390,30 @@ def review_pairs(
         dg.AssetSpec(
             CUSTOMER_IDENTITY_KEY,
             deps=[CLUSTERS_KEY, SOURCE_RECORDS_KEY],
-            **{k: v for k, v in _spec_kwargs(
-                tables.CUSTOMER_IDENTITY,
-                _IDENTITY_SCHEMA,
+            metadata=_table(tables.CUSTOMER_IDENTITY, _IDENTITY_SCHEMA),
+            **_COMMON,
+            description=(
                 "Which person each source record is. Grain: one row per (source, source "
                 "id) -> golden customer id. Ids are stable: a run keeps every existing id; "
-                "merges and splits are in identity.golden_id_log.",
-            ).items() if k != "pool"},
+                "merges and splits are in identity.golden_id_log."
+            ),
         ),
         dg.AssetSpec(
             GOLDEN_ID_LOG_KEY,
             deps=[CLUSTERS_KEY, SOURCE_RECORDS_KEY],
-            **{k: v for k, v in _spec_kwargs(
-                tables.GOLDEN_ID_LOG,
-                _LOG_SCHEMA,
+            metadata=_table(tables.GOLDEN_ID_LOG, _LOG_SCHEMA),
+            **_COMMON,
+            description=(
                 "Every merge and split of golden ids between runs, with the pair and match "
-                "weight (or override) that caused it. Grain: one row per event; appended.",
-            ).items() if k != "pool"},
+                "weight (or override) that caused it. Grain: one row per event; appended."
+            ),
         ),
     ],
     pool=WAREHOUSE_POOL,
+    # Selecting one of the two still writes both (one transaction); only the selected
+    # ones report a materialization.
     can_subset=True,
-)  # fmt: skip
+)
 def golden_ids(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
@@ -452,18 +459,19 @@ def _golden_lineage() -> dg.TableColumnLineage:
     return dg.TableColumnLineage(deps)
 
 
-_GOLDEN_KWARGS = _spec_kwargs(
-    tables.GOLDEN_CUSTOMER,
-    _GOLDEN_SCHEMA,
-    "The golden customer record. Grain: one row per golden id; per attribute the valid "
-    "value of the most trusted source, then the most recent, with the winning source "
-    "in <attribute>_source.",
-)
-_GOLDEN_KWARGS["metadata"]["dagster/column_lineage"] = _golden_lineage()
-
-
 @dg.asset(
-    key=GOLDEN_CUSTOMER_KEY, deps=[CUSTOMER_IDENTITY_KEY, SOURCE_RECORDS_KEY], **_GOLDEN_KWARGS
+    key=GOLDEN_CUSTOMER_KEY,
+    deps=[CUSTOMER_IDENTITY_KEY, SOURCE_RECORDS_KEY],
+    pool=WAREHOUSE_POOL,
+    metadata=_table(
+        tables.GOLDEN_CUSTOMER, _GOLDEN_SCHEMA, **{"dagster/column_lineage": _golden_lineage()}
+    ),
+    **_COMMON,
+    description=(
+        "The golden customer record. Grain: one row per golden id; per attribute the valid "
+        "value of the most trusted source, then the most recent, with the winning source "
+        "in <attribute>_source."
+    ),
 )
 def golden_customer(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource

@@ -1,15 +1,19 @@
 """Stable golden ids and overrides without Dagster: the id assignment's merges, splits and
-new ids; the overrides file's errors naming line and field; the cannot-link cut."""
+new ids; the overrides file's errors naming line and field; the cannot-link cut, also on a
+small real DuckDB file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from fs_assets.identity.link import Thresholds, cluster_with_overrides
 from fs_assets.identity.overrides import (
     OVERRIDES_FILE,
     Override,
+    Overrides,
     OverridesError,
     cut_edges,
     load_overrides,
@@ -116,3 +120,31 @@ def test_cannot_link_across_must_links_only_is_a_contradiction() -> None:
     weights = {("a", "b"): float("inf"), ("b", "c"): float("inf")}
     with pytest.raises(OverridesError, match="contradicts must_link"):
         cut_edges(weights, [_no("a", "c")])
+
+
+def test_a_must_link_beside_a_weaker_scored_pair_is_never_cut(tmp_path: Path) -> None:
+    """On a real DuckDB file: b-a scored weakly and must-linked as a-b, b-c strong;
+    cannot-link a/c must cut b-c (cutting only the scored b-a would leave the must-link
+    joining all three)."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema identity")
+    con.execute("create table identity.records as select * from (values ('a'), ('b'), ('c')) "
+                "t(unique_id)")  # fmt: skip
+    con.execute(
+        "create table identity.pairs (unique_id_l varchar, unique_id_r varchar, "
+        "match_weight double, match_probability double)"
+    )
+    con.execute("insert into identity.pairs values ('b', 'a', 1.0, 0.96), ('b', 'c', 20.0, 0.9999)")
+    decided = Overrides(
+        (
+            Override("must_link", "a", "b", "confirmed", 2),
+            Override("cannot_link", "a", "c", "different people", 5),
+        )
+    )
+    result = cluster_with_overrides(con, Thresholds(), decided)
+    clusters = dict(con.execute("select unique_id, cluster_id from identity.clusters").fetchall())
+    assert clusters["a"] == clusters["b"] != clusters["c"]
+    assert result.cut == 1 and result.must_links == 1
+    cut = con.execute("select unique_id_l, unique_id_r, edge_reason from identity.cut_edges "
+                      "where match_weight = 20").fetchall()  # fmt: skip
+    assert cut == [("b", "c", "cannot_link: different people")]

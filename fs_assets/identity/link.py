@@ -195,17 +195,22 @@ def _cut(con: duckdb.DuckDBPyConnection, cannot: list) -> int:
         "where unique_id_l in (select unique_id from touched)",
         {"ids": ids},
     ).fetchall()
-    cut = overrides.cut_edges({(left, right): w for left, right, w in rows}, together)
+    # One edge per pair of records, either way round, at its strongest: a must-link (+inf)
+    # beside a scored pair keeps the pair uncuttable.
+    weights: dict[tuple[str, str], float] = {}
+    for left, right, weight in rows:
+        edge = (min(left, right), max(left, right))
+        weights[edge] = max(weights.get(edge, float("-inf")), weight)
+    cut = overrides.cut_edges(weights, together)
+    same_pair = "(unique_id_l, unique_id_r) in (($l, $r), ($r, $l))"
     for (left, right), item in cut.items():
+        params = {"l": left, "r": right}
         con.execute(
             f"insert into {SCHEMA}.cut_edges select * exclude (edge_reason), $reason from "
-            f"{SCHEMA}.cluster_edges where unique_id_l = $l and unique_id_r = $r",
-            {"l": left, "r": right, "reason": f"cannot_link: {item.reason}"},
+            f"{SCHEMA}.cluster_edges where {same_pair}",
+            {**params, "reason": f"cannot_link: {item.reason}"},
         )
-        con.execute(
-            f"delete from {SCHEMA}.cluster_edges where unique_id_l = $l and unique_id_r = $r",
-            {"l": left, "r": right},
-        )
+        con.execute(f"delete from {SCHEMA}.cluster_edges where {same_pair}", params)
     return len(cut)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fs_assets.identity.link import Thresholds, cluster_with_overrides
+from fs_assets.identity.link import NATIONAL_ID_REASON, Thresholds, cluster_with_overrides
 from fs_assets.identity.overrides import (
     OVERRIDES_FILE,
     Override,
@@ -130,6 +130,8 @@ def test_a_must_link_beside_a_weaker_scored_pair_is_never_cut(tmp_path: Path) ->
     con.execute("create schema identity")
     con.execute("create table identity.records as select * from (values ('a'), ('b'), ('c')) "
                 "t(unique_id)")  # fmt: skip
+    con.execute("create table identity.features as select unique_id, null::varchar as "
+                "national_id from identity.records")  # fmt: skip
     con.execute(
         "create table identity.pairs (unique_id_l varchar, unique_id_r varchar, "
         "match_weight double, match_probability double)"
@@ -148,3 +150,40 @@ def test_a_must_link_beside_a_weaker_scored_pair_is_never_cut(tmp_path: Path) ->
     cut = con.execute("select unique_id_l, unique_id_r, edge_reason from identity.cut_edges "
                       "where match_weight = 20").fetchall()  # fmt: skip
     assert cut == [("b", "c", "cannot_link: different people")]
+
+
+def _tiny(tmp_path: Path, national_ids: dict[str, str]) -> duckdb.DuckDBPyConnection:
+    """Records a-b-c, all pairs strong; features with the given national ids."""
+    con = duckdb.connect(str(tmp_path / "n.duckdb"))
+    con.execute("create schema identity")
+    con.execute("create table identity.records (unique_id varchar)")
+    con.execute("insert into identity.records values ('a'), ('b'), ('c')")
+    con.execute("create table identity.features (unique_id varchar, national_id varchar)")
+    con.executemany(
+        "insert into identity.features values (?, ?)",
+        [(r, national_ids.get(r)) for r in ("a", "b", "c")],
+    )
+    con.execute(
+        "create table identity.pairs (unique_id_l varchar, unique_id_r varchar, "
+        "match_weight double, match_probability double)"
+    )
+    con.execute("insert into identity.pairs values ('a', 'b', 9.0, 0.998), ('b', 'c', 7.0, 0.99)")
+    return con
+
+
+def test_records_with_different_national_ids_are_kept_apart(tmp_path: Path) -> None:
+    con = _tiny(tmp_path, {"a": "ABCDE1234F", "c": "QWERT5678Z"})
+    result = cluster_with_overrides(con, Thresholds(), Overrides())
+    clusters = dict(con.execute("select unique_id, cluster_id from identity.clusters").fetchall())
+    assert clusters["a"] == clusters["b"] != clusters["c"]  # the weaker b-c edge is cut
+    assert result.national_id_conflicts == 1 and result.cut == 1
+    reasons = {r[0] for r in con.execute("select edge_reason from identity.cut_edges").fetchall()}
+    assert reasons == {NATIONAL_ID_REASON}
+
+
+def test_a_must_link_outranks_the_national_id_rule(tmp_path: Path) -> None:
+    con = _tiny(tmp_path, {"a": "ABCDE1234F", "b": "QWERT5678Z"})
+    decided = Overrides((Override("must_link", "a", "b", "same person, PAN reissued", 2),))
+    cluster_with_overrides(con, Thresholds(), decided)
+    clusters = dict(con.execute("select unique_id, cluster_id from identity.clusters").fetchall())
+    assert clusters["a"] == clusters["b"]

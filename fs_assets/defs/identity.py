@@ -319,7 +319,8 @@ def _size_distribution(con: duckdb.DuckDBPyConnection, table: str, column: str) 
     description=(
         "Records joined by pairs at or above the match threshold (connected components), "
         "plus must-link overrides, minus the edges cut to honour cannot-link overrides "
-        "(policies/identity_overrides.yaml). Grain: one row per source record."
+        "(policies/identity_overrides.yaml) and to keep records with different national ids "
+        "apart. Grain: one row per source record."
     ),
 )
 def clusters(
@@ -352,6 +353,7 @@ def clusters(
             "overrides": dg.MetadataValue.json(listed),
             "must_link_edges_added": result.must_links,
             "edges_cut_by_cannot_link": result.cut,
+            "national_id_conflicts_kept_apart": result.national_id_conflicts,
             "overrides_not_applied": dg.MetadataValue.json(list(result.unknown_records)),
         }
     )

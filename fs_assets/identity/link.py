@@ -117,6 +117,7 @@ class Clustering:
     must_links: int
     cut: int
     unknown_records: tuple[str, ...]
+    national_id_conflicts: int = 0  # record pairs kept apart for different national ids
 
 
 def _known(con: duckdb.DuckDBPyConnection, ids: set[str]) -> set[str]:
@@ -140,7 +141,7 @@ def _edges(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, must: list) -
     for item in must:
         con.execute(
             f"insert into {SCHEMA}.cluster_edges values ($l, $r, 'infinity'::double, 1.0, $reason)",
-            {"l": item.left, "r": item.right, "reason": f"must_link: {item.reason}"},
+            {"l": item.left, "r": item.right, "reason": item.logged_reason},
         )
 
 
@@ -174,7 +175,7 @@ def _cut(con: duckdb.DuckDBPyConnection, cannot: list) -> int:
             f"insert into {SCHEMA}.cut_edges select $l, $r, max(match_weight), "
             f"max(match_probability), $reason from {SCHEMA}.pairs where "
             "(unique_id_l, unique_id_r) in (($l, $r), ($r, $l))",
-            {"l": item.left, "r": item.right, "reason": f"cannot_link: {item.reason}"},
+            {"l": item.left, "r": item.right, "reason": item.logged_reason},
         )
     together = [
         o
@@ -208,7 +209,7 @@ def _cut(con: duckdb.DuckDBPyConnection, cannot: list) -> int:
         con.execute(
             f"insert into {SCHEMA}.cut_edges select * exclude (edge_reason), $reason from "
             f"{SCHEMA}.cluster_edges where {same_pair}",
-            {**params, "reason": f"cannot_link: {item.reason}"},
+            {**params, "reason": item.logged_reason},
         )
         con.execute(f"delete from {SCHEMA}.cluster_edges where {same_pair}", params)
     return len(cut)
@@ -226,8 +227,28 @@ def cluster_with_overrides(
     cannot = [o for o in usable if o.kind == "cannot_link"]
     _edges(con, thresholds, must)
     _components(con, thresholds, "clusters")
-    cut = _cut(con, cannot)
+    conflicts = _national_id_conflicts(con)
+    cut = _cut(con, cannot + conflicts)
     if cut:
         _components(con, thresholds, "clusters")
     count = con.execute(f"select count(distinct cluster_id) from {SCHEMA}.clusters").fetchall()
-    return Clustering(count[0][0], len(must), cut, tuple(sorted(named - known)))
+    return Clustering(count[0][0], len(must), cut, tuple(sorted(named - known)), len(conflicts))
+
+
+NATIONAL_ID_REASON = "different national ids (automatic cannot-link)"
+
+
+def _national_id_conflicts(con: duckdb.DuckDBPyConnection) -> list[overrides.Override]:
+    """Two records of one cluster with different national ids are two people: a national
+    id is issued once, so the model's evidence cannot outweigh it. Each such pair becomes
+    a cannot-link (a person's must-link still wins)."""
+    rows = con.execute(
+        f"with ids as (select c.cluster_id, f.unique_id, f.national_id from {SCHEMA}.clusters c "
+        f"join {SCHEMA}.features f using (unique_id) where f.national_id is not null) "
+        "select a.unique_id, b.unique_id from ids a join ids b on a.cluster_id = b.cluster_id "
+        "and a.unique_id < b.unique_id and a.national_id <> b.national_id order by all"
+    ).fetchall()
+    return [
+        overrides.Override("cannot_link", left, right, NATIONAL_ID_REASON, 0, automatic=True)
+        for left, right in rows
+    ]

@@ -37,6 +37,12 @@ class Override:
     right: str
     reason: str
     line: int
+    automatic: bool = False  # made by the linkage (different national ids), not a person
+
+    @property
+    def logged_reason(self) -> str:
+        """The reason as the cut edges and the golden id log record it."""
+        return self.reason if self.automatic else f"{self.kind}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,8 @@ def cut_edges(
     """The edges to drop so that no cannot-link pair stays connected, with the override
     that cut each. While a path joins the pair, the weakest edge on it is cut (a greedy
     cut: it removes the least evidence along each path, not a minimum cut of the graph);
-    a must-link edge weighs +inf, so a path of must-links only is a contradiction."""
+    a must-link edge weighs +inf, so a path of must-links only is a contradiction (an
+    automatic cannot-link gives way to it instead)."""
     adjacent: dict[str, set[str]] = defaultdict(set)
     for left, right in weights:
         adjacent[left].add(right)
@@ -177,6 +184,8 @@ def cut_edges(
             steps = [(a, b) if (a, b) in weights else (b, a) for a, b in pairwise(path)]
             weakest = min(steps, key=lambda e: (weights[e], e))
             if weights[weakest] == float("inf"):
+                if item.automatic:  # a person's must-links outrank the linkage's own rule
+                    break
                 raise OverridesError(
                     f"cannot_link on line {item.line} ({item.left} / {item.right}) contradicts "
                     "must_link entries that join them; remove one of them"

@@ -1,8 +1,9 @@
 """Predictions, clusters, the review band and golden ids, from a trained linker.
 
 `predict` keeps every candidate pair at or above the review threshold with its match
-weight (`identity.pairs`); `cluster` joins records by pairs at or above the match
-threshold (connected components, Splink's); `review` lists the pairs between the two
+weight (`identity.pairs`); `cluster_with_overrides` joins records by pairs at or above
+the match threshold (connected components, Splink's), with people's overrides and
+records of different national ids kept apart; `review` lists the pairs between the two
 thresholds for people to decide; `assign_golden_ids` numbers the clusters
 (`identity.customer_identity`: source, source id -> golden id).
 """
@@ -57,26 +58,6 @@ def predict(
 def count_pairs(con: duckdb.DuckDBPyConnection) -> int:
     """How many scored pairs `identity.pairs` holds."""
     return con.execute(f"select count(*) from {SCHEMA}.pairs").fetchall()[0][0]
-
-
-def cluster(
-    con: duckdb.DuckDBPyConnection,
-    linker: Linker,
-    scored: SplinkDataFrame,
-    thresholds: Thresholds,
-) -> int:
-    """`identity.clusters` (unique_id, cluster_id): connected components of the pairs at
-    or above the match threshold; a record without such a pair is its own cluster."""
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        scored, threshold_match_probability=thresholds.match
-    )
-    con.execute(
-        f"create or replace table {SCHEMA}.clusters as select unique_id, cluster_id "
-        f"from {clusters.physical_name} order by unique_id"
-    )
-    clusters.drop_table_from_database_and_remove_from_cache()
-    scored.drop_table_from_database_and_remove_from_cache()
-    return con.execute(f"select count(distinct cluster_id) from {SCHEMA}.clusters").fetchall()[0][0]
 
 
 def review(con: duckdb.DuckDBPyConnection, thresholds: Thresholds) -> int:
@@ -148,6 +129,7 @@ def _edges(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, must: list) -
 def _components(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, name: str) -> None:
     """`identity.<name>` (unique_id, cluster_id): connected components of the edges (Splink)."""
     db_api = DuckDBAPI(connection=con)
+    before = _temporary_views(con)
     result = cluster_pairwise_predictions_at_threshold(
         con.sql(f"select unique_id from {SCHEMA}.records"),
         con.sql(f"select unique_id_l, unique_id_r, match_probability from {SCHEMA}.cluster_edges"),
@@ -160,6 +142,19 @@ def _components(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, name: st
         f"from {result.physical_name} order by unique_id"
     )
     result.drop_table_from_database_and_remove_from_cache()
+    db_api.delete_tables_created_by_splink_from_db()
+    # Splink registers the node and edge inputs as temporary views of its own: the ones
+    # this call added are unregistered, so nothing of it outlives the step.
+    for name in _temporary_views(con) - before:
+        con.unregister(name)
+
+
+def _temporary_views(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "select view_name from duckdb_views() where temporary and starts_with(view_name, "
+        "'__splink__')"
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def _cut(con: duckdb.DuckDBPyConnection, cannot: list) -> int:

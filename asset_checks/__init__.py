@@ -1,6 +1,7 @@
 """Quality rules as Dagster asset checks, built from the rule table mastering applies."""
 
 from asset_checks.governance_checks import GOVERNANCE_CHECKS
+from asset_checks.identity_checks import IDENTITY_CHECKS
 from asset_checks.integrity_checks import LANDING_CHECKS
 from asset_checks.mart_checks import MART_CHECKS
 from asset_checks.mastered_checks import MASTERED_CHECKS, SOURCE_CHECKS
@@ -13,6 +14,7 @@ ALL_CHECKS = [
     *MART_CHECKS,
     *GOVERNANCE_CHECKS,
     *REGIONAL_CHECKS,
+    *IDENTITY_CHECKS,
 ]
 
 __all__ = ["ALL_CHECKS"]

@@ -6,6 +6,7 @@ import dagster as dg
 from asset_checks import ALL_CHECKS
 from fs_assets.defs.catalog import build_catalog_assets
 from fs_assets.defs.governed import GOVERNED_ASSETS
+from fs_assets.defs.identity import IDENTITY_ASSETS
 from fs_assets.defs.marts import MART_ASSETS
 from fs_assets.defs.mastered import MASTERED_ASSETS
 from fs_assets.defs.mock_sources import mock_sources
@@ -25,6 +26,7 @@ DATA_ASSETS = [
     *SEED_NAME_ASSETS,
     *GOVERNED_ASSETS,
     *MART_ASSETS,
+    *IDENTITY_ASSETS,
 ]
 ASSET_CHECKS = ALL_CHECKS
 # The catalog is built from everything above: its scanner depends on every asset that

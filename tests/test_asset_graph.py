@@ -29,9 +29,8 @@ def test_definitions_load_with_catalog_metadata() -> None:
     for spec in defs.resolve_all_asset_specs():
         assert spec.description and len(spec.description) > 40, spec.key
         assert spec.owners == [OWNER], spec.key
-        assert spec.group_name in {"landing", "raw", "mastered", "governed", "marts", "catalog"}, (
-            spec.key
-        )
+        groups = {"landing", "raw", "mastered", "governed", "marts", "catalog", "identity"}
+        assert spec.group_name in groups, spec.key
         if spec.key.path[0] in {"raw", "mastered"}:
             assert spec.kinds == {"duckdb"}
             schema = spec.metadata["dagster/column_schema"]

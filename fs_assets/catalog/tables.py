@@ -13,10 +13,14 @@ from dataclasses import dataclass
 
 from fs_assets.catalog.graph_view import DeclaredColumn, GraphView
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
+from fs_assets.identity import tables as identity_tables
+from fs_assets.model.columns import PII_MASK
 from fs_assets.identity.source_entity import load_source_entities
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
+    CLUSTERS_PATH,
     LEDGER,
+    SOURCE_RECORDS_PATH,
     STATE,
     KeyPath,
     history_name,
@@ -108,6 +112,43 @@ _INGEST_REJECT_EXTRAS = (
 )
 
 
+_EDGE_COLUMNS = (
+    DeclaredColumn("unique_id_l", "VARCHAR", "One record: <source>:<source id>."),
+    DeclaredColumn("unique_id_r", "VARCHAR", "The other record."),
+    DeclaredColumn("match_weight", "DOUBLE", "The pair's match weight (+inf: a must-link)."),
+    DeclaredColumn("match_probability", "DOUBLE", "The pair's match probability."),
+    DeclaredColumn("edge_reason", "VARCHAR", "The override behind the row, if any."),
+)
+
+
+def _identity_side_tables() -> list[SideTable]:
+    """Identity resolution's working tables besides each asset's own."""
+    return [
+        SideTable(
+            identity_tables.FEATURES,
+            (SOURCE_RECORDS_PATH,),
+            "Standardised values of every source record, as the linkage model compares them "
+            "(lower case, letters only in names, digits in phones; invalid values NULL).",
+            columns_like=SOURCE_RECORDS_PATH,
+            extra_columns=(
+                DeclaredColumn("full_name", "VARCHAR", "First and last name.", PII_MASK),
+            ),
+        ),
+        SideTable(
+            identity_tables.CLUSTER_EDGES,
+            (CLUSTERS_PATH,),
+            "The edges clustered: pairs at or above the match threshold and must-link overrides.",
+            extra_columns=_EDGE_COLUMNS,
+        ),
+        SideTable(
+            identity_tables.CUT_EDGES,
+            (CLUSTERS_PATH,),
+            "Cannot-link overrides honoured and the edges cut for them, with the reason.",
+            extra_columns=_EDGE_COLUMNS,
+        ),
+    ]
+
+
 def side_tables() -> tuple[SideTable, ...]:
     """Every table an asset writes besides its `dagster/table_name`, with its writers."""
     entities = (*ENTITIES.values(), *load_source_entities())
@@ -185,6 +226,7 @@ def side_tables() -> tuple[SideTable, ...]:
             "(what makes the next build incremental).",
         )
     )
+    tables += _identity_side_tables()
     tables.append(
         SideTable(
             COLUMNS_TABLE,

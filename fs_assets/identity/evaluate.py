@@ -48,16 +48,19 @@ def _pairs(group_by: str) -> str:
     return f"(select sum(n * (n - 1) // 2) from ({groups}))"
 
 
-def pairwise_score(con: duckdb.DuckDBPyConnection, truth: Path) -> PairwiseScore:
-    """Count the pairs in the truth, in the clusters and in both (n records in a group
-    make n(n-1)/2 pairs, so no pair is listed)."""
+def pairwise_score(
+    con: duckdb.DuckDBPyConnection, truth: Path, identity: str = f"{SCHEMA}.customer_identity"
+) -> PairwiseScore:
+    """Count the pairs in the truth, in the clusters of `identity` (source, source_id,
+    golden_id) and in both (n records in a group make n(n-1)/2 pairs, so no pair is
+    listed)."""
     con.register(_TRUTH, read_truth(truth))
     try:
         row = con.execute(
-            f"with both_ids as (select i.golden_id, t.person_id from {SCHEMA}.customer_identity i "
+            f"with both_ids as (select i.golden_id, t.person_id from {identity} i "
             f"join {_TRUTH} t using (source, source_id)) select {_pairs('person_id')}, "
             f"{_pairs('golden_id')}, {_pairs('golden_id, person_id')}, "
-            f"(select count(*) from {_TRUTH} t anti join {SCHEMA}.customer_identity i "
+            f"(select count(*) from {_TRUTH} t anti join {identity} i "
             "using (source, source_id))"
         ).fetchall()[0]
     finally:

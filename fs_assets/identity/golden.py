@@ -27,20 +27,26 @@ def _survivor(attribute: str) -> str:
 _RANKED = (
     "select i.golden_id, r.*, row_number() over (partition by i.golden_id order by "
     "r.trust_rank, r.updated_at desc nulls last, r.unique_id) as preference "
-    f"from {SCHEMA}.customer_identity i join {SCHEMA}.records r using (unique_id)"
+    "from {identity} i join " + SCHEMA + ".records r using (unique_id)"
 )
 
 
-def golden_customers(con: duckdb.DuckDBPyConnection) -> int:
-    """`identity.golden_customer`: one row per golden id, its surviving values, their
-    sources, and how many records from which sources it gathers."""
+def golden_customers(
+    con: duckdb.DuckDBPyConnection,
+    identity: str = f"{SCHEMA}.customer_identity",
+    target: str = f"{SCHEMA}.golden_customer",
+) -> int:
+    """`target` (`identity.golden_customer` by default): one row per golden id of the
+    `identity` table, its surviving values, their sources, and how many records from
+    which sources it gathers."""
     survivors = ", ".join(_survivor(a) for a in ATTRIBUTES)
+    ranked = _RANKED.format(identity=identity)
     con.execute(
-        f"create or replace table {SCHEMA}.golden_customer as select r.golden_id, "
+        f"create or replace table {target} as select r.golden_id, "
         f"{survivors}, count(*) as source_records, "
         "list(distinct r.source order by r.source) as sources, "
         "max(r.updated_at) as last_updated_at "
-        f"from ({_RANKED}) r join {SCHEMA}.features f using (unique_id) "
+        f"from ({ranked}) r join {SCHEMA}.features f using (unique_id) "
         "group by r.golden_id order by r.golden_id"
     )
-    return con.execute(f"select count(*) from {SCHEMA}.golden_customer").fetchall()[0][0]
+    return con.execute(f"select count(*) from {target}").fetchall()[0][0]

@@ -1,8 +1,9 @@
 """Predictions, clusters, the review band and golden ids, from a trained linker.
 
 `predict` keeps every candidate pair at or above the review threshold with its match
-weight (`identity.pairs`); `cluster` joins records by pairs at or above the match
-threshold (connected components, Splink's); `review` lists the pairs between the two
+weight (`identity.pairs`); `cluster_with_overrides` joins records by pairs at or above
+the match threshold (connected components, Splink's), with people's overrides and
+records of different national ids kept apart; `review` lists the pairs between the two
 thresholds for people to decide; `assign_golden_ids` numbers the clusters
 (`identity.customer_identity`: source, source id -> golden id).
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
-from splink import Linker
+from splink import DuckDBAPI, Linker
+from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.splink_dataframe import SplinkDataFrame
 
+from fs_assets.identity import overrides
 from fs_assets.identity.canonical import SCHEMA
 
 
@@ -57,26 +60,6 @@ def count_pairs(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(f"select count(*) from {SCHEMA}.pairs").fetchall()[0][0]
 
 
-def cluster(
-    con: duckdb.DuckDBPyConnection,
-    linker: Linker,
-    scored: SplinkDataFrame,
-    thresholds: Thresholds,
-) -> int:
-    """`identity.clusters` (unique_id, cluster_id): connected components of the pairs at
-    or above the match threshold; a record without such a pair is its own cluster."""
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        scored, threshold_match_probability=thresholds.match
-    )
-    con.execute(
-        f"create or replace table {SCHEMA}.clusters as select unique_id, cluster_id "
-        f"from {clusters.physical_name} order by unique_id"
-    )
-    clusters.drop_table_from_database_and_remove_from_cache()
-    scored.drop_table_from_database_and_remove_from_cache()
-    return con.execute(f"select count(distinct cluster_id) from {SCHEMA}.clusters").fetchall()[0][0]
-
-
 def review(con: duckdb.DuckDBPyConnection, thresholds: Thresholds) -> int:
     """`identity.review_pairs`: pairs between the two thresholds, for a person to decide."""
     con.execute(
@@ -104,3 +87,163 @@ def assign_golden_ids(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(
         f"select count(distinct golden_id) from {SCHEMA}.customer_identity"
     ).fetchall()[0][0]
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """What clustering with overrides did: clusters, edges added and cut, overrides that
+    name a record not (yet) read."""
+
+    clusters: int
+    must_links: int
+    cut: int
+    unknown_records: tuple[str, ...]
+    national_id_conflicts: int = 0  # record pairs kept apart for different national ids
+
+
+def _known(con: duckdb.DuckDBPyConnection, ids: set[str]) -> set[str]:
+    if not ids:
+        return set()
+    rows = con.execute(
+        f"select unique_id from {SCHEMA}.records where unique_id in (select unnest($ids))",
+        {"ids": sorted(ids)},
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _edges(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, must: list) -> None:
+    """`identity.cluster_edges`: the pairs at or above the match threshold plus one edge
+    per must-link override (weight +inf: no cut may remove it)."""
+    con.execute(
+        f"create or replace table {SCHEMA}.cluster_edges as select *, null::varchar as "
+        f"edge_reason from {SCHEMA}.pairs where match_probability >= $match",
+        {"match": thresholds.match},
+    )
+    for item in must:
+        con.execute(
+            f"insert into {SCHEMA}.cluster_edges values ($l, $r, 'infinity'::double, 1.0, $reason)",
+            {"l": item.left, "r": item.right, "reason": item.logged_reason},
+        )
+
+
+def _components(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, name: str) -> None:
+    """`identity.<name>` (unique_id, cluster_id): connected components of the edges (Splink)."""
+    db_api = DuckDBAPI(connection=con)
+    before = _temporary_views(con)
+    result = cluster_pairwise_predictions_at_threshold(
+        con.sql(f"select unique_id from {SCHEMA}.records"),
+        con.sql(f"select unique_id_l, unique_id_r, match_probability from {SCHEMA}.cluster_edges"),
+        db_api,
+        "unique_id",
+        threshold_match_probability=thresholds.match,
+    )
+    con.execute(
+        f"create or replace table {SCHEMA}.{name} as select unique_id, cluster_id "
+        f"from {result.physical_name} order by unique_id"
+    )
+    result.drop_table_from_database_and_remove_from_cache()
+    db_api.delete_tables_created_by_splink_from_db()
+    # Splink registers the node and edge inputs as temporary views of its own: the ones
+    # this call added are unregistered, so nothing of it outlives the step.
+    for name in _temporary_views(con) - before:
+        con.unregister(name)
+
+
+def _temporary_views(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "select view_name from duckdb_views() where temporary and starts_with(view_name, "
+        "'__splink__')"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _cut(con: duckdb.DuckDBPyConnection, cannot: list) -> int:
+    """Cut edges until no cannot-link pair shares a cluster; only the clusters holding such
+    a pair are read into memory. `identity.cut_edges` gets every cannot-link pair (its
+    score if any) and every edge cut, each with the override's reason: a split names it."""
+    con.execute(
+        f"create or replace table {SCHEMA}.cut_edges as select * from {SCHEMA}.cluster_edges "
+        "limit 0"
+    )
+    for item in cannot:
+        con.execute(
+            f"insert into {SCHEMA}.cut_edges select $l, $r, max(match_weight), "
+            f"max(match_probability), $reason from {SCHEMA}.pairs where "
+            "(unique_id_l, unique_id_r) in (($l, $r), ($r, $l))",
+            {"l": item.left, "r": item.right, "reason": item.logged_reason},
+        )
+    together = [
+        o
+        for o in cannot
+        if con.execute(
+            f"select count(distinct cluster_id) = 1 from {SCHEMA}.clusters "
+            "where unique_id in ($l, $r)",
+            {"l": o.left, "r": o.right},
+        ).fetchall()[0][0]
+    ]
+    if not together:
+        return 0
+    ids = sorted({o.left for o in together})
+    rows = con.execute(
+        f"with touched as (select unique_id from {SCHEMA}.clusters where cluster_id in "
+        f"(select cluster_id from {SCHEMA}.clusters where unique_id in (select unnest($ids)))) "
+        f"select unique_id_l, unique_id_r, match_weight from {SCHEMA}.cluster_edges "
+        "where unique_id_l in (select unique_id from touched)",
+        {"ids": ids},
+    ).fetchall()
+    # One edge per pair of records, either way round, at its strongest: a must-link (+inf)
+    # beside a scored pair keeps the pair uncuttable.
+    weights: dict[tuple[str, str], float] = {}
+    for left, right, weight in rows:
+        edge = (min(left, right), max(left, right))
+        weights[edge] = max(weights.get(edge, float("-inf")), weight)
+    cut = overrides.cut_edges(weights, together)
+    same_pair = "(unique_id_l, unique_id_r) in (($l, $r), ($r, $l))"
+    for (left, right), item in cut.items():
+        params = {"l": left, "r": right}
+        con.execute(
+            f"insert into {SCHEMA}.cut_edges select * exclude (edge_reason), $reason from "
+            f"{SCHEMA}.cluster_edges where {same_pair}",
+            {**params, "reason": item.logged_reason},
+        )
+        con.execute(f"delete from {SCHEMA}.cluster_edges where {same_pair}", params)
+    return len(cut)
+
+
+def cluster_with_overrides(
+    con: duckdb.DuckDBPyConnection, thresholds: Thresholds, decided: overrides.Overrides
+) -> Clustering:
+    """`identity.clusters`: connected components of the pairs at or above the match
+    threshold, joined by must-link and separated by cannot-link overrides."""
+    named = {o.left for o in decided.items} | {o.right for o in decided.items}
+    known = _known(con, named)
+    usable = [o for o in decided.items if o.left in known and o.right in known]
+    must = [o for o in usable if o.kind == "must_link"]
+    cannot = [o for o in usable if o.kind == "cannot_link"]
+    _edges(con, thresholds, must)
+    _components(con, thresholds, "clusters")
+    conflicts = _national_id_conflicts(con)
+    cut = _cut(con, cannot + conflicts)
+    if cut:
+        _components(con, thresholds, "clusters")
+    count = con.execute(f"select count(distinct cluster_id) from {SCHEMA}.clusters").fetchall()
+    return Clustering(count[0][0], len(must), cut, tuple(sorted(named - known)), len(conflicts))
+
+
+NATIONAL_ID_REASON = "different national ids (automatic cannot-link)"
+
+
+def _national_id_conflicts(con: duckdb.DuckDBPyConnection) -> list[overrides.Override]:
+    """Two records of one cluster with different national ids are two people: a national
+    id is issued once, so the model's evidence cannot outweigh it. Each such pair becomes
+    a cannot-link (a person's must-link still wins)."""
+    rows = con.execute(
+        f"with ids as (select c.cluster_id, f.unique_id, f.national_id from {SCHEMA}.clusters c "
+        f"join {SCHEMA}.features f using (unique_id) where f.national_id is not null) "
+        "select a.unique_id, b.unique_id from ids a join ids b on a.cluster_id = b.cluster_id "
+        "and a.unique_id < b.unique_id and a.national_id <> b.national_id order by all"
+    ).fetchall()
+    return [
+        overrides.Override("cannot_link", left, right, NATIONAL_ID_REASON, 0, automatic=True)
+        for left, right in rows
+    ]

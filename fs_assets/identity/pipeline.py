@@ -15,6 +15,7 @@ from splink import Linker
 
 from fs_assets.identity import canonical, golden, link, model
 from fs_assets.identity.mapping import SourceMapping
+from fs_assets.identity.overrides import Overrides
 
 DEFAULT_THRESHOLDS = link.Thresholds()
 DEFAULT_TRAINING = model.Training()
@@ -57,9 +58,10 @@ def _link(
         model.save_model(linker, model_path)
     with report.phase("predict"):
         scored = link.predict(con, linker, thresholds)
+        scored.drop_table_from_database_and_remove_from_cache()
         report.scored_pairs = link.count_pairs(con)
     with report.phase("cluster"):
-        link.cluster(con, linker, scored, thresholds)
+        link.cluster_with_overrides(con, thresholds, Overrides())
         report.review_pairs = link.review(con, thresholds)
         report.golden_customers = link.assign_golden_ids(con)
 

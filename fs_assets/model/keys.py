@@ -17,6 +17,7 @@ MASTERED_SCHEMA = "mastered"
 QUARANTINE_SCHEMA = "quarantine"
 MARTS_SCHEMA = "marts"
 META_SCHEMA = "meta"
+IDENTITY_SCHEMA = "identity"  # identity resolution's working tables (PII)
 
 OWNER = "team:customer-data"
 # Metadata key under which an asset lists its column transformations (read by the lineage).
@@ -42,6 +43,16 @@ CROSS_SELL_PATH: KeyPath = (MARTS_SCHEMA, "cross_sell")
 FUNNEL_PATH: KeyPath = (MARTS_SCHEMA, "campaign_funnel")
 LEAD_PATH: KeyPath = (MARTS_SCHEMA, "lead_generation")
 SPEND_PATH: KeyPath = (MARTS_SCHEMA, "spend_analysis")
+
+# Identity resolution, in the order data flows (fs_assets/defs/identity.py).
+SOURCE_RECORDS_PATH: KeyPath = (IDENTITY_SCHEMA, "source_records")
+LINKAGE_MODEL_PATH: KeyPath = (IDENTITY_SCHEMA, "linkage_model")
+PREDICTIONS_PATH: KeyPath = (IDENTITY_SCHEMA, "pairwise_predictions")
+CLUSTERS_PATH: KeyPath = (IDENTITY_SCHEMA, "clusters")
+REVIEW_PAIRS_PATH: KeyPath = (IDENTITY_SCHEMA, "review_pairs")
+CUSTOMER_IDENTITY_PATH: KeyPath = mastered_path("customer_identity")
+GOLDEN_CUSTOMER_PATH: KeyPath = mastered_path("golden_customer")
+GOLDEN_ID_LOG_PATH: KeyPath = (IDENTITY_SCHEMA, "golden_id_log")
 
 # Tables (schema-qualified, quoted): the warehouse's names for each entity's layers.
 LEDGER = f"{META_SCHEMA}.ingest_ledger"

@@ -57,6 +57,11 @@ class DataPaths:
         return self.home / "reports"
 
     @property
+    def identity_model(self) -> Path:
+        """The trained identity linkage model (Splink JSON; parameters only, owner-only)."""
+        return self.home / "identity" / "linkage_model.json"
+
+    @property
     def exports(self) -> Path:
         """One DuckDB file per role, holding only that role's governed views."""
         return self.home / "exports"

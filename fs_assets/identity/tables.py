@@ -1,0 +1,87 @@
+"""The tables identity resolution writes, named once, and their empty forms.
+
+When only one source has landed there is nothing to link: every table is still there
+(empty, or as the last multi-source run left the mastered ones), so readers and the
+catalog find what the definitions declare.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from fs_assets.identity import canonical
+from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES
+from fs_assets.identity.canonical import SCHEMA
+from fs_assets.model.keys import MASTERED_SCHEMA
+
+RECORDS = f"{SCHEMA}.records"
+FEATURES = f"{SCHEMA}.features"
+PAIRS = f"{SCHEMA}.pairs"
+CLUSTER_EDGES = f"{SCHEMA}.cluster_edges"
+CUT_EDGES = f"{SCHEMA}.cut_edges"
+CLUSTERS = f"{SCHEMA}.clusters"
+REVIEW_PAIRS = f"{SCHEMA}.review_pairs"
+GOLDEN_ID_LOG = f"{SCHEMA}.golden_id_log"
+CUSTOMER_IDENTITY = f"{MASTERED_SCHEMA}.customer_identity"
+GOLDEN_CUSTOMER = f"{MASTERED_SCHEMA}.golden_customer"
+
+_PAIR_COLUMNS = (
+    "unique_id_l varchar, unique_id_r varchar, match_weight double, match_probability double"
+)
+WORKING_DDL = {
+    PAIRS: _PAIR_COLUMNS,
+    REVIEW_PAIRS: _PAIR_COLUMNS,
+    # edge_reason: NULL for a scored pair, the override's reason for a must-link edge
+    CLUSTER_EDGES: f"{_PAIR_COLUMNS}, edge_reason varchar",
+    # edge_reason: the cannot-link override that cut the edge
+    CUT_EDGES: f"{_PAIR_COLUMNS}, edge_reason varchar",
+    CLUSTERS: "unique_id varchar, cluster_id varchar",
+}
+LOG_DDL = (
+    "logged_at timestamp, run_id varchar, event varchar, golden_id varchar, "
+    "other_golden_id varchar, unique_id_l varchar, unique_id_r varchar, "
+    "match_weight double, reason varchar"
+)
+CUSTOMER_IDENTITY_DDL = "source varchar, source_id varchar, unique_id varchar, golden_id varchar"
+
+
+def golden_customer_ddl() -> str:
+    attributes = ", ".join(
+        f"{a} {'date' if a in DATE_ATTRIBUTES else 'varchar'}, {a}_source varchar"
+        for a in ATTRIBUTES
+    )
+    return (
+        f"golden_id varchar, {attributes}, source_records bigint, sources varchar[], "
+        "last_updated_at timestamp"
+    )
+
+
+def sources_linked(con: duckdb.DuckDBPyConnection) -> int:
+    """How many sources `identity.records` holds (0 when it does not exist)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = $s "
+        "and table_name = 'records'",
+        {"s": SCHEMA},
+    ).fetchall()[0][0]
+    if not found:
+        return 0
+    return con.execute(f"select count(distinct source) from {RECORDS}").fetchall()[0][0]
+
+
+def create_kept_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The tables that outlive a run (golden ids, golden records, the log), if missing."""
+    con.execute(f"create schema if not exists {SCHEMA}")
+    con.execute(f"create schema if not exists {MASTERED_SCHEMA}")
+    con.execute(f"create table if not exists {GOLDEN_ID_LOG} ({LOG_DDL})")
+    con.execute(f"create table if not exists {CUSTOMER_IDENTITY} ({CUSTOMER_IDENTITY_DDL})")
+    con.execute(f"create table if not exists {GOLDEN_CUSTOMER} ({golden_customer_ddl()})")
+
+
+def reset_working_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Empty working tables (nothing to link): records, features, pairs, edges, clusters."""
+    canonical.create_records(con)
+    canonical.latest_versions(con)
+    canonical.standardise(con)
+    for table, columns in WORKING_DDL.items():
+        con.execute(f"create or replace table {table} ({columns})")
+    create_kept_tables(con)

@@ -1,0 +1,400 @@
+"""Identity resolution as Dagster assets and checks, on a real instance and DuckDB file: a
+no-op without multi-source data, the linked tables and the model's metadata and charts,
+each check failing on planted bad data, stable golden ids across a second batch, and
+overrides flipping a decision both ways."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from asset_checks.identity_checks import IDENTITY_CHECKS
+from fs_assets.defs.identity import IDENTITY_ASSETS, NO_DATA
+from fs_assets.defs.keys import (
+    CLUSTERS_KEY,
+    CUSTOMER_IDENTITY_KEY,
+    GOLDEN_CUSTOMER_KEY,
+    GOLDEN_ID_LOG_KEY,
+    LINKAGE_MODEL_KEY,
+    PREDICTIONS_KEY,
+    REVIEW_PAIRS_KEY,
+    SOURCE_RECORDS_KEY,
+)
+from fs_assets.defs.sources import SOURCE_ENTITIES
+from fs_assets.engines.duckdb_engine import ingest_files
+from fs_assets.generator import generate_landing
+from fs_assets.generator.sources import generate_sources
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
+from fs_assets.transforms.landing_files import list_landing
+from fs_assets.transforms.mastering import build_mastered
+from resources.landing_zone import LandingZoneResource
+from resources.warehouse import WarehouseResource
+from tests.pii_scan import scan
+
+CUSTOMERS = 300  # core customers; about 620 source records in three sources
+TRAINING = {"ops": {"identity__linkage_model": {"config": {"u_max_pairs": 1e5}}}}
+RELINK = [SOURCE_RECORDS_KEY, PREDICTIONS_KEY, CLUSTERS_KEY, REVIEW_PAIRS_KEY,
+          CUSTOMER_IDENTITY_KEY, GOLDEN_ID_LOG_KEY, GOLDEN_CUSTOMER_KEY]  # fmt: skip
+
+
+def _landing(root: Path, sources: bool) -> Path:
+    landing = root / "landing"
+    generate_landing(landing, customers=CUSTOMERS, seed=5)
+    for folder in landing.iterdir():
+        if folder.name != "customer":
+            shutil.rmtree(folder)
+    if sources:
+        generate_sources(landing, seed=5)
+    _master_landed(root)
+    return root
+
+
+def _master_landed(root: Path) -> None:
+    """Raw and mastered of the core feed and every source: linkage reads mastered."""
+    with duckdb.connect(str(DataPaths(root).warehouse)) as con:
+        for schema in LAYER_SCHEMAS:
+            con.execute(f"create schema if not exists {schema}")
+        for ent in (CUSTOMER, *SOURCE_ENTITIES):
+            files = list_landing(root / "landing" / ent.folder).files
+            outcomes = ingest_files(con, ent, files, "test")
+            assert all(o.status != "rejected" for o in outcomes), outcomes
+            build_mastered(con, ent)
+
+
+def _materialize(
+    root: Path, keys: Sequence[dg.AssetKey] | None = None, run_config: dict | None = None
+) -> dg.ExecuteInProcessResult:
+    """Materialize identity assets (all, or `keys`) with their checks on a real instance."""
+    resources = {
+        "warehouse": WarehouseResource(home=str(root)),
+        "landing": LandingZoneResource(home=str(root)),
+    }
+    selection = dg.AssetSelection.assets(*keys) if keys else None
+    with dg.instance_for_test() as instance:
+        return dg.materialize(
+            [*IDENTITY_ASSETS, *IDENTITY_CHECKS],
+            resources=resources,
+            instance=instance,
+            selection=selection,
+            run_config=run_config or (TRAINING if keys is None else {}),
+            raise_on_error=False,
+        )
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict:
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.materialization.asset_key == key
+    ]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def _run_check(root: Path, name: str) -> dg.AssetCheckResult:
+    """One identity check called on the data folder as it is (the fixture's run shows
+    them all passing inside a materialization)."""
+    warehouse = WarehouseResource(home=str(root))
+    landing = LandingZoneResource(home=str(root))
+    (check,) = [c for c in IDENTITY_CHECKS if next(iter(c.check_specs)).name == name]
+    if name == "precision_recall_against_truth":
+        return check(warehouse=warehouse, landing=landing)
+    return check(warehouse=warehouse)
+
+
+def _execute(root: Path, sql: str, params: dict | None = None) -> None:
+    with duckdb.connect(str(DataPaths(root).warehouse)) as con:
+        con.execute(sql, params or {})
+
+
+def _query(root: Path, sql: str, params: dict | None = None) -> list[tuple]:
+    with duckdb.connect(str(DataPaths(root).warehouse), read_only=True) as con:
+        return con.execute(sql, params or {}).fetchall()
+
+
+@pytest.fixture(scope="module")
+def linked_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """Three sources landed and every identity asset and check materialized once."""
+    root = _landing(tmp_path_factory.mktemp("identity_assets"), sources=True)
+    result = _materialize(root)
+    assert result.success
+    return root, {
+        "model": _metadata(result, LINKAGE_MODEL_KEY),
+        "clusters": _metadata(result, CLUSTERS_KEY),
+        "predictions": _metadata(result, PREDICTIONS_KEY),
+        "checks": _checks(result),
+    }
+
+
+@pytest.fixture
+def linked(tmp_path: Path, linked_template: tuple[Path, dict]) -> Path:
+    """A private copy of the linked data folder."""
+    root = tmp_path / "home"
+    shutil.copytree(linked_template[0], root)
+    return root
+
+
+def test_core_feed_only_is_a_no_op_that_says_so(tmp_path: Path) -> None:
+    root = _landing(tmp_path, sources=False)
+    result = _materialize(root)
+    assert result.success
+    for key in (SOURCE_RECORDS_KEY, LINKAGE_MODEL_KEY, CUSTOMER_IDENTITY_KEY, GOLDEN_CUSTOMER_KEY):
+        assert _metadata(result, key)["status"] == NO_DATA
+    assert all(c.passed for c in _checks(result).values())
+    counts = _query(
+        root,
+        "select (select count(*) from identity.records), (select count(*) from "
+        "mastered.customer_identity), (select count(*) from mastered.golden_customer)",
+    )
+    assert counts == [(0, 0, 0)]
+    assert not DataPaths(root).identity_model.exists()
+
+
+def test_assets_link_the_sources_and_the_checks_pass(linked_template) -> None:
+    root, seen = linked_template
+    checks = seen["checks"]
+    assert set(checks) == {
+        "one_golden_id_per_record",
+        "one_national_id_per_person",
+        "precision_recall_against_truth",
+    }
+    assert all(c.passed for c in checks.values()), checks
+    score = checks["precision_recall_against_truth"].metadata
+    assert score["precision"].value >= 0.99 and score["recall"].value >= 0.98
+    assert score["true_pairs"].value > 200
+    records, linked, people, golden = _query(
+        root,
+        "select (select count(*) from identity.records), (select count(distinct unique_id) "
+        "from mastered.customer_identity), (select count(distinct golden_id) from "
+        "mastered.customer_identity), (select count(*) from mastered.golden_customer)",
+    )[0]
+    assert records == linked > CUSTOMERS and people == golden < records
+    low, high = _query(
+        root, "select min(match_probability), max(match_probability) from identity.review_pairs"
+    )[0]
+    assert low is None or 0.5 <= low <= high < 0.95
+    assert seen["predictions"]["candidate_pairs"] >= seen["predictions"]["dagster/row_count"] > 0
+    assert "| 2 |" in seen["clusters"]["cluster_sizes"]
+
+
+def test_the_model_is_saved_owner_only_and_shown_with_its_charts(linked_template) -> None:
+    root, seen = linked_template
+    model = seen["model"]
+    path = DataPaths(root).identity_model
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert 0 < model["lambda"] < 1
+    assert (
+        "| email |" in model["m_u_parameters"]
+        and "| first_name_last_name |" in model["m_u_parameters"]
+    )
+    for chart in ("match_weights", "m_u_parameters"):
+        assert (
+            model[f"chart/{chart}"].startswith("**")
+            and "data:image/png;base64," in model[f"chart/{chart}"]
+        )
+        html = Path(model[f"chart/{chart}_html"])
+        assert html.parent == DataPaths(root).reports / "identity"
+        assert "vega" in html.read_text(encoding="utf-8")
+    # Nothing outside the warehouse holds a record's values: the model and the charts.
+    rows = _query(root, "select email, mobile, address_line1 from identity.records")
+    values = {
+        "email": {r[0] for r in rows if r[0]},
+        "mobile": {r[1] for r in rows if r[1] and len(r[1]) >= 8},
+        "address": {r[2] for r in rows if r[2] and len(r[2]) >= 8},
+    }
+    files = [path, *(DataPaths(root).reports / "identity").iterdir()]
+    assert scan(files, values) == []
+
+
+@pytest.mark.parametrize(
+    ("check", "plant"),
+    [
+        (
+            "one_golden_id_per_record",
+            "delete from mastered.customer_identity where unique_id = "
+            "(select min(unique_id) from mastered.customer_identity)",
+        ),
+        (
+            "one_golden_id_per_record",
+            "insert into mastered.customer_identity select source, source_id, unique_id, "
+            "'G9999999999' from mastered.customer_identity limit 1",
+        ),
+        (
+            "one_national_id_per_person",
+            "update identity.features set national_id = 'PLANTED' || unique_id "
+            "where unique_id in (select unique_id from mastered.customer_identity where "
+            "golden_id = (select golden_id from mastered.customer_identity group by all "
+            "having count(*) > 1 order by golden_id limit 1))",
+        ),
+        (
+            "precision_recall_against_truth",
+            "update mastered.customer_identity set golden_id = 'G0000000001'",
+        ),
+    ],
+)
+def test_each_check_fails_on_planted_bad_data(
+    linked_template, linked: Path, check: str, plant: str
+) -> None:
+    assert linked_template[1]["checks"][check].passed
+    _execute(linked, plant)
+    evaluation = _run_check(linked, check)
+    assert not evaluation.passed, evaluation.metadata
+
+
+def _golden_ids(root: Path) -> dict[str, str]:
+    return dict(_query(root, "select unique_id, golden_id from mastered.customer_identity"))
+
+
+def _log(root: Path) -> list[tuple]:
+    return _query(
+        root,
+        "select event, golden_id, other_golden_id, unique_id_l, unique_id_r, match_weight, "
+        "reason from identity.golden_id_log order by all",
+    )
+
+
+def _land_second_batch(root: Path) -> tuple[str, str, str]:
+    """A CRM file with a changed record, a new record of a core customer and a new
+    person; returns their unique ids and the core customer's."""
+    core_id, first, last, born, email, mobile = _query(
+        root,
+        "select unique_id, first_name, last_name, date_of_birth, email, mobile from "
+        "identity.records where source = 'core_banking' and email is not null "
+        "order by unique_id limit 1",
+    )[0]
+    changed = _query(
+        root,
+        "select source_id, first_name, last_name, date_of_birth, email, mobile "
+        "from identity.records where source = 'crm' order by source_id limit 1",
+    )[0]
+    header = ["contact_id", "last_updated", "given_name", "middle_name", "family_name",
+              "birth_date", "email_address", "phone", "address_street", "address_locality",
+              "town", "region", "postal_code", "country_name"]  # fmt: skip
+    stamp = "2030-01-01 00:00:00"
+    rows = [
+        [changed[0], stamp, changed[1], "", changed[2], changed[3], changed[4], changed[5],
+         "", "New locality", "", "", "", ""],
+        ["C90000001", stamp, first, "", last, born, email, mobile, "", "", "", "", "", ""],
+        ["C90000002", stamp, "Zebulon", "", "Quixotewright", "1931-02-03",
+         "zq@example.org", "9000000001", "", "", "", "", "", ""],
+    ]  # fmt: skip
+    path = root / "landing" / "crm_contact" / "crm batch 2 'late' ü.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    return f"crm:{changed[0]}", "crm:C90000001", "crm:C90000002", core_id
+
+
+def test_a_second_batch_changes_no_existing_golden_id(linked: Path) -> None:
+    before = _golden_ids(linked)
+    changed, joining, newcomer, core_id = _land_second_batch(linked)
+    _master_landed(linked)
+    result = _materialize(linked, RELINK)  # the saved model, not retrained
+    assert result.success
+    assert all(c.passed for c in _checks(result).values())
+    after = _golden_ids(linked)
+    retired = {other: golden for event, golden, other, *_ in _log(linked) if event == "merge"}
+    split = {other for event, _, other, *_ in _log(linked) if event == "split"}
+    for record, old in before.items():
+        assert after[record] == retired.get(old, old) or old in split, record
+    assert after[changed] == before[changed]
+    assert after[joining] == before[core_id]
+    assert after[newcomer] not in set(before.values())
+    assert after[newcomer] > max(before.values())
+
+
+def _overrides(root: Path, kind: str, left: str, right: str, reason: str) -> Path:
+    path = root / "overrides.yaml"
+    (ls, li), (rs, ri) = left.split(":", 1), right.split(":", 1)
+    path.write_text(
+        f'{kind}:\n  - left: {{source: {ls}, source_id: "{li}"}}\n'
+        f'    right: {{source: {rs}, source_id: "{ri}"}}\n    reason: {reason}\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _relink_with(root: Path, overrides: Path) -> dg.ExecuteInProcessResult:
+    keys = [CLUSTERS_KEY, CUSTOMER_IDENTITY_KEY, GOLDEN_ID_LOG_KEY, GOLDEN_CUSTOMER_KEY]
+    config = {"ops": {"identity__clusters": {"config": {"overrides_file": str(overrides)}}}}
+    result = _materialize(root, keys, config)
+    assert result.success
+    return result
+
+
+def test_must_link_merges_and_cannot_link_splits_on_the_next_run(linked: Path) -> None:
+    before = _golden_ids(linked)
+    # Two people the model keeps apart (without national ids: the blocking check would
+    # refuse a person with two): the first records of two such golden ids.
+    (a, ga), (b, gb) = _query(
+        linked,
+        "select min(unique_id), golden_id from mastered.customer_identity join "
+        "identity.features using (unique_id) group by golden_id "
+        "having count(national_id) = 0 order by golden_id limit 2",
+    )
+    path = _overrides(linked, "must_link", a, b, "same passport at the branch")
+    result = _relink_with(linked, path)
+    after = _golden_ids(linked)
+    assert after[a] == after[b] == min(ga, gb)  # the older id survives
+    assert ("merge", min(ga, gb), max(ga, gb)) in {row[:3] for row in _log(linked)}
+    (reason,) = [r[6] for r in _log(linked) if r[0] == "merge"]
+    assert reason == "must_link: same passport at the branch"
+    meta = _metadata(result, CLUSTERS_KEY)
+    assert meta["must_link_edges_added"] == 1 and len(meta["overrides_sha256"]) == 64
+    assert {r: g for r, g in after.items() if g != min(ga, gb)} == {
+        r: g for r, g in before.items() if g not in (ga, gb)
+    }
+    # The same pair declared different people: apart again, the split logged.
+    path = _overrides(linked, "cannot_link", a, b, "twins, KYC confirmed")
+    _relink_with(linked, path)
+    again = _golden_ids(linked)
+    assert again[a] != again[b]
+    splits = [r for r in _log(linked) if r[0] == "split"]
+    assert len(splits) == 1 and splits[0][6] == "cannot_link: twins, KYC confirmed"
+
+
+def test_cannot_link_cuts_the_weakest_edges_of_a_matched_cluster(linked: Path) -> None:
+    before = _golden_ids(linked)
+    (golden,) = _query(
+        linked,
+        "select golden_id from mastered.customer_identity group by golden_id "
+        "having count(*) = 3 order by golden_id limit 1",
+    )[0]
+    members = sorted(r for r, g in before.items() if g == golden)
+    result = _relink_with(
+        linked, _overrides(linked, "cannot_link", members[0], members[-1], "two people")
+    )
+    after = _golden_ids(linked)
+    assert after[members[0]] != after[members[-1]]
+    assert golden in {after[m] for m in members}  # the larger part keeps the id
+    assert _metadata(result, CLUSTERS_KEY)["edges_cut_by_cannot_link"] >= 1
+    assert {r: g for r, g in after.items() if r not in members} == {
+        r: g for r, g in before.items() if r not in members
+    }
+
+
+def test_a_malformed_overrides_file_fails_the_run_naming_line_and_field(linked: Path) -> None:
+    before = _golden_ids(linked)
+    path = linked / "overrides.yaml"
+    path.write_text(
+        'cannot_link:\n  - left: {source: crm, source_id: "C1"}\n'
+        "    right: {source: crm, sourceid: C2}\n    reason: typo\n",
+        encoding="utf-8",
+    )
+    config = {"ops": {"identity__clusters": {"config": {"overrides_file": str(path)}}}}
+    result = _materialize(linked, [CLUSTERS_KEY, CUSTOMER_IDENTITY_KEY], config)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = str(failure.step_failure_data.error)
+    assert f"{path}:3: cannot_link[0].right.sourceid: unknown field" in message
+    assert _golden_ids(linked) == before  # nothing changed; the next run succeeds
+    _relink_with(linked, _overrides(linked, "cannot_link", *sorted(before)[:2], "fixed"))

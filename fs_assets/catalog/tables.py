@@ -15,6 +15,9 @@ from fs_assets.catalog.graph_view import DeclaredColumn, GraphView
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
+    CHANGED_KEYS,
+    CHANGES,
+    CHECK_EVIDENCE,
     LEDGER,
     STATE,
     KeyPath,
@@ -169,6 +172,30 @@ def side_tables() -> tuple[SideTable, ...]:
             mastered,
             "Mastering state per entity: last build, raw watermark and rules fingerprint "
             "(what makes the next build incremental).",
+        )
+    )
+    tables.append(
+        SideTable(
+            CHANGES,
+            mastered,
+            "The last mastering write per entity: build, the build it started from, mode, "
+            "the builds of the tables its rules read, and the row counts it left.",
+        )
+    )
+    tables.append(
+        SideTable(
+            CHANGED_KEYS,
+            mastered,
+            "The keys the last incremental mastering write of each entity rewrote (what "
+            "the mastered checks evaluate).",
+        )
+    )
+    tables.append(
+        SideTable(
+            CHECK_EVIDENCE,
+            mastered,
+            "Per entity and mastered check: the last build evaluated, its outcome and mode "
+            "(the evidence an incremental evaluation needs).",
         )
     )
     tables.append(

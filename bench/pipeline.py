@@ -63,6 +63,21 @@ def step_seconds(run_id: str) -> dict[str, float]:
     return out
 
 
+def check_modes(run_id: str) -> dict[str, int]:
+    """How many check evaluations of the run ran in each mode (metadata `check_mode`)."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    modes: dict[str, int] = {}
+    records = DagsterInstance.get().get_records_for_run(
+        run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=100_000
+    )
+    for rec in records.records:
+        meta = rec.event_log_entry.dagster_event.event_specific_data.metadata
+        mode = meta["check_mode"].value if "check_mode" in meta else "unrecorded"
+        modes[mode] = modes.get(mode, 0) + 1
+    return modes
+
+
 def phase_build(home: Path, select: str | None) -> dict:
     from fs_assets.app.build import build
     from fs_assets.model.paths import DataPaths
@@ -71,12 +86,16 @@ def phase_build(home: Path, select: str | None) -> dict:
     report = build(DataPaths(home), select=select, out=io.StringIO())
     seconds = time.perf_counter() - start
     steps: dict[str, float] = {}
+    modes: dict[str, int] = {}
     for run_id in report.run_ids:
         steps.update(step_seconds(run_id))
+        for mode, n in check_modes(run_id).items():
+            modes[mode] = modes.get(mode, 0) + n
     return {
         "seconds": seconds,
         "ok": report.ok,
         "checks_failed": report.checks_failed,
+        "check_modes": modes,
         "steps": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
     }
 
@@ -214,7 +233,8 @@ def main() -> None:
         print(
             f"update        {args.update_customers:,} changed customers: raw+mastered customer "
             f"steps {refresh:.2f} s; whole run with checks and catalog {upd['seconds']:.1f} s, "
-            f"peak {upd['peak_mb']:.0f} MB, ok={upd['ok']}"
+            f"peak {upd['peak_mb']:.0f} MB, ok={upd['ok']}, check evaluations by mode "
+            f"{upd['check_modes']}"
         )
         for step, secs in upd["steps"].items():
             print(f"    {step:40} {secs:7.2f} s")

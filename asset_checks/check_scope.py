@@ -10,7 +10,8 @@ says, per check, why its property is per key (or bounded by the changed keys).
 Any missing link means a full evaluation, never a pass on missing evidence: no record
 (first build, an older warehouse), a full write (a full build, changed rules, a rebuilt
 referenced table), a record of another build than the committed one, row counts that
-differ from the ones the write left (rows written or deleted outside mastering), a
+differ from the ones the write left or the write started from other counts than the
+previous write left (rows written or deleted outside mastering), a
 referenced table rebuilt since, a check with no passing evaluation of the build the write
 started from (or of this build), the Spark engine, or `full_checks: true`. An UPDATE made
 by hand outside mastering keeps the counts: the weekly full evaluation (and any full
@@ -88,6 +89,8 @@ def decide_scope(conn, ent: Entity, needs_evidence: set[str], full_checks: bool)
         return full(f"change record of build {record.build_id}, the committed build is {build}")
     if record.mode != INCREMENTAL:
         return full("the last write was a full build")
+    if not record.base_intact:
+        return full("the tables the write started from were changed outside mastering")
     counts = table_counts(conn, ent)
     if counts != record.counts:
         return full(

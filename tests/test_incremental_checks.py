@@ -151,7 +151,9 @@ def test_every_missing_link_means_a_full_evaluation(mastered, tmp_path: Path) ->
     # The account write read mastered.customer's build 1 (its record made incremental here
     # to isolate that link).
     account = ENTITIES["account"]
-    mastered.execute(f"update {CHANGES} set mode = 'incremental' where entity = 'account'")
+    mastered.execute(
+        f"update {CHANGES} set mode = 'incremental', base_intact = true where entity = 'account'"
+    )
     passed_everything(mastered, account)
     assert decide_scope(mastered, account, incremental_checks(account), False).incremental
     passed_everything(mastered, CUSTOMER)
@@ -164,6 +166,18 @@ def test_every_missing_link_means_a_full_evaluation(mastered, tmp_path: Path) ->
     scope = decide_scope(mastered, CUSTOMER, needs, False)
     assert not scope.incremental and "valid_city" in scope.reason
     record_outcomes(mastered, "customer", 1, {"valid_city": True}, "full", NOW)
+    # Rows written by hand between two writes: the next write's record says so.
+    mastered.execute("insert into mastered.customer select * from mastered.customer limit 1")
+    land_update(mastered, tmp_path, n=CHANGED + 1)
+    build_mastered(mastered, CUSTOMER)
+    passed_everything(mastered, CUSTOMER)
+    scope = decide_scope(mastered, CUSTOMER, needs, False)
+    assert not scope.incremental and "started from" in scope.reason
+    build_mastered(mastered, CUSTOMER, full_refresh=True)
+    passed_everything(mastered, CUSTOMER)
+    land_update(mastered, tmp_path, n=CHANGED + 2)
+    build_mastered(mastered, CUSTOMER)
+    assert decide_scope(mastered, CUSTOMER, needs, False).incremental
     # A row written outside mastering changes the counts the write left.
     mastered.execute("insert into mastered.customer select * from mastered.customer limit 1")
     scope = decide_scope(mastered, CUSTOMER, needs, False)

@@ -37,6 +37,25 @@ FULL = "full"
 SCOPE_KEYS = "_changed_keys"
 
 
+CHANGES_COLUMNS = (
+    ("entity", "varchar"),
+    ("build_id", "bigint"),
+    ("base_build_id", "bigint"),
+    ("mode", "varchar"),
+    ("refs", "varchar"),
+    ("keys_changed", "bigint"),
+    ("mastered_written", "bigint"),
+    ("base_intact", "boolean"),
+    ("raw_rows", "bigint"),
+    ("mastered_rows", "bigint"),
+    ("rejected_rows", "bigint"),
+    ("pending_rows", "bigint"),
+    ("history_rows", "bigint"),
+    ("superseded_rows", "bigint"),
+    ("recorded_at", "timestamp"),
+)
+
+
 @dataclass(frozen=True)
 class ChangeRecord:
     """The last write of one entity: build, the build it started from, mode, refs, counts."""
@@ -47,17 +66,29 @@ class ChangeRecord:
     refs: str
     keys_changed: int
     mastered_written: int
+    # The tables the write started from were those the previous recorded write left.
+    base_intact: bool
     counts: tuple[int, ...]
 
 
+def _current_layout(conn: duckdb.DuckDBPyConnection) -> bool:
+    """meta.master_changes exists with today's columns."""
+    have = [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'meta' "
+            "and table_name = 'master_changes' order by ordinal_position"
+        ).fetchall()
+    ]
+    return have == [name for name, _ in CHANGES_COLUMNS]
+
+
 def _ensure(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(
-        f"create table if not exists {CHANGES} (entity varchar primary key, build_id bigint, "
-        "base_build_id bigint, mode varchar, refs varchar, keys_changed bigint, "
-        "mastered_written bigint, "
-        "raw_rows bigint, mastered_rows bigint, rejected_rows bigint, pending_rows bigint, "
-        "history_rows bigint, superseded_rows bigint, recorded_at timestamp)"
-    )
+    """The record tables; a record table of another layout (an older version) is replaced:
+    the write that follows records afresh."""
+    if not _current_layout(conn):
+        cols = ", ".join(f"{name} {kind}" for name, kind in CHANGES_COLUMNS)
+        conn.execute(f"create or replace table {CHANGES} ({cols}, primary key (entity))")
     conn.execute(f"create table if not exists {CHANGED_KEYS} (entity varchar, key varchar)")
 
 
@@ -86,12 +117,22 @@ def record_change(
     refs: str,
     keys_table: str | None,
     mastered_written: int,
+    counts_before: tuple[int, ...] | None,
     now: dt.datetime,
 ) -> None:
     """Inside the mastering transaction: the write's record; `keys_table` holds the keys an
     incremental write rewrote (None: a full write, which records no keys), and
-    `mastered_written` the rows its insert into mastered reported."""
+    `mastered_written` the rows its insert into mastered reported, `counts_before` the
+    table counts it started from (rows written by hand between two writes break the
+    chain of evidence, and the next checks run in full)."""
     _ensure(conn)
+    previous = read_change(conn, ent)
+    intact = (
+        counts_before is not None
+        and previous is not None
+        and previous.build_id == base_build_id
+        and previous.counts[1:] == counts_before[1:]  # raw grows between writes
+    )
     conn.execute(f"delete from {CHANGED_KEYS} where entity = ?", [ent.name])
     keys = 0
     if keys_table:
@@ -104,7 +145,7 @@ def record_change(
         ).fetchone()[0]
     mode = INCREMENTAL if keys_table else FULL
     conn.execute(
-        f"insert or replace into {CHANGES} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert or replace into {CHANGES} values ({', '.join('?' for _ in CHANGES_COLUMNS)})",
         [
             ent.name,
             build_id,
@@ -113,6 +154,7 @@ def record_change(
             refs,
             keys,
             mastered_written,
+            intact,
             *table_counts(conn, ent),
             now,
         ],
@@ -120,19 +162,18 @@ def record_change(
 
 
 def read_change(conn: duckdb.DuckDBPyConnection, ent: Entity) -> ChangeRecord | None:
-    """The entity's last recorded write, or None (no record: evaluate in full)."""
-    if not table_exists(conn, "meta", "master_changes"):
+    """The entity's last recorded write, or None (no record, or one of an older layout:
+    evaluate in full)."""
+    if not _current_layout(conn):
         return None
     row = conn.execute(
-        f"select build_id, base_build_id, mode, refs, keys_changed, mastered_written, "
-        "raw_rows, mastered_rows, "
-        f"rejected_rows, pending_rows, history_rows, superseded_rows from {CHANGES} "
+        f"select {', '.join(name for name, _ in CHANGES_COLUMNS[1:-1])} from {CHANGES} "
         "where entity = ?",
         [ent.name],
     ).fetchone()
     if row is None:
         return None
-    return ChangeRecord(*row[:6], tuple(row[6:]))
+    return ChangeRecord(*row[:7], tuple(row[7:]))
 
 
 def current_build(conn: duckdb.DuckDBPyConnection, entity: str) -> int | None:

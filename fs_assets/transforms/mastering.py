@@ -46,7 +46,7 @@ from fs_assets.model.keys import (
 )
 from fs_assets.model.rules import RULES, failed_rules_sql, q, reference_joins_sql, typed_select_sql
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
-from fs_assets.transforms.change_record import current_build, record_change
+from fs_assets.transforms.change_record import current_build, record_change, table_counts
 from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.raw_history import AUDIT_COLUMNS, ensure_tables
 
@@ -308,6 +308,7 @@ def build_mastered(
             (superseded_table(ent), superseded_select_sql(ent), [now]),
         )
         written = 0
+        before = table_counts(conn, ent) if incremental else None
         for table, select, args in outputs:
             if incremental:
                 conn.execute(f"delete from {table} where {key} in (select {key} from _keys)")
@@ -324,7 +325,15 @@ def build_mastered(
             [ent.name, build_id, watermark, fingerprint, refs, now],
         )
         record_change(
-            conn, ent, build_id, base_build, refs, "_keys" if incremental else None, written, now
+            conn,
+            ent,
+            build_id,
+            base_build,
+            refs,
+            "_keys" if incremental else None,
+            written,
+            before,
+            now,
         )
         conn.execute("commit")
     except BaseException:

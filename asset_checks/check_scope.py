@@ -37,6 +37,9 @@ from fs_assets.transforms.change_record import (
 )
 from fs_assets.transforms.mastering import refs_of
 
+# The metadata the step adds to each result: how it ran, why, over how many changed keys.
+SCOPE_METADATA = ("check_mode", "check_mode_reason", "changed_keys", "mastered_build")
+
 
 @dataclass(frozen=True)
 class CheckScope:
@@ -58,12 +61,8 @@ class CheckScope:
         return scoped_rows_sql(ent, table) if self.incremental else table
 
     def metadata(self) -> dict[str, object]:
-        return {
-            "check_mode": self.mode,
-            "check_mode_reason": self.reason,
-            "changed_keys": self.keys,
-            "mastered_build": -1 if self.build_id is None else self.build_id,
-        }
+        values = (self.mode, self.reason, self.keys, -1 if self.build_id is None else self.build_id)
+        return dict(zip(SCOPE_METADATA, values, strict=True))
 
 
 FULL_SCOPE = CheckScope(FULL, "full evaluation")

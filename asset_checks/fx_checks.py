@@ -7,7 +7,9 @@
 - `amounts_in_reporting_currency` (mastered.transaction): every row has a rate for its
   currency and day, names the configured reporting currency, and its amount_reporting
   equals amount times that rate, recomputed here.
-Both blocking: the marts sum amount_reporting.
+Both blocking: the marts sum amount_reporting. Incremental (check_scope.py), the
+conversion is checked on the changed transactions (a per-row property; fx_rate unchanged
+since the write, or the step runs in full); the rate table is small and read in full.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from asset_checks.check_scope import FULL_SCOPE, CheckScope
 from fs_assets.defs.keys import mastered_key
 from fs_assets.model.columns import Entity
 from fs_assets.model.cross_entity import FX_LOOKUP, amount_reporting_sql, lookup_joins_sql
@@ -37,7 +40,9 @@ def duplicate_rates(conn, ent: Entity) -> tuple[int, list[str]]:
     return int(dupes), list(sample or [])
 
 
-def conversion_failures(conn, ent: Entity, reporting_currency: str) -> dict[str, object]:
+def conversion_failures(
+    conn, ent: Entity, reporting_currency: str, scope: CheckScope = FULL_SCOPE
+) -> dict[str, object]:
     """Transactions without a rate, in another reporting currency, or converted wrongly."""
     joins, params = lookup_joins_sql(ent, "t", reporting_currency)
     key = ent.key
@@ -45,7 +50,7 @@ def conversion_failures(conn, ent: Entity, reporting_currency: str) -> dict[str,
         f"""with j as (
           select t.{key} as k, t.amount, t.amount_reporting, t.reporting_currency,
             {FX_LOOKUP.alias}.fx_rate as rate
-          from {mastered_table(ent)} t
+          from {scope.rows(ent, mastered_table(ent))} t
           {joins}),
         f as (select k, rate is null as no_rate,
                 reporting_currency is distinct from ? as other_currency,
@@ -108,6 +113,7 @@ def evaluate_fx_checks(
     ent: Entity,
     selected: set[str],
     reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+    scope: CheckScope = FULL_SCOPE,
 ) -> Iterator[dg.AssetCheckResult]:
     """`conn` is DuckDB or the Spark engine's `SparkWarehouse` (portable SQL)."""
     asset = mastered_key(ent.name)
@@ -121,7 +127,7 @@ def evaluate_fx_checks(
             metadata={"duplicate_rows": dupes, "sample": dg.MetadataValue.json(sample)},
         )
     if ent.name == "transaction" and "amounts_in_reporting_currency" in selected:
-        found = conversion_failures(conn, ent, reporting_currency)
+        found = conversion_failures(conn, ent, reporting_currency, scope)
         failed = (
             found["without_rate"] + found["other_reporting_currency"] + found["amount_mismatch"]
         )

@@ -17,6 +17,7 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
+from asset_checks.check_scope import FULL_SCOPE, CheckScope
 from fs_assets.defs.keys import mastered_key
 from fs_assets.model.columns import Entity
 from fs_assets.model.keys import mastered_table
@@ -207,19 +208,21 @@ def _chunks(conn, select_sql: str, total: int, max_rows: int) -> Iterator[pd.Dat
 
 
 def validate_table(
-    conn, ent: Entity, max_rows: int = MAX_ROWS
+    conn, ent: Entity, max_rows: int = MAX_ROWS, scope: CheckScope = FULL_SCOPE
 ) -> tuple[int, int, Counter[str], list[dict[str, str]]]:
     """(rows in table, rows validated, failures per 'column: check', sample failure cases).
 
-    `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`.
+    `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`. Incremental, the
+    rows are the changed keys' (the schema's checks are per row, as the rules are).
     """
     schema = pandera_schema(ent)
     cols = ", ".join(q(c) for c in (*ent.column_names, *(d.name for d in ent.derived_columns)))
-    total = conn.execute(f"select count(*) from {mastered_table(ent)}").fetchone()[0]
+    table = scope.rows(ent, mastered_table(ent))
+    total = conn.execute(f"select count(*) from {table}").fetchone()[0]
     counts: Counter[str] = Counter()
     cases_sample: list[dict[str, str]] = []
     rows = 0
-    for chunk in _chunks(conn, f"select {cols} from {mastered_table(ent)}", total, max_rows):
+    for chunk in _chunks(conn, f"select {cols} from {table}", total, max_rows):
         rows += len(chunk)
         try:
             schema.validate(chunk, lazy=True)
@@ -250,10 +253,12 @@ def pandera_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def evaluate_pandera_check(conn, ent: Entity, selected: set[str]) -> Iterator[dg.AssetCheckResult]:
+def evaluate_pandera_check(
+    conn, ent: Entity, selected: set[str], scope: CheckScope = FULL_SCOPE
+) -> Iterator[dg.AssetCheckResult]:
     if "pandera_schema" not in selected:
         return
-    total, rows, counts, sample = validate_table(conn, ent)
+    total, rows, counts, sample = validate_table(conn, ent, scope=scope)
     yield dg.AssetCheckResult(
         check_name="pandera_schema",
         asset_key=mastered_key(ent.name),

@@ -7,6 +7,12 @@ Per mastered entity, in the entity's one check step (see mastered_checks.py):
 - `references_<entity>` for each foreign key: referential integrity.
 All are blocking: mastered tables feed the partitions, governed views and marts, and a
 row that breaks a rule there means mastering let it through.
+
+Incremental (see check_scope.py): every rule is a property of one row and the tables it
+reads (foreign keys, lookups) are unchanged since the write, so the changed keys' rows are
+the only rows that can have started to break one. A duplicate key needs two rows of that
+key, and a key outside the change has the rows it had; a null or stray key can only come
+from the write's insert, so the rows of the changed keys must be all it inserted.
 """
 
 from collections import defaultdict
@@ -14,6 +20,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from asset_checks.check_scope import FULL_SCOPE, CheckScope
 from fs_assets.defs.keys import mastered_key
 from fs_assets.model.columns import Entity
 from fs_assets.model.keys import mastered_table
@@ -51,9 +58,13 @@ def _as_delivered(ent: Entity) -> tuple[str, list[object]]:
 
 
 def rule_failures(
-    conn, ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+    conn,
+    ent: Entity,
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+    scope: CheckScope = FULL_SCOPE,
 ) -> dict[str, tuple[int, list[str]]]:
-    """Rule name -> (rows breaking it, a sample of their keys) on the mastered table.
+    """Rule name -> (rows breaking it, a sample of their keys) on the mastered table (or its
+    rows of the changed keys).
 
     Portable SQL: `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`.
     """
@@ -61,7 +72,7 @@ def rule_failures(
     joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
     as_text, text_params = _as_delivered(ent)
     rows = conn.execute(
-        f"""with t as (select {as_text} from {mastered_table(ent)}),
+        f"""with t as (select {as_text} from {scope.rows(ent, mastered_table(ent))}),
         e as (select l.{q(ent.key)} as k, {failed_sql} as f from t l {joins})
         select r, count(*), array_slice(list_sort(list(k)), 1, {SAMPLE_SIZE})
         from (select k, unnest(f) as r from e) group by r""",
@@ -70,17 +81,20 @@ def rule_failures(
     return {r: (n, list(sample)) for r, n, sample in rows}
 
 
-def key_duplicates(conn, ent: Entity) -> tuple[int, int, int, list[str]]:
+def key_duplicates(
+    conn, ent: Entity, scope: CheckScope = FULL_SCOPE
+) -> tuple[int, int, int, list[str]]:
     """(rows, duplicate rows, null keys, sample of duplicated keys)."""
     key = q(ent.key)
+    rows = scope.rows(ent, mastered_table(ent))
     total, dupes, nulls = conn.execute(
         f"select count(*), count({key}) - count(distinct {key}), count(*) - count({key}) "
-        f"from {mastered_table(ent)}"
+        f"from {rows}"
     ).fetchone()
     sample = [
         r[0]
         for r in conn.execute(
-            f"select {key} from {mastered_table(ent)} group by {key} having count(*) > 1 "
+            f"select {key} from {rows} group by {key} having count(*) > 1 "
             f"order by {key} limit {SAMPLE_SIZE}"
         ).fetchall()
     ]
@@ -118,21 +132,25 @@ def evaluate_rule_checks(
     ent: Entity,
     selected: set[str],
     reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+    scope: CheckScope = FULL_SCOPE,
 ) -> Iterator[dg.AssetCheckResult]:
-    """Scan the mastered table once; one result per selected rule check."""
+    """Scan the mastered table (or the changed keys' rows) once; one result per check."""
     asset = mastered_key(ent.name)
-    total, dupes, nulls, sample = key_duplicates(conn, ent)
-    failures = rule_failures(conn, ent, reporting_currency)
+    total, dupes, nulls, sample = key_duplicates(conn, ent, scope)
+    failures = rule_failures(conn, ent, reporting_currency, scope)
+    # Rows the write inserted without a changed key (a null or stray key): none may exist.
+    stray = scope.mastered_written - total if scope.incremental else 0
     if "key_unique" in selected:
         yield dg.AssetCheckResult(
             check_name="key_unique",
             asset_key=asset,
-            passed=dupes == 0 and nulls == 0,
+            passed=dupes == 0 and nulls == 0 and stray == 0,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "rows": total,
                 "duplicate_rows": dupes,
                 "null_keys": nulls,
+                "written_rows_outside_changed_keys": stray,
                 "sample": dg.MetadataValue.json(sample),
             },
         )

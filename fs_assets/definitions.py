@@ -1,5 +1,5 @@
 """The code location: one Definitions gathering the defs layer's assets, every check in
-`asset_checks/`, every sensor in `sensors/` and every resource in `resources/`."""
+`asset_checks/`, every sensor and schedule in `sensors/` and every resource in `resources/`."""
 
 import dagster as dg
 
@@ -15,7 +15,7 @@ from fs_assets.defs.regional import REGIONAL_ASSETS
 from fs_assets.defs.seed_names import SEED_NAME_ASSETS
 from fs_assets.defs.sources import SOURCE_ASSETS
 from resources import default_resources
-from sensors import ALL_SENSORS
+from sensors import ALL_SCHEDULES, ALL_SENSORS
 
 DATA_ASSETS = [
     mock_sources,
@@ -42,4 +42,5 @@ defs = dg.Definitions(
     asset_checks=ASSET_CHECKS,
     resources=default_resources(),
     sensors=ALL_SENSORS,
+    schedules=ALL_SCHEDULES,
 )

@@ -22,6 +22,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
+from asset_checks.check_scope import SCOPE_METADATA
 from asset_checks.integrity_checks import LANDING_CHECKS
 from asset_checks.mastered_checks import FAMILIES, MASTERED_CHECKS
 from asset_checks.pandera_checks import validate_table
@@ -75,11 +76,20 @@ def _outcome(check_name: str, passed: bool, metadata: dict[str, Any]) -> tuple[b
     return passed, plain
 
 
+MASTERED_CHECK_KEYS = {k for c in MASTERED_CHECKS for k in c.check_keys}
+
+
 def _spark_outcomes(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], tuple]:
-    return {
-        (e.asset_key.path[-1], e.check_name): _outcome(e.check_name, e.passed, e.metadata)
-        for e in result.get_asset_check_evaluations()
-    }
+    """The families' results; the step's scope metadata (always full on Spark) apart."""
+    out = {}
+    for e in result.get_asset_check_evaluations():
+        meta = dict(e.metadata)
+        if dg.AssetCheckKey(e.asset_key, e.check_name) in MASTERED_CHECK_KEYS:
+            assert meta["check_mode"].value == "full", e.check_name
+        for key in SCOPE_METADATA:
+            meta.pop(key, None)
+        out[(e.asset_key.path[-1], e.check_name)] = _outcome(e.check_name, e.passed, meta)
+    return out
 
 
 def _duck_outcomes(conn: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], tuple]:

@@ -10,6 +10,13 @@ both by name.
 
 Min and max of PII-tagged columns are not copied into the catalog: the catalog is read
 by people who may not read the data (a min e-mail address is an e-mail address).
+
+Only tables whose data changed since the last scan are profiled again (`reusable`): a
+table keeps its stored profile when its producing asset has not materialized since, its
+row count and columns are the same, and it is not small (small tables are rescanned, it
+costs nothing); a view keeps its profile when its producer has not materialized since and
+no table or view its SQL names was rescanned. `scanned_at` says when each profile was
+taken; the scanner's metadata lists what it rescanned and what it reused.
 """
 
 import datetime as dt
@@ -20,8 +27,10 @@ import duckdb
 
 from fs_assets.catalog.specs import (
     CATALOG_SCHEMA,
+    COLUMNS_NAME,
     COLUMNS_SCHEMA,
     COLUMNS_TABLE,
+    TABLES_NAME,
     TABLES_SCHEMA,
     TABLES_TABLE,
 )
@@ -34,6 +43,9 @@ from fs_assets.model.rules import q
 SKIPPED_SCHEMAS = (CATALOG_SCHEMA, "information_schema", "pg_catalog")
 
 LastMaterialized = Callable[[KeyPath], dt.datetime | None]
+# Tables with fewer rows are profiled on every scan (the meta and quarantine tables, some
+# written outside any materialization); larger ones only when their data changed.
+SMALL_TABLE_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,12 @@ class ScanResult:
     scanned_at: dt.datetime
     declared: Mapping[str, DeclaredTable]
     last_materialized: dict[str, dt.datetime | None] = field(default_factory=dict)
+    # Tables whose stored profile was kept, with when it was taken.
+    reused: dict[str, dt.datetime] = field(default_factory=dict)
+
+    @property
+    def rescanned(self) -> list[str]:
+        return sorted(self.names - set(self.reused))
 
     @property
     def names(self) -> set[str]:
@@ -95,7 +113,7 @@ class ScanResult:
                     "pii_columns": ", ".join(f"{c} ({p})" for c, p in pii.items() if c in present)
                     or None,
                     "last_materialized": self.last_materialized.get(t.name),
-                    "scanned_at": self.scanned_at,
+                    "scanned_at": self.reused.get(t.name, self.scanned_at),
                 }
             )
         return rows
@@ -192,24 +210,137 @@ def scan_table(
     return TableScan(schema, table, table_type, total, tuple(scans))
 
 
+@dataclass(frozen=True)
+class StoredProfile:
+    """A table's profile from the last scan, and what its data was then."""
+
+    table_type: str
+    row_count: int
+    last_materialized: dt.datetime | None
+    scanned_at: dt.datetime
+    # column name -> (position, type, null count, distinct count, min, max)
+    columns: dict[str, tuple]
+
+
+def stored_profiles(conn: duckdb.DuckDBPyConnection) -> dict[str, StoredProfile]:
+    """The last scan's catalog.tables and catalog.columns, per table (none before one)."""
+    found = conn.execute(
+        "select count(*) from information_schema.tables where table_catalog = "
+        "current_database() and table_schema = ? and table_name in (?, ?)",
+        [CATALOG_SCHEMA, TABLES_NAME, COLUMNS_NAME],
+    ).fetchone()[0]
+    if found < 2:
+        return {}
+    profiles: dict[str, StoredProfile] = {}
+    for schema, table, kind, rows, last, scanned in conn.execute(
+        "select table_schema, table_name, table_type, row_count, last_materialized, "
+        f"scanned_at from {TABLES_TABLE}"
+    ).fetchall():
+        profiles[f"{schema}.{table}"] = StoredProfile(kind, rows, last, scanned, {})
+    for schema, table, name, *stats in conn.execute(
+        "select table_schema, table_name, column_name, ordinal_position, data_type, "
+        f"null_count, distinct_count, min_value, max_value from {COLUMNS_TABLE}"
+    ).fetchall():
+        if (stored := profiles.get(f"{schema}.{table}")) is not None:
+            stored.columns[name] = tuple(stats)
+    return profiles
+
+
+def _reuse(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    table_type: str,
+    stored: StoredProfile,
+) -> TableScan:
+    """The stored profile on today's columns (their nullability as DuckDB says now)."""
+    columns = tuple(
+        ColumnScan(name, int(pos), str(dtype), bool(nullable), *stored.columns[name][2:])
+        for name, pos, dtype, nullable in _columns(conn, schema, table)
+    )
+    return TableScan(schema, table, table_type, stored.row_count, columns)
+
+
+def _same_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str, stored) -> bool:
+    now = {name: (int(pos), str(dtype)) for name, pos, dtype, _ in _columns(conn, schema, table)}
+    return now == {name: (int(c[0]), str(c[1])) for name, c in stored.columns.items()}
+
+
+def _names_in(sql: str, names: set[str]) -> set[str]:
+    """The relations (schema.table) a view's SQL names, quoted or not."""
+    text = sql.lower().replace('"', "")
+    return {n for n in names if n.lower() in text}
+
+
+def _view_sql(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {
+        f"{schema}.{name}": sql or ""
+        for schema, name, sql in conn.execute(
+            "select schema_name, view_name, sql from duckdb_views() where not internal "
+            "and database_name = current_database()"
+        ).fetchall()
+    }
+
+
+def _data_order(kinds: dict[str, str], reads: dict[str, set[str]]) -> list[str]:
+    """Base tables, then each view after the views it reads (a cycle: in name order)."""
+    order = sorted(n for n, k in kinds.items() if k != "VIEW")
+    left = sorted(n for n, k in kinds.items() if k == "VIEW")
+    while left:
+        ready = [v for v in left if not (reads.get(v, set()) & set(left))] or left[:1]
+        order += ready
+        left = [v for v in left if v not in ready]
+    return order
+
+
 def scan_warehouse(
     conn: duckdb.DuckDBPyConnection,
     declared: Mapping[str, DeclaredTable],
     last_materialized: LastMaterialized,
+    reuse: bool = True,
 ) -> ScanResult:
-    """Scan every table and view; join what is declared about it and when it was written."""
+    """Scan every table and view whose data changed (every one with `reuse=False`); join
+    what is declared about it and when it was written."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    scans = []
-    for schema, table, table_type in list_tables(conn):
+    listed = list_tables(conn)
+    result = ScanResult([], now, declared)
+    for schema, table, _ in listed:
         decl = declared.get(f"{schema}.{table}")
-        pii = set(decl.pii_columns) if decl else set()
-        scans.append(scan_table(conn, schema, table, table_type, pii))
-    result = ScanResult(scans, now, declared)
-    for t in scans:
-        decl = declared.get(t.name)
         times = [last_materialized(k) for k in decl.producers] if decl else []
         known = [x for x in times if x is not None]
-        result.last_materialized[t.name] = max(known) if known else None
+        result.last_materialized[f"{schema}.{table}"] = max(known) if known else None
+    stored = stored_profiles(conn) if reuse else {}
+    views = _view_sql(conn)
+    names = {f"{s}.{t}" for s, t, _ in listed}
+    changed: set[str] = set()
+    scans: dict[str, TableScan] = {}
+    kinds = {f"{s}.{t}": k for s, t, k in listed}
+    reads = {v: _names_in(sql, names - {v}) for v, sql in views.items() if v in names}
+    for name in _data_order(kinds, reads):
+        schema, table = name.split(".", 1)
+        table_type = kinds[name]
+        last, prev = result.last_materialized[name], stored.get(name)
+        keep = (
+            prev is not None
+            and prev.table_type == table_type
+            and last is not None
+            and prev.last_materialized == last
+            and _same_columns(conn, schema, table, prev)
+        )
+        if keep and table_type == "VIEW":
+            keep = bool(reads.get(name)) and not (reads[name] & changed)
+        elif keep:
+            rows = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0]
+            keep = rows == prev.row_count and rows >= SMALL_TABLE_ROWS
+        if keep:
+            scans[name] = _reuse(conn, schema, table, table_type, prev)
+            result.reused[name] = prev.scanned_at
+            continue
+        decl = declared.get(name)
+        pii = set(decl.pii_columns) if decl else set()
+        scans[name] = scan_table(conn, schema, table, table_type, pii)
+        changed.add(name)
+    result.tables = [scans[f"{s}.{t}"] for s, t, _ in listed]
     return result
 
 

@@ -14,8 +14,9 @@ SCANNER_KEY: KeyPath = (CATALOG_SCHEMA, "scanner")
 PROFILE_KEY: KeyPath = (CATALOG_SCHEMA, "customer_profile")
 DATA_PRODUCT_KEY: KeyPath = (CATALOG_SCHEMA, "data_product")
 
-TABLES_TABLE = f"{CATALOG_SCHEMA}.tables"
-COLUMNS_TABLE = f"{CATALOG_SCHEMA}.columns"
+TABLES_NAME, COLUMNS_NAME = "tables", "columns"
+TABLES_TABLE = f"{CATALOG_SCHEMA}.{TABLES_NAME}"
+COLUMNS_TABLE = f"{CATALOG_SCHEMA}.{COLUMNS_NAME}"
 PROFILE_TABLE = f"{CATALOG_SCHEMA}.customer_profile"
 
 
@@ -34,7 +35,7 @@ TABLES_SCHEMA = _schema(
     ("column_count", "INTEGER", "Number of columns."),
     ("pii_columns", "VARCHAR", "Columns tagged PII, comma-separated, with their tag."),
     ("last_materialized", "TIMESTAMP", "Latest materialization of the producing asset (UTC)."),
-    ("scanned_at", "TIMESTAMP", "When the scanner read the table (UTC)."),
+    ("scanned_at", "TIMESTAMP", "When the scanner last profiled the table (UTC)."),
 )
 
 COLUMNS_SCHEMA = _schema(

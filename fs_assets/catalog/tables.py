@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from fs_assets.catalog.graph_view import DeclaredColumn, GraphView
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
 from fs_assets.identity import tables as identity_tables
-from fs_assets.model.columns import PII_MASK
 from fs_assets.identity.source_entity import load_source_entities
+from fs_assets.model.columns import PII_MASK
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
+    CHANGED_KEYS,
+    CHANGES,
+    CHECK_EVIDENCE,
     CLUSTERS_PATH,
     LEDGER,
     SOURCE_RECORDS_PATH,
@@ -227,6 +230,30 @@ def side_tables() -> tuple[SideTable, ...]:
         )
     )
     tables += _identity_side_tables()
+    tables.append(
+        SideTable(
+            CHANGES,
+            mastered,
+            "The last mastering write per entity: build, the build it started from, mode, "
+            "the builds of the tables its rules read, and the row counts it left.",
+        )
+    )
+    tables.append(
+        SideTable(
+            CHANGED_KEYS,
+            mastered,
+            "The keys the last incremental mastering write of each entity rewrote (what "
+            "the mastered checks evaluate).",
+        )
+    )
+    tables.append(
+        SideTable(
+            CHECK_EVIDENCE,
+            mastered,
+            "Per entity and mastered check: the last build evaluated, its outcome and mode "
+            "(the evidence an incremental evaluation needs).",
+        )
+    )
     tables.append(
         SideTable(
             COLUMNS_TABLE,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+from pydantic import Field
 
 from fs_assets.catalog.graph_view import GraphView
 from fs_assets.catalog.manifest import MANIFEST_FILE, OUTPUT_SCHEMAS, build_manifest, to_yaml
@@ -104,6 +105,14 @@ def customer_profile(
     )
 
 
+class ScannerConfig(dg.Config):
+    rescan_all: bool = Field(
+        default=False,
+        description="Profile every table again, also those whose data has not changed since "
+        "the last scan.",
+    )
+
+
 def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.AssetsDefinition:
     """The scanner, downstream of `deps` (every asset that writes a warehouse table)."""
 
@@ -119,7 +128,9 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
             "every schema (but catalog) with its type, row count, description, owner, "
             "producing asset and last materialization, in catalog.tables; every column with "
             "its type, nullability, description, PII tag and profile (nulls, approximate "
-            "distinct, min, max) in catalog.columns. Grain: one row per table (per column)."
+            "distinct, min, max) in catalog.columns. Grain: one row per table (per column). "
+            "Only tables whose data changed since the last scan are profiled again; the "
+            "others keep their profile (scanned_at says when it was taken)."
         ),
         metadata={
             "dagster/table_name": table_name(CATALOG_SCHEMA, "tables"),
@@ -142,6 +153,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
     )
     def _scanner(
         context: dg.AssetExecutionContext,
+        config: ScannerConfig,
         warehouse: WarehouseResource,
         masking_key: MaskingKeyResource,
     ) -> dg.MaterializeResult:
@@ -152,7 +164,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
             # The governed views' keyed columns (tokens, hashes) read NULL in a session
             # without the key: profile them as the roles' exports hold them.
             key.apply(conn)
-            result = scan_warehouse(conn, declared, last)
+            result = scan_warehouse(conn, declared, last, reuse=not config.rescan_all)
             write_catalog(conn, result)
             catalog_tables = {
                 f"{CATALOG_SCHEMA}.{t}"
@@ -174,6 +186,8 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 "dagster/row_count": dg.MetadataValue.int(len(result.tables)),
                 "dagster/column_schema": table_schema(TABLES_SCHEMA),
                 "columns_cataloged": dg.MetadataValue.int(len(columns)),
+                "tables_rescanned": dg.MetadataValue.json(result.rescanned),
+                "tables_reused": dg.MetadataValue.json(sorted(result.reused)),
                 "pii_columns": dg.MetadataValue.int(sum(1 for c in columns if c["pii_tag"])),
                 "tables": dg.MetadataValue.md(tables_markdown(result)),
             },

@@ -17,6 +17,11 @@ def mastered_key(entity: str) -> dg.AssetKey:
     return dg.AssetKey(keys.mastered_path(entity))
 
 
+def mastered_checks_name(entity: str) -> str:
+    """The name (and step key) of an entity's one mastered check step."""
+    return f"mastered_{entity}_checks"
+
+
 def history_key(ent: Entity) -> dg.AssetKey:
     return mastered_key(keys.history_name(ent))
 

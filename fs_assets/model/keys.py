@@ -59,6 +59,12 @@ LEDGER = f"{META_SCHEMA}.ingest_ledger"
 # Ledger statuses whose bytes are in raw: the same bytes again add nothing.
 LEDGER_ACCEPTED = ("ingested", "duplicate")
 STATE = f"{META_SCHEMA}.master_state"
+# The last mastering write per entity (its mode, base build and the counts it left) and the
+# keys it rewrote; written in the write's transaction, read by the mastered checks.
+CHANGES = f"{META_SCHEMA}.master_changes"
+CHANGED_KEYS = f"{META_SCHEMA}.master_changed_keys"
+# Per entity and check: the last build the mastered checks evaluated, and whether it passed.
+CHECK_EVIDENCE = f"{META_SCHEMA}.check_evidence"
 
 
 def raw_table(ent: Entity) -> str:

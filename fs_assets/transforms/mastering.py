@@ -24,7 +24,8 @@ On DuckDB the history is a view: the mastered rows (current, valid_to NULL) and
 not write every current row twice; its cost follows the number of past versions.
 All the tables change in one transaction: a build that fails midway leaves the previous
 versions readable and unchanged. After the first build only the keys with new raw
-versions are re-evaluated, with all their versions (see `build_mastered`).
+versions are re-evaluated, with all their versions (see `build_mastered`); the same
+transaction records which keys it rewrote (`change_record.py`), what the checks read.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from fs_assets.model.rules import (
     typed_select_sql,
 )
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.change_record import current_build, record_change, table_counts
 from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.raw_history import AUDIT_COLUMNS, VERSION_COLUMN, ensure_tables
 
@@ -279,14 +281,12 @@ def _state(conn: duckdb.DuckDBPyConnection, entity: str) -> tuple | None:
     ).fetchone()
 
 
-def _refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> str:
+def refs_of(conn: duckdb.DuckDBPyConnection, ent: Entity) -> str:
     """Build ids of the referenced mastered tables: if one was rebuilt (a customer changed,
-    a late fx rate arrived), the rules reading it need a recheck of every key."""
-    parts = []
-    for name in referenced_entities(ent):
-        row = _state(conn, name)
-        parts.append(f"{name}:{row[0] if row else 'none'}")
-    return ",".join(parts)
+    a late fx rate arrived), the rules reading it need a recheck of every key (read-only)."""
+    return ",".join(
+        f"{name}:{current_build(conn, name) or 'none'}" for name in referenced_entities(ent)
+    )
 
 
 def _replace_history_view(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
@@ -321,7 +321,7 @@ def build_mastered(
     conn.execute("begin transaction")
     try:
         state = _state(conn, ent.name)
-        fingerprint, refs = rules_fingerprint(ent, reporting_currency), _refs(conn, ent)
+        fingerprint, refs = rules_fingerprint(ent, reporting_currency), refs_of(conn, ent)
         watermark = conn.execute(
             f"select coalesce(max(_batch_id), 0) from {raw_table(ent)}"
         ).fetchone()[0]
@@ -358,20 +358,35 @@ def build_mastered(
             (past_versions_table(ent), past_versions_select_sql(ent), []),
             (superseded_table(ent), superseded_select_sql(ent), [now]),
         )
+        written = 0
+        before = table_counts(conn, ent) if incremental else None
         for table, select, args in outputs:
             if incremental:
                 conn.execute(f"delete from {table} where {key} in (select {key} from _keys)")
-                conn.execute(f"insert into {table} {select}", args)
+                inserted = conn.execute(f"insert into {table} {select}", args).fetchone()[0]
+                written = inserted if table == mastered_table(ent) else written
             else:
                 conn.execute(f"create or replace table {table} as {select}", args)
         if not incremental:
             _replace_history_view(conn, ent)
         counts = conn.execute(EVALUATED_COUNTS_SQL).fetchone()
         failures = dict(conn.execute(RULE_FAILURES_SQL).fetchall())
-        build_id = (state[0] if state else 0) + 1
+        base_build = state[0] if state else 0
+        build_id = base_build + 1
         conn.execute(
             f"insert or replace into {STATE} values (?, ?, ?, ?, ?, ?)",
             [ent.name, build_id, watermark, fingerprint, refs, now],
+        )
+        record_change(
+            conn,
+            ent,
+            build_id,
+            base_build,
+            refs,
+            "_keys" if incremental else None,
+            written,
+            before,
+            now,
         )
         conn.execute("commit")
     except BaseException:

@@ -1,0 +1,83 @@
+"""The scanner profiles again only what changed: a real DuckDB file, declared tables and
+materialization times as the scanner asset passes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from fs_assets.catalog.scanner import SMALL_TABLE_ROWS, scan_warehouse, write_catalog
+from fs_assets.catalog.tables import DeclaredTable
+
+BIG = SMALL_TABLE_ROWS * 2
+T0 = dt.datetime(2026, 1, 1, 9)
+DECLARED = {
+    name: DeclaredTable(name, ((name.split(".")[0], name.split(".")[1]),), "d", ("o",))
+    for name in ("mastered.customer", "mastered.account", "meta.small", "governed.v")
+}
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    for schema in ("mastered", "meta", "governed"):
+        conn.execute(f"create schema {schema}")
+    conn.execute(f"create table mastered.customer as select range as id from range({BIG})")
+    conn.execute(f"create table mastered.account as select range as id from range({BIG})")
+    conn.execute("create table meta.small as select 1 as n")
+    conn.execute('create view governed.v as select id from "mastered"."customer"')
+    yield conn
+    conn.close()
+
+
+def scan(conn, times: dict[str, dt.datetime], reuse: bool = True):
+    result = scan_warehouse(conn, DECLARED, lambda key: times.get(".".join(key)), reuse=reuse)
+    write_catalog(conn, result)
+    return result
+
+
+def test_unchanged_tables_keep_their_profile_and_changed_ones_are_rescanned(wh) -> None:
+    times = dict.fromkeys(DECLARED, T0)
+    first = scan(wh, times)
+    assert first.reused == {} and set(first.rescanned) == set(DECLARED)
+    again = scan(wh, times)
+    # Small tables are always profiled; the big unchanged ones and the view are not.
+    assert set(again.reused) == {"mastered.customer", "mastered.account", "governed.v"}
+    assert again.rescanned == ["meta.small"]
+    # A new materialization of customer: customer and the view reading it are rescanned.
+    wh.execute("insert into mastered.customer values (-1)")
+    times["mastered.customer"] = T0 + dt.timedelta(hours=1)
+    third = scan(wh, times)
+    assert set(third.rescanned) == {"mastered.customer", "governed.v", "meta.small"}
+    rows = dict(wh.execute("select table_name, row_count from catalog.tables").fetchall())
+    assert rows["customer"] == BIG + 1 and rows["v"] == BIG + 1 and rows["account"] == BIG
+    (low,) = wh.execute(
+        "select min_value from catalog.columns where table_name = 'customer'"
+    ).fetchone()
+    assert low == "-1"
+    # The reused profile is the stored one, with when it was taken.
+    stamps = dict(wh.execute("select table_name, scanned_at from catalog.tables").fetchall())
+    assert stamps["account"] == first.scanned_at < stamps["customer"]
+
+
+def test_rows_written_without_a_materialization_are_still_seen(wh) -> None:
+    times = dict.fromkeys(DECLARED, T0)
+    scan(wh, times)
+    wh.execute("insert into mastered.account values (-5)")  # a step that failed after writing
+    result = scan(wh, times)
+    assert "mastered.account" in result.rescanned
+    wh.execute("alter table mastered.customer add column extra integer")
+    result = scan(wh, times)
+    assert "mastered.customer" in result.rescanned and "governed.v" in result.rescanned
+
+
+def test_rescan_all_and_orphans_profile_everything(wh) -> None:
+    times = dict.fromkeys(DECLARED, T0)
+    scan(wh, times)
+    assert scan(wh, times, reuse=False).reused == {}
+    wh.execute(f"create table mastered.stray as select range as id from range({BIG})")
+    scan(wh, times)
+    assert "mastered.stray" in scan(wh, times).rescanned  # no producer: no data version

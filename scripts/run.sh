@@ -10,7 +10,7 @@ cd "$ROOT"
 source scripts/bootstrap.sh runtime
 # Real feeds carry faults; the sample data does too, so quarantine has work to show.
 fs-accelerator generate --customers "${CUSTOMERS:-10000}" --seed "${SEED:-42}" \
-  --error-rate "${ERROR_RATE:-0.003}"
+  --error-rate "${ERROR_RATE:-0.003}" --sources
 # The governed views hash PII with a secret key. Without one configured, the sample setup
 # makes a local key file (0600, in the data folder) and says so; production sets
 # FS_ACCELERATOR_MASKING_KEY (or ..._KEY_FILE) from its secret store instead.

@@ -6,6 +6,7 @@ overrides flipping a decision both ways."""
 from __future__ import annotations
 
 import csv
+import logging
 import shutil
 import stat
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ import duckdb
 import pytest
 
 from asset_checks.identity_checks import IDENTITY_CHECKS
-from fs_assets.defs.identity import IDENTITY_ASSETS, NO_DATA
+from fs_assets.defs.identity import IDENTITY_ASSETS, NO_DATA, splink_messages_to
 from fs_assets.defs.keys import (
     CLUSTERS_KEY,
     CUSTOMER_IDENTITY_KEY,
@@ -398,3 +399,37 @@ def test_a_malformed_overrides_file_fails_the_run_naming_line_and_field(linked: 
     assert f"{path}:3: cannot_link[0].right.sourceid: unknown field" in message
     assert _golden_ids(linked) == before  # nothing changed; the next run succeeds
     _relink_with(linked, _overrides(linked, "cannot_link", *sorted(before)[:2], "fixed"))
+
+
+def test_splink_messages_go_to_the_step_log_not_the_terminal(
+    linked: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Splink warns about untrained parameters at this size; a build must not print them
+    over its progress display, and the step's log (the UI) must keep them."""
+    quiet = {**TRAINING, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    result = _materialize(linked, [LINKAGE_MODEL_KEY, PREDICTIONS_KEY], quiet)
+    assert result.success
+    printed = capfd.readouterr()
+    for text in (printed.out, printed.err):
+        assert "You have called predict()" not in text
+        assert "[EM sampling]" not in text
+    seen: list[tuple[str, str]] = []
+
+    class _Log:
+        def warning(self, message: str) -> None:
+            seen.append(("warning", message))
+
+        def debug(self, message: str) -> None:
+            seen.append(("debug", message))
+
+    class _Context:
+        log = _Log()
+
+    with splink_messages_to(_Context()):  # type: ignore[arg-type]
+        logging.getLogger("splink.internals.linker").warning("untrained u values")
+        logging.getLogger("splink.internals.em_sampling").info("sampled 10 pairs")
+    logging.getLogger("splink.internals.linker").warning("after the step")
+    assert seen == [
+        ("warning", "splink: untrained u values"),
+        ("debug", "splink: sampled 10 pairs"),
+    ]

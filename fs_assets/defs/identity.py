@@ -6,7 +6,9 @@ linker from the saved model JSON. With fewer than two sources landed there is no
 link: each asset says "no multi-source data" and leaves empty tables, not a failure.
 """
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -41,6 +43,7 @@ from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 GROUP = "identity"
 THRESHOLDS = link.Thresholds()
 NO_DATA = "no multi-source data: fewer than two sources have landed, nothing to link"
+SPLINK_LOGGER = "splink"
 REPORTS_FOLDER = "identity"  # reports/identity/: the model charts (parameters only)
 
 
@@ -150,6 +153,38 @@ def _skipped() -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"status": NO_DATA})
 
 
+class _StepLogHandler(logging.Handler):
+    """Hands Splink's log records to a step's log: warnings (untrained parameters, an
+    empty EM sample) stay visible in the UI instead of printing over a build's progress."""
+
+    def __init__(self, context: dg.AssetExecutionContext) -> None:
+        super().__init__(logging.INFO)
+        self.context = context
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = f"splink: {record.getMessage().strip()}"
+        if record.levelno >= logging.WARNING:
+            self.context.log.warning(message)
+        else:
+            self.context.log.debug(message)
+
+
+@contextmanager
+def splink_messages_to(context: dg.AssetExecutionContext) -> Iterator[None]:
+    """Route the `splink` logger to the step's log for the duration of a step."""
+    logger = logging.getLogger(SPLINK_LOGGER)
+    handler, propagate, level = _StepLogHandler(context), logger.propagate, logger.level
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        logger.setLevel(level)
+
+
 def _paths(warehouse: WarehouseResource) -> DataPaths:
     return DataPaths.of_warehouse(warehouse.path)
 
@@ -232,7 +267,7 @@ def linkage_model(
 ) -> dg.MaterializeResult:
     paths = _paths(warehouse)
     training = model.Training(config.seed, config.u_max_pairs, config.em_max_pairs)
-    with warehouse.connect() as con:
+    with warehouse.connect() as con, splink_messages_to(context):
         if not _linkable(con, context):
             return _skipped()
         linker = model.make_linker(con, model.settings())
@@ -278,7 +313,7 @@ def _model_path(warehouse: WarehouseResource) -> Path:
 def pairwise_predictions(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    with warehouse.connect() as con:
+    with warehouse.connect() as con, splink_messages_to(context):
         if not _linkable(con, context):
             return _skipped()
         linker = model.make_linker(con, _model_path(warehouse))

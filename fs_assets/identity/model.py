@@ -10,7 +10,6 @@ give the same model. `save_model` writes the trained parameters as Splink's JSON
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +90,9 @@ def make_linker(con: duckdb.DuckDBPyConnection, model: SettingsCreator | dict | 
     records = db_api.register(con.table(FEATURES), table_name=SPLINK_INPUT)
     if isinstance(model, Path):
         model = json.loads(model.read_text(encoding="utf-8"))
-    return Linker(records, model, log_level=logging.WARNING)
+    # No handler of Splink's own (it would print to the terminal of a build): its messages
+    # propagate, and the identity assets hand them to the step's log.
+    return Linker(records, model, log_level=None)
 
 
 def train(linker: Linker, training: Training = Training()) -> None:

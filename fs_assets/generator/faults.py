@@ -281,11 +281,15 @@ def write_truth(path: Path, truth: list[PlantedFault]) -> None:
     """The truth file, sorted, replaced atomically (a reader sees the old or the new one)."""
     temporary = path.with_name(f".{path.name}.tmp")
     ordered = sorted(set(truth), key=lambda f: (f.entity, f.file, f.row or 0, f.fault))
-    with open(temporary, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(TRUTH_COLUMNS)
-        writer.writerows(["" if v is None else v for v in astuple(fault)] for fault in ordered)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(TRUTH_COLUMNS)
+            writer.writerows(["" if v is None else v for v in astuple(fault)] for fault in ordered)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def append_truth(landing: Path, new: list[PlantedFault]) -> Path:

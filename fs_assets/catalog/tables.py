@@ -15,6 +15,7 @@ from fs_assets.catalog.graph_view import DeclaredColumn, GraphView
 from fs_assets.catalog.specs import COLUMNS_SCHEMA, COLUMNS_TABLE, SCANNER_KEY
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
+    CHANGES,
     LEDGER,
     STATE,
     KeyPath,
@@ -169,6 +170,15 @@ def side_tables() -> tuple[SideTable, ...]:
             mastered,
             "Mastering state per entity: last build, raw watermark and rules fingerprint "
             "(what makes the next build incremental).",
+        )
+    )
+    tables.append(
+        SideTable(
+            CHANGES,
+            mastered,
+            "Keys each build of a referenced entity re-evaluated (a NULL key: a full build), "
+            "and whether they entered or left mastered: the readers re-evaluate only the rows "
+            "referencing them. Pruned once every reader has built past them.",
         )
     )
     tables.append(

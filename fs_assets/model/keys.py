@@ -48,6 +48,9 @@ LEDGER = f"{META_SCHEMA}.ingest_ledger"
 # Ledger statuses whose bytes are in raw: the same bytes again add nothing.
 LEDGER_ACCEPTED = ("ingested", "duplicate")
 STATE = f"{META_SCHEMA}.master_state"
+# Keys each build of a referenced entity re-evaluated (NULL key: a full build), so the
+# entities reading it re-evaluate only the rows that reference those keys.
+CHANGES = f"{META_SCHEMA}.master_changes"
 
 
 def raw_table(ent: Entity) -> str:

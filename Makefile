@@ -15,8 +15,9 @@ ui:         ## the Dagster UI on the project's instance (data/dagster_home)
 
 demo:       ## the UI with live sources: a sample (if none), then one simulated day every 20 s
 	bash -c 'source scripts/bootstrap.sh runtime && fs-accelerator masking-key && \
-	  { ls data/landing/customer/*.* >/dev/null 2>&1 || fs-accelerator generate --customers 300; } && \
-	  fs-accelerator ui --simulate'
+	  { ls data/landing/customer/*.* >/dev/null 2>&1 || \
+	    fs-accelerator generate --customers 300 --error-rate "$${ERROR_RATE:-0.003}"; } && \
+	  fs-accelerator ui --simulate --error-rate "$${ERROR_RATE:-0.003}"'
 
 lint:       ## ruff, and the import contracts of the layout (lint-imports)
 	bash -c 'source scripts/bootstrap.sh dev && ruff check . && ruff format --check . && lint-imports'

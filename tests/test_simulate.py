@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import sys
 import time
-import types
 from io import StringIO
 from pathlib import Path
 
@@ -219,37 +217,6 @@ def test_read_only_landing_folder_is_a_clear_error_and_nothing_lands(
     assert cli.main(["--home", str(home), "simulate", "--days", "1"]) == 0  # next run lands
     assert not stale.exists()
     assert sim.landed_days(landing) == [dt.date(2023, 12, 1)]
-
-
-def test_error_rate_goes_through_the_fault_planter(
-    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    landing = _copy(base_landing, tmp_path / "landing")
-    monkeypatch.setattr(sim, "FAULTS_MODULE", "fs_assets.generator.no_such_planter")
-    with pytest.raises(SimulationError, match="fault planter"):
-        simulate(landing, days=1, seed=5, error_rate=0.1)
-    assert _day_files(landing) == {}  # nothing half-landed
-    monkeypatch.setattr(sim, "FAULTS_MODULE", "fs_assets.generator.faults")
-    with pytest.raises(SimulationError, match="per-batch fault planter"):
-        simulate(landing, days=1, seed=5, error_rate=0.1)  # the sample's planter only
-    assert _day_files(landing) == {}
-
-    seen: list[tuple[str, float]] = []
-
-    def plant(entity, columns, rate, rng):  # type: ignore[no-untyped-def]
-        seen.append((entity.name, rate))
-        planted = dict(columns)
-        stamps = columns["modified_at"].to_pylist()
-        planted["modified_at"] = pa.array(["not a time", *stamps[1:]], pa.string())
-        return planted
-
-    module = types.ModuleType("fake_planter")
-    module.plant_batch_faults = plant  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_planter", module)
-    monkeypatch.setattr(sim, "FAULTS_MODULE", "fake_planter")
-    (report,) = simulate(landing, days=1, seed=5, error_rate=0.1)
-    assert len(seen) == len(report.files) > 0 and {r for _, r in seen} == {0.1}
-    assert all(b"not a time" in path.read_bytes() for path in report.files)
 
 
 def _open_customers(conn: duckdb.DuckDBPyConnection) -> int:

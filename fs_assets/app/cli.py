@@ -149,10 +149,11 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _say_day(report: DayReport) -> None:
+    faults = f"; {len(report.faults)} faults planted" if report.faults else ""
     print(
         f"{report.day}: {len(report.new_customers)} new, {len(report.changed_customers)} changed,"
         f" {len(report.closed_customers)} closed, {len(report.rescores)} re-scored customers;"
-        f" {report.rows.get('transaction', 0)} transactions; {len(report.files)} files"
+        f" {report.rows.get('transaction', 0)} transactions; {len(report.files)} files{faults}"
         f" ({report.seconds:.1f}s)",
         flush=True,
     )
@@ -173,7 +174,7 @@ def _ui_with_simulation(args: argparse.Namespace, landing: Path, cmd: list[str])
     clock = threading.Thread(
         target=simulate_every,
         name="simulate",
-        args=(landing, args.interval, stop, args.seed),
+        args=(landing, args.interval, stop, args.seed, args.error_rate),
         kwargs={
             "on_day": _say_day,
             "on_error": lambda exc: print(f"simulate: {exc}", file=sys.stderr, flush=True),
@@ -233,7 +234,10 @@ def parser() -> argparse.ArgumentParser:
         "--error-rate",
         type=_error_rate,
         default=0.0,
-        help="share of rows made faulty (needs the fault planter; default 0)",
+        metavar="R",
+        help="plant about R faulty rows per clean row of each day (rejected new customers, "
+        "invalid newer versions, late corrections, wrong currencies, a resent file) and "
+        "append them to <landing>.faults.truth.csv beside the folder (default 0)",
     )
     sim.set_defaults(func=_simulate)
 
@@ -261,6 +265,14 @@ def parser() -> argparse.ArgumentParser:
     )
     ui.add_argument("--interval", type=float, default=DEMO_INTERVAL_S, help="seconds per day")
     ui.add_argument("--seed", type=int, default=42, help="the simulation's seed")
+    ui.add_argument(
+        "--error-rate",
+        type=_error_rate,
+        default=0.0,
+        metavar="R",
+        help="the simulated days' fault rate (as simulate --error-rate; make demo passes the "
+        "main command's ERROR_RATE)",
+    )
     ui.set_defaults(func=_ui)
 
     pa = sub.add_parser("paths", help="print where the project keeps its data")

@@ -23,6 +23,7 @@ from fs_assets.model.keys import (
     CHECK_EVIDENCE,
     CLUSTERS_PATH,
     LEDGER,
+    REFERENCE_CHANGES,
     SOURCE_RECORDS_PATH,
     STATE,
     KeyPath,
@@ -252,6 +253,15 @@ def side_tables() -> tuple[SideTable, ...]:
             mastered,
             "Per entity and mastered check: the last build evaluated, its outcome and mode "
             "(the evidence an incremental evaluation needs).",
+        )
+    )
+    tables.append(
+        SideTable(
+            REFERENCE_CHANGES,
+            mastered,
+            "Keys each build of a referenced entity re-evaluated (a NULL key: a full build), "
+            "and whether they entered or left mastered: the readers re-evaluate only the rows "
+            "referencing them. Pruned once every reader has built past them.",
         )
     )
     tables.append(

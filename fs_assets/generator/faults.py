@@ -92,6 +92,7 @@ class PlantedFault:
     outcome: str
     rule: str  # empty when no rule is meant to fire (late correction, duplicate file)
     detail: str  # what was changed, without the values (they may be personal data)
+    day: str = ""  # the simulated business day that landed it (empty for the sample's)
 
 
 TRUTH_COLUMNS = tuple(f.name for f in fields(PlantedFault))
@@ -104,11 +105,20 @@ def truth_path(landing: Path) -> Path:
 
 
 def read_truth(path: Path) -> list[PlantedFault]:
+    """The faults of a truth file (one written before the `day` column reads with none)."""
     with open(path, newline="", encoding="utf-8") as f:
         return [
             PlantedFault(**{**r, "row": int(r["row"]) if r["row"] else None})
             for r in csv.DictReader(f)
         ]
+
+
+def fault_files(landing: Path) -> set[str]:
+    """The files (`<entity>/<name>`) the truth file lists: fault files and resent copies."""
+    path = truth_path(landing)
+    if not path.is_file():
+        return set()
+    return {fault.file for fault in read_truth(path)}
 
 
 def fault_count(error_rate: float, customers: int) -> int:
@@ -145,11 +155,11 @@ def _mask(values: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _text_time(seconds: int) -> str:
+def text_time(seconds: int) -> str:
     return (dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds)).strftime(TIMESTAMP_FORMAT)
 
 
-class _Customers:
+class Templates:
     """The clean customers faults are modelled on, with the facts templates are chosen by."""
 
     def __init__(self, table: pa.Table, rng: np.random.Generator) -> None:
@@ -179,12 +189,17 @@ class _Customers:
         return index, self.table.slice(index, 1).to_pylist()[0]
 
 
-def _row_fault(
-    kind: str, row: dict[str, str | None], rng: np.random.Generator, turn: int
+def break_row(
+    kind: str,
+    row: dict[str, str | None],
+    rng: np.random.Generator,
+    turn: int,
+    after: dt.date = AS_OF,
 ) -> tuple[str, str]:
     """Break `row` in place the way `kind` says; the rule meant to catch it and a detail.
 
-    `turn` counts the faults of this kind so far: variants are planted in turn.
+    `turn` counts the faults of this kind so far: variants are planted in turn. A future
+    date of birth is after `after` (the snapshot, or the simulated day).
     """
     if kind == EMAIL_TYPO:
         how, typo = _EMAIL_TYPOS[turn % len(_EMAIL_TYPOS)]
@@ -206,8 +221,9 @@ def _row_fault(
         return RULE_STATE, f"state: a state of {country}, the row's country is {row['country']}"
     if kind == DOB_FUTURE:
         days = int(rng.integers(FUTURE_DOB_DAYS[0], FUTURE_DOB_DAYS[1], endpoint=True))
-        row["cust_dob"] = (AS_OF + dt.timedelta(days=days)).isoformat()
-        return RULE_DOB, f"cust_dob: {days} days after the snapshot, after modified_at"
+        row["cust_dob"] = (after + dt.timedelta(days=days)).isoformat()
+        when = "the snapshot" if after == AS_OF else "the day"
+        return RULE_DOB, f"cust_dob: {days} days after {when}, after modified_at"
     raise ValueError(f"not a row fault: {kind}")
 
 
@@ -261,19 +277,37 @@ def _copy_atomically(source: Path, target: Path) -> None:
     os.replace(temporary, target)
 
 
-def _write_truth(path: Path, truth: list[PlantedFault]) -> None:
+def write_truth(path: Path, truth: list[PlantedFault]) -> None:
+    """The truth file, sorted, replaced atomically (a reader sees the old or the new one)."""
     temporary = path.with_name(f".{path.name}.tmp")
-    ordered = sorted(truth, key=lambda f: (f.entity, f.file, f.row or 0))
-    with open(temporary, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(TRUTH_COLUMNS)
-        writer.writerows(["" if v is None else v for v in astuple(fault)] for fault in ordered)
-    os.replace(temporary, path)
+    ordered = sorted(set(truth), key=lambda f: (f.entity, f.file, f.row or 0, f.fault))
+    try:
+        with open(temporary, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(TRUTH_COLUMNS)
+            writer.writerows(["" if v is None else v for v in astuple(fault)] for fault in ordered)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def append_truth(landing: Path, new: list[PlantedFault]) -> Path:
+    """Add `new` to the landing folder's truth file, keeping the rows whose file has landed.
+
+    Called before a simulated day's files are renamed into place: a day killed before its
+    renames lands again with the same faults (the same rows, kept once), and rows of
+    files that never landed (another seed or rate the next time) are dropped.
+    """
+    path = truth_path(landing)
+    kept = [f for f in read_truth(path) if (landing / f.file).is_file()] if path.is_file() else []
+    write_truth(path, [*kept, *new])
+    return path
 
 
 def _plant_customers(
     planter: _Planter,
-    pool: _Customers,
+    pool: Templates,
     kinds: list[str],
     rng: np.random.Generator,
     next_customer: int,
@@ -289,7 +323,7 @@ def _plant_customers(
             row = template[1]
             row["cust_id"] = str(next_customer)
             next_customer += 1
-            rule, detail = _row_fault(kind, row, rng, turns[kind])
+            rule, detail = break_row(kind, row, rng, turns[kind])
             turns[kind] += 1
             planter.add(CUSTOMER, row, kind, REJECT, rule, f"new customer; {detail}")
         elif kind == INVALID_NEWER_VERSION:
@@ -301,8 +335,8 @@ def _plant_customers(
             index, row = template
             modified = int(pool.modified[index])
             later = modified + int(rng.integers(1, max(1, AS_OF_SECONDS - modified), endpoint=True))
-            row["modified_at"] = _text_time(later)
-            rule, detail = _row_fault(broken, row, rng, turns[broken])
+            row["modified_at"] = text_time(later)
+            rule, detail = break_row(broken, row, rng, turns[broken])
             turns[broken] += 1
             planter.add(CUSTOMER, row, kind, PENDING, rule, f"newer version; {detail}")
         elif kind == LATE_CORRECTION:
@@ -311,7 +345,7 @@ def _plant_customers(
                 continue
             index, row = template
             created, modified = int(pool.created[index]), int(pool.modified[index])
-            row["modified_at"] = _text_time(int(rng.integers(created + 1, modified)))
+            row["modified_at"] = text_time(int(rng.integers(created + 1, modified)))
             levels = [v for v in LEVELS if v != row["customer_risk_category"]]
             row["customer_risk_category"] = levels[rng.integers(len(levels))]
             detail = "customer_risk_category changed; modified_at before the current version"
@@ -394,7 +428,7 @@ def plant_faults(
     copies: list[Path] = []
     if count:
         first_customers = landing / CUSTOMER.name / part_name(CUSTOMER.name, seed, 0, fmt)
-        pool = _Customers(_read(first_customers, CUSTOMER, fmt), rng)
+        pool = Templates(_read(first_customers, CUSTOMER, fmt), rng)
         kinds = [PLANTED_KINDS[i % len(PLANTED_KINDS)] for i in range(count)]
         kinds = [kinds[i] for i in rng.permutation(count)]
         _plant_customers(planter, pool, kinds, rng, FIRST_CUSTOMER_ID + customers)
@@ -404,6 +438,6 @@ def plant_faults(
         copies.append(_duplicate(first_customers, planter))
     files = planter.write()
     path = truth_path(landing)
-    _write_truth(path, planter.truth)
+    write_truth(path, planter.truth)
     rows = {name: len(rows) for name, rows in planter.rows.items()}
     return PlantedFaults(planter.truth, files + copies, rows, path)

@@ -6,7 +6,9 @@ behind a sensor), so the highest ids and each record's latest version are read f
 files. Customers and accounts are loaded into a scratch DuckDB file (bounded memory);
 transactions only contribute their highest id. Files are read with the ingestion's own
 header contract (`landing_files.file_layout`): a file the pipeline would reject is skipped
-here too, and names are data (escaped paths, `?` parameters).
+here too, and names are data (escaped paths, `?` parameters). Planted faults (the files
+the truth file beside the folder lists) only count for the highest ids: no change or
+re-score builds on a faulty version, so the faults stay exactly those the truth lists.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from fs_assets.generator.faults import fault_files
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITIES
 from fs_assets.transforms.landing_files import (
@@ -53,6 +56,7 @@ class LandedState:
         self.max_ids: dict[str, int] = {}
         self.skipped: list[str] = []
         self._loaded: set[tuple[str, str]] = set()
+        faulty = fault_files(landing)
         for name in VERSIONED:
             ent = ENTITIES[name]
             cols = ", ".join(f'"{c}" varchar' for c in ent.column_names)
@@ -62,13 +66,16 @@ class LandedState:
             ).fetchall()
         for name in ENTITIES:
             for path in list_landing(landing / name).files:
-                self.add(name, path)
+                self.add(name, path, faulty=f"{name}/{path.name}" in faulty)
 
     def close(self) -> None:
         self.conn.close()
 
-    def add(self, entity: str, path: Path, name: str | None = None) -> None:
-        """Take one file into the state; `name` is its final name when `path` is temporary."""
+    def add(self, entity: str, path: Path, name: str | None = None, faulty: bool = False) -> None:
+        """Take one file into the state; `name` is its final name when `path` is temporary.
+
+        A `faulty` file (planted faults) adds to the highest ids only, not to the versions.
+        """
         label = name or path.name
         if (entity, label) in self._loaded:
             return
@@ -77,13 +84,13 @@ class LandedState:
             copy = self.scratch / name
             shutil.copyfile(path, copy)
             try:
-                self._load(entity, copy, label, own=True)
+                self._load(entity, copy, label, own=True, faulty=faulty)
             finally:
                 copy.unlink()
         else:
-            self._load(entity, path, label, own=False)
+            self._load(entity, path, label, own=False, faulty=faulty)
 
-    def _load(self, entity: str, path: Path, label: str, own: bool) -> None:
+    def _load(self, entity: str, path: Path, label: str, own: bool, faulty: bool) -> None:
         ent = ENTITIES[entity]
         try:
             layout = file_layout(self.conn, ent, path)
@@ -97,7 +104,7 @@ class LandedState:
         source = f"(select *, row_number() over () as _row from ({sql}) t({aliases}))"
         key = f'try_cast("{ent.key}" as bigint)'
         try:
-            if entity in VERSIONED:
+            if entity in VERSIONED and not faulty:
                 self.conn.execute(
                     f"insert into {entity} select {_columns(ent)}, {key},"
                     " try_cast(modified_at as timestamp), ?, _row from " + source,

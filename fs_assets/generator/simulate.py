@@ -7,7 +7,9 @@ full new versions; closures (every open account of the customer set to Closed: a
 change, nothing is deleted); a CIBIL re-score batch; and the day's payments. The landing
 folder is the record of what exists (`landed.py`), so `simulate --days 3` twice lands days
 1-3 and then 4-6, with the same bytes as one `--days 6`. A day's files are written under
-hidden temporary names and renamed into place together, named so they sort by day.
+hidden temporary names and renamed into place together, named so they sort by day. At an
+error rate above 0 the day's planted faults (`day_faults.py`) land with it, on top of the
+clean files, and are appended to the truth file beside the landing folder.
 
 Another source plugs in with one line in DAY_BATCHES: a function of the `Day` returning
 its batches. Products are the fixed catalog: no daily batch.
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib
 import os
 import re
 import tempfile
@@ -48,6 +49,8 @@ from fs_assets.generator.customers import (
     CustomerChunk,
     build_customers,
 )
+from fs_assets.generator.day_faults import FAULT_LABEL, CleanFile, plant_day_faults
+from fs_assets.generator.faults import DUPLICATE_SUFFIX, PlantedFault, append_truth
 from fs_assets.generator.fx_rates import day_rates
 from fs_assets.generator.landed import LandedState
 from fs_assets.generator.landing import MAX_CUSTOMER_ID
@@ -90,9 +93,6 @@ CLOSED = "Closed"
 DAY_FILE = re.compile(r"^[a-z0-9_]+?_day_(\d{8})_")
 # A day's file still under its hidden name: left by a run killed before the renames.
 DAY_TEMPORARY = re.compile(r"^\.[a-z0-9_]+?_day_\d{8}_.+\.tmp$")
-FAULTS_MODULE = "fs_assets.generator.faults"
-# The per-batch planter (one batch of one day); `plant_faults` there plants a whole sample.
-FAULTS_FUNCTION = "plant_batch_faults"
 
 
 class SimulationError(ValueError):
@@ -123,6 +123,7 @@ class DayReport:
     changed_customers: list[int] = field(default_factory=list)
     closed_customers: list[int] = field(default_factory=list)
     rescores: dict[int, int] = field(default_factory=dict)  # cust_id -> new score
+    faults: list[PlantedFault] = field(default_factory=list)  # also in the truth file
     seconds: float = 0.0
 
 
@@ -459,34 +460,44 @@ DAY_BATCHES: dict[str, Callable[[Day], list[Batch]]] = {
 }
 
 
-# ---- faults hook -----------------------------------------------------------------------
+# ---- faults ----------------------------------------------------------------------------
 
 
-def plant_faults(batch: Batch, error_rate: float, rng: np.random.Generator) -> Batch:
-    """Hook for the fault planter (`fs_assets/generator/faults.py`, another change).
+def _land_faults(
+    day: Day,
+    landing: Path,
+    fmt: str,
+    error_rate: float,
+    landed: list[CleanFile],
+    written: list[PartFile],
+) -> list[PlantedFault]:
+    """The day's planted faults (`day_faults.py`) as hidden files, and their truth rows.
 
-    With a rate above zero, the planter's `plant_batch_faults(entity, columns, rate, rng)` turns
-    a share of the batch's rows into faulty ones before the file is written. Without that
-    module, asking for faults is an error rather than a clean run that claims to have some.
+    Fault files add to the landed state's highest ids only (no later day builds on a
+    faulty version); the resent copy is the same columns encoded again, the same bytes.
     """
-    if error_rate <= 0:
-        return batch
-    try:
-        faults = importlib.import_module(FAULTS_MODULE)
-    except ModuleNotFoundError:
-        raise SimulationError(
-            f"--error-rate needs the fault planter ({FAULTS_MODULE}), which this build "
-            "does not have; run without --error-rate"
-        ) from None
-    planter = getattr(faults, FAULTS_FUNCTION, None)
-    if planter is None:
-        raise SimulationError(
-            f"--error-rate on simulated days needs a per-batch fault planter "
-            f"({FAULTS_MODULE}.{FAULTS_FUNCTION}), which is not built yet; run simulate "
-            "without --error-rate (generate --error-rate plants faults in the sample data)"
-        )
-    columns = planter(ENTITIES[batch.entity], batch.columns, error_rate, rng)
-    return replace(batch, columns=dict(columns))
+
+    def relative(entity: str, label: str) -> str:
+        return f"{entity}/{day_file_name(entity, day.day, label)}.{fmt}"
+
+    planted = plant_day_faults(
+        day.day,
+        landed,
+        day.state,
+        error_rate,
+        day.rng("faults"),
+        lambda entity: relative(entity, FAULT_LABEL),
+    )
+    for entity, columns in planted.columns.items():
+        batch = Batch(entity, FAULT_LABEL, columns)
+        if entity == CUSTOMER.name:
+            batch = _age_flags_as_of_change(batch)
+        _write_batch(day, landing, fmt, batch, "faulty", written)
+    if planted.resend is not None:
+        original = planted.resend
+        batch = Batch(original.entity, original.label + DUPLICATE_SUFFIX, original.columns)
+        _write_batch(day, landing, fmt, batch, "none", written)
+    return planted.faults
 
 
 @functools.lru_cache(maxsize=4)
@@ -553,10 +564,11 @@ def remove_stale_temporaries(landing: Path) -> list[Path]:
     return removed
 
 
-def check_landing_writable(landing: Path) -> None:
-    """Fail before anything is written when a day could not land in every folder."""
-    for entity in DAY_BATCHES:
-        folder = landing / entity
+def check_landing_writable(landing: Path, with_truth: bool = False) -> None:
+    """Fail before anything is written when a day could not land in every folder (and,
+    `with_truth`, the truth file beside the landing folder could not be replaced)."""
+    folders = [landing / entity for entity in DAY_BATCHES]
+    for folder in [*folders, landing.parent] if with_truth else folders:
         probe = folder / f".simulate-probe-{os.getpid()}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -569,23 +581,48 @@ def check_landing_writable(landing: Path) -> None:
             ) from exc
 
 
+def _write_batch(
+    day: Day, landing: Path, fmt: str, batch: Batch, state: str, written: list[PartFile]
+) -> PartFile:
+    """One file of the day under its hidden name (added to `written`, renamed with the rest
+    of the day, or removed with it).
+
+    `state` says what the landed state takes from it: "clean" versions and ids, "faulty"
+    ids only, "none" nothing (a resent copy). A resent copy's rows are not counted: the
+    pipeline stores nothing from a duplicate file.
+    """
+    folder = landing / batch.entity
+    folder.mkdir(parents=True, exist_ok=True)
+    name = day_file_name(batch.entity, day.day, batch.label)
+    entity = ENTITIES[batch.entity]
+    part = PartFile(folder, entity, day.seed, 0, fmt, name=name)
+    written.append(part.open())
+    try:
+        part.write(encode(entity, batch.columns, fmt, 0), batch.rows)
+    finally:
+        part.close()
+    if state != "none":
+        day.state.add(batch.entity, part.temporary, name=part.path.name, faulty=state == "faulty")
+        day.report.rows[batch.entity] = day.report.rows.get(batch.entity, 0) + batch.rows
+    return part
+
+
 def _land_day(day: Day, landing: Path, fmt: str, error_rate: float) -> None:
-    """Write every batch of the day under temporary names, then rename them into place."""
+    """Write every batch of the day under temporary names, then its faults and their truth
+    rows (at a rate above 0), then rename the files into place."""
     written: list[PartFile] = []
     try:
+        landed: list[CleanFile] = []
         for entity, build in DAY_BATCHES.items():
-            folder = landing / entity
-            folder.mkdir(parents=True, exist_ok=True)
             for batch in build(day):
-                batch = plant_faults(batch, error_rate, day.rng(f"faults/{entity}/{batch.label}"))
-                name = day_file_name(entity, day.day, batch.label)
-                part = PartFile(folder, ENTITIES[entity], day.seed, 0, fmt, name=name)
-                # Written under the hidden name; renamed with the rest of the day below.
-                written.append(part.open())
-                part.write(encode(ENTITIES[entity], batch.columns, fmt, 0), batch.rows)
-                part.close()
-                day.state.add(entity, part.temporary, name=part.path.name)
-                day.report.rows[entity] = day.report.rows.get(entity, 0) + batch.rows
+                part = _write_batch(day, landing, fmt, batch, "clean", written)
+                file = f"{entity}/{part.path.name}"
+                landed.append(CleanFile(entity, file, batch.label, batch.columns))
+        if error_rate > 0:
+            faults = _land_faults(day, landing, fmt, error_rate, landed, written)
+            day.report.faults = faults
+            # Before the renames: a day killed in between lands again with the same rows.
+            append_truth(landing, faults)
     except BaseException as exc:
         for part in written:
             part.close()
@@ -615,10 +652,10 @@ def simulate(
         raise SimulationError(f"format must be one of {FORMATS}, not {fmt!r}")
     if days < 0:
         raise SimulationError("--days must be 0 or more")
-    if not 0.0 <= error_rate <= 1.0:
-        raise SimulationError("--error-rate must be between 0 and 1")
+    if not 0.0 <= error_rate < 1.0:
+        raise SimulationError("--error-rate must be at least 0 and below 1")
     calendar = business_days(first_day(landing, start))
-    check_landing_writable(landing)
+    check_landing_writable(landing, with_truth=error_rate > 0)
     remove_stale_temporaries(landing)
     reports: list[DayReport] = []
     pools = _pools(seed)
@@ -644,6 +681,7 @@ def simulate_every(
     interval_s: float,
     stop: threading.Event,
     seed: int = 42,
+    error_rate: float = 0.0,
     on_day: Callable[[DayReport], None] | None = None,
     on_error: Callable[[Exception], None] | None = None,
 ) -> None:
@@ -654,7 +692,7 @@ def simulate_every(
     """
     while not stop.wait(interval_s):
         try:
-            simulate(landing, days=1, seed=seed, on_day=on_day)
+            simulate(landing, days=1, seed=seed, error_rate=error_rate, on_day=on_day)
         except (SimulationError, OSError) as exc:
             if on_error is not None:
                 on_error(exc)

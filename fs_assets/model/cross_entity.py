@@ -4,8 +4,9 @@ A cross-entity rule (a transaction's currency against its account's) needs colum
 another mastered table next to the row it judges. Each `Lookup` is one left join of such
 a table, under an alias the rule's predicate reads; mastering and the asset checks add the
 same joins, so a rule means the same in both. A looked-up table is built first (a
-dependency of the asset) and a rebuild of it re-evaluates every key (`mastering._refs`),
-so a late fx rate releases the transactions that were waiting for it.
+dependency of the asset); when it changes, the rows its changed keys affect (`affected`)
+are re-evaluated on the next build (`mastering.referenced_changes`), so a late fx rate
+releases the transactions that were waiting for it without re-mastering the others.
 
 The reporting currency is the one `?` parameter a lookup takes: rates are triangulated
 through the rate feed's own quote currency, so any currency the feed covers can be the
@@ -31,6 +32,10 @@ class Lookup:
     # Columns of the relation that mastering carries along as `_<column>`.
     carried: tuple[str, ...] = ()
     takes_reporting_currency: bool = False
+    # Which judged rows a change of looked-up keys affects: a predicate over `{s}` (the
+    # judged row) and `{changed}` (a subquery of the changed keys of `entity`); each `?`
+    # is the reporting currency. None: any change re-evaluates every row.
+    affected: str | None = None
 
 
 ACCOUNT_LOOKUP = Lookup(
@@ -41,7 +46,10 @@ ACCOUNT_LOOKUP = Lookup(
         "open_date as acct_open_date from mastered.account"
     ),
     on="_acct.acct_account_id = {s}.account_id",
+    affected="{s}.account_id in ({changed})",
 )
+# A transaction's day as fx_rate_id writes it ('<currency>:<rate_date>').
+_FX_DAY = "cast(cast(try_cast({s}.transaction_ts as timestamp) as date) as varchar)"
 # One row per (currency, day): the rate to the reporting currency through the feed's quote
 # currency. No row (no rate for the currency, or none for the reporting currency that day,
 # or the two quoted in different currencies) means no conversion: the rule says so. Output
@@ -61,6 +69,11 @@ FX_LOOKUP = Lookup(
     ),
     carried=("fx_rate", "fx_reporting_currency"),
     takes_reporting_currency=True,
+    # The rate of its currency that day, or the reporting currency's (it divides all).
+    affected=(
+        f"({{s}}.currency || ':' || {_FX_DAY}) in ({{changed}}) "
+        f"or (? || ':' || {_FX_DAY}) in ({{changed}})"
+    ),
 )
 LOOKUPS: dict[str, tuple[Lookup, ...]] = {"transaction": (ACCOUNT_LOOKUP, FX_LOOKUP)}
 

@@ -65,6 +65,9 @@ CHANGES = f"{META_SCHEMA}.master_changes"
 CHANGED_KEYS = f"{META_SCHEMA}.master_changed_keys"
 # Per entity and check: the last build the mastered checks evaluated, and whether it passed.
 CHECK_EVIDENCE = f"{META_SCHEMA}.check_evidence"
+# Keys each build of a referenced entity re-evaluated (NULL key: a full build), so the
+# entities reading it re-evaluate only the rows that reference those keys.
+REFERENCE_CHANGES = f"{META_SCHEMA}.reference_changes"
 
 
 def raw_table(ent: Entity) -> str:

@@ -24,8 +24,9 @@ On DuckDB the history is a view: the mastered rows (current, valid_to NULL) and
 not write every current row twice; its cost follows the number of past versions.
 All the tables change in one transaction: a build that fails midway leaves the previous
 versions readable and unchanged. After the first build only the keys with new raw
-versions are re-evaluated, with all their versions (see `build_mastered`); the same
-transaction records which keys it rewrote (`change_record.py`), what the checks read.
+versions, or rows reading a referenced key that changed, are re-evaluated, with all their
+versions (see `build_mastered`); the same transaction records which keys it rewrote
+(`change_record.py`), what the checks read.
 """
 
 from __future__ import annotations
@@ -37,9 +38,17 @@ from dataclasses import dataclass
 import duckdb
 
 from fs_assets.model.columns import Entity
-from fs_assets.model.cross_entity import carried_sql, derived_select_sql, lookup_entities
+from fs_assets.model.cross_entity import (
+    carried_sql,
+    check_reporting_currency,
+    derived_select_sql,
+    lookup_entities,
+    lookups,
+)
+from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
     MASTERED_SCHEMA,
+    REFERENCE_CHANGES,
     STATE,
     history_name,
     history_table,
@@ -283,7 +292,8 @@ def _state(conn: duckdb.DuckDBPyConnection, entity: str) -> tuple | None:
 
 def refs_of(conn: duckdb.DuckDBPyConnection, ent: Entity) -> str:
     """Build ids of the referenced mastered tables: if one was rebuilt (a customer changed,
-    a late fx rate arrived), the rules reading it need a recheck of every key (read-only)."""
+    a late fx rate arrived), the rules reading it need a recheck of the rows it affects
+    (read-only)."""
     return ",".join(
         f"{name}:{current_build(conn, name) or 'none'}" for name in referenced_entities(ent)
     )
@@ -301,6 +311,131 @@ def _replace_history_view(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
     conn.execute(f"create or replace view {history_table(ent)} as {history_view_sql(ent)}")
 
 
+def _parse_refs(refs: str | None) -> dict[str, str]:
+    return dict(part.split(":", 1) for part in (refs or "").split(",") if ":" in part)
+
+
+def _is_referenced(ent: Entity) -> bool:
+    return any(ent.name in referenced_entities(e) for e in ENTITIES.values())
+
+
+def _ensure_changes(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(
+        f"create table if not exists {REFERENCE_CHANGES} (entity varchar, build_id bigint, "
+        "key varchar, presence_changed boolean)"
+    )
+
+
+def _traceable(ent: Entity) -> bool:
+    """Whether a referenced key's change can be traced to the rows reading it: foreign keys
+    on the referenced entity's key, lookups that say which rows a change affects."""
+    return all(fk.ref_column == ENTITIES[fk.entity].key for fk in ent.foreign_keys) and all(
+        lk.affected is not None for lk in lookups(ent)
+    )
+
+
+def referenced_changes(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, old_refs: str, new_refs: str
+) -> dict[str, tuple[int, int]] | None:
+    """Per referenced entity rebuilt since `old_refs`, the range of its builds (exclusive,
+    inclusive) whose re-evaluated keys are on record; None when one of them was built in
+    full or its record is incomplete: then every key needs a recheck."""
+    _ensure_changes(conn)
+    before, now = _parse_refs(old_refs), _parse_refs(new_refs)
+    if before == now:
+        return {}
+    if set(before) != set(now) or not _traceable(ent):
+        return None
+    ranges = {}
+    for name, built in now.items():
+        if before[name] == built:
+            continue
+        if "none" in (before[name], built):
+            return None
+        low, high = int(before[name]), int(built)
+        builds, full = conn.execute(
+            f"select count(distinct build_id), count(*) filter (where key is null) "
+            f"from {REFERENCE_CHANGES} where entity = ? and build_id > ? and build_id <= ?",
+            [name, low, high],
+        ).fetchone()
+        if full or builds != high - low:
+            return None
+        ranges[name] = (low, high)
+    return ranges
+
+
+def _changed_table(name: str) -> str:
+    return f"_changed_{name}"
+
+
+def _load_changes(conn: duckdb.DuckDBPyConnection, ranges: dict[str, tuple[int, int]]) -> None:
+    """One temp table per rebuilt referenced entity: the keys its builds re-evaluated."""
+    for name, (low, high) in ranges.items():
+        conn.execute(
+            f"create or replace temp table {_changed_table(name)} as "
+            f"select distinct key, presence_changed from {REFERENCE_CHANGES} "
+            "where entity = ? and build_id > ? and build_id <= ?",
+            [name, low, high],
+        )
+
+
+def affected_keys_sql(
+    ent: Entity, ranges: dict[str, tuple[int, int]], reporting_currency: str
+) -> tuple[list[str], list[object]]:
+    """Selects of the keys whose rows read a changed key of a referenced entity: a foreign
+    key that became (or stopped being) mastered, or any re-evaluated key a lookup reads."""
+    raw, key = raw_table(ent), q(ent.key)
+    selects: list[str] = []
+    params: list[object] = []
+    for fk in ent.foreign_keys:
+        if fk.entity in ranges:
+            changed = f"select key from {_changed_table(fk.entity)} where presence_changed"
+            selects.append(f"select r.{key} from {raw} r where r.{q(fk.column)} in ({changed})")
+    for lk in lookups(ent):
+        if lk.entity in ranges and lk.affected is not None:
+            changed = f"select key from {_changed_table(lk.entity)}"
+            where = lk.affected.format(s="r", changed=changed)
+            selects.append(f"select r.{key} from {raw} r where {where}")
+            # Every `?` of an `affected` predicate is the reporting currency.
+            params += [check_reporting_currency(reporting_currency)] * lk.affected.count("?")
+    return selects, params
+
+
+def _record_changes(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, build_id: int, incremental: bool
+) -> None:
+    """What this build re-evaluated, for the entities reading this one (a full build: one
+    NULL key); the record older than every reader's last build is dropped."""
+    if not _is_referenced(ent):
+        return
+    _ensure_changes(conn)
+    key = q(ent.key)
+    if incremental:
+        conn.execute(
+            f"insert into {REFERENCE_CHANGES} select ?, ?, k.{key}, "
+            f"(w.{key} is null) <> (m.{key} is null) "
+            f"from _keys k left join _was w on w.{key} = k.{key} "
+            f"left join {mastered_table(ent)} m on m.{key} = k.{key}",
+            [ent.name, build_id],
+        )
+    else:
+        conn.execute(
+            f"insert into {REFERENCE_CHANGES} values (?, ?, null, null)", [ent.name, build_id]
+        )
+    seen = []
+    for reader in ENTITIES.values():
+        if ent.name in referenced_entities(reader):
+            row = _state(conn, reader.name)
+            built = _parse_refs(row[3] if row else None).get(ent.name, "none")
+            if row is None or built == "none":
+                return  # a reader not built yet: it will build in full anyway, keep all
+            seen.append(int(built))
+    conn.execute(
+        f"delete from {REFERENCE_CHANGES} where entity = ? and build_id <= ?",
+        [ent.name, min(seen)],
+    )
+
+
 def build_mastered(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
@@ -310,9 +445,11 @@ def build_mastered(
     """Refresh mastered.<entity>, its history and quarantine from raw history, atomically.
 
     Incremental when it can be: only keys with raw versions newer than the last build are
-    re-evaluated (a 1,000-customer update touches 1,000 keys, not a million). A full
-    rebuild happens on the first build, on request, when the rules changed, or when a
-    referenced mastered table was rebuilt (foreign keys may have changed status).
+    re-evaluated (a 1,000-customer update touches 1,000 keys, not a million), plus the keys
+    whose rows read a key a referenced mastered table re-evaluated since (its record in
+    `meta.reference_changes`): a daily rate re-masters that day's payments, not all of them.
+    A full rebuild happens on the first build, on request, when the rules changed, or when
+    a referenced table was rebuilt in full (or its record of changes is incomplete).
     """
     ensure_tables(conn, ent)
     ensure_reference_tables(conn, ent)
@@ -329,7 +466,6 @@ def build_mastered(
             not full_refresh
             and state is not None
             and state[2] == fingerprint
-            and state[3] == refs
             and table_exists(conn, "mastered", ent.name)
             and table_exists(conn, "quarantine", f"{ent.name}_rejects")
             and table_exists(conn, "quarantine", f"{ent.name}_pending_corrections")
@@ -337,14 +473,25 @@ def build_mastered(
             and table_exists(conn, "mastered", history_name(ent))
             and table_exists(conn, "quarantine", f"{ent.name}_superseded_invalid")
         )
-        if incremental and watermark == state[1]:
+        ranges = referenced_changes(conn, ent, state[3], refs) if incremental else None
+        incremental = incremental and ranges is not None
+        if incremental and watermark == state[1] and not ranges:
             conn.execute("rollback")
             return MasterStats.unchanged()
         if incremental:
+            assert ranges is not None
+            _load_changes(conn, ranges)
+            affected, affected_params = affected_keys_sql(ent, ranges, reporting_currency)
+            selects = [f"select {key} from {raw_table(ent)} where _batch_id > ?", *affected]
             conn.execute(
-                f"create or replace temp table _keys as select distinct {key} "
-                f"from {raw_table(ent)} where _batch_id > ?",
-                [state[1]],
+                "create or replace temp table _keys as select distinct * from ("
+                + " union all ".join(selects)
+                + ")",
+                [state[1], *affected_params],
+            )
+            conn.execute(
+                f"create or replace temp table _was as select {key} from {mastered_table(ent)} "
+                f"where {key} in (select {key} from _keys)"
             )
         source = versions_sql(ent, "_keys" if incremental else None)
         evaluated, params = evaluated_sql(ent, source, reporting_currency)
@@ -388,12 +535,14 @@ def build_mastered(
             before,
             now,
         )
+        _record_changes(conn, ent, build_id, incremental)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
         raise
     finally:
         conn.execute("drop view if exists _ranked")
-        for temp in (INVALID, "_evaluated", "_keys"):
+        temps = [INVALID, "_evaluated", "_keys", "_was"]
+        for temp in [*temps, *map(_changed_table, referenced_entities(ent))]:
             conn.execute(f"drop table if exists {temp}")
     return MasterStats("incremental" if incremental else "full", *counts, failures)

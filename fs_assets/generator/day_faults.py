@@ -32,6 +32,7 @@ from fs_assets.generator.faults import (
     HISTORY_ONLY,
     INVALID_NEWER_VERSION,
     LATE_CORRECTION,
+    LATE_CORRECTION_DETAIL,
     PENDING,
     PLANTED_KINDS,
     REJECT,
@@ -41,13 +42,14 @@ from fs_assets.generator.faults import (
     PlantedFault,
     Templates,
     break_row,
+    late_correction,
     text_time,
 )
 from fs_assets.generator.landed import LandedState
 from fs_assets.generator.sampling import DAY_SECONDS, day_number, uniform_below
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER, TRANSACTION
-from fs_assets.model.value_sets import CURRENCIES, FIRST_CUSTOMER_ID, LEVELS
+from fs_assets.model.value_sets import CURRENCIES, FIRST_CUSTOMER_ID
 
 FAULT_LABEL = "9_faults"  # sorts after the day's clean files
 # Faulty rows are stamped after the evening's re-scores (20:00-21:00), so an invalid
@@ -173,16 +175,10 @@ def _customers(
             turns[broken] += 1
             planter.add(CUSTOMER, row, kind, PENDING, rule, f"newer version; {detail}")
         else:
-            template = pool.take(LATE_CORRECTION)
-            if template is None:
+            row = late_correction(pool, rng)
+            if row is None:
                 continue
-            index, row = template
-            created, modified = int(pool.created[index]), int(pool.modified[index])
-            row["modified_at"] = text_time(int(rng.integers(created + 1, modified)))
-            levels = [v for v in LEVELS if v != row["customer_risk_category"]]
-            row["customer_risk_category"] = levels[rng.integers(len(levels))]
-            detail = "customer_risk_category changed; modified_at before the current version"
-            planter.add(CUSTOMER, row, kind, HISTORY_ONLY, "", detail)
+            planter.add(CUSTOMER, row, kind, HISTORY_ONLY, "", LATE_CORRECTION_DETAIL)
 
 
 def _currencies(

@@ -305,6 +305,23 @@ def append_truth(landing: Path, new: list[PlantedFault]) -> Path:
     return path
 
 
+LATE_CORRECTION_DETAIL = "customer_risk_category changed; modified_at before the current version"
+
+
+def late_correction(pool: Templates, rng: np.random.Generator) -> dict[str, str | None] | None:
+    """A valid version of a customer with another risk category, stamped between its
+    creation and its current version: history only, never mastered. None: no template."""
+    template = pool.take(LATE_CORRECTION)
+    if template is None:
+        return None
+    index, row = template
+    created, modified = int(pool.created[index]), int(pool.modified[index])
+    row["modified_at"] = text_time(int(rng.integers(created + 1, modified)))
+    levels = [v for v in LEVELS if v != row["customer_risk_category"]]
+    row["customer_risk_category"] = levels[rng.integers(len(levels))]
+    return row
+
+
 def _plant_customers(
     planter: _Planter,
     pool: Templates,
@@ -340,16 +357,10 @@ def _plant_customers(
             turns[broken] += 1
             planter.add(CUSTOMER, row, kind, PENDING, rule, f"newer version; {detail}")
         elif kind == LATE_CORRECTION:
-            template = pool.take(LATE_CORRECTION)
-            if template is None:
+            row = late_correction(pool, rng)
+            if row is None:
                 continue
-            index, row = template
-            created, modified = int(pool.created[index]), int(pool.modified[index])
-            row["modified_at"] = text_time(int(rng.integers(created + 1, modified)))
-            levels = [v for v in LEVELS if v != row["customer_risk_category"]]
-            row["customer_risk_category"] = levels[rng.integers(len(levels))]
-            detail = "customer_risk_category changed; modified_at before the current version"
-            planter.add(CUSTOMER, row, kind, HISTORY_ONLY, "", detail)
+            planter.add(CUSTOMER, row, kind, HISTORY_ONLY, "", LATE_CORRECTION_DETAIL)
 
 
 def _plant_currencies(

@@ -56,6 +56,7 @@ from fs_assets.generator.landed import LandedState
 from fs_assets.generator.landing import MAX_CUSTOMER_ID
 from fs_assets.generator.names import Pools, build_pools
 from fs_assets.generator.sampling import AS_OF_SECONDS, DAY_SECONDS, day_number, uniform_below
+from fs_assets.generator.sources_day import source_folders, sources_generated, write_source_day
 from fs_assets.generator.transactions import (
     FIRST_TRANSACTION_ID,
     RATE_PER_ACCOUNT,
@@ -92,6 +93,7 @@ IN_USE = ("Active", "Dormant")
 CLOSED = "Closed"
 DAY_FILE = re.compile(r"^[a-z0-9_]+?_day_(\d{8})_")
 # A day's file still under its hidden name: left by a run killed before the renames.
+NEW_CUSTOMERS_LABEL = "1_new"
 DAY_TEMPORARY = re.compile(r"^\.[a-z0-9_]+?_day_\d{8}_.+\.tmp$")
 
 
@@ -211,7 +213,7 @@ def _new_customers(day: Day, rng: np.random.Generator) -> Batch | None:
     columns["cibil_check_date"] = text.dates(np.full(n, day_number(day.day)))
     day.facts["new_customers"] = replace(chunk, columns={}, created_s=created)
     day.report.new_customers = [first + i for i in range(n)]
-    return Batch(CUSTOMER.name, "1_new", columns)
+    return Batch(CUSTOMER.name, NEW_CUSTOMERS_LABEL, columns)
 
 
 def _move(rng: np.random.Generator, day: Day, rows: pa.Table, mask: np.ndarray) -> pa.Table:
@@ -554,8 +556,8 @@ def first_day(landing: Path, start: dt.date | None) -> dt.date:
 def remove_stale_temporaries(landing: Path) -> list[Path]:
     """Remove the hidden files of a day that never landed (a run killed mid-write)."""
     removed = []
-    for entity in DAY_BATCHES:
-        folder = landing / entity
+    for folder_name in [*DAY_BATCHES, *source_folders()]:
+        folder = landing / folder_name
         if folder.is_dir():
             for path in folder.iterdir():
                 if DAY_TEMPORARY.match(path.name) and path.is_file():
@@ -607,6 +609,21 @@ def _write_batch(
     return part
 
 
+def _land_sources(day: Day, landing: Path, landed: list[CleanFile], written: list) -> None:
+    """The other source systems' records of the day's new customers (when the landing zone
+    has them), written hidden like the day's other files."""
+    new = [f for f in landed if f.entity == CUSTOMER.name and f.label == NEW_CUSTOMERS_LABEL]
+    if not new:
+        return
+    created = day.facts["new_customers"].created_s
+    files, rows = write_source_day(
+        landing, day.day, NEW_CUSTOMERS_LABEL, new[0].columns, created, day.rng
+    )
+    written.extend(files)
+    for source, count in rows.items():
+        day.report.rows[source] = day.report.rows.get(source, 0) + count
+
+
 def _land_day(day: Day, landing: Path, fmt: str, error_rate: float) -> None:
     """Write every batch of the day under temporary names, then its faults and their truth
     rows (at a rate above 0), then rename the files into place."""
@@ -618,6 +635,8 @@ def _land_day(day: Day, landing: Path, fmt: str, error_rate: float) -> None:
                 part = _write_batch(day, landing, fmt, batch, "clean", written)
                 file = f"{entity}/{part.path.name}"
                 landed.append(CleanFile(entity, file, batch.label, batch.columns))
+        if sources_generated(landing):
+            _land_sources(day, landing, landed, written)
         if error_rate > 0:
             faults = _land_faults(day, landing, fmt, error_rate, landed, written)
             day.report.faults = faults

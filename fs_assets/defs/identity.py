@@ -154,8 +154,10 @@ def _skipped() -> dg.MaterializeResult:
 
 
 class _StepLogHandler(logging.Handler):
-    """Hands Splink's log records to a step's log: warnings (untrained parameters, an
-    empty EM sample) stay visible in the UI instead of printing over a build's progress."""
+    """Hands Splink's log records to a step's log: its warnings (untrained parameters at a
+    small sample, an empty EM sample) are notes on the model, at INFO in the step's log in
+    the UI, not over a build's progress (which shows WARNING and above); the model's
+    metadata shows the parameters themselves."""
 
     def __init__(self, context: dg.AssetExecutionContext) -> None:
         super().__init__(logging.INFO)
@@ -164,7 +166,7 @@ class _StepLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = f"splink: {record.getMessage().strip()}"
         if record.levelno >= logging.WARNING:
-            self.context.log.warning(message)
+            self.context.log.info(message)
         else:
             self.context.log.debug(message)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fs_assets.generator import generate_landing
-from fs_assets.generator.simulate import simulate
+from fs_assets.generator import simulate as simulate_module
+from fs_assets.generator.simulate import SimulationError, simulate
 from fs_assets.generator.sources import generate_sources, truth_path
 from fs_assets.identity.mapping import load_mappings
 
@@ -93,3 +94,26 @@ def test_a_core_only_landing_gets_no_source_files(tmp_path: Path) -> None:
     simulate(landing, days=1, seed=SEED)
     assert not (landing / "crm_contact").exists() and not (landing / "card_holder").exists()
     assert not truth_path(landing).exists()
+
+
+def test_a_day_that_failed_before_its_renames_lands_again_as_if_it_never_had(
+    sampled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sources' truth file is written before the day's renames; a failure after it (a
+    full disk while writing the faults' truth) leaves no stale people behind."""
+    clean, failed = _copy(sampled, tmp_path / "a"), _copy(sampled, tmp_path / "b")
+    simulate(clean, days=1, seed=SEED, error_rate=0.05)
+
+    def full_disk(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(simulate_module, "append_truth", full_disk)
+        with pytest.raises(SimulationError, match="could not land"):
+            simulate(failed, days=1, seed=SEED, error_rate=0.05)
+    assert not list(failed.rglob("*_day_*"))  # nothing of the day in place
+    simulate(failed, days=1, seed=SEED, error_rate=0.05)
+    assert truth_path(failed).read_bytes() == truth_path(clean).read_bytes()
+    for folder in ("crm_contact", "card_holder"):
+        for path in sorted((clean / folder).glob("*_day_*")):
+            assert path.read_bytes() == (failed / folder / path.name).read_bytes()

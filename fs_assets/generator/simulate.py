@@ -56,7 +56,12 @@ from fs_assets.generator.landed import LandedState
 from fs_assets.generator.landing import MAX_CUSTOMER_ID
 from fs_assets.generator.names import Pools, build_pools
 from fs_assets.generator.sampling import AS_OF_SECONDS, DAY_SECONDS, day_number, uniform_below
-from fs_assets.generator.sources_day import source_folders, sources_generated, write_source_day
+from fs_assets.generator.sources_day import (
+    SourceDayFile,
+    source_folders,
+    sources_generated,
+    write_source_day,
+)
 from fs_assets.generator.transactions import (
     FIRST_TRANSACTION_ID,
     RATE_PER_ACCOUNT,
@@ -652,7 +657,11 @@ def _land_day(day: Day, landing: Path, fmt: str, error_rate: float) -> None:
                 "left behind: free space or fix the folder and run again"
             ) from exc
         raise
-    for part in written:
+    # The source systems' files first: a day counts as landed once a file of an entity
+    # folder is in place (`landed_days`), so a run killed among the renames must not leave
+    # them behind for `remove_stale_temporaries`.
+    sources_first = sorted(written, key=lambda part: not isinstance(part, SourceDayFile))
+    for part in sources_first:
         part.commit()
         day.report.files.append(part.path)
 

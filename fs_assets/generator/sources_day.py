@@ -1,6 +1,6 @@
 """The other source systems on a simulated day: the CRM and the card platform take in a
-share of the day's new core customers, with the silo noise of the first generation
-(`sources.py`), record ids after the source's highest, an update time a little after the
+share of the day's new core customers, with the field noise of the first generation
+(`sources.py`; no source-only people, namesakes or duplicates on a simulated day), record ids after the source's highest, an update time a little after the
 core record's creation, and their rows in the sources' truth file.
 
 Only a landing zone whose sources were generated (`generate --sources` wrote the truth
@@ -81,13 +81,17 @@ def _people(columns: dict[str, pa.Array], core: SourceMapping) -> list[dict[str,
     return people
 
 
-def _highest_number(folder: Path, id_column: str, prefix: str) -> int:
-    """The highest record number of a source's landed files (ids are prefix + number)."""
+def _highest_number(folder: Path, id_column: str, prefix: str, skip: str) -> int:
+    """The highest record number of a source's landed files (ids are prefix + number),
+    leaving out `skip`: this day's own file, in place if an earlier attempt was killed
+    between its renames."""
     highest = 0
     if not folder.is_dir():
         return highest
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.suffix != ".csv":
+        if path.name.startswith(".") or path.name == skip:
+            continue
+        if not path.is_file() or path.suffix != ".csv":
             continue
         options = pv.ConvertOptions(include_columns=[id_column], strings_can_be_null=False)
         ids = pv.read_csv(path, convert_options=options).column(id_column).to_pylist()
@@ -143,7 +147,12 @@ def write_source_day(
     core = next(m for m in mappings if m.landing_folder == CUSTOMER.name)
     people = _people(columns, core)
     truth_file = truth_path(landing)
-    truth = _read_truth(truth_file)
+    # Rows for today's new customers can only come from an attempt at this day that never
+    # landed (killed, or failed before its renames): drop them and their people, so the
+    # day lands again exactly as an uninterrupted run would.
+    today = {p["source_id"] for p in people}
+    stale = {row[2] for row in _read_truth(truth_file) if row[0] == core.source and row[1] in today}
+    truth = [row for row in _read_truth(truth_file) if row[2] not in stale]
     numbers = [int(m.group(1)) for m in (PERSON.match(row[2]) for row in truth) if m]
     next_person = max(numbers, default=-1) + 1
     pans = rng_for("sources/national_id").integers(0, 2**31, size=(len(people), 7))
@@ -162,7 +171,8 @@ def write_source_day(
         if not records:
             continue
         folder = landing / mapping.landing_folder
-        first = _highest_number(folder, mapping.id_column, plan.prefix) + 1
+        name = f"{mapping.landing_folder}_day_{day:%Y%m%d}_{file_name}.csv"
+        first = _highest_number(folder, mapping.id_column, plan.prefix, skip=name) + 1
         lines = []
         for number, rec in enumerate(records, start=first):
             rec["source_id"] = f"{plan.prefix}{number:08d}"
@@ -170,7 +180,6 @@ def write_source_day(
             line = [rec["source_id"], rec["updated_at"].strftime(mapping.timestamp_format)]
             lines.append(line + [values.get(a, rec[a] or "") for a in mapping.attributes])
             new_truth.append([mapping.source, rec["source_id"], rec["person_id"]])
-        name = f"{mapping.landing_folder}_day_{day:%Y%m%d}_{file_name}.csv"
         target = folder / name
         part = SourceDayFile(target, folder / f".{name}.tmp")
         folder.mkdir(parents=True, exist_ok=True)

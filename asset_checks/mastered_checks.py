@@ -108,13 +108,13 @@ def build_mastered_checks(ent: Entity, families: tuple = FAMILIES) -> dg.AssetCh
         selected = {k.name for k in context.selected_asset_check_keys}
         scoped_names = incremental_checks(ent) & selected
         currency = warehouse.resolved_reporting_currency
-        on_duckdb = warehouse.resolved_engine == "duckdb"
+        recorded = warehouse.keeps_change_record
         results: list[dg.AssetCheckResult] = []
         with warehouse.for_checks(tables) as conn:
-            if on_duckdb:
+            if recorded:
                 scope = decide_scope(conn, ent, scoped_names, config.full_checks)
             else:
-                scope = CheckScope(FULL, "the spark engine keeps no change record")
+                scope = CheckScope(FULL, "the engine keeps no change record")
             in_full = dataclasses.replace(READ_IN_FULL, build_id=scope.build_id)
             context.log.info(
                 f"mastered.{ent.name} checks: {scope.mode} ({scope.reason}), "
@@ -129,7 +129,7 @@ def build_mastered_checks(ent: Entity, families: tuple = FAMILIES) -> dg.AssetCh
                 for result in evaluate(conn, ent, selected, **kwargs):
                     ran = scope if result.check_name in scoped_names else in_full
                     results.append(with_scope(result, ran))
-        if on_duckdb and scope.build_id is not None:
+        if recorded and scope.build_id is not None:
             _keep_outcomes(context, warehouse, ent, scope, results)
         yield from results
 

@@ -168,10 +168,21 @@ class WarehouseResource(dg.ConfigurableResource):
             conf=dict(self.spark_conf),
         )
 
+    @property
+    def on_spark(self) -> bool:
+        """The one place the engine is chosen: everything else asks this or `open_engine`."""
+        return self.resolved_engine == "spark"
+
+    @property
+    def keeps_change_record(self) -> bool:
+        """Whether mastering records what each write changed (the DuckDB engine), so the
+        mastered checks can evaluate the changed keys only; Spark rebuilds in full."""
+        return not self.on_spark
+
     @contextmanager
     def open_engine(self) -> Iterator[Engine]:
-        """The configured engine for one step (the one place the engine is chosen)."""
-        if self.resolved_engine == "spark":
+        """The configured engine for one step."""
+        if self.on_spark:
             engine: Engine = self._spark_engine()
         else:
             from fs_assets.engines.duckdb_engine import DuckDBEngine

@@ -1,7 +1,8 @@
 """The other source systems on a simulated day: the CRM and the card platform take in a
 share of the day's new core customers, with the field noise of the first generation
-(`sources.py`; no source-only people, namesakes or duplicates on a simulated day), record ids after the source's highest, an update time a little after the
-core record's creation, and their rows in the sources' truth file.
+(`sources.py`; no source-only people, namesakes or duplicates on a simulated day), record
+ids after the source's highest, an update time a little after the core record's
+creation, and their rows in the sources' truth file.
 
 Only a landing zone whose sources were generated (`generate --sources` wrote the truth
 file) gets them, so a simulation of the core feed alone lands the same bytes as before.

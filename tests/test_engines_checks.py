@@ -225,6 +225,15 @@ def test_planted_bad_rows_fail_on_spark_as_on_duckdb(spark_built, duck, tmp_path
         ("account", "references_customer"),
         ("transaction", "references_customer"),
     }
+    # On DuckDB the history is a view of the mastered rows and the past versions, so the
+    # deleted customer's current version leaves the history with its mastered row; Spark
+    # stores the history as its own table, which the planted rewrite of mastered leaves as
+    # it was. Both fail the reconciliation; only that count differs.
+    recon = ("customer", "reconciles_with_raw")
+    assert ours[recon][1]["versions_unrecorded"] == 1
+    assert spark[recon][1]["versions_unrecorded"] == 0
+    for outcomes in (spark, ours):
+        outcomes[recon] = (outcomes[recon][0], {**outcomes[recon][1], "versions_unrecorded": None})
     assert spark == ours
     assert spark[("customer", "key_unique")][1]["duplicate_rows"] == 2
     # One key lost, two repeated: 200 raw keys, 201 mastered rows.

@@ -91,6 +91,8 @@ def key_duplicates(
         f"select count(*), count({key}) - count(distinct {key}), count(*) - count({key}) "
         f"from {rows}"
     ).fetchone()
+    if not dupes:  # the sample is a second pass over the table: only when there is one
+        return total, dupes, nulls, []
     sample = [
         r[0]
         for r in conn.execute(

@@ -10,6 +10,10 @@ from typing import Any
 
 from fs_assets.model.keys import KeyPath
 
+# A view column whose value depends on who reads it (a governed view's masked PII column or
+# join-key token): the scanner counts the view's rows but does not profile the column.
+MASKED_TAG = "masked"
+
 
 @dataclass(frozen=True)
 class DeclaredColumn:
@@ -22,6 +26,10 @@ class DeclaredColumn:
 
     def tag(self, name: str) -> str | None:
         return dict(self.tags).get(name)
+
+    @property
+    def masked(self) -> bool:
+        return self.tag(MASKED_TAG) is not None
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,8 @@ class ColumnScan:
     position: int
     data_type: str
     nullable: bool
-    null_count: int
-    distinct_count: int
+    null_count: int | None  # None: not profiled (a masked view column)
+    distinct_count: int | None
     min_value: str | None
     max_value: str | None
 
@@ -141,7 +141,7 @@ class ScanResult:
                         "row_count": t.row_count,
                         "null_count": c.null_count,
                         "null_pct": round(100.0 * c.null_count / t.row_count, 4)
-                        if t.row_count
+                        if t.row_count and c.null_count is not None
                         else None,
                         "distinct_count": c.distinct_count,
                         "min_value": c.min_value,
@@ -179,11 +179,17 @@ def scan_table(
     table: str,
     table_type: str,
     pii: set[str] | frozenset[str] = frozenset(),
+    masked: set[str] | frozenset[str] = frozenset(),
 ) -> TableScan:
-    """Profile one table in a single aggregate query (names come from the catalog, quoted)."""
+    """Profile one table in a single aggregate query (names come from the catalog, quoted).
+
+    `masked` columns of a view are left out of the query (so DuckDB never computes them)
+    and recorded without statistics.
+    """
     cols = _columns(conn, schema, table)
+    profiled = [c for c in cols if not (table_type == "VIEW" and c[0] in masked)]
     exprs = ["count(*)"]
-    for name, _, _, _ in cols:
+    for name, _, _, _ in profiled:
         c = q(name)
         exprs += [f"count({c})", f"approx_count_distinct({c})"]
         if name in pii:
@@ -192,17 +198,18 @@ def scan_table(
             exprs += [f"min({c})::varchar", f"max({c})::varchar"]
     row = conn.execute(f"select {', '.join(exprs)} from {q(schema)}.{q(table)}").fetchone()
     total = int(row[0])
+    stats = {name: row[1 + 4 * i : 5 + 4 * i] for i, (name, _, _, _) in enumerate(profiled)}
     scans = []
-    for i, (name, position, data_type, nullable) in enumerate(cols):
-        non_null, distinct, lo, hi = row[1 + 4 * i : 5 + 4 * i]
+    for name, position, data_type, nullable in cols:
+        non_null, distinct, lo, hi = stats.get(name, (None, None, None, None))
         scans.append(
             ColumnScan(
                 name=name,
                 position=int(position),
                 data_type=str(data_type),
                 nullable=bool(nullable),
-                null_count=total - int(non_null),
-                distinct_count=int(distinct),
+                null_count=None if non_null is None else total - int(non_null),
+                distinct_count=None if distinct is None else int(distinct),
                 min_value=lo,
                 max_value=hi,
             )
@@ -338,7 +345,8 @@ def scan_warehouse(
             continue
         decl = declared.get(name)
         pii = set(decl.pii_columns) if decl else set()
-        scans[name] = scan_table(conn, schema, table, table_type, pii)
+        masked = decl.masked_columns if decl else set()
+        scans[name] = scan_table(conn, schema, table, table_type, pii, masked)
         changed.add(name)
     result.tables = [scans[f"{s}.{t}"] for s, t, _ in listed]
     return result

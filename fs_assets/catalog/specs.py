@@ -50,9 +50,18 @@ COLUMNS_SCHEMA = _schema(
     ("owner", "VARCHAR", "Owners of the producing asset(s)."),
     ("producing_asset", "VARCHAR", "Dagster asset key(s) that write the table."),
     ("row_count", "BIGINT", "Rows in the table."),
-    ("null_count", "BIGINT", "Rows where the column is null."),
+    (
+        "null_count",
+        "BIGINT",
+        "Rows where the column is null; null for a masked column of a governed view (not "
+        "profiled: the mastered column it masks is).",
+    ),
     ("null_pct", "DOUBLE", "null_count / row_count * 100."),
-    ("distinct_count", "BIGINT", "Approximate number of distinct values (HyperLogLog)."),
+    (
+        "distinct_count",
+        "BIGINT",
+        "Approximate number of distinct values (HyperLogLog); null when not profiled.",
+    ),
     ("min_value", "VARCHAR", "Smallest value as text; null for PII columns (not copied out)."),
     ("max_value", "VARCHAR", "Largest value as text; null for PII columns (not copied out)."),
     ("last_materialized", "TIMESTAMP", "Latest materialization of the producing asset (UTC)."),

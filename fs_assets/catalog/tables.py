@@ -77,6 +77,10 @@ class DeclaredTable:
     def pii_columns(self) -> dict[str, str]:
         return {c.name: c.pii for c in self.columns if c.pii}
 
+    @property
+    def masked_columns(self) -> set[str]:
+        return {c.name for c in self.columns if c.masked}
+
 
 @dataclass(frozen=True)
 class SideTable:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import dagster as dg
 import duckdb
 
+from fs_assets.catalog.graph_view import MASKED_TAG
 from fs_assets.defs.history import HISTORY_DOCS
 from fs_assets.defs.keys import history_key, mastered_key
 from fs_assets.defs.metadata import table_name
@@ -66,6 +67,8 @@ PENDING_FLAG_DOC = (
 
 # Join keys that identify a customer: tokenised for roles without clear TW.mask.
 TOKENISED_KEYS = ("cust_id",)
+# The `masked` tag's value on the declared columns: the mask depends on the role's policy.
+MASKED_VALUE = "per the role's policy"
 JOIN_KEY_TOKEN = "join-key-token"
 
 
@@ -246,13 +249,23 @@ def governed_key(role: str, entity: str) -> dg.AssetKey:
 
 
 def _declared_schema(ent: Entity, history: bool = False) -> dg.TableSchema:
-    """Before a run: the columns and their PII tags (the masks are known once it ran)."""
+    """Before a run: the columns and their PII tags (the masks are known once it ran).
+
+    The columns a role may read masked (PII, and the join keys tokenised for roles without
+    clear PII) are tagged `masked`: the catalog scanner counts the view's rows but does
+    not profile them. Their data is the mastered column's, profiled there; profiling the
+    mask would compute it for every row (a keyed hash is two SHA-256 per value, most of a
+    scan at a million customers) to learn what the base profile says already.
+    """
     columns = [
         dg.TableColumn(
             name=c.name,
             type=c.type,
             description=c.description,
-            tags={"pii": c.pii} if c.pii else {},
+            tags={
+                **({"pii": c.pii} if c.pii else {}),
+                **({MASKED_TAG: MASKED_VALUE} if c.pii or c.name in TOKENISED_KEYS else {}),
+            },
         )
         for c in ent.columns
     ]

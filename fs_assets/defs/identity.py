@@ -7,6 +7,7 @@ link: each asset says "no multi-source data" and leaves empty tables, not a fail
 """
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,7 @@ from fs_assets.defs.keys import (
 )
 from fs_assets.defs.metadata import table_name
 from fs_assets.defs.sources import SOURCE_ENTITIES
-from fs_assets.identity import canonical, golden, link, model, stable_ids, tables
+from fs_assets.identity import canonical, golden, incremental, link, model, stable_ids, tables
 from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES, SOURCES_DIR
 from fs_assets.identity.charts import png_markdown, write_model_charts
 from fs_assets.identity.mapping import load_mappings
@@ -37,12 +38,12 @@ from fs_assets.model.columns import PII_DOB, PII_MASK
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import OWNER
 from fs_assets.model.paths import DataPaths
-from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "identity"
 THRESHOLDS = link.Thresholds()
 NO_DATA = "no multi-source data: fewer than two sources have landed, nothing to link"
+UNCHANGED = "unchanged: no source's mastered table changed since the last read"
 SPLINK_LOGGER = "splink"
 REPORTS_FOLDER = "identity"  # reports/identity/: the model charts (parameters only)
 
@@ -57,10 +58,18 @@ class LinkageModelConfig(dg.Config):
     )
 
 
+FULL_RELINK = "Re-link every record, not only what changed since the last run."
+
+
+class PredictionsConfig(dg.Config):
+    full_relink: bool = Field(default=False, description=FULL_RELINK)
+
+
 class ClustersConfig(dg.Config):
     overrides_file: str = Field(
         default="", description="Must-link / cannot-link file; empty means the policies one."
     )
+    full_relink: bool = Field(default=False, description=FULL_RELINK)
 
 
 def _pii(attribute: str) -> str:
@@ -115,9 +124,9 @@ _GOLDEN_SCHEMA = dg.TableSchema(
 _LOG_SCHEMA = _schema(
     ("logged_at", "TIMESTAMP", "When the run wrote the event (UTC)."),
     ("run_id", "VARCHAR", "The Dagster run."),
-    ("event", "VARCHAR", "merge (other_golden_id retired into golden_id) or split."),
-    ("golden_id", "VARCHAR", "The surviving id (merge) or the new id (split)."),
-    ("other_golden_id", "VARCHAR", "The retired id (merge) or the id split from (split)."),
+    ("event", "VARCHAR", "merge (other_golden_id retired into golden_id), split or retire."),
+    ("golden_id", "VARCHAR", "The surviving (merge), new (split) or retired (retire) id."),
+    ("other_golden_id", "VARCHAR", "The id merged in (merge), split from (split); or NULL."),
     ("unique_id_l", "VARCHAR", "One record of the pair that caused it."),
     ("unique_id_r", "VARCHAR", "The other record."),
     ("match_weight", "DOUBLE", "That pair's match weight (+inf for a must-link)."),
@@ -213,26 +222,35 @@ MASTERED_SOURCE_KEYS = [
     ),
 )
 def source_records(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    landing: LandingZoneResource,
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     mappings = load_mappings(SOURCES_DIR)
-    landed = [m.source for m in mappings if canonical.source_files(landing.root, m)]
     with warehouse.connect() as con:
-        if len(landed) < 2:
+        state = incremental.mastered_state(con, mappings)
+        linkable = incremental.sources_with_rows(state)
+        if len(linkable) < 2:
             tables.reset_working_tables(con)
-            context.log.info(f"{NO_DATA} (landed: {landed or 'none'})")
+            context.log.info(f"{NO_DATA} (sources with mastered rows: {linkable or 'none'})")
             return dg.MaterializeResult(
-                metadata={"status": NO_DATA, "dagster/row_count": 0, "sources_landed": landed}
+                metadata={"status": NO_DATA, "dagster/row_count": 0, "sources_linked": linkable}
+            )
+        if incremental.unchanged_since_read(con, state):
+            return dg.MaterializeResult(
+                metadata={
+                    "status": UNCHANGED,
+                    "dagster/row_count": _count(con, tables.RECORDS),
+                    "sources_linked": linkable,
+                }
             )
         read = canonical.load_mastered_records(con, mappings)
         records = canonical.standardise(con)
         tables.create_kept_tables(con)
+        incremental.remember_read(con, state)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": records,
             "rows_read_per_source": dg.MetadataValue.json(read),
+            "sources_linked": linkable,
         }
     )
 
@@ -313,23 +331,32 @@ def _model_path(warehouse: WarehouseResource) -> Path:
     ),
 )
 def pairwise_predictions(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con, splink_messages_to(context):
         if not _linkable(con, context):
             return _skipped()
-        linker = model.make_linker(con, _model_path(warehouse))
+        path = _model_path(warehouse)
+        sha = incremental.model_sha256(path)
+        changed = None if config.full_relink else incremental.records_to_rescore(con, sha)
+        linker = model.make_linker(con, path)
         try:
-            candidates = link.block(linker)
-            link.predict(con, linker, THRESHOLDS)
+            if changed is None:
+                found: dict[str, object] = {"candidate_pairs": link.block(linker)}
+                link.predict(con, linker, THRESHOLDS)
+            else:
+                rescored = incremental.predict_changed(con, linker, THRESHOLDS.review)
+                found = {"records_rescored": changed, "pairs_rescored": rescored}
         finally:
             linker.table_management.delete_tables_created_by_splink_from_db()
             con.unregister(model.SPLINK_INPUT)
+        incremental.snapshot_scored(con, sha)
         scored = link.count_pairs(con)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": scored,
-            "candidate_pairs": candidates,
+            "mode": "full" if changed is None else "incremental",
+            **found,
             "review_threshold": THRESHOLDS.review,
         }
     )
@@ -373,7 +400,7 @@ def clusters(
     with warehouse.connect() as con:
         if not _linkable(con, context):
             return _skipped()
-        result = link.cluster_with_overrides(con, THRESHOLDS, decided)
+        result = link.cluster_with_overrides(con, THRESHOLDS, decided, config.full_relink)
         sizes = _size_distribution(con, tables.CLUSTERS, "cluster_id")
         rows = _count(con, tables.CLUSTERS)
     if result.unknown_records:
@@ -396,6 +423,10 @@ def clusters(
             "edges_cut_by_cannot_link": result.cut,
             "national_id_conflicts_kept_apart": result.national_id_conflicts,
             "overrides_not_applied": dg.MetadataValue.json(list(result.unknown_records)),
+            "mode": "full" if result.records_reclustered is None else "incremental",
+            "records_reclustered": rows
+            if result.records_reclustered is None
+            else result.records_reclustered,
         }
     )
 
@@ -447,8 +478,9 @@ def review_pairs(
             metadata=_table(tables.GOLDEN_ID_LOG, _LOG_SCHEMA),
             **_COMMON,
             description=(
-                "Every merge and split of golden ids between runs, with the pair and match "
-                "weight (or override) that caused it. Grain: one row per event; appended."
+                "Every merge, split and retirement of golden ids between runs, with the pair "
+                "and match weight (or override) that caused it. Grain: one row per event; "
+                "appended."
             ),
         ),
     ],
@@ -471,7 +503,7 @@ def golden_ids(
         ).fetchall()[0][0]
         rows = _count(con, tables.CUSTOMER_IDENTITY)
         logged = _count(con, tables.GOLDEN_ID_LOG)
-    merges = sum(1 for e in events if e.event == "merge")
+    kinds = Counter(e.event for e in events)
     if CUSTOMER_IDENTITY_KEY in context.selected_asset_keys:
         yield dg.MaterializeResult(
             asset_key=CUSTOMER_IDENTITY_KEY,
@@ -482,8 +514,9 @@ def golden_ids(
             asset_key=GOLDEN_ID_LOG_KEY,
             metadata={
                 "dagster/row_count": logged,
-                "merges_this_run": merges,
-                "splits_this_run": len(events) - merges,
+                "merges_this_run": kinds["merge"],
+                "splits_this_run": kinds["split"],
+                "retired_this_run": kinds[stable_ids.RETIRE],
             },
         )
 

@@ -19,6 +19,7 @@ import pytest
 from asset_checks.identity_checks import IDENTITY_CHECKS
 from fs_assets.defs.identity import IDENTITY_ASSETS, NO_DATA, UNCHANGED, splink_messages_to
 from fs_assets.defs.keys import (
+    CLUSTER_VIEW_KEY,
     CLUSTERS_KEY,
     CUSTOMER_IDENTITY_KEY,
     GOLDEN_CUSTOMER_KEY,
@@ -35,12 +36,15 @@ from fs_assets.generator.sources import generate_sources
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
+from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.landing_files import list_landing
 from fs_assets.transforms.mastering import build_mastered
 from resources.landing_zone import LandingZoneResource
+from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WarehouseResource
 from tests.pii_scan import scan
 
+MASKING_KEY = "identity-test-key-0123456789"
 CUSTOMERS = 300  # core customers; about 620 source records in three sources
 TRAINING = {"ops": {"identity__linkage_model": {"config": {"u_max_pairs": 1e5}}}}
 RELINK = [SOURCE_RECORDS_KEY, PREDICTIONS_KEY, CLUSTERS_KEY, REVIEW_PAIRS_KEY,
@@ -78,6 +82,7 @@ def _materialize(
     resources = {
         "warehouse": WarehouseResource(home=str(root)),
         "landing": LandingZoneResource(home=str(root)),
+        "masking_key": MaskingKeyResource(key=MASKING_KEY),
     }
     selection = dg.AssetSelection.assets(*keys) if keys else None
     with dg.instance_for_test() as instance:
@@ -138,6 +143,7 @@ def linked_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
         "model": _metadata(result, LINKAGE_MODEL_KEY),
         "clusters": _metadata(result, CLUSTERS_KEY),
         "predictions": _metadata(result, PREDICTIONS_KEY),
+        "cluster_view": _metadata(result, CLUSTER_VIEW_KEY),
         "checks": _checks(result),
     }
 
@@ -220,6 +226,34 @@ def test_the_model_is_saved_owner_only_and_shown_with_its_charts(linked_template
     }
     files = [path, *(DataPaths(root).reports / "identity").iterdir()]
     assert scan(files, values) == []
+
+
+def test_the_cluster_view_shows_keyed_tokens_and_no_pii_in_clear(linked_template) -> None:
+    root, seen = linked_template
+    view = seen["cluster_view"]
+    assert view["clusters_shown"] == 12 and view["records_shown"] > 24
+    assert "data:image/png;base64," in view["chart/cluster_view"]
+    html = Path(view["chart/cluster_view_html"])
+    assert html.parent == DataPaths(root).reports / "identity"
+    png = html.with_suffix(".png")
+    assert png.read_bytes().startswith(b"\x89PNG")
+    rows = _query(
+        root,
+        "select r.first_name, r.last_name, r.email, r.mobile, r.national_id, "
+        "r.address_line1, cast(r.date_of_birth as varchar), r.unique_id from identity.records r",
+    )
+    columns = ("first_name", "last_name", "email", "mobile", "national_id", "address", "dob",
+               "record")  # fmt: skip
+    values = {c: {str(r[i]) for r in rows if r[i] and len(str(r[i])) >= 5}
+              for i, c in enumerate(columns)}  # fmt: skip
+    assert scan([html, png], values) == []
+    # The tokens are the masking operator's keyed hash: a record's e-mail is findable by
+    # whoever holds the key, by no one else.
+    text = html.read_text(encoding="utf-8")
+    key = MaskingKey(MASKING_KEY.encode())
+    shown = [e for e in values["email"] if key.token(e)[:8] in text]
+    assert shown, "no e-mail token of the shown clusters found in the view"
+    assert view["masking_key_id"] == key.key_id
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ linker from the saved model JSON. With fewer than two sources landed there is no
 link: each asset says "no multi-source data" and leaves empty tables, not a failure.
 """
 
+import base64
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import duckdb
 from pydantic import Field
 
 from fs_assets.defs.keys import (
+    CLUSTER_VIEW_KEY,
     CLUSTERS_KEY,
     CUSTOMER_IDENTITY_KEY,
     GOLDEN_CUSTOMER_KEY,
@@ -32,12 +34,14 @@ from fs_assets.defs.sources import SOURCE_ENTITIES
 from fs_assets.identity import canonical, golden, incremental, link, model, stable_ids, tables
 from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES, SOURCES_DIR
 from fs_assets.identity.charts import png_markdown, write_model_charts
+from fs_assets.identity.cluster_view import write_cluster_view
 from fs_assets.identity.mapping import load_mappings
 from fs_assets.identity.overrides import OVERRIDES_FILE, load_overrides
 from fs_assets.model.columns import PII_DOB, PII_MASK
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import OWNER
 from fs_assets.model.paths import DataPaths
+from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "identity"
@@ -559,6 +563,50 @@ def golden_customer(
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 
+class ClusterViewConfig(dg.Config):
+    clusters: int = Field(default=12, description="How many clusters the view shows.")
+
+
+@dg.asset(
+    key=CLUSTER_VIEW_KEY,
+    deps=[CUSTOMER_IDENTITY_KEY, REVIEW_PAIRS_KEY, PREDICTIONS_KEY],
+    group_name=GROUP,
+    owners=[OWNER],
+    kinds={"html", "png"},
+    pool=WAREHOUSE_POOL,
+    description=(
+        "The largest clusters and those with a pair in review, each record by its source and "
+        "keyed tokens of its values (masking operators under the masking key: no PII in "
+        "clear), with its pairs' match weights; HTML and PNG in reports/identity/."
+    ),
+)
+def cluster_view(
+    context: dg.AssetExecutionContext,
+    config: ClusterViewConfig,
+    warehouse: WarehouseResource,
+    masking_key: MaskingKeyResource,
+) -> dg.MaterializeResult:
+    key = masking_key.get()  # no key: fail naming what to set, before any file is written
+    with warehouse.connect() as con:
+        if not _linkable(con, context):
+            return _skipped()
+        view = write_cluster_view(
+            con, key, _paths(warehouse).reports / REPORTS_FOLDER, config.clusters
+        )
+    data = base64.b64encode(view.png.read_bytes()).decode("ascii")
+    return dg.MaterializeResult(
+        metadata={
+            "clusters_shown": view.clusters,
+            "records_shown": view.records,
+            "masking_key_id": key.key_id,
+            "chart/cluster_view": dg.MetadataValue.md(
+                f"**Clusters (keyed tokens)**\n\n![clusters](data:image/png;base64,{data})"
+            ),
+            "chart/cluster_view_html": dg.MetadataValue.path(str(view.html)),
+        }
+    )
+
+
 IDENTITY_ASSETS = [
     source_records,
     linkage_model,
@@ -567,4 +615,5 @@ IDENTITY_ASSETS = [
     review_pairs,
     golden_ids,
     golden_customer,
+    cluster_view,
 ]

@@ -212,11 +212,30 @@ MASTERED_SOURCE_KEYS = [
 ]
 
 
+def _records_lineage() -> dg.TableColumnLineage:
+    """Each column of `identity.records` from the mastered column of every source that
+    maps it (the mapping files, read at code-location load like the source entities)."""
+    deps: dict[str, list[dg.TableColumnDep]] = {}
+    for mapping in load_mappings(SOURCES_DIR):
+        table, id_column, version, columns = canonical.mastered_source(mapping)
+        key = mastered_key(table)
+        for column, source in (
+            ("unique_id", id_column),
+            ("source_id", id_column),
+            ("updated_at", version),
+            *columns.items(),
+        ):
+            deps.setdefault(column, []).append(dg.TableColumnDep(asset_key=key, column_name=source))
+    return dg.TableColumnLineage(deps)
+
+
 @dg.asset(
     key=SOURCE_RECORDS_KEY,
     deps=MASTERED_SOURCE_KEYS,
     pool=WAREHOUSE_POOL,
-    metadata=_table(tables.RECORDS, _RECORD_SCHEMA),
+    metadata=_table(
+        tables.RECORDS, _RECORD_SCHEMA, **{"dagster/column_lineage": _records_lineage()}
+    ),
     **_COMMON,
     description=(
         "Every source system's valid records, read from its mastered table through its "
@@ -462,13 +481,49 @@ def review_pairs(
     )
 
 
+def _golden_lineage() -> dg.TableColumnLineage:
+    deps = {}
+    for a in ATTRIBUTES:
+        source = [dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name=a)]
+        deps[a] = source
+        deps[f"{a}_source"] = [
+            dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name="source")
+        ]
+    deps["golden_id"] = [
+        dg.TableColumnDep(asset_key=CUSTOMER_IDENTITY_KEY, column_name="golden_id")
+    ]
+    deps["source_records"] = [
+        dg.TableColumnDep(asset_key=CUSTOMER_IDENTITY_KEY, column_name="unique_id")
+    ]
+    deps["sources"] = [dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name="source")]
+    deps["last_updated_at"] = [
+        dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name="updated_at")
+    ]
+    return dg.TableColumnLineage(deps)
+
+
+def _identity_lineage() -> dg.TableColumnLineage:
+    """`mastered.customer_identity`: the record's ids from the records read, its golden id
+    from its cluster."""
+    deps = {
+        c: [dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name=c)]
+        for c in ("source", "source_id", "unique_id")
+    }
+    deps["golden_id"] = [dg.TableColumnDep(asset_key=CLUSTERS_KEY, column_name="cluster_id")]
+    return dg.TableColumnLineage(deps)
+
+
 @dg.multi_asset(
     name="identity__golden_ids",
     specs=[
         dg.AssetSpec(
             CUSTOMER_IDENTITY_KEY,
             deps=[CLUSTERS_KEY, SOURCE_RECORDS_KEY],
-            metadata=_table(tables.CUSTOMER_IDENTITY, _IDENTITY_SCHEMA),
+            metadata=_table(
+                tables.CUSTOMER_IDENTITY,
+                _IDENTITY_SCHEMA,
+                **{"dagster/column_lineage": _identity_lineage()},
+            ),
             **_COMMON,
             description=(
                 "Which person each source record is. Grain: one row per (source, source "
@@ -523,20 +578,6 @@ def golden_ids(
                 "retired_this_run": kinds[stable_ids.RETIRE],
             },
         )
-
-
-def _golden_lineage() -> dg.TableColumnLineage:
-    deps = {}
-    for a in ATTRIBUTES:
-        source = [dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name=a)]
-        deps[a] = source
-        deps[f"{a}_source"] = [
-            dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name="source")
-        ]
-    deps["golden_id"] = [
-        dg.TableColumnDep(asset_key=CUSTOMER_IDENTITY_KEY, column_name="golden_id")
-    ]
-    return dg.TableColumnLineage(deps)
 
 
 @dg.asset(

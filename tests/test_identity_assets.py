@@ -33,6 +33,8 @@ from fs_assets.defs.sources import SOURCE_ENTITIES
 from fs_assets.engines.duckdb_engine import ingest_files
 from fs_assets.generator import generate_landing
 from fs_assets.generator.sources import generate_sources
+from fs_assets.identity import link
+from fs_assets.identity.overrides import Overrides
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
@@ -448,6 +450,33 @@ def test_an_incremental_relink_equals_a_full_one_with_a_merge(linked: Path, tmp_
         before[core_id],
     ) in events
     assert all(c.passed for c in _checks(incremental).values())
+
+
+def test_a_clustering_killed_half_way_is_redone_in_full(
+    linked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the clusters table was rewritten for its scope only: the snapshot
+    was dropped first, so the next run clusters everything again and loses no record."""
+    expected = _partition(linked)
+    real = link._components
+
+    def killed(*args: object) -> None:
+        real(*args)
+        raise RuntimeError("killed")
+
+    with duckdb.connect(str(DataPaths(linked).warehouse)) as con:
+        monkeypatch.setattr(link, "_components", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            link.cluster_with_overrides(con, link.Thresholds(), Overrides())
+        monkeypatch.undo()
+        assert con.execute("select count(*) from identity.clusters").fetchall() != [
+            (sum(len(c) for c in expected),)
+        ]
+        again = link.cluster_with_overrides(con, link.Thresholds(), Overrides())
+        assert again.records_reclustered is None  # in full
+        incremental = link.cluster_with_overrides(con, link.Thresholds(), Overrides())
+        assert incremental.records_reclustered == 0
+    assert _partition(linked) == expected
 
 
 def test_a_golden_id_whose_records_all_disappear_is_logged_retired(linked: Path) -> None:

@@ -265,6 +265,7 @@ def source_records(
                     "sources_linked": linkable,
                 }
             )
+        incremental.forget(con, tables.READ_STATE)
         read = canonical.load_mastered_records(con, mappings)
         records = canonical.standardise(con)
         tables.create_kept_tables(con)
@@ -362,6 +363,7 @@ def pairwise_predictions(
         path = _model_path(warehouse)
         sha = incremental.model_sha256(path)
         changed = None if config.full_relink else incremental.records_to_rescore(con, sha)
+        incremental.forget(con, tables.SCORED_FEATURES, tables.LINK_STATE)
         linker = model.make_linker(con, path)
         try:
             if changed is None:

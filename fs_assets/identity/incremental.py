@@ -139,6 +139,13 @@ def predict_changed(con: duckdb.DuckDBPyConnection, linker: Linker, review: floa
     return scored
 
 
+def forget(con: duckdb.DuckDBPyConnection, *snapshots: str) -> None:
+    """Drop snapshots before the tables they describe change: a run killed half way
+    leaves none, and the next run works in full instead of trusting a stale one."""
+    for table in snapshots:
+        con.execute(f"drop table if exists {table}")
+
+
 def snapshot_scored(con: duckdb.DuckDBPyConnection, model_sha: str) -> None:
     """Remember the features and model the pairs now reflect."""
     con.execute(f"create or replace table {SCORED_FEATURES} as select * from {tables.FEATURES}")

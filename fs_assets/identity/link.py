@@ -263,6 +263,7 @@ def cluster_with_overrides(
     cannot = [o for o in usable if o.kind == "cannot_link"]
     redone = None if full else incremental.clusters_to_redo(con, thresholds.match, known)
     scoped = redone is not None
+    incremental.forget(con, tables.CLUSTERED_RECORDS, tables.CLUSTERED_PAIRS)
     if scoped:
         _keep_outside_scope(con)
     _edges(con, thresholds, must, scoped)

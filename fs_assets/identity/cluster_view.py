@@ -54,7 +54,8 @@ def _masked_select() -> str:
 
 
 def _chosen(con: duckdb.DuckDBPyConnection, count: int) -> list[str]:
-    """The golden ids shown: the largest clusters, then those with a pair in review."""
+    """The golden ids shown: clusters with a pair in review first (a person decides on
+    them), then the largest."""
     rows = con.execute(
         f"with sizes as (select golden_id, count(*) as n from {tables.CUSTOMER_IDENTITY} "
         "group by golden_id having count(*) > 1), "

@@ -63,7 +63,7 @@ def _chosen(con: duckdb.DuckDBPyConnection, count: int) -> list[str]:
         f"{tables.CUSTOMER_IDENTITY} i on i.unique_id in (p.unique_id_l, p.unique_id_r)) "
         "select golden_id from (select golden_id, n, 0 as kind from sizes union all "
         "select golden_id, 0, 1 from review) group by golden_id "
-        "order by min(kind) desc, max(n) desc, golden_id limit $n",
+        "order by max(kind) desc, max(n) desc, golden_id limit $n",
         {"n": count},
     ).fetchall()
     return [r[0] for r in rows]

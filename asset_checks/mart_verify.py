@@ -113,7 +113,7 @@ def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Counts per mode and reason and the customer total equal mastered's."""
+    """Counts per mode and reason and the customer total (people) equal mastered's."""
     checks = {
         "mode_counts_differ": f"""select count(*) from (
             select transaction_mode as member, count(*) as n from mastered.transaction group by 1) m
@@ -126,9 +126,12 @@ def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
             full join (select member, transactions as n, amount as a from {LEAD_TABLE}
                        where figure = 'reason') l using (member)
             where m.n is distinct from l.n or m.a is distinct from l.a""",
+        # People: core records of one golden id (identity resolution) count once.
         "customer_total_differs": f"""select count(*) from {LEAD_TABLE}
             where figure = 'total_customers'
-              and customers <> (select count(*) from mastered.customer)""",
+              and customers <> (select count(distinct coalesce(f.golden_id, 'cust:' || c.cust_id))
+                                from mastered.customer c left join {FEATURES_TABLE} f
+                                using (cust_id))""",
         "breakdowns_not_summing_to_total": f"""select count(*) from (
             select figure, sum(customers) as n from {LEAD_TABLE}
             where figure in ('archetype', 'risk_category', 'affluence_level', 'segment', 'state')

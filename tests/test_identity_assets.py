@@ -17,8 +17,9 @@ import duckdb
 import pytest
 
 from asset_checks.identity_checks import IDENTITY_CHECKS
-from fs_assets.defs.identity import IDENTITY_ASSETS, NO_DATA, splink_messages_to
+from fs_assets.defs.identity import IDENTITY_ASSETS, NO_DATA, UNCHANGED, splink_messages_to
 from fs_assets.defs.keys import (
+    CLUSTER_VIEW_KEY,
     CLUSTERS_KEY,
     CUSTOMER_IDENTITY_KEY,
     GOLDEN_CUSTOMER_KEY,
@@ -32,15 +33,20 @@ from fs_assets.defs.sources import SOURCE_ENTITIES
 from fs_assets.engines.duckdb_engine import ingest_files
 from fs_assets.generator import generate_landing
 from fs_assets.generator.sources import generate_sources
+from fs_assets.identity import link
+from fs_assets.identity.overrides import Overrides
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
+from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.landing_files import list_landing
 from fs_assets.transforms.mastering import build_mastered
 from resources.landing_zone import LandingZoneResource
+from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WarehouseResource
 from tests.pii_scan import scan
 
+MASKING_KEY = "identity-test-key-0123456789"
 CUSTOMERS = 300  # core customers; about 620 source records in three sources
 TRAINING = {"ops": {"identity__linkage_model": {"config": {"u_max_pairs": 1e5}}}}
 RELINK = [SOURCE_RECORDS_KEY, PREDICTIONS_KEY, CLUSTERS_KEY, REVIEW_PAIRS_KEY,
@@ -78,6 +84,7 @@ def _materialize(
     resources = {
         "warehouse": WarehouseResource(home=str(root)),
         "landing": LandingZoneResource(home=str(root)),
+        "masking_key": MaskingKeyResource(key=MASKING_KEY),
     }
     selection = dg.AssetSelection.assets(*keys) if keys else None
     with dg.instance_for_test() as instance:
@@ -118,6 +125,11 @@ def _execute(root: Path, sql: str, params: dict | None = None) -> None:
         con.execute(sql, params or {})
 
 
+def _query_rw(root: Path, sql: str, params: dict | None = None) -> list[tuple]:
+    with duckdb.connect(str(DataPaths(root).warehouse)) as con:
+        return con.execute(sql, params or {}).fetchall()
+
+
 def _query(root: Path, sql: str, params: dict | None = None) -> list[tuple]:
     with duckdb.connect(str(DataPaths(root).warehouse), read_only=True) as con:
         return con.execute(sql, params or {}).fetchall()
@@ -133,6 +145,7 @@ def linked_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
         "model": _metadata(result, LINKAGE_MODEL_KEY),
         "clusters": _metadata(result, CLUSTERS_KEY),
         "predictions": _metadata(result, PREDICTIONS_KEY),
+        "cluster_view": _metadata(result, CLUSTER_VIEW_KEY),
         "checks": _checks(result),
     }
 
@@ -217,6 +230,34 @@ def test_the_model_is_saved_owner_only_and_shown_with_its_charts(linked_template
     assert scan(files, values) == []
 
 
+def test_the_cluster_view_shows_keyed_tokens_and_no_pii_in_clear(linked_template) -> None:
+    root, seen = linked_template
+    view = seen["cluster_view"]
+    assert view["clusters_shown"] == 12 and view["records_shown"] > 24
+    assert "data:image/png;base64," in view["chart/cluster_view"]
+    html = Path(view["chart/cluster_view_html"])
+    assert html.parent == DataPaths(root).reports / "identity"
+    png = html.with_suffix(".png")
+    assert png.read_bytes().startswith(b"\x89PNG")
+    rows = _query(
+        root,
+        "select r.first_name, r.last_name, r.email, r.mobile, r.national_id, "
+        "r.address_line1, cast(r.date_of_birth as varchar), r.unique_id from identity.records r",
+    )
+    columns = ("first_name", "last_name", "email", "mobile", "national_id", "address", "dob",
+               "record")  # fmt: skip
+    values = {c: {str(r[i]) for r in rows if r[i] and len(str(r[i])) >= 5}
+              for i, c in enumerate(columns)}  # fmt: skip
+    assert scan([html, png], values) == []
+    # The tokens are the masking operator's keyed hash: a record's e-mail is findable by
+    # whoever holds the key, by no one else.
+    text = html.read_text(encoding="utf-8")
+    key = MaskingKey(MASKING_KEY.encode())
+    shown = [e for e in values["email"] if key.token(e)[:8] in text]
+    assert shown, "no e-mail token of the shown clusters found in the view"
+    assert view["masking_key_id"] == key.key_id
+
+
 @pytest.mark.parametrize(
     ("check", "plant"),
     [
@@ -250,6 +291,24 @@ def test_each_check_fails_on_planted_bad_data(
     _execute(linked, plant)
     evaluation = _run_check(linked, check)
     assert not evaluation.passed, evaluation.metadata
+
+
+def test_linkage_reads_by_the_mastered_rows_not_the_landing_folders(linked: Path) -> None:
+    (records,) = _query(linked, "select count(*) from identity.records")[0]
+    again = _materialize(linked, [SOURCE_RECORDS_KEY])
+    assert _metadata(again, SOURCE_RECORDS_KEY)["status"] == UNCHANGED
+    # The sources' landing files archived after mastering: still two sources to link.
+    for folder in ("crm_contact", "card_holder"):
+        shutil.rmtree(linked / "landing" / folder)
+    archived = _metadata(_materialize(linked, [SOURCE_RECORDS_KEY]), SOURCE_RECORDS_KEY)
+    assert archived["status"] == UNCHANGED and archived["dagster/row_count"] == records
+    assert _query(linked, "select count(*) from identity.records") == [(records,)]
+    # A mastered row removed without a mastering write: the row count says read again.
+    _execute(linked, "delete from mastered.src_card_platform where source_id = "
+             "(select min(source_id) from mastered.src_card_platform)")  # fmt: skip
+    reread = _metadata(_materialize(linked, [SOURCE_RECORDS_KEY]), SOURCE_RECORDS_KEY)
+    assert "status" not in reread and reread["dagster/row_count"] == records - 1
+    assert set(reread["sources_linked"]) == {"core_banking", "card_platform", "crm"}
 
 
 def _golden_ids(root: Path) -> dict[str, str]:
@@ -311,6 +370,134 @@ def test_a_second_batch_changes_no_existing_golden_id(linked: Path) -> None:
     assert after[joining] == before[core_id]
     assert after[newcomer] not in set(before.values())
     assert after[newcomer] > max(before.values())
+
+
+FULL_RELINK = {
+    "ops": {
+        "identity__pairwise_predictions": {"config": {"full_relink": True}},
+        "identity__clusters": {"config": {"full_relink": True}},
+    }
+}
+
+
+def _land_merge(root: Path) -> tuple[str, str]:
+    """A CRM record alone in its golden id, landed again as a core customer of another
+    golden id (same name, birth date, e-mail, mobile): its next link is a merge. Returns
+    the CRM record's and the core customer's unique ids."""
+    (crm_id,) = _query(
+        root,
+        "select min(unique_id) from mastered.customer_identity where source = 'crm' and "
+        "golden_id in (select golden_id from mastered.customer_identity group by all "
+        "having count(*) = 1)",
+    )[0]
+    core_id, first, last, born, email, mobile = _query(
+        root,
+        "select unique_id, first_name, last_name, date_of_birth, email, mobile from "
+        "identity.records where source = 'core_banking' and email is not null "
+        "and mobile is not null order by unique_id desc limit 1",
+    )[0]
+    header = ["contact_id", "last_updated", "given_name", "family_name", "birth_date",
+              "email_address", "phone"]  # fmt: skip
+    row = [crm_id.split(":", 1)[1], "2030-01-02 00:00:00", first, last, born, email, mobile]
+    full = ["contact_id", "last_updated", "given_name", "middle_name", "family_name",
+            "birth_date", "email_address", "phone", "address_street", "address_locality",
+            "town", "region", "postal_code", "country_name"]  # fmt: skip
+    values = dict(zip(header, row, strict=True))
+    path = root / "landing" / "crm_contact" / "crm batch 3 [merge].csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([full, [values.get(c, "") for c in full]])
+    return crm_id, core_id
+
+
+def _partition(root: Path) -> set[frozenset[str]]:
+    rows = _query(root, "select cluster_id, list(unique_id) from identity.clusters group by 1")
+    return {frozenset(members) for _, members in rows}
+
+
+def test_an_incremental_relink_equals_a_full_one_with_a_merge(linked: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    shutil.copytree(linked, full)
+    before = _golden_ids(linked)
+    for root in (linked, full):
+        _land_second_batch(root)
+        moved, core_id = _land_merge(root)
+        _master_landed(root)
+    incremental = _materialize(linked, RELINK)
+    complete = _materialize(full, RELINK, FULL_RELINK)
+    assert incremental.success and complete.success
+    predicted = _metadata(incremental, PREDICTIONS_KEY)
+    clustered = _metadata(incremental, CLUSTERS_KEY)
+    assert predicted["mode"] == clustered["mode"] == "incremental"
+    assert _metadata(complete, PREDICTIONS_KEY)["mode"] == "full"
+    records = len(_golden_ids(linked))
+    # Four CRM records landed (one changed only outside what linkage compares).
+    assert 3 <= predicted["records_rescored"] <= 4
+    assert 0 < clustered["records_reclustered"] < records / 10
+    assert _partition(linked) == _partition(full)
+    assert _golden_ids(linked) == _golden_ids(full)
+    strong = (
+        "select unique_id_l, unique_id_r from identity.pairs where match_probability >= 0.95 "
+        "order by all"
+    )
+    assert _query(linked, strong) == _query(full, strong)
+    events = [row[:3] for row in _log(linked)]
+    assert events == [row[:3] for row in _log(full)]
+    after = _golden_ids(linked)
+    assert after[moved] == after[core_id] == before[core_id]
+    assert ("merge", before[core_id], before[moved]) in events or (
+        "merge",
+        before[moved],
+        before[core_id],
+    ) in events
+    assert all(c.passed for c in _checks(incremental).values())
+
+
+def test_a_clustering_killed_half_way_is_redone_in_full(
+    linked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the clusters table was rewritten for its scope only: the snapshot
+    was dropped first, so the next run clusters everything again and loses no record."""
+    expected = _partition(linked)
+    real = link._components
+
+    def killed(*args: object) -> None:
+        real(*args)
+        raise RuntimeError("killed")
+
+    with duckdb.connect(str(DataPaths(linked).warehouse)) as con:
+        monkeypatch.setattr(link, "_components", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            link.cluster_with_overrides(con, link.Thresholds(), Overrides())
+        monkeypatch.undo()
+        assert con.execute("select count(*) from identity.clusters").fetchall() != [
+            (sum(len(c) for c in expected),)
+        ]
+        again = link.cluster_with_overrides(con, link.Thresholds(), Overrides())
+        assert again.records_reclustered is None  # in full
+        incremental = link.cluster_with_overrides(con, link.Thresholds(), Overrides())
+        assert incremental.records_reclustered == 0
+    assert _partition(linked) == expected
+
+
+def test_a_golden_id_whose_records_all_disappear_is_logged_retired(linked: Path) -> None:
+    before = _golden_ids(linked)
+    gone, golden = _query(
+        linked,
+        "select min(unique_id), golden_id from mastered.customer_identity group by golden_id "
+        "having count(*) = 1 and min(source) = 'crm' order by golden_id limit 1",
+    )[0]
+    # The CRM withdrew the record: its mastered row is deleted (as a source's deletion).
+    delete = "delete from mastered.src_crm where source_id = $id returning source_id"
+    assert _query_rw(linked, delete, {"id": gone.split(":")[1]}) == [(gone.split(":")[1],)]
+    result = _materialize(linked, RELINK)
+    assert result.success
+    after = _golden_ids(linked)
+    assert gone not in after and golden not in set(after.values())
+    retired = [row for row in _log(linked) if row[0] == "retire"]
+    assert [(r[1], r[2], r[3]) for r in retired] == [(golden, None, gone)]
+    assert "no record of it is read any more" in retired[0][6]
+    assert _metadata(result, GOLDEN_ID_LOG_KEY)["retired_this_run"] == 1
+    assert {r: g for r, g in after.items()} == {r: g for r, g in before.items() if r != gone}
 
 
 def _overrides(root: Path, kind: str, left: str, right: str, reason: str) -> Path:

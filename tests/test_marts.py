@@ -392,6 +392,37 @@ def test_marts_and_charts_survive_a_warehouse_without_transactions(
     assert spend_problems(wh) == {} and lead_problems(wh) == {}
 
 
+def test_a_person_with_two_core_records_counts_once(wh: duckdb.DuckDBPyConnection) -> None:
+    """Identity resolution found two core customers to be one person: the features carry
+    the golden id and the lead mart's customer total counts the person once."""
+    from fs_assets.identity.source_entity import core_source
+    from fs_assets.transforms.marts.dashboards import build_lead_generation
+    from fs_assets.transforms.marts.features import build_features
+
+    customers = scalar(wh, "select count(*) from mastered.customer")
+    first, second = (r[0] for r in wh.execute(
+        "select cust_id::varchar from mastered.customer order by cust_id limit 2"
+    ).fetchall())  # fmt: skip
+    wh.execute(
+        "insert into mastered.customer_identity values ($s, $a, $s || ':' || $a, 'G0000000007'), "
+        "($s, $b, $s || ':' || $b, 'G0000000007')",
+        {"s": core_source(), "a": first, "b": second},
+    )
+    assert build_features(wh) == customers
+    assert wh.execute(
+        "select cust_id::varchar, golden_id from marts.customer_features "
+        "where golden_id is not null order by 1"
+    ).fetchall() == [(first, "G0000000007"), (second, "G0000000007")]
+    build_cross_sell(wh)
+    build_lead_generation(wh)
+    total = "select customers from marts.lead_generation where figure = 'total_customers'"
+    assert scalar(wh, total) == customers - 1
+    assert lead_problems(wh) == {}
+    wh.execute("update marts.lead_generation set customers = customers + 1 "
+               "where figure = 'total_customers'")  # fmt: skip
+    assert lead_problems(wh) == {"customer_total_differs": 1}
+
+
 def _role_items(node, role: str) -> list[dict]:
     """Items of every mark with this role ('axis-title', 'legend-title', 'axis-label', ...)."""
     if isinstance(node, dict):

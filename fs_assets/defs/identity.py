@@ -6,7 +6,9 @@ linker from the saved model JSON. With fewer than two sources landed there is no
 link: each asset says "no multi-source data" and leaves empty tables, not a failure.
 """
 
+import base64
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ import duckdb
 from pydantic import Field
 
 from fs_assets.defs.keys import (
+    CLUSTER_VIEW_KEY,
     CLUSTERS_KEY,
     CUSTOMER_IDENTITY_KEY,
     GOLDEN_CUSTOMER_KEY,
@@ -28,21 +31,23 @@ from fs_assets.defs.keys import (
 )
 from fs_assets.defs.metadata import table_name
 from fs_assets.defs.sources import SOURCE_ENTITIES
-from fs_assets.identity import canonical, golden, link, model, stable_ids, tables
+from fs_assets.identity import canonical, golden, incremental, link, model, stable_ids, tables
 from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES, SOURCES_DIR
 from fs_assets.identity.charts import png_markdown, write_model_charts
+from fs_assets.identity.cluster_view import write_cluster_view
 from fs_assets.identity.mapping import load_mappings
 from fs_assets.identity.overrides import OVERRIDES_FILE, load_overrides
 from fs_assets.model.columns import PII_DOB, PII_MASK
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import OWNER
 from fs_assets.model.paths import DataPaths
-from resources.landing_zone import LandingZoneResource
+from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "identity"
 THRESHOLDS = link.Thresholds()
 NO_DATA = "no multi-source data: fewer than two sources have landed, nothing to link"
+UNCHANGED = "unchanged: no source's mastered table changed since the last read"
 SPLINK_LOGGER = "splink"
 REPORTS_FOLDER = "identity"  # reports/identity/: the model charts (parameters only)
 
@@ -57,10 +62,18 @@ class LinkageModelConfig(dg.Config):
     )
 
 
+FULL_RELINK = "Re-link every record, not only what changed since the last run."
+
+
+class PredictionsConfig(dg.Config):
+    full_relink: bool = Field(default=False, description=FULL_RELINK)
+
+
 class ClustersConfig(dg.Config):
     overrides_file: str = Field(
         default="", description="Must-link / cannot-link file; empty means the policies one."
     )
+    full_relink: bool = Field(default=False, description=FULL_RELINK)
 
 
 def _pii(attribute: str) -> str:
@@ -115,9 +128,9 @@ _GOLDEN_SCHEMA = dg.TableSchema(
 _LOG_SCHEMA = _schema(
     ("logged_at", "TIMESTAMP", "When the run wrote the event (UTC)."),
     ("run_id", "VARCHAR", "The Dagster run."),
-    ("event", "VARCHAR", "merge (other_golden_id retired into golden_id) or split."),
-    ("golden_id", "VARCHAR", "The surviving id (merge) or the new id (split)."),
-    ("other_golden_id", "VARCHAR", "The retired id (merge) or the id split from (split)."),
+    ("event", "VARCHAR", "merge (other_golden_id retired into golden_id), split or retire."),
+    ("golden_id", "VARCHAR", "The surviving (merge), new (split) or retired (retire) id."),
+    ("other_golden_id", "VARCHAR", "The id merged in (merge), split from (split); or NULL."),
     ("unique_id_l", "VARCHAR", "One record of the pair that caused it."),
     ("unique_id_r", "VARCHAR", "The other record."),
     ("match_weight", "DOUBLE", "That pair's match weight (+inf for a must-link)."),
@@ -199,11 +212,30 @@ MASTERED_SOURCE_KEYS = [
 ]
 
 
+def _records_lineage() -> dg.TableColumnLineage:
+    """Each column of `identity.records` from the mastered column of every source that
+    maps it (the mapping files, read at code-location load like the source entities)."""
+    deps: dict[str, list[dg.TableColumnDep]] = {}
+    for mapping in load_mappings(SOURCES_DIR):
+        table, id_column, version, columns = canonical.mastered_source(mapping)
+        key = mastered_key(table)
+        for column, source in (
+            ("unique_id", id_column),
+            ("source_id", id_column),
+            ("updated_at", version),
+            *columns.items(),
+        ):
+            deps.setdefault(column, []).append(dg.TableColumnDep(asset_key=key, column_name=source))
+    return dg.TableColumnLineage(deps)
+
+
 @dg.asset(
     key=SOURCE_RECORDS_KEY,
     deps=MASTERED_SOURCE_KEYS,
     pool=WAREHOUSE_POOL,
-    metadata=_table(tables.RECORDS, _RECORD_SCHEMA),
+    metadata=_table(
+        tables.RECORDS, _RECORD_SCHEMA, **{"dagster/column_lineage": _records_lineage()}
+    ),
     **_COMMON,
     description=(
         "Every source system's valid records, read from its mastered table through its "
@@ -213,26 +245,36 @@ MASTERED_SOURCE_KEYS = [
     ),
 )
 def source_records(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    landing: LandingZoneResource,
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     mappings = load_mappings(SOURCES_DIR)
-    landed = [m.source for m in mappings if canonical.source_files(landing.root, m)]
     with warehouse.connect() as con:
-        if len(landed) < 2:
+        state = incremental.mastered_state(con, mappings)
+        linkable = incremental.sources_with_rows(state)
+        if len(linkable) < 2:
             tables.reset_working_tables(con)
-            context.log.info(f"{NO_DATA} (landed: {landed or 'none'})")
+            context.log.info(f"{NO_DATA} (sources with mastered rows: {linkable or 'none'})")
             return dg.MaterializeResult(
-                metadata={"status": NO_DATA, "dagster/row_count": 0, "sources_landed": landed}
+                metadata={"status": NO_DATA, "dagster/row_count": 0, "sources_linked": linkable}
             )
+        if incremental.unchanged_since_read(con, state):
+            return dg.MaterializeResult(
+                metadata={
+                    "status": UNCHANGED,
+                    "dagster/row_count": _count(con, tables.RECORDS),
+                    "sources_linked": linkable,
+                }
+            )
+        incremental.forget(con, tables.READ_STATE)
         read = canonical.load_mastered_records(con, mappings)
         records = canonical.standardise(con)
         tables.create_kept_tables(con)
+        incremental.remember_read(con, state)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": records,
             "rows_read_per_source": dg.MetadataValue.json(read),
+            "sources_linked": linkable,
         }
     )
 
@@ -313,23 +355,33 @@ def _model_path(warehouse: WarehouseResource) -> Path:
     ),
 )
 def pairwise_predictions(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con, splink_messages_to(context):
         if not _linkable(con, context):
             return _skipped()
-        linker = model.make_linker(con, _model_path(warehouse))
+        path = _model_path(warehouse)
+        sha = incremental.model_sha256(path)
+        changed = None if config.full_relink else incremental.records_to_rescore(con, sha)
+        incremental.forget(con, tables.SCORED_FEATURES, tables.LINK_STATE)
+        linker = model.make_linker(con, path)
         try:
-            candidates = link.block(linker)
-            link.predict(con, linker, THRESHOLDS)
+            if changed is None:
+                found: dict[str, object] = {"candidate_pairs": link.block(linker)}
+                link.predict(con, linker, THRESHOLDS)
+            else:
+                rescored = incremental.predict_changed(con, linker, THRESHOLDS.review)
+                found = {"records_rescored": changed, "pairs_rescored": rescored}
         finally:
             linker.table_management.delete_tables_created_by_splink_from_db()
             con.unregister(model.SPLINK_INPUT)
+        incremental.snapshot_scored(con, sha)
         scored = link.count_pairs(con)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": scored,
-            "candidate_pairs": candidates,
+            "mode": "full" if changed is None else "incremental",
+            **found,
             "review_threshold": THRESHOLDS.review,
         }
     )
@@ -373,7 +425,7 @@ def clusters(
     with warehouse.connect() as con:
         if not _linkable(con, context):
             return _skipped()
-        result = link.cluster_with_overrides(con, THRESHOLDS, decided)
+        result = link.cluster_with_overrides(con, THRESHOLDS, decided, config.full_relink)
         sizes = _size_distribution(con, tables.CLUSTERS, "cluster_id")
         rows = _count(con, tables.CLUSTERS)
     if result.unknown_records:
@@ -396,6 +448,10 @@ def clusters(
             "edges_cut_by_cannot_link": result.cut,
             "national_id_conflicts_kept_apart": result.national_id_conflicts,
             "overrides_not_applied": dg.MetadataValue.json(list(result.unknown_records)),
+            "mode": "full" if result.records_reclustered is None else "incremental",
+            "records_reclustered": rows
+            if result.records_reclustered is None
+            else result.records_reclustered,
         }
     )
 
@@ -427,13 +483,49 @@ def review_pairs(
     )
 
 
+def _golden_lineage() -> dg.TableColumnLineage:
+    deps = {}
+    for a in ATTRIBUTES:
+        source = [dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name=a)]
+        deps[a] = source
+        deps[f"{a}_source"] = [
+            dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name="source")
+        ]
+    deps["golden_id"] = [
+        dg.TableColumnDep(asset_key=CUSTOMER_IDENTITY_KEY, column_name="golden_id")
+    ]
+    deps["source_records"] = [
+        dg.TableColumnDep(asset_key=CUSTOMER_IDENTITY_KEY, column_name="unique_id")
+    ]
+    deps["sources"] = [dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name="source")]
+    deps["last_updated_at"] = [
+        dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name="updated_at")
+    ]
+    return dg.TableColumnLineage(deps)
+
+
+def _identity_lineage() -> dg.TableColumnLineage:
+    """`mastered.customer_identity`: the record's ids from the records read, its golden id
+    from its cluster."""
+    deps = {
+        c: [dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name=c)]
+        for c in ("source", "source_id", "unique_id")
+    }
+    deps["golden_id"] = [dg.TableColumnDep(asset_key=CLUSTERS_KEY, column_name="cluster_id")]
+    return dg.TableColumnLineage(deps)
+
+
 @dg.multi_asset(
     name="identity__golden_ids",
     specs=[
         dg.AssetSpec(
             CUSTOMER_IDENTITY_KEY,
             deps=[CLUSTERS_KEY, SOURCE_RECORDS_KEY],
-            metadata=_table(tables.CUSTOMER_IDENTITY, _IDENTITY_SCHEMA),
+            metadata=_table(
+                tables.CUSTOMER_IDENTITY,
+                _IDENTITY_SCHEMA,
+                **{"dagster/column_lineage": _identity_lineage()},
+            ),
             **_COMMON,
             description=(
                 "Which person each source record is. Grain: one row per (source, source "
@@ -447,8 +539,9 @@ def review_pairs(
             metadata=_table(tables.GOLDEN_ID_LOG, _LOG_SCHEMA),
             **_COMMON,
             description=(
-                "Every merge and split of golden ids between runs, with the pair and match "
-                "weight (or override) that caused it. Grain: one row per event; appended."
+                "Every merge, split and retirement of golden ids between runs, with the pair "
+                "and match weight (or override) that caused it. Grain: one row per event; "
+                "appended."
             ),
         ),
     ],
@@ -471,7 +564,7 @@ def golden_ids(
         ).fetchall()[0][0]
         rows = _count(con, tables.CUSTOMER_IDENTITY)
         logged = _count(con, tables.GOLDEN_ID_LOG)
-    merges = sum(1 for e in events if e.event == "merge")
+    kinds = Counter(e.event for e in events)
     if CUSTOMER_IDENTITY_KEY in context.selected_asset_keys:
         yield dg.MaterializeResult(
             asset_key=CUSTOMER_IDENTITY_KEY,
@@ -482,24 +575,11 @@ def golden_ids(
             asset_key=GOLDEN_ID_LOG_KEY,
             metadata={
                 "dagster/row_count": logged,
-                "merges_this_run": merges,
-                "splits_this_run": len(events) - merges,
+                "merges_this_run": kinds["merge"],
+                "splits_this_run": kinds["split"],
+                "retired_this_run": kinds[stable_ids.RETIRE],
             },
         )
-
-
-def _golden_lineage() -> dg.TableColumnLineage:
-    deps = {}
-    for a in ATTRIBUTES:
-        source = [dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name=a)]
-        deps[a] = source
-        deps[f"{a}_source"] = [
-            dg.TableColumnDep(asset_key=SOURCE_RECORDS_KEY, column_name="source")
-        ]
-    deps["golden_id"] = [
-        dg.TableColumnDep(asset_key=CUSTOMER_IDENTITY_KEY, column_name="golden_id")
-    ]
-    return dg.TableColumnLineage(deps)
 
 
 @dg.asset(
@@ -526,6 +606,50 @@ def golden_customer(
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 
+class ClusterViewConfig(dg.Config):
+    clusters: int = Field(default=12, description="How many clusters the view shows.")
+
+
+@dg.asset(
+    key=CLUSTER_VIEW_KEY,
+    deps=[CUSTOMER_IDENTITY_KEY, REVIEW_PAIRS_KEY, PREDICTIONS_KEY],
+    group_name=GROUP,
+    owners=[OWNER],
+    kinds={"html", "png"},
+    pool=WAREHOUSE_POOL,
+    description=(
+        "The largest clusters and those with a pair in review, each record by its source and "
+        "keyed tokens of its values (masking operators under the masking key: no PII in "
+        "clear), with its pairs' match weights; HTML and PNG in reports/identity/."
+    ),
+)
+def cluster_view(
+    context: dg.AssetExecutionContext,
+    config: ClusterViewConfig,
+    warehouse: WarehouseResource,
+    masking_key: MaskingKeyResource,
+) -> dg.MaterializeResult:
+    key = masking_key.get()  # no key: fail naming what to set, before any file is written
+    with warehouse.connect() as con:
+        if not _linkable(con, context):
+            return _skipped()
+        view = write_cluster_view(
+            con, key, _paths(warehouse).reports / REPORTS_FOLDER, config.clusters
+        )
+    data = base64.b64encode(view.png.read_bytes()).decode("ascii")
+    return dg.MaterializeResult(
+        metadata={
+            "clusters_shown": view.clusters,
+            "records_shown": view.records,
+            "masking_key_id": key.key_id,
+            "chart/cluster_view": dg.MetadataValue.md(
+                f"**Clusters (keyed tokens)**\n\n![clusters](data:image/png;base64,{data})"
+            ),
+            "chart/cluster_view_html": dg.MetadataValue.path(str(view.html)),
+        }
+    )
+
+
 IDENTITY_ASSETS = [
     source_records,
     linkage_model,
@@ -534,4 +658,5 @@ IDENTITY_ASSETS = [
     review_pairs,
     golden_ids,
     golden_customer,
+    cluster_view,
 ]

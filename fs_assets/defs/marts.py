@@ -16,6 +16,7 @@ import duckdb
 from fs_assets.defs.automation import DOWNSTREAM
 from fs_assets.defs.keys import (
     CROSS_SELL_KEY,
+    CUSTOMER_IDENTITY_KEY,
     FEATURES_KEY,
     FUNNEL_KEY,
     LEAD_KEY,
@@ -96,10 +97,13 @@ def _build(warehouse: WarehouseResource, build: Callable[[duckdb.DuckDBPyConnect
     FEATURES_KEY,
     FEATURES_TABLE,
     FEATURE_COLUMNS,
-    [mastered_key(e) for e in ("customer", "transaction", "account", "product")],
+    [
+        *(mastered_key(e) for e in ("customer", "transaction", "account", "product")),
+        CUSTOMER_IDENTITY_KEY,
+    ],
     "One row per mastered customer: spend per category, mode mix, frequency, recency, "
     "average ticket and spend trend over the last year of transactions, with CIBIL, "
-    "affluence, risk, segment and the credit cards already held.",
+    "affluence, risk, segment, the credit cards already held and the person's golden id.",
     {"duckdb"},
 )
 def customer_features(warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -6,7 +6,7 @@ walk from a dashboard number back to the landing files' columns through mastered
 
 import dagster as dg
 
-from fs_assets.defs.keys import CROSS_SELL_KEY, FEATURES_KEY, mastered_key
+from fs_assets.defs.keys import CROSS_SELL_KEY, CUSTOMER_IDENTITY_KEY, FEATURES_KEY, mastered_key
 from fs_assets.model.value_sets import (
     CUSTOMER_STATUSES,
     CUSTOMER_TYPES,
@@ -116,6 +116,13 @@ FEATURE_COLUMNS: Cols = [
         "VARCHAR",
         "Customer identifier (mastered.customer).",
         _deps(mastered_key("customer"), "cust_id"),
+    ),
+    (
+        "golden_id",
+        "VARCHAR",
+        "The person's golden customer id (mastered.customer_identity): one per person "
+        "across source systems; null until identity resolution links the core feed.",
+        _deps(CUSTOMER_IDENTITY_KEY, "golden_id"),
     ),
     *((n, t, d, _deps(mastered_key("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
     (

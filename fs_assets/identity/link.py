@@ -17,7 +17,7 @@ from splink import DuckDBAPI, Linker
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.splink_dataframe import SplinkDataFrame
 
-from fs_assets.identity import overrides
+from fs_assets.identity import incremental, overrides, tables
 from fs_assets.identity.canonical import SCHEMA
 
 
@@ -99,6 +99,7 @@ class Clustering:
     cut: int
     unknown_records: tuple[str, ...]
     national_id_conflicts: int = 0  # record pairs kept apart for different national ids
+    records_reclustered: int | None = None  # None: every record (a full clustering)
 
 
 def _known(con: duckdb.DuckDBPyConnection, ids: set[str]) -> set[str]:
@@ -111,12 +112,16 @@ def _known(con: duckdb.DuckDBPyConnection, ids: set[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def _edges(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, must: list) -> None:
-    """`identity.cluster_edges`: the pairs at or above the match threshold plus one edge
-    per must-link override (weight +inf: no cut may remove it)."""
+def _edges(
+    con: duckdb.DuckDBPyConnection, thresholds: Thresholds, must: list, scoped: bool
+) -> None:
+    """`identity.cluster_edges`: the pairs at or above the match threshold (of the records
+    in scope when `scoped`) plus one edge per must-link override (weight +inf: no cut may
+    remove it)."""
+    within = f" and unique_id_l in (select unique_id from {incremental.SCOPE})" if scoped else ""
     con.execute(
         f"create or replace table {SCHEMA}.cluster_edges as select *, null::varchar as "
-        f"edge_reason from {SCHEMA}.pairs where match_probability >= $match",
+        f"edge_reason from {SCHEMA}.pairs where match_probability >= $match{within}",
         {"match": thresholds.match},
     )
     for item in must:
@@ -126,12 +131,16 @@ def _edges(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, must: list) -
         )
 
 
-def _components(con: duckdb.DuckDBPyConnection, thresholds: Thresholds, name: str) -> None:
-    """`identity.<name>` (unique_id, cluster_id): connected components of the edges (Splink)."""
+def _components(
+    con: duckdb.DuckDBPyConnection, thresholds: Thresholds, name: str, scoped: bool
+) -> None:
+    """`identity.<name>` (unique_id, cluster_id): connected components of the edges
+    (Splink), over the records in scope when `scoped`."""
     db_api = DuckDBAPI(connection=con)
     before = _temporary_views(con)
+    within = f" where unique_id in (select unique_id from {incremental.SCOPE})" if scoped else ""
     result = cluster_pairwise_predictions_at_threshold(
-        con.sql(f"select unique_id from {SCHEMA}.records"),
+        con.sql(f"select unique_id from {SCHEMA}.records{within}"),
         con.sql(f"select unique_id_l, unique_id_r, match_probability from {SCHEMA}.cluster_edges"),
         db_api,
         "unique_id",
@@ -210,24 +219,70 @@ def _cut(con: duckdb.DuckDBPyConnection, cannot: list) -> int:
     return len(cut)
 
 
+# The clustering tables a scoped run rewrites for its scope only, each with the column
+# that places a row in or out of scope.
+_SCOPED_TABLES = {
+    "clusters": "unique_id",
+    tables.COMPONENTS.split(".")[1]: "unique_id",
+    "cluster_edges": "unique_id_l",
+    "cut_edges": "unique_id_l",
+}
+
+
+def _keep_outside_scope(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp copies of the clustering rows outside the scope (kept as they are)."""
+    for table, column in _SCOPED_TABLES.items():
+        con.execute(
+            f"create or replace temp table _kept_{table} as select * from {SCHEMA}.{table} "
+            f"where {column} not in (select unique_id from {incremental.SCOPE})"
+        )
+
+
+def _restore_outside_scope(con: duckdb.DuckDBPyConnection) -> None:
+    for table, column in _SCOPED_TABLES.items():
+        con.execute(
+            f"create or replace table {SCHEMA}.{table} as select * from {SCHEMA}.{table} "
+            f"union all by name select * from _kept_{table} order by {column}"
+        )
+        con.execute(f"drop table _kept_{table}")
+
+
 def cluster_with_overrides(
-    con: duckdb.DuckDBPyConnection, thresholds: Thresholds, decided: overrides.Overrides
+    con: duckdb.DuckDBPyConnection,
+    thresholds: Thresholds,
+    decided: overrides.Overrides,
+    full: bool = False,
 ) -> Clustering:
     """`identity.clusters`: connected components of the pairs at or above the match
-    threshold, joined by must-link and separated by cannot-link overrides."""
+    threshold, joined by must-link and separated by cannot-link overrides. Only the
+    components a change touches are redone unless `full` (or on the first run)."""
     named = {o.left for o in decided.items} | {o.right for o in decided.items}
     known = _known(con, named)
     usable = [o for o in decided.items if o.left in known and o.right in known]
     must = [o for o in usable if o.kind == "must_link"]
     cannot = [o for o in usable if o.kind == "cannot_link"]
-    _edges(con, thresholds, must)
-    _components(con, thresholds, "clusters")
+    redone = None if full else incremental.clusters_to_redo(con, thresholds.match, known)
+    scoped = redone is not None
+    incremental.forget(con, tables.CLUSTERED_RECORDS, tables.CLUSTERED_PAIRS)
+    if scoped:
+        _keep_outside_scope(con)
+    _edges(con, thresholds, must, scoped)
+    _components(con, thresholds, "clusters", scoped)
+    con.execute(
+        f"create or replace table {tables.COMPONENTS} as select unique_id, "
+        f"cluster_id as component_id from {SCHEMA}.clusters"
+    )
     conflicts = _national_id_conflicts(con)
     cut = _cut(con, cannot + conflicts)
     if cut:
-        _components(con, thresholds, "clusters")
+        _components(con, thresholds, "clusters", scoped)
+    if scoped:
+        _restore_outside_scope(con)
+    incremental.snapshot_clustered(con, thresholds.match)
     count = con.execute(f"select count(distinct cluster_id) from {SCHEMA}.clusters").fetchall()
-    return Clustering(count[0][0], len(must), cut, tuple(sorted(named - known)), len(conflicts))
+    return Clustering(
+        count[0][0], len(must), cut, tuple(sorted(named - known)), len(conflicts), redone
+    )
 
 
 NATIONAL_ID_REASON = "different national ids (automatic cannot-link)"

@@ -61,7 +61,7 @@ def _link(
         scored.drop_table_from_database_and_remove_from_cache()
         report.scored_pairs = link.count_pairs(con)
     with report.phase("cluster"):
-        link.cluster_with_overrides(con, thresholds, Overrides())
+        link.cluster_with_overrides(con, thresholds, Overrides(), full=True)
         report.review_pairs = link.review(con, thresholds)
         report.golden_customers = link.assign_golden_ids(con)
 

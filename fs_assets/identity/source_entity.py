@@ -133,3 +133,9 @@ def source_entities(mappings: Sequence[SourceMapping]) -> list[Entity]:
 def load_source_entities(folder: Path = SOURCES_DIR) -> list[Entity]:
     """The source entities of the mapping files in `folder` (at code-location load)."""
     return source_entities(load_mappings(folder))
+
+
+def core_source(folder: Path = SOURCES_DIR) -> str | None:
+    """The name the core feed goes by in `mastered.customer_identity` (its mapping's
+    `source`), or None without a mapping for it."""
+    return next((m.source for m in load_mappings(folder) if m.landing_folder == CORE_FOLDER), None)

@@ -6,7 +6,8 @@ them (a split: the other parts get new ids); a cluster holding the kept ids of s
 previous people keeps the oldest (lowest) id (a merge: the others are retired, never
 issued again). A cluster without a previous id is a new person and gets the next id.
 `assign` decides (plain Python); `write_golden_ids` applies it to the warehouse and
-appends every merge and split to `identity.golden_id_log` with the pair that caused it.
+appends every merge and split to `identity.golden_id_log` with the pair that caused it,
+and every id whose records are all gone as a retirement.
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ def id_number(value: str) -> int:
     return int(match.group(1))
 
 
+RETIRE = "retire"
+
+
 @dataclass(frozen=True)
 class IdEvent:
-    """A merge (`other` retired into `golden`) or a split (`golden` new, from `other`)."""
+    """A merge (`other` retired into `golden`), a split (`golden` new, from `other`) or a
+    retirement (`golden` gone with all its records; `other` empty)."""
 
     event: str
     golden: str
@@ -80,6 +85,9 @@ def assign(
         # Records of a previous person who stays elsewhere: split off into this cluster.
         moved = sorted((o for o in held[cluster] if keeper[o] != cluster), key=id_number)
         events += [IdEvent("split", ids[cluster], o) for o in moved]
+    # A previous person none of whose records is read any more: retired, never reissued.
+    gone = sorted(set(previous.values()) - set(keeper), key=id_number)
+    events += [IdEvent(RETIRE, old, "") for old in gone]
     return {r: ids[c] for r, c in clusters.items()}, events
 
 
@@ -112,6 +120,12 @@ _SPLIT_REASON = (
     "and greatest(l.golden_id, r.golden_id) = greatest($golden, $other) "
     "order by e.edge_reason nulls last, e.match_weight desc, e.unique_id_l, e.unique_id_r limit 1"
 )
+
+
+def _retired(previous: Mapping[str, str], golden: str) -> tuple:
+    records = sorted(r for r, g in previous.items() if g == golden)
+    shown = ", ".join(records[:5]) + (f" and {len(records) - 5} more" if len(records) > 5 else "")
+    return records[0], None, None, f"no record of it is read any more (was {shown})"
 
 
 def _reason(con: duckdb.DuckDBPyConnection, event: IdEvent) -> tuple:
@@ -152,10 +166,14 @@ def write_golden_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> list[IdEven
         con.execute(f"create or replace temp table new_ids as select * from {_NEW_IDS}")
         con.unregister(_NEW_IDS)
         for event in events:
-            left, right, weight, reason = _reason(con, event)
+            if event.event == RETIRE:
+                left, right, weight, reason = _retired(previous, event.golden)
+            else:
+                left, right, weight, reason = _reason(con, event)
+            other = event.other or None
             con.execute(
                 f"insert into {tables.GOLDEN_ID_LOG} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [now, run_id, event.event, event.golden, event.other, left, right, weight, reason],
+                [now, run_id, event.event, event.golden, other, left, right, weight, reason],
             )
         con.execute(
             f"create or replace table {tables.CUSTOMER_IDENTITY} as select r.source, "

@@ -22,6 +22,21 @@ CUT_EDGES = f"{SCHEMA}.cut_edges"
 CLUSTERS = f"{SCHEMA}.clusters"
 REVIEW_PAIRS = f"{SCHEMA}.review_pairs"
 GOLDEN_ID_LOG = f"{SCHEMA}.golden_id_log"
+# What the last run linked, for an incremental re-link (fs_assets/identity/incremental.py).
+SCORED_FEATURES = f"{SCHEMA}.scored_features"  # the features as last scored
+LINK_STATE = f"{SCHEMA}.link_state"  # the model the pairs were scored with
+CLUSTERED_RECORDS = f"{SCHEMA}.clustered_records"  # records and national ids last clustered
+CLUSTERED_PAIRS = f"{SCHEMA}.clustered_pairs"  # strong pairs last clustered
+COMPONENTS = f"{SCHEMA}.components"  # connected components before any cut
+READ_STATE = f"{SCHEMA}.read_state"  # the mastered builds identity.records was read from
+SNAPSHOTS = (
+    READ_STATE,
+    SCORED_FEATURES,
+    LINK_STATE,
+    CLUSTERED_RECORDS,
+    CLUSTERED_PAIRS,
+    COMPONENTS,
+)
 CUSTOMER_IDENTITY = f"{MASTERED_SCHEMA}.customer_identity"
 GOLDEN_CUSTOMER = f"{MASTERED_SCHEMA}.golden_customer"
 
@@ -84,4 +99,6 @@ def reset_working_tables(con: duckdb.DuckDBPyConnection) -> None:
     canonical.standardise(con)
     for table, columns in WORKING_DDL.items():
         con.execute(f"create or replace table {table} ({columns})")
+    for table in SNAPSHOTS:  # the next run links in full
+        con.execute(f"drop table if exists {table}")
     create_kept_tables(con)

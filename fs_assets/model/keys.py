@@ -53,6 +53,7 @@ REVIEW_PAIRS_PATH: KeyPath = (IDENTITY_SCHEMA, "review_pairs")
 CUSTOMER_IDENTITY_PATH: KeyPath = mastered_path("customer_identity")
 GOLDEN_CUSTOMER_PATH: KeyPath = mastered_path("golden_customer")
 GOLDEN_ID_LOG_PATH: KeyPath = (IDENTITY_SCHEMA, "golden_id_log")
+CLUSTER_VIEW_PATH: KeyPath = (IDENTITY_SCHEMA, "cluster_view")
 
 # Tables (schema-qualified, quoted): the warehouse's names for each entity's layers.
 LEDGER = f"{META_SCHEMA}.ingest_ledger"

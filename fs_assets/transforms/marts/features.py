@@ -1,5 +1,9 @@
 """`marts.customer_features`: one row per mastered customer, from its transaction history.
 
+Each row carries the person's golden id (`mastered.customer_identity`, where identity
+resolution linked the core customer with other sources; NULL before that), so the marts
+count a person once however many core records they have.
+
 One set-based statement: a single pass over mastered.transaction aggregates spend per
 category, mode mix, frequency, recency, average ticket and the spend trend per customer;
 the customer's own attributes (CIBIL, affluence, risk, segment) and the credit cards it
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import duckdb
 
+from fs_assets.identity.source_entity import core_source
+from fs_assets.identity.tables import CUSTOMER_IDENTITY
 from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import AS_OF, SEGMENT_LABELS, TRANSACTION_MODES
@@ -38,8 +44,20 @@ def spend_predicate(alias: str = "") -> tuple[str, list[object]]:
     return f"{p}transaction_status = ? and {p}transaction_type = ?", [SPEND_STATUS, SPEND_TYPE]
 
 
-def features_sql() -> tuple[str, list[object]]:
-    """The statement that (re)creates the features table, and its parameters in order."""
+# The person's golden id, where identity resolution linked the core customer; an empty
+# relation of the same shape when the table is not there yet.
+_NO_IDENTITY = "(select null::varchar as source_id, null::varchar as golden_id limit 0)"
+
+
+def _identity_relation(identity: bool) -> str:
+    if not identity:
+        return _NO_IDENTITY
+    return f"(select source_id, golden_id from {CUSTOMER_IDENTITY} where source = ?)"
+
+
+def features_sql(identity: bool = False) -> tuple[str, list[object]]:
+    """The statement that (re)creates the features table, and its parameters in order;
+    `identity`: join each customer's golden id from mastered.customer_identity."""
     spend, spend_params = spend_predicate()
     s = SqlBuilder()
     s.add(
@@ -104,7 +122,7 @@ def features_sql() -> tuple[str, list[object]]:
       group by a.cust_id
     )
     select
-      c.cust_id, c.customer_type, c.customer_status, c.minor_flag, c.cibil_score,
+      c.cust_id, g.golden_id, c.customer_type, c.customer_status, c.minor_flag, c.cibil_score,
       c.afflunce_level as affluence_level, c.customer_risk_category as risk_category,
       coalesce(""",
         FAILED_STATUS,
@@ -137,10 +155,12 @@ def features_sql() -> tuple[str, list[object]]:
       (select as_of from bounds) as as_of
     from mastered.customer c
     left join agg a using (cust_id)
-    left join cards k using (cust_id),
+    left join cards k using (cust_id)
+    left join {_identity_relation(identity)} g on g.source_id = c.cust_id::varchar,
     -- The largest spend category; a tie goes to the reason listed first in the model.
     lateral (select unnest(list_max([""",
         WINDOW_MONTHS,
+        *([core_source()] if identity else []),
     )
     s.join(
         [
@@ -156,6 +176,12 @@ def features_sql() -> tuple[str, list[object]]:
 def build_features(conn: duckdb.DuckDBPyConnection) -> int:
     """(Re)create the features table in one statement; the row count."""
     conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
-    sql, params = features_sql()
+    schema, name = CUSTOMER_IDENTITY.split(".")
+    found = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()[0][0]
+    identity = core_source() is not None and found > 0
+    sql, params = features_sql(identity)
     conn.execute(sql, params)
     return int(conn.execute(f"select count(*) from {FEATURES_TABLE}").fetchall()[0][0])

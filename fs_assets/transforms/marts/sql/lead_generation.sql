@@ -1,8 +1,10 @@
 -- One long table, `figure` naming the chart each row feeds (customers, sales, activity).
 -- Parameters: the four breakdown figures' names, then the onboarded stage's number.
+-- Total customers counts people: core records of one golden id count once.
 with customers as (
-  select 'total_customers' as figure, 'All customers' as member, count(*) as customers
-  from {cross_sell}
+  select 'total_customers' as figure, 'All customers' as member,
+    count(distinct coalesce(f.golden_id, 'cust:' || f.cust_id)) as customers
+  from {cross_sell} x join {features} f using (cust_id)
   union all
   select ? as figure, archetype::varchar as member, count(*) as customers
   from {cross_sell} group by all

@@ -55,6 +55,15 @@ CUSTOMER_COLUMNS = (
 )
 
 
+# The page's own dimension of its customers cube (a column of page_customers.sql).
+CUSTOMER_EXTRAS = ("stage", "onboarded_card", "spend_segment")
+PAGE_CUSTOMER_EXTRA = {
+    "campaign_funnel": "stage",
+    "lead_generation": "onboarded_card",
+    "spend_analysis": "spend_segment",
+}
+
+
 @dataclass(frozen=True)
 class Cube:
     """Measures summed per filter cell (and the chart dimensions named in its columns)."""
@@ -148,9 +157,14 @@ def _segment_params() -> list[object]:
     return [low, segs[0], high, segs[1], segs[2]]
 
 
-def customers_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
+def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str) -> Cube:
+    """Customers per filter cell and `extra` (one of CUSTOMER_EXTRAS: what the page needs)."""
+    if extra not in CUSTOMER_EXTRAS:
+        raise ValueError(f"unknown customer dimension {extra!r}; known: {CUSTOMER_EXTRAS}")
     spend, spend_params = spend_predicate("t")
-    sql = load_sql(SQL_PACKAGE, "page_customers.sql", cross_sell=CROSS_SELL_TABLE, spend=spend)
+    sql = load_sql(
+        SQL_PACKAGE, "page_customers.sql", cross_sell=CROSS_SELL_TABLE, spend=spend, extra=extra
+    )
     # The spend predicate's parameters come after the select list's, in text order.
     params = [len(FUNNEL_STAGES), *_segment_params(), *spend_params]
     return _cube(conn, "customers", sql, params)
@@ -201,10 +215,47 @@ def customer_table(
     return CustomerTable(role, per_cell, cube.columns, cube.rows)
 
 
+def chart_rows(
+    cube: Cube, binding: Binding, filters: dict[str, str], months: Sequence[str] = ()
+) -> list[Row]:
+    """The rows the page's script (js/page.js) gives a chart of kind rows, funnel or
+    cumulative under these filters: the same arithmetic, for tests and checks."""
+    rows = cube_rows(cube, binding, filters, months)
+    if binding.kind == "funnel":
+        return funnel_rows(rows, binding.extra["archetypes"], binding.extra["stages"])
+    if binding.kind == "cumulative":
+        total = 0.0
+        out = []
+        for r in sorted(rows, key=lambda r: r[MONTH]):
+            total += r["spend"]
+            out.append({**r, "cumulative_spend": total})
+        return out
+    return rows
+
+
+def funnel_rows(rows: Sequence[Row], archetypes: Sequence[str], stages: Sequence[str]) -> list[Row]:
+    """Per archetype and stage: customers at or beyond it, and the conversions (as the mart)."""
+    ended = {(r["archetype"], r["stage_order"]): r["customers"] for r in rows}
+    out: list[Row] = []
+    for a in archetypes:
+        first = prev = None
+        for i, stage in enumerate(stages, start=1):
+            n = sum(ended.get((a, k), 0) for k in range(i, len(stages) + 1))
+            row: Row = {"archetype": a, "stage_order": i, "stage": stage, "customers": n}
+            if i > 1 and prev:
+                row["conversion_from_previous"] = n / prev
+            first = n if first is None else first
+            if first:
+                row["conversion_from_reached"] = n / first
+            prev = n
+            out.append(row)
+    return out
+
+
 def cube_rows(
     cube: Cube, binding: Binding, filters: dict[str, str], months: Sequence[str] = ()
 ) -> list[Row]:
-    """What the page's script computes for a chart (kind "rows"), for tests and checks.
+    """A chart's cube rows that pass the filters, summed per the chart's fields.
 
     `filters` maps filter columns to one value; `months` is (first, last) ISO months.
     The chart's own click filter is ignored, as on the page.
@@ -231,7 +282,7 @@ def page_data(
     conn: duckdb.DuckDBPyConnection, slug: str, *, with_customers: bool = True
 ) -> PageData:
     """The cubes the charts of dashboard `slug` are bound to, and its customer list."""
-    cubes = [customers_cube(conn)]
+    cubes = [customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug])]
     if slug == "lead_generation":
         cubes += [
             accounts_cube(conn),

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
 import pytest
 from pii_scan import pii_values, scan, vocabulary
 
+from asset_checks.mart_verify import dashboard_problems, page_filter_data
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 from fs_assets.transforms.governance.masking_key import key_from_env
@@ -145,17 +145,27 @@ def test_pages_hold_no_pii_and_no_customer_id(built: DataPaths) -> None:
         assert leaked == [], (page.name, leaked[:3])
 
 
-def page_cubes(page: Path) -> dict:
-    """The cubes embedded in a built page, as the browser receives them."""
-    found = re.search(r"const PAGE = (\{.*?\});</script>", page.read_text(encoding="utf-8"), re.S)
-    assert found, page
-    return json.loads(found.group(1).replace("<\\/", "</"))
-
-
 def test_every_chart_of_every_page_is_bound(built: DataPaths, wh) -> None:
     for slug in DASHBOARD_ORDER:
-        data = page_cubes(built.reports / f"{slug}.html")
+        data = page_filter_data(built.reports / f"{slug}.html")
         charts: list[Chart] = CHARTS[slug](wh)
         assert [c["binding"] is not None for c in data["charts"]] == [True] * len(charts), slug
         for c in data["charts"]:
             assert c["binding"]["cube"] in data["cubes"], (slug, c)
+
+
+def test_page_check_catches_a_cube_that_differs_from_the_mart(built: DataPaths, wh) -> None:
+    """charts_show_mart sums the page's cubes: one count changed on the page is named."""
+    page = built.reports / "lead_generation.html"
+    assert dashboard_problems(wh, built.reports, "lead_generation", lead_charts) == []
+    text = page.read_text(encoding="utf-8")
+    data = page_filter_data(page)
+    cube = data["cubes"]["customers"]
+    col = cube["columns"].index("customers")
+    old = json.dumps(data["cubes"]).replace("</", "<\\/")
+    cube["data"][col][0] += 1
+    new = json.dumps(data["cubes"]).replace("</", "<\\/")
+    assert text.count(old) == 1
+    page.write_text(text.replace(old, new), encoding="utf-8")
+    problems = dashboard_problems(wh, built.reports, "lead_generation", lead_charts)
+    assert any("on the page" in p and "customers" in p for p in problems), problems

@@ -40,6 +40,8 @@ FILTERS = (
 )
 FILTER_COLUMNS = tuple(c for c, _ in FILTERS)
 MONTH = "month"  # the cube column the date range filters
+# Relative difference allowed between a page's sums (floats) and the mart's (decimals).
+SUM_TOLERANCE = 1e-6
 # The role whose governed view the customer tables read, and how many per filter cell.
 PAGE_ROLE = ANALYST
 CUSTOMERS_PER_CELL = 5
@@ -84,6 +86,15 @@ class Cube:
                 values = [None if v is None else index[v] for v in values]
             out["data"].append(values)
         return out
+
+    @classmethod
+    def decoded(cls, name: str, enc: dict[str, Any]) -> Cube:
+        """The cube back from its page form (`encoded`)."""
+        cols = []
+        for col, values in zip(enc["columns"], enc["data"], strict=True):
+            words = enc["dicts"].get(col)
+            cols.append([words[v] if words and v is not None else v for v in values])
+        return cls(name, tuple(enc["columns"]), tuple(zip(*cols, strict=True)))
 
     def records(self) -> list[Row]:
         return [dict(zip(self.columns, map(json_value, r), strict=True)) for r in self.rows]
@@ -213,6 +224,24 @@ def customer_table(
     if any(r[cube.columns.index("cust_id")] is None for r in cube.rows):
         raise RuntimeError("the masking key is not set in this session: cust_id reads NULL")
     return CustomerTable(role, per_cell, cube.columns, cube.rows)
+
+
+def unfiltered_problems(cube: Cube, binding: Binding, rows: Sequence[Row]) -> list[str]:
+    """Where the cube, summed with no filter, differs from a chart's mart rows (kinds rows,
+    funnel and cumulative; a layout's rows are its flow's)."""
+    if binding.kind in ("sankey", "treemap"):
+        binding = Binding(binding.cube, binding.group, binding.sums)
+    got = {tuple(r.get(f) for f in binding.group): r for r in chart_rows(cube, binding, {})}
+    want = {tuple(r.get(f) for f in binding.group): r for r in rows}
+    problems = [f"{k}: in the mart, not in the page's cube" for k in want.keys() - got.keys()]
+    problems += [f"{k}: in the page's cube, not in the mart" for k in got.keys() - want.keys()]
+    measures = (*binding.sums, "cumulative_spend", "conversion_from_previous")
+    for key in want.keys() & got.keys():
+        for m in measures:
+            a, b = got[key].get(m), want[key].get(m)
+            if b is not None and (a is None or abs(a - b) > SUM_TOLERANCE * max(1.0, abs(b))):
+                problems.append(f"{key}: {m} is {a} on the page, {b} in the mart")
+    return problems
 
 
 def chart_rows(

@@ -162,10 +162,18 @@ def test_page_check_catches_a_cube_that_differs_from_the_mart(built: DataPaths, 
     data = page_filter_data(page)
     cube = data["cubes"]["customers"]
     col = cube["columns"].index("customers")
-    old = json.dumps(data["cubes"]).replace("</", "<\\/")
+    old = json.dumps(data["cubes"]).replace("<", "\\u003c")
     cube["data"][col][0] += 1
-    new = json.dumps(data["cubes"]).replace("</", "<\\/")
+    new = json.dumps(data["cubes"]).replace("<", "\\u003c")
     assert text.count(old) == 1
     page.write_text(text.replace(old, new), encoding="utf-8")
     problems = dashboard_problems(wh, built.reports, "lead_generation", lead_charts)
     assert any("on the page" in p and "customers" in p for p in problems), problems
+
+
+def test_script_data_cannot_close_its_element() -> None:
+    from fs_assets.transforms.marts.report import _script_json
+
+    name = "Tamil </script><!-- Nadu 'x' \"y\" \u00e9"
+    text = _script_json({"state": name})
+    assert "<" not in text and json.loads(text) == {"state": name}

@@ -58,8 +58,9 @@ CUSTOMERS_SHOWN = 50
 
 
 def _script_json(value: object) -> str:
-    """JSON safe inside a <script> element ('</' cannot close it)."""
-    return json.dumps(value).replace("</", "<\\/")
+    """JSON safe inside a <script> element: no '<' at all, so no value (a product or state
+    name is data) can close the element or open a comment; JSON reads \\u003c as '<'."""
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def _cell(value: object) -> str:

@@ -21,7 +21,7 @@ import duckdb
 
 from fs_assets.model.rules import q
 from fs_assets.transforms.governance import GOVERNED_SCHEMA, view_name
-from fs_assets.transforms.governance.masking_key import hmac_sql
+from fs_assets.transforms.governance.masking_key import INNER_VAR, hmac_sql
 from fs_assets.transforms.governance.policies import ANALYST
 from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
 from fs_assets.transforms.marts.features import spend_predicate
@@ -211,6 +211,12 @@ def customer_table(
     The session must hold the masking key (MaskingKey.apply): the view's cust_id is the
     role's keyed token, and the cross-sell is joined on the same token.
     """
+    (keyless,) = conn.execute(f"select getvariable('{INNER_VAR}') is null").fetchone()
+    if keyless:
+        raise RuntimeError(
+            "the masking key is not set in this session (MaskingKey.apply): the governed "
+            "view's cust_id would read NULL"
+        )
     view = f"{GOVERNED_SCHEMA}.{q(view_name(role, 'customer'))}"
     sql = load_sql(
         SQL_PACKAGE,
@@ -221,8 +227,6 @@ def customer_table(
         columns=", ".join(f"g.{q(c)}" for c in CUSTOMER_COLUMNS),
     )
     cube = _cube(conn, "customers_list", sql, [per_cell])
-    if any(r[cube.columns.index("cust_id")] is None for r in cube.rows):
-        raise RuntimeError("the masking key is not set in this session: cust_id reads NULL")
     return CustomerTable(role, per_cell, cube.columns, cube.rows)
 
 

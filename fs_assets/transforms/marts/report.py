@@ -105,6 +105,12 @@ def _options(values: Sequence[str], empty: str) -> str:
     )
 
 
+MONTHS_NOTE = (
+    " The month range applies to the charts with time (transactions, spend); customer "
+    "counts are as of the snapshot."
+)
+
+
 def _filter_bar(page: PageData) -> str:
     """A select per filter (values from the page's cubes), the month range, a reset."""
     values: dict[str, set[str]] = {c: set() for c, _ in FILTERS}
@@ -132,9 +138,9 @@ def _filter_bar(page: PageData) -> str:
         f'<div class="filters">{selects}{dates}<button id="filter-reset">Reset filters</button>'
         '<div class="kpi">Customers in the selection<b id="selected-customers"></b></div>'
         "<p>Filters update every chart; clicking a bar or slice of the archetype, risk, "
-        "affluence, segment or state charts filters the others (click it again to clear). "
-        "The month range applies to the charts with time (transactions, spend); customer "
-        "counts are as of the snapshot.</p></div>"
+        "affluence, segment or state charts filters the others (click it again to clear)."
+        + (MONTHS_NOTE if month_list else "")
+        + "</p></div>"
     )
 
 

@@ -177,3 +177,19 @@ def test_script_data_cannot_close_its_element() -> None:
     name = "Tamil </script><!-- Nadu 'x' \"y\" \u00e9"
     text = _script_json({"state": name})
     assert "<" not in text and json.loads(text) == {"state": name}
+
+
+def test_dashboard_metadata_states_what_the_filters_carry(built: DataPaths) -> None:
+    import dagster as dg
+
+    from fs_assets.defs.keys import LEAD_KEY
+
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(LEAD_KEY)
+    meta = event.asset_materialization.metadata
+    page = built.reports / "lead_generation.html"
+    assert meta["page_bytes"].value == page.stat().st_size
+    cubes = page_filter_data(page)["cubes"]
+    rows = sum(len(c["data"][0]) for name, c in cubes.items() if name != "customers_list")
+    assert meta["filter_cube_rows"].value == rows > 0
+    assert meta["listed_customers"].value == len(cubes["customers_list"]["data"][0]) > 0

@@ -165,6 +165,10 @@ def _dashboard_result(
         "dashboard": dg.MetadataValue.path(str(files.page)),
         "index": dg.MetadataValue.path(str(files.index)),
         "charts": dg.MetadataValue.int(len(charts)),
+        # What the page's filters carry: it grows with the filter cells, not the customers.
+        "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
+        "filter_cube_rows": dg.MetadataValue.int(sum(len(c.rows) for c in page.cubes)),
+        "listed_customers": dg.MetadataValue.int(len(page.customers.rows) if page.customers else 0),
         **{f"kpi/{k}": v for k, v in kpis.items()},
     }
     for chart in charts:

@@ -193,3 +193,20 @@ def test_dashboard_metadata_states_what_the_filters_carry(built: DataPaths) -> N
     rows = sum(len(c["data"][0]) for name, c in cubes.items() if name != "customers_list")
     assert meta["filter_cube_rows"].value == rows > 0
     assert meta["listed_customers"].value == len(cubes["customers_list"]["data"][0]) > 0
+
+
+def test_unfiltered_problems_name_what_differs_and_accept_empty_zero_rows() -> None:
+    from fs_assets.transforms.marts.page_data import Cube, unfiltered_problems
+
+    b = Binding("spend", {"segment": "spend_segment"}, ("spend",))
+    cube = Cube("spend", ("spend_segment", "spend"), (("Low Spend", 10.0),))
+    assert unfiltered_problems(cube, b, [{"segment": "Low Spend", "spend": 10.0}]) == []
+    # A mart row without spend draws nothing; one with spend must be in the cube.
+    zero = [{"segment": "Low Spend", "spend": 10.0}, {"segment": "High Spend", "spend": 0.0}]
+    assert unfiltered_problems(cube, b, zero) == []
+    lost = [{"segment": "Low Spend", "spend": 10.0}, {"segment": "High Spend", "spend": 2.0}]
+    assert unfiltered_problems(cube, b, lost) == [
+        "('High Spend',): in the mart, not in the page's cube"
+    ]
+    (off,) = unfiltered_problems(cube, b, [{"segment": "Low Spend", "spend": 11.0}])
+    assert "spend is 10.0 on the page, 11.0 in the mart" in off

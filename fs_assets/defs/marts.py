@@ -1,7 +1,8 @@
 """`marts/*` assets: cross-sell features and scores, and the three dashboards with charts.
 
 Tables are built by set-based SQL in one short write connection each; the dashboards
-then read their mart rows, release the warehouse and render outside the lock: a PNG per
+then read their mart rows, the page's filter cubes and the analyst's governed customer
+list (with the masking key), release the warehouse and render outside the lock: a PNG per
 chart, the dashboard's self-contained HTML page and `reports/index.html`. The
 materialization carries the charts as inline images (the UI renders them), the page's
 path and the mart's headline figures.

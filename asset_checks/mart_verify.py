@@ -27,6 +27,7 @@ from fs_assets.transforms.marts.model import (
     TIER_CAP_BY_AFFLUENCE,
     TIER_CAP_BY_ARCHETYPE,
 )
+from fs_assets.transforms.marts.page_data import Cube, unfiltered_problems
 from fs_assets.transforms.marts.sql_builder import SqlBuilder
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -175,6 +176,13 @@ def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 _SPECS = re.compile(r"const charts = (\[.*?\]);\n", re.S)
+_PAGE = re.compile(r"const PAGE = (\{.*?\});</script>", re.S)
+
+
+def page_filter_data(page: Path) -> dict:
+    """The filters' data embedded in a dashboard page (cubes, bindings), or {} without."""
+    match = _PAGE.search(page.read_text(encoding="utf-8"))
+    return json.loads(match.group(1).replace("<\\/", "</")) if match else {}
 
 
 def page_specs(page: Path) -> list[dict]:
@@ -206,7 +214,16 @@ def dashboard_problems(
     if not text.lstrip().lower().startswith("<!doctype html>") or "</html>" not in text:
         problems.append(f"{page} is not a complete HTML document")
     specs = {s["id"]: s["spec"] for s in page_specs(page)}
+    filters = page_filter_data(page)
+    cubes = filters.get("cubes", {})
     for i, chart in enumerate(charts_of(conn)):
+        # The filters' cubes, with no filter set, give the chart the mart's rows.
+        b = chart.binding
+        if b is None or b.cube not in cubes:
+            problems.append(f"{chart.name}: no filter data on the page")
+        else:
+            cube = Cube.decoded(b.cube, cubes[b.cube])
+            problems += [f"{chart.name}: {p}" for p in unfiltered_problems(cube, b, chart.rows)]
         png = reports / "png" / f"{chart.name}.png"
         if not png.is_file() or png.read_bytes()[:8] != PNG_SIGNATURE:
             problems.append(f"{png} is missing or not a PNG")

@@ -1,7 +1,8 @@
 """`marts/*` assets: cross-sell features and scores, and the three dashboards with charts.
 
 Tables are built by set-based SQL in one short write connection each; the dashboards
-then read their mart rows, release the warehouse and render outside the lock: a PNG per
+then read their mart rows, the page's filter cubes and the analyst's governed customer
+list (with the masking key), release the warehouse and render outside the lock: a PNG per
 chart, the dashboard's self-contained HTML page and `reports/index.html`. The
 materialization carries the charts as inline images (the UI renders them), the page's
 path and the mart's headline figures.
@@ -14,6 +15,7 @@ import dagster as dg
 import duckdb
 
 from fs_assets.defs.automation import DOWNSTREAM
+from fs_assets.defs.governed import governed_key
 from fs_assets.defs.keys import (
     CROSS_SELL_KEY,
     CUSTOMER_IDENTITY_KEY,
@@ -49,8 +51,10 @@ from fs_assets.transforms.marts.dashboards import (
     reporting_currency,
 )
 from fs_assets.transforms.marts.features import FEATURES_TABLE, build_features
+from fs_assets.transforms.marts.page_data import PAGE_ROLE, page_data
 from fs_assets.transforms.marts.quality import quality_kpis
 from fs_assets.transforms.marts.report import png_markdown, write_dashboard
+from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "marts"
@@ -143,6 +147,7 @@ def cross_sell(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 def _dashboard_result(
     warehouse: WarehouseResource,
+    masking_key: MaskingKeyResource,
     slug: str,
     title: str,
     intro: str,
@@ -155,13 +160,20 @@ def _dashboard_result(
         rows = build(conn)
         charts = charts_of(conn)
         kpis = kpis_of(conn)
+        # The customer list reads the page role's governed view: its keyed token needs the key.
+        masking_key.get().apply(conn)
+        page = page_data(conn, slug)
     # Rendering happens after the warehouse is released: other steps may write meanwhile.
-    files = write_dashboard(reports_dir(warehouse), slug, title, intro, kpis, charts)
+    files = write_dashboard(reports_dir(warehouse), slug, title, intro, kpis, charts, page)
     metadata: dict[str, dg.RawMetadataValue] = {
         "dagster/row_count": dg.MetadataValue.int(rows),
         "dashboard": dg.MetadataValue.path(str(files.page)),
         "index": dg.MetadataValue.path(str(files.index)),
         "charts": dg.MetadataValue.int(len(charts)),
+        # What the page's filters carry: it grows with the filter cells, not the customers.
+        "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
+        "filter_cube_rows": dg.MetadataValue.int(sum(len(c.rows) for c in page.cubes)),
+        "listed_customers": dg.MetadataValue.int(len(page.customers.rows) if page.customers else 0),
         **{f"kpi/{k}": v for k, v in kpis.items()},
     }
     for chart in charts:
@@ -212,14 +224,17 @@ def _spend_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     FUNNEL_KEY,
     FUNNEL_TABLE,
     FUNNEL_COLUMNS,
-    [CROSS_SELL_KEY],
+    [CROSS_SELL_KEY, mastered_key("transaction"), governed_key(PAGE_ROLE, "customer")],
     "Campaign Funnel dashboard: customers per archetype at each stage of the simulated "
     "credit-card campaign, with conversion rates; charts in <data>/reports.",
     {"duckdb", "vega"},
 )
-def campaign_funnel(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def campaign_funnel(
+    warehouse: WarehouseResource, masking_key: MaskingKeyResource
+) -> dg.MaterializeResult:
     return _dashboard_result(
         warehouse,
+        masking_key,
         "campaign_funnel",
         "Campaign Funnel",
         "How the credit-card campaign moved each archetype's customers from first contact "
@@ -234,14 +249,23 @@ def campaign_funnel(warehouse: WarehouseResource) -> dg.MaterializeResult:
     LEAD_KEY,
     LEAD_TABLE,
     LEAD_COLUMNS,
-    [CROSS_SELL_KEY, mastered_key("account"), mastered_key("product"), mastered_key("transaction")],
+    [
+        CROSS_SELL_KEY,
+        mastered_key("account"),
+        mastered_key("product"),
+        mastered_key("transaction"),
+        governed_key(PAGE_ROLE, "customer"),
+    ],
     "Lead Generation dashboard: customers by archetype, risk, affluence, segment and state; "
     "sales per product; transactions by mode over time and by reason.",
     {"duckdb", "vega"},
 )
-def lead_generation(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def lead_generation(
+    warehouse: WarehouseResource, masking_key: MaskingKeyResource
+) -> dg.MaterializeResult:
     return _dashboard_result(
         warehouse,
+        masking_key,
         "lead_generation",
         "Lead Generation",
         "Who the customers are and how they transact: the pool the cross-sell draws on.",
@@ -255,14 +279,22 @@ def lead_generation(warehouse: WarehouseResource) -> dg.MaterializeResult:
     SPEND_KEY,
     SPEND_TABLE,
     SPEND_COLUMNS_DOC,
-    [mastered_key("customer"), mastered_key("transaction")],
+    [
+        mastered_key("customer"),
+        mastered_key("transaction"),
+        CROSS_SELL_KEY,
+        governed_key(PAGE_ROLE, "customer"),
+    ],
     "Spend Analysis dashboard: cumulative and category-wise spend over time, Low/Medium/High "
     "spend segments, spend flows (Sankey) and the treemap of spend dimensions.",
     {"duckdb", "vega"},
 )
-def spend_analysis(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def spend_analysis(
+    warehouse: WarehouseResource, masking_key: MaskingKeyResource
+) -> dg.MaterializeResult:
     return _dashboard_result(
         warehouse,
+        masking_key,
         "spend_analysis",
         "Spend Analysis",
         "What customers spend, on what, how, and how it adds up over time.",

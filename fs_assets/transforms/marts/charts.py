@@ -10,10 +10,9 @@ same spec in the interactive HTML pages. Nothing is fetched from the network.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -27,6 +26,7 @@ from fs_assets.transforms.marts.dashboards import (
 from fs_assets.transforms.marts.flow_charts import (
     SI,
     Row,
+    json_value,
     sankey_spec,
     treemap_spec,
 )
@@ -36,11 +36,14 @@ from fs_assets.transforms.marts.model import (
     FUNNEL_STAGES,
     SPEND_SEGMENTS,
 )
+from fs_assets.transforms.marts.page_data import Binding
 
 WIDTH = 640
 HEIGHT = 320
 # An amount axis counts in the largest of these units its values reach.
 AMOUNT_SCALES = ((1e9, "billions"), (1e6, "millions"), (1e3, "thousands"))
+# The name of a Vega-Lite chart's rows: the page's filters replace this data set.
+DATA_NAME = "rows"
 MONTH_AXIS = {"format": "%b %Y", "labelAngle": 0, "labelOverlap": True}
 
 
@@ -60,14 +63,8 @@ class Chart:
     wide: bool = False  # drawn across the whole row of the index, where detail must show
     # Column headings of the data table for fields whose name says nothing ('member').
     field_titles: dict[str, str] = field(default_factory=dict)
-
-
-def json_value(v: Any) -> Any:
-    if isinstance(v, decimal.Decimal):
-        return float(v)
-    if isinstance(v, dt.datetime | dt.date):
-        return v.isoformat()
-    return v
+    # How the page recomputes `rows` under its filters (None: the chart is not filtered).
+    binding: Binding | None = None
 
 
 def json_list(values: Sequence[str]) -> str:
@@ -188,7 +185,7 @@ def _vl(title: str, rows: Sequence[Row], body: dict[str, Any], **size: int) -> d
         "title": title,
         "width": size.get("width", WIDTH),
         "height": size.get("height", HEIGHT),
-        "data": {"values": list(rows)},
+        "data": {"name": DATA_NAME, "values": list(rows)},
         **body,
     }
 
@@ -203,9 +200,15 @@ def bar(
     value_title: str,
     sort: Sequence[str] | str = "-x",
     horizontal: bool = True,
+    percent: bool = False,
 ) -> dict[str, Any]:
-    """A bar per category with its value written on it; axes titled with what they count."""
+    """A bar per category with its value written on it (and its share of all bars, with
+    `percent`); axes titled with what they count."""
     label_expr = f"format(datum['{value}'], ',')"
+    shares = []
+    if percent:
+        shares = [{"joinaggregate": [{"op": "sum", "field": value, "as": "bar_total"}]}]
+        label_expr += f" + ' (' + format(datum['{value}'] / datum.bar_total, '.1%') + ')'"
     ordinal = not isinstance(sort, str)
     cat = {"field": category, "type": "ordinal" if ordinal else "nominal", "sort": sort}
     cat["title"] = label
@@ -217,7 +220,7 @@ def bar(
         title,
         rows,
         {
-            "transform": [{"calculate": label_expr, "as": "value_label"}],
+            "transform": [*shares, {"calculate": label_expr, "as": "value_label"}],
             "layer": [
                 {
                     "mark": {"type": "bar", "tooltip": True},
@@ -340,7 +343,7 @@ def funnel_spec(title: str, rows: Sequence[Row]) -> dict[str, Any]:
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "title": {"text": title, "subtitle": "↓ % of the previous stage's customers"},
-        "data": {"values": list(rows)},
+        "data": {"name": DATA_NAME, "values": list(rows)},
         "transform": [
             {"calculate": "-datum.customers / 2", "as": "left"},
             {"calculate": "datum.customers / 2", "as": "right"},
@@ -463,6 +466,7 @@ def funnel_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             funnel_spec("Campaign funnel by archetype", rows),
             value_fields=("customers",),
             wide=True,
+            binding=FUNNEL_BINDING,
         ),
         Chart(
             "campaign_stats",
@@ -475,6 +479,7 @@ def funnel_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             stats,
             value_fields=("customers",),
             wide=True,
+            binding=FUNNEL_BINDING,
         ),
     ]
 
@@ -503,6 +508,9 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             ),
             value_fields=("customers",),
             field_titles={"member": "Archetype"},
+            binding=Binding(
+                "customers", {"member": "archetype"}, ("customers",), click="archetype"
+            ),
         )
     ]
     for figure, title, label in (
@@ -532,9 +540,11 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                     label=label,
                     value_title="Open accounts" if value == "accounts" else "Customers",
                     sort=list(order) if order else "-x",
+                    percent=figure in PERCENT_FIGURES,
                 ),
                 value_fields=(value,),
                 field_titles={"member": label},
+                binding=LEAD_BINDINGS[figure],
             )
         )
     r = rows("mode_by_month")
@@ -559,6 +569,11 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             ),
             value_fields=("transactions",),
             field_titles={"member": "Payment mode"},
+            binding=Binding(
+                "transactions_by_mode",
+                {"member": "mode", "month": "month"},
+                ("transactions", "amount"),
+            ),
         )
     )
     r = rows("reason")
@@ -580,10 +595,43 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             ),
             value_fields=("transactions",),
             field_titles={"member": "Reason"},
+            binding=Binding(
+                "transactions_by_reason", {"member": "reason"}, ("transactions", "amount")
+            ),
         )
     )
     return charts
 
+
+# How the page recomputes each chart's rows from its cubes (see page_data.Binding).
+FUNNEL_BINDING = Binding(
+    "customers",
+    {"archetype": "archetype", "stage_order": "stage"},
+    ("customers",),
+    "funnel",
+    click="archetype",
+    where="stage",
+    extra={"stages": list(FUNNEL_STAGES), "archetypes": list(ARCHETYPE_NAMES)},
+)
+LEAD_BINDINGS = {
+    "product_sales": Binding("accounts", {"member": "product"}, ("customers", "accounts")),
+    "campaign_onboarded": Binding(
+        "customers", {"member": "onboarded_card"}, ("customers",), where="onboarded_card"
+    ),
+    "risk_category": Binding("customers", {"member": "risk"}, ("customers",), click="risk"),
+    "affluence_level": Binding(
+        "customers", {"member": "affluence"}, ("customers",), click="affluence"
+    ),
+    "segment": Binding("customers", {"member": "segment"}, ("customers",), click="segment"),
+    "state": Binding("customers", {"member": "state"}, ("customers",), click="state"),
+}
+# Bars labelled with their share of all bars as well as their count.
+PERCENT_FIGURES = ("product_sales", "risk_category", "affluence_level", "segment")
+FLOW_BINDING = Binding(
+    "spend",
+    {"segment": "spend_segment", "category": "category", "mode": "mode"},
+    ("transactions", "spend"),
+)
 
 LEAD_FIGURE_TEXT = {
     "product_sales": "Open accounts per product: deposit accounts and credit cards sold.",
@@ -669,6 +717,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 amount_unit=unit,
             ),
             value_fields=("spend", "cumulative_spend"),
+            binding=Binding("spend", {"month": "month"}, ("transactions", "spend"), "cumulative"),
         ),
         Chart(
             "spend_by_category",
@@ -689,6 +738,9 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 amount_unit=unit,
             ),
             value_fields=("spend",),
+            binding=Binding(
+                "spend", {"month": "month", "category": "category"}, ("transactions", "spend")
+            ),
         ),
         Chart(
             "customers_by_spend_segment",
@@ -706,6 +758,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 legend="Spend segment",
             ),
             value_fields=("customers",),
+            binding=Binding("customers", {"segment": "spend_segment"}, ("customers", "spend")),
         ),
         Chart(
             "spend_by_segment",
@@ -724,6 +777,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 amount=True,
             ),
             value_fields=("spend",),
+            binding=Binding("spend", {"segment": "spend_segment"}, ("spend",)),
         ),
         Chart(
             "spend_by_reason_and_segment",
@@ -735,6 +789,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             by_reason,
             value_fields=("spend",),
             wide=True,
+            binding=FLOW_BINDING,
         ),
         Chart(
             "spend_flow_sankey",
@@ -748,6 +803,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             grammar="vega",
             value_fields=("spend",),
             wide=True,
+            binding=replace(FLOW_BINDING, kind="sankey"),
         ),
         Chart(
             "spend_treemap",
@@ -761,5 +817,6 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             grammar="vega",
             value_fields=("spend",),
             wide=True,
+            binding=replace(FLOW_BINDING, kind="treemap"),
         ),
     ]

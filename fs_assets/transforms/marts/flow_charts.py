@@ -6,12 +6,25 @@ Vega's own transform; both carry the mart's flow rows as their first data set.
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from collections.abc import Sequence
 from typing import Any
 
 from fs_assets.transforms.marts.model import SPEND_SEGMENTS
 
 Row = dict[str, Any]
+
+
+def json_value(v: Any) -> Any:
+    """A DuckDB value as JSON holds it (decimals as floats, dates as ISO text)."""
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    return v
+
+
 # Amounts read as 25.5B, 4.73M: d3's SI prefix with G shown as B, as the seed's dashboards.
 SI = "replace(format({}, '.3~s'), 'G', 'B')"
 # Spend segments keep one colour each on every spend chart (Sankey bands included).

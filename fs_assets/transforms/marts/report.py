@@ -16,11 +16,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import vl_convert as vlc
 
-from fs_assets.transforms.marts.charts import Chart
+from fs_assets.transforms.marts.charts import DATA_NAME, Chart
+from fs_assets.transforms.marts.model import SPEND_SEGMENTS
+from fs_assets.transforms.marts.page_data import FILTERS, MONTH, PageData
 
 PNG_DIR = "png"
 INDEX = "index.html"
@@ -44,9 +47,20 @@ def _javascript() -> str:
     return vlc.javascript_bundle()
 
 
+@cache
+def _page_script() -> str:
+    """The filters' script (js/page.js): cubes summed into each chart's rows."""
+    return (resources.files(__package__) / "js" / "page.js").read_text(encoding="utf-8")
+
+
+# Rows of the customer list a page shows at once (the page holds more; see page_data).
+CUSTOMERS_SHOWN = 50
+
+
 def _script_json(value: object) -> str:
-    """JSON safe inside a <script> element ('</' cannot close it)."""
-    return json.dumps(value).replace("</", "<\\/")
+    """JSON safe inside a <script> element: no '<' at all, so no value (a product or state
+    name is data) can close the element or open a comment; JSON reads \\u003c as '<'."""
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def _cell(value: object) -> str:
@@ -79,7 +93,102 @@ td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
 .grid figure.wide { grid-column: 1 / -1; }
 .grid img { display: block; width: 100%; height: auto; }
 .grid figure.wide img { max-width: 1400px; }
+.filters { position: sticky; top: 0; background: #fafafa; border: 1px solid #ddd;
+  padding: 8px 12px; display: flex; gap: 12px; flex-wrap: wrap; align-items: end; z-index: 5; }
+.filters label { font-size: 12px; display: flex; flex-direction: column; }
 """
+
+
+def _options(values: Sequence[str], empty: str) -> str:
+    return f'<option value="">{html.escape(empty)}</option>' + "".join(
+        f'<option value="{html.escape(v, quote=True)}">{html.escape(v)}</option>' for v in values
+    )
+
+
+MONTHS_NOTE = (
+    " The month range applies to the charts with time (transactions, spend); customer "
+    "counts are as of the snapshot."
+)
+
+
+def _filter_bar(page: PageData) -> str:
+    """A select per filter (values from the page's cubes), the month range, a reset."""
+    values: dict[str, set[str]] = {c: set() for c, _ in FILTERS}
+    months: set[str] = set()
+    for cube in page.cubes:
+        enc = cube.encoded()
+        for col in values:
+            values[col] |= set(enc["dicts"].get(col, []))
+        if MONTH in enc["dicts"]:
+            months |= {m[:7] for m in enc["dicts"][MONTH]}
+    selects = "".join(
+        f'<label>{html.escape(label)}<select id="filter-{col}" data-filter="{col}">'
+        f"{_options(sorted(values[col]), 'All')}</select></label>"
+        for col, label in FILTERS
+    )
+    month_list = sorted(months)
+    dates = (
+        f'<label>From month<select id="month-first">{_options(month_list, "First")}</select>'
+        f'</label><label>To month<select id="month-last">{_options(month_list, "Last")}'
+        "</select></label>"
+        if month_list
+        else ""
+    )
+    return (
+        f'<div class="filters">{selects}{dates}<button id="filter-reset">Reset filters</button>'
+        '<div class="kpi">Customers in the selection<b id="selected-customers"></b></div>'
+        "<p>Filters update every chart; clicking a bar or slice of the archetype, risk, "
+        "affluence, segment or state charts filters the others (click it again to clear)."
+        + (MONTHS_NOTE if month_list else "")
+        + "</p></div>"
+    )
+
+
+def _customer_section(page: PageData) -> str:
+    """The governed customers behind the selection (filled in by the page's script)."""
+    table = page.customers
+    if table is None:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    return (
+        '<section id="customer-list"><h2>Customers behind the selection</h2>'
+        f"<p>As the <code>{html.escape(table.role)}</code> role reads them "
+        f"(<code>governed.{html.escape(table.role)}_customer</code>: non-PII columns, cust_id "
+        f"as the role's keyed token). The page holds at most {table.per_cell} customers per "
+        "combination of archetype, state, segment, risk and affluence, and shows the first "
+        f'{CUSTOMERS_SHOWN} that match.</p><p class="count"></p>'
+        f"<table><thead><tr>{head}</tr></thead><tbody></tbody></table></section>"
+    )
+
+
+def _filters_script(page: PageData | None, charts: Sequence[Chart]) -> str:
+    if page is None:
+        return ""
+    data = f"<script>const PAGE = {_page_json(page, charts)};</script>"
+    return f"{data}<script>{_page_script()}</script>"
+
+
+def _page_json(page: PageData, charts: Sequence[Chart]) -> str:
+    data = {
+        "cubes": {c.name: c.encoded() for c in page.cubes},
+        "charts": [
+            {
+                "id": f"chart-{i}",
+                "data": DATA_NAME,
+                "binding": c.binding.to_json() if c.binding else None,
+            }
+            for i, c in enumerate(charts)
+        ],
+        "customers": {
+            "cube": "customers_list",
+            "columns": list(page.customers.columns) if page.customers else [],
+            "show": CUSTOMERS_SHOWN,
+        },
+        "segments": list(SPEND_SEGMENTS),
+    }
+    if page.customers:
+        data["cubes"]["customers_list"] = page.customers.cube().encoded()
+    return _script_json(data)
 
 
 def _kpis(kpis: Mapping[str, str]) -> str:
@@ -93,11 +202,18 @@ def _kpis(kpis: Mapping[str, str]) -> str:
     )
 
 
-def dashboard_html(title: str, intro: str, kpis: Mapping[str, str], charts: Sequence[Chart]) -> str:
-    """One page: every chart interactive (inline Vega), each with the mart rows it shows.
+def dashboard_html(
+    title: str,
+    intro: str,
+    kpis: Mapping[str, str],
+    charts: Sequence[Chart],
+    page: PageData | None = None,
+) -> str:
+    """One page: every chart interactive (inline Vega), each with the mart rows it shows;
+    with `page`, the filters, cross-filtering and the governed customer list.
 
     Each chart's Vega view is kept in `window.vegaViews[<chart id>]`, so a reader's console
-    or a browser test can query what was drawn.
+    or a browser test can query what was drawn; `window.dashboardFilters` sets filters.
     """
     sections = []
     for i, c in enumerate(charts):
@@ -115,8 +231,11 @@ def dashboard_html(title: str, intro: str, kpis: Mapping[str, str], charts: Sequ
 <body data-rendered="0">
 <header><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>
 <p><a href="{INDEX}">All dashboards</a></p>{_kpis(kpis)}</header>
+{_filter_bar(page) if page else ""}
 {"".join(sections)}
+{_customer_section(page) if page else ""}
 <script>{_javascript()}</script>
+{_filters_script(page, charts)}
 <script>
 window.chartErrors = [];
 window.vegaViews = {{}};
@@ -124,7 +243,10 @@ const charts = {specs};
 Promise.all(charts.map(c => vegaEmbed('#' + c.id, c.spec, {{renderer: 'svg', actions: false}})
   .then(r => {{ window.vegaViews[c.id] = r.view; }})
   .catch(e => {{ window.chartErrors.push(c.id + ': ' + e); }})))
-  .then(() => {{ document.body.dataset.rendered = String(charts.length); }});
+  .then(() => {{
+    window.dispatchEvent(new Event('charts-drawn'));
+    document.body.dataset.rendered = String(charts.length);
+  }});
 </script>
 </body></html>
 """
@@ -147,6 +269,7 @@ def write_dashboard(
     intro: str,
     kpis: Mapping[str, str],
     charts: Sequence[Chart],
+    page_data: PageData | None = None,
 ) -> DashboardFiles:
     """PNGs, the dashboard's page and manifest, then the index over all dashboards."""
     pngs = {}
@@ -155,7 +278,7 @@ def write_dashboard(
         _write(path, render_png(c))
         pngs[c.name] = path
     page = reports / f"{slug}.html"
-    _write(page, dashboard_html(title, intro, kpis, charts))
+    _write(page, dashboard_html(title, intro, kpis, charts, page_data))
     manifest = {
         "slug": slug,
         "title": title,

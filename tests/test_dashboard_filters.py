@@ -1,0 +1,212 @@
+"""The dashboard pages' filters: cubes that add up to the marts, a governed customer list.
+
+Runs on the session's built data folder (a copy): the pages the build wrote, and the
+cubes and customer list recomputed from its warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import duckdb
+import pytest
+from pii_scan import pii_values, scan, vocabulary
+
+from asset_checks.mart_verify import dashboard_problems, page_filter_data
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
+from fs_assets.transforms.governance.masking_key import key_from_env
+from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
+from fs_assets.transforms.marts.page_data import (
+    CUSTOMER_COLUMNS,
+    FILTER_COLUMNS,
+    PAGE_ROLE,
+    Binding,
+    chart_rows,
+    cube_rows,
+    customer_table,
+    page_data,
+)
+from fs_assets.transforms.marts.report import DASHBOARD_ORDER
+
+CHARTS = {
+    "campaign_funnel": funnel_charts,
+    "lead_generation": lead_charts,
+    "spend_analysis": spend_charts,
+}
+CODE = [PROJECT_ROOT / d for d in ("fs_assets", "policies", "resources", "asset_checks")]
+TOLERANCE = 0.005  # amounts are summed in floats on the page, in decimals in the mart
+
+
+@pytest.fixture
+def wh(built: DataPaths) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = duckdb.connect(str(built.warehouse))
+    key_from_env().apply(conn)
+    yield conn
+    conn.close()
+
+
+def _key(row: dict, binding: Binding) -> tuple:
+    return tuple(row.get(f) for f in binding.group)
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= TOLERANCE * max(1.0, abs(b))
+
+
+@pytest.mark.parametrize("slug", DASHBOARD_ORDER)
+def test_cubes_add_up_to_every_chart_the_mart_draws(wh, slug: str) -> None:
+    """With no filter, summing a chart's cube gives the chart's mart rows exactly."""
+    page = page_data(wh, slug, with_customers=False)
+    checked = 0
+    for chart in CHARTS[slug](wh):
+        b = chart.binding
+        assert b is not None, f"{chart.name}: not bound to the page's filters"
+        if b.kind not in ("rows", "funnel", "cumulative"):
+            continue  # the Sankey and treemap layouts: the browser test reads them
+        got = {_key(r, b): r for r in chart_rows(page.cube(b.cube), b, {})}
+        want = {_key(r, b): r for r in chart.rows if all(f in r for f in b.group)}
+        assert set(got) == set(want), chart.name
+        for key, row in want.items():
+            for measure in (*b.sums, "cumulative_spend", "conversion_from_previous"):
+                if measure in row:
+                    assert _close(got[key][measure], row[measure]), (chart.name, key, measure)
+        checked += 1
+    assert checked >= 1
+
+
+def test_a_filtered_cube_equals_the_mart_queried_with_the_filter(wh) -> None:
+    """Risk per customer under archetype and segment filters, against marts.cross_sell."""
+    archetype, segment = wh.execute(
+        "select archetype, segment from marts.cross_sell group by all order by count(*) desc"
+    ).fetchone()
+    risk = next(c for c in lead_charts(wh) if c.name == "risk_category_bar")
+    page = page_data(wh, "lead_generation", with_customers=False)
+    filters = {"archetype": archetype, "segment": segment}
+    shown = {
+        r["member"]: r["customers"]
+        for r in cube_rows(page.cube("customers"), risk.binding, filters)
+    }
+    truth = dict(
+        wh.execute(
+            "select risk_category, count(*) from marts.cross_sell"
+            " where archetype = ? and segment = ? group by 1",
+            [archetype, segment],
+        ).fetchall()
+    )
+    assert shown == truth and sum(truth.values()) > 0
+    # The chart's own dimension is not filtered (it stays whole, for cross-filtering).
+    mine = cube_rows(page.cube("customers"), risk.binding, {"risk": "High"})
+    assert len(mine) == len(risk.rows)
+
+
+def test_customer_list_is_governed_and_bounded(wh) -> None:
+    table = customer_table(wh)
+    cols = list(table.columns)
+    pii = set(CUSTOMER.pii_columns)
+    shown = set(CUSTOMER_COLUMNS) - {"cust_id"}
+    assert shown and not shown & pii, shown & pii
+    assert set(FILTER_COLUMNS) <= set(cols) and set(CUSTOMER_COLUMNS) <= set(cols)
+    ids = {r[cols.index("cust_id")] for r in table.rows}
+    clear = {r[0] for r in wh.execute("select cust_id from mastered.customer").fetchall()}
+    # cust_id is the role's keyed token: 64 hex digits, never a customer id.
+    assert ids and not ids & clear and all(re.fullmatch(r"[0-9a-f]{64}", i) for i in ids)
+    key = key_from_env()
+    assert {key.token(c) for c in clear} >= ids
+    # At most per_cell customers of each filter cell.
+    per_cell: dict[tuple, int] = {}
+    for r in table.rows:
+        cell = tuple(r[cols.index(c)] for c in FILTER_COLUMNS)
+        per_cell[cell] = per_cell.get(cell, 0) + 1
+    assert max(per_cell.values()) == table.per_cell
+    assert table.role == PAGE_ROLE
+
+
+def test_customer_list_refuses_a_session_without_the_key(built: DataPaths) -> None:
+    with (
+        duckdb.connect(str(built.warehouse), read_only=True) as conn,
+        pytest.raises(RuntimeError, match="masking key"),
+    ):
+        customer_table(conn)
+
+
+def test_pages_hold_no_pii_and_no_customer_id(built: DataPaths) -> None:
+    pages = [built.reports / f"{slug}.html" for slug in DASHBOARD_ORDER]
+    text = {p: p.read_text(encoding="utf-8") for p in pages}
+    assert all('id="customer-list"' in t and "const PAGE = " in t for t in text.values())
+    values = pii_values(built.warehouse, vocabulary(CODE))
+    assert scan(pages, values) == []
+    with duckdb.connect(str(built.warehouse), read_only=True) as conn:
+        ids = [r[0] for r in conn.execute("select cust_id from mastered.customer").fetchall()]
+    for page, t in text.items():
+        leaked = set(ids) & set(re.findall(r"[0-9A-Za-z]+", t))
+        assert leaked == set(), (page.name, sorted(leaked)[:3])
+
+
+def test_every_chart_of_every_page_is_bound(built: DataPaths, wh) -> None:
+    for slug in DASHBOARD_ORDER:
+        data = page_filter_data(built.reports / f"{slug}.html")
+        charts: list[Chart] = CHARTS[slug](wh)
+        assert [c["binding"] is not None for c in data["charts"]] == [True] * len(charts), slug
+        for c in data["charts"]:
+            assert c["binding"]["cube"] in data["cubes"], (slug, c)
+
+
+def test_page_check_catches_a_cube_that_differs_from_the_mart(built: DataPaths, wh) -> None:
+    """charts_show_mart sums the page's cubes: one count changed on the page is named."""
+    page = built.reports / "lead_generation.html"
+    assert dashboard_problems(wh, built.reports, "lead_generation", lead_charts) == []
+    text = page.read_text(encoding="utf-8")
+    data = page_filter_data(page)
+    cube = data["cubes"]["customers"]
+    col = cube["columns"].index("customers")
+    old = json.dumps(data["cubes"]).replace("<", "\\u003c")
+    cube["data"][col][0] += 1
+    new = json.dumps(data["cubes"]).replace("<", "\\u003c")
+    assert text.count(old) == 1
+    page.write_text(text.replace(old, new), encoding="utf-8")
+    problems = dashboard_problems(wh, built.reports, "lead_generation", lead_charts)
+    assert any("on the page" in p and "customers" in p for p in problems), problems
+
+
+def test_script_data_cannot_close_its_element() -> None:
+    from fs_assets.transforms.marts.report import _script_json
+
+    name = "Tamil </script><!-- Nadu 'x' \"y\" \u00e9"
+    text = _script_json({"state": name})
+    assert "<" not in text and json.loads(text) == {"state": name}
+
+
+def test_dashboard_metadata_states_what_the_filters_carry(built: DataPaths) -> None:
+    import dagster as dg
+
+    from fs_assets.defs.keys import LEAD_KEY
+
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(LEAD_KEY)
+    meta = event.asset_materialization.metadata
+    page = built.reports / "lead_generation.html"
+    assert meta["page_bytes"].value == page.stat().st_size
+    cubes = page_filter_data(page)["cubes"]
+    rows = sum(len(c["data"][0]) for name, c in cubes.items() if name != "customers_list")
+    assert meta["filter_cube_rows"].value == rows > 0
+    assert meta["listed_customers"].value == len(cubes["customers_list"]["data"][0]) > 0
+
+
+def test_unfiltered_problems_name_what_differs_and_accept_empty_zero_rows() -> None:
+    from fs_assets.transforms.marts.page_data import Cube, unfiltered_problems
+
+    b = Binding("spend", {"segment": "spend_segment"}, ("spend",))
+    cube = Cube("spend", ("spend_segment", "spend"), (("Low Spend", 10.0),))
+    assert unfiltered_problems(cube, b, [{"segment": "Low Spend", "spend": 10.0}]) == []
+    # A mart row without spend draws nothing; one with spend must be in the cube.
+    zero = [{"segment": "Low Spend", "spend": 10.0}, {"segment": "High Spend", "spend": 0.0}]
+    assert unfiltered_problems(cube, b, zero) == []
+    lost = [{"segment": "Low Spend", "spend": 10.0}, {"segment": "High Spend", "spend": 2.0}]
+    assert unfiltered_problems(cube, b, lost) == [
+        "('High Spend',): in the mart, not in the page's cube"
+    ]
+    (off,) = unfiltered_problems(cube, b, [{"segment": "Low Spend", "spend": 11.0}])
+    assert "spend is 10.0 on the page, 11.0 in the mart" in off

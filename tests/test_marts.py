@@ -399,8 +399,9 @@ def test_a_person_with_two_core_records_counts_once(wh: duckdb.DuckDBPyConnectio
     """Identity resolution found two core customers to be one person: the features carry
     the golden id and the lead mart's customer total counts the person once."""
     from fs_assets.identity.source_entity import core_source
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY
     from fs_assets.transforms.marts.dashboards import build_lead_generation
-    from fs_assets.transforms.marts.features import build_features
+    from fs_assets.transforms.marts.features import IdentityLink, build_features
 
     customers = scalar(wh, "select count(*) from mastered.customer")
     first, second = (r[0] for r in wh.execute(
@@ -411,7 +412,7 @@ def test_a_person_with_two_core_records_counts_once(wh: duckdb.DuckDBPyConnectio
         "($s, $b, $s || ':' || $b, 'G0000000007')",
         {"s": core_source(), "a": first, "b": second},
     )
-    assert build_features(wh) == customers
+    assert build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source())) == customers
     assert wh.execute(
         "select cust_id::varchar, golden_id from marts.customer_features "
         "where golden_id is not null order by 1"

@@ -37,6 +37,8 @@ from fs_assets.defs.marts_metadata import (
     column_transformations,
 )
 from fs_assets.defs.metadata import table_name
+from fs_assets.identity.source_entity import core_source
+from fs_assets.identity.tables import CUSTOMER_IDENTITY
 from fs_assets.model.keys import MARTS_SCHEMA, OWNER, TRANSFORMATIONS_KEY
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
@@ -50,7 +52,7 @@ from fs_assets.transforms.marts.dashboards import (
     build_spend_analysis,
     reporting_currency,
 )
-from fs_assets.transforms.marts.features import FEATURES_TABLE, build_features
+from fs_assets.transforms.marts.features import FEATURES_TABLE, IdentityLink, build_features
 from fs_assets.transforms.marts.page_data import PAGE_ROLE, page_data
 from fs_assets.transforms.marts.quality import quality_kpis
 from fs_assets.transforms.marts.report import png_markdown, write_dashboard
@@ -111,7 +113,9 @@ def _build(warehouse: WarehouseResource, build: Callable[[duckdb.DuckDBPyConnect
     {"duckdb"},
 )
 def customer_features(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    rows = _build(warehouse, build_features)
+    core = core_source()
+    identity = IdentityLink(CUSTOMER_IDENTITY, core) if core is not None else None
+    rows = _build(warehouse, lambda conn: build_features(conn, identity))
     return dg.MaterializeResult(metadata={"dagster/row_count": dg.MetadataValue.int(rows)})
 
 

@@ -15,10 +15,10 @@ same features whatever the wall clock says.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
-from fs_assets.identity.source_entity import core_source
-from fs_assets.identity.tables import CUSTOMER_IDENTITY
 from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import AS_OF, SEGMENT_LABELS, TRANSACTION_MODES
@@ -49,15 +49,24 @@ def spend_predicate(alias: str = "") -> tuple[str, list[object]]:
 _NO_IDENTITY = "(select null::varchar as source_id, null::varchar as golden_id limit 0)"
 
 
-def _identity_relation(identity: bool) -> str:
-    if not identity:
+@dataclass(frozen=True)
+class IdentityLink:
+    """Where a core customer's golden id is: the identity table and the core feed's source
+    name in it (given by the caller: identity resolution sits above the marts)."""
+
+    table: str  # "<schema>.<table>", e.g. mastered.customer_identity
+    source: str
+
+
+def _identity_relation(identity: IdentityLink | None) -> str:
+    if identity is None:
         return _NO_IDENTITY
-    return f"(select source_id, golden_id from {CUSTOMER_IDENTITY} where source = ?)"
+    return f"(select source_id, golden_id from {identity.table} where source = ?)"
 
 
-def features_sql(identity: bool = False) -> tuple[str, list[object]]:
+def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object]]:
     """The statement that (re)creates the features table, and its parameters in order;
-    `identity`: join each customer's golden id from mastered.customer_identity."""
+    `identity`: join each customer's golden id from that table."""
     spend, spend_params = spend_predicate()
     s = SqlBuilder()
     s.add(
@@ -160,7 +169,7 @@ def features_sql(identity: bool = False) -> tuple[str, list[object]]:
     -- The largest spend category; a tie goes to the reason listed first in the model.
     lateral (select unnest(list_max([""",
         WINDOW_MONTHS,
-        *([core_source()] if identity else []),
+        *([identity.source] if identity else []),
     )
     s.join(
         [
@@ -173,15 +182,18 @@ def features_sql(identity: bool = False) -> tuple[str, list[object]]:
     return s.text, s.params
 
 
-def build_features(conn: duckdb.DuckDBPyConnection) -> int:
-    """(Re)create the features table in one statement; the row count."""
+def build_features(conn: duckdb.DuckDBPyConnection, identity: IdentityLink | None = None) -> int:
+    """(Re)create the features table in one statement; the row count. The golden ids are
+    joined when `identity` is given and its table exists."""
     conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
-    schema, name = CUSTOMER_IDENTITY.split(".")
-    found = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchall()[0][0]
-    identity = core_source() is not None and found > 0
+    if identity is not None:
+        schema, name = identity.table.split(".")
+        found = conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+        identity = identity if found else None
     sql, params = features_sql(identity)
     conn.execute(sql, params)
     return int(conn.execute(f"select count(*) from {FEATURES_TABLE}").fetchall()[0][0])

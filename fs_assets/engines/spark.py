@@ -9,11 +9,12 @@ Spark-specific is only input and output:
   DuckDB's dialect (header, `"` quote and escape, all text, FAILFAST so a malformed row
   rejects the whole file, as DuckDB's strict mode does);
 - warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
-  folder per ingested file, so a failed ingest is removed by deleting its folder),
+  folder per ingested file, renamed in whole; one the ledger lacks is dropped),
   `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
   `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
-  `quarantine/<entity>_pending_corrections/` (staged and renamed into place) and the Hive layout
-  `customer_overview/country=<c>/state=<s>/`;
+  `quarantine/<entity>_pending_corrections/` (each a version folder named by a pointer,
+  see publish.py) and the Hive layout `customer_overview/country=<c>/state=<s>/` (a
+  version folder per partition, named by one manifest);
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
   folder (the control plane); the data never goes there.
 
@@ -539,6 +540,7 @@ def ingest_file(
         for staging, target in staged.items():
             wh._rename(staging, target)
             written.append(target)
+            wh.delete(staging.rsplit("/", 1)[0])  # the emptied _staging folder
         outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted, corrected)
         record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
         conn.execute("commit")

@@ -225,3 +225,29 @@ def test_a_killed_partition_write_leaves_every_partition_readable(built, tmp_pat
     assert {p: f for p, f in after.items() if p not in pairs} == {
         p: f for p, f in before.items() if p not in pairs
     }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("object_store", [False, True])
+def test_the_hadoop_pointer_commit_replaces_the_pointer(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, object_store: bool
+) -> None:
+    """The HDFS branch (temporary file renamed with OVERWRITE) and the object-store branch
+    (one PUT), run through Hadoop's local filesystem: each replaces the pointer whole."""
+    from pyspark.sql import SparkSession
+
+    from fs_assets.engines import spark as se
+
+    monkeypatch.setattr(se, "local_path", lambda _uri: None)
+    monkeypatch.setattr(se, "is_object_store", lambda _uri: object_store)
+    session = SparkSession.builder.getOrCreate()  # the fixture's, still running
+    with duckdb.connect() as control:
+        wh = se.SparkWarehouse(session, str(tmp_path), control)
+        table = f"file://{tmp_path}/t"
+        assert wh.read_pointer(table) is None
+        wh.write_pointer(table, {"version": "version-a"})
+        wh.write_pointer(table, {"version": "version-b"})
+        assert wh.read_pointer(table) == {"version": "version-b"}
+    assert current_folder(tmp_path / "t") == tmp_path / "t" / "version-b"
+    left = sorted(p.name for p in (tmp_path / "t").iterdir() if not p.name.endswith(".crc"))
+    assert left == [POINTER]

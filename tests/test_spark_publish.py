@@ -251,3 +251,19 @@ def test_the_hadoop_pointer_commit_replaces_the_pointer(
     assert current_folder(tmp_path / "t") == tmp_path / "t" / "version-b"
     left = sorted(p.name for p in (tmp_path / "t").iterdir() if not p.name.endswith(".crc"))
     assert left == [POINTER]
+
+
+@pytest.mark.slow
+def test_a_region_layout_without_its_manifest_is_refused_with_advice(built, tmp_path: Path) -> None:
+    """Partition folders without `_CURRENT` (written before versions) are never guessed
+    at: replacing some of them would silently drop the others from the table."""
+    from pyspark.sql import SparkSession
+
+    from fs_assets.engines import spark as se
+
+    (tmp_path / "customer_overview" / "country=IN" / "state=Goa").mkdir(parents=True)
+    with duckdb.connect() as control:
+        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(tmp_path), control)
+        with pytest.raises(RuntimeError, match=r"no _CURRENT manifest.*delete the folder"):
+            se.partition_folders(wh, str(tmp_path / "customer_overview"))
+        assert se.partition_folders(wh, str(tmp_path / "absent")) == {}

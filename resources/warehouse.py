@@ -21,6 +21,7 @@ from pydantic import Field
 
 from fs_assets.engines import ENGINE_ENV, EngineName, resolve_engine
 from fs_assets.engines.base import CheckReader, Engine
+from fs_assets.engines.publish import DEFAULT_RETENTION_S
 from fs_assets.model.cross_entity import check_reporting_currency
 from fs_assets.model.file_modes import owner_only_umask
 from fs_assets.model.paths import data_paths
@@ -133,6 +134,11 @@ class WarehouseResource(dg.ConfigurableResource):
         default_factory=dict,
         description="Extra Spark settings (spark.executor.memory, spark.hadoop.fs.s3a.*, ...).",
     )
+    spark_version_retention_s: float = Field(
+        default=DEFAULT_RETENTION_S,
+        description="How long the spark engine keeps a replaced table version (seconds) "
+        "after its pointer moved on, so readers still scanning it finish.",
+    )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         owner_only_umask()  # before any step writes a table, a Parquet file or an export
@@ -166,6 +172,7 @@ class WarehouseResource(dg.ConfigurableResource):
             root=self.spark_warehouse or str(self.export_dir),
             master=self.spark_master or DEFAULT_SPARK_MASTER,
             conf=dict(self.spark_conf),
+            retention_s=self.spark_version_retention_s,
         )
 
     @property

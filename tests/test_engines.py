@@ -27,6 +27,7 @@ pytest.importorskip("pyspark")
 from asset_checks.rule_checks import key_duplicates, rule_failures
 from fs_assets.engines import duckdb_engine
 from fs_assets.engines import spark as spark_engine
+from fs_assets.engines.publish import current_folder, current_partitions
 from fs_assets.generator import generate_landing
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
@@ -216,7 +217,13 @@ def spark_wh(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def _parquet(wh: spark_engine.SparkWarehouse, schema: str, name: str, nested: bool) -> str:
-    return wh.table_path(schema, name) + ("/*/*.parquet" if nested else "/*.parquet")
+    """A plain reader's glob: every batch folder of a batch table, else the folder the
+    table's pointer names (never the table folder itself: it holds other versions)."""
+    if nested:
+        return wh.table_path(schema, name) + "/*/*.parquet"
+    folder = current_folder(Path(wh.table_path(schema, name)))
+    assert folder is not None, f"{schema}.{name} has no current version"
+    return str(folder / "*.parquet")
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, columns: list[str], source: str, params=None):
@@ -442,8 +449,12 @@ def test_customer_by_region_hive_layout(duck, spark_wh) -> None:
         'select distinct country, state from mastered."customer" order by all limit 3'
     ).fetchall()
     written = spark_engine.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+    folders = current_partitions(Path(wh.root) / EXPORT_NAME)
     for (country, state), rows in written.items():
-        folder = Path(wh.root) / EXPORT_NAME / f"country={country}" / f"state={state}"
+        folder = folders[(country, state)]
+        assert folder.parent == Path(wh.root) / EXPORT_NAME / f"country={country}" / (
+            f"state={state}"
+        )
         expected = conn.execute(
             'select cust_id from mastered."customer" where country = ? and state = ? order by 1',
             [country, state],
@@ -478,7 +489,7 @@ def test_the_engine_setting_runs_the_dagster_assets_on_spark(
     conn = duck[0]
     cols = ", ".join(f'"{c}"' for c in ENTITIES["customer"].column_names)
     ours = conn.execute(f'select {cols} from mastered."customer" order by all').fetchall()
-    parquet = str(warehouse.export_dir / "mastered" / "customer" / "*.parquet")
+    parquet = str(current_folder(warehouse.export_dir / "mastered" / "customer") / "*.parquet")
     theirs = conn.execute(f"select {cols} from read_parquet(?) order by all", [parquet]).fetchall()
     assert ours == theirs
     with warehouse.connect(read_only=True) as control:

@@ -9,11 +9,12 @@ Spark-specific is only input and output:
   DuckDB's dialect (header, `"` quote and escape, all text, FAILFAST so a malformed row
   rejects the whole file, as DuckDB's strict mode does);
 - warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
-  folder per ingested file, so a failed ingest is removed by deleting its folder),
+  folder per ingested file, renamed in whole; one the ledger lacks is dropped),
   `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
   `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
-  `quarantine/<entity>_pending_corrections/` (staged and renamed into place) and the Hive layout
-  `customer_overview/country=<c>/state=<s>/`;
+  `quarantine/<entity>_pending_corrections/` (each a version folder named by a pointer,
+  see publish.py) and the Hive layout `customer_overview/country=<c>/state=<s>/` (a
+  version folder per partition, named by one manifest);
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
   folder (the control plane); the data never goes there.
 
@@ -38,6 +39,17 @@ import duckdb
 
 from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
 from fs_assets.engines.portable import to_spark, view_name
+from fs_assets.engines.publish import (
+    DEFAULT_RETENTION_S,
+    POINTER,
+    commit_local,
+    expired,
+    is_object_store,
+    local_path,
+    new_version,
+    parse_pointer,
+    pointer_text,
+)
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.rules import q
@@ -102,6 +114,7 @@ AUDIT_DDL = (
     "_modified_ts TIMESTAMP_NTZ, _source_file STRING, _source_row BIGINT, "
     "_ingested_at TIMESTAMP_NTZ, _batch_id BIGINT"
 )
+STAGING = "_staging"  # hidden from Spark's and pyarrow's listings (a leading underscore)
 INGEST_REJECTS_DDL = (
     "_source_file STRING, _source_row BIGINT, _reason STRING, _rejected_at TIMESTAMP_NTZ"
 )
@@ -148,6 +161,7 @@ class SparkWarehouse:
     spark: SparkSession
     root: str
     control: duckdb.DuckDBPyConnection  # ledger only
+    retention_s: float = DEFAULT_RETENTION_S  # how long replaced versions are kept
 
     # --- files ------------------------------------------------------------------------
     def table_path(self, schema: str, name: str) -> str:
@@ -177,6 +191,67 @@ class SparkWarehouse:
             return []
         return [s.getPath().getName() for s in self._fs(path).listStatus(self._hpath(path))]
 
+    # --- versions and pointers (see publish.py) ---------------------------------------
+    def read_pointer(self, folder: str) -> dict | None:
+        """The pointer document of the table or layout at `folder`; None if it has none."""
+        path = f"{folder}/{POINTER}"
+        local = local_path(path)
+        if local is not None:
+            if not local.exists():
+                return None
+            return parse_pointer(local.read_text(encoding="utf-8"), path)
+        if not self.exists(path):
+            return None
+        stream = self._fs(path).open(self._hpath(path))
+        try:
+            io = self.spark._jvm.org.apache.commons.io.IOUtils  # type: ignore[union-attr]
+            return parse_pointer(str(io.toString(stream, "UTF-8")), path)
+        finally:
+            stream.close()
+
+    def write_pointer(self, folder: str, doc: dict) -> None:
+        """Make `doc` the pointer of `folder` in one atomic step (publish.py says how)."""
+        path, text = f"{folder}/{POINTER}", pointer_text(doc)
+        local = local_path(path)
+        if local is not None:
+            commit_local(local, text)
+            return
+        fs, target = self._fs(path), self._hpath(path)
+        if is_object_store(path):  # one PUT: the object appears whole or not at all
+            out = fs.create(target, True)
+            try:
+                out.write(bytearray(text.encode("utf-8")))
+            finally:
+                out.close()
+            return
+        tmp = self._hpath(f"{folder}/.{POINTER}.{uuid.uuid4().hex[:8]}.tmp")
+        out = fs.create(tmp, False)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+        jvm = self.spark._jvm  # type: ignore[union-attr]
+        conf = self.spark._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), conf)
+        gateway = self.spark.sparkContext._gateway  # type: ignore[union-attr]
+        overwrite = gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
+        overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
+        context.rename(tmp, target, overwrite)  # atomic on HDFS
+
+    def drop_expired(self, folder: str, keep: set[str]) -> None:
+        """Delete the version folders under `folder` that are not kept and have outlived
+        the retention, and files of the layout before versions (never read again)."""
+        for name in self._children(folder):
+            legacy = name.endswith(".parquet") and not name.startswith(("_", "."))
+            if legacy or name in expired([name], keep, self.retention_s):
+                self.delete(f"{folder}/{name}")
+
+    def current_path(self, schema: str, name: str) -> str | None:
+        """The folder of the current version of a replaced table; None before its first."""
+        folder = self.table_path(schema, name)
+        doc = self.read_pointer(folder)
+        return None if doc is None else f"{folder}/{doc['version']}"
+
     # --- SQL --------------------------------------------------------------------------
     def sql(self, duckdb_sql: str, params: Sequence[object] | None = None) -> DataFrame:
         """Run one statement written in DuckDB SQL, transpiled, with `?` parameters."""
@@ -187,9 +262,17 @@ class SparkWarehouse:
         return SparkCursor(self.sql(duckdb_sql, params))
 
     def read(self, schema: str, name: str, ddl: str | None = None) -> DataFrame | None:
-        """The Parquet table schema.name, every file below its folder; None if absent."""
-        path = self.table_path(schema, name)
-        if not self.exists(path):
+        """The Parquet table schema.name; None (or empty with `ddl`) if absent.
+
+        A batch table (raw, ingest rejects) is every file below its folder (its batch
+        folders are renamed in whole); a replaced table is the version its pointer names."""
+        if is_batch_table(schema, name):
+            path: str | None = self.table_path(schema, name)
+            if not self.exists(path):  # type: ignore[arg-type]
+                path = None
+        else:
+            path = self.current_path(schema, name)
+        if path is None:
             return None if ddl is None else self.spark.createDataFrame([], ddl)
         reader = self.spark.read.option("recursiveFileLookup", "true")
         if ddl is not None:
@@ -243,29 +326,31 @@ class SparkWarehouse:
             yield pd.DataFrame.from_records(batch, columns=columns)
 
     def replace(self, tables: dict[tuple[str, str], DataFrame]) -> None:
-        """Write each table to a staging folder, then rename all of them into place.
+        """Write each table as a new version folder, then point each table at it.
 
-        A failure while writing leaves every table as it was. The renames are atomic on
-        HDFS and local disks; on object stores (s3a) a rename is a copy.
+        Nothing is renamed or deleted before the pointers move, so a failure or a kill
+        while writing leaves every table as it was (the half-written folder is unnamed
+        and dropped after the retention); each pointer moves in one atomic step.
         """
-        token = uuid.uuid4().hex[:12]
-        staged: dict[str, str] = {}
+        written: dict[str, str] = {}
         try:
             for (schema, name), frame in tables.items():
-                target = self.table_path(schema, name)
-                staging = f"{self.table_path(schema, '_staging')}/{name}-{token}"
-                frame.write.mode("overwrite").parquet(staging)
-                staged[target] = staging
+                folder, version = self.table_path(schema, name), new_version()
+                frame.write.mode("errorifexists").parquet(f"{folder}/{version}")
+                written[folder] = version
         except BaseException:
-            for staging in staged.values():
-                self.delete(staging)
+            for folder, version in written.items():
+                self.delete(f"{folder}/{version}")
             raise
-        for target, staging in staged.items():
-            old = f"{staging}-old"
-            if self.exists(target):
-                self._rename(target, old)
-            self._rename(staging, target)
-            self.delete(old)
+        for folder, version in written.items():
+            self.write_pointer(folder, {"version": version})
+        for folder, version in written.items():
+            self.drop_expired(folder, {version})
+
+
+def is_batch_table(schema: str, name: str) -> bool:
+    """Raw and ingest rejects grow by batch folders; every other table is replaced."""
+    return schema == "raw" or name.endswith("_ingest_rejects")
 
 
 def _text_ddl(ent: Entity) -> str:
@@ -302,17 +387,20 @@ def register_hive(
 ) -> bool:
     """Expose the Hive layout `<root>/<folder>/k=v/...` as the view of schema.name.
 
-    Partition columns come from the folder names, typed as in the table `like` (so a
-    state named '1' stays text). Without the folder the view is empty; returns whether
-    the folder exists.
+    Only the partition folders its manifest names are read. Partition columns come from
+    the folder names, typed as in the table `like` (so a state named '1' stays text).
+    Without a manifest the view is empty; returns whether the manifest exists.
     """
     template = wh.read(*like)
     if template is None:
         raise RuntimeError(f"{like[0]}.{like[1]} does not exist in the Spark warehouse yet")
     base = f"{wh.root.rstrip('/')}/{folder}"
-    exists = wh.exists(base)
-    if exists:
-        frame = wh.spark.read.schema(template.schema).option("basePath", base).parquet(base)
+    doc = wh.read_pointer(base)
+    exists = doc is not None
+    current = [f"{base}/{f}" for _, _, f in (doc or {}).get("partitions", [])]
+    if current:
+        reader = wh.spark.read.schema(template.schema).option("basePath", base)
+        frame = reader.parquet(*current)
     else:
         frame = wh.spark.createDataFrame([], template.schema)
     frame.createOrReplaceTempView(view_name(schema, name))
@@ -377,6 +465,30 @@ def _first_line(exc: BaseException) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)[:500]
 
 
+def drop_uncommitted_batches(wh: SparkWarehouse, ent: Entity) -> list[str]:
+    """Delete the batch folders of `ent` no ledger row commits, and their staging.
+
+    They are what a writer killed between writing a batch and committing its ledger row
+    leaves; the file is still unrecorded, so this ingest reads it again."""
+    committed = {
+        f"batch={r[0]:012d}"
+        for r in wh.control.execute(
+            "select ingest_id from meta.ingest_ledger where entity = ? and ingest_id is not null",
+            [ent.name],
+        ).fetchall()
+    }
+    dropped = []
+    for root in (
+        wh.table_path("raw", ent.name),
+        wh.table_path("quarantine", f"{ent.name}_ingest_rejects"),
+    ):
+        for name in wh._children(root):
+            if name == STAGING or (name.startswith("batch=") and name not in committed):
+                wh.delete(f"{root}/{name}")
+                dropped.append(f"{root}/{name}")
+    return dropped
+
+
 def ingest_file(
     wh: SparkWarehouse, ent: Entity, path: Path, run_id: str | None = None
 ) -> IngestOutcome:
@@ -391,6 +503,8 @@ def ingest_file(
 
     raw_root = wh.table_path("raw", ent.name)
     rejects_root = wh.table_path("quarantine", f"{ent.name}_ingest_rejects")
+    drop_uncommitted_batches(wh, ent)
+    staged: dict[str, str] = {}  # staging folder -> batch folder, renamed in before commit
     written: list[str] = []
     stage: DataFrame | None = None
     conn.execute("begin transaction")
@@ -408,31 +522,37 @@ def ingest_file(
         except _spark_errors() as exc:
             raise LandingFileError(path, _first_line(exc)) from exc
         wh.register("raw", ent.name, raw_ddl(ent))
-        folder = f"batch={batch:012d}"
+        folder, token = f"batch={batch:012d}", uuid.uuid4().hex[:12]
         if rows_rejected:
-            written.append(f"{rejects_root}/{folder}")
-            wh.sql(ingest_rejects_select_sql(ent), [str(path), now]).write.mode(
-                "overwrite"
-            ).parquet(written[-1])
+            staging = f"{rejects_root}/{STAGING}/{folder}-{token}"
+            staged[staging] = f"{rejects_root}/{folder}"
+            wh.sql(ingest_rejects_select_sql(ent), [str(path), now]).write.parquet(staging)
         first_only = distinct_versions < rows_read - rows_rejected
         new = wh.sql(new_versions_sql(ent, first_only), [str(path), now, batch, low, high])
         new.createOrReplaceTempView("_fresh")
         (corrected,) = wh.execute(corrections_sql(ent), [low, high]).fetchone()
-        written.append(f"{raw_root}/{folder}")
-        new.write.mode("overwrite").parquet(written[-1])
-        inserted = wh.spark.read.parquet(written[-1]).count()
+        staging = f"{raw_root}/{STAGING}/{folder}-{token}"
+        staged[staging] = f"{raw_root}/{folder}"
+        new.write.parquet(staging)
+        inserted = wh.spark.read.parquet(staging).count()
+        # Each batch appears whole (a folder rename); the ledger row commits it, and a
+        # batch the ledger lacks (a kill before the commit) is dropped by the next ingest.
+        for staging, target in staged.items():
+            wh._rename(staging, target)
+            written.append(target)
+            wh.delete(staging.rsplit("/", 1)[0])  # the emptied _staging folder
         outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted, corrected)
         record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
         conn.execute("commit")
     except LandingFileError as err:
         conn.execute("rollback")
-        for folder_path in written:
+        for folder_path in [*staged, *written]:
             wh.delete(folder_path)
         outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
         record_outcome(conn, ent, path, sha, outcome, run_id, now)
     except BaseException:
         conn.execute("rollback")
-        for folder_path in written:
+        for folder_path in [*staged, *written]:
             wh.delete(folder_path)
         raise
     finally:
@@ -515,7 +635,8 @@ def write_partitions(
         "_pairs"
     )
     root = f"{wh.root.rstrip('/')}/{export_name}"
-    staging = f"{root}/.staging/{uuid.uuid4().hex}"
+    staging, version = f"{root}/{STAGING}/{uuid.uuid4().hex}", new_version()
+    current = partition_folders(wh, root)
     try:
         wh.sql(select_sql).withColumn(
             "_source_file", _relative_source(landing_prefixes or [])
@@ -524,10 +645,10 @@ def write_partitions(
             (r[0], r[1]): r[2]
             for r in wh.spark.read.parquet(staging).groupBy("country", "state").count().collect()
         }
-        for country, state in pairs:
-            target = f"{root}/country={country}/state={state}"
-            if wh.exists(target):
-                wh.delete(target)
+        for pair in pairs:
+            current.pop(pair, None)
+        # Each pair's rows become a new version folder inside its partition folder; the
+        # old one stays (readers may be scanning it) until the manifest stops naming it.
         for country_dir in wh._children(staging):
             if not country_dir.startswith("country="):
                 continue
@@ -536,14 +657,33 @@ def write_partitions(
                     continue
                 country = unquote(country_dir.removeprefix("country="))
                 state = unquote(state_dir.removeprefix("state="))
-                wh._rename(
-                    f"{staging}/{country_dir}/{state_dir}",
-                    f"{root}/country={country}/state={state}",
-                )
+                folder = f"country={country}/state={state}/{version}"
+                wh._rename(f"{staging}/{country_dir}/{state_dir}", f"{root}/{folder}")
+                current[(country, state)] = folder
+        wh.write_pointer(root, {"partitions": sorted([c, s, f] for (c, s), f in current.items())})
     finally:
         wh.delete(staging)
         wh.spark.catalog.dropTempView("_pairs")
+    for country, state in pairs:
+        kept = current.get((country, state), "").rsplit("/", 1)[-1]
+        wh.drop_expired(f"{root}/country={country}/state={state}", {kept})
     return {p: rows.get(p, 0) for p in pairs}
+
+
+def partition_folders(wh: SparkWarehouse, root: str) -> dict[tuple[str, str], str]:
+    """The regional layout's manifest: (country, state) -> its current folder, relative."""
+    doc = wh.read_pointer(root) or {}
+    if (
+        "partitions" not in doc
+        and wh.exists(root)
+        and any(n.startswith("country=") for n in wh._children(root))
+    ):
+        raise RuntimeError(
+            f"{root} holds partition folders but no {POINTER} manifest (a layout written "
+            "before versioned publish); delete the folder and materialize customer_by_region "
+            "for every partition again"
+        )
+    return {(c, s): folder for c, s, folder in doc.get("partitions", [])}
 
 
 def _relative_source(prefixes: list[str]) -> Any:
@@ -563,13 +703,14 @@ def spark_warehouse(
     control_db: Path,
     master: str = "local[*]",
     conf: dict[str, str] | None = None,
+    retention_s: float = DEFAULT_RETENTION_S,
 ) -> Iterator[SparkWarehouse]:
     """A SparkWarehouse for one unit of work (the session is shared and kept)."""
     control_db.parent.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(str(control_db))
     try:
         conn.execute("create schema if not exists meta")
-        yield SparkWarehouse(build_session(master, conf=conf), root, conn)
+        yield SparkWarehouse(build_session(master, conf=conf), root, conn, retention_s)
     finally:
         conn.close()
 
@@ -592,11 +733,13 @@ class SparkEngine:
         root: str,
         master: str = "local[*]",
         conf: dict[str, str] | None = None,
+        retention_s: float = DEFAULT_RETENTION_S,
     ) -> None:
         self.control = control
         self.root = root
         self.spark_master = master
         self.conf = dict(conf or {})
+        self.retention_s = retention_s
         self._session: SparkSession | None = None
         self._views: set[str] = set()  # temporary views registered for checks
 
@@ -606,7 +749,7 @@ class SparkEngine:
         with open_file(self.control, read_only=read_only) as conn:
             if self._session is None:
                 self._session = build_session(self.spark_master, conf=self.conf)
-            yield SparkWarehouse(self._session, self.root, conn)
+            yield SparkWarehouse(self._session, self.root, conn, self.retention_s)
 
     def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
         """File by file: Spark reads each into its own batch folder."""

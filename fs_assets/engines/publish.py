@@ -1,0 +1,151 @@
+"""Atomic publish of the Spark engine's Parquet tables: versions and a pointer.
+
+A table that is replaced as a whole (mastered, history, quarantine) is written to a new
+folder `<table>/version-<UTC stamp>-<token>/` and made current by one small file,
+`<table>/_CURRENT`, committed last. The regional layout keeps one version folder per
+partition, `customer_overview/country=<c>/state=<s>/version-.../`, and one manifest
+`customer_overview/_CURRENT` naming the current folder of every partition. Readers read
+the pointer first and then only the folder(s) it names, so a reader sees the previous
+version or the next one, never half a table, an empty folder or a gap: a writer killed
+at any line leaves the pointer as it was.
+
+The pointer is JSON: `{"version": "version-..."}` for a table, `{"partitions":
+[[country, state, "country=<c>/state=<s>/version-..."], ...]}` for the regional layout;
+folders are relative to the pointer's own folder, so a warehouse can be copied or moved.
+A plain reader (PySpark, pyarrow, DuckDB) opens `<table>/_CURRENT`, then reads the
+Parquet files of `<table>/<version>/` (`current_folder` below does it for a local path).
+
+How the pointer is committed depends on the filesystem, each one a single atomic step:
+a local path: a temporary file, fsync, `os.replace`; an object store (s3a, gs, abfs,
+...): one PUT of the whole file (the object appears whole or not at all); HDFS and other
+Hadoop filesystems: a temporary file renamed over the pointer (`FileContext.rename` with
+OVERWRITE, atomic on HDFS). Versions no pointer names are deleted once older than the
+retention (`DEFAULT_RETENTION_S`, the warehouse resource's `spark_version_retention_s`),
+so a reader still scanning the previous version keeps its files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+POINTER = "_CURRENT"
+VERSION_PREFIX = "version-"
+_STAMP = "%Y%m%dT%H%M%S%fZ"
+DEFAULT_RETENTION_S = 24 * 3600.0  # old versions outlive the longest expected read
+# Filesystems whose rename is a copy: the pointer is written with one PUT instead.
+OBJECT_STORE_SCHEMES = frozenset(
+    {"s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "oss"}
+)
+
+
+class PointerError(RuntimeError):
+    """A pointer file that cannot be read as one (it is never written partially)."""
+
+
+def new_version(now: dt.datetime | None = None) -> str:
+    """A fresh version folder name: sorts by time, unique across writers."""
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime(_STAMP)
+    return f"{VERSION_PREFIX}{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def version_time(name: str) -> dt.datetime | None:
+    """When the version folder `name` was started (UTC); None if it is not one."""
+    if not name.startswith(VERSION_PREFIX):
+        return None
+    try:
+        stamp = name.removeprefix(VERSION_PREFIX).split("-", 1)[0]
+        return dt.datetime.strptime(stamp, _STAMP).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def expired(
+    names: Iterable[str], keep: set[str], retention_s: float, now: dt.datetime | None = None
+) -> list[str]:
+    """The version folders among `names` to delete: not kept, older than the retention."""
+    now = now or dt.datetime.now(dt.UTC)
+    out = []
+    for name in names:
+        started = version_time(name)
+        if started is not None and name not in keep and _age(now, started) >= retention_s:
+            out.append(name)
+    return out
+
+
+def _age(now: dt.datetime, started: dt.datetime) -> float:
+    return (now - started).total_seconds()
+
+
+def pointer_text(doc: dict) -> str:
+    return json.dumps(doc, ensure_ascii=True, sort_keys=True) + "\n"
+
+
+def parse_pointer(text: str, where: str) -> dict:
+    """The pointer's document; a clear error for anything else."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise PointerError(
+            f"{where} is not a version pointer ({exc}); it is only ever replaced whole, so "
+            "something else wrote it: restore it or rebuild the table"
+        ) from exc
+    if not isinstance(doc, dict) or not ({"version", "partitions"} & doc.keys()):
+        raise PointerError(f"{where} names no version; restore it or rebuild the table")
+    return doc
+
+
+def is_object_store(uri: str) -> bool:
+    return uri.split("://", 1)[0].lower() in OBJECT_STORE_SCHEMES if "://" in uri else False
+
+
+def local_path(uri: str) -> Path | None:
+    """The local path of `uri` (a plain path or file:), None for any other filesystem."""
+    if "://" not in uri:
+        return Path(uri)
+    if uri.startswith("file://"):
+        return Path(uri.removeprefix("file://"))
+    return None
+
+
+def commit_local(pointer: Path, text: str) -> None:
+    """Replace the local file `pointer` with `text` in one atomic rename."""
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.with_name(f".{pointer.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, pointer)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(pointer.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def current_folder(table: Path) -> Path | None:
+    """A plain local reader's way in: the current version folder of `table`, or None."""
+    pointer = table / POINTER
+    if not pointer.exists():
+        return None
+    doc = parse_pointer(pointer.read_text(encoding="utf-8"), str(pointer))
+    if "version" not in doc:
+        raise PointerError(f"{pointer} is a partition manifest; use current_partitions")
+    return table / doc["version"]
+
+
+def current_partitions(layout: Path) -> dict[tuple[str, str], Path]:
+    """A plain local reader's way in to the regional layout: (country, state) -> folder."""
+    pointer = layout / POINTER
+    if not pointer.exists():
+        return {}
+    doc = parse_pointer(pointer.read_text(encoding="utf-8"), str(pointer))
+    return {(c, s): layout / folder for c, s, folder in doc.get("partitions", [])}

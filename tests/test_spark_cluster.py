@@ -1,0 +1,173 @@
+"""The Spark engine's assets on a real standalone cluster: one master, two workers.
+
+The master and the workers are started from the pyspark package's own launcher
+(`bin/spark-class`, which needs only Java 17) on 127.0.0.1, each a process of this test
+killed by its pid at the end, whatever happens. Dagster then materializes the raw and
+mastered assets of every entity with the warehouse resource pointed at the cluster
+(`spark_master='spark://127.0.0.1:<port>'`, 512 MB and one core per executor), and the
+results must equal the DuckDB engine's built from the same landing files. The work must
+have run on the two workers' executors, not in local mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytest.importorskip("pyspark")
+
+from fs_assets.engines.publish import current_folder
+from fs_assets.model.entities import ENTITIES
+
+CUSTOMERS = 200
+MASTER_PORT = 7077  # the standalone default; a free port if another master holds it
+START_TIMEOUT_S = 120.0
+EXECUTOR_CONF = {
+    "spark.executor.memory": "512m",
+    "spark.executor.cores": "1",
+    "spark.cores.max": "2",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+}
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop_active_session() -> None:
+    """A session left by another test would be reused by getOrCreate, in local mode."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """spark://127.0.0.1:<port> with two one-core workers; every process killed after."""
+    from pyspark.find_spark_home import _find_spark_home
+
+    spark_class = Path(_find_spark_home()) / "bin" / "spark-class"
+    work = tmp_path_factory.mktemp("cluster")
+    port = _free_port(MASTER_PORT)
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1"}
+    procs: list[subprocess.Popen] = []
+
+    def start(name: str, *args: str) -> None:
+        with (work / f"{name}.log").open("wb") as log:
+            procs.append(
+                subprocess.Popen(
+                    [str(spark_class), *args],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own group: the JVM is killed with it
+                )
+            )
+
+    try:
+        start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+              "--port", str(port), "--webui-port", str(_free_port(0)))  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _listening(port):
+            assert procs[0].poll() is None, (work / "master.log").read_text(errors="replace")
+            assert time.monotonic() < deadline, "the Spark master did not start"
+            time.sleep(0.5)
+        for i in range(2):
+            start(f"worker{i}", "org.apache.spark.deploy.worker.Worker",
+                  f"spark://127.0.0.1:{port}", "--host", "127.0.0.1", "--cores", "1",
+                  "--memory", "768m", "--webui-port", str(_free_port(0)),
+                  "--work-dir", str(work / f"worker{i}"))  # fmt: skip
+        _stop_active_session()
+        yield f"spark://127.0.0.1:{port}"
+    finally:
+        _stop_active_session()
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def _materialize(home: Path, **warehouse: object) -> None:
+    import dagster as dg
+
+    from fs_assets.defs.mastered import MASTERED_ASSETS
+    from fs_assets.defs.raw import RAW_ASSETS
+    from resources.landing_zone import LandingZoneResource
+    from resources.warehouse import WarehouseResource
+
+    result = dg.materialize(
+        [*RAW_ASSETS, *MASTERED_ASSETS],
+        resources={
+            "warehouse": WarehouseResource(home=str(home), lock_timeout_s=60, **warehouse),
+            "landing": LandingZoneResource(home=str(home)),
+        },
+    )
+    assert result.success
+
+
+@pytest.mark.slow
+def test_the_assets_on_a_standalone_cluster_equal_duckdb(
+    cluster: str, tmp_path: Path, record_property
+) -> None:
+    from pyspark import SparkContext
+
+    from fs_assets.generator import generate_landing
+    from resources.warehouse import WarehouseResource
+
+    landing = tmp_path / "landing"
+    generate_landing(landing, customers=CUSTOMERS, seed=13)
+    duck_home, spark_home = tmp_path / "duck", tmp_path / "spark"
+    for home in (duck_home, spark_home):
+        shutil.copytree(landing, home / "landing")
+    _materialize(duck_home)
+    started = time.monotonic()
+    _materialize(spark_home, engine="spark", spark_master=cluster, spark_conf=EXECUTOR_CONF)
+    wall = time.monotonic() - started
+    context = SparkContext._active_spark_context
+    assert context is not None and context.master == cluster
+    # The driver and two executors, one per worker.
+    assert context._jsc.sc().getExecutorMemoryStatus().size() == 3
+    record_property("cluster_wall_s", round(wall, 1))
+    logging.getLogger(__name__).warning(
+        "raw + mastered of %d customers on the cluster: %.1f s", CUSTOMERS, wall
+    )
+
+    spark_root = WarehouseResource(home=str(spark_home)).export_dir
+    with duckdb.connect(str(WarehouseResource(home=str(duck_home)).path), read_only=True) as conn:
+        for name, ent in ENTITIES.items():
+            cols = ", ".join(f'"{c}"' for c in ent.column_names)
+            ours = conn.execute(f'select {cols} from mastered."{name}" order by all').fetchall()
+            folder = current_folder(spark_root / "mastered" / name)
+            assert folder is not None, name
+            theirs = conn.execute(
+                f"select {cols} from read_parquet(?) order by all", [str(folder / "*.parquet")]
+            ).fetchall()
+            assert ours and ours == theirs, name

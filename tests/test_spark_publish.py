@@ -1,0 +1,269 @@
+"""Atomic publish on the Spark engine: a writer SIGKILLed mid-publish changes nothing.
+
+The fast tests pin the pointer's rules (names, retention, a broken pointer, the local
+commit). The slow ones start a writer in a subprocess (its own SparkSession), let it
+write a new version and SIGKILL it at the one step that would make it current: replacing
+mastered.customer, ingesting a file (batch renamed in, ledger row not yet committed) and
+replacing region partitions. Plain readers (pyarrow, DuckDB) and the engine still see the
+previous version; the next run succeeds and drops what the killed writer left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from fs_assets.engines.publish import (
+    POINTER,
+    PointerError,
+    commit_local,
+    current_folder,
+    current_partitions,
+    expired,
+    new_version,
+    parse_pointer,
+    version_time,
+)
+
+NOW = dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.UTC)
+
+
+def test_versions_sort_by_time_and_expire_after_the_retention() -> None:
+    old, new = new_version(NOW - dt.timedelta(hours=2)), new_version(NOW)
+    assert old < new and version_time(new) == NOW
+    names = [old, new, "_SUCCESS", "version-garbage", "country=IN"]
+    assert expired(names, keep={new}, retention_s=3600, now=NOW) == [old]
+    assert expired(names, keep={new}, retention_s=3 * 3600, now=NOW) == []
+    assert expired(names, keep={old}, retention_s=0, now=NOW) == [new]  # kept: never
+
+
+def test_a_broken_pointer_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PointerError, match="not a version pointer"):
+        parse_pointer('{"version": "version-1', "t/_CURRENT")
+    with pytest.raises(PointerError, match="names no version"):
+        parse_pointer("[]", "t/_CURRENT")
+    (tmp_path / POINTER).write_text("garbage", encoding="utf-8")
+    with pytest.raises(PointerError, match="restore it or rebuild"):
+        current_folder(tmp_path)
+
+
+def test_local_commit_replaces_the_pointer_whole_and_leaves_no_temp(tmp_path: Path) -> None:
+    table = tmp_path / "it's a [table] ünï"
+    assert current_folder(table) is None
+    commit_local(table / POINTER, json.dumps({"version": "version-a"}))
+    commit_local(table / POINTER, json.dumps({"version": "version-b"}))
+    assert current_folder(table) == table / "version-b"
+    assert sorted(p.name for p in table.iterdir()) == [POINTER]
+
+
+# --- a writer killed mid-publish (a subprocess with its own SparkSession) ----------------
+
+pytest.importorskip("pyspark")
+
+CONF = {
+    "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "1",
+    "spark.driver.memory": "512m",
+}
+# The writer: one step, SIGKILLed at the line that would make its work current.
+WRITER = """
+import json, os, signal, sys
+from pathlib import Path
+from fs_assets.engines import spark as se
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
+
+root, control, step, arg = sys.argv[1:5]
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+with se.spark_warehouse(root, Path(control), "local[1]", json.loads(os.environ["CONF"])) as wh:
+    if step == "replace":
+        se.SparkWarehouse.write_pointer = die  # the new version is written, not current
+        se.build_mastered(wh, CUSTOMER)
+    elif step == "ingest":
+        se.record_outcome = die  # the batch is renamed in, its ledger row not committed
+        se.ingest_file(wh, CUSTOMER, Path(arg))
+    else:
+        se.SparkWarehouse.write_pointer = die  # partition folders moved in, no manifest
+        se.write_partitions(wh, [tuple(p) for p in json.loads(arg)], REGION_SELECT_SQL,
+                            EXPORT_NAME)
+print("the writer was not killed")
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[Path]]]:
+    """A Spark warehouse with one customer file ingested, mastered and partitioned."""
+    from fs_assets.engines import spark as se
+    from fs_assets.generator import generate_landing
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
+
+    base = tmp_path_factory.mktemp("publish")
+    generate_landing(base / "landing", customers=200, seed=5, chunk_customers=100)
+    files = sorted((base / "landing" / "customer").glob("*.csv"))
+    assert len(files) >= 2, "the generator must deliver customers in more than one file"
+    home = base / "home"
+    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+        wh.spark.sparkContext.setLogLevel("ERROR")
+        se.ingest_file(wh, CUSTOMER, files[0])
+        se.build_mastered(wh, CUSTOMER)
+        wh.register("mastered", CUSTOMER.name)
+        pairs = [tuple(r) for r in wh.sql("select distinct country, state from mastered.customer")
+                 .collect()]  # fmt: skip
+        se.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+    yield home, files
+
+
+def _kill_writer(home: Path, step: str, arg: str = "") -> None:
+    import os
+
+    env = {**os.environ, "CONF": json.dumps(CONF)}
+    argv = [sys.executable, "-c", WRITER, str(home / "wh"), str(home / "control.duckdb")]
+    proc = subprocess.run([*argv, step, arg], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr[-2000:]
+
+
+def _copy(built: tuple[Path, list[Path]], tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(built[0], home)
+    return home
+
+
+def _plain_rows(folder: Path) -> list[tuple]:
+    """The rows of one version folder, read by pyarrow and by DuckDB (which must agree)."""
+    by_arrow = sorted(pq.read_table(folder).column("cust_id").to_pylist())
+    with duckdb.connect() as conn:
+        by_duck = conn.execute(
+            "select cust_id from read_parquet(?) order by 1", [str(folder / "*.parquet")]
+        ).fetchall()
+    assert by_arrow == [r[0] for r in by_duck]
+    return by_duck
+
+
+@pytest.mark.slow
+def test_a_killed_replace_leaves_the_previous_version_current(built, tmp_path: Path) -> None:
+    from fs_assets.engines import spark as se
+    from fs_assets.model.entities import CUSTOMER
+
+    home = _copy(built, tmp_path)
+    table = home / "wh" / "mastered" / "customer"
+    before, rows = current_folder(table), _plain_rows(current_folder(table))
+    _kill_writer(home, "replace")
+    orphans = [p for p in table.iterdir() if p.name.startswith("version-") and p != before]
+    assert orphans, "the killed writer had written its version"
+    assert current_folder(table) == before and _plain_rows(before) == rows
+    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+        assert sorted(r[0] for r in wh.read("mastered", "customer").collect()) == [
+            r[0] for r in rows
+        ]
+        wh.retention_s = 0  # the next run drops every version it does not point at
+        se.build_mastered(wh, CUSTOMER)
+    after = current_folder(table)
+    assert after != before and _plain_rows(after) == rows
+    assert sorted(p.name for p in table.iterdir()) == sorted([POINTER, after.name])
+
+
+@pytest.mark.slow
+def test_a_killed_ingest_is_dropped_and_read_again(built, tmp_path: Path) -> None:
+    from fs_assets.engines import spark as se
+    from fs_assets.model.entities import CUSTOMER
+
+    home, second = _copy(built, tmp_path), built[1][1]
+    raw = home / "wh" / "raw" / "customer"
+    batches = sorted(p.name for p in raw.iterdir())
+    _kill_writer(home, "ingest", str(second))
+    assert len(sorted(p.name for p in raw.iterdir())) == len(batches) + 1  # renamed in whole
+    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+        outcome = se.ingest_file(wh, CUSTOMER, second)
+        assert outcome.status == "ingested" and outcome.rows_inserted > 0
+        counts = wh.execute(
+            "select count(*), count(distinct (cust_id, _modified_ts)) from raw.customer"
+        ).fetchone()
+        # The killed attempt's batch is gone: every version once, the file counted once.
+        assert counts[0] == counts[1]
+        (ledgered,) = wh.control.execute(
+            "select count(*) from meta.ingest_ledger where file_name = ?", [second.name]
+        ).fetchone()
+        assert ledgered == 1
+    assert len(list(raw.iterdir())) == len(batches) + 1
+    assert not (raw / "_staging").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_partition_write_leaves_every_partition_readable(built, tmp_path: Path) -> None:
+    from fs_assets.engines import spark as se
+    from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
+
+    home = _copy(built, tmp_path)
+    layout = home / "wh" / EXPORT_NAME
+    before = current_partitions(layout)
+    rows = {pair: _plain_rows(folder) for pair, folder in before.items()}
+    pairs = sorted(before)[:3]
+    _kill_writer(home, "regions", json.dumps(pairs))
+    assert current_partitions(layout) == before
+    assert {pair: _plain_rows(folder) for pair, folder in before.items()} == rows
+    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+        wh.retention_s = 0
+        written = se.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+    after = current_partitions(layout)
+    for pair in pairs:
+        assert after[pair] != before[pair] and _plain_rows(after[pair]) == rows[pair]
+        assert written[pair] == len(rows[pair])
+        # Only the current version is left in the partition folder.
+        assert [p.name for p in after[pair].parent.iterdir()] == [after[pair].name]
+    assert {p: f for p, f in after.items() if p not in pairs} == {
+        p: f for p, f in before.items() if p not in pairs
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("object_store", [False, True])
+def test_the_hadoop_pointer_commit_replaces_the_pointer(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, object_store: bool
+) -> None:
+    """The HDFS branch (temporary file renamed with OVERWRITE) and the object-store branch
+    (one PUT), run through Hadoop's local filesystem: each replaces the pointer whole."""
+    from pyspark.sql import SparkSession
+
+    from fs_assets.engines import spark as se
+
+    monkeypatch.setattr(se, "local_path", lambda _uri: None)
+    monkeypatch.setattr(se, "is_object_store", lambda _uri: object_store)
+    session = SparkSession.builder.getOrCreate()  # the fixture's, still running
+    with duckdb.connect() as control:
+        wh = se.SparkWarehouse(session, str(tmp_path), control)
+        table = f"file://{tmp_path}/t"
+        assert wh.read_pointer(table) is None
+        wh.write_pointer(table, {"version": "version-a"})
+        wh.write_pointer(table, {"version": "version-b"})
+        assert wh.read_pointer(table) == {"version": "version-b"}
+    assert current_folder(tmp_path / "t") == tmp_path / "t" / "version-b"
+    left = sorted(p.name for p in (tmp_path / "t").iterdir() if not p.name.endswith(".crc"))
+    assert left == [POINTER]
+
+
+@pytest.mark.slow
+def test_a_region_layout_without_its_manifest_is_refused_with_advice(built, tmp_path: Path) -> None:
+    """Partition folders without `_CURRENT` (written before versions) are never guessed
+    at: replacing some of them would silently drop the others from the table."""
+    from pyspark.sql import SparkSession
+
+    from fs_assets.engines import spark as se
+
+    (tmp_path / "customer_overview" / "country=IN" / "state=Goa").mkdir(parents=True)
+    with duckdb.connect() as control:
+        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(tmp_path), control)
+        with pytest.raises(RuntimeError, match=r"no _CURRENT manifest.*delete the folder"):
+            se.partition_folders(wh, str(tmp_path / "customer_overview"))
+        assert se.partition_folders(wh, str(tmp_path / "absent")) == {}

@@ -259,6 +259,18 @@ CUSTOMER = Entity(
             required=True,
             values=tuple(sorted(set(COUNTRY_CODES.values()))),
         ),
+        Column(
+            "marketing_consent",
+            description="Yes when the customer agreed to marketing contact (campaigns).",
+            required=True,
+            values=YES_NO,
+        ),
+        Column(
+            "do_not_contact",
+            description="Yes when the customer asked never to be contacted; overrides consent.",
+            required=True,
+            values=YES_NO,
+        ),
     ),
 )
 

@@ -70,6 +70,11 @@ SOURCING_WEIGHTS = (0.40, 0.20, 0.40)
 CUSTOMER_STATUSES = ("Active", "Dormant", "Deceased")
 CUSTOMER_STATUS_WEIGHTS = (0.80, 0.10, 0.10)
 
+# Marketing permissions (over YES_NO): whether the customer agreed to marketing contact,
+# and whether they asked not to be contacted at all (which overrides consent). Not PII.
+MARKETING_CONSENT_WEIGHTS = (0.65, 0.35)
+DO_NOT_CONTACT_WEIGHTS = (0.06, 0.94)
+
 LEVELS = ("High", "Low", "Medium")
 RISK_WEIGHTS = (0.30, 0.30, 0.30)
 AFFLUENCE_WEIGHTS = (0.30, 0.40, 0.50)

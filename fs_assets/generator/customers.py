@@ -120,6 +120,11 @@ class CustomerChunk:
     cibil_score: np.ndarray
     country: np.ndarray  # index into COUNTRIES
     created_s: np.ndarray
+    affluence: np.ndarray  # index into LEVELS
+    risk: np.ndarray  # index into LEVELS
+    # A campaign may contact them: a living adult personal customer with marketing
+    # consent and no do-not-contact request.
+    contactable: np.ndarray
 
     @property
     def size(self) -> int:
@@ -302,4 +307,11 @@ def build_customers(
         cibil_score=cibil,
         country=country,
         created_s=created,
+        affluence=affluence,
+        risk=risk,
+        contactable=personal
+        & ~minor
+        & (status != CUSTOMER_STATUSES.index("Deceased"))
+        & (consent == _YES)
+        & (do_not_contact == _NO),
     )

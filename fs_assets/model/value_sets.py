@@ -209,3 +209,13 @@ TRANSACTION_MONTH_INTENSITY = (
 )
 
 FIRST_CUSTOMER_ID = 1_000_000_001  # ten digits, as in the seed
+
+# ---------------------------------------------------------------------------------------
+# Campaigns (the cross-sell campaigns and what happened to each customer contacted)
+# ---------------------------------------------------------------------------------------
+CAMPAIGN_CHANNELS = ("Email", "SMS", "Branch", "Online")
+# The stages of a campaign, in order: each event type follows the one before it.
+CAMPAIGN_EVENT_TYPES = ("contacted", "responded", "applied", "kyc_passed", "onboarded")
+# Separator of a campaign's target archetypes in one text column.
+TARGET_SEPARATOR = ";"
+FIRST_CAMPAIGN_EVENT_ID = 10_000_000_000_001  # fourteen digits

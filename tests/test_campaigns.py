@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from pii_scan import pii_values, scan, vocabulary
 
+from asset_checks.campaign_checks import out_of_order_events
 from asset_checks.mart_verify import funnel_problems, uplift_problems
 from fs_assets.app.cli import main
 from fs_assets.engines.duckdb_engine import ingest_file
@@ -213,3 +214,27 @@ def test_the_sales_export_holds_only_consenting_contacts_and_passes_the_pii_scan
     assert not clear_ids & {r[0] for r in leads}  # cust_id is the role's keyed token
     found = scan([export], pii_values(built.warehouse, vocabulary(CODE)))
     assert not found, [(f.where, f.column) for f in found]
+
+
+@pytest.mark.slow
+def test_an_event_out_of_stage_order_is_flagged_with_its_reason(built: DataPaths) -> None:
+    with _wh(built) as wh:
+        assert out_of_order_events(wh) == []
+        cust = wh.execute(
+            "select min(cust_id) from mastered.campaign_event where event_type = 'contacted'"
+            " and cust_id not in (select cust_id from mastered.campaign_event"
+            " where event_type = 'responded')"
+        ).fetchone()[0]
+        wh.execute(
+            "insert into mastered.campaign_event by name select '99999999999999' as event_id,"
+            " campaign_id, cust_id, 'applied' as event_type, event_ts + interval 1 day as"
+            " event_ts, created_at, modified_at from mastered.campaign_event"
+            " where cust_id = ? and event_type = 'contacted'",
+            [cust],
+        )
+        assert out_of_order_events(wh) == [
+            (
+                "99999999999999",
+                "applied without an earlier responded for this customer and campaign",
+            )
+        ]

@@ -1,5 +1,6 @@
 """Quality rules as Dagster asset checks, built from the rule table mastering applies."""
 
+from asset_checks.campaign_checks import CAMPAIGN_CHECKS
 from asset_checks.governance_checks import GOVERNANCE_CHECKS
 from asset_checks.identity_checks import IDENTITY_CHECKS
 from asset_checks.integrity_checks import LANDING_CHECKS
@@ -11,6 +12,7 @@ ALL_CHECKS = [
     *LANDING_CHECKS,
     *MASTERED_CHECKS,
     *SOURCE_CHECKS,
+    *CAMPAIGN_CHECKS,
     *MART_CHECKS,
     *GOVERNANCE_CHECKS,
     *REGIONAL_CHECKS,

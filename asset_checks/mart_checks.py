@@ -17,10 +17,12 @@ from asset_checks.mart_verify import (
     funnel_problems,
     lead_problems,
     spend_problems,
+    uplift_problems,
 )
-from fs_assets.defs.keys import CROSS_SELL_KEY, FUNNEL_KEY, LEAD_KEY, SPEND_KEY
+from fs_assets.defs.keys import CROSS_SELL_KEY, FUNNEL_KEY, LEAD_KEY, SPEND_KEY, UPLIFT_KEY
 from fs_assets.defs.marts import reports_dir
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
+from fs_assets.transforms.marts.uplift import uplift_by_archetype, uplift_charts
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 
@@ -77,7 +79,30 @@ def _dashboard_check(
     return _check
 
 
+@dg.asset_check(
+    asset=UPLIFT_KEY,
+    name="uplift_reconciles",
+    description="The uplift groups add up to the contacted customers with a recommended card "
+    "and their conversions (mastered.campaign_event); metadata: uplift per archetype.",
+    pool=WAREHOUSE_POOL,
+)
+def uplift_reconciles(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.connect(read_only=True) as conn:
+        problems = uplift_problems(conn)
+        uplift = uplift_by_archetype(conn)
+    result = _result(problems, "the uplift groups reconcile with the campaign events")
+    metadata = dict(result.metadata or {})
+    for archetype, points in uplift.items():
+        metadata[f"uplift_points/{archetype}"] = (
+            dg.MetadataValue.float(points) if points is not None else dg.MetadataValue.text("n/a")
+        )
+    return dg.AssetCheckResult(
+        passed=result.passed, description=result.description, metadata=metadata
+    )
+
+
 MART_CHECKS = [
+    uplift_reconciles,
     _sql_check(
         CROSS_SELL_KEY,
         "one_archetype_per_customer",
@@ -99,9 +124,11 @@ MART_CHECKS = [
     _sql_check(
         FUNNEL_KEY,
         "funnel_consistent",
-        "Stage counts never grow and the first stage is every targeted customer.",
+        "Stage counts never grow, the first stage is every contacted customer, and every "
+        "stage's customers equal the distinct customers with a valid event of its type in "
+        "mastered.campaign_event.",
         funnel_problems,
-        "stages shrink monotonically from the targeted customers",
+        "stages shrink from the contacted customers and reconcile with the campaign events",
         blocking=False,
     ),
     _sql_check(
@@ -122,6 +149,7 @@ MART_CHECKS = [
         blocking=False,
     ),
     _dashboard_check(FUNNEL_KEY, "campaign_funnel", funnel_charts),
+    _dashboard_check(UPLIFT_KEY, "campaign_uplift", uplift_charts),
     _dashboard_check(LEAD_KEY, "lead_generation", lead_charts),
     _dashboard_check(SPEND_KEY, "spend_analysis", spend_charts),
 ]

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import duckdb
 
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.marts.charts import Chart
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
+from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.dashboards import FUNNEL_TABLE, LEAD_TABLE, SPEND_TABLE
 from fs_assets.transforms.marts.features import FEATURES_TABLE, spend_predicate
 from fs_assets.transforms.marts.model import (
     ARCHETYPES,
     CARD_TIERS_ORDERED,
+    CONVERTED_EVENTS,
     FUNNEL_STAGES,
     INELIGIBILITY,
     TIER_CAP_BY_AFFLUENCE,
@@ -29,6 +31,7 @@ from fs_assets.transforms.marts.model import (
 )
 from fs_assets.transforms.marts.page_data import Cube, unfiltered_problems
 from fs_assets.transforms.marts.sql_builder import SqlBuilder
+from fs_assets.transforms.marts.uplift import UPLIFT_TABLE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -110,7 +113,56 @@ def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     out = {"stage_larger_than_previous": grows, "reached_not_targeted": first_stage_off}
     if row_count != len(ARCHETYPES) * len(FUNNEL_STAGES):
         out["rows_not_archetypes_x_stages"] = row_count
+    out["stages_not_matching_events"] = funnel_event_mismatches(conn)
     return {k: int(v) for k, v in out.items() if v}
+
+
+def funnel_event_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
+    """Stages whose customers (all archetypes) differ from the distinct customers with a
+    valid event of the stage's type in mastered.campaign_event."""
+    return int(
+        _rows(
+            conn,
+            f"""with stages as (
+              select unnest(?::varchar[]) as event_type,
+                unnest(range(1, len(?::varchar[]) + 1)) as stage_order),
+            events as (
+              select event_type, count(distinct cust_id) as n from {EVENTS_TABLE} group by 1),
+            funnel as (
+              select stage_order, sum(customers) as n from {FUNNEL_TABLE} group by 1)
+            select count(*) from stages s
+            left join events e using (event_type) full join funnel f using (stage_order)
+            where coalesce(e.n, 0) <> coalesce(f.n, -1)""",
+            [list(CAMPAIGN_EVENT_TYPES), list(CAMPAIGN_EVENT_TYPES)],
+        )[0][0]
+    )
+
+
+def uplift_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The uplift mart's groups add up to the contacted customers with a recommended card,
+    its conversions to those with an applied-or-further event, and no group converts more
+    customers than it contacted."""
+    counts = _rows(
+        conn,
+        f"""with truth as (
+          select count(*) as contacted,
+            count(*) filter (where exists (select 1 from {EVENTS_TABLE} e
+              where e.cust_id = x.cust_id and e.event_type in (select unnest(?::varchar[]))))
+              as converted
+          from {CROSS_SELL_TABLE} x
+          where x.recommended_product_id is not null
+            and exists (select 1 from {EVENTS_TABLE} e
+                        where e.cust_id = x.cust_id and e.event_type = ?))
+        select
+          (select abs(coalesce(sum(contacted), 0) - (select contacted from truth))
+           from {UPLIFT_TABLE}),
+          (select abs(coalesce(sum(converted), 0) - (select converted from truth))
+           from {UPLIFT_TABLE}),
+          (select count(*) from {UPLIFT_TABLE} where converted > contacted)""",
+        [list(CONVERTED_EVENTS), CAMPAIGN_EVENT_TYPES[0]],
+    )[0]
+    names = ("contacted_differs", "converted_differs", "converted_above_contacted")
+    return {n: int(v) for n, v in zip(names, counts, strict=True) if v}
 
 
 def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -146,7 +146,8 @@ def test_data_product_manifest_is_generated_validated_and_shown(cataloged: DataP
     assert any(o.refType == "parquet-hive" for o in data.outputs)
     customer = next(o for o in data.outputs if o.ref.endswith("/mastered.customer"))
     assert customer.piiColumns["email_addr"] == "TW.mask"
-    entities = ("customer", "product", "account", "fx_rate", "transaction")
+    entities = ("customer", "product", "account", "fx_rate", "transaction", "campaign")
+    entities += ("campaign_event",)
     assert {i.ref for i in data.inputs} == {f"landing/{e}/" for e in entities}
     checks = {(q.asset, q.check) for q in data.quality}
     assert ("mastered/customer", "key_unique") in checks
@@ -155,6 +156,7 @@ def test_data_product_manifest_is_generated_validated_and_shown(cataloged: DataP
         "customeroverviewrawpiipolicy",
         "customerbucketdob",
         "customeroverviewrpiireaderpolicy",
+        "salesleadcontactpolicy",
     }
     meta = dg.DagsterInstance.get().get_latest_materialization_event(DATA_PRODUCT_KEY)
     shown = meta.asset_materialization.metadata

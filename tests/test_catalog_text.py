@@ -13,6 +13,7 @@ from fs_assets.defs.marts_metadata import (
     FUNNEL_COLUMNS,
     LEAD_COLUMNS,
     SPEND_COLUMNS_DOC,
+    UPLIFT_COLUMNS,
 )
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import DataPaths
@@ -21,6 +22,7 @@ MARTS = {
     "customer_features": FEATURE_COLUMNS,
     "cross_sell": CROSS_SELL_COLUMNS,
     "campaign_funnel": FUNNEL_COLUMNS,
+    "campaign_uplift": UPLIFT_COLUMNS,
     "lead_generation": LEAD_COLUMNS,
     "spend_analysis": SPEND_COLUMNS_DOC,
 }

@@ -22,6 +22,7 @@ from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts,
 from fs_assets.transforms.marts.page_data import (
     CUSTOMER_COLUMNS,
     FILTER_COLUMNS,
+    FILTERED_PAGES,
     PAGE_ROLE,
     Binding,
     chart_rows,
@@ -29,7 +30,6 @@ from fs_assets.transforms.marts.page_data import (
     customer_table,
     page_data,
 )
-from fs_assets.transforms.marts.report import DASHBOARD_ORDER
 
 CHARTS = {
     "campaign_funnel": funnel_charts,
@@ -56,7 +56,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= TOLERANCE * max(1.0, abs(b))
 
 
-@pytest.mark.parametrize("slug", DASHBOARD_ORDER)
+@pytest.mark.parametrize("slug", FILTERED_PAGES)
 def test_cubes_add_up_to_every_chart_the_mart_draws(wh, slug: str) -> None:
     """With no filter, summing a chart's cube gives the chart's mart rows exactly."""
     page = page_data(wh, slug, with_customers=False)
@@ -133,7 +133,7 @@ def test_customer_list_refuses_a_session_without_the_key(built: DataPaths) -> No
 
 
 def test_pages_hold_no_pii_and_no_customer_id(built: DataPaths) -> None:
-    pages = [built.reports / f"{slug}.html" for slug in DASHBOARD_ORDER]
+    pages = [built.reports / f"{slug}.html" for slug in FILTERED_PAGES]
     text = {p: p.read_text(encoding="utf-8") for p in pages}
     assert all('id="customer-list"' in t and "const PAGE = " in t for t in text.values())
     values = pii_values(built.warehouse, vocabulary(CODE))
@@ -146,7 +146,7 @@ def test_pages_hold_no_pii_and_no_customer_id(built: DataPaths) -> None:
 
 
 def test_every_chart_of_every_page_is_bound(built: DataPaths, wh) -> None:
-    for slug in DASHBOARD_ORDER:
+    for slug in FILTERED_PAGES:
         data = page_filter_data(built.reports / f"{slug}.html")
         charts: list[Chart] = CHARTS[slug](wh)
         assert [c["binding"] is not None for c in data["charts"]] == [True] * len(charts), slug

@@ -92,6 +92,12 @@ def _edge_rows(ent: Entity, base: list[dict[str, str]]) -> list[dict[str, str]]:
         # A key that names another currency than its row: two rates for one pair.
         other = {**r1, mod: _shift(r1[mod], 2), h["fx_rate_id"]: "EUR:" + r1[h["rate_date"]]}
         rows += [newer, other, {**r2, mod: _shift(r2[mod], 2), h["rate"]: "1,5"}]
+    elif ent.name == "campaign":
+        newer.update({h["channel"]: "Pigeon", h["end_date"]: "2000-01-01"})  # value, order
+        rows += [newer]
+    elif ent.name == "campaign_event":
+        newer.update({h["event_type"]: "clicked", h["cust_id"]: "NOPE000001"})  # value, key
+        rows += [newer]
     else:
         newer.update({h["account_id"]: "999999999999", h["amount"]: "-0.5e1"})
         other = "SGD" if r2[h["currency"]] != "SGD" else "USD"

@@ -642,3 +642,15 @@ def test_transaction_times_never_precede_the_account(opened: str) -> None:
     ts = transaction_times(rng, MonthlyRates.of(accounts, RATE_PER_ACCOUNT), accounts, account)
     assert (ts >= accounts.created_s[account]).all()
     assert (ts >= start).all() and (ts < end).all()
+
+
+def test_marketing_permissions(tables: dict[str, pa.Table]) -> None:
+    """Consent and do-not-contact are drawn per customer at their model rates."""
+    customer = tables["customer"]
+    assert_shares(
+        customer["marketing_consent"],
+        dict(zip(vs.YES_NO, vs.MARKETING_CONSENT_WEIGHTS, strict=True)),
+    )
+    assert_shares(
+        customer["do_not_contact"], dict(zip(vs.YES_NO, vs.DO_NOT_CONTACT_WEIGHTS, strict=True))
+    )

@@ -32,8 +32,10 @@ from fs_assets.transforms.governance.export import (
     export_role,
     query_role,
 )
+from fs_assets.transforms.governance.lead_list import LEADS
 from fs_assets.transforms.governance.masking_key import key_from_env
 from fs_assets.transforms.governance.policies import (
+    LEAD_LIST_ROLES,
     POLICY_FILE,
     ROLES,
     PolicyError,
@@ -47,7 +49,7 @@ from resources.warehouse import WarehouseResource
 
 KEY = key_from_env()  # the tests' key (conftest)
 # Roles that read cust_id as a keyed token: every role without clear TW.mask.
-TOKENISED = {"restricted-acess", "dob-bucketing", "analyst", "branch-maharashtra"}
+TOKENISED = {"restricted-acess", "dob-bucketing", "analyst", "branch-maharashtra", "sales"}
 # Roles limited to rows by a filter policy: (country, state) they read.
 REGION_OF = {"branch-maharashtra": ("India", "Maharashtra")}
 
@@ -61,6 +63,7 @@ EXPECTED = {
     "pii-reader": {PII_MASK: "pass", PII_DOB: "pass", PII_AGE_BAND: "pass"},
     "analyst": {PII_MASK: "redact", PII_DOB: "redact", PII_AGE_BAND: "redact"},
     "branch-maharashtra": {PII_MASK: "redact", PII_DOB: "redact", PII_AGE_BAND: "redact"},
+    "sales": {PII_MASK: "hash", PII_DOB: "redact", PII_AGE_BAND: "redact"},
 }
 
 
@@ -370,6 +373,8 @@ def test_the_checked_in_policy_file_is_the_seeds() -> None:
         "customeroverviewrawpiipolicy": (80, "hash", {"algo": "hmac-sha256"}),
         "customerbucketdob": (85, "bucket_date", {"precision": "quarter"}),
         "customeroverviewrpiireaderpolicy": (75, "pass_through", {}),
+        # Not the seed's: the sales role's lead list (contact details keyed-hashed).
+        "salesleadcontactpolicy": (82, "hash", {"algo": "hmac-sha256"}),
     }
 
 
@@ -498,7 +503,7 @@ def test_assets_cover_every_role_and_pii_entity() -> None:
         for r in ROLES
         for e in governed_entities()
         for name in (e.name, f"{e.name}_history")
-    }
+    } | {governed_key(r, LEADS) for r in LEAD_LIST_ROLES}
     assert dg.AssetKey(["governed", "restricted_acess_customer"]) in keys
     assert dg.AssetKey(["governed", "restricted_acess_customer_history"]) in keys
     # Only customer carries PII tags today; the other entities get no governed view.

@@ -37,9 +37,11 @@ from fs_assets.transforms.marts.model import (
 )
 from fs_assets.transforms.marts.page_data import page_data
 from fs_assets.transforms.marts.report import DASHBOARD_ORDER
+from fs_assets.transforms.marts.uplift import uplift_charts
 
 CHARTS_OF = {
     "campaign_funnel": funnel_charts,
+    "campaign_uplift": uplift_charts,
     "lead_generation": lead_charts,
     "spend_analysis": spend_charts,
 }

@@ -71,6 +71,8 @@ def breaking_value(rule: Rule, col: Column, row: dict[str, str | None]) -> str |
         return "2000-01-01 00:00:00"
     if rule.kind == "fx_rate_missing":
         return "XXX"
+    if rule.kind == "before_start":  # an end date long before any campaign starts
+        return "2000-01-01"
     if rule.kind == "control_characters":
         return current + "\x0b"  # vertical tab: not allowed even in free text
     return CROSS_FIELD_BREAKS[rule.name](row)
@@ -132,7 +134,14 @@ def test_every_rule_has_a_passing_and_a_failing_example(
         rows = [r for r in rows if r["customer_type"] == "Personal"]
     row = rows[0]
     assert evaluate(shared_refs, ent, row) == []
-    value = col.values[0] if rule.kind == "personal_only" else breaking_value(rule, col, row)
+    if rule.kind == "personal_only":
+        value = col.values[0]
+    elif rule.kind == "without_consent":  # a mastered customer who gave no consent
+        value = shared_refs.execute(
+            "select min(cust_id) from mastered.customer where marketing_consent = 'No'"
+        ).fetchone()[0]
+    else:
+        value = breaking_value(rule, col, row)
     broken = dict(row, **{col.name: value})
     assert rule.name in evaluate(shared_refs, ent, broken)
 

@@ -23,9 +23,10 @@ import duckdb
 
 from fs_assets.catalog.graph_view import MASKED_TAG
 from fs_assets.defs.history import HISTORY_DOCS
-from fs_assets.defs.keys import history_key, mastered_key
+from fs_assets.defs.keys import CROSS_SELL_KEY, history_key, mastered_key
 from fs_assets.defs.metadata import table_name
 from fs_assets.model.columns import PII_MASK, Entity
+from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import OWNER, history_table, mastered_table, pending_table
 from fs_assets.model.rules import q
 from fs_assets.transforms.governance import (
@@ -34,6 +35,7 @@ from fs_assets.transforms.governance import (
     source_name,
     view_name,
 )
+from fs_assets.transforms.governance.lead_list import LEADS, lead_list_sql, leads_table
 from fs_assets.transforms.governance.operators import (
     HASH,
     PASS_THROUGH,
@@ -44,6 +46,7 @@ from fs_assets.transforms.governance.operators import (
 )
 from fs_assets.transforms.governance.policies import (
     DEFAULT_DENY,
+    LEAD_LIST_ROLES,
     PASS_UNSELECTED,
     POLICY_FILE,
     REDACT_UNSELECTED,
@@ -337,8 +340,58 @@ def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.As
     return _governed
 
 
+def build_lead_list_asset(role: str) -> dg.AssetsDefinition:
+    """`governed.<role>_leads`: the sales lead list as the role may read it."""
+
+    @dg.asset(
+        key=governed_key(role, LEADS),
+        group_name=GOVERNED_SCHEMA,
+        owners=[OWNER],
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        deps=[mastered_key("customer"), CROSS_SELL_KEY],
+        description=(
+            f"The sales lead list for role {role}: per customer with a recommended card, "
+            "cust_id, card, reason and campaign stage; e-mail and mobile only for customers "
+            "with marketing consent and no do-not-contact request, masked as the role's "
+            "governed customer view masks them."
+        ),
+        metadata={
+            "dagster/table_name": table_name(GOVERNED_SCHEMA, view_name(role, LEADS)),
+            "role": role,
+        },
+    )
+    def _leads(
+        warehouse: WarehouseResource, masking_key: MaskingKeyResource
+    ) -> dg.MaterializeResult:
+        policies = load_policies()
+        key = masking_key.get()
+        view = governed_view(CUSTOMER, role, policies)
+        sql = lead_list_sql({c.name: c.sql for c in view.columns}, view.row_filter)
+        table = leads_table(role)
+        with warehouse.connect() as conn:
+            key.apply(conn)
+            conn.execute(f"create schema if not exists {GOVERNED_SCHEMA}")
+            conn.execute(f"create or replace view {table} as {sql}")
+            rows, contacts = conn.execute(
+                f"select count(*), count(email_addr) from {table}"
+            ).fetchone()
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(rows),
+                "with_contact_details": dg.MetadataValue.int(contacts),
+                "masking_key_id": dg.MetadataValue.text(key.key_id),
+            }
+        )
+
+    return _leads
+
+
 GOVERNED_ASSETS = [
-    build_governed_asset(role, ent, history)
-    for role in ROLES
-    for ent, history in governed_sources()
+    *(
+        build_governed_asset(role, ent, history)
+        for role in ROLES
+        for ent, history in governed_sources()
+    ),
+    *(build_lead_list_asset(role) for role in LEAD_LIST_ROLES),
 ]

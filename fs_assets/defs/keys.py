@@ -31,6 +31,7 @@ REGION_KEY = dg.AssetKey(keys.REGION_PATH)
 FEATURES_KEY = dg.AssetKey(keys.FEATURES_PATH)
 CROSS_SELL_KEY = dg.AssetKey(keys.CROSS_SELL_PATH)
 FUNNEL_KEY = dg.AssetKey(keys.FUNNEL_PATH)
+UPLIFT_KEY = dg.AssetKey(keys.UPLIFT_PATH)
 LEAD_KEY = dg.AssetKey(keys.LEAD_PATH)
 SPEND_KEY = dg.AssetKey(keys.SPEND_PATH)
 

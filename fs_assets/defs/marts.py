@@ -23,6 +23,7 @@ from fs_assets.defs.keys import (
     FUNNEL_KEY,
     LEAD_KEY,
     SPEND_KEY,
+    UPLIFT_KEY,
     mastered_key,
 )
 from fs_assets.defs.marts_metadata import (
@@ -31,6 +32,7 @@ from fs_assets.defs.marts_metadata import (
     FUNNEL_COLUMNS,
     LEAD_COLUMNS,
     SPEND_COLUMNS_DOC,
+    UPLIFT_COLUMNS,
     Cols,
     column_lineage,
     column_schema,
@@ -53,9 +55,16 @@ from fs_assets.transforms.marts.dashboards import (
     reporting_currency,
 )
 from fs_assets.transforms.marts.features import FEATURES_TABLE, IdentityLink, build_features
+from fs_assets.transforms.marts.model import FUNNEL_STAGES
 from fs_assets.transforms.marts.page_data import PAGE_ROLE, page_data
 from fs_assets.transforms.marts.quality import quality_kpis
 from fs_assets.transforms.marts.report import png_markdown, write_dashboard
+from fs_assets.transforms.marts.uplift import (
+    UPLIFT_TABLE,
+    build_uplift,
+    uplift_by_archetype,
+    uplift_charts,
+)
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -123,10 +132,16 @@ def customer_features(warehouse: WarehouseResource) -> dg.MaterializeResult:
     CROSS_SELL_KEY,
     CROSS_SELL_TABLE,
     CROSS_SELL_COLUMNS,
-    [FEATURES_KEY, mastered_key("product")],
+    [
+        FEATURES_KEY,
+        mastered_key("product"),
+        mastered_key("campaign"),
+        mastered_key("campaign_event"),
+    ],
     "Per customer: the cross-sell archetype (first matching rule of "
     "fs_assets/transforms/marts/model.py), the recommended credit card with the reason in "
-    "words, or why none, and how far the simulated campaign took the customer.",
+    "words, or why none, how far the campaigns took the customer (mastered.campaign_event) "
+    "and the card offered to them.",
     {"duckdb"},
 )
 def cross_sell(warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -151,7 +166,7 @@ def cross_sell(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 def _dashboard_result(
     warehouse: WarehouseResource,
-    masking_key: MaskingKeyResource,
+    masking_key: MaskingKeyResource | None,
     slug: str,
     title: str,
     intro: str,
@@ -164,9 +179,11 @@ def _dashboard_result(
         rows = build(conn)
         charts = charts_of(conn)
         kpis = kpis_of(conn)
-        # The customer list reads the page role's governed view: its keyed token needs the key.
-        masking_key.get().apply(conn)
-        page = page_data(conn, slug)
+        page = None
+        if masking_key is not None:  # a page with filters (FILTERED_PAGES)
+            # The customer list reads the page role's governed view: its token needs the key.
+            masking_key.get().apply(conn)
+            page = page_data(conn, slug)
     # Rendering happens after the warehouse is released: other steps may write meanwhile.
     files = write_dashboard(reports_dir(warehouse), slug, title, intro, kpis, charts, page)
     metadata: dict[str, dg.RawMetadataValue] = {
@@ -176,8 +193,12 @@ def _dashboard_result(
         "charts": dg.MetadataValue.int(len(charts)),
         # What the page's filters carry: it grows with the filter cells, not the customers.
         "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
-        "filter_cube_rows": dg.MetadataValue.int(sum(len(c.rows) for c in page.cubes)),
-        "listed_customers": dg.MetadataValue.int(len(page.customers.rows) if page.customers else 0),
+        "filter_cube_rows": dg.MetadataValue.int(
+            sum(len(c.rows) for c in page.cubes) if page else 0
+        ),
+        "listed_customers": dg.MetadataValue.int(
+            len(page.customers.rows) if page and page.customers else 0
+        ),
         **{f"kpi/{k}": v for k, v in kpis.items()},
     }
     for chart in charts:
@@ -192,7 +213,8 @@ def _one(conn: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None 
 def _funnel_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     reached, onboarded = conn.execute(
         f"select sum(customers) filter (where stage_order = 1),"
-        f" sum(customers) filter (where stage_order = 7) from {FUNNEL_TABLE}"
+        f" sum(customers) filter (where stage_order = ?) from {FUNNEL_TABLE}",
+        [len(FUNNEL_STAGES)],
     ).fetchall()[0]
     rate = (onboarded or 0) / reached if reached else 0.0
     return {
@@ -228,9 +250,15 @@ def _spend_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     FUNNEL_KEY,
     FUNNEL_TABLE,
     FUNNEL_COLUMNS,
-    [CROSS_SELL_KEY, mastered_key("transaction"), governed_key(PAGE_ROLE, "customer")],
-    "Campaign Funnel dashboard: customers per archetype at each stage of the simulated "
-    "credit-card campaign, with conversion rates; charts in <data>/reports.",
+    [
+        CROSS_SELL_KEY,
+        mastered_key("campaign_event"),
+        mastered_key("transaction"),
+        governed_key(PAGE_ROLE, "customer"),
+    ],
+    "Campaign Funnel dashboard: customers per archetype at each stage of the credit-card "
+    "campaigns (distinct customers with a valid event of the stage in "
+    "mastered.campaign_event), with conversion rates; charts in <data>/reports.",
     {"duckdb", "vega"},
 )
 def campaign_funnel(
@@ -308,4 +336,41 @@ def spend_analysis(
     )
 
 
-MART_ASSETS = [customer_features, cross_sell, campaign_funnel, lead_generation, spend_analysis]
+def _uplift_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {
+        f"Uplift: {a}": "n/a" if u is None else f"{u:+.1f} pts"
+        for a, u in uplift_by_archetype(conn).items()
+    }
+
+
+@_mart_asset(
+    UPLIFT_KEY,
+    UPLIFT_TABLE,
+    UPLIFT_COLUMNS,
+    [CROSS_SELL_KEY, mastered_key("campaign_event")],
+    "Uplift of recommended cards: per archetype, the conversion (applied or further) of "
+    "contacted customers offered their recommended card against those offered another.",
+    {"duckdb", "vega"},
+)
+def campaign_uplift(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    return _dashboard_result(
+        warehouse,
+        None,  # a static page: no filters, no customer list
+        "campaign_uplift",
+        "Campaign Uplift",
+        "Whether offering the card the cross-sell recommends converts better than another "
+        "card, per archetype.",
+        build_uplift,
+        uplift_charts,
+        _uplift_kpis,
+    )
+
+
+MART_ASSETS = [
+    customer_features,
+    cross_sell,
+    campaign_funnel,
+    campaign_uplift,
+    lead_generation,
+    spend_analysis,
+]

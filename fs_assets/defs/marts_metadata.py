@@ -55,6 +55,7 @@ def _deps(key: dg.AssetKey, *columns: str) -> list[tuple[dg.AssetKey, str]]:
 
 
 _TX = mastered_key("transaction")
+_EV = mastered_key("campaign_event")
 SPEND_TX = _deps(_TX, "amount_reporting", "transaction_status", "transaction_type")
 CURRENCY_DOC = (
     CURRENCY_COLUMN,
@@ -318,15 +319,29 @@ CROSS_SELL_COLUMNS: Cols = [
     (
         "campaign_stage",
         "INTEGER",
-        f"Number of the last funnel stage the customer reached, {STAGE_RANGE}; null when not "
-        "targeted.",
-        _deps(_F, "cust_id"),
+        f"Number of the furthest funnel stage of the customer's campaign events, {STAGE_RANGE}; "
+        "null when never contacted.",
+        _deps(_EV, "event_type"),
     ),
     (
         "campaign_stage_name",
         "VARCHAR",
-        "Name of the last funnel stage reached; null when not targeted.",
-        _deps(_F, "cust_id"),
+        "Name of the furthest funnel stage reached; null when never contacted.",
+        _deps(_EV, "event_type"),
+    ),
+    (
+        "offered_product_id",
+        "VARCHAR",
+        "Card of the campaign that contacted the customer last (mastered.campaign); null when "
+        "never contacted.",
+        [*_deps(_EV, "campaign_id"), *_deps(mastered_key("campaign"), "product_id")],
+    ),
+    (
+        "offered_recommended",
+        "BOOLEAN",
+        "Whether the card offered is the recommended card; null when never contacted or no "
+        "card is recommended.",
+        [*_deps(_EV, "campaign_id"), *_deps(mastered_key("campaign"), "product_id")],
     ),
     *(
         (n, t, d, _deps(_F, n))
@@ -349,22 +364,52 @@ FUNNEL_COLUMNS: Cols = [
     (
         "customers",
         "BIGINT",
-        "Number of customers of the archetype who reached the stage (or a later one).",
-        _deps(_C, "campaign_stage"),
+        "Number of distinct customers of the archetype with a valid event of the stage's type.",
+        [*_deps(_C, "archetype"), *_deps(_EV, "cust_id", "event_type")],
     ),
     (
         "conversion_from_previous",
         "DOUBLE",
         f"customers / the previous stage's customers, {FRACTION}; null at stage 1 and after "
         "an empty stage.",
-        _deps(_C, "campaign_stage"),
+        _deps(_EV, "cust_id", "event_type"),
     ),
     (
         "conversion_from_reached",
         "DOUBLE",
         f"customers / the customers at stage 1 ({FUNNEL_STAGES[0]}), {FRACTION}; null when "
         "none were reached.",
-        _deps(_C, "campaign_stage"),
+        _deps(_EV, "cust_id", "event_type"),
+    ),
+]
+UPLIFT_COLUMNS: Cols = [
+    ("archetype", "VARCHAR", "Cross-sell archetype.", _deps(_C, "archetype")),
+    (
+        "offer",
+        "VARCHAR",
+        "'Recommended card' when the campaign offered the customer's recommended card, "
+        "else 'Other card'.",
+        _deps(_C, "offered_recommended"),
+    ),
+    (
+        "contacted",
+        "BIGINT",
+        "Contacted customers of the archetype with a recommended card, offered this way.",
+        _deps(_C, "offered_product_id", "recommended_product_id"),
+    ),
+    (
+        "converted",
+        "BIGINT",
+        "Of those, customers with an applied, kyc_passed or onboarded event.",
+        _deps(_EV, "cust_id", "event_type"),
+    ),
+    ("conversion", "DOUBLE", f"converted / contacted, {FRACTION}; null when none.", []),
+    (
+        "uplift_points",
+        "DOUBLE",
+        "The archetype's conversion with the recommended card minus with another card, in "
+        "percentage points; null when either group is empty.",
+        [],
     ),
 ]
 LEAD_COLUMNS: Cols = [

@@ -47,6 +47,7 @@ from fs_assets.model.value_sets import (
     CUSTOMER_STATUSES,
     CUSTOMER_TYPE_WEIGHTS,
     CUSTOMER_TYPES,
+    DO_NOT_CONTACT_WEIGHTS,
     FIRST_CUSTOMER_ID,
     GENDER_WEIGHTS,
     GENDERS,
@@ -54,6 +55,7 @@ from fs_assets.model.value_sets import (
     LEVELS,
     MARITAL_BY_TITLE,
     MARITAL_STATUSES,
+    MARKETING_CONSENT_WEIGHTS,
     MINOR_TITLE_BY_GENDER,
     NATIONALITIES,
     NATIONALITY_WEIGHTS,
@@ -118,6 +120,11 @@ class CustomerChunk:
     cibil_score: np.ndarray
     country: np.ndarray  # index into COUNTRIES
     created_s: np.ndarray
+    affluence: np.ndarray  # index into LEVELS
+    risk: np.ndarray  # index into LEVELS
+    # A campaign may contact them: a living adult personal customer with marketing
+    # consent and no do-not-contact request.
+    contactable: np.ndarray
 
     @property
     def size(self) -> int:
@@ -252,6 +259,9 @@ def build_customers(
     mobile = uniform_ints(rng, *MOBILE_RANGE, n)
     email_number = text.integers(uniform_ints(rng, *EMAIL_NUMBER_RANGE, n))
     email = _emails(first, last, email_number)
+    # Marketing permissions, drawn after everything else for the same reason.
+    consent = weighted_codes(rng, MARKETING_CONSENT_WEIGHTS, n)
+    do_not_contact = weighted_codes(rng, DO_NOT_CONTACT_WEIGHTS, n)
     columns = {
         "cust_id": cust_id,
         "cust_dob": text.dates(dob, personal | org_has_dob),
@@ -287,6 +297,8 @@ def build_customers(
         "cibil_check_date": text.dates(cibil_check),
         "cibil_score": text.labels(_SCORE_TEXT, cibil),
         "country_code": text.labels(_COUNTRY_CODE_TEXT, country),
+        "marketing_consent": text.labels(YES_NO, consent),
+        "do_not_contact": text.labels(YES_NO, do_not_contact),
     }
     return CustomerChunk(
         columns=columns,
@@ -295,4 +307,11 @@ def build_customers(
         cibil_score=cibil,
         country=country,
         created_s=created,
+        affluence=affluence,
+        risk=risk,
+        contactable=personal
+        & ~minor
+        & (status != CUSTOMER_STATUSES.index("Deceased"))
+        & (consent == _YES)
+        & (do_not_contact == _NO),
     )

@@ -23,6 +23,7 @@ from typing import TypeVar
 import numpy as np
 
 from fs_assets.generator.accounts import AccountChunk, build_accounts, draw_account_counts
+from fs_assets.generator.campaigns import build_campaign_events, build_campaigns
 from fs_assets.generator.customers import CustomerChunk, build_customers
 from fs_assets.generator.faults import PlantedFaults, fault_count, plant_faults
 from fs_assets.generator.fx_rates import build_fx_rates
@@ -31,7 +32,16 @@ from fs_assets.generator.products import build_products
 from fs_assets.generator.transactions import build_transactions, draw_transaction_counts
 from fs_assets.generator.writer import FORMATS, Encoded, PartFile, encode, write_part
 from fs_assets.model.columns import Entity
-from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITY_NAMES, FX_RATE, PRODUCT, TRANSACTION
+from fs_assets.model.entities import (
+    ACCOUNT,
+    CAMPAIGN,
+    CAMPAIGN_EVENT,
+    CUSTOMER,
+    ENTITY_NAMES,
+    FX_RATE,
+    PRODUCT,
+    TRANSACTION,
+)
 from fs_assets.model.value_sets import FIRST_CUSTOMER_ID
 
 SLICES_PER_CHUNK = 4
@@ -71,11 +81,12 @@ class GenerationStats:
 
 @dataclass(frozen=True)
 class _Slice:
-    """One slice of a chunk: its customers and its three random streams."""
+    """One slice of a chunk: its customers and its random streams (customer, account,
+    transaction, campaign event)."""
 
     first_customer: int  # global customer index
     customers: int
-    rngs: tuple[np.random.Generator, np.random.Generator, np.random.Generator]
+    rngs: tuple[np.random.Generator, ...]
 
 
 def _slices(part_seed: np.random.SeedSequence, start: int, size: int) -> list[_Slice]:
@@ -85,8 +96,9 @@ def _slices(part_seed: np.random.SeedSequence, start: int, size: int) -> list[_S
     firsts = np.cumsum([start, *sizes[:-1]])
     slices = []
     for first, count, seed in zip(firsts, sizes, part_seed.spawn(SLICES_PER_CHUNK), strict=True):
-        customer, account, transaction = (np.random.default_rng(s) for s in seed.spawn(3))
-        slices.append(_Slice(int(first), count, (customer, account, transaction)))
+        # A fourth stream for campaign events: the first three are the same as before it.
+        rngs = tuple(np.random.default_rng(s) for s in seed.spawn(4))
+        slices.append(_Slice(int(first), count, rngs))
     return slices
 
 
@@ -123,6 +135,11 @@ def _transaction_piece(
     return None, encode(TRANSACTION, columns, fmt, first_row), int(counts.sum())
 
 
+def _ready(piece: Encoded, rows: int) -> tuple[None, Encoded, int]:
+    """An already encoded piece, as a slice task returns it."""
+    return None, piece, rows
+
+
 class _Run:
     """One generation: where to write, the worker threads, the pools and the running ids."""
 
@@ -139,6 +156,7 @@ class _Run:
         self.stats = GenerationStats()
         self.accounts_so_far = 0
         self.transactions_so_far = 0
+        self.events_so_far = 0
 
     def _write(
         self, entity: Entity, part: int, tasks: Sequence[Callable[[], tuple[T, Encoded, int]]]
@@ -167,6 +185,29 @@ class _Run:
             self.stats.files.append(write_part(folder, FX_RATE, self.seed, 0, self.fmt, columns))
             self.stats.rows["fx_rate"] += len(columns["fx_rate_id"])
 
+    def campaigns(self) -> None:
+        with self.stats.timing("campaign"):
+            columns = build_campaigns()
+            folder = self.folders["campaign"]
+            self.stats.files.append(write_part(folder, CAMPAIGN, self.seed, 0, self.fmt, columns))
+            self.stats.rows["campaign"] += len(columns["campaign_id"])
+
+    def campaign_events(
+        self, part: int, slices: list[_Slice], customers: list[CustomerChunk]
+    ) -> None:
+        """The chunk's campaign events, slice by slice in order (a small share of rows)."""
+        with self.stats.timing("campaign_event"):
+            pieces = []
+            row = 0
+            for s, chunk in zip(slices, customers, strict=True):
+                columns = build_campaign_events(s.rngs[3], self.events_so_far, chunk)
+                size = len(columns["event_id"])
+                self.events_so_far += size
+                pieces.append(partial(_ready, encode(CAMPAIGN_EVENT, columns, self.fmt, row), size))
+                row += size
+            tasks = pieces
+            self._write(CAMPAIGN_EVENT, part, tasks)
+
     def chunk(self, part: int, slices: list[_Slice]) -> None:
         """The customers of one chunk, then their accounts, then their transactions."""
         with self.stats.timing("customer"):
@@ -176,6 +217,7 @@ class _Run:
                 for s, r in zip(slices, rows, strict=True)
             ]
             customers = self._write(CUSTOMER, part, tasks)
+        self.campaign_events(part, slices, customers)
 
         with self.stats.timing("account"):
             # Counts first, so each slice knows where its account ids start.
@@ -231,6 +273,7 @@ def generate_landing(
         run = _Run(Path(out_dir), seed, fmt, executor, pools)
         run.products()
         run.fx_rates()
+        run.campaigns()
         starts = range(0, customers, chunk_customers)
         part_seeds = np.random.SeedSequence(seed).spawn(len(starts))
         for part, (start, part_seed) in enumerate(zip(starts, part_seeds, strict=True)):

@@ -75,7 +75,21 @@ FX_LOOKUP = Lookup(
         f"or (? || ':' || {_FX_DAY}) in ({{changed}})"
     ),
 )
-LOOKUPS: dict[str, tuple[Lookup, ...]] = {"transaction": (ACCOUNT_LOOKUP, FX_LOOKUP)}
+# A campaign event's customer's marketing permissions (current mastered version).
+CONSENT_LOOKUP = Lookup(
+    alias="_cons",
+    entity="customer",
+    relation=(
+        "select cust_id as cons_cust_id, marketing_consent as cons_marketing_consent, "
+        "do_not_contact as cons_do_not_contact from mastered.customer"
+    ),
+    on="_cons.cons_cust_id = {s}.cust_id",
+    affected="{s}.cust_id in ({changed})",
+)
+LOOKUPS: dict[str, tuple[Lookup, ...]] = {
+    "transaction": (ACCOUNT_LOOKUP, FX_LOOKUP),
+    "campaign_event": (CONSENT_LOOKUP,),
+}
 
 
 def amount_reporting_sql(amount: str, rate: str) -> str:

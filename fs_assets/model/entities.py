@@ -1,4 +1,5 @@
-"""The entities (customer, product, account, fx rate, transaction): their columns and keys.
+"""The entities (customer, product, account, fx rate, transaction, campaign, campaign event):
+their columns and keys.
 
 The generator, the mastering rules, the checks, the pandera schemas, the partitions and the
 update tool all read these declarations, so they cannot drift apart.
@@ -38,6 +39,8 @@ from fs_assets.model.places import COUNTRIES, COUNTRY_CODES
 from fs_assets.model.products import CARD_TIERS, PRODUCT_TYPES, REWARD_TYPES
 from fs_assets.model.value_sets import (
     ACCOUNT_STATUSES,
+    CAMPAIGN_CHANNELS,
+    CAMPAIGN_EVENT_TYPES,
     CATEGORIES,
     CIBIL_VALID_RANGE,
     CURRENCIES,
@@ -258,6 +261,18 @@ CUSTOMER = Entity(
             description="International dialling code of the country.",
             required=True,
             values=tuple(sorted(set(COUNTRY_CODES.values()))),
+        ),
+        Column(
+            "marketing_consent",
+            description="Yes when the customer agreed to marketing contact (campaigns).",
+            required=True,
+            values=YES_NO,
+        ),
+        Column(
+            "do_not_contact",
+            description="Yes when the customer asked never to be contacted; overrides consent.",
+            required=True,
+            values=YES_NO,
         ),
     ),
 )
@@ -489,9 +504,93 @@ TRANSACTION = Entity(
     ),
 )
 
+CAMPAIGN = Entity(
+    name="campaign",
+    key="campaign_id",
+    description="Cross-sell campaigns: which credit card is offered, through which channel, "
+    "when, and to which customer archetypes.",
+    grain="one row per campaign (campaign_id), latest version by modified_at",
+    foreign_keys=(ForeignKey("product_id", "product", "product_id"),),
+    columns=(
+        Column(
+            "campaign_id",
+            description="Campaign identifier, ten alphanumerics.",
+            required=True,
+            exact_length=10,
+            pattern=ID10,
+        ),
+        Column("campaign_name", description="Campaign name.", required=True, max_length=50),
+        Column(
+            "product_id",
+            description="Credit card offered (product.product_id).",
+            required=True,
+            exact_length=10,
+            pattern=ID10,
+        ),
+        Column(
+            "channel",
+            description="Channel the offer goes out on.",
+            required=True,
+            values=CAMPAIGN_CHANNELS,
+        ),
+        Column("start_date", "DATE", "First day customers are contacted.", required=True),
+        Column("end_date", "DATE", "Last day customers are contacted.", required=True),
+        Column(
+            "target_archetypes",
+            description="Customer archetypes the campaign targets, ';'-separated.",
+            required=True,
+            max_length=200,
+        ),
+        *_AUDIT,
+    ),
+)
+
+CAMPAIGN_EVENT = Entity(
+    name="campaign_event",
+    key="event_id",
+    description="What happened to each customer a campaign contacted: contacted, responded, "
+    "applied, KYC passed, onboarded; one row per event.",
+    grain="one row per event (event_id), latest version by modified_at",
+    foreign_keys=(
+        ForeignKey("campaign_id", "campaign", "campaign_id"),
+        ForeignKey("cust_id", "customer", "cust_id"),
+    ),
+    columns=(
+        Column(
+            "event_id",
+            description="Event identifier, fourteen digits.",
+            required=True,
+            exact_length=14,
+            pattern=r"^[0-9]{14}$",
+        ),
+        Column(
+            "campaign_id",
+            description="Campaign (campaign.campaign_id).",
+            required=True,
+            exact_length=10,
+            pattern=ID10,
+        ),
+        Column(
+            "cust_id",
+            description="Customer (customer.cust_id).",
+            required=True,
+            exact_length=10,
+            pattern=ID10,
+        ),
+        Column(
+            "event_type",
+            description="Stage reached: " + ", ".join(CAMPAIGN_EVENT_TYPES) + ", in that order.",
+            required=True,
+            values=CAMPAIGN_EVENT_TYPES,
+        ),
+        Column("event_ts", "TIMESTAMP", "When the event happened.", required=True),
+        *_AUDIT,
+    ),
+)
+
 # Dependency order: an entity comes after those its foreign keys and lookups point at.
 ENTITIES: dict[str, Entity] = {
-    e.name: e for e in (CUSTOMER, PRODUCT, ACCOUNT, FX_RATE, TRANSACTION)
+    e.name: e for e in (CUSTOMER, PRODUCT, ACCOUNT, FX_RATE, TRANSACTION, CAMPAIGN, CAMPAIGN_EVENT)
 }
 ENTITY_NAMES = tuple(ENTITIES)
 

@@ -41,6 +41,7 @@ REGION_PATH: KeyPath = mastered_path("customer_by_region")
 FEATURES_PATH: KeyPath = (MARTS_SCHEMA, "customer_features")
 CROSS_SELL_PATH: KeyPath = (MARTS_SCHEMA, "cross_sell")
 FUNNEL_PATH: KeyPath = (MARTS_SCHEMA, "campaign_funnel")
+UPLIFT_PATH: KeyPath = (MARTS_SCHEMA, "campaign_uplift")
 LEAD_PATH: KeyPath = (MARTS_SCHEMA, "lead_generation")
 SPEND_PATH: KeyPath = (MARTS_SCHEMA, "spend_analysis")
 

@@ -69,6 +69,8 @@ RuleKind = Literal[
     "matches_dob",
     "not_future",
     "matches_gender",
+    "before_start",
+    "without_consent",
 ]
 
 
@@ -216,7 +218,28 @@ def foreign_key_rules(ent: Entity) -> list[Rule]:
 # read the aliases of the entity's lookups (`fs_assets/model/cross_entity.py`): `_acct` is the
 # transaction's mastered account, `_fx` the day's rate of its currency.
 _TS = "try_cast(transaction_ts as timestamp)"
+YES, NO = YES_NO
 CROSS_RULES: dict[str, tuple[tuple[str, str, RuleKind, str, str], ...]] = {
+    "campaign": (
+        (
+            "end_date__before_start",
+            "end_date",
+            "before_start",
+            "end_date must not be before start_date",
+            "try_cast(end_date as date) < try_cast(start_date as date)",
+        ),
+    ),
+    "campaign_event": (
+        (
+            "cust_id__without_consent",
+            "cust_id",
+            "without_consent",
+            "a campaign may contact only customers with marketing_consent 'Yes' and "
+            "do_not_contact 'No' (mastered.customer)",
+            f"_cons.cons_cust_id is not null and (_cons.cons_marketing_consent <> '{YES}' "
+            f"or _cons.cons_do_not_contact <> '{NO}')",
+        ),
+    ),
     "fx_rate": (
         (
             "rate__positive",

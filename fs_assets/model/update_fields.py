@@ -30,6 +30,8 @@ PERSONAL_UPDATABLE = (
     "country_code",
     "cibil_check_date",
     "cibil_score",
+    "marketing_consent",
+    "do_not_contact",
 )
 ORGANISATION_UPDATABLE = tuple(
     c

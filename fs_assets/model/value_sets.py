@@ -70,6 +70,11 @@ SOURCING_WEIGHTS = (0.40, 0.20, 0.40)
 CUSTOMER_STATUSES = ("Active", "Dormant", "Deceased")
 CUSTOMER_STATUS_WEIGHTS = (0.80, 0.10, 0.10)
 
+# Marketing permissions (over YES_NO): whether the customer agreed to marketing contact,
+# and whether they asked not to be contacted at all (which overrides consent). Not PII.
+MARKETING_CONSENT_WEIGHTS = (0.65, 0.35)
+DO_NOT_CONTACT_WEIGHTS = (0.06, 0.94)
+
 LEVELS = ("High", "Low", "Medium")
 RISK_WEIGHTS = (0.30, 0.30, 0.30)
 AFFLUENCE_WEIGHTS = (0.30, 0.40, 0.50)
@@ -204,3 +209,13 @@ TRANSACTION_MONTH_INTENSITY = (
 )
 
 FIRST_CUSTOMER_ID = 1_000_000_001  # ten digits, as in the seed
+
+# ---------------------------------------------------------------------------------------
+# Campaigns (the cross-sell campaigns and what happened to each customer contacted)
+# ---------------------------------------------------------------------------------------
+CAMPAIGN_CHANNELS = ("Email", "SMS", "Branch", "Online")
+# The stages of a campaign, in order: each event type follows the one before it.
+CAMPAIGN_EVENT_TYPES = ("contacted", "responded", "applied", "kyc_passed", "onboarded")
+# Separator of a campaign's target archetypes in one text column.
+TARGET_SEPARATOR = ";"
+FIRST_CAMPAIGN_EVENT_ID = 10_000_000_000_001  # fourteen digits

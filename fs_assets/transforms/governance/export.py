@@ -34,8 +34,9 @@ from fs_assets.transforms.governance import (
     source_name,
     view_name,
 )
+from fs_assets.transforms.governance.lead_list import LEADS
 from fs_assets.transforms.governance.masking_key import MaskingKey, key_from_env
-from fs_assets.transforms.governance.policies import check_role
+from fs_assets.transforms.governance.policies import LEAD_LIST_ROLES, check_role
 
 # Query limits: a statement is interrupted after QUERY_TIMEOUT_S and may use at most
 # QUERY_MEMORY_LIMIT (no spilling to disk); the CLI's --timeout / --memory-limit raise them.
@@ -81,6 +82,8 @@ def export_role(
     final = export_path(paths, role)
     key = key or key_from_env()
     views = [view_name(role, source_name(e, h)) for e, h in governed_sources()]
+    if role in LEAD_LIST_ROLES:
+        views.append(view_name(role, LEADS))
     final.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     final.parent.chmod(DIR_MODE)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")

@@ -63,7 +63,10 @@ DOB_BUCKETING = "dob-bucketing"
 PII_READER = "pii-reader"
 ANALYST = "analyst"  # no policy grants it anything: every PII column is redacted for it
 BRANCH_MAHARASHTRA = "branch-maharashtra"  # a row-level policy: India/Maharashtra only
-ROLES = (RESTRICTED, DOB_BUCKETING, PII_READER, ANALYST, BRANCH_MAHARASHTRA)
+SALES = "sales"  # the cross-sell lead list; contact details hashed (its mask policy)
+ROLES = (RESTRICTED, DOB_BUCKETING, PII_READER, ANALYST, BRANCH_MAHARASHTRA, SALES)
+# Roles whose governed tables (and export) include the sales lead list.
+LEAD_LIST_ROLES = (SALES,)
 DEFAULT_DENY = "default-deny"
 UNSELECTED_PASS = "unselected-pass-through"  # policy name recorded for pass_through setting
 

@@ -10,22 +10,22 @@ All rules come from `fs_assets.transforms.marts.model` and run as one set-based 
    archetype cap): the card whose reward fits its largest spend category (or its
    archetype), then the highest tier, then the lowest fee. The reason says which of these
    decided. No card left means no recommendation, with that reason;
-4. customers with a card are reached by the simulated campaign; how far each gets through
-   FUNNEL_STAGES is drawn per customer from md5(seed, customer, step), so it is
-   reproducible and independent of the other customers.
+4. the campaign stage is the furthest stage (CAMPAIGN_EVENT_TYPES) of the customer's
+   valid events in mastered.campaign_event, and the offered card is the card of the
+   campaign that contacted them last (mastered.campaign), so the uplift of recommended
+   cards can be measured.
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.marts.features import FEATURES_TABLE
 from fs_assets.transforms.marts.model import (
     ARCHETYPES,
-    CAMPAIGN_SEED,
     CARD_TIERS_ORDERED,
     DEFAULT_REWARD,
-    FUNNEL_RATES,
     FUNNEL_STAGES,
     INELIGIBILITY,
     NO_CARD_LEFT,
@@ -37,6 +37,8 @@ from fs_assets.transforms.marts.model import (
 from fs_assets.transforms.marts.sql_builder import SqlBuilder
 
 CROSS_SELL_TABLE = "marts.cross_sell"
+EVENTS_TABLE = "mastered.campaign_event"
+CAMPAIGNS_TABLE = "mastered.campaign"
 
 
 def archetype_case(s: SqlBuilder, what: str) -> None:
@@ -66,9 +68,7 @@ def cross_sell_sql() -> tuple[str, list[object]]:
     s.case_map("archetype", REWARD_BY_ARCHETYPE)
     s.add(", ")
     s.case_map("dominant_category", REWARD_BY_CATEGORY)
-    s.add(", ?) as wanted_reward, ", DEFAULT_REWARD)
-    s.case_map("archetype", {k: list(v) for k, v in FUNNEL_RATES.items()}, "::double[]")
-    s.add(" as funnel_rates\n  from f\n),\n")
+    s.add(", ?) as wanted_reward\n  from f\n),\n", DEFAULT_REWARD)
     s.add(
         "h as (\n  select g.*, least(list_position(?::varchar[], affluence_cap),"
         " coalesce(list_position(?::varchar[], archetype_cap), 99)) as tier_cap_rank\n"
@@ -83,7 +83,7 @@ def cross_sell_sql() -> tuple[str, list[object]]:
         tiers,
     )
     s.add(
-        """best as (
+        f"""best as (
   select h.cust_id, c.product_id, c.product_name, c.card_tier, c.reward_type,
          c.min_cibil_score, c.reward_type = h.wanted_reward as reward_match
   from h join cards c
@@ -94,23 +94,22 @@ def cross_sell_sql() -> tuple[str, list[object]]:
     partition by h.cust_id
     order by reward_match desc, c.tier_rank desc, c.annual_fee, c.product_id) = 1
 ),
+ev as (
+  select e.cust_id, max(list_position(?::varchar[], e.event_type)) as campaign_stage,
+    arg_max(c.product_id, (e.event_type = ?, e.event_ts, e.event_id)) as offered_product_id
+  from {EVENTS_TABLE} e join {CAMPAIGNS_TABLE} c using (campaign_id)
+  group by e.cust_id
+),
 staged as (
   select h.*, b.product_id as recommended_product_id, b.product_name as recommended_card,
     b.card_tier as recommended_tier, b.reward_type as recommended_reward,
     b.min_cibil_score as card_min_cibil, b.reward_match,
-"""
+""",
+        list(CAMPAIGN_EVENT_TYPES),
+        CAMPAIGN_EVENT_TYPES[0],
     )
-    # How many funnel steps the customer passes before the first it fails.
-    s.add("    case when b.product_id is null then null")
-    for step in range(1, len(FUNNEL_STAGES)):
-        s.add(
-            " when md5_number(? || ':' || h.cust_id || ':' || ?) % 1000000 / 1e6"
-            f" >= funnel_rates[{step}] then {step}",
-            CAMPAIGN_SEED,
-            str(step),
-        )
-    s.add(f" else {len(FUNNEL_STAGES)} end as campaign_stage\n")
-    s.add("  from h left join best b using (cust_id)\n)\n")
+    s.add("    ev.campaign_stage, ev.offered_product_id\n")
+    s.add("  from h left join best b using (cust_id) left join ev using (cust_id)\n)\n")
     s.add(
         """select cust_id, archetype, archetype_reason,
   recommended_product_id is not null as eligible,
@@ -137,6 +136,8 @@ staged as (
   campaign_stage,
   case when campaign_stage is not null then (?::varchar[])[campaign_stage] end
     as campaign_stage_name,
+  offered_product_id,
+  offered_product_id = recommended_product_id as offered_recommended,
   affluence_level, risk_category, segment, state, country, cibil_score, total_spend
 from staged
 order by cust_id

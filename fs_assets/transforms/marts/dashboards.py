@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import duckdb
 
-from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES, DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.features import FEATURES_TABLE, spend_predicate
 from fs_assets.transforms.marts.model import (
     ARCHETYPE_NAMES,
@@ -55,9 +55,12 @@ SPEND_FIGURES = {
 
 
 def funnel_sql() -> tuple[str, list[object]]:
-    select = load_sql(SQL_PACKAGE, "campaign_funnel.sql", cross_sell=CROSS_SELL_TABLE)
+    select = load_sql(
+        SQL_PACKAGE, "campaign_funnel.sql", cross_sell=CROSS_SELL_TABLE, events=EVENTS_TABLE
+    )
     sql = f"create or replace table {FUNNEL_TABLE} as\n{select}"
-    return sql, [list(FUNNEL_STAGES), len(FUNNEL_STAGES), list(ARCHETYPE_NAMES)]
+    stages, events = list(FUNNEL_STAGES), list(CAMPAIGN_EVENT_TYPES)
+    return sql, [stages, events, events, list(ARCHETYPE_NAMES)]
 
 
 def lead_sql() -> tuple[str, list[object]]:

@@ -1,6 +1,7 @@
 """The cross-sell use case as data: archetypes, eligibility, card choice, campaign, segments.
 
-The seed names the six archetypes, the seven funnel stages and the Low/Medium/High spend
+The seed names the six archetypes (its seven funnel stages are now the five campaign
+event types) and the Low/Medium/High spend
 segments but not the rules behind them; these are ours, written down here once so the
 mart SQL, the asset checks, the charts and the tests read the same thresholds. Every
 rule is a SQL predicate over `marts.customer_features` with its thresholds as `?`
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from fs_assets.model.products import PRODUCT_CATALOG
 from fs_assets.model.value_sets import (
+    CAMPAIGN_EVENT_TYPES,
     LEVELS,
     SEGMENT_LABELS,
     SEGMENTS,
@@ -164,29 +166,20 @@ REWARD_BY_ARCHETYPE = {"Deal Chasers": "Cashback"}
 DEFAULT_REWARD = "Cashback"
 assert set(REWARD_BY_CATEGORY) == set(TRANSACTION_REASONS), "a reason lacks its reward"
 
-FUNNEL_STAGES = (
-    "Customer Reached",
-    "Explored Product",
-    "Started to Apply",
-    "Engagement",
-    "Completed Application",
-    "KYC",
-    "Onboarded",
-)
-# The simulated campaign: the chance that a customer at one stage reaches the next, by
-# archetype (one rate per step after Customer Reached). Seeded per customer, so a rerun
-# gives the same funnel and a new customer does not move anyone else.
-CAMPAIGN_SEED = "cc-cross-sell-2023"
-FUNNEL_RATES: dict[str, tuple[float, ...]] = {
-    "Deal Chasers": (0.70, 0.55, 0.80, 0.70, 0.85, 0.80),
-    "Financially Stressed": (0.50, 0.30, 0.60, 0.45, 0.70, 0.60),
-    "Generic": (0.55, 0.40, 0.70, 0.60, 0.85, 0.75),
-    "Prosperous and Content": (0.60, 0.50, 0.80, 0.80, 0.90, 0.90),
-    "Recovering Credit Users": (0.65, 0.45, 0.70, 0.55, 0.75, 0.65),
-    "Self Aware Avoiders": (0.35, 0.20, 0.50, 0.55, 0.85, 0.75),
+# The campaign funnel's stages: one per campaign event type, in stage order. A customer
+# reaches a stage when mastered.campaign_event holds a valid event of its type for them.
+FUNNEL_STAGE_BY_EVENT = {
+    "contacted": "Contacted",
+    "responded": "Responded",
+    "applied": "Applied",
+    "kyc_passed": "KYC Passed",
+    "onboarded": "Onboarded",
 }
-assert set(FUNNEL_RATES) == set(ARCHETYPE_NAMES), "an archetype lacks funnel rates"
-assert all(len(r) == len(FUNNEL_STAGES) - 1 for r in FUNNEL_RATES.values())
+assert tuple(FUNNEL_STAGE_BY_EVENT) == CAMPAIGN_EVENT_TYPES, "a stage per event type, in order"
+FUNNEL_STAGES = tuple(FUNNEL_STAGE_BY_EVENT.values())
+# A contacted customer converts when they applied (or got further).
+CONVERTED_EVENTS = ("applied", "kyc_passed", "onboarded")
+assert set(CONVERTED_EVENTS) <= set(CAMPAIGN_EVENT_TYPES)
 
 # Spend segments on a customer's total spend: below the first bound Low, below the second
 # Medium, else High (about 87% / 12% / 1% of the generated customers).

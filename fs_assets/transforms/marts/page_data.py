@@ -64,6 +64,9 @@ PAGE_CUSTOMER_EXTRA = {
     "lead_generation": "onboarded_card",
     "spend_analysis": "spend_segment",
 }
+# The pages with filters. The uplift page is static: its charts are conversion rates per
+# archetype over the contacted customers, which its cubes would need a ratio binding for.
+FILTERED_PAGES = tuple(PAGE_CUSTOMER_EXTRA)
 
 
 @dataclass(frozen=True)

@@ -294,7 +294,7 @@ def write_dashboard(
     return DashboardFiles(page, pngs, write_index(reports))
 
 
-DASHBOARD_ORDER = ("campaign_funnel", "lead_generation", "spend_analysis")
+DASHBOARD_ORDER = ("campaign_funnel", "campaign_uplift", "lead_generation", "spend_analysis")
 
 
 def write_index(reports: Path) -> Path:

@@ -1,19 +1,20 @@
--- Per archetype and funnel stage: customers who reached the stage, and the conversions.
--- Parameters: the stage names, their count, the archetype names.
+-- Per archetype and funnel stage: distinct customers with a valid event of the stage's type
+-- in mastered.campaign_event, and the conversions.
+-- Parameters: the stage names, the event types (same order), the archetype names.
 with stages as (
-  select unnest(?::varchar[]) as stage, unnest(range(1, ?::bigint + 1)) as stage_order
+  select unnest(?::varchar[]) as stage, unnest(?::varchar[]) as event_type,
+    unnest(range(1, len(?::varchar[]) + 1)) as stage_order
 ),
 archetypes as (select unnest(?::varchar[]) as archetype),
-ended as (
-  select archetype, campaign_stage as stage_order, count(*) as n
-  from {cross_sell} where campaign_stage is not null group by all
+reached_events as (
+  select x.archetype, e.event_type, count(distinct e.cust_id) as n
+  from {events} e join {cross_sell} x using (cust_id)
+  group by all
 ),
 reached as (
-  select a.archetype, s.stage_order, s.stage,
-    sum(coalesce(e.n, 0)) over (
-      partition by a.archetype order by s.stage_order desc)::bigint as customers
+  select a.archetype, s.stage_order, s.stage, coalesce(r.n, 0)::bigint as customers
   from archetypes a cross join stages s
-  left join ended e on e.archetype = a.archetype and e.stage_order = s.stage_order
+  left join reached_events r on r.archetype = a.archetype and r.event_type = s.event_type
 )
 select archetype, stage_order, stage, customers,
   customers / nullif(lag(customers) over w, 0) as conversion_from_previous,

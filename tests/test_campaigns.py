@@ -1,0 +1,240 @@
+"""Campaigns end to end: the generated source, consent in mastering, the funnel from
+events, the uplift of recommended cards, and the governed sales lead list.
+
+Generator and mastering tests use the session's small landing zone (1,500 customers); the
+mart and export tests use a copy of the session's built data folder.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from pii_scan import pii_values, scan, vocabulary
+
+from asset_checks.campaign_checks import out_of_order_events
+from asset_checks.mart_verify import funnel_problems, uplift_problems
+from fs_assets.app.cli import main
+from fs_assets.engines.duckdb_engine import ingest_file
+from fs_assets.generator.campaigns import CAMPAIGNS, fitting_campaign
+from fs_assets.model.entities import CAMPAIGN, CAMPAIGN_EVENT, CUSTOMER, ENTITIES
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES, LEVELS
+from fs_assets.transforms.governance.export import export_path
+from fs_assets.transforms.governance.policies import SALES
+from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS
+from fs_assets.transforms.mastering import build_mastered
+
+CODE = [PROJECT_ROOT / d for d in ("fs_assets", "policies", "resources", "asset_checks")]
+
+
+def _landed(small_landing: Path) -> duckdb.DuckDBPyConnection:
+    """The generated customers, campaigns and events as text tables (model column names)."""
+    db = duckdb.connect()
+    for ent in (CUSTOMER, CAMPAIGN, CAMPAIGN_EVENT):
+        files = [str(p) for p in sorted((small_landing / ent.name).glob("*.csv"))]
+        names = ["_row", *ent.column_names]
+        db.execute(
+            f"create table {ent.name} as select * exclude (_row) from read_csv(?, header = true,"
+            " all_varchar = true, names = ?)",
+            [files, names],
+        )
+    return db
+
+
+def test_only_contactable_customers_are_contacted_in_stage_order(small_landing: Path) -> None:
+    db = _landed(small_landing)
+    events = db.execute("select count(*) from campaign_event").fetchone()[0]
+    customers = db.execute("select count(*) from customer").fetchone()[0]
+    assert 0 < events < customers  # events for a fraction of customers only
+    not_allowed = db.execute(
+        """select count(*) from campaign_event e join customer c using (cust_id)
+           where c.marketing_consent <> 'Yes' or c.do_not_contact <> 'No'
+              or c.customer_type <> 'Personal' or c.minor_flag = 'Yes'
+              or c.customer_status = 'Deceased'
+              or e.event_ts::timestamp < c.created_at::timestamp"""
+    ).fetchone()[0]
+    assert not_allowed == 0
+    # Every stage after contacted has the stage before it, no later, for the same campaign.
+    out_of_order = db.execute(
+        """select count(*) from campaign_event e
+           where list_position(?::varchar[], e.event_type) > 1
+             and not exists (select 1 from campaign_event p
+               where p.cust_id = e.cust_id and p.campaign_id = e.campaign_id
+                 and list_position(?::varchar[], p.event_type)
+                     = list_position(?::varchar[], e.event_type) - 1
+                 and p.event_ts::timestamp <= e.event_ts::timestamp)""",
+        [list(CAMPAIGN_EVENT_TYPES)] * 3,
+    ).fetchone()[0]
+    assert out_of_order == 0
+    assert db.execute("select count(*) from campaign").fetchone()[0] == len(CAMPAIGNS)
+
+
+def test_fitting_offers_convert_better(small_landing: Path) -> None:
+    """Conversion depends on whether the card offered fits the customer (measurable uplift)."""
+    db = _landed(small_landing)
+    rows = db.execute(
+        """select c.cibil_score::int, c.afflunce_level, e.campaign_id,
+             bool_or(e.event_type in (select unnest(?::varchar[])))
+           from campaign_event e join customer c using (cust_id) group by all""",
+        [list(CONVERTED_EVENTS)],
+    ).fetchall()
+    fit = fitting_campaign(
+        np.array([r[0] for r in rows]), np.array([LEVELS.index(r[1]) for r in rows])
+    )
+    ids = [c.campaign_id for c in CAMPAIGNS]
+    fits = [f >= 0 and ids[f] == r[2] for f, r in zip(fit, rows, strict=True)]
+    rate = {
+        flag: sum(r[3] for r, f in zip(rows, fits, strict=True) if f == flag)
+        / max(1, sum(f == flag for f in fits))
+        for flag in (True, False)
+    }
+    assert sum(fits) > 20 and len(fits) - sum(fits) > 20
+    assert rate[True] > rate[False] + 0.05, rate
+
+
+def test_an_event_for_a_customer_without_consent_is_quarantined_with_the_rule(
+    conn: duckdb.DuckDBPyConnection, small_landing: Path, tmp_path: Path
+) -> None:
+    for name in ("customer", "product", "campaign", "campaign_event"):
+        for path in sorted((small_landing / name).glob("*.csv")):
+            ingest_file(conn, ENTITIES[name], path)
+        build_mastered(conn, ENTITIES[name])
+    assert conn.execute("select count(*) from quarantine.campaign_event_rejects").fetchone()[0] == 0
+    refused = conn.execute(
+        "select min(cust_id) from mastered.customer where marketing_consent = 'No'"
+    ).fetchone()[0]
+    dnc = conn.execute(
+        "select min(cust_id) from mastered.customer where marketing_consent = 'Yes' "
+        "and do_not_contact = 'Yes'"
+    ).fetchone()[0]
+    path = tmp_path / "campaign_event_late.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["", *(c.source_header for c in CAMPAIGN_EVENT.columns)])
+        ts = "2023-05-02 10:00:00"
+        for i, cust in enumerate((refused, dnc)):
+            event = [f"9999999999999{i}", CAMPAIGNS[0].campaign_id, cust, "contacted", ts, ts, ts]
+            out.writerow([i, *event])
+    ingest_file(conn, CAMPAIGN_EVENT, path)
+    build_mastered(conn, CAMPAIGN_EVENT)
+    rejects = conn.execute(
+        "select cust_id, _failed_rules from quarantine.campaign_event_rejects order by cust_id"
+    ).fetchall()
+    assert sorted(r[0] for r in rejects) == sorted([refused, dnc])
+    assert all("cust_id__without_consent" in r[1] for r in rejects)
+    stored = conn.execute(
+        "select count(*) from mastered.campaign_event where cust_id in (?, ?)", [refused, dnc]
+    ).fetchone()[0]
+    assert stored == 0
+
+
+def _wh(paths: DataPaths) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(paths.warehouse))
+
+
+@pytest.mark.slow
+def test_funnel_counts_customers_with_each_event_and_a_mismatch_fails(built: DataPaths) -> None:
+    with _wh(built) as wh:
+        assert funnel_problems(wh) == {}
+        per_stage = dict(
+            wh.execute(
+                "select stage_order, sum(customers) from marts.campaign_funnel group by 1"
+            ).fetchall()
+        )
+        truth = dict(
+            wh.execute(
+                "select list_position(?::varchar[], event_type), count(distinct cust_id) "
+                "from mastered.campaign_event group by 1",
+                [list(CAMPAIGN_EVENT_TYPES)],
+            ).fetchall()
+        )
+        assert per_stage == truth and truth[1] > 0
+        # A planted mismatch: one customer more at the Applied stage of one archetype.
+        wh.execute(
+            "update marts.campaign_funnel set customers = customers + 1 "
+            "where stage_order = 3 and archetype = ?",
+            [ARCHETYPE_NAMES[-1]],
+        )
+        assert funnel_problems(wh).get("stages_not_matching_events") == 1
+        # And the other way: an event mastered after the funnel was built.
+        wh.execute(
+            "update marts.campaign_funnel set customers = customers - 1 "
+            "where stage_order = 3 and archetype = ?",
+            [ARCHETYPE_NAMES[-1]],
+        )
+        wh.execute(
+            "delete from mastered.campaign_event where event_id = "
+            "(select min(event_id) from mastered.campaign_event where event_type = 'onboarded')"
+        )
+        assert funnel_problems(wh).get("stages_not_matching_events") == 1
+
+
+@pytest.mark.slow
+def test_uplift_reconciles_and_is_positive_overall(built: DataPaths) -> None:
+    with _wh(built) as wh:
+        assert uplift_problems(wh) == {}
+        rows = wh.execute(
+            "select offer, sum(contacted), sum(converted) from marts.campaign_uplift group by 1"
+        ).fetchall()
+        conversion = {o: c / n for o, n, c in rows if n}
+        assert conversion["Recommended card"] > conversion["Other card"], conversion
+        wh.execute(
+            "update marts.campaign_uplift set contacted = contacted + 1 where offer = ?",
+            ["Other card"],
+        )
+        assert "contacted_differs" in uplift_problems(wh)
+
+
+@pytest.mark.slow
+def test_the_sales_export_holds_only_consenting_contacts_and_passes_the_pii_scan(
+    built: DataPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--home", str(built.home), "export", "--role", SALES]) == 0, capsys.readouterr()
+    export = export_path(built, SALES)
+    with duckdb.connect(str(export), read_only=True) as db:
+        leads = db.execute(
+            "select cust_id, recommended_card, recommendation_reason, campaign_stage, "
+            "email_addr, mobile_number1, marketing_consent, do_not_contact "
+            "from governed.sales_leads"
+        ).fetchall()
+    assert leads
+    assert all(r[1] and r[2] for r in leads)  # every lead names its card and reason
+    assert any(r[3] for r in leads)  # some leads carry a campaign stage
+    consenting = [r for r in leads if r[6] == "Yes" and r[7] == "No"]
+    others = [r for r in leads if not (r[6] == "Yes" and r[7] == "No")]
+    assert consenting and others
+    assert all(r[4] is None and r[5] is None for r in others)
+    assert all(r[4] and r[5] for r in consenting)
+    with _wh(built) as wh:
+        clear_ids = {r[0] for r in wh.execute("select cust_id from mastered.customer").fetchall()}
+    assert not clear_ids & {r[0] for r in leads}  # cust_id is the role's keyed token
+    found = scan([export], pii_values(built.warehouse, vocabulary(CODE)))
+    assert not found, [(f.where, f.column) for f in found]
+
+
+@pytest.mark.slow
+def test_an_event_out_of_stage_order_is_flagged_with_its_reason(built: DataPaths) -> None:
+    with _wh(built) as wh:
+        assert out_of_order_events(wh) == []
+        cust = wh.execute(
+            "select min(cust_id) from mastered.campaign_event where event_type = 'contacted'"
+            " and cust_id not in (select cust_id from mastered.campaign_event"
+            " where event_type = 'responded')"
+        ).fetchone()[0]
+        wh.execute(
+            "insert into mastered.campaign_event by name select '99999999999999' as event_id,"
+            " campaign_id, cust_id, 'applied' as event_type, event_ts + interval 1 day as"
+            " event_ts, created_at, modified_at from mastered.campaign_event"
+            " where cust_id = ? and event_type = 'contacted'",
+            [cust],
+        )
+        assert out_of_order_events(wh) == [
+            (
+                "99999999999999",
+                "applied without an earlier responded for this customer and campaign",
+            )
+        ]

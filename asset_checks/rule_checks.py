@@ -90,7 +90,7 @@ def key_duplicates(
     total, dupes, nulls = conn.execute(
         f"select count(*), count({key}) - count(distinct {key}), count(*) - count({key}) "
         f"from {rows}"
-    ).fetchone()
+    ).fetchall()[0]  # fetched whole: a fetchone leaves the result open on DuckDB
     if not dupes:  # the sample is a second pass over the table: only when there is one
         return total, dupes, nulls, []
     sample = [

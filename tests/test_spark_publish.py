@@ -39,12 +39,22 @@ NOW = dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.UTC)
 
 
 def test_versions_sort_by_time_and_expire_after_the_retention() -> None:
-    old, new = new_version(NOW - dt.timedelta(hours=2)), new_version(NOW)
-    assert old < new and version_time(new) == NOW
-    names = [old, new, "_SUCCESS", "version-garbage", "country=IN"]
+    old, mid, new = (new_version(NOW - dt.timedelta(hours=h)) for h in (3, 2, 0))
+    assert old < mid < new and version_time(new) == NOW
+    names = [new, old, mid, "_SUCCESS", "version-garbage", "country=IN"]
+    # A version's age counts from when the next one replaced it: mid was current until now.
     assert expired(names, keep={new}, retention_s=3600, now=NOW) == [old]
     assert expired(names, keep={new}, retention_s=3 * 3600, now=NOW) == []
-    assert expired(names, keep={old}, retention_s=0, now=NOW) == [new]  # kept: never
+    assert expired(names, keep={old}, retention_s=0, now=NOW) == [mid, new]  # kept: never
+
+
+def test_a_version_written_long_ago_but_replaced_just_now_is_kept() -> None:
+    """A daily rebuild: the version just replaced is a day old, yet a reader may be scanning
+    it; it stays for the whole retention after the pointer moved."""
+    before, now = new_version(NOW - dt.timedelta(days=2)), new_version(NOW)
+    assert expired([before, now], keep={now}, retention_s=86_400, now=NOW) == []
+    later = NOW + dt.timedelta(days=1, seconds=1)
+    assert expired([before, now], keep={now}, retention_s=86_400, now=later) == [before]
 
 
 def test_a_broken_pointer_is_a_clear_error(tmp_path: Path) -> None:

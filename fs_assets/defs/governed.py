@@ -35,7 +35,13 @@ from fs_assets.transforms.governance import (
     source_name,
     view_name,
 )
-from fs_assets.transforms.governance.lead_list import LEADS, lead_list_sql, leads_table
+from fs_assets.transforms.governance.lead_list import (
+    CONTACT_COLUMNS,
+    LEAD_FIELDS,
+    LEADS,
+    lead_list_sql,
+    leads_table,
+)
 from fs_assets.transforms.governance.operators import (
     HASH,
     PASS_THROUGH,
@@ -340,6 +346,28 @@ def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.As
     return _governed
 
 
+def _lead_list_schema() -> dg.TableSchema:
+    """The lead list's columns; cust_id and the contact details tagged `masked` (as in the
+    governed customer views), so the catalog counts them but never profiles the masks."""
+    masked = {MASKED_TAG: MASKED_VALUE}
+    customer = {c.name: c for c in CUSTOMER.columns}
+    columns = [
+        dg.TableColumn("cust_id", "VARCHAR", customer["cust_id"].description, tags=masked),
+        *(dg.TableColumn(name, "VARCHAR") for name in LEAD_FIELDS),
+        *(
+            dg.TableColumn(
+                c, "VARCHAR", customer[c].description, tags={"pii": customer[c].pii, **masked}
+            )
+            for c in CONTACT_COLUMNS
+        ),
+        *(
+            dg.TableColumn(c, "VARCHAR", customer[c].description)
+            for c in ("marketing_consent", "do_not_contact")
+        ),
+    ]
+    return dg.TableSchema(columns=columns)
+
+
 def build_lead_list_asset(role: str) -> dg.AssetsDefinition:
     """`governed.<role>_leads`: the sales lead list as the role may read it."""
 
@@ -358,6 +386,7 @@ def build_lead_list_asset(role: str) -> dg.AssetsDefinition:
         ),
         metadata={
             "dagster/table_name": table_name(GOVERNED_SCHEMA, view_name(role, LEADS)),
+            "dagster/column_schema": _lead_list_schema(),
             "role": role,
         },
     )

@@ -67,12 +67,17 @@ def version_time(name: str) -> dt.datetime | None:
 def expired(
     names: Iterable[str], keep: set[str], retention_s: float, now: dt.datetime | None = None
 ) -> list[str]:
-    """The version folders among `names` to delete: not kept, older than the retention."""
+    """The version folders among `names` to delete: not kept, and replaced longer than the
+    retention ago. A version stops being current when the next one is written, so its age
+    counts from the next version's time (a reader that opened it just before the pointer
+    moved keeps its files for the whole retention); the newest, a writer's leftover when
+    not kept, counts from its own."""
     now = now or dt.datetime.now(dt.UTC)
+    timed = sorted((t, n) for n in names if (t := version_time(n)) is not None)
     out = []
-    for name in names:
-        started = version_time(name)
-        if started is not None and name not in keep and _age(now, started) >= retention_s:
+    for i, (started, name) in enumerate(timed):
+        replaced = timed[i + 1][0] if i + 1 < len(timed) else started
+        if name not in keep and _age(now, replaced) >= retention_s:
             out.append(name)
     return out
 

@@ -76,17 +76,21 @@ def masked_clusters(
     key.apply(con)
     chosen = _chosen(con, count)
     con.execute(
-        f"create or replace temp table {_MASKED} as select i.golden_id, {_masked_select()} "
+        f"create or replace temp table {_MASKED} as select "
+        "list_position($ids::varchar[], i.golden_id) as _rank, "
+        f"left({hmac_sql('i.golden_id')}, {TOKEN_CHARS}) as golden_id, {_masked_select()} "
         f"from {tables.RECORDS} r join {tables.CUSTOMER_IDENTITY} i using (unique_id) "
         "where i.golden_id in (select unnest($ids::varchar[]))",
         {"ids": chosen},
     )
-    cursor = con.execute(f"select * from {_MASKED} order by golden_id, source, record")
+    # In the chosen order (review first, then the largest); the golden id is a token too.
+    cursor = con.execute(f"select * exclude (_rank) from {_MASKED} order by _rank, source, record")
     names = [d[0] for d in cursor.description]
     records = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     token = f"left({hmac_sql('{side}')}, {TOKEN_CHARS})"
     edges_cursor = con.execute(
-        f"select i.golden_id, {token.format(side='p.unique_id_l')} as left_record, "
+        f"select {token.format(side='i.golden_id')} as golden_id, "
+        f"{token.format(side='p.unique_id_l')} as left_record, "
         f"{token.format(side='p.unique_id_r')} as right_record, p.match_weight, "
         f"p.match_probability from {tables.PAIRS} p join {tables.CUSTOMER_IDENTITY} i "
         "on i.unique_id = p.unique_id_l where i.golden_id in (select unnest($ids::varchar[])) "

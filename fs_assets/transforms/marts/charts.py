@@ -635,7 +635,7 @@ FLOW_BINDING = Binding(
 
 LEAD_FIGURE_TEXT = {
     "product_sales": "Open accounts per product: deposit accounts and credit cards sold.",
-    "campaign_onboarded": "Cards the simulated campaign sold, by recommended card.",
+    "campaign_onboarded": "Cards the campaigns sold: customers onboarded, by the card offered.",
     "risk_category": "Customers per risk category.",
     "affluence_level": "Customers per affluence level.",
     "segment": "Rural, Semi-Urban and Urban customers.",

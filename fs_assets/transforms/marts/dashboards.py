@@ -42,7 +42,7 @@ LEAD_FIGURES = {
     "segment": "Customers per segment (Rural, Semi-Urban, Urban).",
     "state": "Customers per state ('State, Country').",
     "product_sales": "Open accounts and their holders per product (sales).",
-    "campaign_onboarded": "Customers onboarded by the campaign, per recommended card.",
+    "campaign_onboarded": "Customers onboarded by the campaigns, per card offered.",
     "mode_by_month": "Transactions and amount per mode and month (all statuses).",
     "reason": "Transactions and amount per reason (all statuses).",
 }

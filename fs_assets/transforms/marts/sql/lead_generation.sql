@@ -32,9 +32,10 @@ from mastered.account a join mastered.product p using (product_id)
 where a.account_status <> 'Closed'
 group by all
 union all
-select 'campaign_onboarded', recommended_card, null, count(*), null, null, null,
+select 'campaign_onboarded', p.product_name, null, count(*), null, null, null,
   count(*) / sum(count(*)) over ()
-from {cross_sell} where campaign_stage = ?
+from {cross_sell} x join mastered.product p on p.product_id = x.offered_product_id
+where x.campaign_stage = ?
 group by all
 union all
 select 'mode_by_month', transaction_mode, date_trunc('month', transaction_ts)::date, null,

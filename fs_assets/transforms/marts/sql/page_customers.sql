@@ -6,7 +6,9 @@
 with customers as (
   select archetype, state || ', ' || country as state, segment, risk_category as risk,
     affluence_level as affluence, campaign_stage as stage,
-    case when campaign_stage = ? then recommended_card end as onboarded_card,
+    case when campaign_stage = ? then (
+      select p.product_name from mastered.product p where p.product_id = x.offered_product_id
+    ) end as onboarded_card,
     case when coalesce(s.spend, 0) < ? then ? when coalesce(s.spend, 0) < ? then ? else ? end
       as spend_segment,
     coalesce(s.spend, 0) as spend

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fs_assets.generator import GenerationStats, generate_landing
+from fs_assets.generator.campaigns import CAMPAIGNS
 from fs_assets.generator.customers import MOBILE_RANGE
 from fs_assets.generator.names import ORG_SUFFIXES
 from fs_assets.generator.writer import PartFile
@@ -33,6 +34,8 @@ N = 100_000
 CHUNK = 40_000  # three parts, the last one short
 SEED = 7
 PARTS = math.ceil(N / CHUNK)
+# Entities written as one file whatever the customer count, in the order they are written.
+ONE_FILE_ENTITIES = ("product", "fx_rate", "campaign")
 TYPE_FORMATS = {
     "DATE": columns.ISO_DATE,
     "TIMESTAMP": r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$",
@@ -127,7 +130,7 @@ def test_files_are_named_and_counted(
 ) -> None:
     out, stats = landing
     for name in em.ENTITY_NAMES:
-        parts = 1 if name in ("product", "fx_rate") else PARTS
+        parts = 1 if name in ONE_FILE_ENTITIES else PARTS
         expected = [f"{name}_s{SEED}_p{p:05d}.csv" for p in range(parts)]
         assert sorted(p.name for p in (out / name).iterdir()) == expected  # no temp files left
         assert stats.rows[name] == raw[name].num_rows
@@ -169,8 +172,11 @@ def test_tiny_and_empty_runs(tmp_path: Path) -> None:
         # Rates do not depend on customers: every currency, every window day.
         "fx_rate": len(vs.CURRENCIES) * 365,
         "transaction": 0,
+        # One campaign per card, whoever the customers are; nobody to contact.
+        "campaign": len(CAMPAIGNS),
+        "campaign_event": 0,
     }
-    assert [p.parent.name for p in empty.files] == ["product", "fx_rate"]
+    assert [p.parent.name for p in empty.files] == list(ONE_FILE_ENTITIES)
 
 
 def test_rejects_unknown_format(tmp_path: Path) -> None:
@@ -574,7 +580,8 @@ def test_same_arguments_same_bytes(tmp_path: Path) -> None:
     generate_landing(tmp_path / "b", SMALL, seed=3, chunk_customers=SMALL_CHUNK)
     generate_landing(tmp_path / "c", SMALL, seed=4, chunk_customers=SMALL_CHUNK)
     first, second = file_bytes(tmp_path / "a"), file_bytes(tmp_path / "b")
-    assert len(first) == 2 + 3 * (SMALL // SMALL_CHUNK)  # product and fx_rate: one file
+    parts = SMALL // SMALL_CHUNK  # product, fx_rate and campaign: one file each
+    assert len(first) == len(ONE_FILE_ENTITIES) + (len(em.ENTITY_NAMES) - 3) * parts
     assert first == second
     other = file_bytes(tmp_path / "c")
     for entity in ("customer", "account", "transaction", "fx_rate"):

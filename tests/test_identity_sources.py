@@ -65,7 +65,8 @@ def test_same_seed_same_bytes(sourced: Path, core_landing: Path, tmp_path: Path)
 def test_default_generate_writes_no_other_source(tmp_path: Path) -> None:
     assert main(["generate", "--customers", "30", "--out", str(tmp_path / "a")]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "account", "customer", "fx_rate", "product", "transaction",
+        "account", "campaign", "campaign_event", "customer", "fx_rate", "product",
+        "transaction",
     ]  # fmt: skip
     assert not truth_path(tmp_path / "a").exists()
     assert main(["generate", "--customers", "30", "--out", str(tmp_path / "b"), "--sources"]) == 0

@@ -54,6 +54,7 @@ from fs_assets.transforms.raw_history import (
     record_outcome,
     refused_symlink,
     repeats_sql,
+    stage_fresh_sql,
     stage_params,
     stage_sql,
 )
@@ -126,18 +127,27 @@ def _merge(
         repeats = versions < usable
         if batch and repeats and conn.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
             raise BatchFallback("two files deliver one version with different contents")
-        conn.execute("create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats))
-        fresh = {
-            o: (n, c)
-            for o, n, c in conn.execute(
-                "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
-            ).fetchall()
-        }
-        conn.execute(
-            f"insert into {raw_table(ent)} ({cols}, {', '.join(AUDIT_COLUMNS)}) "
-            f"select {cols}, {', '.join(AUDIT_COLUMNS)} from _fresh "
-            "order by _batch_id, _source_row"
-        )
+        audit = ", ".join(AUDIT_COLUMNS)
+        (held,) = conn.execute("select count(*) from _held").fetchall()[0]
+        if not held and not repeats:
+            # Every usable row is a new version (raw holds none of the batch's (key, time)
+            # pairs and no pair repeats), the usual case: no anti-join and no copy of the
+            # batch; _stage is in landing order already (files in order, rows as read).
+            fresh = {o: (read - rejected, 0) for o, (read, rejected) in stats.items()}
+            conn.execute(f"insert into {raw_table(ent)} ({cols}, {audit}) {stage_fresh_sql(ent)}")
+        else:
+            conn.execute("create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats))
+            fresh = {
+                o: (n, c)
+                for o, n, c in conn.execute(
+                    "select _ord, count(*), count(*) filter (where _corrects) "
+                    "from _fresh group by _ord"
+                ).fetchall()
+            }
+            conn.execute(
+                f"insert into {raw_table(ent)} ({cols}, {audit}) "
+                f"select {cols}, {audit} from _fresh order by _batch_id, _source_row"
+            )
         outcomes: dict[int, IngestOutcome] = {}
         for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
             read, rejected = stats.get(n, (0, 0))

@@ -429,6 +429,15 @@ def batch_fresh_sql(ent: Entity, first_only: bool) -> str:
         {"where _nth = 1" if first_only else ""}"""
 
 
+def stage_fresh_sql(ent: Entity) -> str:
+    """Usable rows of `_stage` as raw rows (the audit columns' order): the batch's new
+    versions when none of them is held or repeated (see `batch_fresh_sql` otherwise)."""
+    cols = ", ".join(q(c) for c in ent.column_names)
+    return f"""select {cols}, _ts as _modified_ts, _path as _source_file, _source_row,
+          _now as _ingested_at, _batch_id
+        from _stage where _reason is null"""
+
+
 BATCH_STATS_SQL = "select _ord, count(*), count(_reason) from _stage group by _ord"
 
 

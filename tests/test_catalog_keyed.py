@@ -9,6 +9,7 @@ for the view's other columns, and the view's row count as the role reads it.
 from pathlib import Path
 
 import duckdb
+import pytest
 
 
 def test_scanner_leaves_masked_view_columns_unprofiled(built_template: Path) -> None:
@@ -36,3 +37,73 @@ def test_scanner_leaves_masked_view_columns_unprofiled(built_template: Path) -> 
         n, nulls, distinct, lo, hi = got[(table, "cust_segment")]  # not masked: profiled
         assert (n, nulls) == (mastered_rows, 0) and lo is not None and hi is not None
         assert abs(distinct - segments) <= 1, (table, distinct, segments)
+
+
+def test_governed_pass_through_columns_take_the_mastered_profile(
+    built_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A governed view without a row filter passes its non-PII columns through: the scan
+    copies their profile from the mastered table's, and it equals a scan of the view."""
+    from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
+    from fs_assets.catalog.scanner import SameRows, scan_warehouse
+    from fs_assets.catalog.tables import declared_tables
+    from fs_assets.definitions import defs
+    from fs_assets.defs.asset_graph import graph_view
+    from fs_assets.defs.governed import same_rows_views
+    from fs_assets.transforms.governance.policies import load_policies
+
+    graph = graph_view(AssetGraph.from_assets(list(defs.assets or ())))
+    declared = declared_tables(graph)
+    same = same_rows_views(load_policies())
+    assert "governed.analyst_customer" in same
+    assert "governed.branch_maharashtra_customer" not in same  # a row filter: scanned
+    assert {"cust_segment", "valid_from"} <= same["governed.analyst_customer_history"].columns
+    assert "mobile_number1" not in same["governed.pii_reader_customer"].columns  # PII
+
+    from fs_assets.catalog import scanner
+
+    copies: dict[str, set[str]] = {}
+    scan_table = scanner.scan_table
+
+    def recorded(conn, schema, table, table_type, pii=frozenset(), masked=frozenset(), copied=None):
+        copies[f"{schema}.{table}"] = set(copied or ())
+        return scan_table(conn, schema, table, table_type, pii, masked, copied)
+
+    monkeypatch.setattr(scanner, "scan_table", recorded)
+    conn = duckdb.connect(str(built_template / "warehouse.duckdb"), read_only=True)
+    try:
+        full = scan_warehouse(conn, declared, lambda key: None, reuse=False)
+        copied = scan_warehouse(conn, declared, lambda key: None, reuse=False, same_rows=same)
+        assert {"cust_segment", "valid_from"} <= copies["governed.analyst_customer_history"]
+        # A view that does not have its claimed source's rows is scanned, not copied.
+        wrong = {"governed.analyst_customer": SameRows("mastered.account", frozenset({"cust_id"}))}
+        fallback = scan_warehouse(conn, declared, lambda key: None, reuse=False, same_rows=wrong)
+    finally:
+        conn.close()
+
+    def columns(result, table: str) -> dict:
+        scan = next(t for t in result.tables if f"{t.schema}.{t.table}" == table)
+        return {c.name: c for c in scan.columns}
+
+    compared = 0
+    for view, rows in same.items():
+        got, want = columns(copied, view), columns(full, view)
+        assert got.keys() == want.keys(), view
+        for name in rows.columns & got.keys():
+            a, b = got[name], want[name]
+            assert (a.null_count, a.min_value, a.max_value) == (
+                b.null_count,
+                b.min_value,
+                b.max_value,
+            ), (view, name)
+            # approx_count_distinct is a sketch: the view's and the table's may differ by one
+            if b.distinct_count is None:  # a masked column: unprofiled either way
+                assert a.distinct_count is None, (view, name)
+            else:
+                assert abs(a.distinct_count - b.distinct_count) <= 1, (view, name)
+            compared += 1
+    assert compared > 100
+    assert columns(fallback, "governed.analyst_customer") == columns(
+        full, "governed.analyst_customer"
+    )

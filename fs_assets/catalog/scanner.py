@@ -17,6 +17,12 @@ row count and columns are the same, and it is not small (small tables are rescan
 costs nothing); a view keeps its profile when its producer has not materialized since and
 no table or view its SQL names was rescanned. `scanned_at` says when each profile was
 taken; the scanner's metadata lists what it rescanned and what it reused.
+
+A view that holds every row of one source relation and passes some of its columns through
+unchanged (a governed view without a row filter: `SameRows`, told by the caller) takes those
+columns' profile from the source's, scanned or reused in the same pass: a second scan of
+the same values would learn nothing. Its row count is still counted, and when it differs
+from the source's (the view was built under another policy) the view is profiled in full.
 """
 
 import datetime as dt
@@ -58,6 +64,15 @@ class ColumnScan:
     distinct_count: int | None
     min_value: str | None
     max_value: str | None
+
+
+@dataclass(frozen=True)
+class SameRows:
+    """A view with exactly the rows of `source` ("schema.table"), whose `columns` are the
+    source's columns passed through unchanged (same name, same values)."""
+
+    source: str
+    columns: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -180,14 +195,18 @@ def scan_table(
     table_type: str,
     pii: set[str] | frozenset[str] = frozenset(),
     masked: set[str] | frozenset[str] = frozenset(),
+    copied: Mapping[str, ColumnScan] | None = None,
 ) -> TableScan:
     """Profile one table in a single aggregate query (names come from the catalog, quoted).
 
     `masked` columns of a view are left out of the query (so DuckDB never computes them)
-    and recorded without statistics.
+    and recorded without statistics; `copied` columns (a view's pass-through columns, see
+    SameRows) are left out and take the given profile.
     """
+    hidden = masked if table_type == "VIEW" else frozenset()
+    copied = {n: c for n, c in (copied or {}).items() if n not in hidden}  # masked wins
     cols = _columns(conn, schema, table)
-    profiled = [c for c in cols if not (table_type == "VIEW" and c[0] in masked)]
+    profiled = [c for c in cols if c[0] not in hidden and c[0] not in copied]
     exprs = ["count(*)"]
     for name, _, _, _ in profiled:
         c = q(name)
@@ -202,6 +221,10 @@ def scan_table(
     scans = []
     for name, position, data_type, nullable in cols:
         non_null, distinct, lo, hi = stats.get(name, (None, None, None, None))
+        if name in copied:
+            src = copied[name]
+            non_null = None if src.null_count is None else total - src.null_count
+            distinct, lo, hi = src.distinct_count, src.min_value, src.max_value
         scans.append(
             ColumnScan(
                 name=name,
@@ -300,14 +323,39 @@ def _data_order(kinds: dict[str, str], reads: dict[str, set[str]]) -> list[str]:
     return order
 
 
+def _copied_profile(
+    conn: duckdb.DuckDBPyConnection,
+    name: str,
+    same: SameRows | None,
+    scans: Mapping[str, TableScan],
+) -> dict[str, ColumnScan]:
+    """The profile of `name`'s pass-through columns from its source's scan, when the view
+    has the source's row count (otherwise none: the view is profiled in full)."""
+    source = scans.get(same.source) if same else None
+    if same is None or source is None:
+        return {}
+    schema, table = name.split(".", 1)
+    (rows,) = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchall()[0]
+    if rows != source.row_count:
+        return {}
+    types = {c[0]: str(c[2]) for c in _columns(conn, schema, table)}
+    return {
+        c.name: c
+        for c in source.columns
+        if c.name in same.columns and types.get(c.name) == c.data_type
+    }
+
+
 def scan_warehouse(
     conn: duckdb.DuckDBPyConnection,
     declared: Mapping[str, DeclaredTable],
     last_materialized: LastMaterialized,
     reuse: bool = True,
+    same_rows: Mapping[str, SameRows] | None = None,
 ) -> ScanResult:
     """Scan every table and view whose data changed (every one with `reuse=False`); join
-    what is declared about it and when it was written."""
+    what is declared about it and when it was written. `same_rows` names the views whose
+    pass-through columns take their source's profile (see SameRows)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     listed = list_tables(conn)
     result = ScanResult([], now, declared)
@@ -346,7 +394,8 @@ def scan_warehouse(
         decl = declared.get(name)
         pii = set(decl.pii_columns) if decl else set()
         masked = decl.masked_columns if decl else set()
-        scans[name] = scan_table(conn, schema, table, table_type, pii, masked)
+        copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans)
+        scans[name] = scan_table(conn, schema, table, table_type, pii, masked, copied)
         changed.add(name)
     result.tables = [scans[f"{s}.{t}"] for s, t, _ in listed]
     return result

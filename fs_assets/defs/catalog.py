@@ -24,6 +24,7 @@ from fs_assets.catalog.specs import CATALOG_GROUP, CATALOG_SCHEMA, PROFILE_SCHEM
 from fs_assets.catalog.tables import declared_tables
 from fs_assets.defs.asset_graph import graph_view, table_of
 from fs_assets.defs.catalog_metadata import table_schema
+from fs_assets.defs.governed import same_rows_views
 from fs_assets.defs.keys import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY, mastered_key
 from fs_assets.defs.metadata import table_name
 from fs_assets.model.keys import OWNER, KeyPath
@@ -164,7 +165,13 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
             # The governed views' keyed columns (tokens, hashes) read NULL in a session
             # without the key: profile them as the roles' exports hold them.
             key.apply(conn)
-            result = scan_warehouse(conn, declared, last, reuse=not config.rescan_all)
+            result = scan_warehouse(
+                conn,
+                declared,
+                last,
+                reuse=not config.rescan_all,
+                same_rows=same_rows_views(load_policies()),
+            )
             write_catalog(conn, result)
             catalog_tables = {
                 f"{CATALOG_SCHEMA}.{t}"

@@ -22,12 +22,19 @@ import dagster as dg
 import duckdb
 
 from fs_assets.catalog.graph_view import MASKED_TAG
+from fs_assets.catalog.scanner import SameRows
 from fs_assets.defs.history import HISTORY_DOCS
 from fs_assets.defs.keys import CROSS_SELL_KEY, history_key, mastered_key
 from fs_assets.defs.metadata import table_name
 from fs_assets.model.columns import PII_MASK, Entity
 from fs_assets.model.entities import CUSTOMER
-from fs_assets.model.keys import OWNER, history_table, mastered_table, pending_table
+from fs_assets.model.keys import (
+    MASTERED_SCHEMA,
+    OWNER,
+    history_table,
+    mastered_table,
+    pending_table,
+)
 from fs_assets.model.rules import q
 from fs_assets.transforms.governance import (
     GOVERNED_SCHEMA,
@@ -414,6 +421,25 @@ def build_lead_list_asset(role: str) -> dg.AssetsDefinition:
         )
 
     return _leads
+
+
+def same_rows_views(policies: PolicySet) -> dict[str, SameRows]:
+    """The governed views that hold every row of their mastered source (the role has no
+    row filter), with the columns they pass through unchanged (non-PII, and a history
+    view's validity interval): the catalog scanner takes those columns' profile from the
+    source's instead of scanning the same values once per role."""
+    views: dict[str, SameRows] = {}
+    for role in ROLES:
+        for ent, history in governed_sources():
+            view = governed_view(ent, role, policies, history)
+            if view.row_filter:
+                continue
+            passed = {c.name for c in view.columns if c.pii is None and c.operator is None}
+            views[f"{GOVERNED_SCHEMA}.{view.name}"] = SameRows(
+                f"{MASTERED_SCHEMA}.{source_name(ent, history)}",
+                frozenset(passed | (set(HISTORY_DOCS) if history else set())),
+            )
+    return views
 
 
 GOVERNED_ASSETS = [

@@ -26,6 +26,7 @@ from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES, LEVELS
 from fs_assets.transforms.governance.export import export_path
 from fs_assets.transforms.governance.policies import SALES
 from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS
+from fs_assets.transforms.marts.uplift import build_uplift
 from fs_assets.transforms.mastering import build_mastered
 
 CODE = [PROJECT_ROOT / d for d in ("fs_assets", "policies", "resources", "asset_checks")]
@@ -171,6 +172,66 @@ def test_funnel_counts_customers_with_each_event_and_a_mismatch_fails(built: Dat
             "(select min(event_id) from mastered.campaign_event where event_type = 'onboarded')"
         )
         assert funnel_problems(wh).get("stages_not_matching_events") == 1
+
+
+def _uplift_inputs(conn: duckdb.DuckDBPyConnection) -> None:
+    """Hand-made marts.cross_sell, mastered.campaign and mastered.campaign_event.
+
+    The cross-sell carries the columns it has in the build (offered_product_id: the card
+    of the campaign that contacted the customer last), so the mart can read either.
+    c1 (recommended P1) is contacted by K1 (offering P1) without converting and by K2
+    (offering P2), where they apply; c2 converts in K1; c3 has no recommended card; c4
+    applied in K2 without a contacted event (no contact: the stage-order check names it).
+    """
+    conn.execute("create schema if not exists marts")
+    conn.execute(
+        """create table marts.cross_sell as select * from (values
+          ('c1', 'A', 'P1', 3, 'P2', false), ('c2', 'A', 'P1', 3, 'P1', true),
+          ('c3', 'A', null, 3, 'P1', null), ('c4', 'A', 'P2', 3, 'P2', true))
+          t(cust_id, archetype, recommended_product_id, campaign_stage, offered_product_id,
+            offered_recommended)"""
+    )
+    conn.execute(
+        "create table mastered.campaign as select * from (values ('K1', 'P1'), ('K2', 'P2'))"
+        " t(campaign_id, product_id)"
+    )
+    conn.execute(
+        """create table mastered.campaign_event as
+          select row_number() over ()::varchar as event_id, * from (values
+          ('K1', 'c1', 'contacted', timestamp '2023-03-01 10:00'),
+          ('K2', 'c1', 'contacted', timestamp '2023-04-01 10:00'),
+          ('K2', 'c1', 'responded', timestamp '2023-04-02 10:00'),
+          ('K2', 'c1', 'applied', timestamp '2023-04-03 10:00'),
+          ('K1', 'c2', 'contacted', timestamp '2023-03-01 10:00'),
+          ('K1', 'c2', 'responded', timestamp '2023-03-02 10:00'),
+          ('K1', 'c2', 'applied', timestamp '2023-03-03 10:00'),
+          ('K1', 'c3', 'contacted', timestamp '2023-03-01 10:00'),
+          ('K1', 'c3', 'applied', timestamp '2023-03-03 10:00'),
+          ('K2', 'c4', 'applied', timestamp '2023-04-03 10:00'))
+          t(campaign_id, cust_id, event_type, event_ts)"""
+    )
+
+
+def test_uplift_counts_each_contact_with_its_own_campaigns_offer_and_outcome(
+    conn: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fs_assets.transforms.marts.uplift.ARCHETYPE_NAMES", ("A",))
+    _uplift_inputs(conn)
+    build_uplift(conn)
+    rows = conn.execute(
+        "select offer, contacted, converted, conversion, uplift_points"
+        " from marts.campaign_uplift where archetype = 'A' order by offer desc"
+    ).fetchall()
+    # c1's contact by K1 (its recommended card) did not convert, its contact by K2 did;
+    # c2 converted in K1; c3 (no recommended card) and c4 (no contact) are not counted.
+    assert rows == [("Recommended card", 2, 1, 0.5, -50.0), ("Other card", 1, 1, 1.0, -50.0)]
+    assert uplift_problems(conn) == {}
+    # Conversions moved between the groups (same total) are found per group.
+    conn.execute(
+        "update marts.campaign_uplift set converted = converted + case offer"
+        " when 'Recommended card' then 1 else -1 end"
+    )
+    assert uplift_problems(conn) == {"converted_differs": 2}
 
 
 @pytest.mark.slow

@@ -95,20 +95,24 @@ left join mastered.product p on p.product_id = x.recommended_product_id"""
 
 
 def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Stages never grow, and the first stage is every customer the campaign targeted."""
+    """Stages never grow, and the first stage is, per archetype, every customer with a
+    contacted event (not every customer with any event: one with an applied event only
+    counts at Applied, as the funnel counts)."""
     grows, first_stage_off, row_count = _rows(
         conn,
         f"""select
           count(*) filter (where customers > prev),
           (select count(*) from (
-             select archetype, count(*) filter (where campaign_stage >= 1) as n
-             from {CROSS_SELL_TABLE} group by archetype) t
+             select x.archetype, count(distinct x.cust_id) as n
+             from {CROSS_SELL_TABLE} x join {EVENTS_TABLE} e on e.cust_id = x.cust_id
+             where e.event_type = ? group by x.archetype) t
            full join (select archetype, customers from {FUNNEL_TABLE} where stage_order = 1) r
            using (archetype)
            where coalesce(t.n, 0) <> coalesce(r.customers, 0)),
           (select count(*) from {FUNNEL_TABLE})
         from (select customers, lag(customers) over (
                 partition by archetype order by stage_order) as prev from {FUNNEL_TABLE})""",
+        [CAMPAIGN_EVENT_TYPES[0]],
     )[0]
     out = {"stage_larger_than_previous": grows, "reached_not_targeted": first_stage_off}
     if row_count != len(ARCHETYPES) * len(FUNNEL_STAGES):

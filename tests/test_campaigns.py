@@ -25,7 +25,10 @@ from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES, LEVELS
 from fs_assets.transforms.governance.export import export_path
 from fs_assets.transforms.governance.policies import SALES
+from fs_assets.transforms.marts.charts import FUNNEL_BINDING, fetch
+from fs_assets.transforms.marts.dashboards import FUNNEL_TABLE, build_funnel
 from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS
+from fs_assets.transforms.marts.page_data import chart_rows, customers_cube, unfiltered_problems
 from fs_assets.transforms.marts.uplift import build_uplift
 from fs_assets.transforms.mastering import build_mastered
 
@@ -232,6 +235,47 @@ def test_uplift_counts_each_contact_with_its_own_campaigns_offer_and_outcome(
         " when 'Recommended card' then 1 else -1 end"
     )
     assert uplift_problems(conn) == {"converted_differs": 2}
+
+
+def test_the_funnel_pages_cube_counts_customers_with_each_stages_event_as_the_mart(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    """A customer with events out of stage order counts at the stages they have an event
+    of, on the page as in the mart: not at a missing earlier stage."""
+    a, b = ARCHETYPE_NAMES[0], ARCHETYPE_NAMES[1]
+    conn.execute("create schema if not exists marts")
+    conn.execute(
+        f"""create table marts.cross_sell as select * from (values
+          ('c1', '{a}', 'Urban', 5, 'P1'), ('c2', '{a}', 'Rural', 3, 'P1'),
+          ('c3', '{a}', 'Urban', 2, null), ('c4', '{b}', 'Urban', null, null))
+          t(cust_id, archetype, segment, campaign_stage, offered_product_id)"""
+    )
+    conn.execute(
+        """alter table marts.cross_sell add column state varchar default 'Goa';
+           alter table marts.cross_sell add column country varchar default 'India';
+           alter table marts.cross_sell add column risk_category varchar default 'Low';
+           alter table marts.cross_sell add column affluence_level varchar default 'Low';
+           create table mastered.product as select 'P1' as product_id, 'Card' as product_name;
+           create table mastered.transaction as select 'c1' as cust_id,
+             1.0::decimal(18,2) as amount_reporting, 'x' as transaction_status,
+             'x' as transaction_type limit 0"""
+    )
+    # c1 has every stage; c2 applied without an earlier event; c3 contacted and responded.
+    conn.execute(
+        """create table mastered.campaign_event as select * from (values
+          ('c1', 'contacted'), ('c1', 'responded'), ('c1', 'applied'), ('c1', 'kyc_passed'),
+          ('c1', 'onboarded'), ('c2', 'applied'), ('c3', 'contacted'), ('c3', 'responded'))
+          t(cust_id, event_type)"""
+    )
+    build_funnel(conn)
+    mart = fetch(conn, FUNNEL_TABLE, None)
+    got = {(r["archetype"], r["stage_order"]): r["customers"] for r in mart}
+    assert [got[(a, k)] for k in range(1, 6)] == [2, 2, 2, 1, 1]
+    cube = customers_cube(conn, "stage")
+    assert unfiltered_problems(cube, FUNNEL_BINDING, mart) == []
+    rural = chart_rows(cube, FUNNEL_BINDING, {"segment": "Rural"})
+    assert [r["customers"] for r in rural if r["archetype"] == a] == [0, 0, 1, 0, 0]
+    assert funnel_problems(conn) == {}
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ mart and export tests use a copy of the session's built data folder.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -134,6 +135,92 @@ def test_an_event_for_a_customer_without_consent_is_quarantined_with_the_rule(
         "select count(*) from mastered.campaign_event where cust_id in (?, ?)", [refused, dnc]
     ).fetchone()[0]
     assert stored == 0
+
+
+def _write_rows(path: Path, ent, rows: list[list[object]]) -> Path:
+    """A landing CSV of the entity (index column first, the source headers)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["", *(c.source_header for c in ent.columns)])
+        for i, row in enumerate(rows):
+            out.writerow([i, *row])
+    return path
+
+
+def test_consent_is_judged_at_the_events_time_not_by_the_current_version(
+    conn: duckdb.DuckDBPyConnection, small_landing: Path, tmp_path: Path
+) -> None:
+    """A consent withdrawn after a contact leaves the contact valid; a contact after the
+    withdrawal is rejected with the rule, and one just before it is not."""
+    for name in ("customer", "product", "campaign", "campaign_event"):
+        for path in sorted((small_landing / name).glob("*.csv")):
+            ingest_file(conn, ENTITIES[name], path)
+        build_mastered(conn, ENTITIES[name])
+    # A consenting customer aged 30 to 50 (no age flag changes) with contacts.
+    cust, last = conn.execute(
+        """select c.cust_id, greatest(max(e.event_ts), any_value(c.modified_at))
+           from mastered.customer c join mastered.campaign_event e using (cust_id)
+           where c.cust_dob between date '1975-01-01' and date '1992-12-31'
+           group by c.cust_id order by c.cust_id limit 1"""
+    ).fetchone()
+    contacts = conn.execute(
+        "select count(*) from mastered.campaign_event where cust_id = ?", [cust]
+    ).fetchone()[0]
+    withdrawn = last + dt.timedelta(days=1)
+    cols = ", ".join(f'"{c}"' for c in CUSTOMER.column_names)
+    version = list(
+        conn.execute(
+            f"select {cols} from raw.customer where cust_id = ? order by modified_at desc limit 1",
+            [cust],
+        ).fetchone()
+    )
+    version[CUSTOMER.column_names.index("marketing_consent")] = "No"
+    version[CUSTOMER.column_names.index("modified_at")] = f"{withdrawn:%Y-%m-%d %H:%M:%S}"
+    ingest_file(
+        conn, CUSTOMER, _write_rows(tmp_path / "customer_withdrawn.csv", CUSTOMER, [version])
+    )
+    build_mastered(conn, CUSTOMER)
+    assert conn.execute(
+        "select marketing_consent from mastered.customer where cust_id = ?", [cust]
+    ).fetchone() == ("No",)
+    build_mastered(conn, CAMPAIGN_EVENT)
+    # The earlier contacts stay mastered: consent was given when they were made.
+    assert (
+        conn.execute(
+            "select count(*) from mastered.campaign_event where cust_id = ?", [cust]
+        ).fetchone()[0]
+        == contacts
+    )
+    for table in ("rejects", "pending_corrections"):
+        assert (
+            conn.execute(f"select count(*) from quarantine.campaign_event_{table}").fetchone()[0]
+            == 0
+        )
+    # An hour before the withdrawal: valid; a day after it: rejected with the rule.
+    stamp = [withdrawn - dt.timedelta(hours=1), withdrawn + dt.timedelta(days=1)]
+    events = [
+        [
+            f"9999999999990{i}",
+            CAMPAIGNS[0].campaign_id,
+            cust,
+            "contacted",
+            *[f"{t:%Y-%m-%d %H:%M:%S}"] * 3,
+        ]
+        for i, t in enumerate(stamp)
+    ]
+    ingest_file(conn, CAMPAIGN_EVENT, _write_rows(tmp_path / "events.csv", CAMPAIGN_EVENT, events))
+    build_mastered(conn, CAMPAIGN_EVENT)
+    rejects = conn.execute(
+        "select event_id, _failed_rules from quarantine.campaign_event_rejects"
+    ).fetchall()
+    assert [r[0] for r in rejects] == ["99999999999901"]
+    assert "cust_id__without_consent" in rejects[0][1]
+    assert (
+        conn.execute(
+            "select count(*) from mastered.campaign_event where event_id = '99999999999900'"
+        ).fetchone()[0]
+        == 1
+    )
 
 
 def _wh(paths: DataPaths) -> duckdb.DuckDBPyConnection:

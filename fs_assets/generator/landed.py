@@ -3,8 +3,9 @@
 The simulation extends the population that has landed, not the one the warehouse has
 ingested: the landing folder is the source systems' own record (the warehouse may lag
 behind a sensor), so the highest ids and each record's latest version are read from its
-files. Customers and accounts are loaded into a scratch DuckDB file (bounded memory);
-transactions only contribute their highest id. Files are read with the ingestion's own
+files. Customers and accounts are loaded into a scratch DuckDB file (bounded memory),
+and campaigns and campaign events (the simulated campaigns continue them); transactions
+only contribute their highest id. Files are read with the ingestion's own
 header contract (`landing_files.file_layout`): a file the pipeline would reject is skipped
 here too, and names are data (escaped paths, `?` parameters). Planted faults (the files
 the truth file beside the folder lists) only count for the highest ids: no change or

@@ -4,7 +4,8 @@ Each simulated business day lands, per entity, the day's new records and new ver
 new customers numbered after the highest landed `cust_id` and their accounts; changes to
 existing customers (address moves, risk re-ratings, Active/Dormant status changes) as
 full new versions; closures (every open account of the customer set to Closed: a status
-change, nothing is deleted); a CIBIL re-score batch; and the day's payments. The landing
+change, nothing is deleted); a CIBIL re-score batch; the day's payments; and the month's
+campaign with the day's campaign events, allowed by consent (`campaigns_day.py`). The landing
 folder is the record of what exists (`landed.py`), so `simulate --days 3` twice lands days
 1-3 and then 4-6, with the same bytes as one `--days 6`. A day's files are written under
 hidden temporary names and renamed into place together, named so they sort by day. At an

@@ -82,8 +82,10 @@ def _dashboard_check(
 @dg.asset_check(
     asset=UPLIFT_KEY,
     name="uplift_reconciles",
-    description="The uplift groups add up to the contacted customers with a recommended card "
-    "and their conversions (mastered.campaign_event); metadata: uplift per archetype.",
+    description="Each uplift group (archetype, offer) holds the contacts (customer, campaign) "
+    "of customers with a recommended card, split by the card that campaign offered, and "
+    "their conversions in the same campaign (mastered.campaign_event); metadata: uplift "
+    "per archetype.",
     pool=WAREHOUSE_POOL,
 )
 def uplift_reconciles(warehouse: WarehouseResource) -> dg.AssetCheckResult:

@@ -17,7 +17,7 @@ import duckdb
 
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.marts.charts import Chart
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, EVENTS_TABLE
+from fs_assets.transforms.marts.cross_sell import CAMPAIGNS_TABLE, CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.dashboards import FUNNEL_TABLE, LEAD_TABLE, SPEND_TABLE
 from fs_assets.transforms.marts.features import FEATURES_TABLE, spend_predicate
 from fs_assets.transforms.marts.model import (
@@ -31,7 +31,7 @@ from fs_assets.transforms.marts.model import (
 )
 from fs_assets.transforms.marts.page_data import Cube, unfiltered_problems
 from fs_assets.transforms.marts.sql_builder import SqlBuilder
-from fs_assets.transforms.marts.uplift import UPLIFT_TABLE
+from fs_assets.transforms.marts.uplift import OTHER, RECOMMENDED, UPLIFT_TABLE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -95,20 +95,24 @@ left join mastered.product p on p.product_id = x.recommended_product_id"""
 
 
 def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Stages never grow, and the first stage is every customer the campaign targeted."""
+    """Stages never grow, and the first stage is, per archetype, every customer with a
+    contacted event (not every customer with any event: one with an applied event only
+    counts at Applied, as the funnel counts)."""
     grows, first_stage_off, row_count = _rows(
         conn,
         f"""select
           count(*) filter (where customers > prev),
           (select count(*) from (
-             select archetype, count(*) filter (where campaign_stage >= 1) as n
-             from {CROSS_SELL_TABLE} group by archetype) t
+             select x.archetype, count(distinct x.cust_id) as n
+             from {CROSS_SELL_TABLE} x join {EVENTS_TABLE} e on e.cust_id = x.cust_id
+             where e.event_type = ? group by x.archetype) t
            full join (select archetype, customers from {FUNNEL_TABLE} where stage_order = 1) r
            using (archetype)
            where coalesce(t.n, 0) <> coalesce(r.customers, 0)),
           (select count(*) from {FUNNEL_TABLE})
         from (select customers, lag(customers) over (
                 partition by archetype order by stage_order) as prev from {FUNNEL_TABLE})""",
+        [CAMPAIGN_EVENT_TYPES[0]],
     )[0]
     out = {"stage_larger_than_previous": grows, "reached_not_targeted": first_stage_off}
     if row_count != len(ARCHETYPES) * len(FUNNEL_STAGES):
@@ -139,27 +143,32 @@ def funnel_event_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
 
 
 def uplift_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """The uplift mart's groups add up to the contacted customers with a recommended card,
-    its conversions to those with an applied-or-further event, and no group converts more
-    customers than it contacted."""
+    """Each uplift group (archetype, offer) has the contacts of customers with a recommended
+    card whose campaign offered it (or another card), and as conversions those contacts
+    with an applied-or-further event in the same campaign; no group converts more than it
+    contacted. Counted per (customer, campaign) from the events, independently of the mart."""
     counts = _rows(
         conn,
         f"""with truth as (
-          select count(*) as contacted,
-            count(*) filter (where exists (select 1 from {EVENTS_TABLE} e
-              where e.cust_id = x.cust_id and e.event_type in (select unnest(?::varchar[]))))
-              as converted
-          from {CROSS_SELL_TABLE} x
+          select x.archetype,
+            case when c.product_id = x.recommended_product_id then ? else ? end as offer,
+            count(*) as contacted,
+            count(*) filter (where exists (
+              select 1 from {EVENTS_TABLE} v
+              where v.cust_id = p.cust_id and v.campaign_id = p.campaign_id
+                and v.event_type in (select unnest(?::varchar[])))) as converted
+          from (select distinct cust_id, campaign_id from {EVENTS_TABLE}
+                where event_type = ?) p
+          join {CROSS_SELL_TABLE} x on x.cust_id = p.cust_id
+          join {CAMPAIGNS_TABLE} c on c.campaign_id = p.campaign_id
           where x.recommended_product_id is not null
-            and exists (select 1 from {EVENTS_TABLE} e
-                        where e.cust_id = x.cust_id and e.event_type = ?))
+          group by all)
         select
-          (select abs(coalesce(sum(contacted), 0) - (select contacted from truth))
-           from {UPLIFT_TABLE}),
-          (select abs(coalesce(sum(converted), 0) - (select converted from truth))
-           from {UPLIFT_TABLE}),
-          (select count(*) from {UPLIFT_TABLE} where converted > contacted)""",
-        [list(CONVERTED_EVENTS), CAMPAIGN_EVENT_TYPES[0]],
+          count(*) filter (where coalesce(t.contacted, 0) <> coalesce(u.contacted, 0)),
+          count(*) filter (where coalesce(t.converted, 0) <> coalesce(u.converted, 0)),
+          (select count(*) from {UPLIFT_TABLE} where converted > contacted)
+        from truth t full join {UPLIFT_TABLE} u using (archetype, offer)""",
+        [RECOMMENDED, OTHER, list(CONVERTED_EVENTS), CAMPAIGN_EVENT_TYPES[0]],
     )[0]
     names = ("contacted_differs", "converted_differs", "converted_above_contacted")
     return {n: int(v) for n, v in zip(names, counts, strict=True) if v}

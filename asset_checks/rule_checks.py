@@ -26,7 +26,7 @@ from fs_assets.model.columns import Entity
 from fs_assets.model.keys import mastered_table
 from fs_assets.model.rules import Rule, failed_rules_sql, q, reference_joins_sql, rules_of
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
-from fs_assets.transforms.mastering import referenced_entities
+from fs_assets.transforms.mastering import referenced_tables
 
 SAMPLE_SIZE = 5
 
@@ -105,7 +105,7 @@ def key_duplicates(
 
 def rule_check_tables(ent: Entity) -> list[tuple[str, str]]:
     """The tables these checks read: the mastered table and those its rules read."""
-    return [("mastered", ent.name), *(("mastered", name) for name in referenced_entities(ent))]
+    return [("mastered", ent.name), *(("mastered", name) for name in referenced_tables(ent))]
 
 
 def rule_check_specs(ent: Entity) -> list[dg.AssetCheckSpec]:

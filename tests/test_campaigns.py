@@ -8,6 +8,7 @@ mart and export tests use a copy of the session's built data folder.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -25,7 +26,11 @@ from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES, LEVELS
 from fs_assets.transforms.governance.export import export_path
 from fs_assets.transforms.governance.policies import SALES
+from fs_assets.transforms.marts.charts import FUNNEL_BINDING, fetch
+from fs_assets.transforms.marts.dashboards import FUNNEL_TABLE, build_funnel
 from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS
+from fs_assets.transforms.marts.page_data import chart_rows, customers_cube, unfiltered_problems
+from fs_assets.transforms.marts.uplift import build_uplift
 from fs_assets.transforms.mastering import build_mastered
 
 CODE = [PROJECT_ROOT / d for d in ("fs_assets", "policies", "resources", "asset_checks")]
@@ -132,6 +137,92 @@ def test_an_event_for_a_customer_without_consent_is_quarantined_with_the_rule(
     assert stored == 0
 
 
+def _write_rows(path: Path, ent, rows: list[list[object]]) -> Path:
+    """A landing CSV of the entity (index column first, the source headers)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["", *(c.source_header for c in ent.columns)])
+        for i, row in enumerate(rows):
+            out.writerow([i, *row])
+    return path
+
+
+def test_consent_is_judged_at_the_events_time_not_by_the_current_version(
+    conn: duckdb.DuckDBPyConnection, small_landing: Path, tmp_path: Path
+) -> None:
+    """A consent withdrawn after a contact leaves the contact valid; a contact after the
+    withdrawal is rejected with the rule, and one just before it is not."""
+    for name in ("customer", "product", "campaign", "campaign_event"):
+        for path in sorted((small_landing / name).glob("*.csv")):
+            ingest_file(conn, ENTITIES[name], path)
+        build_mastered(conn, ENTITIES[name])
+    # A consenting customer aged 30 to 50 (no age flag changes) with contacts.
+    cust, last = conn.execute(
+        """select c.cust_id, greatest(max(e.event_ts), any_value(c.modified_at))
+           from mastered.customer c join mastered.campaign_event e using (cust_id)
+           where c.cust_dob between date '1975-01-01' and date '1992-12-31'
+           group by c.cust_id order by c.cust_id limit 1"""
+    ).fetchone()
+    contacts = conn.execute(
+        "select count(*) from mastered.campaign_event where cust_id = ?", [cust]
+    ).fetchone()[0]
+    withdrawn = last + dt.timedelta(days=1)
+    cols = ", ".join(f'"{c}"' for c in CUSTOMER.column_names)
+    version = list(
+        conn.execute(
+            f"select {cols} from raw.customer where cust_id = ? order by modified_at desc limit 1",
+            [cust],
+        ).fetchone()
+    )
+    version[CUSTOMER.column_names.index("marketing_consent")] = "No"
+    version[CUSTOMER.column_names.index("modified_at")] = f"{withdrawn:%Y-%m-%d %H:%M:%S}"
+    ingest_file(
+        conn, CUSTOMER, _write_rows(tmp_path / "customer_withdrawn.csv", CUSTOMER, [version])
+    )
+    build_mastered(conn, CUSTOMER)
+    assert conn.execute(
+        "select marketing_consent from mastered.customer where cust_id = ?", [cust]
+    ).fetchone() == ("No",)
+    build_mastered(conn, CAMPAIGN_EVENT)
+    # The earlier contacts stay mastered: consent was given when they were made.
+    assert (
+        conn.execute(
+            "select count(*) from mastered.campaign_event where cust_id = ?", [cust]
+        ).fetchone()[0]
+        == contacts
+    )
+    for table in ("rejects", "pending_corrections"):
+        assert (
+            conn.execute(f"select count(*) from quarantine.campaign_event_{table}").fetchone()[0]
+            == 0
+        )
+    # An hour before the withdrawal: valid; a day after it: rejected with the rule.
+    stamp = [withdrawn - dt.timedelta(hours=1), withdrawn + dt.timedelta(days=1)]
+    events = [
+        [
+            f"9999999999990{i}",
+            CAMPAIGNS[0].campaign_id,
+            cust,
+            "contacted",
+            *[f"{t:%Y-%m-%d %H:%M:%S}"] * 3,
+        ]
+        for i, t in enumerate(stamp)
+    ]
+    ingest_file(conn, CAMPAIGN_EVENT, _write_rows(tmp_path / "events.csv", CAMPAIGN_EVENT, events))
+    build_mastered(conn, CAMPAIGN_EVENT)
+    rejects = conn.execute(
+        "select event_id, _failed_rules from quarantine.campaign_event_rejects"
+    ).fetchall()
+    assert [r[0] for r in rejects] == ["99999999999901"]
+    assert "cust_id__without_consent" in rejects[0][1]
+    assert (
+        conn.execute(
+            "select count(*) from mastered.campaign_event where event_id = '99999999999900'"
+        ).fetchone()[0]
+        == 1
+    )
+
+
 def _wh(paths: DataPaths) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(paths.warehouse))
 
@@ -171,6 +262,107 @@ def test_funnel_counts_customers_with_each_event_and_a_mismatch_fails(built: Dat
             "(select min(event_id) from mastered.campaign_event where event_type = 'onboarded')"
         )
         assert funnel_problems(wh).get("stages_not_matching_events") == 1
+
+
+def _uplift_inputs(conn: duckdb.DuckDBPyConnection) -> None:
+    """Hand-made marts.cross_sell, mastered.campaign and mastered.campaign_event.
+
+    The cross-sell carries the columns it has in the build (offered_product_id: the card
+    of the campaign that contacted the customer last), so the mart can read either.
+    c1 (recommended P1) is contacted by K1 (offering P1) without converting and by K2
+    (offering P2), where they apply; c2 converts in K1; c3 has no recommended card; c4
+    applied in K2 without a contacted event (no contact: the stage-order check names it).
+    """
+    conn.execute("create schema if not exists marts")
+    conn.execute(
+        """create table marts.cross_sell as select * from (values
+          ('c1', 'A', 'P1', 3, 'P2', false), ('c2', 'A', 'P1', 3, 'P1', true),
+          ('c3', 'A', null, 3, 'P1', null), ('c4', 'A', 'P2', 3, 'P2', true))
+          t(cust_id, archetype, recommended_product_id, campaign_stage, offered_product_id,
+            offered_recommended)"""
+    )
+    conn.execute(
+        "create table mastered.campaign as select * from (values ('K1', 'P1'), ('K2', 'P2'))"
+        " t(campaign_id, product_id)"
+    )
+    conn.execute(
+        """create table mastered.campaign_event as
+          select row_number() over ()::varchar as event_id, * from (values
+          ('K1', 'c1', 'contacted', timestamp '2023-03-01 10:00'),
+          ('K2', 'c1', 'contacted', timestamp '2023-04-01 10:00'),
+          ('K2', 'c1', 'responded', timestamp '2023-04-02 10:00'),
+          ('K2', 'c1', 'applied', timestamp '2023-04-03 10:00'),
+          ('K1', 'c2', 'contacted', timestamp '2023-03-01 10:00'),
+          ('K1', 'c2', 'responded', timestamp '2023-03-02 10:00'),
+          ('K1', 'c2', 'applied', timestamp '2023-03-03 10:00'),
+          ('K1', 'c3', 'contacted', timestamp '2023-03-01 10:00'),
+          ('K1', 'c3', 'applied', timestamp '2023-03-03 10:00'),
+          ('K2', 'c4', 'applied', timestamp '2023-04-03 10:00'))
+          t(campaign_id, cust_id, event_type, event_ts)"""
+    )
+
+
+def test_uplift_counts_each_contact_with_its_own_campaigns_offer_and_outcome(
+    conn: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fs_assets.transforms.marts.uplift.ARCHETYPE_NAMES", ("A",))
+    _uplift_inputs(conn)
+    build_uplift(conn)
+    rows = conn.execute(
+        "select offer, contacted, converted, conversion, uplift_points"
+        " from marts.campaign_uplift where archetype = 'A' order by offer desc"
+    ).fetchall()
+    # c1's contact by K1 (its recommended card) did not convert, its contact by K2 did;
+    # c2 converted in K1; c3 (no recommended card) and c4 (no contact) are not counted.
+    assert rows == [("Recommended card", 2, 1, 0.5, -50.0), ("Other card", 1, 1, 1.0, -50.0)]
+    assert uplift_problems(conn) == {}
+    # Conversions moved between the groups (same total) are found per group.
+    conn.execute(
+        "update marts.campaign_uplift set converted = converted + case offer"
+        " when 'Recommended card' then 1 else -1 end"
+    )
+    assert uplift_problems(conn) == {"converted_differs": 2}
+
+
+def test_the_funnel_pages_cube_counts_customers_with_each_stages_event_as_the_mart(
+    conn: duckdb.DuckDBPyConnection,
+) -> None:
+    """A customer with events out of stage order counts at the stages they have an event
+    of, on the page as in the mart: not at a missing earlier stage."""
+    a, b = ARCHETYPE_NAMES[0], ARCHETYPE_NAMES[1]
+    conn.execute("create schema if not exists marts")
+    conn.execute(
+        f"""create table marts.cross_sell as select * from (values
+          ('c1', '{a}', 'Urban', 5, 'P1'), ('c2', '{a}', 'Rural', 3, 'P1'),
+          ('c3', '{a}', 'Urban', 2, null), ('c4', '{b}', 'Urban', null, null))
+          t(cust_id, archetype, segment, campaign_stage, offered_product_id)"""
+    )
+    conn.execute(
+        """alter table marts.cross_sell add column state varchar default 'Goa';
+           alter table marts.cross_sell add column country varchar default 'India';
+           alter table marts.cross_sell add column risk_category varchar default 'Low';
+           alter table marts.cross_sell add column affluence_level varchar default 'Low';
+           create table mastered.product as select 'P1' as product_id, 'Card' as product_name;
+           create table mastered.transaction as select 'c1' as cust_id,
+             1.0::decimal(18,2) as amount_reporting, 'x' as transaction_status,
+             'x' as transaction_type limit 0"""
+    )
+    # c1 has every stage; c2 applied without an earlier event; c3 contacted and responded.
+    conn.execute(
+        """create table mastered.campaign_event as select * from (values
+          ('c1', 'contacted'), ('c1', 'responded'), ('c1', 'applied'), ('c1', 'kyc_passed'),
+          ('c1', 'onboarded'), ('c2', 'applied'), ('c3', 'contacted'), ('c3', 'responded'))
+          t(cust_id, event_type)"""
+    )
+    build_funnel(conn)
+    mart = fetch(conn, FUNNEL_TABLE, None)
+    got = {(r["archetype"], r["stage_order"]): r["customers"] for r in mart}
+    assert [got[(a, k)] for k in range(1, 6)] == [2, 2, 2, 1, 1]
+    cube = customers_cube(conn, "stage")
+    assert unfiltered_problems(cube, FUNNEL_BINDING, mart) == []
+    rural = chart_rows(cube, FUNNEL_BINDING, {"segment": "Rural"})
+    assert [r["customers"] for r in rural if r["archetype"] == a] == [0, 0, 1, 0, 0]
+    assert funnel_problems(conn) == {}
 
 
 @pytest.mark.slow

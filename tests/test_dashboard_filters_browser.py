@@ -14,6 +14,7 @@ import pytest
 from test_dashboards_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 
 from fs_assets.model.paths import DataPaths
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, FUNNEL_STAGES
 
@@ -87,9 +88,11 @@ def test_funnel_page_filters_equal_the_mart(page, built: DataPaths, wh) -> None:
     truth = {
         (a, s): _one(
             wh,
-            "select count(*) from marts.cross_sell where archetype = ? and segment = ?"
-            " and risk_category = ? and campaign_stage >= ?",
-            [a, segment, risk, s],
+            "select count(distinct x.cust_id) from marts.cross_sell x"
+            " join mastered.campaign_event e using (cust_id)"
+            " where x.archetype = ? and x.segment = ? and x.risk_category = ?"
+            " and e.event_type = ?",
+            [a, segment, risk, CAMPAIGN_EVENT_TYPES[s - 1]],
         )
         for a in ARCHETYPE_NAMES
         for s in range(1, len(FUNNEL_STAGES) + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import shutil
 import time
@@ -14,11 +15,12 @@ import pyarrow as pa
 import pytest
 
 from fs_assets.app import cli
-from fs_assets.generator import generate_landing
+from fs_assets.generator import campaigns_day, generate_landing
 from fs_assets.generator import simulate as sim
 from fs_assets.generator.simulate import SimulationError, simulate
-from fs_assets.model.entities import CUSTOMER, ENTITY_NAMES
+from fs_assets.model.entities import CAMPAIGN, CAMPAIGN_EVENT, CUSTOMER, ENTITY_NAMES
 from fs_assets.model.paths import DataPaths
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 
 BASE_CUSTOMERS = 200
 # The dagster dev test: a day's downstream runs take minutes on the loaded 2-core machine.
@@ -178,6 +180,102 @@ def test_values_outside_the_model_do_not_stop_the_day(
     assert changed[0][0] == "Atlantis" and changed[0][1] in ("High", "Low", "Medium")
 
 
+def _landed_rows(landing: Path, entity, pattern: str = "*.csv") -> duckdb.DuckDBPyConnection:
+    """The entity's landed CSV files as one text table `t` (model column names, file name)."""
+    db = duckdb.connect()
+    db.execute(
+        "create table t as select * exclude (_row) from read_csv(?, header = true,"
+        " all_varchar = true, names = ?, filename = true)",
+        [
+            [str(p) for p in sorted((landing / entity.name).glob(pattern))],
+            ["_row", *entity.column_names],
+        ],
+    )
+    return db
+
+
+def test_simulated_days_land_campaign_events_allowed_at_their_time(
+    base_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The month's campaign lands with its first day; contacts and their later stages follow
+    day by day, in stage order; after every customer withdrew consent nothing lands."""
+    monkeypatch.setattr(campaigns_day, "CONTACT_RATE", 0.05)  # many contacts in 200 customers
+    landing = _copy(base_landing, tmp_path / "landing")
+    reports = simulate(landing, days=8, seed=5)
+    campaigns = (
+        _landed_rows(landing, CAMPAIGN, "*_day_*")
+        .execute("select campaign_id, start_date, end_date, filename from t")
+        .fetchall()
+    )
+    assert [(c[0], c[1], c[2]) for c in campaigns] == [("CMP0000012", "2023-12-01", "2024-01-25")]
+    assert "campaign_day_20231201_1_new" in campaigns[0][3]
+    events = _landed_rows(landing, CAMPAIGN_EVENT, "*_day_*")
+    per_day = events.execute(
+        "select regexp_extract(filename, '_day_(\\d{8})_', 1) as day,"
+        " count(*) filter (where event_type = 'contacted'),"
+        " count(*) filter (where event_type <> 'contacted')"
+        " from t group by 1 order by 1"
+    ).fetchall()
+    assert per_day[0][0] == "20231201" and per_day[0][1] > 0
+    assert sum(d[1] for d in per_day) > 20 and sum(d[2] for d in per_day) > 5
+    assert len({d[0] for d in per_day}) >= 6  # the funnel moves day by day
+    assert (
+        sum(r.rows.get(CAMPAIGN_EVENT.name, 0) for r in reports)
+        == events.execute("select count(*) from t").fetchone()[0]
+    )
+    # Each later stage has its previous one, no later, and lands on or after its time.
+    stages = list(CAMPAIGN_EVENT_TYPES)
+    broken = events.execute(
+        """select count(*) from t e where list_position(?::varchar[], e.event_type) > 1
+           and not exists (select 1 from t p where p.cust_id = e.cust_id
+             and p.campaign_id = e.campaign_id and p.event_ts <= e.event_ts
+             and list_position(?::varchar[], p.event_type)
+                 = list_position(?::varchar[], e.event_type) - 1)""",
+        [stages, stages, stages],
+    ).fetchone()[0]
+    assert broken == 0
+    # Every event only when the customer's landed version in force then allowed contact.
+    customers = _landed_rows(landing, CUSTOMER)
+    day_events = [str(p) for p in sorted((landing / "campaign_event").glob("*_day_*"))]
+    refused = customers.execute(
+        """select count(*) from read_csv(?, header = true, all_varchar = true, names = ?) e
+           where not coalesce((
+             select arg_max(c.marketing_consent = 'Yes' and c.do_not_contact = 'No',
+                            c.modified_at::timestamp)
+             from t c where c.cust_id = e.cust_id
+               and c.modified_at::timestamp <= e.event_ts::timestamp), false)""",
+        [day_events, ["_row", *CAMPAIGN_EVENT.column_names]],
+    ).fetchone()[0]
+    assert refused == 0
+    # Every landed customer withdraws consent after the last day: later days contact none
+    # of them and land none of their contacts' later stages.
+    control = _copy(landing, tmp_path / "control")  # the same days without the withdrawal
+    header = next((landing / "customer").glob("*.csv")).read_text().splitlines()[0]
+    rows = customers.execute(
+        "select * exclude (filename) replace ('No' as marketing_consent,"
+        " '2023-12-13 00:00:00' as modified_at) from t"
+        " qualify row_number() over (partition by cust_id order by modified_at desc) = 1"
+    ).fetchall()
+    with (landing / "customer" / "customer_withdrawn.csv").open("w", newline="") as handle:
+        handle.write(header + "\n")
+        writer = csv.writer(handle, lineterminator="\n")
+        for i, row in enumerate(rows):
+            writer.writerow([i, *row])
+    later = simulate(landing, days=3, seed=5)
+    assert later[0].day == dt.date(2023, 12, 13)
+    withdrawn = {int(r[CUSTOMER.column_names.index("cust_id")]) for r in rows}
+    simulate(control, days=3, seed=5)
+
+    def late_customers(folder: Path) -> set[int]:
+        if not list((folder / "campaign_event").glob("*_day_2023121[345]_*")):
+            return set()
+        late = _landed_rows(folder, CAMPAIGN_EVENT, "*_day_2023121[345]_*")
+        return {int(r[0]) for r in late.execute("select cust_id from t").fetchall()}
+
+    assert late_customers(control) & withdrawn  # they would have had events
+    assert not late_customers(landing) & withdrawn  # only customers new on those days
+
+
 def test_a_day_lands_once(base_landing: Path, tmp_path: Path) -> None:
     landing = _copy(base_landing, tmp_path / "landing")
     simulate(landing, days=1, seed=5)
@@ -268,6 +366,13 @@ def test_a_simulated_month_reaches_mastered(built: DataPaths) -> None:
             "select count(*) from quarantine.customer_pending_corrections"
         ).fetchall()[0][0]
         assert pending == 0
+        # The simulated campaign's events master cleanly: consent held at every event.
+        events = sum(r.rows.get(CAMPAIGN_EVENT.name, 0) for r in reports)
+        quarantined = conn.execute(
+            "select (select count(*) from quarantine.campaign_event_rejects)"
+            " + (select count(*) from quarantine.campaign_event_pending_corrections)"
+        ).fetchall()[0][0]
+        assert events > 0 and quarantined == 0
     assert np.all(np.diff([r.day.toordinal() for r in reports]) > 0)
 
 

@@ -347,9 +347,10 @@ def _uplift_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     UPLIFT_KEY,
     UPLIFT_TABLE,
     UPLIFT_COLUMNS,
-    [CROSS_SELL_KEY, mastered_key("campaign_event")],
-    "Uplift of recommended cards: per archetype, the conversion (applied or further) of "
-    "contacted customers offered their recommended card against those offered another.",
+    [CROSS_SELL_KEY, mastered_key("campaign_event"), mastered_key("campaign")],
+    "Uplift of recommended cards: per archetype, the conversion (applied or further in the "
+    "same campaign) of contacts by a campaign offering the customer's recommended card "
+    "against contacts by a campaign offering another card.",
     {"duckdb", "vega"},
 )
 def campaign_uplift(warehouse: WarehouseResource) -> dg.MaterializeResult:

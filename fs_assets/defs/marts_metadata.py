@@ -56,6 +56,7 @@ def _deps(key: dg.AssetKey, *columns: str) -> list[tuple[dg.AssetKey, str]]:
 
 _TX = mastered_key("transaction")
 _EV = mastered_key("campaign_event")
+_CMP = mastered_key("campaign")
 SPEND_TX = _deps(_TX, "amount_reporting", "transaction_status", "transaction_type")
 CURRENCY_DOC = (
     CURRENCY_COLUMN,
@@ -387,28 +388,31 @@ UPLIFT_COLUMNS: Cols = [
     (
         "offer",
         "VARCHAR",
-        "'Recommended card' when the campaign offered the customer's recommended card, "
-        "else 'Other card'.",
-        _deps(_C, "offered_recommended"),
+        "'Recommended card' when the contact's campaign offered the customer's recommended "
+        "card, else 'Other card'.",
+        [*_deps(_CMP, "product_id"), *_deps(_C, "recommended_product_id")],
     ),
     (
         "contacted",
         "BIGINT",
-        "Contacted customers of the archetype with a recommended card, offered this way.",
-        _deps(_C, "offered_product_id", "recommended_product_id"),
+        "Number of contacts (customer, campaign pairs with a contacted event) of the "
+        "archetype's customers with a recommended card, offered this way.",
+        [*_deps(_EV, "cust_id", "campaign_id", "event_type"), *_deps(_C, "recommended_product_id")],
     ),
     (
         "converted",
         "BIGINT",
-        "Of those, customers with an applied, kyc_passed or onboarded event.",
-        _deps(_EV, "cust_id", "event_type"),
+        "Of those contacts, the number with an applied, kyc_passed or onboarded event in the "
+        "same campaign.",
+        _deps(_EV, "cust_id", "campaign_id", "event_type"),
     ),
     ("conversion", "DOUBLE", f"converted / contacted, {FRACTION}; null when none.", []),
     (
         "uplift_points",
         "DOUBLE",
-        "The archetype's conversion with the recommended card minus with another card, in "
-        "percentage points; null when either group is empty.",
+        "The archetype's conversion of contacts offered the recommended card minus of "
+        "contacts offered another card, in percentage points; null when either group is "
+        "empty.",
         [],
     ),
 ]

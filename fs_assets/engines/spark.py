@@ -73,7 +73,7 @@ from fs_assets.transforms.mastering import (
     pending_select_sql,
     pending_table,
     ranked_sql,
-    referenced_entities,
+    referenced_tables,
     rejects_select_sql,
     superseded_select_sql,
     versions_sql,
@@ -570,7 +570,7 @@ def build_mastered(
     wh: SparkWarehouse, ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
 ) -> MasterStats:
     """Rebuild mastered/<entity>, its history, rejects and pending corrections, all keys."""
-    for name in referenced_entities(ent):
+    for name in referenced_tables(ent):
         if not wh.register("mastered", name):
             raise RuntimeError(
                 f"mastered.{name} does not exist yet; build it before mastered.{ent.name} "

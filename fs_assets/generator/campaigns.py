@@ -75,15 +75,18 @@ class Campaign:
 _CARDS = tuple(p for p in PRODUCT_CATALOG if p.product_type == "Credit Card")
 
 
-def _campaign(index: int) -> Campaign:
-    card = _CARDS[index]
-    start = dt.date(CAMPAIGN_YEAR, 1 + index, 1)
+def campaign_of_month(index: int) -> Campaign:
+    """The campaign of month `index` (0: January of CAMPAIGN_YEAR): the cards in turn, from
+    the month's first day for CAMPAIGN_WEEKS. The sample lands the first one per card; a
+    simulated month lands its own (simulate.py)."""
+    card = _CARDS[index % len(_CARDS)]
+    start = dt.date(CAMPAIGN_YEAR + index // 12, 1 + index % 12, 1)
     targets = tuple(
         ARCHETYPE_NAMES[(index + k) % len(ARCHETYPE_NAMES)] for k in range(2)
     )  # two archetypes each, in turn
     return Campaign(
         campaign_id=f"CMP{index + 1:07d}",
-        campaign_name=f"{card.product_name} {start:%B} {CAMPAIGN_YEAR}",
+        campaign_name=f"{card.product_name} {start:%B} {start.year}",
         product_id=card.product_id,
         channel=CAMPAIGN_CHANNELS[index % len(CAMPAIGN_CHANNELS)],
         start_date=start,
@@ -92,7 +95,7 @@ def _campaign(index: int) -> Campaign:
     )
 
 
-CAMPAIGNS: tuple[Campaign, ...] = tuple(_campaign(i) for i in range(len(_CARDS)))
+CAMPAIGNS: tuple[Campaign, ...] = tuple(campaign_of_month(i) for i in range(len(_CARDS)))
 _TIER_RANK = np.array([CARD_TIERS_ORDERED.index(c.card_tier or "") for c in _CARDS])
 _MIN_CIBIL = np.array([c.min_cibil_score for c in _CARDS])
 _FEE = np.array([c.annual_fee for c in _CARDS])
@@ -106,18 +109,27 @@ _END_S = np.array([second_number(dt.datetime.combine(c.end_date, dt.time())) for
 _END_S = _END_S + DAY_SECONDS - 1
 
 
-def build_campaigns() -> dict[str, pa.Array]:
-    """One row per campaign, created the day before it starts."""
-    created = text.timestamps(_START_S - DAY_SECONDS)
+def build_campaigns(
+    campaigns: tuple[Campaign, ...] = CAMPAIGNS, created_s: np.ndarray | None = None
+) -> dict[str, pa.Array]:
+    """One row per campaign, created the day before it starts (or at `created_s`)."""
+    if created_s is None:
+        created_s = (
+            np.array(
+                [second_number(dt.datetime.combine(c.start_date, dt.time())) for c in campaigns]
+            )
+            - DAY_SECONDS
+        )
+    created = text.timestamps(created_s)
     return {
-        "campaign_id": pa.array([c.campaign_id for c in CAMPAIGNS], pa.string()),
-        "campaign_name": pa.array([c.campaign_name for c in CAMPAIGNS], pa.string()),
-        "product_id": pa.array([c.product_id for c in CAMPAIGNS], pa.string()),
-        "channel": pa.array([c.channel for c in CAMPAIGNS], pa.string()),
-        "start_date": text.dates(np.array([day_number(c.start_date) for c in CAMPAIGNS])),
-        "end_date": text.dates(np.array([day_number(c.end_date) for c in CAMPAIGNS])),
+        "campaign_id": pa.array([c.campaign_id for c in campaigns], pa.string()),
+        "campaign_name": pa.array([c.campaign_name for c in campaigns], pa.string()),
+        "product_id": pa.array([c.product_id for c in campaigns], pa.string()),
+        "channel": pa.array([c.channel for c in campaigns], pa.string()),
+        "start_date": text.dates(np.array([day_number(c.start_date) for c in campaigns])),
+        "end_date": text.dates(np.array([day_number(c.end_date) for c in campaigns])),
         "target_archetypes": pa.array(
-            [TARGET_SEPARATOR.join(c.target_archetypes) for c in CAMPAIGNS], pa.string()
+            [TARGET_SEPARATOR.join(c.target_archetypes) for c in campaigns], pa.string()
         ),
         "created_at": created,
         "modified_at": created,

@@ -4,7 +4,8 @@ Each simulated business day lands, per entity, the day's new records and new ver
 new customers numbered after the highest landed `cust_id` and their accounts; changes to
 existing customers (address moves, risk re-ratings, Active/Dormant status changes) as
 full new versions; closures (every open account of the customer set to Closed: a status
-change, nothing is deleted); a CIBIL re-score batch; and the day's payments. The landing
+change, nothing is deleted); a CIBIL re-score batch; the day's payments; and the month's
+campaign with the day's campaign events, allowed by consent (`campaigns_day.py`). The landing
 folder is the record of what exists (`landed.py`), so `simulate --days 3` twice lands days
 1-3 and then 4-6, with the same bytes as one `--days 6`. A day's files are written under
 hidden temporary names and renamed into place together, named so they sort by day. At an
@@ -40,6 +41,7 @@ from fs_assets.generator.accounts import (
     build_accounts,
     draw_account_counts,
 )
+from fs_assets.generator.campaigns_day import day_events, launched_campaign
 from fs_assets.generator.customers import (
     _CITY,
     _CITY_COUNTRY,
@@ -68,7 +70,15 @@ from fs_assets.generator.transactions import (
     build_transactions,
 )
 from fs_assets.generator.writer import FORMATS, PartFile, encode
-from fs_assets.model.entities import ACCOUNT, CUSTOMER, ENTITIES, FX_RATE, TRANSACTION
+from fs_assets.model.entities import (
+    ACCOUNT,
+    CAMPAIGN,
+    CAMPAIGN_EVENT,
+    CUSTOMER,
+    ENTITIES,
+    FX_RATE,
+    TRANSACTION,
+)
 from fs_assets.model.places import COUNTRIES
 from fs_assets.model.value_sets import (
     AS_OF,
@@ -458,12 +468,30 @@ def fx_rate_batches(day: Day) -> list[Batch]:
     return [Batch(FX_RATE.name, "1_rates", rates)]
 
 
+# ---- campaigns -------------------------------------------------------------------------
+
+
+def campaign_batches(day: Day) -> list[Batch]:
+    """The month's campaign, with the first simulated day of its month (campaigns_day.py)."""
+    columns = launched_campaign(day.day, day.state)
+    return [] if columns is None else [Batch(CAMPAIGN.name, "1_new", columns)]
+
+
+def campaign_event_batches(day: Day) -> list[Batch]:
+    """The day's contacts of the running campaigns and the later stages that came due,
+    each allowed by the customer's version in force at its time (after the day's changes)."""
+    columns = day_events(day.day, day.seed, day.state, day.rng(CAMPAIGN_EVENT.name))
+    return [] if columns is None else [Batch(CAMPAIGN_EVENT.name, "1_events", columns)]
+
+
 # One line per source, in the order a day lands them (later ones see earlier ones' files).
 DAY_BATCHES: dict[str, Callable[[Day], list[Batch]]] = {
     CUSTOMER.name: customer_batches,
     ACCOUNT.name: account_batches,
     FX_RATE.name: fx_rate_batches,
     TRANSACTION.name: transaction_batches,
+    CAMPAIGN.name: campaign_batches,
+    CAMPAIGN_EVENT.name: campaign_event_batches,
 }
 
 

@@ -36,6 +36,12 @@ class Lookup:
     # judged row) and `{changed}` (a subquery of the changed keys of `entity`); each `?`
     # is the reporting currency. None: any change re-evaluates every row.
     affected: str | None = None
+    # The mastered tables the relation reads (empty: the entity's own mastered table).
+    tables: tuple[str, ...] = ()
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return self.tables or (self.entity,)
 
 
 ACCOUNT_LOOKUP = Lookup(
@@ -75,16 +81,29 @@ FX_LOOKUP = Lookup(
         f"or (? || ':' || {_FX_DAY}) in ({{changed}})"
     ),
 )
-# A campaign event's customer's marketing permissions (current mastered version).
+# A campaign event's customer's marketing permissions as they were at the event's time:
+# the customer's valid version in force then (mastered.customer_history, valid_from
+# inclusive, valid_to exclusive; versions never in force, valid_from = valid_to, left out).
+# The first version also covers the time before it (a contact before the customer's first
+# known version is judged by it), so every event of a mastered customer finds exactly one.
+_EVENT_TS = "try_cast({s}.event_ts as timestamp)"
 CONSENT_LOOKUP = Lookup(
     alias="_cons",
     entity="customer",
     relation=(
         "select cust_id as cons_cust_id, marketing_consent as cons_marketing_consent, "
-        "do_not_contact as cons_do_not_contact from mastered.customer"
+        "do_not_contact as cons_do_not_contact, case when row_number() over "
+        "(partition by cust_id order by valid_from) = 1 then null else valid_from end "
+        "as cons_from, valid_to as cons_to from mastered.customer_history "
+        "where valid_to is null or valid_from < valid_to"
     ),
-    on="_cons.cons_cust_id = {s}.cust_id",
+    on=(
+        "_cons.cons_cust_id = {s}.cust_id "
+        f"and (_cons.cons_from is null or _cons.cons_from <= {_EVENT_TS}) "
+        f"and (_cons.cons_to is null or {_EVENT_TS} < _cons.cons_to)"
+    ),
     affected="{s}.cust_id in ({changed})",
+    tables=("customer_history",),
 )
 LOOKUPS: dict[str, tuple[Lookup, ...]] = {
     "transaction": (ACCOUNT_LOOKUP, FX_LOOKUP),
@@ -130,6 +149,11 @@ def lookups(ent: Entity) -> tuple[Lookup, ...]:
 def lookup_entities(ent: Entity) -> tuple[str, ...]:
     """Entities whose mastered tables this entity's rules read, besides foreign keys."""
     return tuple(dict.fromkeys(lk.entity for lk in lookups(ent)))
+
+
+def lookup_tables(ent: Entity) -> tuple[str, ...]:
+    """Mastered tables (and history views) this entity's lookups read."""
+    return tuple(dict.fromkeys(t for lk in lookups(ent) for t in lk.reads))
 
 
 def check_reporting_currency(currency: str) -> str:

@@ -235,7 +235,7 @@ CROSS_RULES: dict[str, tuple[tuple[str, str, RuleKind, str, str], ...]] = {
             "cust_id",
             "without_consent",
             "a campaign may contact only customers with marketing_consent 'Yes' and "
-            "do_not_contact 'No' (mastered.customer)",
+            "do_not_contact 'No' at the event's time (mastered.customer_history)",
             f"_cons.cons_cust_id is not null and (_cons.cons_marketing_consent <> '{YES}' "
             f"or _cons.cons_do_not_contact <> '{NO}')",
         ),

@@ -43,6 +43,7 @@ from fs_assets.model.cross_entity import (
     check_reporting_currency,
     derived_select_sql,
     lookup_entities,
+    lookup_tables,
     lookups,
 )
 from fs_assets.model.entities import ENTITIES
@@ -248,9 +249,15 @@ def referenced_entities(ent: Entity) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*(fk.entity for fk in ent.foreign_keys), *lookup_entities(ent)]))
 
 
+def referenced_tables(ent: Entity) -> tuple[str, ...]:
+    """Mastered tables (and history views) the rules' joins read: foreign keys' targets,
+    then the lookups' relations (mastered.customer_history for consent at an event's time)."""
+    return tuple(dict.fromkeys([*(fk.entity for fk in ent.foreign_keys), *lookup_tables(ent)]))
+
+
 def ensure_reference_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
     """Referenced mastered tables must exist for the foreign-key and lookup joins."""
-    for name in referenced_entities(ent):
+    for name in referenced_tables(ent):
         if not table_exists(conn, "mastered", name):
             raise RuntimeError(
                 f"mastered.{name} does not exist yet; build it before mastered.{ent.name} "

@@ -20,10 +20,11 @@ from typing import Any
 import duckdb
 
 from fs_assets.model.rules import q
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.governance import GOVERNED_SCHEMA, view_name
 from fs_assets.transforms.governance.masking_key import INNER_VAR, hmac_sql
 from fs_assets.transforms.governance.policies import ANALYST
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
+from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.flow_charts import Row, json_value
 from fs_assets.transforms.marts.model import FUNNEL_STAGES, SPEND_SEGMENT_BOUNDS, SPEND_SEGMENTS
@@ -110,7 +111,8 @@ class Binding:
     `group` maps each field of the chart's rows to the cube column it comes from; `sums`
     are the measures added up. `click` is the filter a click on the chart sets (from the
     datum's field of that name in `group`), `kind` a step after the sums: "rows" (none),
-    "funnel" (reached = at or beyond a stage, with conversions), "cumulative" (running
+    "funnel" (customers with an event of each stage, from a bit set of stages, with
+    conversions), "cumulative" (running
     total by month), "sankey" or "treemap" (Vega layouts of the flow rows). `where` keeps
     cube rows whose column is not null.
     """
@@ -177,10 +179,15 @@ def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str) -> Cube:
         raise ValueError(f"unknown customer dimension {extra!r}; known: {CUSTOMER_EXTRAS}")
     spend, spend_params = spend_predicate("t")
     sql = load_sql(
-        SQL_PACKAGE, "page_customers.sql", cross_sell=CROSS_SELL_TABLE, spend=spend, extra=extra
+        SQL_PACKAGE,
+        "page_customers.sql",
+        cross_sell=CROSS_SELL_TABLE,
+        events=EVENTS_TABLE,
+        spend=spend,
+        extra=extra,
     )
     # The spend predicate's parameters come after the select list's, in text order.
-    params = [len(FUNNEL_STAGES), *_segment_params(), *spend_params]
+    params = [list(CAMPAIGN_EVENT_TYPES), len(FUNNEL_STAGES), *_segment_params(), *spend_params]
     return _cube(conn, "customers", sql, params)
 
 
@@ -276,13 +283,18 @@ def chart_rows(
 
 
 def funnel_rows(rows: Sequence[Row], archetypes: Sequence[str], stages: Sequence[str]) -> list[Row]:
-    """Per archetype and stage: customers at or beyond it, and the conversions (as the mart)."""
-    ended = {(r["archetype"], r["stage_order"]): r["customers"] for r in rows}
+    """Per archetype and stage: the customers with an event of that stage, and the
+    conversions (as the mart). A row's `stage_order` is the bit set of the stages its
+    customers have an event of (bit k - 1 for stage k; page_customers.sql)."""
     out: list[Row] = []
     for a in archetypes:
         first = prev = None
         for i, stage in enumerate(stages, start=1):
-            n = sum(ended.get((a, k), 0) for k in range(i, len(stages) + 1))
+            n = sum(
+                r["customers"]
+                for r in rows
+                if r["archetype"] == a and (int(r["stage_order"]) >> (i - 1)) & 1
+            )
             row: Row = {"archetype": a, "stage_order": i, "stage": stage, "customers": n}
             if i > 1 and prev:
                 row["conversion_from_previous"] = n / prev

@@ -1,10 +1,13 @@
 """`marts.campaign_uplift`: does offering the recommended card convert better?
 
-Among contacted customers who have a recommended card (marts.cross_sell), per archetype:
-those offered that card against those offered another one. A customer converts when a
-valid event of CONVERTED_EVENTS exists for them (applied or further). Uplift is the
-recommended group's conversion minus the other group's, in percentage points; null when
-either group is empty.
+The unit is a contact: a (customer, campaign) pair with a valid `contacted` event, for
+customers who have a recommended card (marts.cross_sell). A contact is in the
+`Recommended card` group when that campaign offered the customer's recommended card
+(mastered.campaign.product_id), else in `Other card`; it converts when the same customer
+has a valid event of CONVERTED_EVENTS (applied or further) in the same campaign. So a
+customer contacted by two campaigns counts once in each, with that campaign's outcome.
+Per archetype: contacts, conversions, conversion, and uplift (the recommended group's
+conversion minus the other's, in percentage points; null when either group is empty).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 
 import duckdb
 
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.marts.charts import Chart, fetch
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, EVENTS_TABLE
+from fs_assets.transforms.marts.cross_sell import CAMPAIGNS_TABLE, CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS
 
 UPLIFT_TABLE = "marts.campaign_uplift"
@@ -27,12 +31,19 @@ with archetypes as (
     unnest(range(1, len(?::varchar[]) + 1)) as archetype_order
 ),
 offers as (select unnest(?::varchar[]) as offer),
+contacts as (
+  select e.cust_id, e.campaign_id,
+    bool_or(list_contains(?::varchar[], e.event_type)) as converted
+  from {EVENTS_TABLE} e
+  group by e.cust_id, e.campaign_id
+  having bool_or(e.event_type = ?)
+),
 contacted as (
-  select x.cust_id, x.archetype, case when x.offered_recommended then ? else ? end as offer,
-    exists (select 1 from {EVENTS_TABLE} e where e.cust_id = x.cust_id
-            and e.event_type in (select unnest(?::varchar[]))) as converted
-  from {CROSS_SELL_TABLE} x
-  where x.recommended_product_id is not null and x.offered_product_id is not null
+  select k.cust_id, x.archetype,
+    case when c.product_id = x.recommended_product_id then ? else ? end as offer, k.converted
+  from contacts k join {CROSS_SELL_TABLE} x using (cust_id)
+  join {CAMPAIGNS_TABLE} c using (campaign_id)
+  where x.recommended_product_id is not null
 ),
 counts as (
   select a.archetype, a.archetype_order, o.offer, count(c.cust_id)::bigint as contacted,
@@ -58,7 +69,16 @@ def build_uplift(conn: duckdb.DuckDBPyConnection) -> int:
     names = list(ARCHETYPE_NAMES)
     conn.execute(
         _SQL,
-        [names, names, list(OFFERS), RECOMMENDED, OTHER, list(CONVERTED_EVENTS), *OFFERS],
+        [
+            names,
+            names,
+            list(OFFERS),
+            list(CONVERTED_EVENTS),
+            CAMPAIGN_EVENT_TYPES[0],
+            RECOMMENDED,
+            OTHER,
+            *OFFERS,
+        ],
     )
     return int(conn.execute(f"select count(*) from {UPLIFT_TABLE}").fetchall()[0][0])
 
@@ -92,7 +112,7 @@ def uplift_spec(rows: tuple[dict[str, Any], ...]) -> dict[str, Any]:
             "y": {
                 "field": "conversion",
                 "type": "quantitative",
-                "title": "Conversion (applied or further / contacted)",
+                "title": "Conversion (applied or further in the campaign / contacts)",
                 "axis": {"format": ".0%"},
             },
             "color": {
@@ -119,9 +139,10 @@ def uplift_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             name="campaign_uplift",
             title="Uplift of recommended cards",
             description=(
-                "Share of contacted customers with a recommended card who applied (or got "
-                "further), by whether the campaign offered them that card; uplift_points is "
-                "the difference in percentage points."
+                "Share of contacts (a customer contacted by a campaign) of customers with a "
+                "recommended card that led to an application (or further) in the same "
+                "campaign, by whether that campaign offered the recommended card; "
+                "uplift_points is the difference in percentage points."
             ),
             table=UPLIFT_TABLE,
             figure=None,

@@ -49,15 +49,15 @@
     return [...out.values()];
   }
 
+  // A row's stage_order is the bit set of the stages its customers have an event of (bit
+  // k - 1 for stage k): each stage counts the customers with its event, as the mart does.
   function funnel(b, rows) {
-    const n = {};
-    for (const r of rows) n[r.archetype + '\u0000' + r.stage_order] = r.customers;
     const out = [];
     for (const a of b.archetypes) {
       let first = null, prev = null;
       b.stages.forEach((stage, i) => {
         let c = 0;
-        for (let k = i + 1; k <= b.stages.length; k++) c += n[a + '\u0000' + k] || 0;
+        for (const r of rows) if (r.archetype === a && (r.stage_order >> i) & 1) c += r.customers;
         const row = {archetype: a, stage_order: i + 1, stage: stage, customers: c};
         if (i > 0 && prev) row.conversion_from_previous = c / prev;
         if (first === null) first = c;

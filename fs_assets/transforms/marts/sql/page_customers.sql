@@ -1,11 +1,17 @@
 -- Customers per filter cell (archetype, state, segment, risk, affluence) and the page's own
--- dimension ({extra}: the campaign stage reached, the card the campaign onboarded them to,
--- or the spend segment), with their spend. Parameters: the onboarded stage's number, then
--- the spend segment bounds and names (low, name, high, name, name), then the spend
--- predicate's.
-with customers as (
+-- dimension ({extra}: the stages the customer has an event of, as a bit set (bit k - 1 for
+-- stage k, as the funnel mart counts them: a customer counts at each stage they have an
+-- event of, whatever the order), the card the campaign onboarded them to, or the spend
+-- segment), with their spend. Parameters: the event types in stage order, the onboarded
+-- stage's number, then the spend segment bounds and names (low, name, high, name, name),
+-- then the spend predicate's.
+with reached as (
+  select cust_id, bit_or(1 << (list_position(?::varchar[], event_type) - 1)) as stages
+  from {events} group by cust_id
+),
+customers as (
   select archetype, state || ', ' || country as state, segment, risk_category as risk,
-    affluence_level as affluence, campaign_stage as stage,
+    affluence_level as affluence, r.stages as stage,
     case when campaign_stage = ? then (
       select p.product_name from mastered.product p where p.product_id = x.offered_product_id
     ) end as onboarded_card,
@@ -13,6 +19,7 @@ with customers as (
       as spend_segment,
     coalesce(s.spend, 0) as spend
   from {cross_sell} x
+  left join reached r using (cust_id)
   left join (
     select cust_id, sum(amount_reporting) as spend from mastered.transaction t
     where {spend} group by cust_id

@@ -10,8 +10,8 @@ from __future__ import annotations
 import duckdb
 
 from fs_assets.identity import canonical
-from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES
 from fs_assets.identity.canonical import SCHEMA
+from fs_assets.identity.golden_entity import GOLDEN_ENTITY
 from fs_assets.model.keys import MASTERED_SCHEMA
 
 RECORDS = f"{SCHEMA}.records"
@@ -61,14 +61,8 @@ CUSTOMER_IDENTITY_DDL = "source varchar, source_id varchar, unique_id varchar, g
 
 
 def golden_customer_ddl() -> str:
-    attributes = ", ".join(
-        f"{a} {'date' if a in DATE_ATTRIBUTES else 'varchar'}, {a}_source varchar"
-        for a in ATTRIBUTES
-    )
-    return (
-        f"golden_id varchar, {attributes}, source_records bigint, sources varchar[], "
-        "last_updated_at timestamp"
-    )
+    """The golden customer's columns (golden_entity.py declares them)."""
+    return ", ".join(f"{c.name} {c.type.lower()}" for c in GOLDEN_ENTITY.columns)
 
 
 def sources_linked(con: duckdb.DuckDBPyConnection) -> int:

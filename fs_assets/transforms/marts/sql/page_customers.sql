@@ -2,9 +2,10 @@
 -- dimension ({extra}: the campaign stage reached, the card the campaign onboarded them to,
 -- or the spend segment), with their spend. Parameters: the onboarded stage's number, then
 -- the spend segment bounds and names (low, name, high, name, name), then the spend
--- predicate's.
+-- predicate's. {counted}: which rows count (person_record on the lead page: people).
 with customers as (
-  select archetype, state || ', ' || country as state, segment, risk_category as risk,
+  select x.person_record, archetype, state || ', ' || country as state, segment,
+    risk_category as risk,
     affluence_level as affluence, campaign_stage as stage,
     case when campaign_stage = ? then (
       select p.product_name from mastered.product p where p.product_id = x.offered_product_id
@@ -21,4 +22,5 @@ with customers as (
 select archetype, state, segment, risk, affluence, {extra}, count(*) as customers,
   sum(spend) as spend
 from customers
+where {counted}
 group by all

@@ -388,6 +388,8 @@ FULL_RELINK = {
     "ops": {
         "identity__pairwise_predictions": {"config": {"full_relink": True}},
         "identity__clusters": {"config": {"full_relink": True}},
+        "identity__golden_ids": {"config": {"full_relink": True}},
+        "mastered__golden_customer": {"config": {"full_relink": True}},
     }
 }
 
@@ -447,6 +449,15 @@ def test_an_incremental_relink_equals_a_full_one_with_a_merge(linked: Path, tmp_
     assert 0 < clustered["records_reclustered"] < records / 10
     assert _partition(linked) == _partition(full)
     assert _golden_ids(linked) == _golden_ids(full)
+    # Golden ids and survivorship follow the changed people only, to the same tables.
+    assigned = _metadata(incremental, CUSTOMER_IDENTITY_KEY)
+    survived = _metadata(incremental, GOLDEN_CUSTOMER_KEY)
+    assert assigned["mode"] == survived["mode"] == "incremental"
+    assert _metadata(complete, GOLDEN_CUSTOMER_KEY)["mode"] == "full"
+    assert 0 < assigned["records_assigned"] < records / 10
+    assert 0 < survived["people_recomputed"] < survived["dagster/row_count"] / 10
+    golden = "select * from mastered.golden_customer order by golden_id"
+    assert _query(linked, golden) == _query(full, golden)
     strong = (
         "select unique_id_l, unique_id_r from identity.pairs where match_probability >= 0.95 "
         "order by all"

@@ -69,6 +69,10 @@ class PredictionsConfig(dg.Config):
     full_relink: bool = Field(default=False, description=FULL_RELINK)
 
 
+class RelinkConfig(dg.Config):
+    full_relink: bool = Field(default=False, description=FULL_RELINK)
+
+
 class ClustersConfig(dg.Config):
     overrides_file: str = Field(
         default="", description="Must-link / cannot-link file; empty means the policies one."
@@ -551,14 +555,14 @@ def _identity_lineage() -> dg.TableColumnLineage:
     can_subset=True,
 )
 def golden_ids(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: RelinkConfig, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     with warehouse.connect() as con:
         if not _linkable(con, context):
             for key in context.selected_asset_keys:
                 yield dg.MaterializeResult(asset_key=key, metadata={"status": NO_DATA})
             return
-        events = stable_ids.write_golden_ids(con, context.run_id)
+        events, assigned = stable_ids.write_golden_ids(con, context.run_id, config.full_relink)
         people = con.execute(
             f"select count(distinct golden_id) from {tables.CUSTOMER_IDENTITY}"
         ).fetchall()[0][0]
@@ -568,7 +572,12 @@ def golden_ids(
     if CUSTOMER_IDENTITY_KEY in context.selected_asset_keys:
         yield dg.MaterializeResult(
             asset_key=CUSTOMER_IDENTITY_KEY,
-            metadata={"dagster/row_count": rows, "golden_customers": people},
+            metadata={
+                "dagster/row_count": rows,
+                "golden_customers": people,
+                "mode": "full" if config.full_relink or assigned == rows else "incremental",
+                "records_assigned": assigned,
+            },
         )
     if GOLDEN_ID_LOG_KEY in context.selected_asset_keys:
         yield dg.MaterializeResult(
@@ -597,13 +606,22 @@ def golden_ids(
     ),
 )
 def golden_customer(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: RelinkConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         if not _linkable(con, context):
             return _skipped()
-        rows = golden.golden_customers(con, tables.CUSTOMER_IDENTITY, tables.GOLDEN_CUSTOMER)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+        recomputed = golden.update_golden_customers(
+            con, tables.CUSTOMER_IDENTITY, tables.GOLDEN_CUSTOMER, config.full_relink
+        )
+        rows = _count(con, tables.GOLDEN_CUSTOMER)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "mode": "full" if recomputed is None else "incremental",
+            "people_recomputed": rows if recomputed is None else recomputed,
+        }
+    )
 
 
 class ClusterViewConfig(dg.Config):

@@ -29,8 +29,10 @@ CLUSTERED_RECORDS = f"{SCHEMA}.clustered_records"  # records and national ids la
 CLUSTERED_PAIRS = f"{SCHEMA}.clustered_pairs"  # strong pairs last clustered
 COMPONENTS = f"{SCHEMA}.components"  # connected components before any cut
 READ_STATE = f"{SCHEMA}.read_state"  # the mastered builds identity.records was read from
+SURVIVED = f"{SCHEMA}.survived"  # golden id -> fingerprint of its records as last survived
 SNAPSHOTS = (
     READ_STATE,
+    SURVIVED,
     SCORED_FEATURES,
     LINK_STATE,
     CLUSTERED_RECORDS,

@@ -35,6 +35,7 @@ from fs_assets.identity import canonical, golden, incremental, link, model, stab
 from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES, SOURCES_DIR
 from fs_assets.identity.charts import png_markdown, write_model_charts
 from fs_assets.identity.cluster_view import write_cluster_view
+from fs_assets.identity.golden_entity import GOLDEN_ENTITY
 from fs_assets.identity.mapping import load_mappings
 from fs_assets.identity.overrides import OVERRIDES_FILE, load_overrides
 from fs_assets.model.columns import PII_DOB, PII_MASK
@@ -120,13 +121,11 @@ _RECORD_SCHEMA = dg.TableSchema(
         *_attribute_columns(with_source=False),
     ]
 )
+# The golden customer's columns and PII tags, as golden_entity.py declares them once.
 _GOLDEN_SCHEMA = dg.TableSchema(
     columns=[
-        _IDENTITY_SCHEMA.columns[3],
-        *_attribute_columns(with_source=True),
-        dg.TableColumn("source_records", "BIGINT", "How many source records are this person."),
-        dg.TableColumn("sources", "VARCHAR[]", "The sources holding this person."),
-        dg.TableColumn("last_updated_at", "TIMESTAMP", "Newest update of any of its records."),
+        dg.TableColumn(c.name, c.type, c.description, tags={"pii": c.pii} if c.pii else {})
+        for c in GOLDEN_ENTITY.columns
     ]
 )
 _LOG_SCHEMA = _schema(

@@ -174,6 +174,14 @@ def uplift_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {n: int(v) for n, v in zip(names, counts, strict=True) if v}
 
 
+# A person: the golden id, or a core customer identity resolution has not linked.
+_PERSON = "coalesce(f.golden_id, 'cust:' || x.cust_id)"
+_PEOPLE = (
+    f"select count(distinct {_PERSON}) from mastered.customer x "
+    f"left join {FEATURES_TABLE} f using (cust_id)"
+)
+
+
 def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Counts per mode and reason and the customer total (people) equal mastered's."""
     checks = {
@@ -188,17 +196,23 @@ def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
             full join (select member, transactions as n, amount as a from {LEAD_TABLE}
                        where figure = 'reason') l using (member)
             where m.n is distinct from l.n or m.a is distinct from l.a""",
-        # People: core records of one golden id (identity resolution) count once.
+        # People: core records of one golden id (identity resolution) count once, in the
+        # total and in every breakdown, and once per product they hold.
         "customer_total_differs": f"""select count(*) from {LEAD_TABLE}
-            where figure = 'total_customers'
-              and customers <> (select count(distinct coalesce(f.golden_id, 'cust:' || c.cust_id))
-                                from mastered.customer c left join {FEATURES_TABLE} f
-                                using (cust_id))""",
+            where figure = 'total_customers' and customers <> ({_PEOPLE})""",
         "breakdowns_not_summing_to_total": f"""select count(*) from (
             select figure, sum(customers) as n from {LEAD_TABLE}
             where figure in ('archetype', 'risk_category', 'affluence_level', 'segment', 'state')
             group by figure) b
-            where n <> (select count(*) from mastered.customer)""",
+            where n <> ({_PEOPLE})""",
+        "product_holders_differ": f"""select count(*) from (
+            select p.product_name as member, count(distinct {_PERSON}) as n, count(*) as a
+            from mastered.account x join mastered.product p using (product_id)
+            left join {FEATURES_TABLE} f using (cust_id)
+            where x.account_status <> 'Closed' group by 1) m
+            full join (select member, customers as n, accounts as a from {LEAD_TABLE}
+                       where figure = 'product_sales') l using (member)
+            where m.n is distinct from l.n or m.a is distinct from l.a""",
     }
     out = {k: int(_rows(conn, sql)[0][0]) for k, sql in checks.items()}
     return {k: v for k, v in out.items() if v}

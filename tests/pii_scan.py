@@ -45,17 +45,47 @@ def vocabulary(roots: Iterable[Path]) -> set[str]:
     return words
 
 
+# The golden customer's PII columns (identity resolution), as the customer's they match.
+GOLDEN_COLUMNS = {"email": "email_addr", "mobile": "mobile_number1", "national_id": "national_id",
+                  "address_line1": "customer_addressline1",
+                  "address_line2": "customer_addressline2",
+                  "address_line3": "customer_addressline3", "date_of_birth": "cust_dob",
+                  "first_name": "cust_first_name", "last_name": "cust_last_name",
+                  "middle_name": "cust_middle_name", "pin": "pin"}  # fmt: skip
+
+
+def _golden_sql(col: str) -> str:
+    """The golden customer's values of `col` (customer naming), when it has that column."""
+    golden = [g for g, c in GOLDEN_COLUMNS.items() if c == col]
+    return "".join(
+        f' union select trim(cast("{g}" as varchar)) from mastered.golden_customer '
+        f'where "{g}" is not null'
+        for g in golden
+    )
+
+
 def pii_values(warehouse: Path, common_words: set[str]) -> dict[str, set[str]]:
-    """Every value of the PII columns across raw.customer (all versions), as text; weak
-    values that are common words or short numbers left out (see MIN_NUMERIC_PIN_CHARS)."""
+    """Every value of the PII columns across raw.customer (all versions) and the golden
+    customer (when identity resolution made it), as text; weak values that are common words
+    or short numbers left out (see MIN_NUMERIC_PIN_CHARS)."""
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
+        golden = (
+            conn.execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = 'mastered' and table_name = 'golden_customer'"
+            ).fetchone()[0]
+            and conn.execute("select count(*) from mastered.golden_customer").fetchone()[0]
+        )
         out: dict[str, set[str]] = {}
-        for col in (*STRONG, *WEAK):
-            rows = conn.execute(
+        for col in (*STRONG, *(("national_id",) if golden else ()), *WEAK):
+            customer = (
                 f'select distinct trim(cast("{col}" as varchar)) from raw.customer '
                 f'where "{col}" is not null'
-            ).fetchall()
+                if col != "national_id"
+                else "select null where false"
+            )
+            rows = conn.execute(customer + (_golden_sql(col) if golden else "")).fetchall()
             values = {r[0] for r in rows if r[0] and len(r[0]) >= MIN_CHARS}
             if col in WEAK:
                 values = {

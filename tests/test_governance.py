@@ -503,7 +503,9 @@ def test_assets_cover_every_role_and_pii_entity() -> None:
         for r in ROLES
         for e in governed_entities()
         for name in (e.name, f"{e.name}_history")
-    } | {governed_key(r, LEADS) for r in LEAD_LIST_ROLES}
+    } | {governed_key(r, LEADS) for r in LEAD_LIST_ROLES} | {
+        governed_key(r, "golden_customer") for r in ROLES
+    }
     assert dg.AssetKey(["governed", "restricted_acess_customer"]) in keys
     assert dg.AssetKey(["governed", "restricted_acess_customer_history"]) in keys
     # Only customer carries PII tags today; the other entities get no governed view.
@@ -511,7 +513,10 @@ def test_assets_cover_every_role_and_pii_entity() -> None:
     for asset in GOVERNED_ASSETS:
         spec = next(iter(asset.specs))
         assert spec.group_name == "governed" and spec.kinds == {"duckdb"}
-        source = "customer_history" if asset.key.path[-1].endswith("_history") else "customer"
+        name = asset.key.path[-1]
+        source = next(
+            (s for s in ("customer_history", "golden_customer") if name.endswith(s)), "customer"
+        )
         assert spec.deps[0].asset_key == dg.AssetKey(["mastered", source])
         assert spec.metadata["dagster/table_name"].startswith("warehouse.governed.")
 

@@ -17,6 +17,8 @@ import duckdb
 import pytest
 
 from asset_checks.identity_checks import IDENTITY_CHECKS
+from fs_assets.catalog.graph_view import MASKED_TAG
+from fs_assets.defs.governed import GOVERNED_ASSETS
 from fs_assets.defs.identity import IDENTITY_ASSETS, NO_DATA, UNCHANGED, splink_messages_to
 from fs_assets.defs.keys import (
     CLUSTER_VIEW_KEY,
@@ -36,15 +38,25 @@ from fs_assets.generator.sources import generate_sources
 from fs_assets.identity import link
 from fs_assets.identity.overrides import Overrides
 from fs_assets.model.entities import CUSTOMER
-from fs_assets.model.paths import DataPaths
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
+from fs_assets.transforms.governance.export import export_role, exported_tables
+from fs_assets.transforms.governance.lead_list import LEADS
 from fs_assets.transforms.governance.masking_key import MaskingKey
+from fs_assets.transforms.governance.policies import (
+    ANALYST,
+    BRANCH_MAHARASHTRA,
+    DOB_BUCKETING,
+    PII_READER,
+    RESTRICTED,
+    SALES,
+)
 from fs_assets.transforms.landing_files import list_landing
 from fs_assets.transforms.mastering import build_mastered
 from resources.landing_zone import LandingZoneResource
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WarehouseResource
-from tests.pii_scan import scan
+from tests.pii_scan import pii_values, scan, vocabulary
 
 MASKING_KEY = "identity-test-key-0123456789"
 CUSTOMERS = 300  # core customers; about 620 source records in three sources
@@ -376,6 +388,8 @@ FULL_RELINK = {
     "ops": {
         "identity__pairwise_predictions": {"config": {"full_relink": True}},
         "identity__clusters": {"config": {"full_relink": True}},
+        "identity__golden_ids": {"config": {"full_relink": True}},
+        "mastered__golden_customer": {"config": {"full_relink": True}},
     }
 }
 
@@ -435,6 +449,15 @@ def test_an_incremental_relink_equals_a_full_one_with_a_merge(linked: Path, tmp_
     assert 0 < clustered["records_reclustered"] < records / 10
     assert _partition(linked) == _partition(full)
     assert _golden_ids(linked) == _golden_ids(full)
+    # Golden ids and survivorship follow the changed people only, to the same tables.
+    assigned = _metadata(incremental, CUSTOMER_IDENTITY_KEY)
+    survived = _metadata(incremental, GOLDEN_CUSTOMER_KEY)
+    assert assigned["mode"] == survived["mode"] == "incremental"
+    assert _metadata(complete, GOLDEN_CUSTOMER_KEY)["mode"] == "full"
+    assert 0 < assigned["records_assigned"] < records / 10
+    assert 0 < survived["people_recomputed"] < survived["dagster/row_count"] / 10
+    golden = "select * from mastered.golden_customer order by golden_id"
+    assert _query(linked, golden) == _query(full, golden)
     strong = (
         "select unique_id_l, unique_id_r from identity.pairs where match_probability >= 0.95 "
         "order by all"
@@ -622,3 +645,115 @@ def test_splink_messages_go_to_the_step_log_not_the_terminal(
         ("info", "splink: untrained u values"),
         ("debug", "splink: sampled 10 pairs"),
     ]
+
+
+# --- the golden record through the governed boundary ------------------------------------
+
+CODE = [PROJECT_ROOT / d for d in ("fs_assets", "policies", "resources", "asset_checks")]
+GOLDEN_PII = ("first_name", "last_name", "email", "mobile", "national_id", "address_line1",
+              "pin", "date_of_birth")  # fmt: skip
+
+
+def _govern(root: Path) -> dg.ExecuteInProcessResult:
+    """Every role's governed views of the customer, its history and the golden customer."""
+    assets = [a for a in GOVERNED_ASSETS if not a.key.path[-1].endswith(LEADS)]
+    with dg.instance_for_test() as instance:
+        return dg.materialize(
+            assets,
+            resources={
+                "warehouse": WarehouseResource(home=str(root)),
+                "masking_key": MaskingKeyResource(key=MASKING_KEY),
+            },
+            instance=instance,
+        )
+
+
+def test_the_golden_record_is_masked_per_role_in_views_exports_and_catalog(linked: Path) -> None:
+    """Each role reads mastered.golden_customer through its own view, with the policy
+    file's masks (keyed hash, quarter bucket, pass-through, redaction, row filter); its
+    export holds that view and no golden PII in clear but the pii-reader's."""
+    result = _govern(linked)
+    assert result.success
+    key = MaskingKey(MASKING_KEY.encode())
+    people = _query(linked, "select count(*) from mastered.golden_customer")[0][0]
+    assert people > CUSTOMERS
+    golden = {r[0]: r for r in _query(linked, "select golden_id, email, date_of_birth, "
+                                      "first_name from mastered.golden_customer")}  # fmt: skip
+    with duckdb.connect(str(DataPaths(linked).warehouse), read_only=True) as con:
+        key.apply(con)
+
+        def view(role: str) -> list[tuple]:
+            return con.execute(
+                "select golden_id, email, date_of_birth, first_name, state from "
+                f"governed.{role.replace('-', '_')}_golden_customer"
+            ).fetchall()
+
+        clear = view(PII_READER)
+        assert sorted(r[:4] for r in clear) == sorted(golden.values())
+        by_token = {key.token(g): row for g, row in golden.items()}
+        hashed = view(RESTRICTED)
+        assert len(hashed) == people
+        for token, email, dob, first, _ in hashed:  # HMAC of the clear value, dob redacted
+            _, clear_email, _, clear_first = by_token[token]
+            assert email == (key.token(clear_email) if clear_email else None)
+            assert first == (key.token(clear_first) if clear_first else None) and dob is None
+        assert sorted(view(SALES)) == sorted(hashed)
+        bucketed = view(DOB_BUCKETING)
+        for token, email, dob, first, _ in bucketed:
+            clear_dob = by_token[token][2]
+            assert email == first == "[REDACTED]"
+            assert dob == (clear_dob.replace(month=(clear_dob.month - 1) // 3 * 3 + 1, day=1)
+                           if clear_dob else None)  # fmt: skip
+        assert {r[1:4] for r in view(ANALYST)} == {("[REDACTED]", None, "[REDACTED]")}
+        branch = view(BRANCH_MAHARASHTRA)
+        (region,) = con.execute(
+            "select count(*) from mastered.golden_customer "
+            "where country = 'India' and state = 'Maharashtra'"
+        ).fetchone()
+        assert 0 < len(branch) == region < people
+        assert {r[4] for r in branch} == {"Maharashtra"}
+
+    # The exports: each role's file holds its golden view; only pii-reader's holds PII.
+    values = pii_values(DataPaths(linked).warehouse, vocabulary(CODE))
+    assert len(values["national_id"]) > 100  # the golden record's, with the customers'
+    files = {}
+    for role in (RESTRICTED, DOB_BUCKETING, ANALYST, BRANCH_MAHARASHTRA, PII_READER):
+        files[role] = export_role(DataPaths(linked), role, key=key)
+        tables = {t for t, _ in exported_tables(DataPaths(linked), role)}
+        assert f"governed.{role.replace('-', '_')}_golden_customer" in tables
+    assert scan([files[PII_READER]], values), "the pii-reader's export should hold PII"
+    leaks = scan([f for r, f in files.items() if r != PII_READER], values)
+    assert leaks == [], [(f.path.name, f.where, f.column) for f in leaks]
+
+    # Catalog and lineage: PII columns and the golden id declared masked (never profiled),
+    # every column traced to mastered.golden_customer.
+    asset = next(a for a in GOVERNED_ASSETS if a.key.path[-1] == "analyst_golden_customer")
+    spec = next(iter(asset.specs))
+    assert [d.asset_key for d in spec.deps] == [GOLDEN_CUSTOMER_KEY]
+    masked = {c.name for c in spec.metadata["dagster/column_schema"].columns
+              if MASKED_TAG in c.tags}  # fmt: skip
+    assert masked == set(GOLDEN_PII) | {"middle_name", "address_line2", "address_line3",
+                                        "golden_id"}  # fmt: skip
+    lineage = spec.metadata["dagster/column_lineage"].deps_by_column
+    assert lineage["email"] == [dg.TableColumnDep(GOLDEN_CUSTOMER_KEY, "email")]
+
+
+def test_a_governed_golden_view_without_identity_tables_fails_saying_what_to_build(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "home"
+    root.mkdir()
+    asset = next(a for a in GOVERNED_ASSETS if a.key.path[-1] == "analyst_golden_customer")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [asset],
+            resources={
+                "warehouse": WarehouseResource(home=str(root)),
+                "masking_key": MaskingKeyResource(key=MASKING_KEY),
+            },
+            instance=instance,
+            raise_on_error=False,
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "materialize the identity assets first" in str(failure.step_failure_data.error)

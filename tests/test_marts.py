@@ -397,36 +397,136 @@ def test_marts_and_charts_survive_a_warehouse_without_transactions(
     assert spend_problems(wh) == {} and lead_problems(wh) == {}
 
 
-def test_a_person_with_two_core_records_counts_once(wh: duckdb.DuckDBPyConnection) -> None:
-    """Identity resolution found two core customers to be one person: the features carry
-    the golden id and the lead mart's customer total counts the person once."""
+def _link_two_core_records(wh: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """Two core customers with a card recommended, an open account of one product and
+    different states and archetypes made one person (golden id G0000000007), the second
+    the newer record (its person_record); the features and cross-sell rebuilt."""
     from fs_assets.identity.source_entity import core_source
     from fs_assets.identity.tables import CUSTOMER_IDENTITY
-    from fs_assets.transforms.marts.dashboards import build_lead_generation
     from fs_assets.transforms.marts.features import IdentityLink, build_features
 
-    customers = scalar(wh, "select count(*) from mastered.customer")
-    first, second = (r[0] for r in wh.execute(
-        "select cust_id::varchar from mastered.customer order by cust_id limit 2"
-    ).fetchall())  # fmt: skip
+    first, second = wh.execute(
+        """with held as (
+             select distinct a.cust_id::varchar as cust_id, a.product_id
+             from mastered.account a join marts.cross_sell x on x.cust_id = a.cust_id
+             where a.account_status <> 'Closed' and x.recommended_product_id is not null)
+           select a.cust_id, b.cust_id from held a join held b
+             on a.product_id = b.product_id and a.cust_id < b.cust_id
+           join marts.cross_sell xa on xa.cust_id = a.cust_id
+           join marts.cross_sell xb on xb.cust_id = b.cust_id
+           where xa.state <> xb.state and xa.archetype <> xb.archetype
+           order by 1, 2 limit 1"""
+    ).fetchone()
     wh.execute(
         "insert into mastered.customer_identity values ($s, $a, $s || ':' || $a, 'G0000000007'), "
         "($s, $b, $s || ':' || $b, 'G0000000007')",
         {"s": core_source(), "a": first, "b": second},
     )
-    assert build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source())) == customers
-    assert wh.execute(
-        "select cust_id::varchar, golden_id from marts.customer_features "
-        "where golden_id is not null order by 1"
-    ).fetchall() == [(first, "G0000000007"), (second, "G0000000007")]
+    wh.execute(
+        "update mastered.customer set modified_at = (select max(modified_at) from "
+        "mastered.customer) + interval 1 day where cust_id = ?",
+        [second],
+    )
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source()))
     build_cross_sell(wh)
+    return first, second
+
+
+def test_a_person_with_two_core_records_counts_once(wh: duckdb.DuckDBPyConnection) -> None:
+    """Identity resolution found two core customers to be one person: the features carry
+    the golden id, and the lead mart counts the person once in its total, in every
+    breakdown (through the newer record) and per product held; the page's filter cubes,
+    summed with no filter, give the same figures."""
+    from fs_assets.transforms.marts.dashboards import build_lead_generation
+    from fs_assets.transforms.marts.page_data import unfiltered_problems
+
+    customers = scalar(wh, "select count(*) from mastered.customer")
+    first, second = _link_two_core_records(wh)
+    assert wh.execute(
+        "select cust_id::varchar, golden_id, person_record from marts.customer_features "
+        "where golden_id is not null order by 1"
+    ).fetchall() == [(first, "G0000000007", False), (second, "G0000000007", True)]
+    state, archetype, product = wh.execute(
+        "select x.state || ', ' || x.country, x.archetype, p.product_name from marts.cross_sell x "
+        "join mastered.account a using (cust_id) join mastered.product p using (product_id) "
+        "where x.cust_id = ? and a.account_status <> 'Closed' and p.product_id in (select "
+        "product_id from mastered.account where cust_id = ? and account_status <> 'Closed') "
+        "limit 1",
+        [second, first],
+    ).fetchone()
     build_lead_generation(wh)
-    total = "select customers from marts.lead_generation where figure = 'total_customers'"
-    assert scalar(wh, total) == customers - 1
+
+    def figure(name: str) -> dict[str, int]:
+        return dict(wh.execute(
+            "select member, customers from marts.lead_generation where figure = ?", [name]
+        ).fetchall())  # fmt: skip
+
+    assert figure("total_customers") == {"All customers": customers - 1}
+    for name in ("archetype", "risk_category", "affluence_level", "segment", "state"):
+        assert sum(figure(name).values()) == customers - 1, name
+    holders = scalar(
+        wh,
+        "select count(distinct a.cust_id) from mastered.account a join mastered.product p "
+        "using (product_id) where p.product_name = ? and a.account_status <> 'Closed'",
+        [product],
+    )
+    assert figure("product_sales")[product] == holders - 1
+    # The person counts where the newer record puts them: its state and archetype.
+    assert scalar(wh, "select person_record from marts.cross_sell where state || ', ' || "
+                  "country = ? and archetype = ? and cust_id = ?",
+                  [state, archetype, second])  # fmt: skip
     assert lead_problems(wh) == {}
+    page = page_data(wh, "lead_generation", with_customers=False)
+    for chart in lead_charts(wh):
+        if chart.binding is not None:
+            cube = page.cube(chart.binding.cube)
+            assert unfiltered_problems(cube, chart.binding, chart.rows) == [], chart.name
     wh.execute("update marts.lead_generation set customers = customers + 1 "
                "where figure = 'total_customers'")  # fmt: skip
     assert lead_problems(wh) == {"customer_total_differs": 1}
+    wh.execute("update marts.lead_generation set customers = customers + 1 "
+               "where figure = 'state' and member = ?", [state])  # fmt: skip
+    assert lead_problems(wh)["breakdowns_not_summing_to_total"] == 1
+    wh.execute("update marts.lead_generation set customers = customers + 1 "
+               "where figure = 'product_sales' and member = ?", [product])  # fmt: skip
+    assert lead_problems(wh)["product_holders_differ"] == 1
+
+
+def test_the_lead_list_holds_a_person_once_and_honours_their_do_not_contact(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """One person, two core records: the newer gives consent, the older asks not to be
+    contacted. The sales lead list holds the person once, through the newer record, and
+    without contact details: the request in the other record binds them."""
+    from fs_assets.defs.governed import governed_view
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.governance.lead_list import lead_list_sql
+    from fs_assets.transforms.governance.masking_key import key_from_env
+    from fs_assets.transforms.governance.policies import SALES, load_policies
+
+    first, second = _link_two_core_records(wh)
+    wh.execute("update mastered.customer set marketing_consent = 'Yes', do_not_contact = 'No' "
+               "where cust_id = ?", [second])  # fmt: skip
+    wh.execute("update mastered.customer set do_not_contact = 'Yes' where cust_id = ?", [first])
+    key = key_from_env()
+    key.apply(wh)
+    view = governed_view(CUSTOMER, SALES, load_policies())
+    sql = lead_list_sql({c.name: c.sql for c in view.columns}, view.row_filter)
+    tokens = {key.token(first): first, key.token(second): second}
+    leads = wh.execute(
+        f"select cust_id, email_addr, mobile_number1, marketing_consent, do_not_contact "
+        f"from ({sql}) where cust_id in (select unnest(?::varchar[]))",
+        [list(tokens)],
+    ).fetchall()
+    assert [(tokens[r[0]], *r[1:]) for r in leads] == [(second, None, None, "Yes", "Yes")]
+    # Without the request the same person is contactable through that record.
+    wh.execute("update mastered.customer set do_not_contact = 'No' where cust_id = ?", [first])
+    (lead,) = wh.execute(f"select cust_id, email_addr, do_not_contact from ({sql}) "
+                         "where cust_id = ?", [key.token(second)]).fetchall()  # fmt: skip
+    assert lead[1] is not None and lead[2] == "No"
+    people = scalar(wh, "select count(*) from marts.cross_sell "
+                    "where person_record and recommended_product_id is not null")  # fmt: skip
+    assert scalar(wh, f"select count(*) from ({sql})") == people
 
 
 def _role_items(node, role: str) -> list[dict]:

@@ -22,8 +22,10 @@ from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 # Every hostile case; the second build is killed, so recovery is part of the smoke run.
 SMOKE_CASES = tuple(HOSTILE_CASES)
 SMOKE_SELECT = (  # raw, mastered with its history, governed views: no marts, no regions
-    # (and so not the lead lists, which read the cross-sell mart)
-    "key:raw/* or (key:governed/* and not key:governed/*_leads) or "
+    # (and so not the lead lists, which read the cross-sell mart), no identity resolution
+    # (and so not the golden customer's views)
+    "key:raw/* or (key:governed/* and not key:governed/*_leads "
+    "and not key:governed/*_golden_customer) or "
     + " or ".join(f"key:mastered/{e} or key:mastered/{e}_history" for e in ENTITIES)
 )
 

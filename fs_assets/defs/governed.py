@@ -1,7 +1,9 @@
 """`governed/<role>_<entity>` assets: what each role may read, as DuckDB views.
 
-One view per role and per entity with PII columns, over `mastered.<entity>`, and one over
-its history `mastered.<entity>_history` (the same masks; plus valid_from/valid_to): non-PII
+One view per role and per entity with PII columns, over `mastered.<entity>`, one over
+its history `mastered.<entity>_history` (the same masks; plus valid_from/valid_to), and
+one over identity resolution's `mastered.golden_customer` (its PII columns tagged like the
+customer's, fs_assets/identity/golden_entity.py): non-PII
 columns pass, each PII column gets the mask of the policy that `policies/masking.yaml`
 resolves for the role and the column's tag, or is redacted when none grants it (read in
 clear with the file's `unselected_users: pass_through`); the role's filter policies, if
@@ -10,8 +12,8 @@ policies are read when the asset runs, not when the code location loads, so a br
 policy file fails the governed runs (leaving the previous views in place) instead of
 taking the whole code location down; the materialization records what was enforced.
 
-A role that does not read TW.mask columns in clear also reads the join key `cust_id` as
-a keyed token (the same HMAC as the masks), so its tables join within one export but a
+A role that does not read TW.mask columns in clear also reads the join keys `cust_id` and
+`golden_id` as keyed tokens (the same HMAC as the masks), so its tables join within one export but a
 customer id cannot be looked up or used to recompute anything. Keyed columns need the
 masking key in the session (masking_key.py): a session without it reads NULL there.
 """
@@ -26,8 +28,9 @@ from fs_assets.catalog.scanner import SameRows
 from fs_assets.defs.history import HISTORY_DOCS
 from fs_assets.defs.keys import CROSS_SELL_KEY, history_key, mastered_key
 from fs_assets.defs.metadata import table_name
+from fs_assets.identity.golden_entity import GOLDEN_ENTITY, GOLDEN_ID
 from fs_assets.model.columns import PII_MASK, Entity
-from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.model.keys import (
     MASTERED_SCHEMA,
     OWNER,
@@ -37,6 +40,7 @@ from fs_assets.model.keys import (
 )
 from fs_assets.model.rules import q
 from fs_assets.transforms.governance import (
+    GOLDEN_SCHEMA,
     GOVERNED_SCHEMA,
     governed_sources,
     source_name,
@@ -81,11 +85,17 @@ PENDING_FLAG_DOC = (
     "pending correction; the row shown is the last valid version.",
 )
 
-# Join keys that identify a customer: tokenised for roles without clear TW.mask.
-TOKENISED_KEYS = ("cust_id",)
+# Join keys that identify a customer or a person: tokenised for roles without clear TW.mask.
+TOKENISED_KEYS = ("cust_id", GOLDEN_ID)
 # The `masked` tag's value on the declared columns: the mask depends on the role's policy.
 MASKED_VALUE = "per the role's policy"
 JOIN_KEY_TOKEN = "join-key-token"
+
+
+def flags_pending(ent: Entity, history: bool) -> bool:
+    """Whether the view marks pending corrections: the current view of a model entity. The
+    golden customer has no quarantine of its own (its sources' bad rows never reach it)."""
+    return not history and ent.name in ENTITIES
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,8 @@ class GovernedView:
         if self.history:
             interval = ", ".join(q(c) for c in HISTORY_DOCS)
             return f"select\n  {cols},\n  {interval}\nfrom {history_table(self.entity)}{where}"
+        if not flags_pending(self.entity, self.history):
+            return f"select\n  {cols}\nfrom {mastered_table(self.entity)}{where}"
         key = q(self.entity.key)
         flag = (
             f"exists (select 1 from {pending_table(self.entity)} p where p.{key} = m.{key}) "
@@ -150,7 +162,7 @@ class GovernedView:
                 )
                 for c in self.columns
             ]
-            + (_interval_columns() if self.history else [_pending_column()])
+            + _extra_columns(self.entity, self.history)
         )
 
     def policies_json(self) -> dict[str, object]:
@@ -178,6 +190,13 @@ def _pending_column() -> dg.TableColumn:
 
 def _interval_columns() -> list[dg.TableColumn]:
     return [dg.TableColumn(name=n, type=t, description=d) for n, (t, d) in HISTORY_DOCS.items()]
+
+
+def _extra_columns(ent: Entity, history: bool) -> list[dg.TableColumn]:
+    """After the entity's columns: the validity interval, or the pending-correction flag."""
+    if history:
+        return _interval_columns()
+    return [_pending_column()] if flags_pending(ent, history) else []
 
 
 def reads_clear_pii(role: str, policies: PolicySet) -> bool:
@@ -249,14 +268,27 @@ def build_governed_view(
     return view
 
 
+def golden_table_exists(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether identity resolution has made `mastered.golden_customer` (a full build does)."""
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+            [GOLDEN_SCHEMA, GOLDEN_ENTITY.name],
+        ).fetchone()[0]
+    )
+
+
 def build_governed_views(
     conn: duckdb.DuckDBPyConnection, policies: PolicySet, roles: tuple[str, ...] = ROLES
 ) -> list[GovernedView]:
-    """Every role's views of every entity with PII, and of its history."""
+    """Every role's views of every entity with PII, of its history, and of the golden
+    customer once identity resolution has made its table."""
+    golden = golden_table_exists(conn)
     return [
         build_governed_view(conn, ent, role, policies, history)
         for role in roles
-        for ent, history in governed_sources()
+        for ent, history in (*governed_sources(), *(((GOLDEN_ENTITY, False),) if golden else ()))
     ]
 
 
@@ -285,15 +317,14 @@ def _declared_schema(ent: Entity, history: bool = False) -> dg.TableSchema:
         )
         for c in ent.columns
     ]
-    extra = _interval_columns() if history else [_pending_column()]
-    return dg.TableSchema(columns=columns + extra)
+    return dg.TableSchema(columns=columns + _extra_columns(ent, history))
 
 
 def _lineage(ent: Entity, history: bool = False) -> dg.TableColumnLineage:
     src = history_key(ent) if history else mastered_key(ent.name)
     names = [*ent.column_names, *(HISTORY_DOCS if history else ())]
     deps = {c: [dg.TableColumnDep(asset_key=src, column_name=c)] for c in names}
-    if not history:  # from the pending corrections the mastered step writes, by key
+    if flags_pending(ent, history):  # from the pending corrections mastering writes, by key
         deps[PENDING_FLAG] = [dg.TableColumnDep(asset_key=src, column_name=ent.key)]
     return dg.TableColumnLineage(deps)
 
@@ -336,6 +367,11 @@ def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.As
         policies = load_policies()
         key = masking_key.get()
         with warehouse.connect() as conn:
+            if ent is GOLDEN_ENTITY and not golden_table_exists(conn):
+                raise dg.Failure(
+                    f"mastered.{ent.name} does not exist yet: materialize the identity assets "
+                    "first (fs-accelerator build builds them; --select 'group:identity')"
+                )
             key.apply(conn)
             view = build_governed_view(conn, ent, role, policies, history)
             rows = conn.execute(f"select count(*) from {view.table}").fetchone()[0]
@@ -448,5 +484,6 @@ GOVERNED_ASSETS = [
         for role in ROLES
         for ent, history in governed_sources()
     ),
+    *(build_governed_asset(role, GOLDEN_ENTITY) for role in ROLES),
     *(build_lead_list_asset(role) for role in LEAD_LIST_ROLES),
 ]

@@ -35,6 +35,7 @@ from fs_assets.identity import canonical, golden, incremental, link, model, stab
 from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES, SOURCES_DIR
 from fs_assets.identity.charts import png_markdown, write_model_charts
 from fs_assets.identity.cluster_view import write_cluster_view
+from fs_assets.identity.golden_entity import GOLDEN_ENTITY
 from fs_assets.identity.mapping import load_mappings
 from fs_assets.identity.overrides import OVERRIDES_FILE, load_overrides
 from fs_assets.model.columns import PII_DOB, PII_MASK
@@ -66,6 +67,10 @@ FULL_RELINK = "Re-link every record, not only what changed since the last run."
 
 
 class PredictionsConfig(dg.Config):
+    full_relink: bool = Field(default=False, description=FULL_RELINK)
+
+
+class RelinkConfig(dg.Config):
     full_relink: bool = Field(default=False, description=FULL_RELINK)
 
 
@@ -116,13 +121,11 @@ _RECORD_SCHEMA = dg.TableSchema(
         *_attribute_columns(with_source=False),
     ]
 )
+# The golden customer's columns and PII tags, as golden_entity.py declares them once.
 _GOLDEN_SCHEMA = dg.TableSchema(
     columns=[
-        _IDENTITY_SCHEMA.columns[3],
-        *_attribute_columns(with_source=True),
-        dg.TableColumn("source_records", "BIGINT", "How many source records are this person."),
-        dg.TableColumn("sources", "VARCHAR[]", "The sources holding this person."),
-        dg.TableColumn("last_updated_at", "TIMESTAMP", "Newest update of any of its records."),
+        dg.TableColumn(c.name, c.type, c.description, tags={"pii": c.pii} if c.pii else {})
+        for c in GOLDEN_ENTITY.columns
     ]
 )
 _LOG_SCHEMA = _schema(
@@ -551,14 +554,14 @@ def _identity_lineage() -> dg.TableColumnLineage:
     can_subset=True,
 )
 def golden_ids(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: RelinkConfig, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     with warehouse.connect() as con:
         if not _linkable(con, context):
             for key in context.selected_asset_keys:
                 yield dg.MaterializeResult(asset_key=key, metadata={"status": NO_DATA})
             return
-        events = stable_ids.write_golden_ids(con, context.run_id)
+        events, assigned = stable_ids.write_golden_ids(con, context.run_id, config.full_relink)
         people = con.execute(
             f"select count(distinct golden_id) from {tables.CUSTOMER_IDENTITY}"
         ).fetchall()[0][0]
@@ -568,7 +571,12 @@ def golden_ids(
     if CUSTOMER_IDENTITY_KEY in context.selected_asset_keys:
         yield dg.MaterializeResult(
             asset_key=CUSTOMER_IDENTITY_KEY,
-            metadata={"dagster/row_count": rows, "golden_customers": people},
+            metadata={
+                "dagster/row_count": rows,
+                "golden_customers": people,
+                "mode": "full" if config.full_relink or assigned == rows else "incremental",
+                "records_assigned": assigned,
+            },
         )
     if GOLDEN_ID_LOG_KEY in context.selected_asset_keys:
         yield dg.MaterializeResult(
@@ -597,13 +605,22 @@ def golden_ids(
     ),
 )
 def golden_customer(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: RelinkConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         if not _linkable(con, context):
             return _skipped()
-        rows = golden.golden_customers(con, tables.CUSTOMER_IDENTITY, tables.GOLDEN_CUSTOMER)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+        recomputed = golden.update_golden_customers(
+            con, tables.CUSTOMER_IDENTITY, tables.GOLDEN_CUSTOMER, config.full_relink
+        )
+        rows = _count(con, tables.GOLDEN_CUSTOMER)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "mode": "full" if recomputed is None else "incremental",
+            "people_recomputed": rows if recomputed is None else recomputed,
+        }
+    )
 
 
 class ClusterViewConfig(dg.Config):

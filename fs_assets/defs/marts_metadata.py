@@ -126,6 +126,16 @@ FEATURE_COLUMNS: Cols = [
         "across source systems; null until identity resolution links the core feed.",
         _deps(CUSTOMER_IDENTITY_KEY, "golden_id"),
     ),
+    (
+        "person_record",
+        "BOOLEAN",
+        "True on one core record per person (the newest by modified_at, then the lowest "
+        "cust_id): the record through which the marts count the person once.",
+        [
+            *_deps(CUSTOMER_IDENTITY_KEY, "golden_id"),
+            *_deps(mastered_key("customer"), "cust_id", "modified_at"),
+        ],
+    ),
     *((n, t, d, _deps(mastered_key("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
     (
         "all_txns",
@@ -354,6 +364,20 @@ CROSS_SELL_COLUMNS: Cols = [
         "DOUBLE",
         f"Sum of {SPEND} in {WINDOW}, {MONEY} (customer_features.total_spend).",
         _deps(_F, "total_spend"),
+    ),
+    (
+        "golden_id",
+        "VARCHAR",
+        "The person's golden customer id (customer_features.golden_id); null until identity "
+        "resolution links the core feed.",
+        _deps(_F, "golden_id"),
+    ),
+    (
+        "person_record",
+        "BOOLEAN",
+        "True on the one core record through which the person counts "
+        "(customer_features.person_record).",
+        _deps(_F, "person_record"),
     ),
 ]
 

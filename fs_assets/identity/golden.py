@@ -4,6 +4,12 @@ For each attribute the value comes from the person's records holding a valid val
 standardised form is not NULL): the most trusted source first (lowest trust rank), then
 the most recent update, then the lowest record id, so the choice is deterministic. The
 winning source is recorded beside each value (`<attribute>_source`).
+
+`update_golden_customers` recomputes only the people whose records changed since the
+last survivorship: a person's fingerprint (XOR of the hashes of their records' and
+features' rows, and how many) is kept in `identity.survived`; a golden id whose
+fingerprint differs, or that appeared or went, is recomputed or removed, the others are
+kept. Without that snapshot (first run, a run that found nothing to link) it is full.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import duckdb
 
 from fs_assets.identity.attributes import ATTRIBUTES
 from fs_assets.identity.canonical import SCHEMA
+from fs_assets.identity.tables import SURVIVED
 
 
 def _survivor(attribute: str) -> str:
@@ -35,14 +42,15 @@ def golden_customers(
     con: duckdb.DuckDBPyConnection,
     identity: str = f"{SCHEMA}.customer_identity",
     target: str = f"{SCHEMA}.golden_customer",
+    temporary: bool = False,
 ) -> int:
     """`target` (`identity.golden_customer` by default): one row per golden id of the
-    `identity` table, its surviving values, their sources, and how many records from
-    which sources it gathers."""
+    `identity` table (or relation), its surviving values, their sources, and how many
+    records from which sources it gathers."""
     survivors = ", ".join(_survivor(a) for a in ATTRIBUTES)
     ranked = _RANKED.format(identity=identity)
     con.execute(
-        f"create or replace table {target} as select r.golden_id, "
+        f"create or replace {'temp ' if temporary else ''}table {target} as select r.golden_id, "
         f"{survivors}, count(*) as source_records, "
         "list(distinct r.source order by r.source) as sources, "
         "max(r.updated_at) as last_updated_at "
@@ -50,3 +58,60 @@ def golden_customers(
         "group by r.golden_id order by r.golden_id"
     )
     return con.execute(f"select count(*) from {target}").fetchall()[0][0]
+
+
+_FINGERPRINTS = "_identity_fingerprints"
+_CHANGED = "_identity_changed_people"
+_RECOMPUTED = "_identity_golden_recomputed"
+
+
+def _snapshot_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    schema, name = SURVIVED.split(".")
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? "
+            "and table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
+def update_golden_customers(
+    con: duckdb.DuckDBPyConnection, identity: str, target: str, full: bool = False
+) -> int | None:
+    """Bring `target` up to date with `identity`: recompute the people whose records or
+    membership changed since the last run (their number), or all (None: full, when
+    `full` or without a snapshot). Table and snapshot change in one transaction."""
+    con.execute(
+        f"create or replace temp table {_FINGERPRINTS} as select i.golden_id, "
+        "bit_xor(hash(r, f)) as fingerprint, count(*) as records "
+        f"from {identity} i join {SCHEMA}.records r using (unique_id) "
+        f"join {SCHEMA}.features f using (unique_id) group by i.golden_id"
+    )
+    incremental = not full and _snapshot_exists(con)
+    if incremental:
+        con.execute(
+            f"create or replace temp table {_CHANGED} as select golden_id from "
+            f"(select * from {_FINGERPRINTS} except select * from {SURVIVED}) union "
+            f"select golden_id from (select * from {SURVIVED} except select * from {_FINGERPRINTS})"
+        )
+        scope = f"(select * from {identity} where golden_id in (select golden_id from {_CHANGED}))"
+        changed = golden_customers(con, scope, _RECOMPUTED, temporary=True)
+    con.execute("begin transaction")
+    try:
+        if incremental:
+            changed_ids = f"golden_id in (select golden_id from {_CHANGED})"
+            con.execute(f"delete from {target} where {changed_ids}")
+            con.execute(f"insert into {target} by name select * from {_RECOMPUTED}")
+            con.execute(f"delete from {SURVIVED} where {changed_ids}")
+            con.execute(f"insert into {SURVIVED} select * from {_FINGERPRINTS} where {changed_ids}")
+        else:
+            golden_customers(con, identity, target)
+            con.execute(f"create or replace table {SURVIVED} as select * from {_FINGERPRINTS}")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    for temp in (_FINGERPRINTS, _CHANGED, _RECOMPUTED):
+        con.execute(f"drop table if exists {temp}")
+    return changed if incremental else None

@@ -23,9 +23,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fs_assets.identity.attributes import DATE_ATTRIBUTES, EMAIL_PATTERN, SOURCES_DIR
+from fs_assets.identity.attributes import (
+    ATTRIBUTE_DOCS,
+    DATE_ATTRIBUTES,
+    EMAIL_PATTERN,
+    SOURCES_DIR,
+)
 from fs_assets.identity.mapping import MappingError, SourceMapping, load_mappings
-from fs_assets.model.columns import PII_DOB, PII_MASK, Column, Entity
+from fs_assets.model.columns import Column, Entity
 from fs_assets.model.entities import CUSTOMER, ENTITY_NAMES
 
 SOURCE_PREFIX = "src_"  # src_<source>: raw.src_crm, mastered.src_crm
@@ -33,26 +38,19 @@ KEY = "source_id"
 VERSION = "modified_at"
 CORE_FOLDER = CUSTOMER.folder  # the core feed's folder: mastered as the customer entity
 
-# Canonical attribute -> (description, PII tag, free text, pattern). The e-mail pattern is
-# the shape linkage keeps (EMAIL_PATTERN), on the value with spaces around it, any case.
+# Canonical attribute -> (free text, pattern); descriptions and PII tags are
+# attributes.ATTRIBUTE_DOCS. The e-mail pattern is the shape linkage keeps (EMAIL_PATTERN),
+# on the value with spaces around it, any case.
 _EMAIL = rf"(?i)^\s*{EMAIL_PATTERN.removeprefix('^').removesuffix('$')}\s*$"
 _PHONE = r"^[0-9 +().-]*$"
 _POSTAL = r"^[A-Za-z0-9 -]*$"
-_ATTRIBUTE_COLUMNS: dict[str, tuple[str, str | None, bool, str | None]] = {
-    "first_name": ("First (given) name.", PII_MASK, False, None),
-    "middle_name": ("Middle name.", PII_MASK, False, None),
-    "last_name": ("Last (family) name.", PII_MASK, False, None),
-    "date_of_birth": ("Date of birth, not in the future.", PII_DOB, False, None),
-    "email": ("E-mail address (any case).", PII_MASK, False, _EMAIL),
-    "mobile": ("Mobile number as written (digits, spaces, + - ( ) .).", PII_MASK, False, _PHONE),
-    "national_id": ("National id (e.g. PAN).", PII_MASK, False, None),
-    "address_line1": ("Address line 1.", PII_MASK, True, None),
-    "address_line2": ("Address line 2.", PII_MASK, True, None),
-    "address_line3": ("Address line 3.", PII_MASK, True, None),
-    "city": ("City.", None, False, None),
-    "state": ("State or province.", None, False, None),
-    "pin": ("Postal code (letters, digits, spaces, hyphens).", PII_MASK, False, _POSTAL),
-    "country": ("Country.", None, False, None),
+_ATTRIBUTE_RULES: dict[str, tuple[bool, str | None]] = {
+    "email": (False, _EMAIL),
+    "mobile": (False, _PHONE),
+    "address_line1": (True, None),
+    "address_line2": (True, None),
+    "address_line3": (True, None),
+    "pin": (False, _POSTAL),
 }
 
 
@@ -61,7 +59,8 @@ def source_entity_name(source: str) -> str:
 
 
 def _attribute_column(mapping: SourceMapping, attribute: str, header: str) -> Column:
-    description, pii, free_text, pattern = _ATTRIBUTE_COLUMNS[attribute]
+    description, pii = ATTRIBUTE_DOCS[attribute]
+    free_text, pattern = _ATTRIBUTE_RULES.get(attribute, (False, None))
     is_date = attribute in DATE_ATTRIBUTES
     return Column(
         attribute,

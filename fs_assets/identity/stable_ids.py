@@ -7,7 +7,9 @@ previous people keeps the oldest (lowest) id (a merge: the others are retired, n
 issued again). A cluster without a previous id is a new person and gets the next id.
 `assign` decides (plain Python); `write_golden_ids` applies it to the warehouse and
 appends every merge and split to `identity.golden_id_log` with the pair that caused it,
-and every id whose records are all gone as a retirement.
+and every id whose records are all gone as a retirement. A cluster whose records are
+exactly one previous person's keeps that id without going through `assign`, so a run
+assigns only the records of the people that changed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fs_assets.identity import tables
 PREFIX = "G"
 DIGITS = 10
 _NEW_IDS = "_identity_new_ids"
+_UNCHANGED = "_identity_unchanged_people"
 _ID = re.compile(rf"^{PREFIX}(\d{{{DIGITS}}})$")
 
 
@@ -143,13 +146,41 @@ def _reason(con: duckdb.DuckDBPyConnection, event: IdEvent) -> tuple:
     return left, right, weight, text
 
 
-def write_golden_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> list[IdEvent]:
-    """Replace `mastered.customer_identity` with this run's stable ids and log the merges
-    and splits (in one transaction)."""
+# This run's clusters whose records are exactly those of one previous golden id: the
+# person is unchanged and keeps the id, as `assign` would decide (no other cluster holds
+# a record of that id, and no other previous id is in the cluster). Only the other
+# clusters and previous ids go through `assign`; their records are closed under both.
+_UNCHANGED_SQL = (
+    "with cur as (select cluster_id, list(unique_id order by unique_id) as members "
+    f"from {tables.CLUSTERS} group by 1), "
+    "prev as (select golden_id, list(unique_id order by unique_id) as members "
+    f"from {tables.CUSTOMER_IDENTITY} group by 1) "
+    "select cur.cluster_id, prev.golden_id from cur join prev using (members)"
+)
+
+
+def write_golden_ids(
+    con: duckdb.DuckDBPyConnection, run_id: str, full: bool = False
+) -> tuple[list[IdEvent], int]:
+    """Bring `mastered.customer_identity` to this run's stable ids and log the merges and
+    splits (in one transaction); the events and how many records were (re)assigned. Only
+    the records of changed people are assigned, unless `full`; the ids are the same."""
     tables.create_kept_tables(con)
-    clusters = dict(con.execute(f"select unique_id, cluster_id from {tables.CLUSTERS}").fetchall())
+    unchanged = "(select null::varchar as cluster_id, null::varchar as golden_id limit 0)"
+    if not full:
+        con.execute(f"create or replace temp table {_UNCHANGED} as {_UNCHANGED_SQL}")
+        unchanged = _UNCHANGED
+    clusters = dict(
+        con.execute(
+            f"select unique_id, cluster_id from {tables.CLUSTERS} "
+            f"where cluster_id not in (select cluster_id from {unchanged})"
+        ).fetchall()
+    )
     previous = dict(
-        con.execute(f"select unique_id, golden_id from {tables.CUSTOMER_IDENTITY}").fetchall()
+        con.execute(
+            f"select unique_id, golden_id from {tables.CUSTOMER_IDENTITY} "
+            f"where golden_id not in (select golden_id from {unchanged})"
+        ).fetchall()
     )
     ids, events = assign(clusters, previous, _last_issued(con))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -175,9 +206,14 @@ def write_golden_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> list[IdEven
                 f"insert into {tables.GOLDEN_ID_LOG} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [now, run_id, event.event, event.golden, other, left, right, weight, reason],
             )
+        # The changed people's rows (and those of records no longer read) are replaced.
         con.execute(
-            f"create or replace table {tables.CUSTOMER_IDENTITY} as select r.source, "
-            f"r.source_id, r.unique_id, n.golden_id from {tables.RECORDS} r "
+            f"delete from {tables.CUSTOMER_IDENTITY} "
+            f"where golden_id not in (select golden_id from {unchanged})"
+        )
+        con.execute(
+            f"insert into {tables.CUSTOMER_IDENTITY} select r.source, r.source_id, "
+            f"r.unique_id, n.golden_id from {tables.RECORDS} r "
             "join new_ids n using (unique_id) order by r.unique_id"
         )
         con.execute("drop table new_ids")
@@ -185,4 +221,5 @@ def write_golden_ids(con: duckdb.DuckDBPyConnection, run_id: str) -> list[IdEven
     except BaseException:
         con.execute("rollback")
         raise
-    return events
+    con.execute(f"drop table if exists {_UNCHANGED}")
+    return events, len(ids)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import duckdb
 
 from fs_assets.identity import canonical
-from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES
 from fs_assets.identity.canonical import SCHEMA
+from fs_assets.identity.golden_entity import GOLDEN_ENTITY
 from fs_assets.model.keys import MASTERED_SCHEMA
 
 RECORDS = f"{SCHEMA}.records"
@@ -29,8 +29,10 @@ CLUSTERED_RECORDS = f"{SCHEMA}.clustered_records"  # records and national ids la
 CLUSTERED_PAIRS = f"{SCHEMA}.clustered_pairs"  # strong pairs last clustered
 COMPONENTS = f"{SCHEMA}.components"  # connected components before any cut
 READ_STATE = f"{SCHEMA}.read_state"  # the mastered builds identity.records was read from
+SURVIVED = f"{SCHEMA}.survived"  # golden id -> fingerprint of its records as last survived
 SNAPSHOTS = (
     READ_STATE,
+    SURVIVED,
     SCORED_FEATURES,
     LINK_STATE,
     CLUSTERED_RECORDS,
@@ -61,14 +63,8 @@ CUSTOMER_IDENTITY_DDL = "source varchar, source_id varchar, unique_id varchar, g
 
 
 def golden_customer_ddl() -> str:
-    attributes = ", ".join(
-        f"{a} {'date' if a in DATE_ATTRIBUTES else 'varchar'}, {a}_source varchar"
-        for a in ATTRIBUTES
-    )
-    return (
-        f"golden_id varchar, {attributes}, source_records bigint, sources varchar[], "
-        "last_updated_at timestamp"
-    )
+    """The golden customer's columns (golden_entity.py declares them)."""
+    return ", ".join(f"{c.name} {c.type.lower()}" for c in GOLDEN_ENTITY.columns)
 
 
 def sources_linked(con: duckdb.DuckDBPyConnection) -> int:

@@ -18,7 +18,9 @@ PII_TAGS = (PII_MASK, PII_DOB, PII_AGE_BAND)
 # ---------------------------------------------------------------------------------------
 # Columns
 # ---------------------------------------------------------------------------------------
-SqlType = Literal["VARCHAR", "DATE", "TIMESTAMP", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL(18,2)"]
+SqlType = Literal[
+    "VARCHAR", "DATE", "TIMESTAMP", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL(18,2)", "VARCHAR[]"
+]
 
 
 @dataclass(frozen=True)

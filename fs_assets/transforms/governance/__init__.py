@@ -8,8 +8,12 @@ hash-chained log. No Dagster here, so the CLI and the export load fast.
 
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import GOLDEN_CUSTOMER_PATH
 
 GOVERNED_SCHEMA = "governed"
+# Identity resolution's golden customer (mastered.golden_customer): every role reads it
+# through its own view, masked like the customer (fs_assets/identity/golden_entity.py).
+GOLDEN_SCHEMA, GOLDEN = GOLDEN_CUSTOMER_PATH
 
 
 def governed_entities() -> tuple[Entity, ...]:

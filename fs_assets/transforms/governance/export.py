@@ -29,6 +29,8 @@ from fs_assets.model.paths import DataPaths
 from fs_assets.model.rules import q
 from fs_assets.transforms.duckdb_file import connect_with_retry
 from fs_assets.transforms.governance import (
+    GOLDEN,
+    GOLDEN_SCHEMA,
     GOVERNED_SCHEMA,
     governed_sources,
     source_name,
@@ -72,6 +74,16 @@ def _remove(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def _has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.tables "
+            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
 def export_role(
     paths: DataPaths, role: str, *, key: MaskingKey | None = None, timeout_s: float = 600.0
 ) -> Path:
@@ -90,6 +102,10 @@ def export_role(
     conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=timeout_s)
     try:
         key.apply(conn)
+        # The golden customer's view once identity resolution has made its table (every
+        # full build does, empty without multi-source data).
+        if _has_table(conn, GOLDEN_SCHEMA, GOLDEN):
+            views.append(view_name(role, GOLDEN))
         present = {
             name
             for (name,) in conn.execute(

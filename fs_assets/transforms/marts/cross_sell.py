@@ -138,7 +138,8 @@ staged as (
     as campaign_stage_name,
   offered_product_id,
   offered_product_id = recommended_product_id as offered_recommended,
-  affluence_level, risk_category, segment, state, country, cibil_score, total_spend
+  affluence_level, risk_category, segment, state, country, cibil_score, total_spend,
+  golden_id, person_record
 from staged
 order by cust_id
 """,

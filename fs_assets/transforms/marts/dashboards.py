@@ -18,7 +18,7 @@ import duckdb
 
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES, DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, EVENTS_TABLE
-from fs_assets.transforms.marts.features import FEATURES_TABLE, spend_predicate
+from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.model import (
     ARCHETYPE_NAMES,
     CURRENCY_COLUMN,
@@ -65,9 +65,7 @@ def funnel_sql() -> tuple[str, list[object]]:
 
 def lead_sql() -> tuple[str, list[object]]:
     breakdowns = ("archetype", "risk_category", "affluence_level", "segment")
-    select = load_sql(
-        SQL_PACKAGE, "lead_generation.sql", cross_sell=CROSS_SELL_TABLE, features=FEATURES_TABLE
-    )
+    select = load_sql(SQL_PACKAGE, "lead_generation.sql", cross_sell=CROSS_SELL_TABLE)
     sql = f"create or replace table {LEAD_TABLE} as\n{select}"
     order = "figure, month nulls first, member"
     return _with_currency(sql, order), [DEFAULT_REPORTING_CURRENCY, *breakdowns, len(FUNNEL_STAGES)]

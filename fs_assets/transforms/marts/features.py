@@ -1,8 +1,11 @@
 """`marts.customer_features`: one row per mastered customer, from its transaction history.
 
 Each row carries the person's golden id (`mastered.customer_identity`, where identity
-resolution linked the core customer with other sources; NULL before that), so the marts
-count a person once however many core records they have.
+resolution linked the core customer with other sources; NULL before that) and
+`person_record`, true on one core record per person (a customer without golden id is a
+person of its own): the newest (`modified_at`, then the lowest cust_id), the record the
+golden record's survivorship prefers among core records. The marts count a person once,
+through that record, however many core records they have.
 
 One set-based statement: a single pass over mastered.transaction aggregates spend per
 category, mode mix, frequency, recency, average ticket and the spend trend per customer;
@@ -131,7 +134,10 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
       group by a.cust_id
     )
     select
-      c.cust_id, g.golden_id, c.customer_type, c.customer_status, c.minor_flag, c.cibil_score,
+      c.cust_id, g.golden_id,
+      row_number() over (partition by coalesce(g.golden_id, 'cust:' || c.cust_id)
+                         order by c.modified_at desc, c.cust_id) = 1 as person_record,
+      c.customer_type, c.customer_status, c.minor_flag, c.cibil_score,
       c.afflunce_level as affluence_level, c.customer_risk_category as risk_category,
       coalesce(""",
         FAILED_STATUS,

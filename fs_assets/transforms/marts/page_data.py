@@ -173,8 +173,9 @@ def _segment_params() -> list[object]:
     return [low, segs[0], high, segs[1], segs[2]]
 
 
-def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str) -> Cube:
-    """Customers per filter cell and `extra` (one of CUSTOMER_EXTRAS: what the page needs)."""
+def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str, *, people: bool = False) -> Cube:
+    """Customers per filter cell and `extra` (one of CUSTOMER_EXTRAS: what the page needs);
+    `people`: only each person's person_record, as the lead mart counts."""
     if extra not in CUSTOMER_EXTRAS:
         raise ValueError(f"unknown customer dimension {extra!r}; known: {CUSTOMER_EXTRAS}")
     spend, spend_params = spend_predicate("t")
@@ -185,6 +186,7 @@ def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str) -> Cube:
         events=EVENTS_TABLE,
         spend=spend,
         extra=extra,
+        counted="person_record" if people else "true",
     )
     # The spend predicate's parameters come after the select list's, in text order.
     params = [list(CAMPAIGN_EVENT_TYPES), len(FUNNEL_STAGES), *_segment_params(), *spend_params]
@@ -336,7 +338,7 @@ def page_data(
     conn: duckdb.DuckDBPyConnection, slug: str, *, with_customers: bool = True
 ) -> PageData:
     """The cubes the charts of dashboard `slug` are bound to, and its customer list."""
-    cubes = [customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug])]
+    cubes = [customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug], people=slug == "lead_generation")]
     if slug == "lead_generation":
         cubes += [
             accounts_cube(conn),

@@ -1,40 +1,46 @@
 -- One long table, `figure` naming the chart each row feeds (customers, sales, activity).
 -- Parameters: the four breakdown figures' names, then the onboarded stage's number.
--- Total customers counts people: core records of one golden id count once.
-with customers as (
-  select 'total_customers' as figure, 'All customers' as member,
-    count(distinct coalesce(f.golden_id, 'cust:' || f.cust_id)) as customers
-  from {cross_sell} x join {features} f using (cust_id)
+-- Customers are people: a person (golden id, or a core customer identity resolution has
+-- not linked) counts once, through their person_record, in every breakdown and the total;
+-- product holders count each person once per product.
+with people as (
+  select * from {cross_sell} where person_record
+),
+customers as (
+  select 'total_customers' as figure, 'All customers' as member, count(*) as customers
+  from people
   union all
   select ? as figure, archetype::varchar as member, count(*) as customers
-  from {cross_sell} group by all
+  from people group by all
   union all
   select ? as figure, risk_category::varchar as member, count(*) as customers
-  from {cross_sell} group by all
+  from people group by all
   union all
   select ? as figure, affluence_level::varchar as member, count(*) as customers
-  from {cross_sell} group by all
+  from people group by all
   union all
   select ? as figure, segment::varchar as member, count(*) as customers
-  from {cross_sell} group by all
+  from people group by all
   union all
-  select 'state', state || ', ' || country, count(*) from {cross_sell} group by all
+  select 'state', state || ', ' || country, count(*) from people group by all
 ),
-totals as (select count(*) as n from {cross_sell})
+totals as (select count(*) as n from people)
 select figure, member, null::date as month, customers, null::bigint as accounts,
   null::bigint as transactions, null::decimal(38, 2) as amount,
   customers / nullif((select n from totals), 0) as share
 from customers
 union all
-select 'product_sales', p.product_name, null, count(distinct a.cust_id), count(*), null,
+select 'product_sales', p.product_name, null,
+  count(distinct coalesce(x.golden_id, 'cust:' || a.cust_id)), count(*), null,
   null, count(*) / sum(count(*)) over ()
 from mastered.account a join mastered.product p using (product_id)
+left join {cross_sell} x using (cust_id)
 where a.account_status <> 'Closed'
 group by all
 union all
 select 'campaign_onboarded', p.product_name, null, count(*), null, null, null,
   count(*) / sum(count(*)) over ()
-from {cross_sell} x join mastered.product p on p.product_id = x.offered_product_id
+from people x join mastered.product p on p.product_id = x.offered_product_id
 where x.campaign_stage = ?
 group by all
 union all

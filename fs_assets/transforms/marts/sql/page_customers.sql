@@ -4,14 +4,15 @@
 -- event of, whatever the order), the card the campaign onboarded them to, or the spend
 -- segment), with their spend. Parameters: the event types in stage order, the onboarded
 -- stage's number, then the spend segment bounds and names (low, name, high, name, name),
--- then the spend predicate's.
+-- then the spend predicate's. {counted}: which rows count (person_record on the lead page:
+-- people).
 with reached as (
   select cust_id, bit_or(1 << (list_position(?::varchar[], event_type) - 1)) as stages
   from {events} group by cust_id
 ),
 customers as (
-  select archetype, state || ', ' || country as state, segment, risk_category as risk,
-    affluence_level as affluence, r.stages as stage,
+  select x.person_record, archetype, state || ', ' || country as state, segment,
+    risk_category as risk, affluence_level as affluence, r.stages as stage,
     case when campaign_stage = ? then (
       select p.product_name from mastered.product p where p.product_id = x.offered_product_id
     ) end as onboarded_card,
@@ -28,4 +29,5 @@ customers as (
 select archetype, state, segment, risk, affluence, {extra}, count(*) as customers,
   sum(spend) as spend
 from customers
+where {counted}
 group by all

@@ -194,7 +194,7 @@ def _dashboard_result(
         # What the page's filters carry: it grows with the filter cells, not the customers.
         "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
         "filter_cube_rows": dg.MetadataValue.int(
-            sum(len(c.rows) for c in page.cubes) if page else 0
+            sum(c.num_rows for c in page.cubes) if page else 0
         ),
         "listed_customers": dg.MetadataValue.int(
             len(page.customers.rows) if page and page.customers else 0

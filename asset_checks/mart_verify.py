@@ -273,7 +273,7 @@ def dashboard_problems(
         # The filters' cubes, with no filter set, give the chart the mart's rows.
         b = chart.binding
         if b is None:
-            pass  # a static chart (the uplift page): its page numbers are compared below
+            problems.append(f"{chart.name}: not bound to the page's filters")
         elif data is None or b.cube not in {c.name for c in data.cubes}:
             problems.append(f"{chart.name}: no filter data on the page")
         else:

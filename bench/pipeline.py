@@ -31,8 +31,7 @@ sys.path.insert(0, str(ROOT))
 # The update run: the changed customers through raw and mastered, every check of both, and
 # the catalog. The marts rebuild in full (no per-customer update yet) and are left out.
 UPDATE_SELECTION = "key:raw/customer or key:mastered/customer or key:catalog/scanner"
-# The dashboard pages whose size and render time the full build reports (bench/pages.py
-# measures the filtered ones alone).
+# The dashboard pages whose size and seconds the full build reports (bench/pages.py too).
 DASHBOARD_PAGES = ("campaign_funnel", "campaign_uplift", "lead_generation", "spend_analysis")
 
 

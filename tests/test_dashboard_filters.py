@@ -27,15 +27,19 @@ from fs_assets.transforms.marts.charts import (
     spend_charts,
 )
 from fs_assets.transforms.marts.features import spend_predicate
-from fs_assets.transforms.marts.model import SPEND_SEGMENT_BOUNDS, SPEND_SEGMENTS
+from fs_assets.transforms.marts.model import (
+    CONVERTED_EVENTS,
+    SPEND_SEGMENT_BOUNDS,
+    SPEND_SEGMENTS,
+)
 from fs_assets.transforms.marts.page_data import (
     CELL,
     CUSTOMER_COLUMNS,
     FILTER_COLUMNS,
-    FILTERED_PAGES,
     MEASURES,
     MONTH,
     PAGE_ROLE,
+    PAGES,
     SPEND_CUBES,
     Binding,
     PageData,
@@ -43,9 +47,11 @@ from fs_assets.transforms.marts.page_data import (
     page_data,
 )
 from fs_assets.transforms.marts.report import _script_json
+from fs_assets.transforms.marts.uplift import OFFERS, UPLIFT_BINDING, uplift_charts
 
 CHARTS = {
     "campaign_funnel": funnel_charts,
+    "campaign_uplift": uplift_charts,
     "lead_generation": lead_charts,
     "spend_analysis": spend_charts,
 }
@@ -69,7 +75,7 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= TOLERANCE * max(1.0, abs(b))
 
 
-@pytest.mark.parametrize("slug", FILTERED_PAGES)
+@pytest.mark.parametrize("slug", PAGES)
 def test_cubes_add_up_to_every_chart_the_mart_draws(wh, slug: str) -> None:
     """With no filter, summing a chart's cube gives the chart's mart rows exactly."""
     page = page_data(wh, slug, with_customers=False)
@@ -77,13 +83,13 @@ def test_cubes_add_up_to_every_chart_the_mart_draws(wh, slug: str) -> None:
     for chart in CHARTS[slug](wh):
         b = chart.binding
         assert b is not None, f"{chart.name}: not bound to the page's filters"
-        if b.kind not in ("rows", "funnel", "cumulative"):
+        if b.kind not in ("rows", "funnel", "cumulative", "ratio"):
             continue  # the Sankey and treemap layouts: the browser test reads them
         got = {_key(r, b): r for r in page.rows(b)}
         want = {_key(r, b): r for r in chart.rows if all(f in r for f in b.group)}
         assert set(got) == set(want), chart.name
         for key, row in want.items():
-            for measure in (*b.sums, "cumulative_spend", "conversion_from_previous"):
+            for measure in (*b.sums, *b.derived()):
                 if measure in row:
                     assert _close(got[key][measure], row[measure]), (chart.name, key, measure)
         checked += 1
@@ -110,6 +116,31 @@ def test_a_filtered_cube_equals_the_mart_queried_with_the_filter(wh) -> None:
     # The chart's own dimension is not filtered (it stays whole, for cross-filtering).
     mine = page.rows(risk.binding, {"risk": "High"})
     assert len(mine) == len(risk.rows)
+
+
+def test_uplift_under_a_filter_is_the_ratio_of_the_summed_counts(wh) -> None:
+    """Conversion per archetype and offer, and the uplift in points, under a risk filter:
+    the page divides the summed counts; recomputed here from the cross-sell and events."""
+    page = page_data(wh, "campaign_uplift", with_customers=False)
+    shown = {(r["archetype"], r["offer"]): r for r in page.rows(UPLIFT_BINDING, {"risk": "Low"})}
+    truth = wh.execute(
+        """select x.archetype, case when x.offered_recommended then ? else ? end,
+             count(*), count(*) filter (where exists (
+               select 1 from mastered.campaign_event e where e.cust_id = x.cust_id
+               and e.event_type in (select unnest(?::varchar[]))))
+           from marts.cross_sell x
+           where x.recommended_product_id is not null and x.offered_product_id is not null
+             and x.risk_category = ?
+           group by 1, 2""",
+        [*OFFERS, list(CONVERTED_EVENTS), "Low"],
+    ).fetchall()
+    assert {(a, o) for a, o, _, _ in truth} == set(shown) and truth
+    rate = {(a, o): k / n for a, o, n, k in truth}
+    for (a, o), row in shown.items():
+        assert row["conversion"] == pytest.approx(rate[a, o])
+        other = [rate.get((a, x)) for x in OFFERS]
+        want = None if None in other else 100 * (other[0] - other[1])
+        assert row["uplift_points"] == (None if want is None else pytest.approx(want))
 
 
 def test_customer_list_is_governed_and_bounded(wh) -> None:
@@ -143,7 +174,7 @@ def test_customer_list_refuses_a_session_without_the_key(built: DataPaths) -> No
 
 
 def test_pages_hold_no_pii_and_no_customer_id(built: DataPaths) -> None:
-    pages = [built.reports / f"{slug}.html" for slug in FILTERED_PAGES]
+    pages = [built.reports / f"{slug}.html" for slug in PAGES]
     text = {p: p.read_text(encoding="utf-8") for p in pages}
     assert all('id="customer-list"' in t and "const PAGE = " in t for t in text.values())
     values = pii_values(built.warehouse, vocabulary(CODE))
@@ -156,7 +187,7 @@ def test_pages_hold_no_pii_and_no_customer_id(built: DataPaths) -> None:
 
 
 def test_every_chart_of_every_page_is_bound(built: DataPaths, wh) -> None:
-    for slug in FILTERED_PAGES:
+    for slug in PAGES:
         data = page_filter_data(built.reports / f"{slug}.html")
         charts: list[Chart] = CHARTS[slug](wh)
         assert [c["binding"] is not None for c in data["charts"]] == [True] * len(charts), slug

@@ -29,10 +29,11 @@ from fs_assets.model.rules import q
 from fs_assets.transforms.governance import GOVERNED_SCHEMA, view_name
 from fs_assets.transforms.governance.masking_key import INNER_VAR, hmac_sql
 from fs_assets.transforms.governance.policies import ANALYST
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
+from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.flow_charts import Row, json_value
 from fs_assets.transforms.marts.model import (
+    CONVERTED_EVENTS,
     FUNNEL_STAGES,
     SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
@@ -58,6 +59,8 @@ MEASURES = (
     "transactions",
     "spend",
     "amount",
+    "contacted",
+    "converted",
 )
 # Amounts travel in the page as whole cents (integers: shorter than decimals, summed exactly
 # by the page's script, which divides the sums).
@@ -88,12 +91,11 @@ CUSTOMER_COLUMNS = (
 CUSTOMER_EXTRAS = ("stage", "onboarded_card", "spend_segment")
 PAGE_CUSTOMER_EXTRA = {
     "campaign_funnel": "stage",
+    "campaign_uplift": "stage",
     "lead_generation": "onboarded_card",
     "spend_analysis": "spend_segment",
 }
-# The pages with filters. The uplift page is static: its charts are conversion rates per
-# archetype over the contacted customers, which its cubes would need a ratio binding for.
-FILTERED_PAGES = tuple(PAGE_CUSTOMER_EXTRA)
+PAGES = tuple(PAGE_CUSTOMER_EXTRA)  # every dashboard page: each has the filters
 
 
 @dataclass(frozen=True)
@@ -179,8 +181,10 @@ class Binding:
     are the measures added up. `click` is the filter a click on the chart sets (from the
     datum's field of that name in `group`), `kind` a step after the sums: "rows" (none),
     "funnel" (reached = at or beyond a stage, with conversions), "cumulative" (running
-    total by month), "sankey" or "treemap" (Vega layouts of the flow rows). `where` keeps
-    cube rows whose column is not null.
+    total by month), "ratio" (extra["ratios"]: field = numerator / denominator of the sums,
+    and extra["difference"]: a ratio's difference between two values of a field, scaled),
+    "sankey" or "treemap" (Vega layouts of the flow rows). `where` keeps cube rows whose
+    column is not null.
     """
 
     cube: str
@@ -197,6 +201,9 @@ class Binding:
             return ("conversion_from_previous",)
         if self.kind == "cumulative":
             return ("cumulative_spend",)
+        if self.kind == "ratio":
+            difference = self.extra.get("difference")
+            return (*self.extra["ratios"], *([difference["as"]] if difference else []))
         return ()
 
     def to_json(self) -> dict[str, Any]:
@@ -340,6 +347,22 @@ def spend_cubes(conn: duckdb.DuckDBPyConnection) -> list[Cube]:
         conn.unregister(_FLOW_VIEW)
 
 
+def uplift_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
+    """Contacted customers with a recommended card, and the converted among them, per cell
+    and offer: the counts whose ratio the uplift chart shows (the page divides the sums)."""
+    # The uplift module draws its chart with this module's bindings: import it here.
+    from fs_assets.transforms.marts.uplift import OFFERS
+
+    sql = load_sql(
+        SQL_PACKAGE,
+        "page_uplift.sql",
+        cross_sell=CROSS_SELL_TABLE,
+        events=EVENTS_TABLE,
+        cells=CELL_VIEW,
+    )
+    return Cube("uplift", _arrow(conn, sql, [list(CONVERTED_EVENTS), *OFFERS]))
+
+
 def customer_table(
     conn: duckdb.DuckDBPyConnection, role: str = PAGE_ROLE, per_cell: int = CUSTOMERS_PER_CELL
 ) -> CustomerTable:
@@ -411,7 +434,29 @@ def chart_rows(
             total += r["spend"]
             out.append({**r, "cumulative_spend": total})
         return out
+    if binding.kind == "ratio":
+        return ratio_rows(rows, binding.extra)
     return rows
+
+
+def ratio_rows(rows: Sequence[Row], extra: dict[str, Any]) -> list[Row]:
+    """Ratios of summed counts (None over zero), then a ratio's difference between two
+    values of a field per group (as the uplift mart: recommended minus other, in points)."""
+    out = []
+    for r in rows:
+        row = dict(r)
+        for name, (num, den) in extra["ratios"].items():
+            row[name] = row[num] / row[den] if row.get(den) else None
+        out.append(row)
+    d = extra.get("difference")
+    if d:
+        per: dict[Any, dict[Any, Any]] = {}
+        for row in out:
+            per.setdefault(row[d["by"]], {})[row[d["across"]]] = row[d["of"]]
+        for row in out:
+            a, b = (per[row[d["by"]]].get(v) for v in d["minus"])
+            row[d["as"]] = None if a is None or b is None else d["scale"] * (a - b)
+    return out
 
 
 def funnel_rows(rows: Sequence[Row], archetypes: Sequence[str], stages: Sequence[str]) -> list[Row]:
@@ -511,6 +556,8 @@ def page_data(
             ]
         elif slug == "spend_analysis":
             cubes += spend_cubes(conn)
+        elif slug == "campaign_uplift":
+            cubes.append(uplift_cube(conn))
     finally:
         conn.unregister(CELL_VIEW)
     return PageData(cells, tuple(cubes), customer_table(conn) if with_customers else None)

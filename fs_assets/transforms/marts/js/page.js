@@ -124,6 +124,30 @@
     return out;
   }
 
+  // Ratios of the summed counts, then a ratio's difference across two values of a field
+  // (page_data.ratio_rows: the uplift of the recommended card, in points).
+  function ratio(b, rows) {
+    for (const r of rows) {
+      for (const [name, [num, den]] of Object.entries(b.ratios)) {
+        r[name] = r[den] ? r[num] / r[den] : null;
+      }
+    }
+    const d = b.difference;
+    if (d) {
+      const per = new Map();
+      for (const r of rows) {
+        if (!per.has(r[d.by])) per.set(r[d.by], new Map());
+        per.get(r[d.by]).set(r[d.across], r[d.of]);
+      }
+      for (const r of rows) {
+        const [x, y] = d.minus.map(v => per.get(r[d.by]).get(v));
+        r[d.as] = x === undefined || x === null || y === undefined || y === null
+          ? null : d.scale * (x - y);
+      }
+    }
+    return rows;
+  }
+
   function cumulative(rows) {
     rows.sort((x, y) => (x.month < y.month ? -1 : 1));
     let total = 0;
@@ -206,6 +230,7 @@
     const rows = sums(b);
     if (b.kind === 'funnel') return funnel(b, rows);
     if (b.kind === 'cumulative') return cumulative(rows);
+    if (b.kind === 'ratio') return ratio(b, rows);
     return rows;
   }
 

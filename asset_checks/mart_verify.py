@@ -29,7 +29,7 @@ from fs_assets.transforms.marts.model import (
     TIER_CAP_BY_AFFLUENCE,
     TIER_CAP_BY_ARCHETYPE,
 )
-from fs_assets.transforms.marts.page_data import Cube, unfiltered_problems
+from fs_assets.transforms.marts.page_data import PageData, unfiltered_problems
 from fs_assets.transforms.marts.sql_builder import SqlBuilder
 from fs_assets.transforms.marts.uplift import OTHER, RECOMMENDED, UPLIFT_TABLE
 
@@ -290,17 +290,17 @@ def dashboard_problems(
         problems.append(f"{page} is not a complete HTML document")
     specs = {s["id"]: s["spec"] for s in page_specs(page)}
     filters = page_filter_data(page)
-    cubes = filters.get("cubes", {})
+    # The page's cells and cubes as Arrow columns: summed in DuckDB, not row by row.
+    data = PageData.decoded(filters) if filters else None
     for i, chart in enumerate(charts_of(conn)):
         # The filters' cubes, with no filter set, give the chart the mart's rows.
         b = chart.binding
         if b is None:
-            pass  # a static chart (the uplift page): its page numbers are compared below
-        elif b.cube not in cubes:
+            problems.append(f"{chart.name}: not bound to the page's filters")
+        elif data is None or b.cube not in {c.name for c in data.cubes}:
             problems.append(f"{chart.name}: no filter data on the page")
         else:
-            cube = Cube.decoded(b.cube, cubes[b.cube])
-            problems += [f"{chart.name}: {p}" for p in unfiltered_problems(cube, b, chart.rows)]
+            problems += [f"{chart.name}: {p}" for p in unfiltered_problems(data, b, chart.rows)]
         png = reports / "png" / f"{chart.name}.png"
         if not png.is_file() or png.read_bytes()[:8] != PNG_SIGNATURE:
             problems.append(f"{png} is missing or not a PNG")

@@ -31,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 # The update run: the changed customers through raw and mastered, every check of both, and
 # the catalog. The marts rebuild in full (no per-customer update yet) and are left out.
 UPDATE_SELECTION = "key:raw/customer or key:mastered/customer or key:catalog/scanner"
+# The dashboard pages whose size and seconds the full build reports (bench/pages.py too).
+DASHBOARD_PAGES = ("campaign_funnel", "campaign_uplift", "lead_generation", "spend_analysis")
 
 
 def peak_mb() -> float:
@@ -221,6 +223,15 @@ def main() -> None:
         )
         for step, secs in list(full["steps"].items())[:10]:
             print(f"    {step:40} {secs:7.2f} s")
+        for slug in DASHBOARD_PAGES:
+            page = home / "reports" / f"{slug}.html"
+            size = page.stat().st_size if page.exists() else 0
+            steps = full["steps"]
+            checks = sum(v for k, v in steps.items() if k.startswith(f"marts__{slug}_"))
+            print(
+                f"page          {slug}.html {size:,} bytes; asset "
+                f"{steps.get(f'marts__{slug}', 0):.2f} s, checks {checks:.2f} s"
+            )
         part = run_phase("partition", home, [])
         print(
             f"partitions    backfill of all region partitions (one run): "

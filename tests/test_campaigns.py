@@ -29,7 +29,7 @@ from fs_assets.transforms.governance.policies import SALES
 from fs_assets.transforms.marts.charts import FUNNEL_BINDING, fetch
 from fs_assets.transforms.marts.dashboards import FUNNEL_TABLE, build_funnel
 from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS
-from fs_assets.transforms.marts.page_data import chart_rows, customers_cube, unfiltered_problems
+from fs_assets.transforms.marts.page_data import page_data, unfiltered_problems
 from fs_assets.transforms.marts.uplift import build_uplift
 from fs_assets.transforms.mastering import build_mastered
 
@@ -342,6 +342,7 @@ def test_the_funnel_pages_cube_counts_customers_with_each_stages_event_as_the_ma
            alter table marts.cross_sell add column country varchar default 'India';
            alter table marts.cross_sell add column risk_category varchar default 'Low';
            alter table marts.cross_sell add column affluence_level varchar default 'Low';
+           alter table marts.cross_sell add column person_record boolean default true;
            create table mastered.product as select 'P1' as product_id, 'Card' as product_name;
            create table mastered.transaction as select 'c1' as cust_id,
              1.0::decimal(18,2) as amount_reporting, 'x' as transaction_status,
@@ -358,9 +359,9 @@ def test_the_funnel_pages_cube_counts_customers_with_each_stages_event_as_the_ma
     mart = fetch(conn, FUNNEL_TABLE, None)
     got = {(r["archetype"], r["stage_order"]): r["customers"] for r in mart}
     assert [got[(a, k)] for k in range(1, 6)] == [2, 2, 2, 1, 1]
-    cube = customers_cube(conn, "stage")
-    assert unfiltered_problems(cube, FUNNEL_BINDING, mart) == []
-    rural = chart_rows(cube, FUNNEL_BINDING, {"segment": "Rural"})
+    page = page_data(conn, "campaign_funnel", with_customers=False)
+    assert unfiltered_problems(page, FUNNEL_BINDING, mart) == []
+    rural = page.rows(FUNNEL_BINDING, {"segment": "Rural"})
     assert [r["customers"] for r in rural if r["archetype"] == a] == [0, 0, 1, 0, 0]
     assert funnel_problems(conn) == {}
 

@@ -16,7 +16,8 @@ from test_dashboards_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from fs_assets.model.paths import DataPaths
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.marts.features import spend_predicate
-from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, FUNNEL_STAGES
+from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS, FUNNEL_STAGES
+from fs_assets.transforms.marts.uplift import OFFERS
 
 # A chart's rows as its Vega view holds them (`name`: the data set).
 VIEW_ROWS = """([chart, name]) => {
@@ -184,3 +185,37 @@ def test_spend_page_filters_equal_the_mart(page, built: DataPaths, wh) -> None:
     # The Sankey's flow is the same spend, laid out again on the page.
     flow = sum(r["spend"] for r in _rows(page, "spend_flow_sankey", "flow"))
     assert abs(flow - sum(truth.values())) <= TOLERANCE * len(truth)
+
+
+@pytest.mark.slow
+def test_uplift_page_filters_equal_the_mart(page, built: DataPaths, wh) -> None:
+    """Conversion per archetype and offer under a segment filter: the page divides the
+    summed counts, as the uplift mart does over the filtered customers."""
+    _open(page, built, "campaign_uplift")
+    segment = _one(
+        wh, "select segment from marts.cross_sell group by 1 order by count(*) desc, 1", []
+    )
+    _updated(page, lambda: page.select_option("#filter-segment", segment))
+    shown = {
+        (r["archetype"], r["offer"]): (r["contacted"], r["converted"], r["conversion"])
+        for r in _rows(page, "campaign_uplift")
+    }
+    truth = {
+        (a, o): (n, k, k / n)
+        for a, o, n, k in wh.execute(
+            """select x.archetype, case when x.offered_recommended then ? else ? end,
+                 count(*), count(*) filter (where exists (
+                   select 1 from mastered.campaign_event e where e.cust_id = x.cust_id
+                   and e.event_type in (select unnest(?::varchar[]))))
+               from marts.cross_sell x
+               where x.recommended_product_id is not null
+                 and x.offered_product_id is not null and x.segment = ?
+               group by 1, 2""",
+            [*OFFERS, list(CONVERTED_EVENTS), segment],
+        ).fetchall()
+    }
+    assert set(shown) == set(truth) and truth
+    for key, (n, k, rate) in truth.items():
+        assert shown[key][:2] == (n, k) and abs(shown[key][2] - rate) <= 1e-9, key
+    tile = int(page.inner_text("#selected-customers").replace(",", ""))
+    assert tile == _one(wh, "select count(*) from marts.cross_sell where segment = ?", [segment])

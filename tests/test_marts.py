@@ -35,9 +35,9 @@ from fs_assets.transforms.marts.model import (
     NO_CARD_LEFT,
     SPEND_SEGMENTS,
 )
-from fs_assets.transforms.marts.page_data import FILTERED_PAGES, page_data
+from fs_assets.transforms.marts.page_data import page_data
 from fs_assets.transforms.marts.report import DASHBOARD_ORDER
-from fs_assets.transforms.marts.uplift import uplift_charts
+from fs_assets.transforms.marts.uplift import build_uplift, uplift_charts
 
 CHARTS_OF = {
     "campaign_funnel": funnel_charts,
@@ -385,12 +385,13 @@ def test_marts_and_charts_survive_a_warehouse_without_transactions(
     wh.execute("delete from mastered.transaction")
     customers = scalar(wh, "select count(*) from mastered.customer")
     assert build_features(wh) == customers and build_cross_sell(wh) == customers
-    for build in (build_funnel, build_lead_generation, build_spend_analysis):
+    # Every mart a page reads: the uplift page's cubes are compared with its mart too.
+    for build in (build_funnel, build_lead_generation, build_spend_analysis, build_uplift):
         assert build(wh) > 0
     assert scalar(wh, "select sum(total_spend) from marts.customer_features") == 0
     for slug, charts_of in CHARTS_OF.items():
         # With the filters' cubes: the page check sums them against the mart too.
-        page = page_data(wh, slug, with_customers=False) if slug in FILTERED_PAGES else None
+        page = page_data(wh, slug, with_customers=False)
         write_dashboard(tmp_path, slug, slug, "", {}, charts_of(wh), page)
         assert dashboard_problems(wh, tmp_path, slug, charts_of) == []
     assert archetype_problems(wh) == {} and eligibility_problems(wh) == {}
@@ -669,7 +670,7 @@ def test_time_series_leave_out_part_months(wh: duckdb.DuckDBPyConnection, tmp_pa
         assert any(r["month"].startswith(whole[-1]) for r in chart.rows)
     for slug, charts_of in CHARTS_OF.items():
         # With the filters' cubes: the page check sums them against the mart too.
-        page = page_data(wh, slug, with_customers=False) if slug in FILTERED_PAGES else None
+        page = page_data(wh, slug, with_customers=False)
         write_dashboard(tmp_path, slug, slug, "", {}, charts_of(wh), page)
         assert dashboard_problems(wh, tmp_path, slug, charts_of) == []
 

@@ -166,7 +166,7 @@ def cross_sell(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 def _dashboard_result(
     warehouse: WarehouseResource,
-    masking_key: MaskingKeyResource | None,
+    masking_key: MaskingKeyResource,
     slug: str,
     title: str,
     intro: str,
@@ -179,11 +179,9 @@ def _dashboard_result(
         rows = build(conn)
         charts = charts_of(conn)
         kpis = kpis_of(conn)
-        page = None
-        if masking_key is not None:  # a page with filters (FILTERED_PAGES)
-            # The customer list reads the page role's governed view: its token needs the key.
-            masking_key.get().apply(conn)
-            page = page_data(conn, slug)
+        # The customer list reads the page role's governed view: its token needs the key.
+        masking_key.get().apply(conn)
+        page = page_data(conn, slug)
     # Rendering happens after the warehouse is released: other steps may write meanwhile.
     files = write_dashboard(reports_dir(warehouse), slug, title, intro, kpis, charts, page)
     metadata: dict[str, dg.RawMetadataValue] = {
@@ -193,12 +191,8 @@ def _dashboard_result(
         "charts": dg.MetadataValue.int(len(charts)),
         # What the page's filters carry: it grows with the filter cells, not the customers.
         "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
-        "filter_cube_rows": dg.MetadataValue.int(
-            sum(len(c.rows) for c in page.cubes) if page else 0
-        ),
-        "listed_customers": dg.MetadataValue.int(
-            len(page.customers.rows) if page and page.customers else 0
-        ),
+        "filter_cube_rows": dg.MetadataValue.int(sum(c.num_rows for c in page.cubes)),
+        "listed_customers": dg.MetadataValue.int(len(page.customers.rows) if page.customers else 0),
         **{f"kpi/{k}": v for k, v in kpis.items()},
     }
     for chart in charts:
@@ -347,16 +341,23 @@ def _uplift_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     UPLIFT_KEY,
     UPLIFT_TABLE,
     UPLIFT_COLUMNS,
-    [CROSS_SELL_KEY, mastered_key("campaign_event"), mastered_key("campaign")],
+    [
+        CROSS_SELL_KEY,
+        mastered_key("campaign_event"),
+        mastered_key("campaign"),
+        governed_key(PAGE_ROLE, "customer"),
+    ],
     "Uplift of recommended cards: per archetype, the conversion (applied or further in the "
     "same campaign) of contacts by a campaign offering the customer's recommended card "
     "against contacts by a campaign offering another card.",
     {"duckdb", "vega"},
 )
-def campaign_uplift(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def campaign_uplift(
+    warehouse: WarehouseResource, masking_key: MaskingKeyResource
+) -> dg.MaterializeResult:
     return _dashboard_result(
         warehouse,
-        None,  # a static page: no filters, no customer list
+        masking_key,
         "campaign_uplift",
         "Campaign Uplift",
         "Whether offering the card the cross-sell recommends converts better than another "

@@ -605,7 +605,7 @@ def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
 
 # How the page recomputes each chart's rows from its cubes (see page_data.Binding).
 FUNNEL_BINDING = Binding(
-    "customers",
+    "customers_by_stage",
     {"archetype": "archetype", "stage_order": "stage"},
     ("customers",),
     "funnel",
@@ -616,7 +616,10 @@ FUNNEL_BINDING = Binding(
 LEAD_BINDINGS = {
     "product_sales": Binding("accounts", {"member": "product"}, ("customers", "accounts")),
     "campaign_onboarded": Binding(
-        "customers", {"member": "onboarded_card"}, ("customers",), where="onboarded_card"
+        "customers_by_onboarded_card",
+        {"member": "onboarded_card"},
+        ("customers",),
+        where="onboarded_card",
     ),
     "risk_category": Binding("customers", {"member": "risk"}, ("customers",), click="risk"),
     "affluence_level": Binding(
@@ -628,7 +631,7 @@ LEAD_BINDINGS = {
 # Bars labelled with their share of all bars as well as their count.
 PERCENT_FIGURES = ("product_sales", "risk_category", "affluence_level", "segment")
 FLOW_BINDING = Binding(
-    "spend",
+    "spend_flow",
     {"segment": "spend_segment", "category": "category", "mode": "mode"},
     ("transactions", "spend"),
 )
@@ -717,7 +720,9 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 amount_unit=unit,
             ),
             value_fields=("spend", "cumulative_spend"),
-            binding=Binding("spend", {"month": "month"}, ("transactions", "spend"), "cumulative"),
+            binding=Binding(
+                "spend_month", {"month": "month"}, ("transactions", "spend"), "cumulative"
+            ),
         ),
         Chart(
             "spend_by_category",
@@ -739,7 +744,9 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             ),
             value_fields=("spend",),
             binding=Binding(
-                "spend", {"month": "month", "category": "category"}, ("transactions", "spend")
+                "spend_category",
+                {"month": "month", "category": "category"},
+                ("transactions", "spend"),
             ),
         ),
         Chart(
@@ -758,7 +765,9 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 legend="Spend segment",
             ),
             value_fields=("customers",),
-            binding=Binding("customers", {"segment": "spend_segment"}, ("customers", "spend")),
+            binding=Binding(
+                "customers_by_spend_segment", {"segment": "spend_segment"}, ("customers", "spend")
+            ),
         ),
         Chart(
             "spend_by_segment",
@@ -777,7 +786,7 @@ def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
                 amount=True,
             ),
             value_fields=("spend",),
-            binding=Binding("spend", {"segment": "spend_segment"}, ("spend",)),
+            binding=Binding("spend_segment", {"segment": "spend_segment"}, ("spend",)),
         ),
         Chart(
             "spend_by_reason_and_segment",

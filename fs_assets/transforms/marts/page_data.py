@@ -3,9 +3,13 @@
 A page's filters (archetype, state, segment, risk, affluence, a month range) and its
 cross-filtering need the marts' figures for every combination of filter values, so each
 page carries "cubes": the figures' measures summed per filter cell (and per month where a
-chart has time), never per customer. The page's script sums a cube's rows that pass the
-filters into the rows a chart was drawn from (see Binding), so with no filter set a chart
-shows exactly the mart's rows. Cubes are column-encoded with a dictionary per text column.
+chart has time), never per customer. A page's cell table numbers the filter cells once;
+a cube row names its cell by that number. Each chart has a cube at its own grain (cell x
+month x the chart's dimension), so no chart sums more rows than it shows. The page's
+script sums a cube's rows that pass the filters into the rows a chart was drawn from (see
+Binding), so with no filter set a chart shows exactly the mart's rows; `cube_rows` does the
+same in DuckDB for the checks and tests. Cubes are column-encoded, dimensions as indexes
+into a dictionary.
 
 The customers behind a selection come from one role's governed view (PAGE_ROLE): its
 non-PII columns and its keyed cust_id token, at most CUSTOMERS_PER_CELL per filter cell.
@@ -18,16 +22,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.governance import GOVERNED_SCHEMA, view_name
 from fs_assets.transforms.governance.masking_key import INNER_VAR, hmac_sql
 from fs_assets.transforms.governance.policies import ANALYST
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, EVENTS_TABLE
+from fs_assets.transforms.marts.cross_sell import CAMPAIGNS_TABLE, CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.flow_charts import Row, json_value
-from fs_assets.transforms.marts.model import FUNNEL_STAGES, SPEND_SEGMENT_BOUNDS, SPEND_SEGMENTS
+from fs_assets.transforms.marts.model import (
+    CONVERTED_EVENTS,
+    FUNNEL_STAGES,
+    SPEND_SEGMENT_BOUNDS,
+    SPEND_SEGMENTS,
+)
 from fs_assets.transforms.sql_files import load_sql
 
 SQL_PACKAGE = "fs_assets.transforms.marts"
@@ -41,6 +52,24 @@ FILTERS = (
 )
 FILTER_COLUMNS = tuple(c for c, _ in FILTERS)
 MONTH = "month"  # the cube column the date range filters
+CELL = "cell"  # a cube's filter cell: the row of the page's cell table
+# The columns a cube sums (every other column is a dimension, dictionary-encoded).
+MEASURES = (
+    "customers",
+    "accounts",
+    "transactions",
+    "spend",
+    "amount",
+    "contacted",
+    "converted",
+)
+# Amounts travel in the page as whole cents (integers: shorter than decimals, summed exactly
+# by the page's script, which divides the sums).
+CENTS = 100
+AMOUNTS = ("spend", "amount")
+CUSTOMER_LIST = "customers_list"  # the cube name of the governed customer list
+# The view of every customer's cell while a page's cubes are computed (page_cells.sql).
+CELL_VIEW = "_fs_page_cells"
 # Relative difference allowed between a page's sums (floats) and the mart's (decimals).
 SUM_TOLERANCE = 1e-6
 # The role whose governed view the customer tables read, and how many per filter cell.
@@ -58,50 +87,91 @@ CUSTOMER_COLUMNS = (
 )
 
 
-# The page's own dimension of its customers cube (a column of page_customers.sql).
+# The page's own dimension of its customers (a column of page_customers.sql): the cube
+# customers_by_<it> beside the cells' customers.
 CUSTOMER_EXTRAS = ("stage", "onboarded_card", "spend_segment")
 PAGE_CUSTOMER_EXTRA = {
     "campaign_funnel": "stage",
+    "campaign_uplift": "stage",
     "lead_generation": "onboarded_card",
     "spend_analysis": "spend_segment",
 }
-# The pages with filters. The uplift page is static: its charts are conversion rates per
-# archetype over the contacted customers, which its cubes would need a ratio binding for.
-FILTERED_PAGES = tuple(PAGE_CUSTOMER_EXTRA)
+PAGES = tuple(PAGE_CUSTOMER_EXTRA)  # every dashboard page: each has the filters
 
 
 @dataclass(frozen=True)
 class Cube:
-    """Measures summed per filter cell (and the chart dimensions named in its columns)."""
+    """Measures (MEASURES) summed per filter cell (CELL) and the chart dimensions named in
+    its other columns; a column-oriented Arrow table, so a million customers' cubes are
+    encoded and summed without a Python object per row."""
 
     name: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]
+    table: pa.Table
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.table.column_names)
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
 
     def encoded(self) -> dict[str, Any]:
-        """Column arrays; text columns as indexes into a dictionary (a page holds less)."""
-        out: dict[str, Any] = {"columns": list(self.columns), "dicts": {}, "data": []}
-        for i, col in enumerate(self.columns):
-            values = [json_value(r[i]) for r in self.rows]
-            if any(isinstance(v, str) for v in values):
-                words = sorted({v for v in values if v is not None})
-                index = {w: n for n, w in enumerate(words)}
-                out["dicts"][col] = words
-                values = [None if v is None else index[v] for v in values]
-            out["data"].append(values)
+        """Column arrays; dimensions as indexes into a dictionary, amounts in cents (`scale`)
+        and the cell column as runs (value, count: rows come sorted by cell)."""
+        out: dict[str, Any] = {"columns": list(self.columns), "dicts": {}, "scale": {}}
+        out["data"] = []
+        for col in self.columns:
+            values = self.table.column(col).combine_chunks()
+            if col == CELL:
+                out["data"].append(_runs(values.to_pylist()))
+            elif col in AMOUNTS:
+                cents = pc.round(pc.multiply(values.cast(pa.float64()), CENTS))
+                out["scale"][col] = CENTS
+                out["data"].append(cents.cast(pa.int64()).to_pylist())
+            elif col in MEASURES:
+                out["data"].append(values.to_pylist())
+            else:
+                codes = values.dictionary_encode()
+                out["dicts"][col] = [json_value(w) for w in codes.dictionary.to_pylist()]
+                out["data"].append(codes.indices.to_pylist())
         return out
 
     @classmethod
     def decoded(cls, name: str, enc: dict[str, Any]) -> Cube:
-        """The cube back from its page form (`encoded`)."""
-        cols = []
+        """The cube back from its page form (`encoded`); measures as floats."""
+        arrays = []
         for col, values in zip(enc["columns"], enc["data"], strict=True):
             words = enc["dicts"].get(col)
-            cols.append([words[v] if words and v is not None else v for v in values])
-        return cls(name, tuple(enc["columns"]), tuple(zip(*cols, strict=True)))
+            if words is not None:
+                kind = pa.string() if all(isinstance(w, str) for w in words) else None
+                arrays.append(pa.array(words, kind).take(pa.array(values, pa.int32())))
+            elif col == CELL:
+                arrays.append(pa.array(_unrun(values), pa.int32()))
+            else:
+                scale = enc.get("scale", {}).get(col, 1)
+                arrays.append(pc.divide(pa.array(values, pa.float64()), float(scale)))
+        return cls(name, pa.table(arrays, names=list(enc["columns"])))
 
-    def records(self) -> list[Row]:
-        return [dict(zip(self.columns, map(json_value, r), strict=True)) for r in self.rows]
+    @classmethod
+    def of(cls, name: str, columns: dict[str, Sequence[Any]]) -> Cube:
+        """A cube from column lists (tests, small tables)."""
+        return cls(name, pa.table({c: list(v) for c, v in columns.items()}))
+
+
+def _runs(values: Sequence[int]) -> list[int]:
+    """[value, count, value, count, ...]: the cell column of rows sorted by cell."""
+    out: list[int] = []
+    for v in values:
+        if out and out[-2] == v:
+            out[-1] += 1
+        else:
+            out += [v, 1]
+    return out
+
+
+def _unrun(runs: Sequence[int]) -> list[int]:
+    return [v for i in range(0, len(runs), 2) for v in [runs[i]] * runs[i + 1]]
 
 
 @dataclass(frozen=True)
@@ -112,9 +182,10 @@ class Binding:
     are the measures added up. `click` is the filter a click on the chart sets (from the
     datum's field of that name in `group`), `kind` a step after the sums: "rows" (none),
     "funnel" (customers with an event of each stage, from a bit set of stages, with
-    conversions), "cumulative" (running
-    total by month), "sankey" or "treemap" (Vega layouts of the flow rows). `where` keeps
-    cube rows whose column is not null.
+    conversions), "cumulative" (running total by month), "ratio" (extra["ratios"]: field =
+    numerator / denominator of the sums, and extra["difference"]: a ratio's difference
+    between two values of a field, scaled), "sankey" or "treemap" (Vega layouts of the flow
+    rows). `where` keeps cube rows whose column is not null.
     """
 
     cube: str
@@ -124,6 +195,17 @@ class Binding:
     click: str | None = None
     where: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def derived(self) -> tuple[str, ...]:
+        """The fields the kind computes from the sums (what a check compares besides)."""
+        if self.kind == "funnel":
+            return ("conversion_from_previous",)
+        if self.kind == "cumulative":
+            return ("cumulative_spend",)
+        if self.kind == "ratio":
+            difference = self.extra.get("difference")
+            return (*self.extra["ratios"], *([difference["as"]] if difference else []))
+        return ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,24 +229,44 @@ class CustomerTable:
     rows: tuple[tuple[Any, ...], ...]
 
     def cube(self) -> Cube:
-        return Cube("customers_list", self.columns, self.rows)
+        cols = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(self.columns)
+        return Cube.of(CUSTOMER_LIST, dict(zip(self.columns, cols, strict=True)))
 
 
 @dataclass(frozen=True)
 class PageData:
-    """What one page filters: its cubes, and the governed customers behind a selection."""
+    """What one page filters: its cell table (row i is cell i: the filter values), cubes
+    per chart, and the governed customers behind a selection."""
 
+    cells: Cube
     cubes: tuple[Cube, ...]
     customers: CustomerTable | None = None
 
     def cube(self, name: str) -> Cube:
         return next(c for c in self.cubes if c.name == name)
 
+    def rows(
+        self, binding: Binding, filters: dict[str, str] | None = None, months: Sequence[str] = ()
+    ) -> list[Row]:
+        """A chart's rows under these filters (see chart_rows)."""
+        return chart_rows(self.cube(binding.cube), binding, filters or {}, months, self.cells)
 
-def _cube(conn: duckdb.DuckDBPyConnection, name: str, sql: str, params: list[object]) -> Cube:
-    cur = conn.execute(f"select * from ({sql}) order by all", params)
-    cols = tuple(d[0] for d in cur.description)
-    return Cube(name, cols, tuple(tuple(r) for r in cur.fetchall()))
+    def encoded(self) -> dict[str, Any]:
+        """The cells (without their number: row i is cell i) and every cube, encoded."""
+        cells = Cube(self.cells.name, self.cells.table.drop_columns([CELL]))
+        return {"cells": cells.encoded(), "cubes": {c.name: c.encoded() for c in self.cubes}}
+
+    @classmethod
+    def decoded(cls, enc: dict[str, Any]) -> PageData:
+        """The cells and cubes back from a page (what the page's script sums)."""
+        cells = Cube.decoded("cells", enc["cells"])
+        numbers = pa.array(range(cells.num_rows), pa.int32())
+        cubes = tuple(Cube.decoded(n, c) for n, c in enc["cubes"].items() if n != CUSTOMER_LIST)
+        return cls(Cube("cells", cells.table.append_column(CELL, numbers)), cubes)
+
+
+def _arrow(conn: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> pa.Table:
+    return conn.sql(f"select * from ({sql}) order by all", params=params).to_arrow_table()
 
 
 def _segment_params() -> list[object]:
@@ -173,10 +275,13 @@ def _segment_params() -> list[object]:
     return [low, segs[0], high, segs[1], segs[2]]
 
 
-def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str, *, people: bool = False) -> Cube:
-    """Customers per filter cell and `extra` (one of CUSTOMER_EXTRAS: what the page needs);
-    `people`: only each person's person_record, as the lead mart counts."""
-    if extra not in CUSTOMER_EXTRAS:
+def customers_cube(
+    conn: duckdb.DuckDBPyConnection, extra: str | None = None, *, people: bool = False
+) -> Cube:
+    """Customers per filter cell ("customers"), or per cell and `extra` (one of
+    CUSTOMER_EXTRAS: "customers_by_<extra>", for the one chart that shows it); `people`:
+    only each person's person_record, as the lead mart counts."""
+    if extra is not None and extra not in CUSTOMER_EXTRAS:
         raise ValueError(f"unknown customer dimension {extra!r}; known: {CUSTOMER_EXTRAS}")
     spend, spend_params = spend_predicate("t")
     sql = load_sql(
@@ -184,35 +289,86 @@ def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str, *, people: bool 
         "page_customers.sql",
         cross_sell=CROSS_SELL_TABLE,
         events=EVENTS_TABLE,
+        cells=CELL_VIEW,
         spend=spend,
-        extra=extra,
+        extra=f", {q(extra)}" if extra else "",
         counted="person_record" if people else "true",
     )
     # The spend predicate's parameters come after the select list's, in text order.
     params = [list(CAMPAIGN_EVENT_TYPES), len(FUNNEL_STAGES), *_segment_params(), *spend_params]
-    return _cube(conn, "customers", sql, params)
+    return Cube(f"customers_by_{extra}" if extra else "customers", _arrow(conn, sql, params))
 
 
 def accounts_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
-    sql = load_sql(SQL_PACKAGE, "page_accounts.sql", cross_sell=CROSS_SELL_TABLE)
-    return _cube(conn, "accounts", sql, [])
+    sql = load_sql(SQL_PACKAGE, "page_accounts.sql", cross_sell=CROSS_SELL_TABLE, cells=CELL_VIEW)
+    return Cube("accounts", _arrow(conn, sql, []))
 
 
 def transactions_cube(conn: duckdb.DuckDBPyConnection, member: str, column: str) -> Cube:
     sql = load_sql(
         SQL_PACKAGE,
         "page_transactions.sql",
-        cross_sell=CROSS_SELL_TABLE,
+        cells=CELL_VIEW,
         member=q(member),
         member_column=q(column),
     )
-    return _cube(conn, f"transactions_by_{member}", sql, [])
+    return Cube(f"transactions_by_{member}", _arrow(conn, sql, []))
 
 
-def spend_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
+# The spend page's cubes: each chart's dimensions (besides cell and month), summed from
+# the flows' grain. The flows (Sankey, treemap, reason by segment) need all three.
+SPEND_CUBES = {
+    "spend_month": (),
+    "spend_category": ("category",),
+    "spend_segment": ("spend_segment",),
+    "spend_flow": ("spend_segment", "category", "mode"),
+}
+_FLOW_VIEW = "_fs_page_spend_flow"
+
+
+def spend_cubes(conn: duckdb.DuckDBPyConnection) -> list[Cube]:
+    """SPEND_CUBES: the flows' grain from the warehouse, then summed per chart (spend to the
+    cent: the sums are of decimals, made floats last)."""
     spend, spend_params = spend_predicate("t")
-    sql = load_sql(SQL_PACKAGE, "page_spend.sql", cross_sell=CROSS_SELL_TABLE, spend=spend)
-    return _cube(conn, "spend", sql, [*spend_params, *_segment_params()])
+    sql = load_sql(SQL_PACKAGE, "page_spend.sql", cells=CELL_VIEW, spend=spend)
+    flow = conn.sql(sql, params=[*spend_params, *_segment_params()]).to_arrow_table()
+    conn.register(_FLOW_VIEW, flow)
+    try:
+        cubes = []
+        for name, dims in SPEND_CUBES.items():
+            keys = ", ".join([CELL, MONTH, *dims])
+            cubes.append(
+                Cube(
+                    name,
+                    _arrow(
+                        conn,
+                        f"select {keys}, sum(transactions)::bigint as transactions, "
+                        f"sum(spend)::double as spend from {_FLOW_VIEW} group by all",
+                        [],
+                    ),
+                )
+            )
+        return cubes
+    finally:
+        conn.unregister(_FLOW_VIEW)
+
+
+def uplift_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
+    """Contacted customers with a recommended card, and the converted among them, per cell
+    and offer: the counts whose ratio the uplift chart shows (the page divides the sums)."""
+    # The uplift module draws its chart with this module's bindings: import it here.
+    from fs_assets.transforms.marts.uplift import OFFERS
+
+    sql = load_sql(
+        SQL_PACKAGE,
+        "page_uplift.sql",
+        cross_sell=CROSS_SELL_TABLE,
+        events=EVENTS_TABLE,
+        campaigns=CAMPAIGNS_TABLE,
+        cells=CELL_VIEW,
+    )
+    params = [list(CONVERTED_EVENTS), CAMPAIGN_EVENT_TYPES[0], *OFFERS]
+    return Cube("uplift", _arrow(conn, sql, params))
 
 
 def customer_table(
@@ -223,7 +379,7 @@ def customer_table(
     The session must hold the masking key (MaskingKey.apply): the view's cust_id is the
     role's keyed token, and the cross-sell is joined on the same token.
     """
-    (keyless,) = conn.execute(f"select getvariable('{INNER_VAR}') is null").fetchone()
+    ((keyless,),) = conn.execute(f"select getvariable('{INNER_VAR}') is null").fetchall()
     if keyless:
         raise RuntimeError(
             "the masking key is not set in this session (MaskingKey.apply): the governed "
@@ -238,16 +394,17 @@ def customer_table(
         view=view,
         columns=", ".join(f"g.{q(c)}" for c in CUSTOMER_COLUMNS),
     )
-    cube = _cube(conn, "customers_list", sql, [per_cell])
-    return CustomerTable(role, per_cell, cube.columns, cube.rows)
+    cur = conn.execute(f"select * from ({sql}) order by all", [per_cell])
+    cols = tuple(d[0] for d in cur.description)
+    return CustomerTable(role, per_cell, cols, tuple(tuple(r) for r in cur.fetchall()))
 
 
-def unfiltered_problems(cube: Cube, binding: Binding, rows: Sequence[Row]) -> list[str]:
-    """Where the cube, summed with no filter, differs from a chart's mart rows (kinds rows,
-    funnel and cumulative; a layout's rows are its flow's)."""
+def unfiltered_problems(page: PageData, binding: Binding, rows: Sequence[Row]) -> list[str]:
+    """Where the page's cube, summed with no filter, differs from a chart's mart rows (kinds
+    rows, funnel and cumulative; a layout's rows are its flow's)."""
     if binding.kind in ("sankey", "treemap"):
         binding = Binding(binding.cube, binding.group, binding.sums)
-    got = {tuple(r.get(f) for f in binding.group): r for r in chart_rows(cube, binding, {})}
+    got = {tuple(r.get(f) for f in binding.group): r for r in page.rows(binding)}
     want = {tuple(r.get(f) for f in binding.group): r for r in rows}
     # A mart row whose measures are all zero (a spend segment without spend) draws nothing:
     # a cube without it shows the same.
@@ -257,7 +414,7 @@ def unfiltered_problems(cube: Cube, binding: Binding, rows: Sequence[Row]) -> li
         if any(want[k].get(m) for m in binding.sums)
     ]
     problems += [f"{k}: in the page's cube, not in the mart" for k in got.keys() - want.keys()]
-    measures = (*binding.sums, "cumulative_spend", "conversion_from_previous")
+    measures = (*binding.sums, *binding.derived())
     for key in want.keys() & got.keys():
         for m in measures:
             a, b = got[key].get(m), want[key].get(m)
@@ -267,11 +424,15 @@ def unfiltered_problems(cube: Cube, binding: Binding, rows: Sequence[Row]) -> li
 
 
 def chart_rows(
-    cube: Cube, binding: Binding, filters: dict[str, str], months: Sequence[str] = ()
+    cube: Cube,
+    binding: Binding,
+    filters: dict[str, str],
+    months: Sequence[str] = (),
+    cells: Cube | None = None,
 ) -> list[Row]:
     """The rows the page's script (js/page.js) gives a chart of kind rows, funnel or
     cumulative under these filters: the same arithmetic, for tests and checks."""
-    rows = cube_rows(cube, binding, filters, months)
+    rows = cube_rows(cube, binding, filters, months, cells)
     if binding.kind == "funnel":
         return funnel_rows(rows, binding.extra["archetypes"], binding.extra["stages"])
     if binding.kind == "cumulative":
@@ -281,7 +442,29 @@ def chart_rows(
             total += r["spend"]
             out.append({**r, "cumulative_spend": total})
         return out
+    if binding.kind == "ratio":
+        return ratio_rows(rows, binding.extra)
     return rows
+
+
+def ratio_rows(rows: Sequence[Row], extra: dict[str, Any]) -> list[Row]:
+    """Ratios of summed counts (None over zero), then a ratio's difference between two
+    values of a field per group (as the uplift mart: recommended minus other, in points)."""
+    out = []
+    for r in rows:
+        row = dict(r)
+        for name, (num, den) in extra["ratios"].items():
+            row[name] = row[num] / row[den] if row.get(den) else None
+        out.append(row)
+    d = extra.get("difference")
+    if d:
+        per: dict[Any, dict[Any, Any]] = {}
+        for row in out:
+            per.setdefault(row[d["by"]], {})[row[d["across"]]] = row[d["of"]]
+        for row in out:
+            a, b = (per[row[d["by"]]].get(v) for v in d["minus"])
+            row[d["as"]] = None if a is None or b is None else d["scale"] * (a - b)
+    return out
 
 
 def funnel_rows(rows: Sequence[Row], archetypes: Sequence[str], stages: Sequence[str]) -> list[Row]:
@@ -309,42 +492,89 @@ def funnel_rows(rows: Sequence[Row], archetypes: Sequence[str], stages: Sequence
 
 
 def cube_rows(
-    cube: Cube, binding: Binding, filters: dict[str, str], months: Sequence[str] = ()
+    cube: Cube,
+    binding: Binding,
+    filters: dict[str, str],
+    months: Sequence[str] = (),
+    cells: Cube | None = None,
 ) -> list[Row]:
-    """A chart's cube rows that pass the filters, summed per the chart's fields.
+    """A chart's cube rows that pass the filters, summed per the chart's fields, in DuckDB.
 
-    `filters` maps filter columns to one value; `months` is (first, last) ISO months.
-    The chart's own click filter is ignored, as on the page.
+    `filters` maps filter columns to one value; `months` is (first, last) ISO months. The
+    chart's own click filter is ignored, as on the page. A field or filter that is a filter
+    column is read from `cells` (the page's cell table) through the cube's cell.
     """
-    sums: dict[tuple[Any, ...], list[float]] = {}
-    for r in cube.records():
-        if binding.where and r.get(binding.where) is None:
-            continue
-        if any(r.get(c) != v for c, v in filters.items() if c != binding.click):
-            continue
-        if months and MONTH in r and not months[0] <= r[MONTH][:7] <= months[1]:
-            continue
-        key = tuple(r[c] for c in binding.group.values())
-        acc = sums.setdefault(key, [0.0] * len(binding.sums))
-        for i, s in enumerate(binding.sums):
-            acc[i] += r[s] or 0
-    return [
-        {**dict(zip(binding.group, k, strict=True)), **dict(zip(binding.sums, v, strict=True))}
-        for k, v in sums.items()
-    ]
+    unknown = set(filters) - set(FILTER_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown filters {sorted(unknown)}; known: {FILTER_COLUMNS}")
+    wanted = {c: v for c, v in filters.items() if c != binding.click}
+    via_cells = [c for c in binding.group.values() if c not in cube.columns]
+    if (wanted or via_cells) and cells is None:
+        raise ValueError(f"{cube.name}: filter columns need the page's cell table")
+
+    def source(col: str) -> str:
+        return f"k.{q(col)}" if col in cube.columns else f"c.{q(col)}"
+
+    where, params = [], []
+    if binding.where:
+        where.append(f"{source(binding.where)} is not null")
+    for col, value in wanted.items():
+        where.append(f"c.{q(col)} = ?")
+        params.append(value)
+    if months and MONTH in cube.columns:
+        where.append(f"left(k.{MONTH}::varchar, 7) between ? and ?")
+        params += [months[0], months[1]]
+    fields = ", ".join(f"{source(col)} as {q(f)}" for f, col in binding.group.items())
+    sums = ", ".join(f"sum(k.{q(m)}) as {q(m)}" for m in binding.sums)
+    join = f"join cells c on c.{CELL} = k.{CELL}" if cells is not None else ""
+    sql = (
+        f"select {fields}, {sums} from cube k {join} "
+        f"where {' and '.join(where) or 'true'} group by all"
+    )
+    with duckdb.connect() as con:
+        con.register("cube", cube.table)
+        if cells is not None:
+            con.register("cells", cells.table)
+        cur = con.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [{n: json_value(v) for n, v in zip(names, r, strict=True)} for r in cur.fetchall()]
+
+
+def page_cells(conn: duckdb.DuckDBPyConnection) -> tuple[pa.Table, Cube]:
+    """Every customer's cell (cust_id, cell and its filter values) and the cell table."""
+    sql = load_sql(SQL_PACKAGE, "page_cells.sql", cross_sell=CROSS_SELL_TABLE)
+    of_customer = conn.sql(sql).to_arrow_table()
+    cols = ", ".join(q(c) for c in (CELL, *FILTER_COLUMNS))
+    conn.register(CELL_VIEW, of_customer)
+    try:
+        cells = conn.sql(f"select distinct {cols} from {CELL_VIEW} order by {CELL}")
+        return of_customer, Cube("cells", cells.to_arrow_table())
+    finally:
+        conn.unregister(CELL_VIEW)
 
 
 def page_data(
     conn: duckdb.DuckDBPyConnection, slug: str, *, with_customers: bool = True
 ) -> PageData:
-    """The cubes the charts of dashboard `slug` are bound to, and its customer list."""
-    cubes = [customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug], people=slug == "lead_generation")]
-    if slug == "lead_generation":
-        cubes += [
-            accounts_cube(conn),
-            transactions_cube(conn, "mode", "transaction_mode"),
-            transactions_cube(conn, "reason", "transaction_reason"),
+    """The cells, the cubes the charts of dashboard `slug` are bound to, its customer list."""
+    of_customer, cells = page_cells(conn)
+    conn.register(CELL_VIEW, of_customer)
+    people = slug == "lead_generation"  # the lead mart counts a person once
+    try:
+        cubes = [
+            customers_cube(conn, people=people),
+            customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug], people=people),
         ]
-    elif slug == "spend_analysis":
-        cubes.append(spend_cube(conn))
-    return PageData(tuple(cubes), customer_table(conn) if with_customers else None)
+        if slug == "lead_generation":
+            cubes += [
+                accounts_cube(conn),
+                transactions_cube(conn, "mode", "transaction_mode"),
+                transactions_cube(conn, "reason", "transaction_reason"),
+            ]
+        elif slug == "spend_analysis":
+            cubes += spend_cubes(conn)
+        elif slug == "campaign_uplift":
+            cubes.append(uplift_cube(conn))
+    finally:
+        conn.unregister(CELL_VIEW)
+    return PageData(cells, tuple(cubes), customer_table(conn) if with_customers else None)

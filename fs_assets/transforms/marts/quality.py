@@ -25,8 +25,8 @@ def quarantine_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, i
     counts = {}
     for name, ent in ENTITIES.items():
         if {f"{name}_rejects", f"{name}_pending_corrections"} <= present:
-            (rejected,) = conn.execute(f"select count(*) from {rejects_table(ent)}").fetchone()
-            (pending,) = conn.execute(f"select count(*) from {pending_table(ent)}").fetchone()
+            ((rejected,),) = conn.execute(f"select count(*) from {rejects_table(ent)}").fetchall()
+            ((pending,),) = conn.execute(f"select count(*) from {pending_table(ent)}").fetchall()
             counts[name] = (int(rejected), int(pending))
     return counts
 

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import vl_convert as vlc
 
 from fs_assets.transforms.marts.charts import DATA_NAME, Chart
 from fs_assets.transforms.marts.model import SPEND_SEGMENTS
-from fs_assets.transforms.marts.page_data import FILTERS, MONTH, PageData
+from fs_assets.transforms.marts.page_data import CUSTOMER_LIST, FILTERS, MONTH, PageData
 
 PNG_DIR = "png"
 INDEX = "index.html"
@@ -59,8 +60,9 @@ CUSTOMERS_SHOWN = 50
 
 def _script_json(value: object) -> str:
     """JSON safe inside a <script> element: no '<' at all, so no value (a product or state
-    name is data) can close the element or open a comment; JSON reads \\u003c as '<'."""
-    return json.dumps(value).replace("<", "\\u003c")
+    name is data) can close the element or open a comment; JSON reads \\u003c as '<'.
+    Compact: a page's cubes hold millions of numbers at a million customers."""
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _cell(value: object) -> str:
@@ -111,19 +113,16 @@ MONTHS_NOTE = (
 )
 
 
-def _filter_bar(page: PageData) -> str:
-    """A select per filter (values from the page's cubes), the month range, a reset."""
-    values: dict[str, set[str]] = {c: set() for c, _ in FILTERS}
+def _filter_bar(page: PageData, data: dict[str, Any]) -> str:
+    """A select per filter (values from the page's cells), the month range, a reset."""
+    cells = data["cells"]
+    values = {col: cells["dicts"].get(col, []) for col, _ in FILTERS}
     months: set[str] = set()
-    for cube in page.cubes:
-        enc = cube.encoded()
-        for col in values:
-            values[col] |= set(enc["dicts"].get(col, []))
-        if MONTH in enc["dicts"]:
-            months |= {m[:7] for m in enc["dicts"][MONTH]}
+    for cube in data["cubes"].values():
+        months |= {m[:7] for m in cube["dicts"].get(MONTH, [])}
     selects = "".join(
         f'<label>{html.escape(label)}<select id="filter-{col}" data-filter="{col}">'
-        f"{_options(sorted(values[col]), 'All')}</select></label>"
+        f"{_options(sorted(v for v in values[col] if v is not None), 'All')}</select></label>"
         for col, label in FILTERS
     )
     month_list = sorted(months)
@@ -161,16 +160,16 @@ def _customer_section(page: PageData) -> str:
     )
 
 
-def _filters_script(page: PageData | None, charts: Sequence[Chart]) -> str:
-    if page is None:
+def _filters_script(data: dict[str, Any] | None) -> str:
+    if data is None:
         return ""
-    data = f"<script>const PAGE = {_page_json(page, charts)};</script>"
-    return f"{data}<script>{_page_script()}</script>"
+    return f"<script>const PAGE = {_script_json(data)};</script><script>{_page_script()}</script>"
 
 
-def _page_json(page: PageData, charts: Sequence[Chart]) -> str:
+def _page_data(page: PageData, charts: Sequence[Chart]) -> dict[str, Any]:
+    """What the page's script reads (PAGE): cells, cubes, bindings and the customer list."""
     data = {
-        "cubes": {c.name: c.encoded() for c in page.cubes},
+        **page.encoded(),
         "charts": [
             {
                 "id": f"chart-{i}",
@@ -180,15 +179,15 @@ def _page_json(page: PageData, charts: Sequence[Chart]) -> str:
             for i, c in enumerate(charts)
         ],
         "customers": {
-            "cube": "customers_list",
+            "cube": CUSTOMER_LIST,
             "columns": list(page.customers.columns) if page.customers else [],
             "show": CUSTOMERS_SHOWN,
         },
         "segments": list(SPEND_SEGMENTS),
     }
     if page.customers:
-        data["cubes"]["customers_list"] = page.customers.cube().encoded()
-    return _script_json(data)
+        data["cubes"][CUSTOMER_LIST] = page.customers.cube().encoded()
+    return data
 
 
 def _kpis(kpis: Mapping[str, str]) -> str:
@@ -225,17 +224,18 @@ def dashboard_html(
             f"<details><summary>Data ({len(c.rows)} rows)</summary>{_table(c)}</details></section>"
         )
     specs = _script_json([{"id": f"chart-{i}", "spec": c.spec} for i, c in enumerate(charts)])
+    data = _page_data(page, charts) if page else None
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>
 <body data-rendered="0">
 <header><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>
 <p><a href="{INDEX}">All dashboards</a></p>{_kpis(kpis)}</header>
-{_filter_bar(page) if page else ""}
+{_filter_bar(page, data) if page and data else ""}
 {"".join(sections)}
 {_customer_section(page) if page else ""}
 <script>{_javascript()}</script>
-{_filters_script(page, charts)}
+{_filters_script(data)}
 <script>
 window.chartErrors = [];
 window.vegaViews = {{}};

@@ -17,9 +17,10 @@ from typing import Any
 import duckdb
 
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
-from fs_assets.transforms.marts.charts import Chart, fetch
+from fs_assets.transforms.marts.charts import DATA_NAME, Chart, fetch
 from fs_assets.transforms.marts.cross_sell import CAMPAIGNS_TABLE, CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS
+from fs_assets.transforms.marts.page_data import Binding
 
 UPLIFT_TABLE = "marts.campaign_uplift"
 RECOMMENDED, OTHER = "Recommended card", "Other card"
@@ -99,7 +100,7 @@ def uplift_spec(rows: tuple[dict[str, Any], ...]) -> dict[str, Any]:
         "title": "Conversion by offer: the recommended card against another card",
         "width": 560,
         "height": 300,
-        "data": {"values": list(rows)},
+        "data": {"name": DATA_NAME, "values": list(rows)},
         "encoding": {
             "x": {
                 "field": "archetype",
@@ -150,5 +151,28 @@ def uplift_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             spec=uplift_spec(rows),
             value_fields=("contacted", "converted", "conversion"),
             wide=True,
+            binding=UPLIFT_BINDING,
         )
     ]
+
+
+# The page sums the counts per archetype and offer under its filters, then divides: the
+# conversion per offer and the uplift (recommended minus other, in points), as the mart.
+UPLIFT_BINDING = Binding(
+    "uplift",
+    {"archetype": "archetype", "offer": "offer"},
+    ("contacted", "converted"),
+    "ratio",
+    click="archetype",
+    extra={
+        "ratios": {"conversion": ["converted", "contacted"]},
+        "difference": {
+            "as": "uplift_points",
+            "of": "conversion",
+            "by": "archetype",
+            "across": "offer",
+            "minus": list(OFFERS),
+            "scale": 100,
+        },
+    },
+)

@@ -2,51 +2,106 @@
 // filters and the month range, and swaps the chart's data set (see page_data.py).
 // PAGE (cubes, bindings, customer list) and the Vega views are set by the page.
 (function () {
-  const cubes = {};
-  for (const [name, c] of Object.entries(PAGE.cubes)) {
-    const n = c.data.length ? c.data[0].length : 0;
-    const rows = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const r = {};
-      c.columns.forEach((col, j) => {
-        const v = c.data[j][i];
-        r[col] = c.dicts[col] && v !== null ? c.dicts[col][v] : v;
-      });
-      rows[i] = r;
-    }
-    cubes[name] = rows;
+  // Cubes stay column arrays (a page at a million customers holds millions of rows):
+  // `cell` indexes the cell table (sent as runs: value, count), every other dimension its
+  // dictionary; amounts come as whole cents (`scale`), summed exactly and divided last.
+  function unrun(runs) {
+    let n = 0;
+    for (let i = 1; i < runs.length; i += 2) n += runs[i];
+    const out = new Int32Array(n);
+    for (let i = 0, k = 0; i < runs.length; i += 2) out.fill(runs[i], k, k += runs[i + 1]);
+    return out;
   }
+  const columns = c => {
+    const cols = {};
+    c.columns.forEach((col, j) => { cols[col] = col === 'cell' ? unrun(c.data[j]) : c.data[j]; });
+    const n = c.columns.length ? cols[c.columns[c.columns.length - 1]].length : 0;
+    return {n: n, cols: cols, dicts: c.dicts, scale: c.scale || {}};
+  };
+  const cells = columns(PAGE.cells);
+  const cubes = {};
+  for (const [name, c] of Object.entries(PAGE.cubes)) cubes[name] = columns(c);
   const state = {filters: {}, first: null, last: null};
   let updates = 0;
+
+  function inRange(month) {
+    const m = month.slice(0, 7);
+    return !((state.first && m < state.first) || (state.last && m > state.last));
+  }
+
+  // Row objects of a small cube with its own filter columns (the customer list).
+  function rowsOf(cube) {
+    const out = new Array(cube.n);
+    for (let i = 0; i < cube.n; i++) {
+      const r = {};
+      for (const [col, codes] of Object.entries(cube.cols)) {
+        const v = codes[i];
+        r[col] = cube.dicts[col] && v !== null ? cube.dicts[col][v] : v;
+      }
+      out[i] = r;
+    }
+    return out;
+  }
 
   function passes(r, skip) {
     for (const [col, v] of Object.entries(state.filters)) {
       if (col !== skip && col in r && r[col] !== v) return false;
     }
-    if ('month' in r && r.month !== null) {
-      const m = r.month.slice(0, 7);
-      if ((state.first && m < state.first) || (state.last && m > state.last)) return false;
+    return !('month' in r && r.month !== null && !inRange(r.month));
+  }
+
+  // Per cell: 1 when it passes every filter but `skip` (a chart's own click filter).
+  function cellMask(skip) {
+    const mask = new Uint8Array(cells.n).fill(1);
+    for (const [col, v] of Object.entries(state.filters)) {
+      if (col === skip || !(col in cells.cols)) continue;
+      const want = cells.dicts[col].indexOf(v), codes = cells.cols[col];
+      for (let i = 0; i < cells.n; i++) if (codes[i] !== want) mask[i] = 0;
     }
-    return true;
+    return mask;
   }
 
   function sums(b) {
+    const c = cubes[b.cube], mask = cellMask(b.click), cell = c.cols.cell;
     const fields = Object.keys(b.group);
+    // Each field's codes and dictionary: the cube's own, or the cell table's through cell.
+    const src = fields.map(f => {
+      const col = b.group[f];
+      return col in c.cols ? {codes: c.cols[col], dict: c.dicts[col], viaCell: false}
+        : {codes: cells.cols[col], dict: cells.dicts[col], viaCell: true};
+    });
+    const month = c.cols.month;
+    const monthOk = month ? c.dicts.month.map(inRange) : null;
+    const where = b.where ? c.cols[b.where] : null;
+    const measures = b.sums.map(s => c.cols[s]);
     const out = new Map();
-    for (const r of cubes[b.cube]) {
-      if (b.where && r[b.where] === null) continue;
-      if (!passes(r, b.click)) continue;
-      const key = JSON.stringify(fields.map(f => r[b.group[f]]));
+    for (let i = 0; i < c.n; i++) {
+      if (!mask[cell[i]]) continue;
+      if (where && where[i] === null) continue;
+      if (monthOk && month[i] !== null && !monthOk[month[i]]) continue;
+      let key = 0;
+      for (const s of src) {
+        const code = s.viaCell ? s.codes[cell[i]] : s.codes[i];
+        key = key * (s.dict.length + 1) + (code === null ? s.dict.length : code);
+      }
       let acc = out.get(key);
       if (!acc) {
         acc = {};
-        fields.forEach(f => { acc[f] = r[b.group[f]]; });
+        fields.forEach((f, j) => {
+          const s = src[j], code = s.viaCell ? s.codes[cell[i]] : s.codes[i];
+          acc[f] = code === null ? null : s.dict[code];
+        });
         b.sums.forEach(s => { acc[s] = 0; });
         out.set(key, acc);
       }
-      b.sums.forEach(s => { acc[s] += r[s] || 0; });
+      for (let j = 0; j < measures.length; j++) acc[b.sums[j]] += measures[j][i] || 0;
     }
-    return [...out.values()];
+    const rows = [...out.values()];
+    for (const s of b.sums) {
+      const scale = c.scale[s];
+      if (scale) rows.forEach(r => { r[s] /= scale; });
+    }
+    return rows;
   }
 
   // A row's stage_order is the bit set of the stages its customers have an event of (bit
@@ -67,6 +122,30 @@
       });
     }
     return out;
+  }
+
+  // Ratios of the summed counts, then a ratio's difference across two values of a field
+  // (page_data.ratio_rows: the uplift of the recommended card, in points).
+  function ratio(b, rows) {
+    for (const r of rows) {
+      for (const [name, [num, den]] of Object.entries(b.ratios)) {
+        r[name] = r[den] ? r[num] / r[den] : null;
+      }
+    }
+    const d = b.difference;
+    if (d) {
+      const per = new Map();
+      for (const r of rows) {
+        if (!per.has(r[d.by])) per.set(r[d.by], new Map());
+        per.get(r[d.by]).set(r[d.across], r[d.of]);
+      }
+      for (const r of rows) {
+        const [x, y] = d.minus.map(v => per.get(r[d.by]).get(v));
+        r[d.as] = x === undefined || x === null || y === undefined || y === null
+          ? null : d.scale * (x - y);
+      }
+    }
+    return rows;
   }
 
   function cumulative(rows) {
@@ -151,12 +230,13 @@
     const rows = sums(b);
     if (b.kind === 'funnel') return funnel(b, rows);
     if (b.kind === 'cumulative') return cumulative(rows);
+    if (b.kind === 'ratio') return ratio(b, rows);
     return rows;
   }
 
+  const listed = rowsOf(cubes[PAGE.customers.cube] || {n: 0, cols: {}, dicts: {}});
   function customerList() {
-    const list = cubes[PAGE.customers.cube] || [];
-    return list.filter(r => passes(r, null));
+    return listed.filter(r => passes(r, null));
   }
 
   function renderCustomers() {
@@ -175,10 +255,12 @@
 
   function renderKpi() {
     const el = document.getElementById('selected-customers');
-    if (!el) return;
-    const n = (cubes.customers || []).filter(r => passes(r, null))
-      .reduce((s, r) => s + r.customers, 0);
-    el.textContent = n.toLocaleString('en');
+    const c = cubes.customers;
+    if (!el || !c) return;
+    const mask = cellMask(null), cell = c.cols.cell, n = c.cols.customers;
+    let total = 0;
+    for (let i = 0; i < c.n; i++) if (mask[cell[i]]) total += n[i];
+    el.textContent = total.toLocaleString('en');
   }
 
   async function apply() {

@@ -4,17 +4,16 @@
 with people as (
   select cust_id, coalesce(golden_id, 'cust:' || cust_id) as person from {cross_sell}
 ),
-cells as (
-  select coalesce(golden_id, 'cust:' || cust_id) as person, archetype,
-    state || ', ' || country as state, segment, risk_category as risk,
-    affluence_level as affluence
-  from {cross_sell} where person_record
+person_cells as (
+  select p.person, k.cell
+  from {cross_sell} x join {cells} k using (cust_id) join people p using (cust_id)
+  where x.person_record
 )
-select c.archetype, c.state, c.segment, c.risk, c.affluence, p.product_name as product,
-  count(distinct x.person) as customers, count(*) as accounts
+select c.cell, p.product_name as product, count(distinct x.person) as customers,
+  count(*) as accounts
 from mastered.account a
 join mastered.product p using (product_id)
 join people x using (cust_id)
-join cells c using (person)
+join person_cells c using (person)
 where a.account_status <> 'Closed'
 group by all

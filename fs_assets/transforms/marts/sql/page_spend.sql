@@ -1,4 +1,5 @@
--- Spend (successful debits) per filter cell, spend segment, month, category and mode.
+-- Spend (successful debits) per filter cell, month, spend segment, category and mode: the
+-- flows' grain, which the page's other spend cubes sum (spend exact, as a decimal).
 -- Parameters: the spend predicate's, then the spend segment bounds and names (low, name,
 -- high, name, name).
 with spend as (
@@ -11,10 +12,9 @@ segmented as (
     case when sum(amount) < ? then ? when sum(amount) < ? then ? else ? end as spend_segment
   from spend group by cust_id
 )
-select x.archetype, x.state || ', ' || x.country as state, x.segment,
-  x.risk_category as risk, x.affluence_level as affluence, g.spend_segment, s.month,
-  s.category, s.mode, count(*) as transactions, sum(s.amount) as spend
+select k.cell, s.month, g.spend_segment, s.category, s.mode, count(*) as transactions,
+  sum(s.amount) as spend
 from spend s
 join segmented g using (cust_id)
-join {cross_sell} x using (cust_id)
+join {cells} k using (cust_id)
 group by all

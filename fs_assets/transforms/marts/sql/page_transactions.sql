@@ -1,8 +1,7 @@
 -- Transactions (all statuses) per filter cell, month and {member}, with their amount.
-select x.archetype, x.state || ', ' || x.country as state, x.segment,
-  x.risk_category as risk, x.affluence_level as affluence,
-  date_trunc('month', t.transaction_ts)::date as month, t.{member_column} as {member},
-  count(*) as transactions, sum(t.amount_reporting) as amount
+select k.cell, date_trunc('month', t.transaction_ts)::date as month,
+  t.{member_column} as {member}, count(*) as transactions,
+  sum(t.amount_reporting)::double as amount
 from mastered.transaction t
-join {cross_sell} x using (cust_id)
+join {cells} k using (cust_id)
 group by all

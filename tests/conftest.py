@@ -20,6 +20,13 @@ SMALL_CUSTOMERS = 1_500
 # governed views and exports refuse to run without one. Not a secret: test data only.
 TEST_MASKING_KEY = "test-masking-key-not-a-secret-0123456789"
 os.environ.setdefault("FS_ACCELERATOR_MASKING_KEY", TEST_MASKING_KEY)
+# Every JVM the tests start (the Spark driver, the killed writers, a standalone cluster's
+# master, workers and executors) lives a minute or two on tiny data: the client compiler
+# alone and the serial collector start and finish sooner on two cores than the default
+# tiered C2 compilation and parallel GC threads. JIT and GC settings only: the same SQL
+# runs with the same results.
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+os.environ.setdefault("JAVA_TOOL_OPTIONS", TEST_JVM_OPTIONS)
 
 
 @pytest.fixture(scope="session")

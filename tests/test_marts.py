@@ -682,3 +682,42 @@ def test_data_tables_name_their_columns_and_keep_the_natural_order(built: DataPa
     assert "<th>Risk category</th>" in risk
     cells = re.findall(r"<tr><td>([^<]*)</td>", risk)
     assert cells == list(LEVEL_ORDER)
+
+
+def test_campaign_sales_count_the_card_of_the_campaign_that_onboarded(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """A customer onboarded in one campaign and contacted later by a campaign offering
+    another card: the offered card follows the last contact, campaign sales keep the card
+    the customer was onboarded to."""
+    from fs_assets.transforms.marts.dashboards import build_lead_generation
+
+    cust, card = wh.execute(
+        "select e.cust_id, c.product_id from mastered.campaign_event e "
+        "join mastered.campaign c using (campaign_id) where e.event_type = 'onboarded' "
+        "order by e.cust_id limit 1"
+    ).fetchall()[0]
+    other, other_card = wh.execute(
+        "select campaign_id, product_id from mastered.campaign where product_id <> ? "
+        "order by campaign_id limit 1",
+        [card],
+    ).fetchall()[0]
+    before = dict(wh.execute(
+        "select member, customers from marts.lead_generation where figure = 'campaign_onboarded'"
+    ).fetchall())  # fmt: skip
+    wh.execute(
+        "insert into mastered.campaign_event (event_id, campaign_id, cust_id, event_type, "
+        "event_ts) select (max(event_id::bigint) + 1)::varchar, ?, ?, 'contacted', "
+        "max(event_ts) + interval 1 day from mastered.campaign_event",
+        [other, cust],
+    )
+    build_cross_sell(wh)
+    assert wh.execute(
+        "select offered_product_id, onboarded_product_id from marts.cross_sell where cust_id = ?",
+        [cust],
+    ).fetchall() == [(other_card, card)]
+    build_lead_generation(wh)
+    after = dict(wh.execute(
+        "select member, customers from marts.lead_generation where figure = 'campaign_onboarded'"
+    ).fetchall())  # fmt: skip
+    assert after == before

@@ -348,6 +348,13 @@ CROSS_SELL_COLUMNS: Cols = [
         [*_deps(_EV, "campaign_id"), *_deps(mastered_key("campaign"), "product_id")],
     ),
     (
+        "onboarded_product_id",
+        "VARCHAR",
+        "Card of the campaign the customer was onboarded in (its onboarded event, the latest "
+        "if several); null when never onboarded. Campaign sales per card count this card.",
+        [*_deps(_EV, "campaign_id"), *_deps(mastered_key("campaign"), "product_id")],
+    ),
+    (
         "offered_recommended",
         "BOOLEAN",
         "Whether the card offered is the recommended card; null when never contacted or no "

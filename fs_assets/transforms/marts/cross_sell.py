@@ -96,7 +96,9 @@ def cross_sell_sql() -> tuple[str, list[object]]:
 ),
 ev as (
   select e.cust_id, max(list_position(?::varchar[], e.event_type)) as campaign_stage,
-    arg_max(c.product_id, (e.event_type = ?, e.event_ts, e.event_id)) as offered_product_id
+    arg_max(c.product_id, (e.event_type = ?, e.event_ts, e.event_id)) as offered_product_id,
+    arg_max(c.product_id, (e.event_ts, e.event_id)) filter (where e.event_type = ?)
+      as onboarded_product_id
   from {EVENTS_TABLE} e join {CAMPAIGNS_TABLE} c using (campaign_id)
   group by e.cust_id
 ),
@@ -107,8 +109,9 @@ staged as (
 """,
         list(CAMPAIGN_EVENT_TYPES),
         CAMPAIGN_EVENT_TYPES[0],
+        CAMPAIGN_EVENT_TYPES[-1],
     )
-    s.add("    ev.campaign_stage, ev.offered_product_id\n")
+    s.add("    ev.campaign_stage, ev.offered_product_id, ev.onboarded_product_id\n")
     s.add("  from h left join best b using (cust_id) left join ev using (cust_id)\n)\n")
     s.add(
         """select cust_id, archetype, archetype_reason,
@@ -138,6 +141,7 @@ staged as (
     as campaign_stage_name,
   offered_product_id,
   offered_product_id = recommended_product_id as offered_recommended,
+  onboarded_product_id,
   affluence_level, risk_category, segment, state, country, cibil_score, total_spend,
   golden_id, person_record
 from staged

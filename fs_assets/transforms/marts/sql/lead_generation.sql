@@ -40,7 +40,7 @@ group by all
 union all
 select 'campaign_onboarded', p.product_name, null, count(*), null, null, null,
   count(*) / sum(count(*)) over ()
-from people x join mastered.product p on p.product_id = x.offered_product_id
+from people x join mastered.product p on p.product_id = x.onboarded_product_id
 where x.campaign_stage = ?
 group by all
 union all

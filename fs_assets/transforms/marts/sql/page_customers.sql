@@ -12,7 +12,7 @@ with reached as (
 customers as (
   select k.cell, x.person_record, r.stages as stage,
     case when x.campaign_stage = ? then (
-      select p.product_name from mastered.product p where p.product_id = x.offered_product_id
+      select p.product_name from mastered.product p where p.product_id = x.onboarded_product_id
     ) end as onboarded_card,
     case when coalesce(s.spend, 0) < ? then ? when coalesce(s.spend, 0) < ? then ? else ? end
       as spend_segment,

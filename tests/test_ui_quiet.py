@@ -19,6 +19,7 @@ import dagster as dg
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus
 from dagster_dev import (
+    AUTOMATION_INTERVAL_S,
     Dagster,
     mastered_value,
     running_dagster_dev,
@@ -32,8 +33,6 @@ from fs_assets.model.paths import DataPaths
 from sensors import AUTOMATION_INTERVAL_ENV
 
 LOCATION = "fs_accelerator"
-# Automation every 5 s (the daemon's fastest loop) instead of 10 s: the same ticks, sooner.
-AUTOMATION_INTERVAL_S = 5
 QUIET_TICKS = {"landing_sensor": 4, "automation_sensor": 3}  # 20 s and 15 s of ticks at least
 SETTLED_TICKS = 3  # automation ticks after the last run ended, with nothing new started
 INTERVAL = (

@@ -467,7 +467,7 @@ def _accounts_reached_mastered(paths: DataPaths, reports: list[sim.DayReport]) -
 @pytest.mark.slow
 @pytest.mark.timeout(E2E_TIMEOUT_S)
 def test_simulated_days_reach_mastered_in_a_running_dagster_dev(
-    built: DataPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    built: DataPaths, tmp_path: Path
 ) -> None:
     """Two days land, one after the other, into the landing zone `dagster dev` watches;
     the sensors take each as it comes and its changes reach mastered with no clicks.
@@ -481,11 +481,7 @@ def test_simulated_days_reach_mastered_in_a_running_dagster_dev(
     """
     import os
 
-    from dagster_dev import AUTOMATION_INTERVAL_S, running_dagster_dev, wait_for
-
-    from sensors import AUTOMATION_INTERVAL_ENV
-
-    monkeypatch.setenv(AUTOMATION_INTERVAL_ENV, str(AUTOMATION_INTERVAL_S))
+    from dagster_dev import running_dagster_dev, wait_for
 
     # The source systems keep their own record (the landing files so far); the live
     # landing zone starts empty so the sensor only sees what each day delivers.

@@ -22,6 +22,9 @@ from fs_assets.transforms.duckdb_file import connect_with_retry
 
 BIN = Path(sys.executable).parent
 DEADLINE_S = 420
+# The automation sensor's interval in these tests (the product's is 10 s): every 5 s, the
+# daemon's fastest loop, so the automation ticks the tests wait for arrive sooner.
+AUTOMATION_INTERVAL_S = 5
 
 
 def free_port() -> int:

@@ -67,8 +67,11 @@ def test_build_materializes_everything_and_all_checks_pass(built: DataPaths) -> 
 
 
 def test_rebuild_does_not_double_count(built: DataPaths) -> None:
+    """Rebuilding every raw table over the same landed files adds no row. Only the raw
+    assets (with their checks): the counts asserted come from them alone, and a full
+    rebuild's checks are covered by the recovery and soak tests."""
     before = {e: table_count(built, f"raw.{e}") for e in ENTITY_NAMES}
-    report = build(built, out=StringIO())
+    report = build(built, select="key:raw/*", out=StringIO())
     assert report.ok
     assert {e: table_count(built, f"raw.{e}") for e in ENTITY_NAMES} == before
 
@@ -82,7 +85,8 @@ def test_malformed_landing_file_fails_its_check_and_loses_nothing(
     lines = good.read_text(encoding="utf-8").splitlines()[:4]
     lines[2] = lines[2] + ',"extra field"'
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    report = build(built, select="key:raw/customer+", out=StringIO())
+    # raw.customer and the one table whose count is asserted, not the 47 assets below it.
+    report = build(built, select="key:raw/customer or key:mastered/customer", out=StringIO())
     assert ("raw.customer:landing_files_accepted", "ERROR") in report.checks_failed
     event = dg.DagsterInstance.get().get_latest_materialization_event(
         dg.AssetKey(["raw", "customer"])

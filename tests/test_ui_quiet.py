@@ -19,6 +19,7 @@ import dagster as dg
 import pytest
 from dagster import DagsterEventType, DagsterRunStatus
 from dagster_dev import (
+    AUTOMATION_INTERVAL_S,
     Dagster,
     mastered_value,
     running_dagster_dev,
@@ -29,10 +30,15 @@ from dagster_dev import (
 
 from fs_assets.definitions import defs
 from fs_assets.model.paths import DataPaths
+from sensors import AUTOMATION_INTERVAL_ENV
 
 LOCATION = "fs_accelerator"
-QUIET_TICKS = {"landing_sensor": 4, "automation_sensor": 3}  # 20 s and 30 s of ticks at least
+QUIET_TICKS = {"landing_sensor": 4, "automation_sensor": 3}  # 20 s and 15 s of ticks at least
 SETTLED_TICKS = 3  # automation ticks after the last run ended, with nothing new started
+INTERVAL = (
+    "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {"
+    " ... on Sensor { minIntervalSeconds } } }"
+)
 TICKS = (
     "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {"
     " ... on Sensor { sensorState { ticks(limit: 200) { status timestamp skipReason } } } } }"
@@ -41,14 +47,17 @@ RAW_CUSTOMER = dg.AssetKey(["raw", "customer"])
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 
-def ticks(client: Dagster, sensor: str) -> list[dict]:
-    """The sensor's finished ticks (not the one in progress), newest first."""
-    selector = {
+def selector(sensor: str) -> dict[str, str]:
+    return {
         "repositoryLocationName": LOCATION,
         "repositoryName": "__repository__",
         "sensorName": sensor,
     }
-    data = client.query(TICKS, s=selector)
+
+
+def ticks(client: Dagster, sensor: str) -> list[dict]:
+    """The sensor's finished ticks (not the one in progress), newest first."""
+    data = client.query(TICKS, s=selector(sensor))
     return [t for t in data["sensorOrError"]["sensorState"]["ticks"] if t["status"] != "STARTED"]
 
 
@@ -93,13 +102,16 @@ def expected_refresh() -> set[tuple[dg.AssetKey, str | None]]:
 
 @pytest.mark.slow
 def test_ui_opens_quiet_then_a_landed_file_starts_only_its_runs(
-    built: DataPaths, tmp_path: Path
+    built: DataPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with dg.DagsterInstance.get() as instance:
         build_runs = {r.run_id for r in instance.get_runs()}
     assert build_runs and list(built.landing.rglob("*.csv"))  # built, files still landed
 
+    monkeypatch.setenv(AUTOMATION_INTERVAL_ENV, str(AUTOMATION_INTERVAL_S))
     with running_dagster_dev(built, tmp_path / "dagster_dev.log") as client:
+        sensor = client.query(INTERVAL, s=selector("automation_sensor"))["sensorOrError"]
+        assert sensor["minIntervalSeconds"] == AUTOMATION_INTERVAL_S
         wait_for(
             f"sensor ticks {QUIET_TICKS}",
             lambda: all(len(ticks(client, s)) >= n for s, n in QUIET_TICKS.items()),

@@ -180,6 +180,9 @@ FUNNEL_STAGES = tuple(FUNNEL_STAGE_BY_EVENT.values())
 # A contacted customer converts when they applied (or got further).
 CONVERTED_EVENTS = ("applied", "kyc_passed", "onboarded")
 assert set(CONVERTED_EVENTS) <= set(CAMPAIGN_EVENT_TYPES)
+# The uplift's two groups of contacts: offered the recommended card, or another.
+RECOMMENDED, OTHER = "Recommended card", "Other card"
+OFFERS = (RECOMMENDED, OTHER)
 
 # Spend segments on a customer's total spend: below the first bound Low, below the second
 # Medium, else High (about 87% / 12% / 1% of the generated customers).

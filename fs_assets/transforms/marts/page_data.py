@@ -36,6 +36,7 @@ from fs_assets.transforms.marts.flow_charts import Row, json_value
 from fs_assets.transforms.marts.model import (
     CONVERTED_EVENTS,
     FUNNEL_STAGES,
+    OFFERS,
     SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
 )
@@ -356,9 +357,6 @@ def spend_cubes(conn: duckdb.DuckDBPyConnection) -> list[Cube]:
 def uplift_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
     """Contacted customers with a recommended card, and the converted among them, per cell
     and offer: the counts whose ratio the uplift chart shows (the page divides the sums)."""
-    # The uplift module draws its chart with this module's bindings: import it here.
-    from fs_assets.transforms.marts.uplift import OFFERS
-
     sql = load_sql(
         SQL_PACKAGE,
         "page_uplift.sql",

@@ -19,12 +19,16 @@ import duckdb
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
 from fs_assets.transforms.marts.charts import DATA_NAME, Chart, fetch
 from fs_assets.transforms.marts.cross_sell import CAMPAIGNS_TABLE, CROSS_SELL_TABLE, EVENTS_TABLE
-from fs_assets.transforms.marts.model import ARCHETYPE_NAMES, CONVERTED_EVENTS
+from fs_assets.transforms.marts.model import (
+    ARCHETYPE_NAMES,
+    CONVERTED_EVENTS,
+    OFFERS,
+    OTHER,
+    RECOMMENDED,
+)
 from fs_assets.transforms.marts.page_data import Binding
 
 UPLIFT_TABLE = "marts.campaign_uplift"
-RECOMMENDED, OTHER = "Recommended card", "Other card"
-OFFERS = (RECOMMENDED, OTHER)
 
 _SQL = f"""create or replace table {UPLIFT_TABLE} as
 with archetypes as (

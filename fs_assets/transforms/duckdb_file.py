@@ -32,11 +32,12 @@ ENV_MEMORY_LIMIT = "FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    """Whether schema.name is a table or view of the warehouse."""
+    """Whether schema.name is a table or view of the connection's own database (not of a
+    database attached to it)."""
     return bool(
         conn.execute(
             "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
+            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
             [schema, name],
         ).fetchone()[0]
     )

@@ -27,7 +27,7 @@ import duckdb
 from fs_assets.model.file_modes import DIR_MODE, FILE_MODE
 from fs_assets.model.paths import DataPaths
 from fs_assets.model.rules import q
-from fs_assets.transforms.duckdb_file import connect_with_retry
+from fs_assets.transforms.duckdb_file import connect_with_retry, table_exists
 from fs_assets.transforms.governance import (
     GOLDEN,
     GOLDEN_SCHEMA,
@@ -74,16 +74,6 @@ def _remove(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
-def _has_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
-
-
 def export_role(
     paths: DataPaths, role: str, *, key: MaskingKey | None = None, timeout_s: float = 600.0
 ) -> Path:
@@ -104,7 +94,7 @@ def export_role(
         key.apply(conn)
         # The golden customer's view once identity resolution has made its table (every
         # full build does, empty without multi-source data).
-        if _has_table(conn, GOLDEN_SCHEMA, GOLDEN):
+        if table_exists(conn, GOLDEN_SCHEMA, GOLDEN):
             views.append(view_name(role, GOLDEN))
         present = {
             name

@@ -22,7 +22,9 @@ from fs_assets.model.keys import (
     CHANGES,
     CHECK_EVIDENCE,
     CLUSTERS_PATH,
+    GOLDEN_CUSTOMER_PATH,
     LEDGER,
+    PREDICTIONS_PATH,
     REFERENCE_CHANGES,
     SOURCE_RECORDS_PATH,
     STATE,
@@ -129,18 +131,26 @@ _EDGE_COLUMNS = (
 )
 
 
+def _features_table(name: str, writer: KeyPath, description: str) -> SideTable:
+    """A table of the standardised source records: the source records' columns and the
+    full name the model compares."""
+    return SideTable(
+        name,
+        (writer,),
+        description,
+        columns_like=SOURCE_RECORDS_PATH,
+        extra_columns=(DeclaredColumn("full_name", "VARCHAR", "First and last name.", PII_MASK),),
+    )
+
+
 def _identity_side_tables() -> list[SideTable]:
     """Identity resolution's working tables besides each asset's own."""
     return [
-        SideTable(
+        _features_table(
             identity_tables.FEATURES,
-            (SOURCE_RECORDS_PATH,),
+            SOURCE_RECORDS_PATH,
             "Standardised values of every source record, as the linkage model compares them "
             "(lower case, letters only in names, digits in phones; invalid values NULL).",
-            columns_like=SOURCE_RECORDS_PATH,
-            extra_columns=(
-                DeclaredColumn("full_name", "VARCHAR", "First and last name.", PII_MASK),
-            ),
         ),
         SideTable(
             identity_tables.CLUSTER_EDGES,
@@ -153,6 +163,75 @@ def _identity_side_tables() -> list[SideTable]:
             (CLUSTERS_PATH,),
             "Cannot-link overrides honoured and the edges cut for them, with the reason.",
             extra_columns=_EDGE_COLUMNS,
+        ),
+        *_identity_state_tables(),
+    ]
+
+
+def _identity_state_tables() -> list[SideTable]:
+    """What the last identity run read, scored, clustered and survived, kept so the next
+    run re-links only what changed (fs_assets/identity/incremental.py, golden.py)."""
+    return [
+        SideTable(
+            identity_tables.READ_STATE,
+            (SOURCE_RECORDS_PATH,),
+            "Per source: the mastered build, row count and mapping file that "
+            "identity.records was last read from.",
+            extra_columns=(
+                DeclaredColumn("source", "VARCHAR", "The source system."),
+                DeclaredColumn("mastered_table", "VARCHAR", "The mastered table read."),
+                DeclaredColumn("build_id", "BIGINT", "That table's build when it was read."),
+                DeclaredColumn("mastered_rows", "BIGINT", "Its row count then."),
+                DeclaredColumn("mapping_sha256", "VARCHAR", "The source's mapping file's hash."),
+            ),
+        ),
+        _features_table(
+            identity_tables.SCORED_FEATURES,
+            PREDICTIONS_PATH,
+            "The standardised source records as the pairs were last scored.",
+        ),
+        SideTable(
+            identity_tables.LINK_STATE,
+            (PREDICTIONS_PATH,),
+            "The linkage model the pairs were last scored with.",
+            extra_columns=(
+                DeclaredColumn("model_sha256", "VARCHAR", "SHA-256 of the saved model file."),
+            ),
+        ),
+        SideTable(
+            identity_tables.CLUSTERED_RECORDS,
+            (CLUSTERS_PATH,),
+            "The records and their national ids as last clustered.",
+            extra_columns=(
+                DeclaredColumn("unique_id", "VARCHAR", "The source record."),
+                DeclaredColumn("national_id", "VARCHAR", "Its national id.", PII_MASK),
+            ),
+        ),
+        SideTable(
+            identity_tables.CLUSTERED_PAIRS,
+            (CLUSTERS_PATH,),
+            "The pairs at or above the match threshold as last clustered.",
+            extra_columns=_EDGE_COLUMNS[:3],
+        ),
+        SideTable(
+            identity_tables.COMPONENTS,
+            (CLUSTERS_PATH,),
+            "Connected components of the last clustering, before any cannot-link cut.",
+            extra_columns=(
+                DeclaredColumn("unique_id", "VARCHAR", "The source record."),
+                DeclaredColumn("component_id", "VARCHAR", "Its connected component."),
+            ),
+        ),
+        SideTable(
+            identity_tables.SURVIVED,
+            (GOLDEN_CUSTOMER_PATH,),
+            "Per golden id: a fingerprint of its records when its golden record was last "
+            "chosen, so only people whose records changed are chosen again.",
+            extra_columns=(
+                DeclaredColumn("golden_id", "VARCHAR", "The person."),
+                DeclaredColumn("fingerprint", "UBIGINT", "Hash of the person's records."),
+                DeclaredColumn("records", "BIGINT", "How many records the person had."),
+            ),
         ),
     ]
 

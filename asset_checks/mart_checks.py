@@ -145,7 +145,9 @@ MART_CHECKS = [
     _sql_check(
         SPEND_KEY,
         "reconciles_with_mastered",
-        "Monthly, category, flow and segment spend equal mastered's successful debits.",
+        "Monthly, category, flow and segment spend equal mastered's successful debits, and "
+        "each spend segment holds the people whose debits over all their core records fall "
+        "in it.",
         spend_problems,
         "spend figures reconcile with mastered",
         blocking=False,

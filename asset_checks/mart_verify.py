@@ -26,6 +26,8 @@ from fs_assets.transforms.marts.model import (
     CONVERTED_EVENTS,
     FUNNEL_STAGES,
     INELIGIBILITY,
+    SPEND_SEGMENT_BOUNDS,
+    SPEND_SEGMENTS,
     TIER_CAP_BY_AFFLUENCE,
     TIER_CAP_BY_ARCHETYPE,
 )
@@ -219,8 +221,15 @@ def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Spend figures equal the sum of successful debits, by month, category and in total."""
+    """Spend figures equal the sum of successful debits, by month, category and in total;
+    each spend segment holds the people (golden id, or a core customer not linked) whose
+    successful debits over all their core records fall in it, with that spend."""
     spend, params = spend_predicate()
+    low, high = SPEND_SEGMENT_BOUNDS
+    person_spend = f"""select {_PERSON} as person, coalesce(sum(t.amount_reporting)
+              filter (where {spend}), 0) as spend
+            from mastered.customer x left join {FEATURES_TABLE} f using (cust_id)
+            left join mastered.transaction t using (cust_id) group by 1"""
     truth = (
         f"select count(*) as n, sum(amount_reporting) as a from mastered.transaction where {spend}"
     )
@@ -243,10 +252,25 @@ def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "segment_totals_differ": f"""select count(*) from ({truth}) t,
             (select sum(customers) as c, sum(spend) as a from {SPEND_TABLE}
              where figure = 'segment') m
-            where m.c <> (select count(*) from mastered.customer)
+            where m.c <> ({_PEOPLE})
                or coalesce(t.a, 0) <> coalesce(m.a, 0)""",
     }
     out = {k: int(_rows(conn, sql, params * sql.count(spend))[0][0]) for k, sql in checks.items()}
+    # The segments recomputed per person: the position of their spend among the bounds.
+    out["segment_people_differ"] = int(
+        _rows(
+            conn,
+            f"""select count(*) from (
+            select (?::varchar[])[1 + (spend >= ?)::int + (spend >= ?)::int] as segment,
+              count(*) as c, sum(spend) as a
+            from ({person_spend}) group by 1) t
+            full join (select segment, customers as c, spend as a from {SPEND_TABLE}
+                       where figure = 'segment') m using (segment)
+            where coalesce(t.c, 0) <> coalesce(m.c, 0)
+               or coalesce(t.a, 0) <> coalesce(m.a, 0)""",
+            [list(SPEND_SEGMENTS), low, high, *params],
+        )[0][0]
+    )
     return {k: v for k, v in out.items() if v}
 
 

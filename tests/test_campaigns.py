@@ -343,6 +343,8 @@ def test_the_funnel_pages_cube_counts_customers_with_each_stages_event_as_the_ma
            alter table marts.cross_sell add column risk_category varchar default 'Low';
            alter table marts.cross_sell add column affluence_level varchar default 'Low';
            alter table marts.cross_sell add column person_record boolean default true;
+           alter table marts.cross_sell add column person_id varchar;
+           update marts.cross_sell set person_id = 'cust:' || cust_id;
            alter table marts.cross_sell add column onboarded_product_id varchar;
            create table mastered.product as select 'P1' as product_id, 'Card' as product_name;
            create table mastered.transaction as select 'c1' as cust_id,

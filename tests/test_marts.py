@@ -33,6 +33,7 @@ from fs_assets.transforms.marts.model import (
     LEVEL_ORDER,
     MIN_CARD_CIBIL,
     NO_CARD_LEFT,
+    SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
 )
 from fs_assets.transforms.marts.page_data import page_data
@@ -490,6 +491,84 @@ def test_a_person_with_two_core_records_counts_once(wh: duckdb.DuckDBPyConnectio
     wh.execute("update marts.lead_generation set customers = customers + 1 "
                "where figure = 'product_sales' and member = ?", [product])  # fmt: skip
     assert lead_problems(wh)["product_holders_differ"] == 1
+
+
+def _page_agrees(wh: duckdb.DuckDBPyConnection, slug: str) -> None:
+    """The page's cubes, summed with no filter, give each bound chart the mart's rows."""
+    from fs_assets.transforms.marts.page_data import unfiltered_problems
+
+    page = page_data(wh, slug, with_customers=False)
+    for chart in CHARTS_OF[slug](wh):
+        if chart.binding is not None:
+            assert unfiltered_problems(page, chart.binding, chart.rows) == [], chart.name
+
+
+def test_a_person_with_two_core_records_spends_once(wh: duckdb.DuckDBPyConnection) -> None:
+    """Two core records of one person: the spend mart puts the person once in the segment
+    of their spend summed over both records (each transaction once), in the flows once;
+    the spend page's cubes give the same figures and the check recomputes them per person."""
+    from fs_assets.transforms.marts.dashboards import build_spend_analysis
+    from fs_assets.transforms.marts.features import spend_predicate
+
+    customers = scalar(wh, "select count(*) from mastered.customer")
+    first, second = _link_two_core_records(wh)
+    spend, params = spend_predicate()
+    # Each record's spend moved into Medium: together the person is High, apart two Medium.
+    low, high = SPEND_SEGMENT_BOUNDS
+    for cust, target in ((first, low + 500), (second, low + 1_000)):
+        wh.execute(
+            f"update mastered.transaction set amount_reporting = ? / (select count(*) "
+            f"from mastered.transaction where cust_id = ? and {spend}) "
+            f"where cust_id = ? and {spend}",
+            [target, cust, *params, cust, *params],
+        )
+    paid = wh.execute(
+        f"select cust_id::varchar, sum(amount_reporting) from mastered.transaction "
+        f"where cust_id in (?, ?) and {spend} group by 1",
+        [first, second, *params],
+    ).fetchall()
+    assert len(paid) == 2 and all(low <= a < high for _, a in paid), paid
+    assert sum(a for _, a in paid) >= high
+    build_spend_analysis(wh)
+
+    def segment(name: str) -> dict[str, int]:
+        return dict(wh.execute(
+            f"select segment, {name} from marts.spend_analysis where figure = 'segment'"
+        ).fetchall())  # fmt: skip
+
+    assert sum(segment("customers").values()) == customers - 1
+    truth = scalar(
+        wh, f"select sum(amount_reporting) from mastered.transaction where {spend}", params
+    )
+    assert sum(segment("spend").values()) == truth
+    # Per record the two would be Medium customers; as one person they are one High.
+    persons = wh.execute(
+        f"""select f.person_id, sum(t.amount_reporting) as s
+            from mastered.transaction t join marts.customer_features f using (cust_id)
+            where {spend} group by 1""",
+        params,
+    ).fetchall()
+    per_person = {SPEND_SEGMENTS[0]: 0, SPEND_SEGMENTS[1]: 0, SPEND_SEGMENTS[2]: 0}
+    for _, amount in persons:
+        per_person[SPEND_SEGMENTS[(amount >= low) + (amount >= high)]] += 1
+    zero = customers - 1 - len(persons)  # people without spend are Low
+    per_person[SPEND_SEGMENTS[0]] += zero
+    assert segment("customers") == per_person
+    assert "G0000000007" in {p for p, a in persons if a >= high}
+    flow_people = scalar(
+        wh,
+        "select sum(customers) from marts.spend_analysis where figure = 'flow' "
+        "and segment = ? and category = (select transaction_reason from mastered.transaction "
+        f"where cust_id = ? and {spend} limit 1)",
+        [SPEND_SEGMENTS[2], first, *params],
+    )
+    assert flow_people >= 1
+    assert spend_problems(wh) == {}
+    _page_agrees(wh, "spend_analysis")
+    # A segment counting the two records apart fails the check.
+    wh.execute("update marts.spend_analysis set customers = customers + 1 "
+               "where figure = 'segment' and segment = ?", [SPEND_SEGMENTS[1]])  # fmt: skip
+    assert spend_problems(wh) == {"segment_totals_differ": 1, "segment_people_differ": 1}
 
 
 def test_the_lead_list_holds_a_person_once_and_honours_their_do_not_contact(

@@ -38,7 +38,8 @@ SPEND = "successful debits"
 LOW, HIGH = SPEND_SEGMENT_BOUNDS
 SEGMENT_RULE = (
     f"{SPEND_SEGMENTS[0]} below {LOW:,.0f}, {SPEND_SEGMENTS[1]} below {HIGH:,.0f}, else "
-    f"{SPEND_SEGMENTS[2]}, on the customer's total {SPEND} over all time, {MONEY}"
+    f"{SPEND_SEGMENTS[2]}, on the person's total {SPEND} over all time (all their core "
+    f"records), {MONEY}"
 )
 
 
@@ -125,6 +126,16 @@ FEATURE_COLUMNS: Cols = [
         "The person's golden customer id (mastered.customer_identity): one per person "
         "across source systems; null until identity resolution links the core feed.",
         _deps(CUSTOMER_IDENTITY_KEY, "golden_id"),
+    ),
+    (
+        "person_id",
+        "VARCHAR",
+        "The person the core record belongs to: the golden id, or 'cust:' and the cust_id "
+        "for a customer identity resolution has not linked; the marts count people by it.",
+        [
+            *_deps(CUSTOMER_IDENTITY_KEY, "golden_id"),
+            *_deps(mastered_key("customer"), "cust_id"),
+        ],
     ),
     (
         "person_record",
@@ -380,6 +391,13 @@ CROSS_SELL_COLUMNS: Cols = [
         _deps(_F, "golden_id"),
     ),
     (
+        "person_id",
+        "VARCHAR",
+        "The person the core record belongs to (customer_features.person_id): the golden "
+        "id, or 'cust:' and the cust_id for a customer not linked.",
+        _deps(_F, "person_id"),
+    ),
+    (
         "person_record",
         "BOOLEAN",
         "True on the one core record through which the person counts "
@@ -523,8 +541,9 @@ SPEND_COLUMNS_DOC: Cols = [
     (
         "customers",
         "BIGINT",
-        "Number of customers in the segment, or paying in the segment/category/mode flow.",
-        _deps(mastered_key("customer"), "cust_id"),
+        "Number of people (cross_sell.person_id: a person's core records count once) in "
+        "the segment, or paying in the segment/category/mode flow.",
+        [*_deps(mastered_key("customer"), "cust_id"), *_deps(_C, "person_id")],
     ),
     ("transactions", "BIGINT", f"Number of {SPEND} in the row's group.", SPEND_TX),
     ("spend", "DECIMAL(38,2)", f"Sum of {SPEND} in the row's group, {MONEY}.", SPEND_TX),

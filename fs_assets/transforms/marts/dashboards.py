@@ -96,7 +96,7 @@ def reporting_currency(conn: duckdb.DuckDBPyConnection, table: str) -> str:
 def spend_sql() -> tuple[str, list[object]]:
     spend, spend_params = spend_predicate("t")
     low, high = SPEND_SEGMENT_BOUNDS
-    select = load_sql(SQL_PACKAGE, "spend_analysis.sql", spend=spend)
+    select = load_sql(SQL_PACKAGE, "spend_analysis.sql", spend=spend, cross_sell=CROSS_SELL_TABLE)
     sql = f"create or replace table {SPEND_TABLE} as\n{select}"
     segs = list(SPEND_SEGMENTS)
     order = "figure, month, segment, category, mode"

@@ -4,8 +4,10 @@ Each row carries the person's golden id (`mastered.customer_identity`, where ide
 resolution linked the core customer with other sources; NULL before that) and
 `person_record`, true on one core record per person (a customer without golden id is a
 person of its own): the newest (`modified_at`, then the lowest cust_id), the record the
-golden record's survivorship prefers among core records. The marts count a person once,
-through that record, however many core records they have.
+golden record's survivorship prefers among core records. `person_id` names the person: the
+golden id, or `cust:<cust_id>` for a customer without one. The marts count a person once,
+through that record, however many core records they have, and add up the transactions,
+accounts and campaign events of all their core records.
 
 One set-based statement: a single pass over mastered.transaction aggregates spend per
 category, mode mix, frequency, recency, average ticket and the spend trend per customer;
@@ -135,6 +137,7 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
     )
     select
       c.cust_id, g.golden_id,
+      coalesce(g.golden_id, 'cust:' || c.cust_id) as person_id,
       row_number() over (partition by coalesce(g.golden_id, 'cust:' || c.cust_id)
                          order by c.modified_at desc, c.cust_id) = 1 as person_record,
       c.customer_type, c.customer_status, c.minor_flag, c.cibil_score,

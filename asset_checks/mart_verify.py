@@ -96,18 +96,36 @@ left join mastered.product p on p.product_id = x.recommended_product_id"""
     return {n: int(v) for n, v in zip(names, cur.fetchall()[0], strict=True) if v}
 
 
+# A person: the golden id, or a core customer identity resolution has not linked.
+_PERSON = "coalesce(f.golden_id, 'cust:' || x.cust_id)"
+_PEOPLE = (
+    f"select count(distinct {_PERSON}) from mastered.customer x "
+    f"left join {FEATURES_TABLE} f using (cust_id)"
+)
+# Each core customer's person (from the golden id, not the mart's person_id), and each
+# person's archetype and recommended card: those of the row marked as their person record.
+_PERSON_OF = (
+    f"select cust_id, coalesce(golden_id, 'cust:' || cust_id) as person from {CROSS_SELL_TABLE}"
+)
+_PERSON_ROW = (
+    f"select coalesce(golden_id, 'cust:' || cust_id) as person, * from {CROSS_SELL_TABLE} "
+    "where person_record"
+)
+
+
 def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Stages never grow, and the first stage is, per archetype, every customer with a
-    contacted event (not every customer with any event: one with an applied event only
-    counts at Applied, as the funnel counts)."""
+    """Stages never grow, and the first stage is, per archetype (of the person record), every
+    person with a contacted event on any of their core records (not every person with any
+    event: one with an applied event only counts at Applied, as the funnel counts)."""
     grows, first_stage_off, row_count = _rows(
         conn,
         f"""select
           count(*) filter (where customers > prev),
           (select count(*) from (
-             select x.archetype, count(distinct x.cust_id) as n
-             from {CROSS_SELL_TABLE} x join {EVENTS_TABLE} e on e.cust_id = x.cust_id
-             where e.event_type = ? group by x.archetype) t
+             select a.archetype, count(distinct p.person) as n
+             from {EVENTS_TABLE} e join ({_PERSON_OF}) p on p.cust_id = e.cust_id
+             join ({_PERSON_ROW}) a on a.person = p.person
+             where e.event_type = ? group by a.archetype) t
            full join (select archetype, customers from {FUNNEL_TABLE} where stage_order = 1) r
            using (archetype)
            where coalesce(t.n, 0) <> coalesce(r.customers, 0)),
@@ -124,8 +142,8 @@ def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def funnel_event_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
-    """Stages whose customers (all archetypes) differ from the distinct customers with a
-    valid event of the stage's type in mastered.campaign_event."""
+    """Stages whose people (all archetypes) differ from the distinct people with a valid
+    event of the stage's type in mastered.campaign_event on any of their core records."""
     return int(
         _rows(
             conn,
@@ -133,7 +151,8 @@ def funnel_event_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
               select unnest(?::varchar[]) as event_type,
                 unnest(range(1, len(?::varchar[]) + 1)) as stage_order),
             events as (
-              select event_type, count(distinct cust_id) as n from {EVENTS_TABLE} group by 1),
+              select e.event_type, count(distinct p.person) as n from {EVENTS_TABLE} e
+              join ({_PERSON_OF}) p on p.cust_id = e.cust_id group by 1),
             funnel as (
               select stage_order, sum(customers) as n from {FUNNEL_TABLE} group by 1)
             select count(*) from stages s
@@ -145,43 +164,40 @@ def funnel_event_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
 
 
 def uplift_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Each uplift group (archetype, offer) has the contacts of customers with a recommended
-    card whose campaign offered it (or another card), and as conversions those contacts
-    with an applied-or-further event in the same campaign; no group converts more than it
-    contacted. Counted per (customer, campaign) from the events, independently of the mart."""
+    """Each uplift group (archetype, offer) has the contacts of people whose person record
+    has a recommended card, whose campaign offered it (or another card), and as conversions
+    those contacts with an applied-or-further event in the same campaign; no group converts
+    more than it contacted. Counted per (person, campaign) from the events of all a person's
+    core records, independently of the mart."""
     counts = _rows(
         conn,
-        f"""with truth as (
-          select x.archetype,
-            case when c.product_id = x.recommended_product_id then ? else ? end as offer,
-            count(*) as contacted,
-            count(*) filter (where exists (
-              select 1 from {EVENTS_TABLE} v
-              where v.cust_id = p.cust_id and v.campaign_id = p.campaign_id
-                and v.event_type in (select unnest(?::varchar[])))) as converted
-          from (select distinct cust_id, campaign_id from {EVENTS_TABLE}
-                where event_type = ?) p
-          join {CROSS_SELL_TABLE} x on x.cust_id = p.cust_id
-          join {CAMPAIGNS_TABLE} c on c.campaign_id = p.campaign_id
-          where x.recommended_product_id is not null
+        f"""with person_events as (
+          select p.person, e.campaign_id, e.event_type
+          from {EVENTS_TABLE} e join ({_PERSON_OF}) p on p.cust_id = e.cust_id),
+        contacts as (
+          select distinct person, campaign_id from person_events where event_type = ?),
+        conversions as (
+          select distinct person, campaign_id from person_events
+          where event_type in (select unnest(?::varchar[]))),
+        truth as (
+          select a.archetype,
+            case when c.product_id = a.recommended_product_id then ? else ? end as offer,
+            count(*) as contacted, count(w.person) as converted
+          from contacts k
+          join ({_PERSON_ROW}) a on a.person = k.person
+          join {CAMPAIGNS_TABLE} c on c.campaign_id = k.campaign_id
+          left join conversions w on w.person = k.person and w.campaign_id = k.campaign_id
+          where a.recommended_product_id is not null
           group by all)
         select
           count(*) filter (where coalesce(t.contacted, 0) <> coalesce(u.contacted, 0)),
           count(*) filter (where coalesce(t.converted, 0) <> coalesce(u.converted, 0)),
           (select count(*) from {UPLIFT_TABLE} where converted > contacted)
         from truth t full join {UPLIFT_TABLE} u using (archetype, offer)""",
-        [RECOMMENDED, OTHER, list(CONVERTED_EVENTS), CAMPAIGN_EVENT_TYPES[0]],
+        [CAMPAIGN_EVENT_TYPES[0], list(CONVERTED_EVENTS), RECOMMENDED, OTHER],
     )[0]
     names = ("contacted_differs", "converted_differs", "converted_above_contacted")
     return {n: int(v) for n, v in zip(names, counts, strict=True) if v}
-
-
-# A person: the golden id, or a core customer identity resolution has not linked.
-_PERSON = "coalesce(f.golden_id, 'cust:' || x.cust_id)"
-_PEOPLE = (
-    f"select count(distinct {_PERSON}) from mastered.customer x "
-    f"left join {FEATURES_TABLE} f using (cust_id)"
-)
 
 
 def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:

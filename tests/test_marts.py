@@ -571,6 +571,40 @@ def test_a_person_with_two_core_records_spends_once(wh: duckdb.DuckDBPyConnectio
     assert spend_problems(wh) == {"segment_totals_differ": 1, "segment_people_differ": 1}
 
 
+def test_campaign_marts_count_a_person_once_on_built_data(wh: duckdb.DuckDBPyConnection) -> None:
+    """The linked person's two records both contacted by one campaign, one applying: the
+    funnel and uplift count them once, as their checks and pages do (the hand-made case is
+    tests/test_campaigns.py::test_a_person_reached_through_two_core_records_is_one_contact)."""
+    from asset_checks.mart_verify import uplift_problems
+    from fs_assets.transforms.marts.dashboards import build_funnel
+
+    first, second = _link_two_core_records(wh)
+    campaign = scalar(wh, "select min(campaign_id) from mastered.campaign")
+    wh.execute("delete from mastered.campaign_event where cust_id in (?, ?)", [first, second])
+    wh.execute(
+        "insert into mastered.campaign_event (event_id, campaign_id, cust_id, event_type, "
+        "event_ts) values ('t1', $k, $a, 'contacted', timestamp '2024-01-02'), "
+        "('t2', $k, $b, 'contacted', timestamp '2024-01-03'), "
+        "('t3', $k, $b, 'responded', timestamp '2024-01-04'), "
+        "('t4', $k, $a, 'applied', timestamp '2024-01-05')",
+        {"k": campaign, "a": first, "b": second},
+    )
+    build_cross_sell(wh)
+    build_funnel(wh)
+    build_uplift(wh)
+    contacted = scalar(
+        wh,
+        "select count(distinct coalesce(x.golden_id, x.cust_id)) from mastered.campaign_event e "
+        "join marts.cross_sell x using (cust_id) where e.event_type = 'contacted'",
+    )
+    assert scalar(wh, "select sum(customers) from marts.campaign_funnel where stage_order = 1") == (
+        contacted
+    )
+    assert funnel_problems(wh) == {} and uplift_problems(wh) == {}
+    for slug in ("campaign_funnel", "campaign_uplift"):
+        _page_agrees(wh, slug)
+
+
 def test_the_lead_list_holds_a_person_once_and_honours_their_do_not_contact(
     wh: duckdb.DuckDBPyConnection,
 ) -> None:

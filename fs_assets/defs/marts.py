@@ -250,9 +250,9 @@ def _spend_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
         mastered_key("transaction"),
         governed_key(PAGE_ROLE, "customer"),
     ],
-    "Campaign Funnel dashboard: customers per archetype at each stage of the credit-card "
-    "campaigns (distinct customers with a valid event of the stage in "
-    "mastered.campaign_event), with conversion rates; charts in <data>/reports.",
+    "Campaign Funnel dashboard: people per archetype at each stage of the credit-card "
+    "campaigns (distinct people with a valid event of the stage in mastered.campaign_event "
+    "on any of their core records), with conversion rates; charts in <data>/reports.",
     {"duckdb", "vega"},
 )
 def campaign_funnel(
@@ -348,8 +348,9 @@ def _uplift_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
         governed_key(PAGE_ROLE, "customer"),
     ],
     "Uplift of recommended cards: per archetype, the conversion (applied or further in the "
-    "same campaign) of contacts by a campaign offering the customer's recommended card "
-    "against contacts by a campaign offering another card.",
+    "same campaign) of contacts (a person and a campaign that reached any of their core "
+    "records) by a campaign offering the person's recommended card against contacts by a "
+    "campaign offering another card.",
     {"duckdb", "vega"},
 )
 def campaign_uplift(

@@ -414,8 +414,9 @@ FUNNEL_COLUMNS: Cols = [
     (
         "customers",
         "BIGINT",
-        "Number of distinct customers of the archetype with a valid event of the stage's type.",
-        [*_deps(_C, "archetype"), *_deps(_EV, "cust_id", "event_type")],
+        "Number of distinct people (cross_sell.person_id) of the archetype (their person "
+        "record's) with a valid event of the stage's type on any of their core records.",
+        [*_deps(_C, "archetype", "person_id"), *_deps(_EV, "cust_id", "event_type")],
     ),
     (
         "conversion_from_previous",
@@ -437,22 +438,26 @@ UPLIFT_COLUMNS: Cols = [
     (
         "offer",
         "VARCHAR",
-        "'Recommended card' when the contact's campaign offered the customer's recommended "
-        "card, else 'Other card'.",
+        "'Recommended card' when the contact's campaign offered the recommended card of the "
+        "person's person record, else 'Other card'.",
         [*_deps(_CMP, "product_id"), *_deps(_C, "recommended_product_id")],
     ),
     (
         "contacted",
         "BIGINT",
-        "Number of contacts (customer, campaign pairs with a contacted event) of the "
-        "archetype's customers with a recommended card, offered this way.",
-        [*_deps(_EV, "cust_id", "campaign_id", "event_type"), *_deps(_C, "recommended_product_id")],
+        "Number of contacts (person, campaign pairs with a contacted event on any of the "
+        "person's core records) of the archetype's people with a recommended card, offered "
+        "this way.",
+        [
+            *_deps(_EV, "cust_id", "campaign_id", "event_type"),
+            *_deps(_C, "recommended_product_id", "person_id"),
+        ],
     ),
     (
         "converted",
         "BIGINT",
         "Of those contacts, the number with an applied, kyc_passed or onboarded event in the "
-        "same campaign.",
+        "same campaign on any of the person's core records.",
         _deps(_EV, "cust_id", "campaign_id", "event_type"),
     ),
     ("conversion", "DOUBLE", f"converted / contacted, {FRACTION}; null when none.", []),

@@ -276,13 +276,11 @@ def _segment_params() -> list[object]:
     return [low, segs[0], high, segs[1], segs[2]]
 
 
-def customers_cube(
-    conn: duckdb.DuckDBPyConnection, extra: str | None = None, *, people: bool = False
-) -> Cube:
-    """Customers per filter cell ("customers"), or per cell and `extra` (one of
-    CUSTOMER_EXTRAS: "customers_by_<extra>", for the one chart that shows it); `people`:
-    each person once (through their person_record, with the events and spend of all their
-    core records), as the lead and spend marts count."""
+def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str | None = None) -> Cube:
+    """People per filter cell ("customers"), or per cell and `extra` (one of
+    CUSTOMER_EXTRAS: "customers_by_<extra>", for the one chart that shows it): each person
+    once, through their person_record, with the events and spend of all their core
+    records, as the marts count."""
     if extra is not None and extra not in CUSTOMER_EXTRAS:
         raise ValueError(f"unknown customer dimension {extra!r}; known: {CUSTOMER_EXTRAS}")
     spend, spend_params = spend_predicate("t")
@@ -294,8 +292,6 @@ def customers_cube(
         cells=CELL_VIEW,
         spend=spend,
         extra=f", {q(extra)}" if extra else "",
-        who="person_id" if people else "cust_id",
-        counted="x.person_record" if people else "true",
     )
     # The spend predicate's parameters come after the select list's, in text order.
     params = [list(CAMPAIGN_EVENT_TYPES), len(FUNNEL_STAGES), *_segment_params(), *spend_params]
@@ -561,11 +557,10 @@ def page_data(
     """The cells, the cubes the charts of dashboard `slug` are bound to, its customer list."""
     of_customer, cells = page_cells(conn)
     conn.register(CELL_VIEW, of_customer)
-    people = slug in ("lead_generation", "spend_analysis")  # marts that count people
     try:
         cubes = [
-            customers_cube(conn, people=people),
-            customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug], people=people),
+            customers_cube(conn),
+            customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug]),
         ]
         if slug == "lead_generation":
             cubes += [

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import duckdb
 
+from fs_assets.identity.tables import GOLDEN_CUSTOMER
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
+from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.marts.charts import Chart
 from fs_assets.transforms.marts.cross_sell import CAMPAIGNS_TABLE, CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.dashboards import FUNNEL_TABLE, LEAD_TABLE, SPEND_TABLE
@@ -201,7 +203,8 @@ def uplift_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Counts per mode and reason and the customer total (people) equal mastered's."""
+    """Counts per mode and reason and the customer total (people) equal mastered's; each
+    state holds the people whose golden record (else newest core record) lives there."""
     checks = {
         "mode_counts_differ": f"""select count(*) from (
             select transaction_mode as member, count(*) as n from mastered.transaction group by 1) m
@@ -233,7 +236,37 @@ def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
             where m.n is distinct from l.n or m.a is distinct from l.a""",
     }
     out = {k: int(_rows(conn, sql)[0][0]) for k, sql in checks.items()}
+    out["state_people_differ"] = _state_mismatches(conn)
     return {k: v for k, v in out.items() if v}
+
+
+def _state_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
+    """States of the lead mart whose people differ from a recount: a person's state and
+    country are their golden record's, each where it has one, else those of their newest
+    core record (modified_at, then the lowest cust_id)."""
+    golden = (
+        f"(select golden_id, state, country from {GOLDEN_CUSTOMER})"
+        if table_exists(conn, *GOLDEN_CUSTOMER.split("."))
+        else "(select null::varchar as golden_id, null as state, null as country limit 0)"
+    )
+    return int(
+        _rows(
+            conn,
+            f"""with persons as (
+              select f.golden_id, x.state, x.country, row_number() over (
+                partition by {_PERSON} order by x.modified_at desc, x.cust_id) as k
+              from mastered.customer x left join {FEATURES_TABLE} f using (cust_id)),
+            truth as (
+              select coalesce(g.state, p.state) || ', ' || coalesce(g.country, p.country)
+                as member, count(*) as n
+              from persons p left join {golden} g on g.golden_id = p.golden_id
+              where p.k = 1 group by 1)
+            select count(*) from truth t
+            full join (select member, customers as n from {LEAD_TABLE} where figure = 'state') l
+              on l.member is not distinct from t.member
+            where t.n is distinct from l.n""",
+        )[0][0]
+    )
 
 
 def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:

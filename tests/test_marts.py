@@ -404,7 +404,7 @@ def _link_two_core_records(wh: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     different states and archetypes made one person (golden id G0000000007), the second
     the newer record (its person_record); the features and cross-sell rebuilt."""
     from fs_assets.identity.source_entity import core_source
-    from fs_assets.identity.tables import CUSTOMER_IDENTITY
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
     from fs_assets.transforms.marts.features import IdentityLink, build_features
 
     first, second = wh.execute(
@@ -429,7 +429,7 @@ def _link_two_core_records(wh: duckdb.DuckDBPyConnection) -> tuple[str, str]:
         "mastered.customer) + interval 1 day where cust_id = ?",
         [second],
     )
-    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source()))
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
     build_cross_sell(wh)
     return first, second
 
@@ -603,6 +603,64 @@ def test_campaign_marts_count_a_person_once_on_built_data(wh: duckdb.DuckDBPyCon
     assert funnel_problems(wh) == {} and uplift_problems(wh) == {}
     for slug in ("campaign_funnel", "campaign_uplift"):
         _page_agrees(wh, slug)
+
+
+def test_a_person_counts_in_the_state_of_their_golden_record(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """The linked person's golden record lives in the older record's state (survivorship
+    kept it, e.g. the newer record's state was invalid): the lead mart's state figure and
+    the pages' cells put the person there, once; the other breakdowns stay the person
+    record's; the lead check recounts the states from the golden record."""
+    from fs_assets.identity.source_entity import core_source
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+    from fs_assets.transforms.marts.dashboards import build_lead_generation
+    from fs_assets.transforms.marts.features import IdentityLink, build_features
+
+    customers = scalar(wh, "select count(*) from mastered.customer")
+    first, second = _link_two_core_records(wh)
+    old_state, old_country = wh.execute(
+        "select state, country from mastered.customer where cust_id = ?", [first]
+    ).fetchone()
+    new_state = scalar(wh, "select state from mastered.customer where cust_id = ?", [second])
+    assert old_state != new_state
+    wh.execute(
+        f"insert into {GOLDEN_CUSTOMER} (golden_id, state, country) values ('G0000000007', ?, ?)",
+        [old_state, old_country],
+    )
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
+    build_cross_sell(wh)
+    assert wh.execute(
+        "select distinct person_state, person_country from marts.cross_sell "
+        "where golden_id = 'G0000000007'"
+    ).fetchall() == [(old_state, old_country)]
+    build_lead_generation(wh)
+    states = dict(wh.execute(
+        "select member, customers from marts.lead_generation where figure = 'state'"
+    ).fetchall())  # fmt: skip
+    per_record = dict(wh.execute(
+        "select state || ', ' || country, count(*) from mastered.customer group by 1"
+    ).fetchall())  # fmt: skip
+    old_member = f"{old_state}, {old_country}"
+    new_member = next(m for m in per_record if m.startswith(f"{new_state}, "))
+    assert states[old_member] == per_record[old_member]  # the person, through the golden record
+    assert states.get(new_member, 0) == per_record[new_member] - 1  # not the newer record
+    assert sum(states.values()) == customers - 1
+    assert lead_problems(wh) == {}
+    _page_agrees(wh, "lead_generation")
+    cells = page_data(wh, "lead_generation", with_customers=False).cells.table.to_pylist()
+    person_cell = wh.execute(
+        "select archetype, segment from marts.cross_sell where cust_id = ?", [second]
+    ).fetchone()
+    assert any(
+        (c["archetype"], c["segment"], c["state"]) == (*person_cell, old_member) for c in cells
+    )
+    # One person moved to another state (the sum kept) fails the recount.
+    wh.execute("update marts.lead_generation set customers = customers + 1 "
+               "where figure = 'state' and member = ?", [old_member])  # fmt: skip
+    wh.execute("update marts.lead_generation set customers = customers - 1 "
+               "where figure = 'state' and member = ?", [new_member])  # fmt: skip
+    assert lead_problems(wh) == {"state_people_differ": 2}
 
 
 def test_the_lead_list_holds_a_person_once_and_honours_their_do_not_contact(

@@ -21,6 +21,7 @@ from fs_assets.defs.keys import (
     CUSTOMER_IDENTITY_KEY,
     FEATURES_KEY,
     FUNNEL_KEY,
+    GOLDEN_CUSTOMER_KEY,
     LEAD_KEY,
     SPEND_KEY,
     UPLIFT_KEY,
@@ -40,7 +41,7 @@ from fs_assets.defs.marts_metadata import (
 )
 from fs_assets.defs.metadata import table_name
 from fs_assets.identity.source_entity import core_source
-from fs_assets.identity.tables import CUSTOMER_IDENTITY
+from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
 from fs_assets.model.keys import MARTS_SCHEMA, OWNER, TRANSFORMATIONS_KEY
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
@@ -115,15 +116,17 @@ def _build(warehouse: WarehouseResource, build: Callable[[duckdb.DuckDBPyConnect
     [
         *(mastered_key(e) for e in ("customer", "transaction", "account", "product")),
         CUSTOMER_IDENTITY_KEY,
+        GOLDEN_CUSTOMER_KEY,
     ],
     "One row per mastered customer: spend per category, mode mix, frequency, recency, "
     "average ticket and spend trend over the last year of transactions, with CIBIL, "
-    "affluence, risk, segment, the credit cards already held and the person's golden id.",
+    "affluence, risk, segment, the credit cards already held, the person's golden id and "
+    "region (the golden record's state and country).",
     {"duckdb"},
 )
 def customer_features(warehouse: WarehouseResource) -> dg.MaterializeResult:
     core = core_source()
-    identity = IdentityLink(CUSTOMER_IDENTITY, core) if core is not None else None
+    identity = IdentityLink(CUSTOMER_IDENTITY, core, GOLDEN_CUSTOMER) if core is not None else None
     rows = _build(warehouse, lambda conn: build_features(conn, identity))
     return dg.MaterializeResult(metadata={"dagster/row_count": dg.MetadataValue.int(rows)})
 
@@ -221,7 +224,7 @@ def _funnel_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def _lead_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     total = _one(conn, f"select customers from {LEAD_TABLE} where figure = 'total_customers'")
     txns = _one(conn, f"select sum(transactions) from {LEAD_TABLE} where figure = 'reason'")
-    leads = _one(conn, f"select count(*) from {CROSS_SELL_TABLE} where eligible")
+    leads = _one(conn, f"select count(*) from {CROSS_SELL_TABLE} where eligible and person_record")
     return {
         "Total customers": f"{total or 0:,}",
         "Leads (card recommended)": f"{leads or 0:,}",

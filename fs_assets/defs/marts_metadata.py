@@ -6,7 +6,13 @@ walk from a dashboard number back to the landing files' columns through mastered
 
 import dagster as dg
 
-from fs_assets.defs.keys import CROSS_SELL_KEY, CUSTOMER_IDENTITY_KEY, FEATURES_KEY, mastered_key
+from fs_assets.defs.keys import (
+    CROSS_SELL_KEY,
+    CUSTOMER_IDENTITY_KEY,
+    FEATURES_KEY,
+    GOLDEN_CUSTOMER_KEY,
+    mastered_key,
+)
 from fs_assets.model.value_sets import (
     CUSTOMER_STATUSES,
     CUSTOMER_TYPES,
@@ -148,6 +154,16 @@ FEATURE_COLUMNS: Cols = [
         ],
     ),
     *((n, t, d, _deps(mastered_key("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
+    *(
+        (
+            f"person_{a}",
+            "VARCHAR",
+            f"The person's {a} of residence: the golden record's (mastered.golden_customer, "
+            f"survivorship over every source) where it has one, else the person record's.",
+            [*_deps(GOLDEN_CUSTOMER_KEY, a), *_deps(mastered_key("customer"), a, "modified_at")],
+        )
+        for a in ("state", "country")
+    ),
     (
         "all_txns",
         "BIGINT",
@@ -375,8 +391,19 @@ CROSS_SELL_COLUMNS: Cols = [
     *(
         (n, t, d, _deps(_F, n))
         for n, t, d, _ in CUSTOMER_ATTRS
-        if n in ("affluence_level", "risk_category", "segment", "state", "country", "cibil_score")
+        if n in ("affluence_level", "risk_category", "segment", "state", "country")
     ),
+    *(
+        (
+            f"person_{a}",
+            "VARCHAR",
+            f"The person's {a} of residence (customer_features.person_{a}: the golden "
+            "record's, else the person record's); the lead mart's state figure counts by it.",
+            _deps(_F, f"person_{a}"),
+        )
+        for a in ("state", "country")
+    ),
+    *((n, t, d, _deps(_F, n)) for n, t, d, _ in CUSTOMER_ATTRS if n == "cibil_score"),
     (
         "total_spend",
         "DOUBLE",

@@ -142,7 +142,8 @@ staged as (
   offered_product_id,
   offered_product_id = recommended_product_id as offered_recommended,
   onboarded_product_id,
-  affluence_level, risk_category, segment, state, country, cibil_score, total_spend,
+  affluence_level, risk_category, segment, state, country, person_state, person_country,
+  cibil_score, total_spend,
   golden_id, person_id, person_record
 from staged
 order by cust_id

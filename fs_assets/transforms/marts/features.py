@@ -7,7 +7,11 @@ person of its own): the newest (`modified_at`, then the lowest cust_id), the rec
 golden record's survivorship prefers among core records. `person_id` names the person: the
 golden id, or `cust:<cust_id>` for a customer without one. The marts count a person once,
 through that record, however many core records they have, and add up the transactions,
-accounts and campaign events of all their core records.
+accounts and campaign events of all their core records. A person's region
+(`person_state`, `person_country`, on each of their rows) is the golden record's
+(mastered.golden_customer: survivorship over every source), each where it has a value,
+else their person record's; the golden record carries identity attributes only, so
+segment, risk, affluence and the archetype stay the person record's.
 
 One set-based statement: a single pass over mastered.transaction aggregates spend per
 category, mode mix, frequency, recency, average ticket and the spend trend per customer;
@@ -20,13 +24,14 @@ same features whatever the wall clock says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 
 from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import AS_OF, SEGMENT_LABELS, TRANSACTION_MODES
+from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.marts.model import (
     DEAL_CATEGORIES,
     FAILED_STATUS,
@@ -57,16 +62,37 @@ _NO_IDENTITY = "(select null::varchar as source_id, null::varchar as golden_id l
 @dataclass(frozen=True)
 class IdentityLink:
     """Where a core customer's golden id is: the identity table and the core feed's source
-    name in it (given by the caller: identity resolution sits above the marts)."""
+    name in it, and the golden records (given by the caller: identity resolution sits above
+    the marts)."""
 
     table: str  # "<schema>.<table>", e.g. mastered.customer_identity
     source: str
+    golden: str | None = None  # "<schema>.<table>", e.g. mastered.golden_customer
+
+
+# The golden record's region per golden id; an empty relation of that shape without one.
+_NO_GOLDEN = (
+    "(select null::varchar as golden_id, null::varchar as state, null::varchar as country limit 0)"
+)
 
 
 def _identity_relation(identity: IdentityLink | None) -> str:
     if identity is None:
         return _NO_IDENTITY
     return f"(select source_id, golden_id from {identity.table} where source = ?)"
+
+
+def _golden_relation(identity: IdentityLink | None) -> str:
+    if identity is None or identity.golden is None:
+        return _NO_GOLDEN
+    return f"(select golden_id, state, country from {identity.golden})"
+
+
+# The person record's value of a column, on every row of the person.
+_OF_PERSON_RECORD = (
+    "first_value(c.{column}) over (partition by coalesce(g.golden_id, 'cust:' || c.cust_id) "
+    "order by c.modified_at desc, c.cust_id)"
+)
 
 
 def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object]]:
@@ -151,6 +177,8 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
     s.add(
         f""", c.cust_segment) as segment,
       c.state, c.country,
+      coalesce(gc.state, {_OF_PERSON_RECORD.format(column="state")}) as person_state,
+      coalesce(gc.country, {_OF_PERSON_RECORD.format(column="country")}) as person_country,
       coalesce(a.all_txns, 0) as all_txns,
       coalesce(a.failed_txns, 0) as failed_txns,
       coalesce(a.failed_txns::double / nullif(a.all_txns, 0), 0) as failed_share,
@@ -174,7 +202,8 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
     from mastered.customer c
     left join agg a using (cust_id)
     left join cards k using (cust_id)
-    left join {_identity_relation(identity)} g on g.source_id = c.cust_id::varchar,
+    left join {_identity_relation(identity)} g on g.source_id = c.cust_id::varchar
+    left join {_golden_relation(identity)} gc on gc.golden_id = g.golden_id,
     -- The largest spend category; a tie goes to the reason listed first in the model.
     lateral (select unnest(list_max([""",
         WINDOW_MONTHS,
@@ -193,16 +222,14 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
 
 def build_features(conn: duckdb.DuckDBPyConnection, identity: IdentityLink | None = None) -> int:
     """(Re)create the features table in one statement; the row count. The golden ids are
-    joined when `identity` is given and its table exists."""
+    joined when `identity` is given and its table exists, the golden records' region when
+    their table exists too."""
     conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
-    if identity is not None:
-        schema, name = identity.table.split(".")
-        found = conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
-        identity = identity if found else None
+    if identity is not None and not table_exists(conn, *identity.table.split(".")):
+        identity = None
+    golden = identity.golden if identity is not None else None
+    if identity is not None and golden is not None and not table_exists(conn, *golden.split(".")):
+        identity = replace(identity, golden=None)
     sql, params = features_sql(identity)
     conn.execute(sql, params)
     return int(conn.execute(f"select count(*) from {FEATURES_TABLE}").fetchall()[0][0])

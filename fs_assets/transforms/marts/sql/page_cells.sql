@@ -1,9 +1,10 @@
--- Every customer's filter cell: the archetype, state, segment, risk and affluence of their
--- person's person_record, so all core records of a person (their transactions, accounts
--- and events) fall in the one cell the person counts in; the combination numbered from 0
--- in the order of its values (the page's cell table).
+-- Every customer's filter cell: the archetype, segment, risk and affluence of their
+-- person's person_record and the person's state (person_state: the golden record's), so
+-- all core records of a person (their transactions, accounts and events) fall in the one
+-- cell the person counts in, as the marts count; the combination numbered from 0 in the
+-- order of its values (the page's cell table).
 with filters as (
-  select person_id, archetype, state || ', ' || country as state, segment,
+  select person_id, archetype, person_state || ', ' || person_country as state, segment,
     risk_category as risk, affluence_level as affluence
   from {cross_sell} where person_record
 ),

@@ -614,8 +614,10 @@ def test_a_person_counts_in_the_state_of_their_golden_record(
     record's; the lead check recounts the states from the golden record."""
     from fs_assets.identity.source_entity import core_source
     from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+    from fs_assets.transforms.governance.masking_key import key_from_env
     from fs_assets.transforms.marts.dashboards import build_lead_generation
     from fs_assets.transforms.marts.features import IdentityLink, build_features
+    from fs_assets.transforms.marts.page_data import customer_table
 
     customers = scalar(wh, "select count(*) from mastered.customer")
     first, second = _link_two_core_records(wh)
@@ -655,6 +657,17 @@ def test_a_person_counts_in_the_state_of_their_golden_record(
     assert any(
         (c["archetype"], c["segment"], c["state"]) == (*person_cell, old_member) for c in cells
     )
+    # The customer list shows both records in that cell, as the analyst reads them.
+    key = key_from_env()
+    key.apply(wh)
+    listed = customer_table(wh, per_cell=customers)
+    cols = list(listed.columns)
+    where = {
+        r[cols.index("cust_id")]: (r[cols.index("archetype")], r[cols.index("segment")],
+                                   r[cols.index("state")])
+        for r in listed.rows
+    }  # fmt: skip
+    assert where[key.token(first)] == where[key.token(second)] == (*person_cell, old_member)
     # One person moved to another state (the sum kept) fails the recount.
     wh.execute("update marts.lead_generation set customers = customers + 1 "
                "where figure = 'state' and member = ?", [old_member])  # fmt: skip

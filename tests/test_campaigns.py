@@ -347,6 +347,8 @@ def test_the_funnel_pages_cube_counts_customers_with_each_stages_event_as_the_ma
     conn.execute(
         """alter table marts.cross_sell add column state varchar default 'Goa';
            alter table marts.cross_sell add column country varchar default 'India';
+           alter table marts.cross_sell add column person_state varchar default 'Goa';
+           alter table marts.cross_sell add column person_country varchar default 'India';
            alter table marts.cross_sell add column risk_category varchar default 'Low';
            alter table marts.cross_sell add column affluence_level varchar default 'Low';
            alter table marts.cross_sell add column person_record boolean default true;
@@ -392,6 +394,7 @@ def test_a_person_reached_through_two_core_records_is_one_contact(
     conn.execute("create schema if not exists marts")
     conn.execute(
         f"""create table marts.cross_sell as select *, 'Goa' as state, 'India' as country,
+             'Goa' as person_state, 'India' as person_country,
              'Low' as risk_category, 'Low' as affluence_level, 'P1' as recommended_product_id,
              null::varchar as onboarded_product_id
            from (values

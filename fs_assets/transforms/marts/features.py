@@ -88,11 +88,10 @@ def _golden_relation(identity: IdentityLink | None) -> str:
     return f"(select golden_id, state, country from {identity.golden})"
 
 
-# The person record's value of a column, on every row of the person.
-_OF_PERSON_RECORD = (
-    "first_value(c.{column}) over (partition by coalesce(g.golden_id, 'cust:' || c.cust_id) "
-    "order by c.modified_at desc, c.cust_id)"
-)
+# The person of a core record, and the window of a person's records, their person record
+# (the newest, then the lowest cust_id) first.
+_PERSON = "coalesce(g.golden_id, 'cust:' || c.cust_id)"
+_PERSON_WINDOW = f"person_w as (partition by {_PERSON} order by c.modified_at desc, c.cust_id)"
 
 
 def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object]]:
@@ -142,7 +141,7 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
         f"coalesce(a.{q(c)}, 0) as {q(c)}" for c in SPEND_COLUMNS.values()
     )
     s.add(
-        """,
+        f""",
         count(*) filter (where status = ?) as failed_txns,
         max(ts) filter (where is_spend) as last_spend_at,
         -- Distinct months with spend, as bits of a mask (a window spans at most 13
@@ -163,9 +162,8 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
     )
     select
       c.cust_id, g.golden_id,
-      coalesce(g.golden_id, 'cust:' || c.cust_id) as person_id,
-      row_number() over (partition by coalesce(g.golden_id, 'cust:' || c.cust_id)
-                         order by c.modified_at desc, c.cust_id) = 1 as person_record,
+      {_PERSON} as person_id,
+      row_number() over person_w = 1 as person_record,
       c.customer_type, c.customer_status, c.minor_flag, c.cibil_score,
       c.afflunce_level as affluence_level, c.customer_risk_category as risk_category,
       coalesce(""",
@@ -177,8 +175,8 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
     s.add(
         f""", c.cust_segment) as segment,
       c.state, c.country,
-      coalesce(gc.state, {_OF_PERSON_RECORD.format(column="state")}) as person_state,
-      coalesce(gc.country, {_OF_PERSON_RECORD.format(column="country")}) as person_country,
+      coalesce(gc.state, first_value(c.state) over person_w) as person_state,
+      coalesce(gc.country, first_value(c.country) over person_w) as person_country,
       coalesce(a.all_txns, 0) as all_txns,
       coalesce(a.failed_txns, 0) as failed_txns,
       coalesce(a.failed_txns::double / nullif(a.all_txns, 0), 0) as failed_share,
@@ -216,7 +214,7 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
         ],
         ", ",
     )
-    s.add("]))) as top\n    order by c.cust_id")
+    s.add(f"]))) as top\n    window {_PERSON_WINDOW}\n    order by c.cust_id")
     return s.text, s.params
 
 

@@ -237,7 +237,34 @@ def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     }
     out = {k: int(_rows(conn, sql)[0][0]) for k, sql in checks.items()}
     out["state_people_differ"] = _state_mismatches(conn)
+    out["onboarded_people_differ"] = _onboarded_mismatches(conn)
     return {k: v for k, v in out.items() if v}
+
+
+def _onboarded_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
+    """Cards of the lead mart's campaign sales whose people differ from a recount: each
+    person with an onboarded event on any of their core records, once, at the card of the
+    campaign of their latest one."""
+    return int(
+        _rows(
+            conn,
+            f"""with latest as (
+              select p.person, e.campaign_id from {EVENTS_TABLE} e
+              join ({_PERSON_OF}) p on p.cust_id = e.cust_id
+              where e.event_type = ?
+              qualify row_number() over (
+                partition by p.person order by e.event_ts desc, e.event_id desc) = 1),
+            truth as (
+              select d.product_name as member, count(*) as n from latest l
+              join {CAMPAIGNS_TABLE} c using (campaign_id)
+              join mastered.product d on d.product_id = c.product_id group by 1)
+            select count(*) from truth t
+            full join (select member, customers as n from {LEAD_TABLE}
+                       where figure = 'campaign_onboarded') m using (member)
+            where t.n is distinct from m.n""",
+            [CAMPAIGN_EVENT_TYPES[-1]],
+        )[0][0]
+    )
 
 
 def _state_mismatches(conn: duckdb.DuckDBPyConnection) -> int:

@@ -356,6 +356,7 @@ def test_the_funnel_pages_cube_counts_customers_with_each_stages_event_as_the_ma
            alter table marts.cross_sell add column person_id varchar;
            update marts.cross_sell set person_id = 'cust:' || cust_id;
            alter table marts.cross_sell add column onboarded_product_id varchar;
+           alter table marts.cross_sell add column person_onboarded_product_id varchar;
            create table mastered.product as select 'P1' as product_id, 'Card' as product_name;
            create table mastered.transaction as select 'c1' as cust_id,
              1.0::decimal(18,2) as amount_reporting, 'x' as transaction_status,
@@ -396,7 +397,7 @@ def test_a_person_reached_through_two_core_records_is_one_contact(
         f"""create table marts.cross_sell as select *, 'Goa' as state, 'India' as country,
              'Goa' as person_state, 'India' as person_country,
              'Low' as risk_category, 'Low' as affluence_level, 'P1' as recommended_product_id,
-             null::varchar as onboarded_product_id
+             null::varchar as onboarded_product_id, null::varchar as person_onboarded_product_id
            from (values
           ('c1', 'G1', 'G1', false, '{b}', 'Rural', 3),
           ('c1b', 'G1', 'G1', true, '{a}', 'Urban', 1),

@@ -576,7 +576,7 @@ def test_campaign_marts_count_a_person_once_on_built_data(wh: duckdb.DuckDBPyCon
     funnel and uplift count them once, as their checks and pages do (the hand-made case is
     tests/test_campaigns.py::test_a_person_reached_through_two_core_records_is_one_contact)."""
     from asset_checks.mart_verify import uplift_problems
-    from fs_assets.transforms.marts.dashboards import build_funnel
+    from fs_assets.transforms.marts.dashboards import build_funnel, build_lead_generation
 
     first, second = _link_two_core_records(wh)
     campaign = scalar(wh, "select min(campaign_id) from mastered.campaign")
@@ -603,6 +603,37 @@ def test_campaign_marts_count_a_person_once_on_built_data(wh: duckdb.DuckDBPyCon
     assert funnel_problems(wh) == {} and uplift_problems(wh) == {}
     for slug in ("campaign_funnel", "campaign_uplift"):
         _page_agrees(wh, slug)
+    # Onboarded through the older record, after an onboarding of the newer one by another
+    # campaign: one campaign sale, at the card of the latest onboarding.
+    other = scalar(wh, "select min(campaign_id) from mastered.campaign where product_id <> "
+                   "(select product_id from mastered.campaign where campaign_id = ?)",
+                   [campaign])  # fmt: skip
+    wh.execute(
+        "insert into mastered.campaign_event (event_id, campaign_id, cust_id, event_type, "
+        "event_ts) values ('t5', $o, $b, 'onboarded', timestamp '2024-01-06'), "
+        "('t6', $k, $a, 'onboarded', timestamp '2024-01-07')",
+        {"k": campaign, "o": other, "a": first, "b": second},
+    )
+    sales = dict(wh.execute(
+        "select member, customers from marts.lead_generation where figure = 'campaign_onboarded'"
+    ).fetchall())  # fmt: skip
+    build_cross_sell(wh)
+    build_lead_generation(wh)
+    name = (
+        "select p.product_name from mastered.campaign c join mastered.product p "
+        "using (product_id) where c.campaign_id = ?"
+    )
+    card, other_card = (scalar(wh, name, [k]) for k in (campaign, other))
+    now = dict(wh.execute(
+        "select member, customers from marts.lead_generation where figure = 'campaign_onboarded'"
+    ).fetchall())  # fmt: skip
+    assert now.get(card, 0) == sales.get(card, 0) + 1
+    assert now.get(other_card, 0) == sales.get(other_card, 0)
+    assert lead_problems(wh) == {}
+    _page_agrees(wh, "lead_generation")
+    wh.execute("update marts.lead_generation set customers = customers + 1 "
+               "where figure = 'campaign_onboarded' and member = ?", [other_card])  # fmt: skip
+    assert lead_problems(wh) == {"onboarded_people_differ": 1}
 
 
 def test_a_person_counts_in_the_state_of_their_golden_record(

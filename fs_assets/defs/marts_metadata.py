@@ -378,8 +378,20 @@ CROSS_SELL_COLUMNS: Cols = [
         "onboarded_product_id",
         "VARCHAR",
         "Card of the campaign the customer was onboarded in (its onboarded event, the latest "
-        "if several); null when never onboarded. Campaign sales per card count this card.",
+        "if several); null when never onboarded.",
         [*_deps(_EV, "campaign_id"), *_deps(mastered_key("campaign"), "product_id")],
+    ),
+    (
+        "person_onboarded_product_id",
+        "VARCHAR",
+        "Card of the campaign of the latest onboarded event on any of the person's core "
+        "records; null when the person was never onboarded. Campaign sales per card count "
+        "each person once at this card.",
+        [
+            *_deps(_EV, "campaign_id", "cust_id"),
+            *_deps(mastered_key("campaign"), "product_id"),
+            *_deps(_F, "person_id"),
+        ],
     ),
     (
         "offered_recommended",

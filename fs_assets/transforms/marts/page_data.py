@@ -35,7 +35,6 @@ from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.flow_charts import Row, json_value
 from fs_assets.transforms.marts.model import (
     CONVERTED_EVENTS,
-    FUNNEL_STAGES,
     OFFERS,
     SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
@@ -294,7 +293,7 @@ def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str | None = None) ->
         extra=f", {q(extra)}" if extra else "",
     )
     # The spend predicate's parameters come after the select list's, in text order.
-    params = [list(CAMPAIGN_EVENT_TYPES), len(FUNNEL_STAGES), *_segment_params(), *spend_params]
+    params = [list(CAMPAIGN_EVENT_TYPES), *_segment_params(), *spend_params]
     return Cube(f"customers_by_{extra}" if extra else "customers", _arrow(conn, sql, params))
 
 

@@ -1,10 +1,12 @@
 -- One long table, `figure` naming the chart each row feeds (customers, sales, activity).
--- Parameters: the four breakdown figures' names, then the onboarded stage's number.
+-- Parameters: the four breakdown figures' names.
 -- Customers are people: a person (person_id: golden id, or a core customer identity
 -- resolution has not linked) counts once, through their person_record, in every breakdown
 -- and the total: in the archetype, risk, affluence and segment of that record, and in the
 -- state of their golden record (person_state: survivorship over every source, else the
--- person record's); product holders count each person once per product.
+-- person record's); product holders count each person once per product; campaign sales
+-- count each onboarded person once, at the card of their latest onboarded event on any of
+-- their core records (person_onboarded_product_id).
 with people as (
   select * from {cross_sell} where person_record
 ),
@@ -42,8 +44,7 @@ group by all
 union all
 select 'campaign_onboarded', p.product_name, null, count(*), null, null, null,
   count(*) / sum(count(*)) over ()
-from people x join mastered.product p on p.product_id = x.onboarded_product_id
-where x.campaign_stage = ?
+from people x join mastered.product p on p.product_id = x.person_onboarded_product_id
 group by all
 union all
 select 'mode_by_month', transaction_mode, date_trunc('month', transaction_ts)::date, null,

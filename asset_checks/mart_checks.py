@@ -82,10 +82,10 @@ def _dashboard_check(
 @dg.asset_check(
     asset=UPLIFT_KEY,
     name="uplift_reconciles",
-    description="Each uplift group (archetype, offer) holds the contacts (customer, campaign) "
-    "of customers with a recommended card, split by the card that campaign offered, and "
-    "their conversions in the same campaign (mastered.campaign_event); metadata: uplift "
-    "per archetype.",
+    description="Each uplift group (archetype, offer) holds the contacts (person, campaign: "
+    "a contacted event on any of the person's core records) of people with a recommended "
+    "card, split by the card that campaign offered, and their conversions in the same "
+    "campaign (mastered.campaign_event); metadata: uplift per archetype.",
     pool=WAREHOUSE_POOL,
 )
 def uplift_reconciles(warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -126,9 +126,9 @@ MART_CHECKS = [
     _sql_check(
         FUNNEL_KEY,
         "funnel_consistent",
-        "Stage counts never grow, the first stage is every contacted customer, and every "
-        "stage's customers equal the distinct customers with a valid event of its type in "
-        "mastered.campaign_event.",
+        "Stage counts never grow, the first stage is every contacted person, and every "
+        "stage's people equal the distinct people with a valid event of its type in "
+        "mastered.campaign_event on any of their core records.",
         funnel_problems,
         "stages shrink from the contacted customers and reconcile with the campaign events",
         blocking=False,
@@ -145,7 +145,9 @@ MART_CHECKS = [
     _sql_check(
         SPEND_KEY,
         "reconciles_with_mastered",
-        "Monthly, category, flow and segment spend equal mastered's successful debits.",
+        "Monthly, category, flow and segment spend equal mastered's successful debits, and "
+        "each spend segment holds the people whose debits over all their core records fall "
+        "in it.",
         spend_problems,
         "spend figures reconcile with mastered",
         blocking=False,

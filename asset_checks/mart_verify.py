@@ -15,7 +15,9 @@ from pathlib import Path
 
 import duckdb
 
+from fs_assets.identity.tables import GOLDEN_CUSTOMER
 from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES
+from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.marts.charts import Chart
 from fs_assets.transforms.marts.cross_sell import CAMPAIGNS_TABLE, CROSS_SELL_TABLE, EVENTS_TABLE
 from fs_assets.transforms.marts.dashboards import FUNNEL_TABLE, LEAD_TABLE, SPEND_TABLE
@@ -26,6 +28,8 @@ from fs_assets.transforms.marts.model import (
     CONVERTED_EVENTS,
     FUNNEL_STAGES,
     INELIGIBILITY,
+    SPEND_SEGMENT_BOUNDS,
+    SPEND_SEGMENTS,
     TIER_CAP_BY_AFFLUENCE,
     TIER_CAP_BY_ARCHETYPE,
 )
@@ -94,18 +98,36 @@ left join mastered.product p on p.product_id = x.recommended_product_id"""
     return {n: int(v) for n, v in zip(names, cur.fetchall()[0], strict=True) if v}
 
 
+# A person: the golden id, or a core customer identity resolution has not linked.
+_PERSON = "coalesce(f.golden_id, 'cust:' || x.cust_id)"
+_PEOPLE = (
+    f"select count(distinct {_PERSON}) from mastered.customer x "
+    f"left join {FEATURES_TABLE} f using (cust_id)"
+)
+# Each core customer's person (from the golden id, not the mart's person_id), and each
+# person's archetype and recommended card: those of the row marked as their person record.
+_PERSON_OF = (
+    f"select cust_id, coalesce(golden_id, 'cust:' || cust_id) as person from {CROSS_SELL_TABLE}"
+)
+_PERSON_ROW = (
+    f"select coalesce(golden_id, 'cust:' || cust_id) as person, * from {CROSS_SELL_TABLE} "
+    "where person_record"
+)
+
+
 def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Stages never grow, and the first stage is, per archetype, every customer with a
-    contacted event (not every customer with any event: one with an applied event only
-    counts at Applied, as the funnel counts)."""
+    """Stages never grow, and the first stage is, per archetype (of the person record), every
+    person with a contacted event on any of their core records (not every person with any
+    event: one with an applied event only counts at Applied, as the funnel counts)."""
     grows, first_stage_off, row_count = _rows(
         conn,
         f"""select
           count(*) filter (where customers > prev),
           (select count(*) from (
-             select x.archetype, count(distinct x.cust_id) as n
-             from {CROSS_SELL_TABLE} x join {EVENTS_TABLE} e on e.cust_id = x.cust_id
-             where e.event_type = ? group by x.archetype) t
+             select a.archetype, count(distinct p.person) as n
+             from {EVENTS_TABLE} e join ({_PERSON_OF}) p on p.cust_id = e.cust_id
+             join ({_PERSON_ROW}) a on a.person = p.person
+             where e.event_type = ? group by a.archetype) t
            full join (select archetype, customers from {FUNNEL_TABLE} where stage_order = 1) r
            using (archetype)
            where coalesce(t.n, 0) <> coalesce(r.customers, 0)),
@@ -122,8 +144,8 @@ def funnel_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def funnel_event_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
-    """Stages whose customers (all archetypes) differ from the distinct customers with a
-    valid event of the stage's type in mastered.campaign_event."""
+    """Stages whose people (all archetypes) differ from the distinct people with a valid
+    event of the stage's type in mastered.campaign_event on any of their core records."""
     return int(
         _rows(
             conn,
@@ -131,7 +153,8 @@ def funnel_event_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
               select unnest(?::varchar[]) as event_type,
                 unnest(range(1, len(?::varchar[]) + 1)) as stage_order),
             events as (
-              select event_type, count(distinct cust_id) as n from {EVENTS_TABLE} group by 1),
+              select e.event_type, count(distinct p.person) as n from {EVENTS_TABLE} e
+              join ({_PERSON_OF}) p on p.cust_id = e.cust_id group by 1),
             funnel as (
               select stage_order, sum(customers) as n from {FUNNEL_TABLE} group by 1)
             select count(*) from stages s
@@ -143,47 +166,45 @@ def funnel_event_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
 
 
 def uplift_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Each uplift group (archetype, offer) has the contacts of customers with a recommended
-    card whose campaign offered it (or another card), and as conversions those contacts
-    with an applied-or-further event in the same campaign; no group converts more than it
-    contacted. Counted per (customer, campaign) from the events, independently of the mart."""
+    """Each uplift group (archetype, offer) has the contacts of people whose person record
+    has a recommended card, whose campaign offered it (or another card), and as conversions
+    those contacts with an applied-or-further event in the same campaign; no group converts
+    more than it contacted. Counted per (person, campaign) from the events of all a person's
+    core records, independently of the mart."""
     counts = _rows(
         conn,
-        f"""with truth as (
-          select x.archetype,
-            case when c.product_id = x.recommended_product_id then ? else ? end as offer,
-            count(*) as contacted,
-            count(*) filter (where exists (
-              select 1 from {EVENTS_TABLE} v
-              where v.cust_id = p.cust_id and v.campaign_id = p.campaign_id
-                and v.event_type in (select unnest(?::varchar[])))) as converted
-          from (select distinct cust_id, campaign_id from {EVENTS_TABLE}
-                where event_type = ?) p
-          join {CROSS_SELL_TABLE} x on x.cust_id = p.cust_id
-          join {CAMPAIGNS_TABLE} c on c.campaign_id = p.campaign_id
-          where x.recommended_product_id is not null
+        f"""with person_events as (
+          select p.person, e.campaign_id, e.event_type
+          from {EVENTS_TABLE} e join ({_PERSON_OF}) p on p.cust_id = e.cust_id),
+        contacts as (
+          select distinct person, campaign_id from person_events where event_type = ?),
+        conversions as (
+          select distinct person, campaign_id from person_events
+          where event_type in (select unnest(?::varchar[]))),
+        truth as (
+          select a.archetype,
+            case when c.product_id = a.recommended_product_id then ? else ? end as offer,
+            count(*) as contacted, count(w.person) as converted
+          from contacts k
+          join ({_PERSON_ROW}) a on a.person = k.person
+          join {CAMPAIGNS_TABLE} c on c.campaign_id = k.campaign_id
+          left join conversions w on w.person = k.person and w.campaign_id = k.campaign_id
+          where a.recommended_product_id is not null
           group by all)
         select
           count(*) filter (where coalesce(t.contacted, 0) <> coalesce(u.contacted, 0)),
           count(*) filter (where coalesce(t.converted, 0) <> coalesce(u.converted, 0)),
           (select count(*) from {UPLIFT_TABLE} where converted > contacted)
         from truth t full join {UPLIFT_TABLE} u using (archetype, offer)""",
-        [RECOMMENDED, OTHER, list(CONVERTED_EVENTS), CAMPAIGN_EVENT_TYPES[0]],
+        [CAMPAIGN_EVENT_TYPES[0], list(CONVERTED_EVENTS), RECOMMENDED, OTHER],
     )[0]
     names = ("contacted_differs", "converted_differs", "converted_above_contacted")
     return {n: int(v) for n, v in zip(names, counts, strict=True) if v}
 
 
-# A person: the golden id, or a core customer identity resolution has not linked.
-_PERSON = "coalesce(f.golden_id, 'cust:' || x.cust_id)"
-_PEOPLE = (
-    f"select count(distinct {_PERSON}) from mastered.customer x "
-    f"left join {FEATURES_TABLE} f using (cust_id)"
-)
-
-
 def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Counts per mode and reason and the customer total (people) equal mastered's."""
+    """Counts per mode and reason and the customer total (people) equal mastered's; each
+    state holds the people whose golden record (else newest core record) lives there."""
     checks = {
         "mode_counts_differ": f"""select count(*) from (
             select transaction_mode as member, count(*) as n from mastered.transaction group by 1) m
@@ -215,12 +236,76 @@ def lead_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
             where m.n is distinct from l.n or m.a is distinct from l.a""",
     }
     out = {k: int(_rows(conn, sql)[0][0]) for k, sql in checks.items()}
+    out["state_people_differ"] = _state_mismatches(conn)
+    out["onboarded_people_differ"] = _onboarded_mismatches(conn)
     return {k: v for k, v in out.items() if v}
 
 
+def _onboarded_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
+    """Cards of the lead mart's campaign sales whose people differ from a recount: each
+    person with an onboarded event on any of their core records, once, at the card of the
+    campaign of their latest one."""
+    return int(
+        _rows(
+            conn,
+            f"""with latest as (
+              select p.person, e.campaign_id from {EVENTS_TABLE} e
+              join ({_PERSON_OF}) p on p.cust_id = e.cust_id
+              where e.event_type = ?
+              qualify row_number() over (
+                partition by p.person order by e.event_ts desc, e.event_id desc) = 1),
+            truth as (
+              select d.product_name as member, count(*) as n from latest l
+              join {CAMPAIGNS_TABLE} c using (campaign_id)
+              join mastered.product d on d.product_id = c.product_id group by 1)
+            select count(*) from truth t
+            full join (select member, customers as n from {LEAD_TABLE}
+                       where figure = 'campaign_onboarded') m using (member)
+            where t.n is distinct from m.n""",
+            [CAMPAIGN_EVENT_TYPES[-1]],
+        )[0][0]
+    )
+
+
+def _state_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
+    """States of the lead mart whose people differ from a recount: a person's state and
+    country are their golden record's, each where it has one, else those of their newest
+    core record (modified_at, then the lowest cust_id)."""
+    golden = (
+        f"(select golden_id, state, country from {GOLDEN_CUSTOMER})"
+        if table_exists(conn, *GOLDEN_CUSTOMER.split("."))
+        else "(select null::varchar as golden_id, null as state, null as country limit 0)"
+    )
+    return int(
+        _rows(
+            conn,
+            f"""with persons as (
+              select f.golden_id, x.state, x.country, row_number() over (
+                partition by {_PERSON} order by x.modified_at desc, x.cust_id) as k
+              from mastered.customer x left join {FEATURES_TABLE} f using (cust_id)),
+            truth as (
+              select coalesce(g.state, p.state) || ', ' || coalesce(g.country, p.country)
+                as member, count(*) as n
+              from persons p left join {golden} g on g.golden_id = p.golden_id
+              where p.k = 1 group by 1)
+            select count(*) from truth t
+            full join (select member, customers as n from {LEAD_TABLE} where figure = 'state') l
+              on l.member is not distinct from t.member
+            where t.n is distinct from l.n""",
+        )[0][0]
+    )
+
+
 def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Spend figures equal the sum of successful debits, by month, category and in total."""
+    """Spend figures equal the sum of successful debits, by month, category and in total;
+    each spend segment holds the people (golden id, or a core customer not linked) whose
+    successful debits over all their core records fall in it, with that spend."""
     spend, params = spend_predicate()
+    low, high = SPEND_SEGMENT_BOUNDS
+    person_spend = f"""select {_PERSON} as person, coalesce(sum(t.amount_reporting)
+              filter (where {spend}), 0) as spend
+            from mastered.customer x left join {FEATURES_TABLE} f using (cust_id)
+            left join mastered.transaction t using (cust_id) group by 1"""
     truth = (
         f"select count(*) as n, sum(amount_reporting) as a from mastered.transaction where {spend}"
     )
@@ -243,10 +328,25 @@ def spend_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "segment_totals_differ": f"""select count(*) from ({truth}) t,
             (select sum(customers) as c, sum(spend) as a from {SPEND_TABLE}
              where figure = 'segment') m
-            where m.c <> (select count(*) from mastered.customer)
+            where m.c <> ({_PEOPLE})
                or coalesce(t.a, 0) <> coalesce(m.a, 0)""",
     }
     out = {k: int(_rows(conn, sql, params * sql.count(spend))[0][0]) for k, sql in checks.items()}
+    # The segments recomputed per person: the position of their spend among the bounds.
+    out["segment_people_differ"] = int(
+        _rows(
+            conn,
+            f"""select count(*) from (
+            select (?::varchar[])[1 + (spend >= ?)::int + (spend >= ?)::int] as segment,
+              count(*) as c, sum(spend) as a
+            from ({person_spend}) group by 1) t
+            full join (select segment, customers as c, spend as a from {SPEND_TABLE}
+                       where figure = 'segment') m using (segment)
+            where coalesce(t.c, 0) <> coalesce(m.c, 0)
+               or coalesce(t.a, 0) <> coalesce(m.a, 0)""",
+            [list(SPEND_SEGMENTS), low, high, *params],
+        )[0][0]
+    )
     return {k: v for k, v in out.items() if v}
 
 

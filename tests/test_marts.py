@@ -33,6 +33,7 @@ from fs_assets.transforms.marts.model import (
     LEVEL_ORDER,
     MIN_CARD_CIBIL,
     NO_CARD_LEFT,
+    SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
 )
 from fs_assets.transforms.marts.page_data import page_data
@@ -403,7 +404,7 @@ def _link_two_core_records(wh: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     different states and archetypes made one person (golden id G0000000007), the second
     the newer record (its person_record); the features and cross-sell rebuilt."""
     from fs_assets.identity.source_entity import core_source
-    from fs_assets.identity.tables import CUSTOMER_IDENTITY
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
     from fs_assets.transforms.marts.features import IdentityLink, build_features
 
     first, second = wh.execute(
@@ -428,7 +429,7 @@ def _link_two_core_records(wh: duckdb.DuckDBPyConnection) -> tuple[str, str]:
         "mastered.customer) + interval 1 day where cust_id = ?",
         [second],
     )
-    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source()))
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
     build_cross_sell(wh)
     return first, second
 
@@ -490,6 +491,220 @@ def test_a_person_with_two_core_records_counts_once(wh: duckdb.DuckDBPyConnectio
     wh.execute("update marts.lead_generation set customers = customers + 1 "
                "where figure = 'product_sales' and member = ?", [product])  # fmt: skip
     assert lead_problems(wh)["product_holders_differ"] == 1
+
+
+def _page_agrees(wh: duckdb.DuckDBPyConnection, slug: str) -> None:
+    """The page's cubes, summed with no filter, give each bound chart the mart's rows."""
+    from fs_assets.transforms.marts.page_data import unfiltered_problems
+
+    page = page_data(wh, slug, with_customers=False)
+    for chart in CHARTS_OF[slug](wh):
+        if chart.binding is not None:
+            assert unfiltered_problems(page, chart.binding, chart.rows) == [], chart.name
+
+
+def test_a_person_with_two_core_records_spends_once(wh: duckdb.DuckDBPyConnection) -> None:
+    """Two core records of one person: the spend mart puts the person once in the segment
+    of their spend summed over both records (each transaction once), in the flows once;
+    the spend page's cubes give the same figures and the check recomputes them per person."""
+    from fs_assets.transforms.marts.dashboards import build_spend_analysis
+    from fs_assets.transforms.marts.features import spend_predicate
+
+    customers = scalar(wh, "select count(*) from mastered.customer")
+    first, second = _link_two_core_records(wh)
+    spend, params = spend_predicate()
+    # Each record's spend moved into Medium: together the person is High, apart two Medium.
+    low, high = SPEND_SEGMENT_BOUNDS
+    for cust, target in ((first, low + 500), (second, low + 1_000)):
+        wh.execute(
+            f"update mastered.transaction set amount_reporting = ? / (select count(*) "
+            f"from mastered.transaction where cust_id = ? and {spend}) "
+            f"where cust_id = ? and {spend}",
+            [target, cust, *params, cust, *params],
+        )
+    paid = wh.execute(
+        f"select cust_id::varchar, sum(amount_reporting) from mastered.transaction "
+        f"where cust_id in (?, ?) and {spend} group by 1",
+        [first, second, *params],
+    ).fetchall()
+    assert len(paid) == 2 and all(low <= a < high for _, a in paid), paid
+    assert sum(a for _, a in paid) >= high
+    build_spend_analysis(wh)
+
+    def segment(name: str) -> dict[str, int]:
+        return dict(wh.execute(
+            f"select segment, {name} from marts.spend_analysis where figure = 'segment'"
+        ).fetchall())  # fmt: skip
+
+    assert sum(segment("customers").values()) == customers - 1
+    truth = scalar(
+        wh, f"select sum(amount_reporting) from mastered.transaction where {spend}", params
+    )
+    assert sum(segment("spend").values()) == truth
+    # Per record the two would be Medium customers; as one person they are one High.
+    persons = wh.execute(
+        f"""select f.person_id, sum(t.amount_reporting) as s
+            from mastered.transaction t join marts.customer_features f using (cust_id)
+            where {spend} group by 1""",
+        params,
+    ).fetchall()
+    per_person = {SPEND_SEGMENTS[0]: 0, SPEND_SEGMENTS[1]: 0, SPEND_SEGMENTS[2]: 0}
+    for _, amount in persons:
+        per_person[SPEND_SEGMENTS[(amount >= low) + (amount >= high)]] += 1
+    zero = customers - 1 - len(persons)  # people without spend are Low
+    per_person[SPEND_SEGMENTS[0]] += zero
+    assert segment("customers") == per_person
+    assert "G0000000007" in {p for p, a in persons if a >= high}
+    flow_people = scalar(
+        wh,
+        "select sum(customers) from marts.spend_analysis where figure = 'flow' "
+        "and segment = ? and category = (select transaction_reason from mastered.transaction "
+        f"where cust_id = ? and {spend} limit 1)",
+        [SPEND_SEGMENTS[2], first, *params],
+    )
+    assert flow_people >= 1
+    assert spend_problems(wh) == {}
+    _page_agrees(wh, "spend_analysis")
+    # A segment counting the two records apart fails the check.
+    wh.execute("update marts.spend_analysis set customers = customers + 1 "
+               "where figure = 'segment' and segment = ?", [SPEND_SEGMENTS[1]])  # fmt: skip
+    assert spend_problems(wh) == {"segment_totals_differ": 1, "segment_people_differ": 1}
+
+
+def test_campaign_marts_count_a_person_once_on_built_data(wh: duckdb.DuckDBPyConnection) -> None:
+    """The linked person's two records both contacted by one campaign, one applying: the
+    funnel and uplift count them once, as their checks and pages do (the hand-made case is
+    tests/test_campaigns.py::test_a_person_reached_through_two_core_records_is_one_contact)."""
+    from asset_checks.mart_verify import uplift_problems
+    from fs_assets.transforms.marts.dashboards import build_funnel, build_lead_generation
+
+    first, second = _link_two_core_records(wh)
+    campaign = scalar(wh, "select min(campaign_id) from mastered.campaign")
+    wh.execute("delete from mastered.campaign_event where cust_id in (?, ?)", [first, second])
+    wh.execute(
+        "insert into mastered.campaign_event (event_id, campaign_id, cust_id, event_type, "
+        "event_ts) values ('t1', $k, $a, 'contacted', timestamp '2024-01-02'), "
+        "('t2', $k, $b, 'contacted', timestamp '2024-01-03'), "
+        "('t3', $k, $b, 'responded', timestamp '2024-01-04'), "
+        "('t4', $k, $a, 'applied', timestamp '2024-01-05')",
+        {"k": campaign, "a": first, "b": second},
+    )
+    build_cross_sell(wh)
+    build_funnel(wh)
+    build_uplift(wh)
+    contacted = scalar(
+        wh,
+        "select count(distinct coalesce(x.golden_id, x.cust_id)) from mastered.campaign_event e "
+        "join marts.cross_sell x using (cust_id) where e.event_type = 'contacted'",
+    )
+    assert scalar(wh, "select sum(customers) from marts.campaign_funnel where stage_order = 1") == (
+        contacted
+    )
+    assert funnel_problems(wh) == {} and uplift_problems(wh) == {}
+    for slug in ("campaign_funnel", "campaign_uplift"):
+        _page_agrees(wh, slug)
+    # Onboarded through the older record, after an onboarding of the newer one by another
+    # campaign: one campaign sale, at the card of the latest onboarding.
+    other = scalar(wh, "select min(campaign_id) from mastered.campaign where product_id <> "
+                   "(select product_id from mastered.campaign where campaign_id = ?)",
+                   [campaign])  # fmt: skip
+    wh.execute(
+        "insert into mastered.campaign_event (event_id, campaign_id, cust_id, event_type, "
+        "event_ts) values ('t5', $o, $b, 'onboarded', timestamp '2024-01-06'), "
+        "('t6', $k, $a, 'onboarded', timestamp '2024-01-07')",
+        {"k": campaign, "o": other, "a": first, "b": second},
+    )
+    sales = dict(wh.execute(
+        "select member, customers from marts.lead_generation where figure = 'campaign_onboarded'"
+    ).fetchall())  # fmt: skip
+    build_cross_sell(wh)
+    build_lead_generation(wh)
+    name = (
+        "select p.product_name from mastered.campaign c join mastered.product p "
+        "using (product_id) where c.campaign_id = ?"
+    )
+    card, other_card = (scalar(wh, name, [k]) for k in (campaign, other))
+    now = dict(wh.execute(
+        "select member, customers from marts.lead_generation where figure = 'campaign_onboarded'"
+    ).fetchall())  # fmt: skip
+    assert now.get(card, 0) == sales.get(card, 0) + 1
+    assert now.get(other_card, 0) == sales.get(other_card, 0)
+    assert lead_problems(wh) == {}
+    _page_agrees(wh, "lead_generation")
+    wh.execute("update marts.lead_generation set customers = customers + 1 "
+               "where figure = 'campaign_onboarded' and member = ?", [other_card])  # fmt: skip
+    assert lead_problems(wh) == {"onboarded_people_differ": 1}
+
+
+def test_a_person_counts_in_the_state_of_their_golden_record(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """The linked person's golden record lives in the older record's state (survivorship
+    kept it, e.g. the newer record's state was invalid): the lead mart's state figure and
+    the pages' cells put the person there, once; the other breakdowns stay the person
+    record's; the lead check recounts the states from the golden record."""
+    from fs_assets.identity.source_entity import core_source
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+    from fs_assets.transforms.governance.masking_key import key_from_env
+    from fs_assets.transforms.marts.dashboards import build_lead_generation
+    from fs_assets.transforms.marts.features import IdentityLink, build_features
+    from fs_assets.transforms.marts.page_data import customer_table
+
+    customers = scalar(wh, "select count(*) from mastered.customer")
+    first, second = _link_two_core_records(wh)
+    old_state, old_country = wh.execute(
+        "select state, country from mastered.customer where cust_id = ?", [first]
+    ).fetchone()
+    new_state = scalar(wh, "select state from mastered.customer where cust_id = ?", [second])
+    assert old_state != new_state
+    wh.execute(
+        f"insert into {GOLDEN_CUSTOMER} (golden_id, state, country) values ('G0000000007', ?, ?)",
+        [old_state, old_country],
+    )
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
+    build_cross_sell(wh)
+    assert wh.execute(
+        "select distinct person_state, person_country from marts.cross_sell "
+        "where golden_id = 'G0000000007'"
+    ).fetchall() == [(old_state, old_country)]
+    build_lead_generation(wh)
+    states = dict(wh.execute(
+        "select member, customers from marts.lead_generation where figure = 'state'"
+    ).fetchall())  # fmt: skip
+    per_record = dict(wh.execute(
+        "select state || ', ' || country, count(*) from mastered.customer group by 1"
+    ).fetchall())  # fmt: skip
+    old_member = f"{old_state}, {old_country}"
+    new_member = next(m for m in per_record if m.startswith(f"{new_state}, "))
+    assert states[old_member] == per_record[old_member]  # the person, through the golden record
+    assert states.get(new_member, 0) == per_record[new_member] - 1  # not the newer record
+    assert sum(states.values()) == customers - 1
+    assert lead_problems(wh) == {}
+    _page_agrees(wh, "lead_generation")
+    cells = page_data(wh, "lead_generation", with_customers=False).cells.table.to_pylist()
+    person_cell = wh.execute(
+        "select archetype, segment from marts.cross_sell where cust_id = ?", [second]
+    ).fetchone()
+    assert any(
+        (c["archetype"], c["segment"], c["state"]) == (*person_cell, old_member) for c in cells
+    )
+    # The customer list shows both records in that cell, as the analyst reads them.
+    key = key_from_env()
+    key.apply(wh)
+    listed = customer_table(wh, per_cell=customers)
+    cols = list(listed.columns)
+    where = {
+        r[cols.index("cust_id")]: (r[cols.index("archetype")], r[cols.index("segment")],
+                                   r[cols.index("state")])
+        for r in listed.rows
+    }  # fmt: skip
+    assert where[key.token(first)] == where[key.token(second)] == (*person_cell, old_member)
+    # One person moved to another state (the sum kept) fails the recount.
+    wh.execute("update marts.lead_generation set customers = customers + 1 "
+               "where figure = 'state' and member = ?", [old_member])  # fmt: skip
+    wh.execute("update marts.lead_generation set customers = customers - 1 "
+               "where figure = 'state' and member = ?", [new_member])  # fmt: skip
+    assert lead_problems(wh) == {"state_people_differ": 2}
 
 
 def test_the_lead_list_holds_a_person_once_and_honours_their_do_not_contact(

@@ -21,6 +21,7 @@ from fs_assets.defs.keys import (
     CUSTOMER_IDENTITY_KEY,
     FEATURES_KEY,
     FUNNEL_KEY,
+    GOLDEN_CUSTOMER_KEY,
     LEAD_KEY,
     SPEND_KEY,
     UPLIFT_KEY,
@@ -40,7 +41,7 @@ from fs_assets.defs.marts_metadata import (
 )
 from fs_assets.defs.metadata import table_name
 from fs_assets.identity.source_entity import core_source
-from fs_assets.identity.tables import CUSTOMER_IDENTITY
+from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
 from fs_assets.model.keys import MARTS_SCHEMA, OWNER, TRANSFORMATIONS_KEY
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
@@ -115,15 +116,17 @@ def _build(warehouse: WarehouseResource, build: Callable[[duckdb.DuckDBPyConnect
     [
         *(mastered_key(e) for e in ("customer", "transaction", "account", "product")),
         CUSTOMER_IDENTITY_KEY,
+        GOLDEN_CUSTOMER_KEY,
     ],
     "One row per mastered customer: spend per category, mode mix, frequency, recency, "
     "average ticket and spend trend over the last year of transactions, with CIBIL, "
-    "affluence, risk, segment, the credit cards already held and the person's golden id.",
+    "affluence, risk, segment, the credit cards already held, the person's golden id and "
+    "region (the golden record's state and country).",
     {"duckdb"},
 )
 def customer_features(warehouse: WarehouseResource) -> dg.MaterializeResult:
     core = core_source()
-    identity = IdentityLink(CUSTOMER_IDENTITY, core) if core is not None else None
+    identity = IdentityLink(CUSTOMER_IDENTITY, core, GOLDEN_CUSTOMER) if core is not None else None
     rows = _build(warehouse, lambda conn: build_features(conn, identity))
     return dg.MaterializeResult(metadata={"dagster/row_count": dg.MetadataValue.int(rows)})
 
@@ -221,7 +224,7 @@ def _funnel_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
 def _lead_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     total = _one(conn, f"select customers from {LEAD_TABLE} where figure = 'total_customers'")
     txns = _one(conn, f"select sum(transactions) from {LEAD_TABLE} where figure = 'reason'")
-    leads = _one(conn, f"select count(*) from {CROSS_SELL_TABLE} where eligible")
+    leads = _one(conn, f"select count(*) from {CROSS_SELL_TABLE} where eligible and person_record")
     return {
         "Total customers": f"{total or 0:,}",
         "Leads (card recommended)": f"{leads or 0:,}",
@@ -250,9 +253,9 @@ def _spend_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
         mastered_key("transaction"),
         governed_key(PAGE_ROLE, "customer"),
     ],
-    "Campaign Funnel dashboard: customers per archetype at each stage of the credit-card "
-    "campaigns (distinct customers with a valid event of the stage in "
-    "mastered.campaign_event), with conversion rates; charts in <data>/reports.",
+    "Campaign Funnel dashboard: people per archetype at each stage of the credit-card "
+    "campaigns (distinct people with a valid event of the stage in mastered.campaign_event "
+    "on any of their core records), with conversion rates; charts in <data>/reports.",
     {"duckdb", "vega"},
 )
 def campaign_funnel(
@@ -348,8 +351,9 @@ def _uplift_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
         governed_key(PAGE_ROLE, "customer"),
     ],
     "Uplift of recommended cards: per archetype, the conversion (applied or further in the "
-    "same campaign) of contacts by a campaign offering the customer's recommended card "
-    "against contacts by a campaign offering another card.",
+    "same campaign) of contacts (a person and a campaign that reached any of their core "
+    "records) by a campaign offering the person's recommended card against contacts by a "
+    "campaign offering another card.",
     {"duckdb", "vega"},
 )
 def campaign_uplift(

@@ -6,7 +6,13 @@ walk from a dashboard number back to the landing files' columns through mastered
 
 import dagster as dg
 
-from fs_assets.defs.keys import CROSS_SELL_KEY, CUSTOMER_IDENTITY_KEY, FEATURES_KEY, mastered_key
+from fs_assets.defs.keys import (
+    CROSS_SELL_KEY,
+    CUSTOMER_IDENTITY_KEY,
+    FEATURES_KEY,
+    GOLDEN_CUSTOMER_KEY,
+    mastered_key,
+)
 from fs_assets.model.value_sets import (
     CUSTOMER_STATUSES,
     CUSTOMER_TYPES,
@@ -38,7 +44,8 @@ SPEND = "successful debits"
 LOW, HIGH = SPEND_SEGMENT_BOUNDS
 SEGMENT_RULE = (
     f"{SPEND_SEGMENTS[0]} below {LOW:,.0f}, {SPEND_SEGMENTS[1]} below {HIGH:,.0f}, else "
-    f"{SPEND_SEGMENTS[2]}, on the customer's total {SPEND} over all time, {MONEY}"
+    f"{SPEND_SEGMENTS[2]}, on the person's total {SPEND} over all time (all their core "
+    f"records), {MONEY}"
 )
 
 
@@ -127,6 +134,16 @@ FEATURE_COLUMNS: Cols = [
         _deps(CUSTOMER_IDENTITY_KEY, "golden_id"),
     ),
     (
+        "person_id",
+        "VARCHAR",
+        "The person the core record belongs to: the golden id, or 'cust:' and the cust_id "
+        "for a customer identity resolution has not linked; the marts count people by it.",
+        [
+            *_deps(CUSTOMER_IDENTITY_KEY, "golden_id"),
+            *_deps(mastered_key("customer"), "cust_id"),
+        ],
+    ),
+    (
         "person_record",
         "BOOLEAN",
         "True on one core record per person (the newest by modified_at, then the lowest "
@@ -137,6 +154,16 @@ FEATURE_COLUMNS: Cols = [
         ],
     ),
     *((n, t, d, _deps(mastered_key("customer"), src)) for n, t, d, src in CUSTOMER_ATTRS),
+    *(
+        (
+            f"person_{a}",
+            "VARCHAR",
+            f"The person's {a} of residence: the golden record's (mastered.golden_customer, "
+            f"survivorship over every source) where it has one, else the person record's.",
+            [*_deps(GOLDEN_CUSTOMER_KEY, a), *_deps(mastered_key("customer"), a, "modified_at")],
+        )
+        for a in ("state", "country")
+    ),
     (
         "all_txns",
         "BIGINT",
@@ -351,8 +378,20 @@ CROSS_SELL_COLUMNS: Cols = [
         "onboarded_product_id",
         "VARCHAR",
         "Card of the campaign the customer was onboarded in (its onboarded event, the latest "
-        "if several); null when never onboarded. Campaign sales per card count this card.",
+        "if several); null when never onboarded.",
         [*_deps(_EV, "campaign_id"), *_deps(mastered_key("campaign"), "product_id")],
+    ),
+    (
+        "person_onboarded_product_id",
+        "VARCHAR",
+        "Card of the campaign of the latest onboarded event on any of the person's core "
+        "records; null when the person was never onboarded. Campaign sales per card count "
+        "each person once at this card.",
+        [
+            *_deps(_EV, "campaign_id", "cust_id"),
+            *_deps(mastered_key("campaign"), "product_id"),
+            *_deps(_F, "person_id"),
+        ],
     ),
     (
         "offered_recommended",
@@ -364,8 +403,19 @@ CROSS_SELL_COLUMNS: Cols = [
     *(
         (n, t, d, _deps(_F, n))
         for n, t, d, _ in CUSTOMER_ATTRS
-        if n in ("affluence_level", "risk_category", "segment", "state", "country", "cibil_score")
+        if n in ("affluence_level", "risk_category", "segment", "state", "country")
     ),
+    *(
+        (
+            f"person_{a}",
+            "VARCHAR",
+            f"The person's {a} of residence (customer_features.person_{a}: the golden "
+            "record's, else the person record's); the lead mart's state figure counts by it.",
+            _deps(_F, f"person_{a}"),
+        )
+        for a in ("state", "country")
+    ),
+    *((n, t, d, _deps(_F, n)) for n, t, d, _ in CUSTOMER_ATTRS if n == "cibil_score"),
     (
         "total_spend",
         "DOUBLE",
@@ -378,6 +428,13 @@ CROSS_SELL_COLUMNS: Cols = [
         "The person's golden customer id (customer_features.golden_id); null until identity "
         "resolution links the core feed.",
         _deps(_F, "golden_id"),
+    ),
+    (
+        "person_id",
+        "VARCHAR",
+        "The person the core record belongs to (customer_features.person_id): the golden "
+        "id, or 'cust:' and the cust_id for a customer not linked.",
+        _deps(_F, "person_id"),
     ),
     (
         "person_record",
@@ -396,8 +453,9 @@ FUNNEL_COLUMNS: Cols = [
     (
         "customers",
         "BIGINT",
-        "Number of distinct customers of the archetype with a valid event of the stage's type.",
-        [*_deps(_C, "archetype"), *_deps(_EV, "cust_id", "event_type")],
+        "Number of distinct people (cross_sell.person_id) of the archetype (their person "
+        "record's) with a valid event of the stage's type on any of their core records.",
+        [*_deps(_C, "archetype", "person_id"), *_deps(_EV, "cust_id", "event_type")],
     ),
     (
         "conversion_from_previous",
@@ -419,22 +477,26 @@ UPLIFT_COLUMNS: Cols = [
     (
         "offer",
         "VARCHAR",
-        "'Recommended card' when the contact's campaign offered the customer's recommended "
-        "card, else 'Other card'.",
+        "'Recommended card' when the contact's campaign offered the recommended card of the "
+        "person's person record, else 'Other card'.",
         [*_deps(_CMP, "product_id"), *_deps(_C, "recommended_product_id")],
     ),
     (
         "contacted",
         "BIGINT",
-        "Number of contacts (customer, campaign pairs with a contacted event) of the "
-        "archetype's customers with a recommended card, offered this way.",
-        [*_deps(_EV, "cust_id", "campaign_id", "event_type"), *_deps(_C, "recommended_product_id")],
+        "Number of contacts (person, campaign pairs with a contacted event on any of the "
+        "person's core records) of the archetype's people with a recommended card, offered "
+        "this way.",
+        [
+            *_deps(_EV, "cust_id", "campaign_id", "event_type"),
+            *_deps(_C, "recommended_product_id", "person_id"),
+        ],
     ),
     (
         "converted",
         "BIGINT",
         "Of those contacts, the number with an applied, kyc_passed or onboarded event in the "
-        "same campaign.",
+        "same campaign on any of the person's core records.",
         _deps(_EV, "cust_id", "campaign_id", "event_type"),
     ),
     ("conversion", "DOUBLE", f"converted / contacted, {FRACTION}; null when none.", []),
@@ -523,8 +585,9 @@ SPEND_COLUMNS_DOC: Cols = [
     (
         "customers",
         "BIGINT",
-        "Number of customers in the segment, or paying in the segment/category/mode flow.",
-        _deps(mastered_key("customer"), "cust_id"),
+        "Number of people (cross_sell.person_id: a person's core records count once) in "
+        "the segment, or paying in the segment/category/mode flow.",
+        [*_deps(mastered_key("customer"), "cust_id"), *_deps(_C, "person_id")],
     ),
     ("transactions", "BIGINT", f"Number of {SPEND} in the row's group.", SPEND_TX),
     ("spend", "DECIMAL(38,2)", f"Sum of {SPEND} in the row's group, {MONEY}.", SPEND_TX),

@@ -458,8 +458,9 @@ def funnel_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
         Chart(
             "funnel_by_archetype",
             "Campaign funnel",
-            "Customers per archetype who reached each stage of the simulated campaign; "
-            "between two bars, the share of the previous stage's customers who went on.",
+            "People per archetype who reached each stage of the campaigns (through any of "
+            "their core records); between two bars, the share of the previous stage's people "
+            "who went on.",
             FUNNEL_TABLE,
             None,
             rows,

@@ -13,7 +13,8 @@ All rules come from `fs_assets.transforms.marts.model` and run as one set-based 
 4. the campaign stage is the furthest stage (CAMPAIGN_EVENT_TYPES) of the customer's
    valid events in mastered.campaign_event, and the offered card is the card of the
    campaign that contacted them last (mastered.campaign), so the uplift of recommended
-   cards can be measured.
+   cards can be measured; the person's onboarded card is that of the campaign of the
+   latest onboarded event on any of the person's core records (campaign sales count it).
 """
 
 from __future__ import annotations
@@ -102,6 +103,13 @@ ev as (
   from {EVENTS_TABLE} e join {CAMPAIGNS_TABLE} c using (campaign_id)
   group by e.cust_id
 ),
+person_ev as (
+  select h.person_id,
+    arg_max(c.product_id, (e.event_ts, e.event_id)) as person_onboarded_product_id
+  from {EVENTS_TABLE} e join {CAMPAIGNS_TABLE} c using (campaign_id) join h using (cust_id)
+  where e.event_type = ?
+  group by h.person_id
+),
 staged as (
   select h.*, b.product_id as recommended_product_id, b.product_name as recommended_card,
     b.card_tier as recommended_tier, b.reward_type as recommended_reward,
@@ -110,9 +118,12 @@ staged as (
         list(CAMPAIGN_EVENT_TYPES),
         CAMPAIGN_EVENT_TYPES[0],
         CAMPAIGN_EVENT_TYPES[-1],
+        CAMPAIGN_EVENT_TYPES[-1],
     )
-    s.add("    ev.campaign_stage, ev.offered_product_id, ev.onboarded_product_id\n")
-    s.add("  from h left join best b using (cust_id) left join ev using (cust_id)\n)\n")
+    s.add("    ev.campaign_stage, ev.offered_product_id, ev.onboarded_product_id,\n")
+    s.add("    pe.person_onboarded_product_id\n")
+    s.add("  from h left join best b using (cust_id) left join ev using (cust_id)\n")
+    s.add("  left join person_ev pe using (person_id)\n)\n")
     s.add(
         """select cust_id, archetype, archetype_reason,
   recommended_product_id is not null as eligible,
@@ -142,8 +153,10 @@ staged as (
   offered_product_id,
   offered_product_id = recommended_product_id as offered_recommended,
   onboarded_product_id,
-  affluence_level, risk_category, segment, state, country, cibil_score, total_spend,
-  golden_id, person_record
+  person_onboarded_product_id,
+  affluence_level, risk_category, segment, state, country, person_state, person_country,
+  cibil_score, total_spend,
+  golden_id, person_id, person_record
 from staged
 order by cust_id
 """,

@@ -68,7 +68,7 @@ def lead_sql() -> tuple[str, list[object]]:
     select = load_sql(SQL_PACKAGE, "lead_generation.sql", cross_sell=CROSS_SELL_TABLE)
     sql = f"create or replace table {LEAD_TABLE} as\n{select}"
     order = "figure, month nulls first, member"
-    return _with_currency(sql, order), [DEFAULT_REPORTING_CURRENCY, *breakdowns, len(FUNNEL_STAGES)]
+    return _with_currency(sql, order), [DEFAULT_REPORTING_CURRENCY, *breakdowns]
 
 
 def _with_currency(sql: str, order: str) -> str:
@@ -96,7 +96,7 @@ def reporting_currency(conn: duckdb.DuckDBPyConnection, table: str) -> str:
 def spend_sql() -> tuple[str, list[object]]:
     spend, spend_params = spend_predicate("t")
     low, high = SPEND_SEGMENT_BOUNDS
-    select = load_sql(SQL_PACKAGE, "spend_analysis.sql", spend=spend)
+    select = load_sql(SQL_PACKAGE, "spend_analysis.sql", spend=spend, cross_sell=CROSS_SELL_TABLE)
     sql = f"create or replace table {SPEND_TABLE} as\n{select}"
     segs = list(SPEND_SEGMENTS)
     order = "figure, month, segment, category, mode"

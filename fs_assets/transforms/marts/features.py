@@ -4,8 +4,14 @@ Each row carries the person's golden id (`mastered.customer_identity`, where ide
 resolution linked the core customer with other sources; NULL before that) and
 `person_record`, true on one core record per person (a customer without golden id is a
 person of its own): the newest (`modified_at`, then the lowest cust_id), the record the
-golden record's survivorship prefers among core records. The marts count a person once,
-through that record, however many core records they have.
+golden record's survivorship prefers among core records. `person_id` names the person: the
+golden id, or `cust:<cust_id>` for a customer without one. The marts count a person once,
+through that record, however many core records they have, and add up the transactions,
+accounts and campaign events of all their core records. A person's region
+(`person_state`, `person_country`, on each of their rows) is the golden record's
+(mastered.golden_customer: survivorship over every source), each where it has a value,
+else their person record's; the golden record carries identity attributes only, so
+segment, risk, affluence and the archetype stay the person record's.
 
 One set-based statement: a single pass over mastered.transaction aggregates spend per
 category, mode mix, frequency, recency, average ticket and the spend trend per customer;
@@ -18,13 +24,14 @@ same features whatever the wall clock says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 
 from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import AS_OF, SEGMENT_LABELS, TRANSACTION_MODES
+from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.marts.model import (
     DEAL_CATEGORIES,
     FAILED_STATUS,
@@ -55,16 +62,36 @@ _NO_IDENTITY = "(select null::varchar as source_id, null::varchar as golden_id l
 @dataclass(frozen=True)
 class IdentityLink:
     """Where a core customer's golden id is: the identity table and the core feed's source
-    name in it (given by the caller: identity resolution sits above the marts)."""
+    name in it, and the golden records (given by the caller: identity resolution sits above
+    the marts)."""
 
     table: str  # "<schema>.<table>", e.g. mastered.customer_identity
     source: str
+    golden: str | None = None  # "<schema>.<table>", e.g. mastered.golden_customer
+
+
+# The golden record's region per golden id; an empty relation of that shape without one.
+_NO_GOLDEN = (
+    "(select null::varchar as golden_id, null::varchar as state, null::varchar as country limit 0)"
+)
 
 
 def _identity_relation(identity: IdentityLink | None) -> str:
     if identity is None:
         return _NO_IDENTITY
     return f"(select source_id, golden_id from {identity.table} where source = ?)"
+
+
+def _golden_relation(identity: IdentityLink | None) -> str:
+    if identity is None or identity.golden is None:
+        return _NO_GOLDEN
+    return f"(select golden_id, state, country from {identity.golden})"
+
+
+# The person of a core record, and the window of a person's records, their person record
+# (the newest, then the lowest cust_id) first.
+_PERSON = "coalesce(g.golden_id, 'cust:' || c.cust_id)"
+_PERSON_WINDOW = f"person_w as (partition by {_PERSON} order by c.modified_at desc, c.cust_id)"
 
 
 def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object]]:
@@ -114,7 +141,7 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
         f"coalesce(a.{q(c)}, 0) as {q(c)}" for c in SPEND_COLUMNS.values()
     )
     s.add(
-        """,
+        f""",
         count(*) filter (where status = ?) as failed_txns,
         max(ts) filter (where is_spend) as last_spend_at,
         -- Distinct months with spend, as bits of a mask (a window spans at most 13
@@ -135,8 +162,8 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
     )
     select
       c.cust_id, g.golden_id,
-      row_number() over (partition by coalesce(g.golden_id, 'cust:' || c.cust_id)
-                         order by c.modified_at desc, c.cust_id) = 1 as person_record,
+      {_PERSON} as person_id,
+      row_number() over person_w = 1 as person_record,
       c.customer_type, c.customer_status, c.minor_flag, c.cibil_score,
       c.afflunce_level as affluence_level, c.customer_risk_category as risk_category,
       coalesce(""",
@@ -148,6 +175,8 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
     s.add(
         f""", c.cust_segment) as segment,
       c.state, c.country,
+      coalesce(gc.state, first_value(c.state) over person_w) as person_state,
+      coalesce(gc.country, first_value(c.country) over person_w) as person_country,
       coalesce(a.all_txns, 0) as all_txns,
       coalesce(a.failed_txns, 0) as failed_txns,
       coalesce(a.failed_txns::double / nullif(a.all_txns, 0), 0) as failed_share,
@@ -171,7 +200,8 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
     from mastered.customer c
     left join agg a using (cust_id)
     left join cards k using (cust_id)
-    left join {_identity_relation(identity)} g on g.source_id = c.cust_id::varchar,
+    left join {_identity_relation(identity)} g on g.source_id = c.cust_id::varchar
+    left join {_golden_relation(identity)} gc on gc.golden_id = g.golden_id,
     -- The largest spend category; a tie goes to the reason listed first in the model.
     lateral (select unnest(list_max([""",
         WINDOW_MONTHS,
@@ -184,22 +214,20 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
         ],
         ", ",
     )
-    s.add("]))) as top\n    order by c.cust_id")
+    s.add(f"]))) as top\n    window {_PERSON_WINDOW}\n    order by c.cust_id")
     return s.text, s.params
 
 
 def build_features(conn: duckdb.DuckDBPyConnection, identity: IdentityLink | None = None) -> int:
     """(Re)create the features table in one statement; the row count. The golden ids are
-    joined when `identity` is given and its table exists."""
+    joined when `identity` is given and its table exists, the golden records' region when
+    their table exists too."""
     conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
-    if identity is not None:
-        schema, name = identity.table.split(".")
-        found = conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
-        identity = identity if found else None
+    if identity is not None and not table_exists(conn, *identity.table.split(".")):
+        identity = None
+    golden = identity.golden if identity is not None else None
+    if identity is not None and golden is not None and not table_exists(conn, *golden.split(".")):
+        identity = replace(identity, golden=None)
     sql, params = features_sql(identity)
     conn.execute(sql, params)
     return int(conn.execute(f"select count(*) from {FEATURES_TABLE}").fetchall()[0][0])

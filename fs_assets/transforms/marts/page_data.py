@@ -35,7 +35,6 @@ from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.flow_charts import Row, json_value
 from fs_assets.transforms.marts.model import (
     CONVERTED_EVENTS,
-    FUNNEL_STAGES,
     OFFERS,
     SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
@@ -276,12 +275,11 @@ def _segment_params() -> list[object]:
     return [low, segs[0], high, segs[1], segs[2]]
 
 
-def customers_cube(
-    conn: duckdb.DuckDBPyConnection, extra: str | None = None, *, people: bool = False
-) -> Cube:
-    """Customers per filter cell ("customers"), or per cell and `extra` (one of
-    CUSTOMER_EXTRAS: "customers_by_<extra>", for the one chart that shows it); `people`:
-    only each person's person_record, as the lead mart counts."""
+def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str | None = None) -> Cube:
+    """People per filter cell ("customers"), or per cell and `extra` (one of
+    CUSTOMER_EXTRAS: "customers_by_<extra>", for the one chart that shows it): each person
+    once, through their person_record, with the events and spend of all their core
+    records, as the marts count."""
     if extra is not None and extra not in CUSTOMER_EXTRAS:
         raise ValueError(f"unknown customer dimension {extra!r}; known: {CUSTOMER_EXTRAS}")
     spend, spend_params = spend_predicate("t")
@@ -293,10 +291,9 @@ def customers_cube(
         cells=CELL_VIEW,
         spend=spend,
         extra=f", {q(extra)}" if extra else "",
-        counted="person_record" if people else "true",
     )
     # The spend predicate's parameters come after the select list's, in text order.
-    params = [list(CAMPAIGN_EVENT_TYPES), len(FUNNEL_STAGES), *_segment_params(), *spend_params]
+    params = [list(CAMPAIGN_EVENT_TYPES), *_segment_params(), *spend_params]
     return Cube(f"customers_by_{extra}" if extra else "customers", _arrow(conn, sql, params))
 
 
@@ -331,7 +328,9 @@ def spend_cubes(conn: duckdb.DuckDBPyConnection) -> list[Cube]:
     """SPEND_CUBES: the flows' grain from the warehouse, then summed per chart (spend to the
     cent: the sums are of decimals, made floats last)."""
     spend, spend_params = spend_predicate("t")
-    sql = load_sql(SQL_PACKAGE, "page_spend.sql", cells=CELL_VIEW, spend=spend)
+    sql = load_sql(
+        SQL_PACKAGE, "page_spend.sql", cross_sell=CROSS_SELL_TABLE, cells=CELL_VIEW, spend=spend
+    )
     flow = conn.sql(sql, params=[*spend_params, *_segment_params()]).to_arrow_table()
     conn.register(_FLOW_VIEW, flow)
     try:
@@ -557,11 +556,10 @@ def page_data(
     """The cells, the cubes the charts of dashboard `slug` are bound to, its customer list."""
     of_customer, cells = page_cells(conn)
     conn.register(CELL_VIEW, of_customer)
-    people = slug == "lead_generation"  # the lead mart counts a person once
     try:
         cubes = [
-            customers_cube(conn, people=people),
-            customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug], people=people),
+            customers_cube(conn),
+            customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug]),
         ]
         if slug == "lead_generation":
             cubes += [

@@ -1,12 +1,15 @@
 """`marts.campaign_uplift`: does offering the recommended card convert better?
 
-The unit is a contact: a (customer, campaign) pair with a valid `contacted` event, for
-customers who have a recommended card (marts.cross_sell). A contact is in the
-`Recommended card` group when that campaign offered the customer's recommended card
-(mastered.campaign.product_id), else in `Other card`; it converts when the same customer
-has a valid event of CONVERTED_EVENTS (applied or further) in the same campaign. So a
-customer contacted by two campaigns counts once in each, with that campaign's outcome.
-Per archetype: contacts, conversions, conversion, and uplift (the recommended group's
+The unit is a contact: a (person, campaign) pair where a valid `contacted` event of the
+campaign reached any of the person's core records (marts.cross_sell.person_id: their
+golden id, or the core customer identity resolution has not linked), for people whose
+person_record has a recommended card. A contact is in the `Recommended card` group when
+that campaign offered the person record's recommended card (mastered.campaign.product_id),
+else in `Other card`; it converts when a valid event of CONVERTED_EVENTS (applied or
+further) of the same campaign is on any of the person's core records. So a person the
+campaign contacted through two records is one contact, and a person contacted by two
+campaigns counts once in each, with that campaign's outcome. Per archetype (the person
+record's): contacts, conversions, conversion, and uplift (the recommended group's
 conversion minus the other's, in percentage points; null when either group is empty).
 """
 
@@ -37,22 +40,22 @@ with archetypes as (
 ),
 offers as (select unnest(?::varchar[]) as offer),
 contacts as (
-  select e.cust_id, e.campaign_id,
+  select x.person_id, e.campaign_id,
     bool_or(list_contains(?::varchar[], e.event_type)) as converted
-  from {EVENTS_TABLE} e
-  group by e.cust_id, e.campaign_id
+  from {EVENTS_TABLE} e join {CROSS_SELL_TABLE} x using (cust_id)
+  group by x.person_id, e.campaign_id
   having bool_or(e.event_type = ?)
 ),
 contacted as (
-  select k.cust_id, x.archetype,
+  select k.person_id, x.archetype,
     case when c.product_id = x.recommended_product_id then ? else ? end as offer, k.converted
-  from contacts k join {CROSS_SELL_TABLE} x using (cust_id)
+  from contacts k join {CROSS_SELL_TABLE} x on x.person_id = k.person_id and x.person_record
   join {CAMPAIGNS_TABLE} c using (campaign_id)
   where x.recommended_product_id is not null
 ),
 counts as (
-  select a.archetype, a.archetype_order, o.offer, count(c.cust_id)::bigint as contacted,
-    count(c.cust_id) filter (where c.converted)::bigint as converted
+  select a.archetype, a.archetype_order, o.offer, count(c.person_id)::bigint as contacted,
+    count(c.person_id) filter (where c.converted)::bigint as converted
   from archetypes a cross join offers o
   left join contacted c on c.archetype = a.archetype and c.offer = o.offer
   group by all
@@ -144,10 +147,10 @@ def uplift_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
             name="campaign_uplift",
             title="Uplift of recommended cards",
             description=(
-                "Share of contacts (a customer contacted by a campaign) of customers with a "
-                "recommended card that led to an application (or further) in the same "
-                "campaign, by whether that campaign offered the recommended card; "
-                "uplift_points is the difference in percentage points."
+                "Share of contacts (a person contacted by a campaign, through any of their "
+                "core records) of people with a recommended card that led to an application "
+                "(or further) in the same campaign, by whether that campaign offered the "
+                "recommended card; uplift_points is the difference in percentage points."
             ),
             table=UPLIFT_TABLE,
             figure=None,

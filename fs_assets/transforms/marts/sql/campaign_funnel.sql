@@ -1,14 +1,16 @@
--- Per archetype and funnel stage: distinct customers with a valid event of the stage's type
--- in mastered.campaign_event, and the conversions.
--- Parameters: the stage names, the event types (same order), the archetype names.
+-- Per archetype and funnel stage: distinct people with a valid event of the stage's type
+-- in mastered.campaign_event on any of their core records (person_id), in the archetype of
+-- their person_record, and the conversions. A person reached through two records counts
+-- once. Parameters: the stage names, the event types (same order), the archetype names.
 with stages as (
   select unnest(?::varchar[]) as stage, unnest(?::varchar[]) as event_type,
     unnest(range(1, len(?::varchar[]) + 1)) as stage_order
 ),
 archetypes as (select unnest(?::varchar[]) as archetype),
 reached_events as (
-  select x.archetype, e.event_type, count(distinct e.cust_id) as n
+  select p.archetype, e.event_type, count(distinct x.person_id) as n
   from {events} e join {cross_sell} x using (cust_id)
+  join {cross_sell} p on p.person_id = x.person_id and p.person_record
   group by all
 ),
 reached as (

@@ -1,31 +1,36 @@
--- Customers per filter cell (and the page's own dimension, when {extra} names one: the
--- stages the customer has an event of, as a bit set (bit k - 1 for stage k, as the funnel
--- mart counts them: a customer counts at each stage they have an event of, whatever the
--- order), the card the campaign onboarded them to, or the spend segment), with their
--- spend. Parameters: the event types in stage order, the onboarded stage's number, then
--- the spend segment bounds and names (low, name, high, name, name), then the spend
--- predicate's. {counted}: which rows count (person_record on the lead page: people).
+-- People per filter cell (and the page's own dimension, when {extra} names one: the stages
+-- the person has an event of, as a bit set (bit k - 1 for stage k, as the funnel mart
+-- counts them: a person counts at each stage they have an event of, whatever the order),
+-- the card the campaign onboarded them to, or the spend segment), with their spend. A
+-- person (person_id) counts once, through their person_record (its cell), with the events,
+-- onboarded card and spend of all their core records, as the marts count.
+-- Parameters: the event types in stage order, then the spend segment bounds and names
+-- (low, name, high, name, name), then the spend predicate's.
 with reached as (
-  select cust_id, bit_or(1 << (list_position(?::varchar[], event_type) - 1)) as stages
-  from {events} group by cust_id
+  select x.person_id, bit_or(1 << (list_position(?::varchar[], e.event_type) - 1)) as stages
+  from {events} e join {cross_sell} x using (cust_id) group by x.person_id
 ),
 customers as (
-  select k.cell, x.person_record, r.stages as stage,
-    case when x.campaign_stage = ? then (
-      select p.product_name from mastered.product p where p.product_id = x.onboarded_product_id
-    ) end as onboarded_card,
+  select k.cell, x.person_id, r.stages as stage,
+    (select p.product_name from mastered.product p
+     where p.product_id = x.person_onboarded_product_id) as onboarded_card
+  from {cross_sell} x
+  join {cells} k using (cust_id)
+  left join reached r using (person_id)
+  where x.person_record
+),
+spent as (
+  select c.*,
     case when coalesce(s.spend, 0) < ? then ? when coalesce(s.spend, 0) < ? then ? else ? end
       as spend_segment,
     coalesce(s.spend, 0) as spend
-  from {cross_sell} x
-  join {cells} k using (cust_id)
-  left join reached r using (cust_id)
+  from customers c
   left join (
-    select cust_id, sum(amount_reporting) as spend from mastered.transaction t
-    where {spend} group by cust_id
-  ) s using (cust_id)
+    select x.person_id, sum(t.amount_reporting) as spend
+    from mastered.transaction t join {cross_sell} x using (cust_id)
+    where {spend} group by x.person_id
+  ) s using (person_id)
 )
 select cell{extra}, count(*) as customers, sum(spend)::double as spend
-from customers
-where {counted}
+from spent
 group by all

@@ -66,9 +66,11 @@ def test_governed_pass_through_columns_take_the_mastered_profile(
     copies: dict[str, set[str]] = {}
     scan_table = scanner.scan_table
 
-    def recorded(conn, schema, table, table_type, pii=frozenset(), masked=frozenset(), copied=None):
+    def recorded(
+        conn, schema, table, table_type, pii=frozenset(), masked=frozenset(), copied=None, **kw
+    ):
         copies[f"{schema}.{table}"] = set(copied or ())
-        return scan_table(conn, schema, table, table_type, pii, masked, copied)
+        return scan_table(conn, schema, table, table_type, pii, masked, copied, **kw)
 
     monkeypatch.setattr(scanner, "scan_table", recorded)
     conn = duckdb.connect(str(built_template / "warehouse.duckdb"), read_only=True)

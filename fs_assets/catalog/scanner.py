@@ -69,10 +69,15 @@ class ColumnScan:
 @dataclass(frozen=True)
 class SameRows:
     """A view with exactly the rows of `source` ("schema.table"), whose `columns` are the
-    source's columns passed through unchanged (same name, same values)."""
+    source's columns passed through unchanged (same name, same values); `every_column`:
+    all of them (`select *`)."""
 
     source: str
-    columns: frozenset[str]
+    columns: frozenset[str] = frozenset()
+    every_column: bool = False
+
+    def passes(self, column: str) -> bool:
+        return self.every_column or column in self.columns
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,19 @@ def _columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[t
     ).fetchall()
 
 
+def all_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """`_columns` of every table and view ("schema.table"), in one query: one query per
+    table cost more than profiling the small ones."""
+    out: dict[str, list[tuple]] = {}
+    for schema, table, *col in conn.execute(
+        "select table_schema, table_name, column_name, ordinal_position, data_type, "
+        "is_nullable = 'YES' from information_schema.columns "
+        "where table_catalog = current_database() order by 1, 2, ordinal_position"
+    ).fetchall():
+        out.setdefault(f"{schema}.{table}", []).append(tuple(col))
+    return out
+
+
 def scan_table(
     conn: duckdb.DuckDBPyConnection,
     schema: str,
@@ -196,16 +214,18 @@ def scan_table(
     pii: set[str] | frozenset[str] = frozenset(),
     masked: set[str] | frozenset[str] = frozenset(),
     copied: Mapping[str, ColumnScan] | None = None,
+    cols: list[tuple] | None = None,
 ) -> TableScan:
     """Profile one table in a single aggregate query (names come from the catalog, quoted).
 
     `masked` columns of a view are left out of the query (so DuckDB never computes them)
     and recorded without statistics; `copied` columns (a view's pass-through columns, see
-    SameRows) are left out and take the given profile.
+    SameRows) are left out and take the given profile. `cols`: the table's columns when the
+    caller has them (`all_columns`).
     """
     hidden = masked if table_type == "VIEW" else frozenset()
     copied = {n: c for n, c in (copied or {}).items() if n not in hidden}  # masked wins
-    cols = _columns(conn, schema, table)
+    cols = _columns(conn, schema, table) if cols is None else cols
     profiled = [c for c in cols if c[0] not in hidden and c[0] not in copied]
     exprs = ["count(*)"]
     for name, _, _, _ in profiled:
@@ -225,6 +245,8 @@ def scan_table(
             src = copied[name]
             non_null = None if src.null_count is None else total - src.null_count
             distinct, lo, hi = src.distinct_count, src.min_value, src.max_value
+            if name in pii:  # never copy a value of a column PII here
+                lo = hi = None
         scans.append(
             ColumnScan(
                 name=name,
@@ -277,23 +299,26 @@ def stored_profiles(conn: duckdb.DuckDBPyConnection) -> dict[str, StoredProfile]
 
 
 def _reuse(
-    conn: duckdb.DuckDBPyConnection,
-    schema: str,
-    table: str,
-    table_type: str,
-    stored: StoredProfile,
+    schema: str, table: str, table_type: str, stored: StoredProfile, cols: list[tuple]
 ) -> TableScan:
     """The stored profile on today's columns (their nullability as DuckDB says now)."""
     columns = tuple(
         ColumnScan(name, int(pos), str(dtype), bool(nullable), *stored.columns[name][2:])
-        for name, pos, dtype, nullable in _columns(conn, schema, table)
+        for name, pos, dtype, nullable in cols
     )
     return TableScan(schema, table, table_type, stored.row_count, columns)
 
 
-def _same_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str, stored) -> bool:
-    now = {name: (int(pos), str(dtype)) for name, pos, dtype, _ in _columns(conn, schema, table)}
+def _same_columns(cols: list[tuple], stored: StoredProfile) -> bool:
+    now = {name: (int(pos), str(dtype)) for name, pos, dtype, _ in cols}
     return now == {name: (int(c[0]), str(c[1])) for name, c in stored.columns.items()}
+
+
+def _same_profile(scan: TableScan, stored: StoredProfile) -> bool:
+    """Whether a fresh profile says what the stored one said (rows and every statistic)."""
+    return scan.row_count == stored.row_count and {
+        c.name: (c.null_count, c.distinct_count, c.min_value, c.max_value) for c in scan.columns
+    } == {name: tuple(c[2:]) for name, c in stored.columns.items()}
 
 
 def _names_in(sql: str, names: set[str]) -> set[str]:
@@ -328,6 +353,7 @@ def _copied_profile(
     name: str,
     same: SameRows | None,
     scans: Mapping[str, TableScan],
+    cols: list[tuple],
 ) -> dict[str, ColumnScan]:
     """The profile of `name`'s pass-through columns from its source's scan, when the view
     has the source's row count (otherwise none: the view is profiled in full)."""
@@ -338,11 +364,11 @@ def _copied_profile(
     (rows,) = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchall()[0]
     if rows != source.row_count:
         return {}
-    types = {c[0]: str(c[2]) for c in _columns(conn, schema, table)}
+    types = {c[0]: str(c[2]) for c in cols}
     return {
         c.name: c
         for c in source.columns
-        if c.name in same.columns and types.get(c.name) == c.data_type
+        if same.passes(c.name) and types.get(c.name) == c.data_type
     }
 
 
@@ -366,37 +392,45 @@ def scan_warehouse(
         result.last_materialized[f"{schema}.{table}"] = max(known) if known else None
     stored = stored_profiles(conn) if reuse else {}
     views = _view_sql(conn)
+    columns = all_columns(conn)
     names = {f"{s}.{t}" for s, t, _ in listed}
+    # Tables and views whose data changed since the last scan (or may have): the views
+    # reading them are profiled again. A table profiled again only because it is small
+    # counts when its data may have changed or its profile differs from the stored one.
     changed: set[str] = set()
     scans: dict[str, TableScan] = {}
     kinds = {f"{s}.{t}": k for s, t, k in listed}
     reads = {v: _names_in(sql, names - {v}) for v, sql in views.items() if v in names}
     for name in _data_order(kinds, reads):
         schema, table = name.split(".", 1)
-        table_type = kinds[name]
+        table_type, cols = kinds[name], columns.get(name, [])
         last, prev = result.last_materialized[name], stored.get(name)
-        keep = (
+        unchanged = (
             prev is not None
             and prev.table_type == table_type
             and last is not None
             and prev.last_materialized == last
-            and _same_columns(conn, schema, table, prev)
+            and _same_columns(cols, prev)
         )
-        if keep and table_type == "VIEW":
-            keep = bool(reads.get(name)) and not (reads[name] & changed)
-        elif keep:
-            rows = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0]
-            keep = rows == prev.row_count and rows >= SMALL_TABLE_ROWS
+        if table_type == "VIEW":
+            unchanged = unchanged and bool(reads.get(name)) and not (reads[name] & changed)
+            keep = unchanged
+        else:
+            if unchanged:
+                rows = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0]
+                unchanged = rows == prev.row_count
+            keep = unchanged and prev.row_count >= SMALL_TABLE_ROWS
         if keep:
-            scans[name] = _reuse(conn, schema, table, table_type, prev)
+            scans[name] = _reuse(schema, table, table_type, prev, cols)
             result.reused[name] = prev.scanned_at
             continue
         decl = declared.get(name)
         pii = set(decl.pii_columns) if decl else set()
         masked = decl.masked_columns if decl else set()
-        copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans)
-        scans[name] = scan_table(conn, schema, table, table_type, pii, masked, copied)
-        changed.add(name)
+        copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
+        scans[name] = scan_table(conn, schema, table, table_type, pii, masked, copied, cols=cols)
+        if not (unchanged and _same_profile(scans[name], prev)):
+            changed.add(name)
     result.tables = [scans[f"{s}.{t}"] for s, t, _ in listed]
     return result
 

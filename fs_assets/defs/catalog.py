@@ -25,9 +25,9 @@ from fs_assets.catalog.tables import declared_tables
 from fs_assets.defs.asset_graph import graph_view, table_of
 from fs_assets.defs.catalog_metadata import table_schema
 from fs_assets.defs.governed import same_rows_views
-from fs_assets.defs.seed_names import seed_same_rows
 from fs_assets.defs.keys import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY, mastered_key
 from fs_assets.defs.metadata import table_name
+from fs_assets.defs.seed_names import seed_same_rows
 from fs_assets.model.keys import OWNER, KeyPath
 from fs_assets.model.paths import data_paths
 from fs_assets.transforms.governance.policies import load_policies

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from fs_assets.catalog.derive import UnionOf, appended_scan, union_scan
+from fs_assets.catalog.scan_types import ColumnScan, StoredProfile, TableScan
 from fs_assets.catalog.specs import (
     CATALOG_SCHEMA,
     COLUMNS_NAME,
@@ -55,18 +57,6 @@ SMALL_TABLE_ROWS = 10_000
 
 
 @dataclass(frozen=True)
-class ColumnScan:
-    name: str
-    position: int
-    data_type: str
-    nullable: bool
-    null_count: int | None  # None: not profiled (a masked view column)
-    distinct_count: int | None
-    min_value: str | None
-    max_value: str | None
-
-
-@dataclass(frozen=True)
 class SameRows:
     """A view with exactly the rows of `source` ("schema.table"), whose `columns` are the
     source's columns passed through unchanged (same name, same values); `every_column`:
@@ -80,19 +70,6 @@ class SameRows:
         return self.every_column or column in self.columns
 
 
-@dataclass(frozen=True)
-class TableScan:
-    schema: str
-    table: str
-    table_type: str
-    row_count: int
-    columns: tuple[ColumnScan, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.schema}.{self.table}"
-
-
 @dataclass
 class ScanResult:
     tables: list[TableScan]
@@ -101,6 +78,8 @@ class ScanResult:
     last_materialized: dict[str, dt.datetime | None] = field(default_factory=dict)
     # Tables whose stored profile was kept, with when it was taken.
     reused: dict[str, dt.datetime] = field(default_factory=dict)
+    # Tables profiled again from what changed (derive.py), not from every row.
+    derived: set[str] = field(default_factory=set)
 
     @property
     def rescanned(self) -> list[str]:
@@ -262,18 +241,6 @@ def scan_table(
     return TableScan(schema, table, table_type, total, tuple(scans))
 
 
-@dataclass(frozen=True)
-class StoredProfile:
-    """A table's profile from the last scan, and what its data was then."""
-
-    table_type: str
-    row_count: int
-    last_materialized: dt.datetime | None
-    scanned_at: dt.datetime
-    # column name -> (position, type, null count, distinct count, min, max)
-    columns: dict[str, tuple]
-
-
 def stored_profiles(conn: duckdb.DuckDBPyConnection) -> dict[str, StoredProfile]:
     """The last scan's catalog.tables and catalog.columns, per table (none before one)."""
     found = conn.execute(
@@ -312,6 +279,11 @@ def _reuse(
 def _same_columns(cols: list[tuple], stored: StoredProfile) -> bool:
     now = {name: (int(pos), str(dtype)) for name, pos, dtype, _ in cols}
     return now == {name: (int(c[0]), str(c[1])) for name, c in stored.columns.items()}
+
+
+def _appendable(prev: StoredProfile | None, table_type: str, cols: list[tuple]) -> bool:
+    """A stored profile of the same table, columns and types: one to add new rows to."""
+    return prev is not None and prev.table_type == table_type and _same_columns(cols, prev)
 
 
 def _same_profile(scan: TableScan, stored: StoredProfile) -> bool:
@@ -378,10 +350,12 @@ def scan_warehouse(
     last_materialized: LastMaterialized,
     reuse: bool = True,
     same_rows: Mapping[str, SameRows] | None = None,
+    unions: Mapping[str, UnionOf] | None = None,
 ) -> ScanResult:
     """Scan every table and view whose data changed (every one with `reuse=False`); join
     what is declared about it and when it was written. `same_rows` names the views whose
-    pass-through columns take their source's profile (see SameRows)."""
+    pass-through columns take their source's profile (see SameRows); `unions` the history
+    views whose profile derives from their parts' (derive.py, not with `reuse=False`)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     listed = list_tables(conn)
     result = ScanResult([], now, declared)
@@ -427,8 +401,19 @@ def scan_warehouse(
         decl = declared.get(name)
         pii = set(decl.pii_columns) if decl else set()
         masked = decl.masked_columns if decl else set()
-        copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
-        scans[name] = scan_table(conn, schema, table, table_type, pii, masked, copied, cols=cols)
+        derived = None
+        if table_type == "VIEW" and reuse and name in (unions or {}):
+            derived = union_scan(conn, schema, table, unions[name], scans, cols, pii)
+        elif table_type != "VIEW" and not unchanged and _appendable(prev, table_type, cols):
+            derived = appended_scan(conn, schema, table, prev, cols, pii)
+        if derived is not None:
+            scans[name] = derived
+            result.derived.add(name)
+        else:
+            copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
+            scans[name] = scan_table(
+                conn, schema, table, table_type, pii, masked, copied, cols=cols
+            )
         if not (unchanged and _same_profile(scans[name], prev)):
             changed.add(name)
     result.tables = [scans[f"{s}.{t}"] for s, t, _ in listed]

@@ -25,9 +25,12 @@ from fs_assets.catalog.tables import declared_tables
 from fs_assets.defs.asset_graph import graph_view, table_of
 from fs_assets.defs.catalog_metadata import table_schema
 from fs_assets.defs.governed import same_rows_views
+from fs_assets.defs.history import history_unions
 from fs_assets.defs.keys import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY, mastered_key
 from fs_assets.defs.metadata import table_name
 from fs_assets.defs.seed_names import seed_same_rows
+from fs_assets.defs.sources import SOURCE_ENTITIES
+from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import OWNER, KeyPath
 from fs_assets.model.paths import data_paths
 from fs_assets.transforms.governance.policies import load_policies
@@ -184,6 +187,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 last,
                 reuse=not config.rescan_all,
                 same_rows={**same_rows_views(load_policies()), **seed_same_rows()},
+                unions=history_unions([*ENTITIES.values(), *SOURCE_ENTITIES]),
             )
             write_catalog(conn, result)
             catalog_tables = {
@@ -208,6 +212,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 "columns_cataloged": dg.MetadataValue.int(len(columns)),
                 "tables_rescanned": dg.MetadataValue.json(result.rescanned),
                 "tables_reused": dg.MetadataValue.json(sorted(result.reused)),
+                "tables_derived": dg.MetadataValue.json(sorted(result.derived)),
                 "pii_columns": dg.MetadataValue.int(sum(1 for c in columns if c["pii_tag"])),
                 "tables": dg.MetadataValue.md(tables_markdown(result)),
             },

@@ -93,38 +93,41 @@ def appended_scan(
     names = [c[0] for c in cols]
     if INGESTED_AT not in names or not all(_ordered(str(c[2])) for c in cols):
         return None
-    since = prev.scanned_at
-    new = f"{q(INGESTED_AT)} > ?"
-    exprs = ["count(*)", f"count(*) filter (where {new})"]
-    params: list[object] = [since]
+    table_sql = f"{q(schema)}.{q(table)}"
+    # The new rows alone (row groups of older ingestions are skipped by their zone maps),
+    # then the distinct counts over every row.
+    exprs = ["count(*)"]
     for name in names:
         c = q(name)
-        exprs += [f"count({c}) filter (where {new})", f"approx_count_distinct({c})"]
-        params.append(since)
-        if name in pii:
-            exprs += ["null::varchar", "null::varchar"]
-        else:
-            exprs += [f"min({c}) filter (where {new})::varchar"]
-            exprs += [f"max({c}) filter (where {new})::varchar"]
-            params += [since, since]
-    row = conn.execute(f"select {', '.join(exprs)} from {q(schema)}.{q(table)}", params).fetchone()
-    total, added = int(row[0]), int(row[1])
-    if added == 0 or total - added != prev.row_count:
-        return None  # nothing new, or rows removed or changed
-    stats = {name: row[2 + 4 * i : 6 + 4 * i] for i, name in enumerate(names)}
+        exprs.append(f"count({c})")
+        bounds_sql = (
+            ("null::varchar",) * 2 if name in pii else (f"min({c})::varchar", f"max({c})::varchar")
+        )
+        exprs += bounds_sql
+    row = conn.execute(
+        f"select {', '.join(exprs)} from {table_sql} where {q(INGESTED_AT)} > ?", [prev.scanned_at]
+    ).fetchone()
+    added = int(row[0])
+    stats = {name: row[1 + 3 * i : 4 + 3 * i] for i, name in enumerate(names)}
+    if added == 0:
+        return None
+    distinct = ", ".join(f"approx_count_distinct({q(n)})" for n in names)
+    total, *counts = conn.execute(f"select count(*), {distinct} from {table_sql}").fetchone()
+    if total - added != prev.row_count:
+        return None  # rows removed or changed
     bounds = merge_bounds(
         conn,
         [(c[0], str(c[2])) for c in cols if c[0] not in pii],
-        {n: [tuple(prev.columns[n][4:6]), tuple(stats[n][2:4])] for n in names if n not in pii},
+        {n: [tuple(prev.columns[n][4:6]), tuple(stats[n][1:3])] for n in names if n not in pii},
     )
     columns = tuple(
         _column(
             c,
             prev.columns[c[0]][2] + added - int(stats[c[0]][0]),
-            stats[c[0]][1],
+            counts[i],
             bounds.get(c[0], (None, None)),
         )
-        for c in cols
+        for i, c in enumerate(cols)
     )
     return TableScan(schema, table, "BASE TABLE", total, columns)
 

@@ -20,7 +20,8 @@ build) is the independent proof for that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -30,6 +31,7 @@ from fs_assets.transforms.change_record import (
     INCREMENTAL,
     current_build,
     load_scope_keys,
+    load_scoped_rows,
     passed_builds,
     read_change,
     scoped_rows_sql,
@@ -51,14 +53,18 @@ class CheckScope:
     keys: int = 0
     # Rows the write inserted into mastered: all must carry a changed key (key_unique).
     mastered_written: int = 0
+    # Table -> the temp table holding its rows of the changed keys (load_scoped_rows).
+    scoped: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def incremental(self) -> bool:
         return self.mode == INCREMENTAL
 
     def rows(self, ent: Entity, table: str) -> str:
-        """`table` itself, or its rows of the changed keys."""
-        return scoped_rows_sql(ent, table) if self.incremental else table
+        """`table` itself, or its rows of the changed keys (copied once, when loaded)."""
+        if not self.incremental:
+            return table
+        return self.scoped.get(table) or scoped_rows_sql(ent, table)
 
     def metadata(self) -> dict[str, object]:
         values = (self.mode, self.reason, self.keys, -1 if self.build_id is None else self.build_id)
@@ -110,6 +116,7 @@ def decide_scope(conn, ent: Entity, needs_evidence: set[str], full_checks: bool)
         build,
         record.keys_changed,
         record.mastered_written,
+        load_scoped_rows(conn, ent),
     )
 
 

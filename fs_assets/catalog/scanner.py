@@ -15,8 +15,10 @@ Only tables whose data changed since the last scan are profiled again (`reusable
 table keeps its stored profile when its producing asset has not materialized since, its
 row count and columns are the same, and it is not small (small tables are rescanned, it
 costs nothing); a view keeps its profile when its producer has not materialized since and
-no table or view its SQL names was rescanned. `scanned_at` says when each profile was
-taken; the scanner's metadata lists what it rescanned and what it reused.
+no table or view its SQL names changed (a small table profiled again counts only when
+its data may have changed or its profile differs). A changed raw history or history view
+is profiled from the change where that is exact (derive.py). `scanned_at` says when each
+profile was taken; the scanner's metadata lists what it rescanned, reused and derived.
 
 A view that holds every row of one source relation and passes some of its columns through
 unchanged (a governed view without a row filter: `SameRows`, told by the caller) takes those

@@ -3,7 +3,7 @@
 Each phase runs in its own process so its peak memory (ru_maxrss, which includes DuckDB's
 native allocations) is its own. Prints wall seconds, rows/s and peak MB per phase, and the
 update run's whole-run seconds with every step (from Dagster's event log): raw and mastered
-customer, their checks, and the catalog scanner.
+customer, their checks, the customer features and the catalog scanner.
 
     python bench/pipeline.py                       # 1,000,000 customers
     python bench/pipeline.py --customers 100000 --keep /tmp/fs_bench
@@ -189,8 +189,8 @@ def update_run(home: Path, customers: int) -> None:
     upd = run_phase("build", home, ["--select", UPDATE_SELECTION])
     refresh = upd["steps"].get("raw__customer", 0) + upd["steps"].get("mastered__customer", 0)
     print(
-        f"update        {customers:,} changed customers: raw+mastered customer "
-        f"steps {refresh:.2f} s; whole run with checks, catalog and features {upd['seconds']:.1f} s, "
+        f"update        {customers:,} changed customers: raw+mastered customer steps "
+        f"{refresh:.2f} s; whole run with checks, catalog and features {upd['seconds']:.1f} s, "
         f"peak {upd['peak_mb']:.0f} MB, ok={upd['ok']}, check evaluations by mode "
         f"{upd['check_modes']}"
     )

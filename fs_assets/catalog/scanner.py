@@ -67,6 +67,10 @@ class SameRows:
     source: str
     columns: frozenset[str] = frozenset()
     every_column: bool = False
+    # Columns computed by the same SQL in `sibling`, another view with the same rows (the
+    # pending-correction flag of every role's view): profiled once, there.
+    shared: frozenset[str] = frozenset()
+    sibling: str | None = None
 
     def passes(self, column: str) -> bool:
         return self.every_column or column in self.columns
@@ -339,11 +343,19 @@ def _copied_profile(
     if rows != source.row_count:
         return {}
     types = {c[0]: str(c[2]) for c in cols}
-    return {
+    copied = {
         c.name: c
         for c in source.columns
         if same.passes(c.name) and types.get(c.name) == c.data_type
     }
+    sibling = scans.get(same.sibling) if same.sibling else None
+    if sibling is not None and sibling.row_count == rows:
+        copied |= {
+            c.name: c
+            for c in sibling.columns
+            if c.name in same.shared and types.get(c.name) == c.data_type
+        }
+    return copied
 
 
 def scan_warehouse(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from fs_assets.model.columns import Entity
+from fs_assets.model.keys import history_table, mastered_table, past_versions_table
 from fs_assets.transforms.change_record import (
     FULL,
     INCREMENTAL,
@@ -37,7 +38,7 @@ from fs_assets.transforms.change_record import (
     scoped_rows_sql,
     table_counts,
 )
-from fs_assets.transforms.mastering import refs_of
+from fs_assets.transforms.mastering import history_view_sql, refs_of
 
 # The metadata the step adds to each result: how it ran, why, over how many changed keys.
 SCOPE_METADATA = ("check_mode", "check_mode_reason", "changed_keys", "mastered_build")
@@ -116,8 +117,19 @@ def decide_scope(conn, ent: Entity, needs_evidence: set[str], full_checks: bool)
         build,
         record.keys_changed,
         record.mastered_written,
-        load_scoped_rows(conn, ent),
+        _scoped_tables(conn, ent),
     )
+
+
+def _scoped_tables(conn, ent: Entity) -> dict[str, str]:
+    """Mastered's changed-key rows copied once, and the history's read through that copy
+    (the history view is the mastered rows and the past versions: one pass over mastered
+    instead of two)."""
+    scoped = load_scoped_rows(conn, ent)
+    current = scoped[mastered_table(ent)]
+    past = scoped_rows_sql(ent, past_versions_table(ent))
+    scoped[history_table(ent)] = f"({history_view_sql(ent, current, past)})"
+    return scoped
 
 
 def with_scope(result: dg.AssetCheckResult, scope: CheckScope) -> dg.AssetCheckResult:

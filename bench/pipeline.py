@@ -3,10 +3,11 @@
 Each phase runs in its own process so its peak memory (ru_maxrss, which includes DuckDB's
 native allocations) is its own. Prints wall seconds, rows/s and peak MB per phase, and the
 update run's whole-run seconds with every step (from Dagster's event log): raw and mastered
-customer, their checks, and the catalog scanner.
+customer, their checks, the customer features and the catalog scanner.
 
     python bench/pipeline.py                       # 1,000,000 customers
     python bench/pipeline.py --customers 100000 --keep /tmp/fs_bench
+    python bench/pipeline.py --keep /tmp/fs_bench --update-only   # another update run
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # The update run: the changed customers through raw and mastered, every check of both, and
-# the catalog. The marts rebuild in full (no per-customer update yet) and are left out.
-UPDATE_SELECTION = "key:raw/customer or key:mastered/customer or key:catalog/scanner"
+# the catalog, and the customer features (per customer: updated for the changed ones). The
+# other marts rebuild in full and are left out.
+UPDATE_SELECTION = (
+    "key:raw/customer or key:mastered/customer or key:marts/customer_features "
+    "or key:catalog/scanner"
+)
 # The dashboard pages whose size and seconds the full build reports (bench/pages.py too).
 DASHBOARD_PAGES = ("campaign_funnel", "campaign_uplift", "lead_generation", "spend_analysis")
 
@@ -103,7 +108,10 @@ def phase_build(home: Path, select: str | None) -> dict:
 
 
 def write_update_file(home: Path, n: int) -> Path:
-    """n customers' latest raw versions with a changed risk category and a new modified_at."""
+    """n customers' latest raw versions with a changed risk category and a new modified_at.
+
+    Each call lands a file of its own, a minute after the previous one's versions, so an
+    update run can be repeated on a kept data folder (`--update-only`)."""
     import duckdb
 
     from fs_assets.model.entities import CUSTOMER
@@ -120,8 +128,11 @@ def write_update_file(home: Path, n: int) -> Path:
         )
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    stamp = dt.datetime(2025, 1, 1, 12, 0, 0)
-    path = home / "landing" / "customer" / "customer_bench_update.csv"
+    folder = home / "landing" / "customer"
+    earlier = len(list(folder.glob("customer_bench_update*.csv")))
+    stamp = dt.datetime(2025, 1, 1, 12, 0, 0) + dt.timedelta(minutes=earlier)
+    suffix = f"_{earlier}" if earlier else ""
+    path = folder / f"customer_bench_update{suffix}.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["", *(c.source_header for c in CUSTOMER.columns)])
@@ -172,11 +183,31 @@ def run_phase(name: str, home: Path, extra: list[str], script: str = __file__) -
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def update_run(home: Path, customers: int) -> None:
+    """Land `customers` changed customers and run UPDATE_SELECTION; print every step."""
+    run_phase("update-file", home, ["--update-customers", str(customers)])
+    upd = run_phase("build", home, ["--select", UPDATE_SELECTION])
+    refresh = upd["steps"].get("raw__customer", 0) + upd["steps"].get("mastered__customer", 0)
+    print(
+        f"update        {customers:,} changed customers: raw+mastered customer steps "
+        f"{refresh:.2f} s; whole run with checks, catalog and features {upd['seconds']:.1f} s, "
+        f"peak {upd['peak_mb']:.0f} MB, ok={upd['ok']}, check evaluations by mode "
+        f"{upd['check_modes']}"
+    )
+    for step, secs in upd["steps"].items():
+        print(f"    {step:40} {secs:7.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--update-customers", type=int, default=1_000)
     parser.add_argument("--keep", help="data folder to use and keep (default: a temp folder)")
+    parser.add_argument(
+        "--update-only",
+        action="store_true",
+        help="only land another update and run it, on the data folder of --keep",
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--select", help=argparse.SUPPRESS)
@@ -200,6 +231,11 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    if args.update_only:
+        if not args.keep or not (Path(args.keep) / "warehouse.duckdb").exists():
+            raise SystemExit("--update-only needs --keep DIR of an earlier full run")
+        update_run(Path(args.keep), args.update_customers)
+        return
     home = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="fs_bench_"))
     if home.exists() and args.keep:
         shutil.rmtree(home)
@@ -238,17 +274,7 @@ def main() -> None:
             f"{full['steps'].get('mastered__customer_by_region', 0):.2f} s; single-partition "
             f"refresh of {part['partition']} ({part['rows']:,} rows): {part['seconds']:.2f} s"
         )
-        run_phase("update-file", home, ["--update-customers", str(args.update_customers)])
-        upd = run_phase("build", home, ["--select", UPDATE_SELECTION])
-        refresh = upd["steps"].get("raw__customer", 0) + upd["steps"].get("mastered__customer", 0)
-        print(
-            f"update        {args.update_customers:,} changed customers: raw+mastered customer "
-            f"steps {refresh:.2f} s; whole run with checks and catalog {upd['seconds']:.1f} s, "
-            f"peak {upd['peak_mb']:.0f} MB, ok={upd['ok']}, check evaluations by mode "
-            f"{upd['check_modes']}"
-        )
-        for step, secs in upd["steps"].items():
-            print(f"    {step:40} {secs:7.2f} s")
+        update_run(home, args.update_customers)
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)

@@ -59,6 +59,10 @@ def test_governed_pass_through_columns_take_the_mastered_profile(
     assert "governed.analyst_customer" in same
     assert "governed.branch_maharashtra_customer" not in same  # a row filter: scanned
     assert {"cust_segment", "valid_from"} <= same["governed.analyst_customer_history"].columns
+    # The pending flag: profiled in the first view over mastered.customer, copied to others.
+    assert same["governed.sales_customer"].sibling == "governed.analyst_customer"
+    assert same["governed.sales_customer"].shared == {"has_pending_correction"}
+    assert same["governed.analyst_customer"].sibling is None
     assert "mobile_number1" not in same["governed.pii_reader_customer"].columns  # PII
 
     from fs_assets.catalog import scanner
@@ -66,9 +70,11 @@ def test_governed_pass_through_columns_take_the_mastered_profile(
     copies: dict[str, set[str]] = {}
     scan_table = scanner.scan_table
 
-    def recorded(conn, schema, table, table_type, pii=frozenset(), masked=frozenset(), copied=None):
+    def recorded(
+        conn, schema, table, table_type, pii=frozenset(), masked=frozenset(), copied=None, **kw
+    ):
         copies[f"{schema}.{table}"] = set(copied or ())
-        return scan_table(conn, schema, table, table_type, pii, masked, copied)
+        return scan_table(conn, schema, table, table_type, pii, masked, copied, **kw)
 
     monkeypatch.setattr(scanner, "scan_table", recorded)
     conn = duckdb.connect(str(built_template / "warehouse.duckdb"), read_only=True)
@@ -76,6 +82,8 @@ def test_governed_pass_through_columns_take_the_mastered_profile(
         full = scan_warehouse(conn, declared, lambda key: None, reuse=False)
         copied = scan_warehouse(conn, declared, lambda key: None, reuse=False, same_rows=same)
         assert {"cust_segment", "valid_from"} <= copies["governed.analyst_customer_history"]
+        assert "has_pending_correction" in copies["governed.sales_customer"]
+        assert "has_pending_correction" not in copies["governed.analyst_customer"]
         # A view that does not have its claimed source's rows is scanned, not copied.
         wrong = {"governed.analyst_customer": SameRows("mastered.account", frozenset({"cust_id"}))}
         fallback = scan_warehouse(conn, declared, lambda key: None, reuse=False, same_rows=wrong)
@@ -90,7 +98,7 @@ def test_governed_pass_through_columns_take_the_mastered_profile(
     for view, rows in same.items():
         got, want = columns(copied, view), columns(full, view)
         assert got.keys() == want.keys(), view
-        for name in rows.columns & got.keys():
+        for name in (rows.columns | rows.shared) & got.keys():
             a, b = got[name], want[name]
             assert (a.null_count, a.min_value, a.max_value) == (
                 b.null_count,

@@ -81,3 +81,57 @@ def test_rescan_all_and_orphans_profile_everything(wh) -> None:
     wh.execute(f"create table mastered.stray as select range as id from range({BIG})")
     scan(wh, times)
     assert "mastered.stray" in scan(wh, times).rescanned  # no producer: no data version
+
+
+def test_a_small_table_profiled_again_with_the_same_data_leaves_its_views_alone(wh) -> None:
+    wh.execute("create view governed.w as select n from meta.small")
+    declared = {
+        **DECLARED,
+        "governed.w": DeclaredTable("governed.w", (("governed", "w"),), "d", ("o",)),
+    }
+    times = dict.fromkeys(declared, T0)
+
+    def again():
+        result = scan_warehouse(wh, declared, lambda key: times.get(".".join(key)))
+        write_catalog(wh, result)
+        return result
+
+    again()
+    second = again()
+    assert "meta.small" in second.rescanned and "governed.w" in second.reused
+    wh.execute("update meta.small set n = 2")  # written outside any materialization
+    third = again()
+    assert {"meta.small", "governed.w"} <= set(third.rescanned)
+    (high,) = wh.execute("select max_value from catalog.columns where table_name = 'w'").fetchone()
+    assert high == "2"
+
+
+def test_golden_and_seed_views_copy_their_source_profile() -> None:
+    from fs_assets.defs.governed import same_rows_views
+    from fs_assets.defs.seed_names import seed_same_rows
+    from fs_assets.transforms.governance.policies import load_policies
+
+    same = same_rows_views(load_policies())
+    assert same["governed.analyst_golden_customer"].source == "mastered.golden_customer"
+    assert "governed.branch_maharashtra_golden_customer" not in same  # a row filter
+    seed = seed_same_rows()
+    assert seed["main.customer_overview_dp"].source == "mastered.customer"
+    assert seed["main.customer_overview_raw"].passes("_ingested_at")
+
+
+def test_materialization_times_read_in_one_query_match_the_per_key_lookup(tmp_path) -> None:
+    import dagster as dg
+
+    from fs_assets.defs.catalog import _last_materialized
+
+    @dg.asset(key=["raw", "thing"])
+    def thing() -> None:
+        return None
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize([thing], instance=instance)
+        keys = [("raw", "thing"), ("raw", "never")]
+        batched = _last_materialized(instance, keys)
+        single = _last_materialized(instance)
+        assert batched(("raw", "thing")) == single(("raw", "thing")) is not None
+        assert batched(("raw", "never")) is None and single(("raw", "never")) is None

@@ -310,3 +310,37 @@ def test_the_generators_faults_landed_later_check_the_same_both_ways(conn, tmp_p
     ).fetchone()[0]
     assert quarantined > 0  # mastering caught the faults; the blocking checks stay green
     assert all(ok for n, (ok, _) in full.items() if n not in WARNINGS)
+
+
+def test_the_changed_rows_are_read_from_the_table_once(mastered, tmp_path: Path) -> None:
+    """The incremental scope copies mastered's changed-key rows (and keyless rows) once; the
+    checks read the copy, so they see exactly those rows, faults included."""
+    from fs_assets.model.keys import history_table, mastered_table
+    from fs_assets.transforms.change_record import scoped_rows_sql
+
+    passed_everything(mastered, CUSTOMER)
+    keys = land_update(mastered, tmp_path)
+    build_mastered(mastered, CUSTOMER)
+    mastered.execute(
+        "insert into mastered.customer select * replace (null as cust_id) "
+        "from mastered.customer where cust_id = ?",
+        [keys[0]],
+    )
+    rerecord(mastered, CUSTOMER, written_delta=1)
+    scope = decide_scope(mastered, CUSTOMER, incremental_checks(CUSTOMER), False)
+    assert scope.incremental, scope.reason
+    copy = scope.rows(CUSTOMER, mastered_table(CUSTOMER))
+    assert copy == scope.scoped[mastered_table(CUSTOMER)]
+    rows = mastered.execute(f"select cust_id from {copy}").fetchall()
+    assert sorted(r[0] for r in rows if r[0] is not None) == sorted(keys)
+    assert sum(r[0] is None for r in rows) == 1
+    # The history is read through the copy: the same rows as the view cut to the keys.
+    history = scope.rows(CUSTOMER, history_table(CUSTOMER))
+    assert copy in history
+    cut = scoped_rows_sql(CUSTOMER, history_table(CUSTOMER))
+    both = [
+        mastered.execute(f"select count(*) from (from {r} except all from {o})").fetchone()[0]
+        for r, o in ((history, cut), (cut, history))
+    ]
+    assert both == [0, 0]
+    assert not evaluate(mastered, CUSTOMER, scope)["key_unique"][0]

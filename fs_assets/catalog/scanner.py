@@ -15,8 +15,10 @@ Only tables whose data changed since the last scan are profiled again (`reusable
 table keeps its stored profile when its producing asset has not materialized since, its
 row count and columns are the same, and it is not small (small tables are rescanned, it
 costs nothing); a view keeps its profile when its producer has not materialized since and
-no table or view its SQL names was rescanned. `scanned_at` says when each profile was
-taken; the scanner's metadata lists what it rescanned and what it reused.
+no table or view its SQL names changed (a small table profiled again counts only when
+its data may have changed or its profile differs). A changed raw history or history view
+is profiled from the change where that is exact (derive.py). `scanned_at` says when each
+profile was taken; the scanner's metadata lists what it rescanned, reused and derived.
 
 A view that holds every row of one source relation and passes some of its columns through
 unchanged (a governed view without a row filter: `SameRows`, told by the caller) takes those
@@ -31,6 +33,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from fs_assets.catalog.derive import UnionOf, appended_scan, union_scan
+from fs_assets.catalog.scan_types import ColumnScan, StoredProfile, TableScan
 from fs_assets.catalog.specs import (
     CATALOG_SCHEMA,
     COLUMNS_NAME,
@@ -55,37 +59,21 @@ SMALL_TABLE_ROWS = 10_000
 
 
 @dataclass(frozen=True)
-class ColumnScan:
-    name: str
-    position: int
-    data_type: str
-    nullable: bool
-    null_count: int | None  # None: not profiled (a masked view column)
-    distinct_count: int | None
-    min_value: str | None
-    max_value: str | None
-
-
-@dataclass(frozen=True)
 class SameRows:
     """A view with exactly the rows of `source` ("schema.table"), whose `columns` are the
-    source's columns passed through unchanged (same name, same values)."""
+    source's columns passed through unchanged (same name, same values); `every_column`:
+    all of them (`select *`)."""
 
     source: str
-    columns: frozenset[str]
+    columns: frozenset[str] = frozenset()
+    every_column: bool = False
+    # Columns computed by the same SQL in `sibling`, another view with the same rows (the
+    # pending-correction flag of every role's view): profiled once, there.
+    shared: frozenset[str] = frozenset()
+    sibling: str | None = None
 
-
-@dataclass(frozen=True)
-class TableScan:
-    schema: str
-    table: str
-    table_type: str
-    row_count: int
-    columns: tuple[ColumnScan, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.schema}.{self.table}"
+    def passes(self, column: str) -> bool:
+        return self.every_column or column in self.columns
 
 
 @dataclass
@@ -96,6 +84,8 @@ class ScanResult:
     last_materialized: dict[str, dt.datetime | None] = field(default_factory=dict)
     # Tables whose stored profile was kept, with when it was taken.
     reused: dict[str, dt.datetime] = field(default_factory=dict)
+    # Tables profiled again from what changed (derive.py), not from every row.
+    derived: set[str] = field(default_factory=set)
 
     @property
     def rescanned(self) -> list[str]:
@@ -188,6 +178,19 @@ def _columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[t
     ).fetchall()
 
 
+def all_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """`_columns` of every table and view ("schema.table"), in one query: one query per
+    table cost more than profiling the small ones."""
+    out: dict[str, list[tuple]] = {}
+    for schema, table, *col in conn.execute(
+        "select table_schema, table_name, column_name, ordinal_position, data_type, "
+        "is_nullable = 'YES' from information_schema.columns "
+        "where table_catalog = current_database() order by 1, 2, ordinal_position"
+    ).fetchall():
+        out.setdefault(f"{schema}.{table}", []).append(tuple(col))
+    return out
+
+
 def scan_table(
     conn: duckdb.DuckDBPyConnection,
     schema: str,
@@ -196,16 +199,18 @@ def scan_table(
     pii: set[str] | frozenset[str] = frozenset(),
     masked: set[str] | frozenset[str] = frozenset(),
     copied: Mapping[str, ColumnScan] | None = None,
+    cols: list[tuple] | None = None,
 ) -> TableScan:
     """Profile one table in a single aggregate query (names come from the catalog, quoted).
 
     `masked` columns of a view are left out of the query (so DuckDB never computes them)
     and recorded without statistics; `copied` columns (a view's pass-through columns, see
-    SameRows) are left out and take the given profile.
+    SameRows) are left out and take the given profile. `cols`: the table's columns when the
+    caller has them (`all_columns`).
     """
     hidden = masked if table_type == "VIEW" else frozenset()
     copied = {n: c for n, c in (copied or {}).items() if n not in hidden}  # masked wins
-    cols = _columns(conn, schema, table)
+    cols = _columns(conn, schema, table) if cols is None else cols
     profiled = [c for c in cols if c[0] not in hidden and c[0] not in copied]
     exprs = ["count(*)"]
     for name, _, _, _ in profiled:
@@ -225,6 +230,8 @@ def scan_table(
             src = copied[name]
             non_null = None if src.null_count is None else total - src.null_count
             distinct, lo, hi = src.distinct_count, src.min_value, src.max_value
+            if name in pii:  # never copy a value of a column PII here
+                lo = hi = None
         scans.append(
             ColumnScan(
                 name=name,
@@ -238,18 +245,6 @@ def scan_table(
             )
         )
     return TableScan(schema, table, table_type, total, tuple(scans))
-
-
-@dataclass(frozen=True)
-class StoredProfile:
-    """A table's profile from the last scan, and what its data was then."""
-
-    table_type: str
-    row_count: int
-    last_materialized: dt.datetime | None
-    scanned_at: dt.datetime
-    # column name -> (position, type, null count, distinct count, min, max)
-    columns: dict[str, tuple]
 
 
 def stored_profiles(conn: duckdb.DuckDBPyConnection) -> dict[str, StoredProfile]:
@@ -277,23 +272,31 @@ def stored_profiles(conn: duckdb.DuckDBPyConnection) -> dict[str, StoredProfile]
 
 
 def _reuse(
-    conn: duckdb.DuckDBPyConnection,
-    schema: str,
-    table: str,
-    table_type: str,
-    stored: StoredProfile,
+    schema: str, table: str, table_type: str, stored: StoredProfile, cols: list[tuple]
 ) -> TableScan:
     """The stored profile on today's columns (their nullability as DuckDB says now)."""
     columns = tuple(
         ColumnScan(name, int(pos), str(dtype), bool(nullable), *stored.columns[name][2:])
-        for name, pos, dtype, nullable in _columns(conn, schema, table)
+        for name, pos, dtype, nullable in cols
     )
     return TableScan(schema, table, table_type, stored.row_count, columns)
 
 
-def _same_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str, stored) -> bool:
-    now = {name: (int(pos), str(dtype)) for name, pos, dtype, _ in _columns(conn, schema, table)}
+def _same_columns(cols: list[tuple], stored: StoredProfile) -> bool:
+    now = {name: (int(pos), str(dtype)) for name, pos, dtype, _ in cols}
     return now == {name: (int(c[0]), str(c[1])) for name, c in stored.columns.items()}
+
+
+def _appendable(prev: StoredProfile | None, table_type: str, cols: list[tuple]) -> bool:
+    """A stored profile of the same table, columns and types: one to add new rows to."""
+    return prev is not None and prev.table_type == table_type and _same_columns(cols, prev)
+
+
+def _same_profile(scan: TableScan, stored: StoredProfile) -> bool:
+    """Whether a fresh profile says what the stored one said (rows and every statistic)."""
+    return scan.row_count == stored.row_count and {
+        c.name: (c.null_count, c.distinct_count, c.min_value, c.max_value) for c in scan.columns
+    } == {name: tuple(c[2:]) for name, c in stored.columns.items()}
 
 
 def _names_in(sql: str, names: set[str]) -> set[str]:
@@ -328,6 +331,7 @@ def _copied_profile(
     name: str,
     same: SameRows | None,
     scans: Mapping[str, TableScan],
+    cols: list[tuple],
 ) -> dict[str, ColumnScan]:
     """The profile of `name`'s pass-through columns from its source's scan, when the view
     has the source's row count (otherwise none: the view is profiled in full)."""
@@ -338,12 +342,20 @@ def _copied_profile(
     (rows,) = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchall()[0]
     if rows != source.row_count:
         return {}
-    types = {c[0]: str(c[2]) for c in _columns(conn, schema, table)}
-    return {
+    types = {c[0]: str(c[2]) for c in cols}
+    copied = {
         c.name: c
         for c in source.columns
-        if c.name in same.columns and types.get(c.name) == c.data_type
+        if same.passes(c.name) and types.get(c.name) == c.data_type
     }
+    sibling = scans.get(same.sibling) if same.sibling else None
+    if sibling is not None and sibling.row_count == rows:
+        copied |= {
+            c.name: c
+            for c in sibling.columns
+            if c.name in same.shared and types.get(c.name) == c.data_type
+        }
+    return copied
 
 
 def scan_warehouse(
@@ -352,10 +364,12 @@ def scan_warehouse(
     last_materialized: LastMaterialized,
     reuse: bool = True,
     same_rows: Mapping[str, SameRows] | None = None,
+    unions: Mapping[str, UnionOf] | None = None,
 ) -> ScanResult:
     """Scan every table and view whose data changed (every one with `reuse=False`); join
     what is declared about it and when it was written. `same_rows` names the views whose
-    pass-through columns take their source's profile (see SameRows)."""
+    pass-through columns take their source's profile (see SameRows); `unions` the history
+    views whose profile derives from their parts' (derive.py, not with `reuse=False`)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     listed = list_tables(conn)
     result = ScanResult([], now, declared)
@@ -366,37 +380,56 @@ def scan_warehouse(
         result.last_materialized[f"{schema}.{table}"] = max(known) if known else None
     stored = stored_profiles(conn) if reuse else {}
     views = _view_sql(conn)
+    columns = all_columns(conn)
     names = {f"{s}.{t}" for s, t, _ in listed}
+    # Tables and views whose data changed since the last scan (or may have): the views
+    # reading them are profiled again. A table profiled again only because it is small
+    # counts when its data may have changed or its profile differs from the stored one.
     changed: set[str] = set()
     scans: dict[str, TableScan] = {}
     kinds = {f"{s}.{t}": k for s, t, k in listed}
     reads = {v: _names_in(sql, names - {v}) for v, sql in views.items() if v in names}
     for name in _data_order(kinds, reads):
         schema, table = name.split(".", 1)
-        table_type = kinds[name]
+        table_type, cols = kinds[name], columns.get(name, [])
         last, prev = result.last_materialized[name], stored.get(name)
-        keep = (
+        unchanged = (
             prev is not None
             and prev.table_type == table_type
             and last is not None
             and prev.last_materialized == last
-            and _same_columns(conn, schema, table, prev)
+            and _same_columns(cols, prev)
         )
-        if keep and table_type == "VIEW":
-            keep = bool(reads.get(name)) and not (reads[name] & changed)
-        elif keep:
-            rows = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0]
-            keep = rows == prev.row_count and rows >= SMALL_TABLE_ROWS
+        if table_type == "VIEW":
+            unchanged = unchanged and bool(reads.get(name)) and not (reads[name] & changed)
+            keep = unchanged
+        else:
+            if unchanged:
+                rows = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0]
+                unchanged = rows == prev.row_count
+            keep = unchanged and prev.row_count >= SMALL_TABLE_ROWS
         if keep:
-            scans[name] = _reuse(conn, schema, table, table_type, prev)
+            scans[name] = _reuse(schema, table, table_type, prev, cols)
             result.reused[name] = prev.scanned_at
             continue
         decl = declared.get(name)
         pii = set(decl.pii_columns) if decl else set()
         masked = decl.masked_columns if decl else set()
-        copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans)
-        scans[name] = scan_table(conn, schema, table, table_type, pii, masked, copied)
-        changed.add(name)
+        derived = None
+        if table_type == "VIEW" and reuse and name in (unions or {}):
+            derived = union_scan(conn, schema, table, unions[name], scans, cols, pii)
+        elif table_type != "VIEW" and not unchanged and _appendable(prev, table_type, cols):
+            derived = appended_scan(conn, schema, table, prev, cols, pii)
+        if derived is not None:
+            scans[name] = derived
+            result.derived.add(name)
+        else:
+            copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
+            scans[name] = scan_table(
+                conn, schema, table, table_type, pii, masked, copied, cols=cols
+            )
+        if not (unchanged and _same_profile(scans[name], prev)):
+            changed.add(name)
     result.tables = [scans[f"{s}.{t}"] for s, t, _ in listed]
     return result
 

@@ -9,7 +9,7 @@ assets read the definitions' metadata from the asset graph of exactly those defi
 """
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
@@ -25,8 +25,12 @@ from fs_assets.catalog.tables import declared_tables
 from fs_assets.defs.asset_graph import graph_view, table_of
 from fs_assets.defs.catalog_metadata import table_schema
 from fs_assets.defs.governed import same_rows_views
+from fs_assets.defs.history import history_unions
 from fs_assets.defs.keys import DATA_PRODUCT_KEY, PROFILE_KEY, SCANNER_KEY, mastered_key
 from fs_assets.defs.metadata import table_name
+from fs_assets.defs.seed_names import seed_same_rows
+from fs_assets.defs.sources import SOURCE_ENTITIES
+from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import OWNER, KeyPath
 from fs_assets.model.paths import data_paths
 from fs_assets.transforms.governance.policies import load_policies
@@ -53,17 +57,28 @@ class GraphOf:
         return self._graph
 
 
-def _last_materialized(instance: dg.DagsterInstance) -> Callable[[KeyPath], dt.datetime | None]:
+def _last_materialized(
+    instance: dg.DagsterInstance, keys: Iterable[KeyPath] = ()
+) -> Callable[[KeyPath], dt.datetime | None]:
+    """When each asset last materialized; `keys` are read in one query up front (one
+    query per key cost the scanner more than profiling the small tables)."""
     cache: dict[KeyPath, dt.datetime | None] = {}
+
+    def stamp(event: dg.EventLogEntry | None) -> dt.datetime | None:
+        if event is None:
+            return None
+        return dt.datetime.fromtimestamp(event.timestamp, dt.UTC).replace(tzinfo=None)
+
+    wanted = sorted(set(keys))
+    if wanted:
+        cache.update(dict.fromkeys(wanted))
+        for record in instance.get_asset_records([dg.AssetKey(k) for k in wanted]):
+            entry = record.asset_entry
+            cache[tuple(entry.asset_key.path)] = stamp(entry.last_materialization)
 
     def lookup(key: KeyPath) -> dt.datetime | None:
         if key not in cache:
-            event = instance.get_latest_materialization_event(dg.AssetKey(key))
-            cache[key] = (
-                dt.datetime.fromtimestamp(event.timestamp, dt.UTC).replace(tzinfo=None)
-                if event
-                else None
-            )
+            cache[key] = stamp(instance.get_latest_materialization_event(dg.AssetKey(key)))
         return cache[key]
 
     return lookup
@@ -159,7 +174,8 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
         masking_key: MaskingKeyResource,
     ) -> dg.MaterializeResult:
         declared = declared_tables(graph.get())
-        last = _last_materialized(context.instance)
+        producers = [k for table in declared.values() for k in table.producers]
+        last = _last_materialized(context.instance, producers)
         key = masking_key.get()  # no key: fail before touching the catalog
         with warehouse.connect() as conn:
             # The governed views' keyed columns (tokens, hashes) read NULL in a session
@@ -170,7 +186,8 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 declared,
                 last,
                 reuse=not config.rescan_all,
-                same_rows=same_rows_views(load_policies()),
+                same_rows={**same_rows_views(load_policies()), **seed_same_rows()},
+                unions=history_unions([*ENTITIES.values(), *SOURCE_ENTITIES]),
             )
             write_catalog(conn, result)
             catalog_tables = {
@@ -195,6 +212,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 "columns_cataloged": dg.MetadataValue.int(len(columns)),
                 "tables_rescanned": dg.MetadataValue.json(result.rescanned),
                 "tables_reused": dg.MetadataValue.json(sorted(result.reused)),
+                "tables_derived": dg.MetadataValue.json(sorted(result.derived)),
                 "pii_columns": dg.MetadataValue.int(sum(1 for c in columns if c["pii_tag"])),
                 "tables": dg.MetadataValue.md(tables_markdown(result)),
             },

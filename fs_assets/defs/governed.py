@@ -462,18 +462,28 @@ def build_lead_list_asset(role: str) -> dg.AssetsDefinition:
 def same_rows_views(policies: PolicySet) -> dict[str, SameRows]:
     """The governed views that hold every row of their mastered source (the role has no
     row filter), with the columns they pass through unchanged (non-PII, and a history
-    view's validity interval): the catalog scanner takes those columns' profile from the
-    source's instead of scanning the same values once per role."""
+    view's validity interval), the golden customer's included: the catalog scanner takes
+    those columns' profile from the source's instead of scanning the same values once per
+    role; the pending-correction flag, the same SQL in each, is profiled in the first view
+    (by name) over the source and copied to the others."""
     views: dict[str, SameRows] = {}
-    for role in ROLES:
-        for ent, history in governed_sources():
+    first: dict[str, str] = {}  # source -> the first view (by name) over it
+    for role in sorted(ROLES, key=lambda r: view_name(r, "")):
+        for ent, history in (*governed_sources(), (GOLDEN_ENTITY, False)):
             view = governed_view(ent, role, policies, history)
             if view.row_filter:
                 continue
             passed = {c.name for c in view.columns if c.pii is None and c.operator is None}
-            views[f"{GOVERNED_SCHEMA}.{view.name}"] = SameRows(
-                f"{MASTERED_SCHEMA}.{source_name(ent, history)}",
+            schema = GOLDEN_SCHEMA if ent is GOLDEN_ENTITY else MASTERED_SCHEMA
+            source = f"{schema}.{source_name(ent, history)}"
+            name = f"{GOVERNED_SCHEMA}.{view.name}"
+            flag = flags_pending(ent, history)
+            sibling = first.setdefault(source, name) if flag else None
+            views[name] = SameRows(
+                source,
                 frozenset(passed | (set(HISTORY_DOCS) if history else set())),
+                shared=frozenset({PENDING_FLAG}) if sibling not in (None, name) else frozenset(),
+                sibling=sibling if sibling != name else None,
             )
     return views
 

@@ -7,11 +7,16 @@ columns with their meaning, and where each column comes from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import dagster as dg
 
+from fs_assets.catalog.derive import UnionOf
 from fs_assets.defs.keys import raw_key
 from fs_assets.defs.metadata import column_schema, mastered_column_lineage
 from fs_assets.model.columns import Entity
+from fs_assets.model.keys import MASTERED_SCHEMA, history_name, past_versions_name
+from fs_assets.transforms.raw_history import VERSION_COLUMN
 
 HISTORY_DOCS = {
     "valid_from": (
@@ -73,3 +78,18 @@ def history_column_lineage(ent: Entity) -> dg.TableColumnLineage:
     for name in HISTORY_DOCS:
         deps[name] = [dg.TableColumnDep(asset_key=source, column_name="modified_at")]
     return dg.TableColumnLineage(deps)
+
+
+def history_unions(entities: Iterable[Entity]) -> dict[str, UnionOf]:
+    """Each entity's history view as the union the mastering write makes of it (its
+    current rows, then the stored past versions): the catalog scanner derives the view's
+    profile from its parts' instead of profiling every version again."""
+    return {
+        f"{MASTERED_SCHEMA}.{history_name(ent)}": UnionOf(
+            f"{MASTERED_SCHEMA}.{ent.name}",
+            f"{MASTERED_SCHEMA}.{past_versions_name(ent)}",
+            VERSION_COLUMN,
+            *HISTORY_DOCS,
+        )
+        for ent in entities
+    }

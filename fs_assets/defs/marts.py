@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import Field
 
 from fs_assets.defs.automation import DOWNSTREAM
 from fs_assets.defs.governed import governed_key
@@ -42,8 +43,10 @@ from fs_assets.defs.marts_metadata import (
 from fs_assets.defs.metadata import table_name
 from fs_assets.identity.source_entity import core_source
 from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import MARTS_SCHEMA, OWNER, TRANSFORMATIONS_KEY
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.change_record import SCOPE_KEYS, load_scope_keys
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
 from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, build_cross_sell
 from fs_assets.transforms.marts.dashboards import (
@@ -55,7 +58,13 @@ from fs_assets.transforms.marts.dashboards import (
     build_spend_analysis,
     reporting_currency,
 )
-from fs_assets.transforms.marts.features import FEATURES_TABLE, IdentityLink, build_features
+from fs_assets.transforms.marts.features import (
+    FEATURES_TABLE,
+    IdentityLink,
+    build_features,
+    plan_features,
+    update_features,
+)
 from fs_assets.transforms.marts.model import FUNNEL_STAGES
 from fs_assets.transforms.marts.page_data import PAGE_ROLE, page_data
 from fs_assets.transforms.marts.quality import quality_kpis
@@ -109,6 +118,25 @@ def _build(warehouse: WarehouseResource, build: Callable[[duckdb.DuckDBPyConnect
         return build(conn)
 
 
+# The features' materialization metadata: the builds the table was made from (plan_features).
+BUILT_FROM = "built_from"
+
+
+class FeaturesConfig(dg.Config):
+    full_rebuild: bool = Field(
+        default=False,
+        description="Rebuild every customer's features, not only those of the customers the "
+        "last customer write changed.",
+    )
+
+
+def _built_from(event: dg.EventLogEntry | None) -> dict[str, object] | None:
+    """The `built_from` of a features materialization, if it recorded one."""
+    mat = event.asset_materialization if event is not None else None
+    value = mat.metadata.get(BUILT_FROM) if mat is not None else None
+    return value.value if isinstance(value, dg.JsonMetadataValue) else None
+
+
 @_mart_asset(
     FEATURES_KEY,
     FEATURES_TABLE,
@@ -124,11 +152,39 @@ def _build(warehouse: WarehouseResource, build: Callable[[duckdb.DuckDBPyConnect
     "region (the golden record's state and country).",
     {"duckdb"},
 )
-def customer_features(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def customer_features(
+    context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     core = core_source()
     identity = IdentityLink(CUSTOMER_IDENTITY, core, GOLDEN_CUSTOMER) if core is not None else None
-    rows = _build(warehouse, lambda conn: build_features(conn, identity))
-    return dg.MaterializeResult(metadata={"dagster/row_count": dg.MetadataValue.int(rows)})
+    previous = _built_from(context.instance.get_latest_materialization_event(FEATURES_KEY))
+    # The identity links and the golden records (the person's region) as read: a change
+    # of either rebuilds in full.
+    stamps = [
+        context.instance.get_latest_materialization_event(key)
+        for key in (CUSTOMER_IDENTITY_KEY, GOLDEN_CUSTOMER_KEY)
+    ]
+    stamp = "/".join("-" if e is None else str(e.timestamp) for e in stamps)
+    with warehouse.connect() as conn:
+        conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
+        plan = plan_features(conn, previous, stamp, config.full_rebuild)
+        updated = 0
+        if plan.mode == "full":
+            build_features(conn, identity)
+        elif plan.mode == "incremental":
+            load_scope_keys(conn, CUSTOMER)
+            updated = update_features(conn, SCOPE_KEYS, identity)
+        rows = conn.execute(f"select count(*) from {FEATURES_TABLE}").fetchall()[0][0]
+    context.log.info(f"customer features: {plan.mode} ({plan.reason}), {updated} rows rewritten")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(rows),
+            "mode": dg.MetadataValue.text(plan.mode),
+            "mode_reason": dg.MetadataValue.text(plan.reason),
+            "customers_rewritten": dg.MetadataValue.int(updated),
+            BUILT_FROM: dg.MetadataValue.json({**plan.built_from, "rows": rows}),
+        }
+    )
 
 
 @_mart_asset(

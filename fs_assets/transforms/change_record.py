@@ -203,6 +203,19 @@ def scoped_rows_sql(ent: Entity, table: str) -> str:
     )
 
 
+def load_scoped_rows(conn: duckdb.DuckDBPyConnection, ent: Entity) -> dict[str, str]:
+    """The mastered table's changed-key rows (`scoped_rows_sql`, after `load_scope_keys`)
+    copied once into a temp table: the rules, key, pandera and reconciliation checks each
+    read them, so the table is filtered once instead of once per check (the other tables
+    are read once, on a few columns: a full copy would cost more). Table -> temp table."""
+    name = f"{SCOPE_KEYS}_mastered"
+    table = mastered_table(ent)
+    conn.execute(
+        f"create or replace temp table {name} as select * from {scoped_rows_sql(ent, table)}"
+    )
+    return {table: name}
+
+
 def passed_builds(conn: duckdb.DuckDBPyConnection, entity: str) -> dict[str, tuple[int, bool]]:
     """Check name -> (the last build it evaluated, whether it passed)."""
     if not table_exists(conn, "meta", "check_evidence"):

@@ -179,13 +179,15 @@ def past_versions_select_sql(ent: Entity) -> str:
     return history_select_sql(ent, "e._valid and e._valid_newer > 0")
 
 
-def history_view_sql(ent: Entity) -> str:
+def history_view_sql(ent: Entity, current: str | None = None, past: str | None = None) -> str:
     """The history as the mastered rows (current: valid from their modified_at, valid_to
     NULL) and the past versions. `_modified_ts` is modified_at parsed, which is what the
-    mastered row's typed modified_at holds."""
+    mastered row's typed modified_at holds. `current`/`past`: other relations of the same
+    columns in their place (the checks' rows of the changed keys)."""
     return (
         f"select m.*, m.{q(VERSION_COLUMN)} as valid_from, cast(null as timestamp) as valid_to "
-        f"from {mastered_table(ent)} m union all select * from {past_versions_table(ent)}"
+        f"from {current or mastered_table(ent)} m "
+        f"union all select * from {past or past_versions_table(ent)}"
     )
 
 

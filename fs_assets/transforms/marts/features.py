@@ -28,9 +28,11 @@ from dataclasses import dataclass, replace
 
 import duckdb
 
+from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import AS_OF, SEGMENT_LABELS, TRANSACTION_MODES
+from fs_assets.transforms.change_record import INCREMENTAL, current_build, read_change
 from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.marts.model import (
     DEAL_CATEGORIES,
@@ -94,13 +96,22 @@ _PERSON = "coalesce(g.golden_id, 'cust:' || c.cust_id)"
 _PERSON_WINDOW = f"person_w as (partition by {_PERSON} order by c.modified_at desc, c.cust_id)"
 
 
-def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object]]:
+def features_sql(
+    identity: IdentityLink | None = None, only: str | None = None
+) -> tuple[str, list[object]]:
     """The statement that (re)creates the features table, and its parameters in order;
-    `identity`: join each customer's golden id from that table."""
+    `identity`: join each customer's golden id from that table; `only`: a relation of
+    cust_ids whose rows are inserted instead (their transactions alone are read)."""
     spend, spend_params = spend_predicate()
     s = SqlBuilder()
+    head = (
+        f"insert into {FEATURES_TABLE} by name"
+        if only
+        else f"create or replace table {FEATURES_TABLE} as"
+    )
+    mine = f" and t.cust_id in (select cust_id from {only})" if only else ""
     s.add(
-        f"""create or replace table {FEATURES_TABLE} as
+        f"""{head}
     with bounds as (
       select coalesce(max(transaction_ts), ?::timestamp) as as_of from mastered.transaction
     ),
@@ -109,7 +120,7 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
              t.transaction_reason as reason, t.transaction_status as status,
              t.transaction_ts as ts, b.as_of, ({spend}) as is_spend
       from mastered.transaction t, bounds b
-      where t.transaction_ts > b.as_of - to_days(?::integer)
+      where t.transaction_ts > b.as_of - to_days(?::integer){mine}
     ),
     agg as (
       select cust_id,
@@ -214,8 +225,20 @@ def features_sql(identity: IdentityLink | None = None) -> tuple[str, list[object
         ],
         ", ",
     )
-    s.add(f"]))) as top\n    window {_PERSON_WINDOW}\n    order by c.cust_id")
+    where = f"\n    where c.cust_id in (select cust_id from {only})" if only else ""
+    s.add(f"]))) as top{where}\n    window {_PERSON_WINDOW}\n    order by c.cust_id")
     return s.text, s.params
+
+
+def _present(conn: duckdb.DuckDBPyConnection, identity: IdentityLink | None) -> IdentityLink | None:
+    """`identity` when its table exists (identity resolution has run), without the golden
+    records when theirs does not; else None."""
+    if identity is None or not table_exists(conn, *identity.table.split(".")):
+        return None
+    golden = identity.golden
+    if golden is not None and not table_exists(conn, *golden.split(".")):
+        return replace(identity, golden=None)
+    return identity
 
 
 def build_features(conn: duckdb.DuckDBPyConnection, identity: IdentityLink | None = None) -> int:
@@ -223,11 +246,89 @@ def build_features(conn: duckdb.DuckDBPyConnection, identity: IdentityLink | Non
     joined when `identity` is given and its table exists, the golden records' region when
     their table exists too."""
     conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
-    if identity is not None and not table_exists(conn, *identity.table.split(".")):
-        identity = None
-    golden = identity.golden if identity is not None else None
-    if identity is not None and golden is not None and not table_exists(conn, *golden.split(".")):
-        identity = replace(identity, golden=None)
-    sql, params = features_sql(identity)
+    sql, params = features_sql(_present(conn, identity))
     conn.execute(sql, params)
     return int(conn.execute(f"select count(*) from {FEATURES_TABLE}").fetchall()[0][0])
+
+
+def update_features(
+    conn: duckdb.DuckDBPyConnection, keys: str, identity: IdentityLink | None = None
+) -> int:
+    """Rewrite the rows of the customers in `keys` (a relation with a `key` column), and of
+    every customer sharing a golden id with one (whose person_record may move), in one
+    transaction; the number of rows rewritten. Exact when nothing else the features read
+    changed since the table was built (the caller's proof: only these customers did)."""
+    identity = _present(conn, identity)
+    touched = "_features_touched"
+    if identity is None:
+        conn.execute(f"create or replace temp table {touched} as select key as cust_id from {keys}")
+    else:
+        link = _identity_relation(identity)
+        conn.execute(
+            f"""create or replace temp table {touched} as
+            select key as cust_id from {keys}
+            union select g.source_id from {link} g where g.golden_id in (
+              select golden_id from {link} i where i.source_id in (select key from {keys}))""",
+            [identity.source] * 2,
+        )
+    sql, params = features_sql(identity, only=touched)
+    conn.execute("begin transaction")
+    try:
+        conn.execute(
+            f"delete from {FEATURES_TABLE} where cust_id in (select cust_id from {touched})"
+        )
+        conn.execute(sql, params)
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return int(conn.execute(f"select count(*) from {touched}").fetchall()[0][0])
+
+
+# The mastered entities the features read, whose builds a features table was made from.
+FEATURE_SOURCES = ("customer", "transaction", "account", "product")
+
+
+@dataclass(frozen=True)
+class FeaturesPlan:
+    """How to bring the features up to date: `full`, `incremental` (the customers of the
+    last customer write), or `unchanged`; why; and the builds it will be made from."""
+
+    mode: str
+    reason: str
+    built_from: dict[str, object]
+
+
+def plan_features(
+    conn: duckdb.DuckDBPyConnection,
+    previous: dict[str, object] | None,
+    identity_stamp: str | None,
+    full_rebuild: bool = False,
+) -> FeaturesPlan:
+    """Incremental only when the table is the one `previous` (the last build's `built_from`)
+    describes and the one write since is an incremental customer write: transactions,
+    accounts, products and identity links as they were, the customer write started from
+    the build the table was made from. Anything else rebuilds in full."""
+    builds: dict[str, object] = {e: current_build(conn, e) for e in FEATURE_SOURCES}
+    now = {**builds, "identity": identity_stamp}
+    if full_rebuild:
+        return FeaturesPlan("full", "full_rebuild requested", now)
+    if not previous or not table_exists(conn, MARTS_SCHEMA, FEATURES_TABLE.split(".")[1]):
+        return FeaturesPlan("full", "no earlier build recorded", now)
+    rows = conn.execute(f"select count(*) from {FEATURES_TABLE}").fetchall()[0][0]
+    if rows != previous.get("rows"):
+        return FeaturesPlan("full", "the table was written outside this asset", now)
+    moved = [k for k in (*FEATURE_SOURCES[1:], "identity") if now[k] != previous.get(k)]
+    if moved:
+        return FeaturesPlan("full", f"rebuilt since: {', '.join(moved)}", now)
+    if builds["customer"] == previous.get("customer"):
+        return FeaturesPlan("unchanged", "no customer write since", now)
+    record = read_change(conn, CUSTOMER)
+    if (
+        record is None
+        or record.mode != INCREMENTAL
+        or record.build_id != builds["customer"]
+        or record.base_build_id != previous.get("customer")
+    ):
+        return FeaturesPlan("full", "customers changed by more than one incremental write", now)
+    return FeaturesPlan("incremental", "the last customer write's keys", now)

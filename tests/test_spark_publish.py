@@ -2,10 +2,11 @@
 
 The fast tests pin the pointer's rules (names, retention, a broken pointer, the local
 commit). The slow ones start a writer in a subprocess (its own SparkSession), let it
-write a new version and SIGKILL it at the one step that would make it current: replacing
-mastered.customer, ingesting a file (batch renamed in, ledger row not yet committed) and
-replacing region partitions. Plain readers (pyarrow, DuckDB) and the engine still see the
-previous version; the next run succeeds and drops what the killed writer left.
+write a new version and SIGKILL it at the step that would make it current, or right
+after it: a mastering build (five tables, one manifest), ingesting a file (batch renamed
+in, ledger row not yet committed) and replacing region partitions. Plain readers
+(pyarrow, DuckDB) and the engine see the previous version or, after the commit, the whole
+next one, never a mix; the next run succeeds and drops what the killed writer left.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fs_assets.engines.publish import (
     POINTER,
     PointerError,
     commit_local,
+    current_build,
     current_folder,
     current_partitions,
     expired,
@@ -96,15 +98,19 @@ from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
 root, control, step, arg = sys.argv[1:5]
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
+commit = se.commit_local
+def commit_then_die(*args, **kwargs):
+    commit(*args, **kwargs)
+    die()
 with se.spark_warehouse(root, Path(control), "local[1]", json.loads(os.environ["CONF"])) as wh:
-    if step == "replace":
-        se.SparkWarehouse.write_pointer = die  # the new version is written, not current
+    if step == "build":  # killed at the first local commit of the build, or just after it
+        se.commit_local = commit_then_die if arg == "after" else die
         se.build_mastered(wh, CUSTOMER)
     elif step == "ingest":
         se.record_outcome = die  # the batch is renamed in, its ledger row not committed
         se.ingest_file(wh, CUSTOMER, Path(arg))
     else:
-        se.SparkWarehouse.write_pointer = die  # partition folders moved in, no manifest
+        se.SparkWarehouse.commit_doc = die  # partition folders moved in, no manifest
         se.write_partitions(wh, [tuple(p) for p in json.loads(arg)], REGION_SELECT_SQL,
                             EXPORT_NAME)
 print("the writer was not killed")
@@ -161,27 +167,45 @@ def _plain_rows(folder: Path) -> list[tuple]:
     return by_duck
 
 
+def _engine_view(home: Path) -> dict[str, str | None]:
+    """The engine's own reader: the current folder of every table of a customer build."""
+    from pyspark.sql import SparkSession
+
+    from fs_assets.engines import spark as se
+
+    with duckdb.connect() as control:
+        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(home / "wh"), control)
+        return {f"{s}/{n}": wh.current_path(s, n) for s, n in se.build_tables("customer")}
+
+
 @pytest.mark.slow
-def test_a_killed_replace_leaves_the_previous_version_current(built, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kill", ["before", "after"])
+def test_a_killed_build_leaves_all_old_or_all_new_tables(built, tmp_path: Path, kill) -> None:
+    """A mastering build replaces five tables. Killed before its first commit, readers see
+    the whole previous build; killed right after it, the whole new one: never the new
+    mastered table with the old history or quarantine (what moving a pointer per table
+    left). The next build succeeds and leaves only its own versions."""
     from fs_assets.engines import spark as se
     from fs_assets.model.entities import CUSTOMER
 
     home = _copy(built, tmp_path)
-    table = home / "wh" / "mastered" / "customer"
-    before, rows = current_folder(table), _plain_rows(current_folder(table))
-    _kill_writer(home, "replace")
-    orphans = [p for p in table.iterdir() if p.name.startswith("version-") and p != before]
-    assert orphans, "the killed writer had written its version"
-    assert current_folder(table) == before and _plain_rows(before) == rows
+    before = _engine_view(home)
+    assert all(before.values()) and len(set(before.values())) == 5
+    rows = _plain_rows(current_build(home / "wh", "customer")["mastered/customer"])
+    _kill_writer(home, "build", kill)
+    after = _engine_view(home)
+    unchanged = {t for t in after if after[t] == before[t]}
+    assert unchanged == (set(after) if kill == "before" else set()), (before, after)
+    plain = current_build(home / "wh", "customer")
+    assert {t: str(f) for t, f in plain.items()} == after  # plain readers agree
+    assert _plain_rows(plain["mastered/customer"]) == rows
     with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
-        assert sorted(r[0] for r in wh.read("mastered", "customer").collect()) == [
-            r[0] for r in rows
-        ]
-        wh.retention_s = 0  # the next run drops every version it does not point at
+        wh.retention_s = 0  # the next build drops every version it does not name
         se.build_mastered(wh, CUSTOMER)
-    after = current_folder(table)
-    assert after != before and _plain_rows(after) == rows
-    assert sorted(p.name for p in table.iterdir()) == sorted([POINTER, after.name])
+    final = current_build(home / "wh", "customer")
+    assert _plain_rows(final["mastered/customer"]) == rows
+    for folder in final.values():
+        assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]
 
 
 @pytest.mark.slow
@@ -255,8 +279,8 @@ def test_the_hadoop_pointer_commit_replaces_the_pointer(
         wh = se.SparkWarehouse(session, str(tmp_path), control)
         table = f"file://{tmp_path}/t"
         assert wh.read_pointer(table) is None
-        wh.write_pointer(table, {"version": "version-a"})
-        wh.write_pointer(table, {"version": "version-b"})
+        wh.commit_doc(f"{table}/{POINTER}", {"version": "version-a"})
+        wh.commit_doc(f"{table}/{POINTER}", {"version": "version-b"})
         assert wh.read_pointer(table) == {"version": "version-b"}
     assert current_folder(tmp_path / "t") == tmp_path / "t" / "version-b"
     left = sorted(p.name for p in (tmp_path / "t").iterdir() if not p.name.endswith(".crc"))

@@ -12,7 +12,8 @@ Spark-specific is only input and output:
   folder per ingested file, renamed in whole; one the ledger lacks is dropped),
   `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
   `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
-  `quarantine/<entity>_pending_corrections/` (each a version folder named by a pointer,
+  `quarantine/<entity>_pending_corrections/`, `quarantine/<entity>_superseded_invalid/`
+  (each build's version folders named together by one manifest `_builds/<entity>.json`,
   see publish.py) and the Hive layout `customer_overview/country=<c>/state=<s>/` (a
   version folder per partition, named by one manifest);
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
@@ -30,7 +31,7 @@ import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -42,6 +43,7 @@ from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.engines.publish import (
     DEFAULT_RETENTION_S,
     POINTER,
+    build_manifest,
     commit_local,
     expired,
     is_object_store,
@@ -162,6 +164,7 @@ class SparkWarehouse:
     root: str
     control: duckdb.DuckDBPyConnection  # ledger only
     retention_s: float = DEFAULT_RETENTION_S  # how long replaced versions are kept
+    _builds: dict[str, dict | None] = field(default_factory=dict)  # manifests read so far
 
     # --- files ------------------------------------------------------------------------
     def table_path(self, schema: str, name: str) -> str:
@@ -191,10 +194,9 @@ class SparkWarehouse:
             return []
         return [s.getPath().getName() for s in self._fs(path).listStatus(self._hpath(path))]
 
-    # --- versions and pointers (see publish.py) ---------------------------------------
-    def read_pointer(self, folder: str) -> dict | None:
-        """The pointer document of the table or layout at `folder`; None if it has none."""
-        path = f"{folder}/{POINTER}"
+    # --- versions and manifests (see publish.py) --------------------------------------
+    def read_doc(self, path: str) -> dict | None:
+        """The manifest document at `path`; None if there is none."""
         local = local_path(path)
         if local is not None:
             if not local.exists():
@@ -209,9 +211,13 @@ class SparkWarehouse:
         finally:
             stream.close()
 
-    def write_pointer(self, folder: str, doc: dict) -> None:
-        """Make `doc` the pointer of `folder` in one atomic step (publish.py says how)."""
-        path, text = f"{folder}/{POINTER}", pointer_text(doc)
+    def read_pointer(self, folder: str) -> dict | None:
+        """The manifest of the layout or batch table at `folder`; None if it has none."""
+        return self.read_doc(f"{folder}/{POINTER}")
+
+    def commit_doc(self, path: str, doc: dict) -> None:
+        """Make `doc` the manifest at `path` in one atomic step (publish.py says how)."""
+        text = pointer_text(doc)
         local = local_path(path)
         if local is not None:
             commit_local(local, text)
@@ -224,7 +230,8 @@ class SparkWarehouse:
             finally:
                 out.close()
             return
-        tmp = self._hpath(f"{folder}/.{POINTER}.{uuid.uuid4().hex[:8]}.tmp")
+        folder, name = path.rsplit("/", 1)
+        tmp = self._hpath(f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp")
         out = fs.create(tmp, False)
         try:
             out.write(bytearray(text.encode("utf-8")))
@@ -246,11 +253,19 @@ class SparkWarehouse:
             if legacy or name in expired([name], keep, self.retention_s):
                 self.delete(f"{folder}/{name}")
 
+    def build(self, build: str) -> dict | None:
+        """The manifest of one mastering build, read once per unit of work: every table
+        of the build is then read from the same build, even if a newer one commits."""
+        if build not in self._builds:
+            self._builds[build] = self.read_doc(build_manifest(self.root, build))
+        return self._builds[build]
+
     def current_path(self, schema: str, name: str) -> str | None:
-        """The folder of the current version of a replaced table; None before its first."""
-        folder = self.table_path(schema, name)
-        doc = self.read_pointer(folder)
-        return None if doc is None else f"{folder}/{doc['version']}"
+        """The current version folder of a table a build replaces; None before its first."""
+        owner = build_owner(schema, name)
+        doc = self.build(owner) if owner is not None else None
+        folder = (doc or {}).get("tables", {}).get(f"{schema}/{name}")
+        return None if folder is None else f"{self.root.rstrip('/')}/{folder}"
 
     # --- SQL --------------------------------------------------------------------------
     def sql(self, duckdb_sql: str, params: Sequence[object] | None = None) -> DataFrame:
@@ -325,32 +340,54 @@ class SparkWarehouse:
         if batch:
             yield pd.DataFrame.from_records(batch, columns=columns)
 
-    def replace(self, tables: dict[tuple[str, str], DataFrame]) -> None:
-        """Write each table as a new version folder, then point each table at it.
+    def replace(self, build: str, tables: dict[tuple[str, str], DataFrame]) -> None:
+        """Write each table of one build as a new version folder, then make them all
+        current together with the build's manifest, committed last in one atomic step.
 
-        Nothing is renamed or deleted before the pointers move, so a failure or a kill
-        while writing leaves every table as it was (the half-written folder is unnamed
-        and dropped after the retention); each pointer moves in one atomic step.
+        Nothing is renamed or deleted before the manifest moves, so a failure or a kill
+        while writing leaves every table as it was (the half-written folders are named by
+        no manifest and dropped after the retention).
         """
-        written: dict[str, str] = {}
+        version, written = new_version(), []
         try:
-            for (schema, name), frame in tables.items():
-                folder, version = self.table_path(schema, name), new_version()
-                frame.write.mode("errorifexists").parquet(f"{folder}/{version}")
-                written[folder] = version
+            for schema, name in tables:
+                folder = self.table_path(schema, name)
+                tables[(schema, name)].write.mode("errorifexists").parquet(f"{folder}/{version}")
+                written.append(folder)
         except BaseException:
-            for folder, version in written.items():
+            for folder in written:
                 self.delete(f"{folder}/{version}")
             raise
-        for folder, version in written.items():
-            self.write_pointer(folder, {"version": version})
-        for folder, version in written.items():
+        rel = {f"{s}/{n}": f"{s}/{n}/{version}" for s, n in tables}
+        doc = {"build": version, "tables": rel}
+        self.commit_doc(build_manifest(self.root, build), doc)
+        self._builds[build] = doc
+        for folder in written:
+            # A per-table pointer of the layout before build manifests would name a stale
+            # version to a plain reader: it goes once the manifest is committed.
+            self.delete(f"{folder}/{POINTER}")
             self.drop_expired(folder, {version})
 
 
 def is_batch_table(schema: str, name: str) -> bool:
     """Raw and ingest rejects grow by batch folders; every other table is replaced."""
     return schema == "raw" or name.endswith("_ingest_rejects")
+
+
+def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
+    """The tables one mastering build of `entity` replaces together, in one manifest."""
+    return (
+        ("mastered", entity),
+        ("mastered", f"{entity}_history"),
+        ("quarantine", f"{entity}_rejects"),
+        ("quarantine", f"{entity}_pending_corrections"),
+        ("quarantine", f"{entity}_superseded_invalid"),
+    )
+
+
+def build_owner(schema: str, name: str) -> str | None:
+    """The entity whose mastering build replaces schema.name; None for any other table."""
+    return next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
 
 
 def _text_ddl(ent: Entity) -> str:
@@ -586,19 +623,14 @@ def build_mastered(
         ranked = wh.sql(ranked_sql(ent)).persist()
         ranked.createOrReplaceTempView("_ranked")
         wh.sql(INVALID_SQL).createOrReplaceTempView(INVALID)
-        wh.replace(
-            {
-                ("mastered", ent.name): wh.sql(mastered_select_sql(ent)),
-                ("mastered", f"{ent.name}_history"): wh.sql(history_select_sql(ent)),
-                ("quarantine", f"{ent.name}_rejects"): wh.sql(rejects_select_sql(ent), [now]),
-                ("quarantine", f"{ent.name}_pending_corrections"): wh.sql(
-                    pending_select_sql(ent), [now]
-                ),
-                ("quarantine", f"{ent.name}_superseded_invalid"): wh.sql(
-                    superseded_select_sql(ent), [now]
-                ),
-            }
+        frames = (
+            wh.sql(mastered_select_sql(ent)),
+            wh.sql(history_select_sql(ent)),
+            wh.sql(rejects_select_sql(ent), [now]),
+            wh.sql(pending_select_sql(ent), [now]),
+            wh.sql(superseded_select_sql(ent), [now]),
         )
+        wh.replace(ent.name, dict(zip(build_tables(ent.name), frames, strict=True)))
         counts = wh.execute(EVALUATED_COUNTS_SQL).fetchone()
         failures = dict(wh.execute(RULE_FAILURES_SQL).fetchall())
     finally:
@@ -660,7 +692,9 @@ def write_partitions(
                 folder = f"country={country}/state={state}/{version}"
                 wh._rename(f"{staging}/{country_dir}/{state_dir}", f"{root}/{folder}")
                 current[(country, state)] = folder
-        wh.write_pointer(root, {"partitions": sorted([c, s, f] for (c, s), f in current.items())})
+        wh.commit_doc(
+            f"{root}/{POINTER}", {"partitions": sorted([c, s, f] for (c, s), f in current.items())}
+        )
     finally:
         wh.delete(staging)
         wh.spark.catalog.dropTempView("_pairs")

@@ -27,7 +27,7 @@ pytest.importorskip("pyspark")
 from asset_checks.rule_checks import key_duplicates, rule_failures
 from fs_assets.engines import duckdb_engine
 from fs_assets.engines import spark as spark_engine
-from fs_assets.engines.publish import current_build, current_partitions
+from fs_assets.engines.publish import current_batches, current_build, current_partitions
 from fs_assets.generator import generate_landing
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
@@ -227,7 +227,9 @@ def _parquet(wh: spark_engine.SparkWarehouse, schema: str, name: str, nested: bo
     folder its build's manifest names (never the table folder itself: it holds other
     versions)."""
     if nested:
-        return [wh.table_path(schema, name) + "/*/*.parquet"]
+        batches = current_batches(Path(wh.table_path(schema, name)))
+        assert batches, f"{schema}.{name} has no committed batch"
+        return [str(b / "*.parquet") for b in batches]
     owner = spark_engine.build_owner(schema, name)
     assert owner is not None, f"{schema}.{name} belongs to no build"
     folder = current_build(Path(wh.root), owner).get(f"{schema}/{name}")

@@ -28,6 +28,7 @@ from fs_assets.engines.publish import (
     POINTER,
     PointerError,
     commit_local,
+    current_batches,
     current_build,
     current_folder,
     current_partitions,
@@ -208,30 +209,94 @@ def test_a_killed_build_leaves_all_old_or_all_new_tables(built, tmp_path: Path, 
         assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]
 
 
+def _raw_count(home: Path) -> int:
+    """raw.customer as the engine reads it (a fresh reader on the writer's ledger)."""
+    from pyspark.sql import SparkSession
+
+    from fs_assets.engines import spark as se
+    from fs_assets.model.entities import CUSTOMER
+
+    with duckdb.connect(str(home / "control.duckdb"), read_only=True) as control:
+        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(home / "wh"), control)
+        return wh.read("raw", CUSTOMER.name, se.raw_ddl(CUSTOMER)).count()
+
+
 @pytest.mark.slow
-def test_a_killed_ingest_is_dropped_and_read_again(built, tmp_path: Path) -> None:
+def test_a_killed_ingest_is_invisible_dropped_and_read_again(built, tmp_path: Path) -> None:
+    """Killed after its batch folder is renamed in but before its ledger row commits: no
+    reader sees the batch; the next ingest drops it and reads the file exactly once."""
     from fs_assets.engines import spark as se
     from fs_assets.model.entities import CUSTOMER
 
     home, second = _copy(built, tmp_path), built[1][1]
     raw = home / "wh" / "raw" / "customer"
-    batches = sorted(p.name for p in raw.iterdir())
+    batches, rows = sorted(p.name for p in raw.iterdir()), _raw_count(home)
+    committed = current_batches(raw)
     _kill_writer(home, "ingest", str(second))
     assert len(sorted(p.name for p in raw.iterdir())) == len(batches) + 1  # renamed in whole
+    assert _raw_count(home) == rows, "a batch the ledger lacks must not be read"
+    assert current_batches(raw) == committed
     with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
         outcome = se.ingest_file(wh, CUSTOMER, second)
         assert outcome.status == "ingested" and outcome.rows_inserted > 0
+        wh.register("raw", CUSTOMER.name, se.raw_ddl(CUSTOMER))  # with the new batch
         counts = wh.execute(
             "select count(*), count(distinct (cust_id, _modified_ts)) from raw.customer"
         ).fetchone()
         # The killed attempt's batch is gone: every version once, the file counted once.
-        assert counts[0] == counts[1]
+        assert counts[0] == counts[1] == rows + outcome.rows_inserted
         (ledgered,) = wh.control.execute(
             "select count(*) from meta.ingest_ledger where file_name = ?", [second.name]
         ).fetchone()
         assert ledgered == 1
     assert len(list(raw.iterdir())) == len(batches) + 1
     assert not (raw / "_staging").exists()
+    assert len(current_batches(raw)) == len(committed) + 1
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL at one line: nothing after it runs."""
+
+
+@pytest.mark.slow
+def test_an_ingest_killed_after_its_ledger_commit_is_read_once(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the ledger row commits but before the batch manifest is rewritten: the
+    engine reads the batch (the ledger commits it), a plain reader sees the batches before
+    it (never a half state), and the next ingest skips the file and catches the manifest up."""
+    from fs_assets.engines import spark as se
+    from fs_assets.model.entities import CUSTOMER
+
+    home, second = _copy(built, tmp_path), built[1][1]
+    raw = home / "wh" / "raw" / "customer"
+    committed, rows = current_batches(raw), _raw_count(home)
+    publish, calls = se.publish_batches, []
+
+    def killed_after_commit(wh, ent) -> None:
+        calls.append(ent.name)
+        if len(calls) == 2:  # the first call catches up at the start; this one follows the commit
+            raise _Killed
+        publish(wh, ent)
+
+    monkeypatch.setattr(se, "publish_batches", killed_after_commit)
+    home_wh, control = str(home / "wh"), home / "control.duckdb"
+    with se.spark_warehouse(home_wh, control, "local[1]", CONF) as wh, pytest.raises(_Killed):
+        se.ingest_file(wh, CUSTOMER, second)
+    monkeypatch.setattr(se, "publish_batches", publish)
+    assert current_batches(raw) == committed
+    inserted = _raw_count(home) - rows
+    assert inserted > 0
+    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+        assert se.ingest_file(wh, CUSTOMER, second).status == "skipped"
+    assert _raw_count(home) == rows + inserted
+    assert len(current_batches(raw)) == len(committed) + 1
+    with duckdb.connect() as conn:
+        (plain,) = conn.execute(
+            "select count(*) from read_parquet(?)",
+            [[str(b / "*.parquet") for b in current_batches(raw)]],
+        ).fetchone()
+    assert plain == rows + inserted
 
 
 @pytest.mark.slow

@@ -10,11 +10,14 @@ the next one, never a mix. The regional layout keeps one version folder per part
 `customer_overview/country=<c>/state=<s>/version-.../`, and one manifest
 `customer_overview/_CURRENT` naming the current folder of every partition (`{"partitions":
 [[country, state, "country=<c>/state=<s>/version-..."], ...]}`, relative to the layout).
-Readers read the manifest first and then only the folder(s) it names, so a reader never
-sees half a table, an empty folder or a gap: a writer killed at any line leaves the
-manifest as it was. Paths in manifests are relative, so a warehouse can be copied or moved.
-A plain reader (PySpark, pyarrow, DuckDB) opens the manifest, then reads the Parquet files
-of the folders it names (`current_build` and `current_partitions` below do it for a local
+Raw and ingest rejects grow by batch folders; `<table>/_CURRENT` lists the batches the
+ingest ledger has committed (`{"batches": ["batch=...", ...]}`), rewritten whole from the
+ledger after each commit. Readers read the manifest first and then only the folder(s) it
+names, so a reader never sees half a table, an empty folder, a gap or a batch the ledger
+does not know: a writer killed at any line leaves the manifest as it was. Paths in
+manifests are relative, so a warehouse can be copied or moved. A plain reader (PySpark,
+pyarrow, DuckDB) opens the manifest, then reads the Parquet files of the folders it names
+(`current_build`, `current_partitions` and `current_batches` below do it for a local
 path).
 
 How the pointer is committed depends on the filesystem, each one a single atomic step:
@@ -46,8 +49,8 @@ OBJECT_STORE_SCHEMES = frozenset(
 )
 
 
-# What a manifest names: a version, partitions, a build's tables.
-MANIFEST_KEYS = frozenset({"version", "partitions", "tables"})
+# What a manifest names: a version, partitions, a build's tables, committed batches.
+MANIFEST_KEYS = frozenset({"version", "partitions", "tables", "batches"})
 
 
 class PointerError(RuntimeError):
@@ -156,6 +159,15 @@ def current_build(root: Path, build: str) -> dict[str, Path]:
         return {}
     doc = parse_pointer(manifest.read_text(encoding="utf-8"), str(manifest))
     return {table: root / folder for table, folder in doc.get("tables", {}).items()}
+
+
+def current_batches(table: Path) -> list[Path]:
+    """A plain local reader's way in to raw or ingest rejects: the committed batches."""
+    pointer = table / POINTER
+    if not pointer.exists():
+        return []
+    doc = parse_pointer(pointer.read_text(encoding="utf-8"), str(pointer))
+    return [table / name for name in doc.get("batches", [])]
 
 
 def current_folder(table: Path) -> Path | None:

@@ -9,7 +9,8 @@ Spark-specific is only input and output:
   DuckDB's dialect (header, `"` quote and escape, all text, FAILFAST so a malformed row
   rejects the whole file, as DuckDB's strict mode does);
 - warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
-  folder per ingested file, renamed in whole; one the ledger lacks is dropped),
+  folder per ingested file, renamed in whole, read only once the ledger commits it and
+  listed for plain readers in `raw/<entity>/_CURRENT`; one the ledger lacks is dropped),
   `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
   `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
   `quarantine/<entity>_pending_corrections/`, `quarantine/<entity>_superseded_invalid/`
@@ -54,9 +55,10 @@ from fs_assets.engines.publish import (
 )
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.keys import LEDGER, META_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
-from fs_assets.transforms.duckdb_file import DuckDBFile, open_file
+from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
 from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
@@ -116,6 +118,7 @@ AUDIT_DDL = (
     "_modified_ts TIMESTAMP_NTZ, _source_file STRING, _source_row BIGINT, "
     "_ingested_at TIMESTAMP_NTZ, _batch_id BIGINT"
 )
+INGEST_REJECTS_SUFFIX = "_ingest_rejects"
 STAGING = "_staging"  # hidden from Spark's and pyarrow's listings (a leading underscore)
 INGEST_REJECTS_DDL = (
     "_source_file STRING, _source_row BIGINT, _reason STRING, _rejected_at TIMESTAMP_NTZ"
@@ -279,20 +282,34 @@ class SparkWarehouse:
     def read(self, schema: str, name: str, ddl: str | None = None) -> DataFrame | None:
         """The Parquet table schema.name; None (or empty with `ddl`) if absent.
 
-        A batch table (raw, ingest rejects) is every file below its folder (its batch
-        folders are renamed in whole); a replaced table is the version its pointer names."""
+        A batch table (raw, ingest rejects) is the batch folders the ingest ledger has
+        committed (a folder renamed in by a writer killed before its ledger row is never
+        read); a replaced table is the version its build's manifest names."""
         if is_batch_table(schema, name):
-            path: str | None = self.table_path(schema, name)
-            if not self.exists(path):  # type: ignore[arg-type]
-                path = None
+            paths = [f"{self.table_path(schema, name)}/{b}" for b in self.batches(schema, name)]
         else:
             path = self.current_path(schema, name)
-        if path is None:
+            paths = [] if path is None else [path]
+        if not paths:
             return None if ddl is None else self.spark.createDataFrame([], ddl)
         reader = self.spark.read.option("recursiveFileLookup", "true")
         if ddl is not None:
             reader = reader.schema(ddl)
-        return reader.parquet(path)
+        return reader.parquet(*paths)
+
+    def batches(self, schema: str, name: str) -> list[str]:
+        """The batch folders of raw or ingest rejects that the ingest ledger commits."""
+        entity = name.removesuffix(INGEST_REJECTS_SUFFIX)
+        if not table_exists(self.control, META_SCHEMA, LEDGER.removeprefix(f"{META_SCHEMA}.")):
+            return []
+        committed = {
+            batch_folder(r[0])
+            for r in self.control.execute(
+                f"select ingest_id from {LEDGER} where entity = ? and ingest_id is not null",
+                [entity],
+            ).fetchall()
+        }
+        return sorted(n for n in self._children(self.table_path(schema, name)) if n in committed)
 
     def register(self, schema: str, name: str, ddl: str | None = None) -> bool:
         """Expose schema.name to the transpiled SQL as its view; False if it does not exist."""
@@ -342,7 +359,8 @@ class SparkWarehouse:
 
     def replace(self, build: str, tables: dict[tuple[str, str], DataFrame]) -> None:
         """Write each table of one build as a new version folder, then make them all
-        current together with the build's manifest, committed last in one atomic step.
+        current together with the build's manifest, committed last in one atomic step
+        (a table of the build that `tables` lacks keeps its current version).
 
         Nothing is renamed or deleted before the manifest moves, so a failure or a kill
         while writing leaves every table as it was (the half-written folders are named by
@@ -358,7 +376,9 @@ class SparkWarehouse:
             for folder in written:
                 self.delete(f"{folder}/{version}")
             raise
-        rel = {f"{s}/{n}": f"{s}/{n}/{version}" for s, n in tables}
+        # A table the build does not give keeps its version (a repair of one table).
+        kept = (self.read_doc(build_manifest(self.root, build)) or {}).get("tables", {})
+        rel = {**kept, **{f"{s}/{n}": f"{s}/{n}/{version}" for s, n in tables}}
         doc = {"build": version, "tables": rel}
         self.commit_doc(build_manifest(self.root, build), doc)
         self._builds[build] = doc
@@ -371,7 +391,28 @@ class SparkWarehouse:
 
 def is_batch_table(schema: str, name: str) -> bool:
     """Raw and ingest rejects grow by batch folders; every other table is replaced."""
-    return schema == "raw" or name.endswith("_ingest_rejects")
+    return schema == "raw" or name.endswith(INGEST_REJECTS_SUFFIX)
+
+
+def batch_folder(ingest_id: int) -> str:
+    """The folder of one ingested file's batch: named by its ledger row's ingest id."""
+    return f"batch={ingest_id:012d}"
+
+
+def batch_tables(ent: Entity) -> tuple[tuple[str, str], ...]:
+    """The tables an ingest grows by batch folders."""
+    return (("raw", ent.name), ("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}"))
+
+
+def publish_batches(wh: SparkWarehouse, ent: Entity) -> None:
+    """Write `<table>/_CURRENT` of raw and ingest rejects: the batches the ledger commits.
+
+    The ledger row is the commit; this manifest, rewritten whole from the ledger after it,
+    is how a plain reader finds the committed batches. A kill between the two leaves it
+    one batch behind (never ahead) until the next ingest of the entity rewrites it."""
+    for schema, name in batch_tables(ent):
+        folder = wh.table_path(schema, name)
+        wh.commit_doc(f"{folder}/{POINTER}", {"batches": wh.batches(schema, name)})
 
 
 def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
@@ -507,18 +548,9 @@ def drop_uncommitted_batches(wh: SparkWarehouse, ent: Entity) -> list[str]:
 
     They are what a writer killed between writing a batch and committing its ledger row
     leaves; the file is still unrecorded, so this ingest reads it again."""
-    committed = {
-        f"batch={r[0]:012d}"
-        for r in wh.control.execute(
-            "select ingest_id from meta.ingest_ledger where entity = ? and ingest_id is not null",
-            [ent.name],
-        ).fetchall()
-    }
     dropped = []
-    for root in (
-        wh.table_path("raw", ent.name),
-        wh.table_path("quarantine", f"{ent.name}_ingest_rejects"),
-    ):
+    for schema, table in batch_tables(ent):
+        root, committed = wh.table_path(schema, table), set(wh.batches(schema, table))
         for name in wh._children(root):
             if name == STAGING or (name.startswith("batch=") and name not in committed):
                 wh.delete(f"{root}/{name}")
@@ -532,6 +564,7 @@ def ingest_file(
     """Merge one landing file into raw/<entity>, as `raw_history.ingest_file` does."""
     conn = wh.control
     ensure_ledger(conn)
+    publish_batches(wh, ent)  # catches up after a writer killed past its ledger commit
     if path.is_symlink():
         return refused_symlink(conn, ent, path, run_id)
     path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
@@ -539,7 +572,7 @@ def ingest_file(
         return done
 
     raw_root = wh.table_path("raw", ent.name)
-    rejects_root = wh.table_path("quarantine", f"{ent.name}_ingest_rejects")
+    rejects_root = wh.table_path("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}")
     drop_uncommitted_batches(wh, ent)
     staged: dict[str, str] = {}  # staging folder -> batch folder, renamed in before commit
     written: list[str] = []
@@ -559,7 +592,7 @@ def ingest_file(
         except _spark_errors() as exc:
             raise LandingFileError(path, _first_line(exc)) from exc
         wh.register("raw", ent.name, raw_ddl(ent))
-        folder, token = f"batch={batch:012d}", uuid.uuid4().hex[:12]
+        folder, token = batch_folder(batch), uuid.uuid4().hex[:12]
         if rows_rejected:
             staging = f"{rejects_root}/{STAGING}/{folder}-{token}"
             staged[staging] = f"{rejects_root}/{folder}"
@@ -572,8 +605,9 @@ def ingest_file(
         staged[staging] = f"{raw_root}/{folder}"
         new.write.parquet(staging)
         inserted = wh.spark.read.parquet(staging).count()
-        # Each batch appears whole (a folder rename); the ledger row commits it, and a
-        # batch the ledger lacks (a kill before the commit) is dropped by the next ingest.
+        # Each batch appears whole (a folder rename), read by no one until the ledger row
+        # commits it; a batch the ledger lacks (a kill before the commit) is dropped by
+        # the next ingest, which reads the file again.
         for staging, target in staged.items():
             wh._rename(staging, target)
             written.append(target)
@@ -597,6 +631,7 @@ def ingest_file(
             stage.unpersist()
         for view in ("_src", "_stage", "_fresh"):
             wh.spark.catalog.dropTempView(view)
+    publish_batches(wh, ent)
     return outcome
 
 

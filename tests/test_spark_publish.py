@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fs_assets.engines.publish import (
+    LOCK_FILE,
     POINTER,
     PointerError,
     commit_local,
@@ -77,6 +78,46 @@ def test_local_commit_replaces_the_pointer_whole_and_leaves_no_temp(tmp_path: Pa
     commit_local(table / POINTER, json.dumps({"version": "version-b"}))
     assert current_folder(table) == table / "version-b"
     assert sorted(p.name for p in table.iterdir()) == [POINTER]
+
+
+# Two writers of the regional manifest at once (processes; the commit needs no JVM): each
+# reads the manifest, then waits (up to 3 s) until the other has read it too, so without
+# a lock both would write back what they read plus their own pair and one would be lost.
+MANIFEST_WRITER = """
+import json, sys, time
+from pathlib import Path
+from fs_assets.engines import spark as se
+
+root, me, other, pair = sys.argv[1:5]
+read = se.SparkWarehouse.read_pointer
+def read_then_wait(self, folder):
+    doc = read(self, folder)
+    Path(root, me).touch()
+    deadline = time.monotonic() + 3
+    while not Path(root, other).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return doc
+se.SparkWarehouse.read_pointer = read_then_wait
+country, state = json.loads(pair)
+folder = f"country={country}/state={state}/version-{me}"
+se.commit_partitions(se.SparkWarehouse(None, root, None), f"{root}/layout",
+                     [(country, state)], {(country, state): folder})
+"""
+
+
+def test_two_partition_writers_at_once_both_keep_their_entries(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    commit_local(layout / POINTER, json.dumps({"partitions": [["IN", "Goa", "country=IN/x"]]}))
+    pairs = {"a": ["IN", "Tamil Nadu"], "b": ["US", "it's [ü]*"]}
+    argv = [sys.executable, "-c", MANIFEST_WRITER, str(tmp_path)]
+    procs = [
+        subprocess.Popen([*argv, me, other, json.dumps(pairs[me])], stderr=subprocess.PIPE)
+        for me, other in (("a", "b"), ("b", "a"))
+    ]
+    errors = [proc.communicate(timeout=60)[1].decode() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    assert set(current_partitions(layout)) == {("IN", "Goa"), *(tuple(p) for p in pairs.values())}
+    assert sorted(p.name for p in layout.iterdir()) == [LOCK_FILE, POINTER]
 
 
 # --- a writer killed mid-publish (a subprocess with its own SparkSession) ----------------

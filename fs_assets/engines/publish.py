@@ -32,14 +32,17 @@ so a reader still scanning the previous version keeps its files.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 POINTER = "_CURRENT"
 BUILDS = "_builds"  # <root>/_builds/<entity>.json: the build manifests
+LOCK_FILE = f".{POINTER}.lock"  # serializes read-modify-write of a layout's manifest
 VERSION_PREFIX = "version-"
 _STAMP = "%Y%m%dT%H%M%S%fZ"
 DEFAULT_RETENTION_S = 24 * 3600.0  # old versions outlive the longest expected read
@@ -168,6 +171,19 @@ def current_batches(table: Path) -> list[Path]:
         return []
     doc = parse_pointer(pointer.read_text(encoding="utf-8"), str(pointer))
     return [table / name for name in doc.get("batches", [])]
+
+
+@contextmanager
+def hold_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on the local file `path` for the block (`flock`: released by the
+    kernel when the holder dies, so a killed writer never leaves it taken)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def current_folder(table: Path) -> Path | None:

@@ -43,10 +43,12 @@ from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
 from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.engines.publish import (
     DEFAULT_RETENTION_S,
+    LOCK_FILE,
     POINTER,
     build_manifest,
     commit_local,
     expired,
+    hold_lock,
     is_object_store,
     local_path,
     new_version,
@@ -247,6 +249,20 @@ class SparkWarehouse:
         overwrite = gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
         overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
         context.rename(tmp, target, overwrite)  # atomic on HDFS
+
+    @contextmanager
+    def manifest_lock(self, folder: str) -> Iterator[None]:
+        """Serialize read-modify-write of `folder/_CURRENT` among writers (publish.py).
+
+        A local path: an exclusive `flock` on `folder/._CURRENT.lock`, released by the
+        kernel when its holder dies. Another filesystem has no lock here: the writers of a
+        data folder are serialized by its control file's write lock, held for each step."""
+        local = local_path(folder)
+        if local is None:
+            yield
+            return
+        with hold_lock(local / LOCK_FILE):
+            yield
 
     def drop_expired(self, folder: str, keep: set[str]) -> None:
         """Delete the version folders under `folder` that are not kept and have outlived
@@ -703,7 +719,8 @@ def write_partitions(
     )
     root = f"{wh.root.rstrip('/')}/{export_name}"
     staging, version = f"{root}/{STAGING}/{uuid.uuid4().hex}", new_version()
-    current = partition_folders(wh, root)
+    partition_folders(wh, root)  # refuses a layout without a manifest before any work
+    written: dict[tuple[str, str], str] = {}
     try:
         wh.sql(select_sql).withColumn(
             "_source_file", _relative_source(landing_prefixes or [])
@@ -712,8 +729,6 @@ def write_partitions(
             (r[0], r[1]): r[2]
             for r in wh.spark.read.parquet(staging).groupBy("country", "state").count().collect()
         }
-        for pair in pairs:
-            current.pop(pair, None)
         # Each pair's rows become a new version folder inside its partition folder; the
         # old one stays (readers may be scanning it) until the manifest stops naming it.
         for country_dir in wh._children(staging):
@@ -726,10 +741,8 @@ def write_partitions(
                 state = unquote(state_dir.removeprefix("state="))
                 folder = f"country={country}/state={state}/{version}"
                 wh._rename(f"{staging}/{country_dir}/{state_dir}", f"{root}/{folder}")
-                current[(country, state)] = folder
-        wh.commit_doc(
-            f"{root}/{POINTER}", {"partitions": sorted([c, s, f] for (c, s), f in current.items())}
-        )
+                written[(country, state)] = folder
+        current = commit_partitions(wh, root, pairs, written)
     finally:
         wh.delete(staging)
         wh.spark.catalog.dropTempView("_pairs")
@@ -737,6 +750,30 @@ def write_partitions(
         kept = current.get((country, state), "").rsplit("/", 1)[-1]
         wh.drop_expired(f"{root}/country={country}/state={state}", {kept})
     return {p: rows.get(p, 0) for p in pairs}
+
+
+def commit_partitions(
+    wh: SparkWarehouse,
+    root: str,
+    pairs: Iterable[tuple[str, str]],
+    written: dict[tuple[str, str], str],
+) -> dict[tuple[str, str], str]:
+    """Make `written` the current folders of `pairs` in the layout's manifest (a pair
+    not written loses its entry: it has no rows now); every other entry is kept.
+
+    The manifest is read, changed and replaced under the layout's lock, so two writers of
+    different partitions at once both keep their entries (a read at the start of the
+    Spark job would lose the one that commits first). Returns the manifest committed."""
+    with wh.manifest_lock(root):
+        current = {
+            (c, s): folder for c, s, folder in (wh.read_pointer(root) or {}).get("partitions", [])
+        }
+        for pair in pairs:
+            current.pop(pair, None)
+        current.update(written)
+        doc = {"partitions": sorted([c, s, f] for (c, s), f in current.items())}
+        wh.commit_doc(f"{root}/{POINTER}", doc)
+    return current
 
 
 def partition_folders(wh: SparkWarehouse, root: str) -> dict[tuple[str, str], str]:

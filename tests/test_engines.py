@@ -27,7 +27,7 @@ pytest.importorskip("pyspark")
 from asset_checks.rule_checks import key_duplicates, rule_failures
 from fs_assets.engines import duckdb_engine
 from fs_assets.engines import spark as spark_engine
-from fs_assets.engines.publish import current_folder, current_partitions
+from fs_assets.engines.publish import current_batches, current_build, current_partitions
 from fs_assets.generator import generate_landing
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
@@ -222,14 +222,19 @@ def spark_wh(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield wh, stats
 
 
-def _parquet(wh: spark_engine.SparkWarehouse, schema: str, name: str, nested: bool) -> str:
-    """A plain reader's glob: every batch folder of a batch table, else the folder the
-    table's pointer names (never the table folder itself: it holds other versions)."""
+def _parquet(wh: spark_engine.SparkWarehouse, schema: str, name: str, nested: bool) -> list[str]:
+    """A plain reader's files: the committed batch folders of a batch table, else the
+    folder its build's manifest names (never the table folder itself: it holds other
+    versions)."""
     if nested:
-        return wh.table_path(schema, name) + "/*/*.parquet"
-    folder = current_folder(Path(wh.table_path(schema, name)))
+        batches = current_batches(Path(wh.table_path(schema, name)))
+        assert batches, f"{schema}.{name} has no committed batch"
+        return [str(b / "*.parquet") for b in batches]
+    owner = spark_engine.build_owner(schema, name)
+    assert owner is not None, f"{schema}.{name} belongs to no build"
+    folder = current_build(Path(wh.root), owner).get(f"{schema}/{name}")
     assert folder is not None, f"{schema}.{name} has no current version"
-    return str(folder / "*.parquet")
+    return [str(folder / "*.parquet")]
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, columns: list[str], source: str, params=None):
@@ -316,8 +321,8 @@ def test_a_glob_name_reads_only_its_own_rows_on_both(duck, spark_wh, landing: Pa
     path = str((landing / "customer" / HOSTILE).resolve())
     query = "select cust_id from {} where _source_file = ? order by 1"
     ours = [r[0] for r in conn.execute(query.format("raw.customer"), [path]).fetchall()]
-    spark_raw = f"read_parquet('{_parquet(wh, 'raw', 'customer', True)}')"
-    theirs = [r[0] for r in conn.execute(query.format(spark_raw), [path]).fetchall()]
+    spark_raw = [_parquet(wh, "raw", "customer", True), path]
+    theirs = [r[0] for r in conn.execute(query.format("read_parquet(?)"), spark_raw).fetchall()]
     assert len(expected) == len(delivered) - 1  # the NUL row is quarantined
     assert ours == theirs == expected
 
@@ -326,11 +331,13 @@ def test_same_timestamp_correction_wins_on_both(duck, spark_wh, landing: Path) -
     conn, wh = duck[0], spark_wh[0]
     key = _read(landing / "customer" / DECOY)[1][0]["Cust Id"]
     query = "select customer_addressline1 from {} where cust_id = ?"
-    spark_mastered = f"read_parquet('{_parquet(wh, 'mastered', 'customer', False)}')"
+    spark_mastered = [_parquet(wh, "mastered", "customer", False), key]
     assert conn.execute(query.format("mastered.customer"), [key]).fetchall() == [
         (CORRECTED_ADDRESS,)
     ]
-    assert conn.execute(query.format(spark_mastered), [key]).fetchall() == [(CORRECTED_ADDRESS,)]
+    assert conn.execute(query.format("read_parquet(?)"), spark_mastered).fetchall() == [
+        (CORRECTED_ADDRESS,)
+    ]
 
 
 def test_spark_reads_every_hostile_name_literally(spark_wh, landing: Path, tmp_path: Path) -> None:
@@ -495,7 +502,8 @@ def test_the_engine_setting_runs_the_dagster_assets_on_spark(
     conn = duck[0]
     cols = ", ".join(f'"{c}"' for c in ENTITIES["customer"].column_names)
     ours = conn.execute(f'select {cols} from mastered."customer" order by all').fetchall()
-    parquet = str(current_folder(warehouse.export_dir / "mastered" / "customer") / "*.parquet")
+    folder = current_build(warehouse.export_dir, "customer")["mastered/customer"]
+    parquet = str(folder / "*.parquet")
     theirs = conn.execute(f"select {cols} from read_parquet(?) order by all", [parquet]).fetchall()
     assert ours == theirs
     with warehouse.connect(read_only=True) as control:

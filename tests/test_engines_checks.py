@@ -196,7 +196,7 @@ def test_planted_bad_rows_fail_on_spark_as_on_duckdb(spark_built, duck, tmp_path
             .where(F.col("cust_id") != lost)
             .unionByName(good.where(F.col("cust_id").isin(repeated)))
         )
-        wh.replace({("mastered", "customer"): bad})
+        wh.replace("customer", {("mastered", "customer"): bad})
     spark = _spark_outcomes(_run_checks(home, MASTERED_CHECKS, MASTERED_ASSETS))
 
     duck.execute("begin transaction")
@@ -302,7 +302,7 @@ def test_regional_checks_read_the_spark_hive_layout(spark_built, duck, tmp_path:
     with _warehouse(home).spark() as wh:
         good = wh.read("mastered", "customer")
         state = F.when(F.col("cust_id").isin(moved), F.lit("Atlantis")).otherwise(F.col("state"))
-        wh.replace({("mastered", "customer"): good.withColumn("state", state)})
+        wh.replace("customer", {("mastered", "customer"): good.withColumn("state", state)})
     bad = {
         e.check_name: e
         for e in _run_checks(home, whole, REGIONAL_ASSETS).get_asset_check_evaluations()

@@ -26,7 +26,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from fs_assets.engines.publish import current_folder
+from fs_assets.engines.publish import current_build
 from fs_assets.model.entities import ENTITIES
 
 CUSTOMERS = 200
@@ -165,7 +165,7 @@ def test_the_assets_on_a_standalone_cluster_equal_duckdb(
         for name, ent in ENTITIES.items():
             cols = ", ".join(f'"{c}"' for c in ent.column_names)
             ours = conn.execute(f'select {cols} from mastered."{name}" order by all').fetchall()
-            folder = current_folder(spark_root / "mastered" / name)
+            folder = current_build(spark_root, name).get(f"mastered/{name}")
             assert folder is not None, name
             theirs = conn.execute(
                 f"select {cols} from read_parquet(?) order by all", [str(folder / "*.parquet")]

@@ -2,10 +2,11 @@
 
 The fast tests pin the pointer's rules (names, retention, a broken pointer, the local
 commit). The slow ones start a writer in a subprocess (its own SparkSession), let it
-write a new version and SIGKILL it at the one step that would make it current: replacing
-mastered.customer, ingesting a file (batch renamed in, ledger row not yet committed) and
-replacing region partitions. Plain readers (pyarrow, DuckDB) and the engine still see the
-previous version; the next run succeeds and drops what the killed writer left.
+write a new version and SIGKILL it at the step that would make it current, or right
+after it: a mastering build (five tables, one manifest), ingesting a file (batch renamed
+in, ledger row not yet committed) and replacing region partitions. Plain readers
+(pyarrow, DuckDB) and the engine see the previous version or, after the commit, the whole
+next one, never a mix; the next run succeeds and drops what the killed writer left.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from fs_assets.engines.publish import (
+    LOCK_FILE,
     POINTER,
     PointerError,
     commit_local,
+    current_batches,
+    current_build,
     current_folder,
     current_partitions,
     expired,
@@ -76,6 +80,46 @@ def test_local_commit_replaces_the_pointer_whole_and_leaves_no_temp(tmp_path: Pa
     assert sorted(p.name for p in table.iterdir()) == [POINTER]
 
 
+# Two writers of the regional manifest at once (processes; the commit needs no JVM): each
+# reads the manifest, then waits (up to 3 s) until the other has read it too, so without
+# a lock both would write back what they read plus their own pair and one would be lost.
+MANIFEST_WRITER = """
+import json, sys, time
+from pathlib import Path
+from fs_assets.engines import spark as se
+
+root, me, other, pair = sys.argv[1:5]
+read = se.SparkWarehouse.read_pointer
+def read_then_wait(self, folder):
+    doc = read(self, folder)
+    Path(root, me).touch()
+    deadline = time.monotonic() + 3
+    while not Path(root, other).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return doc
+se.SparkWarehouse.read_pointer = read_then_wait
+country, state = json.loads(pair)
+folder = f"country={country}/state={state}/version-{me}"
+se.commit_partitions(se.SparkWarehouse(None, root, None), f"{root}/layout",
+                     [(country, state)], {(country, state): folder})
+"""
+
+
+def test_two_partition_writers_at_once_both_keep_their_entries(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    commit_local(layout / POINTER, json.dumps({"partitions": [["IN", "Goa", "country=IN/x"]]}))
+    pairs = {"a": ["IN", "Tamil Nadu"], "b": ["US", "it's [ü]*"]}
+    argv = [sys.executable, "-c", MANIFEST_WRITER, str(tmp_path)]
+    procs = [
+        subprocess.Popen([*argv, me, other, json.dumps(pairs[me])], stderr=subprocess.PIPE)
+        for me, other in (("a", "b"), ("b", "a"))
+    ]
+    errors = [proc.communicate(timeout=60)[1].decode() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    assert set(current_partitions(layout)) == {("IN", "Goa"), *(tuple(p) for p in pairs.values())}
+    assert sorted(p.name for p in layout.iterdir()) == [LOCK_FILE, POINTER]
+
+
 # --- a writer killed mid-publish (a subprocess with its own SparkSession) ----------------
 
 pytest.importorskip("pyspark")
@@ -96,15 +140,19 @@ from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
 root, control, step, arg = sys.argv[1:5]
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
+commit = se.commit_local
+def commit_then_die(*args, **kwargs):
+    commit(*args, **kwargs)
+    die()
 with se.spark_warehouse(root, Path(control), "local[1]", json.loads(os.environ["CONF"])) as wh:
-    if step == "replace":
-        se.SparkWarehouse.write_pointer = die  # the new version is written, not current
+    if step == "build":  # killed at the first local commit of the build, or just after it
+        se.commit_local = commit_then_die if arg == "after" else die
         se.build_mastered(wh, CUSTOMER)
     elif step == "ingest":
         se.record_outcome = die  # the batch is renamed in, its ledger row not committed
         se.ingest_file(wh, CUSTOMER, Path(arg))
     else:
-        se.SparkWarehouse.write_pointer = die  # partition folders moved in, no manifest
+        se.SparkWarehouse.commit_doc = die  # partition folders moved in, no manifest
         se.write_partitions(wh, [tuple(p) for p in json.loads(arg)], REGION_SELECT_SQL,
                             EXPORT_NAME)
 print("the writer was not killed")
@@ -161,53 +209,135 @@ def _plain_rows(folder: Path) -> list[tuple]:
     return by_duck
 
 
+def _engine_view(home: Path) -> dict[str, str | None]:
+    """The engine's own reader: the current folder of every table of a customer build."""
+    from pyspark.sql import SparkSession
+
+    from fs_assets.engines import spark as se
+
+    with duckdb.connect() as control:
+        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(home / "wh"), control)
+        return {f"{s}/{n}": wh.current_path(s, n) for s, n in se.build_tables("customer")}
+
+
 @pytest.mark.slow
-def test_a_killed_replace_leaves_the_previous_version_current(built, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kill", ["before", "after"])
+def test_a_killed_build_leaves_all_old_or_all_new_tables(built, tmp_path: Path, kill) -> None:
+    """A mastering build replaces five tables. Killed before its first commit, readers see
+    the whole previous build; killed right after it, the whole new one: never the new
+    mastered table with the old history or quarantine (what moving a pointer per table
+    left). The next build succeeds and leaves only its own versions."""
     from fs_assets.engines import spark as se
     from fs_assets.model.entities import CUSTOMER
 
     home = _copy(built, tmp_path)
-    table = home / "wh" / "mastered" / "customer"
-    before, rows = current_folder(table), _plain_rows(current_folder(table))
-    _kill_writer(home, "replace")
-    orphans = [p for p in table.iterdir() if p.name.startswith("version-") and p != before]
-    assert orphans, "the killed writer had written its version"
-    assert current_folder(table) == before and _plain_rows(before) == rows
+    before = _engine_view(home)
+    assert all(before.values()) and len(set(before.values())) == 5
+    rows = _plain_rows(current_build(home / "wh", "customer")["mastered/customer"])
+    _kill_writer(home, "build", kill)
+    after = _engine_view(home)
+    unchanged = {t for t in after if after[t] == before[t]}
+    assert unchanged == (set(after) if kill == "before" else set()), (before, after)
+    plain = current_build(home / "wh", "customer")
+    assert {t: str(f) for t, f in plain.items()} == after  # plain readers agree
+    assert _plain_rows(plain["mastered/customer"]) == rows
     with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
-        assert sorted(r[0] for r in wh.read("mastered", "customer").collect()) == [
-            r[0] for r in rows
-        ]
-        wh.retention_s = 0  # the next run drops every version it does not point at
+        wh.retention_s = 0  # the next build drops every version it does not name
         se.build_mastered(wh, CUSTOMER)
-    after = current_folder(table)
-    assert after != before and _plain_rows(after) == rows
-    assert sorted(p.name for p in table.iterdir()) == sorted([POINTER, after.name])
+    final = current_build(home / "wh", "customer")
+    assert _plain_rows(final["mastered/customer"]) == rows
+    for folder in final.values():
+        assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]
+
+
+def _raw_count(home: Path) -> int:
+    """raw.customer as the engine reads it (a fresh reader on the writer's ledger)."""
+    from pyspark.sql import SparkSession
+
+    from fs_assets.engines import spark as se
+    from fs_assets.model.entities import CUSTOMER
+
+    with duckdb.connect(str(home / "control.duckdb"), read_only=True) as control:
+        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(home / "wh"), control)
+        return wh.read("raw", CUSTOMER.name, se.raw_ddl(CUSTOMER)).count()
 
 
 @pytest.mark.slow
-def test_a_killed_ingest_is_dropped_and_read_again(built, tmp_path: Path) -> None:
+def test_a_killed_ingest_is_invisible_dropped_and_read_again(built, tmp_path: Path) -> None:
+    """Killed after its batch folder is renamed in but before its ledger row commits: no
+    reader sees the batch; the next ingest drops it and reads the file exactly once."""
     from fs_assets.engines import spark as se
     from fs_assets.model.entities import CUSTOMER
 
     home, second = _copy(built, tmp_path), built[1][1]
     raw = home / "wh" / "raw" / "customer"
-    batches = sorted(p.name for p in raw.iterdir())
+    batches, rows = sorted(p.name for p in raw.iterdir()), _raw_count(home)
+    committed = current_batches(raw)
     _kill_writer(home, "ingest", str(second))
     assert len(sorted(p.name for p in raw.iterdir())) == len(batches) + 1  # renamed in whole
+    assert _raw_count(home) == rows, "a batch the ledger lacks must not be read"
+    assert current_batches(raw) == committed
     with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
         outcome = se.ingest_file(wh, CUSTOMER, second)
         assert outcome.status == "ingested" and outcome.rows_inserted > 0
+        wh.register("raw", CUSTOMER.name, se.raw_ddl(CUSTOMER))  # with the new batch
         counts = wh.execute(
             "select count(*), count(distinct (cust_id, _modified_ts)) from raw.customer"
         ).fetchone()
         # The killed attempt's batch is gone: every version once, the file counted once.
-        assert counts[0] == counts[1]
+        assert counts[0] == counts[1] == rows + outcome.rows_inserted
         (ledgered,) = wh.control.execute(
             "select count(*) from meta.ingest_ledger where file_name = ?", [second.name]
         ).fetchone()
         assert ledgered == 1
     assert len(list(raw.iterdir())) == len(batches) + 1
     assert not (raw / "_staging").exists()
+    assert len(current_batches(raw)) == len(committed) + 1
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL at one line: nothing after it runs."""
+
+
+@pytest.mark.slow
+def test_an_ingest_killed_after_its_ledger_commit_is_read_once(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the ledger row commits but before the batch manifest is rewritten: the
+    engine reads the batch (the ledger commits it), a plain reader sees the batches before
+    it (never a half state), and the next ingest skips the file and catches the manifest up."""
+    from fs_assets.engines import spark as se
+    from fs_assets.model.entities import CUSTOMER
+
+    home, second = _copy(built, tmp_path), built[1][1]
+    raw = home / "wh" / "raw" / "customer"
+    committed, rows = current_batches(raw), _raw_count(home)
+    publish, calls = se.publish_batches, []
+
+    def killed_after_commit(wh, ent) -> None:
+        calls.append(ent.name)
+        if len(calls) == 2:  # the first call catches up at the start; this one follows the commit
+            raise _Killed
+        publish(wh, ent)
+
+    monkeypatch.setattr(se, "publish_batches", killed_after_commit)
+    home_wh, control = str(home / "wh"), home / "control.duckdb"
+    with se.spark_warehouse(home_wh, control, "local[1]", CONF) as wh, pytest.raises(_Killed):
+        se.ingest_file(wh, CUSTOMER, second)
+    monkeypatch.setattr(se, "publish_batches", publish)
+    assert current_batches(raw) == committed
+    inserted = _raw_count(home) - rows
+    assert inserted > 0
+    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+        assert se.ingest_file(wh, CUSTOMER, second).status == "skipped"
+    assert _raw_count(home) == rows + inserted
+    assert len(current_batches(raw)) == len(committed) + 1
+    with duckdb.connect() as conn:
+        (plain,) = conn.execute(
+            "select count(*) from read_parquet(?)",
+            [[str(b / "*.parquet") for b in current_batches(raw)]],
+        ).fetchone()
+    assert plain == rows + inserted
 
 
 @pytest.mark.slow
@@ -255,8 +385,8 @@ def test_the_hadoop_pointer_commit_replaces_the_pointer(
         wh = se.SparkWarehouse(session, str(tmp_path), control)
         table = f"file://{tmp_path}/t"
         assert wh.read_pointer(table) is None
-        wh.write_pointer(table, {"version": "version-a"})
-        wh.write_pointer(table, {"version": "version-b"})
+        wh.commit_doc(f"{table}/{POINTER}", {"version": "version-a"})
+        wh.commit_doc(f"{table}/{POINTER}", {"version": "version-b"})
         assert wh.read_pointer(table) == {"version": "version-b"}
     assert current_folder(tmp_path / "t") == tmp_path / "t" / "version-b"
     left = sorted(p.name for p in (tmp_path / "t").iterdir() if not p.name.endswith(".crc"))

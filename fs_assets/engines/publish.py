@@ -1,19 +1,24 @@
 """Atomic publish of the Spark engine's Parquet tables: versions and a pointer.
 
-A table that is replaced as a whole (mastered, history, quarantine) is written to a new
-folder `<table>/version-<UTC stamp>-<token>/` and made current by one small file,
-`<table>/_CURRENT`, committed last. The regional layout keeps one version folder per
-partition, `customer_overview/country=<c>/state=<s>/version-.../`, and one manifest
-`customer_overview/_CURRENT` naming the current folder of every partition. Readers read
-the pointer first and then only the folder(s) it names, so a reader sees the previous
-version or the next one, never half a table, an empty folder or a gap: a writer killed
-at any line leaves the pointer as it was.
-
-The pointer is JSON: `{"version": "version-..."}` for a table, `{"partitions":
-[[country, state, "country=<c>/state=<s>/version-..."], ...]}` for the regional layout;
-folders are relative to the pointer's own folder, so a warehouse can be copied or moved.
-A plain reader (PySpark, pyarrow, DuckDB) opens `<table>/_CURRENT`, then reads the
-Parquet files of `<table>/<version>/` (`current_folder` below does it for a local path).
+The tables of one mastering build (mastered, history, rejects, pending corrections,
+superseded) are written to new folders `<table>/version-<UTC stamp>-<token>/` (one version
+name for the whole build) and made current together by one small file, the build
+manifest `<root>/_builds/<entity>.json`, committed last: `{"build": "version-...",
+"tables": {"mastered/customer": "mastered/customer/version-...", ...}}`, folders relative
+to the warehouse root. A reader sees every table of the previous build or every table of
+the next one, never a mix. The regional layout keeps one version folder per partition,
+`customer_overview/country=<c>/state=<s>/version-.../`, and one manifest
+`customer_overview/_CURRENT` naming the current folder of every partition (`{"partitions":
+[[country, state, "country=<c>/state=<s>/version-..."], ...]}`, relative to the layout).
+Raw and ingest rejects grow by batch folders; `<table>/_CURRENT` lists the batches the
+ingest ledger has committed (`{"batches": ["batch=...", ...]}`), rewritten whole from the
+ledger after each commit. Readers read the manifest first and then only the folder(s) it
+names, so a reader never sees half a table, an empty folder, a gap or a batch the ledger
+does not know: a writer killed at any line leaves the manifest as it was. Paths in
+manifests are relative, so a warehouse can be copied or moved. A plain reader (PySpark,
+pyarrow, DuckDB) opens the manifest, then reads the Parquet files of the folders it names
+(`current_build`, `current_partitions` and `current_batches` below do it for a local
+path).
 
 How the pointer is committed depends on the filesystem, each one a single atomic step:
 a local path: a temporary file, fsync, `os.replace`; an object store (s3a, gs, abfs,
@@ -27,13 +32,17 @@ so a reader still scanning the previous version keeps its files.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 POINTER = "_CURRENT"
+BUILDS = "_builds"  # <root>/_builds/<entity>.json: the build manifests
+LOCK_FILE = f".{POINTER}.lock"  # serializes read-modify-write of a layout's manifest
 VERSION_PREFIX = "version-"
 _STAMP = "%Y%m%dT%H%M%S%fZ"
 DEFAULT_RETENTION_S = 24 * 3600.0  # old versions outlive the longest expected read
@@ -41,6 +50,10 @@ DEFAULT_RETENTION_S = 24 * 3600.0  # old versions outlive the longest expected r
 OBJECT_STORE_SCHEMES = frozenset(
     {"s3", "s3a", "s3n", "gs", "abfs", "abfss", "wasb", "wasbs", "oss"}
 )
+
+
+# What a manifest names: a version, partitions, a build's tables, committed batches.
+MANIFEST_KEYS = frozenset({"version", "partitions", "tables", "batches"})
 
 
 class PointerError(RuntimeError):
@@ -99,7 +112,7 @@ def parse_pointer(text: str, where: str) -> dict:
             f"{where} is not a version pointer ({exc}); it is only ever replaced whole, so "
             "something else wrote it: restore it or rebuild the table"
         ) from exc
-    if not isinstance(doc, dict) or not ({"version", "partitions"} & doc.keys()):
+    if not isinstance(doc, dict) or not (MANIFEST_KEYS & doc.keys()):
         raise PointerError(f"{where} names no version; restore it or rebuild the table")
     return doc
 
@@ -134,6 +147,43 @@ def commit_local(pointer: Path, text: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def build_manifest(root: str, build: str) -> str:
+    """Where the manifest of one mastering build (named by its entity) lives."""
+    return f"{root.rstrip('/')}/{BUILDS}/{build}.json"
+
+
+def current_build(root: Path, build: str) -> dict[str, Path]:
+    """A plain local reader's way in to a mastering build: "schema/name" -> the current
+    version folder of each of its tables ({} before the first build)."""
+    manifest = Path(build_manifest(str(root), build))
+    if not manifest.exists():
+        return {}
+    doc = parse_pointer(manifest.read_text(encoding="utf-8"), str(manifest))
+    return {table: root / folder for table, folder in doc.get("tables", {}).items()}
+
+
+def current_batches(table: Path) -> list[Path]:
+    """A plain local reader's way in to raw or ingest rejects: the committed batches."""
+    pointer = table / POINTER
+    if not pointer.exists():
+        return []
+    doc = parse_pointer(pointer.read_text(encoding="utf-8"), str(pointer))
+    return [table / name for name in doc.get("batches", [])]
+
+
+@contextmanager
+def hold_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on the local file `path` for the block (`flock`: released by the
+    kernel when the holder dies, so a killed writer never leaves it taken)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def current_folder(table: Path) -> Path | None:

@@ -9,10 +9,12 @@ Spark-specific is only input and output:
   DuckDB's dialect (header, `"` quote and escape, all text, FAILFAST so a malformed row
   rejects the whole file, as DuckDB's strict mode does);
 - warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
-  folder per ingested file, renamed in whole; one the ledger lacks is dropped),
+  folder per ingested file, renamed in whole, read only once the ledger commits it and
+  listed for plain readers in `raw/<entity>/_CURRENT`; one the ledger lacks is dropped),
   `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
   `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
-  `quarantine/<entity>_pending_corrections/` (each a version folder named by a pointer,
+  `quarantine/<entity>_pending_corrections/`, `quarantine/<entity>_superseded_invalid/`
+  (each build's version folders named together by one manifest `_builds/<entity>.json`,
   see publish.py) and the Hive layout `customer_overview/country=<c>/state=<s>/` (a
   version folder per partition, named by one manifest);
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
@@ -30,7 +32,7 @@ import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -41,9 +43,12 @@ from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
 from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.engines.publish import (
     DEFAULT_RETENTION_S,
+    LOCK_FILE,
     POINTER,
+    build_manifest,
     commit_local,
     expired,
+    hold_lock,
     is_object_store,
     local_path,
     new_version,
@@ -52,9 +57,10 @@ from fs_assets.engines.publish import (
 )
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER, ENTITIES
+from fs_assets.model.keys import LEDGER, META_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
-from fs_assets.transforms.duckdb_file import DuckDBFile, open_file
+from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
 from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
@@ -114,6 +120,7 @@ AUDIT_DDL = (
     "_modified_ts TIMESTAMP_NTZ, _source_file STRING, _source_row BIGINT, "
     "_ingested_at TIMESTAMP_NTZ, _batch_id BIGINT"
 )
+INGEST_REJECTS_SUFFIX = "_ingest_rejects"
 STAGING = "_staging"  # hidden from Spark's and pyarrow's listings (a leading underscore)
 INGEST_REJECTS_DDL = (
     "_source_file STRING, _source_row BIGINT, _reason STRING, _rejected_at TIMESTAMP_NTZ"
@@ -162,6 +169,7 @@ class SparkWarehouse:
     root: str
     control: duckdb.DuckDBPyConnection  # ledger only
     retention_s: float = DEFAULT_RETENTION_S  # how long replaced versions are kept
+    _builds: dict[str, dict | None] = field(default_factory=dict)  # manifests read so far
 
     # --- files ------------------------------------------------------------------------
     def table_path(self, schema: str, name: str) -> str:
@@ -191,10 +199,9 @@ class SparkWarehouse:
             return []
         return [s.getPath().getName() for s in self._fs(path).listStatus(self._hpath(path))]
 
-    # --- versions and pointers (see publish.py) ---------------------------------------
-    def read_pointer(self, folder: str) -> dict | None:
-        """The pointer document of the table or layout at `folder`; None if it has none."""
-        path = f"{folder}/{POINTER}"
+    # --- versions and manifests (see publish.py) --------------------------------------
+    def read_doc(self, path: str) -> dict | None:
+        """The manifest document at `path`; None if there is none."""
         local = local_path(path)
         if local is not None:
             if not local.exists():
@@ -209,9 +216,13 @@ class SparkWarehouse:
         finally:
             stream.close()
 
-    def write_pointer(self, folder: str, doc: dict) -> None:
-        """Make `doc` the pointer of `folder` in one atomic step (publish.py says how)."""
-        path, text = f"{folder}/{POINTER}", pointer_text(doc)
+    def read_pointer(self, folder: str) -> dict | None:
+        """The manifest of the layout or batch table at `folder`; None if it has none."""
+        return self.read_doc(f"{folder}/{POINTER}")
+
+    def commit_doc(self, path: str, doc: dict) -> None:
+        """Make `doc` the manifest at `path` in one atomic step (publish.py says how)."""
+        text = pointer_text(doc)
         local = local_path(path)
         if local is not None:
             commit_local(local, text)
@@ -224,7 +235,8 @@ class SparkWarehouse:
             finally:
                 out.close()
             return
-        tmp = self._hpath(f"{folder}/.{POINTER}.{uuid.uuid4().hex[:8]}.tmp")
+        folder, name = path.rsplit("/", 1)
+        tmp = self._hpath(f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp")
         out = fs.create(tmp, False)
         try:
             out.write(bytearray(text.encode("utf-8")))
@@ -238,6 +250,20 @@ class SparkWarehouse:
         overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
         context.rename(tmp, target, overwrite)  # atomic on HDFS
 
+    @contextmanager
+    def manifest_lock(self, folder: str) -> Iterator[None]:
+        """Serialize read-modify-write of `folder/_CURRENT` among writers (publish.py).
+
+        A local path: an exclusive `flock` on `folder/._CURRENT.lock`, released by the
+        kernel when its holder dies. Another filesystem has no lock here: the writers of a
+        data folder are serialized by its control file's write lock, held for each step."""
+        local = local_path(folder)
+        if local is None:
+            yield
+            return
+        with hold_lock(local / LOCK_FILE):
+            yield
+
     def drop_expired(self, folder: str, keep: set[str]) -> None:
         """Delete the version folders under `folder` that are not kept and have outlived
         the retention, and files of the layout before versions (never read again)."""
@@ -246,11 +272,19 @@ class SparkWarehouse:
             if legacy or name in expired([name], keep, self.retention_s):
                 self.delete(f"{folder}/{name}")
 
+    def build(self, build: str) -> dict | None:
+        """The manifest of one mastering build, read once per unit of work: every table
+        of the build is then read from the same build, even if a newer one commits."""
+        if build not in self._builds:
+            self._builds[build] = self.read_doc(build_manifest(self.root, build))
+        return self._builds[build]
+
     def current_path(self, schema: str, name: str) -> str | None:
-        """The folder of the current version of a replaced table; None before its first."""
-        folder = self.table_path(schema, name)
-        doc = self.read_pointer(folder)
-        return None if doc is None else f"{folder}/{doc['version']}"
+        """The current version folder of a table a build replaces; None before its first."""
+        owner = build_owner(schema, name)
+        doc = self.build(owner) if owner is not None else None
+        folder = (doc or {}).get("tables", {}).get(f"{schema}/{name}")
+        return None if folder is None else f"{self.root.rstrip('/')}/{folder}"
 
     # --- SQL --------------------------------------------------------------------------
     def sql(self, duckdb_sql: str, params: Sequence[object] | None = None) -> DataFrame:
@@ -264,20 +298,34 @@ class SparkWarehouse:
     def read(self, schema: str, name: str, ddl: str | None = None) -> DataFrame | None:
         """The Parquet table schema.name; None (or empty with `ddl`) if absent.
 
-        A batch table (raw, ingest rejects) is every file below its folder (its batch
-        folders are renamed in whole); a replaced table is the version its pointer names."""
+        A batch table (raw, ingest rejects) is the batch folders the ingest ledger has
+        committed (a folder renamed in by a writer killed before its ledger row is never
+        read); a replaced table is the version its build's manifest names."""
         if is_batch_table(schema, name):
-            path: str | None = self.table_path(schema, name)
-            if not self.exists(path):  # type: ignore[arg-type]
-                path = None
+            paths = [f"{self.table_path(schema, name)}/{b}" for b in self.batches(schema, name)]
         else:
             path = self.current_path(schema, name)
-        if path is None:
+            paths = [] if path is None else [path]
+        if not paths:
             return None if ddl is None else self.spark.createDataFrame([], ddl)
         reader = self.spark.read.option("recursiveFileLookup", "true")
         if ddl is not None:
             reader = reader.schema(ddl)
-        return reader.parquet(path)
+        return reader.parquet(*paths)
+
+    def batches(self, schema: str, name: str) -> list[str]:
+        """The batch folders of raw or ingest rejects that the ingest ledger commits."""
+        entity = name.removesuffix(INGEST_REJECTS_SUFFIX)
+        if not table_exists(self.control, META_SCHEMA, LEDGER.removeprefix(f"{META_SCHEMA}.")):
+            return []
+        committed = {
+            batch_folder(r[0])
+            for r in self.control.execute(
+                f"select ingest_id from {LEDGER} where entity = ? and ingest_id is not null",
+                [entity],
+            ).fetchall()
+        }
+        return sorted(n for n in self._children(self.table_path(schema, name)) if n in committed)
 
     def register(self, schema: str, name: str, ddl: str | None = None) -> bool:
         """Expose schema.name to the transpiled SQL as its view; False if it does not exist."""
@@ -325,32 +373,78 @@ class SparkWarehouse:
         if batch:
             yield pd.DataFrame.from_records(batch, columns=columns)
 
-    def replace(self, tables: dict[tuple[str, str], DataFrame]) -> None:
-        """Write each table as a new version folder, then point each table at it.
+    def replace(self, build: str, tables: dict[tuple[str, str], DataFrame]) -> None:
+        """Write each table of one build as a new version folder, then make them all
+        current together with the build's manifest, committed last in one atomic step
+        (a table of the build that `tables` lacks keeps its current version).
 
-        Nothing is renamed or deleted before the pointers move, so a failure or a kill
-        while writing leaves every table as it was (the half-written folder is unnamed
-        and dropped after the retention); each pointer moves in one atomic step.
+        Nothing is renamed or deleted before the manifest moves, so a failure or a kill
+        while writing leaves every table as it was (the half-written folders are named by
+        no manifest and dropped after the retention).
         """
-        written: dict[str, str] = {}
+        version, written = new_version(), []
         try:
-            for (schema, name), frame in tables.items():
-                folder, version = self.table_path(schema, name), new_version()
-                frame.write.mode("errorifexists").parquet(f"{folder}/{version}")
-                written[folder] = version
+            for schema, name in tables:
+                folder = self.table_path(schema, name)
+                tables[(schema, name)].write.mode("errorifexists").parquet(f"{folder}/{version}")
+                written.append(folder)
         except BaseException:
-            for folder, version in written.items():
+            for folder in written:
                 self.delete(f"{folder}/{version}")
             raise
-        for folder, version in written.items():
-            self.write_pointer(folder, {"version": version})
-        for folder, version in written.items():
+        # A table the build does not give keeps its version (a repair of one table).
+        kept = (self.read_doc(build_manifest(self.root, build)) or {}).get("tables", {})
+        rel = {**kept, **{f"{s}/{n}": f"{s}/{n}/{version}" for s, n in tables}}
+        doc = {"build": version, "tables": rel}
+        self.commit_doc(build_manifest(self.root, build), doc)
+        self._builds[build] = doc
+        for folder in written:
+            # A per-table pointer of the layout before build manifests would name a stale
+            # version to a plain reader: it goes once the manifest is committed.
+            self.delete(f"{folder}/{POINTER}")
             self.drop_expired(folder, {version})
 
 
 def is_batch_table(schema: str, name: str) -> bool:
     """Raw and ingest rejects grow by batch folders; every other table is replaced."""
-    return schema == "raw" or name.endswith("_ingest_rejects")
+    return schema == "raw" or name.endswith(INGEST_REJECTS_SUFFIX)
+
+
+def batch_folder(ingest_id: int) -> str:
+    """The folder of one ingested file's batch: named by its ledger row's ingest id."""
+    return f"batch={ingest_id:012d}"
+
+
+def batch_tables(ent: Entity) -> tuple[tuple[str, str], ...]:
+    """The tables an ingest grows by batch folders."""
+    return (("raw", ent.name), ("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}"))
+
+
+def publish_batches(wh: SparkWarehouse, ent: Entity) -> None:
+    """Write `<table>/_CURRENT` of raw and ingest rejects: the batches the ledger commits.
+
+    The ledger row is the commit; this manifest, rewritten whole from the ledger after it,
+    is how a plain reader finds the committed batches. A kill between the two leaves it
+    one batch behind (never ahead) until the next ingest of the entity rewrites it."""
+    for schema, name in batch_tables(ent):
+        folder = wh.table_path(schema, name)
+        wh.commit_doc(f"{folder}/{POINTER}", {"batches": wh.batches(schema, name)})
+
+
+def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
+    """The tables one mastering build of `entity` replaces together, in one manifest."""
+    return (
+        ("mastered", entity),
+        ("mastered", f"{entity}_history"),
+        ("quarantine", f"{entity}_rejects"),
+        ("quarantine", f"{entity}_pending_corrections"),
+        ("quarantine", f"{entity}_superseded_invalid"),
+    )
+
+
+def build_owner(schema: str, name: str) -> str | None:
+    """The entity whose mastering build replaces schema.name; None for any other table."""
+    return next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
 
 
 def _text_ddl(ent: Entity) -> str:
@@ -470,18 +564,9 @@ def drop_uncommitted_batches(wh: SparkWarehouse, ent: Entity) -> list[str]:
 
     They are what a writer killed between writing a batch and committing its ledger row
     leaves; the file is still unrecorded, so this ingest reads it again."""
-    committed = {
-        f"batch={r[0]:012d}"
-        for r in wh.control.execute(
-            "select ingest_id from meta.ingest_ledger where entity = ? and ingest_id is not null",
-            [ent.name],
-        ).fetchall()
-    }
     dropped = []
-    for root in (
-        wh.table_path("raw", ent.name),
-        wh.table_path("quarantine", f"{ent.name}_ingest_rejects"),
-    ):
+    for schema, table in batch_tables(ent):
+        root, committed = wh.table_path(schema, table), set(wh.batches(schema, table))
         for name in wh._children(root):
             if name == STAGING or (name.startswith("batch=") and name not in committed):
                 wh.delete(f"{root}/{name}")
@@ -495,6 +580,7 @@ def ingest_file(
     """Merge one landing file into raw/<entity>, as `raw_history.ingest_file` does."""
     conn = wh.control
     ensure_ledger(conn)
+    publish_batches(wh, ent)  # catches up after a writer killed past its ledger commit
     if path.is_symlink():
         return refused_symlink(conn, ent, path, run_id)
     path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
@@ -502,7 +588,7 @@ def ingest_file(
         return done
 
     raw_root = wh.table_path("raw", ent.name)
-    rejects_root = wh.table_path("quarantine", f"{ent.name}_ingest_rejects")
+    rejects_root = wh.table_path("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}")
     drop_uncommitted_batches(wh, ent)
     staged: dict[str, str] = {}  # staging folder -> batch folder, renamed in before commit
     written: list[str] = []
@@ -522,7 +608,7 @@ def ingest_file(
         except _spark_errors() as exc:
             raise LandingFileError(path, _first_line(exc)) from exc
         wh.register("raw", ent.name, raw_ddl(ent))
-        folder, token = f"batch={batch:012d}", uuid.uuid4().hex[:12]
+        folder, token = batch_folder(batch), uuid.uuid4().hex[:12]
         if rows_rejected:
             staging = f"{rejects_root}/{STAGING}/{folder}-{token}"
             staged[staging] = f"{rejects_root}/{folder}"
@@ -535,8 +621,9 @@ def ingest_file(
         staged[staging] = f"{raw_root}/{folder}"
         new.write.parquet(staging)
         inserted = wh.spark.read.parquet(staging).count()
-        # Each batch appears whole (a folder rename); the ledger row commits it, and a
-        # batch the ledger lacks (a kill before the commit) is dropped by the next ingest.
+        # Each batch appears whole (a folder rename), read by no one until the ledger row
+        # commits it; a batch the ledger lacks (a kill before the commit) is dropped by
+        # the next ingest, which reads the file again.
         for staging, target in staged.items():
             wh._rename(staging, target)
             written.append(target)
@@ -560,6 +647,7 @@ def ingest_file(
             stage.unpersist()
         for view in ("_src", "_stage", "_fresh"):
             wh.spark.catalog.dropTempView(view)
+    publish_batches(wh, ent)
     return outcome
 
 
@@ -586,19 +674,14 @@ def build_mastered(
         ranked = wh.sql(ranked_sql(ent)).persist()
         ranked.createOrReplaceTempView("_ranked")
         wh.sql(INVALID_SQL).createOrReplaceTempView(INVALID)
-        wh.replace(
-            {
-                ("mastered", ent.name): wh.sql(mastered_select_sql(ent)),
-                ("mastered", f"{ent.name}_history"): wh.sql(history_select_sql(ent)),
-                ("quarantine", f"{ent.name}_rejects"): wh.sql(rejects_select_sql(ent), [now]),
-                ("quarantine", f"{ent.name}_pending_corrections"): wh.sql(
-                    pending_select_sql(ent), [now]
-                ),
-                ("quarantine", f"{ent.name}_superseded_invalid"): wh.sql(
-                    superseded_select_sql(ent), [now]
-                ),
-            }
+        frames = (
+            wh.sql(mastered_select_sql(ent)),
+            wh.sql(history_select_sql(ent)),
+            wh.sql(rejects_select_sql(ent), [now]),
+            wh.sql(pending_select_sql(ent), [now]),
+            wh.sql(superseded_select_sql(ent), [now]),
         )
+        wh.replace(ent.name, dict(zip(build_tables(ent.name), frames, strict=True)))
         counts = wh.execute(EVALUATED_COUNTS_SQL).fetchone()
         failures = dict(wh.execute(RULE_FAILURES_SQL).fetchall())
     finally:
@@ -636,7 +719,8 @@ def write_partitions(
     )
     root = f"{wh.root.rstrip('/')}/{export_name}"
     staging, version = f"{root}/{STAGING}/{uuid.uuid4().hex}", new_version()
-    current = partition_folders(wh, root)
+    partition_folders(wh, root)  # refuses a layout without a manifest before any work
+    written: dict[tuple[str, str], str] = {}
     try:
         wh.sql(select_sql).withColumn(
             "_source_file", _relative_source(landing_prefixes or [])
@@ -645,8 +729,6 @@ def write_partitions(
             (r[0], r[1]): r[2]
             for r in wh.spark.read.parquet(staging).groupBy("country", "state").count().collect()
         }
-        for pair in pairs:
-            current.pop(pair, None)
         # Each pair's rows become a new version folder inside its partition folder; the
         # old one stays (readers may be scanning it) until the manifest stops naming it.
         for country_dir in wh._children(staging):
@@ -659,8 +741,8 @@ def write_partitions(
                 state = unquote(state_dir.removeprefix("state="))
                 folder = f"country={country}/state={state}/{version}"
                 wh._rename(f"{staging}/{country_dir}/{state_dir}", f"{root}/{folder}")
-                current[(country, state)] = folder
-        wh.write_pointer(root, {"partitions": sorted([c, s, f] for (c, s), f in current.items())})
+                written[(country, state)] = folder
+        current = commit_partitions(wh, root, pairs, written)
     finally:
         wh.delete(staging)
         wh.spark.catalog.dropTempView("_pairs")
@@ -668,6 +750,30 @@ def write_partitions(
         kept = current.get((country, state), "").rsplit("/", 1)[-1]
         wh.drop_expired(f"{root}/country={country}/state={state}", {kept})
     return {p: rows.get(p, 0) for p in pairs}
+
+
+def commit_partitions(
+    wh: SparkWarehouse,
+    root: str,
+    pairs: Iterable[tuple[str, str]],
+    written: dict[tuple[str, str], str],
+) -> dict[tuple[str, str], str]:
+    """Make `written` the current folders of `pairs` in the layout's manifest (a pair
+    not written loses its entry: it has no rows now); every other entry is kept.
+
+    The manifest is read, changed and replaced under the layout's lock, so two writers of
+    different partitions at once both keep their entries (a read at the start of the
+    Spark job would lose the one that commits first). Returns the manifest committed."""
+    with wh.manifest_lock(root):
+        current = {
+            (c, s): folder for c, s, folder in (wh.read_pointer(root) or {}).get("partitions", [])
+        }
+        for pair in pairs:
+            current.pop(pair, None)
+        current.update(written)
+        doc = {"partitions": sorted([c, s, f] for (c, s), f in current.items())}
+        wh.commit_doc(f"{root}/{POINTER}", doc)
+    return current
 
 
 def partition_folders(wh: SparkWarehouse, root: str) -> dict[tuple[str, str], str]:

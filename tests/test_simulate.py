@@ -491,6 +491,16 @@ def test_simulated_days_reach_mastered_in_a_running_dagster_dev(
     from sensors import AUTOMATION_SELECT_ENV
 
     monkeypatch.setenv(AUTOMATION_SELECT_ENV, E2E_AUTOMATION_SELECT)
+    from dagster import DagsterInstance
+
+    from fs_assets.defs.keys import REGION_KEY
+
+    def latest_region_run() -> str | None:
+        with DagsterInstance.get() as instance:
+            event = instance.get_latest_materialization_event(REGION_KEY)
+        return event.run_id if event else None
+
+    region_before = latest_region_run()
 
     # The source systems keep their own record (the landing files so far); the live
     # landing zone starts empty so the sensor only sees what each day delivers.
@@ -532,3 +542,5 @@ def test_simulated_days_reach_mastered_in_a_running_dagster_dev(
             lambda: _accounts_reached_mastered(built, reports),
             timeout=E2E_DAY_WAIT_S,
         )
+    # The narrowed automation reached the code location: the partitions were not refreshed.
+    assert region_before is not None and latest_region_run() == region_before

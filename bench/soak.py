@@ -49,7 +49,8 @@ from bench.soak_files import HOSTILE_CASES, EntityPool, Factory, Landed  # noqa:
 
 CLI = [sys.executable, "-m", "fs_assets.app.cli"]
 OP_TIMEOUT_S = 600.0
-QUERY = "select count(*) from governed.analyst_customer"
+OPS_ROLE = "analyst"  # the role the ops export and query as
+QUERY = f"select count(*) from governed.{OPS_ROLE}_customer"
 CHANGE_FILE = re.compile(r"change file (.+)$", re.MULTILINE)
 
 
@@ -141,9 +142,9 @@ class Ops(threading.Thread):
                 continue
             op = rng.choice(("export", "query", "update-customer"))
             if op == "export":
-                self._run(op, ["export", "--role", "analyst"])
+                self._run(op, ["export", "--role", OPS_ROLE])
             elif op == "query":
-                self._run(op, ["query", "--role", "analyst", QUERY])
+                self._run(op, ["query", "--role", OPS_ROLE, QUERY])
             else:
                 self._update(rng)
             self.stop.wait(rng.uniform(0.5, 2.0))

@@ -18,8 +18,10 @@ from sensors import (
     ALL_SENSORS,
     AUTOMATION_INTERVAL_ENV,
     AUTOMATION_INTERVAL_S,
+    AUTOMATION_SELECT_ENV,
     automation_interval_s,
     automation_sensor,
+    automation_target,
 )
 from sensors.landing_sensor import landing_sensor
 
@@ -65,6 +67,28 @@ def test_automation_interval_defaults_to_ten_seconds_and_rejects_nonsense(
         monkeypatch.setenv(AUTOMATION_INTERVAL_ENV, bad)
         with pytest.raises(ValueError, match=AUTOMATION_INTERVAL_ENV):
             automation_interval_s()
+
+
+def test_automation_targets_every_asset_unless_a_test_narrows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The product automates every asset; the setting narrows it to a selection, and a
+    selection that does not parse is refused with the variable's name."""
+    from fs_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    every = graph.get_all_asset_keys()
+    assert automation_sensor.asset_selection.resolve(graph) == every
+    monkeypatch.setenv(AUTOMATION_SELECT_ENV, " ")
+    assert automation_target().resolve(graph) == every
+    monkeypatch.setenv(AUTOMATION_SELECT_ENV, "key:mastered/* and not key:mastered/*_history")
+    narrowed = {k.to_user_string() for k in automation_target().resolve(graph)}
+    assert "mastered/customer" in narrowed and "raw/customer" not in narrowed
+    assert not {k for k in narrowed if k.endswith("_history") or not k.startswith("mastered/")}
+    for bad in ("key:(", "nonsense words"):
+        monkeypatch.setenv(AUTOMATION_SELECT_ENV, bad)
+        with pytest.raises(ValueError, match=AUTOMATION_SELECT_ENV):
+            automation_target()
 
 
 def test_waits_until_stable_then_requests_once(home: DataPaths, one_file: Path) -> None:

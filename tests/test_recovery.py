@@ -126,9 +126,12 @@ def _env(paths: DataPaths, **extra: str) -> dict[str, str]:
     }
 
 
-def _start_build(paths: DataPaths, log: Path, **env: str) -> subprocess.Popen:
+def _start_build(
+    paths: DataPaths, log: Path, select: str | None = None, **env: str
+) -> subprocess.Popen:
+    """`fs-accelerator build` (of `select`, default everything) in its own process group."""
     return subprocess.Popen(
-        [CLI, "build"],
+        [CLI, "build", *(["--select", select] if select else [])],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env=_env(paths, **env),
@@ -271,6 +274,27 @@ def test_lock_wait_ends_when_the_holder_lets_go(tmp_path: Path) -> None:
     conn.close()
     holder.wait()
     assert said and "waiting for the warehouse lock" in said[0]
+
+
+def test_a_connection_of_this_process_in_the_other_mode_is_waited_for(tmp_path: Path) -> None:
+    """A build's main thread reads the ledger read-only (a recovered run's lineage) while
+    its run's step opens the file to write: DuckDB refuses the second mode in one process,
+    so the writer waits for the reader's unit of work instead of failing the step."""
+    import threading
+
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).close()
+    reader = connect_with_retry(path, read_only=True)
+    with pytest.raises(duckdb.ConnectionException, match="different configuration"):
+        duckdb.connect(str(path))  # what the step hit
+    threading.Timer(1.0, reader.close).start()
+    said: list[str] = []
+    started = time.monotonic()
+    writer = connect_with_retry(path, timeout_s=30.0, on_wait=said.append)
+    writer.execute("create table t as select 1 as x")
+    writer.close()
+    assert 0.9 <= time.monotonic() - started < 10.0
+    assert said and f"another connection of this process (PID {os.getpid()})" in said[0]
 
 
 def test_build_waiting_for_the_slot_reports_and_times_out(
@@ -528,7 +552,15 @@ def test_sigint_during_a_step_cancels_the_run_and_the_next_build_succeeds(
     assert report.ok, (report.checks_failed, report.step_failures)
 
 
-KILL_POINTS = ("raw__transaction", "mastered__customer", "mastered__customer_by_region")
+# Where each killed build is SIGKILLed, and what it builds: the regional partitions run after
+# every unpartitioned asset of a full build (marts, identity, governed views, catalog), so
+# the build killed there selects only mastered.customer and its partitions, which reaches
+# the same step without building the rest first (the build after the kills builds all).
+KILL_POINTS: tuple[tuple[str, str | None], ...] = (
+    ("raw__transaction", None),
+    ("mastered__customer", None),
+    ("mastered__customer_by_region", "key:mastered/customer or key:mastered/customer_by_region"),
+)
 
 
 @pytest.mark.slow
@@ -536,9 +568,9 @@ def test_builds_killed_at_several_points_then_one_build_matches_a_clean_build(
     landed: DataPaths, built_template: Path, tmp_path: Path
 ) -> None:
     killed_runs: list[str] = []
-    for step in KILL_POINTS:
+    for step, select in KILL_POINTS:
         log = tmp_path / f"killed_{step}.log"
-        proc = _start_build(landed, log)
+        proc = _start_build(landed, log, select=select)
         try:
             assert _wait_for_step(proc, step), log.read_text()
             time.sleep(0.3)

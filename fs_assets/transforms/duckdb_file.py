@@ -12,6 +12,7 @@ rather than from the resource.
 from __future__ import annotations
 
 import errno
+import os
 import random
 import re
 import time
@@ -51,12 +52,23 @@ class WarehouseWriteError(RuntimeError):
     """A write to the warehouse failed; the message names the cause and what to do."""
 
 
+# DuckDB refuses a second connection to a file that this process already has open in
+# the other mode (read-only against read-write). Another thread's unit of work holds it
+# (the build's main thread reads the ingest ledger for a recovered run's lineage while
+# the run's step opens the file to write): it is waited for like another process's lock.
+_OPEN_IN_OTHER_MODE = "different configuration than existing connections"
+
+
 def _is_lock_error(exc: BaseException) -> bool:
+    if isinstance(exc, duckdb.ConnectionException) and _OPEN_IN_OTHER_MODE in str(exc):
+        return True
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
 
 def lock_holder(exc: BaseException) -> str:
     """Who holds the lock, from DuckDB's message ('... held in python3 (PID 123) ...')."""
+    if _OPEN_IN_OTHER_MODE in str(exc):
+        return f"another connection of this process (PID {os.getpid()}) in the other mode"
     found = re.search(r"held in (.+?) \(PID (\d+)\)", str(exc))
     return f"{found.group(1)} (PID {found.group(2)})" if found else "another process"
 

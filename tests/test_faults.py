@@ -257,9 +257,14 @@ def test_lead_generation_tiles_count_the_quarantine(conn: duckdb.DuckDBPyConnect
         "select 'total_customers' as figure, 500 as customers, null as transactions "
         "union all select 'reason', null, 40"
     )
-    conn.execute("create table marts.cross_sell as select true as eligible")
+    # Two core records of one person, both eligible: one lead (the person record's).
+    conn.execute(
+        "create table marts.cross_sell as "
+        "select * from (values (true, true), (true, false)) t(eligible, person_record)"
+    )
     kpis = _lead_kpis(conn)
     assert kpis["Total customers"] == "500"
+    assert kpis["Leads (card recommended)"] == "1"
     assert kpis["Quarantine: customer (rejected / pending)"] == "14 / 3"
     assert kpis["Quarantine: transaction (rejected / pending)"] == "2 / 0"
     assert quality_kpis(conn).items() <= kpis.items()

@@ -802,6 +802,57 @@ def test_the_lead_list_holds_a_person_once_and_honours_their_do_not_contact(
     assert scalar(wh, f"select count(*) from ({sql})") == people
 
 
+def test_the_lead_list_offers_a_person_no_card_they_hold_on_any_record(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """The person's older record holds the card their newer record (the person record)
+    would be offered: the sales lead list still holds the person once, through the newer
+    record, with another card, the person's, and with the contact details the newer
+    record consents to (masked for the role)."""
+    from fs_assets.defs.governed import governed_view
+    from fs_assets.identity.source_entity import core_source
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.governance.lead_list import lead_list_sql
+    from fs_assets.transforms.governance.masking_key import key_from_env
+    from fs_assets.transforms.governance.policies import SALES, load_policies
+    from fs_assets.transforms.marts.features import IdentityLink, build_features
+
+    first, second = _link_two_core_records(wh)
+    card = scalar(wh, "select recommended_product_id from marts.cross_sell where cust_id = ?",
+                  [second])  # fmt: skip
+    wh.execute(
+        "insert into mastered.account by name select '999999999999' as account_id, "
+        "? as cust_id, ? as product_id, 'Dormant' as account_status, date '2024-01-01' "
+        "as open_date, currency from mastered.account limit 1",
+        [first, card],
+    )
+    wh.execute("update mastered.customer set marketing_consent = 'Yes', do_not_contact = 'No' "
+               "where cust_id in (?, ?)", [first, second])  # fmt: skip
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
+    build_cross_sell(wh)
+    key = key_from_env()
+    key.apply(wh)
+    view = governed_view(CUSTOMER, SALES, load_policies())
+    sql = lead_list_sql({c.name: c.sql for c in view.columns}, view.row_filter)
+    tokens = {key.token(first): first, key.token(second): second}
+    leads = wh.execute(
+        f"select l.cust_id, l.recommended_card, p.product_id, l.email_addr "
+        f"from ({sql}) l join mastered.product p on p.product_name = l.recommended_card "
+        f"where l.cust_id in (select unnest(?::varchar[]))",
+        [list(tokens)],
+    ).fetchall()
+    assert len(leads) == 1 and tokens[leads[0][0]] == second, leads
+    assert leads[0][2] != card
+    email = scalar(wh, "select email_addr from mastered.customer where cust_id = ?", [second])
+    assert leads[0][3] == key.token(email)  # masked (HMAC) for the sales role, not clear
+    # Every person with a card is listed once, with a card none of their records holds.
+    people = scalar(wh, "select count(distinct person_id) from marts.cross_sell "
+                    "where recommended_product_id is not null")  # fmt: skip
+    assert scalar(wh, f"select count(*) from ({sql})") == people
+    assert eligibility_problems(wh) == {}
+
+
 def _role_items(node, role: str) -> list[dict]:
     """Items of every mark with this role ('axis-title', 'legend-title', 'axis-label', ...)."""
     if isinstance(node, dict):

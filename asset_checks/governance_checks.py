@@ -1,12 +1,15 @@
 """Governance checks: re-identification risk of each role's view, and the audit chain.
 
-`k_anonymity` (one per role, on `governed/<role>_customer`): the smallest group of rows
-the role's view (its export's content) holds over the quasi-identifiers of the policy
-file's settings, as the role reads them: a redacted column is one value, a hashed one
-keeps its groups (an HMAC of a PIN still singles a customer out), a bucketed date groups
-by bucket. Below the threshold it WARNs, naming k, the threshold and how many rows sit
-in groups that small. A role reading PII in clear (pii-reader) is inside the boundary:
-k is reported, the threshold does not apply.
+`k_anonymity` (one per role, on `governed/<role>_customer` and on
+`governed/<role>_golden_customer`): the smallest group of rows the role's view (its
+export's content) holds over the quasi-identifiers of the policy file's settings, as the
+role reads them: a redacted column is one value, a hashed one keeps its groups (an HMAC
+of a PIN still singles a customer out), a bucketed date groups by bucket. The golden
+record is grouped by the attributes the core feed's mapping file maps those customer
+columns to (cust_dob -> date_of_birth, pin -> pin); a quasi-identifier it does not hold
+(gender, the age-band flags) is left out. Below the threshold it WARNs, naming k, the
+threshold and how many rows sit in groups that small. A role reading PII in clear
+(pii-reader) is inside the boundary: k is reported, the threshold does not apply.
 
 `audit_log_intact` (on `governed/pii_reader_customer`): the audit log's hash chain
 re-computes (audit.py); an edited, removed or reordered line fails it (ERROR).
@@ -18,6 +21,11 @@ import dagster as dg
 import duckdb
 
 from fs_assets.defs.governed import governed_key, reads_clear_pii
+from fs_assets.identity.canonical import mastered_source
+from fs_assets.identity.golden_entity import GOLDEN_ENTITY
+from fs_assets.identity.mapping import load_mappings
+from fs_assets.identity.source_entity import CORE_FOLDER
+from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import data_paths
 from fs_assets.model.rules import q
@@ -50,13 +58,31 @@ def k_anonymity(
     return KAnonymity(int(k), int(groups), int(below), int(rows))
 
 
-def build_k_anonymity_check(role: str) -> dg.AssetChecksDefinition:
+def golden_quasi_identifiers(quasi_identifiers: tuple[str, ...]) -> tuple[str, ...]:
+    """The golden record's columns holding these customer quasi-identifiers: the attribute
+    the core feed's mapping file maps each customer column to, in the same order; none
+    without a core mapping."""
+    core = next((m for m in load_mappings() if m.landing_folder == CORE_FOLDER), None)
+    if core is None:
+        return ()
+    attribute_of = {column: attribute for attribute, column in mastered_source(core)[3].items()}
+    return tuple(attribute_of[c] for c in quasi_identifiers if c in attribute_of)
+
+
+def quasi_identifiers_of(entity: Entity, quasi_identifiers: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of `entity`'s view to group by for the policy file's quasi-identifiers."""
+    if entity is GOLDEN_ENTITY:
+        return golden_quasi_identifiers(quasi_identifiers)
+    return quasi_identifiers
+
+
+def build_k_anonymity_check(role: str, entity: Entity = CUSTOMER) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=governed_key(role, CUSTOMER.name),
+        asset=governed_key(role, entity.name),
         name="k_anonymity",
         pool=WAREHOUSE_POOL,
         description=(
-            f"k-anonymity of what role {role} reads of customer over the policy file's "
+            f"k-anonymity of what role {role} reads of {entity.name} over the policy file's "
             "quasi-identifiers (as masked for the role); WARN below the file's threshold."
         ),
     )
@@ -65,11 +91,19 @@ def build_k_anonymity_check(role: str) -> dg.AssetChecksDefinition:
     ) -> dg.AssetCheckResult:
         policies = load_policies()
         settings = policies.settings
-        table = f"{GOVERNED_SCHEMA}.{q(view_name(role, CUSTOMER.name))}"
+        columns = quasi_identifiers_of(entity, settings.quasi_identifiers)
+        table = f"{GOVERNED_SCHEMA}.{q(view_name(role, entity.name))}"
         applies = not reads_clear_pii(role, policies)
+        if not columns:
+            return dg.AssetCheckResult(
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"quasi_identifiers": dg.MetadataValue.json([])},
+                description=f"{entity.name} holds none of the quasi-identifiers",
+            )
         with warehouse.connect(read_only=True) as conn:  # the views live in DuckDB
             masking_key.get().apply(conn)  # hashed quasi-identifiers group by their token
-            result = k_anonymity(conn, table, settings.quasi_identifiers, settings.k_threshold)
+            result = k_anonymity(conn, table, columns, settings.k_threshold)
         passed = not applies or result.k >= settings.k_threshold or result.groups == 0
         return dg.AssetCheckResult(
             passed=passed,
@@ -77,7 +111,7 @@ def build_k_anonymity_check(role: str) -> dg.AssetChecksDefinition:
             metadata={
                 "k": result.k,
                 "threshold": settings.k_threshold,
-                "quasi_identifiers": dg.MetadataValue.json(list(settings.quasi_identifiers)),
+                "quasi_identifiers": dg.MetadataValue.json(list(columns)),
                 "groups": result.groups,
                 "groups_below_threshold": result.groups_below,
                 "rows_in_groups_below_threshold": result.rows_below,
@@ -113,4 +147,7 @@ def audit_log_intact(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-GOVERNANCE_CHECKS = [*(build_k_anonymity_check(r) for r in ROLES), audit_log_intact]
+GOVERNANCE_CHECKS = [
+    *(build_k_anonymity_check(r, e) for e in (CUSTOMER, GOLDEN_ENTITY) for r in ROLES),
+    audit_log_intact,
+]

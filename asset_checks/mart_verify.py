@@ -66,7 +66,8 @@ def archetype_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """A recommended card respects every eligibility rule and the customer's tier cap."""
+    """A recommended card respects every eligibility rule and the customer's tier cap, and
+    no core record of the person holds it open (recounted from mastered.account)."""
     s = SqlBuilder()
     s.add("select\n  count(*) filter (where x.recommended_product_id is not null and (")
     s.join([(f"coalesce({r.predicate}, true)", r.params) for r in INELIGIBILITY], " or ")
@@ -87,11 +88,18 @@ def eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     s.case_map("x.archetype", TIER_CAP_BY_ARCHETYPE)
     s.add(
         f"""), 99))) as above_tier_cap,
-  count(*) filter (where x.recommendation_reason is null) as no_reason
+  count(*) filter (where x.recommendation_reason is null) as no_reason,
+  count(*) filter (where h.product_id is not null) as held_by_the_person
 from (select cust_id, archetype, recommended_product_id, recommendation_reason
       from {CROSS_SELL_TABLE}) x
 join {FEATURES_TABLE} f using (cust_id)
-left join mastered.product p on p.product_id = x.recommended_product_id"""
+left join mastered.product p on p.product_id = x.recommended_product_id
+-- The cards a person holds open on any of their core records, from mastered.account.
+left join (select distinct coalesce(g.golden_id, 'cust:' || a.cust_id) as person, a.product_id
+           from mastered.account a left join {FEATURES_TABLE} g using (cust_id)
+           where a.account_status <> 'Closed') h
+  on h.person = coalesce(f.golden_id, 'cust:' || x.cust_id)
+ and h.product_id = x.recommended_product_id"""
     )
     cur = conn.execute(s.text, s.params)
     names = [d[0] for d in cur.description]

@@ -16,8 +16,10 @@ from fs_assets.transforms.marts.features import (
     IdentityLink,
     build_features,
     plan_features,
+    spend_predicate,
     update_features,
 )
+from fs_assets.transforms.marts.model import SPEND_WINDOW_DAYS
 from fs_assets.transforms.mastering import build_mastered
 from tests.test_incremental_checks import land_update
 
@@ -72,15 +74,63 @@ def test_incremental_features_equal_a_full_rebuild(mastered, tmp_path: Path) -> 
         assert (
             conn.execute(f"select count(*) from (from {a} except all from {b})").fetchone()[0] == 0
         )
-    (risk,) = conn.execute(
-        f"select risk_category from {FEATURES_TABLE} where cust_id = ?", [first]
+    person_features_are_the_persons(conn, "g1")
+
+
+# The columns a record keeps as its own; every other feature is its person's.
+OWN_COLUMNS = ("cust_id", "person_record", "state", "country")
+
+
+def person_features_are_the_persons(conn: duckdb.DuckDBPyConnection, golden_id: str) -> None:
+    """Every row of the person carries the same features: spend and transactions summed
+    over their records (recounted from mastered.transaction), the cards of all of them,
+    and the attributes of their person record."""
+    spend, params = spend_predicate()
+    cols = [
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts' "
+            "and table_name = 'customer_features' order by ordinal_position"
+        ).fetchall()
+        if r[0] not in OWN_COLUMNS
+    ]
+    rows = conn.execute(
+        f"select distinct {', '.join(cols)} from {FEATURES_TABLE} where golden_id = ?",
+        [golden_id],
+    ).fetchall()
+    assert len(rows) == 1, rows
+    total, txns, cards, risk = conn.execute(
+        f"select total_spend, all_txns, held_cards, risk_category from {FEATURES_TABLE} "
+        "where golden_id = ? limit 1",
+        [golden_id],
     ).fetchone()
-    assert (
-        risk
-        == conn.execute(
-            "select customer_risk_category from mastered.customer where cust_id = ?", [first]
-        ).fetchone()[0]
-    )
+    truth_spend, truth_txns = conn.execute(
+        f"""select coalesce(sum(t.amount_reporting::double) filter (where {spend}), 0),
+                   count(*)
+            from mastered.transaction t
+            where t.cust_id in (select source_id from mastered.customer_identity
+                                where golden_id = ?)
+              and t.transaction_ts > (select max(transaction_ts) from mastered.transaction)
+                                     - to_days(?::integer)""",
+        [*params, golden_id, SPEND_WINDOW_DAYS],
+    ).fetchone()
+    assert total == pytest.approx(truth_spend) and txns == truth_txns
+    held = conn.execute(
+        """select coalesce(list(distinct a.product_id order by a.product_id), [])
+           from mastered.account a join mastered.product p using (product_id)
+           where p.product_type = 'Credit Card' and a.account_status <> 'Closed'
+             and a.cust_id in (select source_id from mastered.customer_identity
+                               where golden_id = ?)""",
+        [golden_id],
+    ).fetchone()[0]
+    assert cards == held
+    newest = conn.execute(
+        "select customer_risk_category from mastered.customer where cust_id in (select "
+        "source_id from mastered.customer_identity where golden_id = ?) "
+        "order by modified_at desc, cust_id limit 1",
+        [golden_id],
+    ).fetchone()[0]
+    assert risk == newest
 
 
 def test_any_other_change_rebuilds_in_full(mastered, tmp_path: Path) -> None:

@@ -493,6 +493,64 @@ def test_a_person_with_two_core_records_counts_once(wh: duckdb.DuckDBPyConnectio
     assert lead_problems(wh)["product_holders_differ"] == 1
 
 
+def test_a_person_with_two_core_records_has_the_persons_features(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """The person's two core records carry the person's features: spend and transactions
+    summed over both, the cards of both, the newer record's attributes, so both get one
+    archetype and one card; a card the older record holds is not offered through the
+    newer one, and the eligibility check recounts the holdings from mastered.account."""
+    from fs_assets.identity.source_entity import core_source
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+    from fs_assets.transforms.marts.features import IdentityLink, build_features, spend_predicate
+    from fs_assets.transforms.marts.model import SPEND_WINDOW_DAYS
+
+    first, second = _link_two_core_records(wh)
+    spend, params = spend_predicate()
+    truth = scalar(
+        wh,
+        f"""select sum(amount_reporting::double) from mastered.transaction
+            where cust_id in (?, ?) and {spend} and transaction_ts > (select
+              max(transaction_ts) from mastered.transaction) - to_days(?::integer)""",
+        [first, second, *params, SPEND_WINDOW_DAYS],
+    )
+    rows = wh.execute(
+        "select distinct f.total_spend, f.all_txns, f.held_cards, f.cibil_score, "
+        "f.risk_category, "
+        "x.archetype, x.recommended_product_id from marts.customer_features f "
+        "join marts.cross_sell x using (cust_id) where cust_id in (?, ?)",
+        [first, second],
+    ).fetchall()
+    assert len(rows) == 1 and rows[0][0] == pytest.approx(truth), rows
+    newest = wh.execute("select cibil_score, customer_risk_category from mastered.customer "
+                        "where cust_id = ?", [second]).fetchone()  # fmt: skip
+    assert rows[0][3:5] == newest
+    card = rows[0][6]
+    assert card is not None
+    # The older record opens the card the person is offered: the person holds it now.
+    wh.execute(
+        "insert into mastered.account by name select '999999999999' as account_id, "
+        "? as cust_id, ? as product_id, 'Active' as account_status, date '2024-01-01' "
+        "as open_date, currency from mastered.account limit 1",
+        [first, card],
+    )
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
+    build_cross_sell(wh)
+    offered = wh.execute(
+        "select distinct f.held_cards, x.recommended_product_id from marts.customer_features f "
+        "join marts.cross_sell x using (cust_id) where cust_id in (?, ?)",
+        [first, second],
+    ).fetchall()
+    assert len(offered) == 1 and card in offered[0][0] and offered[0][1] != card, offered
+    assert eligibility_problems(wh) == {}
+    # Offering it through the newer record fails the check, even when that record's
+    # features forget the card (the holdings are recounted per person from mastered).
+    wh.execute("update marts.cross_sell set recommended_product_id = ? where cust_id = ?",
+               [card, second])  # fmt: skip
+    wh.execute("update marts.customer_features set held_cards = [] where cust_id = ?", [second])
+    assert eligibility_problems(wh) == {"held_by_the_person": 1}
+
+
 def _page_agrees(wh: duckdb.DuckDBPyConnection, slug: str) -> None:
     """The page's cubes, summed with no filter, give each bound chart the mart's rows."""
     from fs_assets.transforms.marts.page_data import unfiltered_problems
@@ -742,6 +800,57 @@ def test_the_lead_list_holds_a_person_once_and_honours_their_do_not_contact(
     people = scalar(wh, "select count(*) from marts.cross_sell "
                     "where person_record and recommended_product_id is not null")  # fmt: skip
     assert scalar(wh, f"select count(*) from ({sql})") == people
+
+
+def test_the_lead_list_offers_a_person_no_card_they_hold_on_any_record(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """The person's older record holds the card their newer record (the person record)
+    would be offered: the sales lead list still holds the person once, through the newer
+    record, with another card, the person's, and with the contact details the newer
+    record consents to (masked for the role)."""
+    from fs_assets.defs.governed import governed_view
+    from fs_assets.identity.source_entity import core_source
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.governance.lead_list import lead_list_sql
+    from fs_assets.transforms.governance.masking_key import key_from_env
+    from fs_assets.transforms.governance.policies import SALES, load_policies
+    from fs_assets.transforms.marts.features import IdentityLink, build_features
+
+    first, second = _link_two_core_records(wh)
+    card = scalar(wh, "select recommended_product_id from marts.cross_sell where cust_id = ?",
+                  [second])  # fmt: skip
+    wh.execute(
+        "insert into mastered.account by name select '999999999999' as account_id, "
+        "? as cust_id, ? as product_id, 'Dormant' as account_status, date '2024-01-01' "
+        "as open_date, currency from mastered.account limit 1",
+        [first, card],
+    )
+    wh.execute("update mastered.customer set marketing_consent = 'Yes', do_not_contact = 'No' "
+               "where cust_id in (?, ?)", [first, second])  # fmt: skip
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
+    build_cross_sell(wh)
+    key = key_from_env()
+    key.apply(wh)
+    view = governed_view(CUSTOMER, SALES, load_policies())
+    sql = lead_list_sql({c.name: c.sql for c in view.columns}, view.row_filter)
+    tokens = {key.token(first): first, key.token(second): second}
+    leads = wh.execute(
+        f"select l.cust_id, l.recommended_card, p.product_id, l.email_addr "
+        f"from ({sql}) l join mastered.product p on p.product_name = l.recommended_card "
+        f"where l.cust_id in (select unnest(?::varchar[]))",
+        [list(tokens)],
+    ).fetchall()
+    assert len(leads) == 1 and tokens[leads[0][0]] == second, leads
+    assert leads[0][2] != card
+    email = scalar(wh, "select email_addr from mastered.customer where cust_id = ?", [second])
+    assert leads[0][3] == key.token(email)  # masked (HMAC) for the sales role, not clear
+    # Every person with a card is listed once, with a card none of their records holds.
+    people = scalar(wh, "select count(distinct person_id) from marts.cross_sell "
+                    "where recommended_product_id is not null")  # fmt: skip
+    assert scalar(wh, f"select count(*) from ({sql})") == people
+    assert eligibility_problems(wh) == {}
 
 
 def _role_items(node, role: str) -> list[dict]:

@@ -129,3 +129,64 @@ def test_audit_check_fails_on_a_tampered_line(governed: DataPaths) -> None:
     check = _run_checks(governed, "pii_reader_customer")["audit_log_intact"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert "line 2: its prev does not match" in check.metadata["problem"].value
+
+
+def _golden_from_customers(paths: DataPaths, date_of_birth: str | None = None) -> None:
+    """mastered.golden_customer with one person per core customer (their date of birth,
+    or one shared date, and PIN), and the governed views over it."""
+    from fs_assets.identity.tables import GOLDEN_CUSTOMER, golden_customer_ddl
+
+    conn = duckdb.connect(str(paths.warehouse))
+    try:
+        conn.execute(f"create or replace table {GOLDEN_CUSTOMER} ({golden_customer_ddl()})")
+        conn.execute(
+            f"insert into {GOLDEN_CUSTOMER} by name select 'G' || cust_id as golden_id, "
+            "coalesce(?::date, cust_dob) as date_of_birth, pin::varchar as pin, state, "
+            "country, 1 as source_records from mastered.customer",
+            [date_of_birth],
+        )
+        KEY.apply(conn)
+        build_governed_views(conn, load_policies())
+    finally:
+        conn.close()
+
+
+def test_the_golden_views_are_checked_for_k_anonymity_too(governed: DataPaths) -> None:
+    """The golden record's views get the customer views' check over the quasi-identifiers
+    it holds (date of birth and PIN, as the core feed's mapping names them): the keyed PIN
+    tokens of restricted-acess group fewer than five people (WARN), the analyst reads both redacted;
+    a planted person born in a quarter nobody else was drops dob-bucketing's k to 1."""
+    _golden_from_customers(governed)
+    restricted = _run_checks(governed, "restricted_acess_golden_customer")["k_anonymity"]
+    assert not restricted.passed and restricted.severity == dg.AssetCheckSeverity.WARN
+    meta = {k: v.value for k, v in restricted.metadata.items()}
+    conn = duckdb.connect(str(governed.warehouse), read_only=True)
+    try:  # restricted-acess reads the date of birth redacted: its groups are the PINs'
+        (by_pin,) = conn.execute(
+            "select min(n) from (select count(*) n from mastered.customer group by pin)"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert meta["k"] == by_pin < 5 and meta["quasi_identifiers"] == ["date_of_birth", "pin"]
+    analyst = _run_checks(governed, "analyst_golden_customer")["k_anonymity"]
+    people = analyst.metadata["k"].value
+    assert analyst.passed and analyst.metadata["groups"].value == 1 and people > 1000
+    pii_reader = _run_checks(governed, "pii_reader_golden_customer")["k_anonymity"]
+    assert pii_reader.passed and pii_reader.metadata["threshold_applies"].value is False
+
+    _golden_from_customers(governed, date_of_birth="1980-02-14")  # one quarter for all
+    before = _run_checks(governed, "dob_bucketing_golden_customer")["k_anonymity"]
+    assert before.passed and before.metadata["k"].value == people
+    conn = duckdb.connect(str(governed.warehouse))
+    try:
+        conn.execute(
+            "insert into mastered.golden_customer (golden_id, date_of_birth, source_records) "
+            "values ('G9999999999', date '1931-11-30', 1)"
+        )
+    finally:
+        conn.close()
+    after = _run_checks(governed, "dob_bucketing_golden_customer")["k_anonymity"]
+    assert not after.passed and after.severity == dg.AssetCheckSeverity.WARN
+    meta = {k: v.value for k, v in after.metadata.items()}
+    assert meta["k"] == 1 and meta["rows_in_groups_below_threshold"] == 1
+    assert meta["groups"] == 2 and meta["threshold"] == 5

@@ -422,9 +422,10 @@ def build_lead_list_asset(role: str) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         deps=[mastered_key("customer"), CROSS_SELL_KEY],
         description=(
-            f"The sales lead list for role {role}: per customer with a recommended card, "
-            "cust_id, card, reason and campaign stage; e-mail and mobile only for customers "
-            "with marketing consent and no do-not-contact request, masked as the role's "
+            f"The sales lead list for role {role}: per person with a recommended card "
+            "(none they hold on any core record), the cust_id of their person record, card, "
+            "reason and campaign stage; e-mail and mobile only for people with marketing "
+            "consent and no do-not-contact request on any record, masked as the role's "
             "governed customer view masks them."
         ),
         metadata={

@@ -146,9 +146,10 @@ def _built_from(event: dg.EventLogEntry | None) -> dict[str, object] | None:
         CUSTOMER_IDENTITY_KEY,
         GOLDEN_CUSTOMER_KEY,
     ],
-    "One row per mastered customer: spend per category, mode mix, frequency, recency, "
-    "average ticket and spend trend over the last year of transactions, with CIBIL, "
-    "affluence, risk, segment, the credit cards already held, the person's golden id and "
+    "One row per mastered customer, holding its person's features: spend per category, "
+    "mode mix, frequency, recency, average ticket and spend trend over the last year of "
+    "transactions of all their core records, the credit cards held on any of them, CIBIL, "
+    "affluence, risk and segment of their person record, the person's golden id and "
     "region (the golden record's state and country).",
     {"duckdb"},
 )

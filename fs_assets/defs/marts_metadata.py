@@ -277,6 +277,30 @@ FEATURE_COLUMNS: Cols = [
         TX_TIME,
     ),
 ]
+# A person's features are the person's (features.py): the record keeps only its ids and
+# region; the attributes are the person record's, the activity and cards all their core
+# records', both on every row of the person, through the identity links.
+_RECORD_OWN = {"cust_id", "golden_id", "person_id", "person_record", "as_of"}
+_RECORD_OWN |= {"state", "country", "person_state", "person_country"}
+_PERSON_RECORD_ATTRS = {n for n, *_ in CUSTOMER_ATTRS} - {"state", "country"}
+FEATURE_COLUMNS = [
+    (
+        (n, t, d, deps)
+        if n in _RECORD_OWN
+        else (
+            n,
+            t,
+            d
+            + (
+                " The person's: their person record's, on each of their rows."
+                if n in _PERSON_RECORD_ATTRS
+                else " The person's: over all their core records, on each of their rows."
+            ),
+            [*deps, *_deps(CUSTOMER_IDENTITY_KEY, "golden_id")],
+        )
+    )
+    for n, t, d, deps in FEATURE_COLUMNS
+]
 
 _F = FEATURES_KEY
 # The features the archetype and eligibility rules read (fs_assets/transforms/marts/model.py).

@@ -1,16 +1,18 @@
 """The sales lead list: whom to offer which card and why, as a governed table of a role.
 
-One row per person with a recommended card (marts.cross_sell): a person (golden id, or a
-core customer identity resolution has not linked) is listed once, through their
-person_record (their newest core record, the one the golden record prefers), with its
-cust_id, card, reason and campaign stage. Contact details (e-mail, mobile) only when that
-record gives marketing consent (the person's latest word on it) and no core record of the
-person asks not to be contacted: a do-not-contact in any linked record binds the person,
-so nobody is reached through another of their records; NULL for the rest, and
-`do_not_contact` reads Yes for the person then. cust_id and the contact details are the
-role's own governed columns (the same SQL as its governed customer view: a keyed token
-and masked or redacted PII unless a policy grants clear PII), and the role's row filters
-apply, so the list holds nothing the role could not read of mastered.customer.
+One row per person with a recommended card (marts.cross_sell): a person (person_id: the
+golden id, or a core customer identity resolution has not linked) is listed once, through
+their person_record (their newest core record, the one the golden record prefers), with
+its cust_id, card, reason and campaign stage. The card is the person's (their features
+are summed over all their core records): never one they hold open on any record.
+Contact details (e-mail, mobile) only when that record gives marketing consent (the
+person's latest word on it) and no core record of the person asks not to be contacted: a
+do-not-contact in any linked record binds the person, so nobody is reached through
+another of their records; NULL for the rest, and `do_not_contact` reads Yes for the
+person then. cust_id and the contact details are the role's own governed columns (the
+same SQL as its governed customer view: a keyed token and masked or redacted PII unless a
+policy grants clear PII), and the role's row filters apply, so the list holds nothing the
+role could not read of mastered.customer.
 """
 
 from __future__ import annotations
@@ -61,9 +63,8 @@ def lead_list_sql(columns: dict[str, str], row_filter: str | None) -> str:
         f"from (select m.*, {leads}, p.asked as person_asked_not_to_be_contacted\n"
         f"      from mastered.customer m\n"
         f"      join {CROSS_SELL} x on x.cust_id = m.cust_id\n"
-        f"      join (select coalesce(x.golden_id, 'cust:' || x.cust_id) as person,\n"
-        f"                   bool_or(c.do_not_contact = '{_YES}') as asked\n"
+        f"      join (select x.person_id, bool_or(c.do_not_contact = '{_YES}') as asked\n"
         f"            from {CROSS_SELL} x join mastered.customer c using (cust_id)\n"
-        f"            group by 1) p on p.person = coalesce(x.golden_id, 'cust:' || x.cust_id)\n"
+        f"            group by 1) p on p.person_id = x.person_id\n"
         f"      where x.person_record and x.recommended_product_id is not null){where}"
     )

@@ -1,7 +1,9 @@
 """`marts.cross_sell`: each customer's archetype, recommended credit card, and campaign stage.
 
 All rules come from `fs_assets.transforms.marts.model` and run as one set-based statement over
-`marts.customer_features`:
+`marts.customer_features`, whose rows carry their person's features (features.py), so every
+core record of a person gets the person's archetype and card, and a card the person holds
+on any record is not offered:
 
 1. the archetype is the first rule of ARCHETYPES that holds (Generic always holds);
 2. a customer is ineligible for the first INELIGIBILITY rule that holds, with its reason;

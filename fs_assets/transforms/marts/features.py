@@ -1,25 +1,29 @@
-"""`marts.customer_features`: one row per mastered customer, from its transaction history.
+"""`marts.customer_features`: one row per mastered customer, holding its person's features.
 
 Each row carries the person's golden id (`mastered.customer_identity`, where identity
 resolution linked the core customer with other sources; NULL before that) and
 `person_record`, true on one core record per person (a customer without golden id is a
 person of its own): the newest (`modified_at`, then the lowest cust_id), the record the
 golden record's survivorship prefers among core records. `person_id` names the person: the
-golden id, or `cust:<cust_id>` for a customer without one. The marts count a person once,
-through that record, however many core records they have, and add up the transactions,
-accounts and campaign events of all their core records. A person's region
-(`person_state`, `person_country`, on each of their rows) is the golden record's
-(mastered.golden_customer: survivorship over every source), each where it has a value,
-else their person record's; the golden record carries identity attributes only, so
-segment, risk, affluence and the archetype stay the person record's.
+golden id, or `cust:<cust_id>` for a customer without one.
 
-One set-based statement: a single pass over mastered.transaction aggregates spend per
-category, mode mix, frequency, recency, average ticket and the spend trend per customer;
-the customer's own attributes (CIBIL, affluence, risk, segment) and the credit cards it
-already holds are joined on. Customers without transactions get zeros, not a missing row,
-so every customer is scored. The window is the last SPEND_WINDOW_DAYS before the newest
-transaction in the table (the data's own "today"), so a rerun on the same data gives the
-same features whatever the wall clock says.
+A person's features are the person's, on every row of theirs: transactions, spend and
+the mode mix summed over all their core records, the credit cards held open on any of
+them, and the attributes the archetype and eligibility read (customer type and status,
+minor flag, CIBIL, affluence, risk, segment) from their person record (their latest
+word), so every record of a person gets the person's archetype and recommended card, and
+a card held on one record is not offered through another. A person's region
+(`person_state`, `person_country`) is the golden record's (mastered.golden_customer:
+survivorship over every source), each where it has a value, else their person record's;
+`state` and `country` stay the record's own. The marts count a person once, through
+their person record.
+
+One set-based statement: a single pass over mastered.transaction aggregates each
+customer's activity, summed per person (a month mask per record, their union per
+person); the cards and attributes are joined on. People without transactions get zeros,
+not a missing row, so every customer is scored. The window is the last SPEND_WINDOW_DAYS
+before the newest transaction in the table (the data's own "today"), so a rerun on the
+same data gives the same features whatever the wall clock says.
 """
 
 from __future__ import annotations
@@ -90,10 +94,35 @@ def _golden_relation(identity: IdentityLink | None) -> str:
     return f"(select golden_id, state, country from {identity.golden})"
 
 
-# The person of a core record, and the window of a person's records, their person record
-# (the newest, then the lowest cust_id) first.
-_PERSON = "coalesce(g.golden_id, 'cust:' || c.cust_id)"
-_PERSON_WINDOW = f"person_w as (partition by {_PERSON} order by c.modified_at desc, c.cust_id)"
+# The window of a person's records, their person record (the newest, then the lowest
+# cust_id) first.
+_PERSON_WINDOW = "person_w as (partition by pe.person_id order by c.modified_at desc, c.cust_id)"
+# The customer's attributes the archetype and eligibility read, as the features name them:
+# a person's are their person record's (their latest word), on every row of theirs.
+PERSON_ATTRIBUTES = {
+    "customer_type": "c.customer_type",
+    "customer_status": "c.customer_status",
+    "minor_flag": "c.minor_flag",
+    "cibil_score": "c.cibil_score",
+    "affluence_level": "c.afflunce_level",
+    "risk_category": "c.customer_risk_category",
+}
+# Per-customer aggregates summed into the person's: counts (as BIGINT) and amounts.
+_COUNTS = ("all_txns", "spend_txns", *(f"n_{m}" for m in TRANSACTION_MODES), "failed_txns")
+_AMOUNTS = ("total_spend", *SPEND_COLUMNS.values(), "spend_recent", "spend_earlier")
+
+
+def _person_sums() -> str:
+    """The person's aggregates from their records' (`agg`): sums, the newest spend, and the
+    months with spend as the union of the records' month masks."""
+    return ",\n        ".join(
+        [f"sum(a.{q(c)})::bigint as {q(c)}" for c in _COUNTS]
+        + [f"sum(a.{q(c)}) as {q(c)}" for c in _AMOUNTS]
+        + [
+            "max(a.last_spend_at) as last_spend_at",
+            "bit_count(bit_or(a.month_mask)) as active_months",
+        ]
+    )
 
 
 def features_sql(
@@ -101,7 +130,8 @@ def features_sql(
 ) -> tuple[str, list[object]]:
     """The statement that (re)creates the features table, and its parameters in order;
     `identity`: join each customer's golden id from that table; `only`: a relation of
-    cust_ids whose rows are inserted instead (their transactions alone are read)."""
+    cust_ids whose rows are inserted instead (their transactions alone are read: it must
+    hold every record of each of its people)."""
     spend, spend_params = spend_predicate()
     s = SqlBuilder()
     head = (
@@ -110,10 +140,17 @@ def features_sql(
         else f"create or replace table {FEATURES_TABLE} as"
     )
     mine = f" and t.cust_id in (select cust_id from {only})" if only else ""
+    where = f"\n      where c.cust_id in (select cust_id from {only})" if only else ""
     s.add(
         f"""{head}
     with bounds as (
       select coalesce(max(transaction_ts), ?::timestamp) as as_of from mastered.transaction
+    ),
+    -- Each core record's person: the golden id, or the record itself when not linked.
+    persons as (
+      select c.cust_id, g.golden_id, coalesce(g.golden_id, 'cust:' || c.cust_id) as person_id
+      from mastered.customer c
+      left join {_identity_relation(identity)} g on g.source_id = c.cust_id::varchar{where}
     ),
     tx as (
       select t.cust_id, t.amount_reporting::double as amount, t.transaction_mode as mode,
@@ -129,6 +166,7 @@ def features_sql(
         coalesce(sum(amount) filter (where is_spend), 0) as total_spend,
         """,
         AS_OF.isoformat(),
+        *([identity.source] if identity else []),
         *spend_params,
         SPEND_WINDOW_DAYS,
     )
@@ -151,40 +189,50 @@ def features_sql(
     reason_cols = ",\n      ".join(
         f"coalesce(a.{q(c)}, 0) as {q(c)}" for c in SPEND_COLUMNS.values()
     )
+    attributes = ",\n      ".join(
+        f"first_value({sql}) over person_w as {q(name)}" for name, sql in PERSON_ATTRIBUTES.items()
+    )
     s.add(
         f""",
         count(*) filter (where status = ?) as failed_txns,
         max(ts) filter (where is_spend) as last_spend_at,
         -- Distinct months with spend, as bits of a mask (a window spans at most 13
-        -- calendar months): a third cheaper than count(distinct month) at 10M rows.
-        bit_count(bit_or(1::bigint << (year(ts) * 12 + month(ts) - year(as_of) * 12
-          - month(as_of) + 13)::integer) filter (where is_spend)) as active_months,
+        -- calendar months): a third cheaper than count(distinct month) at 10M rows, and
+        -- a person's months are the union (bit_or) of their records' masks.
+        bit_or(1::bigint << (year(ts) * 12 + month(ts) - year(as_of) * 12
+          - month(as_of) + 13)::integer) filter (where is_spend) as month_mask,
         coalesce(sum(amount) filter (where is_spend and ts > as_of - to_days(?::integer)), 0)
           as spend_recent,
         coalesce(sum(amount) filter (where is_spend and ts <= as_of - to_days(?::integer)), 0)
           as spend_earlier
       from tx group by cust_id
     ),
+    -- A person's activity: their records' aggregates summed.
+    pagg as (
+      select p.person_id,
+        {_person_sums()}
+      from agg a join persons p using (cust_id) group by p.person_id
+    ),
+    -- The credit cards a person holds open on any of their records.
     cards as (
-      select a.cust_id, list(distinct a.product_id order by a.product_id) as held_cards
-      from mastered.account a join mastered.product p using (product_id)
-      where p.product_type = 'Credit Card' and a.account_status <> 'Closed'
-      group by a.cust_id
+      select p.person_id, list(distinct a.product_id order by a.product_id) as held_cards
+      from mastered.account a join mastered.product d using (product_id)
+      join persons p on p.cust_id = a.cust_id
+      where d.product_type = 'Credit Card' and a.account_status <> 'Closed'
+      group by p.person_id
     )
     select
-      c.cust_id, g.golden_id,
-      {_PERSON} as person_id,
+      c.cust_id, pe.golden_id, pe.person_id,
       row_number() over person_w = 1 as person_record,
-      c.customer_type, c.customer_status, c.minor_flag, c.cibil_score,
-      c.afflunce_level as affluence_level, c.customer_risk_category as risk_category,
-      coalesce(""",
+      {attributes},
+      first_value(coalesce(""",
         FAILED_STATUS,
         RECENT_DAYS,
         RECENT_DAYS,
     )
     s.case_map("c.cust_segment", SEGMENT_LABELS)
     s.add(
-        f""", c.cust_segment) as segment,
+        f""", c.cust_segment)) over person_w as segment,
       c.state, c.country,
       coalesce(gc.state, first_value(c.state) over person_w) as person_state,
       coalesce(gc.country, first_value(c.country) over person_w) as person_country,
@@ -209,14 +257,13 @@ def features_sql(
       coalesce(k.held_cards, []::varchar[]) as held_cards,
       (select as_of from bounds) as as_of
     from mastered.customer c
-    left join agg a using (cust_id)
-    left join cards k using (cust_id)
-    left join {_identity_relation(identity)} g on g.source_id = c.cust_id::varchar
-    left join {_golden_relation(identity)} gc on gc.golden_id = g.golden_id,
+    join persons pe using (cust_id)
+    left join pagg a using (person_id)
+    left join cards k using (person_id)
+    left join {_golden_relation(identity)} gc on gc.golden_id = pe.golden_id,
     -- The largest spend category; a tie goes to the reason listed first in the model.
     lateral (select unnest(list_max([""",
         WINDOW_MONTHS,
-        *([identity.source] if identity else []),
     )
     s.join(
         [
@@ -225,8 +272,7 @@ def features_sql(
         ],
         ", ",
     )
-    where = f"\n    where c.cust_id in (select cust_id from {only})" if only else ""
-    s.add(f"]))) as top{where}\n    window {_PERSON_WINDOW}\n    order by c.cust_id")
+    s.add(f"]))) as top\n    window {_PERSON_WINDOW}\n    order by c.cust_id")
     return s.text, s.params
 
 

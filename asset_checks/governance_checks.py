@@ -15,9 +15,9 @@ re-computes (audit.py); an edited, removed or reordered line fails it (ERROR).
 from dataclasses import dataclass
 
 import dagster as dg
-import duckdb
 
 from fs_assets.defs.governed import governed_key, reads_clear_pii
+from fs_assets.engines.base import CheckReader
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.paths import data_paths
 from fs_assets.model.rules import q
@@ -37,7 +37,7 @@ class KAnonymity:
 
 
 def k_anonymity(
-    conn: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], threshold: int
+    conn: CheckReader, table: str, columns: tuple[str, ...], threshold: int
 ) -> KAnonymity:
     """Group `table` by `columns` (identifiers from the entity model, quoted)."""
     cols = ", ".join(q(c) for c in columns)
@@ -65,11 +65,17 @@ def build_k_anonymity_check(role: str) -> dg.AssetChecksDefinition:
     ) -> dg.AssetCheckResult:
         policies = load_policies()
         settings = policies.settings
-        table = f"{GOVERNED_SCHEMA}.{q(view_name(role, CUSTOMER.name))}"
+        name = view_name(role, CUSTOMER.name)
+        table = f"{GOVERNED_SCHEMA}.{q(name)}"
         applies = not reads_clear_pii(role, policies)
-        with warehouse.connect(read_only=True) as conn:  # the views live in DuckDB
-            masking_key.get().apply(conn)  # hashed quasi-identifiers group by their token
-            result = k_anonymity(conn, table, settings.quasi_identifiers, settings.k_threshold)
+        args = (table, settings.quasi_identifiers, settings.k_threshold)
+        if warehouse.on_spark:  # a Parquet table of masked values: no key needed
+            with warehouse.for_checks([(GOVERNED_SCHEMA, name)]) as reader:
+                result = k_anonymity(reader, *args)
+        else:
+            with warehouse.connect(read_only=True) as conn:  # a view in the DuckDB file
+                masking_key.get().apply(conn)  # hashed quasi-identifiers group by token
+                result = k_anonymity(conn, *args)
         passed = not applies or result.k >= settings.k_threshold or result.groups == 0
         return dg.AssetCheckResult(
             passed=passed,

@@ -25,6 +25,7 @@ import pytest
 pytest.importorskip("pyspark")
 
 from asset_checks.rule_checks import key_duplicates, rule_failures
+from fs_assets.defs.governed import GovernedView, build_governed_views
 from fs_assets.engines import duckdb_engine
 from fs_assets.engines import spark as spark_engine
 from fs_assets.engines.publish import current_batches, current_build, current_partitions
@@ -33,6 +34,8 @@ from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.transforms import mastering
 from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
+from fs_assets.transforms.governance.masking_key import MaskingKey
+from fs_assets.transforms.governance.policies import ROLES, load_policies
 from fs_assets.transforms.landing_files import is_landing_file
 from fs_assets.transforms.mastering import LINEAGE_COLUMNS
 from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
@@ -481,12 +484,17 @@ def test_customer_by_region_hive_layout(duck, spark_wh) -> None:
 def test_the_engine_setting_runs_the_dagster_assets_on_spark(
     landing: Path, duck, spark_wh, tmp_path: Path
 ) -> None:
-    """engine='spark' on the warehouse resource: the same assets write Parquet, not tables."""
+    """engine='spark' on the warehouse resource: the same assets write Parquet, not tables;
+    the governed assets too (a role's masked tables), and its k-anonymity check reads them."""
     import dagster as dg
 
+    from asset_checks.governance_checks import build_k_anonymity_check
+    from fs_assets.defs.governed import build_governed_asset, governed_view
     from fs_assets.defs.mastered import MASTERED_ASSETS
     from fs_assets.defs.raw import RAW_ASSETS
+    from fs_assets.model.entities import CUSTOMER
     from resources.landing_zone import LandingZoneResource
+    from resources.masking_key import MaskingKeyResource
     from resources.warehouse import WarehouseResource
 
     home = tmp_path / "home"
@@ -494,11 +502,26 @@ def test_the_engine_setting_runs_the_dagster_assets_on_spark(
     warehouse = WarehouseResource(
         home=str(home), engine="spark", spark_master="local[2]", lock_timeout_s=30
     )
+    role = "restricted-acess"
+    governed_assets = [build_governed_asset(role, CUSTOMER, h) for h in (False, True)]
     result = dg.materialize(
-        [RAW_ASSETS[0], MASTERED_ASSETS[0]],
-        resources={"warehouse": warehouse, "landing": LandingZoneResource(home=str(home))},
+        [RAW_ASSETS[0], MASTERED_ASSETS[0], *governed_assets, build_k_anonymity_check(role)],
+        resources={
+            "warehouse": warehouse,
+            "landing": LandingZoneResource(home=str(home)),
+            "masking_key": MaskingKeyResource(key=GOVERNED_KEY.secret.decode()),
+        },
     )
     assert result.success
+    # The governed assets wrote Parquet tables of masked values, behind their manifests.
+    view = governed_view(CUSTOMER, role, load_policies())
+    build = current_build(warehouse.export_dir, f"governed.{view.name}")
+    files = str(build[f"governed/{view.name}"] / "*.parquet")
+    sql = "select count(*), count(distinct cust_id), min(length(email_addr)) from read_parquet(?)"
+    rows, ids, token_chars = duck[0].execute(sql, [files]).fetchone()
+    assert rows == ids > CUSTOMERS // 2 and token_chars == 64
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "k_anonymity" and check.metadata["groups"].value > 0
     conn = duck[0]
     cols = ", ".join(f'"{c}"' for c in ENTITIES["customer"].column_names)
     ours = conn.execute(f'select {cols} from mastered."customer" order by all').fetchall()
@@ -512,3 +535,96 @@ def test_the_engine_setting_runs_the_dagster_assets_on_spark(
         ).fetchone()[0], "the spark engine must not write DuckDB tables"
     # The malformed file was moved aside, as on DuckDB.
     assert not (home / "landing" / "customer" / "customer_z3_malformed.csv").exists()
+
+
+# --- governed views: the same statement per role, a DuckDB view and a Spark table ----------
+
+GOVERNED_KEY = MaskingKey(b"engines-test-masking-key-0123456789")
+
+
+@pytest.fixture(scope="module")
+def governed(duck, spark_wh) -> dict[str, tuple[GovernedView, int, int]]:
+    """Every role's views on both engines: name -> (view, DuckDB rows, Spark rows)."""
+    from fs_assets.engines.spark_governed import write_governed
+
+    conn, wh = duck[0], spark_wh[0]
+    GOVERNED_KEY.apply(conn)
+    out = {}
+    for view in build_governed_views(conn, load_policies()):
+        rows = conn.execute(f"select count(*) from {view.table}").fetchone()[0]
+        out[view.name] = (view, rows, write_governed(wh, view.name, view.select_sql, GOVERNED_KEY))
+    return out
+
+
+def _governed_parquet(wh: spark_engine.SparkWarehouse, name: str) -> str:
+    """A plain reader's way to a governed table: its build manifest, then its folder."""
+    from fs_assets.engines.spark_governed import governed_build
+
+    folder = current_build(Path(wh.root), governed_build(name))[f"governed/{name}"]
+    return str(folder / "*.parquet")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_governed_views_are_identical(duck, spark_wh, governed, role: str) -> None:
+    """Same rows and the same masked values, current and history views, every role."""
+    conn, wh = duck[0], spark_wh[0]
+    mine = [v for v in governed.values() if v[0].role == role]
+    assert {v.history for v, _, _ in mine} == {False, True}
+    for view, duck_rows, spark_rows in mine:
+        cols = [c.name for c in view.columns] + (
+            ["valid_from", "valid_to"] if view.history else ["has_pending_correction"]
+        )
+        ours = _rows(conn, cols, view.table)
+        theirs = _rows(conn, cols, "read_parquet(?)", [_governed_parquet(wh, view.name)])
+        assert ours and duck_rows == spark_rows == len(ours)
+        assert ours == theirs, view.name
+    # The masks really differ by role: a keyed token, a quarter, or the clear value.
+    current = next(v for v, _, _ in mine if not v.history)
+    ids = {
+        r[0]
+        for r in _rows(conn, ["cust_id"], "read_parquet(?)", [_governed_parquet(wh, current.name)])
+    }
+    clear = {r[0] for r in conn.execute('select cust_id from mastered."customer"').fetchall()}
+    if role == "pii-reader":
+        assert ids == clear
+    elif role == "branch-maharashtra":
+        assert ids < {GOVERNED_KEY.token(c) for c in clear}
+    else:
+        assert ids == {GOVERNED_KEY.token(c) for c in clear}
+
+
+def test_governed_filter_limits_rows_on_spark(duck, spark_wh, governed) -> None:
+    conn, wh = duck[0], spark_wh[0]
+    name = "branch_maharashtra_customer"
+    states = conn.execute(
+        "select distinct country, state from read_parquet(?)", [_governed_parquet(wh, name)]
+    ).fetchall()
+    assert states == [("India", "Maharashtra")]
+
+
+def test_the_masking_key_stays_out_of_spark_plans_and_files(spark_wh, governed) -> None:
+    """The padded key is data of a broadcast one-row frame: no plan string, no written
+    file holds the key or its pads; without a key a keyed view is refused."""
+    from fs_assets.engines.spark_governed import KEY_VIEW, governed_frame, to_spark_sql
+
+    wh = spark_wh[0]
+    view = governed["restricted_acess_customer"][0]
+    frame = governed_frame(wh, view.select_sql, GOVERNED_KEY)
+    assert frame.count() == governed[view.name][2]
+    execution = frame._jdf.queryExecution()
+    plans = (
+        execution.toString() + execution.executedPlan().toString() + to_spark_sql(view.select_sql)
+    )
+    assert KEY_VIEW in plans  # the key is joined in as a relation...
+    inner, outer = GOVERNED_KEY.pads()
+    secret = GOVERNED_KEY.secret
+    for form in (secret.decode(), secret.hex(), inner.hex(), outer.hex(), inner.hex().upper()):
+        assert form not in plans  # ...whose values no plan prints
+    wh.spark.catalog.dropTempView(KEY_VIEW)
+    written = [p for p in Path(wh.root, "governed").rglob("*") if p.is_file()]
+    assert written
+    for path in written:
+        data = path.read_bytes()
+        assert secret not in data and inner not in data and outer not in data, path
+    with pytest.raises(ValueError, match="masking key"):
+        governed_frame(wh, view.select_sql, None)

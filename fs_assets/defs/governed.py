@@ -73,6 +73,7 @@ from fs_assets.transforms.governance.policies import (
     check_role,
     load_policies,
 )
+from fs_assets.transforms.governance.views import create_view, governed_table
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -124,7 +125,7 @@ class GovernedView:
 
     @property
     def table(self) -> str:
-        return f"{GOVERNED_SCHEMA}.{q(self.name)}"
+        return governed_table(self.name)
 
     @property
     def row_filter(self) -> str | None:
@@ -257,14 +258,7 @@ def build_governed_view(
 ) -> GovernedView:
     """Create or replace `governed.<role>_<entity>[_history]` in one transaction."""
     view = governed_view(ent, role, policies, history)
-    conn.execute("begin transaction")
-    try:
-        conn.execute(f"create schema if not exists {GOVERNED_SCHEMA}")
-        conn.execute(f"create or replace view {view.table} as {view.select_sql}")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
+    create_view(conn, view.name, view.select_sql)
     return view
 
 
@@ -366,15 +360,20 @@ def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.As
         # Validate before opening the warehouse: a bad file or no key must change nothing.
         policies = load_policies()
         key = masking_key.get()
-        with warehouse.connect() as conn:
-            if ent is GOLDEN_ENTITY and not golden_table_exists(conn):
-                raise dg.Failure(
-                    f"mastered.{ent.name} does not exist yet: materialize the identity assets "
-                    "first (fs-accelerator build builds them; --select 'group:identity')"
-                )
-            key.apply(conn)
-            view = build_governed_view(conn, ent, role, policies, history)
-            rows = conn.execute(f"select count(*) from {view.table}").fetchone()[0]
+        if ent is GOLDEN_ENTITY:
+            with warehouse.connect() as conn:
+                if not golden_table_exists(conn):
+                    raise dg.Failure(
+                        f"mastered.{ent.name} does not exist yet: materialize the identity "
+                        "assets first (fs-accelerator build builds them; --select "
+                        "'group:identity'); on the spark engine identity resolution does "
+                        "not run yet, so there is no golden customer to govern"
+                    )
+        view = governed_view(ent, role, policies, history)
+        with warehouse.open_engine() as engine:
+            # DuckDB: a view over the mastered tables; Spark: a Parquet table written from
+            # the same statement, published behind its manifest.
+            rows = engine.write_governed(view.name, view.select_sql, key)
         masks = {c.name: f"{c.operator} ({c.policy})" for c in view.columns if c.pii}
         context.log.info(f"governed.{name} for role {role}: {masks}")
         return dg.MaterializeResult(

@@ -14,9 +14,9 @@ small, deliberate corrections to what sqlglot does out of the box:
    an end-of-input assertion. sqlglot passes the DuckDB name through and Spark has no
    such function; a bare `rlike p` would be a *partial* match, and Java's `$` also
    matches before a trailing newline, so `(?s:(?!.))` (nothing follows) is appended.
-3. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x` become temporary views
-   `raw__x`, ...: the Spark engine registers each Parquet table as such a view, so no
-   catalog (and no path in SQL text) is needed.
+3. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x`, `governed.x`, `marts.x`
+   become temporary views `raw__x`, ...: the Spark engine registers each Parquet table as
+   such a view, so no catalog (and no path in SQL text) is needed.
 
 Portable spellings the shared SQL uses on purpose (each one is plain DuckDB too):
 `array_length(l)` not `len(l)` (sqlglot maps `len` to string LENGTH), `cast(? as
@@ -32,7 +32,7 @@ import functools
 import sqlglot
 from sqlglot import exp
 
-WAREHOUSE_SCHEMAS = ("raw", "mastered", "quarantine")
+WAREHOUSE_SCHEMAS = ("raw", "mastered", "quarantine", "governed", "marts")
 # Java regex: "nothing follows", unlike `$`, which also matches before a final newline.
 _END_OF_INPUT = "(?s:(?!.))"
 

@@ -63,10 +63,24 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 @functools.lru_cache(maxsize=512)
 def to_spark(sql: str) -> str:
     """The Spark SQL for one DuckDB statement (`?` parameters stay positional)."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    return tree_to_spark(sqlglot.parse_one(sql, read="duckdb"))
+
+
+def tree_to_spark(tree: exp.Expression) -> str:
+    """The Spark SQL for one parsed DuckDB statement (see `to_spark`)."""
     if tree.find(exp.Qualify):
         raise ValueError(
             "QUALIFY does not transpile safely to Spark (see fs_assets/engines/portable.py); "
             "filter the window in a subquery"
         )
     return tree.transform(_rewrite).sql(dialect="spark")
+
+
+def read_tables(sql: str) -> list[tuple[str, str]]:
+    """The warehouse tables (schema, name) a DuckDB statement reads, in order (not the
+    one a `create ... as` writes): what the Spark engine registers before running it."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if isinstance(tree, exp.Create):
+        tree = tree.expression
+    found = [(t.db, t.name) for t in tree.find_all(exp.Table) if t.db in WAREHOUSE_SCHEMAS]
+    return list(dict.fromkeys(found))

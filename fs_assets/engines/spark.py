@@ -57,7 +57,7 @@ from fs_assets.engines.publish import (
 )
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER, ENTITIES
-from fs_assets.model.keys import LEDGER, META_SCHEMA
+from fs_assets.model.keys import LEDGER, MARTS_SCHEMA, META_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
@@ -446,8 +446,9 @@ def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
 
 def build_owner(schema: str, name: str) -> str | None:
     """The build whose manifest names schema.name: its entity's mastering build, or the
-    table's own for a governed table (`governed.<view>`); None for any other table."""
-    if schema == GOVERNED_SCHEMA:
+    table's own for a governed table or a mart (`governed.<view>`, `marts.<name>`); None
+    for any other table."""
+    if schema in (GOVERNED_SCHEMA, MARTS_SCHEMA):
         return f"{schema}.{name}"
     return next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 
-from fs_assets.engines.portable import WAREHOUSE_SCHEMAS, to_spark
+from fs_assets.engines.portable import read_tables, to_spark
 from fs_assets.engines.spark import SparkWarehouse, build_owner, register_tables
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 from fs_assets.transforms.governance.masking_key import INNER_VAR, OUTER_VAR, MaskingKey
@@ -67,13 +67,6 @@ def spark_sql(select_sql: str) -> tuple[str, bool]:
     return keyed.sql(dialect="duckdb"), True
 
 
-def warehouse_tables(select_sql: str) -> list[tuple[str, str]]:
-    """The warehouse tables (schema, name) a statement reads, in order of appearance."""
-    tree = sqlglot.parse_one(select_sql, read="duckdb")
-    found = [(t.db, t.name) for t in tree.find_all(exp.Table) if t.db in WAREHOUSE_SCHEMAS]
-    return list(dict.fromkeys(found))
-
-
 def key_frame(wh: SparkWarehouse, key: MaskingKey) -> DataFrame:
     """The padded key as a one-row frame, broadcast to the job's tasks."""
     from pyspark.sql import functions as F
@@ -87,7 +80,7 @@ def governed_frame(wh: SparkWarehouse, select_sql: str, key: MaskingKey | None) 
     """The rows of one governed statement, its sources registered (and the key's frame
     when it reads the key; without a key a keyed statement is refused)."""
     text, keyed = spark_sql(select_sql)
-    register_tables(wh, warehouse_tables(select_sql))
+    register_tables(wh, read_tables(select_sql))
     if keyed:
         if key is None:
             raise ValueError("this governed view masks with the key: pass the masking key")

@@ -640,13 +640,19 @@ def _mart_rows(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> lis
 
 
 def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path: Path) -> None:
-    """customer_features and cross_sell through Dagster on engine spark, from the Spark
-    tables: Parquet tables behind their manifests, row for row the DuckDB engine's."""
+    """customer_features, cross_sell and the sales lead list through Dagster on engine
+    spark, from the Spark tables: Parquet tables behind their manifests, row for row the
+    DuckDB engine's."""
     import dagster as dg
 
+    from fs_assets.defs.governed import build_lead_list_asset, governed_view
     from fs_assets.defs.marts import cross_sell, customer_features
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.governance.lead_list import lead_list_sql
+    from fs_assets.transforms.governance.views import create_view
     from fs_assets.transforms.marts.cross_sell import build_cross_sell
     from fs_assets.transforms.marts.features import build_features
+    from resources.masking_key import MaskingKeyResource
     from resources.warehouse import WarehouseResource
 
     conn, wh = duck[0], spark_wh[0]
@@ -655,7 +661,14 @@ def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path
     warehouse = WarehouseResource(
         home=str(tmp_path), engine="spark", spark_master="local[2]", spark_warehouse=wh.root
     )
-    result = dg.materialize([customer_features, cross_sell], resources={"warehouse": warehouse})
+    leads = build_lead_list_asset("sales")
+    result = dg.materialize(
+        [customer_features, cross_sell, leads],
+        resources={
+            "warehouse": warehouse,
+            "masking_key": MaskingKeyResource(key=GOVERNED_KEY.secret.decode()),
+        },
+    )
     assert result.success
     for name in ("customer_features", "cross_sell"):
         folder = current_build(Path(wh.root), f"marts.{name}")[f"marts/{name}"]
@@ -668,7 +681,14 @@ def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path
         " count(distinct campaign_stage) from marts.cross_sell"
     ).fetchone()
     assert archetypes > 1 and cards > 1 and stages > 1
-    rows = result.asset_materializations_for_node("marts__cross_sell")[0].metadata[
-        "dagster/row_count"
-    ]
-    assert rows.value == len(ours)
+    meta = result.asset_materializations_for_node("marts__cross_sell")[0].metadata
+    assert meta["dagster/row_count"].value == len(ours)
+    # The sales lead list (a governed table over cross_sell) is the DuckDB view's rows.
+    view = governed_view(CUSTOMER, "sales", load_policies())
+    GOVERNED_KEY.apply(conn)
+    create_view(conn, "sales_leads", lead_list_sql({c.name: c.sql for c in view.columns}, None))
+    folder = current_build(Path(wh.root), "governed.sales_leads")["governed/sales_leads"]
+    cols = ["cust_id", "recommended_card", "email_addr", "mobile_number1", "do_not_contact"]
+    ours = _rows(conn, cols, "governed.sales_leads")
+    assert ours == _rows(conn, cols, "read_parquet(?)", [str(folder / "*.parquet")])
+    assert any(r[2] is not None for r in ours), "some leads carry a (hashed) e-mail"

@@ -18,9 +18,9 @@ re-computes (audit.py); an edited, removed or reordered line fails it (ERROR).
 from dataclasses import dataclass
 
 import dagster as dg
-import duckdb
 
 from fs_assets.defs.governed import governed_key, reads_clear_pii
+from fs_assets.engines.base import CheckReader
 from fs_assets.identity.canonical import mastered_source
 from fs_assets.identity.golden_entity import GOLDEN_ENTITY
 from fs_assets.identity.mapping import load_mappings
@@ -45,7 +45,7 @@ class KAnonymity:
 
 
 def k_anonymity(
-    conn: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], threshold: int
+    conn: CheckReader, table: str, columns: tuple[str, ...], threshold: int
 ) -> KAnonymity:
     """Group `table` by `columns` (identifiers from the entity model, quoted)."""
     cols = ", ".join(q(c) for c in columns)
@@ -92,7 +92,8 @@ def build_k_anonymity_check(role: str, entity: Entity = CUSTOMER) -> dg.AssetChe
         policies = load_policies()
         settings = policies.settings
         columns = quasi_identifiers_of(entity, settings.quasi_identifiers)
-        table = f"{GOVERNED_SCHEMA}.{q(view_name(role, entity.name))}"
+        name = view_name(role, entity.name)
+        table = f"{GOVERNED_SCHEMA}.{q(name)}"
         applies = not reads_clear_pii(role, policies)
         if not columns:
             return dg.AssetCheckResult(
@@ -101,9 +102,14 @@ def build_k_anonymity_check(role: str, entity: Entity = CUSTOMER) -> dg.AssetChe
                 metadata={"quasi_identifiers": dg.MetadataValue.json([])},
                 description=f"{entity.name} holds none of the quasi-identifiers",
             )
-        with warehouse.connect(read_only=True) as conn:  # the views live in DuckDB
-            masking_key.get().apply(conn)  # hashed quasi-identifiers group by their token
-            result = k_anonymity(conn, table, columns, settings.k_threshold)
+        args = (table, columns, settings.k_threshold)
+        if warehouse.on_spark:  # a Parquet table of masked values: no key needed
+            with warehouse.for_checks([(GOVERNED_SCHEMA, name)]) as reader:
+                result = k_anonymity(reader, *args)
+        else:
+            with warehouse.connect(read_only=True) as conn:  # a view in the DuckDB file
+                masking_key.get().apply(conn)  # hashed quasi-identifiers group by token
+                result = k_anonymity(conn, *args)
         passed = not applies or result.k >= settings.k_threshold or result.groups == 0
         return dg.AssetCheckResult(
             passed=passed,

@@ -25,6 +25,7 @@ import pytest
 pytest.importorskip("pyspark")
 
 from asset_checks.rule_checks import key_duplicates, rule_failures
+from fs_assets.defs.governed import GovernedView, build_governed_views
 from fs_assets.engines import duckdb_engine
 from fs_assets.engines import spark as spark_engine
 from fs_assets.engines.publish import current_batches, current_build, current_partitions
@@ -33,6 +34,8 @@ from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.transforms import mastering
 from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
+from fs_assets.transforms.governance.masking_key import MaskingKey
+from fs_assets.transforms.governance.policies import ROLES, load_policies
 from fs_assets.transforms.landing_files import is_landing_file
 from fs_assets.transforms.mastering import LINEAGE_COLUMNS
 from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
@@ -481,12 +484,17 @@ def test_customer_by_region_hive_layout(duck, spark_wh) -> None:
 def test_the_engine_setting_runs_the_dagster_assets_on_spark(
     landing: Path, duck, spark_wh, tmp_path: Path
 ) -> None:
-    """engine='spark' on the warehouse resource: the same assets write Parquet, not tables."""
+    """engine='spark' on the warehouse resource: the same assets write Parquet, not tables;
+    the governed assets too (a role's masked tables), and its k-anonymity check reads them."""
     import dagster as dg
 
+    from asset_checks.governance_checks import build_k_anonymity_check
+    from fs_assets.defs.governed import build_governed_asset, governed_view
     from fs_assets.defs.mastered import MASTERED_ASSETS
     from fs_assets.defs.raw import RAW_ASSETS
+    from fs_assets.model.entities import CUSTOMER
     from resources.landing_zone import LandingZoneResource
+    from resources.masking_key import MaskingKeyResource
     from resources.warehouse import WarehouseResource
 
     home = tmp_path / "home"
@@ -494,11 +502,26 @@ def test_the_engine_setting_runs_the_dagster_assets_on_spark(
     warehouse = WarehouseResource(
         home=str(home), engine="spark", spark_master="local[2]", lock_timeout_s=30
     )
+    role = "restricted-acess"
+    governed_assets = [build_governed_asset(role, CUSTOMER, h) for h in (False, True)]
     result = dg.materialize(
-        [RAW_ASSETS[0], MASTERED_ASSETS[0]],
-        resources={"warehouse": warehouse, "landing": LandingZoneResource(home=str(home))},
+        [RAW_ASSETS[0], MASTERED_ASSETS[0], *governed_assets, build_k_anonymity_check(role)],
+        resources={
+            "warehouse": warehouse,
+            "landing": LandingZoneResource(home=str(home)),
+            "masking_key": MaskingKeyResource(key=GOVERNED_KEY.secret.decode()),
+        },
     )
     assert result.success
+    # The governed assets wrote Parquet tables of masked values, behind their manifests.
+    view = governed_view(CUSTOMER, role, load_policies())
+    build = current_build(warehouse.export_dir, f"governed.{view.name}")
+    files = str(build[f"governed/{view.name}"] / "*.parquet")
+    sql = "select count(*), count(distinct cust_id), min(length(email_addr)) from read_parquet(?)"
+    rows, ids, token_chars = duck[0].execute(sql, [files]).fetchone()
+    assert rows == ids > CUSTOMERS // 2 and token_chars == 64
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "k_anonymity" and check.metadata["groups"].value > 0
     conn = duck[0]
     cols = ", ".join(f'"{c}"' for c in ENTITIES["customer"].column_names)
     ours = conn.execute(f'select {cols} from mastered."customer" order by all').fetchall()
@@ -512,3 +535,160 @@ def test_the_engine_setting_runs_the_dagster_assets_on_spark(
         ).fetchone()[0], "the spark engine must not write DuckDB tables"
     # The malformed file was moved aside, as on DuckDB.
     assert not (home / "landing" / "customer" / "customer_z3_malformed.csv").exists()
+
+
+# --- governed views: the same statement per role, a DuckDB view and a Spark table ----------
+
+GOVERNED_KEY = MaskingKey(b"engines-test-masking-key-0123456789")
+
+
+def _sorted(rows: list[tuple]) -> list[tuple]:
+    return sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
+
+
+@pytest.fixture(scope="module")
+def governed(duck, spark_wh) -> dict[str, tuple[GovernedView, list[tuple], list[tuple]]]:
+    """Every role's views on both engines from the same statement: name -> (view, the
+    DuckDB view's rows, the rows Spark computes). Collected, not written: writing is the
+    one step the views share (test_a_governed_table_is_published_without_the_key)."""
+    from fs_assets.engines.spark_governed import KEY_VIEW, governed_frame
+
+    conn, wh = duck[0], spark_wh[0]
+    GOVERNED_KEY.apply(conn)
+    out = {}
+    for view in build_governed_views(conn, load_policies()):
+        extra = ["valid_from", "valid_to"] if view.history else ["has_pending_correction"]
+        cols = [c.name for c in view.columns] + extra
+        ours = _rows(conn, cols, view.table)
+        frame = governed_frame(wh, view.select_sql, GOVERNED_KEY).select(*cols)
+        out[view.name] = (view, ours, [tuple(r) for r in frame.collect()])
+    wh.spark.catalog.dropTempView(KEY_VIEW)
+    return out
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_governed_views_are_identical(duck, governed, role: str) -> None:
+    """Same rows and the same masked values, current and history views, every role."""
+    conn = duck[0]
+    mine = [v for v in governed.values() if v[0].role == role]
+    assert {v.history for v, _, _ in mine} == {False, True}
+    for view, ours, theirs in mine:
+        assert ours, view.name
+        assert _sorted(ours) == _sorted(theirs), view.name
+    # The masks really differ by role: a keyed token or the clear value.
+    current = next(v for v in mine if not v[0].history)
+    ids = {r[0] for r in current[2]}
+    clear = {r[0] for r in conn.execute('select cust_id from mastered."customer"').fetchall()}
+    if role == "pii-reader":
+        assert ids == clear
+    elif role == "branch-maharashtra":  # its filter: Maharashtra's customers only
+        assert ids < {GOVERNED_KEY.token(c) for c in clear}
+        names = [c.name for c in current[0].columns]
+        where = {(r[names.index("country")], r[names.index("state")]) for r in current[2]}
+        assert where == {("India", "Maharashtra")}
+    else:
+        assert ids == {GOVERNED_KEY.token(c) for c in clear}
+
+
+def test_a_governed_table_is_published_without_the_key(duck, spark_wh, governed) -> None:
+    """write_governed publishes the rows behind the view's manifest; the padded key is
+    data of a broadcast one-row frame: no plan string and no written file holds the key
+    or its pads; without a key a keyed view is refused."""
+    from fs_assets.engines.spark_governed import (
+        KEY_VIEW,
+        governed_build,
+        governed_frame,
+        to_spark_sql,
+        write_governed,
+    )
+
+    conn, wh = duck[0], spark_wh[0]
+    view, ours, _ = governed["restricted_acess_customer"]
+    assert write_governed(wh, view.name, view.select_sql, GOVERNED_KEY) == len(ours)
+    folder = current_build(Path(wh.root), governed_build(view.name))[f"governed/{view.name}"]
+    cols = [c.name for c in view.columns] + ["has_pending_correction"]
+    assert _rows(conn, cols, "read_parquet(?)", [str(folder / "*.parquet")]) == ours
+    frame = governed_frame(wh, view.select_sql, GOVERNED_KEY)
+    assert frame.count() == len(ours)
+    execution = frame._jdf.queryExecution()
+    plans = (
+        execution.toString() + execution.executedPlan().toString() + to_spark_sql(view.select_sql)
+    )
+    assert KEY_VIEW in plans  # the key is joined in as a relation...
+    inner, outer = GOVERNED_KEY.pads()
+    secret = GOVERNED_KEY.secret
+    for form in (secret.decode(), secret.hex(), inner.hex(), outer.hex(), inner.hex().upper()):
+        assert form not in plans  # ...whose values no plan prints
+    wh.spark.catalog.dropTempView(KEY_VIEW)
+    written = [p for p in Path(wh.root, "governed").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert secret not in data and inner not in data and outer not in data, path
+    with pytest.raises(ValueError, match="masking key"):
+        governed_frame(wh, view.select_sql, None)
+
+
+# --- the marts' inputs: customer_features and cross_sell, a DuckDB table and Spark Parquet ---
+
+
+def _mart_rows(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> list[tuple]:
+    """Every column, doubles to 6 decimals (the engines add floats in other orders)."""
+    types = conn.execute(f"describe select * from {source}", params or []).fetchall()
+    cols = ", ".join(f'round("{c}", 6)' if t == "DOUBLE" else f'"{c}"' for c, t, *_ in types)
+    return conn.execute(f"select {cols} from {source} order by cust_id", params or []).fetchall()
+
+
+def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path: Path) -> None:
+    """customer_features, cross_sell and the sales lead list through Dagster on engine
+    spark, from the Spark tables: Parquet tables behind their manifests, row for row the
+    DuckDB engine's."""
+    import dagster as dg
+
+    from fs_assets.defs.governed import build_lead_list_asset, governed_view
+    from fs_assets.defs.marts import cross_sell, customer_features
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.governance.lead_list import lead_list_sql
+    from fs_assets.transforms.governance.views import create_view
+    from fs_assets.transforms.marts.cross_sell import build_cross_sell
+    from fs_assets.transforms.marts.features import build_features
+    from resources.masking_key import MaskingKeyResource
+    from resources.warehouse import WarehouseResource
+
+    conn, wh = duck[0], spark_wh[0]
+    build_features(conn)
+    build_cross_sell(conn)
+    warehouse = WarehouseResource(
+        home=str(tmp_path), engine="spark", spark_master="local[2]", spark_warehouse=wh.root
+    )
+    leads = build_lead_list_asset("sales")
+    result = dg.materialize(
+        [customer_features, cross_sell, leads],
+        resources={
+            "warehouse": warehouse,
+            "masking_key": MaskingKeyResource(key=GOVERNED_KEY.secret.decode()),
+        },
+    )
+    assert result.success
+    for name in ("customer_features", "cross_sell"):
+        folder = current_build(Path(wh.root), f"marts.{name}")[f"marts/{name}"]
+        ours = _mart_rows(conn, f"marts.{name}")
+        theirs = _mart_rows(conn, "read_parquet(?)", [str(folder / "*.parquet")])
+        assert len(ours) > CUSTOMERS // 2 and ours == theirs, name
+    # Not a table of one answer: archetypes, cards and campaign stages vary.
+    (archetypes, cards, stages) = conn.execute(
+        "select count(distinct archetype), count(distinct recommended_product_id),"
+        " count(distinct campaign_stage) from marts.cross_sell"
+    ).fetchone()
+    assert archetypes > 1 and cards > 1 and stages > 1
+    meta = result.asset_materializations_for_node("marts__cross_sell")[0].metadata
+    assert meta["dagster/row_count"].value == len(ours)
+    # The sales lead list (a governed table over cross_sell) is the DuckDB view's rows.
+    view = governed_view(CUSTOMER, "sales", load_policies())
+    GOVERNED_KEY.apply(conn)
+    create_view(conn, "sales_leads", lead_list_sql({c.name: c.sql for c in view.columns}, None))
+    folder = current_build(Path(wh.root), "governed.sales_leads")["governed/sales_leads"]
+    cols = ["cust_id", "recommended_card", "email_addr", "mobile_number1", "do_not_contact"]
+    ours = _rows(conn, cols, "governed.sales_leads")
+    assert ours == _rows(conn, cols, "read_parquet(?)", [str(folder / "*.parquet")])
+    assert any(r[2] is not None for r in ours), "some leads carry a (hashed) e-mail"

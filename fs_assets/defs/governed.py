@@ -1,4 +1,5 @@
-"""`governed/<role>_<entity>` assets: what each role may read, as DuckDB views.
+"""`governed/<role>_<entity>` assets: what each role may read, as DuckDB views (on the
+Spark engine, Parquet tables Spark writes from the same statement: spark_governed.py).
 
 One view per role and per entity with PII columns, over `mastered.<entity>`, one over
 its history `mastered.<entity>_history` (the same masks; plus valid_from/valid_to), and
@@ -73,6 +74,7 @@ from fs_assets.transforms.governance.policies import (
     check_role,
     load_policies,
 )
+from fs_assets.transforms.governance.views import create_view, governed_table
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -124,7 +126,7 @@ class GovernedView:
 
     @property
     def table(self) -> str:
-        return f"{GOVERNED_SCHEMA}.{q(self.name)}"
+        return governed_table(self.name)
 
     @property
     def row_filter(self) -> str | None:
@@ -257,14 +259,7 @@ def build_governed_view(
 ) -> GovernedView:
     """Create or replace `governed.<role>_<entity>[_history]` in one transaction."""
     view = governed_view(ent, role, policies, history)
-    conn.execute("begin transaction")
-    try:
-        conn.execute(f"create schema if not exists {GOVERNED_SCHEMA}")
-        conn.execute(f"create or replace view {view.table} as {view.select_sql}")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
+    create_view(conn, view.name, view.select_sql)
     return view
 
 
@@ -366,15 +361,20 @@ def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.As
         # Validate before opening the warehouse: a bad file or no key must change nothing.
         policies = load_policies()
         key = masking_key.get()
-        with warehouse.connect() as conn:
-            if ent is GOLDEN_ENTITY and not golden_table_exists(conn):
-                raise dg.Failure(
-                    f"mastered.{ent.name} does not exist yet: materialize the identity assets "
-                    "first (fs-accelerator build builds them; --select 'group:identity')"
-                )
-            key.apply(conn)
-            view = build_governed_view(conn, ent, role, policies, history)
-            rows = conn.execute(f"select count(*) from {view.table}").fetchone()[0]
+        if ent is GOLDEN_ENTITY:
+            with warehouse.connect() as conn:
+                if not golden_table_exists(conn):
+                    raise dg.Failure(
+                        f"mastered.{ent.name} does not exist yet: materialize the identity "
+                        "assets first (fs-accelerator build builds them; --select "
+                        "'group:identity'); on the spark engine identity resolution does "
+                        "not run yet, so there is no golden customer to govern"
+                    )
+        view = governed_view(ent, role, policies, history)
+        with warehouse.open_engine() as engine:
+            # DuckDB: a view over the mastered tables; Spark: a Parquet table written from
+            # the same statement, published behind its manifest.
+            rows = engine.write_governed(view.name, view.select_sql, key)
         masks = {c.name: f"{c.operator} ({c.policy})" for c in view.columns if c.pii}
         context.log.info(f"governed.{name} for role {role}: {masks}")
         return dg.MaterializeResult(
@@ -441,14 +441,17 @@ def build_lead_list_asset(role: str) -> dg.AssetsDefinition:
         key = masking_key.get()
         view = governed_view(CUSTOMER, role, policies)
         sql = lead_list_sql({c.name: c.sql for c in view.columns}, view.row_filter)
-        table = leads_table(role)
-        with warehouse.connect() as conn:
-            key.apply(conn)
-            conn.execute(f"create schema if not exists {GOVERNED_SCHEMA}")
-            conn.execute(f"create or replace view {table} as {sql}")
-            rows, contacts = conn.execute(
-                f"select count(*), count(email_addr) from {table}"
-            ).fetchone()
+        table, name = leads_table(role), view_name(role, LEADS)
+        counts = f"select count(*), count(email_addr) from {table}"
+        with warehouse.open_engine() as engine:  # a view, or a Parquet table on Spark
+            engine.write_governed(name, sql, key)
+        if warehouse.on_spark:  # masked values, stored: no key needed to count them
+            with warehouse.for_checks([(GOVERNED_SCHEMA, name)]) as reader:
+                rows, contacts = reader.execute(counts).fetchone()
+        else:
+            with warehouse.connect() as conn:
+                key.apply(conn)  # the view computes its masks with the key
+                rows, contacts = conn.execute(counts).fetchone()
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": dg.MetadataValue.int(rows),

@@ -17,10 +17,13 @@ What both engines do today, and nothing more:
   `.execute(duckdb_sql, params)`;
 - `close`: release what the engine holds between calls.
 
-Running the whole graph on Spark will also need, later: governed views per role
-(`governance/`), the marts (`marts/`), the catalog scan (`catalog/`) and the role exports
-on the Spark engine. Those run on DuckDB only today, so they are not in this interface
-yet; each would join it as a method here with both implementations.
+- `write_governed`: one role's governed view from its DuckDB statement (DuckDB: a view
+  in the file; Spark: a Parquet table published behind its manifest, spark_governed.py).
+
+Running the whole graph on Spark will also need, later: the marts (`marts/`), the
+catalog scan (`catalog/`) and the role exports on the Spark engine. Those run on DuckDB
+only today, so they are not in this interface yet; each would join it as a method here
+with both implementations.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from fs_assets.model.columns import Entity
+from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.mastering import MasterStats
 from fs_assets.transforms.raw_history import IngestOutcome
 
@@ -103,6 +107,11 @@ class Engine(Protocol):
 
     def for_region_checks(self) -> AbstractContextManager[RegionReader]:
         """mastered.customer and mastered.customer_by_region for the regional checks."""
+        ...
+
+    def write_governed(self, name: str, select_sql: str, key: MaskingKey) -> int:
+        """Make governed.<name> the rows of `select_sql` (DuckDB SQL over the mastered
+        tables, keyed masks under `key`, which is never persisted); its row count."""
         ...
 
     def close(self) -> None:

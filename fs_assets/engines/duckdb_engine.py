@@ -29,6 +29,8 @@ from fs_assets.model.keys import (
 )
 from fs_assets.model.rules import q
 from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
+from fs_assets.transforms.governance.masking_key import MaskingKey
+from fs_assets.transforms.governance.views import create_view, governed_table
 from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
@@ -310,6 +312,13 @@ class DuckDBEngine:
         with open_file(self.file, read_only=True) as conn:
             exists = table_exists(conn, "mastered", "customer_by_region")
             yield RegionReader(conn, region_exists=exists, hive_is_table=False)
+
+    def write_governed(self, name: str, select_sql: str, key: MaskingKey) -> int:
+        """A view in the file (read with the key in the session); its row count now."""
+        with open_file(self.file) as conn:
+            key.apply(conn)
+            create_view(conn, name, select_sql)
+            return int(conn.execute(f"select count(*) from {governed_table(name)}").fetchone()[0])
 
     def close(self) -> None:
         """Nothing to release: every call opened and closed its own connection."""

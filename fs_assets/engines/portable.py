@@ -14,9 +14,9 @@ small, deliberate corrections to what sqlglot does out of the box:
    an end-of-input assertion. sqlglot passes the DuckDB name through and Spark has no
    such function; a bare `rlike p` would be a *partial* match, and Java's `$` also
    matches before a trailing newline, so `(?s:(?!.))` (nothing follows) is appended.
-3. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x` become temporary views
-   `raw__x`, ...: the Spark engine registers each Parquet table as such a view, so no
-   catalog (and no path in SQL text) is needed.
+3. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x`, `governed.x`, `marts.x`
+   become temporary views `raw__x`, ...: the Spark engine registers each Parquet table as
+   such a view, so no catalog (and no path in SQL text) is needed.
 
 Portable spellings the shared SQL uses on purpose (each one is plain DuckDB too):
 `array_length(l)` not `len(l)` (sqlglot maps `len` to string LENGTH), `cast(? as
@@ -32,7 +32,7 @@ import functools
 import sqlglot
 from sqlglot import exp
 
-WAREHOUSE_SCHEMAS = ("raw", "mastered", "quarantine")
+WAREHOUSE_SCHEMAS = ("raw", "mastered", "quarantine", "governed", "marts")
 # Java regex: "nothing follows", unlike `$`, which also matches before a final newline.
 _END_OF_INPUT = "(?s:(?!.))"
 
@@ -63,10 +63,24 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 @functools.lru_cache(maxsize=512)
 def to_spark(sql: str) -> str:
     """The Spark SQL for one DuckDB statement (`?` parameters stay positional)."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    return tree_to_spark(sqlglot.parse_one(sql, read="duckdb"))
+
+
+def tree_to_spark(tree: exp.Expression) -> str:
+    """The Spark SQL for one parsed DuckDB statement (see `to_spark`)."""
     if tree.find(exp.Qualify):
         raise ValueError(
             "QUALIFY does not transpile safely to Spark (see fs_assets/engines/portable.py); "
             "filter the window in a subquery"
         )
     return tree.transform(_rewrite).sql(dialect="spark")
+
+
+def read_tables(sql: str) -> list[tuple[str, str]]:
+    """The warehouse tables (schema, name) a DuckDB statement reads, in order (not the
+    one a `create ... as` writes): what the Spark engine registers before running it."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if isinstance(tree, exp.Create):
+        tree = tree.expression
+    found = [(t.db, t.name) for t in tree.find_all(exp.Table) if t.db in WAREHOUSE_SCHEMAS]
+    return list(dict.fromkeys(found))

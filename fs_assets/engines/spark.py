@@ -57,10 +57,12 @@ from fs_assets.engines.publish import (
 )
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER, ENTITIES
-from fs_assets.model.keys import LEDGER, META_SCHEMA
+from fs_assets.model.keys import LEDGER, MARTS_SCHEMA, META_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
+from fs_assets.transforms.governance import GOVERNED_SCHEMA
+from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
@@ -443,7 +445,11 @@ def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
 
 
 def build_owner(schema: str, name: str) -> str | None:
-    """The entity whose mastering build replaces schema.name; None for any other table."""
+    """The build whose manifest names schema.name: its entity's mastering build, or the
+    table's own for a governed table or a mart (`governed.<view>`, `marts.<name>`); None
+    for any other table."""
+    if schema in (GOVERNED_SCHEMA, MARTS_SCHEMA):
+        return f"{schema}.{name}"
     return next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
 
 
@@ -924,6 +930,13 @@ class SparkEngine:
             self._views.add(view_name("mastered", "customer_by_region"))
             exists = register_hive(wh, "mastered", "customer_by_region", EXPORT_NAME, customer)
             yield RegionReader(wh, region_exists=exists, hive_is_table=True)
+
+    def write_governed(self, name: str, select_sql: str, key: MaskingKey) -> int:
+        """A Parquet table written from the statement, behind its manifest."""
+        from fs_assets.engines.spark_governed import write_governed
+
+        with self.warehouse() as wh:
+            return write_governed(wh, name, select_sql, key)
 
     def close(self) -> None:
         """Drop the temporary views registered for checks from the shared session (the

@@ -73,15 +73,15 @@ def cross_sell_sql() -> tuple[str, list[object]]:
     s.case_map("dominant_category", REWARD_BY_CATEGORY)
     s.add(", ?) as wanted_reward\n  from f\n),\n", DEFAULT_REWARD)
     s.add(
-        "h as (\n  select g.*, least(list_position(?::varchar[], affluence_cap),"
-        " coalesce(list_position(?::varchar[], archetype_cap), 99)) as tier_cap_rank\n"
+        "h as (\n  select g.*, least(list_position(cast(? as varchar[]), affluence_cap),"
+        " coalesce(list_position(cast(? as varchar[]), archetype_cap), 99)) as tier_cap_rank\n"
         "  from g\n),\n",
         tiers,
         tiers,
     )
     s.add(
         "cards as (\n  select product_id, product_name, card_tier, reward_type, annual_fee,"
-        " min_cibil_score, list_position(?::varchar[], card_tier) as tier_rank\n"
+        " min_cibil_score, list_position(cast(? as varchar[]), card_tier) as tier_rank\n"
         "  from mastered.product where product_type = 'Credit Card'\n),\n",
         tiers,
     )
@@ -98,7 +98,7 @@ def cross_sell_sql() -> tuple[str, list[object]]:
     order by reward_match desc, c.tier_rank desc, c.annual_fee, c.product_id) = 1
 ),
 ev as (
-  select e.cust_id, max(list_position(?::varchar[], e.event_type)) as campaign_stage,
+  select e.cust_id, max(list_position(cast(? as varchar[]), e.event_type)) as campaign_stage,
     arg_max(c.product_id, (e.event_type = ?, e.event_ts, e.event_id)) as offered_product_id,
     arg_max(c.product_id, (e.event_ts, e.event_id)) filter (where e.event_type = ?)
       as onboarded_product_id
@@ -135,7 +135,7 @@ staged as (
     when recommended_product_id is null then ?
     else recommended_card || ' (' || recommended_tier || ', ' || recommended_reward || '): '
       || case
-           when reward_match and archetype in (select unnest(?::varchar[]))
+           when reward_match and archetype in (select unnest(cast(? as varchar[])))
              then archetype || ' earn most from ' || recommended_reward
            when reward_match and dominant_category is not null
              then dominant_category || ' is ' || printf('%.0f%%', dominant_share * 100)
@@ -144,13 +144,13 @@ staged as (
            else 'no ' || wanted_reward || ' card open to them; the best one that is'
          end
       || '; ' || recommended_tier || ' is within the '
-      || coalesce(list_extract(?::varchar[], tier_cap_rank), 'top') || ' cap (affluence '
+      || coalesce(list_extract(cast(? as varchar[]), tier_cap_rank), 'top') || ' cap (affluence '
       || affluence_level || ', ' || archetype || '); CIBIL ' || cibil_score::varchar
       || ' meets the ' || card_min_cibil::varchar || ' minimum'
   end as recommendation_reason,
   ineligible_reason,
   campaign_stage,
-  case when campaign_stage is not null then (?::varchar[])[campaign_stage] end
+  case when campaign_stage is not null then (cast(? as varchar[]))[campaign_stage] end
     as campaign_stage_name,
   offered_product_id,
   offered_product_id = recommended_product_id as offered_recommended,

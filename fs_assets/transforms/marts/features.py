@@ -144,7 +144,7 @@ def features_sql(
     s.add(
         f"""{head}
     with bounds as (
-      select coalesce(max(transaction_ts), ?::timestamp) as as_of from mastered.transaction
+      select coalesce(max(transaction_ts), cast(? as timestamp)) as as_of from mastered.transaction
     ),
     -- Each core record's person: the golden id, or the record itself when not linked.
     persons as (
@@ -157,7 +157,7 @@ def features_sql(
              t.transaction_reason as reason, t.transaction_status as status,
              t.transaction_ts as ts, b.as_of, ({spend}) as is_spend
       from mastered.transaction t, bounds b
-      where t.transaction_ts > b.as_of - to_days(?::integer){mine}
+      where t.transaction_ts > b.as_of - to_days(cast(? as integer)){mine}
     ),
     agg as (
       select cust_id,
@@ -201,10 +201,10 @@ def features_sql(
         -- a person's months are the union (bit_or) of their records' masks.
         bit_or(1::bigint << (year(ts) * 12 + month(ts) - year(as_of) * 12
           - month(as_of) + 13)::integer) filter (where is_spend) as month_mask,
-        coalesce(sum(amount) filter (where is_spend and ts > as_of - to_days(?::integer)), 0)
-          as spend_recent,
-        coalesce(sum(amount) filter (where is_spend and ts <= as_of - to_days(?::integer)), 0)
-          as spend_earlier
+        coalesce(sum(amount) filter (
+          where is_spend and ts > as_of - to_days(cast(? as integer))), 0) as spend_recent,
+        coalesce(sum(amount) filter (
+          where is_spend and ts <= as_of - to_days(cast(? as integer))), 0) as spend_earlier
       from tx group by cust_id
     ),
     -- A person's activity: their records' aggregates summed.
@@ -250,7 +250,7 @@ def features_sql(
       a.last_spend_at,
       date_diff('day', a.last_spend_at, (select as_of from bounds)) as recency_days,
       coalesce(a.active_months, 0) as active_months,
-      coalesce(a.spend_txns, 0) / ?::double as txns_per_month,
+      coalesce(a.spend_txns, 0) / cast(? as double) as txns_per_month,
       coalesce(a.spend_recent, 0) as spend_recent,
       coalesce(a.spend_earlier, 0) as spend_earlier,
       (a.spend_recent - a.spend_earlier) / nullif(a.spend_earlier, 0) as spend_trend,

@@ -1,0 +1,159 @@
+"""The marts' inputs on Spark: customer_features and cross_sell from the same DuckDB SQL.
+
+`marts/features.py` and `marts/cross_sell.py` each build one DuckDB statement (a
+`create or replace table ... as select`). Here its SELECT is transpiled to Spark
+(`portable.to_spark`) and written as a Parquet table `marts/<name>/version-.../`, made
+current by its build manifest `_builds/marts.<name>.json` (publish.py). The charts and
+dashboards on the Dagster machine read these small results; no rule is restated here.
+
+Before `to_spark`, the statement's DuckDB-only list and struct spellings are rewritten
+into functions Spark has, each with DuckDB's meaning (`_spark_spelling`): 1-based list
+access that is NULL out of range, a position that is NULL when absent, `list(distinct x
+order by x)`, `date_diff('day', ...)` counting calendar days, `to_days`, `arg_max` over a
+tuple, `x in (select unnest(list))`, and the lateral `unnest(list_max([...]))` that picks
+a row's largest struct (Spark: `array_max` of the structs, read field by field). QUALIFY
+(refused by `to_spark` for shared SQL) is expanded by sqlglot here, where no select list
+of a qualified query uses `*` or a parameter. Positional `?` parameters become named ones
+first (`:p0`, ...), so moving an expression cannot misalign them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import sqlglot
+from sqlglot import exp, transforms
+from sqlglot.tokens import TokenType
+
+from fs_assets.engines.portable import read_tables, tree_to_spark
+from fs_assets.engines.spark import SparkWarehouse, register_tables
+from fs_assets.model.keys import MARTS_SCHEMA
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+PARAM = "p"  # named parameters :p0, :p1, ... in the order of the `?` they replace
+
+
+def named_parameters(sql: str, params: Sequence[object]) -> tuple[str, dict[str, object]]:
+    """The statement with each `?` token (never one inside a string) as `:p<i>`."""
+    tokens = sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql)
+    marks = [t.start for t in tokens if t.token_type == TokenType.PLACEHOLDER]
+    if len(marks) != len(params):
+        raise ValueError(f"{len(marks)} markers but {len(params)} parameters")
+    out, last = [], 0
+    for i, start in enumerate(marks):
+        out += [sql[last:start], f":{PARAM}{i}"]
+        last = start + 1
+    out.append(sql[last:])
+    return "".join(out), {f"{PARAM}{i}": v for i, v in enumerate(params)}
+
+
+def _fn(name: str, *args: exp.Expression) -> exp.Expression:
+    """A Spark function call sqlglot leaves as written."""
+    return exp.Anonymous(this=name, expressions=[a.copy() for a in args])
+
+
+def _lateral_max(node: exp.Lateral) -> tuple[str, exp.Expression] | None:
+    """`lateral (select unnest(list_max([struct_pack(...), ...]))) as alias`: (alias, the
+    largest struct as Spark computes it); None for any other lateral."""
+    unnest = node.find(exp.Explode, exp.Unnest)
+    arg = None
+    if isinstance(unnest, exp.Explode):
+        arg = unnest.this
+    elif unnest is not None and unnest.expressions:
+        arg = unnest.expressions[0]
+    if not isinstance(arg, exp.ArrayMax) or not node.alias:
+        return None
+    return node.alias, exp.ArrayMax(this=arg.this.copy())
+
+
+def _element(values: exp.Expression, index: exp.Expression) -> exp.Expression:
+    """DuckDB's 1-based `list[i]`: NULL out of range (Spark's index is an INT)."""
+    return _fn("try_element_at", values, exp.cast(index.copy(), "int"))
+
+
+def _spark_spelling(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        return _element(node.this, node.expressions[0])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_extract":
+        return _element(*node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "list_position":
+        return exp.Nullif(
+            this=_fn("array_position", *node.expressions), expression=exp.Literal.number(0)
+        )
+    if isinstance(node, exp.ToDays):
+        return _fn("make_dt_interval", node.this)
+    if isinstance(node, exp.ArrayAgg) and isinstance(node.this, (exp.Distinct, exp.Order)):
+        inner = node.this.this if isinstance(node.this, exp.Order) else node.this
+        values = inner.expressions[0] if isinstance(inner, exp.Distinct) else inner
+        return _fn("array_sort", _fn("collect_set", values))
+    if isinstance(node, exp.DateDiff) and node.text("unit").lower() in ("day", "'day'"):
+        start, end = (exp.cast(e.copy(), "date") for e in (node.expression, node.this))
+        return _fn("datediff", end, start)
+    if isinstance(node, exp.ArgMax | exp.ArgMin) and isinstance(node.expression, exp.Tuple):
+        return node.__class__(
+            this=node.this.copy(), expression=_fn("struct", *node.expression.expressions)
+        )
+    if isinstance(node, exp.In) and (query := node.args.get("query")) is not None:
+        select = query.this if isinstance(query, exp.Subquery) else query
+        if isinstance(select, exp.Select) and isinstance(select.expressions[0], exp.Explode):
+            return _fn("array_contains", select.expressions[0].this, node.this)
+    return node
+
+
+def spark_select(create_sql: str) -> str:
+    """The Spark SQL of the SELECT of a mart's `create ... as select` (DuckDB SQL)."""
+    tree = sqlglot.parse_one(create_sql, read="duckdb")
+    select = tree.expression if isinstance(tree, exp.Create) else tree
+    for lateral in list(select.find_all(exp.Lateral)):
+        found = _lateral_max(lateral)
+        if found is None:
+            continue
+        alias, largest = found
+        join = lateral.parent
+        (join if isinstance(join, exp.Join) else lateral).pop()
+        for col in list(select.find_all(exp.Column)):
+            if col.table == alias:
+                col.replace(exp.Dot(this=largest.copy(), expression=exp.to_identifier(col.name)))
+    select = select.transform(_spark_spelling)
+    return tree_to_spark(select.transform(transforms.eliminate_qualify))
+
+
+def mart_frame(wh: SparkWarehouse, create_sql: str, params: Sequence[object]) -> DataFrame:
+    """The rows of one mart statement on Spark, the warehouse tables it reads registered."""
+    named, args = named_parameters(create_sql, params)
+    register_tables(wh, read_tables(named))
+    return wh.spark.sql(spark_select(named), args=args)
+
+
+def query(wh: SparkWarehouse, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+    """A small DuckDB query over the Spark tables (a mart's summary): its rows."""
+    register_tables(wh, read_tables(sql))
+    return wh.execute(sql, params).fetchall()
+
+
+def write_mart(wh: SparkWarehouse, name: str, create_sql: str, params: Sequence[object]) -> int:
+    """Write marts.<name> from its statement as a new version behind its manifest; rows."""
+    frame = mart_frame(wh, create_sql, params)
+    wh.replace(f"{MARTS_SCHEMA}.{name}", {(MARTS_SCHEMA, name): frame})
+    folder = wh.current_path(MARTS_SCHEMA, name)
+    assert folder is not None  # replace() has just committed it
+    return wh.spark.read.parquet(folder).count()
+
+
+def build_mart(wh: SparkWarehouse, name: str) -> int:
+    """customer_features or cross_sell on Spark (no identity links: identity resolution
+    does not run on this engine yet, so every customer is a person of its own)."""
+    from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, cross_sell_sql
+    from fs_assets.transforms.marts.features import FEATURES_TABLE, features_sql
+
+    statements = {
+        FEATURES_TABLE.split(".")[1]: features_sql,
+        CROSS_SELL_TABLE.split(".")[1]: cross_sell_sql,
+    }
+    if name not in statements:
+        raise ValueError(f"no Spark build for marts.{name}; known: {', '.join(statements)}")
+    sql, params = statements[name]()
+    return write_mart(wh, name, sql, params)

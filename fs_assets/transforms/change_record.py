@@ -33,6 +33,9 @@ from fs_assets.transforms.duckdb_file import table_exists
 
 INCREMENTAL = "incremental"
 FULL = "full"
+# Every check result's metadata says how it was evaluated: which mode, and why.
+CHECK_MODE = "check_mode"
+CHECK_MODE_REASON = "check_mode_reason"
 # The temp table the checks' scoped SQL reads: the changed keys of one entity, as text.
 SCOPE_KEYS = "_changed_keys"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from fs_assets.app.event_store import quick_commits
 from fs_assets.app.instance import ensure_dagster_home
+from fs_assets.defs.event_store import quick_commits, quick_in_process_executor
 from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 
 FULL, NORMAL = 2, 1  # PRAGMA synchronous
@@ -79,7 +79,7 @@ KILLED_RUN = """
 import os, signal, sys
 from pathlib import Path
 import dagster as dg
-from fs_assets.app.event_store import quick_commits
+from fs_assets.defs.event_store import quick_commits, quick_in_process_executor
 from fs_assets.app.instance import ensure_dagster_home
 from fs_assets.model.paths import DataPaths
 from tests.test_event_store import tiny, tiny_ok
@@ -111,3 +111,34 @@ def test_a_killed_process_loses_no_committed_event(home: DataPaths) -> None:
         )
         assert checks[dg.AssetCheckKey(dg.AssetKey("tiny"), "tiny_ok")].run_id == run_id
         assert instance.get_latest_materialization_event(dg.AssetKey("tiny")).run_id == run_id
+
+
+@dg.asset
+def sees_quick_commits(context) -> dg.MaterializeResult:
+    """What a step of a daemon-launched run sees: its instance's index file's setting."""
+    index = Path(context.instance.root_directory) / "history" / "runs" / "index.db"
+    return dg.MaterializeResult(metadata={"synchronous": _synchronous(index)})
+
+
+def _project_executor_job() -> dg.JobDefinition:
+    job = dg.define_asset_job("quick", [sees_quick_commits], executor_def=quick_in_process_executor)
+    return dg.Definitions(assets=[sees_quick_commits], jobs=[job]).resolve_job_def("quick")
+
+
+def test_runs_launched_outside_the_build_use_the_executor_with_quick_commits(
+    home: DataPaths,
+) -> None:
+    """The daemon launches runs with the definitions' executor (execute_in_process, the
+    build's, ignores it): the project's is the in-process one inside quick_commits."""
+    from fs_assets.definitions import defs
+
+    assert defs.executor is quick_in_process_executor
+    dagster_home = ensure_dagster_home(home)
+    with (
+        dg.DagsterInstance.get() as instance,
+        dg.execute_job(dg.reconstructable(_project_executor_job), instance=instance) as result,
+    ):
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        assert event.materialization.metadata["synchronous"].value == NORMAL
+    assert _synchronous(dagster_home / "history" / "runs" / "index.db") == FULL

@@ -30,10 +30,10 @@ from fs_assets.app.build_progress import (
     plan_items,
 )
 from fs_assets.app.build_progress import print_summary as print_outcome
-from fs_assets.app.event_store import quick_commits
 from fs_assets.app.instance import ensure_dagster_home
 from fs_assets.app.preflight import DataFolderNotWritable, check_writable
 from fs_assets.app.run_guard import BuildStopped, run_guarded, wait_timeout_s
+from fs_assets.defs.event_store import quick_commits
 from fs_assets.model.paths import DataPaths
 from sensors.recovery import recover, run_identity_tags
 

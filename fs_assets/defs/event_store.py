@@ -11,6 +11,10 @@ without a checkpoint. WAL with NORMAL is SQLite's documented setting for this: a
 survives a killed process (SIGKILL at any point loses nothing committed); only a power
 loss or an operating-system crash may lose the last commits, never the file's
 consistency. The kept connections are closed (checkpointing once) when the context ends.
+
+`fs-accelerator build` wraps its runs in it; runs launched by the daemon (sensors,
+automation, the UI) execute with `quick_in_process_executor`, the in-process executor
+inside `quick_commits`, so their step events are written the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
+from dagster._core.definitions.executor_definition import IN_PROC_CONFIG
+from dagster._core.execution.retries import RetryMode
+from dagster._core.execution.step_dependency_config import StepDependencyConfig
+from dagster._core.executor.in_process import InProcessExecutor
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -68,3 +77,24 @@ def quick_commits(folder: Path) -> Iterator[dict[str, sqlite3.Connection]]:
     finally:
         event.remove(Engine, "connect", keeper.on_connect)
         keeper.close()
+
+
+class _QuickCommitsExecutor(InProcessExecutor):
+    """Dagster's in-process executor, its steps run inside `quick_commits` of the instance."""
+
+    def execute(self, plan_context, execution_plan):
+        with quick_commits(Path(plan_context.instance.root_directory)):
+            yield from super().execute(plan_context, execution_plan)
+
+
+@dg.executor(name="in_process", config_schema=IN_PROC_CONFIG)
+def quick_in_process_executor(init_context: dg.InitExecutorContext) -> InProcessExecutor:
+    """The in-process executor (same config) whose step events skip the per-event flushes."""
+    config = init_context.executor_config
+    return _QuickCommitsExecutor(
+        retries=RetryMode.from_config(config["retries"]),  # type: ignore[arg-type]
+        marker_to_close=config.get("marker_to_close"),  # type: ignore[arg-type]
+        step_dependency_config=StepDependencyConfig.from_config(
+            config.get("step_dependency_config")  # type: ignore[arg-type]
+        ),
+    )

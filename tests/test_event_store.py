@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from fs_assets.app.instance import ensure_dagster_home
@@ -79,6 +80,7 @@ KILLED_RUN = """
 import os, signal, sys
 from pathlib import Path
 import dagster as dg
+import pytest
 from fs_assets.defs.event_store import quick_commits, quick_in_process_executor
 from fs_assets.app.instance import ensure_dagster_home
 from fs_assets.model.paths import DataPaths
@@ -142,3 +144,26 @@ def test_runs_launched_outside_the_build_use_the_executor_with_quick_commits(
         (event,) = result.get_asset_materialization_events()
         assert event.materialization.metadata["synchronous"].value == NORMAL
     assert _synchronous(dagster_home / "history" / "runs" / "index.db") == FULL
+
+
+def test_a_file_that_cannot_be_kept_open_costs_speed_not_events(
+    home: DataPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy file (another process initializing it) keeps SQLite's defaults; the run's
+    events are all written."""
+    from fs_assets.defs import event_store
+
+    def busy(*_a: object, **_k: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database is locked")
+
+    dagster_home = ensure_dagster_home(home)
+    with monkeypatch.context() as patched:
+        patched.setattr(event_store.sqlite3, "connect", busy)
+        with quick_commits(dagster_home) as kept, dg.DagsterInstance.get() as instance:
+            result = dg.materialize([tiny, tiny_ok], instance=instance)
+            assert result.success and kept == {}
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(result.run_id).is_success
+        assert instance.get_latest_materialization_event(dg.AssetKey("tiny")).run_id == (
+            result.run_id
+        )

@@ -45,6 +45,11 @@ class _Keeper:
     def on_connect(self, dbapi_connection: object, _record: object) -> None:
         if not isinstance(dbapi_connection, sqlite3.Connection):
             return
+        # A busy or odd file keeps SQLite's defaults: slower, never a failed event.
+        with contextlib.suppress(sqlite3.Error):
+            self._tune(dbapi_connection)
+
+    def _tune(self, dbapi_connection: sqlite3.Connection) -> None:
         rows = dbapi_connection.execute("pragma database_list").fetchall()
         path = next((r[2] for r in rows if r[1] == "main"), "")
         if not path or not Path(path).resolve().is_relative_to(self.folder):
@@ -56,7 +61,11 @@ class _Keeper:
         with self.lock:
             if path not in self.kept:
                 keeper = sqlite3.connect(path, check_same_thread=False)
-                keeper.execute("select count(*) from sqlite_master").fetchone()
+                try:
+                    keeper.execute("select count(*) from sqlite_master").fetchone()
+                except sqlite3.Error:
+                    keeper.close()
+                    raise
                 self.kept[path] = keeper
 
     def close(self) -> None:

@@ -28,6 +28,8 @@ import dagster as dg
 from fs_assets.model.columns import Entity
 from fs_assets.model.keys import history_table, mastered_table, past_versions_table
 from fs_assets.transforms.change_record import (
+    CHECK_MODE,
+    CHECK_MODE_REASON,
     FULL,
     INCREMENTAL,
     current_build,
@@ -41,7 +43,7 @@ from fs_assets.transforms.change_record import (
 from fs_assets.transforms.mastering import history_view_sql, refs_of
 
 # The metadata the step adds to each result: how it ran, why, over how many changed keys.
-SCOPE_METADATA = ("check_mode", "check_mode_reason", "changed_keys", "mastered_build")
+SCOPE_METADATA = (CHECK_MODE, CHECK_MODE_REASON, "changed_keys", "mastered_build")
 
 
 @dataclass(frozen=True)

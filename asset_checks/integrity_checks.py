@@ -18,6 +18,7 @@ from fs_assets.model.keys import (
     superseded_table,
 )
 from fs_assets.model.rules import q
+from fs_assets.transforms.change_record import CHECK_MODE, CHECK_MODE_REASON, INCREMENTAL
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 # Above this share of keys rejected (no valid version), the data product is degraded.
@@ -260,6 +261,9 @@ def build_landing_check(ent: Entity) -> dg.AssetChecksDefinition:
                 "files_rejected": dg.MetadataValue.json(rejected_files),
                 "rows_quarantined": rejected_rows,
                 "run_id": run_id or "",
+                # About the latest ingestion's files only: what changed, by construction.
+                CHECK_MODE: INCREMENTAL,
+                CHECK_MODE_REASON: "the files of the latest ingestion",
             },
         )
 

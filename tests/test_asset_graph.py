@@ -92,6 +92,12 @@ def test_malformed_landing_file_fails_its_check_and_loses_nothing(
         dg.AssetKey(["raw", "customer"])
     )
     assert event is not None
+    landing = dg.AssetCheckKey(dg.AssetKey(["raw", "customer"]), "landing_files_accepted")
+    record = dg.DagsterInstance.get().event_log_storage.get_latest_asset_check_execution_by_key(
+        [landing]
+    )[landing]
+    # The latest ingestion's files only: an incremental evaluation by construction.
+    assert record.evaluation.metadata["check_mode"].value == "incremental"
     with duckdb.connect(str(built.warehouse), read_only=True) as conn:
         status, line, error = conn.execute(
             "select status, error_line, error from meta.ingest_ledger where file_name = ?",

@@ -120,3 +120,35 @@ def test_rows_removed_from_an_append_only_table_are_profiled_in_full(wh) -> None
     assert (
         profiles(result)["raw.customer"] == profiles(scan(wh, times, reuse=False))["raw.customer"]
     )
+
+
+class _Recording:
+    """A connection that records the SQL it is given (DuckDB's own cannot be patched)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn, self.sql = conn, []
+
+    def execute(self, sql: str, params=None):
+        self.sql.append(sql)
+        return self.conn.execute(sql, params) if params is not None else self.conn.execute(sql)
+
+
+def test_replaced_rows_cost_no_distinct_pass_before_the_full_profile(wh) -> None:
+    """A table whose rows were replaced (mastered) is not append-only: the derivation gives
+    up on the row count, before a distinct pass over every row that a full profile repeats."""
+    from fs_assets.catalog.derive import appended_scan
+    from fs_assets.catalog.scanner import all_columns, stored_profiles
+
+    wh.execute("drop view mastered.customer_history")  # its union would change shape
+    wh.execute("alter table mastered.customer add column _ingested_at timestamp")
+    wh.execute("update mastered.customer set _ingested_at = timestamp '2025-01-01'")
+    times = {"raw.customer": T0, "mastered.customer": T0}
+    scan(wh, times)
+    prev = stored_profiles(wh)["mastered.customer"]
+    # One key's row replaced by a newer version, as a mastering write does.
+    wh.execute("delete from mastered.customer where cust_id = '7'")
+    wh.execute("insert into mastered.customer values ('7', 301, 'c2', now()::timestamp, now())")
+    recording = _Recording(wh)
+    cols = all_columns(wh)["mastered.customer"]
+    assert appended_scan(recording, "mastered", "customer", prev, cols, set()) is None
+    assert not [s for s in recording.sql if "approx_count_distinct" in s], recording.sql

@@ -33,6 +33,7 @@ from fs_assets.app.build_progress import print_summary as print_outcome
 from fs_assets.app.instance import ensure_dagster_home
 from fs_assets.app.preflight import DataFolderNotWritable, check_writable
 from fs_assets.app.run_guard import BuildStopped, run_guarded, wait_timeout_s
+from fs_assets.defs.event_store import quick_commits
 from fs_assets.model.paths import DataPaths
 from sensors.recovery import recover, run_identity_tags
 
@@ -90,7 +91,7 @@ def build(
         check_writable(paths)
     except DataFolderNotWritable as exc:
         raise BuildStopped(str(exc), exit_code=2) from exc
-    ensure_dagster_home(paths)
+    dagster_home = ensure_dagster_home(paths)
     timeout_s = wait_timeout_s()
     from fs_assets.definitions import defs
     from fs_assets.defs.lineage_source import emit_run_lineage
@@ -109,7 +110,7 @@ def build(
     report = BuildReport(run_id="", success=True, planned=plan_items(graph, keys))
     started = time.monotonic()
     http = resolved_lineage_sink(str(paths.home)).http_target()
-    with DagsterInstance.get() as instance:
+    with quick_commits(dagster_home), DagsterInstance.get() as instance:
         progress = BuildProgress(instance, report.planned, report, out=out)
 
         def lineage(run_id: str) -> DeliveryReport:

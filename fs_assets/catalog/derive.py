@@ -111,10 +111,13 @@ def appended_scan(
     stats = {name: row[1 + 3 * i : 4 + 3 * i] for i, name in enumerate(names)}
     if added == 0:
         return None
-    distinct = ", ".join(f"approx_count_distinct({q(n)})" for n in names)
-    total, *counts = conn.execute(f"select count(*), {distinct} from {table_sql}").fetchone()
+    # The row count first (DuckDB keeps it): a table whose rows were replaced (a mastered
+    # table) is profiled in full by the caller, without a distinct pass wasted here.
+    (total,) = conn.execute(f"select count(*) from {table_sql}").fetchone()
     if total - added != prev.row_count:
         return None  # rows removed or changed
+    distinct = ", ".join(f"approx_count_distinct({q(n)})" for n in names)
+    counts = conn.execute(f"select {distinct} from {table_sql}").fetchone()
     bounds = merge_bounds(
         conn,
         [(c[0], str(c[2])) for c in cols if c[0] not in pii],

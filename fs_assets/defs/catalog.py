@@ -33,11 +33,14 @@ from fs_assets.defs.sources import SOURCE_ENTITIES
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import OWNER, KeyPath
 from fs_assets.model.paths import data_paths
+from fs_assets.transforms.change_record import CHECK_MODE, CHECK_MODE_REASON, FULL
 from fs_assets.transforms.governance.policies import load_policies
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 CUSTOMER_KEY = mastered_key("customer")
+# The scanner's checks compare every table's name with the definitions: no row is read.
+NAMES_IN_FULL = {CHECK_MODE: FULL, CHECK_MODE_REASON: "every table's name; no row read"}
 
 
 class GraphOf:
@@ -224,6 +227,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                     metadata={
                         "orphan_tables": dg.MetadataValue.json(orphans),
                         "tables_scanned": len(result.tables),
+                        **NAMES_IN_FULL,
                     },
                 ),
                 dg.AssetCheckResult(
@@ -233,6 +237,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                     metadata={
                         "missing_tables": dg.MetadataValue.json(missing.missing),
                         "not_materialized_yet": dg.MetadataValue.json(missing.never_materialized),
+                        **NAMES_IN_FULL,
                     },
                 ),
             ],

@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from fs_assets.defs.content_version import CONTENT_VERSION, content_version
 from fs_assets.defs.keys import (
     CLUSTER_VIEW_KEY,
     CLUSTERS_KEY,
@@ -163,6 +164,14 @@ def _linkable(con: duckdb.DuckDBPyConnection, context: dg.AssetExecutionContext)
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return con.execute(f"select count(*) from {table}").fetchall()[0][0]
+
+
+def _version(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, changed: bool
+) -> dict[str, dg.MetadataValue]:
+    """`content_version`: this run when it changed the table, else the previous one."""
+    version = content_version(context.instance, key, context.run_id, changed)
+    return {CONTENT_VERSION: dg.MetadataValue.text(version)}
 
 
 def _skipped() -> dg.MaterializeResult:
@@ -559,7 +568,9 @@ def golden_ids(
     with warehouse.connect() as con:
         if not _linkable(con, context):
             for key in context.selected_asset_keys:
-                yield dg.MaterializeResult(asset_key=key, metadata={"status": NO_DATA})
+                yield dg.MaterializeResult(
+                    asset_key=key, metadata={"status": NO_DATA, **_version(context, key, False)}
+                )
             return
         events, assigned = stable_ids.write_golden_ids(con, context.run_id, config.full_relink)
         people = con.execute(
@@ -576,6 +587,11 @@ def golden_ids(
                 "golden_customers": people,
                 "mode": "full" if config.full_relink or assigned == rows else "incremental",
                 "records_assigned": assigned,
+                # No record assigned and no id merged, split or retired: the table is as
+                # it was (the customer features stay incremental).
+                **_version(
+                    context, CUSTOMER_IDENTITY_KEY, config.full_relink or bool(assigned or events)
+                ),
             },
         )
     if GOLDEN_ID_LOG_KEY in context.selected_asset_keys:
@@ -609,16 +625,25 @@ def golden_customer(
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         if not _linkable(con, context):
-            return _skipped()
-        recomputed = golden.update_golden_customers(
+            return dg.MaterializeResult(
+                metadata={"status": NO_DATA, **_version(context, GOLDEN_CUSTOMER_KEY, False)}
+            )
+        survival = golden.update_golden_customers(
             con, tables.CUSTOMER_IDENTITY, tables.GOLDEN_CUSTOMER, config.full_relink
         )
         rows = _count(con, tables.GOLDEN_CUSTOMER)
+    full = survival.recomputed is None
+    changed = rows if full else survival.values_changed
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "mode": "full" if recomputed is None else "incremental",
-            "people_recomputed": rows if recomputed is None else recomputed,
+            "mode": "full" if full else "incremental",
+            "people_recomputed": rows if full else survival.recomputed,
+            # People recomputed whose surviving values or membership changed; the others
+            # only moved last_updated_at. None changed: the version stays (the customer
+            # features stay incremental).
+            "people_changed": changed,
+            **_version(context, GOLDEN_CUSTOMER_KEY, full or changed > 0),
         }
     )
 

@@ -16,6 +16,7 @@ import duckdb
 from pydantic import Field
 
 from fs_assets.defs.automation import DOWNSTREAM
+from fs_assets.defs.content_version import version_stamp
 from fs_assets.defs.governed import governed_key
 from fs_assets.defs.keys import (
     CROSS_SELL_KEY,
@@ -156,18 +157,18 @@ def _built_from(event: dg.EventLogEntry | None) -> dict[str, object] | None:
 def customer_features(
     context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    if warehouse.on_spark:
+        return _features_on_spark(context, warehouse)
     core = core_source()
     identity = IdentityLink(CUSTOMER_IDENTITY, core, GOLDEN_CUSTOMER) if core is not None else None
     previous = _built_from(context.instance.get_latest_materialization_event(FEATURES_KEY))
     # The identity links and the golden records (the person's region) as read: a change
-    # of either rebuilds in full.
-    stamps = [
-        context.instance.get_latest_materialization_event(key)
+    # of either rebuilds in full. Their content versions, not their materialization times:
+    # an identity run that changed nothing leaves the features incremental.
+    stamp = "/".join(
+        version_stamp(context.instance.get_latest_materialization_event(key))
         for key in (CUSTOMER_IDENTITY_KEY, GOLDEN_CUSTOMER_KEY)
-    ]
-    stamp = "/".join("-" if e is None else str(e.timestamp) for e in stamps)
-    if warehouse.on_spark:
-        return _features_on_spark(context, warehouse)
+    )
     with warehouse.connect() as conn:
         conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
         plan = plan_features(conn, previous, stamp, config.full_rebuild)

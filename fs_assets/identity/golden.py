@@ -14,6 +14,8 @@ kept. Without that snapshot (first run, a run that found nothing to link) it is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
 from fs_assets.identity.attributes import ATTRIBUTES
@@ -76,12 +78,41 @@ def _snapshot_exists(con: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
+# A golden record's bookkeeping column: the newest update among the person's records. It
+# moves with any update of a record, also one that changes no surviving value.
+BOOKKEEPING = ("last_updated_at",)
+
+
+@dataclass(frozen=True)
+class Survival:
+    """What one survivorship run did: `recomputed` people (None: all, a full run), and of
+    those `values_changed`: people whose golden record appeared, went or now holds another
+    value in a column other than the bookkeeping ones (None: not compared, a full run)."""
+
+    recomputed: int | None
+    values_changed: int | None
+
+
+def _values_changed(con: duckdb.DuckDBPyConnection, target: str) -> int:
+    """Recomputed people whose record differs from the one it replaces (bookkeeping aside)."""
+    cols = [
+        c[0] for c in con.execute(f"describe {_RECOMPUTED}").fetchall() if c[0] not in BOOKKEEPING
+    ]
+    listed = ", ".join(cols)
+    old = f"(select {listed} from {target} where golden_id in (select golden_id from {_CHANGED}))"
+    new = f"(select {listed} from {_RECOMPUTED})"
+    return con.execute(
+        f"select count(distinct golden_id) from ((from {new} except all from {old}) "
+        f"union all (from {old} except all from {new}))"
+    ).fetchall()[0][0]
+
+
 def update_golden_customers(
     con: duckdb.DuckDBPyConnection, identity: str, target: str, full: bool = False
-) -> int | None:
+) -> Survival:
     """Bring `target` up to date with `identity`: recompute the people whose records or
-    membership changed since the last run (their number), or all (None: full, when
-    `full` or without a snapshot). Table and snapshot change in one transaction."""
+    membership changed since the last run, or all (a full run, when `full` or without a
+    snapshot). Table and snapshot change in one transaction."""
     con.execute(
         f"create or replace temp table {_FINGERPRINTS} as select i.golden_id, "
         "bit_xor(hash(r, f)) as fingerprint, count(*) as records "
@@ -97,6 +128,7 @@ def update_golden_customers(
         )
         scope = f"(select * from {identity} where golden_id in (select golden_id from {_CHANGED}))"
         changed = golden_customers(con, scope, _RECOMPUTED, temporary=True)
+        values_changed = _values_changed(con, target)
     con.execute("begin transaction")
     try:
         if incremental:
@@ -114,4 +146,4 @@ def update_golden_customers(
         raise
     for temp in (_FINGERPRINTS, _CHANGED, _RECOMPUTED):
         con.execute(f"drop table if exists {temp}")
-    return changed if incremental else None
+    return Survival(changed, values_changed) if incremental else Survival(None, None)

@@ -33,6 +33,9 @@ from fs_assets.transforms.duckdb_file import table_exists
 
 INCREMENTAL = "incremental"
 FULL = "full"
+# Every check result's metadata says how it was evaluated: which mode, and why.
+CHECK_MODE = "check_mode"
+CHECK_MODE_REASON = "check_mode_reason"
 # The temp table the checks' scoped SQL reads: the changed keys of one entity, as text.
 SCOPE_KEYS = "_changed_keys"
 
@@ -240,7 +243,12 @@ def record_outcomes(
         "build_id bigint, passed boolean, mode varchar, checked_at timestamp, "
         "primary key (entity, check_name))"
     )
-    conn.executemany(
-        f"insert or replace into {CHECK_EVIDENCE} values (?, ?, ?, ?, ?, ?)",
-        [[entity, name, build_id, ok, mode, now] for name, ok in sorted(outcomes.items())],
+    if not outcomes:
+        return
+    # One statement: DuckDB runs an executemany row by row (some 45 rows, 0.2-0.3 s).
+    rows = sorted(outcomes.items())
+    conn.execute(
+        f"insert or replace into {CHECK_EVIDENCE} values "
+        + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows),
+        [v for name, ok in rows for v in (entity, name, build_id, ok, mode, now)],
     )

@@ -185,3 +185,32 @@ def test_each_cross_field_rule_check_fails_on_a_planted_row(mastered) -> None:
     failed = " ".join(pandera.metadata["failures_by_check"].value)
     for rule in planted:
         assert rule in failed, rule
+
+
+def test_frame_wide_checks_pass_all_null_rows_and_count_non_null_cells(mastered) -> None:
+    """The frame-wide pandera checks handle nulls once (`_frame_check`) and report as
+    pandera's own `ignore_na` does: a row with every value null passes them (only the
+    column checks see it), and a breaking row is a case per non-null cell."""
+    cust_id = mastered.execute(
+        "select min(cust_id) from mastered.customer "
+        "where customer_type = 'Personal' and cust_title = 'Mr' and cust_middle_name is null"
+    ).fetchone()[0]
+    mastered.execute(
+        "update mastered.customer set gender = 'Non Binary' where cust_id = ?", [cust_id]
+    )
+    mastered.execute("insert into mastered.customer by name select null as cust_id")
+    _, _, counts, _ = validate_table(mastered, CUSTOMER)
+    filled = [
+        c
+        for c in CUSTOMER.column_names
+        if mastered.execute(
+            f'select "{c}" is not null from mastered.customer where cust_id = ?', [cust_id]
+        ).fetchone()[0]
+    ]
+    broken = {k: n for k, n in counts.items() if k.endswith(": cust_title__matches_gender")}
+    assert broken == {f"{c}: cust_title__matches_gender": 1 for c in filled}
+    assert "cust_middle_name" not in filled and len(filled) < len(CUSTOMER.column_names)
+    # The all-null row: no frame-wide check names it; the key's own checks do.
+    frame_wide = {c.name for c in pandera_schema(CUSTOMER).checks}
+    assert not any(k.split(": ")[1] in frame_wide for k in counts if k not in broken)
+    assert any(k.startswith("cust_id: ") for k in counts)

@@ -9,7 +9,12 @@ import pytest
 
 from asset_checks.freshness import evaluate_freshness_check
 from asset_checks.integrity_checks import evaluate_integrity_checks
-from asset_checks.pandera_checks import evaluate_pandera_check, pandera_schema, validate_table
+from asset_checks.pandera_checks import (
+    _sample_sql,
+    evaluate_pandera_check,
+    pandera_schema,
+    validate_table,
+)
 from asset_checks.rule_checks import check_groups, evaluate_rule_checks, rule_check_specs
 from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER, ENTITIES, TRANSACTION
@@ -214,3 +219,21 @@ def test_frame_wide_checks_pass_all_null_rows_and_count_non_null_cells(mastered)
     frame_wide = {c.name for c in pandera_schema(CUSTOMER).checks}
     assert not any(k.split(": ")[1] in frame_wide for k in counts if k not in broken)
     assert any(k.startswith("cust_id: ") for k in counts)
+
+
+def test_pandera_sample_is_drawn_by_row_id_reproducibly_and_across_the_table(mastered) -> None:
+    """The sample of a large table is a seeded reservoir of row ids: the same rows each
+    time, from all over the table (not its first rows), and a fault in every row shows in
+    every sampled row."""
+    table = "mastered.transaction"
+    sql = _sample_sql("transaction_id", table, 1000)
+    first = sorted(r[0] for r in mastered.execute(sql).fetchall())
+    assert len(first) == len(set(first)) == 1000
+    assert first == sorted(r[0] for r in mastered.execute(sql).fetchall())
+    ordered = [r[0] for r in mastered.execute(f"select transaction_id from {table}").fetchall()]
+    positions = sorted(ordered.index(k) for k in first)
+    assert positions[-1] >= 1000 and positions != list(range(1000))
+    mastered.execute(f"update {table} set transaction_mode = 'Carrier Pigeon'")
+    total, validated, counts, _ = validate_table(mastered, TRANSACTION, max_rows=1000)
+    assert total > 1000 and validated == 1000
+    assert sum(n for k, n in counts.items() if k.startswith("transaction_mode: ")) == 1000

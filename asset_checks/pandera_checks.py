@@ -61,6 +61,13 @@ def _joined(df: pd.DataFrame, *columns: str) -> pd.Series:
     return out
 
 
+def _has_match(values: pd.Series, pattern: str) -> pd.Series:
+    """Whether each value holds a match of `pattern` (False for null). Arrow-backed text:
+    the search runs in pyarrow (RE2) instead of Python's re, value by value, several times
+    faster on the sample's columns; the character classes mean the same in both."""
+    return values.astype("string[pyarrow]").str.contains(pattern).fillna(False)
+
+
 def _in(values: pd.Series, allowed: object) -> pd.Series:
     return values.isin(list(allowed)).fillna(False).astype(bool)
 
@@ -186,7 +193,7 @@ def pandera_schema(ent: Entity) -> pa.DataFrameSchema:
             pattern = FREE_TEXT_CONTROL_CHARACTERS if col.free_text else CONTROL_CHARACTERS
             checks.append(
                 pa.Check(
-                    lambda s, p=pattern: ~s.astype("string").str.contains(p).fillna(False),
+                    lambda s, p=pattern: ~_has_match(s, p),
                     name=f"{col.name}__control_characters",
                 )
             )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from asset_checks.freshness import evaluate_freshness_check
 from asset_checks.integrity_checks import evaluate_integrity_checks
 from asset_checks.pandera_checks import (
+    _has_match,
     _sample_sql,
     evaluate_pandera_check,
     pandera_schema,
@@ -18,6 +21,7 @@ from asset_checks.pandera_checks import (
 from asset_checks.rule_checks import check_groups, evaluate_rule_checks, rule_check_specs
 from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER, ENTITIES, TRANSACTION
+from fs_assets.model.value_sets import CONTROL_CHARACTERS, FREE_TEXT_CONTROL_CHARACTERS
 from fs_assets.transforms.mastering import build_mastered
 
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
@@ -237,3 +241,20 @@ def test_pandera_sample_is_drawn_by_row_id_reproducibly_and_across_the_table(mas
     total, validated, counts, _ = validate_table(mastered, TRANSACTION, max_rows=1000)
     assert total > 1000 and validated == 1000
     assert sum(n for k, n in counts.items() if k.startswith("transaction_mode: ")) == 1000
+
+
+@pytest.mark.parametrize("pattern", [CONTROL_CHARACTERS, FREE_TEXT_CONTROL_CHARACTERS])
+def test_pandera_control_character_search_matches_python_re(pattern: str) -> None:
+    """The pyarrow (RE2) search pandera's control-character checks use finds exactly what
+    Python's re finds: C0 and C1 characters, DEL, tab/LF/CR only where not free text, not
+    a no-break space or other letters; null is no match."""
+    values = [
+        *(f"a{chr(c)}b" for c in [*range(0x00, 0x21), *range(0x7E, 0xA2)]),
+        "plain",
+        "é ü ß 漢字",
+        "",
+        None,
+    ]
+    found = _has_match(pd.Series(values, dtype=object), pattern).tolist()
+    expected = [v is not None and re.search(pattern, v) is not None for v in values]
+    assert found == expected and sum(expected) > 30

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from asset_checks.freshness import evaluate_freshness_check
 from asset_checks.integrity_checks import evaluate_integrity_checks
-from asset_checks.pandera_checks import evaluate_pandera_check, pandera_schema, validate_table
+from asset_checks.pandera_checks import (
+    _has_match,
+    _sample_sql,
+    evaluate_pandera_check,
+    pandera_schema,
+    validate_table,
+)
 from asset_checks.rule_checks import check_groups, evaluate_rule_checks, rule_check_specs
 from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.entities import CUSTOMER, ENTITIES, TRANSACTION
+from fs_assets.model.value_sets import CONTROL_CHARACTERS, FREE_TEXT_CONTROL_CHARACTERS
 from fs_assets.transforms.mastering import build_mastered
 
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
@@ -185,3 +194,67 @@ def test_each_cross_field_rule_check_fails_on_a_planted_row(mastered) -> None:
     failed = " ".join(pandera.metadata["failures_by_check"].value)
     for rule in planted:
         assert rule in failed, rule
+
+
+def test_frame_wide_checks_pass_all_null_rows_and_count_non_null_cells(mastered) -> None:
+    """The frame-wide pandera checks handle nulls once (`_frame_check`) and report as
+    pandera's own `ignore_na` does: a row with every value null passes them (only the
+    column checks see it), and a breaking row is a case per non-null cell."""
+    cust_id = mastered.execute(
+        "select min(cust_id) from mastered.customer "
+        "where customer_type = 'Personal' and cust_title = 'Mr' and cust_middle_name is null"
+    ).fetchone()[0]
+    mastered.execute(
+        "update mastered.customer set gender = 'Non Binary' where cust_id = ?", [cust_id]
+    )
+    mastered.execute("insert into mastered.customer by name select null as cust_id")
+    _, _, counts, _ = validate_table(mastered, CUSTOMER)
+    filled = [
+        c
+        for c in CUSTOMER.column_names
+        if mastered.execute(
+            f'select "{c}" is not null from mastered.customer where cust_id = ?', [cust_id]
+        ).fetchone()[0]
+    ]
+    broken = {k: n for k, n in counts.items() if k.endswith(": cust_title__matches_gender")}
+    assert broken == {f"{c}: cust_title__matches_gender": 1 for c in filled}
+    assert "cust_middle_name" not in filled and len(filled) < len(CUSTOMER.column_names)
+    # The all-null row: no frame-wide check names it; the key's own checks do.
+    frame_wide = {c.name for c in pandera_schema(CUSTOMER).checks}
+    assert not any(k.split(": ")[1] in frame_wide for k in counts if k not in broken)
+    assert any(k.startswith("cust_id: ") for k in counts)
+
+
+def test_pandera_sample_is_drawn_by_row_id_reproducibly_and_across_the_table(mastered) -> None:
+    """The sample of a large table is a seeded reservoir of row ids: the same rows each
+    time, from all over the table (not its first rows), and a fault in every row shows in
+    every sampled row."""
+    table = "mastered.transaction"
+    sql = _sample_sql("transaction_id", table, 1000)
+    first = sorted(r[0] for r in mastered.execute(sql).fetchall())
+    assert len(first) == len(set(first)) == 1000
+    assert first == sorted(r[0] for r in mastered.execute(sql).fetchall())
+    ordered = [r[0] for r in mastered.execute(f"select transaction_id from {table}").fetchall()]
+    positions = sorted(ordered.index(k) for k in first)
+    assert positions[-1] >= 1000 and positions != list(range(1000))
+    mastered.execute(f"update {table} set transaction_mode = 'Carrier Pigeon'")
+    total, validated, counts, _ = validate_table(mastered, TRANSACTION, max_rows=1000)
+    assert total > 1000 and validated == 1000
+    assert sum(n for k, n in counts.items() if k.startswith("transaction_mode: ")) == 1000
+
+
+@pytest.mark.parametrize("pattern", [CONTROL_CHARACTERS, FREE_TEXT_CONTROL_CHARACTERS])
+def test_pandera_control_character_search_matches_python_re(pattern: str) -> None:
+    """The pyarrow (RE2) search pandera's control-character checks use finds exactly what
+    Python's re finds: C0 and C1 characters, DEL, tab/LF/CR only where not free text, not
+    a no-break space or other letters; null is no match."""
+    values = [
+        *(f"a{chr(c)}b" for c in [*range(0x00, 0x21), *range(0x7E, 0xA2)]),
+        "plain",
+        "é ü ß 漢字",
+        "",
+        None,
+    ]
+    found = _has_match(pd.Series(values, dtype=object), pattern).tolist()
+    expected = [v is not None and re.search(pattern, v) is not None for v in values]
+    assert found == expected and sum(expected) > 30

@@ -26,6 +26,7 @@ from fs_assets.transforms.marts.charts import (
     lead_charts,
     spend_charts,
 )
+from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
 from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.model import (
     CONVERTED_EVENTS,
@@ -34,20 +35,26 @@ from fs_assets.transforms.marts.model import (
 )
 from fs_assets.transforms.marts.page_data import (
     CELL,
+    CELL_VIEW,
     CUSTOMER_COLUMNS,
     FILTER_COLUMNS,
+    FLOW_GRAIN,
     MEASURES,
     MONTH,
     PAGE_ROLE,
     PAGES,
     SPEND_CUBES,
+    SQL_PACKAGE,
     Binding,
     PageData,
     customer_table,
+    page_cells,
     page_data,
+    spend_cubes,
 )
 from fs_assets.transforms.marts.report import _script_json
 from fs_assets.transforms.marts.uplift import OFFERS, UPLIFT_BINDING, uplift_charts
+from fs_assets.transforms.sql_files import load_sql
 
 CHARTS = {
     "campaign_funnel": funnel_charts,
@@ -312,3 +319,30 @@ def test_unfiltered_problems_name_what_differs_and_accept_empty_zero_rows() -> N
     ]
     (off,) = unfiltered_problems(page, b, [{"segment": "Low Spend", "spend": 11.0}])
     assert "spend is 10.0 on the page, 11.0 in the mart" in off
+
+
+def test_the_flow_cube_is_the_flow_grain_rows_as_summed_before(wh) -> None:
+    """page_spend.sql groups by the flow grain, so its rows are the spend_flow cube as they
+    are: the cube equals those rows summed per (cell, month, segment, category, mode), as
+    every other spend cube is, value for value, and no group repeats."""
+    spend, spend_params = spend_predicate("t")
+    of_customer, _ = page_cells(wh)
+    wh.register(CELL_VIEW, of_customer)
+    try:
+        sql = load_sql(
+            SQL_PACKAGE, "page_spend.sql", cross_sell=CROSS_SELL_TABLE, cells=CELL_VIEW, spend=spend
+        )
+        low, high = SPEND_SEGMENT_BOUNDS
+        params = [*spend_params, low, SPEND_SEGMENTS[0], high, SPEND_SEGMENTS[1], SPEND_SEGMENTS[2]]
+        keys = ", ".join([CELL, MONTH, *FLOW_GRAIN])
+        summed = wh.execute(
+            f"select {keys}, sum(transactions)::bigint, sum(spend)::double from ({sql}) "
+            "group by all order by all",
+            params,
+        ).fetchall()
+        cube = next(c for c in spend_cubes(wh) if c.name == "spend_flow")
+    finally:
+        wh.unregister(CELL_VIEW)
+    rows = list(zip(*(cube.table.column(c).to_pylist() for c in cube.columns), strict=True))
+    assert rows == summed and len(rows) > 10
+    assert len({r[:5] for r in rows}) == len(rows)

@@ -13,7 +13,14 @@ from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.columns import Column, Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
-from fs_assets.transforms.mastering import build_mastered
+from fs_assets.transforms.mastering import (
+    MULTI,
+    build_mastered,
+    evaluated_sql,
+    multi_sql,
+    ranked_sql,
+    versions_sql,
+)
 
 ORDER = tuple(ENTITIES)  # dependency order: fx_rate and account before transaction
 
@@ -554,3 +561,40 @@ def test_a_landed_contradiction_keeps_the_build_green_and_shows_in_the_summary(
             [row["cust_id"]],
         ).fetchone()
     assert country == "India" and "state__in_country" in rules
+
+
+def test_ranked_from_the_kept_multi_version_keys_equals_the_inline_grouping(
+    mastered_refs, small_landing: Path, tmp_path: Path
+) -> None:
+    """The full build keeps the multi-version keys once (`_multi`); `_ranked` read through
+    that table is row for row the inline grouping (the Spark engine's), on keys with one
+    version, several valid ones, an invalid newer one and an invalid late one."""
+    ent = ENTITIES["customer"]
+    rows = first_rows(small_landing, ent)
+    changed = [
+        dict(
+            rows[0],
+            city="Chennai",
+            state="Tamil Nadu",
+            pin="600001",
+            country="India",
+            country_code="+91",
+            customer_category="Resident Indian",
+            modified_at="2030-02-01 09:30:00",
+        ),
+        dict(rows[1], pin="2260011", modified_at="2030-03-01 00:00:00"),
+        dict(rows[2], pin="2260011", modified_at="2019-06-01 00:00:00"),
+    ]
+    ingest_file(mastered_refs, ent, _write(tmp_path / "versions.csv", ent, changed))
+    sql, params = evaluated_sql(ent, versions_sql(ent))
+    mastered_refs.execute(f"create temp table _evaluated as {sql}", params)
+    mastered_refs.execute(f"create temp table {MULTI} as {multi_sql(ent)}")
+    assert mastered_refs.execute(f"select count(*) from {MULTI}").fetchone()[0] == 3
+    order = f"order by {q(ent.key)}, _modified_ts, _source_row"
+    inline = mastered_refs.execute(f"select * from ({ranked_sql(ent)}) {order}").fetchall()
+    kept = mastered_refs.execute(f"select * from ({ranked_sql(ent, MULTI)}) {order}").fetchall()
+    assert kept == inline
+    older = mastered_refs.execute(
+        f"select count(*) from ({ranked_sql(ent, MULTI)}) where _nth > 1"
+    ).fetchone()[0]
+    assert older == 3  # one older version of each of the three keys: the window ran

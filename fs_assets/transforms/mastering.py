@@ -107,14 +107,26 @@ def evaluated_sql(
     return sql, [*parsed_params, *params, *join_params]
 
 
-def ranked_sql(ent: Entity) -> str:
+# The keys with more than one version in `_evaluated`: the only ones `ranked_sql` windows.
+MULTI = "_multi"
+
+
+def multi_sql(ent: Entity) -> str:
+    """Keys of `_evaluated` with more than one version."""
+    key = q(ent.key)
+    return f"select {key} from _evaluated group by {key} having count(*) > 1"
+
+
+def ranked_sql(ent: Entity, multi: str | None = None) -> str:
     """`_evaluated` with each version's place among its key's versions.
 
     `_nth` (1 = the newest raw version), `_valid`, `_has_valid` (the key has a valid
     version), `_valid_newer` (valid versions newer than this one) and `_valid_to` (when the
     next newer valid version took over; null for the newest valid one). Newer means later
     modified_at, then later ingestion, then later file row. Keys with one version, most of
-    them, skip the window (a sort) entirely.
+    them, skip the window (a sort) entirely. `multi`: a table holding `multi_sql` (DuckDB
+    keeps it once per build: `_ranked` is a view the build reads four times, and each read
+    would group every version by key again); None computes it inline.
     """
     key = q(ent.key)
     valid = "array_length(e._failed_rules) = 0"
@@ -122,10 +134,12 @@ def ranked_sql(ent: Entity) -> str:
         f"over (partition by e.{key} order by e._modified_ts desc, e._batch_id desc, "
         "e._source_row desc rows between unbounded preceding and 1 preceding)"
     )
-    return f"""with multi as (select {key} from _evaluated group by {key} having count(*) > 1)
+    source = multi or "multi"
+    head = "" if multi else f"with multi as ({multi_sql(ent)})"
+    return f"""{head}
         select e.*, cast(1 as bigint) as _nth, {valid} as _valid, {valid} as _has_valid,
           cast(0 as bigint) as _valid_newer, cast(null as timestamp) as _valid_to
-        from _evaluated e anti join multi m on e.{key} = m.{key}
+        from _evaluated e anti join {source} m on e.{key} = m.{key}
         union all
         select e.*,
           row_number() over (partition by e.{key}
@@ -135,7 +149,7 @@ def ranked_sql(ent: Entity) -> str:
             as _has_valid,
           coalesce(sum(case when {valid} then 1 else 0 end) {newer}, 0) as _valid_newer,
           min(case when {valid} then e._modified_ts end) {newer} as _valid_to
-        from _evaluated e semi join multi m on e.{key} = m.{key}"""
+        from _evaluated e semi join {source} m on e.{key} = m.{key}"""
 
 
 # Which rows of `_ranked` go where. A key's mastered row is its newest valid version; the
@@ -505,7 +519,8 @@ def build_mastered(
         source = versions_sql(ent, "_keys" if incremental else None)
         evaluated, params = evaluated_sql(ent, source, reporting_currency)
         conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
-        conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent)}")
+        conn.execute(f"create or replace temp table {MULTI} as {multi_sql(ent)}")
+        conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent, MULTI)}")
         conn.execute(f"create or replace temp table {INVALID} as {INVALID_SQL}")
         outputs = (
             (mastered_table(ent), mastered_select_sql(ent), []),
@@ -551,7 +566,7 @@ def build_mastered(
         raise
     finally:
         conn.execute("drop view if exists _ranked")
-        temps = [INVALID, "_evaluated", "_keys", "_was"]
+        temps = [INVALID, MULTI, "_evaluated", "_keys", "_was"]
         for temp in [*temps, *map(_changed_table, referenced_entities(ent))]:
             conn.execute(f"drop table if exists {temp}")
     return MasterStats("incremental" if incremental else "full", *counts, failures)

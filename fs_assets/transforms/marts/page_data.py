@@ -321,6 +321,8 @@ SPEND_CUBES = {
     "spend_segment": ("spend_segment",),
     "spend_flow": ("spend_segment", "category", "mode"),
 }
+# The grain page_spend.sql groups by (besides cell and month): its rows are that cube's.
+FLOW_GRAIN = SPEND_CUBES["spend_flow"]
 _FLOW_VIEW = "_fs_page_spend_flow"
 
 
@@ -337,17 +339,17 @@ def spend_cubes(conn: duckdb.DuckDBPyConnection) -> list[Cube]:
         cubes = []
         for name, dims in SPEND_CUBES.items():
             keys = ", ".join([CELL, MONTH, *dims])
-            cubes.append(
-                Cube(
-                    name,
-                    _arrow(
-                        conn,
-                        f"select {keys}, sum(transactions)::bigint as transactions, "
-                        f"sum(spend)::double as spend from {_FLOW_VIEW} group by all",
-                        [],
-                    ),
+            if dims == FLOW_GRAIN:  # the flows' own rows: one per group already
+                sql = (
+                    f"select {keys}, transactions::bigint as transactions, "
+                    f"spend::double as spend from {_FLOW_VIEW}"
                 )
-            )
+            else:
+                sql = (
+                    f"select {keys}, sum(transactions)::bigint as transactions, "
+                    f"sum(spend)::double as spend from {_FLOW_VIEW} group by all"
+                )
+            cubes.append(Cube(name, _arrow(conn, sql, [])))
         return cubes
     finally:
         conn.unregister(_FLOW_VIEW)

@@ -215,9 +215,8 @@ def spark_wh(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         str(home / "warehouse"), home / "control.duckdb", master="local[2]", conf=conf
     ) as wh:
         wh.spark.sparkContext.setLogLevel("ERROR")
-        for ent in ENTITIES.values():
-            for path in _files(landing, ent):
-                spark_engine.ingest_file(wh, ent, path)
+        for ent in ENTITIES.values():  # every file of an entity in one batch
+            spark_engine.ingest_files(wh, ent, _files(landing, ent))
         stats = {e: spark_engine.build_mastered(wh, ent) for e, ent in ENTITIES.items()}
         yield wh, stats
 
@@ -340,8 +339,10 @@ def test_same_timestamp_correction_wins_on_both(duck, spark_wh, landing: Path) -
     ]
 
 
-def test_spark_reads_every_hostile_name_literally(spark_wh, landing: Path, tmp_path: Path) -> None:
-    """Hadoop globs paths too: each name ingests exactly its own rows on Spark."""
+def test_spark_reads_every_hostile_name_literally(
+    spark_wh, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hadoop globs paths too: in one batch (one job), each name ingests its own rows."""
     header, rows = _read(sorted((landing / "customer").glob("customer_s*.csv"))[0])
     pairs = [
         ("c[1].csv", "c1.csv"),
@@ -351,32 +352,46 @@ def test_spark_reads_every_hostile_name_literally(spark_wh, landing: Path, tmp_p
         ('it\'s "quoted" ünï 名前.csv', "q.csv"),
         ("back\\slash.csv", "backslash.csv"),
     ]
+    folder = tmp_path / "landing with spaces"
+    folder.mkdir()
+    paths = []
+    for i, (hostile, decoy) in enumerate(pairs):
+        _write(folder / decoy, header, rows[20 * i : 20 * i + 10])
+        _write(folder / hostile, header, rows[20 * i + 10 : 20 * i + 15])
+        paths += [folder / decoy, folder / hostile]
+    merges: list[int] = []
+    merge = spark_engine._merge
+
+    def counted(
+        wh: spark_engine.SparkWarehouse, ent: Entity, files: list, run_id: str | None
+    ) -> dict:
+        merges.append(len(files))
+        return merge(wh, ent, files, run_id)
+
+    monkeypatch.setattr(spark_engine, "_merge", counted)
     wh = spark_wh[0]
     with duckdb.connect(str(tmp_path / "control.duckdb")) as control:
         control.execute("create schema meta")
         fresh = spark_engine.SparkWarehouse(wh.spark, str(tmp_path / "wh"), control)
-        ent = ENTITIES["customer"]
-        for i, (hostile, decoy) in enumerate(pairs):
-            folder = tmp_path / f"landing{i}"
-            folder.mkdir()
-            _write(folder / decoy, header, rows[20 * i : 20 * i + 10])
-            _write(folder / hostile, header, rows[20 * i + 10 : 20 * i + 15])
-            assert spark_engine.ingest_file(fresh, ent, folder / decoy).rows_inserted == 10
-            outcome = spark_engine.ingest_file(fresh, ent, folder / hostile)
-            assert (outcome.status, outcome.rows_read, outcome.rows_inserted) == (
-                "ingested",
-                5,
-                5,
-            ), hostile
+        outcomes = spark_engine.ingest_files(fresh, ENTITIES["customer"], paths)
         got = control.execute(
             "select _source_file, count(*) from read_parquet(?) group by 1",
             [_parquet(fresh, "raw", "customer", True)],
         ).fetchall()
+        ledger = control.execute(
+            "select file_name, status from meta.ingest_ledger where ingest_id is not null"
+        ).fetchall()
+    assert merges == [len(paths)], "every file in one batch, no fallback"
+    assert [(o.status, o.rows_read, o.rows_inserted) for o in outcomes] == [
+        ("ingested", 10, 10),
+        ("ingested", 5, 5),
+    ] * len(pairs)
     counts = {Path(f).name: n for f, n in got}
     assert counts == {
         **{h: 5 for h, _ in pairs},
         **{d: 10 for _, d in pairs},
     }
+    assert sorted(ledger) == sorted((p.name, "ingested") for p in paths)  # each file once
 
 
 def test_edge_cases_reach_the_rules_they_target(duck) -> None:

@@ -8,7 +8,7 @@ which engine they hold.
 
 What both engines do today, and nothing more:
 - `ingest`: merge new landing files of an entity into raw history (DuckDB: every new
-  file in one statement where it can; Spark: file by file, one Parquet batch folder each);
+  file in one statement where it can; Spark: in one job, a Parquet batch folder per file);
 - `master`: rebuild mastered.<entity>, its history and quarantine (DuckDB incrementally;
   Spark re-evaluates every key);
 - `write_partitions`: replace (country, state) partitions of mastered.customer_by_region

@@ -7,10 +7,12 @@ Spark-specific is only input and output:
 
 - landing files are read with the DataFrameReader (paths never enter SQL text), CSV with
   DuckDB's dialect (header, `"` quote and escape, all text, FAILFAST so a malformed row
-  rejects the whole file, as DuckDB's strict mode does);
+  rejects the whole file, as DuckDB's strict mode does); every new file of an entity is
+  read and merged by one job (file by file only when that job fails, as on DuckDB);
 - warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
-  folder per ingested file, renamed in whole, read only once the ledger commits it and
-  listed for plain readers in `raw/<entity>/_CURRENT`; one the ledger lacks is dropped),
+  folder per ingested file, all written by one job, each renamed in whole, read only
+  once the ledger commits it and listed for plain readers in `raw/<entity>/_CURRENT`;
+  one the ledger lacks is dropped),
   `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
   `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
   `quarantine/<entity>_pending_corrections/`, `quarantine/<entity>_superseded_invalid/`
@@ -28,6 +30,7 @@ end) is this module's `base.Engine`: what the assets and checks call.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,6 +43,7 @@ from urllib.parse import unquote
 import duckdb
 
 from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
+from fs_assets.engines.duckdb_engine import BatchFallback, PendingFile
 from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.engines.publish import (
     DEFAULT_RETENTION_S,
@@ -64,6 +68,7 @@ from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
 from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
+    batch_key,
     file_layout,
     hadoop_literal_path,
 )
@@ -85,19 +90,22 @@ from fs_assets.transforms.mastering import (
     versions_sql,
 )
 from fs_assets.transforms.raw_history import (
+    AUDIT_COLUMNS,
+    BATCH_STATS_SQL,
     IngestOutcome,
-    corrections_sql,
+    batch_fresh_sql,
+    batch_rejects_select_sql,
+    cross_file_conflicts_sql,
     ensure_ledger,
-    ingest_rejects_select_sql,
+    held_versions_sql,
     ledger_precheck,
-    new_versions_sql,
     next_ingest_id,
     raw_counts_sql,
     record_outcome,
     refused_symlink,
+    repeats_sql,
     stage_params,
     stage_sql,
-    stage_stats_sql,
 )
 
 if TYPE_CHECKING:
@@ -121,6 +129,9 @@ AUDIT_DDL = (
     "_ingested_at TIMESTAMP_NTZ, _batch_id BIGINT"
 )
 INGEST_REJECTS_SUFFIX = "_ingest_rejects"
+# The column an ingest writes its batch folders by (one per file's ingest id), renamed
+# to `batch=<id>` before the commit; never a column of the tables themselves.
+BATCH_COLUMN = "ingest_id"
 STAGING = "_staging"  # hidden from Spark's and pyarrow's listings (a leading underscore)
 INGEST_REJECTS_DDL = (
     "_source_file STRING, _source_row BIGINT, _reason STRING, _rejected_at TIMESTAMP_NTZ"
@@ -574,81 +585,218 @@ def drop_uncommitted_batches(wh: SparkWarehouse, ent: Entity) -> list[str]:
     return dropped
 
 
+def landing_batch(
+    spark: SparkSession, ent: Entity, files: Sequence[PendingFile], ids: Sequence[int]
+) -> DataFrame:
+    """The rows of every file of one layout, read by one job: `read_landing` per file
+    (each an explicit, glob-escaped path, numbered within its file), put together with
+    UNION ALL, each row carrying its file's entry in the batch (`numbered_source_sql`'s
+    columns: `_ord`, `_path`, `_now`, `_batch_id`)."""
+    from pyspark.sql import functions as F
+
+    frames = [
+        read_landing(spark, ent, f.layout).select(
+            "*",
+            F.lit(n).cast("int").alias("_ord"),
+            F.lit(str(f.path)).alias("_path"),
+            F.lit(f.now.isoformat(sep=" ")).cast("timestamp_ntz").alias("_now"),
+            F.lit(ingest_id).cast("bigint").alias("_batch_id"),
+        )
+        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True))
+    ]
+    return functools.reduce(lambda a, b: a.unionAll(b), frames)
+
+
+def _write_batches(
+    wh: SparkWarehouse, frame: DataFrame, table: str, staged: dict[str, str]
+) -> None:
+    """Write `frame` (its rows' ingest id in BATCH_COLUMN) in one job, a folder per ingest
+    id under `table/_staging/`; `staged` gains each one's staging folder -> batch folder."""
+    staging = f"{table}/{STAGING}/{uuid.uuid4().hex[:12]}"
+    frame.write.partitionBy(BATCH_COLUMN).parquet(staging)
+    for name in wh._children(staging):
+        if name.startswith(f"{BATCH_COLUMN}="):
+            ingest_id = int(name.removeprefix(f"{BATCH_COLUMN}="))
+            staged[f"{staging}/{name}"] = f"{table}/{batch_folder(ingest_id)}"
+
+
+def _merge(
+    wh: SparkWarehouse, ent: Entity, files: list[PendingFile], run_id: str | None
+) -> dict[int, IngestOutcome]:
+    """Merge `files` (one layout) into raw in one Spark job per table, with their ledger
+    rows in one transaction of the control file, as the DuckDB engine's `_merge` does.
+
+    Each file keeps a batch folder of its own (`batch=<its ingest id>`, absent when it adds
+    no row). A file that cannot be read raises LandingFileError when it is alone,
+    BatchFallback when it is one of several (nothing is kept: the caller merges them one
+    by one, so the bad file is rejected alone)."""
+    from pyspark.sql import functions as F
+
+    conn, several = wh.control, len(files) > 1
+    raw_root = wh.table_path("raw", ent.name)
+    rejects_root = wh.table_path("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}")
+    staged: dict[str, str] = {}  # staging folder -> batch folder, renamed in before commit
+    written: list[str] = []
+    cached: list[DataFrame] = []
+    conn.execute("begin transaction")
+    try:
+        ids = [next_ingest_id(conn) for _ in files]
+        control = any(f.layout.may_hold_control for f in files)
+        landing_batch(wh.spark, ent, files, ids).createOrReplaceTempView("_src")
+        stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
+        cached.append(stage)
+        stage.createOrReplaceTempView("_stage")
+        try:  # the first action: the files are read here
+            stats = {o: (r, j) for o, r, j in wh.execute(BATCH_STATS_SQL).fetchall()}
+        except _spark_errors() as exc:
+            if several:
+                raise BatchFallback(_first_line(exc)) from exc
+            raise LandingFileError(files[0].path, _first_line(exc)) from exc
+        wh.register("raw", ent.name, raw_ddl(ent))
+        held = wh.sql(held_versions_sql(ent)).persist()
+        cached.append(held)
+        held.createOrReplaceTempView("_held")
+        usable, versions = wh.execute(repeats_sql(ent)).fetchone()
+        repeats = versions < usable
+        if several and repeats and wh.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
+            raise BatchFallback("two files deliver one version with different contents")
+        fresh = wh.sql(batch_fresh_sql(ent, repeats)).persist()
+        cached.append(fresh)
+        fresh.createOrReplaceTempView("_fresh")
+        added = {
+            o: (n, c)
+            for o, n, c in wh.execute(
+                "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
+            ).fetchall()
+        }
+        if any(rejected for _, rejected in stats.values()):
+            pairs = zip(files, ids, strict=True)
+            id_of = F.create_map(*(F.lit(v) for f, i in pairs for v in (str(f.path), i)))
+            rejects = wh.sql(batch_rejects_select_sql(ent))
+            rejects = rejects.withColumn(BATCH_COLUMN, id_of[F.col("_source_file")])
+            _write_batches(wh, rejects, rejects_root, staged)
+        if added:
+            raw_columns = [*ent.column_names, *AUDIT_COLUMNS]
+            new = fresh.select(*raw_columns, F.col("_batch_id").alias(BATCH_COLUMN))
+            _write_batches(wh, new, raw_root, staged)
+        # Each batch appears whole (a folder rename), read by no one until the ledger rows
+        # commit it; a batch the ledger lacks (a kill before the commit) is dropped by the
+        # next ingest, which reads the file again.
+        for staging, target in staged.items():
+            wh._rename(staging, target)
+            written.append(target)
+        _drop_staging(wh, raw_root, rejects_root)  # emptied by the renames
+        outcomes: dict[int, IngestOutcome] = {}
+        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
+            read, rejected = stats.get(n, (0, 0))
+            inserted, corrected = added.get(n, (0, 0))
+            outcome = IngestOutcome.ingested(f.path, read, rejected, inserted, corrected)
+            record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
+            outcomes[f.index] = outcome
+        conn.execute("commit")
+        return outcomes
+    except BaseException:
+        conn.execute("rollback")
+        for folder_path in written:
+            wh.delete(folder_path)
+        raise
+    finally:
+        _drop_staging(wh, raw_root, rejects_root)  # what a failure left
+        for frame in cached:
+            frame.unpersist()
+        for view in ("_src", "_stage", "_held", "_fresh"):
+            wh.spark.catalog.dropTempView(view)
+
+
+def _drop_staging(wh: SparkWarehouse, *tables: str) -> None:
+    for table in tables:
+        if wh.exists(f"{table}/{STAGING}"):
+            wh.delete(f"{table}/{STAGING}")
+
+
+def _merge_one(
+    wh: SparkWarehouse, ent: Entity, f: PendingFile, run_id: str | None
+) -> IngestOutcome:
+    """Merge one file; a file that cannot be read is rejected and recorded."""
+    try:
+        return _merge(wh, ent, [f], run_id)[f.index]
+    except LandingFileError as err:
+        return _reject(wh.control, ent, f.path, f.sha, f.now, err, run_id)
+
+
+def _reject(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    path: Path,
+    sha: str,
+    now: dt.datetime,
+    err: LandingFileError,
+    run_id: str | None,
+) -> IngestOutcome:
+    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
+    record_outcome(conn, ent, path, sha, outcome, run_id, now)
+    return outcome
+
+
+def ingest_files(
+    wh: SparkWarehouse, ent: Entity, paths: Sequence[Path], run_id: str | None = None
+) -> list[IngestOutcome]:
+    """Merge new landing files into raw/<entity>; one outcome per path, in order.
+
+    The DuckDB engine's `ingest_files`, on Spark: files already in the ledger are skipped
+    (or recorded as duplicates), symlinks and files whose header, bytes or types are wrong
+    are rejected one by one; the others are read and merged by one job per layout, all
+    their batch folders and ledger rows or none. When that job fails (bad quoting, a wrong
+    field count) or two files deliver one version with different contents, the files are
+    merged one by one, so a bad file is rejected alone and the good ones land."""
+    conn = wh.control
+    ensure_ledger(conn)
+    publish_batches(wh, ent)  # catches up after a writer killed past its ledger commit
+    drop_uncommitted_batches(wh, ent)
+    outcomes: dict[int, IngestOutcome] = {}
+    groups: dict[tuple[object, ...], list[PendingFile]] = {}
+    twins: list[int] = []  # same bytes as a file before it in this call
+    shas: set[str] = set()
+    for index, original in enumerate(paths):
+        if original.is_symlink():
+            outcomes[index] = refused_symlink(conn, ent, original, run_id)
+            continue
+        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
+        if done:
+            outcomes[index] = done
+        elif sha in shas:
+            twins.append(index)
+        else:
+            shas.add(sha)
+            try:
+                layout = file_layout(conn, ent, path)
+            except LandingFileError as err:
+                outcomes[index] = _reject(conn, ent, path, sha, now, err, run_id)
+                continue
+            groups.setdefault(batch_key(layout), []).append(
+                PendingFile(index, path, sha, now, layout)
+            )
+    for files in groups.values():
+        try:
+            outcomes.update(
+                _merge(wh, ent, files, run_id)
+                if len(files) > 1
+                else {files[0].index: _merge_one(wh, ent, files[0], run_id)}
+            )
+        except BatchFallback:
+            for f in files:
+                outcomes[f.index] = _merge_one(wh, ent, f, run_id)
+        publish_batches(wh, ent)
+    for index in twins:  # its twin is in the ledger now: a duplicate, or read again
+        outcomes[index] = ingest_files(wh, ent, [paths[index]], run_id)[0]
+    return [outcomes[i] for i in range(len(paths))]
+
+
 def ingest_file(
     wh: SparkWarehouse, ent: Entity, path: Path, run_id: str | None = None
 ) -> IngestOutcome:
     """Merge one landing file into raw/<entity>, as `raw_history.ingest_file` does."""
-    conn = wh.control
-    ensure_ledger(conn)
-    publish_batches(wh, ent)  # catches up after a writer killed past its ledger commit
-    if path.is_symlink():
-        return refused_symlink(conn, ent, path, run_id)
-    path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
-    if done:
-        return done
-
-    raw_root = wh.table_path("raw", ent.name)
-    rejects_root = wh.table_path("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}")
-    drop_uncommitted_batches(wh, ent)
-    staged: dict[str, str] = {}  # staging folder -> batch folder, renamed in before commit
-    written: list[str] = []
-    stage: DataFrame | None = None
-    conn.execute("begin transaction")
-    try:
-        batch = next_ingest_id(conn)
-        layout = file_layout(conn, ent, path)
-        read_landing(wh.spark, ent, layout).createOrReplaceTempView("_src")
-        control = layout.may_hold_control
-        stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
-        stage.createOrReplaceTempView("_stage")
-        try:
-            rows_read, rows_rejected, distinct_versions, low, high = wh.execute(
-                stage_stats_sql(ent)
-            ).fetchone()
-        except _spark_errors() as exc:
-            raise LandingFileError(path, _first_line(exc)) from exc
-        wh.register("raw", ent.name, raw_ddl(ent))
-        folder, token = batch_folder(batch), uuid.uuid4().hex[:12]
-        if rows_rejected:
-            staging = f"{rejects_root}/{STAGING}/{folder}-{token}"
-            staged[staging] = f"{rejects_root}/{folder}"
-            wh.sql(ingest_rejects_select_sql(ent), [str(path), now]).write.parquet(staging)
-        first_only = distinct_versions < rows_read - rows_rejected
-        new = wh.sql(new_versions_sql(ent, first_only), [str(path), now, batch, low, high])
-        new.createOrReplaceTempView("_fresh")
-        (corrected,) = wh.execute(corrections_sql(ent), [low, high]).fetchone()
-        staging = f"{raw_root}/{STAGING}/{folder}-{token}"
-        staged[staging] = f"{raw_root}/{folder}"
-        new.write.parquet(staging)
-        inserted = wh.spark.read.parquet(staging).count()
-        # Each batch appears whole (a folder rename), read by no one until the ledger row
-        # commits it; a batch the ledger lacks (a kill before the commit) is dropped by
-        # the next ingest, which reads the file again.
-        for staging, target in staged.items():
-            wh._rename(staging, target)
-            written.append(target)
-            wh.delete(staging.rsplit("/", 1)[0])  # the emptied _staging folder
-        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted, corrected)
-        record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
-        conn.execute("commit")
-    except LandingFileError as err:
-        conn.execute("rollback")
-        for folder_path in [*staged, *written]:
-            wh.delete(folder_path)
-        outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
-        record_outcome(conn, ent, path, sha, outcome, run_id, now)
-    except BaseException:
-        conn.execute("rollback")
-        for folder_path in [*staged, *written]:
-            wh.delete(folder_path)
-        raise
-    finally:
-        if stage is not None:
-            stage.unpersist()
-        for view in ("_src", "_stage", "_fresh"):
-            wh.spark.catalog.dropTempView(view)
-    publish_batches(wh, ent)
-    return outcome
+    return ingest_files(wh, ent, [path], run_id)[0]
 
 
 # --- mastered --------------------------------------------------------------------------
@@ -858,7 +1006,7 @@ class SparkEngine:
             yield SparkWarehouse(self._session, self.root, conn, self.retention_s)
 
     def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
-        """File by file: Spark reads each into its own batch folder."""
+        """Every new file of the entity in one job per layout (`ingest_files`)."""
         formatted = [c.name for c in ent.columns if c.text_format is not None]
         if paths and formatted:
             # strptime layouts (a source's mapping) are not Spark's datetime patterns.
@@ -869,7 +1017,7 @@ class SparkEngine:
                 "DuckDB engine (the default)."
             )
         with self.warehouse() as wh:
-            outcomes = [ingest_file(wh, ent, p, run_id) for p in paths]
+            outcomes = ingest_files(wh, ent, paths, run_id)
             wh.register("raw", ent.name, raw_ddl(ent))
             rows, keys = wh.execute(raw_counts_sql(ent)).fetchone()
         return RawIngest(outcomes, rows, keys)

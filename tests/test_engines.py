@@ -527,3 +527,100 @@ def test_the_engine_setting_runs_the_dagster_assets_on_spark(
         ).fetchone()[0], "the spark engine must not write DuckDB tables"
     # The malformed file was moved aside, as on DuckDB.
     assert not (home / "landing" / "customer" / "customer_z3_malformed.csv").exists()
+
+
+def _update_rows(landing: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """A later customer delivery: a valid newer version, an invalid newer version (a
+    pending correction), a valid late correction (older than the mastered row), and a
+    valid customer NOPE000001, whom the edge cases' invalid account versions name (those
+    accounts are re-evaluated through the changes customer's build records)."""
+    header, rows = _read(sorted((landing / "customer").glob("customer_s*.csv"))[0])
+    mod, line1, email = "Modified At", "Customer Addressline1", "Email Addr"
+    r = rows[100:104]
+    return header, [
+        {**r[0], mod: _shift(r[0][mod], 40), line1: "New Address"},
+        {**r[1], mod: _shift(r[1][mod], 40), email: "still not an email"},
+        {**r[2], mod: _shift(r[2][mod], -200), line1: "Late Correction"},
+        {**r[3], "Cust Id": "NOPE000001"},
+    ]
+
+
+def _build_rows(root: Path, entity: str) -> dict[str, list[tuple]]:
+    """Every table of the entity's current build, as sorted rows (quarantine times aside:
+    they are when each build ran)."""
+    out = {}
+    with duckdb.connect() as conn:
+        for table, folder in current_build(root, entity).items():
+            files = str(folder / "*.parquet")
+            names = conn.execute("select * from read_parquet(?) limit 0", [files]).description
+            cols = ", ".join(f'"{d[0]}"' for d in names if d[0] != "_rejected_at")
+            query = f"select {cols} from read_parquet(?) order by all"
+            out[table] = conn.execute(query, [files]).fetchall()
+    return out
+
+
+def test_incremental_spark_mastering_equals_a_full_rebuild(
+    spark_wh, landing: Path, tmp_path: Path
+) -> None:
+    """Land an update on a built warehouse, master incrementally (customer from its new
+    batch, account from customer's changes, product unchanged) and require exactly the
+    tables a full rebuild (`full_refresh`) of the same raw history writes."""
+    wh = spark_wh[0]
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    shutil.copytree(wh.root, inc / "wh")
+    wh.control.execute("checkpoint")
+    shutil.copyfile(Path(wh.control.execute("select path from duckdb_databases() "
+                                            "where database_name = current_database()")
+                         .fetchone()[0]), inc / "control.duckdb")  # fmt: skip
+    folder = tmp_path / "update"
+    folder.mkdir()
+    header, rows = _update_rows(landing)
+    _write(folder / "customer update 2.csv", header, rows)
+    with duckdb.connect(str(inc / "control.duckdb")) as control:
+        work = spark_engine.SparkWarehouse(wh.spark, str(inc / "wh"), control)
+        (outcome,) = spark_engine.ingest_files(
+            work, ENTITIES["customer"], [folder / "customer update 2.csv"]
+        )
+    assert (outcome.status, outcome.rows_inserted) == ("ingested", 4)
+    shutil.copytree(inc, full)
+    stats = {}
+    for home, full_refresh in ((inc, False), (full, True)):
+        with duckdb.connect(str(home / "control.duckdb")) as control:
+            work = spark_engine.SparkWarehouse(wh.spark, str(home / "wh"), control)
+            names = ("customer", "account") if full_refresh else ("customer", "product", "account")
+            stats[full_refresh] = {
+                name: spark_engine.build_mastered(work, ENTITIES[name], full_refresh=full_refresh)
+                for name in names
+            }
+    modes = {name: s.mode for name, s in stats[False].items()}
+    assert modes == {"customer": "incremental", "product": "unchanged", "account": "incremental"}
+    assert stats[False]["customer"].keys_evaluated == 4  # the update's keys only
+    # The two account keys whose versions name NOPE000001, who became a mastered customer.
+    assert stats[False]["account"].keys_evaluated == 2
+    for name in ("customer", "account"):
+        ours, theirs = _build_rows(inc / "wh", name), _build_rows(full / "wh", name)
+        assert set(ours) == {f"{s}/{n}" for s, n in spark_engine.build_tables(name)}
+        assert ours == theirs, name
+    customer = _build_rows(inc / "wh", "customer")
+    pending = customer["quarantine/customer_pending_corrections"]
+    assert any(rows[1]["Cust Id"] in r and "still not an email" in r for r in pending)
+    assert sum("Late Correction" in r for r in customer["mastered/customer_history"]) == 1
+    # A second update that changes no customer's presence: account reads nothing new, so
+    # its build stays (no tables rewritten) and only its state records customer's build.
+    _write(
+        folder / "customer update 3.csv",
+        header,
+        [{**rows[0], "Modified At": "2026-06-01 00:00:00"}],
+    )
+    with duckdb.connect(str(inc / "control.duckdb")) as control:
+        work = spark_engine.SparkWarehouse(wh.spark, str(inc / "wh"), control)
+        spark_engine.ingest_files(work, ENTITIES["customer"], [folder / "customer update 3.csv"])
+        account = work.build("account")
+        again = {n: spark_engine.build_mastered(work, ENTITIES[n]) for n in ("customer", "account")}
+        assert {n: s.mode for n, s in again.items()} == {
+            "customer": "incremental",
+            "account": "unchanged",
+        }
+        after = work.build("account")
+        assert after["build"] == account["build"] and after["tables"] == account["tables"]
+        assert after["state"]["refs"]["customer"] == work.build("customer")["build"]

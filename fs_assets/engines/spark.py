@@ -46,6 +46,7 @@ from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
 from fs_assets.engines.duckdb_engine import BatchFallback, PendingFile
 from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.engines.publish import (
+    BUILDS,
     DEFAULT_RETENTION_S,
     LOCK_FILE,
     POINTER,
@@ -78,14 +79,18 @@ from fs_assets.transforms.mastering import (
     INVALID_SQL,
     RULE_FAILURES_SQL,
     MasterStats,
+    _changed_table,
+    _traceable,
+    affected_keys_sql,
     evaluated_sql,
     history_select_sql,
     mastered_select_sql,
     pending_select_sql,
-    pending_table,
     ranked_sql,
+    referenced_entities,
     referenced_tables,
     rejects_select_sql,
+    rules_fingerprint,
     superseded_select_sql,
     versions_sql,
 )
@@ -283,6 +288,24 @@ class SparkWarehouse:
             if legacy or name in expired([name], keep, self.retention_s):
                 self.delete(f"{folder}/{name}")
 
+    def restate(self, build: str, state: dict) -> None:
+        """Record that the current build of `build` is up to date with `state`'s raw
+        batches and referenced builds (nothing it holds changed): its tables, version and
+        changes stay, so the entities reading it see no new build."""
+        doc = dict(self.build(build) or {})
+        before = doc.get("state") or {}
+        carried = {k: before[k] for k in ("full", "base", "changes") if k in before}
+        doc["state"] = {**state, **carried}  # what the build itself was stays as it was
+        self.commit_doc(build_manifest(self.root, build), doc)
+        self._builds[build] = doc
+
+    def drop_unnamed(self, build: str) -> None:
+        """Drop the expired versions of a build's tables that its manifest does not name
+        (a killed build's leftovers), as the next build would."""
+        doc = self.build(build) or {}
+        for table, folder in doc.get("tables", {}).items():
+            self.drop_expired(self.table_path(*table.split("/", 1)), {folder.rsplit("/", 1)[-1]})
+
     def build(self, build: str) -> dict | None:
         """The manifest of one mastering build, read once per unit of work: every table
         of the build is then read from the same build, even if a newer one commits."""
@@ -384,20 +407,32 @@ class SparkWarehouse:
         if batch:
             yield pd.DataFrame.from_records(batch, columns=columns)
 
-    def replace(self, build: str, tables: dict[tuple[str, str], DataFrame]) -> None:
+    def replace(
+        self,
+        build: str,
+        tables: dict[tuple[str, str], DataFrame],
+        state: dict | None = None,
+        changes: DataFrame | None = None,
+    ) -> None:
         """Write each table of one build as a new version folder, then make them all
         current together with the build's manifest, committed last in one atomic step
         (a table of the build that `tables` lacks keeps its current version).
 
-        Nothing is renamed or deleted before the manifest moves, so a failure or a kill
-        while writing leaves every table as it was (the half-written folders are named by
-        no manifest and dropped after the retention).
+        `state`: what the build records for the next one (`BuildState`); `changes`: the
+        keys it re-evaluated, written beside the manifests (`_builds/changes/<build>/`,
+        no table of the warehouse) and named in the state. Nothing is renamed or deleted
+        before the manifest moves, so a failure or a kill while writing leaves every table
+        as it was (the half-written folders are named by no manifest and dropped after
+        the retention).
         """
         version, written = new_version(), []
+        outputs = {self.table_path(s, n): frame for (s, n), frame in tables.items()}
+        changed = changes_folder(build)
+        if changes is not None:
+            outputs[f"{self.root.rstrip('/')}/{changed}"] = changes
         try:
-            for schema, name in tables:
-                folder = self.table_path(schema, name)
-                tables[(schema, name)].write.mode("errorifexists").parquet(f"{folder}/{version}")
+            for folder, frame in outputs.items():
+                frame.write.mode("errorifexists").parquet(f"{folder}/{version}")
                 written.append(folder)
         except BaseException:
             for folder in written:
@@ -406,7 +441,10 @@ class SparkWarehouse:
         # A table the build does not give keeps its version (a repair of one table).
         kept = (self.read_doc(build_manifest(self.root, build)) or {}).get("tables", {})
         rel = {**kept, **{f"{s}/{n}": f"{s}/{n}/{version}" for s, n in tables}}
-        doc = {"build": version, "tables": rel}
+        doc: dict = {"build": version, "tables": rel}
+        if state is not None:
+            extra = {"changes": f"{changed}/{version}"} if changes is not None else {}
+            doc["state"] = {**state, **extra}
         self.commit_doc(build_manifest(self.root, build), doc)
         self._builds[build] = doc
         for folder in written:
@@ -803,9 +841,21 @@ def ingest_file(
 
 
 def build_mastered(
-    wh: SparkWarehouse, ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+    wh: SparkWarehouse,
+    ent: Entity,
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+    full_refresh: bool = False,
 ) -> MasterStats:
-    """Rebuild mastered/<entity>, its history, rejects and pending corrections, all keys."""
+    """Refresh mastered/<entity>, its history, rejects and pending corrections.
+
+    Incremental when it can be, as on DuckDB: only the keys with a raw batch newer than
+    the last build (`BuildState.watermark`), plus the keys whose rows read a key that a
+    referenced entity's one build since re-evaluated, are evaluated again, with all their
+    versions; each new table version is the previous one without those keys plus their
+    new rows (Parquet is not updated in place), all under one new build manifest. Every
+    key is evaluated on the first build, on request (`full_refresh`), when the rules or
+    the reporting currency changed, or when a referenced entity was rebuilt in full or
+    more than once since (its changes cannot be traced then)."""
     for name in referenced_tables(ent):
         if not wh.register("mastered", name):
             raise RuntimeError(
@@ -813,32 +863,207 @@ def build_mastered(
                 f"(its rules read it)"
             )
     wh.register("raw", ent.name, raw_ddl(ent))
+    key = q(ent.key)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    sql, params = evaluated_sql(ent, versions_sql(ent), reporting_currency)
-    evaluated = wh.sql(sql, params).persist()
-    ranked = None
+    previous = wh.build(ent.name)
+    state = BuildState.of(wh, ent, reporting_currency, previous)
+    plan = None if full_refresh else state.plan(wh, ent, previous)
+    if plan is not None and not plan.batches and not plan.changed:
+        wh.drop_unnamed(ent.name)  # what a killed build left, once past the retention
+        return MasterStats.unchanged()
+    cached: list[DataFrame] = []
+    views = [INVALID, "_ranked", "_evaluated", "_keys", "_was"]
+    views += [_changed_table(name) for name in referenced_entities(ent)]
     try:
+        source = versions_sql(ent)
+        if plan is not None:
+            keys = changed_keys(wh, ent, plan, reporting_currency).persist()
+            cached.append(keys)
+            if keys.isEmpty():  # referenced keys changed, none that this entity reads
+                wh.restate(ent.name, state.doc(full=False, base=None))
+                return MasterStats.unchanged()
+            keys.createOrReplaceTempView("_keys")
+            source = versions_sql(ent, "_keys")
+        sql, params = evaluated_sql(ent, source, reporting_currency)
+        evaluated = wh.sql(sql, params).persist()
+        cached.append(evaluated)
         evaluated.createOrReplaceTempView("_evaluated")
         ranked = wh.sql(ranked_sql(ent)).persist()
+        cached.append(ranked)
         ranked.createOrReplaceTempView("_ranked")
         wh.sql(INVALID_SQL).createOrReplaceTempView(INVALID)
-        frames = (
+        frames = [
             wh.sql(mastered_select_sql(ent)),
             wh.sql(history_select_sql(ent)),
             wh.sql(rejects_select_sql(ent), [now]),
             wh.sql(pending_select_sql(ent), [now]),
             wh.sql(superseded_select_sql(ent), [now]),
-        )
-        wh.replace(ent.name, dict(zip(build_tables(ent.name), frames, strict=True)))
+        ]
+        tables = build_tables(ent.name)
+        changes = None
+        if (
+            plan is not None
+        ):  # the previous version without the re-evaluated keys, plus their new rows
+            for schema, name in tables:
+                wh.register(schema, name)
+            frames = [
+                wh.sql(unchanged_rows_sql(schema, name, key)).unionByName(frame)
+                for (schema, name), frame in zip(tables, frames, strict=True)
+            ]
+            was = f"select m.{key} from mastered.{q(ent.name)} m semi join _keys k using ({key})"
+            wh.sql(was).createOrReplaceTempView("_was")
+            frames[0] = frames[0].persist()  # read again for the changes below
+            cached.append(frames[0])
+            frames[0].createOrReplaceTempView("_now")
+            views.append("_now")
+            changes = wh.sql(
+                f'select cast(k.{key} as varchar) as "key", '
+                f"(w.{key} is null) <> (m.{key} is null) as presence_changed from _keys k "
+                f"left join _was w on w.{key} = k.{key} left join _now m on m.{key} = k.{key}"
+            )
+        outputs = dict(zip(tables, frames, strict=True))
+        wh.replace(ent.name, outputs, state.doc(full=plan is None, base=previous), changes)
         counts = wh.execute(EVALUATED_COUNTS_SQL).fetchone()
         failures = dict(wh.execute(RULE_FAILURES_SQL).fetchall())
     finally:
-        if ranked is not None:
-            ranked.unpersist()
-        evaluated.unpersist()
-        for view in (INVALID, "_ranked", "_evaluated"):
+        for frame in reversed(cached):
+            frame.unpersist()
+        for view in views:
             wh.spark.catalog.dropTempView(view)
-    return MasterStats("full", *counts, failures)
+    return MasterStats("full" if plan is None else "incremental", *counts, failures)
+
+
+def mastered_counts(wh: SparkWarehouse, ent: Entity) -> tuple[int, ...]:
+    """Rows of mastered, rejects, pending corrections (and their keys) and history, as
+    the current build left them (an incremental build's stats count what it evaluated)."""
+    tables = build_tables(ent.name)
+    for schema, name in tables:
+        wh.register(schema, name)
+    mastered, history, rejects, pending, _ = (f"{s}.{q(n)}" for s, n in tables)
+    return wh.execute(
+        f"select (select count(*) from {mastered}), (select count(*) from {rejects}),"
+        f" (select count(*) from {pending}),"
+        f" (select count(distinct {q(ent.key)}) from {pending}),"
+        f" (select count(*) from {history})"
+    ).fetchone()
+
+
+def unchanged_rows_sql(schema: str, name: str, key: str) -> str:
+    """The rows of a build's table whose key an incremental build does not re-evaluate."""
+    return f"select p.* from {schema}.{q(name)} p anti join _keys k on p.{key} = k.{key}"
+
+
+# The keys an incremental build re-evaluated (`changes_folder`), and whether each one
+# became or stopped being mastered: what a reader's foreign keys and lookups trace.
+CHANGES_DDL = "key STRING, presence_changed BOOLEAN"
+
+
+def changes_folder(entity: str) -> str:
+    """Where the builds of `entity` keep the keys each one re-evaluated (and whether each
+    became or stopped being mastered), relative to the root: read by the entities whose
+    rules read this one, never a table (plain readers do not look under `_builds`)."""
+    return f"{BUILDS}/changes/{entity}"
+
+
+@dataclass(frozen=True)
+class IncrementalPlan:
+    """What an incremental build re-evaluates: new raw batches, referenced entities'
+    changes tables ("entity" -> the folder of its changes in its current build)."""
+
+    watermark: int
+    batches: list[str]
+    changed: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """What a build manifest records about its build ("state"), so the next build can be
+    incremental: the newest raw batch it read, the rules' fingerprint, the builds of the
+    referenced entities it read, whether it evaluated every key ("full") or only those in
+    its changes folder ("changes"), and the build it replaced ("base")."""
+
+    watermark: int  # the newest raw batch (ingest id) committed when the build started
+    rules: str
+    refs: dict[str, str]  # referenced entity -> its build (version) read
+
+    @classmethod
+    def of(
+        cls, wh: SparkWarehouse, ent: Entity, reporting_currency: str, previous: dict | None
+    ) -> BuildState:
+        batches = wh.batches("raw", ent.name)
+        watermark = int(batches[-1].removeprefix("batch=")) if batches else 0
+        refs = {
+            name: ((wh.build(name) or {}).get("build") or "none")
+            for name in referenced_entities(ent)
+        }
+        return cls(watermark, rules_fingerprint(ent, reporting_currency), refs)
+
+    def doc(self, *, full: bool, base: dict | None) -> dict:
+        return {
+            "watermark": self.watermark,
+            "rules": self.rules,
+            "refs": self.refs,
+            "full": full,
+            "base": (base or {}).get("build"),
+        }
+
+    def plan(
+        self, wh: SparkWarehouse, ent: Entity, previous: dict | None
+    ) -> IncrementalPlan | None:
+        """What changed since the previous build; None when every key needs evaluating."""
+        before = (previous or {}).get("state")
+        tables = (previous or {}).get("tables", {})
+        if (
+            not before
+            or before.get("rules") != self.rules
+            or set(before.get("refs", {})) != set(self.refs)
+            or any(f"{s}/{n}" not in tables for s, n in build_tables(ent.name))
+        ):
+            return None
+        changed: dict[str, str] = {}
+        for name, build in self.refs.items():
+            seen = before["refs"][name]
+            if seen == build:
+                continue
+            doc = wh.build(name) or {}
+            ref_state = doc.get("state") or {}
+            folder = ref_state.get("changes")
+            # Traceable only over one incremental build of the referenced entity.
+            if not _traceable(ent) or ref_state.get("full", True) or ref_state.get("base") != seen:
+                return None
+            if seen == "none" or folder is None:
+                return None
+            changed[name] = f"{wh.root.rstrip('/')}/{folder}"
+        watermark = int(before.get("watermark", 0))
+        batches = [
+            b for b in wh.batches("raw", ent.name) if int(b.removeprefix("batch=")) > watermark
+        ]
+        return IncrementalPlan(watermark, batches, changed)
+
+
+def changed_keys(
+    wh: SparkWarehouse, ent: Entity, plan: IncrementalPlan, reporting_currency: str
+) -> DataFrame:
+    """The keys an incremental build re-evaluates: those of the new raw batches (read
+    from their folders alone), and those whose rows read a changed referenced key
+    (`mastering.affected_keys_sql`, over each referenced entity's changes table)."""
+    key = q(ent.key)
+    raw = wh.table_path("raw", ent.name)
+    frames = []
+    if plan.batches:
+        new = wh.spark.read.schema(raw_ddl(ent)).option("recursiveFileLookup", "true")
+        frames.append(new.parquet(*(f"{raw}/{b}" for b in plan.batches)).select(ent.key))
+    for name, folder in plan.changed.items():  # dropped by build_mastered
+        changes = wh.spark.read.schema(CHANGES_DDL).parquet(folder)
+        changes.createOrReplaceTempView(_changed_table(name))
+    changed = dict.fromkeys(plan.changed, (0, 0))  # only which entities changed is read
+    selects, params = affected_keys_sql(ent, changed, reporting_currency)
+    if selects:
+        frames.append(wh.sql(" union all ".join(selects), params))
+    if not frames:
+        return wh.spark.createDataFrame([], f"{key} STRING")
+    out = functools.reduce(lambda a, b: a.unionByName(b), frames)
+    return out.distinct()
 
 
 # --- customer_by_region ----------------------------------------------------------------
@@ -1023,21 +1248,10 @@ class SparkEngine:
         return RawIngest(outcomes, rows, keys)
 
     def master(self, ent: Entity, *, full_refresh: bool, reporting_currency: str) -> MasteredBuild:
-        """Always a full build on Spark (`full_refresh` changes nothing): every key."""
+        """Incremental where it can be (`build_mastered`); `full_refresh`: every key."""
         with self.warehouse() as wh:
-            stats = build_mastered(wh, ent, reporting_currency)
-            wh.register("quarantine", f"{ent.name}_pending_corrections")
-            (pending_keys,) = wh.execute(
-                f"select count(distinct {q(ent.key)}) from {pending_table(ent)}"
-            ).fetchone()
-        return MasteredBuild(
-            stats,
-            rows=stats.mastered_rows,
-            rejected=stats.rejected_rows,
-            pending=stats.pending_rows,
-            pending_keys=pending_keys,
-            history=stats.history_rows,
-        )
+            stats = build_mastered(wh, ent, reporting_currency, full_refresh=full_refresh)
+            return MasteredBuild(stats, *mastered_counts(wh, ent))
 
     def write_partitions(
         self, pairs: list[tuple[str, str]], landing: Path | None

@@ -22,8 +22,9 @@ Spark-specific is only input and output:
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
   folder (the control plane); the data never goes there.
 
-Mastering on Spark always re-evaluates every key (the DuckDB engine's incremental mode
-rewrites rows in place, which Parquet folders do not do cheaply). `SparkEngine` (at the
+Mastering on Spark is incremental, as on DuckDB, but Parquet is not updated in place: a
+build re-evaluates the changed keys and writes each table's new version as the previous
+version without those keys plus their new rows (`build_mastered`). `SparkEngine` (at the
 end) is this module's `base.Engine`: what the assets and checks call.
 """
 

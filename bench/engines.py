@@ -64,6 +64,8 @@ def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
     from fs_assets.transforms import mastering
     from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS, connect_with_retry
 
+    if step == "update":
+        update_file(home)  # before the warehouse is opened: it reads it on its own
     conn = connect_with_retry(home / "duckdb" / "warehouse.duckdb", memory_limit=memory_limit)
     for schema in LAYER_SCHEMAS:
         conn.execute(f"create schema if not exists {schema}")
@@ -215,8 +217,9 @@ def main() -> None:
             results["duckdb", step] = run_phase("duckdb", home, ["--step", step, *common])
             results["spark", step] = run_phase("spark", home, ["--step", step, *common])
             for engine in ("duckdb", "spark"):
-                got = results[engine, step]["rows"]
-                print(f"  {engine:6} {step:8} rows: {got}")
+                got = results[engine, step]
+                print(f"  {engine:6} {step:8} {got['seconds']:.1f} s, rows: {got['rows']}",
+                      flush=True)  # fmt: skip
             if results["duckdb", step]["rows"] != results["spark", step]["rows"]:
                 print(f"  WARNING: row counts differ after {step}")
         print()

@@ -1,14 +1,18 @@
 """Benchmark: the same raw + mastered build on DuckDB and on Spark, same landing files.
 
 Generates N customers once, then runs each engine's phases in their own processes:
-ingest every landing file into raw (per file, with the ledger), then master customer,
-product, account and transaction (full build). Prints wall seconds and peak memory per
-phase side by side. Peak memory is the phase process's ru_maxrss (DuckDB is in-process);
-for Spark it is the Python driver's plus the JVM's own high-water mark (VmHWM of the
-gateway JVM, read from /proc just before the session stops), so the JVM heap counts.
+ingest every landing file into raw (each entity's files as one batch, with the ledger),
+master every entity (the first build: every key), then an update: a file of 1,000
+changed customers ingested and every entity mastered again (incremental where the engine
+can). Prints wall seconds and peak memory per phase side by side. Peak memory is the
+phase process's ru_maxrss (DuckDB is in-process); for Spark it is the Python driver's
+plus the JVM's own high-water mark (VmHWM of the gateway JVM, read from /proc just
+before the session stops), so the JVM heap counts.
 
     python bench/engines.py                         # 1,000,000 customers
     python bench/engines.py --customers 200000 --keep /tmp/fs_engines
+    python bench/engines.py --customers 100000 --full-update  # Spark masters the update
+                                                              # with every key (compare)
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
     from fs_assets.transforms import mastering
     from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS, connect_with_retry
 
+    if step == "update":
+        update_file(home)  # before the warehouse is opened: it reads it on its own
     conn = connect_with_retry(home / "duckdb" / "warehouse.duckdb", memory_limit=memory_limit)
     for schema in LAYER_SCHEMAS:
         conn.execute(f"create schema if not exists {schema}")
@@ -68,17 +74,37 @@ def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
     try:
         for name, ent in ENTITIES.items():
             if step == "raw":
-                for path in landing_files(home, name):
-                    duckdb_engine.ingest_file(conn, ent, path)
+                duckdb_engine.ingest_files(conn, ent, landing_files(home, name))
                 out[name] = conn.execute(f"select count(*) from raw.{name}").fetchone()[0]
             else:
-                out[name] = mastering.build_mastered(conn, ent).mastered_rows
+                if step == "update" and name == "customer":
+                    duckdb_engine.ingest_files(conn, ent, [update_file(home)])
+                mastering.build_mastered(conn, ent)
+                out[name] = conn.execute(f"select count(*) from mastered.{name}").fetchone()[0]
     finally:
         conn.close()
     return {"seconds": time.perf_counter() - start, "rows": out, "peak_mb": pipeline.peak_mb()}
 
 
-def phase_spark(home: Path, step: str, master: str, memory: str, partitions: int) -> dict:
+UPDATE_CUSTOMERS = 1_000
+
+
+def update_file(home: Path) -> Path:
+    """The update's landing file (bench/pipeline.py's: changed risk categories, a newer
+    modified_at), written once from DuckDB's mastered customers, then read by both."""
+    path = home / "landing" / "customer" / "customer_bench_update.csv"
+    if not path.exists():
+        link = home / "warehouse.duckdb"  # where pipeline.write_update_file reads
+        link.unlink(missing_ok=True)
+        link.symlink_to(home / "duckdb" / "warehouse.duckdb")
+        pipeline.write_update_file(home, UPDATE_CUSTOMERS)
+        link.unlink()
+    return path
+
+
+def phase_spark(
+    home: Path, step: str, master: str, memory: str, partitions: int, full_update: bool = False
+) -> dict:
     from fs_assets.engines import spark as engine
     from fs_assets.model.entities import ENTITIES
 
@@ -94,13 +120,17 @@ def phase_spark(home: Path, step: str, master: str, memory: str, partitions: int
         session_s = time.perf_counter() - started
         start = time.perf_counter()
         out: dict = {}
+        modes: dict[str, str] = {}
         for name, ent in ENTITIES.items():
             if step == "raw":
-                for path in landing_files(home, name):
-                    engine.ingest_file(wh, ent, path)
+                engine.ingest_files(wh, ent, landing_files(home, name))
                 out[name] = wh.read("raw", name, engine.raw_ddl(ent)).count()
             else:
-                out[name] = engine.build_mastered(wh, ent).mastered_rows
+                if step == "update" and name == "customer":
+                    engine.ingest_files(wh, ent, [update_file(home)])
+                full = full_update and step == "update"
+                modes[name] = engine.build_mastered(wh, ent, full_refresh=full).mode
+                out[name] = wh.read("mastered", name).count()
         seconds = time.perf_counter() - start
         jvm = wh.spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
         jvm_mb = proc_hwm_mb(jvm)
@@ -110,10 +140,14 @@ def phase_spark(home: Path, step: str, master: str, memory: str, partitions: int
         "seconds": seconds,
         "session_seconds": session_s,
         "rows": out,
+        "modes": modes,
         "jvm_peak_mb": jvm_mb,
         "driver_peak_mb": driver_mb,
         "peak_mb": jvm_mb + driver_mb,
     }
+
+
+STEPS = ("raw", "mastered", "update")
 
 
 def run_phase(name: str, home: Path, args: list[str]) -> dict:
@@ -130,6 +164,9 @@ def main() -> None:
     parser.add_argument("--spark-memory", default="4g", help="spark.driver.memory")
     parser.add_argument("--duckdb-memory", default="2GB", help="DuckDB memory_limit (default)")
     parser.add_argument("--shuffle-partitions", type=int, default=2 * (os.cpu_count() or 2))
+    parser.add_argument(
+        "--full-update", action="store_true", help="Spark masters the update with every key"
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)
@@ -143,7 +180,12 @@ def main() -> None:
             result = phase_duckdb(home, args.step, args.duckdb_memory)
         else:
             result = phase_spark(
-                home, args.step, args.master, args.spark_memory, args.shuffle_partitions
+                home,
+                args.step,
+                args.master,
+                args.spark_memory,
+                args.shuffle_partitions,
+                args.full_update,
             )
         print(json.dumps(result))
         return
@@ -157,6 +199,7 @@ def main() -> None:
         f"--spark-memory={args.spark_memory}",
         f"--duckdb-memory={args.duckdb_memory}",
         f"--shuffle-partitions={args.shuffle_partitions}",
+        *(["--full-update"] if args.full_update else []),
     ]
     try:
         gen = run_phase("generate", home, ["--customers", str(args.customers), "--format",
@@ -170,18 +213,19 @@ def main() -> None:
         print(f"cores {os.cpu_count()}, spark master {args.master}, driver memory "
               f"{args.spark_memory}, DuckDB memory_limit {args.duckdb_memory}")  # fmt: skip
         results: dict[tuple[str, str], dict] = {}
-        for step in ("raw", "mastered"):
+        for step in STEPS:
             results["duckdb", step] = run_phase("duckdb", home, ["--step", step, *common])
             results["spark", step] = run_phase("spark", home, ["--step", step, *common])
             for engine in ("duckdb", "spark"):
-                got = results[engine, step]["rows"]
-                print(f"  {engine:6} {step:8} rows: {got}")
+                got = results[engine, step]
+                print(f"  {engine:6} {step:8} {got['seconds']:.1f} s, rows: {got['rows']}",
+                      flush=True)  # fmt: skip
             if results["duckdb", step]["rows"] != results["spark", step]["rows"]:
                 print(f"  WARNING: row counts differ after {step}")
         print()
         print(f"{'phase':10} {'DuckDB s':>9} {'Spark s':>9} {'ratio':>6}   "
               f"{'DuckDB MB':>9} {'Spark MB':>9} {'(JVM)':>7}")  # fmt: skip
-        for step in ("raw", "mastered"):
+        for step in STEPS:
             d, s = results["duckdb", step], results["spark", step]
             print(
                 f"{step:10} {d['seconds']:9.1f} {s['seconds']:9.1f} "
@@ -190,8 +234,11 @@ def main() -> None:
             )
         d_total = sum(results["duckdb", s]["seconds"] for s in ("raw", "mastered"))
         s_total = sum(results["spark", s]["seconds"] for s in ("raw", "mastered"))
-        print(f"{'total':10} {d_total:9.1f} {s_total:9.1f} {s_total / d_total:5.1f}x")
-        starts = [results["spark", s]["session_seconds"] for s in ("raw", "mastered")]
+        print(
+            f"{'total':10} {d_total:9.1f} {s_total:9.1f} {s_total / d_total:5.1f}x (raw+mastered)"
+        )
+        print(f"Spark's update builds: {results['spark', 'update']['modes']}")
+        starts = [results["spark", s]["session_seconds"] for s in STEPS]
         shown = ", ".join(f"{x:.1f}" for x in starts)
         print(f"(Spark session start-up per phase, not in the figures: {shown} s)")
     finally:

@@ -218,9 +218,8 @@ def spark_wh(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         str(home / "warehouse"), home / "control.duckdb", master="local[2]", conf=conf
     ) as wh:
         wh.spark.sparkContext.setLogLevel("ERROR")
-        for ent in ENTITIES.values():
-            for path in _files(landing, ent):
-                spark_engine.ingest_file(wh, ent, path)
+        for ent in ENTITIES.values():  # every file of an entity in one batch
+            spark_engine.ingest_files(wh, ent, _files(landing, ent))
         stats = {e: spark_engine.build_mastered(wh, ent) for e, ent in ENTITIES.items()}
         yield wh, stats
 
@@ -343,8 +342,10 @@ def test_same_timestamp_correction_wins_on_both(duck, spark_wh, landing: Path) -
     ]
 
 
-def test_spark_reads_every_hostile_name_literally(spark_wh, landing: Path, tmp_path: Path) -> None:
-    """Hadoop globs paths too: each name ingests exactly its own rows on Spark."""
+def test_spark_reads_every_hostile_name_literally(
+    spark_wh, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hadoop globs paths too: in one batch (one job), each name ingests its own rows."""
     header, rows = _read(sorted((landing / "customer").glob("customer_s*.csv"))[0])
     pairs = [
         ("c[1].csv", "c1.csv"),
@@ -354,32 +355,46 @@ def test_spark_reads_every_hostile_name_literally(spark_wh, landing: Path, tmp_p
         ('it\'s "quoted" ünï 名前.csv', "q.csv"),
         ("back\\slash.csv", "backslash.csv"),
     ]
+    folder = tmp_path / "landing with spaces"
+    folder.mkdir()
+    paths = []
+    for i, (hostile, decoy) in enumerate(pairs):
+        _write(folder / decoy, header, rows[20 * i : 20 * i + 10])
+        _write(folder / hostile, header, rows[20 * i + 10 : 20 * i + 15])
+        paths += [folder / decoy, folder / hostile]
+    merges: list[int] = []
+    merge = spark_engine._merge
+
+    def counted(
+        wh: spark_engine.SparkWarehouse, ent: Entity, files: list, run_id: str | None
+    ) -> dict:
+        merges.append(len(files))
+        return merge(wh, ent, files, run_id)
+
+    monkeypatch.setattr(spark_engine, "_merge", counted)
     wh = spark_wh[0]
     with duckdb.connect(str(tmp_path / "control.duckdb")) as control:
         control.execute("create schema meta")
         fresh = spark_engine.SparkWarehouse(wh.spark, str(tmp_path / "wh"), control)
-        ent = ENTITIES["customer"]
-        for i, (hostile, decoy) in enumerate(pairs):
-            folder = tmp_path / f"landing{i}"
-            folder.mkdir()
-            _write(folder / decoy, header, rows[20 * i : 20 * i + 10])
-            _write(folder / hostile, header, rows[20 * i + 10 : 20 * i + 15])
-            assert spark_engine.ingest_file(fresh, ent, folder / decoy).rows_inserted == 10
-            outcome = spark_engine.ingest_file(fresh, ent, folder / hostile)
-            assert (outcome.status, outcome.rows_read, outcome.rows_inserted) == (
-                "ingested",
-                5,
-                5,
-            ), hostile
+        outcomes = spark_engine.ingest_files(fresh, ENTITIES["customer"], paths)
         got = control.execute(
             "select _source_file, count(*) from read_parquet(?) group by 1",
             [_parquet(fresh, "raw", "customer", True)],
         ).fetchall()
+        ledger = control.execute(
+            "select file_name, status from meta.ingest_ledger where ingest_id is not null"
+        ).fetchall()
+    assert merges == [len(paths)], "every file in one batch, no fallback"
+    assert [(o.status, o.rows_read, o.rows_inserted) for o in outcomes] == [
+        ("ingested", 10, 10),
+        ("ingested", 5, 5),
+    ] * len(pairs)
     counts = {Path(f).name: n for f, n in got}
     assert counts == {
         **{h: 5 for h, _ in pairs},
         **{d: 10 for _, d in pairs},
     }
+    assert sorted(ledger) == sorted((p.name, "ingested") for p in paths)  # each file once
 
 
 def test_edge_cases_reach_the_rules_they_target(duck) -> None:
@@ -692,3 +707,100 @@ def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path
     ours = _rows(conn, cols, "governed.sales_leads")
     assert ours == _rows(conn, cols, "read_parquet(?)", [str(folder / "*.parquet")])
     assert any(r[2] is not None for r in ours), "some leads carry a (hashed) e-mail"
+
+
+def _update_rows(landing: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """A later customer delivery: a valid newer version, an invalid newer version (a
+    pending correction), a valid late correction (older than the mastered row), and a
+    valid customer NOPE000001, whom the edge cases' invalid account versions name (those
+    accounts are re-evaluated through the changes customer's build records)."""
+    header, rows = _read(sorted((landing / "customer").glob("customer_s*.csv"))[0])
+    mod, line1, email = "Modified At", "Customer Addressline1", "Email Addr"
+    r = rows[100:104]
+    return header, [
+        {**r[0], mod: _shift(r[0][mod], 40), line1: "New Address"},
+        {**r[1], mod: _shift(r[1][mod], 40), email: "still not an email"},
+        {**r[2], mod: _shift(r[2][mod], -200), line1: "Late Correction"},
+        {**r[3], "Cust Id": "NOPE000001"},
+    ]
+
+
+def _build_rows(root: Path, entity: str) -> dict[str, list[tuple]]:
+    """Every table of the entity's current build, as sorted rows (quarantine times aside:
+    they are when each build ran)."""
+    out = {}
+    with duckdb.connect() as conn:
+        for table, folder in current_build(root, entity).items():
+            files = str(folder / "*.parquet")
+            names = conn.execute("select * from read_parquet(?) limit 0", [files]).description
+            cols = ", ".join(f'"{d[0]}"' for d in names if d[0] != "_rejected_at")
+            query = f"select {cols} from read_parquet(?) order by all"
+            out[table] = conn.execute(query, [files]).fetchall()
+    return out
+
+
+def test_incremental_spark_mastering_equals_a_full_rebuild(
+    spark_wh, landing: Path, tmp_path: Path
+) -> None:
+    """Land an update on a built warehouse, master incrementally (customer from its new
+    batch, account from customer's changes, product unchanged) and require exactly the
+    tables a full rebuild (`full_refresh`) of the same raw history writes."""
+    wh = spark_wh[0]
+    inc, full = tmp_path / "inc", tmp_path / "full"
+    shutil.copytree(wh.root, inc / "wh")
+    wh.control.execute("checkpoint")
+    shutil.copyfile(Path(wh.control.execute("select path from duckdb_databases() "
+                                            "where database_name = current_database()")
+                         .fetchone()[0]), inc / "control.duckdb")  # fmt: skip
+    folder = tmp_path / "update"
+    folder.mkdir()
+    header, rows = _update_rows(landing)
+    _write(folder / "customer update 2.csv", header, rows)
+    with duckdb.connect(str(inc / "control.duckdb")) as control:
+        work = spark_engine.SparkWarehouse(wh.spark, str(inc / "wh"), control)
+        (outcome,) = spark_engine.ingest_files(
+            work, ENTITIES["customer"], [folder / "customer update 2.csv"]
+        )
+    assert (outcome.status, outcome.rows_inserted) == ("ingested", 4)
+    shutil.copytree(inc, full)
+    stats = {}
+    for home, full_refresh in ((inc, False), (full, True)):
+        with duckdb.connect(str(home / "control.duckdb")) as control:
+            work = spark_engine.SparkWarehouse(wh.spark, str(home / "wh"), control)
+            names = ("customer", "account") if full_refresh else ("customer", "product", "account")
+            stats[full_refresh] = {
+                name: spark_engine.build_mastered(work, ENTITIES[name], full_refresh=full_refresh)
+                for name in names
+            }
+    modes = {name: s.mode for name, s in stats[False].items()}
+    assert modes == {"customer": "incremental", "product": "unchanged", "account": "incremental"}
+    assert stats[False]["customer"].keys_evaluated == 4  # the update's keys only
+    # The two account keys whose versions name NOPE000001, who became a mastered customer.
+    assert stats[False]["account"].keys_evaluated == 2
+    for name in ("customer", "account"):
+        ours, theirs = _build_rows(inc / "wh", name), _build_rows(full / "wh", name)
+        assert set(ours) == {f"{s}/{n}" for s, n in spark_engine.build_tables(name)}
+        assert ours == theirs, name
+    customer = _build_rows(inc / "wh", "customer")
+    pending = customer["quarantine/customer_pending_corrections"]
+    assert any(rows[1]["Cust Id"] in r and "still not an email" in r for r in pending)
+    assert sum("Late Correction" in r for r in customer["mastered/customer_history"]) == 1
+    # A second update that changes no customer's presence: account reads nothing new, so
+    # its build stays (no tables rewritten) and only its state records customer's build.
+    _write(
+        folder / "customer update 3.csv",
+        header,
+        [{**rows[0], "Modified At": "2026-06-01 00:00:00"}],
+    )
+    with duckdb.connect(str(inc / "control.duckdb")) as control:
+        work = spark_engine.SparkWarehouse(wh.spark, str(inc / "wh"), control)
+        spark_engine.ingest_files(work, ENTITIES["customer"], [folder / "customer update 3.csv"])
+        account = work.build("account")
+        again = {n: spark_engine.build_mastered(work, ENTITIES[n]) for n in ("customer", "account")}
+        assert {n: s.mode for n, s in again.items()} == {
+            "customer": "incremental",
+            "account": "unchanged",
+        }
+        after = work.build("account")
+        assert after["build"] == account["build"] and after["tables"] == account["tables"]
+        assert after["state"]["refs"]["customer"] == work.build("customer")["build"]

@@ -8,9 +8,10 @@ which engine they hold.
 
 What both engines do today, and nothing more:
 - `ingest`: merge new landing files of an entity into raw history (DuckDB: every new
-  file in one statement where it can; Spark: file by file, one Parquet batch folder each);
-- `master`: rebuild mastered.<entity>, its history and quarantine (DuckDB incrementally;
-  Spark re-evaluates every key);
+  file in one statement where it can; Spark: in one job, a Parquet batch folder per file);
+- `master`: rebuild mastered.<entity>, its history and quarantine (both incrementally:
+  DuckDB rewrites the changed keys' rows in place, Spark writes new table versions of the
+  previous rows without those keys plus their new rows);
 - `write_partitions`: replace (country, state) partitions of mastered.customer_by_region
   and their Hive Parquet folders (`customer_overview/country=<c>/state=<s>/`);
 - `for_checks` / `for_region_checks`: the tables checks read, answering

@@ -7,10 +7,12 @@ Spark-specific is only input and output:
 
 - landing files are read with the DataFrameReader (paths never enter SQL text), CSV with
   DuckDB's dialect (header, `"` quote and escape, all text, FAILFAST so a malformed row
-  rejects the whole file, as DuckDB's strict mode does);
+  rejects the whole file, as DuckDB's strict mode does); every new file of an entity is
+  read and merged by one job (file by file only when that job fails, as on DuckDB);
 - warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
-  folder per ingested file, renamed in whole, read only once the ledger commits it and
-  listed for plain readers in `raw/<entity>/_CURRENT`; one the ledger lacks is dropped),
+  folder per ingested file, all written by one job, each renamed in whole, read only
+  once the ledger commits it and listed for plain readers in `raw/<entity>/_CURRENT`;
+  one the ledger lacks is dropped),
   `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
   `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
   `quarantine/<entity>_pending_corrections/`, `quarantine/<entity>_superseded_invalid/`
@@ -20,14 +22,16 @@ Spark-specific is only input and output:
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
   folder (the control plane); the data never goes there.
 
-Mastering on Spark always re-evaluates every key (the DuckDB engine's incremental mode
-rewrites rows in place, which Parquet folders do not do cheaply). `SparkEngine` (at the
+Mastering on Spark is incremental, as on DuckDB, but Parquet is not updated in place: a
+build re-evaluates the changed keys and writes each table's new version as the previous
+version without those keys plus their new rows (`build_mastered`). `SparkEngine` (at the
 end) is this module's `base.Engine`: what the assets and checks call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,8 +44,10 @@ from urllib.parse import unquote
 import duckdb
 
 from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
+from fs_assets.engines.duckdb_engine import BatchFallback, PendingFile
 from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.engines.publish import (
+    BUILDS,
     DEFAULT_RETENTION_S,
     LOCK_FILE,
     POINTER,
@@ -66,6 +72,7 @@ from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
+    batch_key,
     file_layout,
     hadoop_literal_path,
 )
@@ -75,31 +82,38 @@ from fs_assets.transforms.mastering import (
     INVALID_SQL,
     RULE_FAILURES_SQL,
     MasterStats,
+    _changed_table,
+    _traceable,
+    affected_keys_sql,
     evaluated_sql,
     history_select_sql,
     mastered_select_sql,
     pending_select_sql,
-    pending_table,
     ranked_sql,
+    referenced_entities,
     referenced_tables,
     rejects_select_sql,
+    rules_fingerprint,
     superseded_select_sql,
     versions_sql,
 )
 from fs_assets.transforms.raw_history import (
+    AUDIT_COLUMNS,
+    BATCH_STATS_SQL,
     IngestOutcome,
-    corrections_sql,
+    batch_fresh_sql,
+    batch_rejects_select_sql,
+    cross_file_conflicts_sql,
     ensure_ledger,
-    ingest_rejects_select_sql,
+    held_versions_sql,
     ledger_precheck,
-    new_versions_sql,
     next_ingest_id,
     raw_counts_sql,
     record_outcome,
     refused_symlink,
+    repeats_sql,
     stage_params,
     stage_sql,
-    stage_stats_sql,
 )
 
 if TYPE_CHECKING:
@@ -123,6 +137,9 @@ AUDIT_DDL = (
     "_ingested_at TIMESTAMP_NTZ, _batch_id BIGINT"
 )
 INGEST_REJECTS_SUFFIX = "_ingest_rejects"
+# The column an ingest writes its batch folders by (one per file's ingest id), renamed
+# to `batch=<id>` before the commit; never a column of the tables themselves.
+BATCH_COLUMN = "ingest_id"
 STAGING = "_staging"  # hidden from Spark's and pyarrow's listings (a leading underscore)
 INGEST_REJECTS_DDL = (
     "_source_file STRING, _source_row BIGINT, _reason STRING, _rejected_at TIMESTAMP_NTZ"
@@ -274,6 +291,24 @@ class SparkWarehouse:
             if legacy or name in expired([name], keep, self.retention_s):
                 self.delete(f"{folder}/{name}")
 
+    def restate(self, build: str, state: dict) -> None:
+        """Record that the current build of `build` is up to date with `state`'s raw
+        batches and referenced builds (nothing it holds changed): its tables, version and
+        changes stay, so the entities reading it see no new build."""
+        doc = dict(self.build(build) or {})
+        before = doc.get("state") or {}
+        carried = {k: before[k] for k in ("full", "base", "changes") if k in before}
+        doc["state"] = {**state, **carried}  # what the build itself was stays as it was
+        self.commit_doc(build_manifest(self.root, build), doc)
+        self._builds[build] = doc
+
+    def drop_unnamed(self, build: str) -> None:
+        """Drop the expired versions of a build's tables that its manifest does not name
+        (a killed build's leftovers), as the next build would."""
+        doc = self.build(build) or {}
+        for table, folder in doc.get("tables", {}).items():
+            self.drop_expired(self.table_path(*table.split("/", 1)), {folder.rsplit("/", 1)[-1]})
+
     def build(self, build: str) -> dict | None:
         """The manifest of one mastering build, read once per unit of work: every table
         of the build is then read from the same build, even if a newer one commits."""
@@ -375,20 +410,32 @@ class SparkWarehouse:
         if batch:
             yield pd.DataFrame.from_records(batch, columns=columns)
 
-    def replace(self, build: str, tables: dict[tuple[str, str], DataFrame]) -> None:
+    def replace(
+        self,
+        build: str,
+        tables: dict[tuple[str, str], DataFrame],
+        state: dict | None = None,
+        changes: DataFrame | None = None,
+    ) -> None:
         """Write each table of one build as a new version folder, then make them all
         current together with the build's manifest, committed last in one atomic step
         (a table of the build that `tables` lacks keeps its current version).
 
-        Nothing is renamed or deleted before the manifest moves, so a failure or a kill
-        while writing leaves every table as it was (the half-written folders are named by
-        no manifest and dropped after the retention).
+        `state`: what the build records for the next one (`BuildState`); `changes`: the
+        keys it re-evaluated, written beside the manifests (`_builds/changes/<build>/`,
+        no table of the warehouse) and named in the state. Nothing is renamed or deleted
+        before the manifest moves, so a failure or a kill while writing leaves every table
+        as it was (the half-written folders are named by no manifest and dropped after
+        the retention).
         """
         version, written = new_version(), []
+        outputs = {self.table_path(s, n): frame for (s, n), frame in tables.items()}
+        changed = changes_folder(build)
+        if changes is not None:
+            outputs[f"{self.root.rstrip('/')}/{changed}"] = changes
         try:
-            for schema, name in tables:
-                folder = self.table_path(schema, name)
-                tables[(schema, name)].write.mode("errorifexists").parquet(f"{folder}/{version}")
+            for folder, frame in outputs.items():
+                frame.write.mode("errorifexists").parquet(f"{folder}/{version}")
                 written.append(folder)
         except BaseException:
             for folder in written:
@@ -397,7 +444,10 @@ class SparkWarehouse:
         # A table the build does not give keeps its version (a repair of one table).
         kept = (self.read_doc(build_manifest(self.root, build)) or {}).get("tables", {})
         rel = {**kept, **{f"{s}/{n}": f"{s}/{n}/{version}" for s, n in tables}}
-        doc = {"build": version, "tables": rel}
+        doc: dict = {"build": version, "tables": rel}
+        if state is not None:
+            extra = {"changes": f"{changed}/{version}"} if changes is not None else {}
+            doc["state"] = {**state, **extra}
         self.commit_doc(build_manifest(self.root, build), doc)
         self._builds[build] = doc
         for folder in written:
@@ -580,90 +630,239 @@ def drop_uncommitted_batches(wh: SparkWarehouse, ent: Entity) -> list[str]:
     return dropped
 
 
+def landing_batch(
+    spark: SparkSession, ent: Entity, files: Sequence[PendingFile], ids: Sequence[int]
+) -> DataFrame:
+    """The rows of every file of one layout, read by one job: `read_landing` per file
+    (each an explicit, glob-escaped path, numbered within its file), put together with
+    UNION ALL, each row carrying its file's entry in the batch (`numbered_source_sql`'s
+    columns: `_ord`, `_path`, `_now`, `_batch_id`)."""
+    from pyspark.sql import functions as F
+
+    frames = [
+        read_landing(spark, ent, f.layout).select(
+            "*",
+            F.lit(n).cast("int").alias("_ord"),
+            F.lit(str(f.path)).alias("_path"),
+            F.lit(f.now.isoformat(sep=" ")).cast("timestamp_ntz").alias("_now"),
+            F.lit(ingest_id).cast("bigint").alias("_batch_id"),
+        )
+        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True))
+    ]
+    return functools.reduce(lambda a, b: a.unionAll(b), frames)
+
+
+def _write_batches(
+    wh: SparkWarehouse, frame: DataFrame, table: str, staged: dict[str, str]
+) -> None:
+    """Write `frame` (its rows' ingest id in BATCH_COLUMN) in one job, a folder per ingest
+    id under `table/_staging/`; `staged` gains each one's staging folder -> batch folder."""
+    staging = f"{table}/{STAGING}/{uuid.uuid4().hex[:12]}"
+    frame.write.partitionBy(BATCH_COLUMN).parquet(staging)
+    for name in wh._children(staging):
+        if name.startswith(f"{BATCH_COLUMN}="):
+            ingest_id = int(name.removeprefix(f"{BATCH_COLUMN}="))
+            staged[f"{staging}/{name}"] = f"{table}/{batch_folder(ingest_id)}"
+
+
+def _merge(
+    wh: SparkWarehouse, ent: Entity, files: list[PendingFile], run_id: str | None
+) -> dict[int, IngestOutcome]:
+    """Merge `files` (one layout) into raw in one Spark job per table, with their ledger
+    rows in one transaction of the control file, as the DuckDB engine's `_merge` does.
+
+    Each file keeps a batch folder of its own (`batch=<its ingest id>`, absent when it adds
+    no row). A file that cannot be read raises LandingFileError when it is alone,
+    BatchFallback when it is one of several (nothing is kept: the caller merges them one
+    by one, so the bad file is rejected alone)."""
+    from pyspark.sql import functions as F
+
+    conn, several = wh.control, len(files) > 1
+    raw_root = wh.table_path("raw", ent.name)
+    rejects_root = wh.table_path("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}")
+    staged: dict[str, str] = {}  # staging folder -> batch folder, renamed in before commit
+    written: list[str] = []
+    cached: list[DataFrame] = []
+    conn.execute("begin transaction")
+    try:
+        ids = [next_ingest_id(conn) for _ in files]
+        control = any(f.layout.may_hold_control for f in files)
+        landing_batch(wh.spark, ent, files, ids).createOrReplaceTempView("_src")
+        stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
+        cached.append(stage)
+        stage.createOrReplaceTempView("_stage")
+        try:  # the first action: the files are read here
+            stats = {o: (r, j) for o, r, j in wh.execute(BATCH_STATS_SQL).fetchall()}
+        except _spark_errors() as exc:
+            if several:
+                raise BatchFallback(_first_line(exc)) from exc
+            raise LandingFileError(files[0].path, _first_line(exc)) from exc
+        wh.register("raw", ent.name, raw_ddl(ent))
+        held = wh.sql(held_versions_sql(ent)).persist()
+        cached.append(held)
+        held.createOrReplaceTempView("_held")
+        usable, versions = wh.execute(repeats_sql(ent)).fetchone()
+        repeats = versions < usable
+        if several and repeats and wh.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
+            raise BatchFallback("two files deliver one version with different contents")
+        fresh = wh.sql(batch_fresh_sql(ent, repeats)).persist()
+        cached.append(fresh)
+        fresh.createOrReplaceTempView("_fresh")
+        added = {
+            o: (n, c)
+            for o, n, c in wh.execute(
+                "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
+            ).fetchall()
+        }
+        if any(rejected for _, rejected in stats.values()):
+            pairs = zip(files, ids, strict=True)
+            id_of = F.create_map(*(F.lit(v) for f, i in pairs for v in (str(f.path), i)))
+            rejects = wh.sql(batch_rejects_select_sql(ent))
+            rejects = rejects.withColumn(BATCH_COLUMN, id_of[F.col("_source_file")])
+            _write_batches(wh, rejects, rejects_root, staged)
+        if added:
+            raw_columns = [*ent.column_names, *AUDIT_COLUMNS]
+            new = fresh.select(*raw_columns, F.col("_batch_id").alias(BATCH_COLUMN))
+            _write_batches(wh, new, raw_root, staged)
+        # Each batch appears whole (a folder rename), read by no one until the ledger rows
+        # commit it; a batch the ledger lacks (a kill before the commit) is dropped by the
+        # next ingest, which reads the file again.
+        for staging, target in staged.items():
+            wh._rename(staging, target)
+            written.append(target)
+        _drop_staging(wh, raw_root, rejects_root)  # emptied by the renames
+        outcomes: dict[int, IngestOutcome] = {}
+        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
+            read, rejected = stats.get(n, (0, 0))
+            inserted, corrected = added.get(n, (0, 0))
+            outcome = IngestOutcome.ingested(f.path, read, rejected, inserted, corrected)
+            record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
+            outcomes[f.index] = outcome
+        conn.execute("commit")
+        return outcomes
+    except BaseException:
+        conn.execute("rollback")
+        for folder_path in written:
+            wh.delete(folder_path)
+        raise
+    finally:
+        _drop_staging(wh, raw_root, rejects_root)  # what a failure left
+        for frame in cached:
+            frame.unpersist()
+        for view in ("_src", "_stage", "_held", "_fresh"):
+            wh.spark.catalog.dropTempView(view)
+
+
+def _drop_staging(wh: SparkWarehouse, *tables: str) -> None:
+    for table in tables:
+        if wh.exists(f"{table}/{STAGING}"):
+            wh.delete(f"{table}/{STAGING}")
+
+
+def _merge_one(
+    wh: SparkWarehouse, ent: Entity, f: PendingFile, run_id: str | None
+) -> IngestOutcome:
+    """Merge one file; a file that cannot be read is rejected and recorded."""
+    try:
+        return _merge(wh, ent, [f], run_id)[f.index]
+    except LandingFileError as err:
+        return _reject(wh.control, ent, f.path, f.sha, f.now, err, run_id)
+
+
+def _reject(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    path: Path,
+    sha: str,
+    now: dt.datetime,
+    err: LandingFileError,
+    run_id: str | None,
+) -> IngestOutcome:
+    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
+    record_outcome(conn, ent, path, sha, outcome, run_id, now)
+    return outcome
+
+
+def ingest_files(
+    wh: SparkWarehouse, ent: Entity, paths: Sequence[Path], run_id: str | None = None
+) -> list[IngestOutcome]:
+    """Merge new landing files into raw/<entity>; one outcome per path, in order.
+
+    The DuckDB engine's `ingest_files`, on Spark: files already in the ledger are skipped
+    (or recorded as duplicates), symlinks and files whose header, bytes or types are wrong
+    are rejected one by one; the others are read and merged by one job per layout, all
+    their batch folders and ledger rows or none. When that job fails (bad quoting, a wrong
+    field count) or two files deliver one version with different contents, the files are
+    merged one by one, so a bad file is rejected alone and the good ones land."""
+    conn = wh.control
+    ensure_ledger(conn)
+    publish_batches(wh, ent)  # catches up after a writer killed past its ledger commit
+    drop_uncommitted_batches(wh, ent)
+    outcomes: dict[int, IngestOutcome] = {}
+    groups: dict[tuple[object, ...], list[PendingFile]] = {}
+    twins: list[int] = []  # same bytes as a file before it in this call
+    shas: set[str] = set()
+    for index, original in enumerate(paths):
+        if original.is_symlink():
+            outcomes[index] = refused_symlink(conn, ent, original, run_id)
+            continue
+        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
+        if done:
+            outcomes[index] = done
+        elif sha in shas:
+            twins.append(index)
+        else:
+            shas.add(sha)
+            try:
+                layout = file_layout(conn, ent, path)
+            except LandingFileError as err:
+                outcomes[index] = _reject(conn, ent, path, sha, now, err, run_id)
+                continue
+            groups.setdefault(batch_key(layout), []).append(
+                PendingFile(index, path, sha, now, layout)
+            )
+    for files in groups.values():
+        try:
+            outcomes.update(
+                _merge(wh, ent, files, run_id)
+                if len(files) > 1
+                else {files[0].index: _merge_one(wh, ent, files[0], run_id)}
+            )
+        except BatchFallback:
+            for f in files:
+                outcomes[f.index] = _merge_one(wh, ent, f, run_id)
+        publish_batches(wh, ent)
+    for index in twins:  # its twin is in the ledger now: a duplicate, or read again
+        outcomes[index] = ingest_files(wh, ent, [paths[index]], run_id)[0]
+    return [outcomes[i] for i in range(len(paths))]
+
+
 def ingest_file(
     wh: SparkWarehouse, ent: Entity, path: Path, run_id: str | None = None
 ) -> IngestOutcome:
     """Merge one landing file into raw/<entity>, as `raw_history.ingest_file` does."""
-    conn = wh.control
-    ensure_ledger(conn)
-    publish_batches(wh, ent)  # catches up after a writer killed past its ledger commit
-    if path.is_symlink():
-        return refused_symlink(conn, ent, path, run_id)
-    path, sha, now, done = ledger_precheck(conn, ent, path, run_id)
-    if done:
-        return done
-
-    raw_root = wh.table_path("raw", ent.name)
-    rejects_root = wh.table_path("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}")
-    drop_uncommitted_batches(wh, ent)
-    staged: dict[str, str] = {}  # staging folder -> batch folder, renamed in before commit
-    written: list[str] = []
-    stage: DataFrame | None = None
-    conn.execute("begin transaction")
-    try:
-        batch = next_ingest_id(conn)
-        layout = file_layout(conn, ent, path)
-        read_landing(wh.spark, ent, layout).createOrReplaceTempView("_src")
-        control = layout.may_hold_control
-        stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
-        stage.createOrReplaceTempView("_stage")
-        try:
-            rows_read, rows_rejected, distinct_versions, low, high = wh.execute(
-                stage_stats_sql(ent)
-            ).fetchone()
-        except _spark_errors() as exc:
-            raise LandingFileError(path, _first_line(exc)) from exc
-        wh.register("raw", ent.name, raw_ddl(ent))
-        folder, token = batch_folder(batch), uuid.uuid4().hex[:12]
-        if rows_rejected:
-            staging = f"{rejects_root}/{STAGING}/{folder}-{token}"
-            staged[staging] = f"{rejects_root}/{folder}"
-            wh.sql(ingest_rejects_select_sql(ent), [str(path), now]).write.parquet(staging)
-        first_only = distinct_versions < rows_read - rows_rejected
-        new = wh.sql(new_versions_sql(ent, first_only), [str(path), now, batch, low, high])
-        new.createOrReplaceTempView("_fresh")
-        (corrected,) = wh.execute(corrections_sql(ent), [low, high]).fetchone()
-        staging = f"{raw_root}/{STAGING}/{folder}-{token}"
-        staged[staging] = f"{raw_root}/{folder}"
-        new.write.parquet(staging)
-        inserted = wh.spark.read.parquet(staging).count()
-        # Each batch appears whole (a folder rename), read by no one until the ledger row
-        # commits it; a batch the ledger lacks (a kill before the commit) is dropped by
-        # the next ingest, which reads the file again.
-        for staging, target in staged.items():
-            wh._rename(staging, target)
-            written.append(target)
-            wh.delete(staging.rsplit("/", 1)[0])  # the emptied _staging folder
-        outcome = IngestOutcome.ingested(path, rows_read, rows_rejected, inserted, corrected)
-        record_outcome(conn, ent, path, sha, outcome, run_id, now, ingest_id=batch)
-        conn.execute("commit")
-    except LandingFileError as err:
-        conn.execute("rollback")
-        for folder_path in [*staged, *written]:
-            wh.delete(folder_path)
-        outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
-        record_outcome(conn, ent, path, sha, outcome, run_id, now)
-    except BaseException:
-        conn.execute("rollback")
-        for folder_path in [*staged, *written]:
-            wh.delete(folder_path)
-        raise
-    finally:
-        if stage is not None:
-            stage.unpersist()
-        for view in ("_src", "_stage", "_fresh"):
-            wh.spark.catalog.dropTempView(view)
-    publish_batches(wh, ent)
-    return outcome
+    return ingest_files(wh, ent, [path], run_id)[0]
 
 
 # --- mastered --------------------------------------------------------------------------
 
 
 def build_mastered(
-    wh: SparkWarehouse, ent: Entity, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+    wh: SparkWarehouse,
+    ent: Entity,
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+    full_refresh: bool = False,
 ) -> MasterStats:
-    """Rebuild mastered/<entity>, its history, rejects and pending corrections, all keys."""
+    """Refresh mastered/<entity>, its history, rejects and pending corrections.
+
+    Incremental when it can be, as on DuckDB: only the keys with a raw batch newer than
+    the last build (`BuildState.watermark`), plus the keys whose rows read a key that a
+    referenced entity's one build since re-evaluated, are evaluated again, with all their
+    versions; each new table version is the previous one without those keys plus their
+    new rows (Parquet is not updated in place), all under one new build manifest. Every
+    key is evaluated on the first build, on request (`full_refresh`), when the rules or
+    the reporting currency changed, or when a referenced entity was rebuilt in full or
+    more than once since (its changes cannot be traced then)."""
     for name in referenced_tables(ent):
         if not wh.register("mastered", name):
             raise RuntimeError(
@@ -671,32 +870,207 @@ def build_mastered(
                 f"(its rules read it)"
             )
     wh.register("raw", ent.name, raw_ddl(ent))
+    key = q(ent.key)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    sql, params = evaluated_sql(ent, versions_sql(ent), reporting_currency)
-    evaluated = wh.sql(sql, params).persist()
-    ranked = None
+    previous = wh.build(ent.name)
+    state = BuildState.of(wh, ent, reporting_currency, previous)
+    plan = None if full_refresh else state.plan(wh, ent, previous)
+    if plan is not None and not plan.batches and not plan.changed:
+        wh.drop_unnamed(ent.name)  # what a killed build left, once past the retention
+        return MasterStats.unchanged()
+    cached: list[DataFrame] = []
+    views = [INVALID, "_ranked", "_evaluated", "_keys", "_was"]
+    views += [_changed_table(name) for name in referenced_entities(ent)]
     try:
+        source = versions_sql(ent)
+        if plan is not None:
+            keys = changed_keys(wh, ent, plan, reporting_currency).persist()
+            cached.append(keys)
+            if keys.isEmpty():  # referenced keys changed, none that this entity reads
+                wh.restate(ent.name, state.doc(full=False, base=None))
+                return MasterStats.unchanged()
+            keys.createOrReplaceTempView("_keys")
+            source = versions_sql(ent, "_keys")
+        sql, params = evaluated_sql(ent, source, reporting_currency)
+        evaluated = wh.sql(sql, params).persist()
+        cached.append(evaluated)
         evaluated.createOrReplaceTempView("_evaluated")
         ranked = wh.sql(ranked_sql(ent)).persist()
+        cached.append(ranked)
         ranked.createOrReplaceTempView("_ranked")
         wh.sql(INVALID_SQL).createOrReplaceTempView(INVALID)
-        frames = (
+        frames = [
             wh.sql(mastered_select_sql(ent)),
             wh.sql(history_select_sql(ent)),
             wh.sql(rejects_select_sql(ent), [now]),
             wh.sql(pending_select_sql(ent), [now]),
             wh.sql(superseded_select_sql(ent), [now]),
-        )
-        wh.replace(ent.name, dict(zip(build_tables(ent.name), frames, strict=True)))
+        ]
+        tables = build_tables(ent.name)
+        changes = None
+        if (
+            plan is not None
+        ):  # the previous version without the re-evaluated keys, plus their new rows
+            for schema, name in tables:
+                wh.register(schema, name)
+            frames = [
+                wh.sql(unchanged_rows_sql(schema, name, key)).unionByName(frame)
+                for (schema, name), frame in zip(tables, frames, strict=True)
+            ]
+            was = f"select m.{key} from mastered.{q(ent.name)} m semi join _keys k using ({key})"
+            wh.sql(was).createOrReplaceTempView("_was")
+            frames[0] = frames[0].persist()  # read again for the changes below
+            cached.append(frames[0])
+            frames[0].createOrReplaceTempView("_now")
+            views.append("_now")
+            changes = wh.sql(
+                f'select cast(k.{key} as varchar) as "key", '
+                f"(w.{key} is null) <> (m.{key} is null) as presence_changed from _keys k "
+                f"left join _was w on w.{key} = k.{key} left join _now m on m.{key} = k.{key}"
+            )
+        outputs = dict(zip(tables, frames, strict=True))
+        wh.replace(ent.name, outputs, state.doc(full=plan is None, base=previous), changes)
         counts = wh.execute(EVALUATED_COUNTS_SQL).fetchone()
         failures = dict(wh.execute(RULE_FAILURES_SQL).fetchall())
     finally:
-        if ranked is not None:
-            ranked.unpersist()
-        evaluated.unpersist()
-        for view in (INVALID, "_ranked", "_evaluated"):
+        for frame in reversed(cached):
+            frame.unpersist()
+        for view in views:
             wh.spark.catalog.dropTempView(view)
-    return MasterStats("full", *counts, failures)
+    return MasterStats("full" if plan is None else "incremental", *counts, failures)
+
+
+def mastered_counts(wh: SparkWarehouse, ent: Entity) -> tuple[int, ...]:
+    """Rows of mastered, rejects, pending corrections (and their keys) and history, as
+    the current build left them (an incremental build's stats count what it evaluated)."""
+    tables = build_tables(ent.name)
+    for schema, name in tables:
+        wh.register(schema, name)
+    mastered, history, rejects, pending, _ = (f"{s}.{q(n)}" for s, n in tables)
+    return wh.execute(
+        f"select (select count(*) from {mastered}), (select count(*) from {rejects}),"
+        f" (select count(*) from {pending}),"
+        f" (select count(distinct {q(ent.key)}) from {pending}),"
+        f" (select count(*) from {history})"
+    ).fetchone()
+
+
+def unchanged_rows_sql(schema: str, name: str, key: str) -> str:
+    """The rows of a build's table whose key an incremental build does not re-evaluate."""
+    return f"select p.* from {schema}.{q(name)} p anti join _keys k on p.{key} = k.{key}"
+
+
+# The keys an incremental build re-evaluated (`changes_folder`), and whether each one
+# became or stopped being mastered: what a reader's foreign keys and lookups trace.
+CHANGES_DDL = "key STRING, presence_changed BOOLEAN"
+
+
+def changes_folder(entity: str) -> str:
+    """Where the builds of `entity` keep the keys each one re-evaluated (and whether each
+    became or stopped being mastered), relative to the root: read by the entities whose
+    rules read this one, never a table (plain readers do not look under `_builds`)."""
+    return f"{BUILDS}/changes/{entity}"
+
+
+@dataclass(frozen=True)
+class IncrementalPlan:
+    """What an incremental build re-evaluates: new raw batches, referenced entities'
+    changes tables ("entity" -> the folder of its changes in its current build)."""
+
+    watermark: int
+    batches: list[str]
+    changed: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """What a build manifest records about its build ("state"), so the next build can be
+    incremental: the newest raw batch it read, the rules' fingerprint, the builds of the
+    referenced entities it read, whether it evaluated every key ("full") or only those in
+    its changes folder ("changes"), and the build it replaced ("base")."""
+
+    watermark: int  # the newest raw batch (ingest id) committed when the build started
+    rules: str
+    refs: dict[str, str]  # referenced entity -> its build (version) read
+
+    @classmethod
+    def of(
+        cls, wh: SparkWarehouse, ent: Entity, reporting_currency: str, previous: dict | None
+    ) -> BuildState:
+        batches = wh.batches("raw", ent.name)
+        watermark = int(batches[-1].removeprefix("batch=")) if batches else 0
+        refs = {
+            name: ((wh.build(name) or {}).get("build") or "none")
+            for name in referenced_entities(ent)
+        }
+        return cls(watermark, rules_fingerprint(ent, reporting_currency), refs)
+
+    def doc(self, *, full: bool, base: dict | None) -> dict:
+        return {
+            "watermark": self.watermark,
+            "rules": self.rules,
+            "refs": self.refs,
+            "full": full,
+            "base": (base or {}).get("build"),
+        }
+
+    def plan(
+        self, wh: SparkWarehouse, ent: Entity, previous: dict | None
+    ) -> IncrementalPlan | None:
+        """What changed since the previous build; None when every key needs evaluating."""
+        before = (previous or {}).get("state")
+        tables = (previous or {}).get("tables", {})
+        if (
+            not before
+            or before.get("rules") != self.rules
+            or set(before.get("refs", {})) != set(self.refs)
+            or any(f"{s}/{n}" not in tables for s, n in build_tables(ent.name))
+        ):
+            return None
+        changed: dict[str, str] = {}
+        for name, build in self.refs.items():
+            seen = before["refs"][name]
+            if seen == build:
+                continue
+            doc = wh.build(name) or {}
+            ref_state = doc.get("state") or {}
+            folder = ref_state.get("changes")
+            # Traceable only over one incremental build of the referenced entity.
+            if not _traceable(ent) or ref_state.get("full", True) or ref_state.get("base") != seen:
+                return None
+            if seen == "none" or folder is None:
+                return None
+            changed[name] = f"{wh.root.rstrip('/')}/{folder}"
+        watermark = int(before.get("watermark", 0))
+        batches = [
+            b for b in wh.batches("raw", ent.name) if int(b.removeprefix("batch=")) > watermark
+        ]
+        return IncrementalPlan(watermark, batches, changed)
+
+
+def changed_keys(
+    wh: SparkWarehouse, ent: Entity, plan: IncrementalPlan, reporting_currency: str
+) -> DataFrame:
+    """The keys an incremental build re-evaluates: those of the new raw batches (read
+    from their folders alone), and those whose rows read a changed referenced key
+    (`mastering.affected_keys_sql`, over each referenced entity's changes table)."""
+    key = q(ent.key)
+    raw = wh.table_path("raw", ent.name)
+    frames = []
+    if plan.batches:
+        new = wh.spark.read.schema(raw_ddl(ent)).option("recursiveFileLookup", "true")
+        frames.append(new.parquet(*(f"{raw}/{b}" for b in plan.batches)).select(ent.key))
+    for name, folder in plan.changed.items():  # dropped by build_mastered
+        changes = wh.spark.read.schema(CHANGES_DDL).parquet(folder)
+        changes.createOrReplaceTempView(_changed_table(name))
+    changed = dict.fromkeys(plan.changed, (0, 0))  # only which entities changed is read
+    selects, params = affected_keys_sql(ent, changed, reporting_currency)
+    if selects:
+        frames.append(wh.sql(" union all ".join(selects), params))
+    if not frames:
+        return wh.spark.createDataFrame([], f"{key} STRING")
+    out = functools.reduce(lambda a, b: a.unionByName(b), frames)
+    return out.distinct()
 
 
 # --- customer_by_region ----------------------------------------------------------------
@@ -864,7 +1238,7 @@ class SparkEngine:
             yield SparkWarehouse(self._session, self.root, conn, self.retention_s)
 
     def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
-        """File by file: Spark reads each into its own batch folder."""
+        """Every new file of the entity in one job per layout (`ingest_files`)."""
         formatted = [c.name for c in ent.columns if c.text_format is not None]
         if paths and formatted:
             # strptime layouts (a source's mapping) are not Spark's datetime patterns.
@@ -875,27 +1249,16 @@ class SparkEngine:
                 "DuckDB engine (the default)."
             )
         with self.warehouse() as wh:
-            outcomes = [ingest_file(wh, ent, p, run_id) for p in paths]
+            outcomes = ingest_files(wh, ent, paths, run_id)
             wh.register("raw", ent.name, raw_ddl(ent))
             rows, keys = wh.execute(raw_counts_sql(ent)).fetchone()
         return RawIngest(outcomes, rows, keys)
 
     def master(self, ent: Entity, *, full_refresh: bool, reporting_currency: str) -> MasteredBuild:
-        """Always a full build on Spark (`full_refresh` changes nothing): every key."""
+        """Incremental where it can be (`build_mastered`); `full_refresh`: every key."""
         with self.warehouse() as wh:
-            stats = build_mastered(wh, ent, reporting_currency)
-            wh.register("quarantine", f"{ent.name}_pending_corrections")
-            (pending_keys,) = wh.execute(
-                f"select count(distinct {q(ent.key)}) from {pending_table(ent)}"
-            ).fetchone()
-        return MasteredBuild(
-            stats,
-            rows=stats.mastered_rows,
-            rejected=stats.rejected_rows,
-            pending=stats.pending_rows,
-            pending_keys=pending_keys,
-            history=stats.history_rows,
-        )
+            stats = build_mastered(wh, ent, reporting_currency, full_refresh=full_refresh)
+            return MasteredBuild(stats, *mastered_counts(wh, ent))
 
     def write_partitions(
         self, pairs: list[tuple[str, str]], landing: Path | None

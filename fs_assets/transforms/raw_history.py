@@ -3,7 +3,7 @@
 Engine-neutral builders and the ingest ledger, used by both engines: the DuckDB engine
 (`engines/duckdb_engine.py`) reads the new files of an entity by one statement and merges
 them in one transaction (per layout), file by file when that statement fails; the Spark
-engine (`engines/spark.py`) merges file by file. The seed's merge rule
+engine (`engines/spark.py`) does the same, one Spark job per layout. The seed's merge rule
 `old.key = new.key AND old.modified_at = new.modified_at WHEN NOT MATCHED THEN INSERT *`
 is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger of
 ingested files (path, size, sha256, rows, status) makes re-ingesting a known file a no-op
@@ -185,9 +185,8 @@ def next_ingest_id(conn: duckdb.DuckDBPyConnection) -> int:
     return int(conn.execute("select nextval('meta.ingest_id_seq')").fetchone()[0])
 
 
-# The ingest transformation (DuckDB SQL). `stage_sql` is shared; the Spark engine
-# transpiles it and merges file by file with `new_versions_sql` and `corrections_sql`,
-# the DuckDB engine merges a batch of files with the batch functions further down.
+# The ingest transformation (DuckDB SQL): `stage_sql` and the batch functions further
+# down, run as they are by the DuckDB engine and transpiled by the Spark engine.
 
 
 def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
@@ -233,72 +232,6 @@ def stage_params(ent: Entity, control: bool = True) -> list[object]:
     return [CONTROL_CHARACTERS] * len(ent.column_names) * control + ([fmt] if fmt else [])
 
 
-def stage_stats_sql(ent: Entity) -> str:
-    """Rows read, rejected, distinct usable versions and the key range of `_stage`."""
-    key = q(ent.key)
-    return (
-        f"select count(*), count(_reason), count(distinct ({key}, _ts)) filter "
-        f"(where _reason is null), min({key}), max({key}) from _stage"
-    )
-
-
-def ingest_rejects_select_sql(ent: Entity) -> str:
-    """Unversionable rows of `_stage` for the ingest quarantine; params: file, now."""
-    cols = ", ".join(q(c) for c in ent.column_names)
-    return (
-        f"select {cols}, cast(? as varchar) as _source_file, _source_row, _reason, "
-        "cast(? as timestamp) as _rejected_at from _stage where _reason is not null"
-    )
-
-
-def new_versions_sql(ent: Entity, first_only: bool) -> str:
-    """Versions of `_stage` not yet in raw history: the seed's merge as an anti-join.
-
-    Params: file, now, batch id, lowest and highest key of the file. The key range lets
-    DuckDB skip raw row groups (zone maps) that cannot match. A row is already present
-    when a stored version has its (key, modified_at) and the same content; one with the
-    same (key, modified_at) but other content is a same-timestamp correction and is
-    inserted (mastering breaks the tie by the later batch). A file that repeats a
-    (key, modified_at) keeps its first new row; the window that finds it only runs when
-    there is a repeat (`first_only`).
-    """
-    key = q(ent.key)
-    cols = ", ".join(q(c) for c in ent.column_names)
-    same = " and ".join(f"r.{q(c)} is not distinct from s.{q(c)}" for c in ent.column_names)
-    # A subquery filter rather than QUALIFY, which Spark 3.5 and 4.0 do not have.
-    first = (
-        f", row_number() over (partition by {key}, _ts order by _source_row) as _nth"
-        if first_only
-        else ""
-    )
-    return f"""select {cols}, _ts as _modified_ts, cast(? as varchar) as _source_file,
-          _source_row, cast(? as timestamp) as _ingested_at, cast(? as bigint) as _batch_id
-        from (
-          select s.*{first}
-          from _stage s
-          where _reason is null
-            and not exists (
-              select 1 from {raw_table(ent)} r
-              where r.{key} between ? and ?
-                and r.{key} = s.{key} and r._modified_ts = s._ts
-                and {same})
-        ) as fresh
-        {"where _nth = 1" if first_only else ""}"""
-
-
-def corrections_sql(ent: Entity) -> str:
-    """Rows of `_fresh` (new versions) whose (key, modified_at) raw already holds.
-
-    Params: lowest and highest key of the file. Run before `_fresh` is inserted.
-    """
-    key = q(ent.key)
-    return f"""select count(*) from _fresh f
-        where exists (
-          select 1 from {raw_table(ent)} r
-          where r.{key} between ? and ?
-            and r.{key} = f.{key} and r._modified_ts = f._modified_ts)"""
-
-
 def refused_symlink(
     conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None
 ) -> IngestOutcome:
@@ -341,7 +274,7 @@ def ledger_precheck(
     return path, sha, now, None
 
 
-# The DuckDB engine's batch merge (every new file of an entity in one statement): its SQL.
+# The batch merge (every new file of an entity in one statement): its SQL, both engines.
 
 
 def numbered_source_sql(ent: Entity, select_sql: str, files: int) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -32,8 +31,9 @@ from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
 from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.governance.views import create_view, governed_table
 from fs_assets.transforms.landing_files import (
-    FileLayout,
+    BatchFallback,
     LandingFileError,
+    PendingFile,
     batch_key,
     explain_read_error,
     file_layout,
@@ -62,21 +62,6 @@ from fs_assets.transforms.raw_history import (
 )
 
 # --- raw: the batch merge -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PendingFile:
-    """A new landing file: hashed, looked up in the ledger, its header checked."""
-
-    index: int  # position in the caller's list of files
-    path: Path
-    sha: str
-    now: dt.datetime
-    layout: FileLayout
-
-
-class BatchFallback(Exception):
-    """The files cannot be merged in one statement: merge them one by one."""
 
 
 _TEMP_TABLES = ("_stage", "_held", "_fresh")

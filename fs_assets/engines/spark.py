@@ -44,7 +44,6 @@ from urllib.parse import unquote
 import duckdb
 
 from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
-from fs_assets.engines.duckdb_engine import BatchFallback, PendingFile
 from fs_assets.engines.portable import to_spark, view_name
 from fs_assets.engines.publish import (
     BUILDS,
@@ -70,8 +69,10 @@ from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.landing_files import (
+    BatchFallback,
     FileLayout,
     LandingFileError,
+    PendingFile,
     batch_key,
     file_layout,
     hadoop_literal_path,
@@ -82,9 +83,8 @@ from fs_assets.transforms.mastering import (
     INVALID_SQL,
     RULE_FAILURES_SQL,
     MasterStats,
-    _changed_table,
-    _traceable,
     affected_keys_sql,
+    changed_keys_table,
     evaluated_sql,
     history_select_sql,
     mastered_select_sql,
@@ -95,6 +95,7 @@ from fs_assets.transforms.mastering import (
     rejects_select_sql,
     rules_fingerprint,
     superseded_select_sql,
+    traceable_references,
     versions_sql,
 )
 from fs_assets.transforms.raw_history import (
@@ -880,7 +881,7 @@ def build_mastered(
         return MasterStats.unchanged()
     cached: list[DataFrame] = []
     views = [INVALID, "_ranked", "_evaluated", "_keys", "_was"]
-    views += [_changed_table(name) for name in referenced_entities(ent)]
+    views += [changed_keys_table(name) for name in referenced_entities(ent)]
     try:
         source = versions_sql(ent)
         if plan is not None:
@@ -1036,7 +1037,11 @@ class BuildState:
             ref_state = doc.get("state") or {}
             folder = ref_state.get("changes")
             # Traceable only over one incremental build of the referenced entity.
-            if not _traceable(ent) or ref_state.get("full", True) or ref_state.get("base") != seen:
+            if (
+                not traceable_references(ent)
+                or ref_state.get("full", True)
+                or ref_state.get("base") != seen
+            ):
                 return None
             if seen == "none" or folder is None:
                 return None
@@ -1062,7 +1067,7 @@ def changed_keys(
         frames.append(new.parquet(*(f"{raw}/{b}" for b in plan.batches)).select(ent.key))
     for name, folder in plan.changed.items():  # dropped by build_mastered
         changes = wh.spark.read.schema(CHANGES_DDL).parquet(folder)
-        changes.createOrReplaceTempView(_changed_table(name))
+        changes.createOrReplaceTempView(changed_keys_table(name))
     changed = dict.fromkeys(plan.changed, (0, 0))  # only which entities changed is read
     selects, params = affected_keys_sql(ent, changed, reporting_currency)
     if selects:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import errno
 import glob
 import hashlib
@@ -256,6 +257,21 @@ INTEGER_TYPES = frozenset(
     | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
 )
 FLOAT_TYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A new landing file of one ingest: hashed, looked up in the ledger, its header checked."""
+
+    index: int  # position in the caller's list of files
+    path: Path
+    sha: str
+    now: dt.datetime
+    layout: FileLayout
+
+
+class BatchFallback(Exception):
+    """The files cannot be merged in one statement: merge them one by one."""
 
 
 def accepted_source_type(col: Column, source_type: str) -> bool:

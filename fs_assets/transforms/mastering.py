@@ -349,7 +349,7 @@ def _ensure_changes(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _traceable(ent: Entity) -> bool:
+def traceable_references(ent: Entity) -> bool:
     """Whether a referenced key's change can be traced to the rows reading it: foreign keys
     on the referenced entity's key, lookups that say which rows a change affects."""
     return all(fk.ref_column == ENTITIES[fk.entity].key for fk in ent.foreign_keys) and all(
@@ -367,7 +367,7 @@ def referenced_changes(
     before, now = _parse_refs(old_refs), _parse_refs(new_refs)
     if before == now:
         return {}
-    if set(before) != set(now) or not _traceable(ent):
+    if set(before) != set(now) or not traceable_references(ent):
         return None
     ranges = {}
     for name, built in now.items():
@@ -387,7 +387,8 @@ def referenced_changes(
     return ranges
 
 
-def _changed_table(name: str) -> str:
+def changed_keys_table(name: str) -> str:
+    """The temp table of a referenced entity's re-evaluated keys (both engines name it so)."""
     return f"_changed_{name}"
 
 
@@ -395,7 +396,7 @@ def _load_changes(conn: duckdb.DuckDBPyConnection, ranges: dict[str, tuple[int, 
     """One temp table per rebuilt referenced entity: the keys its builds re-evaluated."""
     for name, (low, high) in ranges.items():
         conn.execute(
-            f"create or replace temp table {_changed_table(name)} as "
+            f"create or replace temp table {changed_keys_table(name)} as "
             f"select distinct key, presence_changed from {REFERENCE_CHANGES} "
             "where entity = ? and build_id > ? and build_id <= ?",
             [name, low, high],
@@ -412,11 +413,11 @@ def affected_keys_sql(
     params: list[object] = []
     for fk in ent.foreign_keys:
         if fk.entity in ranges:
-            changed = f"select key from {_changed_table(fk.entity)} where presence_changed"
+            changed = f"select key from {changed_keys_table(fk.entity)} where presence_changed"
             selects.append(f"select r.{key} from {raw} r where r.{q(fk.column)} in ({changed})")
     for lk in lookups(ent):
         if lk.entity in ranges and lk.affected is not None:
-            changed = f"select key from {_changed_table(lk.entity)}"
+            changed = f"select key from {changed_keys_table(lk.entity)}"
             where = lk.affected.format(s="r", changed=changed)
             selects.append(f"select r.{key} from {raw} r where {where}")
             # Every `?` of an `affected` predicate is the reporting currency.
@@ -567,6 +568,6 @@ def build_mastered(
     finally:
         conn.execute("drop view if exists _ranked")
         temps = [INVALID, MULTI, "_evaluated", "_keys", "_was"]
-        for temp in [*temps, *map(_changed_table, referenced_entities(ent))]:
+        for temp in [*temps, *map(changed_keys_table, referenced_entities(ent))]:
             conn.execute(f"drop table if exists {temp}")
     return MasterStats("incremental" if incremental else "full", *counts, failures)

@@ -739,6 +739,7 @@ def _build_rows(root: Path, entity: str) -> dict[str, list[tuple]]:
     return out
 
 
+@pytest.mark.slow
 def test_incremental_spark_mastering_equals_a_full_rebuild(
     spark_wh, landing: Path, tmp_path: Path
 ) -> None:

@@ -198,3 +198,21 @@ def test_a_catalog_from_before_fingerprints_profiles_small_tables_once_more(wh) 
     wh.execute("alter table catalog.tables drop column content_fingerprint")
     assert scan(wh, times).rescanned == ["meta.small"]
     assert scan(wh, times).rescanned == []
+
+
+def test_a_view_counted_for_its_copied_columns_is_not_read_again(wh) -> None:
+    from fs_assets.catalog.scan_types import ColumnScan
+    from fs_assets.catalog.scanner import scan_table
+
+    wh.execute("create table meta.gone as select 1 as n")
+    wh.execute("create view governed.g as select n from meta.gone")
+    cols = wh.execute(
+        "select column_name, ordinal_position, data_type, true from information_schema.columns "
+        "where table_name = 'g'"
+    ).fetchall()
+    wh.execute("drop table meta.gone")  # any read of the view now fails
+    copied = {"n": ColumnScan("n", 1, "INTEGER", True, 0, 1, "1", "1")}
+    got = scan_table(wh, "governed", "g", "VIEW", copied=copied, cols=cols, rows=1)
+    assert got.row_count == 1 and got.columns[0].max_value == "1"
+    with pytest.raises(duckdb.Error):  # without the count it is read (and here fails)
+        scan_table(wh, "governed", "g", "VIEW", copied=copied, cols=cols)

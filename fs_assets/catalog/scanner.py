@@ -206,13 +206,15 @@ def scan_table(
     masked: set[str] | frozenset[str] = frozenset(),
     copied: Mapping[str, ColumnScan] | None = None,
     cols: list[tuple] | None = None,
+    rows: int | None = None,
 ) -> TableScan:
     """Profile one table in a single aggregate query (names come from the catalog, quoted).
 
     `masked` columns of a view are left out of the query (so DuckDB never computes them)
     and recorded without statistics; `copied` columns (a view's pass-through columns, see
     SameRows) are left out and take the given profile. `cols`: the table's columns when the
-    caller has them (`all_columns`).
+    caller has them (`all_columns`); `rows`: its row count when the caller just counted it
+    (then a view whose columns are all copied or masked is not read again).
     """
     hidden = masked if table_type == "VIEW" else frozenset()
     copied = {n: c for n, c in (copied or {}).items() if n not in hidden}  # masked wins
@@ -226,7 +228,10 @@ def scan_table(
             exprs += ["null::varchar", "null::varchar"]
         else:
             exprs += [f"min({c})::varchar", f"max({c})::varchar"]
-    row = conn.execute(f"select {', '.join(exprs)} from {q(schema)}.{q(table)}").fetchone()
+    if profiled or rows is None:
+        row = conn.execute(f"select {', '.join(exprs)} from {q(schema)}.{q(table)}").fetchone()
+    else:
+        row = (rows,)
     total = int(row[0])
     stats = {name: row[1 + 4 * i : 5 + 4 * i] for i, (name, _, _, _) in enumerate(profiled)}
     scans = []
@@ -346,16 +351,17 @@ def _copied_profile(
     same: SameRows | None,
     scans: Mapping[str, TableScan],
     cols: list[tuple],
-) -> dict[str, ColumnScan]:
+) -> tuple[dict[str, ColumnScan], int | None]:
     """The profile of `name`'s pass-through columns from its source's scan, when the view
-    has the source's row count (otherwise none: the view is profiled in full)."""
+    has the source's row count (otherwise none: the view is profiled in full), and the
+    view's row count when it was counted."""
     source = scans.get(same.source) if same else None
     if same is None or source is None:
-        return {}
+        return {}, None
     schema, table = name.split(".", 1)
     (rows,) = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchall()[0]
     if rows != source.row_count:
-        return {}
+        return {}, rows
     types = {c[0]: str(c[2]) for c in cols}
     copied = {
         c.name: c
@@ -369,7 +375,7 @@ def _copied_profile(
             for c in sibling.columns
             if c.name in same.shared and types.get(c.name) == c.data_type
         }
-    return copied
+    return copied, rows
 
 
 def scan_warehouse(
@@ -451,9 +457,9 @@ def scan_warehouse(
             scans[name] = derived
             result.derived.add(name)
         else:
-            copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
+            copied, rows = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
             scans[name] = scan_table(
-                conn, schema, table, table_type, pii, masked, copied, cols=cols
+                conn, schema, table, table_type, pii, masked, copied, cols=cols, rows=rows
             )
         if not (unchanged and _same_profile(scans[name], prev)):
             changed.add(name)

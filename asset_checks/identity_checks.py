@@ -5,9 +5,8 @@ import dagster as dg
 import duckdb
 
 from fs_assets.defs.keys import CUSTOMER_IDENTITY_KEY
-from fs_assets.generator.sources import truth_path
 from fs_assets.identity import tables
-from fs_assets.identity.evaluate import pairwise_score
+from fs_assets.identity.evaluate import pairwise_score, truth_path
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 

@@ -135,3 +135,84 @@ def test_materialization_times_read_in_one_query_match_the_per_key_lookup(tmp_pa
         single = _last_materialized(instance)
         assert batched(("raw", "thing")) == single(("raw", "thing")) is not None
         assert batched(("raw", "never")) is None and single(("raw", "never")) is None
+
+
+def _profile(result) -> list[tuple]:
+    """A scan's catalog.columns rows, comparable between scans (no scan times)."""
+    return sorted(tuple(sorted(row.items())) for row in result.column_rows())
+
+
+def test_small_tables_keep_their_profile_while_their_keyed_content_fingerprint_holds(wh) -> None:
+    from fs_assets.transforms.governance.masking_key import MaskingKey
+
+    MaskingKey(b"k" * 32).apply(wh)
+    wh.execute("create view governed.w as select n from meta.small")
+    declared = {
+        **DECLARED,
+        "governed.w": DeclaredTable("governed.w", (("governed", "w"),), "d", ("o",)),
+    }
+    times = dict.fromkeys(declared, T0)
+
+    def again(reuse: bool = True):
+        result = scan_warehouse(wh, declared, lambda key: times.get(".".join(key)), reuse=reuse)
+        write_catalog(wh, result)
+        return result
+
+    first = again()
+    second = again()
+    assert second.rescanned == [] and "meta.small" in second.reused
+    # Written outside any materialization, same row count: profiled again, with its view,
+    # and the profile is the one a full rescan takes.
+    wh.execute("update meta.small set n = 2")
+    third = again()
+    assert {"meta.small", "governed.w"} <= set(third.rescanned)
+    assert _profile(third) == _profile(scan_warehouse(wh, declared, lambda k: T0, reuse=False))
+    # A producer that materialized but rewrote the same rows: the profile is kept.
+    wh.execute("delete from meta.small")
+    wh.execute("insert into meta.small values (2)")
+    times["meta.small"] = T0 + dt.timedelta(hours=1)
+    fourth = again()
+    assert fourth.rescanned == [] and fourth.reused["meta.small"] == third.scanned_at
+    # The stored fingerprint is keyed: another key gives another, and no key none (the
+    # table is then profiled again, never matched on an unkeyed hash of its rows).
+    stored = wh.execute(
+        "select content_fingerprint from catalog.tables where table_name = 'small'"
+    ).fetchone()[0]
+    MaskingKey(b"j" * 32).apply(wh)
+    other = scan_warehouse(wh, declared, lambda key: times.get(".".join(key)))
+    assert stored and other.fingerprints["meta.small"] not in (None, stored)
+    assert "meta.small" in other.rescanned
+    assert first.fingerprints["meta.small"] != stored  # n = 1 then, n = 2 now
+    wh.execute("reset variable fs_mask_ipad")
+    wh.execute("reset variable fs_mask_opad")
+    unkeyed = scan_warehouse(wh, declared, lambda key: times.get(".".join(key)))
+    assert unkeyed.fingerprints["meta.small"] is None and "meta.small" in unkeyed.rescanned
+
+
+def test_a_catalog_from_before_fingerprints_profiles_small_tables_once_more(wh) -> None:
+    from fs_assets.transforms.governance.masking_key import MaskingKey
+
+    MaskingKey(b"k" * 32).apply(wh)
+    times = dict.fromkeys(DECLARED, T0)
+    scan(wh, times)
+    wh.execute("alter table catalog.tables drop column content_fingerprint")
+    assert scan(wh, times).rescanned == ["meta.small"]
+    assert scan(wh, times).rescanned == []
+
+
+def test_a_view_counted_for_its_copied_columns_is_not_read_again(wh) -> None:
+    from fs_assets.catalog.scan_types import ColumnScan
+    from fs_assets.catalog.scanner import scan_table
+
+    wh.execute("create table meta.gone as select 1 as n")
+    wh.execute("create view governed.g as select n from meta.gone")
+    cols = wh.execute(
+        "select column_name, ordinal_position, data_type, true from information_schema.columns "
+        "where table_name = 'g'"
+    ).fetchall()
+    wh.execute("drop table meta.gone")  # any read of the view now fails
+    copied = {"n": ColumnScan("n", 1, "INTEGER", True, 0, 1, "1", "1")}
+    got = scan_table(wh, "governed", "g", "VIEW", copied=copied, cols=cols, rows=1)
+    assert got.row_count == 1 and got.columns[0].max_value == "1"
+    with pytest.raises(duckdb.Error):  # without the count it is read (and here fails)
+        scan_table(wh, "governed", "g", "VIEW", copied=copied, cols=cols)

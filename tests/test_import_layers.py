@@ -87,3 +87,23 @@ def test_the_walk_sees_dagster_where_it_is(graph: grimp.ImportGraph) -> None:
     assert graph.chain_exists(
         importer="fs_assets.defs", imported="fs_assets.model", as_packages=True
     )
+
+
+def test_loading_the_definitions_does_not_import_the_generator() -> None:
+    """Every run process loads the definitions: the data generator (and Faker) is only for
+    `mock_sources`, which imports it when it runs. Checked in a fresh interpreter."""
+    import subprocess
+
+    probe = (
+        "import sys, fs_assets.definitions; print(sorted(m for m in sys.modules "
+        "if m == 'faker' or m.startswith('fs_assets.generator')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", probe],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -39,3 +39,5 @@ class StoredProfile:
     scanned_at: dt.datetime
     # column name -> (position, type, null count, distinct count, min, max)
     columns: dict[str, tuple]
+    # The small table's content fingerprint then (fingerprint.py); None: not taken.
+    fingerprint: str | None = None

@@ -11,12 +11,13 @@ both by name.
 Min and max of PII-tagged columns are not copied into the catalog: the catalog is read
 by people who may not read the data (a min e-mail address is an e-mail address).
 
-Only tables whose data changed since the last scan are profiled again (`reusable`): a
-table keeps its stored profile when its producing asset has not materialized since, its
-row count and columns are the same, and it is not small (small tables are rescanned, it
-costs nothing); a view keeps its profile when its producer has not materialized since and
-no table or view its SQL names changed (a small table profiled again counts only when
-its data may have changed or its profile differs). A changed raw history or history view
+Only tables whose data changed since the last scan are profiled again: a table keeps its
+stored profile when its producing asset has not materialized since and its row count and
+columns are the same; a small table (written outside materializations too) when its
+columns and its content fingerprint are the same (fingerprint.py); a view keeps its
+profile when its producer has not materialized since and no table or view its SQL names
+changed (a small table profiled again counts only when its data may have changed or its
+profile differs). A changed raw history or history view
 is profiled from the change where that is exact (derive.py). `scanned_at` says when each
 profile was taken; the scanner's metadata lists what it rescanned, reused and derived.
 
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from fs_assets.catalog.derive import UnionOf, appended_scan, union_scan
+from fs_assets.catalog.fingerprint import estimated_rows, fingerprints
 from fs_assets.catalog.scan_types import ColumnScan, StoredProfile, TableScan
 from fs_assets.catalog.specs import (
     CATALOG_SCHEMA,
@@ -53,8 +55,9 @@ from fs_assets.model.rules import q
 SKIPPED_SCHEMAS = (CATALOG_SCHEMA, "information_schema", "pg_catalog")
 
 LastMaterialized = Callable[[KeyPath], dt.datetime | None]
-# Tables with fewer rows are profiled on every scan (the meta and quarantine tables, some
-# written outside any materialization); larger ones only when their data changed.
+# Tables with fewer rows (the meta and quarantine tables, some written outside any
+# materialization) keep their profile only while their content fingerprint is the same;
+# larger ones while their producer has not materialized and their row count is the same.
 SMALL_TABLE_ROWS = 10_000
 
 
@@ -86,6 +89,8 @@ class ScanResult:
     reused: dict[str, dt.datetime] = field(default_factory=dict)
     # Tables profiled again from what changed (derive.py), not from every row.
     derived: set[str] = field(default_factory=set)
+    # Small tables' content fingerprints, taken before they were profiled (or reused).
+    fingerprints: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def rescanned(self) -> list[str]:
@@ -119,6 +124,7 @@ class ScanResult:
                     or None,
                     "last_materialized": self.last_materialized.get(t.name),
                     "scanned_at": self.reused.get(t.name, self.scanned_at),
+                    "content_fingerprint": self.fingerprints.get(t.name),
                 }
             )
         return rows
@@ -200,13 +206,15 @@ def scan_table(
     masked: set[str] | frozenset[str] = frozenset(),
     copied: Mapping[str, ColumnScan] | None = None,
     cols: list[tuple] | None = None,
+    rows: int | None = None,
 ) -> TableScan:
     """Profile one table in a single aggregate query (names come from the catalog, quoted).
 
     `masked` columns of a view are left out of the query (so DuckDB never computes them)
     and recorded without statistics; `copied` columns (a view's pass-through columns, see
     SameRows) are left out and take the given profile. `cols`: the table's columns when the
-    caller has them (`all_columns`).
+    caller has them (`all_columns`); `rows`: its row count when the caller just counted it
+    (then a view whose columns are all copied or masked is not read again).
     """
     hidden = masked if table_type == "VIEW" else frozenset()
     copied = {n: c for n, c in (copied or {}).items() if n not in hidden}  # masked wins
@@ -220,7 +228,10 @@ def scan_table(
             exprs += ["null::varchar", "null::varchar"]
         else:
             exprs += [f"min({c})::varchar", f"max({c})::varchar"]
-    row = conn.execute(f"select {', '.join(exprs)} from {q(schema)}.{q(table)}").fetchone()
+    if profiled or rows is None:
+        row = conn.execute(f"select {', '.join(exprs)} from {q(schema)}.{q(table)}").fetchone()
+    else:
+        row = (rows,)
     total = int(row[0])
     stats = {name: row[1 + 4 * i : 5 + 4 * i] for i, (name, _, _, _) in enumerate(profiled)}
     scans = []
@@ -256,12 +267,20 @@ def stored_profiles(conn: duckdb.DuckDBPyConnection) -> dict[str, StoredProfile]
     ).fetchone()[0]
     if found < 2:
         return {}
+    # A catalog written before fingerprints were kept has none: its small tables are
+    # profiled once more.
+    (has_fp,) = conn.execute(
+        "select count(*) from information_schema.columns where table_catalog = "
+        "current_database() and table_schema = ? and table_name = ? and column_name = ?",
+        [CATALOG_SCHEMA, TABLES_NAME, "content_fingerprint"],
+    ).fetchone()
+    fp = "content_fingerprint" if has_fp else "null"
     profiles: dict[str, StoredProfile] = {}
-    for schema, table, kind, rows, last, scanned in conn.execute(
+    for schema, table, kind, rows, last, scanned, fingerprint in conn.execute(
         "select table_schema, table_name, table_type, row_count, last_materialized, "
-        f"scanned_at from {TABLES_TABLE}"
+        f"scanned_at, {fp} from {TABLES_TABLE}"
     ).fetchall():
-        profiles[f"{schema}.{table}"] = StoredProfile(kind, rows, last, scanned, {})
+        profiles[f"{schema}.{table}"] = StoredProfile(kind, rows, last, scanned, {}, fingerprint)
     for schema, table, name, *stats in conn.execute(
         "select table_schema, table_name, column_name, ordinal_position, data_type, "
         f"null_count, distinct_count, min_value, max_value from {COLUMNS_TABLE}"
@@ -332,16 +351,17 @@ def _copied_profile(
     same: SameRows | None,
     scans: Mapping[str, TableScan],
     cols: list[tuple],
-) -> dict[str, ColumnScan]:
+) -> tuple[dict[str, ColumnScan], int | None]:
     """The profile of `name`'s pass-through columns from its source's scan, when the view
-    has the source's row count (otherwise none: the view is profiled in full)."""
+    has the source's row count (otherwise none: the view is profiled in full), and the
+    view's row count when it was counted."""
     source = scans.get(same.source) if same else None
     if same is None or source is None:
-        return {}
+        return {}, None
     schema, table = name.split(".", 1)
     (rows,) = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchall()[0]
     if rows != source.row_count:
-        return {}
+        return {}, rows
     types = {c[0]: str(c[2]) for c in cols}
     copied = {
         c.name: c
@@ -355,7 +375,7 @@ def _copied_profile(
             for c in sibling.columns
             if c.name in same.shared and types.get(c.name) == c.data_type
         }
-    return copied
+    return copied, rows
 
 
 def scan_warehouse(
@@ -389,6 +409,10 @@ def scan_warehouse(
     scans: dict[str, TableScan] = {}
     kinds = {f"{s}.{t}": k for s, t, k in listed}
     reads = {v: _names_in(sql, names - {v}) for v, sql in views.items() if v in names}
+    # Fingerprints before any profile (a write in between makes the next scan profile
+    # again, never keep a stale profile), and with `reuse=False` too, for the next scan.
+    small = {n for n, rows in estimated_rows(conn).items() if rows < SMALL_TABLE_ROWS}
+    result.fingerprints = fingerprints(conn, small & names)
     for name in _data_order(kinds, reads):
         schema, table = name.split(".", 1)
         table_type, cols = kinds[name], columns.get(name, [])
@@ -400,9 +424,18 @@ def scan_warehouse(
             and prev.last_materialized == last
             and _same_columns(cols, prev)
         )
+        same_content = (
+            prev is not None
+            and prev.table_type == table_type
+            and prev.fingerprint is not None
+            and result.fingerprints.get(name) == prev.fingerprint
+            and _same_columns(cols, prev)
+        )
         if table_type == "VIEW":
             unchanged = unchanged and bool(reads.get(name)) and not (reads[name] & changed)
             keep = unchanged
+        elif same_content:
+            unchanged = keep = True
         else:
             if unchanged:
                 rows = conn.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0]
@@ -424,9 +457,9 @@ def scan_warehouse(
             scans[name] = derived
             result.derived.add(name)
         else:
-            copied = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
+            copied, rows = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
             scans[name] = scan_table(
-                conn, schema, table, table_type, pii, masked, copied, cols=cols
+                conn, schema, table, table_type, pii, masked, copied, cols=cols, rows=rows
             )
         if not (unchanged and _same_profile(scans[name], prev)):
             changed.add(name)

@@ -36,6 +36,11 @@ TABLES_SCHEMA = _schema(
     ("pii_columns", "VARCHAR", "Columns tagged PII, comma-separated, with their tag."),
     ("last_materialized", "TIMESTAMP", "Latest materialization of the producing asset (UTC)."),
     ("scanned_at", "TIMESTAMP", "When the scanner last profiled the table (UTC)."),
+    (
+        "content_fingerprint",
+        "VARCHAR",
+        "Keyed hash of a small table's rows when profiled: the same rows keep the profile.",
+    ),
 )
 
 COLUMNS_SCHEMA = _schema(

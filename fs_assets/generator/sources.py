@@ -34,6 +34,7 @@ from fs_assets.generator.sources_noise import (
 )
 from fs_assets.identity.attributes import ATTRIBUTES, SOURCES_DIR
 from fs_assets.identity.canonical import read_source
+from fs_assets.identity.evaluate import truth_path
 from fs_assets.identity.mapping import SourceMapping, load_mappings
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.value_sets import AS_OF
@@ -85,11 +86,6 @@ class SourcesStats:
     files: list[Path] = field(default_factory=list)
     truth: Path | None = None
     people: int = 0
-
-
-def truth_path(landing: Path) -> Path:
-    """The truth file, beside the landing folder (never in it): ids only, no PII."""
-    return landing.parent / f"{landing.name}.sources.truth.csv"
 
 
 def _core_people(landing: Path, core: SourceMapping) -> list[dict[str, Any]]:

@@ -17,6 +17,13 @@ TRUTH_COLUMNS = ("source", "source_id", "person_id")
 _TRUTH = "_identity_truth"
 
 
+def truth_path(landing: Path) -> Path:
+    """The generator's truth file of the sources, beside the landing folder (never in it):
+    ids only, no PII. Here, not in the generator, so the checks reading it do not import
+    the generator (and Faker) into every run's definitions."""
+    return landing.parent / f"{landing.name}.sources.truth.csv"
+
+
 @dataclass(frozen=True)
 class PairwiseScore:
     """Pair counts and the two rates (1.0 when there is nothing to find or to get wrong)."""

@@ -9,7 +9,6 @@ are written by `regional.write_partitions`, table and Hive Parquet in one step.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,9 +33,7 @@ from fs_assets.transforms.landing_files import (
     BatchFallback,
     LandingFileError,
     PendingFile,
-    batch_key,
     explain_read_error,
-    file_layout,
     relation_sql,
 )
 from fs_assets.transforms.mastering import build_mastered
@@ -49,12 +46,12 @@ from fs_assets.transforms.raw_history import (
     cross_file_conflicts_sql,
     ensure_tables,
     held_versions_sql,
-    ledger_precheck,
     next_ingest_id,
     numbered_source_sql,
+    plan_ingest,
     raw_counts_sql,
     record_outcome,
-    refused_symlink,
+    reject_file,
     repeats_sql,
     stage_fresh_sql,
     stage_params,
@@ -159,21 +156,7 @@ def _merge_one(
     try:
         return _merge(conn, ent, [f], run_id)[f.index]
     except LandingFileError as err:
-        return _reject(conn, ent, f.path, f.sha, f.now, err, run_id)
-
-
-def _reject(
-    conn: duckdb.DuckDBPyConnection,
-    ent: Entity,
-    path: Path,
-    sha: str,
-    now: dt.datetime,
-    err: LandingFileError,
-    run_id: str | None,
-) -> IngestOutcome:
-    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
-    record_outcome(conn, ent, path, sha, outcome, run_id, now)
-    return outcome
+        return reject_file(conn, ent, f.path, f.sha, f.now, err, run_id)
 
 
 def ingest_files(
@@ -192,30 +175,9 @@ def ingest_files(
     bad file is rejected alone and the good ones land. Never raises for bad input.
     """
     ensure_tables(conn, ent)
-    outcomes: dict[int, IngestOutcome] = {}
-    groups: dict[tuple[object, ...], list[PendingFile]] = {}
-    twins: list[int] = []  # same bytes as a file before it in this call
-    shas: set[str] = set()
-    for index, original in enumerate(paths):
-        if original.is_symlink():
-            outcomes[index] = refused_symlink(conn, ent, original, run_id)
-            continue
-        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
-        if done:
-            outcomes[index] = done
-        elif sha in shas:
-            twins.append(index)
-        else:
-            shas.add(sha)
-            try:
-                layout = file_layout(conn, ent, path)
-            except LandingFileError as err:
-                outcomes[index] = _reject(conn, ent, path, sha, now, err, run_id)
-                continue
-            groups.setdefault(batch_key(layout), []).append(
-                PendingFile(index, path, sha, now, layout)
-            )
-    for files in groups.values():
+    plan = plan_ingest(conn, ent, paths, run_id)
+    outcomes = plan.outcomes
+    for files in plan.groups.values():
         try:
             outcomes.update(
                 _merge(conn, ent, files, run_id)
@@ -225,7 +187,7 @@ def ingest_files(
         except BatchFallback:
             for f in files:
                 outcomes[f.index] = _merge_one(conn, ent, f, run_id)
-    for index in twins:  # its twin is in the ledger now: a duplicate, or read again
+    for index in plan.twins:  # its twin is in the ledger now: a duplicate, or read again
         outcomes[index] = ingest_files(conn, ent, [paths[index]], run_id)[0]
     return [outcomes[i] for i in range(len(paths))]
 

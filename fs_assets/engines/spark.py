@@ -73,8 +73,6 @@ from fs_assets.transforms.landing_files import (
     FileLayout,
     LandingFileError,
     PendingFile,
-    batch_key,
-    file_layout,
     hadoop_literal_path,
 )
 from fs_assets.transforms.mastering import (
@@ -107,11 +105,11 @@ from fs_assets.transforms.raw_history import (
     cross_file_conflicts_sql,
     ensure_ledger,
     held_versions_sql,
-    ledger_precheck,
     next_ingest_id,
+    plan_ingest,
     raw_counts_sql,
     record_outcome,
-    refused_symlink,
+    reject_file,
     repeats_sql,
     stage_params,
     stage_sql,
@@ -767,21 +765,7 @@ def _merge_one(
     try:
         return _merge(wh, ent, [f], run_id)[f.index]
     except LandingFileError as err:
-        return _reject(wh.control, ent, f.path, f.sha, f.now, err, run_id)
-
-
-def _reject(
-    conn: duckdb.DuckDBPyConnection,
-    ent: Entity,
-    path: Path,
-    sha: str,
-    now: dt.datetime,
-    err: LandingFileError,
-    run_id: str | None,
-) -> IngestOutcome:
-    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
-    record_outcome(conn, ent, path, sha, outcome, run_id, now)
-    return outcome
+        return reject_file(wh.control, ent, f.path, f.sha, f.now, err, run_id)
 
 
 def ingest_files(
@@ -799,30 +783,9 @@ def ingest_files(
     ensure_ledger(conn)
     publish_batches(wh, ent)  # catches up after a writer killed past its ledger commit
     drop_uncommitted_batches(wh, ent)
-    outcomes: dict[int, IngestOutcome] = {}
-    groups: dict[tuple[object, ...], list[PendingFile]] = {}
-    twins: list[int] = []  # same bytes as a file before it in this call
-    shas: set[str] = set()
-    for index, original in enumerate(paths):
-        if original.is_symlink():
-            outcomes[index] = refused_symlink(conn, ent, original, run_id)
-            continue
-        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
-        if done:
-            outcomes[index] = done
-        elif sha in shas:
-            twins.append(index)
-        else:
-            shas.add(sha)
-            try:
-                layout = file_layout(conn, ent, path)
-            except LandingFileError as err:
-                outcomes[index] = _reject(conn, ent, path, sha, now, err, run_id)
-                continue
-            groups.setdefault(batch_key(layout), []).append(
-                PendingFile(index, path, sha, now, layout)
-            )
-    for files in groups.values():
+    plan = plan_ingest(conn, ent, paths, run_id)
+    outcomes = plan.outcomes
+    for files in plan.groups.values():
         try:
             outcomes.update(
                 _merge(wh, ent, files, run_id)
@@ -833,7 +796,7 @@ def ingest_files(
             for f in files:
                 outcomes[f.index] = _merge_one(wh, ent, f, run_id)
         publish_batches(wh, ent)
-    for index in twins:  # its twin is in the ledger now: a duplicate, or read again
+    for index in plan.twins:  # its twin is in the ledger now: a duplicate, or read again
         outcomes[index] = ingest_files(wh, ent, [paths[index]], run_id)[0]
     return [outcomes[i] for i in range(len(paths))]
 

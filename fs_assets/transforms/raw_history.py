@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,10 @@ from fs_assets.model.keys import LEDGER, LEDGER_ACCEPTED, ingest_rejects_table, 
 from fs_assets.model.rules import q
 from fs_assets.transforms.landing_files import (
     CONTROL_CHARACTERS,
+    LandingFileError,
+    PendingFile,
+    batch_key,
+    file_layout,
     sha256_of,
 )
 
@@ -272,6 +277,63 @@ def ledger_precheck(
         record_outcome(conn, ent, path, sha, outcome, run_id, now)
         return path, sha, now, outcome
     return path, sha, now, None
+
+
+def reject_file(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    path: Path,
+    sha: str,
+    now: dt.datetime,
+    err: LandingFileError,
+    run_id: str | None,
+) -> IngestOutcome:
+    """Record a landing file as rejected whole, with the reason and line of `err`."""
+    outcome = IngestOutcome(str(path), "rejected", error=err.reason, error_line=err.line)
+    record_outcome(conn, ent, path, sha, outcome, run_id, now)
+    return outcome
+
+
+@dataclass
+class IngestPlan:
+    """What `plan_ingest` settled and what is left to merge: outcomes by position in the
+    caller's list, the new files grouped by layout (one merge each), and the positions of
+    files with the same bytes as one before them in the call (ingested after it)."""
+
+    outcomes: dict[int, IngestOutcome]
+    groups: dict[tuple[object, ...], list[PendingFile]]
+    twins: list[int]
+
+
+def plan_ingest(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, paths: Sequence[Path], run_id: str | None
+) -> IngestPlan:
+    """Both engines' first step of a batch ingest: symlinks are refused without being
+    followed, files already in the ledger skipped or recorded as duplicates, files whose
+    header, bytes or types are wrong rejected (each recorded in the ledger), and the rest
+    grouped by layout for one merge per group."""
+    plan = IngestPlan({}, {}, [])
+    shas: set[str] = set()
+    for index, original in enumerate(paths):
+        if original.is_symlink():
+            plan.outcomes[index] = refused_symlink(conn, ent, original, run_id)
+            continue
+        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
+        if done:
+            plan.outcomes[index] = done
+        elif sha in shas:
+            plan.twins.append(index)
+        else:
+            shas.add(sha)
+            try:
+                layout = file_layout(conn, ent, path)
+            except LandingFileError as err:
+                plan.outcomes[index] = reject_file(conn, ent, path, sha, now, err, run_id)
+                continue
+            plan.groups.setdefault(batch_key(layout), []).append(
+                PendingFile(index, path, sha, now, layout)
+            )
+    return plan
 
 
 # The batch merge (every new file of an entity in one statement): its SQL, both engines.

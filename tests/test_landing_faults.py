@@ -15,6 +15,8 @@ import errno
 import json
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import LEDGER
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms import landing_files
+from fs_assets.transforms.landing_files import wait_until_settled
 from fs_assets.transforms.mastering import build_mastered
 from resources import default_resources
 
@@ -446,3 +449,55 @@ def test_read_only_rejected_folder_is_named_before_anything_is_read(
     assert (folder / "bad.csv").exists() and (folder / "good.csv").exists()
     assert run_raw(home).success  # writable again: the next run succeeds
     assert not (folder / "bad.csv").exists()
+
+
+# --- a file still being copied --------------------------------------------------------------
+
+
+def _write_in_parts(path: Path, parts: int, pause_s: float) -> threading.Thread:
+    """Append to `path` in `parts` pieces, `pause_s` apart, in a thread (a slow copy)."""
+
+    def write() -> None:
+        with path.open("ab") as handle:
+            for i in range(parts):
+                handle.write(f"part {i}\n".encode())
+                handle.flush()
+                time.sleep(pause_s)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return writer
+
+
+def test_a_file_still_being_copied_is_read_only_once_quiet(tmp_path: Path) -> None:
+    """A run waits for a file written in parts until it has been quiet for the settle
+    time, so it is never read cut mid-copy; an old file is ready at once."""
+    old = tmp_path / "old.csv"
+    old.write_text("a\n")
+    os.utime(old, (time.time() - 60, time.time() - 60))
+    copying = tmp_path / "copying.csv"
+    copying.write_bytes(b"")
+    started = time.monotonic()
+    writer = _write_in_parts(copying, parts=4, pause_s=0.3)
+    settled = wait_until_settled([copying, old], settle_s=0.6, max_wait_s=20)
+    waited = time.monotonic() - started
+    writer.join()
+    assert settled.ready == [copying, old] and not settled.changing and not settled.gone
+    assert waited >= 1.2 + 0.6 - 0.3  # the writer's parts, then (almost) a quiet settle time
+    assert copying.read_text().count("part") == 4  # it was whole when it was ready
+
+
+def test_a_file_still_changing_when_the_wait_ends_is_left_for_the_next_run(
+    tmp_path: Path,
+) -> None:
+    """Still written to when the wait ends: not ready (left in place, not in the ledger);
+    a file that goes away while waited for is named as gone."""
+    busy = tmp_path / "busy.csv"
+    busy.write_bytes(b"")
+    vanishing = tmp_path / "vanishing.csv"
+    vanishing.write_text("x\n")
+    writer = _write_in_parts(busy, parts=10, pause_s=0.2)
+    vanishing.unlink()
+    settled = wait_until_settled([busy, vanishing], settle_s=1.0, max_wait_s=0.8)
+    writer.join()
+    assert settled.changing == [busy] and settled.gone == [vanishing] and not settled.ready

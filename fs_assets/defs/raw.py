@@ -9,7 +9,13 @@ from fs_assets.defs.metadata import column_schema, table_name
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import OWNER
-from fs_assets.transforms.landing_files import LandingFolderError, check_writable
+from fs_assets.transforms.landing_files import (
+    SETTLE_S,
+    SETTLE_WAIT_S,
+    LandingFolderError,
+    check_writable,
+    wait_until_settled,
+)
 from fs_assets.transforms.raw_history import IngestOutcome
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
@@ -139,7 +145,18 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         landing: LandingZoneResource,
     ) -> dg.MaterializeResult:
-        files, folders = _checked_listing(context, landing, ent)
+        entries, folders = _checked_listing(context, landing, ent)
+        settled = wait_until_settled(entries)
+        for path in settled.changing:
+            context.log.warning(
+                f"{path} was still being written after {SETTLE_WAIT_S:.0f} s and is not read "
+                "in this run: the next run (or the landing sensor) ingests it once it stays "
+                f"unchanged for {SETTLE_S} s; land big files under a name starting with '.' "
+                "or '_' and rename them when complete"
+            )
+        for path in settled.gone:
+            context.log.warning(f"{path} went away before it could be read; nothing ingested")
+        files = settled.ready
         with warehouse.open_engine() as engine:
             ingested = engine.ingest(ent, files, context.run_id)
         outcomes = _report_outcomes(context, landing, ent, files, ingested.outcomes)
@@ -160,6 +177,9 @@ def build_raw_asset(ent: Entity) -> dg.AssetsDefinition:
                     [o.path for o in outcomes if o.status == "ingested" and o.rows_read == 0]
                 ),
                 "folders_ignored": dg.MetadataValue.json([str(p) for p in folders]),
+                "files_still_being_written": dg.MetadataValue.json(
+                    [str(p) for p in settled.changing]
+                ),
                 "ingestion": dg.MetadataValue.md(_outcomes_markdown(outcomes)),
                 # The files this run read, for OpenLineage (fs_assets/lineage/landing.py).
                 "landing_files": dg.MetadataValue.json(

@@ -21,6 +21,7 @@ import io
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ import duckdb
 from fs_assets.model.columns import Column, Entity
 
 LANDING_SUFFIXES = (".csv", ".parquet")
+# A file written to within SETTLE_S seconds may still be being copied: a run waits until it
+# has been quiet that long, at most SETTLE_WAIT_S, and leaves a file still changing then
+# for the next run. (The sensor asks for the same size and mtime on two ticks.)
+SETTLE_S = 2.5
+SETTLE_WAIT_S = 60.0
 # Names a writer gives the unnamed index column: pandas '' (DuckDB reads it as column0),
 # Spark '_c0', pandas re-read 'Unnamed: 0'.
 INDEX_COLUMN_NAMES = frozenset({"", "column0", "c0", "unnamed_0", "index"})
@@ -105,6 +111,45 @@ def list_landing(folder: Path) -> LandingListing:
         elif is_landing_file(path):
             listing.files.append(path)
     return listing
+
+
+@dataclass(frozen=True)
+class Settled:
+    """`wait_until_settled`'s answer: files quiet for the settle time, files still being
+    written when the wait ended, files that went away while waited for."""
+
+    ready: list[Path]
+    changing: list[Path]
+    gone: list[Path]
+
+
+def wait_until_settled(
+    paths: Sequence[Path], settle_s: float = SETTLE_S, max_wait_s: float = SETTLE_WAIT_S
+) -> Settled:
+    """Wait until every file has not been written to for `settle_s` seconds (its mtime that
+    old), at most `max_wait_s` in all; a file cut mid-copy is never read as if whole.
+    Symbolic links are not followed: they are ready at once (they are refused anyway)."""
+    deadline = time.monotonic() + max_wait_s
+    pending = {p: -1 for p in paths if not p.is_symlink()}
+    ready = [p for p in paths if p.is_symlink()]
+    gone: list[Path] = []
+    while pending:
+        now = time.time()
+        for path in list(pending):
+            try:
+                mtime = path.stat().st_mtime
+            except FileNotFoundError:
+                gone.append(path)
+                del pending[path]
+                continue
+            if now - mtime >= settle_s:
+                ready.append(path)
+                del pending[path]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+    order = {p: i for i, p in enumerate(paths)}
+    return Settled(sorted(ready, key=order.__getitem__), list(pending), gone)
 
 
 def duckdb_literal_path(path: Path) -> str:

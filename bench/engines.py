@@ -105,7 +105,9 @@ def update_file(home: Path) -> Path:
 def phase_spark(
     home: Path, step: str, master: str, memory: str, partitions: int, full_update: bool = False
 ) -> dict:
-    from fs_assets.engines import spark as engine
+    from fs_assets.engines import spark_ingest as si
+    from fs_assets.engines import spark_mastering as sm
+    from fs_assets.engines import spark_warehouse as sw
     from fs_assets.model.entities import ENTITIES
 
     conf = {
@@ -113,7 +115,7 @@ def phase_spark(
         "spark.sql.shuffle.partitions": str(partitions),
     }
     started = time.perf_counter()
-    with engine.spark_warehouse(
+    with sw.spark_warehouse(
         str(home / "spark" / "warehouse"), home / "spark" / "control.duckdb", master, conf
     ) as wh:
         wh.spark.sparkContext.setLogLevel("ERROR")
@@ -123,13 +125,13 @@ def phase_spark(
         modes: dict[str, str] = {}
         for name, ent in ENTITIES.items():
             if step == "raw":
-                engine.ingest_files(wh, ent, landing_files(home, name))
-                out[name] = wh.read("raw", name, engine.raw_ddl(ent)).count()
+                si.ingest_files(wh, ent, landing_files(home, name))
+                out[name] = wh.read("raw", name, sw.raw_ddl(ent)).count()
             else:
                 if step == "update" and name == "customer":
-                    engine.ingest_files(wh, ent, [update_file(home)])
+                    si.ingest_files(wh, ent, [update_file(home)])
                 full = full_update and step == "update"
-                modes[name] = engine.build_mastered(wh, ent, full_refresh=full).mode
+                modes[name] = sm.build_mastered(wh, ent, full_refresh=full).mode
                 out[name] = wh.read("mastered", name).count()
         seconds = time.perf_counter() - start
         jvm = wh.spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]

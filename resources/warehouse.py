@@ -43,7 +43,8 @@ from fs_assets.transforms.duckdb_file import (
 )
 
 if TYPE_CHECKING:
-    from fs_assets.engines.spark import SparkEngine, SparkWarehouse
+    from fs_assets.engines.spark_engine import SparkEngine
+    from fs_assets.engines.spark_warehouse import SparkWarehouse
 
 LOG = logging.getLogger(__name__)
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -165,7 +166,7 @@ class WarehouseResource(dg.ConfigurableResource):
         )
 
     def _spark_engine(self) -> "SparkEngine":
-        from fs_assets.engines.spark import SparkEngine  # pyspark and sqlglot: optional
+        from fs_assets.engines.spark_engine import SparkEngine  # pyspark and sqlglot: optional
 
         return SparkEngine(
             control=self.duckdb_file,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fs_assets.app.build import BuildReport, build, print_summary
-from fs_assets.app.build_progress import BuildProgress
+from fs_assets.app.build_progress import CLEAR_LINE, BuildProgress
 from fs_assets.defs.regional import REGION_PARTITIONS
 from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 
@@ -66,7 +66,28 @@ def test_a_terminal_gets_one_line_rewritten(
     assert len(frames) > 1
     total = len(report.planned)
     assert frames[-1].startswith("[" + "#" * 24 + "]") and f"{total}/{total} assets" in frames[-1]
-    assert any(f"{REGION} " in f and f"/{PARTITIONS} partitions" in f for f in frames)
+    # the partitioned asset is named with its count once done; its partial counts show
+    # only if a redraw (every POLL_S) falls between two partitions, which a fast build
+    # may not give: test_a_partial_partition_count_is_drawn shows those frames
+    assert any(f"{REGION} ({PARTITIONS} partitions)" in f for f in frames)
+
+
+def test_a_partial_partition_count_is_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a partitioned asset is written, the line counts its partitions done so far."""
+    monkeypatch.setenv("COLUMNS", "200")
+    out = Terminal()
+    progress = BuildProgress(None, {REGION: PARTITIONS, "x": 0}, BuildReport("", True), out=out)
+    keys = REGION_PARTITIONS.get_partition_keys()
+    frames = []
+    for key in keys:
+        progress._materialized(REGION, key)
+        progress._draw()
+        frames.append(out.getvalue().rsplit(CLEAR_LINE, 1)[-1])
+    assert "0/2 assets" in frames[0] and f"{REGION} 1/{PARTITIONS} partitions" in frames[0]
+    assert f"{REGION} {PARTITIONS - 1}/{PARTITIONS} partitions" in frames[-2]
+    assert "1/2 assets" in frames[-1] and f"{REGION} ({PARTITIONS} partitions)" in frames[-1]
+    progress._materialized(REGION, keys[0])  # a partition seen twice counts once
+    assert progress.done == [REGION] and progress.current.endswith(f"({PARTITIONS} partitions)")
 
 
 def test_the_bar_never_wraps(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,7 +44,13 @@ CORE = (
     "fs_assets.engines",
     "fs_assets.engines.base",
     "fs_assets.engines.duckdb_engine",
-    "fs_assets.engines.spark",
+    "fs_assets.engines.spark_warehouse",
+    "fs_assets.engines.spark_ingest",
+    "fs_assets.engines.spark_mastering",
+    "fs_assets.engines.spark_regions",
+    "fs_assets.engines.spark_governed",
+    "fs_assets.engines.spark_marts",
+    "fs_assets.engines.spark_engine",
 )
 
 

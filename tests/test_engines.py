@@ -27,7 +27,10 @@ pytest.importorskip("pyspark")
 from asset_checks.rule_checks import key_duplicates, rule_failures
 from fs_assets.defs.governed import GovernedView, build_governed_views
 from fs_assets.engines import duckdb_engine
-from fs_assets.engines import spark as spark_engine
+from fs_assets.engines import spark_ingest as si
+from fs_assets.engines import spark_mastering as sm
+from fs_assets.engines import spark_regions as sr
+from fs_assets.engines import spark_warehouse as sw
 from fs_assets.engines.publish import current_batches, current_build, current_partitions
 from fs_assets.generator import generate_landing
 from fs_assets.model.columns import Entity
@@ -214,17 +217,17 @@ def duck(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 def spark_wh(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     home = tmp_path_factory.mktemp("spark")
     conf = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
-    with spark_engine.spark_warehouse(
+    with sw.spark_warehouse(
         str(home / "warehouse"), home / "control.duckdb", master="local[2]", conf=conf
     ) as wh:
         wh.spark.sparkContext.setLogLevel("ERROR")
         for ent in ENTITIES.values():  # every file of an entity in one batch
-            spark_engine.ingest_files(wh, ent, _files(landing, ent))
-        stats = {e: spark_engine.build_mastered(wh, ent) for e, ent in ENTITIES.items()}
+            si.ingest_files(wh, ent, _files(landing, ent))
+        stats = {e: sm.build_mastered(wh, ent) for e, ent in ENTITIES.items()}
         yield wh, stats
 
 
-def _parquet(wh: spark_engine.SparkWarehouse, schema: str, name: str, nested: bool) -> list[str]:
+def _parquet(wh: sw.SparkWarehouse, schema: str, name: str, nested: bool) -> list[str]:
     """A plain reader's files: the committed batch folders of a batch table, else the
     folder its build's manifest names (never the table folder itself: it holds other
     versions)."""
@@ -232,7 +235,7 @@ def _parquet(wh: spark_engine.SparkWarehouse, schema: str, name: str, nested: bo
         batches = current_batches(Path(wh.table_path(schema, name)))
         assert batches, f"{schema}.{name} has no committed batch"
         return [str(b / "*.parquet") for b in batches]
-    owner = spark_engine.build_owner(schema, name)
+    owner = sw.build_owner(schema, name)
     assert owner is not None, f"{schema}.{name} belongs to no build"
     folder = current_build(Path(wh.root), owner).get(f"{schema}/{name}")
     assert folder is not None, f"{schema}.{name} has no current version"
@@ -363,20 +366,18 @@ def test_spark_reads_every_hostile_name_literally(
         _write(folder / hostile, header, rows[20 * i + 10 : 20 * i + 15])
         paths += [folder / decoy, folder / hostile]
     merges: list[int] = []
-    merge = spark_engine._merge
+    merge = si._merge
 
-    def counted(
-        wh: spark_engine.SparkWarehouse, ent: Entity, files: list, run_id: str | None
-    ) -> dict:
+    def counted(wh: sw.SparkWarehouse, ent: Entity, files: list, run_id: str | None) -> dict:
         merges.append(len(files))
         return merge(wh, ent, files, run_id)
 
-    monkeypatch.setattr(spark_engine, "_merge", counted)
+    monkeypatch.setattr(si, "_merge", counted)
     wh = spark_wh[0]
     with duckdb.connect(str(tmp_path / "control.duckdb")) as control:
         control.execute("create schema meta")
-        fresh = spark_engine.SparkWarehouse(wh.spark, str(tmp_path / "wh"), control)
-        outcomes = spark_engine.ingest_files(fresh, ENTITIES["customer"], paths)
+        fresh = sw.SparkWarehouse(wh.spark, str(tmp_path / "wh"), control)
+        outcomes = si.ingest_files(fresh, ENTITIES["customer"], paths)
         got = control.execute(
             "select _source_file, count(*) from read_parquet(?) group by 1",
             [_parquet(fresh, "raw", "customer", True)],
@@ -479,7 +480,7 @@ def test_customer_by_region_hive_layout(duck, spark_wh) -> None:
     pairs = conn.execute(
         'select distinct country, state from mastered."customer" order by all limit 3'
     ).fetchall()
-    written = spark_engine.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+    written = sr.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
     folders = current_partitions(Path(wh.root) / EXPORT_NAME)
     for (country, state), rows in written.items():
         folder = folders[(country, state)]
@@ -758,19 +759,17 @@ def test_incremental_spark_mastering_equals_a_full_rebuild(
     header, rows = _update_rows(landing)
     _write(folder / "customer update 2.csv", header, rows)
     with duckdb.connect(str(inc / "control.duckdb")) as control:
-        work = spark_engine.SparkWarehouse(wh.spark, str(inc / "wh"), control)
-        (outcome,) = spark_engine.ingest_files(
-            work, ENTITIES["customer"], [folder / "customer update 2.csv"]
-        )
+        work = sw.SparkWarehouse(wh.spark, str(inc / "wh"), control)
+        (outcome,) = si.ingest_files(work, ENTITIES["customer"], [folder / "customer update 2.csv"])
     assert (outcome.status, outcome.rows_inserted) == ("ingested", 4)
     shutil.copytree(inc, full)
     stats = {}
     for home, full_refresh in ((inc, False), (full, True)):
         with duckdb.connect(str(home / "control.duckdb")) as control:
-            work = spark_engine.SparkWarehouse(wh.spark, str(home / "wh"), control)
+            work = sw.SparkWarehouse(wh.spark, str(home / "wh"), control)
             names = ("customer", "account") if full_refresh else ("customer", "product", "account")
             stats[full_refresh] = {
-                name: spark_engine.build_mastered(work, ENTITIES[name], full_refresh=full_refresh)
+                name: sm.build_mastered(work, ENTITIES[name], full_refresh=full_refresh)
                 for name in names
             }
     modes = {name: s.mode for name, s in stats[False].items()}
@@ -780,7 +779,7 @@ def test_incremental_spark_mastering_equals_a_full_rebuild(
     assert stats[False]["account"].keys_evaluated == 2
     for name in ("customer", "account"):
         ours, theirs = _build_rows(inc / "wh", name), _build_rows(full / "wh", name)
-        assert set(ours) == {f"{s}/{n}" for s, n in spark_engine.build_tables(name)}
+        assert set(ours) == {f"{s}/{n}" for s, n in sw.build_tables(name)}
         assert ours == theirs, name
     customer = _build_rows(inc / "wh", "customer")
     pending = customer["quarantine/customer_pending_corrections"]
@@ -794,10 +793,10 @@ def test_incremental_spark_mastering_equals_a_full_rebuild(
         [{**rows[0], "Modified At": "2026-06-01 00:00:00"}],
     )
     with duckdb.connect(str(inc / "control.duckdb")) as control:
-        work = spark_engine.SparkWarehouse(wh.spark, str(inc / "wh"), control)
-        spark_engine.ingest_files(work, ENTITIES["customer"], [folder / "customer update 3.csv"])
+        work = sw.SparkWarehouse(wh.spark, str(inc / "wh"), control)
+        si.ingest_files(work, ENTITIES["customer"], [folder / "customer update 3.csv"])
         account = work.build("account")
-        again = {n: spark_engine.build_mastered(work, ENTITIES[n]) for n in ("customer", "account")}
+        again = {n: sm.build_mastered(work, ENTITIES[n]) for n in ("customer", "account")}
         assert {n: s.mode for n, s in again.items()} == {
             "customer": "incremental",
             "account": "unchanged",

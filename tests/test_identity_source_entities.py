@@ -295,7 +295,7 @@ def test_sources_without_files_build_empty_tables_and_pass_their_checks(
 
 def test_the_spark_engine_refuses_a_sources_files_without_losing_them(tmp_path: Path) -> None:
     """Its datetime patterns are not strptime formats: a clear error, files left in place."""
-    from fs_assets.engines.spark import SourceFormatUnsupported, SparkEngine
+    from fs_assets.engines.spark_engine import SourceFormatUnsupported, SparkEngine
 
     engine = SparkEngine(control=None, root=str(tmp_path / "spark"))  # type: ignore[arg-type]
     path = tmp_path / "crm.csv"

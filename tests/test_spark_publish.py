@@ -86,10 +86,10 @@ def test_local_commit_replaces_the_pointer_whole_and_leaves_no_temp(tmp_path: Pa
 MANIFEST_WRITER = """
 import json, sys, time
 from pathlib import Path
-from fs_assets.engines import spark as se
+from fs_assets.engines import spark_regions as sr, spark_warehouse as sw
 
 root, me, other, pair = sys.argv[1:5]
-read = se.SparkWarehouse.read_pointer
+read = sw.SparkWarehouse.read_pointer
 def read_then_wait(self, folder):
     doc = read(self, folder)
     Path(root, me).touch()
@@ -97,10 +97,10 @@ def read_then_wait(self, folder):
     while not Path(root, other).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     return doc
-se.SparkWarehouse.read_pointer = read_then_wait
+sw.SparkWarehouse.read_pointer = read_then_wait
 country, state = json.loads(pair)
 folder = f"country={country}/state={state}/version-{me}"
-se.commit_partitions(se.SparkWarehouse(None, root, None), f"{root}/layout",
+sr.commit_partitions(sw.SparkWarehouse(None, root, None), f"{root}/layout",
                      [(country, state)], {(country, state): folder})
 """
 
@@ -133,27 +133,28 @@ CONF = {
 WRITER = """
 import json, os, signal, sys
 from pathlib import Path
-from fs_assets.engines import spark as se
+from fs_assets.engines import spark_ingest as si, spark_mastering as sm
+from fs_assets.engines import spark_regions as sr, spark_warehouse as sw
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
 
 root, control, step, arg = sys.argv[1:5]
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
-commit = se.commit_local
+commit = sw.commit_local
 def commit_then_die(*args, **kwargs):
     commit(*args, **kwargs)
     die()
-with se.spark_warehouse(root, Path(control), "local[1]", json.loads(os.environ["CONF"])) as wh:
+with sw.spark_warehouse(root, Path(control), "local[1]", json.loads(os.environ["CONF"])) as wh:
     if step == "build":  # killed at the first local commit of the build, or just after it
-        se.commit_local = commit_then_die if arg == "after" else die
-        se.build_mastered(wh, CUSTOMER, full_refresh=True)  # nothing new: only a full build writes
+        sw.commit_local = commit_then_die if arg == "after" else die
+        sm.build_mastered(wh, CUSTOMER, full_refresh=True)  # nothing new: only a full build writes
     elif step == "ingest":
-        se.record_outcome = die  # the batch is renamed in, its ledger row not committed
-        se.ingest_file(wh, CUSTOMER, Path(arg))
+        si.record_outcome = die  # the batch is renamed in, its ledger row not committed
+        si.ingest_file(wh, CUSTOMER, Path(arg))
     else:
-        se.SparkWarehouse.commit_doc = die  # partition folders moved in, no manifest
-        se.write_partitions(wh, [tuple(p) for p in json.loads(arg)], REGION_SELECT_SQL,
+        sw.SparkWarehouse.commit_doc = die  # partition folders moved in, no manifest
+        sr.write_partitions(wh, [tuple(p) for p in json.loads(arg)], REGION_SELECT_SQL,
                             EXPORT_NAME)
 print("the writer was not killed")
 """
@@ -162,7 +163,10 @@ print("the writer was not killed")
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[Path]]]:
     """A Spark warehouse with one customer file ingested, mastered and partitioned."""
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_ingest as si
+    from fs_assets.engines import spark_mastering as sm
+    from fs_assets.engines import spark_regions as sr
+    from fs_assets.engines import spark_warehouse as sw
     from fs_assets.generator import generate_landing
     from fs_assets.model.entities import CUSTOMER
     from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
@@ -172,14 +176,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list
     files = sorted((base / "landing" / "customer").glob("*.csv"))
     assert len(files) >= 2, "the generator must deliver customers in more than one file"
     home = base / "home"
-    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+    with sw.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
         wh.spark.sparkContext.setLogLevel("ERROR")
-        se.ingest_file(wh, CUSTOMER, files[0])
-        se.build_mastered(wh, CUSTOMER)
+        si.ingest_file(wh, CUSTOMER, files[0])
+        sm.build_mastered(wh, CUSTOMER)
         wh.register("mastered", CUSTOMER.name)
         pairs = [tuple(r) for r in wh.sql("select distinct country, state from mastered.customer")
                  .collect()]  # fmt: skip
-        se.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+        sr.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
     yield home, files
 
 
@@ -213,11 +217,11 @@ def _engine_view(home: Path) -> dict[str, str | None]:
     """The engine's own reader: the current folder of every table of a customer build."""
     from pyspark.sql import SparkSession
 
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_warehouse as sw
 
     with duckdb.connect() as control:
-        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(home / "wh"), control)
-        return {f"{s}/{n}": wh.current_path(s, n) for s, n in se.build_tables("customer")}
+        wh = sw.SparkWarehouse(SparkSession.builder.getOrCreate(), str(home / "wh"), control)
+        return {f"{s}/{n}": wh.current_path(s, n) for s, n in sw.build_tables("customer")}
 
 
 @pytest.mark.slow
@@ -227,7 +231,8 @@ def test_a_killed_build_leaves_all_old_or_all_new_tables(built, tmp_path: Path, 
     the whole previous build; killed right after it, the whole new one: never the new
     mastered table with the old history or quarantine (what moving a pointer per table
     left). The next build succeeds and leaves only its own versions."""
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_mastering as sm
+    from fs_assets.engines import spark_warehouse as sw
     from fs_assets.model.entities import CUSTOMER
 
     home = _copy(built, tmp_path)
@@ -241,9 +246,9 @@ def test_a_killed_build_leaves_all_old_or_all_new_tables(built, tmp_path: Path, 
     plain = current_build(home / "wh", "customer")
     assert {t: str(f) for t, f in plain.items()} == after  # plain readers agree
     assert _plain_rows(plain["mastered/customer"]) == rows
-    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+    with sw.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
         wh.retention_s = 0  # the next build drops every version it does not name
-        se.build_mastered(wh, CUSTOMER)
+        sm.build_mastered(wh, CUSTOMER)
     final = current_build(home / "wh", "customer")
     assert _plain_rows(final["mastered/customer"]) == rows
     for folder in final.values():
@@ -254,19 +259,20 @@ def _raw_count(home: Path) -> int:
     """raw.customer as the engine reads it (a fresh reader on the writer's ledger)."""
     from pyspark.sql import SparkSession
 
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_warehouse as sw
     from fs_assets.model.entities import CUSTOMER
 
     with duckdb.connect(str(home / "control.duckdb"), read_only=True) as control:
-        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(home / "wh"), control)
-        return wh.read("raw", CUSTOMER.name, se.raw_ddl(CUSTOMER)).count()
+        wh = sw.SparkWarehouse(SparkSession.builder.getOrCreate(), str(home / "wh"), control)
+        return wh.read("raw", CUSTOMER.name, sw.raw_ddl(CUSTOMER)).count()
 
 
 @pytest.mark.slow
 def test_a_killed_ingest_is_invisible_dropped_and_read_again(built, tmp_path: Path) -> None:
     """Killed after its batch folder is renamed in but before its ledger row commits: no
     reader sees the batch; the next ingest drops it and reads the file exactly once."""
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_ingest as si
+    from fs_assets.engines import spark_warehouse as sw
     from fs_assets.model.entities import CUSTOMER
 
     home, second = _copy(built, tmp_path), built[1][1]
@@ -277,10 +283,10 @@ def test_a_killed_ingest_is_invisible_dropped_and_read_again(built, tmp_path: Pa
     assert len(sorted(p.name for p in raw.iterdir())) == len(batches) + 1  # renamed in whole
     assert _raw_count(home) == rows, "a batch the ledger lacks must not be read"
     assert current_batches(raw) == committed
-    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
-        outcome = se.ingest_file(wh, CUSTOMER, second)
+    with sw.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+        outcome = si.ingest_file(wh, CUSTOMER, second)
         assert outcome.status == "ingested" and outcome.rows_inserted > 0
-        wh.register("raw", CUSTOMER.name, se.raw_ddl(CUSTOMER))  # with the new batch
+        wh.register("raw", CUSTOMER.name, sw.raw_ddl(CUSTOMER))  # with the new batch
         counts = wh.execute(
             "select count(*), count(distinct (cust_id, _modified_ts)) from raw.customer"
         ).fetchone()
@@ -306,13 +312,14 @@ def test_an_ingest_killed_after_its_ledger_commit_is_read_once(
     """Killed after the ledger row commits but before the batch manifest is rewritten: the
     engine reads the batch (the ledger commits it), a plain reader sees the batches before
     it (never a half state), and the next ingest skips the file and catches the manifest up."""
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_ingest as si
+    from fs_assets.engines import spark_warehouse as sw
     from fs_assets.model.entities import CUSTOMER
 
     home, second = _copy(built, tmp_path), built[1][1]
     raw = home / "wh" / "raw" / "customer"
     committed, rows = current_batches(raw), _raw_count(home)
-    publish, calls = se.publish_batches, []
+    publish, calls = si.publish_batches, []
 
     def killed_after_commit(wh, ent) -> None:
         calls.append(ent.name)
@@ -320,16 +327,16 @@ def test_an_ingest_killed_after_its_ledger_commit_is_read_once(
             raise _Killed
         publish(wh, ent)
 
-    monkeypatch.setattr(se, "publish_batches", killed_after_commit)
+    monkeypatch.setattr(si, "publish_batches", killed_after_commit)
     home_wh, control = str(home / "wh"), home / "control.duckdb"
-    with se.spark_warehouse(home_wh, control, "local[1]", CONF) as wh, pytest.raises(_Killed):
-        se.ingest_file(wh, CUSTOMER, second)
-    monkeypatch.setattr(se, "publish_batches", publish)
+    with sw.spark_warehouse(home_wh, control, "local[1]", CONF) as wh, pytest.raises(_Killed):
+        si.ingest_file(wh, CUSTOMER, second)
+    monkeypatch.setattr(si, "publish_batches", publish)
     assert current_batches(raw) == committed
     inserted = _raw_count(home) - rows
     assert inserted > 0
-    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
-        assert se.ingest_file(wh, CUSTOMER, second).status == "skipped"
+    with sw.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+        assert si.ingest_file(wh, CUSTOMER, second).status == "skipped"
     assert _raw_count(home) == rows + inserted
     assert len(current_batches(raw)) == len(committed) + 1
     with duckdb.connect() as conn:
@@ -342,7 +349,8 @@ def test_an_ingest_killed_after_its_ledger_commit_is_read_once(
 
 @pytest.mark.slow
 def test_a_killed_partition_write_leaves_every_partition_readable(built, tmp_path: Path) -> None:
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_regions as sr
+    from fs_assets.engines import spark_warehouse as sw
     from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
 
     home = _copy(built, tmp_path)
@@ -353,9 +361,9 @@ def test_a_killed_partition_write_leaves_every_partition_readable(built, tmp_pat
     _kill_writer(home, "regions", json.dumps(pairs))
     assert current_partitions(layout) == before
     assert {pair: _plain_rows(folder) for pair, folder in before.items()} == rows
-    with se.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
+    with sw.spark_warehouse(str(home / "wh"), home / "control.duckdb", "local[1]", CONF) as wh:
         wh.retention_s = 0
-        written = se.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
+        written = sr.write_partitions(wh, pairs, REGION_SELECT_SQL, EXPORT_NAME)
     after = current_partitions(layout)
     for pair in pairs:
         assert after[pair] != before[pair] and _plain_rows(after[pair]) == rows[pair]
@@ -376,13 +384,13 @@ def test_the_hadoop_pointer_commit_replaces_the_pointer(
     (one PUT), run through Hadoop's local filesystem: each replaces the pointer whole."""
     from pyspark.sql import SparkSession
 
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_warehouse as sw
 
-    monkeypatch.setattr(se, "local_path", lambda _uri: None)
-    monkeypatch.setattr(se, "is_object_store", lambda _uri: object_store)
+    monkeypatch.setattr(sw, "local_path", lambda _uri: None)
+    monkeypatch.setattr(sw, "is_object_store", lambda _uri: object_store)
     session = SparkSession.builder.getOrCreate()  # the fixture's, still running
     with duckdb.connect() as control:
-        wh = se.SparkWarehouse(session, str(tmp_path), control)
+        wh = sw.SparkWarehouse(session, str(tmp_path), control)
         table = f"file://{tmp_path}/t"
         assert wh.read_pointer(table) is None
         wh.commit_doc(f"{table}/{POINTER}", {"version": "version-a"})
@@ -399,11 +407,12 @@ def test_a_region_layout_without_its_manifest_is_refused_with_advice(built, tmp_
     at: replacing some of them would silently drop the others from the table."""
     from pyspark.sql import SparkSession
 
-    from fs_assets.engines import spark as se
+    from fs_assets.engines import spark_regions as sr
+    from fs_assets.engines import spark_warehouse as sw
 
     (tmp_path / "customer_overview" / "country=IN" / "state=Goa").mkdir(parents=True)
     with duckdb.connect() as control:
-        wh = se.SparkWarehouse(SparkSession.builder.getOrCreate(), str(tmp_path), control)
+        wh = sw.SparkWarehouse(SparkSession.builder.getOrCreate(), str(tmp_path), control)
         with pytest.raises(RuntimeError, match=r"no _CURRENT manifest.*delete the folder"):
-            se.partition_folders(wh, str(tmp_path / "customer_overview"))
-        assert se.partition_folders(wh, str(tmp_path / "absent")) == {}
+            sr.partition_folders(wh, str(tmp_path / "customer_overview"))
+        assert sr.partition_folders(wh, str(tmp_path / "absent")) == {}

@@ -23,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 
 from fs_assets.engines.portable import read_tables, to_spark
-from fs_assets.engines.spark import SparkWarehouse, build_owner, register_tables
+from fs_assets.engines.spark_warehouse import SparkWarehouse, build_owner, register_tables
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 from fs_assets.transforms.governance.masking_key import INNER_VAR, OUTER_VAR, MaskingKey
 

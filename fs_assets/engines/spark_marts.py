@@ -27,7 +27,7 @@ from sqlglot import exp, transforms
 from sqlglot.tokens import TokenType
 
 from fs_assets.engines.portable import read_tables, tree_to_spark
-from fs_assets.engines.spark import SparkWarehouse, register_tables
+from fs_assets.engines.spark_warehouse import SparkWarehouse, register_tables
 from fs_assets.model.keys import MARTS_SCHEMA
 
 if TYPE_CHECKING:

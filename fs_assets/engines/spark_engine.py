@@ -1,0 +1,145 @@
+"""`SparkEngine`: the `base.Engine` on Spark, what the assets and checks call.
+
+It opens one SparkSession per process and keeps it (starting one takes seconds), and
+delegates each step to the module that does it: spark_ingest, spark_mastering,
+spark_regions, spark_governed and spark_marts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
+from fs_assets.engines.portable import view_name
+from fs_assets.engines.publish import (
+    DEFAULT_RETENTION_S,
+)
+from fs_assets.engines.spark_ingest import ingest_files
+from fs_assets.engines.spark_mastering import build_mastered, mastered_counts
+from fs_assets.engines.spark_regions import write_partitions
+from fs_assets.engines.spark_warehouse import (
+    SparkWarehouse,
+    build_session,
+    raw_ddl,
+    register_hive,
+    register_tables,
+)
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import CUSTOMER
+from fs_assets.transforms.duckdb_file import DuckDBFile, open_file
+from fs_assets.transforms.governance.masking_key import MaskingKey
+from fs_assets.transforms.raw_history import (
+    raw_counts_sql,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class SourceFormatUnsupported(RuntimeError):
+    """A source entity's files, whose dates need strptime formats, on the Spark engine."""
+
+
+class SparkEngine:
+    """The `Engine` on Spark: Parquet tables under `root`, the ledger in `control`."""
+
+    name = "spark"
+
+    def __init__(
+        self,
+        control: DuckDBFile,
+        root: str,
+        master: str = "local[*]",
+        conf: dict[str, str] | None = None,
+        retention_s: float = DEFAULT_RETENTION_S,
+    ) -> None:
+        self.control = control
+        self.root = root
+        self.spark_master = master
+        self.conf = dict(conf or {})
+        self.retention_s = retention_s
+        self._session: SparkSession | None = None
+        self._views: set[str] = set()  # temporary views registered for checks
+
+    @contextmanager
+    def warehouse(self, *, read_only: bool = False) -> Iterator[SparkWarehouse]:
+        """The Parquet warehouse for one unit of work, with the control file open."""
+        with open_file(self.control, read_only=read_only) as conn:
+            if self._session is None:
+                self._session = build_session(self.spark_master, conf=self.conf)
+            yield SparkWarehouse(self._session, self.root, conn, self.retention_s)
+
+    def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
+        """Every new file of the entity in one job per layout (`ingest_files`)."""
+        formatted = [c.name for c in ent.columns if c.text_format is not None]
+        if paths and formatted:
+            # strptime layouts (a source's mapping) are not Spark's datetime patterns.
+            raise SourceFormatUnsupported(
+                f"{ent.name}: columns {formatted} are parsed with the mapping's strptime "
+                "formats, which the Spark engine does not read yet; nothing was ingested "
+                "and the files stay in the landing folder. Build this source with the "
+                "DuckDB engine (the default)."
+            )
+        with self.warehouse() as wh:
+            outcomes = ingest_files(wh, ent, paths, run_id)
+            wh.register("raw", ent.name, raw_ddl(ent))
+            rows, keys = wh.execute(raw_counts_sql(ent)).fetchone()
+        return RawIngest(outcomes, rows, keys)
+
+    def master(self, ent: Entity, *, full_refresh: bool, reporting_currency: str) -> MasteredBuild:
+        """Incremental where it can be (`build_mastered`); `full_refresh`: every key."""
+        with self.warehouse() as wh:
+            stats = build_mastered(wh, ent, reporting_currency, full_refresh=full_refresh)
+            return MasteredBuild(stats, *mastered_counts(wh, ent))
+
+    def write_partitions(
+        self, pairs: list[tuple[str, str]], landing: Path | None
+    ) -> dict[tuple[str, str], int]:
+        # Its Dagster-free part moves to the transforms layer in the layout step.
+        from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL, landing_prefixes
+
+        with self.warehouse() as wh:
+            return write_partitions(
+                wh, pairs, REGION_SELECT_SQL, EXPORT_NAME, landing_prefixes(landing)
+            )
+
+    @contextmanager
+    def for_checks(self, tables: Iterable[tuple[str, str]] = ()) -> Iterator[SparkWarehouse]:
+        """The Parquet output, each (schema, name) of `tables` exposed under the name the
+        check's DuckDB SQL uses once transpiled, so every check keeps one copy of its SQL."""
+        tables = list(dict.fromkeys(tables))
+        with self.warehouse(read_only=True) as wh:
+            self._views.update(view_name(s, n) for s, n in tables)
+            register_tables(wh, tables)
+            yield wh
+
+    @contextmanager
+    def for_region_checks(self) -> Iterator[RegionReader]:
+        """mastered.customer, and the Hive folders under `<root>/customer_overview/`, which
+        *are* the regional table on Spark, exposed as mastered.customer_by_region with
+        country and state from the folder names."""
+        from fs_assets.transforms.regional import EXPORT_NAME
+
+        customer = ("mastered", CUSTOMER.name)
+        with self.for_checks([customer]) as wh:
+            self._views.add(view_name("mastered", "customer_by_region"))
+            exists = register_hive(wh, "mastered", "customer_by_region", EXPORT_NAME, customer)
+            yield RegionReader(wh, region_exists=exists, hive_is_table=True)
+
+    def write_governed(self, name: str, select_sql: str, key: MaskingKey) -> int:
+        """A Parquet table written from the statement, behind its manifest."""
+        from fs_assets.engines.spark_governed import write_governed
+
+        with self.warehouse() as wh:
+            return write_governed(wh, name, select_sql, key)
+
+    def close(self) -> None:
+        """Drop the temporary views registered for checks from the shared session (the
+        session itself is kept for the next step: starting one takes seconds)."""
+        if self._session is not None:
+            for view in sorted(self._views):
+                self._session.catalog.dropTempView(view)
+        self._views.clear()

@@ -1,0 +1,537 @@
+"""The Spark engine's warehouse: a session, Parquet tables under `root`, manifests.
+
+Nothing here restates a transformation. Each step takes the DuckDB SQL that
+`raw_history`, `mastering` and `regional` build, transpiles it (`portable.to_spark`) and
+runs it with `spark.sql(text, args=[...])`; parameters stay `?` parameters. What is
+Spark-specific is only input and output:
+
+- landing files are read with the DataFrameReader (paths never enter SQL text), CSV with
+  DuckDB's dialect (header, `"` quote and escape, all text, FAILFAST so a malformed row
+  rejects the whole file, as DuckDB's strict mode does); every new file of an entity is
+  read and merged by one job (file by file only when that job fails, as on DuckDB);
+- warehouse tables are Parquet folders under `root`: `raw/<entity>/batch=<id>/` (one
+  folder per ingested file, all written by one job, each renamed in whole, read only
+  once the ledger commits it and listed for plain readers in `raw/<entity>/_CURRENT`;
+  one the ledger lacks is dropped),
+  `quarantine/<entity>_ingest_rejects/batch=<id>/`, `mastered/<entity>/`,
+  `mastered/<entity>_history/`, `quarantine/<entity>_rejects/`,
+  `quarantine/<entity>_pending_corrections/`, `quarantine/<entity>_superseded_invalid/`
+  (each build's version folders named together by one manifest `_builds/<entity>.json`,
+  see publish.py) and the Hive layout `customer_overview/country=<c>/state=<s>/` (a
+  version folder per partition, named by one manifest);
+- the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
+  folder (the control plane); the data never goes there.
+
+Mastering on Spark is incremental, as on DuckDB, but Parquet is not updated in place: a
+build re-evaluates the changed keys and writes each table's new version as the previous
+version without those keys plus their new rows (`spark_mastering.build_mastered`).
+
+This module is the warehouse all of them write through (`SparkWarehouse`); the steps are
+spark_ingest, spark_mastering, spark_regions, spark_governed and spark_marts, and
+`spark_engine.SparkEngine` is the `base.Engine` that the assets and checks call.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from fs_assets.engines.portable import to_spark, view_name
+from fs_assets.engines.publish import (
+    BUILDS,
+    DEFAULT_RETENTION_S,
+    LOCK_FILE,
+    POINTER,
+    build_manifest,
+    commit_local,
+    expired,
+    hold_lock,
+    is_object_store,
+    local_path,
+    new_version,
+    parse_pointer,
+    pointer_text,
+)
+from fs_assets.model.columns import Entity
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import LEDGER, MARTS_SCHEMA, META_SCHEMA
+from fs_assets.transforms.duckdb_file import table_exists
+from fs_assets.transforms.governance import GOVERNED_SCHEMA
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+
+# Spark settings that make its SQL mean what DuckDB's means: naive timestamps (DuckDB's
+# TIMESTAMP), UTC, ANSI casts (try_cast returns null instead of guessing).
+SESSION_DEFAULTS: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.parquet.compression.codec": "zstd",
+}
+AUDIT_DDL = (
+    "_modified_ts TIMESTAMP_NTZ, _source_file STRING, _source_row BIGINT, "
+    "_ingested_at TIMESTAMP_NTZ, _batch_id BIGINT"
+)
+INGEST_REJECTS_SUFFIX = "_ingest_rejects"
+# The column an ingest writes its batch folders by (one per file's ingest id), renamed
+# to `batch=<id>` before the commit; never a column of the tables themselves.
+BATCH_COLUMN = "ingest_id"
+STAGING = "_staging"  # hidden from Spark's and pyarrow's listings (a leading underscore)
+INGEST_REJECTS_DDL = (
+    "_source_file STRING, _source_row BIGINT, _reason STRING, _rejected_at TIMESTAMP_NTZ"
+)
+
+
+def build_session(
+    master: str = "local[*]", app_name: str = "fs-accelerator", conf: dict[str, str] | None = None
+) -> SparkSession:
+    """A SparkSession with the settings above (overridable) on `master`."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName(app_name)
+    # Python workers (rarely needed: no UDFs) run this interpreter, not whatever is on PATH.
+    python = {"spark.pyspark.python": sys.executable}
+    for key, value in {**SESSION_DEFAULTS, **python, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def spark_errors() -> tuple[type[BaseException], ...]:
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    return (PySparkException, Py4JJavaError)
+
+
+class SparkCursor:
+    """The DB-API corner the checks use (`fetchone`, `fetchall`) over a Spark result."""
+
+    def __init__(self, frame: DataFrame) -> None:
+        self._rows = [tuple(r) for r in frame.collect()]
+
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return list(self._rows)
+
+
+@dataclass
+class SparkWarehouse:
+    """Parquet tables under `root` (a local path or an s3a://, hdfs://, abfss:// URI)."""
+
+    spark: SparkSession
+    root: str
+    control: duckdb.DuckDBPyConnection  # ledger only
+    retention_s: float = DEFAULT_RETENTION_S  # how long replaced versions are kept
+    _builds: dict[str, dict | None] = field(default_factory=dict)  # manifests read so far
+
+    # --- files ------------------------------------------------------------------------
+    def table_path(self, schema: str, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{schema}/{name}"
+
+    def _hpath(self, path: str) -> Any:
+        return self.spark._jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
+
+    def _fs(self, path: str) -> Any:
+        conf = self.spark._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        return self._hpath(path).getFileSystem(conf)
+
+    def exists(self, path: str) -> bool:
+        return bool(self._fs(path).exists(self._hpath(path)))
+
+    def delete(self, path: str) -> None:
+        self._fs(path).delete(self._hpath(path), True)
+
+    def _rename(self, src: str, dst: str) -> None:
+        parent = dst.rsplit("/", 1)[0]
+        self._fs(dst).mkdirs(self._hpath(parent))
+        if not self._fs(src).rename(self._hpath(src), self._hpath(dst)):
+            raise OSError(f"could not rename {src} to {dst}")
+
+    def _children(self, path: str) -> list[str]:
+        if not self.exists(path):
+            return []
+        return [s.getPath().getName() for s in self._fs(path).listStatus(self._hpath(path))]
+
+    # --- versions and manifests (see publish.py) --------------------------------------
+    def read_doc(self, path: str) -> dict | None:
+        """The manifest document at `path`; None if there is none."""
+        local = local_path(path)
+        if local is not None:
+            if not local.exists():
+                return None
+            return parse_pointer(local.read_text(encoding="utf-8"), path)
+        if not self.exists(path):
+            return None
+        stream = self._fs(path).open(self._hpath(path))
+        try:
+            io = self.spark._jvm.org.apache.commons.io.IOUtils  # type: ignore[union-attr]
+            return parse_pointer(str(io.toString(stream, "UTF-8")), path)
+        finally:
+            stream.close()
+
+    def read_pointer(self, folder: str) -> dict | None:
+        """The manifest of the layout or batch table at `folder`; None if it has none."""
+        return self.read_doc(f"{folder}/{POINTER}")
+
+    def commit_doc(self, path: str, doc: dict) -> None:
+        """Make `doc` the manifest at `path` in one atomic step (publish.py says how)."""
+        text = pointer_text(doc)
+        local = local_path(path)
+        if local is not None:
+            commit_local(local, text)
+            return
+        fs, target = self._fs(path), self._hpath(path)
+        if is_object_store(path):  # one PUT: the object appears whole or not at all
+            out = fs.create(target, True)
+            try:
+                out.write(bytearray(text.encode("utf-8")))
+            finally:
+                out.close()
+            return
+        folder, name = path.rsplit("/", 1)
+        tmp = self._hpath(f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp")
+        out = fs.create(tmp, False)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+        jvm = self.spark._jvm  # type: ignore[union-attr]
+        conf = self.spark._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), conf)
+        gateway = self.spark.sparkContext._gateway  # type: ignore[union-attr]
+        overwrite = gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
+        overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
+        context.rename(tmp, target, overwrite)  # atomic on HDFS
+
+    @contextmanager
+    def manifest_lock(self, folder: str) -> Iterator[None]:
+        """Serialize read-modify-write of `folder/_CURRENT` among writers (publish.py).
+
+        A local path: an exclusive `flock` on `folder/._CURRENT.lock`, released by the
+        kernel when its holder dies. Another filesystem has no lock here: the writers of a
+        data folder are serialized by its control file's write lock, held for each step."""
+        local = local_path(folder)
+        if local is None:
+            yield
+            return
+        with hold_lock(local / LOCK_FILE):
+            yield
+
+    def drop_expired(self, folder: str, keep: set[str]) -> None:
+        """Delete the version folders under `folder` that are not kept and have outlived
+        the retention, and files of the layout before versions (never read again)."""
+        for name in self._children(folder):
+            legacy = name.endswith(".parquet") and not name.startswith(("_", "."))
+            if legacy or name in expired([name], keep, self.retention_s):
+                self.delete(f"{folder}/{name}")
+
+    def restate(self, build: str, state: dict) -> None:
+        """Record that the current build of `build` is up to date with `state`'s raw
+        batches and referenced builds (nothing it holds changed): its tables, version and
+        changes stay, so the entities reading it see no new build."""
+        doc = dict(self.build(build) or {})
+        before = doc.get("state") or {}
+        carried = {k: before[k] for k in ("full", "base", "changes") if k in before}
+        doc["state"] = {**state, **carried}  # what the build itself was stays as it was
+        self.commit_doc(build_manifest(self.root, build), doc)
+        self._builds[build] = doc
+
+    def drop_unnamed(self, build: str) -> None:
+        """Drop the expired versions of a build's tables that its manifest does not name
+        (a killed build's leftovers), as the next build would."""
+        doc = self.build(build) or {}
+        for table, folder in doc.get("tables", {}).items():
+            self.drop_expired(self.table_path(*table.split("/", 1)), {folder.rsplit("/", 1)[-1]})
+
+    def build(self, build: str) -> dict | None:
+        """The manifest of one mastering build, read once per unit of work: every table
+        of the build is then read from the same build, even if a newer one commits."""
+        if build not in self._builds:
+            self._builds[build] = self.read_doc(build_manifest(self.root, build))
+        return self._builds[build]
+
+    def current_path(self, schema: str, name: str) -> str | None:
+        """The current version folder of a table a build replaces; None before its first."""
+        owner = build_owner(schema, name)
+        doc = self.build(owner) if owner is not None else None
+        folder = (doc or {}).get("tables", {}).get(f"{schema}/{name}")
+        return None if folder is None else f"{self.root.rstrip('/')}/{folder}"
+
+    # --- SQL --------------------------------------------------------------------------
+    def sql(self, duckdb_sql: str, params: Sequence[object] | None = None) -> DataFrame:
+        """Run one statement written in DuckDB SQL, transpiled, with `?` parameters."""
+        return self.spark.sql(to_spark(duckdb_sql), args=list(params) if params else None)
+
+    def execute(self, duckdb_sql: str, params: Sequence[object] | None = None) -> SparkCursor:
+        """Like `duckdb.execute`: lets DuckDB-style check code run against Spark tables."""
+        return SparkCursor(self.sql(duckdb_sql, params))
+
+    def read(self, schema: str, name: str, ddl: str | None = None) -> DataFrame | None:
+        """The Parquet table schema.name; None (or empty with `ddl`) if absent.
+
+        A batch table (raw, ingest rejects) is the batch folders the ingest ledger has
+        committed (a folder renamed in by a writer killed before its ledger row is never
+        read); a replaced table is the version its build's manifest names."""
+        if is_batch_table(schema, name):
+            paths = [f"{self.table_path(schema, name)}/{b}" for b in self.batches(schema, name)]
+        else:
+            path = self.current_path(schema, name)
+            paths = [] if path is None else [path]
+        if not paths:
+            return None if ddl is None else self.spark.createDataFrame([], ddl)
+        reader = self.spark.read.option("recursiveFileLookup", "true")
+        if ddl is not None:
+            reader = reader.schema(ddl)
+        return reader.parquet(*paths)
+
+    def batches(self, schema: str, name: str) -> list[str]:
+        """The batch folders of raw or ingest rejects that the ingest ledger commits."""
+        entity = name.removesuffix(INGEST_REJECTS_SUFFIX)
+        if not table_exists(self.control, META_SCHEMA, LEDGER.removeprefix(f"{META_SCHEMA}.")):
+            return []
+        committed = {
+            batch_folder(r[0])
+            for r in self.control.execute(
+                f"select ingest_id from {LEDGER} where entity = ? and ingest_id is not null",
+                [entity],
+            ).fetchall()
+        }
+        return sorted(n for n in self._children(self.table_path(schema, name)) if n in committed)
+
+    def register(self, schema: str, name: str, ddl: str | None = None) -> bool:
+        """Expose schema.name to the transpiled SQL as its view; False if it does not exist."""
+        frame = self.read(schema, name, ddl)
+        if frame is None:
+            return False
+        frame.createOrReplaceTempView(view_name(schema, name))
+        return True
+
+    def pandas_chunks(
+        self,
+        duckdb_sql: str,
+        chunk_rows: int,
+        *,
+        sample_rows: int | None = None,
+        table_rows: int | None = None,
+        seed: int = 42,
+    ) -> Iterator[pd.DataFrame]:
+        """The statement's rows as pandas frames of at most `chunk_rows` rows each.
+
+        Rows reach the driver one partition at a time (`toLocalIterator`), so its memory
+        holds one partition and one chunk, never the table. With `sample_rows`, a
+        reproducible random sample of that many rows (of `table_rows`, counted if not
+        given): a seeded Bernoulli sample, generous enough to hold `sample_rows` rows,
+        then the first `sample_rows` in a seeded random order.
+        """
+        import pandas as pd
+        from pyspark.sql import functions as F
+
+        frame = self.sql(duckdb_sql)
+        if sample_rows is not None:
+            total = frame.count() if table_rows is None else table_rows
+            if total > sample_rows:
+                # Ten standard deviations of headroom: the sample is never short.
+                wanted = sample_rows + 10 * sample_rows**0.5 + 100
+                frame = frame.sample(fraction=min(1.0, wanted / total), seed=seed)
+                frame = frame.orderBy(F.rand(seed)).limit(sample_rows)
+        columns = frame.columns
+        batch: list[tuple] = []
+        for row in frame.toLocalIterator(prefetchPartitions=False):
+            batch.append(tuple(row))
+            if len(batch) >= chunk_rows:
+                yield pd.DataFrame.from_records(batch, columns=columns)
+                batch = []
+        if batch:
+            yield pd.DataFrame.from_records(batch, columns=columns)
+
+    def replace(
+        self,
+        build: str,
+        tables: dict[tuple[str, str], DataFrame],
+        state: dict | None = None,
+        changes: DataFrame | None = None,
+    ) -> None:
+        """Write each table of one build as a new version folder, then make them all
+        current together with the build's manifest, committed last in one atomic step
+        (a table of the build that `tables` lacks keeps its current version).
+
+        `state`: what the build records for the next one (`BuildState`); `changes`: the
+        keys it re-evaluated, written beside the manifests (`_builds/changes/<build>/`,
+        no table of the warehouse) and named in the state. Nothing is renamed or deleted
+        before the manifest moves, so a failure or a kill while writing leaves every table
+        as it was (the half-written folders are named by no manifest and dropped after
+        the retention).
+        """
+        version, written = new_version(), []
+        outputs = {self.table_path(s, n): frame for (s, n), frame in tables.items()}
+        changed = changes_folder(build)
+        if changes is not None:
+            outputs[f"{self.root.rstrip('/')}/{changed}"] = changes
+        try:
+            for folder, frame in outputs.items():
+                frame.write.mode("errorifexists").parquet(f"{folder}/{version}")
+                written.append(folder)
+        except BaseException:
+            for folder in written:
+                self.delete(f"{folder}/{version}")
+            raise
+        # A table the build does not give keeps its version (a repair of one table).
+        kept = (self.read_doc(build_manifest(self.root, build)) or {}).get("tables", {})
+        rel = {**kept, **{f"{s}/{n}": f"{s}/{n}/{version}" for s, n in tables}}
+        doc: dict = {"build": version, "tables": rel}
+        if state is not None:
+            extra = {"changes": f"{changed}/{version}"} if changes is not None else {}
+            doc["state"] = {**state, **extra}
+        self.commit_doc(build_manifest(self.root, build), doc)
+        self._builds[build] = doc
+        for folder in written:
+            # A per-table pointer of the layout before build manifests would name a stale
+            # version to a plain reader: it goes once the manifest is committed.
+            self.delete(f"{folder}/{POINTER}")
+            self.drop_expired(folder, {version})
+
+
+# The keys an incremental build re-evaluated (`changes_folder`), and whether each one
+# became or stopped being mastered: what a reader's foreign keys and lookups trace.
+CHANGES_DDL = "key STRING, presence_changed BOOLEAN"
+
+
+def changes_folder(entity: str) -> str:
+    """Where the builds of `entity` keep the keys each one re-evaluated (and whether each
+    became or stopped being mastered), relative to the root: read by the entities whose
+    rules read this one, never a table (plain readers do not look under `_builds`)."""
+    return f"{BUILDS}/changes/{entity}"
+
+
+def is_batch_table(schema: str, name: str) -> bool:
+    """Raw and ingest rejects grow by batch folders; every other table is replaced."""
+    return schema == "raw" or name.endswith(INGEST_REJECTS_SUFFIX)
+
+
+def batch_folder(ingest_id: int) -> str:
+    """The folder of one ingested file's batch: named by its ledger row's ingest id."""
+    return f"batch={ingest_id:012d}"
+
+
+def batch_tables(ent: Entity) -> tuple[tuple[str, str], ...]:
+    """The tables an ingest grows by batch folders."""
+    return (("raw", ent.name), ("quarantine", f"{ent.name}{INGEST_REJECTS_SUFFIX}"))
+
+
+def publish_batches(wh: SparkWarehouse, ent: Entity) -> None:
+    """Write `<table>/_CURRENT` of raw and ingest rejects: the batches the ledger commits.
+
+    The ledger row is the commit; this manifest, rewritten whole from the ledger after it,
+    is how a plain reader finds the committed batches. A kill between the two leaves it
+    one batch behind (never ahead) until the next ingest of the entity rewrites it."""
+    for schema, name in batch_tables(ent):
+        folder = wh.table_path(schema, name)
+        wh.commit_doc(f"{folder}/{POINTER}", {"batches": wh.batches(schema, name)})
+
+
+def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
+    """The tables one mastering build of `entity` replaces together, in one manifest."""
+    return (
+        ("mastered", entity),
+        ("mastered", f"{entity}_history"),
+        ("quarantine", f"{entity}_rejects"),
+        ("quarantine", f"{entity}_pending_corrections"),
+        ("quarantine", f"{entity}_superseded_invalid"),
+    )
+
+
+def build_owner(schema: str, name: str) -> str | None:
+    """The build whose manifest names schema.name: its entity's mastering build, or the
+    table's own for a governed table or a mart (`governed.<view>`, `marts.<name>`); None
+    for any other table."""
+    if schema in (GOVERNED_SCHEMA, MARTS_SCHEMA):
+        return f"{schema}.{name}"
+    return next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
+
+
+def _text_ddl(ent: Entity) -> str:
+    """The entity's columns as Spark DDL, all text (names come from the model)."""
+    return ", ".join(f"`{c}` STRING" for c in ent.column_names)
+
+
+def raw_ddl(ent: Entity) -> str:
+    return f"{_text_ddl(ent)}, {AUDIT_DDL}"
+
+
+def ingest_rejects_ddl(ent: Entity) -> str:
+    return f"{_text_ddl(ent)}, {INGEST_REJECTS_DDL}"
+
+
+def register_tables(wh: SparkWarehouse, tables: Iterable[tuple[str, str]]) -> None:
+    """Expose warehouse tables to DuckDB-dialect check SQL, as the DuckDB file would.
+
+    A raw table that has no batch yet is an empty table of the model's columns (DuckDB
+    creates it empty too); any other missing table is an error naming it, as DuckDB's
+    catalog error would be.
+    """
+    for schema, name in dict.fromkeys(tables):
+        ddl = raw_ddl(ENTITIES[name]) if schema == "raw" and name in ENTITIES else None
+        if not wh.register(schema, name, ddl):
+            raise RuntimeError(
+                f"{schema}.{name} does not exist in the Spark warehouse {wh.root} yet; "
+                "materialize it first"
+            )
+
+
+def register_hive(
+    wh: SparkWarehouse, schema: str, name: str, folder: str, like: tuple[str, str]
+) -> bool:
+    """Expose the Hive layout `<root>/<folder>/k=v/...` as the view of schema.name.
+
+    Only the partition folders its manifest names are read. Partition columns come from
+    the folder names, typed as in the table `like` (so a state named '1' stays text).
+    Without a manifest the view is empty; returns whether the manifest exists.
+    """
+    template = wh.read(*like)
+    if template is None:
+        raise RuntimeError(f"{like[0]}.{like[1]} does not exist in the Spark warehouse yet")
+    base = f"{wh.root.rstrip('/')}/{folder}"
+    doc = wh.read_pointer(base)
+    exists = doc is not None
+    current = [f"{base}/{f}" for _, _, f in (doc or {}).get("partitions", [])]
+    if current:
+        reader = wh.spark.read.schema(template.schema).option("basePath", base)
+        frame = reader.parquet(*current)
+    else:
+        frame = wh.spark.createDataFrame([], template.schema)
+    frame.createOrReplaceTempView(view_name(schema, name))
+    return exists
+
+
+@contextmanager
+def spark_warehouse(
+    root: str,
+    control_db: Path,
+    master: str = "local[*]",
+    conf: dict[str, str] | None = None,
+    retention_s: float = DEFAULT_RETENTION_S,
+) -> Iterator[SparkWarehouse]:
+    """A SparkWarehouse for one unit of work (the session is shared and kept)."""
+    control_db.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(control_db))
+    try:
+        conn.execute("create schema if not exists meta")
+        yield SparkWarehouse(build_session(master, conf=conf), root, conn, retention_s)
+    finally:
+        conn.close()

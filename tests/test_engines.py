@@ -24,6 +24,8 @@ import pytest
 
 pytest.importorskip("pyspark")
 
+from sources_support import local_spark_warehouse
+
 from asset_checks.rule_checks import key_duplicates, rule_failures
 from fs_assets.defs.governed import GovernedView, build_governed_views
 from fs_assets.engines import duckdb_engine
@@ -215,12 +217,7 @@ def duck(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 @pytest.fixture(scope="module")
 def spark_wh(landing: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    home = tmp_path_factory.mktemp("spark")
-    conf = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
-    with sw.spark_warehouse(
-        str(home / "warehouse"), home / "control.duckdb", master="local[2]", conf=conf
-    ) as wh:
-        wh.spark.sparkContext.setLogLevel("ERROR")
+    with local_spark_warehouse(tmp_path_factory.mktemp("spark")) as wh:
         for ent in ENTITIES.values():  # every file of an entity in one batch
             si.ingest_files(wh, ent, _files(landing, ent))
         stats = {e: sm.build_mastered(wh, ent) for e, ent in ENTITIES.items()}

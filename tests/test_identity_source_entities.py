@@ -17,13 +17,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from sources_support import sources_landing
 
 from asset_checks.mastered_checks import SOURCE_CHECKS
 from asset_checks.rule_checks import rule_failures
 from fs_assets.defs.sources import SOURCE_ENTITIES, build_source_assets
 from fs_assets.engines.duckdb_engine import ingest_files
-from fs_assets.generator import generate_landing
-from fs_assets.generator.sources import generate_sources
 from fs_assets.identity.attributes import SOURCES_DIR, mapping_files
 from fs_assets.identity.canonical import SCHEMA, load_mastered_records, load_records
 from fs_assets.identity.mapping import MappingError, load_mappings
@@ -45,13 +44,7 @@ FOLDER = "Loan bøok 'A' [1] *"  # spaces, a quote, unicode and glob characters
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Core customers and the generated CRM and card-platform files."""
-    out = tmp_path_factory.mktemp("source_entities") / "landing"
-    generate_landing(out, customers=CUSTOMERS, seed=5)
-    for folder in out.iterdir():
-        if folder.name != CUSTOMER.name:
-            shutil.rmtree(folder)
-    generate_sources(out, seed=5)
-    return out
+    return sources_landing(tmp_path_factory.mktemp("source_entities") / "landing", CUSTOMERS, 5)
 
 
 def _master(con: duckdb.DuckDBPyConnection, landing: Path, entities: list[Entity]) -> None:
@@ -291,18 +284,6 @@ def test_sources_without_files_build_empty_tables_and_pass_their_checks(
             assert con.execute(f'select count(*) from mastered."{ent.name}"').fetchone() == (0,)
     finally:
         con.close()
-
-
-def test_the_spark_engine_refuses_a_sources_files_without_losing_them(tmp_path: Path) -> None:
-    """Its datetime patterns are not strptime formats: a clear error, files left in place."""
-    from fs_assets.engines.spark_engine import SourceFormatUnsupported, SparkEngine
-
-    engine = SparkEngine(control=None, root=str(tmp_path / "spark"))  # type: ignore[arg-type]
-    path = tmp_path / "crm.csv"
-    path.write_text("contact_id\n", encoding="utf-8")
-    with pytest.raises(SourceFormatUnsupported, match="DuckDB engine"):
-        engine.ingest(SOURCE_ENTITIES[0], [path], "run")
-    assert path.exists()
 
 
 def test_lineage_reads_a_sources_landing_columns_and_pii_from_its_mapping() -> None:

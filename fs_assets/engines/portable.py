@@ -1,7 +1,7 @@
 """One SQL text for both engines: DuckDB SQL, transpiled to Spark SQL with sqlglot.
 
 The transformations are written in DuckDB's dialect (the default engine runs them as they
-are). `to_spark` parses such a statement with sqlglot and writes Spark SQL, with three
+are). `to_spark` parses such a statement with sqlglot and writes Spark SQL, with four
 small, deliberate corrections to what sqlglot does out of the box:
 
 1. QUALIFY is refused. sqlglot's Spark writer rewrites `... qualify <window> = 1` into a
@@ -14,7 +14,11 @@ small, deliberate corrections to what sqlglot does out of the box:
    an end-of-input assertion. sqlglot passes the DuckDB name through and Spark has no
    such function; a bare `rlike p` would be a *partial* match, and Java's `$` also
    matches before a trailing newline, so `(?s:(?!.))` (nothing follows) is appended.
-3. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x`, `governed.x`, `marts.x`
+3. `try_strptime(x, layout)` becomes Spark's `try_to_timestamp(x, pattern)`, keeping
+   years 0 to 9999 (what DuckDB's `%Y` reads; Spark's `y` reads more digits and a sign).
+   The layout stays one `?` parameter, which the Spark engine binds as the translated
+   pattern (`spark_formats.spark_params`). sqlglot writes `strftime` as DATE_FORMAT.
+4. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x`, `governed.x`, `marts.x`
    become temporary views `raw__x`, ...: the Spark engine registers each Parquet table as
    such a view, so no catalog (and no path in SQL text) is needed.
 
@@ -35,6 +39,12 @@ from sqlglot import exp
 WAREHOUSE_SCHEMAS = ("raw", "mastered", "quarantine", "governed", "marts")
 # Java regex: "nothing follows", unlike `$`, which also matches before a final newline.
 _END_OF_INPUT = "(?s:(?!.))"
+# try_strptime on Spark: one `?` (the layout) in one place, so parameters stay in order.
+_PARSED_IN_RANGE = sqlglot.parse_one(
+    "try_element_at(filter(array(try_to_timestamp(_text, _layout)), "
+    "_ts -> year(_ts) between 0 and 9999), 1)",
+    read="spark",
+)
 
 
 def view_name(schema: str, name: str) -> str:
@@ -57,6 +67,12 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             ]
         )
         return exp.RegexpLike(this=node.this.copy(), expression=anchored)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
+        text, layout = (e.copy() for e in node.expressions)
+        slots = {"_text": text, "_layout": layout}
+        return _PARSED_IN_RANGE.copy().transform(
+            lambda n: slots[n.name] if isinstance(n, exp.Column) and n.name in slots else n
+        )
     return node
 
 

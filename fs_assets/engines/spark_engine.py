@@ -17,6 +17,7 @@ from fs_assets.engines.portable import view_name
 from fs_assets.engines.publish import (
     DEFAULT_RETENTION_S,
 )
+from fs_assets.engines.spark_formats import UntranslatableFormat, spark_pattern
 from fs_assets.engines.spark_ingest import ingest_files
 from fs_assets.engines.spark_mastering import build_mastered, mastered_counts
 from fs_assets.engines.spark_regions import write_partitions
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 
 class SourceFormatUnsupported(RuntimeError):
-    """A source entity's files, whose dates need strptime formats, on the Spark engine."""
+    """A source entity whose mapping writes a date in a layout Spark has no pattern for."""
 
 
 class SparkEngine:
@@ -73,16 +74,18 @@ class SparkEngine:
             yield SparkWarehouse(self._session, self.root, conn, self.retention_s)
 
     def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
-        """Every new file of the entity in one job per layout (`ingest_files`)."""
-        formatted = [c.name for c in ent.columns if c.text_format is not None]
-        if paths and formatted:
-            # strptime layouts (a source's mapping) are not Spark's datetime patterns.
-            raise SourceFormatUnsupported(
-                f"{ent.name}: columns {formatted} are parsed with the mapping's strptime "
-                "formats, which the Spark engine does not read yet; nothing was ingested "
-                "and the files stay in the landing folder. Build this source with the "
-                "DuckDB engine (the default)."
-            )
+        """Every new file of the entity in one job per layout (`ingest_files`); a source
+        whose date layout Spark cannot read is refused first (`SourceFormatUnsupported`)."""
+        for col in ent.columns:
+            if col.text_format is None:
+                continue
+            try:
+                spark_pattern(col.text_format)
+            except UntranslatableFormat as exc:
+                raise SourceFormatUnsupported(
+                    f"{ent.name}.{col.name}: {exc} Nothing was ingested; the files stay in "
+                    "the landing folder."
+                ) from exc
         with self.warehouse() as wh:
             outcomes = ingest_files(wh, ent, paths, run_id)
             wh.register("raw", ent.name, raw_ddl(ent))

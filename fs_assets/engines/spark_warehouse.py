@@ -59,6 +59,8 @@ from fs_assets.engines.publish import (
     parse_pointer,
     pointer_text,
 )
+from fs_assets.engines.spark_formats import spark_params
+from fs_assets.identity.source_entity import SOURCE_PREFIX
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import LEDGER, MARTS_SCHEMA, META_SCHEMA
@@ -275,8 +277,9 @@ class SparkWarehouse:
 
     # --- SQL --------------------------------------------------------------------------
     def sql(self, duckdb_sql: str, params: Sequence[object] | None = None) -> DataFrame:
-        """Run one statement written in DuckDB SQL, transpiled, with `?` parameters."""
-        return self.spark.sql(to_spark(duckdb_sql), args=list(params) if params else None)
+        """Run one statement written in DuckDB SQL, transpiled, with `?` parameters (a
+        strptime layout bound as its Spark pattern)."""
+        return self.spark.sql(to_spark(duckdb_sql), args=spark_params(params))
 
     def execute(self, duckdb_sql: str, params: Sequence[object] | None = None) -> SparkCursor:
         """Like `duckdb.execute`: lets DuckDB-style check code run against Spark tables."""
@@ -445,14 +448,15 @@ def publish_batches(wh: SparkWarehouse, ent: Entity) -> None:
         wh.commit_doc(f"{folder}/{POINTER}", {"batches": wh.batches(schema, name)})
 
 
+_BUILD_SUFFIXES = ("", "_history", "_rejects", "_pending_corrections", "_superseded_invalid")
+
+
 def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
     """The tables one mastering build of `entity` replaces together, in one manifest."""
-    return (
-        ("mastered", entity),
-        ("mastered", f"{entity}_history"),
-        ("quarantine", f"{entity}_rejects"),
-        ("quarantine", f"{entity}_pending_corrections"),
-        ("quarantine", f"{entity}_superseded_invalid"),
+    schemas = ("mastered", "mastered", "quarantine", "quarantine", "quarantine")
+    return tuple(
+        (schema, f"{entity}{suffix}")
+        for schema, suffix in zip(schemas, _BUILD_SUFFIXES, strict=True)
     )
 
 
@@ -462,7 +466,12 @@ def build_owner(schema: str, name: str) -> str | None:
     for any other table."""
     if schema in (GOVERNED_SCHEMA, MARTS_SCHEMA):
         return f"{schema}.{name}"
-    return next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
+    known = next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
+    if known is not None or not name.startswith(SOURCE_PREFIX):
+        return known
+    # A source system's entity (src_<source>), declared by a mapping file, not the model.
+    owners = {name.removesuffix(suffix) for suffix in _BUILD_SUFFIXES}
+    return next((e for e in sorted(owners) if (schema, name) in build_tables(e)), None)
 
 
 def _text_ddl(ent: Entity) -> str:

@@ -15,9 +15,20 @@ PII_DOB = "TW.dob"
 PII_AGE_BAND = "TW.age_band"
 PII_TAGS = (PII_MASK, PII_DOB, PII_AGE_BAND)
 
+
 # ---------------------------------------------------------------------------------------
 # Columns
 # ---------------------------------------------------------------------------------------
+class TextFormat(str):
+    """A strptime layout (`%d/%m/%Y`) of a DATE or TIMESTAMP delivered as text.
+
+    A string that says what it is: SQL binds it as a `?` parameter, and DuckDB reads it
+    as it is while the Spark engine translates it to its own datetime pattern
+    (`engines/spark_formats.py`). `Column` makes every `text_format` one."""
+
+    __slots__ = ()
+
+
 SqlType = Literal[
     "VARCHAR", "DATE", "TIMESTAMP", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL(18,2)", "VARCHAR[]"
 ]
@@ -46,12 +57,16 @@ class Column:
     free_text: bool = False
     # A DATE or TIMESTAMP delivered as text in this strptime layout (a source's mapping),
     # not ISO: the rules and the casts parse it with this format (a parameter, never SQL).
-    text_format: str | None = None
+    text_format: TextFormat | str | None = None
     # The file's header for this column, matched exactly (a source's mapping); None: the
     # header cleansed to the column's name ('Cust First Name' for cust_first_name).
     delivered_as: str | None = None
     # A date that must not lie after today (a date of birth).
     not_future: bool = False
+
+    def __post_init__(self) -> None:
+        if self.text_format is not None and not isinstance(self.text_format, TextFormat):
+            object.__setattr__(self, "text_format", TextFormat(self.text_format))
 
     @property
     def source_header(self) -> str:

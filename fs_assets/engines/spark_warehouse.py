@@ -104,10 +104,16 @@ def build_session(
     """A SparkSession with the settings above (overridable) on `master`."""
     from pyspark.sql import SparkSession
 
+    from fs_assets.engines.spark_identity import similarity_jar
+
     builder = SparkSession.builder.master(master).appName(app_name)
     # Python workers (rarely needed: no UDFs) run this interpreter, not whatever is on PATH.
     python = {"spark.pyspark.python": sys.executable}
-    for key, value in {**SESSION_DEFAULTS, **python, **(conf or {})}.items():
+    settings = {**SESSION_DEFAULTS, **python, **(conf or {})}
+    # Splink's similarity functions (identity resolution), beside any jar of the settings:
+    # a jar is loaded when the session starts, never later.
+    settings["spark.jars"] = ",".join(filter(None, (settings.get("spark.jars"), similarity_jar())))
+    for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.splink_dataframe import SplinkDataFrame
 
 from fs_assets.identity.canonical import SCHEMA
 
@@ -88,6 +89,12 @@ def make_linker(con: duckdb.DuckDBPyConnection, model: SettingsCreator | dict | 
     # columns of a schema-qualified table).
     con.unregister(SPLINK_INPUT)  # a linker made before on this connection
     records = db_api.register(con.table(FEATURES), table_name=SPLINK_INPUT)
+    return linker_over(records, model)
+
+
+def linker_over(records: SplinkDataFrame, model: SettingsCreator | dict | Path) -> Linker:
+    """A linker over records registered with any Splink backend (DuckDB here, Spark in
+    `engines/spark_identity.py`): one model definition for both."""
     if isinstance(model, Path):
         model = json.loads(model.read_text(encoding="utf-8"))
     # No handler of Splink's own (it would print to the terminal of a build): its messages

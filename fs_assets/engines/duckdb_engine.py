@@ -31,7 +31,6 @@ from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.governance.views import create_view, governed_table
 from fs_assets.transforms.landing_files import (
     BatchFallback,
-    LandingFileError,
     PendingFile,
     explain_read_error,
     relation_sql,
@@ -46,6 +45,7 @@ from fs_assets.transforms.raw_history import (
     cross_file_conflicts_sql,
     ensure_tables,
     held_versions_sql,
+    merge_planned,
     next_ingest_id,
     numbered_source_sql,
     plan_ingest,
@@ -149,16 +149,6 @@ def _merge(
             conn.execute(f"drop table if exists {table}")
 
 
-def _merge_one(
-    conn: duckdb.DuckDBPyConnection, ent: Entity, f: PendingFile, run_id: str | None
-) -> IngestOutcome:
-    """Merge one file; a file that cannot be read is rejected and recorded."""
-    try:
-        return _merge(conn, ent, [f], run_id)[f.index]
-    except LandingFileError as err:
-        return reject_file(conn, ent, f.path, f.sha, f.now, err, run_id)
-
-
 def ingest_files(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
@@ -176,17 +166,11 @@ def ingest_files(
     """
     ensure_tables(conn, ent)
     plan = plan_ingest(conn, ent, paths, run_id)
-    outcomes = plan.outcomes
-    for files in plan.groups.values():
-        try:
-            outcomes.update(
-                _merge(conn, ent, files, run_id)
-                if len(files) > 1
-                else {files[0].index: _merge_one(conn, ent, files[0], run_id)}
-            )
-        except BatchFallback:
-            for f in files:
-                outcomes[f.index] = _merge_one(conn, ent, f, run_id)
+    outcomes = merge_planned(
+        plan,
+        lambda files: _merge(conn, ent, files, run_id),
+        lambda f, err: reject_file(conn, ent, f.path, f.sha, f.now, err, run_id),
+    )
     for index in plan.twins:  # its twin is in the ledger now: a duplicate, or read again
         outcomes[index] = ingest_files(conn, ent, [paths[index]], run_id)[0]
     return [outcomes[i] for i in range(len(paths))]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -762,9 +763,20 @@ def test_the_dashboards_run_on_spark_with_duckdbs_marts_charts_and_kpis(
     for name, (_, charts_of, kpis_of) in pages.items():
         folder = current_build(Path(wh.root), f"marts.{name}")[f"marts/{name}"]
         assert len(list(folder.glob("*.parquet"))) == 1, name  # one file, in order
+        parquet = str(folder / "*.parquet")
         ours = _summary_rows(conn, f"marts.{name}")
-        theirs = _summary_rows(conn, "read_parquet(?)", [str(folder / "*.parquet")])
+        theirs = _summary_rows(conn, "read_parquet(?)", [parquet])
         assert len(ours) > 3 and ours == theirs, name
+        # The same columns and types; a decimal sum's precision is the engine's own.
+        width = re.compile(r"DECIMAL\(\d+,")
+        types = [
+            [
+                (c, width.sub("DECIMAL(", t))
+                for c, t, *_ in conn.execute(f"describe {s}", p).fetchall()
+            ]
+            for s, p in ((f"marts.{name}", []), ("select * from read_parquet(?)", [parquet]))
+        ]
+        assert types[0] == types[1], name
         with warehouse.open_engine() as engine, engine.reading() as reader:
             spark_charts = charts_of(reader)
         duck_charts = charts_of(conn)

@@ -75,6 +75,7 @@ def test_side_by_side_unnests_are_zipped_as_duckdb_pads_them() -> None:
     assert text.upper().startswith("SELECT INLINE(ARRAYS_ZIP(")
     assert text.endswith("AS (stage, stage_order)") and "EXPLODE" not in text.upper()
     assert "SIZE(CAST(:p0 AS ARRAY<STRING>))" in text and "LENGTH(" not in text.upper()
+    assert "SEQUENCE(CAST(1 AS BIGINT)" in text  # DuckDB's range is BIGINT, Spark's INT
     # One unnest stays an explode; a text's length stays a length.
     assert (
         spark_select("select unnest(x) as a, length(s) as n from t")

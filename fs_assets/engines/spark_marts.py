@@ -117,6 +117,13 @@ def _unfiltered_window(node: exp.Window) -> exp.Expression:
 def _spark_spelling(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Window) and isinstance(node.this, exp.Filter):
         return _unfiltered_window(node)
+    if isinstance(node, exp.GenerateSeries) and not isinstance(node.args["start"], exp.Cast):
+        # A new node's children are not visited again: rewrite the bounds first.
+        bounds = {
+            k: exp.cast(node.args[k].copy().transform(_spark_spelling), "bigint")
+            for k in ("start", "end")
+        }
+        return exp.GenerateSeries(**{**node.args, **bounds})  # DuckDB's range is BIGINT
     if isinstance(node, exp.Length) and _is_list(node.this):
         return _fn("size", node.this)  # DuckDB's len(list); Spark's length is of text
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1:

@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
 from fs_assets.model.columns import Entity
 from fs_assets.model.keys import (
+    MARTS_SCHEMA,
     history_table,
     ingest_rejects_table,
+    mart_table,
     mastered_table,
     pending_table,
     raw_table,
@@ -57,6 +60,9 @@ from fs_assets.transforms.raw_history import (
     stage_params,
     stage_sql,
 )
+
+if TYPE_CHECKING:
+    from fs_assets.transforms.marts.page_data import PageData
 
 # --- raw: the batch merge -----------------------------------------------------------------
 
@@ -201,6 +207,7 @@ class DuckDBEngine:
     """The `Engine` on the DuckDB file; `export_dir` holds the Hive Parquet layout."""
 
     name = "duckdb"
+    marts_in_place = True  # the features' incremental plan rewrites changed rows
 
     def __init__(self, file: DuckDBFile, export_dir: Path) -> None:
         self.file = file
@@ -250,6 +257,32 @@ class DuckDBEngine:
             key.apply(conn)
             create_view(conn, name, select_sql)
             return int(conn.execute(f"select count(*) from {governed_table(name)}").fetchone()[0])
+
+    def build_mart(self, name: str, create_sql: str, params: Sequence[object]) -> int:
+        """The statement run as it is, in one write connection; the table's rows."""
+        with open_file(self.file) as conn:
+            conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
+            conn.execute(create_sql, list(params))
+            return int(conn.execute(f"select count(*) from {mart_table(name)}").fetchall()[0][0])
+
+    @contextmanager
+    def reading(self, key: MaskingKey | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The file, read-only, with the masking key set when given."""
+        with open_file(self.file, read_only=True) as conn:
+            if key is not None:
+                key.apply(conn)
+            yield conn
+
+    def present(self, tables: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        with open_file(self.file, read_only=True) as conn:
+            return {(s, n) for s, n in tables if table_exists(conn, s, n)}
+
+    def page_data(self, slug: str, key: MaskingKey) -> PageData:
+        """The cubes and the customer list, read with the key (the governed view's token)."""
+        from fs_assets.transforms.marts.page_data import page_data
+
+        with self.reading(key) as conn:
+            return page_data(conn, slug)
 
     def close(self) -> None:
         """Nothing to release: every call opened and closed its own connection."""

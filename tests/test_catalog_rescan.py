@@ -139,7 +139,10 @@ def test_materialization_times_read_in_one_query_match_the_per_key_lookup(tmp_pa
 
 def _profile(result) -> list[tuple]:
     """A scan's catalog.columns rows, comparable between scans (no scan times)."""
-    return sorted(tuple(sorted(row.items())) for row in result.column_rows())
+    return sorted(
+        tuple(sorted((k, v) for k, v in row.items() if k != "distinct_as_of"))
+        for row in result.column_rows()
+    )
 
 
 def test_small_tables_keep_their_profile_while_their_keyed_content_fingerprint_holds(wh) -> None:

@@ -41,6 +41,13 @@ TABLES_SCHEMA = _schema(
         "VARCHAR",
         "Keyed hash of a small table's rows when profiled: the same rows keep the profile.",
     ),
+    (
+        "distinct_as_of",
+        "TIMESTAMP",
+        "When the table's distinct counts were last counted over every row (UTC); the other "
+        "statistics are as of scanned_at.",
+    ),
+    ("distinct_row_count", "BIGINT", "row_count when the distinct counts were counted."),
 )
 
 COLUMNS_SCHEMA = _schema(
@@ -65,11 +72,17 @@ COLUMNS_SCHEMA = _schema(
     (
         "distinct_count",
         "BIGINT",
-        "Approximate number of distinct values (HyperLogLog); null when not profiled.",
+        "Approximate number of distinct values (HyperLogLog); null when not profiled. As of "
+        "distinct_as_of: a large table changed by a small share since keeps its count.",
     ),
     ("min_value", "VARCHAR", "Smallest value as text; null for PII columns (not copied out)."),
     ("max_value", "VARCHAR", "Largest value as text; null for PII columns (not copied out)."),
     ("last_materialized", "TIMESTAMP", "Latest materialization of the producing asset (UTC)."),
+    (
+        "distinct_as_of",
+        "TIMESTAMP",
+        "When distinct_count was counted over every row (UTC); null when not profiled.",
+    ),
 )
 
 PROFILE_SCHEMA = _schema(

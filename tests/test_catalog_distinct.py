@@ -1,7 +1,10 @@
-"""A large table changed by a small share keeps its distinct counts, and only them: every
-other statistic equals a full rescan's, the catalog says when the distinct counts were
-counted, and a larger change, an old count or `refresh_distinct` counts them again. A real
-DuckDB file shaped like a raw history, a mastered table, its history view and a view."""
+"""A large table changed by a small share keeps the statistics it cannot derive from the
+change: an append-only raw history derives rows, nulls, min and max exactly (equal to a full
+rescan) and keeps its distinct counts; a table whose rows were replaced keeps its column
+statistics with today's row count; a view reading them keeps its profile. The catalog says
+which and as of when, and a larger change, an old profile or `refresh_distinct` takes every
+statistic again. A real DuckDB file shaped like a raw history, a mastered table, its
+history view and a view."""
 
 from __future__ import annotations
 
@@ -101,41 +104,51 @@ def update(conn, keys: int, first: int = 0) -> None:
     )
 
 
-def test_a_small_change_keeps_only_the_distinct_counts(wh) -> None:
+def test_a_small_change_keeps_the_statistics_it_cannot_derive_and_says_so(wh) -> None:
     first = scan(wh, T0)
     assert first.distinct_kept == []
     update(wh, 100)  # 0.5% of the table
     second = scan(wh, T0 + dt.timedelta(hours=1))
     full = scan(wh, T0 + dt.timedelta(hours=1), reuse=False)
+    got, want, before = (stats(r, distinct=False) for r in (second, full, first))
     changed = {"raw.customer", "mastered.customer", "mastered.customer_history", "governed.v"}
     assert changed <= set(second.distinct_kept)
-    # Rows, nulls, min and max are those of a full rescan; the distinct counts are those
-    # counted before the change, and say so.
-    assert stats(second, distinct=False) == stats(full, distinct=False)
-    assert stats(second, distinct=True)["mastered.customer"] == (
-        stats(full, distinct=False)["mastered.customer"][0],
-        {
-            name: (*now, stats(first, distinct=True)["mastered.customer"][1][name][3])
-            for name, now in stats(full, distinct=False)["mastered.customer"][1].items()
-        },
-    )
-    got = stats(second, distinct=False)
-    assert got["mastered.customer"][1]["cibil"][2] == "1599"  # the new max, not the stored
+    # The append-only raw history: rows, nulls, min and max derived exactly (those of a
+    # full rescan), the distinct counts those counted before.
+    assert got["raw.customer"] == want["raw.customer"]
     assert got["raw.customer"][1]["score"][2] == "99999"
-    as_of = dict(
+    assert second.profile_mode("raw.customer") == "derived"
+    # Rows replaced in place: the row count is today's, the column statistics are kept
+    # from the last full profile (not those of today: the new max is not in them).
+    assert got["mastered.customer"] == (
+        want["mastered.customer"][0],
+        before["mastered.customer"][1],
+    )
+    assert (
+        want["mastered.customer"][1]["cibil"][2]
+        == "1599"
+        != got["mastered.customer"][1]["cibil"][2]
+    )
+    # Views reading them keep their whole profile.
+    assert got["governed.v"] == before["governed.v"]
+    # And the catalog says which, and as of when.
+    modes = dict(
         wh.execute(
-            "select table_schema || '.' || table_name, distinct_as_of from catalog.tables"
+            "select table_schema || '.' || table_name, profile_mode || ' ' || distinct_as_of "
+            "from catalog.tables"
         ).fetchall()
     )
-    assert as_of["mastered.customer"] == first.scanned_at < second.scanned_at
+    assert modes["mastered.customer"] == f"kept {first.scanned_at}"
+    assert modes["governed.v"] == f"kept {first.scanned_at}"
+    assert modes["raw.customer"] == f"derived {first.scanned_at}"
     (col_as_of,) = wh.execute(
         "select distinct distinct_as_of from catalog.columns where table_name = 'customer' "
         "and table_schema = 'mastered'"
     ).fetchone()
-    assert col_as_of == first.scanned_at
-    # Asked for, the distinct counts are counted again and equal a full rescan's.
+    assert col_as_of == first.scanned_at < second.scanned_at
+    # Asked for, every statistic is taken again and equals a full rescan's.
     refreshed = scan(wh, T0 + dt.timedelta(hours=2), refresh=True)
-    assert refreshed.distinct_kept == []
+    assert refreshed.distinct_kept == [] and not refreshed.kept
     assert stats(refreshed, distinct=True) == stats(full, distinct=True)
 
 

@@ -162,11 +162,9 @@ def union_scan(
     scans: Mapping[str, TableScan],
     cols: list[tuple],
     pii: set[str] | frozenset[str],
-    kept: Mapping[str, ColumnScan] | None = None,
 ) -> TableScan | None:
     """The profile of a history view from its parts' profiles of this scan; distinct
-    counts recomputed over the view, or those of `kept` kept (None: a part not scanned, or
-    rows that do not add up)."""
+    counts recomputed over the view (None: a part not scanned, or rows that do not add up)."""
     current, past = scans.get(union.current), scans.get(union.past)
     if current is None or past is None or not all(_ordered(str(c[2])) for c in cols):
         return None
@@ -190,18 +188,12 @@ def union_scan(
         nulls[name] = here.null_count + there.null_count
         parts[name] = [(here.min_value, here.max_value), (there.min_value, there.max_value)]
     relation = f"{q(schema)}.{q(table)}"
-    row = _distinct_counts(conn, relation, [c[0] for c in cols], kept is None)
+    row = _distinct_counts(conn, relation, [c[0] for c in cols], True)
     if int(row[0]) != rows:
         return None
     bounds = merge_bounds(conn, [(c[0], str(c[2])) for c in cols if c[0] not in pii], parts)
     columns = tuple(
-        _column(
-            c,
-            nulls[c[0]],
-            row[1 + i],
-            bounds.get(c[0], (None, None)),
-            None if kept is None else kept.get(c[0]),
-        )
+        _column(c, nulls[c[0]], row[1 + i], bounds.get(c[0], (None, None)))
         for i, c in enumerate(cols)
     )
     return TableScan(schema, table, "VIEW", rows, columns)

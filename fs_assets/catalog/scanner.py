@@ -30,7 +30,7 @@ from the source's (the view was built under another policy) the view is profiled
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 
@@ -101,6 +101,18 @@ class ScanResult:
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     # Per table: when its distinct counts were counted over every row, and its rows then.
     distinct: dict[str, tuple[dt.datetime | None, int | None]] = field(default_factory=dict)
+    # Tables changed by a small share whose column statistics were all kept (see above).
+    kept: set[str] = field(default_factory=set)
+
+    def profile_mode(self, name: str) -> str:
+        """How the table's profile was taken: reused (unchanged), kept (a small change: its
+        column statistics as of distinct_as_of), derived (exact from the change, distinct
+        counts as of distinct_as_of) or full."""
+        if name in self.reused:
+            return "reused"
+        if name in self.kept:
+            return "kept"
+        return "derived" if name in self.derived else "full"
 
     @property
     def distinct_kept(self) -> list[str]:
@@ -144,6 +156,7 @@ class ScanResult:
                     "last_materialized": self.last_materialized.get(t.name),
                     "scanned_at": self.reused.get(t.name, self.scanned_at),
                     "content_fingerprint": self.fingerprints.get(t.name),
+                    "profile_mode": self.profile_mode(t.name),
                     "distinct_as_of": self.distinct.get(t.name, (None, None))[0],
                     "distinct_row_count": self.distinct.get(t.name, (None, None))[1],
                 }
@@ -570,21 +583,31 @@ def scan_warehouse(
         pii = set(decl.pii_columns) if decl else set()
         masked = decl.masked_columns if decl else set()
         kept: dict[str, ColumnScan] | None = None  # None: count the distinct values
+        rows_now: int | None = None
         if policy.may_keep(prev, table_type, cols):
             if table_type == "VIEW":
                 quiet = not (reads.get(name, set()) & counted)
             else:
-                policy_rows, moved = _rows_changed(conn, schema, table, cols, prev)
-                quiet = policy.small_change(moved, policy_rows, prev.distinct_rows or 0)
+                rows_now, moved = _rows_changed(conn, schema, table, cols, prev)
+                quiet = policy.small_change(moved, rows_now, prev.distinct_rows or 0)
             kept = _kept_columns(prev, cols) if quiet else None
         derived = None
-        if table_type == "VIEW" and reuse and name in (unions or {}):
-            derived = union_scan(conn, schema, table, unions[name], scans, cols, pii, kept)
+        if table_type == "VIEW" and reuse and name in (unions or {}) and kept is None:
+            derived = union_scan(conn, schema, table, unions[name], scans, cols, pii)
         elif table_type != "VIEW" and not unchanged and _appendable(prev, table_type, cols):
             derived = appended_scan(conn, schema, table, prev, cols, pii, kept)
         if derived is not None:
             scans[name] = derived
             result.derived.add(name)
+        elif kept is not None:
+            # A small change to rows replaced in place (or to what a view reads): the
+            # column statistics are kept as of their last full profile; a table's row count
+            # is today's (DuckDB keeps it), a view's is kept with the rest (counting it
+            # means running the view).
+            scans[name] = _reuse(schema, table, table_type, prev, cols)
+            if rows_now is not None:
+                scans[name] = replace(scans[name], row_count=rows_now)
+            result.kept.add(name)
         else:
             copied, rows = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
             scans[name] = scan_table(

@@ -42,10 +42,17 @@ TABLES_SCHEMA = _schema(
         "Keyed hash of a small table's rows when profiled: the same rows keep the profile.",
     ),
     (
+        "profile_mode",
+        "VARCHAR",
+        "full (every row read), derived (exact from the rows added), kept (a small change: "
+        "the column statistics as of distinct_as_of, a table's row_count current) or "
+        "reused (unchanged since scanned_at).",
+    ),
+    (
         "distinct_as_of",
         "TIMESTAMP",
-        "When the table's distinct counts were last counted over every row (UTC); the other "
-        "statistics are as of scanned_at.",
+        "When the table's distinct counts (and, profile_mode kept, its other column "
+        "statistics) were last taken over every row (UTC).",
     ),
     ("distinct_row_count", "BIGINT", "row_count when the distinct counts were counted."),
 )
@@ -81,7 +88,8 @@ COLUMNS_SCHEMA = _schema(
     (
         "distinct_as_of",
         "TIMESTAMP",
-        "When distinct_count was counted over every row (UTC); null when not profiled.",
+        "When distinct_count (in a table profiled 'kept', every statistic of the column) "
+        "was taken over every row (UTC); null when not profiled.",
     ),
 )
 

@@ -18,8 +18,10 @@ columns and its content fingerprint are the same (fingerprint.py); a view keeps 
 profile when its producer has not materialized since and no table or view its SQL names
 changed (a small table profiled again counts only when its data may have changed or its
 profile differs). A changed raw history or history view
-is profiled from the change where that is exact (derive.py). `scanned_at` says when each
-profile was taken; the scanner's metadata lists what it rescanned, reused and derived.
+is profiled from the change where that is exact (derive.py). A large table changed by a
+small share keeps what it cannot derive (DISTINCT_CHANGE_SHARE). `scanned_at` says when each
+profile was taken, `profile_mode` and `distinct_as_of` how; the scanner's metadata lists
+what it rescanned, reused, derived and kept.
 
 A view that holds every row of one source relation and passes some of its columns through
 unchanged (a governed view without a row filter: `SameRows`, told by the caller) takes those
@@ -59,12 +61,13 @@ LastMaterialized = Callable[[KeyPath], dt.datetime | None]
 # materialization) keep their profile only while their content fingerprint is the same;
 # larger ones while their producer has not materialized and their row count is the same.
 SMALL_TABLE_ROWS = 10_000
-# A larger table's approximate distinct counts (a hash of every value: most of a profile's
-# cost) are counted again when the rows changed since they were counted pass this share of
-# the table, when they are older than DISTINCT_MAX_AGE, or with `refresh_distinct`; until
-# then the table's other statistics are taken afresh and its distinct counts kept, with
-# when they were counted (`distinct_as_of`). A changed row moves a distinct count by at
-# most one.
+# A larger table changed by a small share keeps what it cannot derive from the change: an
+# append-only history its distinct counts (the rest derived exactly), a table whose rows
+# were replaced its column statistics (its row count taken now), a view reading only such
+# tables its profile. They are taken over every row again when the rows changed since pass
+# this share of the table, when they are older than DISTINCT_MAX_AGE, or with
+# `refresh_distinct`; `distinct_as_of` says since when. A changed row moves a count, a
+# distinct count or a null count by at most one.
 DISTINCT_CHANGE_SHARE = 0.05
 DISTINCT_MAX_AGE = dt.timedelta(hours=24)
 

@@ -139,10 +139,10 @@ class ScannerConfig(dg.Config):
     )
     refresh_distinct: bool = Field(
         default=False,
-        description="Count the distinct values of every changed table again, also those "
-        "a small change keeps (they are counted again anyway when older than "
-        f"{DISTINCT_MAX_AGE.total_seconds() / 3600:g} h, or when the rows changed since "
-        f"pass {DISTINCT_CHANGE_SHARE:.0%} of a table).",
+        description="Profile every changed table over every row, also those a small change "
+        "lets keep their distinct counts or column statistics (taken again anyway when "
+        f"older than {DISTINCT_MAX_AGE.total_seconds() / 3600:g} h, or when the rows changed "
+        f"since pass {DISTINCT_CHANGE_SHARE:.0%} of a table).",
     )
 
 
@@ -164,8 +164,8 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
             "distinct, min, max) in catalog.columns. Grain: one row per table (per column). "
             "Only tables whose data changed since the last scan are profiled again; the "
             "others keep their profile (scanned_at says when it was taken). A large table "
-            "changed by a small share keeps its distinct counts (distinct_as_of says when "
-            "they were counted)."
+            "changed by a small share keeps the statistics it cannot derive from the change "
+            "(profile_mode and distinct_as_of say which and since when)."
         ),
         metadata={
             "dagster/table_name": table_name(CATALOG_SCHEMA, "tables"),
@@ -234,6 +234,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 "tables_reused": dg.MetadataValue.json(sorted(result.reused)),
                 "tables_derived": dg.MetadataValue.json(sorted(result.derived)),
                 "distinct_counts_kept": dg.MetadataValue.json(result.distinct_kept),
+                "column_statistics_kept": dg.MetadataValue.json(sorted(result.kept)),
                 "pii_columns": dg.MetadataValue.int(sum(1 for c in columns if c["pii_tag"])),
                 "tables": dg.MetadataValue.md(tables_markdown(result)),
             },

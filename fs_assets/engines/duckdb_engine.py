@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
 from fs_assets.model.columns import Entity
 from fs_assets.model.keys import (
+    MARTS_SCHEMA,
     history_table,
     ingest_rejects_table,
+    mart_table,
     mastered_table,
     pending_table,
     raw_table,
@@ -31,7 +34,6 @@ from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.governance.views import create_view, governed_table
 from fs_assets.transforms.landing_files import (
     BatchFallback,
-    LandingFileError,
     PendingFile,
     explain_read_error,
     relation_sql,
@@ -46,6 +48,7 @@ from fs_assets.transforms.raw_history import (
     cross_file_conflicts_sql,
     ensure_tables,
     held_versions_sql,
+    merge_planned,
     next_ingest_id,
     numbered_source_sql,
     plan_ingest,
@@ -57,6 +60,9 @@ from fs_assets.transforms.raw_history import (
     stage_params,
     stage_sql,
 )
+
+if TYPE_CHECKING:
+    from fs_assets.transforms.marts.page_data import PageData
 
 # --- raw: the batch merge -----------------------------------------------------------------
 
@@ -167,16 +173,6 @@ def _merge(
             conn.execute(f"drop table if exists {table}")
 
 
-def _merge_one(
-    conn: duckdb.DuckDBPyConnection, ent: Entity, f: PendingFile, run_id: str | None
-) -> IngestOutcome:
-    """Merge one file; a file that cannot be read is rejected and recorded."""
-    try:
-        return _merge(conn, ent, [f], run_id)[f.index]
-    except LandingFileError as err:
-        return reject_file(conn, ent, f.path, f.sha, f.now, err, run_id)
-
-
 def ingest_files(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
@@ -194,17 +190,11 @@ def ingest_files(
     """
     ensure_tables(conn, ent)
     plan = plan_ingest(conn, ent, paths, run_id)
-    outcomes = plan.outcomes
-    for files in plan.groups.values():
-        try:
-            outcomes.update(
-                _merge(conn, ent, files, run_id)
-                if len(files) > 1
-                else {files[0].index: _merge_one(conn, ent, files[0], run_id)}
-            )
-        except BatchFallback:
-            for f in files:
-                outcomes[f.index] = _merge_one(conn, ent, f, run_id)
+    outcomes = merge_planned(
+        plan,
+        lambda files: _merge(conn, ent, files, run_id),
+        lambda f, err: reject_file(conn, ent, f.path, f.sha, f.now, err, run_id),
+    )
     for index in plan.twins:  # its twin is in the ledger now: a duplicate, or read again
         outcomes[index] = ingest_files(conn, ent, [paths[index]], run_id)[0]
     return [outcomes[i] for i in range(len(paths))]
@@ -235,6 +225,7 @@ class DuckDBEngine:
     """The `Engine` on the DuckDB file; `export_dir` holds the Hive Parquet layout."""
 
     name = "duckdb"
+    marts_in_place = True  # the features' incremental plan rewrites changed rows
 
     def __init__(self, file: DuckDBFile, export_dir: Path) -> None:
         self.file = file
@@ -284,6 +275,32 @@ class DuckDBEngine:
             key.apply(conn)
             create_view(conn, name, select_sql)
             return int(conn.execute(f"select count(*) from {governed_table(name)}").fetchone()[0])
+
+    def build_mart(self, name: str, create_sql: str, params: Sequence[object]) -> int:
+        """The statement run as it is, in one write connection; the table's rows."""
+        with open_file(self.file) as conn:
+            conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
+            conn.execute(create_sql, list(params))
+            return int(conn.execute(f"select count(*) from {mart_table(name)}").fetchall()[0][0])
+
+    @contextmanager
+    def reading(self, key: MaskingKey | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The file, read-only, with the masking key set when given."""
+        with open_file(self.file, read_only=True) as conn:
+            if key is not None:
+                key.apply(conn)
+            yield conn
+
+    def present(self, tables: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        with open_file(self.file, read_only=True) as conn:
+            return {(s, n) for s, n in tables if table_exists(conn, s, n)}
+
+    def page_data(self, slug: str, key: MaskingKey) -> PageData:
+        """The cubes and the customer list, read with the key (the governed view's token)."""
+        from fs_assets.transforms.marts.page_data import page_data
+
+        with self.reading(key) as conn:
+            return page_data(conn, slug)
 
     def close(self) -> None:
         """Nothing to release: every call opened and closed its own connection."""

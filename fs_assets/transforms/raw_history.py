@@ -32,7 +32,7 @@ import duckdb
 
 from fs_assets.model.columns import Entity
 from fs_assets.model.keys import LEDGER, LEDGER_ACCEPTED, ingest_rejects_table, raw_table
-from fs_assets.model.rules import q
+from fs_assets.model.rules import is_blank_sql, q
 from fs_assets.transforms.landing_files import (
     CONTROL_CHARACTERS,
     BatchFallback,
@@ -216,7 +216,7 @@ def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
         for c in (ent.column_names if control else ())
     )
     return f"""select *{"" if formatted else f", {ts} as _ts"},
-          case when {key} is null or trim({key}) = ''
+          case when {key} is null or {is_blank_sql(key)}
                  then 'key_missing: {ent.key} is empty'
                when {ts} is null
                  then 'modified_at_invalid: '

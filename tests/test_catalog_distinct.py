@@ -132,15 +132,15 @@ def test_a_small_change_keeps_the_statistics_it_cannot_derive_and_says_so(wh) ->
     # Views reading them keep their whole profile.
     assert got["governed.v"] == before["governed.v"]
     # And the catalog says which, and as of when.
-    modes = dict(
-        wh.execute(
-            "select table_schema || '.' || table_name, profile_mode || ' ' || distinct_as_of "
-            "from catalog.tables"
+    modes = {
+        f"{schema}.{table}": (mode, as_of)
+        for schema, table, mode, as_of in wh.execute(
+            "select table_schema, table_name, profile_mode, distinct_as_of from catalog.tables"
         ).fetchall()
-    )
-    assert modes["mastered.customer"] == f"kept {first.scanned_at}"
-    assert modes["governed.v"] == f"kept {first.scanned_at}"
-    assert modes["raw.customer"] == f"derived {first.scanned_at}"
+    }
+    assert modes["mastered.customer"] == ("kept", first.scanned_at)
+    assert modes["governed.v"] == ("kept", first.scanned_at)
+    assert modes["raw.customer"] == ("derived", first.scanned_at)
     (col_as_of,) = wh.execute(
         "select distinct distinct_as_of from catalog.columns where table_name = 'customer' "
         "and table_schema = 'mastered'"
@@ -177,3 +177,56 @@ def test_small_changes_add_up_and_an_old_count_is_counted_again(wh) -> None:
     old = dt.datetime.now(dt.UTC).replace(tzinfo=None) - DISTINCT_MAX_AGE - dt.timedelta(hours=1)
     wh.execute("update catalog.tables set distinct_as_of = ?", [old])
     assert scan(wh, T0 + dt.timedelta(hours=3)).distinct_kept == []
+
+
+def _profiles_in_full(wh, when: dt.datetime, *names: str) -> None:
+    """The next scan profiles `names` from every row: each equals a full rescan's."""
+    again = scan(wh, when)
+    full = stats(scan(wh, when, reuse=False), distinct=True)
+    for name in names:
+        assert name not in again.kept, name
+        assert stats(again, distinct=True)[name] == full[name], name
+
+
+def test_a_view_reading_a_changed_small_table_is_profiled_again(wh) -> None:
+    """A small change to the large table it reads would let the view keep its profile,
+    but the small table it joins changed too: its rows are not the kept ones."""
+    wh.execute(
+        "create table mastered.tier as select 'c' || range as city, 'gold' as tier "
+        "from range(600);"
+        "create view governed.j as select c.cust_id, t.tier from mastered.customer c "
+        "join mastered.tier t using (city)"
+    )
+    rows = {t.name: t.row_count for t in scan(wh, T0).tables}
+    assert rows["governed.j"] >= SMALL_TABLE_ROWS  # large enough to be kept
+    update(wh, 10, first=100)
+    wh.execute(
+        "delete from mastered.tier where city >= 'c3'; update mastered.tier set tier = 'silver'"
+    )
+    _profiles_in_full(wh, T0 + dt.timedelta(hours=1), "governed.j")
+
+
+def test_a_redefined_view_is_profiled_again(wh) -> None:
+    """Another filter (or masking) over the same columns: nothing of the old profile holds."""
+    scan(wh, T0)
+    update(wh, 10, first=100)
+    wh.execute(
+        "create or replace view governed.v as select cust_id, upper(city) as city "
+        "from mastered.customer where cibil < 400"
+    )
+    _profiles_in_full(wh, T0 + dt.timedelta(hours=1), "governed.v")
+
+
+def test_a_rewritten_table_without_write_times_is_profiled_again(wh) -> None:
+    """No `_ingested_at`: a rewrite of every row with the same row count is a change the
+    scanner cannot measure, so it never keeps such a table's statistics."""
+    wh.execute(
+        "create schema marts; create table marts.f as select range as k, range as bal "
+        f"from range({ROWS})"
+    )
+    scan(wh, T0)
+    wh.execute(
+        "create or replace table marts.f as select range as k, -range * 1000 as bal, "
+        f"from range({ROWS})"
+    )
+    _profiles_in_full(wh, T0 + dt.timedelta(hours=1), "marts.f")

@@ -97,6 +97,17 @@ def test_a_filtered_window_aggregate_becomes_a_case() -> None:
     assert "COUNT(*) FILTER(WHERE f) AS g" in text
 
 
+@pytest.mark.parametrize(
+    "aggregate",
+    ["arg_max(c, d)", "count(distinct c)", "list(c order by d)", "string_agg(c, ',')"],
+)
+def test_a_filtered_window_aggregate_of_another_meaning_is_refused(aggregate: str) -> None:
+    """A CASE inside `arg_max(a, d)` would pick the row of the greatest `d` over every row
+    and give NULL when it fails the filter: refused by name, never a silent other answer."""
+    with pytest.raises(ValueError, match="no Spark spelling"):
+        spark_select(f"select {aggregate} filter (where o = 'a') over (partition by k) from t")
+
+
 def test_the_key_variables_become_columns_of_the_key_relation() -> None:
     pads = f"getvariable('{OUTER_VAR}') || getvariable('{INNER_VAR}')"
     sql = f"select sha256({pads}) as h from mastered.customer m"

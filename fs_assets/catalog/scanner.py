@@ -15,11 +15,13 @@ Only tables whose data changed since the last scan are profiled again: a table k
 stored profile when its producing asset has not materialized since and its row count and
 columns are the same; a small table (written outside materializations too) when its
 columns and its content fingerprint are the same (fingerprint.py); a view keeps its
-profile when its producer has not materialized since and no table or view its SQL names
-changed (a small table profiled again counts only when its data may have changed or its
-profile differs). A changed raw history or history view
-is profiled from the change where that is exact (derive.py). A large table changed by a
-small share keeps what it cannot derive (DISTINCT_CHANGE_SHARE). `scanned_at` says when each
+profile when its definition is the same (its hash), its producer has not materialized
+since and no table or view its SQL names changed (a small table profiled again counts only
+when its data may have changed or its profile differs). A changed raw history or history
+view is profiled from the change where that is exact (derive.py). A large table whose rows
+say when they were written (`_ingested_at`) and that changed by a small share keeps what it
+cannot derive (DISTINCT_CHANGE_SHARE); a view keeps its profile only while its definition is
+the same and every relation it reads was reused or kept so. `scanned_at` says when each
 profile was taken, `profile_mode` and `distinct_as_of` how; the scanner's metadata lists
 what it rescanned, reused, derived and kept.
 
@@ -31,6 +33,7 @@ from the source's (the view was built under another policy) the view is profiled
 """
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -100,7 +103,8 @@ class ScanResult:
     reused: dict[str, dt.datetime] = field(default_factory=dict)
     # Tables profiled again from what changed (derive.py), not from every row.
     derived: set[str] = field(default_factory=set)
-    # Small tables' content fingerprints, taken before they were profiled (or reused).
+    # Small tables' content fingerprints, taken before they were profiled (or reused), and
+    # views' definition hashes (definition_hash): what says a relation is the same.
     fingerprints: dict[str, str | None] = field(default_factory=dict)
     # Per table: when its distinct counts were counted over every row, and its rows then.
     distinct: dict[str, tuple[dt.datetime | None, int | None]] = field(default_factory=dict)
@@ -247,7 +251,6 @@ def scan_table(
     copied: Mapping[str, ColumnScan] | None = None,
     cols: list[tuple] | None = None,
     rows: int | None = None,
-    kept_distinct: Mapping[str, ColumnScan] | None = None,
 ) -> TableScan:
     """Profile one table: counts, nulls, min and max in one aggregate query, the distinct
     counts in another (names come from the catalog, quoted): apart, the first is answered
@@ -257,14 +260,12 @@ def scan_table(
     and recorded without statistics; `copied` columns (a view's pass-through columns, see
     SameRows) are left out and take the given profile. `cols`: the table's columns when the
     caller has them (`all_columns`); `rows`: its row count when the caller just counted it
-    (then a view whose columns are all copied or masked is not read again);
-    `kept_distinct`: columns whose stored distinct count is kept (not counted again).
+    (then a view whose columns are all copied or masked is not read again).
     """
     hidden = masked if table_type == "VIEW" else frozenset()
     copied = {n: c for n, c in (copied or {}).items() if n not in hidden}  # masked wins
     cols = _columns(conn, schema, table) if cols is None else cols
     profiled = [c for c in cols if c[0] not in hidden and c[0] not in copied]
-    kept = kept_distinct or {}
     exprs = ["count(*)"]
     for name, _, _, _ in profiled:
         c = q(name)
@@ -280,7 +281,7 @@ def scan_table(
         row = (rows,)
     total = int(row[0])
     stats = {name: row[1 + 3 * i : 4 + 3 * i] for i, (name, _, _, _) in enumerate(profiled)}
-    counted = [name for name, _, _, _ in profiled if name not in kept]
+    counted = [name for name, _, _, _ in profiled]
     distinct: dict[str, object] = {}
     if counted:
         found = conn.execute(
@@ -291,8 +292,6 @@ def scan_table(
     for name, position, data_type, nullable in cols:
         non_null, lo, hi = stats.get(name, (None, None, None))
         count, as_of = distinct.get(name), None
-        if name in kept and name in stats:
-            count, as_of = kept[name].distinct_count, kept[name].distinct_as_of
         if name in copied:
             src = copied[name]
             non_null = None if src.null_count is None else total - src.null_count
@@ -392,6 +391,26 @@ def _same_profile(scan: TableScan, stored: StoredProfile) -> bool:
     } == {name: tuple(c[2:6]) for name, c in stored.columns.items()}
 
 
+def definition_hash(sql: str) -> str:
+    """A view's definition as the catalog compares it between scans (no data in it)."""
+    return "view:" + hashlib.sha256(sql.encode()).hexdigest()[:32]
+
+
+def _governed(scan: TableScan, pii: set[str], masked: set[str] | frozenset[str]) -> TableScan:
+    """A kept profile under today's declarations, as `scan_table` would record it: a masked
+    column of a view without statistics, a PII column without min and max."""
+    hidden = masked if scan.table_type == "VIEW" else frozenset()
+    columns = tuple(
+        replace(c, null_count=None, distinct_count=None, min_value=None, max_value=None)
+        if c.name in hidden
+        else replace(c, min_value=None, max_value=None)
+        if c.name in pii
+        else c
+        for c in scan.columns
+    )
+    return replace(scan, columns=columns)
+
+
 def _kept_columns(prev: StoredProfile, cols: list[tuple]) -> dict[str, ColumnScan]:
     """The stored distinct counts of `cols`, as column scans to take them from."""
     return {
@@ -410,9 +429,12 @@ class DistinctPolicy:
     max_age: dt.timedelta = DISTINCT_MAX_AGE
 
     def may_keep(self, prev: StoredProfile | None, table_type: str, cols: list[tuple]) -> bool:
-        """A stored profile of the same columns whose distinct counts are recent enough."""
+        """A stored profile of the same columns whose distinct counts are recent enough, of
+        a view or of a table whose rows say when they were written (`_ingested_at`): without
+        it a rewrite of every row with the same row count would look like no change."""
         return (
             not self.refresh
+            and (table_type == "VIEW" or INGESTED_AT in {c[0] for c in cols})
             and prev is not None
             and prev.table_type == table_type
             and prev.distinct_as_of is not None
@@ -517,9 +539,9 @@ def scan_warehouse(
     what is declared about it and when it was written. `same_rows` names the views whose
     pass-through columns take their source's profile (see SameRows); `unions` the history
     views whose profile derives from their parts' (derive.py, not with `reuse=False`).
-    A large changed table keeps its distinct counts while DistinctPolicy allows (a view
-    while no large relation it reads had its counted again); `refresh_distinct` counts
-    them for every changed table."""
+    A large changed table keeps its column statistics while DistinctPolicy allows (a view
+    while its definition is the same and every relation it reads was reused or kept);
+    `refresh_distinct` counts them for every changed table."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     policy = DistinctPolicy(now, refresh=refresh_distinct or not reuse)
     listed = list_tables(conn)
@@ -537,8 +559,6 @@ def scan_warehouse(
     # reading them are profiled again. A table profiled again only because it is small
     # counts when its data may have changed or its profile differs from the stored one.
     changed: set[str] = set()
-    # Large relations whose distinct counts this scan counted over every row.
-    counted: set[str] = set()
     scans: dict[str, TableScan] = {}
     kinds = {f"{s}.{t}": k for s, t, k in listed}
     reads = {v: _names_in(sql, names - {v}) for v, sql in views.items() if v in names}
@@ -546,6 +566,12 @@ def scan_warehouse(
     # again, never keep a stale profile), and with `reuse=False` too, for the next scan.
     small = {n for n, rows in estimated_rows(conn).items() if rows < SMALL_TABLE_ROWS}
     result.fingerprints = fingerprints(conn, small & names)
+    # A view's "fingerprint" is its definition's: a redefined view (another filter or
+    # masking over the same columns) is profiled again, never reused or kept.
+    result.fingerprints |= {v: definition_hash(sql) for v, sql in views.items() if v in names}
+    # Relations whose profile this scan reused or kept after a small change: a view that
+    # reads only these may keep its own (any other read changed: profile it again).
+    settled: set[str] = set()
     for name in _data_order(kinds, reads):
         schema, table = name.split(".", 1)
         table_type, cols = kinds[name], columns.get(name, [])
@@ -564,8 +590,14 @@ def scan_warehouse(
             and result.fingerprints.get(name) == prev.fingerprint
             and _same_columns(cols, prev)
         )
+        same_definition = prev is not None and result.fingerprints.get(name) == prev.fingerprint
         if table_type == "VIEW":
-            unchanged = unchanged and bool(reads.get(name)) and not (reads[name] & changed)
+            unchanged = (
+                unchanged
+                and same_definition
+                and bool(reads.get(name))
+                and not (reads[name] & changed)
+            )
             keep = unchanged
         elif same_content:
             unchanged = keep = True
@@ -577,6 +609,7 @@ def scan_warehouse(
         if keep:
             scans[name] = _reuse(schema, table, table_type, prev, cols)
             result.reused[name] = prev.scanned_at
+            settled.add(name)
             result.distinct[name] = (
                 prev.distinct_as_of or prev.scanned_at,
                 prev.row_count if prev.distinct_rows is None else prev.distinct_rows,
@@ -589,7 +622,8 @@ def scan_warehouse(
         rows_now: int | None = None
         if policy.may_keep(prev, table_type, cols):
             if table_type == "VIEW":
-                quiet = not (reads.get(name, set()) & counted)
+                read = reads.get(name, set())
+                quiet = same_definition and bool(read) and read <= settled
             else:
                 rows_now, moved = _rows_changed(conn, schema, table, cols, prev)
                 quiet = policy.small_change(moved, rows_now, prev.distinct_rows or 0)
@@ -607,7 +641,7 @@ def scan_warehouse(
             # column statistics are kept as of their last full profile; a table's row count
             # is today's (DuckDB keeps it), a view's is kept with the rest (counting it
             # means running the view).
-            scans[name] = _reuse(schema, table, table_type, prev, cols)
+            scans[name] = _governed(_reuse(schema, table, table_type, prev, cols), pii, masked)
             if rows_now is not None:
                 scans[name] = replace(scans[name], row_count=rows_now)
             result.kept.add(name)
@@ -623,14 +657,12 @@ def scan_warehouse(
                 copied,
                 cols=cols,
                 rows=rows,
-                kept_distinct=kept,
             )
         if kept is not None:
+            settled.add(name)
             result.distinct[name] = (prev.distinct_as_of, prev.distinct_rows)
         else:
             result.distinct[name] = (now, scans[name].row_count)
-            if scans[name].row_count >= SMALL_TABLE_ROWS:
-                counted.add(name)
         if not (unchanged and _same_profile(scans[name], prev)):
             changed.add(name)
     result.tables = [scans[f"{s}.{t}"] for s, t, _ in listed]

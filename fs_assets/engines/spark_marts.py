@@ -101,11 +101,28 @@ def _is_list(node: exp.Expression) -> bool:
     )
 
 
+# Aggregates of one argument that skip nulls: a FILTER is a CASE inside them.
+NULL_SKIPPING_AGGREGATES = (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg)
+
+
 def _unfiltered_window(node: exp.Window) -> exp.Expression:
     """`agg(x) filter (where p) over (...)`, which Spark refuses for a window, as
-    `agg(case when p then x end) over (...)` (`count(*)`: of `case when p then 1 end`)."""
+    `agg(case when p then x end) over (...)` (`count(*)`: of `case when p then 1 end`).
+
+    Equal only for an aggregate of one plain argument that skips nulls (count, sum, min,
+    max, avg); any other (`arg_max(a, d)`, `count(distinct a)`, ...) would silently mean
+    something else, so it is refused by name."""
     agg, where = node.this.this, node.this.expression.this
     arg = agg.this
+    if (
+        not isinstance(agg, NULL_SKIPPING_AGGREGATES)
+        or isinstance(arg, exp.Distinct)
+        or any(v for k, v in agg.args.items() if k not in ("this", "big_int"))
+    ):
+        raise ValueError(
+            f"{agg.sql('duckdb')} FILTER (WHERE ...) OVER (...) has no Spark spelling of the "
+            "same meaning here: write it as a CASE inside the aggregate in the mart's SQL"
+        )
     value = exp.Literal.number(1) if arg is None or isinstance(arg, exp.Star) else arg
     agg = agg.copy()
     agg.set("this", exp.Case(ifs=[exp.If(this=where.copy(), true=value.copy())]))

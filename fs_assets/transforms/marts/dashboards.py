@@ -88,8 +88,6 @@ def _with_currency(sql: str, order: str) -> str:
 
 def reporting_currency(conn: SqlReader, table: str) -> str:
     """The currency a dashboard mart's amounts are in (its `currency` column)."""
-    # Fetched whole: a fetchone leaves the result open, and the connection's next relation
-    # (the page's cubes) would fail.
     (found,) = conn.execute(f"select min({CURRENCY_COLUMN}) from {table}").fetchall()
     return str(found[0]) if found and found[0] else DEFAULT_REPORTING_CURRENCY
 

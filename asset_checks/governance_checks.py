@@ -103,13 +103,10 @@ def build_k_anonymity_check(role: str, entity: Entity = CUSTOMER) -> dg.AssetChe
                 description=f"{entity.name} holds none of the quasi-identifiers",
             )
         args = (table, columns, settings.k_threshold)
-        if warehouse.on_spark:  # a Parquet table of masked values: no key needed
-            with warehouse.for_checks([(GOVERNED_SCHEMA, name)]) as reader:
-                result = k_anonymity(reader, *args)
-        else:
-            with warehouse.connect(read_only=True) as conn:  # a view in the DuckDB file
-                masking_key.get().apply(conn)  # hashed quasi-identifiers group by token
-                result = k_anonymity(conn, *args)
+        # A view in the DuckDB file groups hashed quasi-identifiers by token (the key);
+        # on Spark, a Parquet table of masked values.
+        with warehouse.open_engine() as engine, engine.reading(masking_key.get()) as reader:
+            result = k_anonymity(reader, *args)
         passed = not applies or result.k >= settings.k_threshold or result.groups == 0
         return dg.AssetCheckResult(
             passed=passed,

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
-FIELDS = ("customers", "rows", "phase", "seconds", "peak_mb", "rows_per_s")
+FIELDS = ("customers", "rows", "phase", "seconds", "peak_mb", "rows_per_s", "disk_mb")
 # Build steps summed into a phase of their own, by step-key prefix.
 STEP_GROUPS = {"raw ingest": "raw__", "mastering": "mastered__"}
 
@@ -54,7 +54,7 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
     rows = int(gen["rows"])
     table: list[dict[str, object]] = [
         row(size, rows, "generate", gen["seconds"], gen["peak_mb"]),
-        row(size, rows, "build", build["seconds"], build["peak_mb"]),
+        {**row(size, rows, "build", build["seconds"], build["peak_mb"]), "disk_mb": disk_mb(home)},
     ]
     for name, prefix in STEP_GROUPS.items():
         seconds = sum(
@@ -67,6 +67,12 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
     return table
 
 
+def disk_mb(home: Path) -> int:
+    """What the data folder holds after the build: landing files, warehouse, Dagster's."""
+    files = (p for p in home.rglob("*") if p.is_file() and not p.is_symlink())
+    return round(sum(p.stat().st_size for p in files) / 2**20)
+
+
 def row(
     size: int, rows: int, phase: str, seconds: float, peak_mb: float | None
 ) -> dict[str, object]:
@@ -77,6 +83,7 @@ def row(
         "seconds": round(seconds, 2),
         "peak_mb": "" if peak_mb is None else round(peak_mb),
         "rows_per_s": round(rows / seconds) if seconds else "",
+        "disk_mb": "",
     }
 
 
@@ -155,15 +162,17 @@ def main() -> None:
     if args.memory_limit:  # the phases' processes inherit it (resources/warehouse.py)
         os.environ["FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     table: list[dict[str, object]] = []
-    head = ("customers", "rows", "phase", "seconds", "peak MB", "rows/s")
-    print("{:>11} {:>12} {:<20} {:>8} {:>8} {:>10}".format(*head))
+    head = ("customers", "rows", "phase", "seconds", "peak MB", "rows/s", "disk MB")
+    print("{:>11} {:>12} {:<20} {:>8} {:>8} {:>10} {:>8}".format(*head))
     with tempfile.TemporaryDirectory(prefix="fs_bench_scaling_") as tmp:
         for size in sorted(args.sizes):
             for r in measure(size, Path(tmp)):
                 table.append(r)
                 print(
                     f"{r['customers']:>11,} {r['rows']:>12,} {r['phase']:<20} "
-                    f"{r['seconds']:>8.1f} {r['peak_mb']!s:>8} {r['rows_per_s']!s:>10}"
+                    f"{r['seconds']:>8.1f} {r['peak_mb']!s:>8} {r['rows_per_s']!s:>10} "
+                    f"{r['disk_mb']!s:>8}",
+                    flush=True,
                 )
     table_path, chart_path = write_results(table, args.out)
     print(f"table: {table_path}\nchart: {chart_path}")

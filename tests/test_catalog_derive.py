@@ -33,6 +33,19 @@ UNIONS = {
 }
 
 
+def history_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """mastered.customer's past versions (a tenth of its keys) and its history view."""
+    conn.execute(
+        "create table mastered.customer_history_past as select *, modified_at as valid_from, "
+        "modified_at + interval 1 day as valid_to from mastered.customer where cust_id < '2'"
+    )
+    conn.execute(
+        "create view mastered.customer_history as select m.*, m.modified_at as valid_from, "
+        "cast(null as timestamp) as valid_to from mastered.customer m "
+        "union all select * from mastered.customer_history_past"
+    )
+
+
 @pytest.fixture
 def wh(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
@@ -47,15 +60,7 @@ def wh(tmp_path: Path) -> duckdb.DuckDBPyConnection:
         "range % 90 + 300 as cibil, 'c' || (range % 7) as city, "
         "timestamp '2024-01-01' + to_days(range::integer) as modified_at from range(400)"
     )
-    conn.execute(
-        "create table mastered.customer_history_past as select *, modified_at as valid_from, "
-        "modified_at + interval 1 day as valid_to from mastered.customer where cust_id < '2'"
-    )
-    conn.execute(
-        "create view mastered.customer_history as select m.*, m.modified_at as valid_from, "
-        "cast(null as timestamp) as valid_to from mastered.customer m "
-        "union all select * from mastered.customer_history_past"
-    )
+    history_tables(conn)
     yield conn
     conn.close()
 

@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from asset_checks import pandera_checks
 from asset_checks.freshness import evaluate_freshness_check
 from asset_checks.integrity_checks import evaluate_integrity_checks
 from asset_checks.pandera_checks import (
@@ -258,3 +259,28 @@ def test_pandera_control_character_search_matches_python_re(pattern: str) -> Non
     found = _has_match(pd.Series(values, dtype=object), pattern).tolist()
     expected = [v is not None and re.search(pattern, v) is not None for v in values]
     assert found == expected and sum(expected) > 30
+
+
+def test_arrow_backed_text_validates_as_python_strings_did(mastered, monkeypatch) -> None:
+    """pandera reads text as Arrow-backed strings (PANDAS_DTYPES): on rows with nulls and
+    blanks where the frame-wide checks compare values, and with broken values, it counts
+    the same failures per column and check as with Python strings (`str`)."""
+    sql = "select cust_id from mastered.customer order by cust_id limit 6"
+    ids = [r[0] for r in mastered.execute(sql).fetchall()]
+    planted = (
+        # Frame-wide checks compare customer_type to 'Personal': unknown, they do not apply.
+        "customer_type = null, minor_flag = case minor_flag when 'Yes' then 'No' else 'Yes' end",
+        "country = null, state = null",
+        "minor_flag = null, senior_citizen_flag = 'Maybe'",
+        "gender = null, cust_title = '  '",
+        "email_addr = 'Not An Email', customer_type = 'Corporate', occupation = ' '",
+        "pin = null, mobile_number1 = '12'",
+    )
+    for cust_id, change in zip(ids, planted, strict=True):
+        mastered.execute(f"update mastered.customer set {change} where cust_id = ?", [cust_id])
+    mastered.execute("insert into mastered.customer by name select null as cust_id")
+    _, rows, arrow_counts, _ = validate_table(mastered, CUSTOMER)
+    monkeypatch.setitem(pandera_checks.PANDAS_DTYPES, "VARCHAR", str)
+    _, same_rows, python_counts, _ = validate_table(mastered, CUSTOMER)
+    assert rows == same_rows and arrow_counts == python_counts
+    assert len(arrow_counts) > 6

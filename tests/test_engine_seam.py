@@ -59,7 +59,19 @@ def implements_engine(engine: object) -> bool:
     return isinstance(engine, Engine) and all(callable(getattr(engine, m)) for m in METHODS)
 
 
-METHODS = ("ingest", "master", "write_partitions", "for_checks", "for_region_checks", "close")
+METHODS = (
+    "ingest",
+    "master",
+    "write_partitions",
+    "for_checks",
+    "for_region_checks",
+    "write_governed",
+    "build_mart",
+    "reading",
+    "present",
+    "page_data",
+    "close",
+)
 
 
 def test_the_warehouse_resource_builds_the_configured_engine(tmp_path: Path) -> None:
@@ -135,6 +147,11 @@ def test_no_asset_branches_on_the_engine() -> None:
         if pattern.search(line) and "def resolved_engine" not in line
     ]
     assert hits == ["resources/warehouse.py:" + hits[0].rsplit(":", 1)[-1]], hits
+    # The marts, the lead lists' counts and the k-anonymity check go through the engine.
+    for path in ("fs_assets/defs/marts.py", "fs_assets/defs/governed.py"):
+        assert "on_spark" not in (PROJECT_ROOT / path).read_text(encoding="utf-8"), path
+    checks = (PROJECT_ROOT / "asset_checks/governance_checks.py").read_text(encoding="utf-8")
+    assert "on_spark" not in checks
 
 
 def test_the_lineage_sink_reads_the_openlineage_variables_through_config(

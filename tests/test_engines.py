@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -705,6 +706,91 @@ def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path
     ours = _rows(conn, cols, "governed.sales_leads")
     assert ours == _rows(conn, cols, "read_parquet(?)", [str(folder / "*.parquet")])
     assert any(r[2] is not None for r in ours), "some leads carry a (hashed) e-mail"
+
+
+def _summary_rows(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> list[tuple]:
+    """Every column in the table's own order (a dashboard mart's order is part of it),
+    doubles to 9 decimals."""
+    types = conn.execute(f"describe select * from {source}", params or []).fetchall()
+    cols = ", ".join(f'round("{c}", 9)' if t == "DOUBLE" else f'"{c}"' for c, t, *_ in types)
+    return conn.execute(f"select {cols} from {source}", params or []).fetchall()
+
+
+@pytest.mark.slow
+def test_the_dashboards_run_on_spark_with_duckdbs_marts_charts_and_kpis(
+    duck, spark_wh, tmp_path: Path
+) -> None:
+    """Every mart asset through Dagster on engine spark: the four dashboard marts are
+    Parquet tables behind their manifests, row for row (and in order) DuckDB's; the charts'
+    rows and specs and the KPI tiles read back from Spark equal those DuckDB's tables give;
+    the pages and PNGs are rendered here, without the filter cubes (DuckDB only)."""
+    import dagster as dg
+
+    from fs_assets.defs import marts
+    from fs_assets.transforms.marts import dashboards, uplift
+    from fs_assets.transforms.marts.charts import funnel_charts, lead_charts, spend_charts
+    from fs_assets.transforms.marts.cross_sell import build_cross_sell
+    from fs_assets.transforms.marts.features import build_features
+    from resources.masking_key import MaskingKeyResource
+    from resources.warehouse import WarehouseResource
+
+    conn, wh = duck[0], spark_wh[0]
+    build_features(conn)
+    build_cross_sell(conn)
+    pages = {
+        "campaign_funnel": (dashboards.build_funnel, funnel_charts, marts._funnel_kpis),
+        "lead_generation": (dashboards.build_lead_generation, lead_charts, marts._lead_kpis),
+        "spend_analysis": (dashboards.build_spend_analysis, spend_charts, marts._spend_kpis),
+        "campaign_uplift": (uplift.build_uplift, uplift.uplift_charts, marts._uplift_kpis),
+    }
+    for build, _, _ in pages.values():
+        build(conn)
+    warehouse = WarehouseResource(
+        home=str(tmp_path), engine="spark", spark_master="local[2]", spark_warehouse=wh.root
+    )
+    result = dg.materialize(
+        marts.MART_ASSETS,
+        resources={
+            "warehouse": warehouse,
+            "masking_key": MaskingKeyResource(key=GOVERNED_KEY.secret.decode()),
+        },
+    )
+    assert result.success
+    reports = marts.reports_dir(warehouse)
+    for name, (_, charts_of, kpis_of) in pages.items():
+        folder = current_build(Path(wh.root), f"marts.{name}")[f"marts/{name}"]
+        assert len(list(folder.glob("*.parquet"))) == 1, name  # one file, in order
+        parquet = str(folder / "*.parquet")
+        ours = _summary_rows(conn, f"marts.{name}")
+        theirs = _summary_rows(conn, "read_parquet(?)", [parquet])
+        assert len(ours) > 3 and ours == theirs, name
+        # The same columns and types; a decimal sum's precision is the engine's own.
+        width = re.compile(r"DECIMAL\(\d+,")
+        types = [
+            [
+                (c, width.sub("DECIMAL(", t))
+                for c, t, *_ in conn.execute(f"describe {s}", p).fetchall()
+            ]
+            for s, p in ((f"marts.{name}", []), ("select * from read_parquet(?)", [parquet]))
+        ]
+        assert types[0] == types[1], name
+        with warehouse.open_engine() as engine, engine.reading() as reader:
+            spark_charts = charts_of(reader)
+        duck_charts = charts_of(conn)
+        assert [c.name for c in spark_charts] == [c.name for c in duck_charts], name
+        for a, b in zip(spark_charts, duck_charts, strict=True):
+            assert a.rows and a.rows == b.rows and a.spec == b.spec, (name, a.name)
+        meta = result.asset_materializations_for_node(f"marts__{name}")[0].metadata
+        kpis = {k.removeprefix("kpi/"): v.value for k, v in meta.items() if k.startswith("kpi/")}
+        assert kpis == kpis_of(conn), name
+        assert meta["dagster/row_count"].value == len(ours)
+        assert meta["filter_cube_rows"].value == 0  # the page's filters: DuckDB only
+        assert (reports / f"{name}.html").stat().st_size > 0
+        assert meta["charts"].value == len(duck_charts) > 0
+    # The KPIs are not all zeros: funnel, leads, spend and quarantine tiles carry counts.
+    lead = result.asset_materializations_for_node("marts__lead_generation")[0].metadata
+    assert int(lead["kpi/Total customers"].value.replace(",", "")) > CUSTOMERS // 2
+    assert any(k.startswith("kpi/Quarantine: ") for k in lead)
 
 
 def _update_rows(landing: Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -12,12 +12,17 @@ import pytest
 
 pytest.importorskip("sqlglot")
 
+import sqlglot
+from sqlglot import exp
+
 from fs_assets.engines.portable import read_tables
 from fs_assets.engines.spark_governed import KEY_VIEW, spark_sql, to_spark_sql
 from fs_assets.engines.spark_marts import named_parameters, spark_select
 from fs_assets.transforms.governance.masking_key import INNER_VAR, OUTER_VAR
 from fs_assets.transforms.marts.cross_sell import cross_sell_sql
+from fs_assets.transforms.marts.dashboards import funnel_sql, lead_sql, spend_sql
 from fs_assets.transforms.marts.features import features_sql
+from fs_assets.transforms.marts.uplift import uplift_sql
 
 # DuckDB spellings Spark lacks or reads differently; none may survive the rewrite.
 DUCKDB_ONLY = ("LIST_", "TO_DAYS", "LATERAL", "QUALIFY", "STRUCT_PACK", "GETVARIABLE", "?")
@@ -31,7 +36,10 @@ def test_a_question_mark_in_a_string_is_not_a_parameter() -> None:
         named_parameters("select ? , ?", [1])
 
 
-@pytest.mark.parametrize("build", [features_sql, cross_sell_sql], ids=["features", "cross_sell"])
+MART_STATEMENTS = [features_sql, cross_sell_sql, funnel_sql, lead_sql, spend_sql, uplift_sql]
+
+
+@pytest.mark.parametrize("build", MART_STATEMENTS, ids=lambda f: f.__name__)
 def test_mart_statements_reach_spark_without_duckdb_only_spellings(build) -> None:
     sql, params = build()
     named, args = named_parameters(sql, params)
@@ -41,8 +49,63 @@ def test_mart_statements_reach_spark_without_duckdb_only_spellings(build) -> Non
     assert not text.upper().startswith("CREATE")
     # Every parameter is still used, by name, after expressions moved.
     assert all(f":{name}" in text for name in args)
-    assert ("mastered", "customer" if build is features_sql else "product") in read_tables(sql)
+    # Spark allows one generator per select, and no FILTER on a window aggregate.
+    tree = sqlglot.parse_one(text, read="spark")
+    assert not [w for w in tree.find_all(exp.Window) if isinstance(w.this, exp.Filter)]
+    for select in tree.find_all(exp.Select):
+        assert sum(isinstance(e.unalias(), exp.Explode) for e in select.expressions) <= 1
+    assert read_tables(named), "reads warehouse tables"
     assert ("marts", "customer_features") not in read_tables(features_sql()[0])
+
+
+def test_a_cast_parameter_is_a_parameter() -> None:
+    """`?::varchar[]` is one token to sqlglot (its `?::` operator): still a marker."""
+    named, args = named_parameters("select unnest(?::varchar[]) as a, ? as b", [["x"], 2])
+    assert named == "select unnest(:p0::varchar[]) as a, :p1 as b"
+    assert args == {"p0": ["x"], "p1": 2}
+
+
+def test_side_by_side_unnests_are_zipped_as_duckdb_pads_them() -> None:
+    """DuckDB unnests several lists of one select side by side (NULL past a shorter
+    one): one `inline(arrays_zip(...))`, the aliases kept; a list's `len` is `size`."""
+    text = spark_select(
+        "select unnest(:p0::varchar[]) as stage, unnest(range(1, len(:p0::varchar[]) + 1))"
+        " as stage_order"
+    )
+    assert text.upper().startswith("SELECT INLINE(ARRAYS_ZIP(")
+    assert text.endswith("AS (stage, stage_order)") and "EXPLODE" not in text.upper()
+    assert "SIZE(CAST(:p0 AS ARRAY<STRING>))" in text and "LENGTH(" not in text.upper()
+    assert "SEQUENCE(CAST(1 AS BIGINT)" in text  # DuckDB's range is BIGINT, Spark's INT
+    # One unnest stays an explode; a text's length stays a length.
+    assert (
+        spark_select("select unnest(x) as a, length(s) as n from t")
+        .upper()
+        .startswith("SELECT EXPLODE(X) AS A, LENGTH(S) AS N")
+    )
+
+
+def test_a_filtered_window_aggregate_becomes_a_case() -> None:
+    """`max(x) filter (where p) over w`: `max(case when p then x end) over w`; a filter on
+    a plain aggregate stays (Spark has it)."""
+    text = spark_select(
+        "select max(c) filter (where o = 'a') over (partition by k) as m,"
+        " count(*) filter (where o = 'b') over () as n, count(*) filter (where f) as g"
+        " from t group by all"
+    )
+    assert "MAX(CASE WHEN o = 'a' THEN c END) OVER (PARTITION BY k) AS m" in text
+    assert "COUNT(CASE WHEN o = 'b' THEN 1 END) OVER () AS n" in text
+    assert "COUNT(*) FILTER(WHERE f) AS g" in text
+
+
+@pytest.mark.parametrize(
+    "aggregate",
+    ["arg_max(c, d)", "count(distinct c)", "list(c order by d)", "string_agg(c, ',')"],
+)
+def test_a_filtered_window_aggregate_of_another_meaning_is_refused(aggregate: str) -> None:
+    """A CASE inside `arg_max(a, d)` would pick the row of the greatest `d` over every row
+    and give NULL when it fails the filter: refused by name, never a silent other answer."""
+    with pytest.raises(ValueError, match="no Spark spelling"):
+        spark_select(f"select {aggregate} filter (where o = 'a') over (partition by k) from t")
 
 
 def test_the_key_variables_become_columns_of_the_key_relation() -> None:

@@ -10,7 +10,8 @@ Exact where the statistic allows it, and only there:
   taken in the same scan: counts add, min and max are the parts' least and greatest.
 
 Approximate distinct counts are HyperLogLog sketches that DuckDB does not keep, so they are
-not derived: they are recomputed over every row, in one pass with the rest. Whatever does
+not derived: they are recomputed over every row, or kept from the last count when the
+caller says so (`kept`: the scanner's DistinctPolicy, a small change since). Whatever does
 not qualify (a column type that does not round-trip through text, rows that are not where
 they should be) returns None and the caller profiles the table in full.
 """
@@ -67,8 +68,13 @@ def merge_bounds(
     return {name: (row[2 * i], row[2 * i + 1]) for i, (name, _) in enumerate(columns)}
 
 
-def _column(base: tuple, nulls: int | None, distinct, bounds: tuple) -> ColumnScan:
+def _column(
+    base: tuple, nulls: int | None, distinct, bounds: tuple, kept: ColumnScan | None = None
+) -> ColumnScan:
+    """A derived column's profile; `kept`: the stored profile whose distinct count stays."""
     name, position, data_type, nullable = base
+    if kept is not None:
+        distinct = kept.distinct_count
     return ColumnScan(
         name,
         int(position),
@@ -77,7 +83,18 @@ def _column(base: tuple, nulls: int | None, distinct, bounds: tuple) -> ColumnSc
         nulls,
         None if distinct is None else int(distinct),
         *bounds,
+        distinct_as_of=None if kept is None else kept.distinct_as_of,
     )
+
+
+def _distinct_counts(
+    conn: duckdb.DuckDBPyConnection, relation: str, names: Sequence[str], counted: bool
+) -> tuple:
+    """count(*) and the approximate distinct count of each of `names` over every row of
+    `relation`; only count(*) (and None per name) when not `counted`."""
+    exprs = ["count(*)", *(f"approx_count_distinct({q(n)})" for n in names if counted)]
+    row = conn.execute(f"select {', '.join(exprs)} from {relation}").fetchone()
+    return row if counted else (row[0], *(None for _ in names))
 
 
 def appended_scan(
@@ -87,9 +104,11 @@ def appended_scan(
     prev: StoredProfile,
     cols: list[tuple],
     pii: set[str] | frozenset[str],
+    kept: Mapping[str, ColumnScan] | None = None,
 ) -> TableScan | None:
     """The profile of an append-only table from its stored profile and the rows ingested
-    since (None: not append-only, nothing new, or the old rows are not all there)."""
+    since (None: not append-only, nothing new, or the old rows are not all there); `kept`:
+    columns whose stored distinct count stays (not counted again)."""
     names = [c[0] for c in cols]
     if INGESTED_AT not in names or not all(_ordered(str(c[2])) for c in cols):
         return None
@@ -116,8 +135,7 @@ def appended_scan(
     (total,) = conn.execute(f"select count(*) from {table_sql}").fetchone()
     if total - added != prev.row_count:
         return None  # rows removed or changed
-    distinct = ", ".join(f"approx_count_distinct({q(n)})" for n in names)
-    counts = conn.execute(f"select {distinct} from {table_sql}").fetchone()
+    counts = _distinct_counts(conn, table_sql, names, kept is None)[1:]
     bounds = merge_bounds(
         conn,
         [(c[0], str(c[2])) for c in cols if c[0] not in pii],
@@ -129,6 +147,7 @@ def appended_scan(
             prev.columns[c[0]][2] + added - int(stats[c[0]][0]),
             counts[i],
             bounds.get(c[0], (None, None)),
+            None if kept is None else kept.get(c[0]),
         )
         for i, c in enumerate(cols)
     )
@@ -168,8 +187,8 @@ def union_scan(
             return None
         nulls[name] = here.null_count + there.null_count
         parts[name] = [(here.min_value, here.max_value), (there.min_value, there.max_value)]
-    exprs = ["count(*)", *(f"approx_count_distinct({q(c[0])})" for c in cols)]
-    row = conn.execute(f"select {', '.join(exprs)} from {q(schema)}.{q(table)}").fetchone()
+    relation = f"{q(schema)}.{q(table)}"
+    row = _distinct_counts(conn, relation, [c[0] for c in cols], True)
     if int(row[0]) != rows:
         return None
     bounds = merge_bounds(conn, [(c[0], str(c[2])) for c in cols if c[0] not in pii], parts)

@@ -14,6 +14,9 @@ class ColumnScan:
     distinct_count: int | None
     min_value: str | None
     max_value: str | None
+    # When distinct_count was counted over every row; None: by this scan (scan_types is
+    # filled before the scan's time is known to the writer).
+    distinct_as_of: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,11 @@ class StoredProfile:
     row_count: int
     last_materialized: dt.datetime | None
     scanned_at: dt.datetime
-    # column name -> (position, type, null count, distinct count, min, max)
+    # column name -> (position, type, null count, distinct count, min, max, distinct as of)
     columns: dict[str, tuple]
     # The small table's content fingerprint then (fingerprint.py); None: not taken.
     fingerprint: str | None = None
+    # When the table's own distinct counts were last counted over every row, and its row
+    # count then (None: a catalog written before they were kept).
+    distinct_as_of: dt.datetime | None = None
+    distinct_rows: int | None = None

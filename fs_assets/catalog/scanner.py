@@ -15,11 +15,15 @@ Only tables whose data changed since the last scan are profiled again: a table k
 stored profile when its producing asset has not materialized since and its row count and
 columns are the same; a small table (written outside materializations too) when its
 columns and its content fingerprint are the same (fingerprint.py); a view keeps its
-profile when its producer has not materialized since and no table or view its SQL names
-changed (a small table profiled again counts only when its data may have changed or its
-profile differs). A changed raw history or history view
-is profiled from the change where that is exact (derive.py). `scanned_at` says when each
-profile was taken; the scanner's metadata lists what it rescanned, reused and derived.
+profile when its definition is the same (its hash), its producer has not materialized
+since and no table or view its SQL names changed (a small table profiled again counts only
+when its data may have changed or its profile differs). A changed raw history or history
+view is profiled from the change where that is exact (derive.py). A large table whose rows
+say when they were written (`_ingested_at`) and that changed by a small share keeps what it
+cannot derive (DISTINCT_CHANGE_SHARE); a view keeps its profile only while its definition is
+the same and every relation it reads was reused or kept so. `scanned_at` says when each
+profile was taken, `profile_mode` and `distinct_as_of` how; the scanner's metadata lists
+what it rescanned, reused, derived and kept.
 
 A view that holds every row of one source relation and passes some of its columns through
 unchanged (a governed view without a row filter: `SameRows`, told by the caller) takes those
@@ -29,12 +33,13 @@ from the source's (the view was built under another policy) the view is profiled
 """
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 
-from fs_assets.catalog.derive import UnionOf, appended_scan, union_scan
+from fs_assets.catalog.derive import INGESTED_AT, UnionOf, appended_scan, union_scan
 from fs_assets.catalog.fingerprint import estimated_rows, fingerprints
 from fs_assets.catalog.scan_types import ColumnScan, StoredProfile, TableScan
 from fs_assets.catalog.specs import (
@@ -59,6 +64,15 @@ LastMaterialized = Callable[[KeyPath], dt.datetime | None]
 # materialization) keep their profile only while their content fingerprint is the same;
 # larger ones while their producer has not materialized and their row count is the same.
 SMALL_TABLE_ROWS = 10_000
+# A larger table changed by a small share keeps what it cannot derive from the change: an
+# append-only history its distinct counts (the rest derived exactly), a table whose rows
+# were replaced its column statistics (its row count taken now), a view reading only such
+# tables its profile. They are taken over every row again when the rows changed since pass
+# this share of the table, when they are older than DISTINCT_MAX_AGE, or with
+# `refresh_distinct`; `distinct_as_of` says since when. A changed row moves a count, a
+# distinct count or a null count by at most one.
+DISTINCT_CHANGE_SHARE = 0.05
+DISTINCT_MAX_AGE = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -89,8 +103,32 @@ class ScanResult:
     reused: dict[str, dt.datetime] = field(default_factory=dict)
     # Tables profiled again from what changed (derive.py), not from every row.
     derived: set[str] = field(default_factory=set)
-    # Small tables' content fingerprints, taken before they were profiled (or reused).
+    # Small tables' content fingerprints, taken before they were profiled (or reused), and
+    # views' definition hashes (definition_hash): what says a relation is the same.
     fingerprints: dict[str, str | None] = field(default_factory=dict)
+    # Per table: when its distinct counts were counted over every row, and its rows then.
+    distinct: dict[str, tuple[dt.datetime | None, int | None]] = field(default_factory=dict)
+    # Tables changed by a small share whose column statistics were all kept (see above).
+    kept: set[str] = field(default_factory=set)
+
+    def profile_mode(self, name: str) -> str:
+        """How the table's profile was taken: reused (unchanged), kept (a small change: its
+        column statistics as of distinct_as_of), derived (exact from the change, distinct
+        counts as of distinct_as_of) or full."""
+        if name in self.reused:
+            return "reused"
+        if name in self.kept:
+            return "kept"
+        return "derived" if name in self.derived else "full"
+
+    @property
+    def distinct_kept(self) -> list[str]:
+        """Tables profiled again whose distinct counts were kept from an earlier count."""
+        return sorted(
+            n
+            for n, (when, _) in self.distinct.items()
+            if n not in self.reused and when is not None and when < self.scanned_at
+        )
 
     @property
     def rescanned(self) -> list[str]:
@@ -125,6 +163,9 @@ class ScanResult:
                     "last_materialized": self.last_materialized.get(t.name),
                     "scanned_at": self.reused.get(t.name, self.scanned_at),
                     "content_fingerprint": self.fingerprints.get(t.name),
+                    "profile_mode": self.profile_mode(t.name),
+                    "distinct_as_of": self.distinct.get(t.name, (None, None))[0],
+                    "distinct_row_count": self.distinct.get(t.name, (None, None))[1],
                 }
             )
         return rows
@@ -158,6 +199,9 @@ class ScanResult:
                         "min_value": c.min_value,
                         "max_value": c.max_value,
                         "last_materialized": self.last_materialized.get(t.name),
+                        "distinct_as_of": None
+                        if c.distinct_count is None
+                        else c.distinct_as_of or self.reused.get(t.name, self.scanned_at),
                     }
                 )
         return rows
@@ -208,7 +252,9 @@ def scan_table(
     cols: list[tuple] | None = None,
     rows: int | None = None,
 ) -> TableScan:
-    """Profile one table in a single aggregate query (names come from the catalog, quoted).
+    """Profile one table: counts, nulls, min and max in one aggregate query, the distinct
+    counts in another (names come from the catalog, quoted): apart, the first is answered
+    from DuckDB's compressed segments in a fraction of the time the two take together.
 
     `masked` columns of a view are left out of the query (so DuckDB never computes them)
     and recorded without statistics; `copied` columns (a view's pass-through columns, see
@@ -223,24 +269,34 @@ def scan_table(
     exprs = ["count(*)"]
     for name, _, _, _ in profiled:
         c = q(name)
-        exprs += [f"count({c})", f"approx_count_distinct({c})"]
+        exprs.append(f"count({c})")
         if name in pii:
             exprs += ["null::varchar", "null::varchar"]
         else:
             exprs += [f"min({c})::varchar", f"max({c})::varchar"]
+    relation = f"{q(schema)}.{q(table)}"
     if profiled or rows is None:
-        row = conn.execute(f"select {', '.join(exprs)} from {q(schema)}.{q(table)}").fetchone()
+        row = conn.execute(f"select {', '.join(exprs)} from {relation}").fetchone()
     else:
         row = (rows,)
     total = int(row[0])
-    stats = {name: row[1 + 4 * i : 5 + 4 * i] for i, (name, _, _, _) in enumerate(profiled)}
+    stats = {name: row[1 + 3 * i : 4 + 3 * i] for i, (name, _, _, _) in enumerate(profiled)}
+    counted = [name for name, _, _, _ in profiled]
+    distinct: dict[str, object] = {}
+    if counted:
+        found = conn.execute(
+            f"select {', '.join(f'approx_count_distinct({q(n)})' for n in counted)} from {relation}"
+        ).fetchone()
+        distinct = dict(zip(counted, found, strict=True))
     scans = []
     for name, position, data_type, nullable in cols:
-        non_null, distinct, lo, hi = stats.get(name, (None, None, None, None))
+        non_null, lo, hi = stats.get(name, (None, None, None))
+        count, as_of = distinct.get(name), None
         if name in copied:
             src = copied[name]
             non_null = None if src.null_count is None else total - src.null_count
-            distinct, lo, hi = src.distinct_count, src.min_value, src.max_value
+            count, lo, hi = src.distinct_count, src.min_value, src.max_value
+            as_of = src.distinct_as_of
             if name in pii:  # never copy a value of a column PII here
                 lo = hi = None
         scans.append(
@@ -250,12 +306,24 @@ def scan_table(
                 data_type=str(data_type),
                 nullable=bool(nullable),
                 null_count=None if non_null is None else total - int(non_null),
-                distinct_count=None if distinct is None else int(distinct),
+                distinct_count=None if count is None else int(count),
                 min_value=lo,
                 max_value=hi,
+                distinct_as_of=as_of,
             )
         )
     return TableScan(schema, table, table_type, total, tuple(scans))
+
+
+def _present_columns(conn: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns where table_catalog = "
+            "current_database() and table_schema = ? and table_name = ?",
+            [CATALOG_SCHEMA, table],
+        ).fetchall()
+    }
 
 
 def stored_profiles(conn: duckdb.DuckDBPyConnection) -> dict[str, StoredProfile]:
@@ -267,25 +335,30 @@ def stored_profiles(conn: duckdb.DuckDBPyConnection) -> dict[str, StoredProfile]
     ).fetchone()[0]
     if found < 2:
         return {}
-    # A catalog written before fingerprints were kept has none: its small tables are
-    # profiled once more.
-    (has_fp,) = conn.execute(
-        "select count(*) from information_schema.columns where table_catalog = "
-        "current_database() and table_schema = ? and table_name = ? and column_name = ?",
-        [CATALOG_SCHEMA, TABLES_NAME, "content_fingerprint"],
-    ).fetchone()
-    fp = "content_fingerprint" if has_fp else "null"
+    # A catalog written before fingerprints (or distinct times) were kept has none: its
+    # small tables are profiled once more, its distinct counts counted again.
+    have = _present_columns(conn, TABLES_NAME)
+    extra = ", ".join(
+        c if c in have else "null"
+        for c in ("content_fingerprint", "distinct_as_of", "distinct_row_count")
+    )
+    col_as_of = (
+        "distinct_as_of" if "distinct_as_of" in _present_columns(conn, COLUMNS_NAME) else "null"
+    )
     profiles: dict[str, StoredProfile] = {}
-    for schema, table, kind, rows, last, scanned, fingerprint in conn.execute(
+    for schema, table, kind, rows, last, scanned, fingerprint, as_of, then in conn.execute(
         "select table_schema, table_name, table_type, row_count, last_materialized, "
-        f"scanned_at, {fp} from {TABLES_TABLE}"
+        f"scanned_at, {extra} from {TABLES_TABLE}"
     ).fetchall():
-        profiles[f"{schema}.{table}"] = StoredProfile(kind, rows, last, scanned, {}, fingerprint)
+        profiles[f"{schema}.{table}"] = StoredProfile(
+            kind, rows, last, scanned, {}, fingerprint, as_of, then
+        )
     for schema, table, name, *stats in conn.execute(
         "select table_schema, table_name, column_name, ordinal_position, data_type, "
-        f"null_count, distinct_count, min_value, max_value from {COLUMNS_TABLE}"
+        f"null_count, distinct_count, min_value, max_value, {col_as_of} from {COLUMNS_TABLE}"
     ).fetchall():
         if (stored := profiles.get(f"{schema}.{table}")) is not None:
+            stats[-1] = stats[-1] or stored.scanned_at  # counted when profiled, before
             stored.columns[name] = tuple(stats)
     return profiles
 
@@ -315,7 +388,82 @@ def _same_profile(scan: TableScan, stored: StoredProfile) -> bool:
     """Whether a fresh profile says what the stored one said (rows and every statistic)."""
     return scan.row_count == stored.row_count and {
         c.name: (c.null_count, c.distinct_count, c.min_value, c.max_value) for c in scan.columns
-    } == {name: tuple(c[2:]) for name, c in stored.columns.items()}
+    } == {name: tuple(c[2:6]) for name, c in stored.columns.items()}
+
+
+def definition_hash(sql: str) -> str:
+    """A view's definition as the catalog compares it between scans (no data in it)."""
+    return "view:" + hashlib.sha256(sql.encode()).hexdigest()[:32]
+
+
+def _governed(scan: TableScan, pii: set[str], masked: set[str] | frozenset[str]) -> TableScan:
+    """A kept profile under today's declarations, as `scan_table` would record it: a masked
+    column of a view without statistics, a PII column without min and max."""
+    hidden = masked if scan.table_type == "VIEW" else frozenset()
+    columns = tuple(
+        replace(c, null_count=None, distinct_count=None, min_value=None, max_value=None)
+        if c.name in hidden
+        else replace(c, min_value=None, max_value=None)
+        if c.name in pii
+        else c
+        for c in scan.columns
+    )
+    return replace(scan, columns=columns)
+
+
+def _kept_columns(prev: StoredProfile, cols: list[tuple]) -> dict[str, ColumnScan]:
+    """The stored distinct counts of `cols`, as column scans to take them from."""
+    return {
+        name: ColumnScan(name, int(pos), str(dtype), bool(nullable), *prev.columns[name][2:])
+        for name, pos, dtype, nullable in cols
+    }
+
+
+@dataclass(frozen=True)
+class DistinctPolicy:
+    """When a changed table's distinct counts are counted again (see DISTINCT_CHANGE_SHARE)."""
+
+    now: dt.datetime
+    refresh: bool = False  # count every changed table's again (`refresh_distinct`)
+    share: float = DISTINCT_CHANGE_SHARE
+    max_age: dt.timedelta = DISTINCT_MAX_AGE
+
+    def may_keep(self, prev: StoredProfile | None, table_type: str, cols: list[tuple]) -> bool:
+        """A stored profile of the same columns whose distinct counts are recent enough, of
+        a view or of a table whose rows say when they were written (`_ingested_at`): without
+        it a rewrite of every row with the same row count would look like no change."""
+        return (
+            not self.refresh
+            and (table_type == "VIEW" or INGESTED_AT in {c[0] for c in cols})
+            and prev is not None
+            and prev.table_type == table_type
+            and prev.distinct_as_of is not None
+            and prev.distinct_rows is not None
+            and prev.row_count >= SMALL_TABLE_ROWS
+            and self.now - prev.distinct_as_of <= self.max_age
+            and _same_columns(cols, prev)
+        )
+
+    def small_change(self, changed: int, rows: int, rows_then: int) -> bool:
+        return rows >= SMALL_TABLE_ROWS and changed <= self.share * min(rows, rows_then)
+
+
+def _rows_changed(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, cols: list[tuple], prev: StoredProfile
+) -> tuple[int, int]:
+    """(rows now, rows changed since the stored distinct counts): the rows ingested since
+    (`_ingested_at`: raw and mastered rows carry their version's) plus however far the row
+    count moved otherwise (rows gone, or rows added with older stamps: past versions)."""
+    relation = f"{q(schema)}.{q(table)}"
+    if INGESTED_AT in {c[0] for c in cols}:
+        rows, added = conn.execute(
+            f"select count(*), count(*) filter (where {q(INGESTED_AT)} > ?) from {relation}",
+            [prev.distinct_as_of],
+        ).fetchone()
+    else:
+        (rows,), added = conn.execute(f"select count(*) from {relation}").fetchone(), 0
+    then = int(prev.distinct_rows or 0)
+    return int(rows), int(added) + abs(int(rows) - then - int(added))
 
 
 def _names_in(sql: str, names: set[str]) -> set[str]:
@@ -385,12 +533,17 @@ def scan_warehouse(
     reuse: bool = True,
     same_rows: Mapping[str, SameRows] | None = None,
     unions: Mapping[str, UnionOf] | None = None,
+    refresh_distinct: bool = False,
 ) -> ScanResult:
     """Scan every table and view whose data changed (every one with `reuse=False`); join
     what is declared about it and when it was written. `same_rows` names the views whose
     pass-through columns take their source's profile (see SameRows); `unions` the history
-    views whose profile derives from their parts' (derive.py, not with `reuse=False`)."""
+    views whose profile derives from their parts' (derive.py, not with `reuse=False`).
+    A large changed table keeps its column statistics while DistinctPolicy allows (a view
+    while its definition is the same and every relation it reads was reused or kept);
+    `refresh_distinct` counts them for every changed table."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    policy = DistinctPolicy(now, refresh=refresh_distinct or not reuse)
     listed = list_tables(conn)
     result = ScanResult([], now, declared)
     for schema, table, _ in listed:
@@ -413,6 +566,12 @@ def scan_warehouse(
     # again, never keep a stale profile), and with `reuse=False` too, for the next scan.
     small = {n for n, rows in estimated_rows(conn).items() if rows < SMALL_TABLE_ROWS}
     result.fingerprints = fingerprints(conn, small & names)
+    # A view's "fingerprint" is its definition's: a redefined view (another filter or
+    # masking over the same columns) is profiled again, never reused or kept.
+    result.fingerprints |= {v: definition_hash(sql) for v, sql in views.items() if v in names}
+    # Relations whose profile this scan reused or kept after a small change: a view that
+    # reads only these may keep its own (any other read changed: profile it again).
+    settled: set[str] = set()
     for name in _data_order(kinds, reads):
         schema, table = name.split(".", 1)
         table_type, cols = kinds[name], columns.get(name, [])
@@ -431,8 +590,14 @@ def scan_warehouse(
             and result.fingerprints.get(name) == prev.fingerprint
             and _same_columns(cols, prev)
         )
+        same_definition = prev is not None and result.fingerprints.get(name) == prev.fingerprint
         if table_type == "VIEW":
-            unchanged = unchanged and bool(reads.get(name)) and not (reads[name] & changed)
+            unchanged = (
+                unchanged
+                and same_definition
+                and bool(reads.get(name))
+                and not (reads[name] & changed)
+            )
             keep = unchanged
         elif same_content:
             unchanged = keep = True
@@ -444,23 +609,60 @@ def scan_warehouse(
         if keep:
             scans[name] = _reuse(schema, table, table_type, prev, cols)
             result.reused[name] = prev.scanned_at
+            settled.add(name)
+            result.distinct[name] = (
+                prev.distinct_as_of or prev.scanned_at,
+                prev.row_count if prev.distinct_rows is None else prev.distinct_rows,
+            )
             continue
         decl = declared.get(name)
         pii = set(decl.pii_columns) if decl else set()
         masked = decl.masked_columns if decl else set()
+        kept: dict[str, ColumnScan] | None = None  # None: count the distinct values
+        rows_now: int | None = None
+        if policy.may_keep(prev, table_type, cols):
+            if table_type == "VIEW":
+                read = reads.get(name, set())
+                quiet = same_definition and bool(read) and read <= settled
+            else:
+                rows_now, moved = _rows_changed(conn, schema, table, cols, prev)
+                quiet = policy.small_change(moved, rows_now, prev.distinct_rows or 0)
+            kept = _kept_columns(prev, cols) if quiet else None
         derived = None
-        if table_type == "VIEW" and reuse and name in (unions or {}):
+        if table_type == "VIEW" and reuse and name in (unions or {}) and kept is None:
             derived = union_scan(conn, schema, table, unions[name], scans, cols, pii)
         elif table_type != "VIEW" and not unchanged and _appendable(prev, table_type, cols):
-            derived = appended_scan(conn, schema, table, prev, cols, pii)
+            derived = appended_scan(conn, schema, table, prev, cols, pii, kept)
         if derived is not None:
             scans[name] = derived
             result.derived.add(name)
+        elif kept is not None:
+            # A small change to rows replaced in place (or to what a view reads): the
+            # column statistics are kept as of their last full profile; a table's row count
+            # is today's (DuckDB keeps it), a view's is kept with the rest (counting it
+            # means running the view).
+            scans[name] = _governed(_reuse(schema, table, table_type, prev, cols), pii, masked)
+            if rows_now is not None:
+                scans[name] = replace(scans[name], row_count=rows_now)
+            result.kept.add(name)
         else:
             copied, rows = _copied_profile(conn, name, (same_rows or {}).get(name), scans, cols)
             scans[name] = scan_table(
-                conn, schema, table, table_type, pii, masked, copied, cols=cols, rows=rows
+                conn,
+                schema,
+                table,
+                table_type,
+                pii,
+                masked,
+                copied,
+                cols=cols,
+                rows=rows,
             )
+        if kept is not None:
+            settled.add(name)
+            result.distinct[name] = (prev.distinct_as_of, prev.distinct_rows)
+        else:
+            result.distinct[name] = (now, scans[name].row_count)
         if not (unchanged and _same_profile(scans[name], prev)):
             changed.add(name)
     result.tables = [scans[f"{s}.{t}"] for s, t, _ in listed]

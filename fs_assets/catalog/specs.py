@@ -41,6 +41,20 @@ TABLES_SCHEMA = _schema(
         "VARCHAR",
         "Keyed hash of a small table's rows when profiled: the same rows keep the profile.",
     ),
+    (
+        "profile_mode",
+        "VARCHAR",
+        "full (every row read), derived (exact from the rows added), kept (a small change: "
+        "the column statistics as of distinct_as_of, a table's row_count current) or "
+        "reused (unchanged since scanned_at).",
+    ),
+    (
+        "distinct_as_of",
+        "TIMESTAMP",
+        "When the table's distinct counts (and, profile_mode kept, its other column "
+        "statistics) were last taken over every row (UTC).",
+    ),
+    ("distinct_row_count", "BIGINT", "row_count when the distinct counts were counted."),
 )
 
 COLUMNS_SCHEMA = _schema(
@@ -65,11 +79,18 @@ COLUMNS_SCHEMA = _schema(
     (
         "distinct_count",
         "BIGINT",
-        "Approximate number of distinct values (HyperLogLog); null when not profiled.",
+        "Approximate number of distinct values (HyperLogLog); null when not profiled. As of "
+        "distinct_as_of: a large table changed by a small share since keeps its count.",
     ),
     ("min_value", "VARCHAR", "Smallest value as text; null for PII columns (not copied out)."),
     ("max_value", "VARCHAR", "Largest value as text; null for PII columns (not copied out)."),
     ("last_materialized", "TIMESTAMP", "Latest materialization of the producing asset (UTC)."),
+    (
+        "distinct_as_of",
+        "TIMESTAMP",
+        "When distinct_count (in a table profiled 'kept', every statistic of the column) "
+        "was taken over every row (UTC); null when not profiled.",
+    ),
 )
 
 PROFILE_SCHEMA = _schema(

@@ -19,7 +19,14 @@ from fs_assets.catalog.graph_view import GraphView
 from fs_assets.catalog.manifest import MANIFEST_FILE, OUTPUT_SCHEMAS, build_manifest, to_yaml
 from fs_assets.catalog.manifest import write_manifest as write_manifest_file
 from fs_assets.catalog.profile import SLICES, profile_customer, profile_markdown, write_profile
-from fs_assets.catalog.scanner import missing_tables, scan_warehouse, tables_markdown, write_catalog
+from fs_assets.catalog.scanner import (
+    DISTINCT_CHANGE_SHARE,
+    DISTINCT_MAX_AGE,
+    missing_tables,
+    scan_warehouse,
+    tables_markdown,
+    write_catalog,
+)
 from fs_assets.catalog.specs import CATALOG_GROUP, CATALOG_SCHEMA, PROFILE_SCHEMA, TABLES_SCHEMA
 from fs_assets.catalog.tables import declared_tables
 from fs_assets.defs.asset_graph import graph_view, table_of
@@ -130,6 +137,13 @@ class ScannerConfig(dg.Config):
         description="Profile every table again, also those whose data has not changed since "
         "the last scan.",
     )
+    refresh_distinct: bool = Field(
+        default=False,
+        description="Profile every changed table over every row, also those a small change "
+        "lets keep their distinct counts or column statistics (taken again anyway when "
+        f"older than {DISTINCT_MAX_AGE.total_seconds() / 3600:g} h, or when the rows changed "
+        f"since pass {DISTINCT_CHANGE_SHARE:.0%} of a table).",
+    )
 
 
 def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.AssetsDefinition:
@@ -149,7 +163,9 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
             "its type, nullability, description, PII tag and profile (nulls, approximate "
             "distinct, min, max) in catalog.columns. Grain: one row per table (per column). "
             "Only tables whose data changed since the last scan are profiled again; the "
-            "others keep their profile (scanned_at says when it was taken)."
+            "others keep their profile (scanned_at says when it was taken). A large table "
+            "changed by a small share keeps the statistics it cannot derive from the change "
+            "(profile_mode and distinct_as_of say which and since when)."
         ),
         metadata={
             "dagster/table_name": table_name(CATALOG_SCHEMA, "tables"),
@@ -191,6 +207,7 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 reuse=not config.rescan_all,
                 same_rows={**same_rows_views(load_policies()), **seed_same_rows()},
                 unions=history_unions([*ENTITIES.values(), *SOURCE_ENTITIES]),
+                refresh_distinct=config.refresh_distinct,
             )
             write_catalog(conn, result)
             catalog_tables = {
@@ -216,6 +233,8 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 "tables_rescanned": dg.MetadataValue.json(result.rescanned),
                 "tables_reused": dg.MetadataValue.json(sorted(result.reused)),
                 "tables_derived": dg.MetadataValue.json(sorted(result.derived)),
+                "distinct_counts_kept": dg.MetadataValue.json(result.distinct_kept),
+                "column_statistics_kept": dg.MetadataValue.json(sorted(result.kept)),
                 "pii_columns": dg.MetadataValue.int(sum(1 for c in columns if c["pii_tag"])),
                 "tables": dg.MetadataValue.md(tables_markdown(result)),
             },

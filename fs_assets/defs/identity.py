@@ -32,11 +32,10 @@ from fs_assets.defs.keys import (
 )
 from fs_assets.defs.metadata import table_name
 from fs_assets.defs.sources import SOURCE_ENTITIES
-from fs_assets.identity import canonical, golden, incremental, link, model, stable_ids, tables
+from fs_assets.identity import canonical, golden, incremental, stable_ids, tables
 from fs_assets.identity.attributes import ATTRIBUTES, DATE_ATTRIBUTES, SOURCES_DIR
-from fs_assets.identity.charts import png_markdown, write_model_charts
-from fs_assets.identity.cluster_view import write_cluster_view
 from fs_assets.identity.golden_entity import GOLDEN_ENTITY
+from fs_assets.identity.knobs import Thresholds, Training
 from fs_assets.identity.mapping import load_mappings
 from fs_assets.identity.overrides import OVERRIDES_FILE, load_overrides
 from fs_assets.model.columns import PII_DOB, PII_MASK
@@ -47,7 +46,7 @@ from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "identity"
-THRESHOLDS = link.Thresholds()
+THRESHOLDS = Thresholds()
 NO_DATA = "no multi-source data: fewer than two sources have landed, nothing to link"
 UNCHANGED = "unchanged: no source's mastered table changed since the last read"
 SPLINK_LOGGER = "splink"
@@ -55,12 +54,12 @@ REPORTS_FOLDER = "identity"  # reports/identity/: the model charts (parameters o
 
 
 class LinkageModelConfig(dg.Config):
-    seed: int = Field(default=model.Training.seed, description="Seed of every random step.")
+    seed: int = Field(default=Training.seed, description="Seed of every random step.")
     u_max_pairs: float = Field(
-        default=model.Training.u_max_pairs, description="Random pairs sampled to estimate u."
+        default=Training.u_max_pairs, description="Random pairs sampled to estimate u."
     )
     em_max_pairs: float = Field(
-        default=model.Training.em_max_pairs, description="Pairs per EM training session."
+        default=Training.em_max_pairs, description="Pairs per EM training session."
     )
 
 
@@ -321,8 +320,11 @@ def _parameters_markdown(saved: dict) -> str:
 def linkage_model(
     context: dg.AssetExecutionContext, config: LinkageModelConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    from fs_assets.identity import model  # Splink: imported by the steps that use it
+    from fs_assets.identity.charts import png_markdown, write_model_charts
+
     paths = _paths(warehouse)
-    training = model.Training(config.seed, config.u_max_pairs, config.em_max_pairs)
+    training = Training(config.seed, config.u_max_pairs, config.em_max_pairs)
     with warehouse.connect() as con, splink_messages_to(context):
         if not _linkable(con, context):
             return _skipped()
@@ -369,6 +371,8 @@ def _model_path(warehouse: WarehouseResource) -> Path:
 def pairwise_predictions(
     context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    from fs_assets.identity import link, model  # Splink: imported by the steps that use it
+
     with warehouse.connect() as con, splink_messages_to(context):
         if not _linkable(con, context):
             return _skipped()
@@ -431,6 +435,8 @@ def _size_distribution(con: duckdb.DuckDBPyConnection, table: str, column: str) 
 def clusters(
     context: dg.AssetExecutionContext, config: ClustersConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    from fs_assets.identity import link  # Splink: imported by the steps that use it
+
     decided = load_overrides(
         Path(config.overrides_file) if config.overrides_file else OVERRIDES_FILE
     )
@@ -482,6 +488,8 @@ def clusters(
 def review_pairs(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    from fs_assets.identity import link  # Splink: imported by the steps that use it
+
     with warehouse.connect() as con:
         if not _linkable(con, context):
             return _skipped()
@@ -671,6 +679,8 @@ def cluster_view(
     warehouse: WarehouseResource,
     masking_key: MaskingKeyResource,
 ) -> dg.MaterializeResult:
+    from fs_assets.identity.cluster_view import write_cluster_view  # vl_convert
+
     key = masking_key.get()  # no key: fail naming what to set, before any file is written
     with warehouse.connect() as con:
         if not _linkable(con, context):

@@ -1,18 +1,21 @@
 """`marts/*` assets: cross-sell features and scores, and the three dashboards with charts.
 
-Tables are built by set-based SQL in one short write connection each; the dashboards
-then read their mart rows, the page's filter cubes and the analyst's governed customer
-list (with the masking key), release the warehouse and render outside the lock: a PNG per
-chart, the dashboard's self-contained HTML page and `reports/index.html`. The
-materialization carries the charts as inline images (the UI renders them), the page's
-path and the mart's headline figures.
+Every mart is one DuckDB statement that the configured engine builds
+(`Engine.build_mart`: a DuckDB table in one short write connection, or on Spark its
+SELECT transpiled into a Parquet table); only the features' incremental plan is DuckDB's
+alone (`Engine.marts_in_place`). The dashboards then read their mart rows and KPIs back
+through the engine (`Engine.reading`: small results), the page's filter cubes and the
+analyst's governed customer list where the engine computes them (`Engine.page_data`:
+DuckDB), release the warehouse and render here, outside the lock: a PNG per chart, the
+dashboard's self-contained HTML page and `reports/index.html`. The materialization
+carries the charts as inline images (the UI renders them), the page's path and the
+mart's headline figures.
 """
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 from pydantic import Field
 
 from fs_assets.defs.automation import DOWNSTREAM
@@ -42,44 +45,59 @@ from fs_assets.defs.marts_metadata import (
     column_transformations,
 )
 from fs_assets.defs.metadata import table_name
+from fs_assets.engines.base import Engine
 from fs_assets.identity.source_entity import core_source
 from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
 from fs_assets.model.entities import CUSTOMER
-from fs_assets.model.keys import MARTS_SCHEMA, OWNER, TRANSFORMATIONS_KEY
+from fs_assets.model.keys import (
+    CROSS_SELL_PATH,
+    FEATURES_PATH,
+    FUNNEL_PATH,
+    LEAD_PATH,
+    MARTS_SCHEMA,
+    OWNER,
+    SPEND_PATH,
+    TRANSFORMATIONS_KEY,
+    UPLIFT_PATH,
+)
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.change_record import SCOPE_KEYS, load_scope_keys
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, build_cross_sell
+from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, cross_sell_sql
 from fs_assets.transforms.marts.dashboards import (
     FUNNEL_TABLE,
     LEAD_TABLE,
     SPEND_TABLE,
-    build_funnel,
-    build_lead_generation,
-    build_spend_analysis,
+    funnel_sql,
+    lead_sql,
     reporting_currency,
+    spend_sql,
 )
 from fs_assets.transforms.marts.features import (
     FEATURES_TABLE,
     IdentityLink,
     build_features,
+    features_sql,
     plan_features,
     update_features,
 )
 from fs_assets.transforms.marts.model import FUNNEL_STAGES
-from fs_assets.transforms.marts.page_data import PAGE_ROLE, page_data
-from fs_assets.transforms.marts.quality import quality_kpis
+from fs_assets.transforms.marts.page_data import PAGE_ROLE
+from fs_assets.transforms.marts.quality import quality_kpis, quarantine_names
 from fs_assets.transforms.marts.report import png_markdown, write_dashboard
 from fs_assets.transforms.marts.uplift import (
     UPLIFT_TABLE,
-    build_uplift,
     uplift_by_archetype,
     uplift_charts,
+    uplift_sql,
 )
+from fs_assets.transforms.reader import SqlReader
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "marts"
+# A mart's statement and its `?` parameters (features_sql, funnel_sql, ...).
+Statement = Callable[[], tuple[str, list[object]]]
 
 
 def reports_dir(warehouse: WarehouseResource) -> Path:
@@ -111,12 +129,6 @@ def _mart_asset(
             TRANSFORMATIONS_KEY: dg.MetadataValue.json(column_transformations(cols)),
         },
     )
-
-
-def _build(warehouse: WarehouseResource, build: Callable[[duckdb.DuckDBPyConnection], int]) -> int:
-    with warehouse.connect() as conn:
-        conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
-        return build(conn)
 
 
 # The features' materialization metadata: the builds the table was made from (plan_features).
@@ -157,8 +169,9 @@ def _built_from(event: dg.EventLogEntry | None) -> dict[str, object] | None:
 def customer_features(
     context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    if warehouse.on_spark:
-        return _features_on_spark(context, warehouse)
+    with warehouse.open_engine() as engine:
+        if not engine.marts_in_place:
+            return _features_in_full(context, engine)
     core = core_source()
     identity = IdentityLink(CUSTOMER_IDENTITY, core, GOLDEN_CUSTOMER) if core is not None else None
     previous = _built_from(context.instance.get_latest_materialization_event(FEATURES_KEY))
@@ -191,17 +204,13 @@ def customer_features(
     )
 
 
-def _features_on_spark(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    """The features as a Parquet table written by Spark from the same statement, in full
-    each run (no change record on Spark) and without identity links (identity resolution
-    does not run on that engine yet: every customer is a person of its own)."""
-    from fs_assets.engines.spark_marts import build_mart
-
-    with warehouse.spark() as wh:
-        rows = build_mart(wh, FEATURES_TABLE.split(".")[1])
-    reason = "the spark engine rebuilds the features in full"
+def _features_in_full(context: dg.AssetExecutionContext, engine: Engine) -> dg.MaterializeResult:
+    """The features rebuilt in full by an engine that cannot rewrite rows in place (Spark:
+    a Parquet table from the same statement; no change record there), without identity
+    links (identity resolution does not run on Spark yet: every customer is a person of
+    its own)."""
+    rows = engine.build_mart(FEATURES_PATH[-1], *features_sql())
+    reason = f"the {engine.name} engine rebuilds the features in full"
     context.log.info(f"customer features: full ({reason})")
     return dg.MaterializeResult(
         metadata={
@@ -210,7 +219,7 @@ def _features_on_spark(
             "mode_reason": dg.MetadataValue.text(reason),
             "customers_rewritten": dg.MetadataValue.int(0),
             # Names no DuckDB build: a later DuckDB run rebuilds in full.
-            BUILT_FROM: dg.MetadataValue.json({"engine": "spark", "rows": rows}),
+            BUILT_FROM: dg.MetadataValue.json({"engine": engine.name, "rows": rows}),
         }
     )
 
@@ -236,16 +245,10 @@ def cross_sell(warehouse: WarehouseResource) -> dg.MaterializeResult:
         f"select archetype, count(*), count(recommended_product_id) from {CROSS_SELL_TABLE} "
         "group by archetype order by 1"
     )
-    if warehouse.on_spark:  # a Parquet table written by Spark from the same statement
-        from fs_assets.engines.spark_marts import build_mart, query
-
-        with warehouse.spark() as wh:
-            rows = build_mart(wh, CROSS_SELL_TABLE.split(".")[1])
-            by_archetype = query(wh, summary)
-    else:
-        with warehouse.connect() as conn:
-            rows = build_cross_sell(conn)
-            by_archetype = conn.execute(summary).fetchall()
+    with warehouse.open_engine() as engine:  # a DuckDB table, or Parquet written by Spark
+        rows = engine.build_mart(CROSS_SELL_PATH[-1], *cross_sell_sql())
+        with engine.reading() as reader:
+            by_archetype = reader.execute(summary).fetchall()
     md = "\n".join(
         ["| archetype | customers | with a card |", "|---|---|---|"]
         + [f"| {a} | {n:,} | {k:,} |" for a, n, k in by_archetype]
@@ -262,23 +265,26 @@ def cross_sell(warehouse: WarehouseResource) -> dg.MaterializeResult:
 def _dashboard_result(
     warehouse: WarehouseResource,
     masking_key: MaskingKeyResource,
-    slug: str,
+    name: str,
+    statement: Statement,
     title: str,
     intro: str,
-    build: Callable[[duckdb.DuckDBPyConnection], int],
-    charts_of: Callable[[duckdb.DuckDBPyConnection], list[Chart]],
-    kpis_of: Callable[[duckdb.DuckDBPyConnection], dict[str, str]],
+    charts_of: Callable[[SqlReader], list[Chart]],
+    kpis_of: Callable[[SqlReader, Engine | None], dict[str, str]],
 ) -> dg.MaterializeResult:
-    with warehouse.connect() as conn:
-        conn.execute(f"create schema if not exists {MARTS_SCHEMA}")
-        rows = build(conn)
-        charts = charts_of(conn)
-        kpis = kpis_of(conn)
+    """Build the mart on the engine, read its charts' rows and KPIs back (small results),
+    and the page's filter data where the engine computes it; then render here. The page
+    is named as its mart (`slug`)."""
+    slug = name
+    with warehouse.open_engine() as engine:
+        rows = engine.build_mart(name, *statement())
+        with engine.reading() as reader:
+            charts = charts_of(reader)
+            kpis = kpis_of(reader, engine)
         # The customer list reads the page role's governed view: its token needs the key.
-        masking_key.get().apply(conn)
-        page = page_data(conn, slug)
+        data = engine.page_data(slug, masking_key.get())
     # Rendering happens after the warehouse is released: other steps may write meanwhile.
-    files = write_dashboard(reports_dir(warehouse), slug, title, intro, kpis, charts, page)
+    files = write_dashboard(reports_dir(warehouse), slug, title, intro, kpis, charts, data)
     metadata: dict[str, dg.RawMetadataValue] = {
         "dagster/row_count": dg.MetadataValue.int(rows),
         "dashboard": dg.MetadataValue.path(str(files.page)),
@@ -286,8 +292,12 @@ def _dashboard_result(
         "charts": dg.MetadataValue.int(len(charts)),
         # What the page's filters carry: it grows with the filter cells, not the customers.
         "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
-        "filter_cube_rows": dg.MetadataValue.int(sum(c.num_rows for c in page.cubes)),
-        "listed_customers": dg.MetadataValue.int(len(page.customers.rows) if page.customers else 0),
+        "filter_cube_rows": dg.MetadataValue.int(
+            sum(c.num_rows for c in data.cubes) if data else 0
+        ),
+        "listed_customers": dg.MetadataValue.int(
+            len(data.customers.rows) if data and data.customers else 0
+        ),
         **{f"kpi/{k}": v for k, v in kpis.items()},
     }
     for chart in charts:
@@ -295,11 +305,11 @@ def _dashboard_result(
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _one(conn: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> object:
+def _one(conn: SqlReader, sql: str, params: list[object] | None = None) -> object:
     return conn.execute(sql, params or []).fetchall()[0][0]
 
 
-def _funnel_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def _funnel_kpis(conn: SqlReader, engine: Engine | None = None) -> dict[str, str]:
     reached, onboarded = conn.execute(
         f"select sum(customers) filter (where stage_order = 1),"
         f" sum(customers) filter (where stage_order = ?) from {FUNNEL_TABLE}",
@@ -313,7 +323,7 @@ def _funnel_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
     }
 
 
-def _lead_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def _lead_kpis(conn: SqlReader, engine: Engine | None = None) -> dict[str, str]:
     total = _one(conn, f"select customers from {LEAD_TABLE} where figure = 'total_customers'")
     txns = _one(conn, f"select sum(transactions) from {LEAD_TABLE} where figure = 'reason'")
     leads = _one(conn, f"select count(*) from {CROSS_SELL_TABLE} where eligible and person_record")
@@ -321,11 +331,12 @@ def _lead_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
         "Total customers": f"{total or 0:,}",
         "Leads (card recommended)": f"{leads or 0:,}",
         "Transactions": f"{txns or 0:,}",
-        **quality_kpis(conn),  # what mastering kept out of these figures
+        # What mastering kept out of these figures (without an engine: a DuckDB connection's).
+        **quality_kpis(conn, engine.present(quarantine_names()) if engine else None),
     }
 
 
-def _spend_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def _spend_kpis(conn: SqlReader, engine: Engine | None = None) -> dict[str, str]:
     spend, txns = conn.execute(
         f"select sum(spend), sum(transactions) from {SPEND_TABLE} where figure = 'monthly'"
     ).fetchall()[0]
@@ -356,11 +367,11 @@ def campaign_funnel(
     return _dashboard_result(
         warehouse,
         masking_key,
-        "campaign_funnel",
+        FUNNEL_PATH[-1],
+        funnel_sql,
         "Campaign Funnel",
         "How the credit-card campaign moved each archetype's customers from first contact "
         "to onboarding.",
-        build_funnel,
         funnel_charts,
         _funnel_kpis,
     )
@@ -387,10 +398,10 @@ def lead_generation(
     return _dashboard_result(
         warehouse,
         masking_key,
-        "lead_generation",
+        LEAD_PATH[-1],
+        lead_sql,
         "Lead Generation",
         "Who the customers are and how they transact: the pool the cross-sell draws on.",
-        build_lead_generation,
         lead_charts,
         _lead_kpis,
     )
@@ -416,16 +427,16 @@ def spend_analysis(
     return _dashboard_result(
         warehouse,
         masking_key,
-        "spend_analysis",
+        SPEND_PATH[-1],
+        spend_sql,
         "Spend Analysis",
         "What customers spend, on what, how, and how it adds up over time.",
-        build_spend_analysis,
         spend_charts,
         _spend_kpis,
     )
 
 
-def _uplift_kpis(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def _uplift_kpis(conn: SqlReader, engine: Engine | None = None) -> dict[str, str]:
     return {
         f"Uplift: {a}": "n/a" if u is None else f"{u:+.1f} pts"
         for a, u in uplift_by_archetype(conn).items()
@@ -454,11 +465,11 @@ def campaign_uplift(
     return _dashboard_result(
         warehouse,
         masking_key,
-        "campaign_uplift",
+        UPLIFT_PATH[-1],
+        uplift_sql,
         "Campaign Uplift",
         "Whether offering the card the cross-sell recommends converts better than another "
         "card, per archetype.",
-        build_uplift,
         uplift_charts,
         _uplift_kpis,
     )

@@ -20,11 +20,19 @@ What both engines do today, and nothing more:
 
 - `write_governed`: one role's governed view from its DuckDB statement (DuckDB: a view
   in the file; Spark: a Parquet table published behind its manifest, spark_governed.py).
+- `build_mart`: marts.<name> from its DuckDB `create or replace table ... as select`
+  (DuckDB: that table; Spark: the SELECT transpiled, a Parquet table behind its manifest,
+  spark_marts.py);
+- `reading`: a reader of DuckDB SQL over any warehouse table (a mart's KPIs and chart
+  rows, a governed table's counts), with the masking key set where views need it;
+  `present`: which of some tables exist;
+- `page_data`: a dashboard page's filter cubes and governed customer list (DuckDB only:
+  Spark gives None and the page is drawn without filters);
+- `marts_in_place`: whether a mart's changed rows can be rewritten in place, so the
+  features' incremental plan applies (DuckDB); otherwise marts are rebuilt in full.
 
-Running the whole graph on Spark will also need, later: the marts (`marts/`), the
-catalog scan (`catalog/`) and the role exports on the Spark engine. Those run on DuckDB
-only today, so they are not in this interface yet; each would join it as a method here
-with both implementations.
+Still DuckDB only: the catalog scan (`catalog/`) and the role exports; each would join
+this interface as a method with both implementations.
 """
 
 from __future__ import annotations
@@ -33,18 +41,20 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from fs_assets.model.columns import Entity
 from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.mastering import MasterStats
 from fs_assets.transforms.raw_history import IngestOutcome
+from fs_assets.transforms.reader import SqlReader
+
+if TYPE_CHECKING:
+    from fs_assets.transforms.marts.page_data import PageData
 
 
-class CheckReader(Protocol):
-    """What a check reads through: a DuckDB connection, or the Spark warehouse."""
-
-    def execute(self, sql: str, params: Sequence[object] | None = None, /) -> Any: ...
+# What a check reads through: a DuckDB connection, or the Spark warehouse.
+CheckReader = SqlReader
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class Engine(Protocol):
     """Where raw, mastered and regional run; see the module docstring."""
 
     name: str
+    marts_in_place: bool  # see the module docstring
 
     def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
         """Merge these landing files into raw.<entity>; never raises for bad input."""
@@ -113,6 +124,26 @@ class Engine(Protocol):
     def write_governed(self, name: str, select_sql: str, key: MaskingKey) -> int:
         """Make governed.<name> the rows of `select_sql` (DuckDB SQL over the mastered
         tables, keyed masks under `key`, which is never persisted); its row count."""
+        ...
+
+    def build_mart(self, name: str, create_sql: str, params: Sequence[object]) -> int:
+        """Make marts.<name> the rows of `create_sql`, DuckDB's `create or replace table
+        marts.<name> as select ...` with `?` parameters; its row count."""
+        ...
+
+    def reading(self, key: MaskingKey | None = None) -> AbstractContextManager[CheckReader]:
+        """A read-only reader of DuckDB SQL over the warehouse tables (Spark: each table
+        a statement reads is exposed as it runs); cursors have `fetchall`, `fetchone` and
+        `description`. `key`: set in the session where governed views compute masks."""
+        ...
+
+    def present(self, tables: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (schema, name) tables among `tables` that exist."""
+        ...
+
+    def page_data(self, slug: str, key: MaskingKey) -> PageData | None:
+        """Dashboard `slug`'s filter cubes and governed customer list; None where the
+        engine does not compute them (the page is drawn without filters)."""
         ...
 
     def close(self) -> None:

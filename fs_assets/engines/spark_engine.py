@@ -24,12 +24,14 @@ from fs_assets.engines.spark_regions import write_partitions
 from fs_assets.engines.spark_warehouse import (
     SparkWarehouse,
     build_session,
+    is_batch_table,
     raw_ddl,
     register_hive,
     register_tables,
 )
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.keys import FUNNEL_PATH, LEAD_PATH, SPEND_PATH, UPLIFT_PATH
 from fs_assets.transforms.duckdb_file import DuckDBFile, open_file
 from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.raw_history import (
@@ -38,6 +40,11 @@ from fs_assets.transforms.raw_history import (
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from fs_assets.engines.spark_marts import TableReader
+
+# The dashboards' marts: few rows, in an order the charts list them (write_mart's summary).
+SUMMARY_MARTS = tuple(p[-1] for p in (FUNNEL_PATH, UPLIFT_PATH, LEAD_PATH, SPEND_PATH))
 
 
 class SourceFormatUnsupported(RuntimeError):
@@ -48,6 +55,7 @@ class SparkEngine:
     """The `Engine` on Spark: Parquet tables under `root`, the ledger in `control`."""
 
     name = "spark"
+    marts_in_place = False  # Parquet is written whole: every mart is rebuilt in full
 
     def __init__(
         self,
@@ -138,6 +146,37 @@ class SparkEngine:
 
         with self.warehouse() as wh:
             return write_governed(wh, name, select_sql, key)
+
+    def build_mart(self, name: str, create_sql: str, params: Sequence[object]) -> int:
+        """The statement's SELECT transpiled, a Parquet table behind its manifest; the
+        dashboards' marts (small, their row order part of them) as one ordered file."""
+        from fs_assets.engines.spark_marts import write_mart
+
+        with self.warehouse() as wh:
+            return write_mart(wh, name, create_sql, params, summary=name in SUMMARY_MARTS)
+
+    @contextmanager
+    def reading(self, key: MaskingKey | None = None) -> Iterator[TableReader]:
+        """Each statement's tables exposed as it runs; `key` is not needed: governed
+        tables hold their masked values."""
+        from fs_assets.engines.spark_marts import TableReader
+
+        with self.warehouse(read_only=True) as wh:
+            yield TableReader(wh, self._views)
+
+    def present(self, tables: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Tables with a committed batch or a current version."""
+        with self.warehouse(read_only=True) as wh:
+            return {
+                (s, n)
+                for s, n in tables
+                if (wh.batches(s, n) if is_batch_table(s, n) else wh.current_path(s, n))
+            }
+
+    def page_data(self, slug: str, key: MaskingKey) -> None:
+        """Not on Spark yet: the cubes are computed with DuckDB relations over Arrow
+        tables and the customer list joins the governed view on a keyed token."""
+        return None
 
     def close(self) -> None:
         """Drop the temporary views registered for checks from the shared session (the

@@ -41,6 +41,7 @@ from fs_assets.transforms.raw_history import (
     cross_file_conflicts_sql,
     ensure_ledger,
     held_versions_sql,
+    merge_planned,
     next_ingest_id,
     plan_ingest,
     record_outcome,
@@ -253,16 +254,6 @@ def _drop_staging(wh: SparkWarehouse, *tables: str) -> None:
             wh.delete(f"{table}/{STAGING}")
 
 
-def _merge_one(
-    wh: SparkWarehouse, ent: Entity, f: PendingFile, run_id: str | None
-) -> IngestOutcome:
-    """Merge one file; a file that cannot be read is rejected and recorded."""
-    try:
-        return _merge(wh, ent, [f], run_id)[f.index]
-    except LandingFileError as err:
-        return reject_file(wh.control, ent, f.path, f.sha, f.now, err, run_id)
-
-
 def ingest_files(
     wh: SparkWarehouse, ent: Entity, paths: Sequence[Path], run_id: str | None = None
 ) -> list[IngestOutcome]:
@@ -279,18 +270,12 @@ def ingest_files(
     publish_batches(wh, ent)  # catches up after a writer killed past its ledger commit
     drop_uncommitted_batches(wh, ent)
     plan = plan_ingest(conn, ent, paths, run_id)
-    outcomes = plan.outcomes
-    for files in plan.groups.values():
-        try:
-            outcomes.update(
-                _merge(wh, ent, files, run_id)
-                if len(files) > 1
-                else {files[0].index: _merge_one(wh, ent, files[0], run_id)}
-            )
-        except BatchFallback:
-            for f in files:
-                outcomes[f.index] = _merge_one(wh, ent, f, run_id)
-        publish_batches(wh, ent)
+    outcomes = merge_planned(
+        plan,
+        lambda files: _merge(wh, ent, files, run_id),
+        lambda f, err: reject_file(conn, ent, f.path, f.sha, f.now, err, run_id),
+        lambda: publish_batches(wh, ent),
+    )
     for index in plan.twins:  # its twin is in the ledger now: a duplicate, or read again
         outcomes[index] = ingest_files(wh, ent, [paths[index]], run_id)[0]
     return [outcomes[i] for i in range(len(paths))]

@@ -1,10 +1,11 @@
-"""The marts' inputs on Spark: customer_features and cross_sell from the same DuckDB SQL.
+"""The marts on Spark, from the same DuckDB statements as on DuckDB.
 
-`marts/features.py` and `marts/cross_sell.py` each build one DuckDB statement (a
-`create or replace table ... as select`). Here its SELECT is transpiled to Spark
-(`portable.to_spark`) and written as a Parquet table `marts/<name>/version-.../`, made
-current by its build manifest `_builds/marts.<name>.json` (publish.py). The charts and
-dashboards on the Dagster machine read these small results; no rule is restated here.
+Each mart (features.py, cross_sell.py, dashboards.py, uplift.py) is one DuckDB
+statement, a `create or replace table marts.<name> as select`. Here its SELECT is
+transpiled to Spark (`portable.to_spark`) and written as a Parquet table
+`marts/<name>/version-.../`, made current by its build manifest `_builds/marts.<name>.json`
+(publish.py). The dashboards' KPIs and charts read these small results through
+`TableReader` (DuckDB SQL, transpiled); no rule is restated here.
 
 Before `to_spark`, the statement's DuckDB-only list and struct spellings are rewritten
 into functions Spark has, each with DuckDB's meaning (`_spark_spelling`): 1-based list
@@ -14,7 +15,10 @@ tuple, `x in (select unnest(list))`, and the lateral `unnest(list_max([...]))` t
 a row's largest struct (Spark: `array_max` of the structs, read field by field). QUALIFY
 (refused by `to_spark` for shared SQL) is expanded by sqlglot here, where no select list
 of a qualified query uses `*` or a parameter. Positional `?` parameters become named ones
-first (`:p0`, ...), so moving an expression cannot misalign them.
+first (`:p0`, ...), so moving an expression cannot misalign them. Also rewritten:
+DuckDB's `len(list)` (Spark's `size`), several `unnest`s side by side in one select
+(`inline(arrays_zip(...))`: Spark allows one generator per select) and an aggregate's
+FILTER inside a window (a CASE in its argument: Spark refuses FILTER there).
 """
 
 from __future__ import annotations
@@ -26,20 +30,22 @@ import sqlglot
 from sqlglot import exp, transforms
 from sqlglot.tokens import TokenType
 
-from fs_assets.engines.portable import read_tables, tree_to_spark
-from fs_assets.engines.spark_warehouse import SparkWarehouse, register_tables
+from fs_assets.engines.portable import read_tables, tree_to_spark, view_name
+from fs_assets.engines.spark_warehouse import SparkCursor, SparkWarehouse, register_tables
 from fs_assets.model.keys import MARTS_SCHEMA
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+_MARKERS = (TokenType.PLACEHOLDER, TokenType.QDCOLON)
 PARAM = "p"  # named parameters :p0, :p1, ... in the order of the `?` they replace
 
 
 def named_parameters(sql: str, params: Sequence[object]) -> tuple[str, dict[str, object]]:
     """The statement with each `?` token (never one inside a string) as `:p<i>`."""
     tokens = sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql)
-    marks = [t.start for t in tokens if t.token_type == TokenType.PLACEHOLDER]
+    # `?::type` is one token to sqlglot (its `?::` operator): its `?` is a marker too.
+    marks = [t.start for t in tokens if t.token_type in _MARKERS]
     if len(marks) != len(params):
         raise ValueError(f"{len(marks)} markers but {len(params)} parameters")
     out, last = [], 0
@@ -74,7 +80,69 @@ def _element(values: exp.Expression, index: exp.Expression) -> exp.Expression:
     return _fn("try_element_at", values, exp.cast(index.copy(), "int"))
 
 
+def _zipped_unnests(node: exp.Expression) -> exp.Expression:
+    """DuckDB's `select unnest(a) as x, unnest(b) as y`, which unnests the lists side by
+    side (a shorter one padded with NULL): Spark allows one generator per select, so
+    `select inline(arrays_zip(a, b)) as (x, y)`, which pads alike."""
+    if not isinstance(node, exp.Select) or len(node.expressions) < 2:
+        return node
+    items = node.expressions
+    if not all(isinstance(e, exp.Alias) and isinstance(e.this, exp.Explode) for e in items):
+        return node
+    zipped = _fn("arrays_zip", *(e.this.this for e in items))
+    names = [exp.to_identifier(e.alias) for e in items]
+    node.set("expressions", [exp.Aliases(this=_fn("inline", zipped), expressions=names)])
+    return node
+
+
+def _is_list(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Array) or (
+        isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.ARRAY)
+    )
+
+
+# Aggregates of one argument that skip nulls: a FILTER is a CASE inside them.
+NULL_SKIPPING_AGGREGATES = (exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg)
+
+
+def _unfiltered_window(node: exp.Window) -> exp.Expression:
+    """`agg(x) filter (where p) over (...)`, which Spark refuses for a window, as
+    `agg(case when p then x end) over (...)` (`count(*)`: of `case when p then 1 end`).
+
+    Equal only for an aggregate of one plain argument that skips nulls (count, sum, min,
+    max, avg); any other (`arg_max(a, d)`, `count(distinct a)`, ...) would silently mean
+    something else, so it is refused by name."""
+    agg, where = node.this.this, node.this.expression.this
+    arg = agg.this
+    if (
+        not isinstance(agg, NULL_SKIPPING_AGGREGATES)
+        or isinstance(arg, exp.Distinct)
+        or any(v for k, v in agg.args.items() if k not in ("this", "big_int"))
+    ):
+        raise ValueError(
+            f"{agg.sql('duckdb')} FILTER (WHERE ...) OVER (...) has no Spark spelling of the "
+            "same meaning here: write it as a CASE inside the aggregate in the mart's SQL"
+        )
+    value = exp.Literal.number(1) if arg is None or isinstance(arg, exp.Star) else arg
+    agg = agg.copy()
+    agg.set("this", exp.Case(ifs=[exp.If(this=where.copy(), true=value.copy())]))
+    node = node.copy()
+    node.set("this", agg)
+    return node
+
+
 def _spark_spelling(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Window) and isinstance(node.this, exp.Filter):
+        return _unfiltered_window(node)
+    if isinstance(node, exp.GenerateSeries) and not isinstance(node.args["start"], exp.Cast):
+        # A new node's children are not visited again: rewrite the bounds first.
+        bounds = {
+            k: exp.cast(node.args[k].copy().transform(_spark_spelling), "bigint")
+            for k in ("start", "end")
+        }
+        return exp.GenerateSeries(**{**node.args, **bounds})  # DuckDB's range is BIGINT
+    if isinstance(node, exp.Length) and _is_list(node.this):
+        return _fn("size", node.this)  # DuckDB's len(list); Spark's length is of text
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
         return _element(node.this, node.expressions[0])
     if isinstance(node, exp.Anonymous) and node.name.lower() == "list_extract":
@@ -117,7 +185,7 @@ def spark_select(create_sql: str) -> str:
         for col in list(select.find_all(exp.Column)):
             if col.table == alias:
                 col.replace(exp.Dot(this=largest.copy(), expression=exp.to_identifier(col.name)))
-    select = select.transform(_spark_spelling)
+    select = select.transform(_spark_spelling).transform(_zipped_unnests)
     return tree_to_spark(select.transform(transforms.eliminate_qualify))
 
 
@@ -128,32 +196,39 @@ def mart_frame(wh: SparkWarehouse, create_sql: str, params: Sequence[object]) ->
     return wh.spark.sql(spark_select(named), args=args)
 
 
-def query(wh: SparkWarehouse, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-    """A small DuckDB query over the Spark tables (a mart's summary): its rows."""
-    register_tables(wh, read_tables(sql))
-    return wh.execute(sql, params).fetchall()
+class TableReader:
+    """DuckDB SQL over the Spark warehouse: each statement's tables are exposed (as
+    temporary views) before it runs; `views` collects their names for the engine to drop."""
+
+    def __init__(self, wh: SparkWarehouse, views: set[str]) -> None:
+        self.wh = wh
+        self.views = views
+
+    def execute(self, sql: str, params: Sequence[object] | None = None) -> SparkCursor:
+        tables = read_tables(sql)
+        register_tables(self.wh, tables)
+        self.views.update(view_name(s, n) for s, n in tables)
+        return self.wh.execute(sql, params)
 
 
-def write_mart(wh: SparkWarehouse, name: str, create_sql: str, params: Sequence[object]) -> int:
-    """Write marts.<name> from its statement as a new version behind its manifest; rows."""
+def write_mart(
+    wh: SparkWarehouse,
+    name: str,
+    create_sql: str,
+    params: Sequence[object],
+    *,
+    summary: bool = False,
+) -> int:
+    """Write marts.<name> from its statement as a new version behind its manifest; rows.
+
+    `summary`: a small table whose row order is part of it (a dashboard's figures, in
+    the order its charts list them). Its rows are collected and written as one file in
+    that order: a folder of several files has no order a reader could follow.
+    """
     frame = mart_frame(wh, create_sql, params)
+    if summary:
+        frame = wh.spark.createDataFrame(frame.collect(), frame.schema).coalesce(1)
     wh.replace(f"{MARTS_SCHEMA}.{name}", {(MARTS_SCHEMA, name): frame})
     folder = wh.current_path(MARTS_SCHEMA, name)
     assert folder is not None  # replace() has just committed it
     return wh.spark.read.parquet(folder).count()
-
-
-def build_mart(wh: SparkWarehouse, name: str) -> int:
-    """customer_features or cross_sell on Spark (no identity links: identity resolution
-    does not run on this engine yet, so every customer is a person of its own)."""
-    from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, cross_sell_sql
-    from fs_assets.transforms.marts.features import FEATURES_TABLE, features_sql
-
-    statements = {
-        FEATURES_TABLE.split(".")[1]: features_sql,
-        CROSS_SELL_TABLE.split(".")[1]: cross_sell_sql,
-    }
-    if name not in statements:
-        raise ValueError(f"no Spark build for marts.{name}; known: {', '.join(statements)}")
-    sql, params = statements[name]()
-    return write_mart(wh, name, sql, params)

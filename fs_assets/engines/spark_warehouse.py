@@ -126,10 +126,15 @@ def spark_errors() -> tuple[type[BaseException], ...]:
 
 
 class SparkCursor:
-    """The DB-API corner the checks use (`fetchone`, `fetchall`) over a Spark result."""
+    """The DB-API corner the checks and charts use (`fetchone`, `fetchall`,
+    `description`: a 7-tuple per column, name and type first) over a Spark result."""
 
     def __init__(self, frame: DataFrame) -> None:
         self._rows = [tuple(r) for r in frame.collect()]
+        self.description = [
+            (f.name, f.dataType.simpleString(), None, None, None, None, None)
+            for f in frame.schema.fields
+        ]
 
     def fetchone(self) -> tuple | None:
         return self._rows[0] if self._rows else None

@@ -27,9 +27,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-from splink import Linker
 
 from fs_assets.identity import tables
 from fs_assets.identity.canonical import mastered_source
@@ -44,6 +44,9 @@ from fs_assets.identity.tables import (
 )
 from fs_assets.model.keys import CHANGES, MASTERED_SCHEMA
 from fs_assets.model.rules import q
+
+if TYPE_CHECKING:
+    from splink import Linker
 
 SCOPE = "_identity_scope"  # temp table: the records this run rescores or re-clusters
 _CHANGED = "_identity_changed"

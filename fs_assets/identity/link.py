@@ -19,19 +19,7 @@ from splink.internals.splink_dataframe import SplinkDataFrame
 
 from fs_assets.identity import incremental, overrides, tables
 from fs_assets.identity.canonical import SCHEMA
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Match probabilities: at or above `match` one person; from `review` to `match`, a
-    person decides."""
-
-    match: float = 0.95
-    review: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not 0 < self.review <= self.match < 1:
-            raise ValueError(f"need 0 < review <= match < 1, not {self}")
+from fs_assets.identity.knobs import Thresholds
 
 
 def block(linker: Linker) -> int:

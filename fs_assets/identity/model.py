@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +20,11 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from fs_assets.identity.canonical import SCHEMA
+from fs_assets.identity.knobs import Training
 
 FEATURES = f"{SCHEMA}.features"
 SPLINK_INPUT = "identity_features"  # the name Splink reads the features under
-
-
-@dataclass(frozen=True)
-class Training:
-    """The training knobs: sample sizes and the seed of every random step."""
-
-    seed: int = 42
-    u_max_pairs: float = 1e6 + 1  # (1e6 exactly makes Splink warn)
-    em_max_pairs: float = 1e6
-    prior_recall: float = 0.8  # share of true matches the deterministic rules find
+DEFAULT_TRAINING = Training()
 
 
 # Expectation maximisation over pairs sharing a date of birth (names, contacts and address
@@ -102,7 +93,7 @@ def linker_over(records: SplinkDataFrame, model: SettingsCreator | dict | Path) 
     return Linker(records, model, log_level=None)
 
 
-def train(linker: Linker, training: Training = Training()) -> None:
+def train(linker: Linker, training: Training = DEFAULT_TRAINING) -> None:
     """Estimate the prior, u by random sampling, m by EM (no labels used)."""
     t = linker.training
     t.estimate_probability_two_random_records_match(

@@ -18,7 +18,7 @@ from fs_assets.identity.mapping import SourceMapping
 from fs_assets.identity.overrides import Overrides
 
 DEFAULT_THRESHOLDS = link.Thresholds()
-DEFAULT_TRAINING = model.Training()
+DEFAULT_TRAINING = model.DEFAULT_TRAINING
 
 
 @dataclass

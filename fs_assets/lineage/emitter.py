@@ -187,6 +187,20 @@ class LineageSink:
                     http = None  # the rest of the batch would fail the same way
 
 
+def _run_ids_of(line: str | bytes) -> set[str]:
+    """The Dagster run id one event line belongs to (its parent's; none for a torn line)."""
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return set()  # a torn line from a crash; the rest of the file is still good
+    parent = (event.get("run", {}).get("facets") or {}).get("parent")
+    if parent:
+        return {parent["run"]["runId"]}
+    if event.get("job", {}).get("facets", {}).get("jobType", {}).get("jobType") == "JOB":
+        return {event["run"]["runId"]}
+    return set()
+
+
 def emitted_run_ids(path: Path) -> set[str]:
     """Dagster run ids whose events the file already holds (the parents' ids)."""
     ids: set[str] = set()
@@ -194,16 +208,25 @@ def emitted_run_ids(path: Path) -> set[str]:
         return ids
     with path.open(encoding="utf-8") as handle:
         for line in handle:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn line from a crash; the rest of the file is still good
-            parent = (event.get("run", {}).get("facets") or {}).get("parent")
-            if parent:
-                ids.add(parent["run"]["runId"])
-            elif event.get("job", {}).get("facets", {}).get("jobType", {}).get("jobType") == "JOB":
-                ids.add(event["run"]["runId"])
+            ids |= _run_ids_of(line)
     return ids
+
+
+def run_emitted(path: Path, run_id: str) -> bool:
+    """Whether the file holds events of `run_id`: only the lines that name it are parsed
+    (the file grows with every run; parsing all of it cost each run more than the last)."""
+    if not path.exists():
+        return False
+    data, needle = path.read_bytes(), run_id.encode("utf-8")
+    at = data.find(needle)
+    while at >= 0:
+        start = data.rfind(b"\n", 0, at) + 1
+        end = data.find(b"\n", at)
+        end = len(data) if end < 0 else end
+        if run_id in _run_ids_of(data[start:end]):
+            return True
+        at = data.find(needle, end)
+    return False
 
 
 def _record_failure(folder: Path, source: "RunSource | None", report: DeliveryReport) -> None:
@@ -272,7 +295,7 @@ def emit_run_lineage(
     try:
         with _locked(_ensure(folder)):
             sink = LineageSink(folder, http)
-            if not force and run_id in emitted_run_ids(sink.path):
+            if not force and run_emitted(sink.path, run_id):
                 report.skipped = "already emitted"
                 return report
             if source is None:

@@ -96,6 +96,10 @@ def superseded_table(ent: Entity) -> str:
     return f"{QUARANTINE_SCHEMA}.{q(ent.name + '_superseded_invalid')}"
 
 
+def mart_table(name: str) -> str:
+    return f"{MARTS_SCHEMA}.{q(name)}"
+
+
 def history_table(ent: Entity) -> str:
     return f"{MASTERED_SCHEMA}.{q(history_name(ent))}"
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,9 +32,10 @@ import duckdb
 
 from fs_assets.model.columns import Entity
 from fs_assets.model.keys import LEDGER, LEDGER_ACCEPTED, ingest_rejects_table, raw_table
-from fs_assets.model.rules import q
+from fs_assets.model.rules import is_blank_sql, q
 from fs_assets.transforms.landing_files import (
     CONTROL_CHARACTERS,
+    BatchFallback,
     LandingFileError,
     PendingFile,
     batch_key,
@@ -215,7 +216,7 @@ def stage_sql(ent: Entity, source: str, control: bool = True) -> str:
         for c in (ent.column_names if control else ())
     )
     return f"""select *{"" if formatted else f", {ts} as _ts"},
-          case when {key} is null or trim({key}) = ''
+          case when {key} is null or {is_blank_sql(key)}
                  then 'key_missing: {ent.key} is empty'
                when {ts} is null
                  then 'modified_at_invalid: '
@@ -334,6 +335,34 @@ def plan_ingest(
                 PendingFile(index, path, sha, now, layout)
             )
     return plan
+
+
+def merge_planned(
+    plan: IngestPlan,
+    merge: Callable[[list[PendingFile]], dict[int, IngestOutcome]],
+    reject: Callable[[PendingFile, LandingFileError], IngestOutcome],
+    after_group: Callable[[], None] = lambda: None,
+) -> dict[int, IngestOutcome]:
+    """Both engines' merge of a plan's groups: each layout's files by one `merge` call; when
+    it raises `BatchFallback` (a file with bad quoting, two files delivering one version
+    with different contents), file by file, so a bad file is rejected alone (`reject`) and
+    the good ones land. `after_group` runs after each group (Spark lists its batches)."""
+
+    def one(f: PendingFile) -> IngestOutcome:
+        try:
+            return merge([f])[f.index]
+        except LandingFileError as err:
+            return reject(f, err)
+
+    outcomes = plan.outcomes
+    for files in plan.groups.values():
+        try:
+            outcomes.update(merge(files) if len(files) > 1 else {files[0].index: one(files[0])})
+        except BatchFallback:
+            for f in files:
+                outcomes[f.index] = one(f)
+        after_group()
+    return outcomes
 
 
 # The batch merge (every new file of an entity in one statement): its SQL, both engines.

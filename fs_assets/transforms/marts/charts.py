@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import duckdb
-
 from fs_assets.transforms.marts.dashboards import (
     FUNNEL_TABLE,
     LEAD_TABLE,
@@ -37,6 +35,7 @@ from fs_assets.transforms.marts.model import (
     SPEND_SEGMENTS,
 )
 from fs_assets.transforms.marts.page_data import Binding
+from fs_assets.transforms.reader import SqlReader
 
 WIDTH = 640
 HEIGHT = 320
@@ -78,7 +77,7 @@ def in_order(rows: Sequence[Row], key: str, order: Sequence[str]) -> tuple[Row, 
     return tuple(sorted(rows, key=lambda r: rank.get(r.get(key), len(rank))))
 
 
-def fetch(conn: duckdb.DuckDBPyConnection, table: str, figure: str | None) -> tuple[Row, ...]:
+def fetch(conn: SqlReader, table: str, figure: str | None) -> tuple[Row, ...]:
     """The mart rows of one figure (no nulls kept: a spec gets only the fields it has)."""
     where, params = ("where figure = ?", [figure]) if figure else ("", [])
     cur = conn.execute(f"select * from {table} {where}", params)
@@ -171,7 +170,7 @@ from span
 """
 
 
-def whole_months(conn: duckdb.DuckDBPyConnection) -> WholeMonths:
+def whole_months(conn: SqlReader) -> WholeMonths:
     """The whole months of mastered.transaction (see WholeMonths)."""
     first, last = conn.execute(WHOLE_MONTHS_SQL).fetchall()[0]
     if first is None or last is None or first > last:
@@ -413,7 +412,7 @@ def funnel_spec(title: str, rows: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-def funnel_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
+def funnel_charts(conn: SqlReader) -> list[Chart]:
     rows = fetch(conn, FUNNEL_TABLE, None)
     stages = list(FUNNEL_STAGES)
     stats = _vl(
@@ -485,7 +484,7 @@ def funnel_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
     ]
 
 
-def lead_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
+def lead_charts(conn: SqlReader) -> list[Chart]:
     def rows(figure: str) -> tuple[Row, ...]:
         return fetch(conn, LEAD_TABLE, figure)
 
@@ -647,7 +646,7 @@ LEAD_FIGURE_TEXT = {
 }
 
 
-def spend_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
+def spend_charts(conn: SqlReader) -> list[Chart]:
     monthly = fetch(conn, SPEND_TABLE, "monthly")
     category = fetch(conn, SPEND_TABLE, "category_month")
     segment = fetch(conn, SPEND_TABLE, "segment")

@@ -26,6 +26,7 @@ from fs_assets.transforms.marts.model import (
     SPEND_SEGMENT_BOUNDS,
     SPEND_SEGMENTS,
 )
+from fs_assets.transforms.reader import SqlReader
 from fs_assets.transforms.sql_files import load_sql
 
 SQL_PACKAGE = "fs_assets.transforms.marts"  # its sql/ folder holds the static SQL
@@ -85,10 +86,8 @@ def _with_currency(sql: str, order: str) -> str:
     order by {order}"""
 
 
-def reporting_currency(conn: duckdb.DuckDBPyConnection, table: str) -> str:
+def reporting_currency(conn: SqlReader, table: str) -> str:
     """The currency a dashboard mart's amounts are in (its `currency` column)."""
-    # Fetched whole: a fetchone leaves the result open, and the connection's next relation
-    # (the page's cubes) would fail.
     (found,) = conn.execute(f"select min({CURRENCY_COLUMN}) from {table}").fetchall()
     return str(found[0]) if found and found[0] else DEFAULT_REPORTING_CURRENCY
 

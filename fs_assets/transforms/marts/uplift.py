@@ -30,6 +30,7 @@ from fs_assets.transforms.marts.model import (
     RECOMMENDED,
 )
 from fs_assets.transforms.marts.page_data import Binding
+from fs_assets.transforms.reader import SqlReader
 
 UPLIFT_TABLE = "marts.campaign_uplift"
 
@@ -72,26 +73,28 @@ order by archetype_order, offer desc
 """
 
 
+def uplift_sql() -> tuple[str, list[object]]:
+    """The statement that (re)creates the uplift mart, and its parameters in order."""
+    names = list(ARCHETYPE_NAMES)
+    return _SQL, [
+        names,
+        names,
+        list(OFFERS),
+        list(CONVERTED_EVENTS),
+        CAMPAIGN_EVENT_TYPES[0],
+        RECOMMENDED,
+        OTHER,
+        *OFFERS,
+    ]
+
+
 def build_uplift(conn: duckdb.DuckDBPyConnection) -> int:
     """(Re)create the uplift mart; its row count (archetypes x the two offers)."""
-    names = list(ARCHETYPE_NAMES)
-    conn.execute(
-        _SQL,
-        [
-            names,
-            names,
-            list(OFFERS),
-            list(CONVERTED_EVENTS),
-            CAMPAIGN_EVENT_TYPES[0],
-            RECOMMENDED,
-            OTHER,
-            *OFFERS,
-        ],
-    )
+    conn.execute(*uplift_sql())
     return int(conn.execute(f"select count(*) from {UPLIFT_TABLE}").fetchall()[0][0])
 
 
-def uplift_by_archetype(conn: duckdb.DuckDBPyConnection) -> dict[str, float | None]:
+def uplift_by_archetype(conn: SqlReader) -> dict[str, float | None]:
     """Uplift in percentage points per archetype (None where a group is empty)."""
     rows = conn.execute(
         f"select archetype, any_value(uplift_points) from {UPLIFT_TABLE} group by 1"
@@ -140,7 +143,7 @@ def uplift_spec(rows: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     }
 
 
-def uplift_charts(conn: duckdb.DuckDBPyConnection) -> list[Chart]:
+def uplift_charts(conn: SqlReader) -> list[Chart]:
     rows = fetch(conn, UPLIFT_TABLE, None)
     return [
         Chart(

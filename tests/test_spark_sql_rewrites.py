@@ -23,7 +23,12 @@ from fs_assets.transforms.governance.masking_key import INNER_VAR, OUTER_VAR
 from fs_assets.transforms.marts.cross_sell import cross_sell_sql
 from fs_assets.transforms.marts.dashboards import funnel_sql, lead_sql, spend_sql
 from fs_assets.transforms.marts.features import features_sql
-from fs_assets.transforms.marts.page_data import CUSTOMERS_PER_CELL, PAGES, page_data
+from fs_assets.transforms.marts.page_data import (
+    CUSTOMERS_PER_CELL,
+    PAGES,
+    customer_table,
+    page_data,
+)
 from fs_assets.transforms.marts.uplift import uplift_sql
 
 # DuckDB spellings Spark lacks or reads differently; none may survive the rewrite.
@@ -165,3 +170,11 @@ def test_page_statements_reach_spark_without_duckdb_only_spellings(slug: str) ->
         assert all(f":{name}" in text for name in args)
         keyed += [text] if KEY_VIEW in text else []
     assert len(keyed) == 1 and [CUSTOMERS_PER_CELL] in [p for _, p in rec.statements]
+
+
+def test_the_spark_customer_list_is_refused_without_the_key() -> None:
+    """Without a key the token cannot be computed: refused before any statement runs."""
+    from fs_assets.engines.spark_pages import SparkPageSql
+
+    with pytest.raises(RuntimeError, match="masking key"):
+        customer_table(SparkPageSql(None, None, set()))  # type: ignore[arg-type]

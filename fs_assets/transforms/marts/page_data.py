@@ -419,14 +419,15 @@ def customer_table(
 ) -> CustomerTable:
     """The first `per_cell` customers of each filter cell from the role's governed view.
 
-    The session must hold the masking key (MaskingKey.apply): the view's cust_id is the
-    role's keyed token, and the cross-sell is joined on the same token.
+    The statements must compute the key's tokens (`PageSql.keyed`: on DuckDB a session
+    where MaskingKey.apply ran, on Spark the key given): the view's cust_id is the role's
+    keyed token, and the cross-sell is joined on the same token.
     """
     run = _run(conn)
     if not run.keyed():
         raise RuntimeError(
-            "the masking key is not set in this session (MaskingKey.apply): the governed "
-            "view's cust_id would read NULL"
+            "the masking key is not set for these statements (DuckDB: MaskingKey.apply; "
+            "Spark: pass the key): the governed view's cust_id would read NULL"
         )
     view = f"{GOVERNED_SCHEMA}.{q(view_name(role, 'customer'))}"
     sql = load_sql(

@@ -629,16 +629,14 @@ def test_a_governed_table_is_published_without_the_key(duck, spark_wh, governed)
         execution.toString() + execution.executedPlan().toString() + to_spark_sql(view.select_sql)
     )
     assert KEY_VIEW in plans  # the key is joined in as a relation...
-    inner, outer = GOVERNED_KEY.pads()
-    secret = GOVERNED_KEY.secret
-    for form in (secret.decode(), secret.hex(), inner.hex(), outer.hex(), inner.hex().upper()):
+    for form in _key_forms():
         assert form not in plans  # ...whose values no plan prints
     wh.spark.catalog.dropTempView(KEY_VIEW)
     written = [p for p in Path(wh.root, "governed").rglob("*") if p.is_file()]
     assert any(p.suffix == ".parquet" for p in written)
     for path in written:
         data = path.read_bytes()
-        assert secret not in data and inner not in data and outer not in data, path
+        assert not any(k in data for k in (GOVERNED_KEY.secret, *GOVERNED_KEY.pads())), path
     with pytest.raises(ValueError, match="masking key"):
         governed_frame(wh, view.select_sql, None)
 
@@ -723,18 +721,26 @@ def test_the_dashboards_run_on_spark_with_duckdbs_marts_charts_and_kpis(
     """Every mart asset through Dagster on engine spark: the four dashboard marts are
     Parquet tables behind their manifests, row for row (and in order) DuckDB's; the charts'
     rows and specs and the KPI tiles read back from Spark equal those DuckDB's tables give;
-    the pages and PNGs are rendered here, without the filter cubes (DuckDB only)."""
+    each page's filter data from Spark (cells, cubes, the analyst's masked customer list)
+    equals DuckDB's, and the pages rendered here carry it, without the key."""
     import dagster as dg
 
+    from asset_checks.mart_verify import page_filter_data
     from fs_assets.defs import marts
+    from fs_assets.engines.spark_governed import write_governed
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.governance import view_name as governed_name
     from fs_assets.transforms.marts import dashboards, uplift
     from fs_assets.transforms.marts.charts import funnel_charts, lead_charts, spend_charts
     from fs_assets.transforms.marts.cross_sell import build_cross_sell
     from fs_assets.transforms.marts.features import build_features
+    from fs_assets.transforms.marts.page_data import PAGE_ROLE, page_data
+    from fs_assets.transforms.marts.report import dashboard_html
     from resources.masking_key import MaskingKeyResource
     from resources.warehouse import WarehouseResource
 
     conn, wh = duck[0], spark_wh[0]
+    clear = {r[0] for r in conn.execute('select cust_id from mastered."customer"').fetchall()}
     build_features(conn)
     build_cross_sell(conn)
     pages = {
@@ -745,6 +751,11 @@ def test_the_dashboards_run_on_spark_with_duckdbs_marts_charts_and_kpis(
     }
     for build, _, _ in pages.values():
         build(conn)
+    # The customer list reads the analyst's governed table: written on Spark, a view here.
+    GOVERNED_KEY.apply(conn)
+    views = {v.name: v for v in build_governed_views(conn, load_policies())}
+    analyst = views[governed_name(PAGE_ROLE, CUSTOMER.name)]
+    write_governed(wh, analyst.name, analyst.select_sql, GOVERNED_KEY)
     warehouse = WarehouseResource(
         home=str(tmp_path), engine="spark", spark_master="local[2]", spark_warehouse=wh.root
     )
@@ -784,13 +795,41 @@ def test_the_dashboards_run_on_spark_with_duckdbs_marts_charts_and_kpis(
         kpis = {k.removeprefix("kpi/"): v.value for k, v in meta.items() if k.startswith("kpi/")}
         assert kpis == kpis_of(conn), name
         assert meta["dagster/row_count"].value == len(ours)
-        assert meta["filter_cube_rows"].value == 0  # the page's filters: DuckDB only
-        assert (reports / f"{name}.html").stat().st_size > 0
         assert meta["charts"].value == len(duck_charts) > 0
+        # The page's filter data: Spark's equals DuckDB's, cube for cube, customer for customer.
+        ours = page_data(conn, name)
+        with warehouse.open_engine() as engine:
+            theirs = engine.page_data(name, GOVERNED_KEY)
+        assert _page_rows(theirs) == _page_rows(ours), name
+        assert meta["filter_cube_rows"].value == sum(c.num_rows for c in ours.cubes) > 0
+        assert meta["listed_customers"].value == len(ours.customers.rows) > 0
+        ids = {r[ours.customers.columns.index("cust_id")] for r in theirs.customers.rows}
+        assert ids <= {GOVERNED_KEY.token(c) for c in clear}, name  # keyed tokens only
+        # The page written on Spark carries the filters DuckDB's page would, and no key.
+        page = reports / f"{name}.html"
+        duck_page = tmp_path / f"duck-{name}.html"
+        duck_page.write_text(dashboard_html(name, "", {}, duck_charts, ours), encoding="utf-8")
+        assert page_filter_data(page) == page_filter_data(duck_page) != {}, name
+        text = page.read_text(encoding="utf-8")
+        assert not any(form in text for form in _key_forms()), name
     # The KPIs are not all zeros: funnel, leads, spend and quarantine tiles carry counts.
     lead = result.asset_materializations_for_node("marts__lead_generation")[0].metadata
     assert int(lead["kpi/Total customers"].value.replace(",", "")) > CUSTOMERS // 2
     assert any(k.startswith("kpi/Quarantine: ") for k in lead)
+
+
+def _page_rows(page) -> tuple:
+    """A page's filter data as plain values: cells, each cube, the customer list."""
+    cubes = [(c.name, c.table.column_names, c.table.to_pylist()) for c in page.cubes]
+    customers = (page.customers.columns, page.customers.rows) if page.customers else None
+    return page.cells.table.to_pylist(), cubes, customers
+
+
+def _key_forms() -> tuple[str, ...]:
+    """The masking key and its pads as text could leak them: clear, hex, upper hex."""
+    inner, outer = GOVERNED_KEY.pads()
+    secret = GOVERNED_KEY.secret
+    return (secret.decode(), secret.hex(), inner.hex(), outer.hex(), inner.hex().upper())
 
 
 def _update_rows(landing: Path) -> tuple[list[str], list[dict[str, str]]]:

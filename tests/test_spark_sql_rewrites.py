@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("sqlglot")
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -22,6 +23,12 @@ from fs_assets.transforms.governance.masking_key import INNER_VAR, OUTER_VAR
 from fs_assets.transforms.marts.cross_sell import cross_sell_sql
 from fs_assets.transforms.marts.dashboards import funnel_sql, lead_sql, spend_sql
 from fs_assets.transforms.marts.features import features_sql
+from fs_assets.transforms.marts.page_data import (
+    CUSTOMERS_PER_CELL,
+    PAGES,
+    customer_table,
+    page_data,
+)
 from fs_assets.transforms.marts.uplift import uplift_sql
 
 # DuckDB spellings Spark lacks or reads differently; none may survive the rewrite.
@@ -120,3 +127,65 @@ def test_the_key_variables_become_columns_of_the_key_relation() -> None:
         "select cust_id from mastered.customer",
         False,
     )
+
+
+def test_a_key_read_in_a_cte_joins_the_key_relation_there() -> None:
+    """The page's customer list computes the token in a CTE: the key's relation is joined
+    to that CTE's FROM (its columns are out of scope elsewhere), once per reading SELECT."""
+    token = f"sha256(getvariable('{OUTER_VAR}') || cust_id)"
+    sql = f"with t as (select {token} as h from marts.cross_sell) select g.x from t g"
+    text, keyed = spark_sql(sql)
+    tree = sqlglot.parse_one(text, read="duckdb")
+    cte = tree.find(exp.CTE).this
+    joined = [
+        s
+        for s in tree.find_all(exp.Select)
+        if any(t.name == KEY_VIEW and t.parent_select is s for t in s.find_all(exp.Table))
+    ]
+    assert keyed and joined == [cte]
+
+
+class _Recorder:
+    """A page_data.PageSql that records each statement instead of running it."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, list[object]]] = []
+
+    def rows(self, sql: str, params) -> pa.Table:
+        self.statements.append((sql, list(params)))
+        return pa.table({})
+
+    def keep(self, name: str, sql: str, params) -> None:
+        self.statements.append((sql, list(params)))
+
+    def drop(self, name: str) -> None:
+        pass
+
+    def keyed(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("slug", PAGES)
+def test_page_statements_reach_spark_without_duckdb_only_spellings(slug: str) -> None:
+    """Every statement of a page's filter data (cells, cubes, the keyed customer list), as
+    spark_pages.py spells it: no DuckDB-only spelling, every parameter used, the key a
+    column of its relation."""
+    rec = _Recorder()
+    page_data(rec, slug)
+    assert len(rec.statements) >= 4
+    keyed = []
+    for sql, params in rec.statements:
+        named, args = named_parameters(sql, params)
+        text = spark_select(spark_sql(named)[0])
+        assert not [w for w in DUCKDB_ONLY if w in text.upper()], text
+        assert all(f":{name}" in text for name in args)
+        keyed += [text] if KEY_VIEW in text else []
+    assert len(keyed) == 1 and [CUSTOMERS_PER_CELL] in [p for _, p in rec.statements]
+
+
+def test_the_spark_customer_list_is_refused_without_the_key() -> None:
+    """Without a key the token cannot be computed: refused before any statement runs."""
+    from fs_assets.engines.spark_pages import SparkPageSql
+
+    with pytest.raises(RuntimeError, match="masking key"):
+        customer_table(SparkPageSql(None, None, set()))  # type: ignore[arg-type]

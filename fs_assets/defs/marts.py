@@ -5,11 +5,10 @@ Every mart is one DuckDB statement that the configured engine builds
 SELECT transpiled into a Parquet table); only the features' incremental plan is DuckDB's
 alone (`Engine.marts_in_place`). The dashboards then read their mart rows and KPIs back
 through the engine (`Engine.reading`: small results), the page's filter cubes and the
-analyst's governed customer list where the engine computes them (`Engine.page_data`:
-DuckDB), release the warehouse and render here, outside the lock: a PNG per chart, the
-dashboard's self-contained HTML page and `reports/index.html`. The materialization
-carries the charts as inline images (the UI renders them), the page's path and the
-mart's headline figures.
+analyst's governed customer list (`Engine.page_data`, on either engine), release the
+warehouse and render here, outside the lock: a PNG per chart, the dashboard's
+self-contained HTML page and `reports/index.html`. The materialization carries the charts
+as inline images (the UI renders them), the page's path and the mart's headline figures.
 """
 
 from collections.abc import Callable, Sequence

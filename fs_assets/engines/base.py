@@ -26,8 +26,8 @@ What both engines do today, and nothing more:
 - `reading`: a reader of DuckDB SQL over any warehouse table (a mart's KPIs and chart
   rows, a governed table's counts), with the masking key set where views need it;
   `present`: which of some tables exist;
-- `page_data`: a dashboard page's filter cubes and governed customer list (DuckDB only:
-  Spark gives None and the page is drawn without filters);
+- `page_data`: a dashboard page's filter cubes and governed customer list, from
+  page_data.py's statements (Spark: transpiled, spark_pages.py; small results collected);
 - `marts_in_place`: whether a mart's changed rows can be rewritten in place, so the
   features' incremental plan applies (DuckDB); otherwise marts are rebuilt in full.
 
@@ -141,9 +141,9 @@ class Engine(Protocol):
         """The (schema, name) tables among `tables` that exist."""
         ...
 
-    def page_data(self, slug: str, key: MaskingKey) -> PageData | None:
-        """Dashboard `slug`'s filter cubes and governed customer list; None where the
-        engine does not compute them (the page is drawn without filters)."""
+    def page_data(self, slug: str, key: MaskingKey) -> PageData:
+        """Dashboard `slug`'s filter cubes and governed customer list (small results,
+        collected here for rendering); `key` computes the keyed token they join on."""
         ...
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 It opens one SparkSession per process and keeps it (starting one takes seconds), and
 delegates each step to the module that does it: spark_ingest, spark_mastering,
-spark_regions, spark_governed and spark_marts.
+spark_regions, spark_governed, spark_marts and spark_pages.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from fs_assets.engines.spark_marts import TableReader
+    from fs_assets.transforms.marts.page_data import PageData
 
 # The dashboards' marts: few rows, in an order the charts list them (write_mart's summary).
 SUMMARY_MARTS = tuple(p[-1] for p in (FUNNEL_PATH, UPLIFT_PATH, LEAD_PATH, SPEND_PATH))
@@ -173,10 +174,13 @@ class SparkEngine:
                 if (wh.batches(s, n) if is_batch_table(s, n) else wh.current_path(s, n))
             }
 
-    def page_data(self, slug: str, key: MaskingKey) -> None:
-        """Not on Spark yet: the cubes are computed with DuckDB relations over Arrow
-        tables and the customer list joins the governed view on a keyed token."""
-        return None
+    def page_data(self, slug: str, key: MaskingKey) -> PageData:
+        """The page's statements on Spark (spark_pages.py), small results collected."""
+        from fs_assets.engines.spark_pages import SparkPageSql
+        from fs_assets.transforms.marts.page_data import page_data
+
+        with self.warehouse(read_only=True) as wh:
+            return page_data(SparkPageSql(wh, key, self._views), slug)
 
     def close(self) -> None:
         """Drop the temporary views registered for checks from the shared session (the

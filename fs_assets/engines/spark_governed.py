@@ -56,14 +56,21 @@ def _key_column(node: exp.Expression) -> exp.Expression:
 def spark_sql(select_sql: str) -> tuple[str, bool]:
     """The governed statement for Spark (DuckDB dialect, transpiled by `wh.sql`) and
     whether it reads the key: each `getvariable` of a pad becomes a column of `KEY_VIEW`,
-    cross-joined to the outermost FROM."""
+    cross-joined to the FROM of the SELECT that reads it (the outermost one of a governed
+    view; a CTE's in the page's customer list, page_data.customer_table)."""
     tree = sqlglot.parse_one(select_sql, read="duckdb")
     keyed = tree.transform(_key_column)
     if keyed == tree:
         return select_sql, False
     if not isinstance(keyed, exp.Select):
         raise ValueError("a governed statement is one SELECT")
-    keyed = keyed.join(exp.to_table(KEY_VIEW), join_type="cross")
+    readers = {
+        id(s): s
+        for c in keyed.find_all(exp.Column)
+        if c.table == KEY_VIEW and (s := c.parent_select) is not None
+    }
+    for select in readers.values():
+        select.join(exp.to_table(KEY_VIEW), join_type="cross", copy=False)
     return keyed.sql(dialect="duckdb"), True
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -265,8 +265,52 @@ class PageData:
         return cls(Cube("cells", cells.table.append_column(CELL, numbers)), cubes)
 
 
-def _arrow(conn: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> pa.Table:
-    return conn.sql(f"select * from ({sql}) order by all", params=params).to_arrow_table()
+class PageSql(Protocol):
+    """Where a page's statements (DuckDB SQL, `?` parameters) run: DuckDB here, Spark in
+    engines/spark_pages.py. Results are small (filter cells, not customers) and come back
+    as Arrow tables in the order of `order by all`, NULLs last."""
+
+    def rows(self, sql: str, params: Sequence[object]) -> pa.Table:
+        """The statement's rows, collected and ordered by all columns."""
+        ...
+
+    def keep(self, name: str, sql: str, params: Sequence[object]) -> None:
+        """Name the statement's rows `name` for the statements that follow (not collected
+        where the engine can keep them)."""
+        ...
+
+    def drop(self, name: str) -> None: ...
+
+    def keyed(self) -> bool:
+        """Whether statements can compute the masking key's tokens (`hmac_sql`)."""
+        ...
+
+
+class DuckPageSql:
+    """`PageSql` on a DuckDB connection: kept rows are Arrow tables registered by name."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str, params: Sequence[object]) -> pa.Table:
+        return self.conn.sql(f"select * from ({sql}) order by all", params=params).to_arrow_table()
+
+    def keep(self, name: str, sql: str, params: Sequence[object]) -> None:
+        self.conn.register(name, self.conn.sql(sql, params=params).to_arrow_table())
+
+    def drop(self, name: str) -> None:
+        self.conn.unregister(name)
+
+    def keyed(self) -> bool:
+        ((keyless,),) = self.conn.execute(f"select getvariable('{INNER_VAR}') is null").fetchall()
+        return not keyless
+
+
+Runner = duckdb.DuckDBPyConnection | PageSql
+
+
+def _run(conn: Runner) -> PageSql:
+    return DuckPageSql(conn) if isinstance(conn, duckdb.DuckDBPyConnection) else conn
 
 
 def _segment_params() -> list[object]:
@@ -275,7 +319,7 @@ def _segment_params() -> list[object]:
     return [low, segs[0], high, segs[1], segs[2]]
 
 
-def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str | None = None) -> Cube:
+def customers_cube(conn: Runner, extra: str | None = None) -> Cube:
     """People per filter cell ("customers"), or per cell and `extra` (one of
     CUSTOMER_EXTRAS: "customers_by_<extra>", for the one chart that shows it): each person
     once, through their person_record, with the events and spend of all their core
@@ -294,15 +338,15 @@ def customers_cube(conn: duckdb.DuckDBPyConnection, extra: str | None = None) ->
     )
     # The spend predicate's parameters come after the select list's, in text order.
     params = [list(CAMPAIGN_EVENT_TYPES), *_segment_params(), *spend_params]
-    return Cube(f"customers_by_{extra}" if extra else "customers", _arrow(conn, sql, params))
+    return Cube(f"customers_by_{extra}" if extra else "customers", _run(conn).rows(sql, params))
 
 
-def accounts_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
+def accounts_cube(conn: Runner) -> Cube:
     sql = load_sql(SQL_PACKAGE, "page_accounts.sql", cross_sell=CROSS_SELL_TABLE, cells=CELL_VIEW)
-    return Cube("accounts", _arrow(conn, sql, []))
+    return Cube("accounts", _run(conn).rows(sql, []))
 
 
-def transactions_cube(conn: duckdb.DuckDBPyConnection, member: str, column: str) -> Cube:
+def transactions_cube(conn: Runner, member: str, column: str) -> Cube:
     sql = load_sql(
         SQL_PACKAGE,
         "page_transactions.sql",
@@ -310,7 +354,7 @@ def transactions_cube(conn: duckdb.DuckDBPyConnection, member: str, column: str)
         member=q(member),
         member_column=q(column),
     )
-    return Cube(f"transactions_by_{member}", _arrow(conn, sql, []))
+    return Cube(f"transactions_by_{member}", _run(conn).rows(sql, []))
 
 
 # The spend page's cubes: each chart's dimensions (besides cell and month), summed from
@@ -326,15 +370,15 @@ FLOW_GRAIN = SPEND_CUBES["spend_flow"]
 _FLOW_VIEW = "_fs_page_spend_flow"
 
 
-def spend_cubes(conn: duckdb.DuckDBPyConnection) -> list[Cube]:
+def spend_cubes(conn: Runner) -> list[Cube]:
     """SPEND_CUBES: the flows' grain from the warehouse, then summed per chart (spend to the
     cent: the sums are of decimals, made floats last)."""
     spend, spend_params = spend_predicate("t")
     sql = load_sql(
         SQL_PACKAGE, "page_spend.sql", cross_sell=CROSS_SELL_TABLE, cells=CELL_VIEW, spend=spend
     )
-    flow = conn.sql(sql, params=[*spend_params, *_segment_params()]).to_arrow_table()
-    conn.register(_FLOW_VIEW, flow)
+    run = _run(conn)
+    run.keep(_FLOW_VIEW, sql, [*spend_params, *_segment_params()])
     try:
         cubes = []
         for name, dims in SPEND_CUBES.items():
@@ -349,13 +393,13 @@ def spend_cubes(conn: duckdb.DuckDBPyConnection) -> list[Cube]:
                     f"select {keys}, sum(transactions)::bigint as transactions, "
                     f"sum(spend)::double as spend from {_FLOW_VIEW} group by all"
                 )
-            cubes.append(Cube(name, _arrow(conn, sql, [])))
+            cubes.append(Cube(name, run.rows(sql, [])))
         return cubes
     finally:
-        conn.unregister(_FLOW_VIEW)
+        run.drop(_FLOW_VIEW)
 
 
-def uplift_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
+def uplift_cube(conn: Runner) -> Cube:
     """Contacted customers with a recommended card, and the converted among them, per cell
     and offer: the counts whose ratio the uplift chart shows (the page divides the sums)."""
     sql = load_sql(
@@ -367,22 +411,23 @@ def uplift_cube(conn: duckdb.DuckDBPyConnection) -> Cube:
         cells=CELL_VIEW,
     )
     params = [list(CONVERTED_EVENTS), CAMPAIGN_EVENT_TYPES[0], *OFFERS]
-    return Cube("uplift", _arrow(conn, sql, params))
+    return Cube("uplift", _run(conn).rows(sql, params))
 
 
 def customer_table(
-    conn: duckdb.DuckDBPyConnection, role: str = PAGE_ROLE, per_cell: int = CUSTOMERS_PER_CELL
+    conn: Runner, role: str = PAGE_ROLE, per_cell: int = CUSTOMERS_PER_CELL
 ) -> CustomerTable:
     """The first `per_cell` customers of each filter cell from the role's governed view.
 
-    The session must hold the masking key (MaskingKey.apply): the view's cust_id is the
-    role's keyed token, and the cross-sell is joined on the same token.
+    The statements must compute the key's tokens (`PageSql.keyed`: on DuckDB a session
+    where MaskingKey.apply ran, on Spark the key given): the view's cust_id is the role's
+    keyed token, and the cross-sell is joined on the same token.
     """
-    ((keyless,),) = conn.execute(f"select getvariable('{INNER_VAR}') is null").fetchall()
-    if keyless:
+    run = _run(conn)
+    if not run.keyed():
         raise RuntimeError(
-            "the masking key is not set in this session (MaskingKey.apply): the governed "
-            "view's cust_id would read NULL"
+            "the masking key is not set for these statements (DuckDB: MaskingKey.apply; "
+            "Spark: pass the key): the governed view's cust_id would read NULL"
         )
     view = f"{GOVERNED_SCHEMA}.{q(view_name(role, 'customer'))}"
     sql = load_sql(
@@ -393,9 +438,9 @@ def customer_table(
         view=view,
         columns=", ".join(f"g.{q(c)}" for c in CUSTOMER_COLUMNS),
     )
-    cur = conn.execute(f"select * from ({sql}) order by all", [per_cell])
-    cols = tuple(d[0] for d in cur.description)
-    return CustomerTable(role, per_cell, cols, tuple(tuple(r) for r in cur.fetchall()))
+    table = run.rows(sql, [per_cell])
+    rows = zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True)
+    return CustomerTable(role, per_cell, tuple(table.column_names), tuple(rows))
 
 
 def unfiltered_problems(page: PageData, binding: Binding, rows: Sequence[Row]) -> list[str]:
@@ -541,38 +586,45 @@ def cube_rows(
 
 def page_cells(conn: duckdb.DuckDBPyConnection) -> tuple[pa.Table, Cube]:
     """Every customer's cell (cust_id, cell and its filter values) and the cell table."""
-    sql = load_sql(SQL_PACKAGE, "page_cells.sql", cross_sell=CROSS_SELL_TABLE)
-    of_customer = conn.sql(sql).to_arrow_table()
-    cols = ", ".join(q(c) for c in (CELL, *FILTER_COLUMNS))
+    of_customer = conn.sql(_cells_sql()).to_arrow_table()
     conn.register(CELL_VIEW, of_customer)
     try:
-        cells = conn.sql(f"select distinct {cols} from {CELL_VIEW} order by {CELL}")
-        return of_customer, Cube("cells", cells.to_arrow_table())
+        return of_customer, _cell_table(_run(conn))
     finally:
         conn.unregister(CELL_VIEW)
 
 
-def page_data(
-    conn: duckdb.DuckDBPyConnection, slug: str, *, with_customers: bool = True
-) -> PageData:
-    """The cells, the cubes the charts of dashboard `slug` are bound to, its customer list."""
-    of_customer, cells = page_cells(conn)
-    conn.register(CELL_VIEW, of_customer)
+def _cells_sql() -> str:
+    return load_sql(SQL_PACKAGE, "page_cells.sql", cross_sell=CROSS_SELL_TABLE)
+
+
+def _cell_table(run: PageSql) -> Cube:
+    """The cell table from CELL_VIEW: row i is cell i."""
+    cols = ", ".join(q(c) for c in (CELL, *FILTER_COLUMNS))
+    return Cube("cells", run.rows(f"select distinct {cols} from {CELL_VIEW}", []))
+
+
+def page_data(conn: Runner, slug: str, *, with_customers: bool = True) -> PageData:
+    """The cells, the cubes the charts of dashboard `slug` are bound to, its customer list.
+    Every customer's cell (CELL_VIEW) stays where the engine is while the cubes are summed."""
+    run = _run(conn)
+    run.keep(CELL_VIEW, _cells_sql(), [])
     try:
+        cells = _cell_table(run)
         cubes = [
-            customers_cube(conn),
-            customers_cube(conn, PAGE_CUSTOMER_EXTRA[slug]),
+            customers_cube(run),
+            customers_cube(run, PAGE_CUSTOMER_EXTRA[slug]),
         ]
         if slug == "lead_generation":
             cubes += [
-                accounts_cube(conn),
-                transactions_cube(conn, "mode", "transaction_mode"),
-                transactions_cube(conn, "reason", "transaction_reason"),
+                accounts_cube(run),
+                transactions_cube(run, "mode", "transaction_mode"),
+                transactions_cube(run, "reason", "transaction_reason"),
             ]
         elif slug == "spend_analysis":
-            cubes += spend_cubes(conn)
+            cubes += spend_cubes(run)
         elif slug == "campaign_uplift":
-            cubes.append(uplift_cube(conn))
+            cubes.append(uplift_cube(run))
     finally:
-        conn.unregister(CELL_VIEW)
-    return PageData(cells, tuple(cubes), customer_table(conn) if with_customers else None)
+        run.drop(CELL_VIEW)
+    return PageData(cells, tuple(cubes), customer_table(run) if with_customers else None)

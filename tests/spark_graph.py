@@ -28,7 +28,9 @@ def spark_graph_assets() -> list:
     return [*data, *catalog]
 
 
-def materialize_graph(home: Path, selection: list | None = None, **warehouse: object):
+def materialize_graph(
+    home: Path, selection: list | None = None, instance=None, **warehouse: object
+):
     """Materialize the graph (or `selection`) with the data folder `home`; the result."""
     import dagster as dg
 
@@ -39,6 +41,7 @@ def materialize_graph(home: Path, selection: list | None = None, **warehouse: ob
     result = dg.materialize(
         spark_graph_assets(),
         selection=selection,
+        instance=instance,
         resources={
             "warehouse": WarehouseResource(home=str(home), lock_timeout_s=60, **warehouse),
             "landing": LandingZoneResource(home=str(home)),
@@ -47,3 +50,18 @@ def materialize_graph(home: Path, selection: list | None = None, **warehouse: ob
     )
     assert result.success
     return result
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Each step's wall time in a run, from its start and success events."""
+    started: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS" and event.step_key in started:
+            out[event.step_key] = round(entry.timestamp - started[event.step_key], 1)
+    return out

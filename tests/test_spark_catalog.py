@@ -200,6 +200,40 @@ def test_a_roles_export_on_spark_equals_duckdbs(
     assert _export_rows(spark, role, parquet) == ours
 
 
+@pytest.mark.slow
+def test_the_spark_scan_reads_the_hive_region_layout(built: tuple[Path, Path]) -> None:
+    """Two region partitions written by the engine: the scan lists them as
+    mastered.customer_by_region (country and state from the folder names, as text) with
+    exactly their customers, from the folders the layout's manifest names."""
+    from fs_assets.catalog.spark_scan import scan_spark
+    from fs_assets.engines.publish import current_build
+    from resources.warehouse import WarehouseResource
+
+    home = built[1]
+    warehouse = WarehouseResource(
+        home=str(home), engine="spark", spark_master="local[2]", spark_conf=SPARK_CONF
+    )
+    folder = current_build(warehouse.export_dir, "customer")["mastered/customer"]
+    with duckdb.connect() as conn:
+        counts = conn.execute(
+            "select country, state, count(*) from read_parquet(?) group by all "
+            "order by 3 desc, 1, 2 limit 2",
+            [str(folder / "*.parquet")],
+        ).fetchall()
+    pairs = [(c, s) for c, s, _ in counts]
+    with warehouse.open_engine() as engine:
+        written = engine.write_partitions(pairs, home / "landing")
+    assert written == {(c, s): n for c, s, n in counts}
+    with warehouse.spark() as wh:
+        scans = {t.name: t for t in scan_spark(wh, {}, {}).tables}
+    region = scans["mastered.customer_by_region"]
+    assert region.row_count == sum(n for _, _, n in counts) > 0
+    columns = {c.name: c for c in region.columns}
+    assert columns["country"].data_type == columns["state"].data_type == "VARCHAR"
+    assert columns["state"].distinct_count == len({s for _, s in pairs})
+    assert {columns["country"].min_value, columns["country"].max_value} == {c for c, _ in pairs}
+
+
 def test_spark_types_are_named_as_duckdb_names_them() -> None:
     from pyspark.sql import types as T
 

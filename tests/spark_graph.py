@@ -1,7 +1,7 @@
 """The part of the graph that runs on the Spark engine, for the tests that build it.
 
 Raw, mastered, every role's governed tables (but the golden customer's: identity
-resolution runs on DuckDB only), customer_features, cross_sell and the lead list, then
+resolution runs on DuckDB only), every mart (with its dashboard) and the lead list, then
 the customer profile and the catalog scanner over exactly those assets.
 """
 
@@ -16,14 +16,14 @@ def spark_graph_assets() -> list:
     from fs_assets.defs.catalog import build_catalog_assets
     from fs_assets.defs.governed import GOVERNED_ASSETS
     from fs_assets.defs.keys import DATA_PRODUCT_KEY
-    from fs_assets.defs.marts import cross_sell, customer_features
+    from fs_assets.defs.marts import MART_ASSETS
     from fs_assets.defs.mastered import MASTERED_ASSETS
     from fs_assets.defs.raw import RAW_ASSETS
     from fs_assets.identity.golden_entity import GOLDEN_ENTITY
 
     golden = f"_{GOLDEN_ENTITY.name}"
     governed = [a for a in GOVERNED_ASSETS if not a.key.path[-1].endswith(golden)]
-    data = [*RAW_ASSETS, *MASTERED_ASSETS, customer_features, cross_sell, *governed]
+    data = [*RAW_ASSETS, *MASTERED_ASSETS, *MART_ASSETS, *governed]
     catalog = [a for a in build_catalog_assets(data) if a.key != DATA_PRODUCT_KEY]
     return [*data, *catalog]
 

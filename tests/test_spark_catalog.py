@@ -2,7 +2,7 @@
 
 The same landing files are built through Dagster on each engine: raw, mastered, every
 role's governed tables (but the golden customer's: identity resolution runs on DuckDB
-only), customer_features, cross_sell and the lead list, then the customer profile and the
+only), every mart and the lead list, then the customer profile and the
 scanner. On Spark the scanner reads the tables the manifests name and profiles each with
 one Spark job; its catalog must list the same tables with the same columns, types
 (DuckDB's names), row counts and profile values as DuckDB's. What differs by design:
@@ -97,6 +97,10 @@ _DUCKDB_ONLY = ("meta.master_", "meta.reference_changes", "_history_past", "_ing
 
 
 def _type(name: str) -> str:
+    """Integer widths as one; a decimal's precision aside (a sum's precision is each
+    engine's own rule), its scale kept."""
+    if name.startswith("DECIMAL(") and "," in name:
+        return f"DECIMAL(*,{name.rsplit(',', 1)[1]}"
     return "INTEGER" if name in _INTEGERS else name
 
 

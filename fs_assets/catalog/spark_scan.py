@@ -151,6 +151,8 @@ class SparkScan:
     tables: list[TableScan] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
     reused: dict[str, dt.datetime] = field(default_factory=dict)
+    # A kept profile's distinct counts: when counted over every row, and the rows then.
+    distinct: dict[str, tuple[dt.datetime, int]] = field(default_factory=dict)
 
 
 def scan_spark(
@@ -172,6 +174,10 @@ def scan_spark(
         if kept is not None and prev is not None:
             out.tables.append(kept)
             out.reused[table.full_name] = prev.scanned_at
+            out.distinct[table.full_name] = (
+                prev.distinct_as_of or prev.scanned_at,
+                prev.row_count if prev.distinct_rows is None else prev.distinct_rows,
+            )
         else:
             todo.append(table)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -196,6 +202,10 @@ def add_spark_tables(
     result.tables = sorted([*result.tables, *scan.tables], key=lambda t: (t.schema, t.table))
     result.fingerprints.update(scan.fingerprints)
     result.reused.update(scan.reused)
+    for table in scan.tables:  # a profile taken now counted every row now
+        result.distinct[table.name] = scan.distinct.get(
+            table.name, (result.scanned_at, table.row_count)
+        )
 
 
 def profile_customer_spark(wh: SparkWarehouse) -> list[dict[str, object]]:

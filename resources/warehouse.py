@@ -8,6 +8,7 @@ The engine (DuckDB, or Spark when configured) is chosen here, once: assets call
 `warehouse_from_env` passes the environment variables that are set as dg.EnvVar.
 """
 
+import functools
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -45,6 +46,7 @@ from fs_assets.transforms.duckdb_file import (
 if TYPE_CHECKING:
     from fs_assets.engines.spark_engine import SparkEngine
     from fs_assets.engines.spark_warehouse import SparkWarehouse
+    from fs_assets.transforms.governance.export import ParquetSource
 
 LOG = logging.getLogger(__name__)
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -70,6 +72,7 @@ __all__ = [  # the DuckDB file's helpers, re-exported for callers of this module
     "explain_memory_error",
     "explain_write_error",
     "lock_holder",
+    "resolved_warehouse",
     "table_exists",
     "warehouse_from_env",
 ]
@@ -170,7 +173,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
         return SparkEngine(
             control=self.duckdb_file,
-            root=self.spark_warehouse or str(self.export_dir),
+            root=self.spark_root,
             master=self.spark_master or DEFAULT_SPARK_MASTER,
             conf=dict(self.spark_conf),
             retention_s=self.spark_version_retention_s,
@@ -200,6 +203,21 @@ class WarehouseResource(dg.ConfigurableResource):
             yield engine
         finally:
             engine.close()
+
+    @property
+    def spark_root(self) -> str:
+        """Root of the spark engine's Parquet tables."""
+        return self.spark_warehouse or str(self.export_dir)
+
+    def governed_parquet(self) -> "ParquetSource | None":
+        """On the spark engine, where a role's export reads each governed table: the
+        Parquet files of its current version (`spark_tables.governed_parquet`); None on
+        DuckDB, whose governed views are in the file."""
+        if not self.on_spark:
+            return None
+        from fs_assets.engines.spark_tables import governed_parquet
+
+        return functools.partial(governed_parquet, self.spark_root)
 
     @contextmanager
     def spark(self, *, read_only: bool = False) -> Iterator["SparkWarehouse"]:
@@ -259,7 +277,19 @@ def warehouse_from_env(home: str | None = None) -> WarehouseResource:
     Resolved when the resource is used, so no value is read at import time; an unset
     variable keeps the field's default.
     """
-    settings: dict[str, object] = {}
+    return WarehouseResource(home=home, **_env_settings())
+
+
+def resolved_warehouse(home: str | None = None) -> WarehouseResource:
+    """The same resource with its EnvVar settings resolved, for code outside a run (the
+    CLI's export): each is read with `get_value()`, as `resolved_lineage_sink` does."""
+    values = {field: var.get_value() for field, var in _env_settings().items()}
+    return WarehouseResource(home=home, **values)
+
+
+def _env_settings() -> dict[str, dg.EnvVar]:
+    """The settings whose environment variable is set, as dg.EnvVar."""
+    settings: dict[str, dg.EnvVar] = {}
     if os.environ.get(ENV_MEMORY_LIMIT):
         settings["memory_limit"] = dg.EnvVar(ENV_MEMORY_LIMIT)
     if os.environ.get(ENV_THREADS):
@@ -275,4 +305,4 @@ def warehouse_from_env(home: str | None = None) -> WarehouseResource:
     ):
         if os.environ.get(env):
             settings[field] = dg.EnvVar(env)
-    return WarehouseResource(home=home, **settings)
+    return settings

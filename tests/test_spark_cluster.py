@@ -7,6 +7,12 @@ mastered assets of every entity with the warehouse resource pointed at the clust
 (`spark_master='spark://127.0.0.1:<port>'`, 512 MB and one core per executor), and the
 results must equal the DuckDB engine's built from the same landing files. The work must
 have run on the two workers' executors, not in local mode.
+
+The graph is the part that runs on Spark (tests/spark_graph.py): raw, mastered, every
+role's governed tables, every mart (with its dashboard), the lead list, the customer
+profile and the catalog scanner. Every table version a manifest names must be read alike
+by plain PySpark, pyarrow and DuckDB, with the DuckDB build's row counts, and the
+scanner's catalog must give those counts too.
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from fs_assets.engines.publish import current_build
+from fs_assets.defs.marts import MART_ASSETS
+from fs_assets.engines.publish import BUILDS, current_build
 from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import MARTS_SCHEMA
+from fs_assets.transforms.governance import GOVERNED_SCHEMA
 
 CUSTOMERS = 200
 MASTER_PORT = 7077  # the standalone default; a free port if another master holds it
@@ -115,59 +124,101 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=30)
 
 
-def _materialize(home: Path, **warehouse: object) -> None:
-    import dagster as dg
+def _plain_readers(spark, duck: duckdb.DuckDBPyConnection, folder: Path) -> int:
+    """The rows of one table version as plain PySpark, pyarrow and DuckDB read it (the
+    folder a manifest names); they must agree."""
+    import pyarrow.parquet as pq
 
-    from fs_assets.defs.mastered import MASTERED_ASSETS
-    from fs_assets.defs.raw import RAW_ASSETS
-    from resources.landing_zone import LandingZoneResource
-    from resources.warehouse import WarehouseResource
-
-    result = dg.materialize(
-        [*RAW_ASSETS, *MASTERED_ASSETS],
-        resources={
-            "warehouse": WarehouseResource(home=str(home), lock_timeout_s=60, **warehouse),
-            "landing": LandingZoneResource(home=str(home)),
-        },
-    )
-    assert result.success
+    files = sorted(str(p) for p in folder.iterdir() if p.suffix == ".parquet")
+    by_spark = spark.read.parquet(str(folder)).count()
+    by_arrow = pq.read_table(files).num_rows
+    (by_duckdb,) = duck.execute("select count(*) from read_parquet(?)", [files]).fetchone()
+    assert by_spark == by_arrow == by_duckdb, (folder, by_spark, by_arrow, by_duckdb)
+    return by_duckdb
 
 
 @pytest.mark.slow
 def test_the_assets_on_a_standalone_cluster_equal_duckdb(
     cluster: str, tmp_path: Path, record_property
 ) -> None:
+    import dagster as dg
     from pyspark import SparkContext
+    from pyspark.sql import SparkSession
 
     from fs_assets.generator import generate_landing
     from resources.warehouse import WarehouseResource
+    from tests.spark_graph import materialize_graph, step_seconds
 
     landing = tmp_path / "landing"
     generate_landing(landing, customers=CUSTOMERS, seed=13)
     duck_home, spark_home = tmp_path / "duck", tmp_path / "spark"
     for home in (duck_home, spark_home):
         shutil.copytree(landing, home / "landing")
-    _materialize(duck_home)
+    materialize_graph(duck_home)
     started = time.monotonic()
-    _materialize(spark_home, engine="spark", spark_master=cluster, spark_conf=EXECUTOR_CONF)
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize_graph(
+        spark_home,
+        instance=instance,
+        engine="spark",
+        spark_master=cluster,
+        spark_conf=EXECUTOR_CONF,
+    )
     wall = time.monotonic() - started
+    steps = step_seconds(instance, result.run_id)
     context = SparkContext._active_spark_context
     assert context is not None and context.master == cluster
     # The driver and two executors, one per worker.
     assert context._jsc.sc().getExecutorMemoryStatus().size() == 3
     record_property("cluster_wall_s", round(wall, 1))
+    record_property("cluster_step_s", steps)
     logging.getLogger(__name__).warning(
-        "raw + mastered of %d customers on the cluster: %.1f s", CUSTOMERS, wall
+        "raw, mastered, governed, marts, profile and scanner of %d customers "
+        "on the cluster: %.1f s; steps: %s",
+        CUSTOMERS,
+        wall,
+        steps,
     )
 
+    spark = SparkSession.getActiveSession()
     spark_root = WarehouseResource(home=str(spark_home)).export_dir
-    with duckdb.connect(str(WarehouseResource(home=str(duck_home)).path), read_only=True) as conn:
+    duck_db = WarehouseResource(home=str(duck_home)).path
+    with duckdb.connect(str(duck_db), read_only=True) as conn:
         for name, ent in ENTITIES.items():
             cols = ", ".join(f'"{c}"' for c in ent.column_names)
             ours = conn.execute(f'select {cols} from mastered."{name}" order by all').fetchall()
             folder = current_build(spark_root, name).get(f"mastered/{name}")
             assert folder is not None, name
+            assert _plain_readers(spark, conn, folder) == len(ours), name
             theirs = conn.execute(
                 f"select {cols} from read_parquet(?) order by all", [str(folder / "*.parquet")]
             ).fetchall()
             assert ours and ours == theirs, name
+        # Every governed table and every mart: the DuckDB build's row counts, read alike
+        # by the three plain readers from the version its manifest names.
+        builds = sorted(p.stem for p in (spark_root / BUILDS).glob("*.json"))
+        shared = [b for b in builds if b.split(".", 1)[0] in (GOVERNED_SCHEMA, MARTS_SCHEMA)]
+        marts = {f"{MARTS_SCHEMA}.{a.key.path[-1]}" for a in MART_ASSETS}
+        assert len(shared) > 10 and marts <= set(shared), sorted(marts - set(shared))
+        for build in shared:
+            schema, name = build.split(".", 1)
+            folder = current_build(spark_root, build)[f"{schema}/{name}"]
+            (rows,) = conn.execute(f'select count(*) from {schema}."{name}"').fetchone()
+            assert _plain_readers(spark, conn, folder) == rows > 0, build
+        duck_catalog = dict(
+            conn.execute(
+                "select table_schema || '.' || table_name, row_count from catalog.tables"
+            ).fetchall()
+        )
+    # The scanner ran on the cluster over those tables: their row counts in its catalog.
+    with duckdb.connect(str(WarehouseResource(home=str(spark_home)).path), read_only=True) as c:
+        spark_catalog = dict(
+            c.execute(
+                "select table_schema || '.' || table_name, row_count from catalog.tables"
+            ).fetchall()
+        )
+        (profiled,) = c.execute("select count(*) from catalog.customer_profile").fetchone()
+    assert profiled > 0
+    assert {f"{b.split('.', 1)[0]}.{b.split('.', 1)[1]}" for b in shared} <= set(spark_catalog)
+    for name, rows in spark_catalog.items():
+        assert rows == duck_catalog[name], name

@@ -41,6 +41,7 @@ from fs_assets.transforms.governance.masking_key import (
     sample_key_path,
 )
 from fs_assets.transforms.governance.policies import ROLES, UnknownRoleError
+from resources.warehouse import resolved_warehouse
 
 
 def _error(message: str, code: int) -> int:
@@ -91,7 +92,9 @@ def _export(args: argparse.Namespace) -> int:
     except IdentityError as exc:
         return _error(str(exc), 3)
     try:
-        path = export_role(paths, args.role)
+        # On the spark engine the governed tables are Parquet versions behind manifests.
+        parquet = resolved_warehouse(str(paths.home)).governed_parquet()
+        path = export_role(paths, args.role, parquet=parquet)
         tables = exported_tables(paths, args.role)
         key_id = export_key_id(paths, args.role)
     except (UnknownRoleError, ExportError, FileNotFoundError, MaskingKeyError) as exc:

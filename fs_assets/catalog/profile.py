@@ -17,6 +17,7 @@ import duckdb
 
 from fs_assets.catalog.specs import CATALOG_SCHEMA, PROFILE_SCHEMA, PROFILE_TABLE
 from fs_assets.catalog.store import create_table, insert_rows
+from fs_assets.engines.base import CheckReader
 from fs_assets.model.columns import Column
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import mastered_table
@@ -62,17 +63,13 @@ def _is_categorical(col: Column) -> bool:
 
 
 def profile_slice(
-    conn: duckdb.DuckDBPyConnection, sl: Slice, now: dt.datetime
+    conn: CheckReader, sl: Slice, now: dt.datetime, types: dict[str, str]
 ) -> list[dict[str, object]]:
-    """One row per column of mastered.customer for the rows of `sl`."""
+    """One row per column of mastered.customer for the rows of `sl`: one aggregate query,
+    and one per categorical column for its commonest values. `conn` runs DuckDB SQL (a
+    DuckDB connection, or the Spark warehouse, which transpiles it); `types`: the
+    table's column types by name, as DuckDB names them."""
     table = mastered_table(CUSTOMER)
-    types = dict(
-        conn.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'mastered' and table_name = ?",
-            [CUSTOMER.name],
-        ).fetchall()
-    )
     columns = [c for c in CUSTOMER.columns if c.name in types]
     exprs = ["count(*)"]
     for col in columns:
@@ -118,8 +115,21 @@ def profile_slice(
 
 
 def profile_customer(conn: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
+    """The profile of mastered.customer in the DuckDB file."""
+    types = dict(
+        conn.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'mastered' and table_name = ?",
+            [CUSTOMER.name],
+        ).fetchall()
+    )
+    return profile_rows(conn, types)
+
+
+def profile_rows(conn: CheckReader, types: dict[str, str]) -> list[dict[str, object]]:
+    """Every slice's profile rows, read through `conn` (see `profile_slice`)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return [row for sl in SLICES for row in profile_slice(conn, sl, now)]
+    return [row for sl in SLICES for row in profile_slice(conn, sl, now, types)]
 
 
 def write_profile(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, object]]) -> None:

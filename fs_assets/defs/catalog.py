@@ -9,9 +9,12 @@ assets read the definitions' metadata from the asset graph of exactly those defi
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
+import duckdb
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from pydantic import Field
 
@@ -24,6 +27,7 @@ from fs_assets.catalog.scanner import (
     DISTINCT_MAX_AGE,
     missing_tables,
     scan_warehouse,
+    stored_profiles,
     tables_markdown,
     write_catalog,
 )
@@ -44,6 +48,9 @@ from fs_assets.transforms.change_record import CHECK_MODE, CHECK_MODE_REASON, FU
 from fs_assets.transforms.governance.policies import load_policies
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+if TYPE_CHECKING:
+    from fs_assets.engines.spark_warehouse import SparkWarehouse
 
 CUSTOMER_KEY = mastered_key("customer")
 # The scanner's checks compare every table's name with the definitions: no row is read.
@@ -94,6 +101,20 @@ def _last_materialized(
     return lookup
 
 
+@contextmanager
+def _catalog_file(
+    warehouse: WarehouseResource,
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, "SparkWarehouse | None"]]:
+    """The DuckDB file the catalog is written to, and the Spark warehouse whose tables it
+    describes on the Spark engine (None on DuckDB: the tables are the file's own)."""
+    if warehouse.on_spark:
+        with warehouse.spark() as spark:
+            yield spark.control, spark
+    else:
+        with warehouse.connect() as conn:
+            yield conn, None
+
+
 @dg.asset(
     key=PROFILE_KEY,
     group_name=CATALOG_GROUP,
@@ -115,8 +136,13 @@ def _last_materialized(
 def customer_profile(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    with warehouse.connect() as conn:
-        rows = profile_customer(conn)
+    with _catalog_file(warehouse) as (conn, spark):
+        if spark is None:
+            rows = profile_customer(conn)
+        else:  # mastered.customer is a Parquet version: Spark jobs profile it
+            from fs_assets.catalog.spark_scan import profile_customer_spark
+
+            rows = profile_customer_spark(spark)
         write_profile(conn, rows)
     sizes = {
         sl.name: next((r["row_count"] for r in rows if r["slice"] == sl.name), 0) for sl in SLICES
@@ -196,10 +222,11 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
         producers = [k for table in declared.values() for k in table.producers]
         last = _last_materialized(context.instance, producers)
         key = masking_key.get()  # no key: fail before touching the catalog
-        with warehouse.connect() as conn:
+        with _catalog_file(warehouse) as (conn, spark):
             # The governed views' keyed columns (tokens, hashes) read NULL in a session
             # without the key: profile them as the roles' exports hold them.
             key.apply(conn)
+            stored = stored_profiles(conn) if spark is not None and not config.rescan_all else {}
             result = scan_warehouse(
                 conn,
                 declared,
@@ -209,6 +236,10 @@ def build_scanner_asset(deps: Sequence[dg.AssetKey], graph: GraphOf) -> dg.Asset
                 unions=history_unions([*ENTITIES.values(), *SOURCE_ENTITIES]),
                 refresh_distinct=config.refresh_distinct,
             )
+            if spark is not None:  # the tables are Spark's Parquet versions, not the file's
+                from fs_assets.catalog.spark_scan import add_spark_tables
+
+                add_spark_tables(result, spark, last, stored)
             write_catalog(conn, result)
             catalog_tables = {
                 f"{CATALOG_SCHEMA}.{t}"

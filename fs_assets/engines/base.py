@@ -31,8 +31,9 @@ What both engines do today, and nothing more:
 - `marts_in_place`: whether a mart's changed rows can be rewritten in place, so the
   features' incremental plan applies (DuckDB); otherwise marts are rebuilt in full.
 
-Still DuckDB only: the catalog scan (`catalog/`) and the role exports; each would join
-this interface as a method with both implementations.
+Not in this interface: the catalog scan and profile and the role exports, which read
+the Spark tables through their own modules (spark_tables.py lists the tables the
+manifests name, for `catalog/spark_scan.py` and the exports).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,11 @@ EXPORT_INFO = "_export_info"  # one row: role, masking key id, time of export
 _ALIAS = "role_export"
 
 
+# The Parquet files of a governed view's current version on the Spark engine; None when
+# it was never built (`engines.spark_tables.governed_parquet`).
+ParquetSource = Callable[[str], list[str] | None]
+
+
 class ExportError(RuntimeError):
     """The warehouse has nothing to export for the role (yet)."""
 
@@ -75,11 +81,20 @@ def _remove(path: Path) -> None:
 
 
 def export_role(
-    paths: DataPaths, role: str, *, key: MaskingKey | None = None, timeout_s: float = 600.0
+    paths: DataPaths,
+    role: str,
+    *,
+    key: MaskingKey | None = None,
+    timeout_s: float = 600.0,
+    parquet: ParquetSource | None = None,
 ) -> Path:
     """Write `<data folder>/exports/<role>.duckdb` with only the role's governed tables.
 
     `key` defaults to the one configured in the environment (MaskingKeyError without one).
+    `parquet`: on the Spark engine, where each governed table is a Parquet version behind
+    its manifest, the files of a view's current version (None: not built); the tables
+    are then copied from those files (already masked when Spark wrote them), not from
+    the DuckDB file's views.
     """
     final = export_path(paths, role)
     key = key or key_from_env()
@@ -96,14 +111,19 @@ def export_role(
         # full build does, empty without multi-source data).
         if table_exists(conn, GOLDEN_SCHEMA, GOLDEN):
             views.append(view_name(role, GOLDEN))
-        present = {
-            name
-            for (name,) in conn.execute(
-                "select table_name from information_schema.tables "
-                "where table_catalog = current_database() and table_schema = ?",
-                [GOVERNED_SCHEMA],
-            ).fetchall()
-        }
+        files = {v: parquet(v) for v in views} if parquet is not None else {}
+        present = (
+            {v for v, found in files.items() if found}
+            if parquet is not None
+            else {
+                name
+                for (name,) in conn.execute(
+                    "select table_name from information_schema.tables "
+                    "where table_catalog = current_database() and table_schema = ?",
+                    [GOVERNED_SCHEMA],
+                ).fetchall()
+            }
+        )
         missing = [f"{GOVERNED_SCHEMA}.{v}" for v in views if v not in present]
         if missing:
             raise ExportError(
@@ -115,10 +135,13 @@ def export_role(
         try:
             conn.execute(f"create schema {_ALIAS}.{GOVERNED_SCHEMA}")
             for v in views:
-                conn.execute(
-                    f"create table {_ALIAS}.{GOVERNED_SCHEMA}.{q(v)} as "
-                    f"select * from {GOVERNED_SCHEMA}.{q(v)}"
-                )
+                target = f"{_ALIAS}.{GOVERNED_SCHEMA}.{q(v)}"
+                if parquet is None:
+                    conn.execute(f"create table {target} as select * from {GOVERNED_SCHEMA}.{q(v)}")
+                else:
+                    conn.execute(
+                        f"create table {target} as select * from read_parquet(?)", [files[v]]
+                    )
             conn.execute(
                 f"create table {_ALIAS}.{GOVERNED_SCHEMA}.{EXPORT_INFO} as select "
                 "?::varchar as role, ?::varchar as masking_key_id, ?::timestamptz as exported_at",

@@ -195,15 +195,16 @@ from pathlib import Path
 import duckdb
 from fs_assets.engines import duckdb_engine
 from fs_assets.model.entities import CUSTOMER
+from fs_assets.transforms import raw_history
 
-record = duckdb_engine.record_outcome
+record = raw_history.record_outcome
 seen = []
 def record_then_die(*args, **kwargs):
     record(*args, **kwargs)
     seen.append(1)
     if len(seen) == 2:  # the second file's ledger row is written: die before commit
         os.kill(os.getpid(), signal.SIGKILL)
-duckdb_engine.record_outcome = record_then_die
+raw_history.record_outcome = record_then_die
 conn = duckdb.connect(sys.argv[1])
 duckdb_engine.ingest_files(conn, CUSTOMER, [Path(p) for p in sys.argv[2:]])
 """

@@ -136,6 +136,7 @@ from pathlib import Path
 from fs_assets.engines import spark_ingest as si, spark_mastering as sm
 from fs_assets.engines import spark_regions as sr, spark_warehouse as sw
 from fs_assets.model.entities import CUSTOMER
+from fs_assets.transforms import raw_history as rh
 from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
 
 root, control, step, arg = sys.argv[1:5]
@@ -150,7 +151,7 @@ with sw.spark_warehouse(root, Path(control), "local[1]", json.loads(os.environ["
         sw.commit_local = commit_then_die if arg == "after" else die
         sm.build_mastered(wh, CUSTOMER, full_refresh=True)  # nothing new: only a full build writes
     elif step == "ingest":
-        si.record_outcome = die  # the batch is renamed in, its ledger row not committed
+        rh.record_outcome = die  # the batch is renamed in, its ledger row not committed
         si.ingest_file(wh, CUSTOMER, Path(arg))
     else:
         sw.SparkWarehouse.commit_doc = die  # partition folders moved in, no manifest

@@ -53,7 +53,7 @@ from fs_assets.transforms.raw_history import (
     numbered_source_sql,
     plan_ingest,
     raw_counts_sql,
-    record_outcome,
+    record_ingested,
     reject_file,
     repeats_sql,
     stage_fresh_sql,
@@ -155,13 +155,7 @@ def _merge(
                 f"insert into {raw_table(ent)} ({cols}, {audit}) "
                 f"select {cols}, {audit} from _fresh order by _batch_id, _source_row"
             )
-        outcomes: dict[int, IngestOutcome] = {}
-        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
-            read, rejected = stats.get(n, (0, 0))
-            inserted, corrected = fresh.get(n, (0, 0))
-            outcome = IngestOutcome.ingested(f.path, read, rejected, inserted, corrected)
-            record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
-            outcomes[f.index] = outcome
+        outcomes = record_ingested(conn, ent, files, ids, stats, fresh, run_id)
         conn.execute("commit")
         return outcomes
     except BaseException:

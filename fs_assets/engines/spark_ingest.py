@@ -44,7 +44,7 @@ from fs_assets.transforms.raw_history import (
     merge_planned,
     next_ingest_id,
     plan_ingest,
-    record_outcome,
+    record_ingested,
     reject_file,
     repeats_sql,
     stage_params,
@@ -226,13 +226,7 @@ def _merge(
             wh._rename(staging, target)
             written.append(target)
         _drop_staging(wh, raw_root, rejects_root)  # emptied by the renames
-        outcomes: dict[int, IngestOutcome] = {}
-        for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
-            read, rejected = stats.get(n, (0, 0))
-            inserted, corrected = added.get(n, (0, 0))
-            outcome = IngestOutcome.ingested(f.path, read, rejected, inserted, corrected)
-            record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
-            outcomes[f.index] = outcome
+        outcomes = record_ingested(conn, ent, files, ids, stats, added, run_id)
         conn.execute("commit")
         return outcomes
     except BaseException:

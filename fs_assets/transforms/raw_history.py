@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -362,6 +362,28 @@ def merge_planned(
             for f in files:
                 outcomes[f.index] = one(f)
         after_group()
+    return outcomes
+
+
+def record_ingested(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    files: Sequence[PendingFile],
+    ids: Sequence[int],
+    read: Mapping[int, tuple[int, int]],
+    added: Mapping[int, tuple[int, int]],
+    run_id: str | None,
+) -> dict[int, IngestOutcome]:
+    """Both engines' ledger rows of a merged batch, in the merge's transaction: per file
+    (by its order in the batch) the rows read and rejected (`read`) and inserted and
+    corrected (`added`), under its ingest id; outcomes by the file's position in the call."""
+    outcomes: dict[int, IngestOutcome] = {}
+    for n, (f, ingest_id) in enumerate(zip(files, ids, strict=True)):
+        rows, rejected = read.get(n, (0, 0))
+        inserted, corrected = added.get(n, (0, 0))
+        outcome = IngestOutcome.ingested(f.path, rows, rejected, inserted, corrected)
+        record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
+        outcomes[f.index] = outcome
     return outcomes
 
 

@@ -19,12 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from sources_support import local_spark_warehouse, sources_landing
 
-from fs_assets.engines.spark_identity import (
-    WORK_FOLDER,
-    link_features,
-    similarity_jar,
-    spark_api,
-)
+from fs_assets.engines.spark_identity import WORK_FOLDER, link_features, spark_api
+from fs_assets.engines.spark_warehouse import similarity_jar
 from fs_assets.identity.canonical import SCHEMA
 from fs_assets.identity.evaluate import PairwiseScore, pairwise_score, truth_path
 from fs_assets.identity.link import Thresholds

@@ -4,7 +4,7 @@ One model definition for both engines: the settings (comparisons, blocking rules
 the training steps and the saved JSON are `identity.model`'s, and the thresholds
 `identity.link`'s; only the backend differs. Splink's string similarities (Jaro-Winkler
 for names) are Scala UDFs shipped in Splink's jar, which every session of the project
-loads (`similarity_jar`, added by `build_session`).
+loads (`spark_warehouse.similarity_jar`, added by `build_session`).
 
 Splink's intermediate tables (blocked pairs, comparison vectors, predictions, each
 round of connected components) break their lineage by being written as Parquet and read
@@ -42,13 +42,6 @@ if TYPE_CHECKING:
 BREAK_LINEAGE = "parquet"
 WORK_FOLDER = "_identity_work"  # under the warehouse root; hidden from table listings
 PAIR_COLUMNS = ("unique_id_l", "unique_id_r", "match_weight", "match_probability")
-
-
-def similarity_jar() -> str:
-    """The jar of Splink's Scala similarity functions for this Spark's major version."""
-    from splink.backends.spark import similarity_jar_location
-
-    return similarity_jar_location()
 
 
 def spark_api(spark: SparkSession, partitions: int | None = None) -> SparkAPI:

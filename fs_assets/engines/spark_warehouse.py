@@ -98,13 +98,18 @@ INGEST_REJECTS_DDL = (
 )
 
 
+def similarity_jar() -> str:
+    """The jar of Splink's Scala similarity functions for this Spark's major version."""
+    from splink.backends.spark import similarity_jar_location
+
+    return similarity_jar_location()
+
+
 def build_session(
     master: str = "local[*]", app_name: str = "fs-accelerator", conf: dict[str, str] | None = None
 ) -> SparkSession:
     """A SparkSession with the settings above (overridable) on `master`."""
     from pyspark.sql import SparkSession
-
-    from fs_assets.engines.spark_identity import similarity_jar
 
     builder = SparkSession.builder.master(master).appName(app_name)
     # Python workers (rarely needed: no UDFs) run this interpreter, not whatever is on PATH.

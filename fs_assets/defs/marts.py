@@ -291,12 +291,8 @@ def _dashboard_result(
         "charts": dg.MetadataValue.int(len(charts)),
         # What the page's filters carry: it grows with the filter cells, not the customers.
         "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
-        "filter_cube_rows": dg.MetadataValue.int(
-            sum(c.num_rows for c in data.cubes) if data else 0
-        ),
-        "listed_customers": dg.MetadataValue.int(
-            len(data.customers.rows) if data and data.customers else 0
-        ),
+        "filter_cube_rows": dg.MetadataValue.int(sum(c.num_rows for c in data.cubes)),
+        "listed_customers": dg.MetadataValue.int(len(data.customers.rows) if data.customers else 0),
         **{f"kpi/{k}": v for k, v in kpis.items()},
     }
     for chart in charts:

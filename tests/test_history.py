@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.governance.export import export_role, query_role
 from fs_assets.transforms.governance.masking_key import key_from_env
 from fs_assets.transforms.governance.policies import RESTRICTED, load_policies
 from fs_assets.transforms.mastering import build_mastered
@@ -264,3 +266,57 @@ def test_a_history_table_of_an_older_build_becomes_the_view(versions) -> None:
     after = versions.execute("select * from mastered.customer_history order by all").fetchall()
     assert after == before
     assert build_mastered(versions, CUSTOMER).mode == "unchanged"
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+HISTORY_SECTION = "## Last known good, pending corrections and history"
+
+
+def _documented_role_query() -> tuple[str, str]:
+    """The history section's `fs-accelerator query --role ROLE "SQL"` on the history."""
+    section = README.read_text(encoding="utf-8").split(HISTORY_SECTION, 1)[1]
+    section = " ".join(section.split("\n## ", 1)[0].split())  # its lines joined
+    for role, sql in re.findall(r'`fs-accelerator query --role (\S+) "([^"]+)"`', section):
+        if "_customer_history" in sql:
+            return role, sql
+    raise AssertionError("the history section shows a customer's history through a role")
+
+
+def test_the_documented_role_history_query_finds_the_customer(
+    landed: DataPaths, tmp_path: Path
+) -> None:
+    """README's lookup of one customer's history through a role returns that history,
+    late correction included (a role reading cust_id as a keyed token would find nothing)."""
+    role, sql = _documented_role_query()
+    cust_id = re.search(r"cust_id = '([0-9]+)'", sql).group(1)
+    with duckdb.connect(str(landed.warehouse)) as conn:
+        for schema in ("raw", "mastered", "quarantine", "meta"):
+            conn.execute(f"create schema if not exists {schema}")
+        for path in sorted((landed.landing / "customer").glob("*.csv")):
+            ingest_file(conn, CUSTOMER, path)
+        cols = ", ".join(f'"{c}"' for c in CUSTOMER.column_names)
+        values = conn.execute(
+            f"select {cols} from raw.customer where cust_id = ?", [cust_id]
+        ).fetchone()
+        row = {
+            c: (None if v is None else str(v))
+            for c, v in zip(CUSTOMER.column_names, values, strict=True)
+        }
+        late = dt.datetime.fromisoformat(row["modified_at"]) - dt.timedelta(days=30)
+        other = "High" if row["customer_risk_category"] != "High" else "Low"
+        correction = dict(
+            row, customer_risk_category=other, modified_at=f"{late:%Y-%m-%d %H:%M:%S}"
+        )
+        ingest_file(conn, CUSTOMER, _write(tmp_path / "late.csv", CUSTOMER, [correction]))
+        build_mastered(conn, CUSTOMER)
+        build_governed_views(conn, load_policies(), roles=(role,))
+        expected = conn.execute(
+            "select cust_id, customer_risk_category, valid_from, valid_to "
+            "from mastered.customer_history where cust_id = ? order by valid_from",
+            [cust_id],
+        ).fetchall()
+    assert [r[1] for r in expected] == [other, row["customer_risk_category"]]
+    export_role(landed, role)
+    columns, rows = query_role(landed, role, sql)
+    assert columns == ["cust_id", "customer_risk_category", "valid_from", "valid_to"]
+    assert rows == expected

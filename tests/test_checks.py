@@ -99,6 +99,65 @@ def test_reconciliation_fails_when_a_key_is_lost(mastered) -> None:
     assert out["reconciles_with_raw"].metadata["unaccounted_keys"].value == 1
 
 
+def _newest_by_window(conn, key: str = "cust_id") -> set[tuple]:
+    """Each key's newest raw customer version by a window over all of raw (the NULL keys
+    one partition): what `reconciliation` finds with a window over several-version keys."""
+    return set(
+        conn.execute(
+            f"""select {key}, _source_file, _source_row from (
+              select *, row_number() over (partition by {key}
+                order by _modified_ts desc, _batch_id desc, _source_row desc) as _nth
+              from raw.customer) where _nth = 1"""
+        ).fetchall()
+    )
+
+
+@pytest.mark.parametrize("keyless", [1, 2])
+def test_reconciliation_finds_each_newest_version_as_a_window_over_all_raw(
+    mastered, keyless: int
+) -> None:
+    """Planted: a newer version of a one-version key that mastering never saw, versions
+    without a key (one, or two: a NULL partition of several), a one-version key's mastered
+    row deleted. Each is unexplained exactly as a window over every raw version says (one
+    per key, one for the NULL partition)."""
+    single = [
+        r[0]
+        for r in mastered.execute(
+            "select cust_id from raw.customer group by cust_id having count(*) = 1 "
+            "order by cust_id limit 2"
+        ).fetchall()
+    ]
+    newer, lost = single
+    mastered.execute(
+        "insert into raw.customer select * replace (_modified_ts + interval 1 day as "
+        "_modified_ts, _source_row + 100000 as _source_row) from raw.customer where cust_id = ?",
+        [newer],
+    )
+    for row in range(200000, 200000 + keyless):
+        mastered.execute(
+            "insert into raw.customer select * replace (null as cust_id, ? as _source_row) "
+            "from raw.customer where cust_id = ?",
+            [row, lost],
+        )
+    mastered.execute("delete from mastered.customer where cust_id = ?", [lost])
+    recon = results(mastered, CUSTOMER, evaluate_integrity_checks)["reconciles_with_raw"]
+    counts = {k: v.value for k, v in recon.metadata.items()}
+    explained = set(
+        mastered.execute(
+            "select cust_id, _source_file, _source_row from mastered.customer union all "
+            "select cust_id, _source_file, _source_row from quarantine.customer_rejects "
+            "union all select cust_id, _source_file, _source_row "
+            "from quarantine.customer_pending_corrections"
+        ).fetchall()
+    )
+    by_window = {v for v in _newest_by_window(mastered) if v not in explained or v[0] is None}
+    assert not recon.passed
+    assert counts["newest_versions_unexplained"] == len(by_window) == 3
+    assert {v[0] for v in by_window} == {newer, lost, None}
+    # The new version and the keyless ones are recorded nowhere, nor is the deleted row.
+    assert counts["versions_unrecorded"] == 2 + keyless and counts["unaccounted_keys"] == 1
+
+
 def test_quarantine_rate_warns_above_threshold(mastered) -> None:
     mastered.execute(
         "delete from mastered.customer where cust_id in "

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from pii_scan import pii_values, scan, vocabulary
 
@@ -47,6 +48,8 @@ from fs_assets.transforms.marts.page_data import (
     SQL_PACKAGE,
     Binding,
     PageData,
+    _runs,
+    _unrun,
     customer_table,
     page_cells,
     page_data,
@@ -64,6 +67,23 @@ CHARTS = {
 }
 CODE = [PROJECT_ROOT / d for d in ("fs_assets", "policies", "resources", "asset_checks")]
 TOLERANCE = 0.005  # amounts are summed in floats on the page, in decimals in the mart
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [[], [3], [0, 0, 0], [1, 1, 2, 1], [None, None, 1, None], [5, 5, 7, 9, 9, 9, 9, 2]],
+)
+def test_cell_runs_are_the_runs_of_equal_neighbours(cells: list[int | None]) -> None:
+    """The cell column's runs (Arrow's run-end encoding) are those a loop over the values
+    finds: a value and how many neighbours repeat it, nulls alike; decoding restores it."""
+    expected: list[int | None] = []
+    for value in cells:
+        if expected and expected[-2] == value:
+            expected[-1] += 1  # type: ignore[operator]
+        else:
+            expected += [value, 1]
+    assert _runs(pa.array(cells, pa.int32())) == expected
+    assert _unrun(expected) == cells
 
 
 @pytest.fixture

@@ -117,8 +117,9 @@ MART_CHECKS = [
     _sql_check(
         CROSS_SELL_KEY,
         "recommendations_respect_eligibility",
-        "No card for an ineligible customer, none below the card's CIBIL minimum, none "
-        "already held, none above the tier cap; every row says why.",
+        "No card for an ineligible customer (nor a person deceased on any core record), "
+        "none below the card's CIBIL minimum, none already held, none above the tier cap; "
+        "every row says why.",
         eligibility_problems,
         "every recommendation respects eligibility and the tier cap",
         blocking=True,

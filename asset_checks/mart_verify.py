@@ -26,6 +26,7 @@ from fs_assets.transforms.marts.model import (
     ARCHETYPES,
     CARD_TIERS_ORDERED,
     CONVERTED_EVENTS,
+    DECEASED,
     FUNNEL_STAGES,
     INELIGIBILITY,
     SPEND_SEGMENT_BOUNDS,
@@ -66,8 +67,9 @@ def archetype_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """A recommended card respects every eligibility rule and the customer's tier cap, and
-    no core record of the person holds it open (recounted from mastered.account)."""
+    """A recommended card respects every eligibility rule and the customer's tier cap, no
+    core record of the person holds it open (recounted from mastered.account) and none is
+    deceased (from mastered.customer)."""
     s = SqlBuilder()
     s.add("select\n  count(*) filter (where x.recommended_product_id is not null and (")
     s.join([(f"coalesce({r.predicate}, true)", r.params) for r in INELIGIBILITY], " or ")
@@ -89,7 +91,9 @@ def eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     s.add(
         f"""), 99))) as above_tier_cap,
   count(*) filter (where x.recommendation_reason is null) as no_reason,
-  count(*) filter (where h.product_id is not null) as held_by_the_person
+  count(*) filter (where h.product_id is not null) as held_by_the_person,
+  count(*) filter (where x.recommended_product_id is not null and d.person is not null)
+    as deceased_on_a_record
 from (select cust_id, archetype, recommended_product_id, recommendation_reason
       from {CROSS_SELL_TABLE}) x
 join {FEATURES_TABLE} f using (cust_id)
@@ -99,7 +103,13 @@ left join (select distinct coalesce(g.golden_id, 'cust:' || a.cust_id) as person
            from mastered.account a left join {FEATURES_TABLE} g using (cust_id)
            where a.account_status <> 'Closed') h
   on h.person = coalesce(f.golden_id, 'cust:' || x.cust_id)
- and h.product_id = x.recommended_product_id"""
+ and h.product_id = x.recommended_product_id
+-- The people any of whose core records is deceased, from mastered.customer.
+left join (select distinct coalesce(g.golden_id, 'cust:' || c.cust_id) as person
+           from mastered.customer c left join {FEATURES_TABLE} g using (cust_id)
+           where c.customer_status = ?) d
+  on d.person = coalesce(f.golden_id, 'cust:' || x.cust_id)""",
+        DECEASED,
     )
     cur = conn.execute(s.text, s.params)
     names = [d[0] for d in cur.description]

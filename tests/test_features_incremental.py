@@ -19,7 +19,7 @@ from fs_assets.transforms.marts.features import (
     spend_predicate,
     update_features,
 )
-from fs_assets.transforms.marts.model import SPEND_WINDOW_DAYS
+from fs_assets.transforms.marts.model import DECEASED, SPEND_WINDOW_DAYS
 from fs_assets.transforms.mastering import build_mastered
 from tests.test_incremental_checks import land_update
 
@@ -55,6 +55,12 @@ def test_incremental_features_equal_a_full_rebuild(mastered, tmp_path: Path) -> 
         "('core', ?, 'g2')) t(source, source_id, golden_id)",
         [first, other],
     )
+    # The record the update leaves alone records a death: it binds the person.
+    conn.execute(
+        "update mastered.customer set customer_status = ? "
+        "where cust_id = (select max(cust_id) from mastered.customer)",
+        [DECEASED],
+    )
     plan = plan_features(conn, None, "t0")
     assert plan.mode == "full"
     build_features(conn, LINK)
@@ -75,6 +81,9 @@ def test_incremental_features_equal_a_full_rebuild(mastered, tmp_path: Path) -> 
             conn.execute(f"select count(*) from (from {a} except all from {b})").fetchone()[0] == 0
         )
     person_features_are_the_persons(conn, "g1")
+    assert conn.execute(
+        f"select distinct customer_status from {FEATURES_TABLE} where golden_id = 'g1'"
+    ).fetchall() == [(DECEASED,)]
 
 
 # The columns a record keeps as its own; every other feature is its person's.
@@ -84,7 +93,7 @@ OWN_COLUMNS = ("cust_id", "person_record", "state", "country")
 def person_features_are_the_persons(conn: duckdb.DuckDBPyConnection, golden_id: str) -> None:
     """Every row of the person carries the same features: spend and transactions summed
     over their records (recounted from mastered.transaction), the cards of all of them,
-    and the attributes of their person record."""
+    the attributes of their person record, and a death recorded on any record."""
     spend, params = spend_predicate()
     cols = [
         r[0]
@@ -99,8 +108,9 @@ def person_features_are_the_persons(conn: duckdb.DuckDBPyConnection, golden_id: 
         [golden_id],
     ).fetchall()
     assert len(rows) == 1, rows
-    total, txns, cards, risk = conn.execute(
-        f"select total_spend, all_txns, held_cards, risk_category from {FEATURES_TABLE} "
+    total, txns, cards, risk, status = conn.execute(
+        f"select total_spend, all_txns, held_cards, risk_category, customer_status "
+        f"from {FEATURES_TABLE} "
         "where golden_id = ? limit 1",
         [golden_id],
     ).fetchone()
@@ -124,13 +134,15 @@ def person_features_are_the_persons(conn: duckdb.DuckDBPyConnection, golden_id: 
         [golden_id],
     ).fetchone()[0]
     assert cards == held
-    newest = conn.execute(
-        "select customer_risk_category from mastered.customer where cust_id in (select "
-        "source_id from mastered.customer_identity where golden_id = ?) "
-        "order by modified_at desc, cust_id limit 1",
+    records = conn.execute(
+        "select customer_risk_category, customer_status from mastered.customer "
+        "where cust_id in (select source_id from mastered.customer_identity "
+        "where golden_id = ?) order by modified_at desc, cust_id",
         [golden_id],
-    ).fetchone()[0]
-    assert risk == newest
+    ).fetchall()
+    assert risk == records[0][0]
+    deceased = any(r[1] == DECEASED for r in records)
+    assert status == (DECEASED if deceased else records[0][1])
 
 
 def test_any_other_change_rebuilds_in_full(mastered, tmp_path: Path) -> None:

@@ -21,12 +21,14 @@ from asset_checks.mart_verify import (
     spend_problems,
 )
 from fs_assets.model.paths import DataPaths
-from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.model.value_sets import CAMPAIGN_EVENT_TYPES, DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.marts.charts import funnel_charts, lead_charts, spend_charts
 from fs_assets.transforms.marts.cross_sell import build_cross_sell
 from fs_assets.transforms.marts.flow_charts import SEGMENT_COLOURS, sankey_layout
 from fs_assets.transforms.marts.model import (
     ARCHETYPE_NAMES,
+    DECEASED,
     FIGURE_ORDER,
     FUNNEL_STAGES,
     INELIGIBILITY,
@@ -399,13 +401,37 @@ def test_marts_and_charts_survive_a_warehouse_without_transactions(
     assert spend_problems(wh) == {} and lead_problems(wh) == {}
 
 
+def _rebuild_people(wh: duckdb.DuckDBPyConnection) -> None:
+    """The features (over the identity links and golden records) and the cross-sell
+    rebuilt, as the marts' assets build them."""
+    from fs_assets.identity.source_entity import core_source
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+    from fs_assets.transforms.marts.features import IdentityLink, build_features
+
+    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
+    build_cross_sell(wh)
+
+
+def _sales_lead_list(wh: duckdb.DuckDBPyConnection) -> tuple[MaskingKey, str]:
+    """The masking key (applied to `wh`) and the sales role's lead list select, with the
+    columns and row filter of its governed customer view."""
+    from fs_assets.defs.governed import governed_view
+    from fs_assets.model.entities import CUSTOMER
+    from fs_assets.transforms.governance.lead_list import lead_list_sql
+    from fs_assets.transforms.governance.masking_key import key_from_env
+    from fs_assets.transforms.governance.policies import SALES, load_policies
+
+    key = key_from_env()
+    key.apply(wh)
+    view = governed_view(CUSTOMER, SALES, load_policies())
+    return key, lead_list_sql({c.name: c.sql for c in view.columns}, view.row_filter)
+
+
 def _link_two_core_records(wh: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     """Two core customers with a card recommended, an open account of one product and
     different states and archetypes made one person (golden id G0000000007), the second
     the newer record (its person_record); the features and cross-sell rebuilt."""
     from fs_assets.identity.source_entity import core_source
-    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
-    from fs_assets.transforms.marts.features import IdentityLink, build_features
 
     first, second = wh.execute(
         """with held as (
@@ -429,8 +455,7 @@ def _link_two_core_records(wh: duckdb.DuckDBPyConnection) -> tuple[str, str]:
         "mastered.customer) + interval 1 day where cust_id = ?",
         [second],
     )
-    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
-    build_cross_sell(wh)
+    _rebuild_people(wh)
     return first, second
 
 
@@ -500,9 +525,7 @@ def test_a_person_with_two_core_records_has_the_persons_features(
     summed over both, the cards of both, the newer record's attributes, so both get one
     archetype and one card; a card the older record holds is not offered through the
     newer one, and the eligibility check recounts the holdings from mastered.account."""
-    from fs_assets.identity.source_entity import core_source
-    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
-    from fs_assets.transforms.marts.features import IdentityLink, build_features, spend_predicate
+    from fs_assets.transforms.marts.features import spend_predicate
     from fs_assets.transforms.marts.model import SPEND_WINDOW_DAYS
 
     first, second = _link_two_core_records(wh)
@@ -534,8 +557,7 @@ def test_a_person_with_two_core_records_has_the_persons_features(
         "as open_date, currency from mastered.account limit 1",
         [first, card],
     )
-    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
-    build_cross_sell(wh)
+    _rebuild_people(wh)
     offered = wh.execute(
         "select distinct f.held_cards, x.recommended_product_id from marts.customer_features f "
         "join marts.cross_sell x using (cust_id) where cust_id in (?, ?)",
@@ -701,11 +723,9 @@ def test_a_person_counts_in_the_state_of_their_golden_record(
     kept it, e.g. the newer record's state was invalid): the lead mart's state figure and
     the pages' cells put the person there, once; the other breakdowns stay the person
     record's; the lead check recounts the states from the golden record."""
-    from fs_assets.identity.source_entity import core_source
-    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
+    from fs_assets.identity.tables import GOLDEN_CUSTOMER
     from fs_assets.transforms.governance.masking_key import key_from_env
     from fs_assets.transforms.marts.dashboards import build_lead_generation
-    from fs_assets.transforms.marts.features import IdentityLink, build_features
     from fs_assets.transforms.marts.page_data import customer_table
 
     customers = scalar(wh, "select count(*) from mastered.customer")
@@ -719,8 +739,7 @@ def test_a_person_counts_in_the_state_of_their_golden_record(
         f"insert into {GOLDEN_CUSTOMER} (golden_id, state, country) values ('G0000000007', ?, ?)",
         [old_state, old_country],
     )
-    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
-    build_cross_sell(wh)
+    _rebuild_people(wh)
     assert wh.execute(
         "select distinct person_state, person_country from marts.cross_sell "
         "where golden_id = 'G0000000007'"
@@ -771,20 +790,11 @@ def test_the_lead_list_holds_a_person_once_and_honours_their_do_not_contact(
     """One person, two core records: the newer gives consent, the older asks not to be
     contacted. The sales lead list holds the person once, through the newer record, and
     without contact details: the request in the other record binds them."""
-    from fs_assets.defs.governed import governed_view
-    from fs_assets.model.entities import CUSTOMER
-    from fs_assets.transforms.governance.lead_list import lead_list_sql
-    from fs_assets.transforms.governance.masking_key import key_from_env
-    from fs_assets.transforms.governance.policies import SALES, load_policies
-
     first, second = _link_two_core_records(wh)
     wh.execute("update mastered.customer set marketing_consent = 'Yes', do_not_contact = 'No' "
                "where cust_id = ?", [second])  # fmt: skip
     wh.execute("update mastered.customer set do_not_contact = 'Yes' where cust_id = ?", [first])
-    key = key_from_env()
-    key.apply(wh)
-    view = governed_view(CUSTOMER, SALES, load_policies())
-    sql = lead_list_sql({c.name: c.sql for c in view.columns}, view.row_filter)
+    key, sql = _sales_lead_list(wh)
     tokens = {key.token(first): first, key.token(second): second}
     leads = wh.execute(
         f"select cust_id, email_addr, mobile_number1, marketing_consent, do_not_contact "
@@ -809,15 +819,6 @@ def test_the_lead_list_offers_a_person_no_card_they_hold_on_any_record(
     would be offered: the sales lead list still holds the person once, through the newer
     record, with another card, the person's, and with the contact details the newer
     record consents to (masked for the role)."""
-    from fs_assets.defs.governed import governed_view
-    from fs_assets.identity.source_entity import core_source
-    from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
-    from fs_assets.model.entities import CUSTOMER
-    from fs_assets.transforms.governance.lead_list import lead_list_sql
-    from fs_assets.transforms.governance.masking_key import key_from_env
-    from fs_assets.transforms.governance.policies import SALES, load_policies
-    from fs_assets.transforms.marts.features import IdentityLink, build_features
-
     first, second = _link_two_core_records(wh)
     card = scalar(wh, "select recommended_product_id from marts.cross_sell where cust_id = ?",
                   [second])  # fmt: skip
@@ -829,12 +830,8 @@ def test_the_lead_list_offers_a_person_no_card_they_hold_on_any_record(
     )
     wh.execute("update mastered.customer set marketing_consent = 'Yes', do_not_contact = 'No' "
                "where cust_id in (?, ?)", [first, second])  # fmt: skip
-    build_features(wh, IdentityLink(CUSTOMER_IDENTITY, core_source(), GOLDEN_CUSTOMER))
-    build_cross_sell(wh)
-    key = key_from_env()
-    key.apply(wh)
-    view = governed_view(CUSTOMER, SALES, load_policies())
-    sql = lead_list_sql({c.name: c.sql for c in view.columns}, view.row_filter)
+    _rebuild_people(wh)
+    key, sql = _sales_lead_list(wh)
     tokens = {key.token(first): first, key.token(second): second}
     leads = wh.execute(
         f"select l.cust_id, l.recommended_card, p.product_id, l.email_addr "
@@ -851,6 +848,92 @@ def test_the_lead_list_offers_a_person_no_card_they_hold_on_any_record(
                     "where recommended_product_id is not null")  # fmt: skip
     assert scalar(wh, f"select count(*) from ({sql})") == people
     assert eligibility_problems(wh) == {}
+
+
+def test_a_death_recorded_on_any_record_of_a_person_binds_the_person(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """The person's older record says Deceased, their newer record (the person record)
+    Active: the person is deceased on both rows, offered no card and not on the lead list.
+    Deciding on the person record alone (its Active status) offers a card, which the
+    eligibility check's recount from mastered.customer catches."""
+    first, second = _link_two_core_records(wh)
+    wh.execute("update mastered.customer set customer_status = ? where cust_id = ?",
+               [DECEASED, first])  # fmt: skip
+    assert scalar(wh, "select customer_status from mastered.customer where cust_id = ?",
+                  [second]) != DECEASED  # fmt: skip
+    _rebuild_people(wh)
+    rows = wh.execute(
+        "select cust_id, eligible, recommended_product_id, ineligible_reason "
+        "from marts.cross_sell where cust_id in (?, ?) order by cust_id",
+        [first, second],
+    ).fetchall()
+    assert rows == [(c, False, None, "customer is deceased") for c in (first, second)]
+    key, sql = _sales_lead_list(wh)
+    listed = f"select count(*) from ({sql}) where cust_id in (?, ?)"
+    assert scalar(wh, listed, [key.token(first), key.token(second)]) == 0
+    assert eligibility_problems(wh) == {}
+    # The person record's own status (the rule before) offers the person a card.
+    wh.execute("update marts.customer_features set customer_status = 'Active' "
+               "where golden_id = 'G0000000007'")  # fmt: skip
+    build_cross_sell(wh)
+    assert scalar(wh, listed, [key.token(first), key.token(second)]) == 1
+    assert eligibility_problems(wh) == {"deceased_on_a_record": 2}
+
+
+def test_the_lead_list_shows_the_stage_a_person_reached_on_any_record(
+    wh: duckdb.DuckDBPyConnection,
+) -> None:
+    """The person's older record was contacted and applied, their newer record (the person
+    record, through which the lead list holds them) never reached: the lead list shows the
+    person at Applied, as the funnel counts them; cross-sell keeps each record's own stage
+    and gives both rows the person's."""
+    first, second = _link_two_core_records(wh)
+    wh.execute("delete from mastered.campaign_event where cust_id in (?, ?)", [first, second])
+    wh.execute(
+        "insert into mastered.campaign_event by name select "
+        "e.* exclude (event_id, cust_id, event_type, event_ts), "
+        "'9999999999990' || i::varchar as event_id, ? as cust_id, t as event_type, "
+        "timestamp '2024-03-01' + to_days(i) as event_ts "
+        "from (select * from mastered.campaign_event limit 1) e, "
+        "(values (1, 'contacted'), (2, 'responded'), (3, 'applied')) v(i, t)",
+        [first],
+    )
+    build_cross_sell(wh)
+    stages = wh.execute(
+        "select cust_id, campaign_stage_name, person_campaign_stage, person_campaign_stage_name "
+        "from marts.cross_sell where cust_id in (?, ?) order by cust_id",
+        [first, second],
+    ).fetchall()
+    assert stages == [(first, "Applied", 3, "Applied"), (second, None, 3, "Applied")]
+    key, sql = _sales_lead_list(wh)
+    leads = wh.execute(
+        f"select cust_id, campaign_stage from ({sql}) where cust_id in (?, ?)",
+        [key.token(first), key.token(second)],
+    ).fetchall()
+    assert leads == [(key.token(second), "Applied")]
+    # Every lead's stage is their person's furthest, recounted from the events.
+    recount = dict(
+        wh.execute(
+            """select x.person_id, max(list_position(?::varchar[], e.event_type))
+               from mastered.campaign_event e join marts.cross_sell x using (cust_id)
+               group by 1""",
+            [list(CAMPAIGN_EVENT_TYPES)],
+        ).fetchall()
+    )
+    rows = wh.execute(
+        "select person_id, person_campaign_stage from marts.cross_sell "
+        "where person_record and recommended_product_id is not null"
+    ).fetchall()
+    assert rows and all(stage == recount.get(person) for person, stage in rows)
+    listed = dict(
+        wh.execute(f"""select l.campaign_stage, count(*) from ({sql}) l group by 1""").fetchall()
+    )
+    expected: dict[object, int] = {}
+    for _, stage in rows:
+        name = FUNNEL_STAGES[stage - 1] if stage else None
+        expected[name] = expected.get(name, 0) + 1
+    assert listed == expected
 
 
 def _role_items(node, role: str) -> list[dict]:

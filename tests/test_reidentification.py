@@ -190,3 +190,43 @@ def test_the_golden_views_are_checked_for_k_anonymity_too(governed: DataPaths) -
     meta = {k: v.value for k, v in after.metadata.items()}
     assert meta["k"] == 1 and meta["rows_in_groups_below_threshold"] == 1
     assert meta["groups"] == 2 and meta["threshold"] == 5
+
+
+def test_the_golden_k_counts_a_person_of_two_core_records_once(governed: DataPaths) -> None:
+    """Two core customers identity resolution made one person, born in a quarter nobody
+    else was: the golden record holds them once, so dob-bucketing's golden view has a
+    group of one (k = 1, WARN) where their two core records make a group of two."""
+    _golden_from_customers(governed, date_of_birth="1980-02-14")  # one quarter for all
+    conn = duckdb.connect(str(governed.warehouse))
+    try:
+        first, second = (
+            r[0]
+            for r in conn.execute(
+                "select cust_id from mastered.customer order by cust_id limit 2"
+            ).fetchall()
+        )
+        conn.execute(
+            "update mastered.customer set cust_dob = date '1931-11-30' where cust_id in (?, ?)",
+            [first, second],
+        )
+        conn.execute("delete from mastered.golden_customer where golden_id = ?", [f"G{second}"])
+        conn.execute(
+            "update mastered.golden_customer set date_of_birth = date '1931-11-30', "
+            "source_records = 2 where golden_id = ?",
+            [f"G{first}"],
+        )
+        (records,) = conn.execute(
+            "select count(*) from mastered.customer where cust_dob = date '1931-11-30'"
+        ).fetchone()
+        people = conn.execute("select count(*) from mastered.golden_customer").fetchone()[0]
+    finally:
+        conn.close()
+    assert records == 2  # the person's two core records share the birth date
+    check = _run_checks(governed, "dob_bucketing_golden_customer")["k_anonymity"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    meta = {k: v.value for k, v in check.metadata.items()}
+    assert meta["k"] == 1 and meta["rows_in_groups_below_threshold"] == 1
+    assert meta["groups"] == 2 and meta["groups_below_threshold"] == 1
+    assert meta["quasi_identifiers"] == ["date_of_birth", "pin"]
+    # Every other person sits in the shared quarter: the golden view counts people.
+    assert people - 1 >= 5

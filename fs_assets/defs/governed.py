@@ -424,9 +424,9 @@ def build_lead_list_asset(role: str) -> dg.AssetsDefinition:
         description=(
             f"The sales lead list for role {role}: per person with a recommended card "
             "(none they hold on any core record), the cust_id of their person record, card, "
-            "reason and campaign stage; e-mail and mobile only for people with marketing "
-            "consent and no do-not-contact request on any record, masked as the role's "
-            "governed customer view masks them."
+            "reason and campaign stage (the furthest on any of their records); e-mail and "
+            "mobile only for people with marketing consent and no do-not-contact request on "
+            "any record, masked as the role's governed customer view masks them."
         ),
         metadata={
             "dagster/table_name": table_name(GOVERNED_SCHEMA, view_name(role, LEADS)),

@@ -24,6 +24,7 @@ from fs_assets.transforms.marts.model import (
     ARCHETYPE_NAMES,
     CURRENCY_COLUMN,
     DEAL_CATEGORIES,
+    DECEASED,
     FUNNEL_STAGES,
     MODE_SHARE_COLUMNS,
     RECENT_DAYS,
@@ -278,11 +279,20 @@ FEATURE_COLUMNS: Cols = [
     ),
 ]
 # A person's features are the person's (features.py): the record keeps only its ids and
-# region; the attributes are the person record's, the activity and cards all their core
-# records', both on every row of the person, through the identity links.
+# region; the attributes are the person record's (a death: any record's), the activity
+# and cards all their core records', both on every row of the person, through the
+# identity links.
 _RECORD_OWN = {"cust_id", "golden_id", "person_id", "person_record", "as_of"}
 _RECORD_OWN |= {"state", "country", "person_state", "person_country"}
 _PERSON_RECORD_ATTRS = {n for n, *_ in CUSTOMER_ATTRS} - {"state", "country"}
+_PERSONS = {
+    "customer_status": f" The person's: {DECEASED} when any of their core records says so, "
+    "else their person record's, on each of their rows.",
+    **{
+        n: " The person's: their person record's, on each of their rows."
+        for n in _PERSON_RECORD_ATTRS - {"customer_status"}
+    },
+}
 FEATURE_COLUMNS = [
     (
         (n, t, d, deps)
@@ -291,11 +301,7 @@ FEATURE_COLUMNS = [
             n,
             t,
             d
-            + (
-                " The person's: their person record's, on each of their rows."
-                if n in _PERSON_RECORD_ATTRS
-                else " The person's: over all their core records, on each of their rows."
-            ),
+            + _PERSONS.get(n, " The person's: over all their core records, on each of their rows."),
             [*deps, *_deps(CUSTOMER_IDENTITY_KEY, "golden_id")],
         )
     )
@@ -390,6 +396,20 @@ CROSS_SELL_COLUMNS: Cols = [
         "VARCHAR",
         "Name of the furthest funnel stage reached; null when never contacted.",
         _deps(_EV, "event_type"),
+    ),
+    (
+        "person_campaign_stage",
+        "INTEGER",
+        "Number of the furthest funnel stage of the campaign events on any of the person's "
+        f"core records, {STAGE_RANGE}; null when the person was never contacted.",
+        [*_deps(_EV, "event_type", "cust_id"), *_deps(_F, "person_id")],
+    ),
+    (
+        "person_campaign_stage_name",
+        "VARCHAR",
+        "Name of the furthest funnel stage the person reached on any of their core records "
+        "(the sales lead list's campaign_stage); null when never contacted.",
+        [*_deps(_EV, "event_type", "cust_id"), *_deps(_F, "person_id")],
     ),
     (
         "offered_product_id",

@@ -3,8 +3,10 @@
 One row per person with a recommended card (marts.cross_sell): a person (person_id: the
 golden id, or a core customer identity resolution has not linked) is listed once, through
 their person_record (their newest core record, the one the golden record prefers), with
-its cust_id, card, reason and campaign stage. The card is the person's (their features
-are summed over all their core records): never one they hold open on any record.
+its cust_id, card, reason and campaign stage (the furthest stage of the campaign events
+on any of their core records, as the funnel counts the person). The card is the person's
+(their features are summed over all their core records): never one they hold open on any
+record.
 Contact details (e-mail, mobile) only when that record gives marketing consent (the
 person's latest word on it) and no core record of the person asks not to be contacted: a
 do-not-contact in any linked record binds the person, so nobody is reached through
@@ -29,7 +31,7 @@ _YES, _NO = YES_NO
 LEAD_FIELDS = {
     "recommended_card": "recommended_card",
     "recommendation_reason": "recommendation_reason",
-    "campaign_stage": "campaign_stage_name",
+    "campaign_stage": "person_campaign_stage_name",
 }
 
 

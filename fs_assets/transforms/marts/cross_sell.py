@@ -13,7 +13,8 @@ on any record is not offered:
    archetype), then the highest tier, then the lowest fee. The reason says which of these
    decided. No card left means no recommendation, with that reason;
 4. the campaign stage is the furthest stage (CAMPAIGN_EVENT_TYPES) of the customer's
-   valid events in mastered.campaign_event, and the offered card is the card of the
+   valid events in mastered.campaign_event (`person_campaign_stage`: of the events on any
+   of the person's core records, which the lead list shows), and the offered card is the card of the
    campaign that contacted them last (mastered.campaign), so the uplift of recommended
    cards can be measured; the person's onboarded card is that of the campaign of the
    latest onboarded event on any of the person's core records (campaign sales count it).
@@ -107,9 +108,10 @@ ev as (
 ),
 person_ev as (
   select h.person_id,
-    arg_max(c.product_id, (e.event_ts, e.event_id)) as person_onboarded_product_id
+    max(list_position(cast(? as varchar[]), e.event_type)) as person_campaign_stage,
+    arg_max(c.product_id, (e.event_ts, e.event_id)) filter (where e.event_type = ?)
+      as person_onboarded_product_id
   from {EVENTS_TABLE} e join {CAMPAIGNS_TABLE} c using (campaign_id) join h using (cust_id)
-  where e.event_type = ?
   group by h.person_id
 ),
 staged as (
@@ -120,10 +122,11 @@ staged as (
         list(CAMPAIGN_EVENT_TYPES),
         CAMPAIGN_EVENT_TYPES[0],
         CAMPAIGN_EVENT_TYPES[-1],
+        list(CAMPAIGN_EVENT_TYPES),
         CAMPAIGN_EVENT_TYPES[-1],
     )
     s.add("    ev.campaign_stage, ev.offered_product_id, ev.onboarded_product_id,\n")
-    s.add("    pe.person_onboarded_product_id\n")
+    s.add("    pe.person_campaign_stage, pe.person_onboarded_product_id\n")
     s.add("  from h left join best b using (cust_id) left join ev using (cust_id)\n")
     s.add("  left join person_ev pe using (person_id)\n)\n")
     s.add(
@@ -152,6 +155,9 @@ staged as (
   campaign_stage,
   case when campaign_stage is not null then (cast(? as varchar[]))[campaign_stage] end
     as campaign_stage_name,
+  person_campaign_stage,
+  case when person_campaign_stage is not null then (cast(? as varchar[]))[person_campaign_stage]
+    end as person_campaign_stage_name,
   offered_product_id,
   offered_product_id = recommended_product_id as offered_recommended,
   onboarded_product_id,
@@ -165,6 +171,7 @@ order by cust_id
         NO_CARD_LEFT,
         list(REWARD_BY_ARCHETYPE),
         tiers,
+        list(FUNNEL_STAGES),
         list(FUNNEL_STAGES),
     )
     return s.text, s.params

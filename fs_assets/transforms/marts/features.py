@@ -11,7 +11,8 @@ A person's features are the person's, on every row of theirs: transactions, spen
 the mode mix summed over all their core records, the credit cards held open on any of
 them, and the attributes the archetype and eligibility read (customer type and status,
 minor flag, CIBIL, affluence, risk, segment) from their person record (their latest
-word), so every record of a person gets the person's archetype and recommended card, and
+word), except a death: recorded on any of their records, it is the person's (model.DECEASED),
+so every record of a person gets the person's archetype and recommended card, and
 a card held on one record is not offered through another. A person's region
 (`person_state`, `person_country`) is the golden record's (mastered.golden_customer:
 survivorship over every source), each where it has a value, else their person record's;
@@ -40,6 +41,7 @@ from fs_assets.transforms.change_record import INCREMENTAL, current_build, read_
 from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.marts.model import (
     DEAL_CATEGORIES,
+    DECEASED,
     FAILED_STATUS,
     MODE_SHARE_COLUMNS,
     RECENT_DAYS,
@@ -97,15 +99,17 @@ def _golden_relation(identity: IdentityLink | None) -> str:
 # The window of a person's records, their person record (the newest, then the lowest
 # cust_id) first.
 _PERSON_WINDOW = "person_w as (partition by pe.person_id order by c.modified_at desc, c.cust_id)"
-# The customer's attributes the archetype and eligibility read, as the features name them:
-# a person's are their person record's (their latest word), on every row of theirs.
+# The customer's attributes the archetype and eligibility read, as the features name them,
+# and the SQL of the person's value: their person record's (their latest word), on every
+# row of theirs; the status is DECEASED when any record of theirs says so (its `?` twice).
 PERSON_ATTRIBUTES = {
-    "customer_type": "c.customer_type",
-    "customer_status": "c.customer_status",
-    "minor_flag": "c.minor_flag",
-    "cibil_score": "c.cibil_score",
-    "affluence_level": "c.afflunce_level",
-    "risk_category": "c.customer_risk_category",
+    "customer_type": "first_value(c.customer_type) over person_w",
+    "customer_status": "case when bool_or(c.customer_status = ?) over (partition by "
+    "pe.person_id) then ? else first_value(c.customer_status) over person_w end",
+    "minor_flag": "first_value(c.minor_flag) over person_w",
+    "cibil_score": "first_value(c.cibil_score) over person_w",
+    "affluence_level": "first_value(c.afflunce_level) over person_w",
+    "risk_category": "first_value(c.customer_risk_category) over person_w",
 }
 # Per-customer aggregates summed into the person's: counts (as BIGINT) and amounts.
 _COUNTS = ("all_txns", "spend_txns", *(f"n_{m}" for m in TRANSACTION_MODES), "failed_txns")
@@ -189,9 +193,7 @@ def features_sql(
     reason_cols = ",\n      ".join(
         f"coalesce(a.{q(c)}, 0) as {q(c)}" for c in SPEND_COLUMNS.values()
     )
-    attributes = ",\n      ".join(
-        f"first_value({sql}) over person_w as {q(name)}" for name, sql in PERSON_ATTRIBUTES.items()
-    )
+    attributes = ",\n      ".join(f"{sql} as {q(n)}" for n, sql in PERSON_ATTRIBUTES.items())
     s.add(
         f""",
         count(*) filter (where status = ?) as failed_txns,
@@ -229,6 +231,8 @@ def features_sql(
         FAILED_STATUS,
         RECENT_DAYS,
         RECENT_DAYS,
+        DECEASED,
+        DECEASED,
     )
     s.case_map("c.cust_segment", SEGMENT_LABELS)
     s.add(

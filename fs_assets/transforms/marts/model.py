@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fs_assets.model.products import PRODUCT_CATALOG
 from fs_assets.model.value_sets import (
     CAMPAIGN_EVENT_TYPES,
+    CUSTOMER_STATUSES,
     LEVELS,
     SEGMENT_LABELS,
     SEGMENTS,
@@ -123,8 +124,15 @@ class Ineligibility:
 
 MIN_CARD_CIBIL = min(p.min_cibil_score for p in PRODUCT_CATALOG if p.product_type == "Credit Card")
 
+# A death recorded on any core record of a person is the person's, whatever their newest
+# record says (core systems are not kept in step; a newer record of the same person may
+# never have heard of it): the features give the person this status, as a do-not-contact
+# request on any record binds them in the lead list.
+DECEASED = "Deceased"
+assert DECEASED in CUSTOMER_STATUSES
+
 INELIGIBILITY: tuple[Ineligibility, ...] = (
-    Ineligibility("deceased", "customer_status = 'Deceased'", (), "'customer is deceased'"),
+    Ineligibility("deceased", "customer_status = ?", (DECEASED,), "'customer is deceased'"),
     Ineligibility(
         "not_personal",
         "customer_type <> 'Personal'",

@@ -27,6 +27,31 @@ os.environ.setdefault("FS_ACCELERATOR_MASKING_KEY", TEST_MASKING_KEY)
 # runs with the same results.
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 os.environ.setdefault("JAVA_TOOL_OPTIONS", TEST_JVM_OPTIONS)
+# The files that took a minute or more in full runs, longest first: pyproject's addopts run
+# the suite on two pytest-xdist workers, whole files each (`--dist loadfile`), handed out
+# in collection order (`--no-loadscope-reorder`). Started first, the long files overlap
+# each other and the short ones fill in after, instead of one long file running alone at
+# the end. Names only: a file missing here just runs in its usual place.
+LONG_FILES = (
+    "test_ui_quiet.py",
+    "test_dagster_dev_e2e.py",
+    "test_spark_cluster.py",
+    "test_spark_publish.py",
+    "test_spark_catalog.py",
+    "test_engines.py",
+    "test_recovery.py",
+    "test_soak.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, the files of LONG_FILES first, the rest in their usual order
+    (every worker sorts alike, so their collections match). A plain run keeps pytest's
+    order."""
+    if not hasattr(config, "workerinput"):
+        return
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_ONLY = {"pyspark", "playwright", "pytest", "pytest-timeout", "ruff", "jsonschema", "sqlglot"}
+DEV_ONLY = {
+    "pyspark",
+    "playwright",
+    "pytest",
+    "pytest-timeout",
+    "pytest-xdist",
+    "ruff",
+    "jsonschema",
+    "sqlglot",
+}
 
 
 def _name(requirement: str) -> str:

@@ -61,6 +61,7 @@ from fs_assets.engines.publish import (
 )
 from fs_assets.engines.spark_formats import spark_params
 from fs_assets.identity.source_entity import SOURCE_PREFIX
+from fs_assets.identity.tables import PUBLISHED
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import LEDGER, MARTS_SCHEMA, META_SCHEMA
@@ -478,9 +479,10 @@ def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
 
 def build_owner(schema: str, name: str) -> str | None:
     """The build whose manifest names schema.name: its entity's mastering build, or the
-    table's own for a governed table or a mart (`governed.<view>`, `marts.<name>`); None
-    for any other table."""
-    if schema in (GOVERNED_SCHEMA, MARTS_SCHEMA):
+    table's own for a governed table, a mart or an identity table identity resolution
+    publishes (`governed.<view>`, `marts.<name>`, `mastered.golden_customer`); None for
+    any other table."""
+    if schema in (GOVERNED_SCHEMA, MARTS_SCHEMA) or f"{schema}.{name}" in PUBLISHED:
         return f"{schema}.{name}"
     known = next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
     if known is not None or not name.startswith(SOURCE_PREFIX):

@@ -2,7 +2,7 @@
 
 It opens one SparkSession per process and keeps it (starting one takes seconds), and
 delegates each step to the module that does it: spark_ingest, spark_mastering,
-spark_regions, spark_governed, spark_marts and spark_pages.
+spark_regions, spark_governed, spark_marts, spark_pages and spark_identity.
 """
 
 from __future__ import annotations

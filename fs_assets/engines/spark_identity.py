@@ -17,6 +17,11 @@ run ends, failed or not. Every table Splink made is dropped then too (`close_lin
 The features are the DuckDB engine's `identity.features` (one row per source record,
 standardised); `link_features` returns the scored pairs (ids, weight, probability: no
 PII) and the clusters of Splink's connected components at the match threshold.
+
+`SparkIdentity` is the Spark engine's identity backend for the assets
+(`Engine.identity()`, identity/backend.py): identity's state stays in the DuckDB file,
+Splink's blocking, training and scoring run here, the identity tables are published as
+Spark tables.
 """
 
 from __future__ import annotations

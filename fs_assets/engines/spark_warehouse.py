@@ -20,7 +20,9 @@ Spark-specific is only input and output:
   see publish.py) and the Hive layout `customer_overview/country=<c>/state=<s>/` (a
   version folder per partition, named by one manifest);
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
-  folder (the control plane); the data never goes there.
+  folder (the control plane); the data never goes there, but for identity resolution's
+  state (spark_identity.SparkIdentity: its records, pairs and golden ids live in the
+  file on both engines, and its two mastered tables are published here).
 
 Mastering on Spark is incremental, as on DuckDB, but Parquet is not updated in place: a
 build re-evaluates the changed keys and writes each table's new version as the previous
@@ -155,7 +157,7 @@ class SparkWarehouse:
 
     spark: SparkSession
     root: str
-    control: duckdb.DuckDBPyConnection  # ledger only
+    control: duckdb.DuckDBPyConnection  # the ledger (and identity's state)
     retention_s: float = DEFAULT_RETENTION_S  # how long replaced versions are kept
     _builds: dict[str, dict | None] = field(default_factory=dict)  # manifests read so far
 

@@ -104,6 +104,10 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         shutil.copytree(landing, home / "landing")
         shutil.copy(truth_path(landing), truth_path(home / "landing"))
         out[engine] = home
+    # A killed step's work folder (features: PII): the next identity step deletes it.
+    killed = out["spark"] / "warehouse" / WORK_FOLDER / "killed-step" / "features"
+    killed.mkdir(parents=True)
+    (killed / "part-0.parquet").write_bytes(b"planted")
     for engine, home in out.items():
         _build(home, engine)
     return out
@@ -165,7 +169,8 @@ def test_spark_identity_tables_are_published_and_agree_with_duckdbs(homes, recor
     assert len(spark_rows) == len(set(_hashable(spark_rows))) and same >= 0.98, same
     if duck_pairs == spark_pairs:
         assert spark_rows == duck_rows
-    # Splink's work folder (PII: the features) is gone after every step.
+    # Splink's work folders (PII: the features) are gone after every step, a killed
+    # step's too.
     work = spark_home / "warehouse" / WORK_FOLDER
     assert not work.exists() or not any(work.iterdir())
 

@@ -190,6 +190,7 @@ class SparkIdentity:
         """The file's `identity.features` written to the run's work folder as Parquet
         and read back, so every Splink job reads files, not rows held by the driver."""
         spark = self.wh.spark
+        self._sweep_killed_work()
         arrow = self.con.table(FEATURES).arrow().read_all()
         folder = f"{self.wh.root.rstrip('/')}/{WORK_FOLDER}/features-{uuid.uuid4().hex[:12]}"
         try:
@@ -202,6 +203,14 @@ class SparkIdentity:
             self._rows.clear()
             if self.wh.exists(folder):
                 self.wh.delete(folder)
+
+    def _sweep_killed_work(self) -> None:
+        """Delete the work folders a killed step left (PII: features, pairs). Each step
+        holds the DuckDB file's write lock from start to end, so no other step of this
+        data folder is using one now."""
+        base = f"{self.wh.root.rstrip('/')}/{WORK_FOLDER}"
+        for name in self.wh._children(base):
+            self.wh.delete(f"{base}/{name}")
 
     def rows(self, frame: SplinkDataFrame) -> str:
         name = f"{ROWS_VIEW}{len(self._rows)}"

@@ -1,8 +1,9 @@
 """The part of the graph that runs on the Spark engine, for the tests that build it.
 
-Raw, mastered, every role's governed tables (but the golden customer's: identity
-resolution runs on DuckDB only), every mart (with its dashboard) and the lead list, then
-the customer profile and the catalog scanner over exactly those assets.
+Raw, mastered, every role's governed tables (but the golden customer's, which needs the
+identity assets: tests/test_spark_identity_assets.py builds those on Spark), every mart
+(with its dashboard) and the lead list, then the customer profile and the catalog
+scanner over exactly those assets.
 """
 
 from __future__ import annotations

@@ -361,17 +361,14 @@ def build_governed_asset(role: str, ent: Entity, history: bool = False) -> dg.As
         # Validate before opening the warehouse: a bad file or no key must change nothing.
         policies = load_policies()
         key = masking_key.get()
-        if ent is GOLDEN_ENTITY:
-            with warehouse.connect() as conn:
-                if not golden_table_exists(conn):
-                    raise dg.Failure(
-                        f"mastered.{ent.name} does not exist yet: materialize the identity "
-                        "assets first (fs-accelerator build builds them; --select "
-                        "'group:identity'); on the spark engine identity resolution does "
-                        "not run yet, so there is no golden customer to govern"
-                    )
         view = governed_view(ent, role, policies, history)
         with warehouse.open_engine() as engine:
+            if ent is GOLDEN_ENTITY and not engine.present([(GOLDEN_SCHEMA, ent.name)]):
+                raise dg.Failure(
+                    f"mastered.{ent.name} does not exist yet: materialize the identity "
+                    "assets first (fs-accelerator build builds them; --select "
+                    "'group:identity')"
+                )
             # DuckDB: a view over the mastered tables; Spark: a Parquet table written from
             # the same statement, published behind its manifest.
             rows = engine.write_governed(view.name, view.select_sql, key)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -44,6 +45,9 @@ from fs_assets.model.keys import OWNER
 from fs_assets.model.paths import DataPaths
 from resources.masking_key import MaskingKeyResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
+
+if TYPE_CHECKING:
+    from fs_assets.identity.backend import IdentityBackend  # Splink: loaded by the steps
 
 GROUP = "identity"
 THRESHOLDS = Thresholds()
@@ -211,6 +215,14 @@ def splink_messages_to(context: dg.AssetExecutionContext) -> Iterator[None]:
         logger.setLevel(level)
 
 
+@contextmanager
+def identity_backend(warehouse: WarehouseResource) -> Iterator["IdentityBackend"]:
+    """The configured engine's identity backend for one step: the state in the DuckDB
+    file, the mastered sources, Splink's phases and the published tables on the engine."""
+    with warehouse.open_engine() as engine, engine.identity() as backend:
+        yield backend
+
+
 def _paths(warehouse: WarehouseResource) -> DataPaths:
     return DataPaths.of_warehouse(warehouse.path)
 
@@ -259,8 +271,12 @@ def source_records(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     mappings = load_mappings(SOURCES_DIR)
-    with warehouse.connect() as con:
-        state = incremental.mastered_state(con, mappings)
+    with (
+        identity_backend(warehouse) as backend,
+        backend.mastered(canonical.mastered_tables(mappings)) as relations,
+    ):
+        con = backend.con
+        state = incremental.mastered_state(con, mappings, relations)
         linkable = incremental.sources_with_rows(state)
         if len(linkable) < 2:
             tables.reset_working_tables(con)
@@ -277,7 +293,7 @@ def source_records(
                 }
             )
         incremental.forget(con, tables.READ_STATE)
-        read = canonical.load_mastered_records(con, mappings)
+        read = canonical.load_mastered_records(con, mappings, relations)
         records = canonical.standardise(con)
         tables.create_kept_tables(con)
         incremental.remember_read(con, state)
@@ -325,17 +341,13 @@ def linkage_model(
 
     paths = _paths(warehouse)
     training = Training(config.seed, config.u_max_pairs, config.em_max_pairs)
-    with warehouse.connect() as con, splink_messages_to(context):
-        if not _linkable(con, context):
+    with identity_backend(warehouse) as backend, splink_messages_to(context):
+        if not _linkable(backend.con, context):
             return _skipped()
-        linker = model.make_linker(con, model.settings())
-        try:
+        with backend.linker(model.settings()) as linker:
             model.train(linker, training)
             saved = model.save_model(linker, paths.identity_model)
             charts = write_model_charts(linker, paths.reports / REPORTS_FOLDER)
-        finally:
-            linker.table_management.delete_tables_created_by_splink_from_db()
-            con.unregister(model.SPLINK_INPUT)
     metadata: dict[str, object] = {
         "lambda": dg.MetadataValue.float(saved["probability_two_random_records_match"]),
         "m_u_parameters": dg.MetadataValue.md(_parameters_markdown(saved)),
@@ -371,26 +383,25 @@ def _model_path(warehouse: WarehouseResource) -> Path:
 def pairwise_predictions(
     context: dg.AssetExecutionContext, config: PredictionsConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from fs_assets.identity import link, model  # Splink: imported by the steps that use it
+    from fs_assets.identity import link  # Splink: imported by the steps that use it
 
-    with warehouse.connect() as con, splink_messages_to(context):
+    with identity_backend(warehouse) as backend, splink_messages_to(context):
+        con = backend.con
         if not _linkable(con, context):
             return _skipped()
         path = _model_path(warehouse)
         sha = incremental.model_sha256(path)
-        changed = None if config.full_relink else incremental.records_to_rescore(con, sha)
+        # An engine that cannot rescore changed records against the rest scores all.
+        in_place = backend.rescores_in_place and not config.full_relink
+        changed = incremental.records_to_rescore(con, sha) if in_place else None
         incremental.forget(con, tables.SCORED_FEATURES, tables.LINK_STATE)
-        linker = model.make_linker(con, path)
-        try:
+        with backend.linker(path) as linker:
             if changed is None:
-                found: dict[str, object] = {"candidate_pairs": link.block(linker)}
-                link.predict(con, linker, THRESHOLDS)
+                found: dict[str, object] = {"candidate_pairs": link.block(backend, linker)}
+                link.predict(backend, linker, THRESHOLDS)
             else:
                 rescored = incremental.predict_changed(con, linker, THRESHOLDS.review)
                 found = {"records_rescored": changed, "pairs_rescored": rescored}
-        finally:
-            linker.table_management.delete_tables_created_by_splink_from_db()
-            con.unregister(model.SPLINK_INPUT)
         incremental.snapshot_scored(con, sha)
         scored = link.count_pairs(con)
     return dg.MaterializeResult(
@@ -440,7 +451,8 @@ def clusters(
     decided = load_overrides(
         Path(config.overrides_file) if config.overrides_file else OVERRIDES_FILE
     )
-    with warehouse.connect() as con:
+    with identity_backend(warehouse) as backend:
+        con = backend.con
         if not _linkable(con, context):
             return _skipped()
         result = link.cluster_with_overrides(con, THRESHOLDS, decided, config.full_relink)
@@ -490,10 +502,10 @@ def review_pairs(
 ) -> dg.MaterializeResult:
     from fs_assets.identity import link  # Splink: imported by the steps that use it
 
-    with warehouse.connect() as con:
-        if not _linkable(con, context):
+    with identity_backend(warehouse) as backend:
+        if not _linkable(backend.con, context):
             return _skipped()
-        rows = link.review(con, THRESHOLDS)
+        rows = link.review(backend.con, THRESHOLDS)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
@@ -573,14 +585,17 @@ def _identity_lineage() -> dg.TableColumnLineage:
 def golden_ids(
     context: dg.AssetExecutionContext, config: RelinkConfig, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
-    with warehouse.connect() as con:
+    with identity_backend(warehouse) as backend:
+        con = backend.con
         if not _linkable(con, context):
+            backend.publish(tables.CUSTOMER_IDENTITY)  # as the file holds it (Spark: published)
             for key in context.selected_asset_keys:
                 yield dg.MaterializeResult(
                     asset_key=key, metadata={"status": NO_DATA, **_version(context, key, False)}
                 )
             return
         events, assigned = stable_ids.write_golden_ids(con, context.run_id, config.full_relink)
+        backend.publish(tables.CUSTOMER_IDENTITY)
         people = con.execute(
             f"select count(distinct golden_id) from {tables.CUSTOMER_IDENTITY}"
         ).fetchall()[0][0]
@@ -631,14 +646,17 @@ def golden_ids(
 def golden_customer(
     context: dg.AssetExecutionContext, config: RelinkConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    with warehouse.connect() as con:
+    with identity_backend(warehouse) as backend:
+        con = backend.con
         if not _linkable(con, context):
+            backend.publish(tables.GOLDEN_CUSTOMER)  # the empty table (Spark: published)
             return dg.MaterializeResult(
                 metadata={"status": NO_DATA, **_version(context, GOLDEN_CUSTOMER_KEY, False)}
             )
         survival = golden.update_golden_customers(
             con, tables.CUSTOMER_IDENTITY, tables.GOLDEN_CUSTOMER, config.full_relink
         )
+        backend.publish(tables.GOLDEN_CUSTOMER)
         rows = _count(con, tables.GOLDEN_CUSTOMER)
     full = survival.recomputed is None
     changed = rows if full else survival.values_changed

@@ -30,6 +30,10 @@ What both engines do today, and nothing more:
   page_data.py's statements (Spark: transpiled, spark_pages.py; small results collected);
 - `marts_in_place`: whether a mart's changed rows can be rewritten in place, so the
   features' incremental plan applies (DuckDB); otherwise marts are rebuilt in full.
+- `identity`: identity resolution's backend (identity/backend.py): its state in the
+  DuckDB file on both engines, the sources' mastered tables and Splink's blocking,
+  training and scoring on the engine, `mastered.customer_identity` and
+  `mastered.golden_customer` published where the engine's readers read them.
 
 Not in this interface: the catalog scan and profile and the role exports, which read
 the Spark tables through their own modules (spark_tables.py lists the tables the
@@ -51,6 +55,7 @@ from fs_assets.transforms.raw_history import IngestOutcome
 from fs_assets.transforms.reader import SqlReader
 
 if TYPE_CHECKING:
+    from fs_assets.identity.backend import IdentityBackend
     from fs_assets.transforms.marts.page_data import PageData
 
 
@@ -145,6 +150,11 @@ class Engine(Protocol):
     def page_data(self, slug: str, key: MaskingKey) -> PageData:
         """Dashboard `slug`'s filter cubes and governed customer list (small results,
         collected here for rendering); `key` computes the keyed token they join on."""
+        ...
+
+    def identity(self) -> AbstractContextManager[IdentityBackend]:
+        """Identity resolution's state (the DuckDB file, open for writing) and the engine
+        its Splink phases run on, for one step."""
         ...
 
     def close(self) -> None:

@@ -62,6 +62,7 @@ from fs_assets.transforms.raw_history import (
 )
 
 if TYPE_CHECKING:
+    from fs_assets.identity.backend import DuckDBIdentity
     from fs_assets.transforms.marts.page_data import PageData
 
 # --- raw: the batch merge -----------------------------------------------------------------
@@ -286,6 +287,8 @@ class DuckDBEngine:
             yield conn
 
     def present(self, tables: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not self.file.path.exists():  # no file yet: no table (read-only cannot create it)
+            return set()
         with open_file(self.file, read_only=True) as conn:
             return {(s, n) for s, n in tables if table_exists(conn, s, n)}
 
@@ -295,6 +298,14 @@ class DuckDBEngine:
 
         with self.reading(key) as conn:
             return page_data(conn, slug)
+
+    @contextmanager
+    def identity(self) -> Iterator[DuckDBIdentity]:
+        """Everything in the warehouse file (identity/backend.py)."""
+        from fs_assets.identity.backend import DuckDBIdentity  # Splink: its steps only
+
+        with open_file(self.file) as con:
+            yield DuckDBIdentity(con)
 
     def close(self) -> None:
         """Nothing to release: every call opened and closed its own connection."""

@@ -2,7 +2,7 @@
 
 It opens one SparkSession per process and keeps it (starting one takes seconds), and
 delegates each step to the module that does it: spark_ingest, spark_mastering,
-spark_regions, spark_governed, spark_marts and spark_pages.
+spark_regions, spark_governed, spark_marts, spark_pages and spark_identity.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from fs_assets.transforms.raw_history import (
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from fs_assets.engines.spark_identity import SparkIdentity
     from fs_assets.engines.spark_marts import TableReader
     from fs_assets.transforms.marts.page_data import PageData
 
@@ -181,6 +182,15 @@ class SparkEngine:
 
         with self.warehouse(read_only=True) as wh:
             return page_data(SparkPageSql(wh, key, self._views), slug)
+
+    @contextmanager
+    def identity(self) -> Iterator[SparkIdentity]:
+        """The state in the DuckDB file, Splink and the published tables on Spark
+        (spark_identity.SparkIdentity)."""
+        from fs_assets.engines.spark_identity import SparkIdentity
+
+        with self.warehouse() as wh:
+            yield SparkIdentity(wh)
 
     def close(self) -> None:
         """Drop the temporary views registered for checks from the shared session (the

@@ -20,7 +20,9 @@ Spark-specific is only input and output:
   see publish.py) and the Hive layout `customer_overview/country=<c>/state=<s>/` (a
   version folder per partition, named by one manifest);
 - the ingest ledger (`meta.ingest_ledger`) stays in the small DuckDB file of the data
-  folder (the control plane); the data never goes there.
+  folder (the control plane); the data never goes there, but for identity resolution's
+  state (spark_identity.SparkIdentity: its records, pairs and golden ids live in the
+  file on both engines, and its two mastered tables are published here).
 
 Mastering on Spark is incremental, as on DuckDB, but Parquet is not updated in place: a
 build re-evaluates the changed keys and writes each table's new version as the previous
@@ -61,6 +63,7 @@ from fs_assets.engines.publish import (
 )
 from fs_assets.engines.spark_formats import spark_params
 from fs_assets.identity.source_entity import SOURCE_PREFIX
+from fs_assets.identity.tables import PUBLISHED
 from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import LEDGER, MARTS_SCHEMA, META_SCHEMA
@@ -154,7 +157,7 @@ class SparkWarehouse:
 
     spark: SparkSession
     root: str
-    control: duckdb.DuckDBPyConnection  # ledger only
+    control: duckdb.DuckDBPyConnection  # the ledger (and identity's state)
     retention_s: float = DEFAULT_RETENTION_S  # how long replaced versions are kept
     _builds: dict[str, dict | None] = field(default_factory=dict)  # manifests read so far
 
@@ -478,9 +481,10 @@ def build_tables(entity: str) -> tuple[tuple[str, str], ...]:
 
 def build_owner(schema: str, name: str) -> str | None:
     """The build whose manifest names schema.name: its entity's mastering build, or the
-    table's own for a governed table or a mart (`governed.<view>`, `marts.<name>`); None
-    for any other table."""
-    if schema in (GOVERNED_SCHEMA, MARTS_SCHEMA):
+    table's own for a governed table, a mart or an identity table identity resolution
+    publishes (`governed.<view>`, `marts.<name>`, `mastered.golden_customer`); None for
+    any other table."""
+    if schema in (GOVERNED_SCHEMA, MARTS_SCHEMA) or f"{schema}.{name}" in PUBLISHED:
         return f"{schema}.{name}"
     known = next((e for e in ENTITIES if (schema, name) in build_tables(e)), None)
     if known is not None or not name.startswith(SOURCE_PREFIX):

@@ -15,7 +15,7 @@ of birth is NULL). Both tables hold PII.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -29,6 +29,7 @@ from fs_assets.identity.source_entity import CORE_FOLDER, KEY, VERSION, source_e
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import MASTERED_SCHEMA
 from fs_assets.model.rules import q
+from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.landing_files import cleanse_column_name
 
 SCHEMA = "identity"  # the linkage's working tables; PII, inside the governed boundary
@@ -207,14 +208,25 @@ def _mastered_value(attribute: str, column: str | None) -> str:
     return f"nullif(trim(cast(m.{q(column)} as varchar)), '') as {attribute}"
 
 
-def insert_mastered(con: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> int:
-    """Add one source's mastered rows (its valid records) to `identity.records_read`;
-    names are quoted identifiers, the source and its rank parameters."""
+def mastered_relations(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> dict[str, str]:
+    """The file's mastered tables among `tables`, each by its quoted name (what the DuckDB
+    engine reads; the Spark engine hands its own tables' relations instead)."""
+    return {t: f"{MASTERED_SCHEMA}.{q(t)}" for t in tables if table_exists(con, MASTERED_SCHEMA, t)}
+
+
+def mastered_tables(mappings: Sequence[SourceMapping]) -> list[str]:
+    """The mastered table each source is read from, in the mappings' order."""
+    return [mastered_source(m)[0] for m in mappings]
+
+
+def insert_mastered(
+    con: duckdb.DuckDBPyConnection, mapping: SourceMapping, relations: Mapping[str, str]
+) -> int:
+    """Add one source's mastered rows (its valid records) to `identity.records_read`, read
+    from its relation in `relations` (mastered table -> relation `con` reads); names are
+    quoted identifiers, the source and its rank parameters."""
     table, id_column, version, columns = mastered_source(mapping)
-    if not con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [MASTERED_SCHEMA, table],
-    ).fetchall()[0][0]:
+    if table not in relations:
         raise SourceReadError(
             f"{MASTERED_SCHEMA}.{table} does not exist: materialize mastered/{table} "
             f"(source {mapping.source}) before linking"
@@ -225,19 +237,24 @@ def insert_mastered(con: duckdb.DuckDBPyConnection, mapping: SourceMapping) -> i
     con.execute(
         f"insert into {SCHEMA}.records_read select $source || ':' || {ident}, $source, "
         f"{ident}, $trust_rank, cast(m.{q(version)} as timestamp), {select}, 0, 0 "
-        f"from {MASTERED_SCHEMA}.{q(table)} m where nullif({ident}, '') is not null",
+        f"from {relations[table]} m where nullif({ident}, '') is not null",
         {"source": mapping.source, "trust_rank": mapping.trust_rank},
     )
     return con.execute(f"select count(*) from {SCHEMA}.records_read").fetchall()[0][0] - before
 
 
 def load_mastered_records(
-    con: duckdb.DuckDBPyConnection, mappings: Sequence[SourceMapping]
+    con: duckdb.DuckDBPyConnection,
+    mappings: Sequence[SourceMapping],
+    relations: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
-    """`identity.records` from the mastered tables in the warehouse (clean, typed records:
-    a row a source's rules quarantined is not linked); rows read per source."""
+    """`identity.records` from the mastered tables (clean, typed records: a row a source's
+    rules quarantined is not linked); rows read per source. `relations`: where each
+    mastered table is read (default: the file's own tables)."""
+    if relations is None:
+        relations = mastered_relations(con, mastered_tables(mappings))
     create_records(con)
-    counts = {m.source: insert_mastered(con, m) for m in mappings}
+    counts = {m.source: insert_mastered(con, m, relations) for m in mappings}
     latest_versions(con)
     return counts
 

@@ -25,7 +25,7 @@ records of one old component, this gives the clusters a full run would.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,8 +42,7 @@ from fs_assets.identity.tables import (
     READ_STATE,
     SCORED_FEATURES,
 )
-from fs_assets.model.keys import CHANGES, MASTERED_SCHEMA
-from fs_assets.model.rules import q
+from fs_assets.model.keys import CHANGES
 
 if TYPE_CHECKING:
     from splink import Linker
@@ -223,18 +222,21 @@ def _change_build(con: duckdb.DuckDBPyConnection, table: str) -> int | None:
 
 
 def mastered_state(
-    con: duckdb.DuckDBPyConnection, mappings: Sequence[SourceMapping]
+    con: duckdb.DuckDBPyConnection,
+    mappings: Sequence[SourceMapping],
+    relations: Mapping[str, str],
 ) -> list[SourceState]:
     """Each source's mastered table as it is now: the last mastering write's build (its
-    change record in meta), the rows it holds (0 when the table is missing) and the
-    mapping's fingerprint (a changed mapping reads other columns)."""
+    change record in meta; none on an engine that keeps no change record, so the records
+    are read again), the rows it holds (0 when the table is missing) and the mapping's
+    fingerprint (a changed mapping reads other columns). `relations`: where each existing
+    mastered table is read (`canonical.mastered_relations` on the file)."""
     state = []
     for mapping in mappings:
         table = mastered_source(mapping)[0]
-        qualified = f"{MASTERED_SCHEMA}.{table}"
         rows = (
-            con.execute(f"select count(*) from {MASTERED_SCHEMA}.{q(table)}").fetchall()[0][0]
-            if _exists(con, qualified)
+            con.execute(f"select count(*) from {relations[table]}").fetchall()[0][0]
+            if table in relations
             else 0
         )
         fingerprint = hashlib.sha256(repr(mapping).encode()).hexdigest()

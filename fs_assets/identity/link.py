@@ -18,26 +18,25 @@ from splink.clustering import cluster_pairwise_predictions_at_threshold
 from splink.internals.splink_dataframe import SplinkDataFrame
 
 from fs_assets.identity import incremental, overrides, tables
+from fs_assets.identity.backend import IdentityBackend
 from fs_assets.identity.canonical import SCHEMA
 from fs_assets.identity.knobs import Thresholds
 
 
-def block(linker: Linker) -> int:
+def block(backend: IdentityBackend, linker: Linker) -> int:
     """The candidate pairs the blocking rules generate (each pair once), kept in Splink's
     cache for `predict`; how many."""
-    blocked = linker.inference.compute_blocked_pairs_for_predict()
-    return blocked.as_duckdbpyrelation().count("*").fetchall()[0][0]
+    return backend.count(linker.inference.compute_blocked_pairs_for_predict())
 
 
-def predict(
-    con: duckdb.DuckDBPyConnection, linker: Linker, thresholds: Thresholds
-) -> SplinkDataFrame:
-    """`identity.pairs`: candidate pairs scored at or above the review threshold, with
-    match weight and probability; Splink's own table is returned for clustering."""
+def predict(backend: IdentityBackend, linker: Linker, thresholds: Thresholds) -> SplinkDataFrame:
+    """`identity.pairs` in the state file: candidate pairs scored (on the backend's
+    engine) at or above the review threshold, with match weight and probability;
+    Splink's own table is returned."""
     scored = linker.inference.predict(threshold_match_probability=thresholds.review)
-    con.execute(
+    backend.con.execute(
         f"create or replace table {SCHEMA}.pairs as select unique_id_l, unique_id_r, "
-        f"match_weight, match_probability from {scored.physical_name} "
+        f"match_weight, match_probability from {backend.rows(scored)} "
         "order by unique_id_l, unique_id_r"
     )
     return scored

@@ -14,6 +14,7 @@ import duckdb
 from splink import Linker
 
 from fs_assets.identity import canonical, golden, link, model
+from fs_assets.identity.backend import DuckDBIdentity
 from fs_assets.identity.mapping import SourceMapping
 from fs_assets.identity.overrides import Overrides
 
@@ -43,7 +44,7 @@ class LinkageReport:
 
 
 def _link(
-    con: duckdb.DuckDBPyConnection,
+    backend: DuckDBIdentity,
     linker: Linker,
     report: LinkageReport,
     model_path: Path,
@@ -51,13 +52,14 @@ def _link(
     training: model.Training,
 ) -> None:
     """The Splink phases: blocking, training, predictions, clusters and golden ids."""
+    con = backend.con
     with report.phase("blocking"):
-        report.candidate_pairs = link.block(linker)
+        report.candidate_pairs = link.block(backend, linker)
     with report.phase("train"):
         model.train(linker, training)
         model.save_model(linker, model_path)
     with report.phase("predict"):
-        scored = link.predict(con, linker, thresholds)
+        scored = link.predict(backend, linker, thresholds)
         scored.drop_table_from_database_and_remove_from_cache()
         report.scored_pairs = link.count_pairs(con)
     with report.phase("cluster"):
@@ -79,12 +81,9 @@ def run_linkage(
     with report.phase("canonical"):
         report.records_read = canonical.load_records(con, landing, mappings)
         report.records = canonical.standardise(con)
-    linker = model.make_linker(con, model.settings())
-    try:
-        _link(con, linker, report, model_path, thresholds, training)
-    finally:
-        linker.table_management.delete_tables_created_by_splink_from_db()
-        con.unregister(model.SPLINK_INPUT)
+    backend = DuckDBIdentity(con)
+    with backend.linker(model.settings()) as linker:
+        _link(backend, linker, report, model_path, thresholds, training)
     with report.phase("survivorship"):
         golden.golden_customers(con)
     return report

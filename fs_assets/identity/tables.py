@@ -41,6 +41,9 @@ SNAPSHOTS = (
 )
 CUSTOMER_IDENTITY = f"{MASTERED_SCHEMA}.customer_identity"
 GOLDEN_CUSTOMER = f"{MASTERED_SCHEMA}.golden_customer"
+# What identity resolution gives the rest of the warehouse: on the Spark engine each is
+# also a Spark table behind its own build manifest (`IdentityBackend.publish`).
+PUBLISHED = (CUSTOMER_IDENTITY, GOLDEN_CUSTOMER)
 
 _PAIR_COLUMNS = (
     "unique_id_l varchar, unique_id_r varchar, match_weight double, match_probability double"

@@ -38,6 +38,7 @@ LONG_FILES = (
     "test_spark_cluster.py",
     "test_spark_publish.py",
     "test_spark_catalog.py",
+    "test_spark_identity_assets.py",
     "test_engines.py",
     "test_recovery.py",
     "test_soak.py",

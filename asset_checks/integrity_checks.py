@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
 
 from asset_checks.check_scope import FULL_SCOPE, CheckScope
 from fs_assets.defs.keys import mastered_key, raw_key
@@ -11,6 +12,7 @@ from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
     LEDGER,
     history_table,
+    ingest_rejects_table,
     mastered_table,
     pending_table,
     raw_table,
@@ -264,9 +266,14 @@ def build_landing_check(ent: Entity) -> dg.AssetChecksDefinition:
             if s == "rejected"
         ]
         rejected_rows = sum(n or 0 for _, _, n, _, _ in rows)
+        with warehouse.connect(read_only=True) as conn:
+            first_row = (
+                _first_ingest_reject(conn, ent, run_id) if rejected_rows and run_id else None
+            )
         return dg.AssetCheckResult(
             passed=not rejected_files and rejected_rows == 0,
             severity=dg.AssetCheckSeverity.ERROR,
+            description=_landing_failure(ent, rejected_files, rejected_rows, first_row),
             metadata={
                 "files_seen": len(rows),
                 "files_rejected": dg.MetadataValue.json(rejected_files),
@@ -279,6 +286,39 @@ def build_landing_check(ent: Entity) -> dg.AssetChecksDefinition:
         )
 
     return _check
+
+
+def _first_ingest_reject(conn, ent: Entity, run_id: str) -> tuple | None:
+    """The first row this run's ingestion quarantined: its file, row number and reason (None
+    where the rejects are not in this file, as on the Spark engine: the count still fails)."""
+    try:
+        return conn.execute(
+            f"select r._source_file, r._source_row, r._reason from {ingest_rejects_table(ent)} r "
+            f"join {LEDGER} l on l.entity = ? and l.run_id = ? and l.path = r._source_file "
+            "order by r._source_file, r._source_row limit 1",
+            [ent.name, run_id],
+        ).fetchone()
+    except duckdb.CatalogException:
+        return None
+
+
+def _landing_failure(
+    ent: Entity, rejected_files: list[dict], rejected_rows: int, first_row: tuple | None
+) -> str | None:
+    """What failed, the first file, line and reason, and what to do; None when nothing did."""
+    parts = []
+    if rejected_files:
+        first = rejected_files[0]
+        parts.append(
+            f"{len(rejected_files)} file(s) rejected, first {first['file']!r} line "
+            f"{first['line']}: {first['reason']} (moved to the landing folder's _rejected/ "
+            "with a report; fix it and land it again)"
+        )
+    if rejected_rows:
+        where = ingest_rejects_table(ent)
+        first = f", first {first_row[0]!r} row {first_row[1]}: {first_row[2]}" if first_row else ""
+        parts.append(f"{rejected_rows} row(s) quarantined in {where}{first}")
+    return "; ".join(parts) or None
 
 
 LANDING_CHECKS = [build_landing_check(e) for e in ENTITIES.values()]

@@ -125,12 +125,32 @@ def test_a_failed_check_is_a_line_of_its_own_and_in_the_summary(built: DataPaths
     report = build(built, select="key:raw/customer", out=out)
     assert not report.ok
     name = "raw.customer:landing_files_accepted"
-    assert f"\r\033[Kcheck FAILED (ERROR) {name}\n" in out.getvalue()
+    said = "1 file(s) rejected, first 'customer_broken.csv' line 3: "
+    assert f"\r\033[Kcheck FAILED (ERROR) {name}: {said}" in out.getvalue()
     summary = StringIO()
     print_summary(report, built, out=summary)
     assert "build FAILED" in summary.getvalue()
-    assert f"  FAILED ERROR {name}" in summary.getvalue()
+    assert f"  FAILED ERROR {name}: {said}" in summary.getvalue()
+    assert "fix it and land it again" in summary.getvalue()
     assert "0 warned, 1 failed" in summary.getvalue()
+
+
+def test_quarantined_rows_fail_the_landing_check_naming_file_row_and_reason(
+    built: DataPaths,
+) -> None:
+    """A file whose rows carry a control character is ingested without them; the failed
+    check says where they went and why, not just its name."""
+    good = sorted((built.landing / "customer").glob("*.csv"))[0]
+    lines = good.read_text(encoding="utf-8").splitlines()[:3]
+    lines[2] = lines[2].replace(",", ",\x01", 1)
+    (built.landing / "customer" / "ctl 'x' [1].csv").write_text(
+        "\n".join(lines) + "\n", encoding="utf-8"
+    )
+    report = build(built, select="key:raw/customer", out=Terminal())
+    assert not report.ok
+    note = report.notes["raw.customer:landing_files_accepted"]
+    assert note.startswith('1 row(s) quarantined in quarantine."customer_ingest_rejects"'), note
+    assert "/customer/ctl 'x' [1].csv\" row 2: control_character: " in note, note
 
 
 def test_cli_build_shows_no_dagster_api_notices(built: DataPaths) -> None:

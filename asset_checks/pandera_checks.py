@@ -11,6 +11,7 @@ engine the same validation runs on the same bounded chunks, streamed from Spark 
 `_chunks`).
 """
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -257,10 +258,19 @@ def _chunks(conn, cols: str, table: str, total: int, max_rows: int) -> Iterator[
         )
         return
     # A relation streams its batches (an execute() result would copy every row first).
+    # DuckDB may hand out smaller batches than asked (a row group, a thread's share), so
+    # they are gathered into chunks of CHUNK_ROWS: a chunk is what pandera's unique and
+    # table-wide checks see, and two copies of a key in one chunk must meet there.
     relation = conn.sql(_sample_sql(cols, table, max_rows) if sampled else select_sql)
-    for batch in relation.to_arrow_reader(CHUNK_ROWS):
-        if batch.num_rows:
-            yield batch.to_pandas(types_mapper=_pandas_type, date_as_object=False)
+    gathered: list[pyarrow.RecordBatch] = []
+    for batch in itertools.chain(relation.to_arrow_reader(CHUNK_ROWS), [None]):
+        if batch is not None and batch.num_rows:
+            gathered.append(batch)
+        rows = sum(b.num_rows for b in gathered)
+        if gathered and (batch is None or rows >= CHUNK_ROWS):
+            chunk = pyarrow.Table.from_batches(gathered)
+            gathered = []
+            yield chunk.to_pandas(types_mapper=_pandas_type, date_as_object=False)
 
 
 def _pandas_type(arrow_type: pyarrow.DataType) -> pd.api.extensions.ExtensionDtype | None:

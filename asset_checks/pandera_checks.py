@@ -263,13 +263,14 @@ def _chunks(conn, cols: str, table: str, total: int, max_rows: int) -> Iterator[
     # table-wide checks see, and two copies of a key in one chunk must meet there.
     relation = conn.sql(_sample_sql(cols, table, max_rows) if sampled else select_sql)
     gathered: list[pyarrow.RecordBatch] = []
+    rows = 0
     for batch in itertools.chain(relation.to_arrow_reader(CHUNK_ROWS), [None]):
         if batch is not None and batch.num_rows:
             gathered.append(batch)
-        rows = sum(b.num_rows for b in gathered)
+            rows += batch.num_rows
         if gathered and (batch is None or rows >= CHUNK_ROWS):
             chunk = pyarrow.Table.from_batches(gathered)
-            gathered = []
+            gathered, rows = [], 0
             yield chunk.to_pandas(types_mapper=_pandas_type, date_as_object=False)
 
 

@@ -48,8 +48,9 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
     build = run_phase("build", home, [])
     if not build["ok"]:
         raise SystemExit(
-            f"the build of {size:,} customers failed: checks {build['checks_failed']}; "
-            f"keep the data folder with bench/pipeline.py --keep to see why"
+            f"the build of {size:,} customers failed: steps {build['steps_failed']}; checks "
+            f"failed or warned {build['checks_failed']}; keep the data folder with "
+            f"bench/pipeline.py --keep to see why"
         )
     rows = int(gen["rows"])
     table: list[dict[str, object]] = [
@@ -174,7 +175,9 @@ def main() -> None:
                     f"{r['disk_mb']!s:>8}",
                     flush=True,
                 )
-    table_path, chart_path = write_results(table, args.out)
+            # Written after every size, so a long run stopped at its largest size keeps
+            # the sizes it measured.
+            table_path, chart_path = write_results(table, args.out)
     print(f"table: {table_path}\nchart: {chart_path}")
 
 

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,21 +54,45 @@ def phase_generate(home: Path, customers: int) -> dict:
     return {"seconds": seconds, "rows": stats.total_rows, "rows_per_s": stats.total_rows / seconds}
 
 
-def step_seconds(run_id: str) -> dict[str, float]:
+@dataclass
+class RunTimes:
+    """What one pass over a run's event log tells: each succeeded step's seconds, each
+    failed step's first error line, and the run's own wall time (RUN_START to its end)."""
+
+    steps: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    run_seconds: float = 0.0
+
+
+def run_times(run_id: str) -> RunTimes:
     from dagster import DagsterEventType, DagsterInstance
 
-    instance = DagsterInstance.get()
+    ends = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE)
+    out = RunTimes()
     starts: dict[str, float] = {}
-    out: dict[str, float] = {}
-    for rec in instance.get_records_for_run(run_id, limit=100_000).records:
-        ev = rec.event_log_entry.dagster_event
+    run_start = run_end = 0.0
+    for rec in DagsterInstance.get().get_records_for_run(run_id, limit=100_000).records:
+        ev, at = rec.event_log_entry.dagster_event, rec.event_log_entry.timestamp
         if ev is None:
             continue
         if ev.event_type == DagsterEventType.STEP_START:
-            starts[ev.step_key] = rec.event_log_entry.timestamp
+            starts[ev.step_key] = at
         elif ev.event_type == DagsterEventType.STEP_SUCCESS:
-            out[ev.step_key] = rec.event_log_entry.timestamp - starts.get(ev.step_key, 0.0)
+            out.steps[ev.step_key] = at - starts.get(ev.step_key, 0.0)
+        elif ev.event_type == DagsterEventType.STEP_FAILURE:
+            error = getattr(ev.event_specific_data, "error", None)
+            message = error.message.strip() if error is not None else ""
+            out.failures[ev.step_key or "?"] = (message.splitlines() or [""])[0][:300]
+        elif ev.event_type == DagsterEventType.RUN_START:
+            run_start = at
+        elif ev.event_type in ends:
+            run_end = at
+    out.run_seconds = max(run_end - run_start, 0.0)
     return out
+
+
+def step_seconds(run_id: str) -> dict[str, float]:
+    return run_times(run_id).steps
 
 
 def check_modes(run_id: str) -> dict[str, int]:
@@ -85,37 +110,6 @@ def check_modes(run_id: str) -> dict[str, int]:
     return modes
 
 
-def step_failures(run_id: str) -> dict[str, str]:
-    """The run's failed steps, each with the first line of its error."""
-    from dagster import DagsterEventType, DagsterInstance
-
-    records = DagsterInstance.get().get_records_for_run(
-        run_id, of_type=DagsterEventType.STEP_FAILURE, limit=1_000
-    )
-    out: dict[str, str] = {}
-    for rec in records.records:
-        ev = rec.event_log_entry.dagster_event
-        error = getattr(ev.event_specific_data, "error", None)
-        message = error.message if error is not None else ""
-        out[ev.step_key or "?"] = (message.strip().splitlines() or [""])[0][:300]
-    return out
-
-
-def run_wall_seconds(run_id: str) -> float:
-    """A run's own wall time: its RUN_START to its RUN_SUCCESS or RUN_FAILURE event."""
-    from dagster import DagsterEventType, DagsterInstance
-
-    ends = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE)
-    start = end = 0.0
-    for rec in DagsterInstance.get().get_records_for_run(run_id, limit=100_000).records:
-        ev = rec.event_log_entry.dagster_event
-        if ev is not None and ev.event_type == DagsterEventType.RUN_START:
-            start = rec.event_log_entry.timestamp
-        elif ev is not None and ev.event_type in ends:
-            end = rec.event_log_entry.timestamp
-    return max(end - start, 0.0)
-
-
 def phase_build(home: Path, select: str | None) -> dict:
     from fs_assets.app.build import build
     from fs_assets.model.paths import DataPaths
@@ -130,15 +124,18 @@ def phase_build(home: Path, select: str | None) -> dict:
     steps: dict[str, float] = {}
     modes: dict[str, int] = {}
     failures: dict[str, str] = {}
+    run_seconds = 0.0
     for run_id in report.run_ids:
-        steps.update(step_seconds(run_id))
-        failures.update(step_failures(run_id))
+        times = run_times(run_id)
+        steps.update(times.steps)
+        failures.update(times.failures)
+        run_seconds += times.run_seconds
         for mode, n in check_modes(run_id).items():
             modes[mode] = modes.get(mode, 0) + n
     return {
         "seconds": seconds,
         "load_seconds": load_seconds,
-        "run_seconds": sum(run_wall_seconds(r) for r in report.run_ids),
+        "run_seconds": run_seconds,
         "ok": report.ok,
         "checks_failed": report.checks_failed,
         "steps_failed": failures,

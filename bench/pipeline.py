@@ -87,6 +87,11 @@ def run_times(run_id: str) -> RunTimes:
             run_start = at
         elif ev.event_type in ends:
             run_end = at
+            if ev.event_type == DagsterEventType.RUN_FAILURE:  # the run's own reason
+                out.failures.setdefault("(run)", (ev.message or "").strip()[:300])
+    # A step that started and never ended: its process died (killed, out of memory).
+    for step in starts.keys() - out.steps.keys() - out.failures.keys():
+        out.failures[step] = "started and never ended (its process died?)"
     out.run_seconds = max(run_end - run_start, 0.0)
     return out
 

@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +50,8 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
     if not build["ok"]:
         raise SystemExit(
             f"the build of {size:,} customers failed: steps {build['steps_failed']}; checks "
-            f"failed or warned {build['checks_failed']}; keep the data folder with "
-            f"bench/pipeline.py --keep to see why"
+            f"failed or warned {build['checks_failed']}; its data folder is kept: {home} "
+            f"(DAGSTER_HOME={home / 'dagster_home'} shows the runs in the UI)"
         )
     rows = int(gen["rows"])
     table: list[dict[str, object]] = [
@@ -141,6 +142,18 @@ def write_results(table: list[dict[str, object]], out: Path) -> tuple[Path, Path
     return table_path, chart_path
 
 
+def read_table(out: Path) -> list[dict[str, object]]:
+    """The table a previous run wrote to `out` (none yet: empty)."""
+    path = out / "scaling.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            {**r, "rows": int(r["rows"]), "customers": int(r["customers"])}
+            for r in csv.DictReader(handle)
+        ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", type=int, nargs="*", default=list(DEFAULT_SIZES))
@@ -149,23 +162,35 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
+        "--work",
+        type=Path,
+        help="folder for the sizes' data folders (default: a temporary one, removed at the "
+        "end); a size whose build fails keeps its folder here",
+    )
+    parser.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the other sizes' rows of the table in --out (measure one more size)",
+    )
+    parser.add_argument(
         "--replot", action="store_true", help="redraw the chart from the table in --out"
     )
     args = parser.parse_args()
     if args.replot:
-        with (args.out / "scaling.csv").open(newline="", encoding="utf-8") as handle:
-            table = [
-                {**r, "rows": int(r["rows"]), "customers": int(r["customers"])}
-                for r in csv.DictReader(handle)
-            ]
-        print(f"chart: {write_results(table, args.out)[1]}")
+        print(f"chart: {write_results(read_table(args.out), args.out)[1]}")
         return
     if args.memory_limit:  # the phases' processes inherit it (resources/warehouse.py)
         os.environ["FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     table: list[dict[str, object]] = []
+    if args.add:
+        table = [r for r in read_table(args.out) if r["customers"] not in set(args.sizes)]
     head = ("customers", "rows", "phase", "seconds", "peak MB", "rows/s", "disk MB")
     print("{:>11} {:>12} {:<20} {:>8} {:>8} {:>10} {:>8}".format(*head))
-    with tempfile.TemporaryDirectory(prefix="fs_bench_scaling_") as tmp:
+    with (
+        nullcontext(str(args.work))
+        if args.work
+        else tempfile.TemporaryDirectory(prefix="fs_bench_scaling_")
+    ) as tmp:
         for size in sorted(args.sizes):
             for r in measure(size, Path(tmp)):
                 table.append(r)
@@ -177,6 +202,7 @@ def main() -> None:
                 )
             # Written after every size, so a long run stopped at its largest size keeps
             # the sizes it measured.
+            table.sort(key=lambda r: int(r["customers"]))  # stable: phases keep their order
             table_path, chart_path = write_results(table, args.out)
     print(f"table: {table_path}\nchart: {chart_path}")
 

@@ -4,12 +4,19 @@ Generates N customers once, then runs each engine's phases in their own processe
 ingest every landing file into raw (each entity's files as one batch, with the ledger),
 master every entity (the first build: every key), then an update: a file of 1,000
 changed customers ingested and every entity mastered again (incremental where the engine
-can). Prints wall seconds and peak memory per phase side by side. Peak memory is the
-phase process's ru_maxrss (DuckDB is in-process); for Spark it is the Python driver's
-plus the JVM's own high-water mark (VmHWM of the gateway JVM, read from /proc just
-before the session stops), so the JVM heap counts.
+can). Spark runs on `--master` (default local[<cores>]) and, with `--cluster`, also on a
+standalone cluster started here (fs_assets.engines.spark_cluster: a master and two
+one-core workers on 127.0.0.1, an executor of `--executor-memory` each, stopped at the
+end), each into a warehouse of its own. Prints one table per phase: wall seconds, the
+ratio to DuckDB and peak memory of every engine. Peak memory is the phase process's
+ru_maxrss (DuckDB is in-process); for Spark it is the Python driver's plus the JVM's own
+high-water mark (VmHWM of the gateway JVM, read from /proc just before the session
+stops), so the JVM heap counts, plus on the cluster every executor JVM's VmHWM (read at
+the same moment); the master's and the workers' daemon JVMs are not counted (printed
+apart).
 
     python bench/engines.py                         # 1,000,000 customers
+    python bench/engines.py --cluster               # Spark on local[N] and on the cluster
     python bench/engines.py --customers 200000 --keep /tmp/fs_engines
     python bench/engines.py --customers 100000 --full-update  # Spark masters the update
                                                               # with every key (compare)
@@ -24,6 +31,8 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import pipeline  # noqa: E402  (the shared phase runner and peak-memory reading)
+
+from fs_assets.engines import spark_cluster  # noqa: E402
 
 
 def proc_hwm_mb(pid: int) -> float:
@@ -87,6 +98,10 @@ def phase_duckdb(home: Path, step: str, memory_limit: str) -> dict:
 
 
 UPDATE_CUSTOMERS = 1_000
+# Each cluster executor (one core, one per worker): the 4 GB driver plus two of these stay
+# well inside the machine's 24 GB, and each task has a little more heap than local[2]'s
+# two task threads sharing the driver's 4 GB.
+CLUSTER_EXECUTOR_MEMORY = "3g"
 
 
 def update_file(home: Path) -> Path:
@@ -103,8 +118,17 @@ def update_file(home: Path) -> Path:
 
 
 def phase_spark(
-    home: Path, step: str, master: str, memory: str, partitions: int, full_update: bool = False
+    home: Path,
+    step: str,
+    master: str,
+    folder: str,
+    memory: str,
+    executor_memory: str,
+    partitions: int,
+    full_update: bool = False,
 ) -> dict:
+    """One step on Spark at `master`, the warehouse in `home/folder`; on a standalone
+    master (spark://), one executor of `executor_memory` per worker."""
     from fs_assets.engines import spark_ingest as si
     from fs_assets.engines import spark_mastering as sm
     from fs_assets.engines import spark_warehouse as sw
@@ -114,9 +138,11 @@ def phase_spark(
         "spark.driver.memory": memory,
         "spark.sql.shuffle.partitions": str(partitions),
     }
+    if master.startswith("spark://"):
+        conf.update(spark_cluster.session_conf(executor_memory))
     started = time.perf_counter()
     with sw.spark_warehouse(
-        str(home / "spark" / "warehouse"), home / "spark" / "control.duckdb", master, conf
+        str(home / folder / "warehouse"), home / folder / "control.duckdb", master, conf
     ) as wh:
         wh.spark.sparkContext.setLogLevel("ERROR")
         session_s = time.perf_counter() - started
@@ -136,6 +162,8 @@ def phase_spark(
         seconds = time.perf_counter() - start
         jvm = wh.spark.sparkContext._gateway.proc.pid  # type: ignore[union-attr]
         jvm_mb = proc_hwm_mb(jvm)
+        executors = spark_cluster.executor_pids(wh.spark.sparkContext.applicationId)
+        executor_mb = sum(proc_hwm_mb(pid) for pid in executors)
         wh.spark.stop()
     driver_mb = pipeline.peak_mb()
     return {
@@ -145,16 +173,87 @@ def phase_spark(
         "modes": modes,
         "jvm_peak_mb": jvm_mb,
         "driver_peak_mb": driver_mb,
-        "peak_mb": jvm_mb + driver_mb,
+        "executors": len(executors),
+        "executor_peak_mb": executor_mb,
+        "peak_mb": jvm_mb + driver_mb + executor_mb,
     }
 
 
 STEPS = ("raw", "mastered", "update")
+STEP_TITLES = {
+    "raw": "raw (every landing file)",
+    "mastered": "mastered (every entity, every key: the first build)",
+    "update": f"update ({UPDATE_CUSTOMERS:,} customers: ingest + master every entity)",
+}
+DUCKDB = "DuckDB"
+
+
+@dataclass(frozen=True)
+class SparkRun:
+    """Spark on one master, into a warehouse folder of its own under the data folder."""
+
+    label: str  # its column in the tables
+    master: str
+    folder: str
 
 
 def run_phase(name: str, home: Path, args: list[str]) -> dict:
     """One phase of this script in a fresh process (pipeline.run_phase), its JSON result."""
     return pipeline.run_phase(name, home, args, script=__file__)
+
+
+def counted(got: dict) -> str:
+    """What a Spark phase's peak MB adds up."""
+    parts = f"Python {got['driver_peak_mb']:,.0f} + driver JVM {got['jvm_peak_mb']:,.0f}"
+    if got["executors"]:
+        parts += f" + {got['executors']} executor JVMs {got['executor_peak_mb']:,.0f}"
+    return parts
+
+
+def print_phase(step: str, results: dict[tuple[str, str], dict], runs: list[SparkRun]) -> None:
+    """One phase's table: seconds, ratio to DuckDB and peak MB per engine."""
+    duck = results[DUCKDB, step]
+    print(f"\n{STEP_TITLES[step]}")
+    print(f"  {'engine':24} {'seconds':>8} {'/ DuckDB':>8} {'peak MB':>8}   peak MB counts")
+    print(f"  {DUCKDB:24} {duck['seconds']:8.1f} {'':8} {duck['peak_mb']:8,.0f}   the process")
+    for run in runs:
+        got = results[run.label, step]
+        ratio = got["seconds"] / duck["seconds"]
+        print(
+            f"  {run.label:24} {got['seconds']:8.1f} {ratio:7.1f}x {got['peak_mb']:8,.0f}   "
+            + counted(got)
+        )
+
+
+def print_summary(results: dict[tuple[str, str], dict], runs: list[SparkRun]) -> None:
+    """The raw + mastered totals, Spark's update builds and its session start-ups."""
+    first_build = ("raw", "mastered")
+    duck = sum(results[DUCKDB, s]["seconds"] for s in first_build)
+    print(f"\ntotal (raw + mastered): {DUCKDB} {duck:.1f} s", end="")
+    for run in runs:
+        total = sum(results[run.label, s]["seconds"] for s in first_build)
+        print(f"; {run.label} {total:.1f} s ({total / duck:.1f}x)", end="")
+    print()
+    for run in runs:
+        print(f"{run.label}'s update builds: {results[run.label, 'update']['modes']}")
+        shown = ", ".join(f"{results[run.label, s]['session_seconds']:.1f}" for s in STEPS)
+        print(f"  (its session start-up per phase, not in the figures: {shown} s)")
+
+
+def run_steps(home: Path, runs: list[SparkRun], common: list[str]) -> dict[tuple[str, str], dict]:
+    """Every step on DuckDB, then on each Spark run; a line per phase as it ends."""
+    results: dict[tuple[str, str], dict] = {}
+    for step in STEPS:
+        results[DUCKDB, step] = run_phase("duckdb", home, ["--step", step, *common])
+        for run in runs:
+            where = [f"--master={run.master}", f"--spark-dir={run.folder}"]
+            results[run.label, step] = run_phase("spark", home, ["--step", step, *where, *common])
+        for label in (DUCKDB, *(run.label for run in runs)):
+            got = results[label, step]
+            print(f"  {label:24} {step:8} {got['seconds']:.1f} s, rows: {got['rows']}", flush=True)
+            if got["rows"] != results[DUCKDB, step]["rows"]:
+                print(f"  WARNING: {label}'s row counts differ from DuckDB's after {step}")
+    return results
 
 
 def main() -> None:
@@ -163,7 +262,17 @@ def main() -> None:
     parser.add_argument("--format", default="csv", choices=("csv", "parquet"))
     parser.add_argument("--keep", help="data folder to use and keep (default: a temp folder)")
     parser.add_argument("--master", default=f"local[{os.cpu_count() or 2}]")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also run Spark on a standalone master and two one-core workers on 127.0.0.1",
+    )
     parser.add_argument("--spark-memory", default="4g", help="spark.driver.memory")
+    parser.add_argument(
+        "--executor-memory",
+        default=CLUSTER_EXECUTOR_MEMORY,
+        help="each cluster executor's spark.executor.memory (and its worker's memory)",
+    )
     parser.add_argument("--duckdb-memory", default="2GB", help="DuckDB memory_limit (default)")
     parser.add_argument("--shuffle-partitions", type=int, default=2 * (os.cpu_count() or 2))
     parser.add_argument(
@@ -172,6 +281,7 @@ def main() -> None:
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)
+    parser.add_argument("--spark-dir", default="spark", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.phase:
@@ -185,7 +295,9 @@ def main() -> None:
                 home,
                 args.step,
                 args.master,
+                args.spark_dir,
                 args.spark_memory,
+                args.executor_memory,
                 args.shuffle_partitions,
                 args.full_update,
             )
@@ -197,8 +309,8 @@ def main() -> None:
         shutil.rmtree(home)
     home.mkdir(parents=True, exist_ok=True)
     common = [
-        f"--master={args.master}",
         f"--spark-memory={args.spark_memory}",
+        f"--executor-memory={args.executor_memory}",
         f"--duckdb-memory={args.duckdb_memory}",
         f"--shuffle-partitions={args.shuffle_partitions}",
         *(["--full-update"] if args.full_update else []),
@@ -212,37 +324,27 @@ def main() -> None:
             + ", ".join(f"{k} {v:,}" for k, v in rows.items())
             + f" rows; generated in {gen['seconds']:.1f} s"
         )
-        print(f"cores {os.cpu_count()}, spark master {args.master}, driver memory "
-              f"{args.spark_memory}, DuckDB memory_limit {args.duckdb_memory}")  # fmt: skip
-        results: dict[tuple[str, str], dict] = {}
-        for step in STEPS:
-            results["duckdb", step] = run_phase("duckdb", home, ["--step", step, *common])
-            results["spark", step] = run_phase("spark", home, ["--step", step, *common])
-            for engine in ("duckdb", "spark"):
-                got = results[engine, step]
-                print(f"  {engine:6} {step:8} {got['seconds']:.1f} s, rows: {got['rows']}",
-                      flush=True)  # fmt: skip
-            if results["duckdb", step]["rows"] != results["spark", step]["rows"]:
-                print(f"  WARNING: row counts differ after {step}")
-        print()
-        print(f"{'phase':10} {'DuckDB s':>9} {'Spark s':>9} {'ratio':>6}   "
-              f"{'DuckDB MB':>9} {'Spark MB':>9} {'(JVM)':>7}")  # fmt: skip
-        for step in STEPS:
-            d, s = results["duckdb", step], results["spark", step]
-            print(
-                f"{step:10} {d['seconds']:9.1f} {s['seconds']:9.1f} "
-                f"{s['seconds'] / d['seconds']:5.1f}x   {d['peak_mb']:9.0f} {s['peak_mb']:9.0f} "
-                f"{s['jvm_peak_mb']:7.0f}"
-            )
-        d_total = sum(results["duckdb", s]["seconds"] for s in ("raw", "mastered"))
-        s_total = sum(results["spark", s]["seconds"] for s in ("raw", "mastered"))
-        print(
-            f"{'total':10} {d_total:9.1f} {s_total:9.1f} {s_total / d_total:5.1f}x (raw+mastered)"
-        )
-        print(f"Spark's update builds: {results['spark', 'update']['modes']}")
-        starts = [results["spark", s]["session_seconds"] for s in STEPS]
-        shown = ", ".join(f"{x:.1f}" for x in starts)
-        print(f"(Spark session start-up per phase, not in the figures: {shown} s)")
+        print(f"cores {os.cpu_count()}, Spark driver memory {args.spark_memory}, "
+              f"DuckDB memory_limit {args.duckdb_memory}")  # fmt: skip
+        runs = [SparkRun(f"Spark {args.master}", args.master, "spark")]
+        with ExitStack() as stack:
+            if args.cluster:
+                started = time.perf_counter()
+                cluster = stack.enter_context(
+                    spark_cluster.standalone_cluster(worker_memory=args.executor_memory)
+                )
+                runs.append(SparkRun("Spark cluster", cluster.url, "spark_cluster"))
+                print(f"cluster {cluster.url}: {spark_cluster.WORKERS} workers of "
+                      f"{spark_cluster.WORKER_CORES} core, an executor of "
+                      f"{args.executor_memory} each; workers registered in "
+                      f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+            results = run_steps(home, runs, common)
+            for step in STEPS:
+                print_phase(step, results, runs)
+            print_summary(results, runs)
+            if args.cluster:
+                daemons = sum(proc_hwm_mb(pid) for pid in cluster.pids)
+                print(f"(the cluster's master and worker daemons, not counted: {daemons:,.0f} MB)")
     finally:
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)

@@ -1,12 +1,13 @@
 """The Spark engine's assets on a real standalone cluster: one master, two workers.
 
-The master and the workers are started from the pyspark package's own launcher
-(`bin/spark-class`, which needs only Java 17) on 127.0.0.1, each a process of this test
-killed by its pid at the end, whatever happens. Dagster then materializes the raw and
-mastered assets of every entity with the warehouse resource pointed at the cluster
-(`spark_master='spark://127.0.0.1:<port>'`, 512 MB and one core per executor), and the
-results must equal the DuckDB engine's built from the same landing files. The work must
-have run on the two workers' executors, not in local mode.
+The master and the workers are started on 127.0.0.1 by
+`fs_assets.engines.spark_cluster.standalone_cluster` (the pyspark package's own
+`bin/spark-class`, which needs only Java 17), which returns once both workers are
+registered and kills every process at the end, whatever happens. Dagster then
+materializes the raw and mastered assets of every entity with the warehouse resource
+pointed at the cluster (`spark_master='spark://127.0.0.1:<port>'`, 512 MB and one core
+per executor), and the results must equal the DuckDB engine's built from the same
+landing files. The work must have run on the two workers' executors, not in local mode.
 
 The graph is the part that runs on Spark (tests/spark_graph.py): raw, mastered, every
 role's governed tables, every mart (with its dashboard), the lead list, the customer
@@ -19,11 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
-import signal
-import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,36 +34,23 @@ pytest.importorskip("pyspark")
 
 from fs_assets.defs.marts import MART_ASSETS
 from fs_assets.engines.publish import BUILDS, current_build
+from fs_assets.engines.spark_cluster import (
+    EXECUTOR_CLASS,
+    alive_workers,
+    executor_pids,
+    session_conf,
+    standalone_cluster,
+)
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 
 CUSTOMERS = 200
-MASTER_PORT = 7077  # the standalone default; a free port if another master holds it
-START_TIMEOUT_S = 120.0
 EXECUTOR_CONF = {
-    "spark.executor.memory": "512m",
-    "spark.executor.cores": "1",
-    "spark.cores.max": "2",
+    **session_conf(executor_memory="512m"),
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
 }
-
-
-def _free_port(preferred: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _stop_active_session() -> None:
@@ -82,50 +68,47 @@ def _stop_active_session() -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """spark://127.0.0.1:<port> with two one-core workers; every process killed after."""
-    from pyspark.find_spark_home import _find_spark_home
-
-    spark_class = Path(_find_spark_home()) / "bin" / "spark-class"
-    work = tmp_path_factory.mktemp("cluster")
-    port = _free_port(MASTER_PORT)
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_NO_DAEMONIZE": "1"}
-    procs: list[subprocess.Popen] = []
-
-    def start(name: str, *args: str) -> None:
-        with (work / f"{name}.log").open("wb") as log:
-            procs.append(
-                subprocess.Popen(
-                    [str(spark_class), *args],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own group: the JVM is killed with it
-                )
-            )
-
-    try:
-        start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-              "--port", str(port), "--webui-port", str(_free_port(0)))  # fmt: skip
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _listening(port):
-            assert procs[0].poll() is None, (work / "master.log").read_text(errors="replace")
-            assert time.monotonic() < deadline, "the Spark master did not start"
-            time.sleep(0.5)
-        for i in range(2):
-            start(f"worker{i}", "org.apache.spark.deploy.worker.Worker",
-                  f"spark://127.0.0.1:{port}", "--host", "127.0.0.1", "--cores", "1",
-                  "--memory", "768m", "--webui-port", str(_free_port(0)),
-                  "--work-dir", str(work / f"worker{i}"))  # fmt: skip
+    with standalone_cluster(tmp_path_factory.mktemp("cluster")) as running:
         _stop_active_session()
-        yield f"spark://127.0.0.1:{port}"
+        try:
+            yield running.url
+        finally:
+            # A broken driver (a JVM gone after a timeout) must not keep the cluster
+            # running: the block ends, and the processes are killed, whatever this raises.
+            with contextlib.suppress(Exception):
+                _stop_active_session()
+
+
+def _running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def test_executor_pids_are_the_applications_executors() -> None:
+    """An executor is found by its JVM class and its application id on the command line
+    (the engines benchmark counts their memory); another application's is not."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    fake = subprocess.Popen([*sleeper, EXECUTOR_CLASS, "--app-id", "app-bench-1"])
+    try:
+        assert executor_pids("app-bench-1") == [fake.pid]
+        assert executor_pids("app-bench-2") == []
     finally:
-        # A broken driver (a JVM gone after a timeout) must not keep the cluster running:
-        # the processes are killed whatever stopping the session raises.
-        with contextlib.suppress(Exception):
-            _stop_active_session()
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        fake.kill()
+        fake.wait()
+
+
+@pytest.mark.slow
+def test_the_cluster_starts_registered_and_stops_whatever_happens() -> None:
+    """Both workers are registered with the master when the block starts; a block that
+    raises still stops the master and the workers and deletes the temporary folder."""
+    with pytest.raises(RuntimeError, match="the block failed"), standalone_cluster() as running:
+        folder, pids = running.folder, running.pids
+        assert running.url.startswith("spark://127.0.0.1:")
+        assert alive_workers(running.ui_url) == 2
+        assert len(pids) == 3 and all(_running(pid) for pid in pids)
+        assert (folder / "master.log").exists() and (folder / "worker1.log").exists()
+        raise RuntimeError("the block failed")
+    assert not any(_running(pid) for pid in pids)
+    assert not folder.exists()
 
 
 def _plain_readers(spark, duck: duckdb.DuckDBPyConnection, folder: Path) -> int:

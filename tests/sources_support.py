@@ -5,7 +5,7 @@ warehouse."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,12 +18,14 @@ from fs_assets.model.entities import CUSTOMER
 SPARK_TEST_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
 
 
-def sources_landing(out: Path, customers: int, seed: int) -> Path:
-    """`out` with the core customer files only, then the other sources' files and the
-    truth file generated from them."""
+def sources_landing(
+    out: Path, customers: int, seed: int, keep: Collection[str] = (CUSTOMER.name,)
+) -> Path:
+    """`out` with the core customer files (and those of the other entities in `keep`),
+    then the other sources' files and the truth file generated from them."""
     generate_landing(out, customers=customers, seed=seed)
     for folder in out.iterdir():
-        if folder.name != CUSTOMER.name:
+        if folder.name not in {CUSTOMER.name, *keep}:
             shutil.rmtree(folder)
     generate_sources(out, seed=seed)
     return out

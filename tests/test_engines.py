@@ -25,6 +25,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
+from engine_rows import mart_rows
 from sources_support import local_spark_warehouse
 
 from asset_checks.rule_checks import key_duplicates, rule_failures
@@ -644,13 +645,6 @@ def test_a_governed_table_is_published_without_the_key(duck, spark_wh, governed)
 # --- the marts' inputs: customer_features and cross_sell, a DuckDB table and Spark Parquet ---
 
 
-def _mart_rows(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> list[tuple]:
-    """Every column, doubles to 6 decimals (the engines add floats in other orders)."""
-    types = conn.execute(f"describe select * from {source}", params or []).fetchall()
-    cols = ", ".join(f'round("{c}", 6)' if t == "DOUBLE" else f'"{c}"' for c, t, *_ in types)
-    return conn.execute(f"select {cols} from {source} order by cust_id", params or []).fetchall()
-
-
 def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path: Path) -> None:
     """customer_features, cross_sell and the sales lead list through Dagster on engine
     spark, from the Spark tables: Parquet tables behind their manifests, row for row the
@@ -684,8 +678,8 @@ def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path
     assert result.success
     for name in ("customer_features", "cross_sell"):
         folder = current_build(Path(wh.root), f"marts.{name}")[f"marts/{name}"]
-        ours = _mart_rows(conn, f"marts.{name}")
-        theirs = _mart_rows(conn, "read_parquet(?)", [str(folder / "*.parquet")])
+        ours = mart_rows(conn, f"marts.{name}")
+        theirs = mart_rows(conn, "read_parquet(?)", [str(folder / "*.parquet")])
         assert len(ours) > CUSTOMERS // 2 and ours == theirs, name
     # Not a table of one answer: archetypes, cards and campaign stages vary.
     (archetypes, cards, stages) = conn.execute(
@@ -704,6 +698,63 @@ def test_the_mart_assets_run_on_spark_with_duckdbs_rows(duck, spark_wh, tmp_path
     ours = _rows(conn, cols, "governed.sales_leads")
     assert ours == _rows(conn, cols, "read_parquet(?)", [str(folder / "*.parquet")])
     assert any(r[2] is not None for r in ours), "some leads carry a (hashed) e-mail"
+
+
+def test_spark_features_join_the_identity_links_published_on_spark(
+    duck, spark_wh, tmp_path: Path
+) -> None:
+    """Identity resolution made two core customers one person (the links in DuckDB's file
+    and published on Spark; no golden records yet): the features asset on Spark joins
+    them as DuckDB's build does, row for row: one person record, the person's activity
+    summed on both rows. The links are removed afterwards (the module's data is shared)."""
+    import dagster as dg
+
+    from fs_assets.defs.marts import customer_features
+    from fs_assets.engines.publish import build_manifest
+    from fs_assets.identity.source_entity import core_source
+    from fs_assets.identity.tables import CUSTOMER_IDENTITY, CUSTOMER_IDENTITY_DDL
+    from fs_assets.transforms.marts.features import FEATURES_TABLE, IdentityLink, build_features
+    from resources.warehouse import WarehouseResource
+
+    conn, wh = duck[0], spark_wh[0]
+    core = core_source()
+    assert core is not None
+    # The two customers with the most transactions: the person's sums are visible.
+    pair = [
+        r[0]
+        for r in conn.execute(
+            "select cust_id::varchar from mastered.transaction group by cust_id "
+            "order by count(*) desc, cust_id limit 2"
+        ).fetchall()
+    ]
+    conn.execute(f"create table {CUSTOMER_IDENTITY} ({CUSTOMER_IDENTITY_DDL})")
+    conn.executemany(
+        f"insert into {CUSTOMER_IDENTITY} values (?, ?, ? || ':' || ?, 'G0000000007')",
+        [[core, c, core, c] for c in pair],
+    )
+    build = CUSTOMER_IDENTITY
+    schema, name = CUSTOMER_IDENTITY.split(".")
+    publisher = sw.SparkWarehouse(wh.spark, wh.root, wh.control)  # its own manifest cache
+    try:
+        links = wh.spark.createDataFrame(conn.table(CUSTOMER_IDENTITY).arrow().read_all())
+        publisher.replace(build, {(schema, name): links})
+        build_features(conn, IdentityLink(CUSTOMER_IDENTITY, core))
+        warehouse = WarehouseResource(
+            home=str(tmp_path), engine="spark", spark_master="local[2]", spark_warehouse=wh.root
+        )
+        assert dg.materialize([customer_features], resources={"warehouse": warehouse}).success
+        folder = current_build(Path(wh.root), "marts.customer_features")["marts/customer_features"]
+        ours = mart_rows(conn, FEATURES_TABLE)
+        assert ours == mart_rows(conn, "read_parquet(?)", [str(folder / "*.parquet")])
+        person = conn.execute(
+            f"select count(*), count(*) filter (where person_record), count(distinct all_txns) "
+            f"from {FEATURES_TABLE} where golden_id = 'G0000000007'"
+        ).fetchone()
+        assert person == (2, 1, 1)
+    finally:
+        conn.execute(f"drop table if exists {CUSTOMER_IDENTITY}")
+        publisher.delete(build_manifest(wh.root, build))
+        publisher.delete(wh.table_path(schema, name))
 
 
 def _summary_rows(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> list[tuple]:

@@ -1,15 +1,17 @@
 """Identity resolution's assets on the Spark engine against the same assets on DuckDB.
 
-One landing folder (the generator's core customers plus its CRM and card-platform files
-and truth file) is built twice through Dagster, raw -> mastered -> identity -> the golden
-customer's governed tables: once with `engine: duckdb`, once with `engine: spark`
-(`local[2]`, the process's one session). On Spark the sources are read from Spark's
-mastered tables, Splink blocks, trains and scores on Spark, and
-`mastered.customer_identity` / `mastered.golden_customer` and every role's
-`governed.<role>_golden_customer` are Parquet tables behind their build manifests. The
-test requires the truth file's precision and recall of both, the Spark tables to agree
-with DuckDB's (the same records, the same people, the same golden records), and every
-role's governed golden table to hold the same masked values on both.
+One landing folder (the generator's files of every entity plus its CRM and card-platform
+files and truth file) is built twice through Dagster, raw -> mastered -> identity -> the
+golden customer's governed tables and the person-level marts (`customer_features`,
+`cross_sell`): once with `engine: duckdb`, once with `engine: spark` (`local[2]`, the
+process's one session). On Spark the sources are read from Spark's mastered tables,
+Splink blocks, trains and scores on Spark, and `mastered.customer_identity` /
+`mastered.golden_customer`, every role's `governed.<role>_golden_customer` and the marts
+are Parquet tables behind their build manifests. The test requires the truth file's
+precision and recall of both, the Spark tables to agree with DuckDB's (the same records,
+the same people, the same golden records), every role's governed golden table to hold
+the same masked values on both, and the marts to be DuckDB's row for row (the golden
+ids, people and person features read from the identity tables Spark published).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from engine_rows import mart_rows
 from sources_support import SPARK_TEST_CONF, sources_landing
 from spark_graph import step_seconds
 
@@ -40,6 +43,7 @@ from fs_assets.defs.keys import (
     mastered_key,
     raw_key,
 )
+from fs_assets.defs.marts import cross_sell, customer_features
 from fs_assets.defs.mastered import MASTERED_ASSETS
 from fs_assets.defs.raw import RAW_ASSETS
 from fs_assets.defs.sources import SOURCE_ASSETS, SOURCE_ENTITIES
@@ -48,7 +52,8 @@ from fs_assets.engines.spark_identity import WORK_FOLDER
 from fs_assets.identity import tables
 from fs_assets.identity.evaluate import pairwise_score, truth_path
 from fs_assets.identity.golden_entity import GOLDEN_ENTITY
-from fs_assets.model.entities import CUSTOMER
+from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import CROSS_SELL_PATH, FEATURES_PATH, MARTS_SCHEMA
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 from resources.landing_zone import LandingZoneResource
 from resources.masking_key import MaskingKeyResource
@@ -75,18 +80,19 @@ def _golden_assets() -> list[dg.AssetsDefinition]:
 
 
 def _build(home: Path, engine: str, keys: list[dg.AssetKey] | None = None) -> None:
-    """Raw and mastered of the core feed and the sources, the identity assets and checks,
-    and the roles' governed golden customers, on `engine` (or only `keys`)."""
-    entities = [CUSTOMER.name, *(e.name for e in SOURCE_ENTITIES)]
+    """Raw and mastered of every entity and the sources, the identity assets and checks,
+    the roles' governed golden customers and the person-level marts, on `engine` (or only
+    `keys`)."""
+    entities = [*ENTITIES, *(e.name for e in SOURCE_ENTITIES)]
     data_keys = [k(e) for e in entities for k in (raw_key, mastered_key)]
-    golden = _golden_assets()
+    readers = [*_golden_assets(), customer_features, cross_sell]  # of the identity tables
     identity = [a for a in IDENTITY_ASSETS if CLUSTER_VIEW_KEY not in a.keys]
     spark = {"spark_master": "local[2]", "spark_conf": SPARK_TEST_CONF}
     warehouse = WarehouseResource(
         home=str(home), engine=engine, lock_timeout_s=60, **(spark if engine == "spark" else {})
     )
-    assets = [*RAW_ASSETS, *MASTERED_ASSETS, *SOURCE_ASSETS, *identity, *golden]
-    keys = keys or [*data_keys, *(k for a in [*identity, *golden] for k in a.keys)]
+    assets = [*RAW_ASSETS, *MASTERED_ASSETS, *SOURCE_ASSETS, *identity, *readers]
+    keys = keys or [*data_keys, *(k for a in [*identity, *readers] for k in a.keys)]
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [*assets, *IDENTITY_CHECKS],
@@ -107,7 +113,7 @@ def _build(home: Path, engine: str, keys: list[dg.AssetKey] | None = None) -> No
 def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The same landing folder built on each engine; the data folder of each."""
     base = tmp_path_factory.mktemp("spark_identity_assets")
-    landing = sources_landing(base / "landing", CUSTOMERS, 5)
+    landing = sources_landing(base / "landing", CUSTOMERS, 5, keep=ENTITIES)
     out = {}
     for engine in ("duckdb", "spark"):
         home = base / engine
@@ -239,6 +245,24 @@ def _co_clustered_both(homes: dict[str, Path]) -> bool:
     return set(_co_clustered(duck, tables.CUSTOMER_IDENTITY)) == set(
         _co_clustered(con, "spark_identity")
     )
+
+
+def test_spark_marts_are_duckdbs_person_for_person(homes) -> None:
+    """The features and cross-sell on Spark join the identity tables Spark's identity
+    assets published, as DuckDB's join its file's: the same golden ids, people, person
+    records and person features, and so the same archetypes and cards, row for row."""
+    assert _co_clustered_both(homes), "the engines linked other people: no mart can agree"
+    duck = duckdb.connect(str(homes["duckdb"] / "warehouse.duckdb"), read_only=True)
+    for name in (FEATURES_PATH[-1], CROSS_SELL_PATH[-1]):
+        ours = mart_rows(duck, f"{MARTS_SCHEMA}.{name}")
+        theirs = mart_rows(duck, "read_parquet(?)", [_parquet(homes["spark"], MARTS_SCHEMA, name)])
+        differ = [(a, b) for a, b in zip(ours, theirs, strict=False) if a != b]
+        assert len(ours) == len(theirs) >= CUSTOMERS and not differ, (name, differ[:2])
+    # People, not records of their own: most core customers carry a golden id.
+    linked = duck.execute(
+        f"select count(golden_id) from {MARTS_SCHEMA}.{FEATURES_PATH[-1]}"
+    ).fetchone()[0]
+    assert linked > CUSTOMERS // 2
 
 
 def _logged(home: Path) -> int:

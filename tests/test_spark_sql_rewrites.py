@@ -19,10 +19,11 @@ from sqlglot import exp
 from fs_assets.engines.portable import read_tables
 from fs_assets.engines.spark_governed import KEY_VIEW, spark_sql, to_spark_sql
 from fs_assets.engines.spark_marts import named_parameters, spark_select
+from fs_assets.identity.tables import CUSTOMER_IDENTITY, GOLDEN_CUSTOMER
 from fs_assets.transforms.governance.masking_key import INNER_VAR, OUTER_VAR
 from fs_assets.transforms.marts.cross_sell import cross_sell_sql
 from fs_assets.transforms.marts.dashboards import funnel_sql, lead_sql, spend_sql
-from fs_assets.transforms.marts.features import features_sql
+from fs_assets.transforms.marts.features import IdentityLink, features_sql
 from fs_assets.transforms.marts.page_data import (
     CUSTOMERS_PER_CELL,
     PAGES,
@@ -43,7 +44,21 @@ def test_a_question_mark_in_a_string_is_not_a_parameter() -> None:
         named_parameters("select ? , ?", [1])
 
 
-MART_STATEMENTS = [features_sql, cross_sell_sql, funnel_sql, lead_sql, spend_sql, uplift_sql]
+def linked_features_sql() -> tuple[str, list[object]]:
+    """The features over the identity links and golden records (Spark builds them so once
+    the identity assets have published those tables)."""
+    return features_sql(IdentityLink(CUSTOMER_IDENTITY, "core", GOLDEN_CUSTOMER))
+
+
+MART_STATEMENTS = [
+    features_sql,
+    linked_features_sql,
+    cross_sell_sql,
+    funnel_sql,
+    lead_sql,
+    spend_sql,
+    uplift_sql,
+]
 
 
 @pytest.mark.parametrize("build", MART_STATEMENTS, ids=lambda f: f.__name__)

@@ -168,11 +168,10 @@ def _built_from(event: dg.EventLogEntry | None) -> dict[str, object] | None:
 def customer_features(
     context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    identity = _identity_link()
     with warehouse.open_engine() as engine:
         if not engine.marts_in_place:
-            return _features_in_full(context, engine)
-    core = core_source()
-    identity = IdentityLink(CUSTOMER_IDENTITY, core, GOLDEN_CUSTOMER) if core is not None else None
+            return _features_in_full(context, engine, identity)
     previous = _built_from(context.instance.get_latest_materialization_event(FEATURES_KEY))
     # The identity links and the golden records (the person's region) as read: a change
     # of either rebuilds in full. Their content versions, not their materialization times:
@@ -203,14 +202,27 @@ def customer_features(
     )
 
 
-def _features_in_full(context: dg.AssetExecutionContext, engine: Engine) -> dg.MaterializeResult:
+def _identity_link() -> IdentityLink | None:
+    """Where the features find each core customer's golden id and golden record: the
+    identity tables, under the core feed's source name; None without a core mapping."""
+    core = core_source()
+    return IdentityLink(CUSTOMER_IDENTITY, core, GOLDEN_CUSTOMER) if core is not None else None
+
+
+def _features_in_full(
+    context: dg.AssetExecutionContext, engine: Engine, identity: IdentityLink | None
+) -> dg.MaterializeResult:
     """The features rebuilt in full by an engine that cannot rewrite rows in place (Spark:
-    a Parquet table from the same statement; no change record there), without identity
-    links (identity resolution does not run on Spark yet: every customer is a person of
-    its own)."""
-    rows = engine.build_mart(FEATURES_PATH[-1], *features_sql())
+    a Parquet table from the same statement; no change record there), over the identity
+    tables as far as the engine holds them (Spark: as the identity assets published them),
+    the rule DuckDB follows with its file's tables (`IdentityLink.as_present`)."""
+    if identity is not None:
+        found = engine.present(identity.tables())
+        identity = identity.as_present(lambda schema, name: (schema, name) in found)
+    rows = engine.build_mart(FEATURES_PATH[-1], *features_sql(identity))
     reason = f"the {engine.name} engine rebuilds the features in full"
-    context.log.info(f"customer features: full ({reason})")
+    links = "without identity links" if identity is None else f"over {identity.table}"
+    context.log.info(f"customer features: full ({reason}), {links}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(rows),

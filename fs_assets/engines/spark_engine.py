@@ -8,9 +8,11 @@ spark_regions, spark_governed, spark_marts, spark_pages and spark_identity.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import duckdb
 
 from fs_assets.engines.base import MasteredBuild, RawIngest, RegionReader
 from fs_assets.engines.portable import view_name
@@ -79,9 +81,12 @@ class SparkEngine:
     def warehouse(self, *, read_only: bool = False) -> Iterator[SparkWarehouse]:
         """The Parquet warehouse for one unit of work, with the control file open."""
         with open_file(self.control, read_only=read_only) as conn:
-            if self._session is None:
-                self._session = build_session(self.spark_master, conf=self.conf)
-            yield SparkWarehouse(self._session, self.root, conn, self.retention_s)
+            yield self._on(conn)
+
+    def _on(self, control: duckdb.DuckDBPyConnection) -> SparkWarehouse:
+        if self._session is None:
+            self._session = build_session(self.spark_master, conf=self.conf)
+        return SparkWarehouse(self._session, self.root, control, self.retention_s)
 
     def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
         """Every new file of the entity in one job per layout (`ingest_files`); a source
@@ -167,8 +172,16 @@ class SparkEngine:
             yield TableReader(wh, self._views)
 
     def present(self, tables: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Tables with a committed batch or a current version."""
-        with self.warehouse(read_only=True) as wh:
+        """Tables with a committed batch or a current version. Before the control file
+        exists (nothing ingested from this home yet) no batch is committed, but a build's
+        tables may be there already (published from another home): an empty ledger in
+        memory, not the error a read-only open of a missing file gives."""
+        with (
+            open_file(self.control, read_only=True)
+            if self.control.path.exists()
+            else closing(duckdb.connect())
+        ) as conn:
+            wh = self._on(conn)
             return {
                 (s, n)
                 for s, n in tables

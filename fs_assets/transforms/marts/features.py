@@ -29,6 +29,7 @@ same data gives the same features whatever the wall clock says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import duckdb
@@ -76,6 +77,25 @@ class IdentityLink:
     table: str  # "<schema>.<table>", e.g. mastered.customer_identity
     source: str
     golden: str | None = None  # "<schema>.<table>", e.g. mastered.golden_customer
+
+    def tables(self) -> list[tuple[str, str]]:
+        """The (schema, name) of the identity table and of the golden records, if named."""
+        return [_schema_and_name(t) for t in (self.table, self.golden) if t is not None]
+
+    def as_present(self, exists: Callable[[str, str], bool]) -> IdentityLink | None:
+        """The link as far as its tables exist (`exists(schema, name)`, asked of the
+        engine that runs the features): None without the identity table (identity
+        resolution has not run), without the golden records when theirs is missing."""
+        if not exists(*_schema_and_name(self.table)):
+            return None
+        if self.golden is not None and not exists(*_schema_and_name(self.golden)):
+            return replace(self, golden=None)
+        return self
+
+
+def _schema_and_name(table: str) -> tuple[str, str]:
+    schema, name = table.split(".", 1)
+    return schema, name
 
 
 # The golden record's region per golden id; an empty relation of that shape without one.
@@ -281,14 +301,10 @@ def features_sql(
 
 
 def _present(conn: duckdb.DuckDBPyConnection, identity: IdentityLink | None) -> IdentityLink | None:
-    """`identity` when its table exists (identity resolution has run), without the golden
-    records when theirs does not; else None."""
-    if identity is None or not table_exists(conn, *identity.table.split(".")):
+    """`identity` as far as its tables exist in the DuckDB file (`IdentityLink.as_present`)."""
+    if identity is None:
         return None
-    golden = identity.golden
-    if golden is not None and not table_exists(conn, *golden.split(".")):
-        return replace(identity, golden=None)
-    return identity
+    return identity.as_present(lambda schema, name: table_exists(conn, schema, name))
 
 
 def build_features(conn: duckdb.DuckDBPyConnection, identity: IdentityLink | None = None) -> int:

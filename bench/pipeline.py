@@ -67,6 +67,8 @@ class RunTimes:
 def run_times(run_id: str) -> RunTimes:
     from dagster import DagsterEventType, DagsterInstance
 
+    from fs_assets.app.build_progress import step_error_line
+
     ends = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE)
     out = RunTimes()
     starts: dict[str, float] = {}
@@ -81,8 +83,7 @@ def run_times(run_id: str) -> RunTimes:
             out.steps[ev.step_key] = at - starts.get(ev.step_key, 0.0)
         elif ev.event_type == DagsterEventType.STEP_FAILURE:
             error = getattr(ev.event_specific_data, "error", None)
-            message = error.message.strip() if error is not None else ""
-            out.failures[ev.step_key or "?"] = (message.splitlines() or [""])[0][:300]
+            out.failures[ev.step_key or "?"] = step_error_line(error)
         elif ev.event_type == DagsterEventType.RUN_START:
             run_start = at
         elif ev.event_type in ends:

@@ -173,3 +173,21 @@ def test_cli_build_shows_no_dagster_api_notices(built: DataPaths) -> None:
     for notice in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
         assert notice not in result.stderr + result.stdout
     assert "[1/1]" in result.stdout and f"({PARTITIONS} partitions)" in result.stdout
+
+
+def test_a_failed_step_is_named_with_its_error_in_the_summary(built: DataPaths) -> None:
+    """A step that raises: the progress line and the summary name it with the first line
+    of its error (what to do), not the step alone."""
+    import duckdb
+
+    with duckdb.connect(str(built.warehouse)) as conn:
+        conn.execute("drop table mastered.customer")
+    out = StringIO()
+    report = build(built, select="key:mastered/account", out=out)
+    assert not report.ok and report.step_failures == ["mastered__account"]
+    said = "mastered.customer does not exist yet; build it before mastered.account"
+    assert report.step_errors["mastered__account"] == f"RuntimeError: {said} (its rules read it)"
+    assert f"step FAILED mastered__account: RuntimeError: {said}" in out.getvalue()
+    summary = StringIO()
+    print_summary(report, built, out=summary)
+    assert f"  FAILED step mastered__account: RuntimeError: {said}" in summary.getvalue()

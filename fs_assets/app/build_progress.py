@@ -16,10 +16,13 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import dagster as dg
 from dagster import DagsterEventType, DagsterInstance
+
+if TYPE_CHECKING:
+    from dagster._utils.error import SerializableErrorInfo
 
 
 @dataclass
@@ -33,6 +36,7 @@ class BuildReport:
     checks_passed: list[str] = field(default_factory=list)
     checks_failed: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
     step_failures: list[str] = field(default_factory=list)
+    step_errors: dict[str, str] = field(default_factory=dict)  # step -> its error's first line
     lineage: list[str] = field(default_factory=list)  # one line per run: where events went
     lineage_events: int = 0  # delivered without failure, over all runs
     lineage_notes: list[str] = field(default_factory=list)  # failed or skipped deliveries
@@ -68,6 +72,16 @@ QUARANTINE_COUNTS = ("rejected_rows", "pending_corrections", "keys_with_pending_
 # Dagster's notices about its own API maturity (beta, preview, superseded parameters):
 # they concern the project's code, not the person running a build.
 DAGSTER_NOTICES = (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning)
+
+
+def step_error_line(error: SerializableErrorInfo | None, limit: int = 300) -> str:
+    """What a failed step's own code raised (Dagster wraps it: the innermost cause), its
+    first non-empty line cut at `limit` characters: what a summary shows (the whole
+    trace is in the run's event log)."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    lines = [line.strip() for line in (error.message if error else "").splitlines()]
+    return next((line[:limit] for line in lines if line), "")
 
 
 @contextmanager
@@ -173,8 +187,12 @@ class BuildProgress:
                 seen = f": {ev.description}" if ev.description else ""
                 self._note(f"check {word} ({severity}) {name}{seen}")
         else:
-            self.report.step_failures.append(event.step_key or "?")
-            self._note(f"step FAILED {event.step_key}")
+            step = event.step_key or "?"
+            said = step_error_line(getattr(event.event_specific_data, "error", None))
+            self.report.step_failures.append(step)
+            if said:
+                self.report.step_errors[step] = said
+            self._note(f"step FAILED {step}" + (f": {said}" if said else ""))
 
     def _quarantine_counts(self, name: str, event) -> None:
         """Keep the rejected and pending-correction counts a mastered asset reported."""
@@ -254,5 +272,6 @@ def print_summary(report: BuildReport, items: dict[str, int], out: TextIO = sys.
                 f"corrections of {c['keys_with_pending_correction']} keys\n"
             )
     for step in report.step_failures:
-        out.write(f"  FAILED step {step}\n")
+        said = report.step_errors.get(step)
+        out.write(f"  FAILED step {step}" + (f": {said}" if said else "") + "\n")
     out.write("dagster runs:\n" + "".join(f"  {run_id}\n" for run_id in report.run_ids))

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -109,6 +111,37 @@ def test_the_cluster_starts_registered_and_stops_whatever_happens() -> None:
         raise RuntimeError("the block failed")
     assert not any(_running(pid) for pid in pids)
     assert not folder.exists()
+
+
+# A process that starts the cluster, prints its JVMs' pids and waits to be terminated.
+HOLDER = """
+import sys, time
+from fs_assets.engines.spark_cluster import standalone_cluster
+with standalone_cluster() as running:
+    print(" ".join(map(str, running.pids)), running.folder, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_terminated_holder_stops_the_cluster() -> None:
+    """SIGTERM to the process that holds the cluster (a `timeout`, a scheduler) kills the
+    master and the workers and removes the folder: they do not outlive it."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        line = holder.stdout.readline()
+        assert line, f"the cluster did not start (exit {holder.poll()})"
+        *pids, folder = line.split()
+        assert len(pids) == 3 and all(_running(int(p)) for p in pids)
+        holder.terminate()
+        assert holder.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        holder.kill()
+    assert not any(_running(int(p)) for p in pids)
+    assert not Path(folder).exists()
 
 
 def _plain_readers(spark, duck: duckdb.DuckDBPyConnection, folder: Path) -> int:

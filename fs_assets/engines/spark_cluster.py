@@ -5,7 +5,8 @@ cluster, not `local[N]`; this is their one copy of starting and stopping it. The
 processes come from the pyspark package's own launcher (`bin/spark-class`, Java 17
 only), each in a session of its own so that killing its process group also kills the
 executors a worker launched. `standalone_cluster` returns once the master's JSON page
-lists every worker alive and stops every process when its block ends, however it ends.
+lists every worker alive and stops every process when its block ends, however it ends
+(SIGTERM included).
 Logs, the workers' work dirs and the executors' scratch space live in the folder given
 (a temporary one by default), never in the checkout.
 """
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -140,6 +142,21 @@ def _stop(procs: dict[str, subprocess.Popen]) -> None:
         proc.wait(timeout=STOP_TIMEOUT_S)
 
 
+def _exit_on_terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_on_terminate(stack: ExitStack) -> None:
+    """While the block is open, SIGTERM (a `timeout`, a scheduler stopping the job) ends
+    it as an exception does, so the processes are killed: Python's default for SIGTERM
+    ends the process without unwinding, and the JVMs would outlive it, holding their
+    ports and memory. Only the main thread may set a handler; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_terminate)
+    stack.callback(signal.signal, signal.SIGTERM, previous or signal.SIG_DFL)
+
+
 @contextmanager
 def standalone_cluster(
     folder: Path | None = None,
@@ -155,6 +172,7 @@ def standalone_cluster(
         env = {**os.environ, "SPARK_LOCAL_IP": HOST, "SPARK_LOCAL_DIRS": str(work / "local")}
         procs: dict[str, subprocess.Popen] = {}
         stack.callback(_stop, procs)
+        _stop_on_terminate(stack)
 
         def start(name: str, *args: str) -> None:
             with (work / f"{name}.log").open("wb") as log:

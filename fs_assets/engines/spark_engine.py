@@ -84,6 +84,7 @@ class SparkEngine:
             yield self._on(conn)
 
     def _on(self, control: duckdb.DuckDBPyConnection) -> SparkWarehouse:
+        """The warehouse over `control` (the ledger), on the session started once."""
         if self._session is None:
             self._session = build_session(self.spark_master, conf=self.conf)
         return SparkWarehouse(self._session, self.root, control, self.retention_s)

@@ -9,7 +9,9 @@ mtime, so a restarted daemon, a repeated tick or a second sensor instance never 
 the same file twice; and the raw asset's ledger makes re-reading a known file a no-op
 anyway. A file that changes after it was requested (it should not: landed files are
 immutable) gets a new fingerprint and is requested again; the merge rule keeps that from
-double counting.
+double counting. A request stays pending until its run ends; a run that ended without
+success (killed, cancelled, failed) has its files requested again, up to a limit
+(sensors/landing_retry.py).
 
 A stable file whose bytes `meta.ingest_ledger` already records as ingested (the build
 read it, or an earlier run) is remembered as known and requests nothing: opening the UI on
@@ -27,6 +29,7 @@ Downstream assets follow through declarative automation (see fs_assets/defs/auto
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -39,12 +42,16 @@ from fs_assets.model.entities import ENTITY_NAMES
 from fs_assets.transforms.landing_files import list_landing, sha256_of
 from resources.landing_zone import LandingZoneResource
 from resources.warehouse import WarehouseResource
+from sensors.landing_retry import follow_pending, record_request
 from sensors.ledger import WarehouseBusy, ingested_digests
 
 DONE_SUFFIX = ".done"
 # Cursor maps of files dealt with, path -> [size, mtime_ns]: a run was requested for it,
-# or its bytes were already in the ledger.
-HANDLED = ("requested", "known")
+# its bytes were already in the ledger, or its runs kept ending without success.
+HANDLED = ("requested", "known", "given_up")
+# Cursor maps kept as they are from tick to tick (sensors/landing_retry.py): requests whose
+# run has not ended, by run key; files' attempts so far.
+FOLLOWED = ("pending", "attempts")
 # Entity -> its landing folder: the model's entities, then the sources' (mapping files).
 FOLDERS = {**{e: e for e in ENTITY_NAMES}, **{e.name: e.folder for e in SOURCE_ENTITIES}}
 
@@ -69,6 +76,14 @@ def run_key(entity: str, files: dict[str, Fingerprint]) -> str:
     return f"{entity}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 
+def load_cursor(text: str | None) -> dict:
+    """The stored cursor with every map present (older cursors lack the newer ones)."""
+    cursor = json.loads(text) if text else {}
+    for name in ("seen", *HANDLED, *FOLLOWED):
+        cursor.setdefault(name, {})
+    return cursor
+
+
 def evaluate_landing(
     root: Path, cursor: dict
 ) -> tuple[dict[str, dict[str, Fingerprint]], dict, dict[str, int]]:
@@ -78,7 +93,7 @@ def evaluate_landing(
     file whose ledger lookup had to wait is still stable on the next tick.
     """
     seen: dict[str, list[int]] = cursor.get("seen", {})
-    handled = {**cursor.get("known", {}), **cursor.get("requested", {})}
+    handled = {p: fp for name in HANDLED for p, fp in cursor.get(name, {}).items()}
     ready: dict[str, dict[str, Fingerprint]] = {}
     settling: dict[str, int] = {}
     next_seen: dict[str, list[int]] = {}
@@ -106,6 +121,12 @@ def evaluate_landing(
             name: {p: r for p, r in cursor.get(name, {}).items() if Path(p).exists()}
             for name in HANDLED
         },
+        "pending": {
+            key: entry
+            for key, entry in cursor.get("pending", {}).items()
+            if any(Path(p).exists() for p in entry["files"])
+        },
+        "attempts": {p: n for p, n in cursor.get("attempts", {}).items() if Path(p).exists()},
     }
     return ready, next_cursor, settling
 
@@ -154,10 +175,16 @@ def landing_sensor(
     landing: LandingZoneResource,
     warehouse: WarehouseResource,
 ) -> dg.SensorResult:
-    cursor = json.loads(context.cursor) if context.cursor else {}
+    cursor = load_cursor(context.cursor)
+    now = time.time()
+    followed = follow_pending(context.instance, cursor, now)
+    for line in followed.released:
+        context.log.warning(f"requested again: {line}")
+    for line in followed.given_up:
+        context.log.error(line)
     ready, next_cursor, settling = evaluate_landing(landing.root, cursor)
     requests = []
-    skipped: list[str] = []
+    skipped: list[str] = [f"given up: {line}" for line in followed.given_up]
     for entity, files in ready.items():
         try:
             known, new = split_known(warehouse.path, entity, files)
@@ -170,10 +197,13 @@ def landing_sensor(
         if not new:
             continue
         mark_handled(next_cursor, "requested", new)
+        key = record_request(
+            next_cursor, run_key(entity, new), {p: fp.as_list() for p, fp in new.items()}, now
+        )
         context.log.info(f"{entity}: {len(new)} new file(s): {[Path(p).name for p in new]}")
         requests.append(
             dg.RunRequest(
-                run_key=run_key(entity, new),
+                run_key=key,
                 asset_selection=[raw_key(entity)],
                 tags={"fs-accelerator/landing-files": str(len(new))},
             )

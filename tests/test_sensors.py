@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,10 +11,14 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
+from asset_checks.integrity_checks import LANDING_CHECKS
+from fs_assets.defs.raw import RAW_ASSETS
+from fs_assets.model.keys import LEDGER
 from fs_assets.model.paths import DataPaths
-from resources import LandingZoneResource, WarehouseResource
+from resources import LandingZoneResource, WarehouseResource, default_resources
 from sensors import (
     ALL_SENSORS,
     AUTOMATION_INTERVAL_ENV,
@@ -23,11 +28,17 @@ from sensors import (
     automation_sensor,
     automation_target,
 )
+from sensors.landing_retry import LOST_AFTER_S, MAX_ATTEMPTS
 from sensors.landing_sensor import landing_sensor
 
 
-def tick(paths: DataPaths, cursor: str | None) -> dg.SensorResult:
-    with dg.DagsterInstance.ephemeral() as instance:
+def tick(
+    paths: DataPaths, cursor: str | None, instance: dg.DagsterInstance | None = None
+) -> dg.SensorResult:
+    """One evaluation of the landing sensor (on a fresh instance unless one is given)."""
+    with contextlib.ExitStack() as stack:
+        if instance is None:
+            instance = stack.enter_context(dg.DagsterInstance.ephemeral())
         context = dg.build_sensor_context(
             instance=instance,
             cursor=cursor,
@@ -239,3 +250,93 @@ def test_automation_leaves_a_fresh_build_alone(built: DataPaths) -> None:
     with dg.DagsterInstance.get() as instance:
         after_raw, _ = requested_by_automation(instance, cursor)
     assert {"mastered/customer", "marts/cross_sell"} <= after_raw
+
+
+def run_as_sensor_would(
+    home: DataPaths, instance: dg.DagsterInstance, request: dg.RunRequest, fail: bool = False
+) -> dg.ExecuteInProcessResult:
+    """The requested raw.customer run, executed in process under the request's run key.
+
+    `fail`: its warehouse is a folder it cannot open, so it fails before reading a file.
+    """
+    resources = default_resources(str(home.home))
+    if fail:
+        broken = DataPaths(home.home.parent / "broken_home")
+        broken.warehouse.mkdir(parents=True, exist_ok=True)
+        resources["warehouse"] = WarehouseResource(home=str(broken.home))
+    return dg.materialize(
+        [RAW_ASSETS[0], LANDING_CHECKS[0]],
+        instance=instance,
+        resources=resources,
+        tags={"dagster/run_key": request.run_key, "dagster/sensor_name": "landing_sensor"},
+        raise_on_error=False,
+    )
+
+
+def ledger_files(home: DataPaths) -> list[str]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as conn:
+        return [r[0] for r in conn.execute(f"select file_name from {LEDGER}").fetchall()]
+
+
+def test_a_run_that_ended_without_ingesting_has_its_file_requested_again(
+    home: DataPaths, one_file: Path
+) -> None:
+    """The run dies before it reads the file (here: the warehouse cannot be opened): the
+    next tick asks again under a new run key; once a run succeeds, the sensor is quiet."""
+    one_file.with_name(one_file.name + ".done").touch()
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = tick(home, None, instance)
+        [request] = first.run_requests
+        waiting = tick(home, first.cursor, instance)  # no run yet: nothing asked again
+        assert not waiting.run_requests
+        assert not run_as_sensor_would(home, instance, request, fail=True).success
+        again = tick(home, waiting.cursor, instance)
+        [retry] = again.run_requests
+        assert retry.run_key != request.run_key
+        assert retry.asset_selection == request.asset_selection
+        assert not tick(home, again.cursor, instance).run_requests  # pending, not doubled
+        assert run_as_sensor_would(home, instance, retry).success
+        assert ledger_files(home) == [one_file.name]
+        done = tick(home, again.cursor, instance)
+        assert not done.run_requests
+        cursor = json.loads(done.cursor)
+        assert not cursor["pending"] and not cursor["attempts"]
+        assert list(cursor["requested"]) == [str(one_file)]
+
+
+def test_a_request_whose_run_never_appeared_is_made_again(home: DataPaths, one_file: Path) -> None:
+    one_file.with_name(one_file.name + ".done").touch()
+    first = tick(home, None)
+    cursor = json.loads(first.cursor)
+    [entry] = cursor["pending"].values()
+    entry["at"] -= LOST_AFTER_S + 1
+    again = tick(home, json.dumps(cursor))
+    assert len(again.run_requests) == 1
+    assert again.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_a_file_whose_runs_keep_failing_is_given_up_until_it_changes(
+    home: DataPaths, one_file: Path
+) -> None:
+    one_file.with_name(one_file.name + ".done").touch()
+    keys = []
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = tick(home, None, instance)
+        for _ in range(MAX_ATTEMPTS):
+            [request] = result.run_requests
+            keys.append(request.run_key)
+            assert not run_as_sensor_would(home, instance, request, fail=True).success
+            result = tick(home, result.cursor, instance)
+        assert not result.run_requests
+        assert "given up" in result.skip_reason.skip_message
+        assert "touch the file" in result.skip_reason.skip_message
+        assert len(set(keys)) == MAX_ATTEMPTS
+        quiet = tick(home, result.cursor, instance)
+        assert not quiet.run_requests
+        assert str(one_file) in json.loads(quiet.cursor)["given_up"]
+        one_file.touch()
+        os.utime(one_file, ns=(10**18, 10**18))
+        fresh = tick(home, quiet.cursor, instance)
+        [request] = fresh.run_requests
+        assert request.run_key not in keys
+        assert run_as_sensor_would(home, instance, request).success

@@ -28,14 +28,17 @@ from dagster._core.events import (
     EngineEventData,
 )
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 from dagster_dev import Dagster, running_dagster_dev, wait_for
 
 from fs_assets.definitions import defs
 from fs_assets.lineage.emitter import EVENTS_FILE
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms.duckdb_file import connect_with_retry
 from resources.lineage_sink import LineageSinkResource
 from resources.warehouse import WAREHOUSE_POOL
 from sensors import ALL_SENSORS
+from sensors.landing_retry import RETRY_SUFFIX
 from sensors.recovery import pid_alive, run_process
 from sensors.recovery_sensor import RECOVERY_INTERVAL_S, recovery_sensor
 
@@ -274,3 +277,65 @@ def test_daemon_recovers_a_run_killed_with_dagster_dev(built: DataPaths, tmp_pat
             wait_for("the next run to end", lambda: _status(instance, next_run) in finished, 300)
             assert _status(instance, next_run) == DagsterRunStatus.SUCCESS
             assert _holders(instance) == set()
+
+
+def _landing_runs(instance: DagsterInstance) -> list[DagsterRun]:
+    """The landing sensor's runs, oldest first."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={SENSOR_NAME_TAG: "landing_sensor"}))
+    return sorted(runs, key=lambda run: instance.get_run_record_by_id(run.run_id).create_timestamp)
+
+
+def _in_ledger(paths: DataPaths, name: str) -> bool:
+    conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)
+    try:
+        (count,) = conn.execute(
+            "select count(*) from meta.ingest_ledger where file_name = ? and status = 'ingested'",
+            [name],
+        ).fetchone()
+    finally:
+        conn.close()
+    return count == 1
+
+
+@pytest.mark.slow
+def test_a_landed_file_whose_run_was_killed_is_requested_again(
+    built: DataPaths, tmp_path: Path
+) -> None:
+    """What a CI run showed: the landing sensor's run for a new file waits for the
+    warehouse slot and its worker dies there. That run is failed, and the sensor requests
+    the file again (a new run key), which lands it once the slot is free; nobody clicks."""
+    paths = built
+    archived = tmp_path / "archived_landing"
+    shutil.move(paths.landing, archived)
+    (paths.landing / "customer").mkdir(parents=True)
+    source = sorted((archived / "customer").glob("*.csv"))[0]
+    landed = paths.landing / "customer" / "late 'copy' [1].csv"
+    blocker = f"another-writer-{uuid.uuid4()}"
+    log = tmp_path / "dagster_dev.log"
+    with DagsterInstance.get() as instance:
+        _hold_slot(instance, blocker)  # the one warehouse slot is taken by another writer
+        with running_dagster_dev(paths, log):
+            landed.write_bytes(source.read_bytes() + b"\n")  # new bytes, known rows
+            landed.with_name(landed.name + ".done").touch()
+            first = wait_for("the sensor's run", lambda: _landing_runs(instance), 120)[0]
+            pid = wait_for("its worker's pid", lambda: _worker_pid(instance, first.run_id), 120)
+            os.kill(pid, signal.SIGKILL)
+            ended = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+            wait_for(
+                "the killed run to be failed",
+                lambda: _status(instance, first.run_id) in ended,
+                RECOVERED_WITHIN_S,
+            )
+            assert not _in_ledger(paths, landed.name)
+            instance.event_log_storage.free_concurrency_slots_for_run(blocker)
+            wait_for("the file in the ledger", lambda: _in_ledger(paths, landed.name), 300)
+            runs = _landing_runs(instance)
+            assert [run.tags[RUN_KEY_TAG] for run in runs] == [
+                first.tags[RUN_KEY_TAG],
+                f"{first.tags[RUN_KEY_TAG]}{RETRY_SUFFIX}1",
+            ]
+            wait_for(
+                "the retry to succeed",
+                lambda: _status(instance, runs[1].run_id) == DagsterRunStatus.SUCCESS,
+                120,
+            )

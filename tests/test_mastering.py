@@ -598,3 +598,52 @@ def test_ranked_from_the_kept_multi_version_keys_equals_the_inline_grouping(
         f"select count(*) from ({ranked_sql(ent, MULTI)}) where _nth > 1"
     ).fetchone()[0]
     assert older == 3  # one older version of each of the three keys: the window ran
+
+
+def test_a_build_cut_into_key_passes_writes_what_one_pass_writes(
+    mastered_refs, small_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above PASS_VERSIONS raw versions a build evaluates the keys in hash parts, one after
+    the other in its transaction. Every table, and every count the build reports, equal a
+    one-pass build's, full and incremental, with pending corrections and late versions."""
+    import random
+
+    from fs_assets.transforms import mastering
+
+    rng = random.Random(5)
+    ent = ENTITIES["customer"]
+    rows = first_rows(small_landing, ent, 30)
+    for batch in range(3):
+        changes = [
+            dict(
+                row,
+                cibil_score=rng.choice(["720", "801", "12"]),
+                modified_at=f"20{rng.choice([19, 25])}-0{rng.randint(1, 9)}-1{batch} 00:00:00",
+            )
+            for row in rng.sample(rows, 12)
+        ]
+        ingest_file(mastered_refs, ent, _write(tmp_path / f"p{batch}.csv", ent, changes))
+    one_pass = build_mastered(mastered_refs, ent, full_refresh=True)
+    expected = _snapshot(mastered_refs)
+    assert expected["quarantine.customer_pending_corrections"]
+    monkeypatch.setattr(mastering, "PASS_VERSIONS", 7)
+    passes = mastering.key_passes(
+        mastered_refs.execute("select count(*) from raw.customer").fetchone()[0]
+    )
+    assert passes > 3
+    split = build_mastered(mastered_refs, ent, full_refresh=True)
+    assert _snapshot(mastered_refs) == expected
+    assert split == one_pass
+    # an incremental build over more keys than one pass holds
+    later = [dict(r, cibil_score="12", modified_at="2026-01-01 00:00:00") for r in rows[:20]]
+    ingest_file(mastered_refs, ent, _write(tmp_path / "later.csv", ent, later))
+    incremental = build_mastered(mastered_refs, ent)
+    assert (incremental.mode, incremental.keys_evaluated, incremental.pending_rows) == (
+        "incremental",
+        20,
+        20,
+    )
+    after = _snapshot(mastered_refs)
+    monkeypatch.setattr(mastering, "PASS_VERSIONS", 10**9)
+    assert build_mastered(mastered_refs, ent, full_refresh=True).mode == "full"
+    assert _snapshot(mastered_refs) == after

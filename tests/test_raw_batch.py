@@ -150,6 +150,33 @@ def test_files_without_conflicts_are_read_by_one_statement(
     ]
 
 
+def test_batches_of_bounded_size_land_what_one_batch_lands(
+    small_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a byte bound below the files' total, consecutive batches are merged one after
+    the other (a later one finds the earlier one's versions in raw): same rows, same
+    ledger, same outcomes as file by file, and no batch over the bound but a lone file."""
+    files = [p for p in mixed_files(tmp_path / "landing", small_landing) if p.name != "c.csv"]
+    one_by_one = fresh_db(tmp_path / "files.duckdb")
+    expected = [ingest_file(one_by_one, CUSTOMER, p) for p in files]
+    sizes = {p: p.stat().st_size for p in files}
+    bound = sizes[files[0]] + sizes[files[1]] - 1  # a.csv and b.csv cannot share a batch
+    reads: list[list[Path]] = []
+    relation_sql = duckdb_engine.relation_sql
+    monkeypatch.setattr(
+        duckdb_engine,
+        "relation_sql",
+        lambda layout, paths: reads.append(list(paths)) or relation_sql(layout, paths),
+    )
+    monkeypatch.setattr(duckdb_engine, "BATCH_MAX_BYTES", bound)
+    batched = fresh_db(tmp_path / "batch.duckdb")
+    got = ingest_files(batched, CUSTOMER, files)
+    assert [[p.name for p in r] for r in reads] == [["a.csv"], ["b.csv", "d.csv", "e.csv"]]
+    assert all(len(r) == 1 or sum(sizes[p] for p in r) <= bound for r in reads)
+    assert got == expected
+    assert snapshot(batched) == snapshot(one_by_one)
+
+
 def test_a_bad_file_in_a_batch_is_rejected_alone(small_landing: Path, tmp_path: Path) -> None:
     header, rows = customer_rows(small_landing)
     folder = tmp_path / "landing"

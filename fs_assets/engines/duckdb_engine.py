@@ -1,10 +1,11 @@
 """The DuckDB engine: the raw, mastered and regional steps on the warehouse's DuckDB file.
 
 Each call opens the file for one unit of work (`duckdb_file.open_file`: waits for another
-process's lock, explains disk and memory errors) and closes it. Ingest merges every new
-file of an entity in one statement where it can (the batch SQL of `raw_history`), file by
-file when that fails; mastering is incremental (`mastering.build_mastered`); partitions
-are written by `regional.write_partitions`, table and Hive Parquet in one step.
+process's lock, explains disk and memory errors) and closes it. Ingest merges the new
+files of an entity in one statement per batch of bounded size (the batch SQL of
+`raw_history`), file by file when that fails; mastering is incremental
+(`mastering.build_mastered`); partitions are written by `regional.write_partitions`,
+table and Hive Parquet in one step.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ if TYPE_CHECKING:
 
 
 _TEMP_TABLES = ("_stage_rows", "_files", "_held", "_fresh")
+# At most this many bytes of landing files are merged by one statement, in one
+# transaction; more new files are merged in consecutive batches of this size. The stage
+# holds every row of its batch: at 10M customers (100 transaction files, 14 GB of CSV) one
+# statement staged all 100M rows and spilled 20 GB under a 4 GB memory limit. A 1 GiB
+# batch stages about 7M transactions, which fits that limit.
+BATCH_MAX_BYTES = 1 << 30
 # The batch's files, one row each. The staged rows keep only their file's order (`_ord`);
 # `_stage`, what the batch SQL reads, is a view joining them to their file's path, time
 # and ingest id, so the stage does not hold those per row: at 1M customers (10M
@@ -178,10 +185,11 @@ def ingest_files(
 
     Files already in the ledger are skipped (or recorded as duplicates), symlinks and
     files whose header, bytes or types are wrong are rejected, one by one. The others are
-    merged in one transaction per layout, read by one statement: all their rows and
-    ledger rows, or none. When that statement fails (a file with bad quoting) or two files
-    deliver one version with different contents, the files are merged one by one, so a
-    bad file is rejected alone and the good ones land. Never raises for bad input.
+    merged in one transaction per layout and batch of at most BATCH_MAX_BYTES, read by
+    one statement: all their rows and ledger rows, or none. When that statement fails (a
+    file with bad quoting) or two files deliver one version with different contents, the
+    files are merged one by one, so a bad file is rejected alone and the good ones land.
+    Never raises for bad input.
     """
     ensure_tables(conn, ent)
     plan = plan_ingest(conn, ent, paths, run_id)
@@ -189,6 +197,7 @@ def ingest_files(
         plan,
         lambda files: _merge(conn, ent, files, run_id),
         lambda f, err: reject_file(conn, ent, f.path, f.sha, f.now, err, run_id),
+        max_bytes=BATCH_MAX_BYTES,
     )
     for index in plan.twins:  # its twin is in the ledger now: a duplicate, or read again
         outcomes[index] = ingest_files(conn, ent, [paths[index]], run_id)[0]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 
 import duckdb
@@ -80,14 +81,33 @@ LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
 # The mastering transformation, written once (DuckDB SQL; the Spark engine transpiles it).
 
 
-def versions_sql(ent: Entity, keys_table: str | None = None) -> str:
-    """Every raw version (of the keys in `keys_table`): each one is evaluated."""
+def versions_sql(
+    ent: Entity, keys_table: str | None = None, part: tuple[int, int] | None = None
+) -> str:
+    """Every raw version (of the keys in `keys_table`): each one is evaluated.
+
+    `part` (i, n): only the keys whose hash falls in the i-th of n parts (`key_passes`).
+    """
     raw = raw_table(ent)
+    key = q(ent.key)
     names = ", ".join(f"r.{c}" for c in (*(q(c) for c in ent.column_names), *AUDIT_COLUMNS))
+    where = f" where hash(r.{key}) % {part[1]} = {part[0]}" if part and part[1] > 1 else ""
     if keys_table:
-        key = q(ent.key)
-        return f"(select {names} from {raw} r semi join {keys_table} k on r.{key} = k.{key})"
-    return f"(select {names} from {raw} r)"
+        return f"(select {names} from {raw} r semi join {keys_table} k on r.{key} = k.{key}{where})"
+    return f"(select {names} from {raw} r{where})"
+
+
+# At most about this many raw versions are evaluated and ranked at once. Every rule and
+# the ranking are per key, so a build over more versions is cut into passes by a hash of
+# the key, each pass a complete build of its keys, all in one transaction. One pass at 1M
+# customers (10M transactions); at 10M (100M transactions) one pass staged every version
+# and spilled 23 GB under a 4 GB memory limit.
+PASS_VERSIONS = 12_000_000
+
+
+def key_passes(versions: int) -> int:
+    """How many hash parts of the keys a build over `versions` raw versions takes."""
+    return max(1, -(-versions // PASS_VERSIONS))
 
 
 def evaluated_sql(
@@ -460,6 +480,47 @@ def _record_changes(
     )
 
 
+def _outputs(ent: Entity, now: dt.datetime) -> tuple[tuple[str, str, list[object]], ...]:
+    """Each table a build writes, the select of its rows from `_ranked`, its parameters."""
+    return (
+        (mastered_table(ent), mastered_select_sql(ent), []),
+        (rejects_table(ent), rejects_select_sql(ent), [now]),
+        (pending_table(ent), pending_select_sql(ent), [now]),
+        (past_versions_table(ent), past_versions_select_sql(ent), []),
+        (superseded_table(ent), superseded_select_sql(ent), [now]),
+    )
+
+
+def _output_tables(ent: Entity) -> list[str]:
+    return [table for table, _, _ in _outputs(ent, dt.datetime.min)]
+
+
+def _master_pass(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    source: str,
+    reporting_currency: str,
+    now: dt.datetime,
+    append: bool,
+) -> int:
+    """Evaluate and rank the versions of `source`, then write their rows to every output
+    table (appended, or the tables created from them); the mastered rows appended.
+    `_ranked` and `_invalid` stay for the pass's counts."""
+    evaluated, params = evaluated_sql(ent, source, reporting_currency)
+    conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
+    conn.execute(f"create or replace temp table {MULTI} as {multi_sql(ent)}")
+    conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent, MULTI)}")
+    conn.execute(f"create or replace temp table {INVALID} as {INVALID_SQL}")
+    written = 0
+    for table, select, args in _outputs(ent, now):
+        if not append:
+            conn.execute(f"create or replace table {table} as {select}", args)
+            continue
+        inserted = conn.execute(f"insert into {table} {select}", args).fetchone()[0]
+        written = inserted if table == mastered_table(ent) else written
+    return written
+
+
 def build_mastered(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
@@ -517,32 +578,27 @@ def build_mastered(
                 f"create or replace temp table _was as select {key} from {mastered_table(ent)} "
                 f"where {key} in (select {key} from _keys)"
             )
-        source = versions_sql(ent, "_keys" if incremental else None)
-        evaluated, params = evaluated_sql(ent, source, reporting_currency)
-        conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
-        conn.execute(f"create or replace temp table {MULTI} as {multi_sql(ent)}")
-        conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent, MULTI)}")
-        conn.execute(f"create or replace temp table {INVALID} as {INVALID_SQL}")
-        outputs = (
-            (mastered_table(ent), mastered_select_sql(ent), []),
-            (rejects_table(ent), rejects_select_sql(ent), [now]),
-            (pending_table(ent), pending_select_sql(ent), [now]),
-            (past_versions_table(ent), past_versions_select_sql(ent), []),
-            (superseded_table(ent), superseded_select_sql(ent), [now]),
-        )
-        written = 0
+        keys_table = "_keys" if incremental else None
+        sized = "_keys" if incremental else raw_table(ent)
+        passes = key_passes(conn.execute(f"select count(*) from {sized}").fetchone()[0])
         before = table_counts(conn, ent) if incremental else None
-        for table, select, args in outputs:
-            if incremental:
+        if incremental:
+            for table in _output_tables(ent):
                 conn.execute(f"delete from {table} where {key} in (select {key} from _keys)")
-                inserted = conn.execute(f"insert into {table} {select}", args).fetchone()[0]
-                written = inserted if table == mastered_table(ent) else written
-            else:
-                conn.execute(f"create or replace table {table} as {select}", args)
+        written, counts, failures = 0, [0] * 7, Counter[str]()
+        for part in range(passes):
+            source = versions_sql(ent, keys_table, (part, passes))
+            inserted = _master_pass(
+                conn, ent, source, reporting_currency, now, part > 0 or incremental
+            )
+            written += inserted if incremental else 0  # a full build records none
+            counts = [
+                a + b
+                for a, b in zip(counts, conn.execute(EVALUATED_COUNTS_SQL).fetchone(), strict=True)
+            ]
+            failures.update(dict(conn.execute(RULE_FAILURES_SQL).fetchall()))
         if not incremental:
             _replace_history_view(conn, ent)
-        counts = conn.execute(EVALUATED_COUNTS_SQL).fetchone()
-        failures = dict(conn.execute(RULE_FAILURES_SQL).fetchall())
         base_build = state[0] if state else 0
         build_id = base_build + 1
         conn.execute(
@@ -570,4 +626,5 @@ def build_mastered(
         temps = [INVALID, MULTI, "_evaluated", "_keys", "_was"]
         for temp in [*temps, *map(changed_keys_table, referenced_entities(ent))]:
             conn.execute(f"drop table if exists {temp}")
-    return MasterStats("incremental" if incremental else "full", *counts, failures)
+    mode = "incremental" if incremental else "full"
+    return MasterStats(mode, *counts, dict(sorted(failures.items())))

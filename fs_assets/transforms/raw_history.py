@@ -2,7 +2,8 @@
 
 Engine-neutral builders and the ingest ledger, used by both engines: the DuckDB engine
 (`engines/duckdb_engine.py`) reads the new files of an entity by one statement and merges
-them in one transaction (per layout), file by file when that statement fails; the Spark
+them in one transaction (per layout, and per batch of bounded size), file by file when
+that statement fails; the Spark
 engine (`engines/spark_ingest.py`) does the same, one Spark job per layout. The seed's merge rule
 `old.key = new.key AND old.modified_at = new.modified_at WHEN NOT MATCHED THEN INSERT *`
 is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger of
@@ -337,16 +338,40 @@ def plan_ingest(
     return plan
 
 
+def bounded_batches(files: list[PendingFile], max_bytes: int | None) -> list[list[PendingFile]]:
+    """`files` (in landing order) cut into consecutive batches of at most `max_bytes` of
+    landing files each (a larger file is a batch alone); None: one batch.
+
+    Consecutive, so merging the batches one after the other gives each file the outcome
+    it has in one batch: a later batch finds the earlier one's versions in raw.
+    """
+    if max_bytes is None:
+        return [files]
+    batches: list[list[PendingFile]] = []
+    size = 0
+    for f in files:
+        file_size = f.path.stat().st_size
+        if batches and size + file_size <= max_bytes:
+            batches[-1].append(f)
+            size += file_size
+        else:
+            batches.append([f])
+            size = file_size
+    return batches
+
+
 def merge_planned(
     plan: IngestPlan,
     merge: Callable[[list[PendingFile]], dict[int, IngestOutcome]],
     reject: Callable[[PendingFile, LandingFileError], IngestOutcome],
     after_group: Callable[[], None] = lambda: None,
+    max_bytes: int | None = None,
 ) -> dict[int, IngestOutcome]:
-    """Both engines' merge of a plan's groups: each layout's files by one `merge` call; when
-    it raises `BatchFallback` (a file with bad quoting, two files delivering one version
-    with different contents), file by file, so a bad file is rejected alone (`reject`) and
-    the good ones land. `after_group` runs after each group (Spark lists its batches)."""
+    """Both engines' merge of a plan's groups: each layout's files by one `merge` call per
+    batch of at most `max_bytes` (`bounded_batches`); when it raises `BatchFallback` (a
+    file with bad quoting, two files delivering one version with different contents), file
+    by file, so a bad file is rejected alone (`reject`) and the good ones land.
+    `after_group` runs after each batch (Spark lists its batches)."""
 
     def one(f: PendingFile) -> IngestOutcome:
         try:
@@ -355,7 +380,8 @@ def merge_planned(
             return reject(f, err)
 
     outcomes = plan.outcomes
-    for files in plan.groups.values():
+    batches = [b for group in plan.groups.values() for b in bounded_batches(group, max_bytes)]
+    for files in batches:
         try:
             outcomes.update(merge(files) if len(files) > 1 else {files[0].index: one(files[0])})
         except BatchFallback:

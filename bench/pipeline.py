@@ -67,7 +67,7 @@ class RunTimes:
 def run_times(run_id: str) -> RunTimes:
     from dagster import DagsterEventType, DagsterInstance
 
-    from fs_assets.app.build_progress import step_error_line
+    from fs_assets.app.build_progress import ERROR_LINE_LIMIT, step_error_line
 
     ends = (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE)
     out = RunTimes()
@@ -89,7 +89,7 @@ def run_times(run_id: str) -> RunTimes:
         elif ev.event_type in ends:
             run_end = at
             if ev.event_type == DagsterEventType.RUN_FAILURE:  # the run's own reason
-                out.failures.setdefault("(run)", (ev.message or "").strip()[:300])
+                out.failures.setdefault("(run)", (ev.message or "").strip()[:ERROR_LINE_LIMIT])
     # A step that started and never ended: its process died (killed, out of memory).
     for step in starts.keys() - out.steps.keys() - out.failures.keys():
         out.failures[step] = "started and never ended (its process died?)"

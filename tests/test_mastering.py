@@ -9,9 +9,11 @@ import duckdb
 import pytest
 
 from asset_checks.integrity_checks import reconciliation
+from fs_assets.catalog.scanner import list_tables
 from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.columns import Column, Entity
 from fs_assets.model.entities import ENTITIES
+from fs_assets.model.keys import BUILDING_PREFIX
 from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
 from fs_assets.transforms.mastering import (
     MULTI,
@@ -600,12 +602,23 @@ def test_ranked_from_the_kept_multi_version_keys_equals_the_inline_grouping(
     assert older == 3  # one older version of each of the three keys: the window ran
 
 
+def building_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    return [
+        name
+        for (name,) in conn.execute(
+            "select table_name from duckdb_tables() where starts_with(table_name, ?)",
+            [BUILDING_PREFIX],
+        ).fetchall()
+    ]
+
+
 def test_a_build_cut_into_key_passes_writes_what_one_pass_writes(
     mastered_refs, small_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Above PASS_VERSIONS raw versions a build evaluates the keys in hash parts, one after
-    the other in its transaction. Every table, and every count the build reports, equal a
-    one-pass build's, full and incremental, with pending corrections and late versions."""
+    the other (a full build commits each into building tables, then swaps them in). Every
+    table, and every count the build reports, equal a one-pass build's, full and
+    incremental, with pending corrections and late versions."""
     import random
 
     from fs_assets.transforms import mastering
@@ -634,6 +647,27 @@ def test_a_build_cut_into_key_passes_writes_what_one_pass_writes(
     split = build_mastered(mastered_refs, ent, full_refresh=True)
     assert _snapshot(mastered_refs) == expected
     assert split == one_pass
+    assert not building_tables(mastered_refs)
+    # A build in passes that dies after some passes committed: readers keep the previous
+    # tables, the catalog does not list the leftovers, and the next build succeeds.
+    real_pass, calls = mastering._master_pass, []
+
+    def dies_in_the_third_pass(*args: object, **kwargs: object) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("killed")
+        return real_pass(*args, **kwargs)
+
+    monkeypatch.setattr(mastering, "_master_pass", dies_in_the_third_pass)
+    with pytest.raises(RuntimeError, match="killed"):
+        build_mastered(mastered_refs, ent, full_refresh=True)
+    assert _snapshot(mastered_refs) == expected
+    assert building_tables(mastered_refs)
+    listed = {f"{s}.{t}" for s, t, _ in list_tables(mastered_refs)}
+    assert "mastered.customer" in listed and not any(BUILDING_PREFIX in n for n in listed)
+    monkeypatch.setattr(mastering, "_master_pass", real_pass)
+    assert build_mastered(mastered_refs, ent, full_refresh=True) == one_pass
+    assert _snapshot(mastered_refs) == expected and not building_tables(mastered_refs)
     # an incremental build over more keys than one pass holds
     later = [dict(r, cibil_score="12", modified_at="2026-01-01 00:00:00") for r in rows[:20]]
     ingest_file(mastered_refs, ent, _write(tmp_path / "later.csv", ent, later))

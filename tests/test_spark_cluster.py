@@ -88,9 +88,13 @@ def _running(pid: int) -> bool:
 def test_executor_pids_are_the_applications_executors() -> None:
     """An executor is found by its JVM class and its application id on the command line
     (the engines benchmark counts their memory); another application's is not."""
-    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    fake = subprocess.Popen([*sleeper, EXECUTOR_CLASS, "--app-id", "app-bench-1"])
+    sleeper = [sys.executable, "-c", "print('up', flush=True); import time; time.sleep(60)"]
+    fake = subprocess.Popen(
+        [*sleeper, EXECUTOR_CLASS, "--app-id", "app-bench-1"], stdout=subprocess.PIPE, text=True
+    )
     try:
+        # Until the child has exec'd, /proc shows the parent's command line (a CI failure).
+        assert fake.stdout is not None and fake.stdout.readline().strip() == "up"
         assert executor_pids("app-bench-1") == [fake.pid]
         assert executor_pids("app-bench-2") == []
     finally:

@@ -74,7 +74,11 @@ QUARANTINE_COUNTS = ("rejected_rows", "pending_corrections", "keys_with_pending_
 DAGSTER_NOTICES = (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning)
 
 
-def step_error_line(error: SerializableErrorInfo | None, limit: int = 300) -> str:
+# A summary's error line is cut here: the whole trace is in the run's event log.
+ERROR_LINE_LIMIT = 300
+
+
+def step_error_line(error: SerializableErrorInfo | None, limit: int = ERROR_LINE_LIMIT) -> str:
     """What a failed step's own code raised (Dagster wraps it: the innermost cause), its
     first non-empty line cut at `limit` characters: what a summary shows (the whole
     trace is in the run's event log)."""

@@ -53,7 +53,7 @@ from fs_assets.catalog.specs import (
 )
 from fs_assets.catalog.store import create_table, insert_rows
 from fs_assets.catalog.tables import DeclaredTable
-from fs_assets.model.keys import KeyPath
+from fs_assets.model.keys import BUILDING_PREFIX, KeyPath
 from fs_assets.model.rules import q
 
 # Schemas the scanner never reads: its own output, and DuckDB's system schemas.
@@ -208,13 +208,14 @@ class ScanResult:
 
 
 def list_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
-    """(schema, table, type) of every table and view of the open database, sorted."""
+    """(schema, table, type) of every table and view of the open database, sorted (not a
+    killed mastering build's leftovers, BUILDING_PREFIX)."""
     placeholders = ", ".join("?" for _ in SKIPPED_SCHEMAS)
     return conn.execute(
         "select table_schema, table_name, table_type from information_schema.tables "
         f"where table_catalog = current_database() and table_schema not in ({placeholders}) "
-        "order by 1, 2",
-        list(SKIPPED_SCHEMAS),
+        "and not starts_with(table_name, ?) order by 1, 2",
+        [*SKIPPED_SCHEMAS, BUILDING_PREFIX],
     ).fetchall()
 
 

@@ -70,6 +70,10 @@ CHECK_EVIDENCE = f"{META_SCHEMA}.check_evidence"
 # Keys each build of a referenced entity re-evaluated (NULL key: a full build), so the
 # entities reading it re-evaluate only the rows that reference those keys.
 REFERENCE_CHANGES = f"{META_SCHEMA}.reference_changes"
+# The tables a full mastering build in passes writes before they replace its outputs (in
+# their schema, so the swap is a rename). Only a killed build leaves them, until the
+# entity's next build drops them; the catalog does not list them.
+BUILDING_PREFIX = "_building_"
 
 
 def raw_table(ent: Entity) -> str:

@@ -23,10 +23,12 @@ On DuckDB the history is a view: the mastered rows (current, valid_to NULL) and
 `mastered.<entity>_history_past` (the valid versions no longer current), so a build does
 not write every current row twice; its cost follows the number of past versions.
 All the tables change in one transaction: a build that fails midway leaves the previous
-versions readable and unchanged. After the first build only the keys with new raw
-versions, or rows reading a referenced key that changed, are re-evaluated, with all their
-versions (see `build_mastered`); the same transaction records which keys it rewrote
-(`change_record.py`), what the checks read.
+versions readable and unchanged (a full build over more than PASS_VERSIONS versions
+writes its passes into building tables first, and one transaction puts them in place).
+After the first build only the keys with new raw versions, or rows reading a referenced
+key that changed, are re-evaluated, with all their versions (see `build_mastered`); the
+same transaction records which keys it rewrote (`change_record.py`), what the checks
+read.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -49,6 +53,7 @@ from fs_assets.model.cross_entity import (
 )
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
+    BUILDING_PREFIX,
     MASTERED_SCHEMA,
     REFERENCE_CHANGES,
     STATE,
@@ -99,9 +104,12 @@ def versions_sql(
 
 # At most about this many raw versions are evaluated and ranked at once. Every rule and
 # the ranking are per key, so a build over more versions is cut into passes by a hash of
-# the key, each pass a complete build of its keys, all in one transaction. One pass at 1M
-# customers (10M transactions); at 10M (100M transactions) one pass staged every version
-# and spilled 23 GB under a 4 GB memory limit.
+# the key, each pass a complete build of its keys. One pass at 1M customers (10M
+# transactions); at 10M (100M transactions) one pass staged every version and spilled
+# 23 GB under a 4 GB memory limit. A full build's passes each commit into tables of their
+# own (BUILDING_PREFIX), which one transaction then puts in place of the outputs: inside
+# one transaction DuckDB keeps every pass's replaced scratch tables until the commit (for
+# a rollback), so nine passes in one transaction spilled as much as one pass.
 PASS_VERSIONS = 12_000_000
 
 
@@ -495,6 +503,76 @@ def _output_tables(ent: Entity) -> list[str]:
     return [table for table, _, _ in _outputs(ent, dt.datetime.min)]
 
 
+def building_name(table: str) -> tuple[str, str]:
+    """(schema, quoted name) of the table a full build in passes writes for `table`."""
+    schema, name = table.split(".", 1)
+    return schema, q(BUILDING_PREFIX + name.strip('"').replace('""', '"'))
+
+
+def _drop_building(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
+    for table in _output_tables(ent):
+        conn.execute("drop table if exists {}.{}".format(*building_name(table)))
+
+
+def _full_build_in_passes(
+    conn: duckdb.DuckDBPyConnection,
+    ent: Entity,
+    passes: int,
+    reporting_currency: str,
+    now: dt.datetime,
+) -> tuple[list[int], Counter[str]]:
+    """Every key evaluated in `passes` hash parts, each committed into the building tables
+    (outside any transaction of the caller); the summed counts and rule failures."""
+    counts, failures = [0] * 7, Counter[str]()
+    targets = {t: "{}.{}".format(*building_name(t)) for t in _output_tables(ent)}
+    for part in range(passes):
+        try:
+            with _transaction(conn):
+                source = versions_sql(ent, None, (part, passes))
+                _master_pass(conn, ent, source, reporting_currency, now, part > 0, targets)
+                counts = _add_pass_counts(conn, counts, failures)
+        finally:
+            _drop_scratch(conn, ent)
+    return counts, failures
+
+
+@contextmanager
+def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements committed together, or rolled back when it raises."""
+    conn.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")
+
+
+def _add_pass_counts(
+    conn: duckdb.DuckDBPyConnection, counts: list[int], failures: Counter[str]
+) -> list[int]:
+    """`counts` plus the pass's (EVALUATED_COUNTS_SQL); its rule failures added to `failures`."""
+    got = conn.execute(EVALUATED_COUNTS_SQL).fetchone()
+    failures.update(dict(conn.execute(RULE_FAILURES_SQL).fetchall()))
+    return [a + b for a, b in zip(counts, got, strict=True)]
+
+
+def _put_in_place(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
+    """Inside the caller's transaction: the building tables replace the outputs."""
+    for table in _output_tables(ent):
+        schema, name = building_name(table)
+        conn.execute(f"drop table if exists {table}")
+        conn.execute(f"alter table {schema}.{name} rename to {table.split('.', 1)[1]}")
+
+
+def _drop_scratch(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
+    """The temp tables and view of a build (and of its passes)."""
+    conn.execute("drop view if exists _ranked")
+    temps = [INVALID, MULTI, "_evaluated", "_keys", "_was"]
+    for temp in [*temps, *map(changed_keys_table, referenced_entities(ent))]:
+        conn.execute(f"drop table if exists {temp}")
+
+
 def _master_pass(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
@@ -502,22 +580,25 @@ def _master_pass(
     reporting_currency: str,
     now: dt.datetime,
     append: bool,
+    targets: dict[str, str] | None = None,
 ) -> int:
     """Evaluate and rank the versions of `source`, then write their rows to every output
-    table (appended, or the tables created from them); the mastered rows appended.
-    `_ranked` and `_invalid` stay for the pass's counts."""
+    table (appended, or the tables created from them; `targets` names other tables to
+    write in their place); the mastered rows appended. `_ranked` and `_invalid` stay for
+    the pass's counts."""
     evaluated, params = evaluated_sql(ent, source, reporting_currency)
     conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
     conn.execute(f"create or replace temp table {MULTI} as {multi_sql(ent)}")
     conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent, MULTI)}")
     conn.execute(f"create or replace temp table {INVALID} as {INVALID_SQL}")
     written = 0
-    for table, select, args in _outputs(ent, now):
+    for output, select, args in _outputs(ent, now):
+        table = (targets or {}).get(output, output)
         if not append:
             conn.execute(f"create or replace table {table} as {select}", args)
             continue
         inserted = conn.execute(f"insert into {table} {select}", args).fetchone()[0]
-        written = inserted if table == mastered_table(ent) else written
+        written = inserted if output == mastered_table(ent) else written
     return written
 
 
@@ -538,6 +619,7 @@ def build_mastered(
     """
     ensure_tables(conn, ent)
     ensure_reference_tables(conn, ent)
+    _drop_building(conn, ent)  # what a killed build in passes left
     key = q(ent.key)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     conn.execute("begin transaction")
@@ -586,17 +668,20 @@ def build_mastered(
             for table in _output_tables(ent):
                 conn.execute(f"delete from {table} where {key} in (select {key} from _keys)")
         written, counts, failures = 0, [0] * 7, Counter[str]()
-        for part in range(passes):
-            source = versions_sql(ent, keys_table, (part, passes))
-            inserted = _master_pass(
-                conn, ent, source, reporting_currency, now, part > 0 or incremental
-            )
-            written += inserted if incremental else 0  # a full build records none
-            counts = [
-                a + b
-                for a, b in zip(counts, conn.execute(EVALUATED_COUNTS_SQL).fetchone(), strict=True)
-            ]
-            failures.update(dict(conn.execute(RULE_FAILURES_SQL).fetchall()))
+        if not incremental and passes > 1:
+            conn.execute("rollback")  # nothing written yet; the passes commit their own
+            try:
+                counts, failures = _full_build_in_passes(conn, ent, passes, reporting_currency, now)
+            finally:
+                conn.execute("begin transaction")  # what the handler below rolls back
+            _put_in_place(conn, ent)
+        else:
+            for part in range(passes):
+                source = versions_sql(ent, keys_table, (part, passes))
+                append = part > 0 or incremental
+                inserted = _master_pass(conn, ent, source, reporting_currency, now, append)
+                written += inserted if incremental else 0  # a full build records none
+                counts = _add_pass_counts(conn, counts, failures)
         if not incremental:
             _replace_history_view(conn, ent)
         base_build = state[0] if state else 0
@@ -622,9 +707,6 @@ def build_mastered(
         conn.execute("rollback")
         raise
     finally:
-        conn.execute("drop view if exists _ranked")
-        temps = [INVALID, MULTI, "_evaluated", "_keys", "_was"]
-        for temp in [*temps, *map(changed_keys_table, referenced_entities(ent))]:
-            conn.execute(f"drop table if exists {temp}")
+        _drop_scratch(conn, ent)
     mode = "incremental" if incremental else "full"
     return MasterStats(mode, *counts, dict(sorted(failures.items())))

@@ -13,8 +13,9 @@ So each request is kept in the cursor as pending, under its run key, until its r
   run key (the sensor's run keys are never reused). The landing sensor then asks the
   ledger first, as for any stable file, so a file the run did ingest before it failed
   starts nothing.
-After MAX_ATTEMPTS runs that ended without success, a file is given up with a warning
-that says what to do; changing it (a new copy, or `touch`) makes it new again.
+After MAX_ATTEMPTS runs that ended without success, a file is given up with an error in
+the tick's log that says what to do; changing it (a new copy, or `touch`) makes it new
+again.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Engine-neutral builders and the ingest ledger, used by both engines: the DuckDB engine
 (`engines/duckdb_engine.py`) reads the new files of an entity by one statement and merges
 them in one transaction (per layout, and per batch of bounded size), file by file when
-that statement fails; the Spark
-engine (`engines/spark_ingest.py`) does the same, one Spark job per layout. The seed's merge rule
+that statement fails; the Spark engine (`engines/spark_ingest.py`) does the same, one
+Spark job per layout. The seed's merge rule
 `old.key = new.key AND old.modified_at = new.modified_at WHEN NOT MATCHED THEN INSERT *`
 is a set-based anti-join, so re-ingesting the same rows adds nothing. The ledger of
 ingested files (path, size, sha256, rows, status) makes re-ingesting a known file a no-op

@@ -25,7 +25,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from engine_rows import mart_rows
+from engine_rows import comparable_rows, mart_rows
 from sources_support import local_spark_warehouse
 
 from asset_checks.rule_checks import key_duplicates, rule_failures
@@ -758,11 +758,9 @@ def test_spark_features_join_the_identity_links_published_on_spark(
 
 
 def _summary_rows(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> list[tuple]:
-    """Every column in the table's own order (a dashboard mart's order is part of it),
-    doubles to 9 decimals."""
-    types = conn.execute(f"describe select * from {source}", params or []).fetchall()
-    cols = ", ".join(f'round("{c}", 9)' if t == "DOUBLE" else f'"{c}"' for c, t, *_ in types)
-    return conn.execute(f"select {cols} from {source}", params or []).fetchall()
+    """Every row in the table's own order (a dashboard mart's order is part of it);
+    doubles compare within a tolerance (`engine_rows.Close`)."""
+    return comparable_rows(conn, source, params)
 
 
 @pytest.mark.slow

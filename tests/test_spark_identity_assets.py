@@ -23,7 +23,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from engine_rows import mart_rows
+from engine_rows import differences, mart_columns, mart_rows
 from sources_support import SPARK_TEST_CONF, sources_landing
 from spark_graph import step_seconds
 
@@ -256,8 +256,8 @@ def test_spark_marts_are_duckdbs_person_for_person(homes) -> None:
     for name in (FEATURES_PATH[-1], CROSS_SELL_PATH[-1]):
         ours = mart_rows(duck, f"{MARTS_SCHEMA}.{name}")
         theirs = mart_rows(duck, "read_parquet(?)", [_parquet(homes["spark"], MARTS_SCHEMA, name)])
-        differ = [(a, b) for a, b in zip(ours, theirs, strict=False) if a != b]
-        assert len(ours) == len(theirs) >= CUSTOMERS and not differ, (name, differ[:2])
+        differ = differences(mart_columns(duck, f"{MARTS_SCHEMA}.{name}"), ours, theirs)
+        assert len(ours) == len(theirs) >= CUSTOMERS and not differ, (name, differ[:5])
     # People, not records of their own: most core customers carry a golden id.
     linked = duck.execute(
         f"select count(golden_id) from {MARTS_SCHEMA}.{FEATURES_PATH[-1]}"

@@ -69,7 +69,19 @@ def archetype_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
 def eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """A recommended card respects every eligibility rule and the customer's tier cap, no
     core record of the person holds it open (recounted from mastered.account) and none is
-    deceased (from mastered.customer)."""
+    deceased (from mastered.customer).
+
+    In stages, so memory stays bounded at 10M customers: the rules of each row first
+    (cross-sell with its features), then the person's accounts and records against the
+    recommendations alone. One statement joining all of them held every join's table in
+    memory at once, and ran out of a 4 GB limit at 10M."""
+    problems = _row_eligibility_problems(conn)
+    problems.update(_person_eligibility_problems(conn))
+    return problems
+
+
+def _row_eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The rules each row can prove from its own features and its card."""
     s = SqlBuilder()
     s.add("select\n  count(*) filter (where x.recommended_product_id is not null and (")
     s.join([(f"coalesce({r.predicate}, true)", r.params) for r in INELIGIBILITY], " or ")
@@ -90,30 +102,54 @@ def eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     s.case_map("x.archetype", TIER_CAP_BY_ARCHETYPE)
     s.add(
         f"""), 99))) as above_tier_cap,
-  count(*) filter (where x.recommendation_reason is null) as no_reason,
-  count(*) filter (where h.product_id is not null) as held_by_the_person,
-  count(*) filter (where x.recommended_product_id is not null and d.person is not null)
-    as deceased_on_a_record
+  count(*) filter (where x.recommendation_reason is null) as no_reason
 from (select cust_id, archetype, recommended_product_id, recommendation_reason
       from {CROSS_SELL_TABLE}) x
 join {FEATURES_TABLE} f using (cust_id)
-left join mastered.product p on p.product_id = x.recommended_product_id
--- The cards a person holds open on any of their core records, from mastered.account.
-left join (select distinct coalesce(g.golden_id, 'cust:' || a.cust_id) as person, a.product_id
-           from mastered.account a left join {FEATURES_TABLE} g using (cust_id)
-           where a.account_status <> 'Closed') h
-  on h.person = coalesce(f.golden_id, 'cust:' || x.cust_id)
- and h.product_id = x.recommended_product_id
--- The people any of whose core records is deceased, from mastered.customer.
-left join (select distinct coalesce(g.golden_id, 'cust:' || c.cust_id) as person
-           from mastered.customer c left join {FEATURES_TABLE} g using (cust_id)
-           where c.customer_status = ?) d
-  on d.person = coalesce(f.golden_id, 'cust:' || x.cust_id)""",
-        DECEASED,
+left join mastered.product p on p.product_id = x.recommended_product_id"""
     )
     cur = conn.execute(s.text, s.params)
     names = [d[0] for d in cur.description]
     return {n: int(v) for n, v in zip(names, cur.fetchall()[0], strict=True) if v}
+
+
+# Each recommendation's person (from the golden id) and card, staged once for both counts.
+_RECOMMENDED = "_eligibility_recommended"
+
+
+def _person_eligibility_problems(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Recommendations of a card the person holds open on any core record, and of anything
+    to a person deceased on any core record."""
+    conn.execute(
+        f"""create or replace temp table {_RECOMMENDED} as
+        select coalesce(f.golden_id, 'cust:' || x.cust_id) as person,
+               x.recommended_product_id as product_id
+        from {CROSS_SELL_TABLE} x join {FEATURES_TABLE} f using (cust_id)
+        where x.recommended_product_id is not null"""
+    )
+    try:
+        held, deceased = _rows(
+            conn,
+            f"""select
+              -- The recommended cards a person holds open on any of their core records.
+              (select count(*) from {_RECOMMENDED} r semi join (
+                 select coalesce(g.golden_id, 'cust:' || a.cust_id) as person, a.product_id
+                 from mastered.account a left join {FEATURES_TABLE} g using (cust_id)
+                 where a.account_status <> 'Closed'
+                   and a.product_id in (select product_id from {_RECOMMENDED})) h
+               on h.person = r.person and h.product_id = r.product_id),
+              -- The people any of whose core records is deceased.
+              (select count(*) from {_RECOMMENDED} r semi join (
+                 select coalesce(g.golden_id, 'cust:' || c.cust_id) as person
+                 from mastered.customer c left join {FEATURES_TABLE} g using (cust_id)
+                 where c.customer_status = ?) d
+               on d.person = r.person)""",
+            [DECEASED],
+        )[0]
+    finally:
+        conn.execute(f"drop table if exists {_RECOMMENDED}")
+    counts = {"held_by_the_person": held, "deceased_on_a_record": deceased}
+    return {n: int(v) for n, v in counts.items() if v}
 
 
 # A person: the golden id, or a core customer identity resolution has not linked.

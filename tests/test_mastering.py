@@ -17,8 +17,10 @@ from fs_assets.model.keys import BUILDING_PREFIX
 from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
 from fs_assets.transforms.mastering import (
     MULTI,
+    KeyRange,
     build_mastered,
     evaluated_sql,
+    key_ranges,
     multi_sql,
     ranked_sql,
     versions_sql,
@@ -610,6 +612,33 @@ def building_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
             [BUILDING_PREFIX],
         ).fetchall()
     ]
+
+
+def test_key_ranges_put_every_version_in_one_pass_and_keep_a_keys_versions_together() -> None:
+    """The passes' key ranges cover every raw version exactly once, NULL keys included; a
+    key's versions all fall in one range (so they are ranked together); and the ranges
+    hold about as many versions each."""
+    conn = duckdb.connect()
+    conn.execute(
+        "create schema raw; create table raw.customer as "
+        "select (1000000000 + i // 3)::varchar as cust_id from range(30000) r(i) "
+        "union all select null from range(5) union all select 'Zoë''s [1]*' from range(4)"
+    )
+    ent = ENTITIES["customer"]
+    ranges = key_ranges(conn, ent, "raw.customer", 4)
+    assert len(ranges) == 4 and [r.nulls for r in ranges] == [True, False, False, False]
+    sizes, seen = [], set()
+    for keys in ranges:
+        got = conn.execute(
+            f"select cust_id, count(*) from raw.customer where {keys.predicate('cust_id')} "
+            "group by cust_id",
+            keys.params,
+        ).fetchall()
+        sizes.append(sum(n for _, n in got))
+        assert not seen & {k for k, _ in got}, "a key's versions in two passes"
+        seen |= {k for k, _ in got}
+    assert sum(sizes) == 30009 and min(sizes) > 30009 / 4 * 0.8, sizes
+    assert key_ranges(conn, ent, "raw.customer", 1) == [KeyRange(None, None, nulls=True)]
 
 
 def test_a_build_cut_into_key_passes_writes_what_one_pass_writes(

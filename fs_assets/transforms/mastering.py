@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,24 +87,20 @@ LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
 # The mastering transformation, written once (DuckDB SQL; the Spark engine transpiles it).
 
 
-def versions_sql(
-    ent: Entity, keys_table: str | None = None, part: tuple[int, int] | None = None
-) -> str:
-    """Every raw version (of the keys in `keys_table`): each one is evaluated.
-
-    `part` (i, n): only the keys whose hash falls in the i-th of n parts (`key_passes`).
-    """
+def versions_sql(ent: Entity, keys_table: str | None = None, keys: KeyRange | None = None) -> str:
+    """Every raw version (of the keys in `keys_table`; in the range `keys`, whose
+    parameters `KeyRange.params` gives in order): each one is evaluated."""
     raw = raw_table(ent)
     key = q(ent.key)
     names = ", ".join(f"r.{c}" for c in (*(q(c) for c in ent.column_names), *AUDIT_COLUMNS))
-    where = f" where hash(r.{key}) % {part[1]} = {part[0]}" if part and part[1] > 1 else ""
+    where = f" where {keys.predicate(f'r.{key}')}" if keys else ""
     if keys_table:
         return f"(select {names} from {raw} r semi join {keys_table} k on r.{key} = k.{key}{where})"
     return f"(select {names} from {raw} r{where})"
 
 
 # At most about this many raw versions are evaluated and ranked at once. Every rule and
-# the ranking are per key, so a build over more versions is cut into passes by a hash of
+# the ranking are per key, so a build over more versions is cut into passes by ranges of
 # the key, each pass a complete build of its keys. One pass at 1M customers (10M
 # transactions); at 10M (100M transactions) one pass staged every version and spilled
 # 23 GB under a 4 GB memory limit. A full build's passes each commit into tables of their
@@ -111,18 +108,72 @@ def versions_sql(
 # one transaction DuckDB keeps every pass's replaced scratch tables until the commit (for
 # a rollback), so nine passes in one transaction spilled as much as one pass.
 PASS_VERSIONS = 12_000_000
+# Keys sampled to cut the passes' ranges: enough for parts of about equal size.
+RANGE_SAMPLE = 100_000
 
 
 def key_passes(versions: int) -> int:
-    """How many hash parts of the keys a build over `versions` raw versions takes."""
+    """How many key ranges a build over `versions` raw versions takes."""
     return max(1, -(-versions // PASS_VERSIONS))
 
 
+@dataclass(frozen=True)
+class KeyRange:
+    """One pass's keys: `low` <= key < `high` (None: unbounded), and the keys that are NULL
+    when `nulls`. Ranges, not a hash of the key: raw is appended in landing order, and
+    keys mostly arrive in order, so DuckDB skips the row groups outside a range by their
+    min/max (a hash part read every row of raw in every pass)."""
+
+    low: str | None
+    high: str | None
+    nulls: bool
+
+    def predicate(self, column: str) -> str:
+        """SQL for `column` in the range; its parameters are `params`, in order."""
+        bounds = [f"{column} >= ?"] * (self.low is not None) + [f"{column} < ?"] * (
+            self.high is not None
+        )
+        inside = " and ".join(bounds) or "true"
+        return f"({inside} or {column} is null)" if self.nulls else f"({inside})"
+
+    @property
+    def params(self) -> list[object]:
+        return [b for b in (self.low, self.high) if b is not None]
+
+
+def key_ranges(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, table: str, passes: int
+) -> list[KeyRange]:
+    """`passes` ranges of the key of `table` (raw, or the keys of an incremental build) that
+    hold about as many of its rows each, cut at the quantiles of a sample of its keys (a
+    key with many rows is never split: its versions are ranked together). Fewer when the
+    sample has fewer distinct keys; one range of every key for one pass."""
+    if passes <= 1:
+        return [KeyRange(None, None, nulls=True)]
+    key = q(ent.key)
+    cuts = conn.execute(
+        f"""select list_distinct(quantile_disc(k, ?::double[])) from (
+          select {key}::varchar as k from {table}
+          tablesample reservoir({RANGE_SAMPLE} rows) repeatable (7)) s
+        where k is not null""",
+        [[i / passes for i in range(1, passes)]],
+    ).fetchone()[0]
+    bounds = [None, *sorted(cuts or []), None]
+    return [
+        KeyRange(low, high, nulls=i == 0)
+        for i, (low, high) in enumerate(itertools.pairwise(bounds))
+    ]
+
+
 def evaluated_sql(
-    ent: Entity, source: str, reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+    ent: Entity,
+    source: str,
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+    source_params: list[object] | None = None,
 ) -> tuple[str, list[object]]:
-    """Each version (from `source`, e.g. `versions_sql`) with the rules it breaks, and the
-    looked-up values its derived columns need (an fx rate)."""
+    """Each version (from `source`, e.g. `versions_sql`, whose parameters are
+    `source_params`) with the rules it breaks, and the looked-up values its derived
+    columns need (an fx rate)."""
     failed_sql, params = failed_rules_sql(rules_of(ent))
     joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
     parsed, parsed_params = parsed_select_sql(ent, "l")
@@ -132,7 +183,7 @@ def evaluated_sql(
             {failed_sql} as _failed_rules{carried_sql(ent)}
             from {source} l
             {joins}"""
-    return sql, [*parsed_params, *params, *join_params]
+    return sql, [*parsed_params, *params, *(source_params or []), *join_params]
 
 
 # The keys with more than one version in `_evaluated`: the only ones `ranked_sql` windows.
@@ -517,19 +568,21 @@ def _drop_building(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
 def _full_build_in_passes(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
-    passes: int,
+    passes: list[KeyRange],
     reporting_currency: str,
     now: dt.datetime,
 ) -> tuple[list[int], Counter[str]]:
-    """Every key evaluated in `passes` hash parts, each committed into the building tables
-    (outside any transaction of the caller); the summed counts and rule failures."""
+    """Every key evaluated in the key ranges `passes`, each committed into the building
+    tables (outside any transaction of the caller); the summed counts and rule failures."""
     counts, failures = [0] * 7, Counter[str]()
     targets = {t: "{}.{}".format(*building_name(t)) for t in _output_tables(ent)}
-    for part in range(passes):
+    for part, keys in enumerate(passes):
         try:
             with _transaction(conn):
-                source = versions_sql(ent, None, (part, passes))
-                _master_pass(conn, ent, source, reporting_currency, now, part > 0, targets)
+                source = versions_sql(ent, None, keys)
+                _master_pass(
+                    conn, ent, source, keys.params, reporting_currency, now, part > 0, targets
+                )
                 counts = _add_pass_counts(conn, counts, failures)
         finally:
             _drop_scratch(conn, ent)
@@ -577,16 +630,17 @@ def _master_pass(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
     source: str,
+    source_params: list[object],
     reporting_currency: str,
     now: dt.datetime,
     append: bool,
     targets: dict[str, str] | None = None,
 ) -> int:
-    """Evaluate and rank the versions of `source`, then write their rows to every output
-    table (appended, or the tables created from them; `targets` names other tables to
-    write in their place); the mastered rows appended. `_ranked` and `_invalid` stay for
-    the pass's counts."""
-    evaluated, params = evaluated_sql(ent, source, reporting_currency)
+    """Evaluate and rank the versions of `source` (its parameters `source_params`), then
+    write their rows to every output table (appended, or the tables created from them;
+    `targets` names other tables to write in their place); the mastered rows appended.
+    `_ranked` and `_invalid` stay for the pass's counts."""
+    evaluated, params = evaluated_sql(ent, source, reporting_currency, source_params)
     conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
     conn.execute(f"create or replace temp table {MULTI} as {multi_sql(ent)}")
     conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent, MULTI)}")
@@ -662,13 +716,14 @@ def build_mastered(
             )
         keys_table = "_keys" if incremental else None
         sized = "_keys" if incremental else raw_table(ent)
-        passes = key_passes(conn.execute(f"select count(*) from {sized}").fetchone()[0])
+        versions = conn.execute(f"select count(*) from {sized}").fetchone()[0]
+        passes = key_ranges(conn, ent, sized, key_passes(versions))
         before = table_counts(conn, ent) if incremental else None
         if incremental:
             for table in _output_tables(ent):
                 conn.execute(f"delete from {table} where {key} in (select {key} from _keys)")
         written, counts, failures = 0, [0] * 7, Counter[str]()
-        if not incremental and passes > 1:
+        if not incremental and len(passes) > 1:
             conn.execute("rollback")  # nothing written yet; the passes commit their own
             try:
                 counts, failures = _full_build_in_passes(conn, ent, passes, reporting_currency, now)
@@ -676,10 +731,12 @@ def build_mastered(
                 conn.execute("begin transaction")  # what the handler below rolls back
             _put_in_place(conn, ent)
         else:
-            for part in range(passes):
-                source = versions_sql(ent, keys_table, (part, passes))
+            for part, keys in enumerate(passes):
+                source = versions_sql(ent, keys_table, keys)
                 append = part > 0 or incremental
-                inserted = _master_pass(conn, ent, source, reporting_currency, now, append)
+                inserted = _master_pass(
+                    conn, ent, source, keys.params, reporting_currency, now, append
+                )
                 written += inserted if incremental else 0  # a full build records none
                 counts = _add_pass_counts(conn, counts, failures)
         if not incremental:

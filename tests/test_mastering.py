@@ -644,7 +644,7 @@ def test_key_ranges_put_every_version_in_one_pass_and_keep_a_keys_versions_toget
 def test_a_build_cut_into_key_passes_writes_what_one_pass_writes(
     mastered_refs, small_landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Above PASS_VERSIONS raw versions a build evaluates the keys in hash parts, one after
+    """Above PASS_VERSIONS raw versions a build evaluates the keys in ranges, one after
     the other (a full build commits each into building tables, then swaps them in). Every
     table, and every count the build reports, equal a one-pass build's, full and
     incremental, with pending corrections and late versions."""

@@ -22,6 +22,7 @@ from fs_assets.model.columns import Column
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import mastered_table
 from fs_assets.model.rules import q
+from fs_assets.transforms.duckdb_file import transaction
 
 # The seed's slice, column by column (values are bound as parameters, never formatted in).
 SEED_SLICE: tuple[tuple[str, str], ...] = (
@@ -134,15 +135,10 @@ def profile_rows(conn: CheckReader, types: dict[str, str]) -> list[dict[str, obj
 
 def write_profile(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, object]]) -> None:
     """Replace catalog.customer_profile in one transaction."""
-    conn.execute("begin transaction")
-    try:
+    with transaction(conn):
         conn.execute(f"create schema if not exists {CATALOG_SCHEMA}")
         create_table(conn, PROFILE_TABLE, PROFILE_SCHEMA)
         insert_rows(conn, PROFILE_TABLE, PROFILE_SCHEMA, rows)
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
 
 
 def profile_markdown(rows: list[dict[str, object]]) -> str:

@@ -55,6 +55,7 @@ from fs_assets.catalog.store import create_table, insert_rows
 from fs_assets.catalog.tables import DeclaredTable
 from fs_assets.model.keys import BUILDING_PREFIX, KeyPath
 from fs_assets.model.rules import q
+from fs_assets.transforms.duckdb_file import transaction
 
 # Schemas the scanner never reads: its own output, and DuckDB's system schemas.
 SKIPPED_SCHEMAS = (CATALOG_SCHEMA, "information_schema", "pg_catalog")
@@ -672,17 +673,12 @@ def scan_warehouse(
 
 def write_catalog(conn: duckdb.DuckDBPyConnection, result: ScanResult) -> None:
     """Replace catalog.tables and catalog.columns together, in one transaction."""
-    conn.execute("begin transaction")
-    try:
+    with transaction(conn):
         conn.execute(f"create schema if not exists {CATALOG_SCHEMA}")
         create_table(conn, TABLES_TABLE, TABLES_SCHEMA)
         create_table(conn, COLUMNS_TABLE, COLUMNS_SCHEMA)
         insert_rows(conn, TABLES_TABLE, TABLES_SCHEMA, result.table_rows())
         insert_rows(conn, COLUMNS_TABLE, COLUMNS_SCHEMA, result.column_rows())
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from fs_assets.model.keys import (
     rejects_table,
 )
 from fs_assets.model.rules import q
-from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists
+from fs_assets.transforms.duckdb_file import DuckDBFile, open_file, table_exists, transaction
 from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.governance.views import create_view, governed_table
 from fs_assets.transforms.landing_files import (
@@ -104,71 +104,71 @@ def _merge(
     batch = len(files) > 1
     cols = ", ".join(q(c) for c in ent.column_names)
     control = any(f.layout.may_hold_control for f in files)
-    conn.execute("begin transaction")
     try:
-        ids = [next_ingest_id(conn) for _ in files]
-        select_sql, params = relation_sql(files[0].layout, [f.path for f in files])
-        entries = [
-            (str(f.path), n, f.now, i) for n, (f, i) in enumerate(zip(files, ids, strict=True))
-        ]
-        try:
+        with transaction(conn):
+            ids = [next_ingest_id(conn) for _ in files]
+            select_sql, params = relation_sql(files[0].layout, [f.path for f in files])
+            entries = [
+                (str(f.path), n, f.now, i) for n, (f, i) in enumerate(zip(files, ids, strict=True))
+            ]
+            try:
+                conn.execute(
+                    "create or replace temp table _stage_rows as select * exclude "
+                    "(_path, _now, _batch_id) from ("
+                    + stage_sql(ent, numbered_source_sql(ent, select_sql, len(files)), control)
+                    + ")",
+                    stage_params(ent, control) + params + [v for e in entries for v in e],
+                )
+            except duckdb.OutOfMemoryException:
+                raise  # not the file's fault: the warehouse resource explains it
+            except duckdb.Error as exc:
+                if batch:
+                    raise BatchFallback(str(exc)) from exc
+                raise explain_read_error(files[0].path, exc) from exc
+            conn.execute(_FILES_SQL)
             conn.execute(
-                "create or replace temp table _stage_rows as select * exclude "
-                "(_path, _now, _batch_id) from ("
-                + stage_sql(ent, numbered_source_sql(ent, select_sql, len(files)), control)
-                + ")",
-                stage_params(ent, control) + params + [v for e in entries for v in e],
+                "insert into _files values " + ", ".join(["(?, ?, ?, ?)"] * len(entries)),
+                [v for path, n, now, i in entries for v in (n, path, now, i)],
             )
-        except duckdb.OutOfMemoryException:
-            raise  # not the file's fault: the warehouse resource explains it
-        except duckdb.Error as exc:
-            if batch:
-                raise BatchFallback(str(exc)) from exc
-            raise explain_read_error(files[0].path, exc) from exc
-        conn.execute(_FILES_SQL)
-        conn.execute(
-            "insert into _files values " + ", ".join(["(?, ?, ?, ?)"] * len(entries)),
-            [v for path, n, now, i in entries for v in (n, path, now, i)],
-        )
-        conn.execute(_STAGE_VIEW_SQL)
-        stats = {o: (r, j) for o, r, j in conn.execute(BATCH_STATS_SQL).fetchall()}
-        if None in stats:
-            raise RuntimeError(  # DuckDB named a file otherwise than it was given
-                f"rows of {[str(f.path) for f in files]} could not be matched to their file"
-            )
-        conn.execute(f"insert into {ingest_rejects_table(ent)} {batch_rejects_select_sql(ent)}")
-        conn.execute("create or replace temp table _held as " + held_versions_sql(ent))
-        usable, versions = conn.execute(repeats_sql(ent)).fetchone()
-        repeats = versions < usable
-        if batch and repeats and conn.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
-            raise BatchFallback("two files deliver one version with different contents")
-        audit = ", ".join(AUDIT_COLUMNS)
-        (held,) = conn.execute("select count(*) from _held").fetchall()[0]
-        if not held and not repeats:
-            # Every usable row is a new version (raw holds none of the batch's (key, time)
-            # pairs and no pair repeats), the usual case: no anti-join and no copy of the
-            # batch; _stage is in landing order already (files in order, rows as read).
-            fresh = {o: (read - rejected, 0) for o, (read, rejected) in stats.items()}
-            conn.execute(f"insert into {raw_table(ent)} ({cols}, {audit}) {stage_fresh_sql(ent)}")
-        else:
-            conn.execute("create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats))
-            fresh = {
-                o: (n, c)
-                for o, n, c in conn.execute(
-                    "select _ord, count(*), count(*) filter (where _corrects) "
-                    "from _fresh group by _ord"
-                ).fetchall()
-            }
-            conn.execute(
-                f"insert into {raw_table(ent)} ({cols}, {audit}) "
-                f"select {cols}, {audit} from _fresh order by _batch_id, _source_row"
-            )
-        outcomes = record_ingested(conn, ent, files, ids, stats, fresh, run_id)
-        conn.execute("commit")
+            conn.execute(_STAGE_VIEW_SQL)
+            stats = {o: (r, j) for o, r, j in conn.execute(BATCH_STATS_SQL).fetchall()}
+            if None in stats:
+                raise RuntimeError(  # DuckDB named a file otherwise than it was given
+                    f"rows of {[str(f.path) for f in files]} could not be matched to their file"
+                )
+            conn.execute(f"insert into {ingest_rejects_table(ent)} {batch_rejects_select_sql(ent)}")
+            conn.execute("create or replace temp table _held as " + held_versions_sql(ent))
+            usable, versions = conn.execute(repeats_sql(ent)).fetchone()
+            repeats = versions < usable
+            if batch and repeats and conn.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
+                raise BatchFallback("two files deliver one version with different contents")
+            audit = ", ".join(AUDIT_COLUMNS)
+            (held,) = conn.execute("select count(*) from _held").fetchall()[0]
+            if not held and not repeats:
+                # Every usable row is a new version (raw holds none of the batch's (key, time)
+                # pairs and no pair repeats), the usual case: no anti-join and no copy of the
+                # batch; _stage is in landing order already (files in order, rows as read).
+                fresh = {o: (read - rejected, 0) for o, (read, rejected) in stats.items()}
+                conn.execute(
+                    f"insert into {raw_table(ent)} ({cols}, {audit}) {stage_fresh_sql(ent)}"
+                )
+            else:
+                conn.execute(
+                    "create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats)
+                )
+                fresh = {
+                    o: (n, c)
+                    for o, n, c in conn.execute(
+                        "select _ord, count(*), count(*) filter (where _corrects) "
+                        "from _fresh group by _ord"
+                    ).fetchall()
+                }
+                conn.execute(
+                    f"insert into {raw_table(ent)} ({cols}, {audit}) "
+                    f"select {cols}, {audit} from _fresh order by _batch_id, _source_row"
+                )
+            outcomes = record_ingested(conn, ent, files, ids, stats, fresh, run_id)
         return outcomes
-    except BaseException:
-        conn.execute("rollback")
-        raise
     finally:
         conn.execute("drop view if exists _stage")
         for table in _TEMP_TABLES:

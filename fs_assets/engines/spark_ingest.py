@@ -25,6 +25,7 @@ from fs_assets.engines.spark_warehouse import (
     spark_errors,
 )
 from fs_assets.model.columns import Entity
+from fs_assets.transforms.duckdb_file import transaction
 from fs_assets.transforms.landing_files import (
     BatchFallback,
     FileLayout,
@@ -178,59 +179,58 @@ def _merge(
     staged: dict[str, str] = {}  # staging folder -> batch folder, renamed in before commit
     written: list[str] = []
     cached: list[DataFrame] = []
-    conn.execute("begin transaction")
     try:
-        ids = [next_ingest_id(conn) for _ in files]
-        control = any(f.layout.may_hold_control for f in files)
-        landing_batch(wh.spark, ent, files, ids).createOrReplaceTempView("_src")
-        stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
-        cached.append(stage)
-        stage.createOrReplaceTempView("_stage")
-        try:  # the first action: the files are read here
-            stats = {o: (r, j) for o, r, j in wh.execute(BATCH_STATS_SQL).fetchall()}
-        except spark_errors() as exc:
-            if several:
-                raise BatchFallback(_first_line(exc)) from exc
-            raise LandingFileError(files[0].path, _first_line(exc)) from exc
-        wh.register("raw", ent.name, raw_ddl(ent))
-        held = wh.sql(held_versions_sql(ent)).persist()
-        cached.append(held)
-        held.createOrReplaceTempView("_held")
-        usable, versions = wh.execute(repeats_sql(ent)).fetchone()
-        repeats = versions < usable
-        if several and repeats and wh.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
-            raise BatchFallback("two files deliver one version with different contents")
-        fresh = wh.sql(batch_fresh_sql(ent, repeats)).persist()
-        cached.append(fresh)
-        fresh.createOrReplaceTempView("_fresh")
-        added = {
-            o: (n, c)
-            for o, n, c in wh.execute(
-                "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
-            ).fetchall()
-        }
-        if any(rejected for _, rejected in stats.values()):
-            pairs = zip(files, ids, strict=True)
-            id_of = F.create_map(*(F.lit(v) for f, i in pairs for v in (str(f.path), i)))
-            rejects = wh.sql(batch_rejects_select_sql(ent))
-            rejects = rejects.withColumn(BATCH_COLUMN, id_of[F.col("_source_file")])
-            _write_batches(wh, rejects, rejects_root, staged)
-        if added:
-            raw_columns = [*ent.column_names, *AUDIT_COLUMNS]
-            new = fresh.select(*raw_columns, F.col("_batch_id").alias(BATCH_COLUMN))
-            _write_batches(wh, new, raw_root, staged)
-        # Each batch appears whole (a folder rename), read by no one until the ledger rows
-        # commit it; a batch the ledger lacks (a kill before the commit) is dropped by the
-        # next ingest, which reads the file again.
-        for staging, target in staged.items():
-            wh._rename(staging, target)
-            written.append(target)
-        _drop_staging(wh, raw_root, rejects_root)  # emptied by the renames
-        outcomes = record_ingested(conn, ent, files, ids, stats, added, run_id)
-        conn.execute("commit")
+        with transaction(conn):
+            ids = [next_ingest_id(conn) for _ in files]
+            control = any(f.layout.may_hold_control for f in files)
+            landing_batch(wh.spark, ent, files, ids).createOrReplaceTempView("_src")
+            stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
+            cached.append(stage)
+            stage.createOrReplaceTempView("_stage")
+            try:  # the first action: the files are read here
+                stats = {o: (r, j) for o, r, j in wh.execute(BATCH_STATS_SQL).fetchall()}
+            except spark_errors() as exc:
+                if several:
+                    raise BatchFallback(_first_line(exc)) from exc
+                raise LandingFileError(files[0].path, _first_line(exc)) from exc
+            wh.register("raw", ent.name, raw_ddl(ent))
+            held = wh.sql(held_versions_sql(ent)).persist()
+            cached.append(held)
+            held.createOrReplaceTempView("_held")
+            usable, versions = wh.execute(repeats_sql(ent)).fetchone()
+            repeats = versions < usable
+            if several and repeats and wh.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
+                raise BatchFallback("two files deliver one version with different contents")
+            fresh = wh.sql(batch_fresh_sql(ent, repeats)).persist()
+            cached.append(fresh)
+            fresh.createOrReplaceTempView("_fresh")
+            added = {
+                o: (n, c)
+                for o, n, c in wh.execute(
+                    "select _ord, count(*), count(*) filter (where _corrects) "
+                    "from _fresh group by _ord"
+                ).fetchall()
+            }
+            if any(rejected for _, rejected in stats.values()):
+                pairs = zip(files, ids, strict=True)
+                id_of = F.create_map(*(F.lit(v) for f, i in pairs for v in (str(f.path), i)))
+                rejects = wh.sql(batch_rejects_select_sql(ent))
+                rejects = rejects.withColumn(BATCH_COLUMN, id_of[F.col("_source_file")])
+                _write_batches(wh, rejects, rejects_root, staged)
+            if added:
+                raw_columns = [*ent.column_names, *AUDIT_COLUMNS]
+                new = fresh.select(*raw_columns, F.col("_batch_id").alias(BATCH_COLUMN))
+                _write_batches(wh, new, raw_root, staged)
+            # Each batch appears whole (a folder rename), read by no one until the ledger rows
+            # commit it; a batch the ledger lacks (a kill before the commit) is dropped by the
+            # next ingest, which reads the file again.
+            for staging, target in staged.items():
+                wh._rename(staging, target)
+                written.append(target)
+            _drop_staging(wh, raw_root, rejects_root)  # emptied by the renames
+            outcomes = record_ingested(conn, ent, files, ids, stats, added, run_id)
         return outcomes
     except BaseException:
-        conn.execute("rollback")
         for folder_path in written:
             wh.delete(folder_path)
         raise

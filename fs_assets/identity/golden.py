@@ -21,6 +21,7 @@ import duckdb
 from fs_assets.identity.attributes import ATTRIBUTES
 from fs_assets.identity.canonical import SCHEMA
 from fs_assets.identity.tables import SURVIVED
+from fs_assets.transforms.duckdb_file import transaction
 
 
 def _survivor(attribute: str) -> str:
@@ -129,8 +130,7 @@ def update_golden_customers(
         scope = f"(select * from {identity} where golden_id in (select golden_id from {_CHANGED}))"
         changed = golden_customers(con, scope, _RECOMPUTED, temporary=True)
         values_changed = _values_changed(con, target)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if incremental:
             changed_ids = f"golden_id in (select golden_id from {_CHANGED})"
             con.execute(f"delete from {target} where {changed_ids}")
@@ -140,10 +140,6 @@ def update_golden_customers(
         else:
             golden_customers(con, identity, target)
             con.execute(f"create or replace table {SURVIVED} as select * from {_FINGERPRINTS}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     for temp in (_FINGERPRINTS, _CHANGED, _RECOMPUTED):
         con.execute(f"drop table if exists {temp}")
     return Survival(changed, values_changed) if incremental else Survival(None, None)

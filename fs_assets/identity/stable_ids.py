@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from fs_assets.identity import tables
+from fs_assets.transforms.duckdb_file import transaction
 
 PREFIX = "G"
 DIGITS = 10
@@ -184,8 +185,7 @@ def write_golden_ids(
     )
     ids, events = assign(clusters, previous, _last_issued(con))
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         batch = pa.table(
             {
                 "unique_id": list(ids),
@@ -217,9 +217,5 @@ def write_golden_ids(
             "join new_ids n using (unique_id) order by r.unique_id"
         )
         con.execute("drop table new_ids")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     con.execute(f"drop table if exists {_UNCHANGED}")
     return events, len(ids)

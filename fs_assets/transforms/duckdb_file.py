@@ -32,6 +32,19 @@ LAYER_SCHEMAS = ("raw", "mastered", "quarantine", "meta")
 ENV_MEMORY_LIMIT = "FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"
 
 
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements committed together, or rolled back when it raises (a kill
+    needs no handler: DuckDB never commits a transaction it did not finish)."""
+    conn.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")
+
+
 def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     """Whether schema.name is a table or view of the connection's own database (not of a
     database attached to it)."""

@@ -37,8 +37,6 @@ import datetime as dt
 import hashlib
 import itertools
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -78,7 +76,7 @@ from fs_assets.model.rules import (
 )
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.change_record import current_build, record_change, table_counts
-from fs_assets.transforms.duckdb_file import table_exists
+from fs_assets.transforms.duckdb_file import table_exists, transaction
 from fs_assets.transforms.raw_history import AUDIT_COLUMNS, VERSION_COLUMN, ensure_tables
 
 LINEAGE_COLUMNS = ("_source_file", "_source_row", "_ingested_at")
@@ -93,7 +91,7 @@ def versions_sql(ent: Entity, keys_table: str | None = None, keys: KeyRange | No
     raw = raw_table(ent)
     key = q(ent.key)
     names = ", ".join(f"r.{c}" for c in (*(q(c) for c in ent.column_names), *AUDIT_COLUMNS))
-    where = f" where {keys.predicate(f'r.{key}')}" if keys else ""
+    where = f" where {keys.predicate(f'r.{key}')}" if keys and not keys.everything else ""
     if keys_table:
         return f"(select {names} from {raw} r semi join {keys_table} k on r.{key} = k.{key}{where})"
     return f"(select {names} from {raw} r{where})"
@@ -139,6 +137,11 @@ class KeyRange:
     @property
     def params(self) -> list[object]:
         return [b for b in (self.low, self.high) if b is not None]
+
+    @property
+    def everything(self) -> bool:
+        """Every key, NULL included: a one-pass build, which needs no filter."""
+        return self.low is None and self.high is None and self.nulls
 
 
 def key_ranges(
@@ -578,7 +581,7 @@ def _full_build_in_passes(
     targets = {t: "{}.{}".format(*building_name(t)) for t in _output_tables(ent)}
     for part, keys in enumerate(passes):
         try:
-            with _transaction(conn):
+            with transaction(conn):
                 source = versions_sql(ent, None, keys)
                 _master_pass(
                     conn, ent, source, keys.params, reporting_currency, now, part > 0, targets
@@ -587,18 +590,6 @@ def _full_build_in_passes(
         finally:
             _drop_scratch(conn, ent)
     return counts, failures
-
-
-@contextmanager
-def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """The block's statements committed together, or rolled back when it raises."""
-    conn.execute("begin transaction")
-    try:
-        yield
-    except BaseException:
-        conn.execute("rollback")
-        raise
-    conn.execute("commit")
 
 
 def _add_pass_counts(

@@ -28,6 +28,7 @@ from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.file_modes import make_owner_only
 from fs_assets.model.keys import mastered_table
 from fs_assets.model.places import country_state_pairs
+from fs_assets.transforms.duckdb_file import transaction
 
 SEPARATOR = "|"
 REGION_TABLE = "mastered.customer_by_region"
@@ -138,27 +139,27 @@ def write_partitions(
     """
     ensure_region_table(conn)
     staged: dict[tuple[str, str], Path] = {}
-    conn.execute("begin transaction")
     try:
-        conn.execute("create or replace temp table _pairs (country varchar, state varchar)")
-        conn.executemany("insert into _pairs values (?, ?)", [list(p) for p in pairs])
-        conn.execute(
-            f"delete from {REGION_TABLE} r where exists "
-            "(select 1 from _pairs p where p.country = r.country and p.state = r.state)"
-        )
-        conn.execute(f"insert into {REGION_TABLE} {REGION_SELECT_SQL}")
-        rows = dict(
+        with transaction(conn):
+            conn.execute("create or replace temp table _pairs (country varchar, state varchar)")
+            conn.executemany("insert into _pairs values (?, ?)", [list(p) for p in pairs])
             conn.execute(
-                f"select r.country || ? || r.state, count(*) from {REGION_TABLE} r "
-                "semi join _pairs p on p.country = r.country and p.state = r.state group by 1",
-                [SEPARATOR],
-            ).fetchall()
-        )
-        for country, state in pairs:
-            staged[(country, state)] = _export_parquet(conn, export_root, country, state, landing)
-        conn.execute("commit")
+                f"delete from {REGION_TABLE} r where exists "
+                "(select 1 from _pairs p where p.country = r.country and p.state = r.state)"
+            )
+            conn.execute(f"insert into {REGION_TABLE} {REGION_SELECT_SQL}")
+            rows = dict(
+                conn.execute(
+                    f"select r.country || ? || r.state, count(*) from {REGION_TABLE} r "
+                    "semi join _pairs p on p.country = r.country and p.state = r.state group by 1",
+                    [SEPARATOR],
+                ).fetchall()
+            )
+            for country, state in pairs:
+                staged[(country, state)] = _export_parquet(
+                    conn, export_root, country, state, landing
+                )
     except BaseException:
-        conn.execute("rollback")
         for folder in staged.values():
             shutil.rmtree(folder, ignore_errors=True)
         raise

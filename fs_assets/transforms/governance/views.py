@@ -8,6 +8,7 @@ session variables only, so the view body holds no secret; a session reads it thr
 import duckdb
 
 from fs_assets.model.rules import q
+from fs_assets.transforms.duckdb_file import transaction
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 
 
@@ -18,11 +19,6 @@ def governed_table(name: str) -> str:
 
 def create_view(conn: duckdb.DuckDBPyConnection, name: str, select_sql: str) -> None:
     """Create or replace governed.<name> as `select_sql`, atomically."""
-    conn.execute("begin transaction")
-    try:
+    with transaction(conn):
         conn.execute(f"create schema if not exists {GOVERNED_SCHEMA}")
         conn.execute(f"create or replace view {governed_table(name)} as {select_sql}")
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise

@@ -39,7 +39,7 @@ from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import AS_OF, SEGMENT_LABELS, TRANSACTION_MODES
 from fs_assets.transforms.change_record import INCREMENTAL, current_build, read_change
-from fs_assets.transforms.duckdb_file import table_exists
+from fs_assets.transforms.duckdb_file import table_exists, transaction
 from fs_assets.transforms.marts.model import (
     DEAL_CATEGORIES,
     DECEASED,
@@ -338,16 +338,11 @@ def update_features(
             [identity.source] * 2,
         )
     sql, params = features_sql(identity, only=touched)
-    conn.execute("begin transaction")
-    try:
+    with transaction(conn):
         conn.execute(
             f"delete from {FEATURES_TABLE} where cust_id in (select cust_id from {touched})"
         )
         conn.execute(sql, params)
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
     return int(conn.execute(f"select count(*) from {touched}").fetchall()[0][0])
 
 

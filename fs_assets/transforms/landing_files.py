@@ -313,6 +313,7 @@ class PendingFile:
     sha: str
     now: dt.datetime
     layout: FileLayout
+    identity: str | None = None  # file_identity before it was hashed (raw_history)
 
 
 class BatchFallback(Exception):

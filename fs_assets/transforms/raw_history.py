@@ -62,8 +62,10 @@ def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
             size_bytes bigint, mtime timestamp, sha256 varchar, status varchar,
             rows_read bigint, rows_inserted bigint, rows_already_present bigint,
             rows_rejected bigint, error varchar, error_line bigint, run_id varchar,
-            ingested_at timestamp)"""
+            ingested_at timestamp, file_identity varchar)"""
     )
+    # Ledgers written before file_identity existed gain it (NULL: such a file is hashed).
+    conn.execute(f"alter table {LEDGER} add column if not exists file_identity varchar")
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection, ent: Entity) -> None:
@@ -133,6 +135,29 @@ class IngestOutcome:
         )
 
 
+def file_identity(path: Path) -> str:
+    """Device, inode, size, mtime and ctime (ns) of `path` itself (a link is not followed).
+
+    Any write to the file, or another file put in its place, changes it: the ctime and
+    inode cannot be set by a copy tool (`cp -p` and `rsync -t` keep the mtime, never the
+    ctime), so a file with the identity the ledger recorded has the bytes it hashed then.
+    """
+    st = path.lstat()
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def ingested_as(
+    conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, identity: str
+) -> str | None:
+    """The sha256 the ledger accepted `path` with while it had `identity`; None if none."""
+    row = conn.execute(
+        f"select sha256 from {LEDGER} where entity = ? and path = ? and file_identity = ? "
+        "and list_contains(?, status) limit 1",
+        [ent.name, str(path), identity, list(LEDGER_ACCEPTED)],
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def known_file(conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, sha: str) -> str | None:
     """'skipped' when this exact file was handled before, 'duplicate' when its bytes were."""
     rows = conn.execute(
@@ -155,7 +180,11 @@ def record_outcome(
     run_id: str | None,
     now: dt.datetime,
     ingest_id: int | None = None,
+    identity: str | None = None,
 ) -> None:
+    """One ledger row. `identity`: the file's identity taken before its bytes were hashed
+    (None for a rejection): a later run skips the file unread only while it is unchanged
+    since then, never on an identity taken after a write it did not read."""
     stat = path.lstat()  # a refused symlink is recorded as itself, never followed
     if ingest_id is None:
         ingest_id = next_ingest_id(conn)
@@ -166,7 +195,7 @@ def record_outcome(
             [ent.name, str(path), sha],
         )
     conn.execute(
-        f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             ingest_id,
             ent.name,
@@ -184,6 +213,7 @@ def record_outcome(
             outcome.error_line,
             run_id,
             now,
+            identity,
         ],
     )
 
@@ -259,26 +289,39 @@ def refused_symlink(
 
 def ledger_precheck(
     conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, run_id: str | None
-) -> tuple[Path, str, dt.datetime, IngestOutcome | None]:
+) -> tuple[Path, str, str, dt.datetime, IngestOutcome | None]:
     """Resolve and hash the file and look it up in the ledger (either engine's).
 
-    Returns the resolved path, its sha256, the ingestion time, and an outcome when there
-    is nothing to read: the same file again (skipped) or its bytes under another name
-    (a duplicate, recorded).
+    Returns the resolved path, its sha256 and identity (taken before hashing), the
+    ingestion time, and an outcome when there is nothing to read: the same file again
+    (skipped) or its bytes under another name (a duplicate, recorded). A file the ledger
+    accepted with its identity unchanged (`file_identity`) is skipped without reading it:
+    a run reads the files that are new, not every file of the landing folder again.
     """
     path = path.parent.resolve() / path.name  # the folder may be a link; the file is not
+    identity = file_identity(path)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    sha = ingested_as(conn, ent, path, identity)
+    if sha is not None:
+        return path, sha, identity, now, IngestOutcome(str(path), "skipped")
     sha = sha256_of(path)
     known = known_file(conn, ent, path, sha)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if known == "skipped":
-        return path, sha, now, IngestOutcome(str(path), "skipped")
+        # The same bytes with another identity (restored from a backup, copied again,
+        # touched): remember this one, so the next run need not read the file.
+        conn.execute(
+            f"update {LEDGER} set file_identity = ? where entity = ? and path = ? "
+            "and sha256 = ? and list_contains(?, status)",
+            [identity, ent.name, str(path), sha, list(LEDGER_ACCEPTED)],
+        )
+        return path, sha, identity, now, IngestOutcome(str(path), "skipped")
     if known == "duplicate":
         outcome = IngestOutcome(
             str(path), "duplicate", error="same bytes as a file already ingested"
         )
-        record_outcome(conn, ent, path, sha, outcome, run_id, now)
-        return path, sha, now, outcome
-    return path, sha, now, None
+        record_outcome(conn, ent, path, sha, outcome, run_id, now, identity=identity)
+        return path, sha, identity, now, outcome
+    return path, sha, identity, now, None
 
 
 def reject_file(
@@ -320,7 +363,7 @@ def plan_ingest(
         if original.is_symlink():
             plan.outcomes[index] = refused_symlink(conn, ent, original, run_id)
             continue
-        path, sha, now, done = ledger_precheck(conn, ent, original, run_id)
+        path, sha, identity, now, done = ledger_precheck(conn, ent, original, run_id)
         if done:
             plan.outcomes[index] = done
         elif sha in shas:
@@ -333,7 +376,7 @@ def plan_ingest(
                 plan.outcomes[index] = reject_file(conn, ent, path, sha, now, err, run_id)
                 continue
             plan.groups.setdefault(batch_key(layout), []).append(
-                PendingFile(index, path, sha, now, layout)
+                PendingFile(index, path, sha, now, layout, identity)
             )
     return plan
 
@@ -408,7 +451,7 @@ def record_ingested(
         rows, rejected = read.get(n, (0, 0))
         inserted, corrected = added.get(n, (0, 0))
         outcome = IngestOutcome.ingested(f.path, rows, rejected, inserted, corrected)
-        record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id)
+        record_outcome(conn, ent, f.path, f.sha, outcome, run_id, f.now, ingest_id, f.identity)
         outcomes[f.index] = outcome
     return outcomes
 

@@ -40,6 +40,7 @@ from fs_assets.transforms.duckdb_file import (
 )
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 from sensors.recovery import PID_TAG, find_dead_runs, pid_alive, recover
+from tests.engine_rows import Close
 
 CLI = str(PROJECT_ROOT / ".venv" / "bin" / "fs-accelerator")
 COMPARED_SCHEMAS = ("raw", "mastered", "quarantine", "marts")
@@ -74,19 +75,20 @@ def _holders(instance: DagsterInstance) -> set[str]:
     return {slot.run_id for slot in info.claimed_slots}
 
 
-def _fingerprint_expr(column: str, data_type: str) -> str:
-    """The column as compared: file names without folders; floating-point sums (the marts'
-    spend features) to 6 decimals, since a parallel sum's last bits follow thread order."""
+def _fingerprint_expr(column: str) -> str:
+    """The column as compared: file names without folders."""
     if column == "_source_file":
         return f"regexp_replace(\"{column}\", '^.*/', '')"
-    if data_type in ("DOUBLE", "FLOAT", "REAL"):
-        return f'round("{column}", 6)'
     return f'"{column}"'
 
 
-def table_fingerprints(warehouse: Path) -> dict[str, tuple[int, int]]:
-    """(rows, sum of row hashes) per table, without columns that differ between builds;
-    `_source_file` compared by file name (the data folders differ)."""
+def table_fingerprints(warehouse: Path) -> dict[str, tuple]:
+    """Per table: its rows, the sum of its rows' hashes without columns that differ between
+    builds (`_source_file` compared by file name: the data folders differ), and per double
+    column its non-NULL count and its sum weighted by each row's hash (mod 1000, plus 1),
+    as `Close`. Doubles are not hashed: a parallel sum's last bits follow thread order, and
+    rounding does not hide that on a rounding boundary (tests/engine_rows.py). The weights
+    tie each double to its row, so values moved between rows still change the sum."""
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
         tables = conn.execute(
@@ -94,7 +96,7 @@ def table_fingerprints(warehouse: Path) -> dict[str, tuple[int, int]]:
             "where table_type = 'BASE TABLE' and table_schema in (?, ?, ?, ?) order by 1, 2",
             list(COMPARED_SCHEMAS),
         ).fetchall()
-        out = {}
+        out: dict[str, tuple] = {}
         for schema, name in tables:
             cols = [
                 (c, t)
@@ -105,12 +107,20 @@ def table_fingerprints(warehouse: Path) -> dict[str, tuple[int, int]]:
                 ).fetchall()
                 if c not in VOLATILE
             ]
-            exprs = [_fingerprint_expr(c, t) for c, t in cols]
-            rows, total = conn.execute(
-                f"select count(*), coalesce(sum(hash({', '.join(exprs)})), 0) "
-                f'from "{schema}"."{name}"'
+            doubles = [c for c, t in cols if t in ("DOUBLE", "FLOAT", "REAL")]
+            exprs = [_fingerprint_expr(c) for c, _ in cols if c not in doubles]
+            row_hash = f"hash({', '.join(exprs)})" if exprs else "0"
+            weighted = [f'count("{d}"), sum("{d}" * ({row_hash} % 1000 + 1))' for d in doubles]
+            found = conn.execute(
+                f"select count(*), coalesce(sum({row_hash}), 0)"
+                + "".join(f", {w}" for w in weighted)
+                + f' from "{schema}"."{name}"'
             ).fetchone()
-            out[f"{schema}.{name}"] = (rows, int(total))
+            sums = tuple(
+                (int(found[2 + 2 * i]), None if v is None else Close(v))
+                for i, v in enumerate(found[3::2])
+            )
+            out[f"{schema}.{name}"] = (int(found[0]), int(found[1]), sums)
         return out
     finally:
         conn.close()
@@ -619,17 +629,28 @@ def test_table_fingerprints_see_a_changed_value(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     conn = duckdb.connect(str(db))
     conn.execute("create schema raw")
-    conn.execute("create table raw.t as select 1 as a, 'x' as b, now() as _ingested_at")
+    conn.execute(
+        "create table raw.t as select i as a, 'x' || i as b, i / 3 as d, now() as _ingested_at "
+        "from range(4) r(i)"
+    )
     conn.close()
     before = table_fingerprints(db)
-    conn = duckdb.connect(str(db))
-    conn.execute("update raw.t set _ingested_at = now() + interval 1 day")
-    conn.close()
-    assert table_fingerprints(db) == before
-    conn = duckdb.connect(str(db))
-    conn.execute("update raw.t set b = 'y'")
-    conn.close()
-    assert table_fingerprints(db) != before
+
+    def changed(update: str) -> bool:
+        """Whether `update`, made to a copy of the table, changes its fingerprint."""
+        copy = tmp_path / f"copy{len(list(tmp_path.glob('copy*')))}.duckdb"
+        shutil.copy(db, copy)
+        conn = duckdb.connect(str(copy))
+        conn.execute(update)
+        conn.close()
+        return table_fingerprints(copy) != before
+
+    assert not changed("update raw.t set _ingested_at = now() + interval 1 day")
+    assert not changed("update raw.t set d = d * (1 + 1e-15)")  # a sum's last bits
+    assert changed("update raw.t set d = d * (1 + 1e-6) where a = 1")
+    assert changed("update raw.t set d = case a when 1 then 2 / 3 else 1 / 3 end where a in (1, 2)")
+    assert changed("update raw.t set d = null where a = 3")
+    assert changed("update raw.t set b = 'y' where a = 0")
 
 
 def test_copy_of_a_data_folder_keeps_fingerprints(tmp_path: Path) -> None:

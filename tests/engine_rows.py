@@ -7,6 +7,8 @@ import math
 
 import duckdb
 
+from fs_assets.transforms.marts.features import WRITTEN_AT
+
 # The engines add floats in other orders, so a double may differ in its last bits. Rounding
 # both to a fixed number of decimals is not enough: a mean of cents over 32 rows (k/3200)
 # can end exactly on a rounding boundary, where those last bits decide the digit.
@@ -28,21 +30,31 @@ class Close(float):
     __hash__ = None  # type: ignore[assignment]  # equal values may hash apart: no sets
 
 
-def mart_columns(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> list[str]:
-    """The source's column names, in order."""
+# When each row was written: a property of the run that wrote it, not of its data.
+RUN_COLUMNS = frozenset({WRITTEN_AT})
+
+
+def _described(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> list[tuple]:
+    """(name, type) of the source's columns that hold data (not RUN_COLUMNS), in order."""
     described = conn.execute(f"describe select * from {source}", params or []).fetchall()
-    return [c for c, *_ in described]
+    return [(c, t) for c, t, *_ in described if c not in RUN_COLUMNS]
+
+
+def mart_columns(conn: duckdb.DuckDBPyConnection, source: str, params=None) -> list[str]:
+    """The source's column names, in order (not RUN_COLUMNS)."""
+    return [c for c, _ in _described(conn, source, params)]
 
 
 def comparable_rows(
     conn: duckdb.DuckDBPyConnection, source: str, params=None, order_by: str = ""
 ) -> list[tuple]:
     """Every row of the source (in `order_by`'s order, else the source's own), its doubles
-    as `Close`."""
-    types = conn.execute(f"describe select * from {source}", params or []).fetchall()
-    doubles = [t == "DOUBLE" for _, t, *_ in types]
+    as `Close`, without RUN_COLUMNS."""
+    types = _described(conn, source, params)
+    doubles = [t == "DOUBLE" for _, t in types]
     order = f" order by {order_by}" if order_by else ""
-    rows = conn.execute(f"select * from {source}{order}", params or []).fetchall()
+    names = ", ".join('"' + c.replace('"', '""') + '"' for c, _ in types)
+    rows = conn.execute(f"select {names} from {source}{order}", params or []).fetchall()
     return [
         tuple(Close(v) if d and v is not None else v for v, d in zip(row, doubles, strict=True))
         for row in rows

@@ -22,6 +22,7 @@ from fs_assets.catalog.scanner import (
     write_catalog,
 )
 from fs_assets.catalog.tables import DeclaredTable
+from fs_assets.transforms.marts.features import WRITTEN_AT
 from tests.test_catalog_derive import UNIONS, history_tables
 
 ROWS = SMALL_TABLE_ROWS * 2
@@ -230,3 +231,25 @@ def test_a_rewritten_table_without_write_times_is_profiled_again(wh) -> None:
         f"from range({ROWS})"
     )
     _profiles_in_full(wh, T0 + dt.timedelta(hours=1), "marts.f")
+
+
+def test_a_mart_row_write_time_lets_a_small_rewrite_keep_the_statistics(wh) -> None:
+    """marts.customer_features says when each row was written (WRITTEN_AT): an incremental
+    update of a few customers keeps its column statistics; a full rebuild (every row
+    written again, the same row count) is profiled from every row."""
+    wh.execute(
+        "create schema marts; create table marts.f as select range::varchar as cust_id, "
+        f"range % 500 as spend, timestamp '2025-01-01' as {WRITTEN_AT} from range({ROWS})"
+    )
+    first = scan(wh, T0)
+    assert first.profile_mode("marts.f") == "full"
+    rewrite = "update marts.f set spend = spend + 10000, {col} = now()::timestamp where {where}"
+    wh.execute(rewrite.format(col=WRITTEN_AT, where="cust_id::integer < 100"))
+    second = scan(wh, T0 + dt.timedelta(hours=1))
+    assert second.profile_mode("marts.f") == "kept"
+    assert stats(second, distinct=True)["marts.f"] == stats(first, distinct=True)["marts.f"]
+    wh.execute(rewrite.format(col=WRITTEN_AT, where="true"))
+    third = scan(wh, T0 + dt.timedelta(hours=2))
+    full = scan(wh, T0 + dt.timedelta(hours=2), reuse=False)
+    assert third.profile_mode("marts.f") == "full"
+    assert stats(third, distinct=True)["marts.f"] == stats(full, distinct=True)["marts.f"]

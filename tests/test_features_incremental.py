@@ -13,6 +13,7 @@ from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.transforms.change_record import SCOPE_KEYS, load_scope_keys
 from fs_assets.transforms.marts.features import (
     FEATURES_TABLE,
+    WRITTEN_AT,
     IdentityLink,
     build_features,
     plan_features,
@@ -34,6 +35,16 @@ def mastered(conn, small_landing: Path) -> duckdb.DuckDBPyConnection:
         build_mastered(conn, ENTITIES[name])
     conn.execute("create schema if not exists marts")
     return conn
+
+
+def assert_same_features(conn: duckdb.DuckDBPyConnection, a: str, b: str) -> None:
+    """Both tables hold the same rows, but for when each row was written."""
+    for x, y in ((a, b), (b, a)):
+        (extra,) = conn.execute(
+            f"select count(*) from (select * exclude ({WRITTEN_AT}) from {x} "
+            f"except all select * exclude ({WRITTEN_AT}) from {y})"
+        ).fetchone()
+        assert extra == 0, f"{x} has {extra} rows {y} lacks"
 
 
 def recorded(conn, plan) -> dict[str, object]:
@@ -75,11 +86,14 @@ def test_incremental_features_equal_a_full_rebuild(mastered, tmp_path: Path) -> 
     rewritten = update_features(conn, SCOPE_KEYS, LINK)
     assert rewritten == len(keys) + 1  # the changed ones and the other record of g1
     conn.execute(f"create table inc as select * from {FEATURES_TABLE}")
+    # Only the rows rewritten carry the update's write time.
+    (stamps,) = conn.execute(f"select count(distinct {WRITTEN_AT}) from inc").fetchone()
+    (newest,) = conn.execute(
+        f"select count(*) from inc where {WRITTEN_AT} = (select max({WRITTEN_AT}) from inc)"
+    ).fetchone()
+    assert (stamps, newest) == (2, rewritten)
     build_features(conn, LINK)
-    for a, b in (("inc", FEATURES_TABLE), (FEATURES_TABLE, "inc")):
-        assert (
-            conn.execute(f"select count(*) from (from {a} except all from {b})").fetchone()[0] == 0
-        )
+    assert_same_features(conn, "inc", FEATURES_TABLE)
     person_features_are_the_persons(conn, "g1")
     assert conn.execute(
         f"select distinct customer_status from {FEATURES_TABLE} where golden_id = 'g1'"
@@ -156,6 +170,11 @@ def test_any_other_change_rebuilds_in_full(mastered, tmp_path: Path) -> None:
         f"delete from {FEATURES_TABLE} where cust_id = (select min(cust_id) from {FEATURES_TABLE})"
     )
     assert "outside" in plan_features(conn, previous, None).reason
+    build_features(conn)
+    previous = recorded(conn, plan)
+    # A table built before the write-time column: rows inserted by name would not fit.
+    conn.execute(f"alter table {FEATURES_TABLE} drop column {WRITTEN_AT}")
+    assert WRITTEN_AT in plan_features(conn, previous, None).reason
     build_features(conn)
     previous = recorded(conn, plan)
     land_update(conn, tmp_path)

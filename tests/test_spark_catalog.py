@@ -24,6 +24,7 @@ pytest.importorskip("pyspark")
 
 from fs_assets.generator import generate_landing
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
+from fs_assets.transforms.marts.features import WRITTEN_AT
 from tests.spark_graph import MASKING_KEY, materialize_graph
 
 CUSTOMERS = 150
@@ -88,8 +89,8 @@ def _near(a: int | None, b: int | None) -> bool:
 
 # Integer widths: a mart's expression is typed INTEGER by one engine, BIGINT by the other.
 _INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
-# Values of one build, not of the data: landing paths, ingest times, run ids.
-_PER_BUILD = {"_source_file", "_ingested_at"}
+# Values of one build, not of the data: landing paths, ingest and write times, run ids.
+_PER_BUILD = {"_source_file", "_ingested_at", WRITTEN_AT}
 # Tables only the DuckDB engine has: its history's past rows apart from the current ones
 # (a view joins them; Spark writes one history table), its change record (Spark keeps it
 # in the build manifests), and ingest rejects it creates empty (Spark: on a first reject).

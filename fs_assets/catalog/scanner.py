@@ -56,6 +56,7 @@ from fs_assets.catalog.tables import DeclaredTable
 from fs_assets.model.keys import BUILDING_PREFIX, KeyPath
 from fs_assets.model.rules import q
 from fs_assets.transforms.duckdb_file import transaction
+from fs_assets.transforms.marts.features import WRITTEN_AT
 
 # Schemas the scanner never reads: its own output, and DuckDB's system schemas.
 SKIPPED_SCHEMAS = (CATALOG_SCHEMA, "information_schema", "pg_catalog")
@@ -73,6 +74,9 @@ SMALL_TABLE_ROWS = 10_000
 # `refresh_distinct`; `distinct_as_of` says since when. A changed row moves a count, a
 # distinct count or a null count by at most one.
 DISTINCT_CHANGE_SHARE = 0.05
+# Columns saying when a row was written: a raw or mastered version's ingestion, a mart
+# row's write (marts.customer_features). A table without one keeps nothing after a change.
+WRITE_TIMES = (INGESTED_AT, WRITTEN_AT)
 DISTINCT_MAX_AGE = dt.timedelta(hours=24)
 
 
@@ -436,7 +440,7 @@ class DistinctPolicy:
         it a rewrite of every row with the same row count would look like no change."""
         return (
             not self.refresh
-            and (table_type == "VIEW" or INGESTED_AT in {c[0] for c in cols})
+            and (table_type == "VIEW" or _write_time(cols) is not None)
             and prev is not None
             and prev.table_type == table_type
             and prev.distinct_as_of is not None
@@ -450,6 +454,12 @@ class DistinctPolicy:
         return rows >= SMALL_TABLE_ROWS and changed <= self.share * min(rows, rows_then)
 
 
+def _write_time(cols: list[tuple]) -> str | None:
+    """The column saying when each row was written, if the table has one (WRITE_TIMES)."""
+    names = {c[0] for c in cols}
+    return next((c for c in WRITE_TIMES if c in names), None)
+
+
 def _rows_changed(
     conn: duckdb.DuckDBPyConnection, schema: str, table: str, cols: list[tuple], prev: StoredProfile
 ) -> tuple[int, int]:
@@ -457,9 +467,10 @@ def _rows_changed(
     (`_ingested_at`: raw and mastered rows carry their version's) plus however far the row
     count moved otherwise (rows gone, or rows added with older stamps: past versions)."""
     relation = f"{q(schema)}.{q(table)}"
-    if INGESTED_AT in {c[0] for c in cols}:
+    stamp = _write_time(cols)
+    if stamp is not None:
         rows, added = conn.execute(
-            f"select count(*), count(*) filter (where {q(INGESTED_AT)} > ?) from {relation}",
+            f"select count(*), count(*) filter (where {q(stamp)} > ?) from {relation}",
             [prev.distinct_as_of],
         ).fetchone()
     else:

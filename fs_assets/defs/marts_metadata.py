@@ -19,7 +19,7 @@ from fs_assets.model.value_sets import (
     SEGMENT_LABELS,
     TRANSACTION_MODES,
 )
-from fs_assets.transforms.marts.features import WINDOW_MONTHS
+from fs_assets.transforms.marts.features import WINDOW_MONTHS, WRITTEN_AT
 from fs_assets.transforms.marts.model import (
     ARCHETYPE_NAMES,
     CURRENCY_COLUMN,
@@ -277,12 +277,20 @@ FEATURE_COLUMNS: Cols = [
         "End of the window: the newest transaction_ts in mastered.transaction.",
         TX_TIME,
     ),
+    (
+        WRITTEN_AT,
+        "TIMESTAMP",
+        "When this row was written (UTC): by the full build or by the incremental update "
+        "that last rewrote its customer. Not a feature: the catalog counts the rows "
+        "written since its last profile.",
+        [],
+    ),
 ]
 # A person's features are the person's (features.py): the record keeps only its ids and
 # region; the attributes are the person record's (a death: any record's), the activity
 # and cards all their core records', both on every row of the person, through the
 # identity links.
-_RECORD_OWN = {"cust_id", "golden_id", "person_id", "person_record", "as_of"}
+_RECORD_OWN = {"cust_id", "golden_id", "person_id", "person_record", "as_of", WRITTEN_AT}
 _RECORD_OWN |= {"state", "country", "person_state", "person_country"}
 _PERSON_RECORD_ATTRS = {n for n, *_ in CUSTOMER_ATTRS} - {"state", "country"}
 _PERSONS = {

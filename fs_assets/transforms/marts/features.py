@@ -29,6 +29,7 @@ same data gives the same features whatever the wall clock says.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -54,7 +55,16 @@ from fs_assets.transforms.marts.model import (
 from fs_assets.transforms.marts.sql_builder import SqlBuilder
 
 FEATURES_TABLE = "marts.customer_features"
+# When each row was written (UTC, naive like the raw `_ingested_at`): the statement's
+# start, the same on every row it writes. The catalog scanner counts the rows written
+# since its last profile, so a small incremental update keeps the column statistics
+# instead of profiling every row again; a full rebuild stamps every row.
+WRITTEN_AT = "_written_at"
 WINDOW_MONTHS = SPEND_WINDOW_DAYS / 30.4375
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def spend_predicate(alias: str = "") -> tuple[str, list[object]]:
@@ -279,7 +289,8 @@ def features_sql(
       coalesce(a.spend_earlier, 0) as spend_earlier,
       (a.spend_recent - a.spend_earlier) / nullif(a.spend_earlier, 0) as spend_trend,
       coalesce(k.held_cards, []::varchar[]) as held_cards,
-      (select as_of from bounds) as as_of
+      (select as_of from bounds) as as_of,
+      cast(? as timestamp) as {q(WRITTEN_AT)}
     from mastered.customer c
     join persons pe using (cust_id)
     left join pagg a using (person_id)
@@ -288,6 +299,7 @@ def features_sql(
     -- The largest spend category; a tie goes to the reason listed first in the model.
     lateral (select unnest(list_max([""",
         WINDOW_MONTHS,
+        _now().isoformat(),
     )
     s.join(
         [
@@ -346,6 +358,19 @@ def update_features(
     return int(conn.execute(f"select count(*) from {touched}").fetchall()[0][0])
 
 
+def _has_column(conn: duckdb.DuckDBPyConnection, column: str) -> bool:
+    """Whether the features table has `column` (a table built by an earlier release may
+    not: rows inserted by name into it would fail)."""
+    schema, table = FEATURES_TABLE.split(".")
+    return bool(
+        conn.execute(
+            "select count(*) from information_schema.columns "
+            "where table_schema = ? and table_name = ? and column_name = ?",
+            [schema, table, column],
+        ).fetchone()[0]
+    )
+
+
 # The mastered entities the features read, whose builds a features table was made from.
 FEATURE_SOURCES = ("customer", "transaction", "account", "product")
 
@@ -376,6 +401,8 @@ def plan_features(
         return FeaturesPlan("full", "full_rebuild requested", now)
     if not previous or not table_exists(conn, MARTS_SCHEMA, FEATURES_TABLE.split(".")[1]):
         return FeaturesPlan("full", "no earlier build recorded", now)
+    if not _has_column(conn, WRITTEN_AT):
+        return FeaturesPlan("full", f"the table predates its {WRITTEN_AT} column", now)
     rows = conn.execute(f"select count(*) from {FEATURES_TABLE}").fetchall()[0][0]
     if rows != previous.get("rows"):
         return FeaturesPlan("full", "the table was written outside this asset", now)

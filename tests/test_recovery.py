@@ -38,6 +38,7 @@ from fs_assets.transforms.duckdb_file import (
     connect_with_retry,
     explain_write_error,
 )
+from fs_assets.transforms.marts.features import WRITTEN_AT
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 from sensors.recovery import PID_TAG, find_dead_runs, pid_alive, recover
 from tests.engine_rows import Close
@@ -45,7 +46,7 @@ from tests.engine_rows import Close
 CLI = str(PROJECT_ROOT / ".venv" / "bin" / "fs-accelerator")
 COMPARED_SCHEMAS = ("raw", "mastered", "quarantine", "marts")
 # Columns that legitimately differ between two builds of the same files.
-VOLATILE = {"_ingested_at", "_batch_id", "_rejected_at"}
+VOLATILE = {"_ingested_at", "_batch_id", "_rejected_at", WRITTEN_AT}
 
 
 # -- helpers ------------------------------------------------------------------------------

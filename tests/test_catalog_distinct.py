@@ -253,3 +253,33 @@ def test_a_mart_row_write_time_lets_a_small_rewrite_keep_the_statistics(wh) -> N
     full = scan(wh, T0 + dt.timedelta(hours=2), reuse=False)
     assert third.profile_mode("marts.f") == "full"
     assert stats(third, distinct=True)["marts.f"] == stats(full, distinct=True)["marts.f"]
+
+
+def test_a_history_view_keeps_its_statistics_while_its_past_versions_grow_fast(wh) -> None:
+    """The past versions are a small table that grows by more than the share at every
+    update, so it is profiled in full and a view reading it would be too. The history view
+    is the union of the current rows and those: its rows' write times say it changed by
+    little (a new version, and the version it closes), so it keeps its statistics with
+    today's row count, and so does a view of it. A larger change profiles both again."""
+    wh.execute("delete from mastered.customer_history_past where cust_id <> '0'")
+    wh.execute(
+        "create view governed.h as select cust_id, city, valid_to from mastered.customer_history"
+    )
+    first = scan(wh, T0)
+    assert first.profile_mode("mastered.customer_history") == "derived"
+    update(wh, 100, first=200)  # 200 of the view's 20,101 rows: a new version and a closed one
+    second = scan(wh, T0 + dt.timedelta(hours=1))
+    full = scan(wh, T0 + dt.timedelta(hours=1), reuse=False)
+    assert second.profile_mode("mastered.customer_history_past") == "full"
+    assert second.profile_mode("mastered.customer_history") == "kept"
+    assert second.profile_mode("governed.h") == "kept"
+    got, want, before = (stats(r, distinct=True) for r in (second, full, first))
+    assert got["mastered.customer_history"] == (
+        want["mastered.customer_history"][0],
+        before["mastered.customer_history"][1],
+    )
+    assert got["mastered.customer_history"][0] == ROWS + 101
+    assert got["governed.h"] == before["governed.h"]
+    # Past the share (2 x 600 rows of 20,201): every statistic is taken again.
+    update(wh, 600, first=1000)
+    _profiles_in_full(wh, T0 + dt.timedelta(hours=2), "mastered.customer_history", "governed.h")

@@ -68,8 +68,9 @@ LastMaterialized = Callable[[KeyPath], dt.datetime | None]
 SMALL_TABLE_ROWS = 10_000
 # A larger table changed by a small share keeps what it cannot derive from the change: an
 # append-only history its distinct counts (the rest derived exactly), a table whose rows
-# were replaced its column statistics (its row count taken now), a view reading only such
-# tables its profile. They are taken over every row again when the rows changed since pass
+# were replaced its column statistics (its row count taken now), a history view (the union
+# of a table's current and past versions) the same, a view reading only such relations its
+# profile. They are taken over every row again when the rows changed since pass
 # this share of the table, when they are older than DISTINCT_MAX_AGE, or with
 # `refresh_distinct`; `distinct_as_of` says since when. A changed row moves a count, a
 # distinct count or a null count by at most one.
@@ -461,11 +462,19 @@ def _write_time(cols: list[tuple]) -> str | None:
 
 
 def _rows_changed(
-    conn: duckdb.DuckDBPyConnection, schema: str, table: str, cols: list[tuple], prev: StoredProfile
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    cols: list[tuple],
+    prev: StoredProfile,
+    history: bool = False,
 ) -> tuple[int, int]:
-    """(rows now, rows changed since the stored distinct counts): the rows ingested since
+    """(rows now, rows changed since the stored distinct counts): the rows written since
     (`_ingested_at`: raw and mastered rows carry their version's) plus however far the row
-    count moved otherwise (rows gone, or rows added with older stamps: past versions)."""
+    count moved otherwise (rows gone, or rows added with older stamps: past versions).
+
+    A `history` view's new version also closes the version it supersedes (its valid_to is
+    set, its write time kept): each row written since counts twice."""
     relation = f"{q(schema)}.{q(table)}"
     stamp = _write_time(cols)
     if stamp is not None:
@@ -476,7 +485,8 @@ def _rows_changed(
     else:
         (rows,), added = conn.execute(f"select count(*) from {relation}").fetchone(), 0
     then = int(prev.distinct_rows or 0)
-    return int(rows), int(added) + abs(int(rows) - then - int(added))
+    written = int(added) * (2 if history else 1)
+    return int(rows), written + abs(int(rows) - then - int(added))
 
 
 def _names_in(sql: str, names: set[str]) -> set[str]:
@@ -633,13 +643,19 @@ def scan_warehouse(
         masked = decl.masked_columns if decl else set()
         kept: dict[str, ColumnScan] | None = None  # None: count the distinct values
         rows_now: int | None = None
+        # A history view is the union of its parts' rows, so its rows' write times say what
+        # changed, as a table's do (the parts need not be settled: a small past-versions
+        # table grows by more than the share at every update, yet the view by little).
+        union = name in (unions or {}) and _write_time(cols) is not None
         if policy.may_keep(prev, table_type, cols):
-            if table_type == "VIEW":
+            if table_type == "VIEW" and not union:
                 read = reads.get(name, set())
                 quiet = same_definition and bool(read) and read <= settled
             else:
-                rows_now, moved = _rows_changed(conn, schema, table, cols, prev)
-                quiet = policy.small_change(moved, rows_now, prev.distinct_rows or 0)
+                rows_now, moved = _rows_changed(conn, schema, table, cols, prev, union)
+                quiet = (table_type != "VIEW" or same_definition) and policy.small_change(
+                    moved, rows_now, prev.distinct_rows or 0
+                )
             kept = _kept_columns(prev, cols) if quiet else None
         derived = None
         if table_type == "VIEW" and reuse and name in (unions or {}) and kept is None:

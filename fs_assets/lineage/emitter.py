@@ -44,6 +44,9 @@ LOG = logging.getLogger(__name__)
 EVENTS_FILE = "openlineage.jsonl"
 FAILURES_FILE = "delivery_failures.jsonl"
 HTML_FILE = "lineage.html"
+# The page's graph as of a byte offset of EVENTS_FILE (graph_state.py): each run reads only
+# its own events back.
+GRAPH_STATE_FILE = ".lineage_graph.json"
 DEFAULT_ENDPOINT = "api/v1/lineage"
 DEFAULT_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 60.0  # another writer appends one run's events in well under a second
@@ -330,11 +333,12 @@ def _ensure(folder: Path) -> Path:
 
 
 def _write_html(folder: Path) -> None:
-    from fs_assets.lineage.graph import LineageGraph
+    from fs_assets.lineage.graph_state import load_graph
     from fs_assets.lineage.html import write_lineage_page
 
     try:
-        write_lineage_page(LineageGraph.from_file(folder / EVENTS_FILE), folder / HTML_FILE)
+        graph = load_graph(folder / EVENTS_FILE, folder / GRAPH_STATE_FILE)
+        write_lineage_page(graph, folder / HTML_FILE)
     except Exception as exc:  # the page is a convenience; the events are what matters
         LOG.warning(f"lineage page not written: {exc}")
 

@@ -18,6 +18,7 @@ from fs_assets.catalog.scanner import (
     DISTINCT_CHANGE_SHARE,
     DISTINCT_MAX_AGE,
     SMALL_TABLE_ROWS,
+    _names_in,
     scan_warehouse,
     write_catalog,
 )
@@ -283,3 +284,30 @@ def test_a_history_view_keeps_its_statistics_while_its_past_versions_grow_fast(w
     # Past the share (2 x 600 rows of 20,201): every statistic is taken again.
     update(wh, 600, first=1000)
     _profiles_in_full(wh, T0 + dt.timedelta(hours=2), "mastered.customer_history", "governed.h")
+
+
+def test_a_view_reads_the_relations_it_names_whole() -> None:
+    """A name that starts a longer one is not read: the history view of a role does not read
+    the role's current view (their names share a start), nor the current table the history
+    view's name starts with."""
+    names = {
+        "governed.analyst_customer",
+        "governed.analyst_customer_history",
+        "mastered.customer",
+        "mastered.customer_history",
+        "mastered.customer_history_past",
+    }
+    sql = (
+        "CREATE VIEW governed.analyst_customer_history AS SELECT cust_id, valid_to "
+        'FROM "mastered"."customer_history";'
+    )
+    own = "governed.analyst_customer_history"
+    assert _names_in(sql, names - {own}) == {"mastered.customer_history"}
+    union = (
+        "CREATE VIEW mastered.customer_history AS (SELECT m.* FROM mastered.customer AS m) "
+        "UNION ALL (SELECT * FROM mastered.customer_history_past);"
+    )
+    assert _names_in(union, names - {"mastered.customer_history"}) == {
+        "mastered.customer",
+        "mastered.customer_history_past",
+    }

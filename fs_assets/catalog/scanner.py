@@ -34,6 +34,7 @@ from the source's (the view was built under another policy) the view is profiled
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -490,9 +491,13 @@ def _rows_changed(
 
 
 def _names_in(sql: str, names: set[str]) -> set[str]:
-    """The relations (schema.table) a view's SQL names, quoted or not."""
+    """The relations (schema.table) a view's SQL names, quoted or not: each as a whole name,
+    never as the start of a longer one (`governed.analyst_customer` is not read by
+    `governed.analyst_customer_history`, whose own name starts with it)."""
     text = sql.lower().replace('"', "")
-    return {n for n in names if n.lower() in text}
+    return {
+        n for n in names if re.search(rf"(?<![a-z0-9_]){re.escape(n.lower())}(?![a-z0-9_])", text)
+    }
 
 
 def _view_sql(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -311,3 +311,8 @@ def test_a_view_reads_the_relations_it_names_whole() -> None:
         "mastered.customer",
         "mastered.customer_history_past",
     }
+    # Catalog-qualified, quoted, and a name of other characters.
+    odd = {"raw.cust [1]", "mastered.customer"}
+    qualified = 'SELECT * FROM "wh"."mastered"."customer" JOIN "raw"."cust [1]" USING (k)'
+    assert _names_in(qualified, odd | {"wh.mastered"}) == odd | {"wh.mastered"}
+    assert _names_in("SELECT * FROM raw.cust [12]", odd) == set()

@@ -37,6 +37,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 
 import duckdb
 
@@ -60,6 +61,8 @@ from fs_assets.transforms.duckdb_file import transaction
 from fs_assets.transforms.marts.features import WRITTEN_AT
 
 # Schemas the scanner never reads: its own output, and DuckDB's system schemas.
+# A dotted name in SQL text (lower case, quotes removed).
+_DOTTED = re.compile(r"(?<![\w.])\w+(?:\.\w+)+")
 SKIPPED_SCHEMAS = (CATALOG_SCHEMA, "information_schema", "pg_catalog")
 
 LastMaterialized = Callable[[KeyPath], dt.datetime | None]
@@ -495,8 +498,16 @@ def _names_in(sql: str, names: set[str]) -> set[str]:
     never as the start of a longer one (`governed.analyst_customer` is not read by
     `governed.analyst_customer_history`, whose own name starts with it)."""
     text = sql.lower().replace('"', "")
-    return {
-        n for n in names if re.search(rf"(?<![a-z0-9_]){re.escape(n.lower())}(?![a-z0-9_])", text)
+    # Every dotted name in the text, and each pair of neighbours in a longer one
+    # (catalog.schema.table): one pass over the text, not one per relation.
+    found: set[str] = set()
+    for chain in _DOTTED.findall(text):
+        parts = chain.split(".")
+        found.update(f"{a}.{b}" for a, b in pairwise(parts))
+    plain = {n for n in names if n.count(".") == 1 and _DOTTED.fullmatch(n.lower())}
+    odd = names - plain  # a name of other characters: looked for whole, on its own
+    return {n for n in plain if n.lower() in found} | {
+        n for n in odd if re.search(rf"(?<![\w]){re.escape(n.lower())}(?![\w])", text)
     }
 
 

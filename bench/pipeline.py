@@ -159,20 +159,22 @@ def write_update_file(home: Path, n: int) -> Path:
 
     from fs_assets.model.entities import CUSTOMER
 
+    folder = home / "landing" / "customer"
+    earlier = len(list(folder.glob("customer_bench_update*.csv")))
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as conn:
-        # Every k-th customer: a spread-out, repeatable set of n (sample clauses take no
-        # parameters).
+        # Every k-th customer, shifted by one at each update: a spread-out, repeatable set
+        # of n, other customers each time (the same ones again would give each key one
+        # more version per run: a history that grows with the runs, not a day's update).
+        # Sample clauses take no parameters.
         total = conn.execute("select count(*) from mastered.customer").fetchone()[0]
         step = max(total // n, 1)
         cur = conn.execute(
-            "select * from mastered.customer qualify row_number() over (order by cust_id) % ? = 0 "
-            "limit ?",
-            [step, n],
+            "select * from mastered.customer "
+            "qualify (row_number() over (order by cust_id) + ?) % ? = 0 limit ?",
+            [earlier, step, n],
         )
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    folder = home / "landing" / "customer"
-    earlier = len(list(folder.glob("customer_bench_update*.csv")))
     stamp = dt.datetime(2025, 1, 1, 12, 0, 0) + dt.timedelta(minutes=earlier)
     suffix = f"_{earlier}" if earlier else ""
     path = folder / f"customer_bench_update{suffix}.csv"

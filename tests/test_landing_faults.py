@@ -501,3 +501,36 @@ def test_a_file_still_changing_when_the_wait_ends_is_left_for_the_next_run(
     settled = wait_until_settled([busy, vanishing], settle_s=1.0, max_wait_s=0.8)
     writer.join()
     assert settled.changing == [busy] and settled.gone == [vanishing] and not settled.ready
+
+
+def test_a_file_removed_while_the_raw_run_reads_it_is_reported_and_the_run_goes_on(
+    home: DataPaths, customer_landing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removed after it was hashed (an archiving job): rejected with the reason, nothing to
+    move aside, the landing check fails naming it, and the other file lands."""
+    from fs_assets.transforms import raw_history
+
+    folder, header, rows = customer_landing
+    gone = write_csv(folder / "gone 'soon' [2].csv", header, rows[30:40])
+    real = raw_history.sha256_of
+
+    def hash_then_remove(path: Path, *args: object) -> str:
+        sha = real(path, *args)
+        if path.name == gone.name:
+            path.unlink()
+        return sha
+
+    monkeypatch.setattr(raw_history, "sha256_of", hash_then_remove)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_raw(home, raise_on_error=False, instance=instance)
+    assert result.success  # the step ran to its end; the check says what went wrong
+    check = landing_check(result)
+    assert not check.passed
+    (rejected,) = check.metadata["files_rejected"].value
+    assert rejected["file"] == gone.name and rejected["reason"] == raw_history.VANISHED
+    assert any("no longer in the landing folder" in m for m in messages(instance, result.run_id))
+    assert not (home.rejected / "customer").exists() or not any(
+        (home.rejected / "customer").iterdir()
+    )
+    with duckdb.connect(str(home.warehouse), read_only=True) as conn:
+        assert conn.execute("select count(*) from raw.customer").fetchone() == (20,)

@@ -1,5 +1,6 @@
 """`raw.<entity>` assets: new landing files merged into the append-only history."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -54,22 +55,23 @@ def _report_outcomes(
             continue
         outcomes.append(outcome)
         if outcome.status == "rejected":
-            moved = landing.move_aside(
-                ent.name,
-                path,
-                {
-                    "file": str(path),
-                    "entity": ent.name,
-                    "line": outcome.error_line,
-                    "reason": outcome.error,
-                    "run_id": context.run_id,
-                },
-            )
+            report = {
+                "file": str(path),
+                "entity": ent.name,
+                "line": outcome.error_line,
+                "reason": outcome.error,
+                "run_id": context.run_id,
+            }
+            try:
+                where = f"moved to {landing.move_aside(ent.name, path, report)} with a report"
+            except FileNotFoundError:
+                if os.path.lexists(path):
+                    raise
+                where = "it is no longer in the landing folder, so nothing was moved aside"
             context.log.error(
                 f"rejected {path}"
                 + (f", line {outcome.error_line}" if outcome.error_line else "")
-                + f": {outcome.error}; nothing from this file was ingested; "
-                f"moved to {moved} with a report"
+                + f": {outcome.error}; nothing from this file was ingested; {where}"
             )
             continue
         if outcome.status == "ingested" and outcome.rows_read == 0:

@@ -146,6 +146,20 @@ def file_identity(path: Path) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
+def identity_size_mtime(identity: str) -> tuple[int, dt.datetime]:
+    """The size and mtime (UTC) a `file_identity` was taken with."""
+    _, _, size, mtime_ns, _ = identity.split(":")
+    return int(size), dt.datetime.fromtimestamp(int(mtime_ns) / 1e9, dt.UTC).replace(tzinfo=None)
+
+
+# Why a file that was listed for this run is rejected without a row read: it was removed or
+# renamed (an archiving job, a producer taking it back) before or while the run read it.
+VANISHED = (
+    "the file was removed or moved while this run read it: nothing of it was ingested; "
+    "land it again (the same bytes are read again) if it was not meant to go"
+)
+
+
 def ingested_as(
     conn: duckdb.DuckDBPyConnection, ent: Entity, path: Path, identity: str
 ) -> str | None:
@@ -175,7 +189,7 @@ def record_outcome(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
     path: Path,
-    sha: str,
+    sha: str | None,
     outcome: IngestOutcome,
     run_id: str | None,
     now: dt.datetime,
@@ -185,7 +199,17 @@ def record_outcome(
     """One ledger row. `identity`: the file's identity taken before its bytes were hashed
     (None for a rejection): a later run skips the file unread only while it is unchanged
     since then, never on an identity taken after a write it did not read."""
-    stat = path.lstat()  # a refused symlink is recorded as itself, never followed
+    # The size and mtime the bytes were hashed with; else the file as it is (a refused
+    # symlink itself, never followed), if it is still there.
+    if identity is not None:
+        size, mtime = identity_size_mtime(identity)
+    else:
+        try:
+            stat = path.lstat()
+            size = stat.st_size
+            mtime = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None)
+        except FileNotFoundError:
+            size, mtime = None, None
     if ingest_id is None:
         ingest_id = next_ingest_id(conn)
     if outcome.status == "rejected":  # one row per rejected file, however often it is retried
@@ -201,8 +225,8 @@ def record_outcome(
             ent.name,
             str(path),
             path.name,
-            stat.st_size,
-            dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).replace(tzinfo=None),
+            size,
+            mtime,
             sha,
             outcome.status,
             outcome.rows_read,
@@ -299,12 +323,16 @@ def ledger_precheck(
     a run reads the files that are new, not every file of the landing folder again.
     """
     path = path.parent.resolve() / path.name  # the folder may be a link; the file is not
-    identity = file_identity(path)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    sha = ingested_as(conn, ent, path, identity)
-    if sha is not None:
-        return path, sha, identity, now, IngestOutcome(str(path), "skipped")
-    sha = sha256_of(path)
+    try:
+        identity = file_identity(path)
+        sha = ingested_as(conn, ent, path, identity)
+        if sha is not None:
+            return path, sha, identity, now, IngestOutcome(str(path), "skipped")
+        sha = sha256_of(path)
+    except FileNotFoundError:  # listed for this run, gone before it was read
+        gone = reject_file(conn, ent, path, None, now, LandingFileError(path, VANISHED), run_id)
+        return path, "", "", now, gone
     known = known_file(conn, ent, path, sha)
     if known == "skipped":
         # The same bytes with another identity (restored from a backup, copied again,
@@ -328,7 +356,7 @@ def reject_file(
     conn: duckdb.DuckDBPyConnection,
     ent: Entity,
     path: Path,
-    sha: str,
+    sha: str | None,
     now: dt.datetime,
     err: LandingFileError,
     run_id: str | None,
@@ -375,6 +403,10 @@ def plan_ingest(
             except LandingFileError as err:
                 plan.outcomes[index] = reject_file(conn, ent, path, sha, now, err, run_id)
                 continue
+            except FileNotFoundError:
+                err = LandingFileError(path, VANISHED)
+                plan.outcomes[index] = reject_file(conn, ent, path, sha, now, err, run_id)
+                continue
             plan.groups.setdefault(batch_key(layout), []).append(
                 PendingFile(index, path, sha, now, layout, identity)
             )
@@ -393,7 +425,8 @@ def bounded_batches(files: list[PendingFile], max_bytes: int | None) -> list[lis
     batches: list[list[PendingFile]] = []
     size = 0
     for f in files:
-        file_size = f.path.stat().st_size
+        # The size it was hashed with (the file may be gone by now: its read rejects it).
+        file_size = identity_size_mtime(f.identity)[0] if f.identity else f.path.lstat().st_size
         if batches and size + file_size <= max_bytes:
             batches[-1].append(f)
             size += file_size
@@ -420,7 +453,8 @@ def merge_planned(
         try:
             return merge([f])[f.index]
         except LandingFileError as err:
-            return reject(f, err)
+            # A read that failed because the file is gone says so, not the reader's error.
+            return reject(f, err if os.path.lexists(f.path) else LandingFileError(f.path, VANISHED))
 
     outcomes = plan.outcomes
     batches = [b for group in plan.groups.values() for b in bounded_batches(group, max_bytes)]

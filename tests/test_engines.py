@@ -397,6 +397,43 @@ def test_spark_reads_every_hostile_name_literally(
     assert sorted(ledger) == sorted((p.name, "ingested") for p in paths)  # each file once
 
 
+def test_a_file_removed_while_spark_reads_it_is_rejected_and_the_other_lands(
+    spark_wh, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removed after its header was read, before Spark lists it: rejected with the reason
+    the DuckDB engine gives (tests/test_landing_vanished.py), the other file ingested."""
+    from fs_assets.transforms import raw_history
+
+    header, rows = _read(sorted((landing / "customer").glob("customer_s*.csv"))[0])
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    kept, gone = folder / "kept.csv", folder / "gone [1].csv"
+    _write(kept, header, rows[:10])
+    _write(gone, header, rows[10:15])
+    real_layout = raw_history.file_layout
+
+    def layout_then_remove(conn, ent, path):
+        layout = real_layout(conn, ent, path)
+        if path.name == gone.name:
+            path.unlink()
+        return layout
+
+    monkeypatch.setattr(raw_history, "file_layout", layout_then_remove)
+    wh = spark_wh[0]
+    with duckdb.connect(str(tmp_path / "control.duckdb")) as control:
+        control.execute("create schema meta")
+        fresh = sw.SparkWarehouse(wh.spark, str(tmp_path / "wh"), control)
+        outcomes = si.ingest_files(fresh, ENTITIES["customer"], [kept, gone])
+        (rows_in_raw,) = control.execute(
+            "select count(*) from read_parquet(?)", [_parquet(fresh, "raw", "customer", True)]
+        ).fetchone()
+    assert [(o.status, o.error) for o in outcomes] == [
+        ("ingested", None),
+        ("rejected", raw_history.VANISHED),
+    ]
+    assert rows_in_raw == 10
+
+
 def test_edge_cases_reach_the_rules_they_target(duck) -> None:
     failures = duck[1]["customer"].rule_failures
     for rule in (

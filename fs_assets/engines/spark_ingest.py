@@ -161,6 +161,13 @@ def _write_batches(
             staged[f"{staging}/{name}"] = f"{table}/{batch_folder(ingest_id)}"
 
 
+def _unreadable(files: list[PendingFile], exc: BaseException) -> Exception:
+    """A read of `files` that failed: the lone file rejected, several merged one by one."""
+    if len(files) > 1:
+        return BatchFallback(_first_line(exc))
+    return LandingFileError(files[0].path, _first_line(exc))
+
+
 def _merge(
     wh: SparkWarehouse, ent: Entity, files: list[PendingFile], run_id: str | None
 ) -> dict[int, IngestOutcome]:
@@ -183,16 +190,17 @@ def _merge(
         with transaction(conn):
             ids = [next_ingest_id(conn) for _ in files]
             control = any(f.layout.may_hold_control for f in files)
-            landing_batch(wh.spark, ent, files, ids).createOrReplaceTempView("_src")
+            try:  # Spark lists the files here (a file gone since it was hashed fails)
+                landing_batch(wh.spark, ent, files, ids).createOrReplaceTempView("_src")
+            except spark_errors() as exc:
+                raise _unreadable(files, exc) from exc
             stage = wh.sql(stage_sql(ent, "_src", control), stage_params(ent, control)).persist()
             cached.append(stage)
             stage.createOrReplaceTempView("_stage")
             try:  # the first action: the files are read here
                 stats = {o: (r, j) for o, r, j in wh.execute(BATCH_STATS_SQL).fetchall()}
             except spark_errors() as exc:
-                if several:
-                    raise BatchFallback(_first_line(exc)) from exc
-                raise LandingFileError(files[0].path, _first_line(exc)) from exc
+                raise _unreadable(files, exc) from exc
             wh.register("raw", ent.name, raw_ddl(ent))
             held = wh.sql(held_versions_sql(ent)).persist()
             cached.append(held)

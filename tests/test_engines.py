@@ -403,6 +403,7 @@ def test_a_file_removed_while_spark_reads_it_is_rejected_and_the_other_lands(
     """Removed after its header was read, before Spark lists it: rejected with the reason
     the DuckDB engine gives (tests/test_landing_vanished.py), the other file ingested."""
     from fs_assets.transforms import raw_history
+    from tests.test_landing_vanished import remove_after
 
     header, rows = _read(sorted((landing / "customer").glob("customer_s*.csv"))[0])
     folder = tmp_path / "landing"
@@ -410,15 +411,7 @@ def test_a_file_removed_while_spark_reads_it_is_rejected_and_the_other_lands(
     kept, gone = folder / "kept.csv", folder / "gone [1].csv"
     _write(kept, header, rows[:10])
     _write(gone, header, rows[10:15])
-    real_layout = raw_history.file_layout
-
-    def layout_then_remove(conn, ent, path):
-        layout = real_layout(conn, ent, path)
-        if path.name == gone.name:
-            path.unlink()
-        return layout
-
-    monkeypatch.setattr(raw_history, "file_layout", layout_then_remove)
+    remove_after(monkeypatch, "file_layout", gone.name)
     wh = spark_wh[0]
     with duckdb.connect(str(tmp_path / "control.duckdb")) as control:
         control.execute("create schema meta")

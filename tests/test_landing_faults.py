@@ -509,18 +509,11 @@ def test_a_file_removed_while_the_raw_run_reads_it_is_reported_and_the_run_goes_
     """Removed after it was hashed (an archiving job): rejected with the reason, nothing to
     move aside, the landing check fails naming it, and the other file lands."""
     from fs_assets.transforms import raw_history
+    from tests.test_landing_vanished import remove_after
 
     folder, header, rows = customer_landing
     gone = write_csv(folder / "gone 'soon' [2].csv", header, rows[30:40])
-    real = raw_history.sha256_of
-
-    def hash_then_remove(path: Path, *args: object) -> str:
-        sha = real(path, *args)
-        if path.name == gone.name:
-            path.unlink()
-        return sha
-
-    monkeypatch.setattr(raw_history, "sha256_of", hash_then_remove)
+    remove_after(monkeypatch, "sha256_of", gone.name)
     instance = dg.DagsterInstance.ephemeral()
     result = run_raw(home, raise_on_error=False, instance=instance)
     assert result.success  # the step ran to its end; the check says what went wrong

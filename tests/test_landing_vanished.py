@@ -18,31 +18,30 @@ from tests.test_ledger_identity import two_files
 from tests.test_raw_batch import fresh_db
 
 
+def remove_after(monkeypatch: pytest.MonkeyPatch, step: str, name: str) -> None:
+    """The file called `name` is removed right after the ingest's `step` (a function of
+    raw_history: `sha256_of` hashes it, `file_layout` reads its header) has done with it."""
+    real = getattr(raw_history, step)
+
+    def then_remove(*args: object) -> object:
+        done = real(*args)
+        path = next(a for a in args if isinstance(a, Path))
+        if path.name == name:
+            path.unlink()
+        return done
+
+    monkeypatch.setattr(raw_history, step, then_remove)
+
+
 def _ingest_with_b_removed(tmp_path: Path, small_landing: Path, when: str, monkeypatch) -> None:
     _, _, a, b = two_files(tmp_path, small_landing)
     kept = b.read_bytes()
     if when == "before it was hashed":
         b.unlink()
     elif when == "after it was hashed":
-        real = raw_history.sha256_of
-
-        def hash_then_remove(path: Path, *args: object) -> str:
-            sha = real(path, *args)
-            if path.name == b.name:
-                path.unlink()
-            return sha
-
-        monkeypatch.setattr(raw_history, "sha256_of", hash_then_remove)
+        remove_after(monkeypatch, "sha256_of", b.name)
     else:  # after its header was read, before its rows were
-        real_layout = raw_history.file_layout
-
-        def layout_then_remove(conn, ent, path):
-            layout = real_layout(conn, ent, path)
-            if path.name == b.name:
-                path.unlink()
-            return layout
-
-        monkeypatch.setattr(raw_history, "file_layout", layout_then_remove)
+        remove_after(monkeypatch, "file_layout", b.name)
     conn = fresh_db(tmp_path / "w.duckdb")
     outcomes = ingest_files(conn, CUSTOMER, [a, b])
     assert [o.status for o in outcomes] == ["ingested", "rejected"]

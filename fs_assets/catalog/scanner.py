@@ -60,9 +60,9 @@ from fs_assets.model.rules import q
 from fs_assets.transforms.duckdb_file import transaction
 from fs_assets.transforms.marts.features import WRITTEN_AT
 
-# Schemas the scanner never reads: its own output, and DuckDB's system schemas.
 # A dotted name in SQL text (lower case, quotes removed).
 _DOTTED = re.compile(r"(?<![\w.])\w+(?:\.\w+)+")
+# Schemas the scanner never reads: its own output, and DuckDB's system schemas.
 SKIPPED_SCHEMAS = (CATALOG_SCHEMA, "information_schema", "pg_catalog")
 
 LastMaterialized = Callable[[KeyPath], dt.datetime | None]

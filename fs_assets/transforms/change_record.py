@@ -205,7 +205,7 @@ def scoped_rows_sql(ent: Entity, table: str) -> str:
 def _scoped_keys(ent: Entity) -> str:
     """The predicate on alias `s`: a changed key's row, or a row without a key."""
     key = f"s.{q(ent.key)}"
-    return f"cast({key} as varchar) in (select key from {SCOPE_KEYS}) or {key} is null"
+    return f"(cast({key} as varchar) in (select key from {SCOPE_KEYS}) or {key} is null)"
 
 
 def load_scoped_rows(conn: duckdb.DuckDBPyConnection, ent: Entity) -> dict[str, str]:

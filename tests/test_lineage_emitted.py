@@ -39,3 +39,5 @@ def test_run_emitted_agrees_with_the_full_parse(tmp_path: Path) -> None:
     # A file whose last line was torn without a newline.
     path.write_text(json.dumps(events[0])[:-3], encoding="utf-8")
     assert not run_emitted(path, JOB_RUN)
+    path.write_bytes(b"")  # an empty file cannot be mapped: nothing emitted
+    assert not run_emitted(path, JOB_RUN)

@@ -23,6 +23,8 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import mmap
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -217,10 +219,22 @@ def emitted_run_ids(path: Path) -> set[str]:
 
 def run_emitted(path: Path, run_id: str) -> bool:
     """Whether the file holds events of `run_id`: only the lines that name it are parsed
-    (the file grows with every run; parsing all of it cost each run more than the last)."""
-    if not path.exists():
+    (the file grows with every run; parsing all of it cost each run more than the last).
+    The file is searched through a read-only memory map, not read into memory: its pages
+    come from the page cache and leave again, so memory stays flat as it grows."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
         return False
-    data, needle = path.read_bytes(), run_id.encode("utf-8")
+    with handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False  # an empty file cannot be mapped, and holds nothing
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _names_run(data, run_id)
+
+
+def _names_run(data: mmap.mmap, run_id: str) -> bool:
+    needle = run_id.encode("utf-8")
     at = data.find(needle)
     while at >= 0:
         start = data.rfind(b"\n", 0, at) + 1

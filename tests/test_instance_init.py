@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import subprocess
@@ -9,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from fs_assets.model.paths import PROJECT_ROOT
+import pytest
+
+from fs_assets.app.instance import EARLIER_TEMPLATES, INSTANCE_TEMPLATE, ensure_dagster_home
+from fs_assets.model.paths import PROJECT_ROOT, DataPaths
 
 OPEN_INSTANCE = """
 import sys, time
@@ -53,3 +57,29 @@ def test_commands_started_together_leave_one_migration_head(tmp_path: Path) -> N
         with sqlite3.connect(db) as conn:
             heads = conn.execute("select count(*) from alembic_version").fetchone()[0]
         assert heads == 1, f"{db.name} has {heads} migration heads"
+
+
+def test_an_unedited_earlier_configuration_is_brought_up_to_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data folder made before the template named the faster event log storage gets the
+    current template, if its copy was never edited; an edited copy is left as it is."""
+    current = INSTANCE_TEMPLATE.read_text()
+    assert hashlib.sha256(current.encode()).hexdigest() not in EARLIER_TEMPLATES
+    # The template of the previous version: today's without its header's last two lines and
+    # the event log storage it names.
+    header = "(copied into $DAGSTER_HOME when absent,\n"
+    head, rest = current.split("# Dagster's SQLite event log")[0].split(header)
+    previous = head + "(copied into $DAGSTER_HOME when absent).\n" + rest.split("\n", 2)[2]
+    assert hashlib.sha256(previous.encode()).hexdigest() in EARLIER_TEMPLATES
+    for name, text, expected in (
+        ("unedited", previous, current),
+        ("edited", previous + "# mine\n", previous + "# mine\n"),
+    ):
+        root = tmp_path / name
+        (root / "dagster_home").mkdir(parents=True)
+        (root / "dagster_home" / "dagster.yaml").write_text(text)
+        monkeypatch.delenv("DAGSTER_HOME", raising=False)  # restored after the test
+        monkeypatch.delenv("FS_ACCELERATOR_HOME", raising=False)
+        home = ensure_dagster_home(DataPaths(root))
+        assert (home / "dagster.yaml").read_text() == expected, name

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fs_assets.lineage.emitter import emitted_run_ids, run_emitted
+import pytest
+
+from fs_assets.lineage import emitter
+from fs_assets.lineage.emitter import SEARCH_BLOCK, emitted_run_ids, run_emitted
 
 JOB_RUN = "11111111-1111-1111-1111-111111111111"
 STEP_PARENT = "22222222-2222-2222-2222-222222222222"
@@ -14,7 +17,12 @@ TORN_ONLY = "33333333-3333-3333-3333-333333333333"
 NAMED_ONLY = "44444444-4444-4444-4444-444444444444"
 
 
-def test_run_emitted_agrees_with_the_full_parse(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [SEARCH_BLOCK, 7, 64])
+def test_run_emitted_agrees_with_the_full_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Also read a few bytes at a time: lines and run ids cut across the blocks."""
+    monkeypatch.setattr(emitter, "SEARCH_BLOCK", block)
     events = [
         {"run": {"runId": JOB_RUN}, "job": {"facets": {"jobType": {"jobType": "JOB"}}}},
         {
@@ -39,5 +47,5 @@ def test_run_emitted_agrees_with_the_full_parse(tmp_path: Path) -> None:
     # A file whose last line was torn without a newline.
     path.write_text(json.dumps(events[0])[:-3], encoding="utf-8")
     assert not run_emitted(path, JOB_RUN)
-    path.write_bytes(b"")  # an empty file cannot be mapped: nothing emitted
+    path.write_bytes(b"")
     assert not run_emitted(path, JOB_RUN)

@@ -23,14 +23,12 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import mmap
-import os
 import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from openlineage.client.event_v2 import RunEvent
 from openlineage.client.transport.file import FileConfig, FileTransport
@@ -49,6 +47,8 @@ HTML_FILE = "lineage.html"
 # The page's graph as of a byte offset of EVENTS_FILE (graph_state.py): each run reads only
 # its own events back.
 GRAPH_STATE_FILE = ".lineage_graph.json"
+# Bytes read at a time when the events file is searched for a run id.
+SEARCH_BLOCK = 8 << 20
 DEFAULT_ENDPOINT = "api/v1/lineage"
 DEFAULT_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 60.0  # another writer appends one run's events in well under a second
@@ -220,30 +220,35 @@ def emitted_run_ids(path: Path) -> set[str]:
 def run_emitted(path: Path, run_id: str) -> bool:
     """Whether the file holds events of `run_id`: only the lines that name it are parsed
     (the file grows with every run; parsing all of it cost each run more than the last).
-    The file is searched through a read-only memory map, not read into memory: its pages
-    come from the page cache and leave again, so memory stays flat as it grows."""
+    The file is searched in blocks of whole lines, so memory stays flat as it grows (not
+    mapped: a file truncated by hand meanwhile would kill the process with SIGBUS)."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
         return False
     with handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return False  # an empty file cannot be mapped, and holds nothing
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _names_run(data, run_id)
+        return any(run_id in _run_ids_of(line) for line in _lines_naming(handle, run_id))
 
 
-def _names_run(data: mmap.mmap, run_id: str) -> bool:
-    needle = run_id.encode("utf-8")
-    at = data.find(needle)
+def _lines_naming(handle: BinaryIO, run_id: str) -> Iterator[bytes]:
+    """The lines of `handle` that contain `run_id`, read SEARCH_BLOCK bytes at a time."""
+    needle, rest = run_id.encode("utf-8"), b""
+    while chunk := handle.read(SEARCH_BLOCK):
+        block = rest + chunk
+        cut = block.rfind(b"\n") + 1  # searched up to its last whole line
+        yield from _lines_with(block, needle, cut)
+        rest = block[cut:]
+    yield from _lines_with(rest, needle, len(rest))  # a last line without its newline (torn)
+
+
+def _lines_with(block: bytes, needle: bytes, stop: int) -> Iterator[bytes]:
+    at = block.find(needle, 0, stop)
     while at >= 0:
-        start = data.rfind(b"\n", 0, at) + 1
-        end = data.find(b"\n", at)
-        end = len(data) if end < 0 else end
-        if run_id in _run_ids_of(data[start:end]):
-            return True
-        at = data.find(needle, end)
-    return False
+        start = block.rfind(b"\n", 0, at) + 1
+        end = block.find(b"\n", at, stop)
+        end = stop if end < 0 else end
+        yield block[start:end]
+        at = block.find(needle, end, stop)
 
 
 def _record_failure(folder: Path, source: "RunSource | None", report: DeliveryReport) -> None:

@@ -4,7 +4,9 @@ Takes a data folder's `lineage/openlineage.jsonl` (a build's; bench/pipeline.py 
 leaves one), makes it `--times` times longer by repeating its events (as a year of runs
 would: the same datasets, ever more events), and prints the seconds to read the graph back
 after one more run's events: from every line (what each run did before the stored graph),
-and from the stored graph plus the new lines (graph_state.py). Then the page's render.
+and from the stored graph plus the new lines (graph_state.py). Then the page's render, and
+the search each run makes of the whole file for its own id (emitter.run_emitted), with the
+memory it allocates.
 
     python bench/lineage_page.py --home /tmp/fs_bench --times 20
 """
@@ -17,12 +19,13 @@ import shutil
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fs_assets.lineage.emitter import EVENTS_FILE  # noqa: E402
+from fs_assets.lineage.emitter import EVENTS_FILE, run_emitted  # noqa: E402
 from fs_assets.lineage.graph import LineageGraph  # noqa: E402
 from fs_assets.lineage.graph_state import load_graph  # noqa: E402
 from fs_assets.lineage.html import render  # noqa: E402
@@ -54,11 +57,18 @@ def main() -> None:
         page = render(kept)
         render_s = time.perf_counter() - start
         assert len(full.datasets) == len(kept.datasets)
+        tracemalloc.start()
+        start = time.perf_counter()
+        assert not run_emitted(events, "00000000-0000-0000-0000-000000000000")
+        search_s = time.perf_counter() - start
+        search_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
         print(
             f"events file {mb:,.1f} MB ({len(lines) * args.times + args.run_lines:,} lines), "
             f"one more run of {args.run_lines} lines: graph from every line {full_s:.3f} s, "
             f"from the stored graph {kept_s:.3f} s (state {state.stat().st_size / 1e6:.1f} MB); "
-            f"page render {render_s:.3f} s ({len(page) / 1e6:.1f} MB)"
+            f"page render {render_s:.3f} s ({len(page) / 1e6:.1f} MB); "
+            f"already-emitted search {search_s:.3f} s, peak {search_peak / 1e6:.0f} MB allocated"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,10 +1,11 @@
 """`fs-accelerator lineage <table>[.<column>]`: where a column comes from, and who uses it.
 
 The answer comes from the emitted OpenLineage events (`<data>/lineage/openlineage.jsonl`),
-the same ones a lineage backend receives. Before answering, runs on the project's
-instance whose lineage is not in the file yet are emitted (a run launched while no
-daemon ran the lineage sensor, or before this feature); `--no-sync` skips that. The HTML
-page `<data>/lineage/lineage.html` is rewritten from the same events.
+the same ones a lineage backend receives, read through the graph kept beside them
+(graph_state.py: only the lines written since it was last read). Before answering, runs
+on the project's instance whose lineage is not in the file yet are emitted (a run launched
+while no daemon ran the lineage sensor, or before this feature); `--no-sync` skips that.
+The HTML page `<data>/lineage/lineage.html` is rewritten from the same events.
 """
 
 import argparse
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from fs_assets.lineage.emitter import EVENTS_FILE, HTML_FILE, emitted_run_ids
+from fs_assets.lineage.emitter import EVENTS_FILE, HTML_FILE, read_lineage
 from fs_assets.lineage.graph import DatasetKey, LineageGraph, TreeNode
 from fs_assets.model.paths import DataPaths, data_paths
 
@@ -55,7 +56,7 @@ def sync(paths: DataPaths, out: TextIO) -> int:
     from resources.warehouse import WarehouseResource
 
     ensure_dagster_home(paths)
-    done = emitted_run_ids(paths.lineage / EVENTS_FILE)
+    done = read_lineage(paths.lineage).run_ids
     emitted = 0
     with DagsterInstance.get() as instance:
         records = [
@@ -201,7 +202,7 @@ def run_lineage(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         if n:
             out.write(f"(emitted lineage for {n} run(s) not yet recorded)\n")
     events = paths.lineage / EVENTS_FILE
-    graph = LineageGraph.from_file(events)
+    graph = read_lineage(paths.lineage).graph
     if not graph.datasets:
         sys.stderr.write(f"no lineage events in {events}: build first (`fs-accelerator build`)\n")
         return 1

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from openlineage.client.event_v2 import RunEvent
 from openlineage.client.transport.file import FileConfig, FileTransport
@@ -37,6 +37,7 @@ from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, H
 from fs_assets.catalog.graph_view import GraphView
 from fs_assets.lineage.collect import RunSummary
 from fs_assets.lineage.events import EventBuilder, LineageModel
+from fs_assets.lineage.graph_state import KeptLineage, load_lineage, run_ids_of
 from fs_assets.lineage.landing import LedgerLookup, group_by_entity
 
 LOG = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ HTML_FILE = "lineage.html"
 # The page's graph as of a byte offset of EVENTS_FILE (graph_state.py): each run reads only
 # its own events back.
 GRAPH_STATE_FILE = ".lineage_graph.json"
-# Bytes read at a time when the events file is searched for a run id.
-SEARCH_BLOCK = 8 << 20
 DEFAULT_ENDPOINT = "api/v1/lineage"
 DEFAULT_TIMEOUT_S = 5.0
 LOCK_TIMEOUT_S = 60.0  # another writer appends one run's events in well under a second
@@ -198,16 +197,12 @@ def _run_ids_of(line: str | bytes) -> set[str]:
         event = json.loads(line)
     except json.JSONDecodeError:
         return set()  # a torn line from a crash; the rest of the file is still good
-    parent = (event.get("run", {}).get("facets") or {}).get("parent")
-    if parent:
-        return {parent["run"]["runId"]}
-    if event.get("job", {}).get("facets", {}).get("jobType", {}).get("jobType") == "JOB":
-        return {event["run"]["runId"]}
-    return set()
+    return run_ids_of(event)
 
 
 def emitted_run_ids(path: Path) -> set[str]:
-    """Dagster run ids whose events the file already holds (the parents' ids)."""
+    """Dagster run ids whose events the file holds (the parents' ids), from every line:
+    the reference `load_lineage`'s kept run ids must equal."""
     ids: set[str] = set()
     if not path.exists():
         return ids
@@ -217,38 +212,18 @@ def emitted_run_ids(path: Path) -> set[str]:
     return ids
 
 
-def run_emitted(path: Path, run_id: str) -> bool:
-    """Whether the file holds events of `run_id`: only the lines that name it are parsed
-    (the file grows with every run; parsing all of it cost each run more than the last).
-    The file is searched in blocks of whole lines, so memory stays flat as it grows (not
-    mapped: a file truncated by hand meanwhile would kill the process with SIGBUS)."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return False
-    with handle:
-        return any(run_id in _run_ids_of(line) for line in _lines_naming(handle, run_id))
+def _kept(folder: Path, since: KeptLineage | None = None) -> KeptLineage:
+    """The graph and the Dagster run ids of the folder's events file, from the kept state
+    (or `since`) and the lines after it (graph_state.py): the cost follows what was written
+    since, not the file. The caller holds the folder's lock."""
+    return load_lineage(folder / EVENTS_FILE, folder / GRAPH_STATE_FILE, since)
 
 
-def _lines_naming(handle: BinaryIO, run_id: str) -> Iterator[bytes]:
-    """The lines of `handle` that contain `run_id`, read SEARCH_BLOCK bytes at a time."""
-    needle, rest = run_id.encode("utf-8"), b""
-    while chunk := handle.read(SEARCH_BLOCK):
-        block = rest + chunk
-        cut = block.rfind(b"\n") + 1  # searched up to its last whole line
-        yield from _lines_with(block, needle, cut)
-        rest = block[cut:]
-    yield from _lines_with(rest, needle, len(rest))  # a last line without its newline (torn)
-
-
-def _lines_with(block: bytes, needle: bytes, stop: int) -> Iterator[bytes]:
-    at = block.find(needle, 0, stop)
-    while at >= 0:
-        start = block.rfind(b"\n", 0, at) + 1
-        end = block.find(b"\n", at, stop)
-        end = stop if end < 0 else end
-        yield block[start:end]
-        at = block.find(needle, end, stop)
+def read_lineage(folder: Path) -> KeptLineage:
+    """`_kept` under the folder's lock (for a reader outside an emit: the `lineage`
+    command)."""
+    with _locked(_ensure(folder)):
+        return _kept(folder)
 
 
 def _record_failure(folder: Path, source: "RunSource | None", report: DeliveryReport) -> None:
@@ -317,7 +292,8 @@ def emit_run_lineage(
     try:
         with _locked(_ensure(folder)):
             sink = LineageSink(folder, http)
-            if not force and run_emitted(sink.path, run_id):
+            before = None if force else _kept(folder)
+            if before is not None and run_id in before.run_ids:
                 report.skipped = "already emitted"
                 return report
             if source is None:
@@ -335,7 +311,7 @@ def emit_run_lineage(
             events = EventBuilder(LineageModel(source.graph()), summary, reads).all_events()
             sink.deliver(events, report)
             if write_html:
-                _write_html(folder)
+                _write_html(folder, before)
     except Exception as exc:
         report.failures.append(_brief(exc))
     if report.failures:
@@ -351,12 +327,11 @@ def _ensure(folder: Path) -> Path:
     return folder
 
 
-def _write_html(folder: Path) -> None:
-    from fs_assets.lineage.graph_state import load_graph
+def _write_html(folder: Path, since: KeptLineage | None) -> None:
     from fs_assets.lineage.html import write_lineage_page
 
     try:
-        graph = load_graph(folder / EVENTS_FILE, folder / GRAPH_STATE_FILE)
+        graph = _kept(folder, since).graph
         write_lineage_page(graph, folder / HTML_FILE)
     except Exception as exc:  # the page is a convenience; the events are what matters
         LOG.warning(f"lineage page not written: {exc}")

@@ -12,6 +12,11 @@ file replaced, truncated or rewritten, or a state unreadable or of another forma
 read again from its first byte (what `LineageGraph.from_file` does). Only whole lines
 count: a last line without its newline (a writer mid-append, or one killed there) is
 added to the returned graph but not stored, so it is read again once complete.
+
+The Dagster run ids the events belong to are kept the same way: whether a run's lineage
+was already emitted (asked before each run's events are written, and by the `lineage`
+command for every finished run) is answered from them and the new lines, not from a
+search of the whole file.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +34,30 @@ from fs_assets.lineage.graph import DatasetNode, Edge, FieldInfo, LineageGraph
 
 LOG = logging.getLogger(__name__)
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: with the run ids
 TAIL_BYTES = 4096  # the bytes before the offset that must be unchanged
+
+
+@dataclass
+class KeptLineage:
+    """What the events up to an offset say: the graph, and the Dagster runs they are of.
+    `mark`: the whole lines folded in, when nothing else is (no torn last line), so a later
+    load in the same process can go on from here instead of from the stored state."""
+
+    graph: LineageGraph = field(default_factory=LineageGraph)
+    run_ids: set[str] = field(default_factory=set)
+    mark: FileMark | None = None
+
+
+def run_ids_of(event: dict[str, Any]) -> set[str]:
+    """The Dagster run id one event belongs to: its parent's (a step's event), its own (the
+    run's job event), or none."""
+    parent = (event.get("run", {}).get("facets") or {}).get("parent")
+    if parent:
+        return {parent["run"]["runId"]}
+    if event.get("job", {}).get("facets", {}).get("jobType", {}).get("jobType") == "JOB":
+        return {event["run"]["runId"]}
+    return set()
 
 
 @dataclass(frozen=True)
@@ -98,41 +125,52 @@ def _tail_sha256(handle, offset: int) -> str:
     return hashlib.sha256(handle.read(offset - start)).hexdigest()
 
 
-def _stored(state: Path, events: Path, handle) -> tuple[LineageGraph, int]:
-    """The stored graph and its offset when it is this file's prefix's; else empty, 0."""
+def _is_prefix(handle, mark: FileMark) -> bool:
+    """Whether `mark` still describes the start of the open file."""
+    info = os.fstat(handle.fileno())
+    return (
+        (info.st_dev, info.st_ino) == (mark.device, mark.inode)
+        and info.st_size >= mark.offset
+        and _tail_sha256(handle, mark.offset) == mark.tail_sha256
+    )
+
+
+def _stored(state: Path, events: Path, handle) -> tuple[KeptLineage, int]:
+    """The stored lineage and its offset when it is this file's prefix's; else empty, 0."""
     try:
         data = json.loads(state.read_text(encoding="utf-8"))
         if data.get("format") != STATE_FORMAT:
-            return LineageGraph(), 0
+            return KeptLineage(), 0
         mark = FileMark(**data["events"])
-        info = os.fstat(handle.fileno())
-        if (
-            (info.st_dev, info.st_ino) != (mark.device, mark.inode)
-            or info.st_size < mark.offset
-            or _tail_sha256(handle, mark.offset) != mark.tail_sha256
-        ):
-            return LineageGraph(), 0
-        return graph_from_json(data["graph"]), mark.offset
+        if not _is_prefix(handle, mark):
+            return KeptLineage(), 0
+        return KeptLineage(graph_from_json(data["graph"]), set(data["runs"])), mark.offset
     except FileNotFoundError:
-        return LineageGraph(), 0
+        return KeptLineage(), 0
     except (OSError, ValueError, KeyError, TypeError) as exc:
         LOG.warning(f"lineage graph state {state} not used ({exc}): reading {events} in full")
-        return LineageGraph(), 0
+        return KeptLineage(), 0
 
 
-def _add_line(graph: LineageGraph, line: bytes) -> None:
+def _add_line(kept: KeptLineage, line: bytes) -> None:
     if not line.strip():
         return
     try:
         event = json.loads(line)
     except ValueError:
         return  # a torn line from a crash (as LineageGraph.from_file skips it)
-    graph.add(event)
+    kept.graph.add(event)
+    kept.run_ids |= run_ids_of(event)
 
 
-def _save(state: Path, graph: LineageGraph, mark: FileMark) -> None:
+def _save(state: Path, kept: KeptLineage, mark: FileMark) -> None:
     """Write the state atomically; a failure costs the next load a full read, nothing more."""
-    data = {"format": STATE_FORMAT, "events": mark.__dict__, "graph": graph_to_json(graph)}
+    data = {
+        "format": STATE_FORMAT,
+        "events": mark.__dict__,
+        "graph": graph_to_json(kept.graph),
+        "runs": sorted(kept.run_ids),
+    }
     tmp = state.with_name(f".{state.name}.tmp")
     try:
         tmp.write_text(json.dumps(data), encoding="utf-8")
@@ -143,14 +181,21 @@ def _save(state: Path, graph: LineageGraph, mark: FileMark) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def load_graph(events: Path, state: Path) -> LineageGraph:
-    """The graph of every event in `events`, reading only the lines after the stored
-    state's offset, and the state moved up to the file's last whole line. The caller holds
-    the lineage folder's lock (one writer of the state at a time)."""
+def load_lineage(events: Path, state: Path, since: KeptLineage | None = None) -> KeptLineage:
+    """The graph and run ids of every event in `events`, reading only the lines after the
+    stored state's offset, and the state moved up to the file's last whole line (written
+    only when it moved). `since`: what this process loaded before under the same hold of
+    the lineage folder's lock, gone on from (and updated) instead of reading the state
+    again while it still describes the file. The caller holds that lock (one writer of
+    the state at a time)."""
     if not events.exists():
-        return LineageGraph()
+        return KeptLineage()
     with events.open("rb") as handle:
-        graph, offset = _stored(state, events, handle)
+        if since is not None and since.mark is not None and _is_prefix(handle, since.mark):
+            kept, stored = since, since.mark.offset
+        else:
+            kept, stored = _stored(state, events, handle)
+        offset = stored
         handle.seek(offset)
         partial = b""
         for line in handle:
@@ -158,9 +203,18 @@ def load_graph(events: Path, state: Path) -> LineageGraph:
                 partial = line  # only the last line can lack its newline
                 break
             offset += len(line)
-            _add_line(graph, line)
+            _add_line(kept, line)
         info = os.fstat(handle.fileno())
         mark = FileMark(info.st_dev, info.st_ino, offset, _tail_sha256(handle, offset))
-    _save(state, graph, mark)
-    _add_line(graph, partial)
-    return graph
+    if offset != stored or offset == 0:
+        _save(state, kept, mark)
+    kept.mark = mark
+    if partial.strip():
+        _add_line(kept, partial)
+        kept.mark = None  # holds a line the file does not have whole yet
+    return kept
+
+
+def load_graph(events: Path, state: Path) -> LineageGraph:
+    """The graph of every event in `events` (see `load_lineage`)."""
+    return load_lineage(events, state).graph

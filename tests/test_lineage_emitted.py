@@ -61,6 +61,10 @@ def test_kept_run_ids_agree_with_the_full_parse(tmp_path: Path) -> None:
         handle.write(_job_event(TORN_ONLY))
     assert TORN_ONLY in read_lineage(folder).run_ids
     assert TORN_ONLY not in json.loads(state.read_text())["runs"]
+    # JSON that is not a run event (a hand edit, another tool): skipped, not fatal.
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('\n123\n{"eventType": "COMPLETE"}\n["x"]\n' + _job_event(NAMED_ONLY) + "\n")
+    assert NAMED_ONLY in read_lineage(folder).run_ids == emitted_run_ids(path)
     # The file rewritten under the state: read again from its first byte.
     path.write_text(_job_event(LATER)[:-3], encoding="utf-8")
     assert read_lineage(folder).run_ids == set() == emitted_run_ids(path)

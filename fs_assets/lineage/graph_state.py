@@ -52,11 +52,14 @@ class KeptLineage:
 def run_ids_of(event: dict[str, Any]) -> set[str]:
     """The Dagster run id one event belongs to: its parent's (a step's event), its own (the
     run's job event), or none."""
-    parent = (event.get("run", {}).get("facets") or {}).get("parent")
-    if parent:
-        return {parent["run"]["runId"]}
-    if event.get("job", {}).get("facets", {}).get("jobType", {}).get("jobType") == "JOB":
-        return {event["run"]["runId"]}
+    try:
+        parent = (event.get("run", {}).get("facets") or {}).get("parent")
+        if parent:
+            return {parent["run"]["runId"]}
+        if event.get("job", {}).get("facets", {}).get("jobType", {}).get("jobType") == "JOB":
+            return {event["run"]["runId"]}
+    except (AttributeError, KeyError, TypeError):
+        pass  # not an event of this shape (see _add_line)
     return set()
 
 
@@ -159,8 +162,17 @@ def _add_line(kept: KeptLineage, line: bytes) -> None:
         event = json.loads(line)
     except ValueError:
         return  # a torn line from a crash (as LineageGraph.from_file skips it)
-    kept.graph.add(event)
-    kept.run_ids |= run_ids_of(event)
+    try:
+        kept.graph.add(event)
+        kept.run_ids |= run_ids_of(event)
+    except (AttributeError, KeyError, TypeError) as exc:
+        # JSON, but not an event this project writes (a hand edit, another tool): skipped,
+        # said once (the line is behind the stored offset from now on), and every later
+        # run's lineage is still emitted.
+        LOG.warning(
+            f"a line of the lineage events file is not an OpenLineage run event "
+            f"({type(exc).__name__}: {exc}): skipped: {line[:200]!r}"
+        )
 
 
 def _save(state: Path, kept: KeptLineage, mark: FileMark) -> None:

@@ -167,3 +167,41 @@ def test_a_file_that_cannot_be_kept_open_costs_speed_not_events(
         assert instance.get_latest_materialization_event(dg.AssetKey("tiny")).run_id == (
             result.run_id
         )
+
+
+@dg.asset
+def sees_kept_connection(context) -> dg.MaterializeResult:
+    """The setting of the connection the instance's event log storage keeps for its index
+    file, the one this step's events are written with."""
+    storage = context.instance.event_log_storage
+    with storage.index_connection() as conn:
+        setting = conn.exec_driver_sql("pragma synchronous").scalar_one()
+    return dg.MaterializeResult(metadata={"synchronous": setting})
+
+
+def _kept_connection_job() -> dg.JobDefinition:
+    job = dg.define_asset_job(
+        "kept", [sees_kept_connection], executor_def=quick_in_process_executor
+    )
+    return dg.Definitions(assets=[sees_kept_connection], jobs=[job]).resolve_job_def("kept")
+
+
+def test_a_daemon_runs_kept_connections_commit_without_flush_inside_its_steps(
+    home: DataPaths,
+) -> None:
+    """The run worker writes the run's first events before the executor starts, so the
+    event log storage's kept connections exist before `quick_commits`: the executor opens
+    them again inside it, or the steps' events would each flush the disk."""
+    from fs_assets.defs.event_log_storage import KeptEngineEventLogStorage
+
+    ensure_dagster_home(home)
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.event_log_storage, KeptEngineEventLogStorage)
+        with instance.event_log_storage.index_connection() as conn:  # kept before the run
+            assert conn.exec_driver_sql("pragma synchronous").scalar_one() == FULL
+        with dg.execute_job(dg.reconstructable(_kept_connection_job), instance=instance) as result:
+            assert result.success
+            (event,) = result.get_asset_materialization_events()
+            assert event.materialization.metadata["synchronous"].value == NORMAL
+        with instance.event_log_storage.index_connection() as conn:  # SQLite's default again
+            assert conn.exec_driver_sql("pragma synchronous").scalar_one() == FULL

@@ -102,6 +102,14 @@ class KeptEngineEventLogStorage(SqliteEventLogStorage):
         with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
             yield conn
 
+    def reopen_connections(self) -> None:
+        """Close the kept connections (the engines stay): the next ones are opened afresh,
+        with the connection settings in force then (`event_store.quick_commits` tunes new
+        connections only)."""
+        with self._db_lock:
+            for engine in self._engines.values():
+                engine.dispose()
+
     def _dispose_engines(self) -> None:
         with self._db_lock:
             while self._engines:

@@ -33,6 +33,8 @@ from dagster._core.executor.in_process import InProcessExecutor
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from fs_assets.defs.event_log_storage import KeptEngineEventLogStorage
+
 
 class _Keeper:
     """The listener and the connections it keeps open, one per database file."""
@@ -89,11 +91,23 @@ def quick_commits(folder: Path) -> Iterator[dict[str, sqlite3.Connection]]:
 
 
 class _QuickCommitsExecutor(InProcessExecutor):
-    """Dagster's in-process executor, its steps run inside `quick_commits` of the instance."""
+    """Dagster's in-process executor, its steps run inside `quick_commits` of the instance.
+
+    The run worker writes the run's first events before the executor starts, so an event
+    log storage that keeps its connections (event_log_storage.py) opened them with SQLite's
+    defaults: they are opened again inside the context (tuned), and again after it."""
 
     def execute(self, plan_context, execution_plan):
+        storage = plan_context.instance.event_log_storage
+        kept = storage if isinstance(storage, KeptEngineEventLogStorage) else None
         with quick_commits(Path(plan_context.instance.root_directory)):
-            yield from super().execute(plan_context, execution_plan)
+            if kept is not None:
+                kept.reopen_connections()
+            try:
+                yield from super().execute(plan_context, execution_plan)
+            finally:
+                if kept is not None:
+                    kept.reopen_connections()
 
 
 @dg.executor(name="in_process", config_schema=IN_PROC_CONFIG)

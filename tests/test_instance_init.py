@@ -14,6 +14,7 @@ import pytest
 
 from fs_assets.app.instance import EARLIER_TEMPLATES, INSTANCE_TEMPLATE, ensure_dagster_home
 from fs_assets.model.paths import PROJECT_ROOT, DataPaths
+from tests.test_event_log_storage import STORAGE_BLOCK
 
 OPEN_INSTANCE = """
 import sys, time
@@ -69,7 +70,7 @@ def test_an_unedited_earlier_configuration_is_brought_up_to_date(
     # The template of the previous version: today's without its header's last two lines and
     # the event log storage it names.
     header = "(copied into $DAGSTER_HOME when absent,\n"
-    head, rest = current.split("# Dagster's SQLite event log")[0].split(header)
+    head, rest = current.split(STORAGE_BLOCK)[0].split(header)
     previous = head + "(copied into $DAGSTER_HOME when absent).\n" + rest.split("\n", 2)[2]
     assert hashlib.sha256(previous.encode()).hexdigest() in EARLIER_TEMPLATES
     for name, text, expected in (

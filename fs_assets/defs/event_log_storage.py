@@ -35,8 +35,9 @@ from sqlalchemy.engine import Connection, Engine
 # runs one after another. The least recently used beyond this are disposed of (their file
 # handles closed), so a long-lived process never holds one per run ever viewed.
 KEPT_ENGINES = 8
-# Connections kept per file: Dagster holds one lock around every connection, so a second
-# is never needed at once; one spare covers a caller that would nest them.
+# Connections kept per file: Dagster holds one lock around every connection, so one is
+# used at a time; the spare is for setting up a new file's schema (Dagster's `_initdb`
+# inspects and creates tables through the engine while its own connection is open).
 POOL_SIZE = 1
 POOL_OVERFLOW = 1
 
@@ -102,18 +103,18 @@ class KeptEngineEventLogStorage(SqliteEventLogStorage):
         with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
             yield conn
 
-    def reopen_connections(self) -> None:
-        """Close the kept connections (the engines stay): the next ones are opened afresh,
-        with the connection settings in force then (`event_store.quick_commits` tunes new
-        connections only)."""
+    def reopen_connections(self, forget_engines: bool = False) -> None:
+        """Close the kept connections: the next ones are opened afresh, with the connection
+        settings in force then (`event_store.quick_commits` tunes new connections only).
+        With `forget_engines`, the engines go too (the files may be deleted or replaced)."""
         with self._db_lock:
             for engine in self._engines.values():
                 engine.dispose()
+            if forget_engines:
+                self._engines.clear()
 
     def _dispose_engines(self) -> None:
-        with self._db_lock:
-            while self._engines:
-                self._engines.popitem()[1].dispose()
+        self.reopen_connections(forget_engines=True)
 
     @property
     def supports_asset_checks(self) -> bool:

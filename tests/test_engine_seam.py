@@ -69,7 +69,7 @@ METHODS = (
     "build_mart",
     "reading",
     "present",
-    "page_data",
+    "pages_data",
     "close",
 )
 

@@ -1,17 +1,20 @@
-"""`marts/*` assets: cross-sell features and scores, and the three dashboards with charts.
+"""`marts/*` assets: cross-sell features and scores, and the four dashboards with charts.
 
 Every mart is one DuckDB statement that the configured engine builds
 (`Engine.build_mart`: a DuckDB table in one short write connection, or on Spark its
 SELECT transpiled into a Parquet table); only the features' incremental plan is DuckDB's
-alone (`Engine.marts_in_place`). The dashboards then read their mart rows and KPIs back
-through the engine (`Engine.reading`: small results), the page's filter cubes and the
-analyst's governed customer list (`Engine.page_data`, on either engine), release the
-warehouse and render here, outside the lock: a PNG per chart, the dashboard's
+alone (`Engine.marts_in_place`). The dashboards are one step (`dashboards`, each page still
+its own asset, selectable alone): their mart rows and KPIs read back through the engine
+(`Engine.reading`: small results), then the pages' filter cubes and the analyst's governed
+customer list (`Engine.pages_data`, on either engine, what the pages share read once), each
+page rendered here while the next is read: a PNG per chart, the dashboard's
 self-contained HTML page and `reports/index.html`. The materialization carries the charts
 as inline images (the UI renders them), the page's path and the mart's headline figures.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -51,13 +54,9 @@ from fs_assets.model.entities import CUSTOMER
 from fs_assets.model.keys import (
     CROSS_SELL_PATH,
     FEATURES_PATH,
-    FUNNEL_PATH,
-    LEAD_PATH,
     MARTS_SCHEMA,
     OWNER,
-    SPEND_PATH,
     TRANSFORMATIONS_KEY,
-    UPLIFT_PATH,
 )
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.change_record import SCOPE_KEYS, load_scope_keys
@@ -81,7 +80,7 @@ from fs_assets.transforms.marts.features import (
     update_features,
 )
 from fs_assets.transforms.marts.model import FUNNEL_STAGES
-from fs_assets.transforms.marts.page_data import PAGE_ROLE
+from fs_assets.transforms.marts.page_data import PAGE_ROLE, PageData
 from fs_assets.transforms.marts.quality import quality_kpis, quarantine_names
 from fs_assets.transforms.marts.report import png_markdown, write_dashboard
 from fs_assets.transforms.marts.uplift import (
@@ -104,6 +103,26 @@ def reports_dir(warehouse: WarehouseResource) -> Path:
     return DataPaths.of_warehouse(warehouse.path).reports
 
 
+def _mart_spec(
+    table: str, cols: Cols, deps: Sequence[dg.AssetKey], description: str, kinds: set[str]
+) -> dict:
+    """What every mart asset declares: group, owner, deps, automation, table metadata."""
+    return {
+        "group_name": GROUP,
+        "owners": [OWNER],
+        "kinds": kinds,
+        "deps": list(deps),
+        "automation_condition": DOWNSTREAM,
+        "description": description,
+        "metadata": {
+            "dagster/table_name": table_name(*table.split(".", 1)),
+            "dagster/column_schema": column_schema(cols),
+            "dagster/column_lineage": column_lineage(cols),
+            TRANSFORMATIONS_KEY: dg.MetadataValue.json(column_transformations(cols)),
+        },
+    }
+
+
 def _mart_asset(
     key: dg.AssetKey,
     table: str,
@@ -113,20 +132,7 @@ def _mart_asset(
     kinds: set[str],
 ) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
     return dg.asset(
-        key=key,
-        group_name=GROUP,
-        owners=[OWNER],
-        kinds=kinds,
-        pool=WAREHOUSE_POOL,
-        deps=list(deps),
-        automation_condition=DOWNSTREAM,
-        description=description,
-        metadata={
-            "dagster/table_name": table_name(*table.split(".", 1)),
-            "dagster/column_schema": column_schema(cols),
-            "dagster/column_lineage": column_lineage(cols),
-            TRANSFORMATIONS_KEY: dg.MetadataValue.json(column_transformations(cols)),
-        },
+        key=key, pool=WAREHOUSE_POOL, **_mart_spec(table, cols, deps, description, kinds)
     )
 
 
@@ -273,45 +279,6 @@ def cross_sell(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-def _dashboard_result(
-    warehouse: WarehouseResource,
-    masking_key: MaskingKeyResource,
-    name: str,
-    statement: Statement,
-    title: str,
-    intro: str,
-    charts_of: Callable[[SqlReader], list[Chart]],
-    kpis_of: Callable[[SqlReader, Engine | None], dict[str, str]],
-) -> dg.MaterializeResult:
-    """Build the mart on the engine, read its charts' rows and KPIs back (small results),
-    and the page's filter data where the engine computes it; then render here. The page
-    is named as its mart (`slug`)."""
-    slug = name
-    with warehouse.open_engine() as engine:
-        rows = engine.build_mart(name, *statement())
-        with engine.reading() as reader:
-            charts = charts_of(reader)
-            kpis = kpis_of(reader, engine)
-        # The customer list reads the page role's governed view: its token needs the key.
-        data = engine.page_data(slug, masking_key.get())
-    # Rendering happens after the warehouse is released: other steps may write meanwhile.
-    files = write_dashboard(reports_dir(warehouse), slug, title, intro, kpis, charts, data)
-    metadata: dict[str, dg.RawMetadataValue] = {
-        "dagster/row_count": dg.MetadataValue.int(rows),
-        "dashboard": dg.MetadataValue.path(str(files.page)),
-        "index": dg.MetadataValue.path(str(files.index)),
-        "charts": dg.MetadataValue.int(len(charts)),
-        # What the page's filters carry: it grows with the filter cells, not the customers.
-        "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
-        "filter_cube_rows": dg.MetadataValue.int(sum(c.num_rows for c in data.cubes)),
-        "listed_customers": dg.MetadataValue.int(len(data.customers.rows) if data.customers else 0),
-        **{f"kpi/{k}": v for k, v in kpis.items()},
-    }
-    for chart in charts:
-        metadata[f"chart/{chart.name}"] = dg.MetadataValue.md(png_markdown(chart))
-    return dg.MaterializeResult(metadata=metadata)
-
-
 def _one(conn: SqlReader, sql: str, params: list[object] | None = None) -> object:
     return conn.execute(sql, params or []).fetchall()[0][0]
 
@@ -353,96 +320,6 @@ def _spend_kpis(conn: SqlReader, engine: Engine | None = None) -> dict[str, str]
     }
 
 
-@_mart_asset(
-    FUNNEL_KEY,
-    FUNNEL_TABLE,
-    FUNNEL_COLUMNS,
-    [
-        CROSS_SELL_KEY,
-        mastered_key("campaign_event"),
-        mastered_key("transaction"),
-        governed_key(PAGE_ROLE, "customer"),
-    ],
-    "Campaign Funnel dashboard: people per archetype at each stage of the credit-card "
-    "campaigns (distinct people with a valid event of the stage in mastered.campaign_event "
-    "on any of their core records), with conversion rates; charts in <data>/reports.",
-    {"duckdb", "vega"},
-)
-def campaign_funnel(
-    warehouse: WarehouseResource, masking_key: MaskingKeyResource
-) -> dg.MaterializeResult:
-    return _dashboard_result(
-        warehouse,
-        masking_key,
-        FUNNEL_PATH[-1],
-        funnel_sql,
-        "Campaign Funnel",
-        "How the credit-card campaign moved each archetype's customers from first contact "
-        "to onboarding.",
-        funnel_charts,
-        _funnel_kpis,
-    )
-
-
-@_mart_asset(
-    LEAD_KEY,
-    LEAD_TABLE,
-    LEAD_COLUMNS,
-    [
-        CROSS_SELL_KEY,
-        mastered_key("account"),
-        mastered_key("product"),
-        mastered_key("transaction"),
-        governed_key(PAGE_ROLE, "customer"),
-    ],
-    "Lead Generation dashboard: customers by archetype, risk, affluence, segment and state; "
-    "sales per product; transactions by mode over time and by reason.",
-    {"duckdb", "vega"},
-)
-def lead_generation(
-    warehouse: WarehouseResource, masking_key: MaskingKeyResource
-) -> dg.MaterializeResult:
-    return _dashboard_result(
-        warehouse,
-        masking_key,
-        LEAD_PATH[-1],
-        lead_sql,
-        "Lead Generation",
-        "Who the customers are and how they transact: the pool the cross-sell draws on.",
-        lead_charts,
-        _lead_kpis,
-    )
-
-
-@_mart_asset(
-    SPEND_KEY,
-    SPEND_TABLE,
-    SPEND_COLUMNS_DOC,
-    [
-        mastered_key("customer"),
-        mastered_key("transaction"),
-        CROSS_SELL_KEY,
-        governed_key(PAGE_ROLE, "customer"),
-    ],
-    "Spend Analysis dashboard: cumulative and category-wise spend over time, Low/Medium/High "
-    "spend segments, spend flows (Sankey) and the treemap of spend dimensions.",
-    {"duckdb", "vega"},
-)
-def spend_analysis(
-    warehouse: WarehouseResource, masking_key: MaskingKeyResource
-) -> dg.MaterializeResult:
-    return _dashboard_result(
-        warehouse,
-        masking_key,
-        SPEND_PATH[-1],
-        spend_sql,
-        "Spend Analysis",
-        "What customers spend, on what, how, and how it adds up over time.",
-        spend_charts,
-        _spend_kpis,
-    )
-
-
 def _uplift_kpis(conn: SqlReader, engine: Engine | None = None) -> dict[str, str]:
     return {
         f"Uplift: {a}": "n/a" if u is None else f"{u:+.1f} pts"
@@ -450,43 +327,201 @@ def _uplift_kpis(conn: SqlReader, engine: Engine | None = None) -> dict[str, str
     }
 
 
-@_mart_asset(
-    UPLIFT_KEY,
-    UPLIFT_TABLE,
-    UPLIFT_COLUMNS,
-    [
-        CROSS_SELL_KEY,
-        mastered_key("campaign_event"),
-        mastered_key("campaign"),
-        governed_key(PAGE_ROLE, "customer"),
-    ],
-    "Uplift of recommended cards: per archetype, the conversion (applied or further in the "
-    "same campaign) of contacts (a person and a campaign that reached any of their core "
-    "records) by a campaign offering the person's recommended card against contacts by a "
-    "campaign offering another card.",
-    {"duckdb", "vega"},
-)
-def campaign_uplift(
-    warehouse: WarehouseResource, masking_key: MaskingKeyResource
-) -> dg.MaterializeResult:
-    return _dashboard_result(
-        warehouse,
-        masking_key,
-        UPLIFT_PATH[-1],
+@dataclass(frozen=True)
+class Dashboard:
+    """One dashboard: its mart (a table the engine builds) and the page drawn from it."""
+
+    key: dg.AssetKey
+    table: str
+    cols: Cols
+    deps: tuple[dg.AssetKey, ...]
+    description: str
+    statement: Statement
+    title: str
+    intro: str
+    charts_of: Callable[[SqlReader], list[Chart]]
+    kpis_of: Callable[[SqlReader, Engine | None], dict[str, str]]
+
+    @property
+    def slug(self) -> str:
+        """The mart's name, also its page's (`reports/<slug>.html`)."""
+        return self.key.path[-1]
+
+    def spec(self) -> dg.AssetSpec:
+        return dg.AssetSpec(
+            self.key,
+            **_mart_spec(self.table, self.cols, self.deps, self.description, DASHBOARD_KINDS),
+        )
+
+
+DASHBOARD_KINDS = {"duckdb", "vega"}
+DASHBOARDS = (
+    Dashboard(
+        FUNNEL_KEY,
+        FUNNEL_TABLE,
+        FUNNEL_COLUMNS,
+        (
+            CROSS_SELL_KEY,
+            mastered_key("campaign_event"),
+            mastered_key("transaction"),
+            governed_key(PAGE_ROLE, "customer"),
+        ),
+        "Campaign Funnel dashboard: people per archetype at each stage of the credit-card "
+        "campaigns (distinct people with a valid event of the stage in mastered.campaign_event "
+        "on any of their core records), with conversion rates; charts in <data>/reports.",
+        funnel_sql,
+        "Campaign Funnel",
+        "How the credit-card campaign moved each archetype's customers from first contact "
+        "to onboarding.",
+        funnel_charts,
+        _funnel_kpis,
+    ),
+    Dashboard(
+        UPLIFT_KEY,
+        UPLIFT_TABLE,
+        UPLIFT_COLUMNS,
+        (
+            CROSS_SELL_KEY,
+            mastered_key("campaign_event"),
+            mastered_key("campaign"),
+            governed_key(PAGE_ROLE, "customer"),
+        ),
+        "Uplift of recommended cards: per archetype, the conversion (applied or further in the "
+        "same campaign) of contacts (a person and a campaign that reached any of their core "
+        "records) by a campaign offering the person's recommended card against contacts by a "
+        "campaign offering another card.",
         uplift_sql,
         "Campaign Uplift",
         "Whether offering the card the cross-sell recommends converts better than another "
         "card, per archetype.",
         uplift_charts,
         _uplift_kpis,
+    ),
+    Dashboard(
+        LEAD_KEY,
+        LEAD_TABLE,
+        LEAD_COLUMNS,
+        (
+            CROSS_SELL_KEY,
+            mastered_key("account"),
+            mastered_key("product"),
+            mastered_key("transaction"),
+            governed_key(PAGE_ROLE, "customer"),
+        ),
+        "Lead Generation dashboard: customers by archetype, risk, affluence, segment and "
+        "state; sales per product; transactions by mode over time and by reason.",
+        lead_sql,
+        "Lead Generation",
+        "Who the customers are and how they transact: the pool the cross-sell draws on.",
+        lead_charts,
+        _lead_kpis,
+    ),
+    Dashboard(
+        SPEND_KEY,
+        SPEND_TABLE,
+        SPEND_COLUMNS_DOC,
+        (
+            mastered_key("customer"),
+            mastered_key("transaction"),
+            CROSS_SELL_KEY,
+            governed_key(PAGE_ROLE, "customer"),
+        ),
+        "Spend Analysis dashboard: cumulative and category-wise spend over time, "
+        "Low/Medium/High spend segments, spend flows (Sankey) and the treemap of spend "
+        "dimensions.",
+        spend_sql,
+        "Spend Analysis",
+        "What customers spend, on what, how, and how it adds up over time.",
+        spend_charts,
+        _spend_kpis,
+    ),
+)
+DASHBOARDS_STEP = "dashboards"
+
+
+@dataclass(frozen=True)
+class _BuiltMart:
+    """A dashboard's mart as built, its charts' rows and its KPIs: what its page draws."""
+
+    rows: int
+    charts: list[Chart]
+    kpis: dict[str, str]
+
+
+@dg.multi_asset(
+    name=DASHBOARDS_STEP,
+    specs=[d.spec() for d in DASHBOARDS],
+    can_subset=True,
+    pool=WAREHOUSE_POOL,
+)
+def dashboards(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    masking_key: MaskingKeyResource,
+) -> Iterator[dg.MaterializeResult]:
+    """The selected dashboards in one step: each mart built on the engine and its charts'
+    rows and KPIs read back (small results); then the pages' filter cubes and governed
+    customer list, what the pages share read once (`Engine.pages_data`); each page
+    rendered in a thread while the next page's cubes are read (the engine's statements
+    release the GIL). A dashboard that fails leaves the others materialized; the step
+    then fails naming it."""
+    chosen = [d for d in DASHBOARDS if d.key in context.selected_asset_keys]
+    failed: dict[str, BaseException] = {}
+    built: dict[str, _BuiltMart] = {}
+    reports = reports_dir(warehouse)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render") as renderer:
+        rendering: list[tuple[Dashboard, Future[dg.MaterializeResult]]] = []
+        with warehouse.open_engine() as engine:
+            for dash in chosen:
+                try:
+                    rows = engine.build_mart(dash.slug, *dash.statement())
+                    with engine.reading() as reader:
+                        built[dash.slug] = _BuiltMart(
+                            rows, dash.charts_of(reader), dash.kpis_of(reader, engine)
+                        )
+                except Exception as exc:  # the other dashboards still build
+                    context.log.error(f"dashboard {dash.slug}: {exc}")
+                    failed[dash.slug] = exc
+            ready = [d for d in chosen if d.slug in built]
+            pages = engine.pages_data([d.slug for d in ready], masking_key.get())
+            for dash, (_, data) in zip(ready, pages, strict=True):
+                job = renderer.submit(_render, reports, dash, built[dash.slug], data)
+                rendering.append((dash, job))
+        for dash, job in rendering:
+            try:
+                yield job.result()
+            except Exception as exc:
+                context.log.error(f"dashboard {dash.slug}: page not written: {exc}")
+                failed[dash.slug] = exc
+    if failed:
+        first = next(iter(failed.values()))
+        raise RuntimeError(
+            f"dashboard(s) {', '.join(sorted(failed))} failed ({first}); the others are "
+            "materialized. Rerun the failed ones once the cause is fixed."
+        ) from first
+
+
+def _render(
+    reports: Path, dash: Dashboard, mart: _BuiltMart, data: PageData
+) -> dg.MaterializeResult:
+    """Write the dashboard's PNGs, page and manifest; its materialization."""
+    files = write_dashboard(
+        reports, dash.slug, dash.title, dash.intro, mart.kpis, mart.charts, data
     )
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "dagster/row_count": dg.MetadataValue.int(mart.rows),
+        "dashboard": dg.MetadataValue.path(str(files.page)),
+        "index": dg.MetadataValue.path(str(files.index)),
+        "charts": dg.MetadataValue.int(len(mart.charts)),
+        # What the page's filters carry: it grows with the filter cells, not the customers.
+        "page_bytes": dg.MetadataValue.int(files.page.stat().st_size),
+        "filter_cube_rows": dg.MetadataValue.int(sum(c.num_rows for c in data.cubes)),
+        "listed_customers": dg.MetadataValue.int(len(data.customers.rows) if data.customers else 0),
+        **{f"kpi/{k}": v for k, v in mart.kpis.items()},
+    }
+    for chart in mart.charts:
+        metadata[f"chart/{chart.name}"] = dg.MetadataValue.md(png_markdown(chart))
+    return dg.MaterializeResult(asset_key=dash.key, metadata=metadata)
 
 
-MART_ASSETS = [
-    customer_features,
-    cross_sell,
-    campaign_funnel,
-    campaign_uplift,
-    lead_generation,
-    spend_analysis,
-]
+MART_ASSETS = [customer_features, cross_sell, dashboards]

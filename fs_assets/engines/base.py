@@ -26,7 +26,7 @@ What both engines do today, and nothing more:
 - `reading`: a reader of DuckDB SQL over any warehouse table (a mart's KPIs and chart
   rows, a governed table's counts), with the masking key set where views need it;
   `present`: which of some tables exist;
-- `page_data`: a dashboard page's filter cubes and governed customer list, from
+- `pages_data`: dashboard pages' filter cubes and governed customer list, from
   page_data.py's statements (Spark: transpiled, spark_pages.py; small results collected);
 - `marts_in_place`: whether a mart's changed rows can be rewritten in place, so the
   features' incremental plan applies (DuckDB); otherwise marts are rebuilt in full.
@@ -42,7 +42,7 @@ manifests name, for `catalog/spark_scan.py` and the exports).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,9 +147,10 @@ class Engine(Protocol):
         """The (schema, name) tables among `tables` that exist."""
         ...
 
-    def page_data(self, slug: str, key: MaskingKey) -> PageData:
-        """Dashboard `slug`'s filter cubes and governed customer list (small results,
-        collected here for rendering); `key` computes the keyed token they join on."""
+    def pages_data(self, slugs: Sequence[str], key: MaskingKey) -> Iterator[tuple[str, PageData]]:
+        """Each dashboard page of `slugs`, in order, with its filter cubes and governed
+        customer list (small results, collected here for rendering; what the pages share
+        read once); `key` computes the keyed token they join on."""
         ...
 
     def identity(self) -> AbstractContextManager[IdentityBackend]:

@@ -301,12 +301,13 @@ class DuckDBEngine:
         with open_file(self.file, read_only=True) as conn:
             return {(s, n) for s, n in tables if table_exists(conn, s, n)}
 
-    def page_data(self, slug: str, key: MaskingKey) -> PageData:
-        """The cubes and the customer list, read with the key (the governed view's token)."""
-        from fs_assets.transforms.marts.page_data import page_data
+    def pages_data(self, slugs: Sequence[str], key: MaskingKey) -> Iterator[tuple[str, PageData]]:
+        """Each page's cubes and customer list, read with the key (the governed view's
+        token), on one read-only connection; what the pages share read once."""
+        from fs_assets.transforms.marts.page_data import pages_data
 
         with self.reading(key) as conn:
-            return page_data(conn, slug)
+            yield from pages_data(conn, slugs)
 
     @contextmanager
     def identity(self) -> Iterator[DuckDBIdentity]:

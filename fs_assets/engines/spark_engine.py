@@ -189,13 +189,14 @@ class SparkEngine:
                 if (wh.batches(s, n) if is_batch_table(s, n) else wh.current_path(s, n))
             }
 
-    def page_data(self, slug: str, key: MaskingKey) -> PageData:
-        """The page's statements on Spark (spark_pages.py), small results collected."""
+    def pages_data(self, slugs: Sequence[str], key: MaskingKey) -> Iterator[tuple[str, PageData]]:
+        """The pages' statements on Spark (spark_pages.py), small results collected; what
+        the pages share read once."""
         from fs_assets.engines.spark_pages import SparkPageSql
-        from fs_assets.transforms.marts.page_data import page_data
+        from fs_assets.transforms.marts.page_data import pages_data
 
         with self.warehouse(read_only=True) as wh:
-            return page_data(SparkPageSql(wh, key, self._views), slug)
+            yield from pages_data(SparkPageSql(wh, key, self._views), slugs)
 
     @contextmanager
     def identity(self) -> Iterator[SparkIdentity]:

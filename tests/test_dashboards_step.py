@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from fs_assets.defs import marts
+from fs_assets.engines.duckdb_engine import DuckDBEngine
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.marts.page_data import (
     CELL_VIEW,
@@ -107,3 +108,25 @@ def test_a_failing_dashboard_leaves_the_others_materialized(
     message = failure.step_failure_data.error.to_string()  # with its causes
     assert "lead_generation failed" in message and "no_such_table" in message
     assert "Rerun the failed ones" in message
+
+
+def test_pages_whose_data_failed_midway_fail_and_those_already_read_are_recorded(
+    built: DataPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = DuckDBEngine.pages_data
+
+    def first_then_disk_full(self, slugs, key):
+        pages = real(self, slugs, key)
+        yield next(pages)
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(DuckDBEngine, "pages_data", first_then_disk_full)
+    result = _run_dashboards(built, [d.key for d in marts.DASHBOARDS])
+    assert not result.success
+    mats = result.asset_materializations_for_node(marts.DASHBOARDS_STEP)
+    assert [m.asset_key for m in mats] == [marts.DASHBOARDS[0].key]
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.to_string()
+    assert "No space left on device" in message
+    for dash in marts.DASHBOARDS[1:]:
+        assert dash.slug in message

@@ -483,10 +483,17 @@ def dashboards(
                     context.log.error(f"dashboard {dash.slug}: {exc}")
                     failed[dash.slug] = exc
             ready = [d for d in chosen if d.slug in built]
-            pages = engine.pages_data([d.slug for d in ready], masking_key.get())
-            for dash, (_, data) in zip(ready, pages, strict=True):
-                job = renderer.submit(_render, reports, dash, built[dash.slug], data)
-                rendering.append((dash, job))
+            try:
+                pages = engine.pages_data([d.slug for d in ready], masking_key.get())
+                for dash, (_, data) in zip(ready, pages, strict=True):
+                    job = renderer.submit(_render, reports, dash, built[dash.slug], data)
+                    rendering.append((dash, job))
+            except Exception as exc:  # pages already handed over are still recorded
+                handed = {dash.slug for dash, _ in rendering}
+                for dash in ready:
+                    if dash.slug not in handed:
+                        context.log.error(f"dashboard {dash.slug}: page data not read: {exc}")
+                        failed[dash.slug] = exc
         for dash, job in rendering:
             try:
                 yield job.result()

@@ -226,6 +226,9 @@ PLANTED = [
     ("gender__personal_only", "gender = 'Male'", "customer_type <> 'Personal'"),
     ("city__control_characters", "city = 'Pu' || chr(11) || 'ne'", "true"),
     ("customer_addressline2__control_characters", "customer_addressline2 = 'a' || chr(0)", "true"),
+    # Columns whose regular expression runs only past their value set or printable pattern.
+    ("gender__control_characters", "gender = 'Fe' || chr(1) || 'male'", "gender is not null"),
+    ("cust_first_name__control_characters", "cust_first_name = 'An' || chr(27) || 'na'", "true"),
 ]
 
 

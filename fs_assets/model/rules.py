@@ -20,6 +20,8 @@ columns; the checks implement their intent: accepted values, nothing missing.
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -302,13 +304,21 @@ def cross_rules(ent: Entity) -> list[Rule]:
 
 
 def control_character_rules(ent: Entity) -> list[Rule]:
-    """No control character in any text column (free text may keep tabs and line breaks)."""
+    """No control character in any text column (free text may keep tabs and line breaks).
+
+    A value in the column's value set, or one that fully matches a pattern matching only
+    printable ASCII, holds no control character; so the regular expression runs only on
+    values that break that rule (`_printable_gate`), with the same result on every row.
+    It ran on every value of every text column, in mastering and in the checks: at 1M
+    customers about 7 s of the transaction checks' 18 s of rules.
+    """
     rules = []
     for col in ent.columns:
         if col.type != "VARCHAR":
             continue
         pattern = FREE_TEXT_CONTROL_CHARACTERS if col.free_text else CONTROL_CHARACTERS
         allowed = " (tab and line breaks allowed)" if col.free_text else ""
+        gate, gate_params = _printable_gate(col)
         rules.append(
             Rule(
                 f"{col.name}__control_characters",
@@ -316,11 +326,53 @@ def control_character_rules(ent: Entity) -> list[Rule]:
                 col.name,
                 "control_characters",
                 f"{col.name} must hold no control character{allowed}",
-                f"regexp_matches({q(col.name)}, ?)",
-                (pattern,),
+                f"{gate}regexp_matches({q(col.name)}, ?)",
+                (*gate_params, pattern),
             )
         )
     return rules
+
+
+def _printable_gate(col: Column) -> tuple[str, tuple[object, ...]]:
+    """`<the value breaks a rule that admits only printable text> and `, or nothing."""
+    c = q(col.name)
+    if col.values is not None and not any(re.search(CONTROL_CHARACTERS, v) for v in col.values):
+        return f"{c} is not null and not list_contains(?, {c}) and ", (list(col.values),)
+    if col.pattern is not None and matches_only_printable(col.pattern):
+        return f"{c} is not null and not regexp_full_match({c}, ?) and ", (col.pattern,)
+    return "", ()
+
+
+def matches_only_printable(pattern: str) -> bool:
+    """True when every text `pattern` can fully match is printable ASCII. Conservative:
+    the pattern is printable ASCII with no `.` wildcard, no negated or nested class (a
+    POSIX class such as `[[:cntrl:]]`) and no escape but `\\d` and escaped punctuation;
+    a range between two printable characters stays printable. False for anything else."""
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if not " " <= ch <= "~":
+            return False
+        if ch == "\\":
+            escaped = pattern[i + 1 : i + 2]
+            if escaped != "d" and escaped not in _ESCAPED_PUNCTUATION:
+                return False
+            i += 2
+            continue
+        if ch == "[":
+            if in_class or pattern[i + 1 : i + 2] == "^":
+                return False
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "." and not in_class:
+            return False
+        i += 1
+    return True
+
+
+_ESCAPED_PUNCTUATION = frozenset(string.punctuation)
 
 
 # Cross-field rules join two or more values with this separator and look the result up in
@@ -511,11 +563,17 @@ def rules_of(ent: Entity) -> tuple[Rule, ...]:
 
 
 def failed_rules_sql(rules: tuple[Rule, ...] | list[Rule]) -> tuple[str, list[object]]:
-    """`list_filter([...])` naming every broken rule of a row, with its parameters."""
+    """`list_filter([...])` naming every broken rule of a row, with its parameters.
+
+    A rule whose predicate is NULL is not broken: `case when` takes NULL as not true (in
+    DuckDB and Spark alike). The predicate stands bare in the condition, not wrapped in
+    `coalesce(..., false)`: there DuckDB evaluates `a and b` on the rows where `a` holds
+    only, so a rule's costly part (a regular expression) runs on the few rows its cheap
+    guard lets through; inside a function call it ran on every row."""
     parts: list[str] = []
     params: list[object] = []
     for rule in rules:
-        parts.append(f"case when coalesce({rule.fail_sql}, false) then ? end")
+        parts.append(f"case when {rule.fail_sql} then ? end")
         params.extend(rule.params)
         params.append(rule.name)
     return f"list_filter([{', '.join(parts)}], lambda x: x is not null)", params

@@ -80,6 +80,31 @@ def test_rule_checks_report_counts_and_sample(mastered) -> None:
     assert out["valid_city"].passed
 
 
+def test_type_rules_proven_by_the_stored_type_and_read_as_text_otherwise(mastered) -> None:
+    """A typed column stored in its model type proves its type rule (reported, not
+    evaluated) and its required rule is the null test; stored as text (a table altered
+    by hand, a planted fault), its values are parsed again like any delivered text."""
+    out = results(mastered, TRANSACTION, evaluate_rule_checks)
+    assert out["valid_amount"].metadata["proven_by_column_type"].value == ["amount__type"]
+    assert out["valid_currency"].metadata["proven_by_column_type"].value == []
+    mastered.execute(
+        "update mastered.transaction set amount = null "
+        "where transaction_id = (select min(transaction_id) from mastered.transaction)"
+    )
+    out = results(mastered, TRANSACTION, evaluate_rule_checks)
+    assert out["valid_amount"].metadata["failed_by_rule"].value["amount__required"] == 1
+    mastered.execute("alter table mastered.customer alter cibil_score type varchar")
+    mastered.execute(
+        "update mastered.customer set cibil_score = 'seven hundred' "
+        "where cust_id = (select min(cust_id) from mastered.customer)"
+    )
+    out = results(mastered, CUSTOMER, evaluate_rule_checks)
+    assert out["valid_cibil_score"].metadata["proven_by_column_type"].value == []
+    assert not out["valid_cibil_score"].passed
+    assert out["valid_cibil_score"].metadata["failed_by_rule"].value["cibil_score__type"] == 1
+    assert out["valid_cust_dob"].metadata["proven_by_column_type"].value == ["cust_dob__type"]
+
+
 def test_referential_integrity_check_fails_on_orphans(mastered) -> None:
     mastered.execute(
         "delete from mastered.account where account_id in "

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from fs_assets.model.columns import Column, Entity
@@ -560,6 +560,21 @@ def rules_of(ent: Entity) -> tuple[Rule, ...]:
     if ENTITIES.get(ent.name) is ent:
         return RULES[ent.name]
     return tuple(entity_rules(ent))
+
+
+def on_stored_type(rule: Rule, col: Column, stored: str) -> Rule | None:
+    """`rule` read where `col` is stored in its model type (`stored` names that value):
+    the type rule holds by the storage itself (None: nothing to evaluate), the required
+    rule is the stored value's null test (a typed value is never blank), any other rule
+    reads the delivered text as it does everywhere. For the checks on mastered tables,
+    which otherwise cast each typed value to text and parse it back."""
+    if col.type == "VARCHAR" or rule.column != col.name:
+        return rule
+    if rule.kind == "type":
+        return None
+    if rule.kind == "required":
+        return replace(rule, fail_sql=_applies(col, f"{stored} is null"), params=())
+    return rule
 
 
 def failed_rules_sql(rules: tuple[Rule, ...] | list[Rule]) -> tuple[str, list[object]]:

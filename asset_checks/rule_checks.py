@@ -19,7 +19,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import dagster as dg
-import duckdb
 
 from asset_checks.check_scope import FULL_SCOPE, CheckScope
 from fs_assets.defs.keys import mastered_key
@@ -65,18 +64,16 @@ def _as_delivered(ent: Entity) -> tuple[str, list[object]]:
     return ", ".join(parts), params
 
 
+# Spark's names of the model's types (its `simpleString`); DuckDB uses the model's own.
+_SPARK_TYPE_NAMES = {"INT": "INTEGER", "TIMESTAMP_NTZ": "TIMESTAMP"}
+
+
 def stored_in_model_type(conn, ent: Entity) -> frozenset[str]:
-    """The mastered table's typed columns stored in their model type (DuckDB's catalog);
-    none on another engine, whose rules then read every column as text."""
-    if not isinstance(conn, duckdb.DuckDBPyConnection):
-        return frozenset()
-    stored = dict(
-        conn.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'mastered' and table_name = ?",
-            [ent.name],
-        ).fetchall()
-    )
+    """The mastered table's typed columns stored in their model type, read from the
+    result description of an empty select (DuckDB's type names, or Spark's)."""
+    described = conn.execute(f"select * from {mastered_table(ent)} limit 0").description
+    stored = {d[0]: str(d[1]).upper() for d in described}
+    stored = {k: _SPARK_TYPE_NAMES.get(v, v) for k, v in stored.items()}
     return frozenset(
         c.name for c in ent.columns if c.type != "VARCHAR" and stored.get(c.name) == c.type
     )

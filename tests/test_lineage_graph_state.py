@@ -6,12 +6,14 @@ it is whole. The events are a real build's."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
 
 import pytest
 
+from fs_assets.lineage import graph_state
 from fs_assets.lineage.emitter import EVENTS_FILE
 from fs_assets.lineage.graph import LineageGraph
 from fs_assets.lineage.graph_state import graph_to_json, load_graph
@@ -75,8 +77,15 @@ def test_each_load_reads_only_the_new_events(
 
 
 def test_a_replaced_truncated_or_rewritten_file_is_read_again_in_full(
-    tmp_path: Path, lines: list[bytes], caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    lines: list[bytes],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Another test in the same worker may have run a library's logging.config, which
+    # disables every logger existing then (this one's warning went missing once in CI).
+    monkeypatch.setattr(graph_state.LOG, "disabled", False)
+    caplog.set_level(logging.WARNING, logger=graph_state.LOG.name)
     events, state = tmp_path / "events.jsonl", tmp_path / "state.json"
     events.write_bytes(b"".join(lines))
     full = _same_as_full_read(events, state)

@@ -64,16 +64,11 @@ def _as_delivered(ent: Entity) -> tuple[str, list[object]]:
     return ", ".join(parts), params
 
 
-# Spark's names of the model's types (its `simpleString`); DuckDB uses the model's own.
-_SPARK_TYPE_NAMES = {"INT": "INTEGER", "TIMESTAMP_NTZ": "TIMESTAMP"}
-
-
 def stored_in_model_type(conn, ent: Entity) -> frozenset[str]:
     """The mastered table's typed columns stored in their model type, read from the
-    result description of an empty select (DuckDB's type names, or Spark's)."""
+    result description of an empty select (DuckDB's type names on either engine)."""
     described = conn.execute(f"select * from {mastered_table(ent)} limit 0").description
-    stored = {d[0]: str(d[1]).upper() for d in described}
-    stored = {k: _SPARK_TYPE_NAMES.get(v, v) for k, v in stored.items()}
+    stored = {d[0]: str(d[1]) for d in described}
     return frozenset(
         c.name for c in ent.columns if c.type != "VARCHAR" and stored.get(c.name) == c.type
     )
@@ -91,8 +86,8 @@ def checked_rules(ent: Entity, typed: frozenset[str]) -> tuple[list[Rule], list[
     rules: list[Rule] = []
     proven: list[str] = []
     for rule in rules_of(ent):
-        col = by_name.get(rule.column)
-        read = on_stored_type(rule, col, _stored(col.name)) if rule.column in typed else rule
+        stored = rule.column in typed
+        read = on_stored_type(rule, by_name[rule.column], _stored(rule.column)) if stored else rule
         if read is None:
             proven.append(rule.name)
         else:
@@ -105,13 +100,16 @@ def rule_failures(
     ent: Entity,
     reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
     scope: CheckScope = FULL_SCOPE,
+    typed: frozenset[str] | None = None,
 ) -> dict[str, tuple[int, list[str]]]:
     """Rule name -> (rows breaking it, a sample of their keys) on the mastered table (or its
-    rows of the changed keys). A type rule its column's stored type proves has no row.
+    rows of the changed keys). A type rule its column's stored type proves has no row;
+    `typed` is `stored_in_model_type`, read here unless the caller has it.
 
     Portable SQL: `conn` is a DuckDB connection or the Spark engine's `SparkWarehouse`.
     """
-    typed = stored_in_model_type(conn, ent)
+    if typed is None:
+        typed = stored_in_model_type(conn, ent)
     rules, _ = checked_rules(ent, typed)
     failed_sql, params = failed_rules_sql(rules)
     joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
@@ -185,8 +183,9 @@ def evaluate_rule_checks(
     """Scan the mastered table (or the changed keys' rows) once; one result per check."""
     asset = mastered_key(ent.name)
     total, dupes, nulls, sample = key_duplicates(conn, ent, scope)
-    failures = rule_failures(conn, ent, reporting_currency, scope)
-    _, proven = checked_rules(ent, stored_in_model_type(conn, ent))
+    typed = stored_in_model_type(conn, ent)
+    failures = rule_failures(conn, ent, reporting_currency, scope, typed)
+    _, proven = checked_rules(ent, typed)
     # Rows the write inserted without a changed key (a null or stray key): none may exist.
     stray = scope.mastered_written - total if scope.incremental else 0
     if "key_unique" in selected:

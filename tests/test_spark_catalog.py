@@ -242,7 +242,8 @@ def test_the_spark_scan_reads_the_hive_region_layout(built: tuple[Path, Path]) -
 def test_spark_types_are_named_as_duckdb_names_them() -> None:
     from pyspark.sql import types as T
 
-    from fs_assets.catalog.spark_scan import _orderable, duckdb_type
+    from fs_assets.catalog.spark_scan import _orderable
+    from fs_assets.engines.spark_types import duckdb_type
 
     assert duckdb_type(T.StringType()) == "VARCHAR"
     assert duckdb_type(T.TimestampNTZType()) == "TIMESTAMP"

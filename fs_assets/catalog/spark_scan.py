@@ -26,6 +26,7 @@ from fs_assets.catalog.scan_types import ColumnScan, StoredProfile, TableScan
 from fs_assets.catalog.scanner import LastMaterialized, ScanResult
 from fs_assets.catalog.tables import DeclaredTable
 from fs_assets.engines.spark_tables import CurrentTable, current_tables, read_current
+from fs_assets.engines.spark_types import duckdb_type
 from fs_assets.model.entities import CUSTOMER
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 
@@ -37,36 +38,6 @@ if TYPE_CHECKING:
 
 BASE_TABLE = "BASE TABLE"
 PARALLEL_JOBS = 4  # tables profiled at once (each one Spark job)
-# Spark's simple type names -> DuckDB's (decimal, arrays and structs are spelled below).
-_TYPE_NAMES = {
-    "string": "VARCHAR",
-    "bigint": "BIGINT",
-    "int": "INTEGER",
-    "smallint": "SMALLINT",
-    "tinyint": "TINYINT",
-    "double": "DOUBLE",
-    "float": "FLOAT",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp_ntz": "TIMESTAMP",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
-    "binary": "BLOB",
-}
-
-
-def duckdb_type(data_type: DataType) -> str:
-    """The DuckDB name of a Spark column type (what `information_schema` would say)."""
-    from pyspark.sql.types import ArrayType, DecimalType, StructType
-
-    if isinstance(data_type, DecimalType):
-        return f"DECIMAL({data_type.precision},{data_type.scale})"
-    if isinstance(data_type, ArrayType):
-        return f"{duckdb_type(data_type.elementType)}[]"
-    if isinstance(data_type, StructType):
-        inner = ", ".join(f"{f.name} {duckdb_type(f.dataType)}" for f in data_type.fields)
-        return f"STRUCT({inner})"
-    simple = data_type.simpleString()
-    return _TYPE_NAMES.get(simple, simple.upper())
 
 
 def _orderable(data_type: DataType) -> bool:

@@ -62,6 +62,7 @@ from fs_assets.engines.publish import (
     pointer_text,
 )
 from fs_assets.engines.spark_formats import spark_params
+from fs_assets.engines.spark_types import duckdb_type
 from fs_assets.identity.source_entity import SOURCE_PREFIX
 from fs_assets.identity.tables import PUBLISHED
 from fs_assets.model.columns import Entity
@@ -135,12 +136,13 @@ def spark_errors() -> tuple[type[BaseException], ...]:
 
 class SparkCursor:
     """The DB-API corner the checks and charts use (`fetchone`, `fetchall`,
-    `description`: a 7-tuple per column, name and type first) over a Spark result."""
+    `description`: a 7-tuple per column, name and type first) over a Spark result. The
+    types are named as DuckDB names them, so a caller compares them on either engine."""
 
     def __init__(self, frame: DataFrame) -> None:
         self._rows = [tuple(r) for r in frame.collect()]
         self.description = [
-            (f.name, f.dataType.simpleString(), None, None, None, None, None)
+            (f.name, duckdb_type(f.dataType), None, None, None, None, None)
             for f in frame.schema.fields
         ]
 

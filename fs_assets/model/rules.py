@@ -567,8 +567,9 @@ def on_stored_type(rule: Rule, col: Column, stored: str) -> Rule | None:
     the type rule holds by the storage itself (None: nothing to evaluate), the required
     rule is the stored value's null test (a typed value is never blank), any other rule
     reads the delivered text as it does everywhere. For the checks on mastered tables,
-    which otherwise cast each typed value to text and parse it back."""
-    if col.type == "VARCHAR" or rule.column != col.name:
+    which otherwise cast each typed value to text and parse it back; `rule` is one of
+    `col`'s rules."""
+    if col.type == "VARCHAR":
         return rule
     if rule.kind == "type":
         return None

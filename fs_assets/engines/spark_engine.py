@@ -25,6 +25,7 @@ from fs_assets.engines.spark_mastering import build_mastered, mastered_counts
 from fs_assets.engines.spark_regions import write_partitions
 from fs_assets.engines.spark_warehouse import (
     SparkWarehouse,
+    VersionFrames,
     build_session,
     is_batch_table,
     raw_ddl,
@@ -76,6 +77,7 @@ class SparkEngine:
         self.retention_s = retention_s
         self._session: SparkSession | None = None
         self._views: set[str] = set()  # temporary views registered for checks
+        self._versions = VersionFrames()  # version folders read in this session
 
     @contextmanager
     def warehouse(self, *, read_only: bool = False) -> Iterator[SparkWarehouse]:
@@ -87,7 +89,9 @@ class SparkEngine:
         """The warehouse over `control` (the ledger), on the session started once."""
         if self._session is None:
             self._session = build_session(self.spark_master, conf=self.conf)
-        return SparkWarehouse(self._session, self.root, control, self.retention_s)
+        return SparkWarehouse(
+            self._session, self.root, control, self.retention_s, versions=self._versions
+        )
 
     def ingest(self, ent: Entity, paths: Sequence[Path], run_id: str | None) -> RawIngest:
         """Every new file of the entity in one job per layout (`ingest_files`); a source

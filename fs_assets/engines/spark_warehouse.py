@@ -153,6 +153,26 @@ class SparkCursor:
         return list(self._rows)
 
 
+class VersionFrames:
+    """Frames of version folders read so far, by folder and schema: at most `limit` kept
+    (the oldest dropped first), so a long-lived process holds a bounded number of plans."""
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._frames: dict[tuple[str, str | None], DataFrame] = {}
+
+    def read(self, spark: SparkSession, folder: str, ddl: str | None) -> DataFrame:
+        key = (folder, ddl)
+        frame = self._frames.pop(key, None)
+        if frame is None:
+            reader = spark.read.option("recursiveFileLookup", "true")
+            frame = (reader if ddl is None else reader.schema(ddl)).parquet(folder)
+        self._frames[key] = frame  # re-inserted: the most recently read is dropped last
+        while len(self._frames) > self.limit:
+            del self._frames[next(iter(self._frames))]
+        return frame
+
+
 @dataclass
 class SparkWarehouse:
     """Parquet tables under `root` (a local path or an s3a://, hdfs://, abfss:// URI)."""
@@ -162,6 +182,10 @@ class SparkWarehouse:
     control: duckdb.DuckDBPyConnection  # the ledger (and identity's state)
     retention_s: float = DEFAULT_RETENTION_S  # how long replaced versions are kept
     _builds: dict[str, dict | None] = field(default_factory=dict)  # manifests read so far
+    # Version folders read so far (a version is written once, under a new name, and never
+    # changed), so a statement reading a table again skips Spark's file listing and schema
+    # inference (a job each). The engine passes one for its session's warehouses.
+    versions: VersionFrames = field(default_factory=lambda: VersionFrames())
 
     # --- files ------------------------------------------------------------------------
     def table_path(self, schema: str, name: str) -> str:
@@ -316,7 +340,9 @@ class SparkWarehouse:
             paths = [f"{self.table_path(schema, name)}/{b}" for b in self.batches(schema, name)]
         else:
             path = self.current_path(schema, name)
-            paths = [] if path is None else [path]
+            if path is not None:
+                return self.versions.read(self.spark, path, ddl)
+            paths = []
         if not paths:
             return None if ddl is None else self.spark.createDataFrame([], ddl)
         reader = self.spark.read.option("recursiveFileLookup", "true")

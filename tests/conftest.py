@@ -27,7 +27,8 @@ os.environ.setdefault("FS_ACCELERATOR_MASKING_KEY", TEST_MASKING_KEY)
 # runs with the same results.
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 os.environ.setdefault("JAVA_TOOL_OPTIONS", TEST_JVM_OPTIONS)
-# The files that took a minute or more in full runs, longest first: pyproject's addopts run
+# The files that took a minute or more in full runs (a run's summary ends with the longest
+# files, FILES_SHOWN of them, to keep this list true): pyproject's addopts run
 # the suite on two pytest-xdist workers, whole files each (`--dist loadfile`), handed out
 # in collection order (`--no-loadscope-reorder`). Started first, the long files overlap
 # each other and the short ones fill in after, instead of one long file running alone at
@@ -40,9 +41,14 @@ LONG_FILES = (
     "test_spark_catalog.py",
     "test_spark_identity_assets.py",
     "test_engines.py",
+    "test_simulate.py",
+    "test_engines_checks.py",
+    "test_recovery_sensor.py",
     "test_recovery.py",
+    "test_spark_identity.py",
     "test_soak.py",
 )
+FILES_SHOWN = 15  # the longest files in the summary, to keep LONG_FILES true
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -53,6 +59,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     rank = {name: i for i, name in enumerate(LONG_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+_FILE_SECONDS: dict[str, float] = {}  # each file's summed set-up, call and teardown
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add a test phase's seconds to its file (on the xdist controller, every worker's)."""
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """The longest files by their tests' summed seconds: what LONG_FILES should list."""
+    if hasattr(config, "workerinput") or not _FILE_SECONDS:
+        return
+    terminalreporter.section(f"longest {FILES_SHOWN} files (summed seconds)")
+    for path, total in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:FILES_SHOWN]:
+        terminalreporter.write_line(f"{total:8.1f}s {path}")
 
 
 @pytest.fixture(scope="session")

@@ -397,6 +397,53 @@ def test_spark_reads_every_hostile_name_literally(
     assert sorted(ledger) == sorted((p.name, "ingested") for p in paths)  # each file once
 
 
+def test_a_warehouse_under_a_folder_named_like_a_pattern_reads_its_own_tables(
+    spark_wh, landing: Path, tmp_path: Path
+) -> None:
+    """Hadoop globs every path Spark reads: `wh [1]` would match the folder `wh 1`. A
+    warehouse under such a folder ingests, masters (again, incrementally), writes a mart
+    and the regional layout, and reads each back from its own folders, never the decoy's."""
+    from fs_assets.engines.portable import view_name
+    from fs_assets.engines.spark_marts import write_mart
+    from fs_assets.model.entities import CUSTOMER
+
+    files = _files(landing, CUSTOMER)[:2]
+    (tmp_path / "wh 1").mkdir()  # the decoy a glob of the root would read: empty
+    with duckdb.connect(str(tmp_path / "control.duckdb")) as control:
+        control.execute("create schema meta")
+        wh = sw.SparkWarehouse(spark_wh[0].spark, str(tmp_path / "wh [1]"), control)
+        si.ingest_files(wh, CUSTOMER, files[:1])
+        sm.build_mastered(wh, CUSTOMER)
+        si.ingest_files(wh, CUSTOMER, files[1:])
+        sm.build_mastered(wh, CUSTOMER)  # incremental: reads the new batch's folder alone
+        customers = wh.read("mastered", CUSTOMER.name)
+        assert customers is not None
+        keys = {r[0] for r in customers.select(CUSTOMER.key).collect()}
+        sql = "create table marts.glob_probe as select count(*) as n from mastered.customer"
+        assert write_mart(wh, "glob_probe", sql, []) == 1
+        probe = wh.read("marts", "glob_probe")
+        assert probe is not None and probe.collect()[0][0] == len(keys)
+        pairs = [tuple(r) for r in customers.select("country", "state").distinct().collect()]
+        written = sr.write_partitions(wh, pairs[:2], REGION_SELECT_SQL, EXPORT_NAME)
+        assert written and all(rows > 0 for rows in written.values())
+        sw.register_hive(
+            wh, "mastered", "customer_by_region", EXPORT_NAME, ("mastered", "customer")
+        )
+        regional = wh.spark.table(view_name("mastered", "customer_by_region")).count()
+    with duckdb.connect(str(tmp_path / "duck.duckdb")) as duck:  # the same files on DuckDB
+        for schema in LAYER_SCHEMAS:
+            duck.execute(f"create schema {schema}")
+        for path in files:
+            duckdb_engine.ingest_file(duck, CUSTOMER, path)
+        mastering.build_mastered(duck, CUSTOMER)
+        expected = {
+            r[0] for r in duck.execute(f'select {CUSTOMER.key} from mastered."customer"').fetchall()
+        }
+    assert keys and keys == expected
+    assert regional == sum(written.values())
+    assert not any((tmp_path / "wh 1").iterdir())
+
+
 def test_a_file_removed_while_spark_reads_it_is_rejected_and_the_other_lands(
     spark_wh, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,6 +33,7 @@ from sqlglot.tokens import TokenType
 from fs_assets.engines.portable import read_tables, tree_to_spark, view_name
 from fs_assets.engines.spark_warehouse import SparkCursor, SparkWarehouse, register_tables
 from fs_assets.model.keys import MARTS_SCHEMA
+from fs_assets.transforms.landing_files import hadoop_literal_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -231,4 +232,4 @@ def write_mart(
     wh.replace(f"{MARTS_SCHEMA}.{name}", {(MARTS_SCHEMA, name): frame})
     folder = wh.current_path(MARTS_SCHEMA, name)
     assert folder is not None  # replace() has just committed it
-    return wh.spark.read.parquet(folder).count()
+    return wh.spark.read.parquet(hadoop_literal_path(folder)).count()

@@ -21,6 +21,7 @@ from fs_assets.engines.spark_warehouse import (
 from fs_assets.model.columns import Entity
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
+from fs_assets.transforms.landing_files import hadoop_literal_path
 from fs_assets.transforms.mastering import (
     EVALUATED_COUNTS_SQL,
     INVALID,
@@ -251,9 +252,10 @@ def changed_keys(
     frames = []
     if plan.batches:
         new = wh.spark.read.schema(raw_ddl(ent)).option("recursiveFileLookup", "true")
-        frames.append(new.parquet(*(f"{raw}/{b}" for b in plan.batches)).select(ent.key))
+        batches = [hadoop_literal_path(f"{raw}/{b}") for b in plan.batches]
+        frames.append(new.parquet(*batches).select(ent.key))
     for name, folder in plan.changed.items():  # dropped by build_mastered
-        changes = wh.spark.read.schema(CHANGES_DDL).parquet(folder)
+        changes = wh.spark.read.schema(CHANGES_DDL).parquet(hadoop_literal_path(folder))
         changes.createOrReplaceTempView(changed_keys_table(name))
     changed = dict.fromkeys(plan.changed, (0, 0))  # only which entities changed is read
     selects, params = affected_keys_sql(ent, changed, reporting_currency)

@@ -14,6 +14,7 @@ from fs_assets.engines.publish import (
 )
 from fs_assets.engines.spark_warehouse import STAGING, SparkWarehouse
 from fs_assets.model.entities import CUSTOMER
+from fs_assets.transforms.landing_files import hadoop_literal_path
 
 if TYPE_CHECKING:
     pass
@@ -48,10 +49,8 @@ def write_partitions(
         wh.sql(select_sql).withColumn(
             "_source_file", _relative_source(landing_prefixes or [])
         ).write.partitionBy("country", "state").parquet(staging)
-        rows = {
-            (r[0], r[1]): r[2]
-            for r in wh.spark.read.parquet(staging).groupBy("country", "state").count().collect()
-        }
+        staged = wh.spark.read.parquet(hadoop_literal_path(staging))
+        rows = {(r[0], r[1]): r[2] for r in staged.groupBy("country", "state").count().collect()}
         # Each pair's rows become a new version folder inside its partition folder; the
         # old one stays (readers may be scanning it) until the manifest stops naming it.
         for country_dir in wh._children(staging):

@@ -70,6 +70,7 @@ from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import LEDGER, MARTS_SCHEMA, META_SCHEMA
 from fs_assets.transforms.duckdb_file import table_exists
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
+from fs_assets.transforms.landing_files import hadoop_literal_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,7 +167,8 @@ class VersionFrames:
         frame = self._frames.pop(key, None)
         if frame is None:
             reader = spark.read.option("recursiveFileLookup", "true")
-            frame = (reader if ddl is None else reader.schema(ddl)).parquet(folder)
+            literal = hadoop_literal_path(folder)  # a path is data, never a glob pattern
+            frame = (reader if ddl is None else reader.schema(ddl)).parquet(literal)
         self._frames[key] = frame  # re-inserted: the most recently read is dropped last
         while len(self._frames) > self.limit:
             del self._frames[next(iter(self._frames))]
@@ -348,7 +350,7 @@ class SparkWarehouse:
         reader = self.spark.read.option("recursiveFileLookup", "true")
         if ddl is not None:
             reader = reader.schema(ddl)
-        return reader.parquet(*paths)
+        return reader.parquet(*(hadoop_literal_path(p) for p in paths))
 
     def batches(self, schema: str, name: str) -> list[str]:
         """The batch folders of raw or ingest rejects that the ingest ledger commits."""
@@ -569,7 +571,7 @@ def register_hive(
     current = [f"{base}/{f}" for _, _, f in (doc or {}).get("partitions", [])]
     if current:
         reader = wh.spark.read.schema(template.schema).option("basePath", base)
-        frame = reader.parquet(*current)
+        frame = reader.parquet(*(hadoop_literal_path(p) for p in current))
     else:
         frame = wh.spark.createDataFrame([], template.schema)
     frame.createOrReplaceTempView(view_name(schema, name))

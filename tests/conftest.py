@@ -33,20 +33,22 @@ os.environ.setdefault("JAVA_TOOL_OPTIONS", TEST_JVM_OPTIONS)
 # in collection order (`--no-loadscope-reorder`). Started first, the long files overlap
 # each other and the short ones fill in after, instead of one long file running alone at
 # the end. Names only: a file missing here just runs in its usual place.
-LONG_FILES = (
-    "test_ui_quiet.py",
-    "test_dagster_dev_e2e.py",
-    "test_spark_cluster.py",
-    "test_spark_publish.py",
-    "test_spark_catalog.py",
-    "test_spark_identity_assets.py",
+LONG_FILES = (  # longest first (a full run's summed seconds), so the workers end together
     "test_engines.py",
+    "test_spark_cluster.py",
+    "test_ui_quiet.py",
     "test_simulate.py",
+    "test_spark_identity_assets.py",
     "test_engines_checks.py",
-    "test_recovery_sensor.py",
     "test_recovery.py",
-    "test_spark_identity.py",
+    "test_spark_publish.py",
+    "test_recovery_sensor.py",
+    "test_dagster_dev_e2e.py",
+    "test_mastering.py",
+    "test_end_to_end.py",
     "test_soak.py",
+    "test_ui_stop.py",
+    "test_spark_identity.py",
 )
 FILES_SHOWN = 15  # the longest files in the summary, to keep LONG_FILES true
 

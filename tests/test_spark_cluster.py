@@ -14,6 +14,14 @@ role's governed tables, every mart (with its dashboard), the lead list, the cust
 profile and the catalog scanner. Every table version a manifest names must be read alike
 by plain PySpark, pyarrow and DuckDB, with the DuckDB build's row counts, and the
 scanner's catalog must give those counts too.
+
+The catalog tests share that build (one Spark build of the graph in the suite, not one
+per file): the scanner's catalog on the cluster must list the same tables with the same
+columns, types (DuckDB's names), row counts and profile values as DuckDB's, a second
+scan with nothing rebuilt keeps every profile, a role's export equals DuckDB's, and two
+region partitions written on the cluster are scanned as their own table. What differs by
+design: a governed table is a VIEW on DuckDB and a BASE TABLE on Spark, every Parquet
+column is nullable, and approximate distinct counts come from two different sketches.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import duckdb
 import pytest
@@ -43,9 +52,12 @@ from fs_assets.engines.spark_cluster import (
     session_conf,
     standalone_cluster,
 )
+from fs_assets.generator import generate_landing
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import MARTS_SCHEMA
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
+from fs_assets.transforms.marts.features import WRITTEN_AT
+from tests.spark_graph import MASKING_KEY, materialize_graph, step_seconds
 
 CUSTOMERS = 200
 EXECUTOR_CONF = {
@@ -79,6 +91,36 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             # running: the block ends, and the processes are killed, whatever this raises.
             with contextlib.suppress(Exception):
                 _stop_active_session()
+
+
+class Built(NamedTuple):
+    """The graph built from one landing folder on DuckDB and on the cluster."""
+
+    duck: Path
+    spark: Path
+    engine: dict[str, Any]  # the warehouse settings of the cluster build
+    wall: float  # the cluster build's seconds
+    steps: dict[str, float]  # its steps' seconds
+
+
+@pytest.fixture(scope="module")
+def built(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The Spark part of the graph (tests/spark_graph.py) materialized through Dagster on
+    DuckDB and on the cluster from the same landing files."""
+    import dagster as dg
+
+    base = tmp_path_factory.mktemp("graph")
+    generate_landing(base / "landing", customers=CUSTOMERS, seed=13)
+    duck, spark = base / "duck", base / "spark"
+    for home in (duck, spark):
+        shutil.copytree(base / "landing", home / "landing")
+    materialize_graph(duck)
+    engine = {"engine": "spark", "spark_master": cluster, "spark_conf": EXECUTOR_CONF}
+    started = time.monotonic()
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize_graph(spark, instance=instance, **engine)
+    wall = time.monotonic() - started
+    return Built(duck, spark, engine, wall, step_seconds(instance, result.run_id))
 
 
 def _running(pid: int) -> bool:
@@ -163,45 +205,26 @@ def _plain_readers(spark, duck: duckdb.DuckDBPyConnection, folder: Path) -> int:
 
 @pytest.mark.slow
 def test_the_assets_on_a_standalone_cluster_equal_duckdb(
-    cluster: str, tmp_path: Path, record_property
+    cluster: str, built: Built, record_property
 ) -> None:
-    import dagster as dg
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    from fs_assets.generator import generate_landing
     from resources.warehouse import WarehouseResource
-    from tests.spark_graph import materialize_graph, step_seconds
 
-    landing = tmp_path / "landing"
-    generate_landing(landing, customers=CUSTOMERS, seed=13)
-    duck_home, spark_home = tmp_path / "duck", tmp_path / "spark"
-    for home in (duck_home, spark_home):
-        shutil.copytree(landing, home / "landing")
-    materialize_graph(duck_home)
-    started = time.monotonic()
-    instance = dg.DagsterInstance.ephemeral()
-    result = materialize_graph(
-        spark_home,
-        instance=instance,
-        engine="spark",
-        spark_master=cluster,
-        spark_conf=EXECUTOR_CONF,
-    )
-    wall = time.monotonic() - started
-    steps = step_seconds(instance, result.run_id)
+    duck_home, spark_home = built.duck, built.spark
     context = SparkContext._active_spark_context
     assert context is not None and context.master == cluster
     # The driver and two executors, one per worker.
     assert context._jsc.sc().getExecutorMemoryStatus().size() == 3
-    record_property("cluster_wall_s", round(wall, 1))
-    record_property("cluster_step_s", steps)
+    record_property("cluster_wall_s", round(built.wall, 1))
+    record_property("cluster_step_s", built.steps)
     logging.getLogger(__name__).warning(
         "raw, mastered, governed, marts, profile and scanner of %d customers "
         "on the cluster: %.1f s; steps: %s",
         CUSTOMERS,
-        wall,
-        steps,
+        built.wall,
+        built.steps,
     )
 
     spark = SparkSession.getActiveSession()
@@ -246,3 +269,195 @@ def test_the_assets_on_a_standalone_cluster_equal_duckdb(
     assert {f"{b.split('.', 1)[0]}.{b.split('.', 1)[1]}" for b in shared} <= set(spark_catalog)
     for name, rows in spark_catalog.items():
         assert rows == duck_catalog[name], name
+
+
+def catalog(home: Path) -> tuple[dict, dict, list]:
+    """catalog.tables by name, catalog.columns by (table, column), catalog.customer_profile."""
+    from resources.warehouse import WarehouseResource
+
+    with duckdb.connect(str(WarehouseResource(home=str(home)).path), read_only=True) as conn:
+        tables = {
+            f"{s}.{t}": (kind, rows, fp)
+            for s, t, kind, rows, fp in conn.execute(
+                "select table_schema, table_name, table_type, row_count, content_fingerprint "
+                "from catalog.tables"
+            ).fetchall()
+        }
+        columns = {
+            (f"{s}.{t}", c): rest
+            for s, t, c, *rest in conn.execute(
+                "select table_schema, table_name, column_name, ordinal_position, data_type, "
+                "null_count, distinct_count, min_value, max_value, pii_tag from catalog.columns"
+            ).fetchall()
+        }
+        profile = conn.execute(
+            "select slice, column_name, data_type, row_count, null_count, distinct_count, "
+            "min_value, max_value, top_values from catalog.customer_profile order by 1, 2"
+        ).fetchall()
+    return tables, columns, profile
+
+
+def _same_value(a: str | None, b: str | None) -> bool:
+    """Min and max as text: numbers compare as numbers (1e-05 and 1.0E-5 are one value)."""
+    if a == b:
+        return True
+    try:
+        return a is not None and b is not None and abs(float(a) - float(b)) < 1e-9
+    except ValueError:
+        return False
+
+
+def _near(a: int | None, b: int | None) -> bool:
+    """Two sketches' approximate distinct counts (DuckDB's HyperLogLog, Spark's HLL++):
+    within 20% (or 5) of each other; on a few hundred values each errs by up to ~10%."""
+    if a is None or b is None:
+        return a == b
+    return abs(a - b) <= max(5, 0.2 * max(a, b))
+
+
+# Integer widths: a mart's expression is typed INTEGER by one engine, BIGINT by the other.
+_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
+# Values of one build, not of the data: landing paths, ingest and write times, run ids.
+_PER_BUILD = {"_source_file", "_ingested_at", WRITTEN_AT}
+# Tables only the DuckDB engine has: its history's past rows apart from the current ones
+# (a view joins them; Spark writes one history table), its change record (Spark keeps it
+# in the build manifests), and ingest rejects it creates empty (Spark: on a first reject).
+_DUCKDB_ONLY = ("meta.master_", "meta.reference_changes", "_history_past", "_ingest_rejects")
+
+
+def _type(name: str) -> str:
+    """Integer widths as one; a decimal's precision aside (a sum's precision is each
+    engine's own rule), its scale kept."""
+    if name.startswith("DECIMAL(") and "," in name:
+        return f"DECIMAL(*,{name.rsplit(',', 1)[1]}"
+    return "INTEGER" if name in _INTEGERS else name
+
+
+@pytest.mark.slow
+def test_the_spark_catalog_equals_duckdbs(built: Built) -> None:
+    duck_tables, duck_cols, duck_profile = catalog(built.duck)
+    spark_tables, spark_cols, spark_profile = catalog(built.spark)
+    # Every table on both, with the same row counts, but DuckDB's own storage tables;
+    # a governed or history view is a table on Spark.
+    assert set(spark_tables) <= set(duck_tables), sorted(set(spark_tables) - set(duck_tables))
+    for name in set(duck_tables) - set(spark_tables):
+        assert any(part in name for part in _DUCKDB_ONLY), name
+        assert "_ingest_rejects" not in name or duck_tables[name][1] == 0, name
+    for name, (kind, rows, fp) in spark_tables.items():
+        assert (kind, rows) == ("BASE TABLE", duck_tables[name][1]), name
+        assert name.startswith("meta.") or fp.startswith("folders:"), name
+    assert {"governed.sales_leads", "marts.customer_features", "marts.cross_sell"} <= set(
+        spark_tables
+    )
+    assert sum(n.startswith("governed.") for n in spark_tables) > 10
+    # The same columns, positions, types and PII tags; the same profile values.
+    assert set(spark_cols) == {k for k in duck_cols if k[0] in spark_tables}
+    compared = 0
+    for key, (pos, dtype, nulls, distinct, lo, hi, pii) in spark_cols.items():
+        d_pos, d_dtype, d_nulls, d_distinct, d_lo, d_hi, d_pii = duck_cols[key]
+        assert (pos, _type(dtype), pii) == (d_pos, _type(d_dtype), d_pii), key
+        if key[0].startswith("meta.") or key[1] in _PER_BUILD:
+            continue
+        assert nulls == d_nulls, key
+        assert _near(distinct, d_distinct), (key, distinct, d_distinct)
+        assert _same_value(lo, d_lo) and _same_value(hi, d_hi), (key, lo, d_lo, hi, d_hi)
+        compared += nulls is not None
+    assert compared > 500
+    # The customer profile: exact counts, so the same values row for row.
+    assert duck_profile and len(spark_profile) == len(duck_profile)
+    for ours, theirs in zip(duck_profile, spark_profile, strict=True):
+        assert ours[:6] == theirs[:6], (ours, theirs)
+        assert _same_value(ours[6], theirs[6]) and _same_value(ours[7], theirs[7])
+        assert ours[8] == theirs[8], ours[1]
+
+
+@pytest.mark.slow
+def test_a_second_spark_scan_keeps_unchanged_profiles(built: Built) -> None:
+    """Nothing rebuilt: every Spark table's folders are the same, so every profile is
+    kept (no Spark job); the catalog is unchanged."""
+    from fs_assets.defs.keys import SCANNER_KEY
+
+    before = catalog(built.spark)
+    result = materialize_graph(built.spark, [SCANNER_KEY], **built.engine)
+    meta = result.asset_materializations_for_node("catalog__scanner")[0].metadata
+    reused = set(meta["tables_reused"].value)
+    spark_names = {n for n in before[0] if not n.startswith("meta.")}
+    assert spark_names and spark_names <= reused
+    after = catalog(built.spark)
+    assert after[1] == before[1]
+
+
+def _export_rows(home: Path, role: str, parquet=None) -> dict[str, list[tuple]]:
+    from fs_assets.model.paths import data_paths
+    from fs_assets.transforms.governance.export import export_role, query_role
+    from fs_assets.transforms.governance.masking_key import MaskingKey
+
+    paths = data_paths(str(home))
+    export_role(paths, role, key=MaskingKey(MASKING_KEY.encode()), parquet=parquet)
+    _, tables = query_role(paths, role, "select table_name from duckdb_tables() order by 1")
+    return {
+        t: sorted(query_role(paths, role, f'select * from "{t}"')[1], key=repr)
+        for (t,) in tables
+        if t != "_export_info"
+    }
+
+
+@pytest.mark.slow
+def test_a_roles_export_on_spark_equals_duckdbs(
+    built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fs-accelerator export` on the spark engine copies each governed table from the
+    Parquet files of the version its manifest names: the same rows and masked values as
+    the DuckDB build's export; a newer folder no manifest names (a writer killed before
+    its commit) is never read."""
+    from fs_assets.engines import ENGINE_ENV
+    from fs_assets.engines.publish import new_version
+    from resources.warehouse import resolved_warehouse
+
+    duck, spark = built.duck, built.spark
+    role = "restricted-acess"
+    assert resolved_warehouse(str(spark)).governed_parquet() is None  # engine unset: DuckDB
+    monkeypatch.setenv(ENGINE_ENV, "spark")
+    parquet = resolved_warehouse(str(spark)).governed_parquet()
+    assert parquet is not None
+    ours = _export_rows(duck, role)
+    assert ours and all(ours.values())
+    # A half-written version beside the current one: rows no reader may see.
+    view = next(iter(ours))
+    stray = resolved_warehouse(str(spark)).export_dir / "governed" / view / new_version()
+    stray.mkdir()
+    with duckdb.connect() as conn:
+        conn.execute("copy (select 'stray' as x) to ? (format parquet)", [str(stray / "p.parquet")])
+    assert _export_rows(spark, role, parquet) == ours
+
+
+@pytest.mark.slow
+def test_the_spark_scan_reads_the_hive_region_layout(built: Built) -> None:
+    """Two region partitions written by the engine: the scan lists them as
+    mastered.customer_by_region (country and state from the folder names, as text) with
+    exactly their customers, from the folders the layout's manifest names."""
+    from fs_assets.catalog.spark_scan import scan_spark
+    from fs_assets.engines.publish import current_build
+    from resources.warehouse import WarehouseResource
+
+    home = built.spark
+    warehouse = WarehouseResource(home=str(home), **built.engine)
+    folder = current_build(warehouse.export_dir, "customer")["mastered/customer"]
+    with duckdb.connect() as conn:
+        counts = conn.execute(
+            "select country, state, count(*) from read_parquet(?) group by all "
+            "order by 3 desc, 1, 2 limit 2",
+            [str(folder / "*.parquet")],
+        ).fetchall()
+    pairs = [(c, s) for c, s, _ in counts]
+    with warehouse.open_engine() as engine:
+        written = engine.write_partitions(pairs, home / "landing")
+    assert written == {(c, s): n for c, s, n in counts}
+    with warehouse.spark() as wh:
+        scans = {t.name: t for t in scan_spark(wh, {}, {}).tables}
+    region = scans["mastered.customer_by_region"]
+    assert region.row_count == sum(n for _, _, n in counts) > 0
+    columns = {c.name: c for c in region.columns}
+    assert columns["country"].data_type == columns["state"].data_type == "VARCHAR"
+    assert columns["state"].distinct_count == len({s for _, s in pairs})
+    assert {columns["country"].min_value, columns["country"].max_value} == {c for c, _ in pairs}

@@ -48,6 +48,7 @@ from fs_assets.transforms.raw_history import (
     record_ingested,
     reject_file,
     repeats_sql,
+    stage_fresh_sql,
     stage_params,
     stage_sql,
 )
@@ -201,6 +202,7 @@ def _merge(
                 stats = {o: (r, j) for o, r, j in wh.execute(BATCH_STATS_SQL).fetchall()}
             except spark_errors() as exc:
                 raise _unreadable(files, exc) from exc
+            raw_batches = wh.batches("raw", ent.name)  # none: a first ingest holds nothing
             wh.register("raw", ent.name, raw_ddl(ent))
             held = wh.sql(held_versions_sql(ent)).persist()
             cached.append(held)
@@ -209,16 +211,27 @@ def _merge(
             repeats = versions < usable
             if several and repeats and wh.execute(cross_file_conflicts_sql(ent)).fetchone()[0]:
                 raise BatchFallback("two files deliver one version with different contents")
-            fresh = wh.sql(batch_fresh_sql(ent, repeats)).persist()
-            cached.append(fresh)
-            fresh.createOrReplaceTempView("_fresh")
-            added = {
-                o: (n, c)
-                for o, n, c in wh.execute(
-                    "select _ord, count(*), count(*) filter (where _corrects) "
-                    "from _fresh group by _ord"
-                ).fetchall()
-            }
+            (held_rows,) = (
+                wh.execute("select count(*) from _held").fetchone() if raw_batches else (0,)
+            )
+            if not held_rows and not repeats:
+                # Every usable row is a new version (raw holds none of the batch's (key,
+                # time) pairs and no pair repeats), the usual case, as on DuckDB: the counts
+                # are the stage's, and raw's rows come from the cached stage without the
+                # anti-joins and a second cached copy of the batch.
+                fresh = wh.sql(stage_fresh_sql(ent))
+                added = {o: (r - j, 0) for o, (r, j) in stats.items() if r > j}
+            else:
+                fresh = wh.sql(batch_fresh_sql(ent, repeats)).persist()
+                cached.append(fresh)
+                fresh.createOrReplaceTempView("_fresh")
+                added = {
+                    o: (n, c)
+                    for o, n, c in wh.execute(
+                        "select _ord, count(*), count(*) filter (where _corrects) "
+                        "from _fresh group by _ord"
+                    ).fetchall()
+                }
             if any(rejected for _, rejected in stats.values()):
                 pairs = zip(files, ids, strict=True)
                 id_of = F.create_map(*(F.lit(v) for f, i in pairs for v in (str(f.path), i)))

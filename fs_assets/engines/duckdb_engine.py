@@ -43,6 +43,7 @@ from fs_assets.transforms.mastering import build_mastered
 from fs_assets.transforms.raw_history import (
     AUDIT_COLUMNS,
     BATCH_STATS_SQL,
+    FRESH_STATS_SQL,
     IngestOutcome,
     batch_fresh_sql,
     batch_rejects_select_sql,
@@ -156,13 +157,7 @@ def _merge(
                 conn.execute(
                     "create or replace temp table _fresh as " + batch_fresh_sql(ent, repeats)
                 )
-                fresh = {
-                    o: (n, c)
-                    for o, n, c in conn.execute(
-                        "select _ord, count(*), count(*) filter (where _corrects) "
-                        "from _fresh group by _ord"
-                    ).fetchall()
-                }
+                fresh = {o: (n, c) for o, n, c in conn.execute(FRESH_STATS_SQL).fetchall()}
                 conn.execute(
                     f"insert into {raw_table(ent)} ({cols}, {audit}) "
                     f"select {cols}, {audit} from _fresh order by _batch_id, _source_row"

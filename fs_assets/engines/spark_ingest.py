@@ -36,6 +36,7 @@ from fs_assets.transforms.landing_files import (
 from fs_assets.transforms.raw_history import (
     AUDIT_COLUMNS,
     BATCH_STATS_SQL,
+    FRESH_STATS_SQL,
     IngestOutcome,
     batch_fresh_sql,
     batch_rejects_select_sql,
@@ -225,13 +226,7 @@ def _merge(
                 fresh = wh.sql(batch_fresh_sql(ent, repeats)).persist()
                 cached.append(fresh)
                 fresh.createOrReplaceTempView("_fresh")
-                added = {
-                    o: (n, c)
-                    for o, n, c in wh.execute(
-                        "select _ord, count(*), count(*) filter (where _corrects) "
-                        "from _fresh group by _ord"
-                    ).fetchall()
-                }
+                added = {o: (n, c) for o, n, c in wh.execute(FRESH_STATS_SQL).fetchall()}
             if any(rejected for _, rejected in stats.values()):
                 pairs = zip(files, ids, strict=True)
                 id_of = F.create_map(*(F.lit(v) for f, i in pairs for v in (str(f.path), i)))

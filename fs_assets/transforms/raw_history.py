@@ -588,6 +588,10 @@ def stage_fresh_sql(ent: Entity) -> str:
 
 
 BATCH_STATS_SQL = "select _ord, count(*), count(_reason) from _stage group by _ord"
+# Per file of the batch: new versions, and how many of them correct a held version.
+FRESH_STATS_SQL = (
+    "select _ord, count(*), count(*) filter (where _corrects) from _fresh group by _ord"
+)
 
 
 def repeats_sql(ent: Entity) -> str:

@@ -78,7 +78,7 @@ if TYPE_CHECKING:
 
 
 # Spark settings that make its SQL mean what DuckDB's means: naive timestamps (DuckDB's
-# TIMESTAMP), UTC, ANSI casts (try_cast returns null instead of guessing); then two that
+# TIMESTAMP), UTC, ANSI casts (try_cast returns null instead of guessing); then three that
 # only change speed:
 # - a frame the engine caches (an ingest's stage, mastering's evaluated versions) is read
 #   a few times within one step and dropped: building the cache uncompressed took 4.4-5.5 s

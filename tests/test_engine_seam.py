@@ -189,3 +189,21 @@ def test_a_bad_lineage_timeout_is_a_delivery_failure_and_the_file_keeps_the_even
     assert report.events == 1 and report.http_delivered == 0
     assert any("HTTP transport" in f and "soon" in f for f in report.failures), report.failures
     assert len((tmp_path / "openlineage.jsonl").read_text().splitlines()) == 1
+
+
+def test_spark_reads_files_only_where_their_paths_are_escaped() -> None:
+    """Hadoop globs a path: a warehouse folder is read only through `read_folders` (which
+    escapes it) and a landing file only by the ingest (which escapes its name), so no new
+    reader can forget it (tests/test_engines.py reads a warehouse under `wh [1]`)."""
+    reader = re.compile(r"\.read\.|\.read$")
+    hits = sorted(
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("fs_assets", "resources", "asset_checks", "sensors")
+        for path in sorted((PROJECT_ROOT / folder).rglob("*.py"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if reader.search(line.split("#")[0])
+    )
+    assert sorted(set(hits)) == [
+        "fs_assets/engines/spark_ingest.py",
+        "fs_assets/engines/spark_warehouse.py",
+    ], hits

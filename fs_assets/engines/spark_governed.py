@@ -26,7 +26,6 @@ from fs_assets.engines.portable import read_tables, to_spark
 from fs_assets.engines.spark_warehouse import SparkWarehouse, build_owner, register_tables
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 from fs_assets.transforms.governance.masking_key import INNER_VAR, OUTER_VAR, MaskingKey
-from fs_assets.transforms.landing_files import hadoop_literal_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -105,9 +104,9 @@ def write_governed(wh: SparkWarehouse, name: str, select_sql: str, key: MaskingK
         wh.replace(build, {(GOVERNED_SCHEMA, name): frame})
     finally:
         wh.spark.catalog.dropTempView(KEY_VIEW)
-    folder = wh.current_path(GOVERNED_SCHEMA, name)
-    assert folder is not None  # replace() has just committed it
-    return wh.spark.read.parquet(hadoop_literal_path(folder)).count()
+    written = wh.read(GOVERNED_SCHEMA, name)
+    assert written is not None  # replace() has just committed it
+    return written.count()
 
 
 def to_spark_sql(select_sql: str) -> str:

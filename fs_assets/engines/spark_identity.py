@@ -45,7 +45,6 @@ from fs_assets.identity.pipeline import DEFAULT_THRESHOLDS, DEFAULT_TRAINING
 from fs_assets.identity.tables import FEATURES
 from fs_assets.model.keys import MASTERED_SCHEMA
 from fs_assets.transforms.duckdb_file import table_exists
-from fs_assets.transforms.landing_files import hadoop_literal_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -196,7 +195,7 @@ class SparkIdentity:
         folder = f"{self.wh.root.rstrip('/')}/{WORK_FOLDER}/features-{uuid.uuid4().hex[:12]}"
         try:
             spark.createDataFrame(arrow).write.parquet(folder)
-            features = spark.read.parquet(hadoop_literal_path(folder))
+            features = self.wh.read_folders([folder])
             with spark_linkage(self.wh, features, settings) as linker:
                 yield linker
         finally:

@@ -205,8 +205,10 @@ def _merge(
                 raise _unreadable(files, exc) from exc
             raw_batches = wh.batches("raw", ent.name)  # none: a first ingest holds nothing
             wh.register("raw", ent.name, raw_ddl(ent))
-            held = wh.sql(held_versions_sql(ent)).persist()
-            cached.append(held)
+            held = wh.sql(held_versions_sql(ent))
+            if raw_batches:  # cached only when raw holds anything it could find
+                held = held.persist()
+                cached.append(held)
             held.createOrReplaceTempView("_held")
             usable, versions = wh.execute(repeats_sql(ent)).fetchone()
             repeats = versions < usable

@@ -33,7 +33,6 @@ from sqlglot.tokens import TokenType
 from fs_assets.engines.portable import read_tables, tree_to_spark, view_name
 from fs_assets.engines.spark_warehouse import SparkCursor, SparkWarehouse, register_tables
 from fs_assets.model.keys import MARTS_SCHEMA
-from fs_assets.transforms.landing_files import hadoop_literal_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -230,6 +229,6 @@ def write_mart(
     if summary:
         frame = wh.spark.createDataFrame(frame.collect(), frame.schema).coalesce(1)
     wh.replace(f"{MARTS_SCHEMA}.{name}", {(MARTS_SCHEMA, name): frame})
-    folder = wh.current_path(MARTS_SCHEMA, name)
-    assert folder is not None  # replace() has just committed it
-    return wh.spark.read.parquet(hadoop_literal_path(folder)).count()
+    written = wh.read(MARTS_SCHEMA, name)
+    assert written is not None  # replace() has just committed it
+    return written.count()

@@ -21,7 +21,6 @@ from fs_assets.engines.spark_warehouse import (
 from fs_assets.model.columns import Entity
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
-from fs_assets.transforms.landing_files import hadoop_literal_path
 from fs_assets.transforms.mastering import (
     EVALUATED_COUNTS_SQL,
     INVALID,
@@ -251,11 +250,11 @@ def changed_keys(
     raw = wh.table_path("raw", ent.name)
     frames = []
     if plan.batches:
-        new = wh.spark.read.schema(raw_ddl(ent)).option("recursiveFileLookup", "true")
-        batches = [hadoop_literal_path(f"{raw}/{b}") for b in plan.batches]
-        frames.append(new.parquet(*batches).select(ent.key))
+        batches = [f"{raw}/{b}" for b in plan.batches]
+        new = wh.read_folders(batches, schema=raw_ddl(ent), recursive=True)
+        frames.append(new.select(ent.key))
     for name, folder in plan.changed.items():  # dropped by build_mastered
-        changes = wh.spark.read.schema(CHANGES_DDL).parquet(hadoop_literal_path(folder))
+        changes = wh.read_folders([folder], schema=CHANGES_DDL)
         changes.createOrReplaceTempView(changed_keys_table(name))
     changed = dict.fromkeys(plan.changed, (0, 0))  # only which entities changed is read
     selects, params = affected_keys_sql(ent, changed, reporting_currency)

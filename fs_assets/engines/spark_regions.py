@@ -14,7 +14,6 @@ from fs_assets.engines.publish import (
 )
 from fs_assets.engines.spark_warehouse import STAGING, SparkWarehouse
 from fs_assets.model.entities import CUSTOMER
-from fs_assets.transforms.landing_files import hadoop_literal_path
 
 if TYPE_CHECKING:
     pass
@@ -49,7 +48,7 @@ def write_partitions(
         wh.sql(select_sql).withColumn(
             "_source_file", _relative_source(landing_prefixes or [])
         ).write.partitionBy("country", "state").parquet(staging)
-        staged = wh.spark.read.parquet(hadoop_literal_path(staging))
+        staged = wh.read_folders([staging])
         rows = {(r[0], r[1]): r[2] for r in staged.groupBy("country", "state").count().collect()}
         # Each pair's rows become a new version folder inside its partition folder; the
         # old one stays (readers may be scanning it) until the manifest stops naming it.

@@ -21,7 +21,7 @@ from fs_assets.engines.spark_warehouse import SparkWarehouse, batch_tables, buil
 from fs_assets.model.entities import CUSTOMER, ENTITIES
 from fs_assets.transforms.governance import GOVERNED_SCHEMA
 from fs_assets.transforms.governance.export import ExportError
-from fs_assets.transforms.landing_files import duckdb_literal_path, hadoop_literal_path
+from fs_assets.transforms.landing_files import duckdb_literal_path
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -91,17 +91,16 @@ def region_folder() -> str:
 def read_current(wh: SparkWarehouse, table: CurrentTable) -> DataFrame:
     """The rows of `table` from exactly its named folders (never a folder listing)."""
     root = wh.root.rstrip("/")
-    # Hadoop globs a path too: a root's glob characters are escaped (version names are ours).
-    paths = [hadoop_literal_path(f"{root}/{f}") for f in table.folders]
+    paths = [f"{root}/{f}" for f in table.folders]
     if table.hive:  # country and state from the folder names, typed as in the customer
         template = wh.read("mastered", CUSTOMER.name)
         if template is None:
             raise RuntimeError("mastered.customer does not exist in the Spark warehouse yet")
         if not paths:  # a layout whose manifest names no partition yet
             return wh.spark.createDataFrame([], template.schema)
-        reader = wh.spark.read.schema(template.schema)
-        return reader.option("basePath", f"{root}/{region_folder()}").parquet(*paths)
-    return wh.spark.read.option("recursiveFileLookup", "true").parquet(*paths)
+        base = f"{root}/{region_folder()}"
+        return wh.read_folders(paths, schema=template.schema, base=base)
+    return wh.read_folders(paths, recursive=True)
 
 
 def governed_parquet(root: str, view: str) -> list[str] | None:

@@ -74,7 +74,8 @@ from fs_assets.transforms.landing_files import hadoop_literal_path
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameReader, SparkSession
+    from pyspark.sql.types import StructType
 
 
 # Spark settings that make its SQL mean what DuckDB's means: naive timestamps (DuckDB's
@@ -172,6 +173,13 @@ class SparkCursor:
         return list(self._rows)
 
 
+def read_folders(reader: DataFrameReader, folders: Sequence[str]) -> DataFrame:
+    """The Parquet files of exactly these folders. Hadoop globs a path, so each is
+    escaped first: a folder named `wh [1]` must not read `wh 1` (a path is data, never a
+    pattern). Every read of a warehouse folder goes through here."""
+    return reader.parquet(*(hadoop_literal_path(f) for f in folders))
+
+
 class VersionFrames:
     """Frames of version folders read so far, by folder and schema: at most `limit` kept
     (the oldest dropped first), so a long-lived process holds a bounded number of plans."""
@@ -185,8 +193,7 @@ class VersionFrames:
         frame = self._frames.pop(key, None)
         if frame is None:
             reader = spark.read.option("recursiveFileLookup", "true")
-            literal = hadoop_literal_path(folder)  # a path is data, never a glob pattern
-            frame = (reader if ddl is None else reader.schema(ddl)).parquet(literal)
+            frame = read_folders(reader if ddl is None else reader.schema(ddl), [folder])
         self._frames[key] = frame  # re-inserted: the most recently read is dropped last
         while len(self._frames) > self.limit:
             del self._frames[next(iter(self._frames))]
@@ -365,10 +372,26 @@ class SparkWarehouse:
             paths = []
         if not paths:
             return None if ddl is None else self.spark.createDataFrame([], ddl)
-        reader = self.spark.read.option("recursiveFileLookup", "true")
-        if ddl is not None:
-            reader = reader.schema(ddl)
-        return reader.parquet(*(hadoop_literal_path(p) for p in paths))
+        return self.read_folders(paths, schema=ddl, recursive=True)
+
+    def read_folders(
+        self,
+        folders: Sequence[str],
+        *,
+        schema: str | StructType | None = None,
+        base: str | None = None,
+        recursive: bool = False,
+    ) -> DataFrame:
+        """The Parquet files of exactly these folders (`read_folders`), with the given
+        schema, Hive partition `base` folder, or files in sub-folders too."""
+        reader = self.spark.read
+        if schema is not None:
+            reader = reader.schema(schema)
+        if base is not None:
+            reader = reader.option("basePath", base)
+        if recursive:
+            reader = reader.option("recursiveFileLookup", "true")
+        return read_folders(reader, folders)
 
     def batches(self, schema: str, name: str) -> list[str]:
         """The batch folders of raw or ingest rejects that the ingest ledger commits."""
@@ -588,8 +611,7 @@ def register_hive(
     exists = doc is not None
     current = [f"{base}/{f}" for _, _, f in (doc or {}).get("partitions", [])]
     if current:
-        reader = wh.spark.read.schema(template.schema).option("basePath", base)
-        frame = reader.parquet(*(hadoop_literal_path(p) for p in current))
+        frame = wh.read_folders(current, schema=template.schema, base=base)
     else:
         frame = wh.spark.createDataFrame([], template.schema)
     frame.createOrReplaceTempView(view_name(schema, name))

@@ -23,6 +23,7 @@ from fs_assets.transforms.mastering import (
     key_ranges,
     multi_sql,
     ranked_sql,
+    single_ranked_sql,
     versions_sql,
 )
 
@@ -602,6 +603,39 @@ def test_ranked_from_the_kept_multi_version_keys_equals_the_inline_grouping(
         f"select count(*) from ({ranked_sql(ent, MULTI)}) where _nth > 1"
     ).fetchone()[0]
     assert older == 3  # one older version of each of the three keys: the window ran
+
+
+def test_ranked_without_multi_version_keys_is_the_single_version_select(
+    mastered_refs, small_landing: Path, tmp_path: Path
+) -> None:
+    """The Spark build's shortcut: the multi-version keys read from the raw versions are
+    those of `_evaluated`, and when there are none `single_ranked_sql` is `_ranked` row for
+    row (first build); with some it is not (so the shortcut must not be taken then)."""
+    ent = ENTITIES["customer"]
+    order = f"order by {q(ent.key)}, _modified_ts, _source_row"
+
+    def evaluate() -> tuple[list[tuple], list[tuple], list[tuple]]:
+        sql, params = evaluated_sql(ent, versions_sql(ent))
+        mastered_refs.execute(f"create or replace temp table _evaluated as {sql}", params)
+        mastered_refs.execute(f"create or replace temp table {MULTI} as {multi_sql(ent)}")
+        from_versions = mastered_refs.execute(
+            f"{multi_sql(ent, versions_sql(ent))} order by all"
+        ).fetchall()
+        assert from_versions == mastered_refs.execute(f"from {MULTI} order by all").fetchall()
+        ranked = f"select * from ({ranked_sql(ent, MULTI)}) {order}"
+        single = f"select * from ({single_ranked_sql()}) {order}"
+        return from_versions, *(mastered_refs.execute(s).fetchall() for s in (ranked, single))
+
+    multi, ranked, single = evaluate()
+    assert multi == [] and len(ranked) > 0 and single == ranked
+    rows = first_rows(small_landing, ent)
+    ingest_file(
+        mastered_refs,
+        ent,
+        _write(tmp_path / "newer.csv", ent, [dict(rows[0], modified_at="2030-02-01 09:30:00")]),
+    )
+    multi, ranked, single = evaluate()
+    assert len(multi) == 1 and single != ranked
 
 
 def building_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:

@@ -25,6 +25,7 @@ from fs_assets.transforms.mastering import (
     EVALUATED_COUNTS_SQL,
     INVALID,
     INVALID_SQL,
+    MULTI,
     RULE_FAILURES_SQL,
     MasterStats,
     affected_keys_sql,
@@ -32,12 +33,14 @@ from fs_assets.transforms.mastering import (
     evaluated_sql,
     history_select_sql,
     mastered_select_sql,
+    multi_sql,
     pending_select_sql,
     ranked_sql,
     referenced_entities,
     referenced_tables,
     rejects_select_sql,
     rules_fingerprint,
+    single_ranked_sql,
     superseded_select_sql,
     traceable_references,
     versions_sql,
@@ -79,7 +82,7 @@ def build_mastered(
         wh.drop_unnamed(ent.name)  # what a killed build left, once past the retention
         return MasterStats.unchanged()
     cached: list[DataFrame] = []
-    views = [INVALID, "_ranked", "_evaluated", "_keys", "_was"]
+    views = [INVALID, MULTI, "_ranked", "_evaluated", "_keys", "_was"]
     views += [changed_keys_table(name) for name in referenced_entities(ent)]
     try:
         source = versions_sql(ent)
@@ -92,10 +95,20 @@ def build_mastered(
             keys.createOrReplaceTempView("_keys")
             source = versions_sql(ent, "_keys")
         sql, params = evaluated_sql(ent, source, reporting_currency)
-        evaluated = wh.sql(sql, params).persist()
-        cached.append(evaluated)
-        evaluated.createOrReplaceTempView("_evaluated")
-        ranked = wh.sql(ranked_sql(ent)).persist()
+        evaluated = wh.sql(sql, params)
+        # The keys with several versions, from the raw key column alone (a small job).
+        multi = wh.sql(multi_sql(ent, source)).persist()
+        cached.append(multi)
+        multi.createOrReplaceTempView(MULTI)
+        if multi.isEmpty():  # each key has one version: its rules are evaluated once, into
+            evaluated.createOrReplaceTempView("_evaluated")  # the ranked cache, unwindowed
+            ranked = wh.sql(single_ranked_sql())
+        else:  # read twice (single and several versions): cached
+            evaluated = evaluated.persist()
+            cached.append(evaluated)
+            evaluated.createOrReplaceTempView("_evaluated")
+            ranked = wh.sql(ranked_sql(ent, MULTI))
+        ranked = ranked.persist()
         cached.append(ranked)
         ranked.createOrReplaceTempView("_ranked")
         wh.sql(INVALID_SQL).createOrReplaceTempView(INVALID)

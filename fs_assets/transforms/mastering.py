@@ -193,10 +193,22 @@ def evaluated_sql(
 MULTI = "_multi"
 
 
-def multi_sql(ent: Entity) -> str:
-    """Keys of `_evaluated` with more than one version."""
+def multi_sql(ent: Entity, versions: str = "_evaluated") -> str:
+    """Keys of `_evaluated` with more than one version. `versions`: the build's raw
+    versions (`versions_sql`) instead, the same keys (evaluation adds columns, not rows:
+    each lookup joins one row of a mastered table or rate) from the key column alone."""
     key = q(ent.key)
-    return f"select {key} from _evaluated group by {key} having count(*) > 1"
+    return f"select {key} from {versions} v group by {key} having count(*) > 1"
+
+
+def single_ranked_sql() -> str:
+    """`ranked_sql` of versions that are each their key's only one: the newest, valid or
+    not, with no newer version. Alone, it is `_ranked` when no key has two versions
+    (`multi_sql` empty, as in most first builds): no window, no join."""
+    valid = "array_length(e._failed_rules) = 0"
+    return f"""select e.*, cast(1 as bigint) as _nth, {valid} as _valid, {valid} as _has_valid,
+          cast(0 as bigint) as _valid_newer, cast(null as timestamp) as _valid_to
+        from _evaluated e"""
 
 
 def ranked_sql(ent: Entity, multi: str | None = None) -> str:
@@ -219,9 +231,7 @@ def ranked_sql(ent: Entity, multi: str | None = None) -> str:
     source = multi or "multi"
     head = "" if multi else f"with multi as ({multi_sql(ent)})"
     return f"""{head}
-        select e.*, cast(1 as bigint) as _nth, {valid} as _valid, {valid} as _has_valid,
-          cast(0 as bigint) as _valid_newer, cast(null as timestamp) as _valid_to
-        from _evaluated e anti join {source} m on e.{key} = m.{key}
+        {single_ranked_sql()} anti join {source} m on e.{key} = m.{key}
         union all
         select e.*,
           row_number() over (partition by e.{key}

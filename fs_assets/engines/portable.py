@@ -77,9 +77,32 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 
 
 @functools.lru_cache(maxsize=512)
-def to_spark(sql: str) -> str:
-    """The Spark SQL for one DuckDB statement (`?` parameters stay positional)."""
-    return tree_to_spark(sqlglot.parse_one(sql, read="duckdb"))
+def to_spark(sql: str, broadcast: tuple[str, ...] = ()) -> str:
+    """The Spark SQL for one DuckDB statement (`?` parameters stay positional).
+
+    `broadcast`: aliases of joined relations known to be small (`Lookup.small`); the
+    select that joins them gets Spark's BROADCAST hint (DuckDB has none to give)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if broadcast:
+        _hint_broadcast(tree, broadcast)
+    return tree_to_spark(tree)
+
+
+def _hint_broadcast(tree: exp.Expression, aliases: tuple[str, ...]) -> None:
+    """Give the select joining each of `aliases` a BROADCAST hint naming it; an alias no
+    join has is an error (a hint that silently did nothing)."""
+    found: dict[exp.Select, list[str]] = {}
+    for join in tree.find_all(exp.Join):
+        alias = join.this.alias_or_name
+        select = join.parent_select
+        if alias in aliases and select is not None:
+            found.setdefault(select, []).append(alias)
+    missing = set(aliases) - {a for names in found.values() for a in names}
+    if missing:
+        raise ValueError(f"no join of {sorted(missing)} in the statement to broadcast")
+    for select, names in found.items():
+        hint = exp.Anonymous(this="BROADCAST", expressions=[exp.to_identifier(n) for n in names])
+        select.set("hint", exp.Hint(expressions=[hint]))
 
 
 def tree_to_spark(tree: exp.Expression) -> str:

@@ -38,6 +38,11 @@ class Lookup:
     affected: str | None = None
     # The mastered tables the relation reads (empty: the entity's own mastered table).
     tables: tuple[str, ...] = ()
+    # Small whatever the data's size (bounded by the model's value sets, not by customers):
+    # an engine may copy it whole to every worker (Spark broadcasts it rather than
+    # shuffling every judged row to meet it; its size estimate of the relation cannot
+    # tell).
+    small: bool = False
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -75,6 +80,7 @@ FX_LOOKUP = Lookup(
     ),
     carried=("fx_rate", "fx_reporting_currency"),
     takes_reporting_currency=True,
+    small=True,  # one row per currency and day
     # The rate of its currency that day, or the reporting currency's (it divides all).
     affected=(
         f"({{s}}.currency || ':' || {_FX_DAY}) in ({{changed}}) "
@@ -144,6 +150,11 @@ DERIVED_FROM: dict[str, dict[str, tuple[tuple[str, str, str], ...]]] = {
 
 def lookups(ent: Entity) -> tuple[Lookup, ...]:
     return LOOKUPS.get(ent.name, ())
+
+
+def small_lookups(ent: Entity) -> tuple[str, ...]:
+    """Aliases of the entity's lookups that are small at any data size (`Lookup.small`)."""
+    return tuple(lk.alias for lk in lookups(ent) if lk.small)
 
 
 def lookup_entities(ent: Entity) -> tuple[str, ...]:

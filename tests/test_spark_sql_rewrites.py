@@ -208,23 +208,25 @@ def test_the_spark_customer_list_is_refused_without_the_key() -> None:
 
 def test_a_small_lookup_is_broadcast_by_the_select_that_joins_it() -> None:
     """The day's fx rate (one row per currency and day) carries Spark's BROADCAST hint on
-    the select that joins it, so the judged rows are not shuffled to meet it; the
-    statement is otherwise the same, and a hint for a join the statement lacks fails."""
+    the select that joins it, in mastering and in the fx check alike, so the judged rows
+    are not shuffled to meet it; the statement is otherwise the same, and a statement
+    without it (the account's evaluation) gets no hint."""
     from fs_assets.engines.portable import to_spark
-    from fs_assets.model.cross_entity import small_lookups
+    from fs_assets.model.cross_entity import FX_LOOKUP, SMALL_LOOKUP_ALIASES, lookup_joins_sql
     from fs_assets.model.entities import ENTITIES
     from fs_assets.transforms.mastering import evaluated_sql, versions_sql
 
+    assert {FX_LOOKUP.alias} == SMALL_LOOKUP_ALIASES  # not a customer's history, not accounts
     ent = ENTITIES["transaction"]
-    assert small_lookups(ent) == ("_fx",)
-    assert small_lookups(ENTITIES["campaign_event"]) == ()  # a customer's history is not
-    sql, _ = evaluated_sql(ent, versions_sql(ent))
-    hinted = sqlglot.parse_one(to_spark(sql, small_lookups(ent)), read="spark")
-    hints = [(h.parent_select, h.sql(dialect="spark")) for h in hinted.find_all(exp.Hint)]
-    assert [h for _, h in hints] == ["/*+ BROADCAST(_fx) */"]
-    select = hints[0][0]
-    assert "_fx" in [j.this.alias_or_name for j in select.args.get("joins", [])]
-    hinted.find(exp.Hint).pop()
-    assert hinted.sql(dialect="spark") == to_spark(sql)
-    with pytest.raises(ValueError, match="_nowhere"):
-        to_spark(sql, ("_nowhere",))
+    joins, _ = lookup_joins_sql(ent, "t", "INR")
+    statements = [evaluated_sql(ent, versions_sql(ent))[0], f"select t.* from x t {joins}"]
+    for sql in statements:
+        hinted = sqlglot.parse_one(to_spark(sql), read="spark")
+        hints = list(hinted.find_all(exp.Hint))
+        assert [h.sql(dialect="spark") for h in hints] == ["/*+ BROADCAST(_fx) */"]
+        joined = [j.this.alias_or_name for j in hints[0].parent_select.args.get("joins", [])]
+        assert "_fx" in joined
+        hints[0].pop()  # the hint is the only difference
+        assert hinted.sql(dialect="spark") == to_spark(sql).replace("/*+ BROADCAST(_fx) */ ", "")
+    account = ENTITIES["account"]
+    assert "/*+" not in to_spark(evaluated_sql(account, versions_sql(account))[0])

@@ -36,6 +36,8 @@ import functools
 import sqlglot
 from sqlglot import exp
 
+from fs_assets.model.cross_entity import SMALL_LOOKUP_ALIASES
+
 WAREHOUSE_SCHEMAS = ("raw", "mastered", "quarantine", "governed", "marts")
 # Java regex: "nothing follows", unlike `$`, which also matches before a final newline.
 _END_OF_INPUT = "(?s:(?!.))"
@@ -77,32 +79,25 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
 
 
 @functools.lru_cache(maxsize=512)
-def to_spark(sql: str, broadcast: tuple[str, ...] = ()) -> str:
-    """The Spark SQL for one DuckDB statement (`?` parameters stay positional).
-
-    `broadcast`: aliases of joined relations known to be small (`Lookup.small`); the
-    select that joins them gets Spark's BROADCAST hint (DuckDB has none to give)."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    if broadcast:
-        _hint_broadcast(tree, broadcast)
-    return tree_to_spark(tree)
+def to_spark(sql: str) -> str:
+    """The Spark SQL for one DuckDB statement (`?` parameters stay positional)."""
+    return tree_to_spark(sqlglot.parse_one(sql, read="duckdb"))
 
 
-def _hint_broadcast(tree: exp.Expression, aliases: tuple[str, ...]) -> None:
-    """Give the select joining each of `aliases` a BROADCAST hint naming it; an alias no
-    join has is an error (a hint that silently did nothing)."""
+def _hint_small_lookups(tree: exp.Expression) -> exp.Expression:
+    """Each select that joins a lookup small at any data size (`SMALL_LOOKUP_ALIASES`: the
+    day's fx rates) gets Spark's BROADCAST hint naming it. Spark estimates a join's size
+    as the product of its sides, so it would shuffle and sort every judged row to meet a
+    few thousand rates; DuckDB needs no hint and has none."""
     found: dict[exp.Select, list[str]] = {}
     for join in tree.find_all(exp.Join):
-        alias = join.this.alias_or_name
-        select = join.parent_select
-        if alias in aliases and select is not None:
+        alias, select = join.this.alias_or_name, join.parent_select
+        if alias in SMALL_LOOKUP_ALIASES and select is not None:
             found.setdefault(select, []).append(alias)
-    missing = set(aliases) - {a for names in found.values() for a in names}
-    if missing:
-        raise ValueError(f"no join of {sorted(missing)} in the statement to broadcast")
     for select, names in found.items():
         hint = exp.Anonymous(this="BROADCAST", expressions=[exp.to_identifier(n) for n in names])
         select.set("hint", exp.Hint(expressions=[hint]))
+    return tree
 
 
 def tree_to_spark(tree: exp.Expression) -> str:
@@ -112,7 +107,7 @@ def tree_to_spark(tree: exp.Expression) -> str:
             "QUALIFY does not transpile safely to Spark (see fs_assets/engines/portable.py); "
             "filter the window in a subquery"
         )
-    return tree.transform(_rewrite).sql(dialect="spark")
+    return _hint_small_lookups(tree.transform(_rewrite)).sql(dialect="spark")
 
 
 def read_tables(sql: str) -> list[tuple[str, str]]:

@@ -19,7 +19,6 @@ from fs_assets.engines.spark_warehouse import (
     raw_ddl,
 )
 from fs_assets.model.columns import Entity
-from fs_assets.model.cross_entity import small_lookups
 from fs_assets.model.rules import q
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.mastering import (
@@ -96,7 +95,7 @@ def build_mastered(
             keys.createOrReplaceTempView("_keys")
             source = versions_sql(ent, "_keys")
         sql, params = evaluated_sql(ent, source, reporting_currency)
-        evaluated = wh.sql(sql, params, broadcast=small_lookups(ent))
+        evaluated = wh.sql(sql, params)
         # The keys with several versions, from the raw key column alone (a small job).
         multi = wh.sql(multi_sql(ent, source)).persist()
         cached.append(multi)

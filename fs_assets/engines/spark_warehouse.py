@@ -98,7 +98,7 @@ if TYPE_CHECKING:
 #   instead of shuffling both sides: at 1M customers the transactions' account lookup is
 #   estimated at 10.6 MB, and evaluating 10M transactions' rules took 27-28 s with it
 #   copied, 32-33 s shuffled. Larger sides (that lookup at 10M customers) are still
-#   shuffled. (The fx lookup is copied at any size: `Lookup.small`.)
+#   shuffled. (The fx lookup is copied at any size: `portable._hint_small_lookups`.)
 SESSION_DEFAULTS: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -354,16 +354,10 @@ class SparkWarehouse:
         return None if folder is None else f"{self.root.rstrip('/')}/{folder}"
 
     # --- SQL --------------------------------------------------------------------------
-    def sql(
-        self,
-        duckdb_sql: str,
-        params: Sequence[object] | None = None,
-        broadcast: tuple[str, ...] = (),
-    ) -> DataFrame:
+    def sql(self, duckdb_sql: str, params: Sequence[object] | None = None) -> DataFrame:
         """Run one statement written in DuckDB SQL, transpiled, with `?` parameters (a
-        strptime layout bound as its Spark pattern); `broadcast`: small joined relations
-        (`to_spark`)."""
-        return self.spark.sql(to_spark(duckdb_sql, broadcast), args=spark_params(params))
+        strptime layout bound as its Spark pattern)."""
+        return self.spark.sql(to_spark(duckdb_sql), args=spark_params(params))
 
     def execute(self, duckdb_sql: str, params: Sequence[object] | None = None) -> SparkCursor:
         """Like `duckdb.execute`: lets DuckDB-style check code run against Spark tables."""

@@ -40,8 +40,7 @@ class Lookup:
     tables: tuple[str, ...] = ()
     # Small whatever the data's size (bounded by the model's value sets, not by customers):
     # an engine may copy it whole to every worker (Spark broadcasts it rather than
-    # shuffling every judged row to meet it; its size estimate of the relation cannot
-    # tell).
+    # shuffling every judged row to meet it: its estimate of a join's size cannot tell).
     small: bool = False
 
     @property
@@ -115,6 +114,9 @@ LOOKUPS: dict[str, tuple[Lookup, ...]] = {
     "transaction": (ACCOUNT_LOOKUP, FX_LOOKUP),
     "campaign_event": (CONSENT_LOOKUP,),
 }
+# The aliases of the lookups that are small at any data size (`Lookup.small`): wherever a
+# statement joins one (mastering, the rule and fx checks), Spark broadcasts it.
+SMALL_LOOKUP_ALIASES = frozenset(lk.alias for lks in LOOKUPS.values() for lk in lks if lk.small)
 
 
 def amount_reporting_sql(amount: str, rate: str) -> str:
@@ -150,11 +152,6 @@ DERIVED_FROM: dict[str, dict[str, tuple[tuple[str, str, str], ...]]] = {
 
 def lookups(ent: Entity) -> tuple[Lookup, ...]:
     return LOOKUPS.get(ent.name, ())
-
-
-def small_lookups(ent: Entity) -> tuple[str, ...]:
-    """Aliases of the entity's lookups that are small at any data size (`Lookup.small`)."""
-    return tuple(lk.alias for lk in lookups(ent) if lk.small)
 
 
 def lookup_entities(ent: Entity) -> tuple[str, ...]:

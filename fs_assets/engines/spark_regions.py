@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
-from fs_assets.engines.publish import (
-    POINTER,
-    new_version,
-)
+from fs_assets.engines.publish import POINTER, new_version
 from fs_assets.engines.spark_warehouse import STAGING, SparkWarehouse
 from fs_assets.model.entities import CUSTOMER
-
-if TYPE_CHECKING:
-    pass
 
 
 def write_partitions(

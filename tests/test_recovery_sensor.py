@@ -39,7 +39,7 @@ from resources.lineage_sink import LineageSinkResource
 from resources.warehouse import WAREHOUSE_POOL
 from sensors import ALL_SENSORS
 from sensors.landing_retry import RETRY_SUFFIX
-from sensors.recovery import pid_alive, run_process
+from sensors.recovery import PID_TAG, pid_alive, run_process
 from sensors.recovery_sensor import RECOVERY_INTERVAL_S, recovery_sensor
 
 JOB = "__ASSET_JOB"
@@ -90,6 +90,17 @@ def _hold_slot(instance: DagsterInstance, run_id: str) -> None:
     storage = instance.event_log_storage
     storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
     assert storage.claim_concurrency_slot(WAREHOUSE_POOL, run_id, STEP).is_claimed
+
+
+def _live_writer(instance: DagsterInstance) -> str:
+    """Another writer's run, in flight and alive (this test's process): no recovery may
+    free the slot it takes. A slot claimed for a run id the instance lacks is an orphan,
+    and the recovery sensor's first tick frees it."""
+    run_id = str(uuid.uuid4())
+    status, tags = DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())}
+    instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id=run_id, status=status, tags=tags))
+    _hold_slot(instance, run_id)
+    return run_id
 
 
 def _holders(instance: DagsterInstance) -> set[str]:
@@ -285,13 +296,13 @@ def _landing_runs(instance: DagsterInstance) -> list[DagsterRun]:
     return sorted(runs, key=lambda run: instance.get_run_record_by_id(run.run_id).create_timestamp)
 
 
+INGESTED_SQL = "select count(*) from meta.ingest_ledger where file_name = ? and status = 'ingested'"
+
+
 def _in_ledger(paths: DataPaths, name: str) -> bool:
     conn = connect_with_retry(paths.warehouse, read_only=True, timeout_s=60)
     try:
-        (count,) = conn.execute(
-            "select count(*) from meta.ingest_ledger where file_name = ? and status = 'ingested'",
-            [name],
-        ).fetchone()
+        (count,) = conn.execute(INGESTED_SQL, [name]).fetchone()
     finally:
         conn.close()
     return count == 1
@@ -302,32 +313,43 @@ def test_a_landed_file_whose_run_was_killed_is_requested_again(
     built: DataPaths, tmp_path: Path
 ) -> None:
     """What a CI run showed: the landing sensor's run for a new file waits for the
-    warehouse slot and its worker dies there. That run is failed, and the sensor requests
-    the file again (a new run key), which lands it once the slot is free; nobody clicks."""
+    warehouse and its worker dies there. That run is failed, and the sensor requests the
+    file again (a new run key), which lands it once the warehouse is free; nobody clicks.
+
+    The run is held at two fixed points, so the kill always finds it waiting: queued while
+    a live writer holds the pool slot (the run queue does not launch it), then, once the
+    slot is freed, inside its step while this test holds the DuckDB file (the step waits
+    for the lock)."""
     paths = built
     archived = tmp_path / "archived_landing"
     shutil.move(paths.landing, archived)
     (paths.landing / "customer").mkdir(parents=True)
     source = sorted((archived / "customer").glob("*.csv"))[0]
     landed = paths.landing / "customer" / "late 'copy' [1].csv"
-    blocker = f"another-writer-{uuid.uuid4()}"
     log = tmp_path / "dagster_dev.log"
     with DagsterInstance.get() as instance:
-        _hold_slot(instance, blocker)  # the one warehouse slot is taken by another writer
+        blocker = _live_writer(instance)  # the one warehouse slot is taken by another writer
         with running_dagster_dev(paths, log):
             landed.write_bytes(source.read_bytes() + b"\n")  # new bytes, known rows
             landed.with_name(landed.name + ".done").touch()
             first = wait_for("the sensor's run", lambda: _landing_runs(instance), 120)[0]
-            pid = wait_for("its worker's pid", lambda: _worker_pid(instance, first.run_id), 120)
-            os.kill(pid, signal.SIGKILL)
-            ended = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
-            wait_for(
-                "the killed run to be failed",
-                lambda: _status(instance, first.run_id) in ended,
-                RECOVERED_WITHIN_S,
-            )
-            assert not _in_ledger(paths, landed.name)
-            instance.event_log_storage.free_concurrency_slots_for_run(blocker)
+            queued = DagsterRunStatus.QUEUED  # the run queue holds it behind the live writer
+            wait_for("the run queued", lambda: _status(instance, first.run_id) == queued, 60)
+            writer = connect_with_retry(paths.warehouse, timeout_s=60)  # the file is ours
+            try:
+                instance.event_log_storage.free_concurrency_slots_for_run(blocker)
+                instance.delete_run(blocker)  # the other writer is done: the run launches
+                pid = wait_for("its worker's pid", lambda: _worker_pid(instance, first.run_id))
+                os.kill(pid, signal.SIGKILL)
+                ended = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+                wait_for(
+                    "the killed run to be failed",
+                    lambda: _status(instance, first.run_id) in ended,
+                    RECOVERED_WITHIN_S,
+                )
+                assert writer.execute(INGESTED_SQL, [landed.name]).fetchone() == (0,)
+            finally:
+                writer.close()
             wait_for("the file in the ledger", lambda: _in_ledger(paths, landed.name), 300)
             runs = _landing_runs(instance)
             assert [run.tags[RUN_KEY_TAG] for run in runs] == [

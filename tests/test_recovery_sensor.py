@@ -98,7 +98,7 @@ def _live_writer(instance: DagsterInstance) -> str:
     and the recovery sensor's first tick frees it."""
     run_id = str(uuid.uuid4())
     status, tags = DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())}
-    instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id=run_id, status=status, tags=tags))
+    instance.add_run(DagsterRun(job_name=JOB, run_id=run_id, status=status, tags=tags))
     _hold_slot(instance, run_id)
     return run_id
 

@@ -191,6 +191,8 @@ def evaluated_sql(
 
 # The keys with more than one version in `_evaluated`: the only ones `ranked_sql` windows.
 MULTI = "_multi"
+# A version of `_evaluated` that breaks no rule.
+IS_VALID = "array_length(e._failed_rules) = 0"
 
 
 def multi_sql(ent: Entity, versions: str = "_evaluated") -> str:
@@ -205,8 +207,8 @@ def single_ranked_sql() -> str:
     """`ranked_sql` of versions that are each their key's only one: the newest, valid or
     not, with no newer version. Alone, it is `_ranked` when no key has two versions
     (`multi_sql` empty, as in most first builds): no window, no join."""
-    valid = "array_length(e._failed_rules) = 0"
-    return f"""select e.*, cast(1 as bigint) as _nth, {valid} as _valid, {valid} as _has_valid,
+    return f"""select e.*, cast(1 as bigint) as _nth,
+          {IS_VALID} as _valid, {IS_VALID} as _has_valid,
           cast(0 as bigint) as _valid_newer, cast(null as timestamp) as _valid_to
         from _evaluated e"""
 
@@ -223,7 +225,6 @@ def ranked_sql(ent: Entity, multi: str | None = None) -> str:
     would group every version by key again); None computes it inline.
     """
     key = q(ent.key)
-    valid = "array_length(e._failed_rules) = 0"
     newer = (
         f"over (partition by e.{key} order by e._modified_ts desc, e._batch_id desc, "
         "e._source_row desc rows between unbounded preceding and 1 preceding)"
@@ -236,11 +237,11 @@ def ranked_sql(ent: Entity, multi: str | None = None) -> str:
         select e.*,
           row_number() over (partition by e.{key}
             order by e._modified_ts desc, e._batch_id desc, e._source_row desc) as _nth,
-          {valid} as _valid,
-          max(case when {valid} then 1 else 0 end) over (partition by e.{key}) = 1
+          {IS_VALID} as _valid,
+          max(case when {IS_VALID} then 1 else 0 end) over (partition by e.{key}) = 1
             as _has_valid,
-          coalesce(sum(case when {valid} then 1 else 0 end) {newer}, 0) as _valid_newer,
-          min(case when {valid} then e._modified_ts end) {newer} as _valid_to
+          coalesce(sum(case when {IS_VALID} then 1 else 0 end) {newer}, 0) as _valid_newer,
+          min(case when {IS_VALID} then e._modified_ts end) {newer} as _valid_to
         from _evaluated e semi join {source} m on e.{key} = m.{key}"""
 
 

@@ -22,6 +22,9 @@ SETTINGS_SQL = (
     "select current_setting('memory_limit'), current_setting('threads'), "
     "current_setting('temp_directory')"
 )
+LIMIT_AND_RESERVE_SQL = (
+    "select current_setting('memory_limit'), current_setting('block_allocator_memory')"
+)
 
 
 @dg.asset
@@ -60,6 +63,25 @@ def test_defaults_bound_memory_and_spill_beside_the_file(tmp_path: Path) -> None
     assert limit == "1.8 GiB"  # 2GB, as DuckDB prints it
     assert int(threads) >= 1
     assert temp == str(tmp_path / "w.duckdb.tmp")
+
+
+@pytest.mark.parametrize("memory_limit", ["2GB", "300MiB", "50%"])
+def test_the_block_allocator_is_sized_to_the_memory_limit(
+    tmp_path: Path, memory_limit: str
+) -> None:
+    """Writers and readers keep their buffers' pages in one reserve as large as their
+    memory limit (DuckDB's default, 0, returns them to the system after every task). A
+    share of memory ('50%', a limit DuckDB takes but not as a reserve) counts as resolved.
+    """
+    warehouse = WarehouseResource(database=str(tmp_path / "w.duckdb"), memory_limit=memory_limit)
+    for read_only in (False, True):
+        with warehouse.connect(read_only=read_only) as conn:
+            limit, reserve = conn.execute(LIMIT_AND_RESERVE_SQL).fetchone()
+        (limit_size, limit_unit), (size, unit) = limit.split(), reserve.split()
+        assert unit == limit_unit  # e.g. GiB: DuckDB prints a size in its largest unit
+        # DuckDB prints one decimal, so the reserve read back from the printed limit may
+        # be 0.1 of that unit below it
+        assert float(limit_size) - 0.1 <= float(size) <= float(limit_size)
 
 
 def test_running_out_of_memory_names_the_setting_to_raise(tmp_path: Path) -> None:

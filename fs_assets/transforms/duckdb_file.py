@@ -30,6 +30,12 @@ LOCK_REPORT_EVERY_S = 10.0
 LAYER_SCHEMAS = ("raw", "mastered", "quarantine", "meta")
 # DuckDB's memory limit as an environment variable (named in the out-of-memory advice).
 ENV_MEMORY_LIMIT = "FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"
+# Every connection's buffers come from DuckDB's block allocator, sized to its memory limit:
+# the pages a step touched stay with the connection (until it closes) instead of going
+# back to the system after each task and faulting in again (README, Warehouse settings:
+# the 1M full build 143-145 s with it, 157-162 s without). The reserve is virtual until
+# used. The limit as DuckDB resolved it, so a share of RAM ('50%', the default) works too.
+BLOCK_ALLOCATOR_SQL = "set block_allocator_memory = current_setting('memory_limit')"
 
 
 @contextmanager
@@ -212,6 +218,7 @@ def connect_with_retry(
     while True:
         try:
             conn = duckdb.connect(str(path), read_only=read_only, config=config)
+            conn.execute(BLOCK_ALLOCATOR_SQL)
             if not read_only:
                 make_owner_only(path)
                 make_owner_only(path.with_name(path.name + ".wal"))

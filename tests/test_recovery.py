@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -24,7 +23,7 @@ import dagster as dg
 import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from dagster._core.storage.dagster_run import DagsterRunStatus
 
 from fs_assets.app.build import build
 from fs_assets.app.preflight import DataFolderNotWritable, check_writable
@@ -42,6 +41,7 @@ from fs_assets.transforms.marts.features import WRITTEN_AT
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 from sensors.recovery import PID_TAG, find_dead_runs, pid_alive, recover
 from tests.engine_rows import Close
+from tests.pool_runs import add_run, dead_pid, hold_slot, holders
 
 CLI = str(PROJECT_ROOT / ".venv" / "bin" / "fs-accelerator")
 COMPARED_SCHEMAS = ("raw", "mastered", "quarantine", "marts")
@@ -50,30 +50,6 @@ VOLATILE = {"_ingested_at", "_batch_id", "_rejected_at", WRITTEN_AT}
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _dead_pid() -> int:
-    """The pid of a process that has exited and been reaped."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def _add_run(instance: DagsterInstance, status: DagsterRunStatus, tags: dict) -> str:
-    run_id = str(uuid.uuid4())
-    instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id=run_id, status=status, tags=tags))
-    return run_id
-
-
-def _hold_slot(instance: DagsterInstance, run_id: str, step_key: str) -> None:
-    instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
-    claim = instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, run_id, step_key)
-    assert claim.is_claimed
-
-
-def _holders(instance: DagsterInstance) -> set[str]:
-    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-    return {slot.run_id for slot in info.claimed_slots}
 
 
 def _fingerprint_expr(column: str) -> str:
@@ -187,7 +163,7 @@ def _lineage_events(paths: DataPaths) -> list[dict]:
 
 def test_pid_alive_tells_dead_zombie_and_reused_pids() -> None:
     assert pid_alive(os.getpid())
-    assert not pid_alive(_dead_pid())
+    assert not pid_alive(dead_pid())
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 10
     while pid_alive(zombie.pid) and time.monotonic() < deadline:
@@ -201,10 +177,10 @@ def test_pid_alive_tells_dead_zombie_and_reused_pids() -> None:
 
 def test_recover_fails_dead_runs_and_frees_their_slots(home: DataPaths) -> None:
     with DagsterInstance.get() as instance:
-        dead = _add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(_dead_pid())})
-        alive = _add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())})
-        finished = _add_run(instance, DagsterRunStatus.CANCELED, {})
-        _hold_slot(instance, dead, "raw__transaction")
+        dead = add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(dead_pid())})
+        alive = add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())})
+        finished = add_run(instance, DagsterRunStatus.CANCELED, {})
+        hold_slot(instance, dead, "raw__transaction")
         emitted: list[str] = []
 
         report = recover(instance, quiet_s=0.0, emit_lineage=emitted.append)
@@ -213,19 +189,19 @@ def test_recover_fails_dead_runs_and_frees_their_slots(home: DataPaths) -> None:
         assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(alive).status == DagsterRunStatus.STARTED
         assert emitted == [dead]
-        assert _holders(instance) == set()
+        assert holders(instance) == set()
         assert "its process" in report.lines()[0] and dead in report.lines()[0]
 
         # A finished run that still holds the slot (the daemon was not running) is freed.
-        _hold_slot(instance, finished, "mastered__customer")
+        hold_slot(instance, finished, "mastered__customer")
         assert recover(instance).slots_freed == [finished]
-        assert _holders(instance) == set()
+        assert holders(instance) == set()
 
 
 def test_a_dead_run_that_still_writes_events_is_left_alone(home: DataPaths) -> None:
     """No heartbeat AND no process: a step process that outlived its parent still logs."""
     with DagsterInstance.get() as instance:
-        run_id = _add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(_dead_pid())})
+        run_id = add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(dead_pid())})
         instance.report_engine_event("step worker still busy", instance.get_run_by_id(run_id))
         assert find_dead_runs(instance, quiet_s=60.0) == []
         assert [d.run_id for d in find_dead_runs(instance, quiet_s=0.0)] == [run_id]
@@ -314,8 +290,8 @@ def test_build_waiting_for_the_slot_reports_and_times_out(
     """A live run holds the warehouse slot: the build says so, then gives up and cancels."""
     monkeypatch.setenv(WAIT_TIMEOUT_ENV, "3")
     with DagsterInstance.get() as instance:
-        holder = _add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())})
-        _hold_slot(instance, holder, "raw__transaction")
+        holder = add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())})
+        hold_slot(instance, holder, "raw__transaction")
     out = StringIO()
     started = time.monotonic()
     with pytest.raises(BuildStopped) as err:
@@ -329,7 +305,7 @@ def test_build_waiting_for_the_slot_reports_and_times_out(
     with DagsterInstance.get() as instance:
         ours = [r for r in instance.get_runs() if r.run_id != holder]
         assert [r.status for r in ours] == [DagsterRunStatus.CANCELED]
-        assert _holders(instance) == {holder}
+        assert holders(instance) == {holder}
         pending = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).pending_steps
         assert {p.run_id for p in pending} == {holder}
 
@@ -524,8 +500,8 @@ def test_signal_stops_a_build_waiting_for_the_slot(
 ) -> None:
     """The reported hang: a build waiting for the slot ignored Ctrl-C and SIGTERM."""
     with DagsterInstance.get() as instance:
-        holder = _add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())})
-        _hold_slot(instance, holder, "raw__transaction")
+        holder = add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())})
+        hold_slot(instance, holder, "raw__transaction")
     log = tmp_path / "build.log"
     proc = _start_build(landed, log)
     try:
@@ -539,7 +515,7 @@ def test_signal_stops_a_build_waiting_for_the_slot(
     with DagsterInstance.get() as instance:
         ours = [r for r in instance.get_runs() if r.run_id != holder]
         assert [r.status for r in ours] == [DagsterRunStatus.CANCELED]
-        assert _holders(instance) == {holder}
+        assert holders(instance) == {holder}
 
 
 @pytest.mark.slow
@@ -558,7 +534,7 @@ def test_sigint_during_a_step_cancels_the_run_and_the_next_build_succeeds(
     with DagsterInstance.get() as instance:
         (run,) = instance.get_runs()
         assert run.status == DagsterRunStatus.CANCELED
-        assert _holders(instance) == set()
+        assert holders(instance) == set()
     report = build(landed, out=StringIO())
     assert report.ok, (report.checks_failed, report.step_failures)
 
@@ -611,7 +587,7 @@ def test_builds_killed_at_several_points_then_one_build_matches_a_clean_build(
             status = instance.get_run_by_id(run_id).status
             assert status == DagsterRunStatus.FAILURE, (run_id, status)
         assert not instance.get_runs(filters=dg.RunsFilter(statuses=[DagsterRunStatus.STARTED]))
-        assert _holders(instance) == set()
+        assert holders(instance) == set()
     assert f"recovered run {killed_runs[-1]}" in output
     fails = {
         e["run"]["runId"]

@@ -11,10 +11,8 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -36,31 +34,20 @@ from fs_assets.lineage.emitter import EVENTS_FILE
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.duckdb_file import connect_with_retry
 from resources.lineage_sink import LineageSinkResource
-from resources.warehouse import WAREHOUSE_POOL
 from sensors import ALL_SENSORS
 from sensors.landing_retry import RETRY_SUFFIX
 from sensors.recovery import PID_TAG, pid_alive, run_process
 from sensors.recovery_sensor import RECOVERY_INTERVAL_S, recovery_sensor
+from tests.pool_runs import JOB, add_run, dead_pid, hold_slot, holders
 
-JOB = "__ASSET_JOB"
 STEP = "raw__transaction"
-
-
-def _dead_pid() -> int:
-    """The pid of a process that has exited and been reaped."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 def _daemon_run(instance: DagsterInstance, pid: int, events_at: float) -> str:
     """A STARTED run as the default run launcher leaves it when its worker dies inside a
     step: no fs-accelerator tags, the worker's pid in an engine event, the step started
     and never ended; its events written at `events_at`."""
-    run_id = str(uuid.uuid4())
-    instance.add_run(
-        DagsterRun(job_name=JOB, run_id=run_id, status=DagsterRunStatus.STARTED, tags={})
-    )
+    run_id = add_run(instance, DagsterRunStatus.STARTED, {})
     events = [
         DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=JOB),
         DagsterEvent(
@@ -86,26 +73,13 @@ def _daemon_run(instance: DagsterInstance, pid: int, events_at: float) -> str:
     return run_id
 
 
-def _hold_slot(instance: DagsterInstance, run_id: str) -> None:
-    storage = instance.event_log_storage
-    storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
-    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, run_id, STEP).is_claimed
-
-
 def _live_writer(instance: DagsterInstance) -> str:
     """Another writer's run, in flight and alive (this test's process): no recovery may
     free the slot it takes. A slot claimed for a run id the instance lacks is an orphan,
     and the recovery sensor's first tick frees it."""
-    run_id = str(uuid.uuid4())
-    status, tags = DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())}
-    instance.add_run(DagsterRun(job_name=JOB, run_id=run_id, status=status, tags=tags))
-    _hold_slot(instance, run_id)
+    run_id = add_run(instance, DagsterRunStatus.STARTED, {PID_TAG: str(os.getpid())})
+    hold_slot(instance, run_id, STEP)
     return run_id
-
-
-def _holders(instance: DagsterInstance) -> set[str]:
-    info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-    return {slot.run_id for slot in info.claimed_slots}
 
 
 def _lineage_fails(paths: DataPaths) -> dict[str, str]:
@@ -144,12 +118,12 @@ def test_recovery_sensor_is_registered_on_and_frequent() -> None:
 def test_sensor_fails_a_killed_daemon_run_and_leaves_live_ones(home: DataPaths) -> None:
     long_ago = time.time() - 120
     with DagsterInstance.get() as instance:
-        dead = _daemon_run(instance, _dead_pid(), long_ago)
+        dead = _daemon_run(instance, dead_pid(), long_ago)
         # pid 1 is alive and older than any run: a worker still executing, its log quiet.
         alive = _daemon_run(instance, 1, long_ago)
         # A dead pid whose run still writes events (a step process that outlived it).
-        busy = _daemon_run(instance, _dead_pid(), time.time())
-        _hold_slot(instance, dead)
+        busy = _daemon_run(instance, dead_pid(), time.time())
+        hold_slot(instance, dead, STEP)
 
         message = _tick(instance, home)
 
@@ -159,7 +133,7 @@ def test_sensor_fails_a_killed_daemon_run_and_leaves_live_ones(home: DataPaths) 
         assert f"recovered run {dead}: its process" in message
         assert "slot freed" in message
         assert alive not in message and busy not in message
-        assert _holders(instance) == set()
+        assert holders(instance) == set()
         failure = instance.get_records_for_run(dead, of_type=DagsterEventType.RUN_FAILURE)
         assert "recovery_sensor" in failure.records[0].event_log_entry.dagster_event.message
         fails = _lineage_fails(home)
@@ -176,7 +150,7 @@ def test_sensor_leaves_runs_of_other_run_launchers_alone(home: DataPaths) -> Non
     says nothing about a process on this machine, so no run is failed on it."""
     launcher = {"module": "dagster._core.test_utils", "class": "MockedRunLauncher"}
     with dg.instance_for_test(overrides={"run_launcher": launcher}) as instance:
-        run_id = _daemon_run(instance, _dead_pid(), time.time() - 120)
+        run_id = _daemon_run(instance, dead_pid(), time.time() - 120)
         message = _tick(instance, home)
         assert "MockedRunLauncher" in message and "nothing done" in message
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
@@ -252,7 +226,7 @@ def test_daemon_recovers_a_run_killed_with_dagster_dev(built: DataPaths, tmp_pat
                 run_id = _launch(client, "mastered", "transaction")
                 wait_for(
                     "the run's step to hold the warehouse slot",
-                    lambda: run_id in _holders(instance),
+                    lambda: run_id in holders(instance),
                     timeout=240,
                 )
                 pid = wait_for("the run worker's pid", lambda: _worker_pid(instance, run_id), 60)
@@ -264,7 +238,7 @@ def test_daemon_recovers_a_run_killed_with_dagster_dev(built: DataPaths, tmp_pat
                 holder.close()
         wait_for("the run worker to be gone", lambda: not pid_alive(pid, process.since), 30)
         assert _status(instance, run_id) == DagsterRunStatus.STARTED
-        assert run_id in _holders(instance)
+        assert run_id in holders(instance)
 
         restarted_at = time.monotonic()
         with running_dagster_dev(paths, log) as client:
@@ -280,14 +254,14 @@ def test_daemon_recovers_a_run_killed_with_dagster_dev(built: DataPaths, tmp_pat
             failure = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE)
             message = failure.records[0].event_log_entry.dagster_event.message
             assert f"pid {pid}" in message and "recovery_sensor" in message, message
-            assert run_id not in _holders(instance)
+            assert run_id not in holders(instance)
             wait_for("the run's lineage FAIL", lambda: _lineage_fails(paths).get(JOB) == run_id, 60)
 
             next_run = _launch(client, "mastered", "transaction")
             finished = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)
             wait_for("the next run to end", lambda: _status(instance, next_run) in finished, 300)
             assert _status(instance, next_run) == DagsterRunStatus.SUCCESS
-            assert _holders(instance) == set()
+            assert holders(instance) == set()
 
 
 def _landing_runs(instance: DagsterInstance) -> list[DagsterRun]:

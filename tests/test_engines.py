@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -517,6 +518,15 @@ def test_ledger_outcomes_are_identical(duck, spark_wh) -> None:
     statuses = {r[1]: r[2] for r in ours}
     assert statuses["customer_z3_malformed.csv"] == "rejected"
     assert statuses["customer_z2_copy.csv"] == "duplicate"
+
+
+def test_a_collector_chosen_by_the_environment_is_the_one_the_driver_runs(spark_wh) -> None:
+    """The tests' JVMs choose the serial collector (conftest's JAVA_TOOL_OPTIONS): the
+    session adds no second one (the JVM would not start) and runs that one."""
+    assert "-XX:+UseSerialGC" in os.environ["JAVA_TOOL_OPTIONS"]
+    jvm = spark_wh[0].spark.sparkContext._jvm
+    beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+    assert {bean.getName() for bean in beans} == {"Copy", "MarkSweepCompact"}
 
 
 @pytest.mark.parametrize("entity", list(ENTITIES))

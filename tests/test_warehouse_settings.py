@@ -4,6 +4,8 @@ setting when a build needs more memory than it allows."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +15,7 @@ import pytest
 from fs_assets.defs.mastered import MASTERED_ASSETS
 from fs_assets.defs.raw import RAW_ASSETS
 from fs_assets.model.paths import DataPaths
+from fs_assets.transforms import duckdb_file
 from fs_assets.transforms.duckdb_file import ENV_MEMORY_LIMIT, WarehouseWriteError
 from resources import default_resources
 from resources.landing_zone import LandingZoneResource
@@ -126,3 +129,29 @@ def test_a_small_build_under_64MB_spills_and_matches_the_default(
     )
     assert small == build(tmp_path / "default.duckdb")
     assert sum(n for _, _, (n,) in small) > 40_000
+
+
+def test_a_connection_that_fails_its_setup_releases_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opened, then failing before it is handed over (here: making the file owner-only),
+    the connection is closed: another process can take the file at once."""
+    path = tmp_path / "w.duckdb"
+    duckdb.connect(str(path)).close()
+
+    def refuse(target: Path) -> None:
+        raise PermissionError(f"cannot change the mode of {target}")
+
+    monkeypatch.setattr(duckdb_file, "make_owner_only", refuse)
+    # The error is kept, as a caller's log keeps it: its traceback holds the frames.
+    with pytest.raises(PermissionError) as failed:
+        duckdb_file.connect_with_retry(path, timeout_s=1)
+    opens = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
+    other = subprocess.run(
+        [sys.executable, "-c", opens, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert other.returncode == 0, other.stderr
+    assert "cannot change the mode" in str(failed.value)

@@ -218,10 +218,14 @@ def connect_with_retry(
     while True:
         try:
             conn = duckdb.connect(str(path), read_only=read_only, config=config)
-            conn.execute(BLOCK_ALLOCATOR_SQL)
-            if not read_only:
-                make_owner_only(path)
-                make_owner_only(path.with_name(path.name + ".wal"))
+            try:
+                conn.execute(BLOCK_ALLOCATOR_SQL)
+                if not read_only:
+                    make_owner_only(path)
+                    make_owner_only(path.with_name(path.name + ".wal"))
+            except BaseException:  # no half-set connection keeps the file's lock
+                conn.close()
+                raise
             return conn
         except duckdb.Error as exc:
             if not _is_lock_error(exc):

@@ -137,11 +137,10 @@ def driver_gc_options(
     value), or by spark-defaults.conf under SPARK_CONF_DIR (else SPARK_HOME/conf)."""
     seen = [environ.get(name, "") for name in JVM_OPTION_VARIABLES]
     seen.extend(settings.values())
-    conf_dir = environ.get("SPARK_CONF_DIR") or (
-        str(Path(environ["SPARK_HOME"]) / "conf") if environ.get("SPARK_HOME") else None
-    )
-    defaults = Path(conf_dir) / "spark-defaults.conf" if conf_dir else None
-    if defaults is not None and defaults.is_file():
+    home = environ.get("SPARK_HOME")
+    conf_dir = environ.get("SPARK_CONF_DIR") or (f"{home}/conf" if home else "")
+    defaults = Path(conf_dir, "spark-defaults.conf")
+    if conf_dir and defaults.is_file():
         seen.append(defaults.read_text(encoding="utf-8", errors="replace"))
     if any(_GC_OPTION.search(text) for text in seen):
         return {}

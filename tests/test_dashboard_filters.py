@@ -27,7 +27,6 @@ from fs_assets.transforms.marts.charts import (
     lead_charts,
     spend_charts,
 )
-from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE
 from fs_assets.transforms.marts.features import spend_predicate
 from fs_assets.transforms.marts.model import (
     CONVERTED_EVENTS,
@@ -45,7 +44,6 @@ from fs_assets.transforms.marts.page_data import (
     PAGE_ROLE,
     PAGES,
     SPEND_CUBES,
-    SQL_PACKAGE,
     Binding,
     PageData,
     _runs,
@@ -54,10 +52,10 @@ from fs_assets.transforms.marts.page_data import (
     page_cells,
     page_data,
     spend_cubes,
+    spend_flow_sql,
 )
 from fs_assets.transforms.marts.report import _script_json
 from fs_assets.transforms.marts.uplift import OFFERS, UPLIFT_BINDING, uplift_charts
-from fs_assets.transforms.sql_files import load_sql
 
 CHARTS = {
     "campaign_funnel": funnel_charts,
@@ -345,15 +343,10 @@ def test_the_flow_cube_is_the_flow_grain_rows_as_summed_before(wh) -> None:
     """page_spend.sql groups by the flow grain, so its rows are the spend_flow cube as they
     are: the cube equals those rows summed per (cell, month, segment, category, mode), as
     every other spend cube is, value for value, and no group repeats."""
-    spend, spend_params = spend_predicate("t")
     of_customer, _ = page_cells(wh)
     wh.register(CELL_VIEW, of_customer)
     try:
-        sql = load_sql(
-            SQL_PACKAGE, "page_spend.sql", cross_sell=CROSS_SELL_TABLE, cells=CELL_VIEW, spend=spend
-        )
-        low, high = SPEND_SEGMENT_BOUNDS
-        params = [*spend_params, low, SPEND_SEGMENTS[0], high, SPEND_SEGMENTS[1], SPEND_SEGMENTS[2]]
+        sql, params = spend_flow_sql()
         keys = ", ".join([CELL, MONTH, *FLOW_GRAIN])
         summed = wh.execute(
             f"select {keys}, sum(transactions)::bigint, sum(spend)::double from ({sql}) "

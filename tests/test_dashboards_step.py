@@ -12,8 +12,12 @@ from fs_assets.engines.duckdb_engine import DuckDBEngine
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.marts.page_data import (
     CELL_VIEW,
+    PAGE_CUSTOMER_EXTRA,
     PAGES,
+    PEOPLE_VIEW,
     DuckPageSql,
+    customers_cube,
+    page_cells,
     page_data,
     pages_data,
 )
@@ -29,6 +33,7 @@ class _Counting(DuckPageSql):
         super().__init__(conn)
         self.governed = 0
         self.cells = 0
+        self.people = 0
 
     def rows(self, sql, params):
         self.governed += "governed." in sql
@@ -36,6 +41,7 @@ class _Counting(DuckPageSql):
 
     def keep(self, name, sql, params):
         self.cells += name == CELL_VIEW
+        self.people += name == PEOPLE_VIEW
         return super().keep(name, sql, params)
 
 
@@ -58,6 +64,20 @@ def test_the_pages_read_what_they_share_once_and_each_as_alone(built: DataPaths)
         assert list(together) == list(PAGES)
         # The governed customer list and every customer's cell: once for the four pages.
         assert (counting.governed, counting.cells) == (1, 1)
+        # Every person's cell, stages, card and spend: once, and each page's people cubes
+        # are what each cube's own statement (a pass over every transaction) reads.
+        assert counting.people == 1
+        of_customer, _ = page_cells(conn)
+        conn.register(CELL_VIEW, of_customer)
+        try:
+            for slug in PAGES:
+                for extra in (None, PAGE_CUSTOMER_EXTRA[slug]):
+                    own = customers_cube(conn, extra)
+                    kept = together[slug].cube(own.name)
+                    assert kept.table.to_pylist() == own.table.to_pylist(), (slug, extra)
+                    assert own.num_rows > 0
+        finally:
+            conn.unregister(CELL_VIEW)
         for slug in PAGES:  # the same data as the page read alone
             alone = page_data(conn, slug)
             assert _page_content(together[slug]) == _page_content(alone), slug

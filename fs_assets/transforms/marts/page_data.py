@@ -70,6 +70,9 @@ AMOUNTS = ("spend", "amount")
 CUSTOMER_LIST = "customers_list"  # the cube name of the governed customer list
 # The view of every customer's cell while a page's cubes are computed (page_cells.sql).
 CELL_VIEW = "_fs_page_cells"
+# The view of every person's cell, stages, card, spend segment and spend (page_people.sql),
+# kept while the pages' cubes are summed from it.
+PEOPLE_VIEW = "_fs_page_people"
 # Relative difference allowed between a page's sums (floats) and the mart's (decimals).
 SUM_TOLERANCE = 1e-6
 # The role whose governed view the customer tables read, and how many per filter cell.
@@ -322,25 +325,44 @@ def _segment_params() -> list[object]:
     return [low, segs[0], high, segs[1], segs[2]]
 
 
-def customers_cube(conn: Runner, extra: str | None = None) -> Cube:
-    """People per filter cell ("customers"), or per cell and `extra` (one of
-    CUSTOMER_EXTRAS: "customers_by_<extra>", for the one chart that shows it): each person
-    once, through their person_record, with the events and spend of all their core
-    records, as the marts count."""
-    if extra is not None and extra not in CUSTOMER_EXTRAS:
-        raise ValueError(f"unknown customer dimension {extra!r}; known: {CUSTOMER_EXTRAS}")
+def people_sql() -> tuple[str, list[object]]:
+    """Every person once, through their person_record: their cell, the stages they have an
+    event of, the card they were onboarded to, their spend segment and spend (the rows every
+    people cube and the spend flows' segments are summed from), and its parameters."""
     spend, spend_params = spend_predicate("t")
     sql = load_sql(
         SQL_PACKAGE,
-        "page_customers.sql",
+        "page_people.sql",
         cross_sell=CROSS_SELL_TABLE,
         events=EVENTS_TABLE,
         cells=CELL_VIEW,
         spend=spend,
-        extra=f", {q(extra)}" if extra else "",
     )
     # The spend predicate's parameters come after the select list's, in text order.
-    params = [list(CAMPAIGN_EVENT_TYPES), *_segment_params(), *spend_params]
+    return sql, [list(CAMPAIGN_EVENT_TYPES), *_segment_params(), *spend_params]
+
+
+def _people(people: str | None) -> tuple[str, list[object]]:
+    """The people rows as a relation: `people` when they are kept under that name, else
+    their statement as a subquery (with its parameters)."""
+    if people is not None:
+        return people, []
+    sql, params = people_sql()
+    return f"({sql})", params
+
+
+def customers_cube(conn: Runner, extra: str | None = None, people: str | None = None) -> Cube:
+    """People per filter cell ("customers"), or per cell and `extra` (one of
+    CUSTOMER_EXTRAS: "customers_by_<extra>", for the one chart that shows it): each person
+    once, through their person_record, with the events and spend of all their core
+    records, as the marts count. `people` names the people rows (`people_sql`) when kept."""
+    if extra is not None and extra not in CUSTOMER_EXTRAS:
+        raise ValueError(f"unknown customer dimension {extra!r}; known: {CUSTOMER_EXTRAS}")
+    source, params = _people(people)
+    sql = (
+        f"select cell{f', {q(extra)}' if extra else ''}, count(*) as customers, "
+        f"sum(spend)::double as spend from {source} group by all"
+    )
     return Cube(f"customers_by_{extra}" if extra else "customers", _run(conn).rows(sql, params))
 
 
@@ -373,15 +395,27 @@ FLOW_GRAIN = SPEND_CUBES["spend_flow"]
 _FLOW_VIEW = "_fs_page_spend_flow"
 
 
-def spend_cubes(conn: Runner) -> list[Cube]:
+def spend_flow_sql(people: str | None = None) -> tuple[str, list[object]]:
+    """The flows' grain (page_spend.sql: a person's segment from the people rows, kept as
+    `people` or computed here) and its parameters."""
+    spend, spend_params = spend_predicate("t")
+    source, people_params = _people(people)
+    sql = load_sql(
+        SQL_PACKAGE,
+        "page_spend.sql",
+        cross_sell=CROSS_SELL_TABLE,
+        cells=CELL_VIEW,
+        spend=spend,
+        people=source,
+    )
+    return sql, [*spend_params, *people_params]
+
+
+def spend_cubes(conn: Runner, people: str | None = None) -> list[Cube]:
     """SPEND_CUBES: the flows' grain from the warehouse, then summed per chart (spend to the
     cent: the sums are of decimals, made floats last)."""
-    spend, spend_params = spend_predicate("t")
-    sql = load_sql(
-        SQL_PACKAGE, "page_spend.sql", cross_sell=CROSS_SELL_TABLE, cells=CELL_VIEW, spend=spend
-    )
     run = _run(conn)
-    run.keep(_FLOW_VIEW, sql, [*spend_params, *_segment_params()])
+    run.keep(_FLOW_VIEW, *spend_flow_sql(people))
     try:
         cubes = []
         for name, dims in SPEND_CUBES.items():
@@ -615,8 +649,9 @@ def pages_data(
 
     What every page shows alike is read once for all of them: every customer's cell
     (CELL_VIEW, kept where the engine is while the cubes are summed), the cell table, the
-    people per cell and the governed customer list; at 1M customers these were ~6 s of
-    each page's read (the list's keyed tokens most of it). Each page's own cubes are read
+    governed customer list, and every person's cell, stages, card and spend (PEOPLE_VIEW,
+    kept: each page's people cube and the spend flows' segments are sums of it, where each
+    was a pass over every transaction, ~0.7 s at 1M). Each page's own cubes are read
     when its turn comes, so the caller can render one page while the next is read.
     """
     unknown = [s for s in slugs if s not in PAGE_CUSTOMER_EXTRA]
@@ -629,10 +664,15 @@ def pages_data(
     run.keep(CELL_VIEW, _cells_sql(), [])
     try:
         cells = _cell_table(run)
-        people = customers_cube(run)
-        for slug in slugs:
-            cubes = [people, customers_cube(run, PAGE_CUSTOMER_EXTRA[slug]), *_own_cubes(run, slug)]
-            yield slug, PageData(cells, tuple(cubes), customers)
+        run.keep(PEOPLE_VIEW, *people_sql())
+        try:
+            everyone = customers_cube(run, people=PEOPLE_VIEW)
+            for slug in slugs:
+                by_extra = customers_cube(run, PAGE_CUSTOMER_EXTRA[slug], PEOPLE_VIEW)
+                cubes = [everyone, by_extra, *_own_cubes(run, slug)]
+                yield slug, PageData(cells, tuple(cubes), customers)
+        finally:
+            run.drop(PEOPLE_VIEW)
     finally:
         run.drop(CELL_VIEW)
 
@@ -646,7 +686,7 @@ def _own_cubes(run: PageSql, slug: str) -> list[Cube]:
             transactions_cube(run, "reason", "transaction_reason"),
         ]
     if slug == "spend_analysis":
-        return list(spend_cubes(run))
+        return spend_cubes(run, PEOPLE_VIEW)
     if slug == "campaign_uplift":
         return [uplift_cube(run)]
     return []

@@ -45,6 +45,11 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def children_peak_mb() -> float:
+    """The largest peak of the phase's ended child processes (the chart-image worker)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def phase_generate(home: Path, customers: int) -> dict:
     from fs_assets.generator import generate_landing
 
@@ -279,6 +284,7 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown phase {args.phase}")
         result["peak_mb"] = round(peak_mb(), 1)
+        result["children_peak_mb"] = round(children_peak_mb(), 1)
         print(json.dumps(result))
         return
 
@@ -306,7 +312,8 @@ def main() -> None:
         full = run_phase("build", home, [])
         print(
             f"full build    {full['seconds']:.1f} s wall (all assets and checks), "
-            f"peak {full['peak_mb']:.0f} MB, ok={full['ok']}; the runs "
+            f"peak {full['peak_mb']:.0f} MB (its largest child process, the chart-image "
+            f"worker: {full['children_peak_mb']:.0f} MB), ok={full['ok']}; the runs "
             f"{full['run_seconds']:.1f} s, their {len(full['steps'])} steps "
             f"{sum(full['steps'].values()):.1f} s; loading the definitions before it "
             f"{full['load_seconds']:.1f} s"

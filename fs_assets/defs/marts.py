@@ -60,6 +60,7 @@ from fs_assets.model.keys import (
 )
 from fs_assets.model.paths import DataPaths
 from fs_assets.transforms.change_record import SCOPE_KEYS, load_scope_keys
+from fs_assets.transforms.marts.chart_images import ChartImages, ImageWorker
 from fs_assets.transforms.marts.charts import Chart, funnel_charts, lead_charts, spend_charts
 from fs_assets.transforms.marts.cross_sell import CROSS_SELL_TABLE, cross_sell_sql
 from fs_assets.transforms.marts.dashboards import (
@@ -441,11 +442,13 @@ DASHBOARDS_STEP = "dashboards"
 
 @dataclass(frozen=True)
 class _BuiltMart:
-    """A dashboard's mart as built, its charts' rows and its KPIs: what its page draws."""
+    """A dashboard's mart as built, its charts' rows and its KPIs: what its page draws;
+    and its charts' images, being drawn (per chart name)."""
 
     rows: int
     charts: list[Chart]
     kpis: dict[str, str]
+    images: dict[str, Future[ChartImages]]
 
 
 @dg.multi_asset(
@@ -463,22 +466,28 @@ def dashboards(
     rows and KPIs read back (small results); then the pages' filter cubes and governed
     customer list, what the pages share read once (`Engine.pages_data`); each page
     rendered in a thread while the next page's cubes are read (the engine's statements
-    release the GIL). A dashboard that fails leaves the others materialized; the step
-    then fails naming it."""
+    release the GIL). The charts' images are drawn in a worker process from the moment
+    their rows are read (vl-convert holds the GIL: chart_images.py). A dashboard that
+    fails leaves the others materialized; the step then fails naming it."""
     chosen = [d for d in DASHBOARDS if d.key in context.selected_asset_keys]
     failed: dict[str, BaseException] = {}
     built: dict[str, _BuiltMart] = {}
     reports = reports_dir(warehouse)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render") as renderer:
+    with (
+        ImageWorker() as worker,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="render") as renderer,
+    ):
+        javascript = worker.javascript()
         rendering: list[tuple[Dashboard, Future[dg.MaterializeResult]]] = []
         with warehouse.open_engine() as engine:
             for dash in chosen:
                 try:
                     rows = engine.build_mart(dash.slug, *dash.statement())
                     with engine.reading() as reader:
-                        built[dash.slug] = _BuiltMart(
-                            rows, dash.charts_of(reader), dash.kpis_of(reader, engine)
-                        )
+                        charts = dash.charts_of(reader)
+                        kpis = dash.kpis_of(reader, engine)
+                    images = {c.name: worker.images(c.spec, c.grammar) for c in charts}
+                    built[dash.slug] = _BuiltMart(rows, charts, kpis, images)
                 except Exception as exc:  # the other dashboards still build
                     context.log.error(f"dashboard {dash.slug}: {exc}")
                     failed[dash.slug] = exc
@@ -486,7 +495,9 @@ def dashboards(
             try:
                 pages = engine.pages_data([d.slug for d in ready], masking_key.get())
                 for dash, (_, data) in zip(ready, pages, strict=True):
-                    job = renderer.submit(_render, reports, dash, built[dash.slug], data)
+                    job = renderer.submit(
+                        _render, reports, dash, built[dash.slug], data, javascript
+                    )
                     rendering.append((dash, job))
             except Exception as exc:  # pages already handed over are still recorded
                 handed = {dash.slug for dash, _ in rendering}
@@ -509,11 +520,20 @@ def dashboards(
 
 
 def _render(
-    reports: Path, dash: Dashboard, mart: _BuiltMart, data: PageData
+    reports: Path, dash: Dashboard, mart: _BuiltMart, data: PageData, javascript: Future[str]
 ) -> dg.MaterializeResult:
     """Write the dashboard's PNGs, page and manifest; its materialization."""
+    images = {name: job.result() for name, job in mart.images.items()}
     files = write_dashboard(
-        reports, dash.slug, dash.title, dash.intro, mart.kpis, mart.charts, data
+        reports,
+        dash.slug,
+        dash.title,
+        dash.intro,
+        mart.kpis,
+        mart.charts,
+        data,
+        images,
+        javascript.result(),
     )
     metadata: dict[str, dg.RawMetadataValue] = {
         "dagster/row_count": dg.MetadataValue.int(mart.rows),
@@ -527,7 +547,8 @@ def _render(
         **{f"kpi/{k}": v for k, v in mart.kpis.items()},
     }
     for chart in mart.charts:
-        metadata[f"chart/{chart.name}"] = dg.MetadataValue.md(png_markdown(chart))
+        png = images[chart.name].ui_png
+        metadata[f"chart/{chart.name}"] = dg.MetadataValue.md(png_markdown(chart, png))
     return dg.MaterializeResult(asset_key=dash.key, metadata=metadata)
 
 

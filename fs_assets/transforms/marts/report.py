@@ -20,8 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import vl_convert as vlc
-
+from fs_assets.transforms.marts.chart_images import ChartImages, chart_images, javascript_bundle
 from fs_assets.transforms.marts.charts import DATA_NAME, Chart
 from fs_assets.transforms.marts.model import SPEND_SEGMENTS
 from fs_assets.transforms.marts.page_data import CUSTOMER_LIST, FILTERS, MONTH, PageData
@@ -37,15 +36,15 @@ class DashboardFiles:
     index: Path
 
 
-def render_png(chart: Chart, scale: float = 2.0) -> bytes:
-    if chart.grammar == "vega":
-        return vlc.vega_to_png(chart.spec, scale=scale)
-    return vlc.vegalite_to_png(chart.spec, scale=scale)
+def draw(chart: Chart) -> ChartImages:
+    """The chart's images, drawn here (the dashboards step draws them in a worker:
+    chart_images.ImageWorker)."""
+    return chart_images(chart.spec, chart.grammar)
 
 
 @cache
 def _javascript() -> str:
-    return vlc.javascript_bundle()
+    return javascript_bundle()
 
 
 @cache
@@ -207,9 +206,11 @@ def dashboard_html(
     kpis: Mapping[str, str],
     charts: Sequence[Chart],
     page: PageData | None = None,
+    javascript: str | None = None,
 ) -> str:
     """One page: every chart interactive (inline Vega), each with the mart rows it shows;
-    with `page`, the filters, cross-filtering and the governed customer list.
+    with `page`, the filters, cross-filtering and the governed customer list. `javascript`
+    is vl-convert's bundle when the caller has it already.
 
     Each chart's Vega view is kept in `window.vegaViews[<chart id>]`, so a reader's console
     or a browser test can query what was drawn; `window.dashboardFilters` sets filters.
@@ -234,7 +235,7 @@ def dashboard_html(
 {_filter_bar(page, data) if page and data else ""}
 {"".join(sections)}
 {_customer_section(page) if page else ""}
-<script>{_javascript()}</script>
+<script>{javascript or _javascript()}</script>
 {_filters_script(data)}
 <script>
 window.chartErrors = [];
@@ -270,15 +271,18 @@ def write_dashboard(
     kpis: Mapping[str, str],
     charts: Sequence[Chart],
     page_data: PageData | None = None,
+    images: Mapping[str, ChartImages] | None = None,
+    javascript: str | None = None,
 ) -> DashboardFiles:
-    """PNGs, the dashboard's page and manifest, then the index over all dashboards."""
+    """PNGs, the dashboard's page and manifest, then the index over all dashboards.
+    `images` (per chart name) and `javascript` are what a worker drew, else drawn here."""
     pngs = {}
     for c in charts:
         path = reports / PNG_DIR / f"{c.name}.png"
-        _write(path, render_png(c))
+        _write(path, (images[c.name] if images is not None else draw(c)).file_png)
         pngs[c.name] = path
     page = reports / f"{slug}.html"
-    _write(page, dashboard_html(title, intro, kpis, charts, page_data))
+    _write(page, dashboard_html(title, intro, kpis, charts, page_data, javascript))
     manifest = {
         "slug": slug,
         "title": title,
@@ -335,7 +339,8 @@ page.</p>{note}</header>
     return index
 
 
-def png_markdown(chart: Chart, scale: float = 1.0) -> str:
-    """The chart as an inline image for Dagster metadata (the UI renders markdown images)."""
-    data = base64.b64encode(render_png(chart, scale=scale)).decode("ascii")
+def png_markdown(chart: Chart, png: bytes) -> str:
+    """The chart's PNG as an inline image for Dagster metadata (the UI renders markdown
+    images): ChartImages.ui_png."""
+    data = base64.b64encode(png).decode("ascii")
     return f"**{chart.title}**\n\n![{chart.title}](data:image/png;base64,{data})"

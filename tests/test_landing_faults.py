@@ -117,6 +117,27 @@ def test_non_utf8_bytes_in_the_index_column_reject_the_file(
     assert conn.execute("select count(*) from raw.customer").fetchone()[0] == 0
 
 
+@pytest.mark.parametrize(
+    ("tail", "invalid_line"),
+    [
+        (b"\xa9 caf\xc3\xa9\n", None),  # a character split across blocks: valid
+        # A sequence left open before an ASCII block, "closed" by the block after it.
+        (b" cafe ok\xa9\n", 1),
+        (b"\xa9 ok\nplain ascii\n\xe9\n", 3),  # a stray byte after an ASCII block
+    ],
+)
+def test_the_utf8_scan_reads_across_blocks_with_ascii_ones_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail: bytes, invalid_line: int | None
+) -> None:
+    """Blocks of ASCII are not decoded, but never when the block before left a multi-byte
+    sequence open: blocks of 8 bytes, the first ending mid-character."""
+    monkeypatch.setattr(landing_files, "_SCAN_CHUNK", 8)
+    path = tmp_path / "blocks.csv"
+    path.write_bytes(b"1234567\xc2" + tail)
+    scan = landing_files.scan_text(path)
+    assert (scan.invalid[0] if scan.invalid else None) == invalid_line
+
+
 def test_control_characters_are_quarantined_naming_the_column(
     conn, small_landing: Path, tmp_path: Path
 ) -> None:

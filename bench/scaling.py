@@ -5,6 +5,8 @@ phases), so its peak memory (ru_maxrss, DuckDB's native allocations included) is
 Prints seconds and peak MB per phase, writes the table to bench/results/scaling.csv and
 draws seconds against rows (log-log) with a linear reference through the smallest size
 to bench/results/scaling.png (Vega-Lite, rendered by vl-convert: no browser, no network).
+Every build step's seconds per size go to bench/results/scaling_steps.csv, and the
+largest are printed after each size: where the time of a size goes.
 
     python bench/scaling.py                          # 100,000, 1,000,000, 10,000,000
     python bench/scaling.py 20000 50000 --memory-limit 1GB
@@ -29,12 +31,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
 FIELDS = ("customers", "rows", "phase", "seconds", "peak_mb", "rows_per_s", "disk_mb")
+STEP_FIELDS = ("customers", "step", "seconds")
+STEPS_SHOWN = 12  # the largest steps printed per size
 # Build steps summed into a phase of their own, by step-key prefix.
 STEP_GROUPS = {"raw ingest": "raw__", "mastering": "mastered__"}
 
 
-def measure(size: int, work: Path) -> list[dict[str, object]]:
-    """Generate and build `size` customers in a fresh data folder; one row per phase."""
+def measure(size: int, work: Path) -> tuple[list[dict[str, object]], dict[str, float]]:
+    """Generate and build `size` customers in a fresh data folder; one row per phase, and
+    the build's seconds per step."""
     from pipeline import run_phase
 
     from fs_assets.transforms.governance.masking_key import create_sample_key, sample_key_path
@@ -66,7 +71,7 @@ def measure(size: int, work: Path) -> list[dict[str, object]]:
         )
         table.append(row(size, rows, f"build: {name}", seconds, None))
     shutil.rmtree(home, ignore_errors=True)
-    return table
+    return table, build["steps"]
 
 
 def disk_mb(home: Path) -> int:
@@ -142,6 +147,24 @@ def write_results(table: list[dict[str, object]], out: Path) -> tuple[Path, Path
     return table_path, chart_path
 
 
+def write_steps(steps: list[dict[str, object]], out: Path) -> Path:
+    path = out / "scaling_steps.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=STEP_FIELDS)
+        writer.writeheader()
+        writer.writerows(steps)
+    return path
+
+
+def read_steps(out: Path) -> list[dict[str, object]]:
+    """The step table a previous run wrote to `out` (none yet: empty)."""
+    path = out / "scaling_steps.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [{**r, "customers": int(r["customers"])} for r in csv.DictReader(handle)]
+
+
 def read_table(out: Path) -> list[dict[str, object]]:
     """The table a previous run wrote to `out` (none yet: empty)."""
     path = out / "scaling.csv"
@@ -182,8 +205,10 @@ def main() -> None:
     if args.memory_limit:  # the phases' processes inherit it (resources/warehouse.py)
         os.environ["FS_ACCELERATOR_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     table: list[dict[str, object]] = []
+    steps: list[dict[str, object]] = []
     if args.add:
         table = [r for r in read_table(args.out) if r["customers"] not in set(args.sizes)]
+        steps = [r for r in read_steps(args.out) if r["customers"] not in set(args.sizes)]
     head = ("customers", "rows", "phase", "seconds", "peak MB", "rows/s", "disk MB")
     print("{:>11} {:>12} {:<20} {:>8} {:>8} {:>10} {:>8}".format(*head))
     with (
@@ -192,7 +217,8 @@ def main() -> None:
         else tempfile.TemporaryDirectory(prefix="fs_bench_scaling_")
     ) as tmp:
         for size in sorted(args.sizes):
-            for r in measure(size, Path(tmp)):
+            rows, seconds = measure(size, Path(tmp))
+            for r in rows:
                 table.append(r)
                 print(
                     f"{r['customers']:>11,} {r['rows']:>12,} {r['phase']:<20} "
@@ -200,11 +226,18 @@ def main() -> None:
                     f"{r['disk_mb']!s:>8}",
                     flush=True,
                 )
+            largest = sorted(seconds.items(), key=lambda kv: -kv[1])
+            print(f"{'':>11} the build's largest steps at {size:,} customers:")
+            for step, secs in largest[:STEPS_SHOWN]:
+                print(f"{'':>13}{step:<45} {secs:>8.1f}", flush=True)
+            steps += [{"customers": size, "step": k, "seconds": v} for k, v in largest]
             # Written after every size, so a long run stopped at its largest size keeps
             # the sizes it measured.
             table.sort(key=lambda r: int(r["customers"]))  # stable: phases keep their order
+            steps.sort(key=lambda r: int(r["customers"]))
             table_path, chart_path = write_results(table, args.out)
-    print(f"table: {table_path}\nchart: {chart_path}")
+            steps_path = write_steps(steps, args.out)
+    print(f"table: {table_path}\nsteps: {steps_path}\nchart: {chart_path}")
 
 
 if __name__ == "__main__":

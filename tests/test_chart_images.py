@@ -66,6 +66,18 @@ def test_a_killed_worker_fails_what_was_asked_with_what_to_do() -> None:
         worker.close(wait=False)
 
 
+def test_a_request_after_the_worker_ended_fails_at_once() -> None:
+    """Asked after close (its input closed): the request fails with what to do, the
+    answered ones keep their answers, nothing waits."""
+    worker = ImageWorker()
+    answered = worker.images(BAR, "vega-lite")
+    worker.close()
+    late = worker.images(BAR, "vega-lite")
+    assert answered.result().file_png.startswith(b"\x89PNG")
+    with pytest.raises(RuntimeError, match="Rerun the dashboards"):
+        late.result(timeout=5)
+
+
 def test_the_worker_ends_when_its_caller_is_killed(tmp_path) -> None:
     """SIGKILL of the step's process (no exit handler runs) still ends the worker: its
     input closes. No vl-convert process is left behind."""

@@ -131,7 +131,9 @@ class ImageWorker:
                 self._proc.stdin.write(line)
                 self._proc.stdin.flush()
             except (BrokenPipeError, ValueError):  # the worker is gone (or closed)
-                self._fail_pending()
+                # This request never reached it; the ones before it may still be answered
+                # (the reader settles them in order, and fails the rest at EOF).
+                job.set_exception(RuntimeError(WORKER_DIED))
         return job
 
     def _read(self) -> None:
@@ -153,7 +155,8 @@ class ImageWorker:
         self._fail_pending()
 
     def _fail_pending(self) -> None:
-        """Every request not answered fails (the deque's appends and pops are atomic)."""
+        """At EOF: every request not answered fails (those whose request could not be
+        written have failed already). Only the reader pops, in the order asked."""
         while True:
             try:
                 _, job = self._pending.popleft()

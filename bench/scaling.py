@@ -139,42 +139,40 @@ def write_results(table: list[dict[str, object]], out: Path) -> tuple[Path, Path
 
     out.mkdir(parents=True, exist_ok=True)
     table_path, chart_path = out / "scaling.csv", out / "scaling.png"
-    with table_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(table)
+    _write_csv(table_path, FIELDS, table)
     chart_path.write_bytes(vlc.vegalite_to_png(json.dumps(chart_spec(table)), scale=1))
     return table_path, chart_path
 
 
 def write_steps(steps: list[dict[str, object]], out: Path) -> Path:
     path = out / "scaling_steps.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=STEP_FIELDS)
-        writer.writeheader()
-        writer.writerows(steps)
+    _write_csv(path, STEP_FIELDS, steps)
     return path
 
 
-def read_steps(out: Path) -> list[dict[str, object]]:
-    """The step table a previous run wrote to `out` (none yet: empty)."""
-    path = out / "scaling_steps.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [{**r, "customers": int(r["customers"])} for r in csv.DictReader(handle)]
+def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict[str, object]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def read_table(out: Path) -> list[dict[str, object]]:
     """The table a previous run wrote to `out` (none yet: empty)."""
-    path = out / "scaling.csv"
+    return [{**r, "rows": int(r["rows"])} for r in _read_csv(out / "scaling.csv")]
+
+
+def read_steps(out: Path) -> list[dict[str, object]]:
+    """The step table a previous run wrote to `out` (none yet: empty)."""
+    return _read_csv(out / "scaling_steps.csv")
+
+
+def _read_csv(path: Path) -> list[dict[str, object]]:
+    """A results file's rows, `customers` as a number (no file yet: none)."""
     if not path.exists():
         return []
     with path.open(newline="", encoding="utf-8") as handle:
-        return [
-            {**r, "rows": int(r["rows"]), "customers": int(r["customers"])}
-            for r in csv.DictReader(handle)
-        ]
+        return [{**r, "customers": int(r["customers"])} for r in csv.DictReader(handle)]
 
 
 def main() -> None:
@@ -207,8 +205,9 @@ def main() -> None:
     table: list[dict[str, object]] = []
     steps: list[dict[str, object]] = []
     if args.add:
-        table = [r for r in read_table(args.out) if r["customers"] not in set(args.sizes)]
-        steps = [r for r in read_steps(args.out) if r["customers"] not in set(args.sizes)]
+        measured = set(args.sizes)
+        table = [r for r in read_table(args.out) if r["customers"] not in measured]
+        steps = [r for r in read_steps(args.out) if r["customers"] not in measured]
     head = ("customers", "rows", "phase", "seconds", "peak MB", "rows/s", "disk MB")
     print("{:>11} {:>12} {:<20} {:>8} {:>8} {:>10} {:>8}".format(*head))
     with (

@@ -11,13 +11,11 @@ from fs_assets.model.columns import Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import (
     LEDGER,
-    history_table,
     ingest_rejects_table,
     mastered_table,
     pending_table,
-    raw_table,
+    reconciled_tables,
     rejects_table,
-    superseded_table,
 )
 from fs_assets.model.rules import q
 from fs_assets.transforms.change_record import CHECK_MODE, CHECK_MODE_REASON, INCREMENTAL
@@ -44,36 +42,49 @@ def reconciliation(conn, ent: Entity, scope: CheckScope = FULL_SCOPE) -> dict[st
     key: the NULL keys are one partition, as in a window over all of raw); the others'
     one version is their newest. The keys are grouped once, for both the count and that
     split (10M transactions, most with one version: 35% less CPU than a window over all).
+    The file of a version is compared by its number among raw's files (one small table),
+    not by its path: the joins hash an integer instead of a string of about 60 bytes per
+    version (100M transaction versions under a 4 GB limit: 84 s instead of 114 s).
     """
     key = q(ent.key)
-    raw_rows, mastered_rows, reject_rows, pending_rows = (
-        scope.rows(ent, t)
-        for t in (raw_table(ent), mastered_table(ent), rejects_table(ent), pending_table(ent))
+    raw_rows, mastered_rows, reject_rows, pending_rows, history_rows, superseded_rows = (
+        scope.rows(ent, t) for t in reconciled_tables(ent)
     )
-    same = "x.{k} = n.{k} and x._source_file = n._source_file and x._source_row = n._source_row"
-    same = same.format(k=key)
-    recorded = " and ".join(
-        f"not exists (select 1 from {t} x where {same})"
-        for t in (
-            scope.rows(ent, history_table(ent)),
-            pending_rows,
-            reject_rows,
-            scope.rows(ent, superseded_table(ent)),
+
+    def numbered(rows: str, extra: str = "") -> str:
+        # A version's file as its number among raw's files: a row whose file raw lacks
+        # gets NULL and matches nothing, as its path would have matched nothing.
+        return (
+            f"(select x.{key}, f._file_id, x._source_row{extra} from {rows} x"
+            " left join files f on f._source_file = x._source_file)"
         )
+
+    same = f"x.{key} = n.{key} and x._file_id = n._file_id and x._source_row = n._source_row"
+    recorded = " and ".join(
+        f"not exists (select 1 from {numbered(t)} x where {same})"
+        for t in (history_rows, pending_rows, reject_rows, superseded_rows)
+    )
+    explained = " and ".join(
+        f"not exists (select 1 from {numbered(t)} x where {same})"
+        for t in (mastered_rows, pending_rows, reject_rows)
     )
     order = "r._modified_ts desc, r._batch_id desc, r._source_row desc"
     raw_keys, mastered, rejected, pending, both, unexplained, unrecorded = conn.execute(
-        f"""with versions as (select {key}, count(*) as n from {raw_rows} group by {key}),
+        f"""with files as (
+            select _source_file, row_number() over (order by _source_file) as _file_id
+            from (select distinct _source_file from {raw_rows}) as d),
+        versions_of as (select * from {numbered(raw_rows, ", x._modified_ts, x._batch_id")}),
+        versions as (select {key}, count(*) as n from versions_of group by {key}),
         multi as (select {key} from versions where n > 1 or {key} is null),
         newest as (
-            select r.{key}, r._source_file, r._source_row from {raw_rows} r
+            select r.{key}, r._file_id, r._source_row from versions_of r
               anti join multi m on m.{key} = r.{key}
               where r.{key} is not null
             union all
-            select {key}, _source_file, _source_row from (
-              select r.{key}, r._source_file, r._source_row,
+            select {key}, _file_id, _source_row from (
+              select r.{key}, r._file_id, r._source_row,
                 row_number() over (partition by r.{key} order by {order}) as _nth
-              from {raw_rows} r semi join multi m on m.{key} is not distinct from r.{key}) as v
+              from versions_of r semi join multi m on m.{key} is not distinct from r.{key}) as v
             where _nth = 1)
         select
           (select count({key}) from versions),
@@ -82,11 +93,8 @@ def reconciliation(conn, ent: Entity, scope: CheckScope = FULL_SCOPE) -> dict[st
           (select count(*) from {pending_rows}),
           (select count(*) from {mastered_rows} m
              semi join {reject_rows} r on r.{key} = m.{key}),
-          (select count(*) from newest n
-             where not exists (select 1 from {mastered_rows} x where {same})
-               and not exists (select 1 from {pending_rows} x where {same})
-               and not exists (select 1 from {reject_rows} x where {same})),
-          (select count(*) from {raw_rows} n where {recorded})"""
+          (select count(*) from newest n where {explained}),
+          (select count(*) from versions_of n where {recorded})"""
     ).fetchone()
     return {
         "raw_keys": raw_keys,

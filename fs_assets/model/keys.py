@@ -108,6 +108,19 @@ def history_table(ent: Entity) -> str:
     return f"{MASTERED_SCHEMA}.{q(history_name(ent))}"
 
 
+def reconciled_tables(ent: Entity) -> tuple[str, str, str, str, str, str]:
+    """Every table a raw version ends in, in one order: raw, mastered, rejects, pending
+    corrections, history, superseded (what the reconciliation and the change record count)."""
+    return (
+        raw_table(ent),
+        mastered_table(ent),
+        rejects_table(ent),
+        pending_table(ent),
+        history_table(ent),
+        superseded_table(ent),
+    )
+
+
 def past_versions_name(ent: Entity) -> str:
     """The stored part of the history: valid versions that are no longer current."""
     return f"{history_name(ent)}_past"

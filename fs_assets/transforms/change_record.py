@@ -21,12 +21,8 @@ from fs_assets.model.keys import (
     CHANGES,
     CHECK_EVIDENCE,
     STATE,
-    history_table,
     mastered_table,
-    pending_table,
-    raw_table,
-    rejects_table,
-    superseded_table,
+    reconciled_tables,
 )
 from fs_assets.model.rules import q
 from fs_assets.transforms.duckdb_file import table_exists
@@ -97,17 +93,9 @@ def _ensure(conn: duckdb.DuckDBPyConnection) -> None:
 
 def table_counts(conn: duckdb.DuckDBPyConnection, ent: Entity) -> tuple[int, ...]:
     """Rows of raw, mastered, rejects, pending, history and superseded (metadata-cheap)."""
-    tables = (
-        raw_table(ent),
-        mastered_table(ent),
-        rejects_table(ent),
-        pending_table(ent),
-        history_table(ent),
-        superseded_table(ent),
-    )
     return tuple(
         conn.execute(
-            "select " + ", ".join(f"(select count(*) from {t})" for t in tables)
+            "select " + ", ".join(f"(select count(*) from {t})" for t in reconciled_tables(ent))
         ).fetchone()
     )
 

@@ -183,6 +183,28 @@ def test_reconciliation_finds_each_newest_version_as_a_window_over_all_raw(
     assert counts["versions_unrecorded"] == 2 + keyless and counts["unaccounted_keys"] == 1
 
 
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "cust_id = cust_id || 'x'",  # another key in the version's file and row
+        "_source_file = _source_file || 'x'",  # a file raw does not hold
+        "_source_row = _source_row + 1",  # another row of the version's file
+    ],
+)
+def test_reconciliation_tells_a_version_by_key_file_and_row(mastered, planted: str) -> None:
+    """A version is compared by its key's hash, its file's number and its row; a mastered
+    row that differs from its raw version in any one of them explains and records nothing."""
+    mastered.execute(
+        f"update mastered.customer set {planted} "
+        "where cust_id = (select min(cust_id) from mastered.customer)"
+    )
+    recon = results(mastered, CUSTOMER, evaluate_integrity_checks)["reconciles_with_raw"]
+    counts = {k: v.value for k, v in recon.metadata.items()}
+    assert not recon.passed
+    assert counts["newest_versions_unexplained"] == 1
+    assert counts["versions_unrecorded"] == 1
+
+
 def test_quarantine_rate_warns_above_threshold(mastered) -> None:
     mastered.execute(
         "delete from mastered.customer where cust_id in "

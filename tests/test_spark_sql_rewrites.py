@@ -230,3 +230,29 @@ def test_a_small_lookup_is_broadcast_by_the_select_that_joins_it() -> None:
         assert hinted.sql(dialect="spark") == to_spark(sql).replace("/*+ BROADCAST(_fx) */ ", "")
     account = ENTITIES["account"]
     assert "/*+" not in to_spark(evaluated_sql(account, versions_sql(account))[0])
+
+
+def test_a_hash_is_64_bits_on_spark_as_on_duckdb() -> None:
+    """The reconciliation compares versions by their keys' hashes: DuckDB's `hash` is 64
+    bits, Spark's `hash` 32 (Murmur3), so the Spark spelling is `xxhash64`, never `hash`."""
+    from asset_checks.integrity_checks import reconciliation
+    from fs_assets.engines.portable import to_spark
+    from fs_assets.model.entities import ENTITIES
+
+    class Capture:
+        statements: list[str] = []
+
+        def execute(self, sql: str, params: object = None) -> Capture:
+            self.statements.append(sql)
+            return self
+
+        def fetchone(self) -> tuple[int, ...]:
+            return (0,) * 7
+
+    capture = Capture()
+    reconciliation(capture, ENTITIES["transaction"])
+    (sql,) = capture.statements
+    spark = to_spark(sql)
+    # The recorded tables (4), the explaining tables (3), raw and its newest versions (3).
+    assert sql.count("hash(") == spark.count("XXHASH64(") == 4 + 3 + 3
+    assert "HASH(" not in spark.replace("XXHASH64(", "")

@@ -1,7 +1,7 @@
 """One SQL text for both engines: DuckDB SQL, transpiled to Spark SQL with sqlglot.
 
 The transformations are written in DuckDB's dialect (the default engine runs them as they
-are). `to_spark` parses such a statement with sqlglot and writes Spark SQL, with four
+are). `to_spark` parses such a statement with sqlglot and writes Spark SQL, with five
 small, deliberate corrections to what sqlglot does out of the box:
 
 1. QUALIFY is refused. sqlglot's Spark writer rewrites `... qualify <window> = 1` into a
@@ -18,7 +18,11 @@ small, deliberate corrections to what sqlglot does out of the box:
    years 0 to 9999 (what DuckDB's `%Y` reads; Spark's `y` reads more digits and a sign).
    The layout stays one `?` parameter, which the Spark engine binds as the translated
    pattern (`spark_formats.spark_params`). sqlglot writes `strftime` as DATE_FORMAT.
-4. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x`, `governed.x`, `marts.x`
+4. `hash(x)` (DuckDB: 64 bits) becomes `xxhash64(x)`; sqlglot keeps the name, and Spark's
+   `hash` is 32-bit Murmur3, whose collisions a statement comparing hashes (the
+   reconciliation) would take for equal values four billion times as often. A hash is
+   only ever compared with another computed by the same engine.
+5. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x`, `governed.x`, `marts.x`
    become temporary views `raw__x`, ...: the Spark engine registers each Parquet table as
    such a view, so no catalog (and no path in SQL text) is needed.
 
@@ -69,6 +73,8 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             ]
         )
         return exp.RegexpLike(this=node.this.copy(), expression=anchored)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+        return exp.Anonymous(this="xxhash64", expressions=[e.copy() for e in node.expressions])
     if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":
         text, layout = (e.copy() for e in node.expressions)
         slots = {"_text": text, "_layout": layout}

@@ -469,7 +469,9 @@ def test_rebuilt_reference_forces_full_recheck_of_dependents(mastered_refs) -> N
     assert build_mastered(mastered_refs, ENTITIES["account"]).mode == "full"
 
 
-def _snapshot(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+def _snapshot(
+    conn: duckdb.DuckDBPyConnection, tables: tuple[str, ...] = TABLES
+) -> dict[str, list[tuple]]:
     return {
         t: sorted(
             conn.execute(
@@ -477,7 +479,7 @@ def _snapshot(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
             ).fetchall(),
             key=repr,
         )
-        for t in TABLES
+        for t in tables
     }
 
 
@@ -744,3 +746,48 @@ def test_a_build_cut_into_key_passes_writes_what_one_pass_writes(
     monkeypatch.setattr(mastering, "PASS_VERSIONS", 10**9)
     assert build_mastered(mastered_refs, ent, full_refresh=True).mode == "full"
     assert _snapshot(mastered_refs) == after
+
+
+def test_a_build_in_passes_reads_each_foreign_keys_references_once_and_fails_the_same(
+    mastered_refs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full build in passes keeps each referenced table's distinct keys in a temporary
+    table for all its passes (not grouped again per pass); orphaned references fail the
+    foreign-key rules exactly as in one pass, and no kept table outlives the build."""
+    from fs_assets.transforms import mastering
+
+    ent = ENTITIES["transaction"]
+    assert len(ent.foreign_keys) == 2  # account and customer
+    mastered_refs.execute(
+        "delete from mastered.account where account_id in "
+        "(select account_id from mastered.transaction order by transaction_id limit 3)"
+    )
+    mastered_refs.execute(
+        "delete from mastered.customer where cust_id in (select cust_id from "
+        "mastered.transaction order by transaction_id desc limit 2)"
+    )
+    one_pass = build_mastered(mastered_refs, ent, full_refresh=True)
+    tables = tuple(t.replace("customer", "transaction") for t in TABLES)
+    expected = _snapshot(mastered_refs, tables)
+    assert sum(map(len, expected.values())) > 1000
+    failures = one_pass.rule_failures
+    assert failures.get("account_id__foreign_key", 0) >= 3
+    assert failures.get("cust_id__foreign_key", 0) >= 2
+    kept_in_passes: list[list[str]] = []
+    real_pass = mastering._master_pass
+
+    def records_kept(*args: object, **kwargs: object) -> int:
+        kept_in_passes.append(list(args[8]))  # kept_refs
+        return real_pass(*args, **kwargs)
+
+    monkeypatch.setattr(mastering, "PASS_VERSIONS", 200)
+    monkeypatch.setattr(mastering, "_master_pass", records_kept)
+    split = build_mastered(mastered_refs, ent, full_refresh=True)
+    assert len(kept_in_passes) > 3
+    assert all(kept == ["_fk0_refs", "_fk1_refs"] for kept in kept_in_passes)
+    assert split == one_pass
+    assert _snapshot(mastered_refs, tables) == expected
+    left = mastered_refs.execute(
+        "select count(*) from duckdb_tables() where table_name like '\\_fk%\\_refs' escape '\\'"
+    ).fetchone()[0]
+    assert left == 0

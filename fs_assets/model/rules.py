@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -596,22 +597,35 @@ def failed_rules_sql(rules: tuple[Rule, ...] | list[Rule]) -> tuple[str, list[ob
 
 
 def reference_joins_sql(
-    ent: Entity, source_alias: str = "l", reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+    ent: Entity,
+    source_alias: str = "l",
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+    kept_refs: Sequence[str] | None = None,
 ) -> tuple[str, list[object]]:
-    """Every join the entity's rules read: foreign keys, then lookups; with parameters."""
+    """Every join the entity's rules read: foreign keys, then lookups; with parameters.
+    `kept_refs`: tables already holding each foreign key's `fk_refs_sql`, in order."""
     lookups, params = lookup_joins_sql(ent, source_alias, reporting_currency)
-    return f"{fk_joins_sql(ent, source_alias)}\n{lookups}", params
+    return f"{fk_joins_sql(ent, source_alias, kept_refs)}\n{lookups}", params
 
 
-def fk_joins_sql(ent: Entity, source_alias: str = "l") -> str:
-    """Left joins to the distinct keys of each referenced mastered table."""
-    joins = []
-    for i, fk in enumerate(ent.foreign_keys):
-        joins.append(
-            f"left join (select distinct {q(fk.ref_column)} as ref from mastered.{q(fk.entity)})"
-            f" {fk_alias(i)} on {fk_alias(i)}.ref = {source_alias}.{q(fk.column)}"
-        )
-    return "\n".join(joins)
+def fk_refs_sql(ent: Entity) -> list[str]:
+    """The distinct keys of each referenced mastered table, one statement per foreign key."""
+    return [
+        f"select distinct {q(fk.ref_column)} as ref from mastered.{q(fk.entity)}"
+        for fk in ent.foreign_keys
+    ]
+
+
+def fk_joins_sql(
+    ent: Entity, source_alias: str = "l", kept_refs: Sequence[str] | None = None
+) -> str:
+    """Left joins to the distinct keys of each referenced mastered table (read from
+    `kept_refs`, tables of those keys, when given)."""
+    refs = kept_refs if kept_refs is not None else [f"({sql})" for sql in fk_refs_sql(ent)]
+    return "\n".join(
+        f"left join {ref} {fk_alias(i)} on {fk_alias(i)}.ref = {source_alias}.{q(fk.column)}"
+        for i, (fk, ref) in enumerate(zip(ent.foreign_keys, refs, strict=True))
+    )
 
 
 def parsed_name(column: str) -> str:

@@ -37,6 +37,7 @@ import datetime as dt
 import hashlib
 import itertools
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -68,6 +69,7 @@ from fs_assets.model.keys import (
 )
 from fs_assets.model.rules import (
     failed_rules_sql,
+    fk_refs_sql,
     parsed_select_sql,
     q,
     reference_joins_sql,
@@ -173,12 +175,14 @@ def evaluated_sql(
     source: str,
     reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
     source_params: list[object] | None = None,
+    kept_refs: Sequence[str] | None = None,
 ) -> tuple[str, list[object]]:
     """Each version (from `source`, e.g. `versions_sql`, whose parameters are
     `source_params`) with the rules it breaks, and the looked-up values its derived
-    columns need (an fx rate)."""
+    columns need (an fx rate). `kept_refs`: the foreign keys' referenced keys already
+    kept in tables (`keep_fk_refs`), else each is read from its mastered table."""
     failed_sql, params = failed_rules_sql(rules_of(ent))
-    joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
+    joins, join_params = reference_joins_sql(ent, "l", reporting_currency, kept_refs)
     parsed, parsed_params = parsed_select_sql(ent, "l")
     text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
     lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)
@@ -590,17 +594,44 @@ def _full_build_in_passes(
     tables (outside any transaction of the caller); the summed counts and rule failures."""
     counts, failures = [0] * 7, Counter[str]()
     targets = {t: "{}.{}".format(*building_name(t)) for t in _output_tables(ent)}
-    for part, keys in enumerate(passes):
-        try:
-            with transaction(conn):
-                source = versions_sql(ent, None, keys)
-                _master_pass(
-                    conn, ent, source, keys.params, reporting_currency, now, part > 0, targets
-                )
-                counts = _add_pass_counts(conn, counts, failures)
-        finally:
-            _drop_scratch(conn, ent)
+    kept = keep_fk_refs(conn, ent)
+    try:
+        for part, keys in enumerate(passes):
+            try:
+                with transaction(conn):
+                    source = versions_sql(ent, None, keys)
+                    _master_pass(
+                        conn,
+                        ent,
+                        source,
+                        keys.params,
+                        reporting_currency,
+                        now,
+                        part > 0,
+                        targets,
+                        kept,
+                    )
+                    counts = _add_pass_counts(conn, counts, failures)
+            finally:
+                _drop_scratch(conn, ent)
+    finally:
+        for table in kept:
+            conn.execute(f"drop table if exists {table}")
     return counts, failures
+
+
+def keep_fk_refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> list[str]:
+    """Each foreign key's referenced keys as a temporary table, for a build in passes: the
+    distinct keys of the referenced table once, not in every pass (at 10M customers, each
+    of the ten transaction passes grouped 16.5M account ids and 10M customer ids: 2.6 s a
+    pass). The tables are the build's (passes commit one by one; nothing else writes the
+    referenced tables while it holds the file)."""
+    kept = []
+    for i, sql in enumerate(fk_refs_sql(ent)):
+        table = f"_fk{i}_refs"
+        conn.execute(f"create or replace temp table {table} as {sql}")
+        kept.append(table)
+    return kept
 
 
 def _add_pass_counts(
@@ -637,12 +668,13 @@ def _master_pass(
     now: dt.datetime,
     append: bool,
     targets: dict[str, str] | None = None,
+    kept_refs: Sequence[str] | None = None,
 ) -> int:
     """Evaluate and rank the versions of `source` (its parameters `source_params`), then
     write their rows to every output table (appended, or the tables created from them;
     `targets` names other tables to write in their place); the mastered rows appended.
-    `_ranked` and `_invalid` stay for the pass's counts."""
-    evaluated, params = evaluated_sql(ent, source, reporting_currency, source_params)
+    `_ranked` and `_invalid` stay for the pass's counts; `kept_refs` as `evaluated_sql`."""
+    evaluated, params = evaluated_sql(ent, source, reporting_currency, source_params, kept_refs)
     conn.execute(f"create or replace temp table _evaluated as {evaluated}", params)
     conn.execute(f"create or replace temp table {MULTI} as {multi_sql(ent)}")
     conn.execute(f"create or replace temp view _ranked as {ranked_sql(ent, MULTI)}")

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +46,61 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def children_peak_mb() -> float:
-    """The largest peak of the phase's ended child processes (the chart-image worker)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def _mb(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:,.0f} MB"
+
+
+class WorkerPeak:
+    """The chart-image worker's own peak resident memory (MB), read from its /proc status
+    (VmHWM: this process image's high-water mark) every half second while the phase runs;
+    None where there is no /proc or no worker ran. Not RUSAGE_CHILDREN: Linux counts into a
+    child's ru_maxrss the memory of the parent it was forked from, so that figure is the
+    build process's size at the fork, not the worker's."""
+
+    MODULE = b"fs_assets.transforms.marts.chart_images"
+
+    def __init__(self) -> None:
+        self.mb: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> WorkerPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            for status in self._worker_status():
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        mb = int(line.split()[1]) / 1024
+                        self.mb = max(self.mb or 0.0, mb)
+
+    def _worker_status(self) -> list[str]:
+        """The status of each chart-image worker this process started (directly or not)."""
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if self.MODULE in (proc / "cmdline").read_bytes() and _ours(int(proc.name)):
+                    found.append((proc / "status").read_text())
+            except (OSError, ValueError):  # ended meanwhile, or not ours to read
+                continue
+        return found
+
+
+def _ours(pid: int) -> bool:
+    """Whether `pid` descends from this process (another run's worker is not measured)."""
+    me = os.getpid()
+    while pid > 1:
+        if pid == me:
+            return True
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: ppid
+    return False
 
 
 def phase_generate(home: Path, customers: int) -> dict:
@@ -274,7 +327,9 @@ def main() -> None:
         if args.phase == "generate":
             result = phase_generate(home, args.customers)
         elif args.phase == "build":
-            result = phase_build(home, args.select)
+            with WorkerPeak() as worker:
+                result = phase_build(home, args.select)
+            result["chart_worker_peak_mb"] = worker.mb and round(worker.mb, 1)
         elif args.phase == "partition":
             result = phase_partition(home)
         elif args.phase == "update-file":
@@ -284,7 +339,6 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown phase {args.phase}")
         result["peak_mb"] = round(peak_mb(), 1)
-        result["children_peak_mb"] = round(children_peak_mb(), 1)
         print(json.dumps(result))
         return
 
@@ -312,8 +366,8 @@ def main() -> None:
         full = run_phase("build", home, [])
         print(
             f"full build    {full['seconds']:.1f} s wall (all assets and checks), "
-            f"peak {full['peak_mb']:.0f} MB (its largest child process, the chart-image "
-            f"worker: {full['children_peak_mb']:.0f} MB), ok={full['ok']}; the runs "
+            f"peak {full['peak_mb']:.0f} MB (the chart-image worker's own: "
+            f"{_mb(full['chart_worker_peak_mb'])}), ok={full['ok']}; the runs "
             f"{full['run_seconds']:.1f} s, their {len(full['steps'])} steps "
             f"{sum(full['steps'].values()):.1f} s; loading the definitions before it "
             f"{full['load_seconds']:.1f} s"

@@ -56,14 +56,14 @@ def reconciliation(conn, ent: Entity, scope: CheckScope = FULL_SCOPE) -> dict[st
     )
     key_hash = f"case when {{a}}.{key} is not null then hash({{a}}.{key}) end as _key_hash"
 
-    def version(alias: str) -> str:
+    def numbered(alias: str) -> str:  # the join giving `alias`'s rows their file's number
+        return f"left join files f on f._source_file = {alias}._source_file"
+
+    def version(alias: str) -> str:  # a version's three integers
         return f"{key_hash.format(a=alias)}, f._file_id, {alias}._source_row"
 
     def versions_of(rows: str) -> str:
         return f"(select {version('x')} from {rows} x {numbered('x')})"
-
-    def numbered(alias: str) -> str:
-        return f"left join files f on f._source_file = {alias}._source_file"
 
     same = "x._key_hash = n._key_hash and x._file_id = n._file_id and x._source_row = n._source_row"
     recorded = " and ".join(

@@ -69,6 +69,7 @@ from fs_assets.model.keys import (
 )
 from fs_assets.model.rules import (
     failed_rules_sql,
+    fk_alias,
     fk_refs_sql,
     parsed_select_sql,
     q,
@@ -626,11 +627,9 @@ def keep_fk_refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> list[str]:
     of the ten transaction passes grouped 16.5M account ids and 10M customer ids: 2.6 s a
     pass). The tables are the build's (passes commit one by one; nothing else writes the
     referenced tables while it holds the file)."""
-    kept = []
-    for i, sql in enumerate(fk_refs_sql(ent)):
-        table = f"_fk{i}_refs"
+    kept = [f"{fk_alias(i)}_refs" for i in range(len(ent.foreign_keys))]
+    for table, sql in zip(kept, fk_refs_sql(ent), strict=True):
         conn.execute(f"create or replace temp table {table} as {sql}")
-        kept.append(table)
     return kept
 
 

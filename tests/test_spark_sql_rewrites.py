@@ -33,7 +33,16 @@ from fs_assets.transforms.marts.page_data import (
 from fs_assets.transforms.marts.uplift import uplift_sql
 
 # DuckDB spellings Spark lacks or reads differently; none may survive the rewrite.
-DUCKDB_ONLY = ("LIST_", "TO_DAYS", "LATERAL", "QUALIFY", "STRUCT_PACK", "GETVARIABLE", "?")
+DUCKDB_ONLY = (
+    "LIST_",
+    "TO_DAYS",
+    "LATERAL",
+    "QUALIFY",
+    "STRUCT_PACK",
+    "GETVARIABLE",
+    "MATERIALIZED (",
+    "?",
+)
 
 
 def test_a_question_mark_in_a_string_is_not_a_parameter() -> None:
@@ -256,3 +265,18 @@ def test_a_hash_is_64_bits_on_spark_as_on_duckdb() -> None:
     # The recorded tables (4), the explaining tables (3), raw and its newest versions (3).
     assert sql.count("hash(") == spark.count("XXHASH64(") == 4 + 3 + 3
     assert "HASH(" not in spark.replace("XXHASH64(", "")
+
+
+@pytest.mark.parametrize("hint", ["materialized", "not materialized"])
+def test_a_ctes_materialized_hint_is_left_out_and_its_body_still_rewritten(hint: str) -> None:
+    """DuckDB reads `as [not] materialized`; Spark refuses it. The body's warehouse tables
+    still become their views."""
+    from fs_assets.engines.portable import to_spark
+
+    spark = to_spark(f"with s as {hint} (select x from mastered.t) select * from s, s s2")
+    assert "MATERIALIZED" not in spark.upper()
+    assert read_tables(f"with s as {hint} (select x from mastered.t) select 1") == [
+        ("mastered", "t")
+    ]
+    assert "`mastered__t`" in spark
+    sqlglot.parse_one(spark, read="spark")

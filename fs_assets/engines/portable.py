@@ -1,7 +1,7 @@
 """One SQL text for both engines: DuckDB SQL, transpiled to Spark SQL with sqlglot.
 
 The transformations are written in DuckDB's dialect (the default engine runs them as they
-are). `to_spark` parses such a statement with sqlglot and writes Spark SQL, with five
+are). `to_spark` parses such a statement with sqlglot and writes Spark SQL, with six
 small, deliberate corrections to what sqlglot does out of the box:
 
 1. QUALIFY is refused. sqlglot's Spark writer rewrites `... qualify <window> = 1` into a
@@ -25,6 +25,9 @@ small, deliberate corrections to what sqlglot does out of the box:
 5. Warehouse tables `raw.x`, `mastered.x`, `quarantine.x`, `governed.x`, `marts.x`
    become temporary views `raw__x`, ...: the Spark engine registers each Parquet table as
    such a view, so no catalog (and no path in SQL text) is needed.
+6. `with x as [not] materialized (...)` loses the hint: DuckDB's planner reads it (a CTE
+   read several times is kept whole unless told otherwise, and rereading a table can
+   cost less than keeping 92M rows), Spark's parser refuses it and plans CTEs itself.
 
 Portable spellings the shared SQL uses on purpose (each one is plain DuckDB too):
 `array_length(l)` not `len(l)` (sqlglot maps `len` to string LENGTH), `cast(? as
@@ -73,6 +76,9 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             ]
         )
         return exp.RegexpLike(this=node.this.copy(), expression=anchored)
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        node.set("materialized", None)  # in place: a new node's body would not be rewritten
+        return node
     if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
         return exp.Anonymous(this="xxhash64", expressions=[e.copy() for e in node.expressions])
     if isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime":

@@ -405,14 +405,9 @@ def spend_flow_sql(people: str | None = None) -> tuple[str, list[object]]:
     spend, spend_params = spend_predicate("t")
     source, people_params = _people(people)
     sql = load_sql(
-        SQL_PACKAGE,
-        "page_spend.sql",
-        cross_sell=CROSS_SELL_TABLE,
-        cells=CELL_VIEW,
-        spend=spend,
-        people=source,
+        SQL_PACKAGE, "page_spend.sql", cross_sell=CROSS_SELL_TABLE, spend=spend, people=source
     )
-    return sql, [*spend_params, *people_params]
+    return sql, [*people_params, *spend_params]
 
 
 def spend_cubes(conn: Runner, people: str | None = None) -> list[Cube]:

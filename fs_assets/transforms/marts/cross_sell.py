@@ -18,6 +18,11 @@ on any record is not offered:
    campaign that contacted them last (mastered.campaign), so the uplift of recommended
    cards can be measured; the person's onboarded card is that of the campaign of the
    latest onboarded event on any of the person's core records (campaign sales count it).
+
+The features row with its archetype (`f`) is read again where each part needs it, not
+kept: at 10M customers keeping it (2.7 GB, spilled) and reading it three times took 15 s,
+the reads alone 4 s. The table has no order (a reader orders what it reads): the sort of
+10M rows took 14 s.
 """
 
 from __future__ import annotations
@@ -55,7 +60,10 @@ def archetype_case(s: SqlBuilder, what: str) -> None:
 
 def cross_sell_sql() -> tuple[str, list[object]]:
     s = SqlBuilder()
-    s.add(f"create or replace table {CROSS_SELL_TABLE} as\nwith f as (\n  select f.*, ")
+    s.add(
+        f"create or replace table {CROSS_SELL_TABLE} as\n"
+        "with f as not materialized (\n  select f.*, "
+    )
     archetype_case(s, "name")
     s.add(" as archetype, ")
     archetype_case(s, "reason")
@@ -166,7 +174,6 @@ staged as (
   cibil_score, total_spend,
   golden_id, person_id, person_record
 from staged
-order by cust_id
 """,
         NO_CARD_LEFT,
         list(REWARD_BY_ARCHETYPE),

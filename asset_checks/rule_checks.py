@@ -29,6 +29,7 @@ from fs_assets.model.rules import (
     failed_rules_sql,
     on_stored_type,
     q,
+    reading_served_keys,
     reference_joins_sql,
     rules_of,
 )
@@ -111,8 +112,8 @@ def rule_failures(
     if typed is None:
         typed = stored_in_model_type(conn, ent)
     rules, _ = checked_rules(ent, typed)
-    failed_sql, params = failed_rules_sql(rules)
-    joins, join_params = reference_joins_sql(ent, "l", reporting_currency)
+    failed_sql, params = failed_rules_sql(reading_served_keys(ent, rules))
+    joins, join_params = reference_joins_sql(ent, "l", reporting_currency, served=True)
     as_text, text_params = _as_delivered(ent)
     stored = "".join(f", {q(c)} as {_stored(c)}" for c in sorted(typed))
     rows = conn.execute(

@@ -14,7 +14,15 @@ from fs_assets.engines.duckdb_engine import ingest_file
 from fs_assets.model.columns import Column, Entity
 from fs_assets.model.entities import ENTITIES
 from fs_assets.model.keys import BUILDING_PREFIX
-from fs_assets.model.rules import RULES, Rule, failed_rules_sql, q, reference_joins_sql
+from fs_assets.model.rules import (
+    RULES,
+    Rule,
+    failed_rules_sql,
+    q,
+    reading_served_keys,
+    reference_joins_sql,
+    served_foreign_keys,
+)
 from fs_assets.transforms.mastering import (
     MULTI,
     KeyRange,
@@ -784,10 +792,36 @@ def test_a_build_in_passes_reads_each_foreign_keys_references_once_and_fails_the
     monkeypatch.setattr(mastering, "_master_pass", records_kept)
     split = build_mastered(mastered_refs, ent, full_refresh=True)
     assert len(kept_in_passes) > 3
-    assert all(kept == ["_fk0_refs", "_fk1_refs"] for kept in kept_in_passes)
+    # The account key is the account lookup's (served_foreign_keys): only customers kept.
+    assert all(kept == [None, "_fk1_refs"] for kept in kept_in_passes)
     assert split == one_pass
     assert _snapshot(mastered_refs, tables) == expected
     left = mastered_refs.execute(
         "select count(*) from duckdb_tables() where table_name like '\\_fk%\\_refs' escape '\\'"
     ).fetchone()[0]
     assert left == 0
+
+
+def test_a_foreign_key_the_account_lookup_answers_reads_it_instead_of_a_join() -> None:
+    """The transaction's account key is looked up by the account lookup (one row or none
+    per account id): mastering and the rule checks read that lookup's key column, with no
+    join of their own; the customer key keeps its join; the rules as written (and so
+    their fingerprint) keep both. Caught faults: test_a_build_in_passes_... (orphaned
+    accounts) and test_checks' references_account."""
+    ent = ENTITIES["transaction"]
+    assert served_foreign_keys(ent) == {0: "_acct.acct_account_id"}
+    assert all(not served_foreign_keys(e) for n, e in ENTITIES.items() if n != "transaction")
+    as_written = {r.name: r.fail_sql for r in RULES["transaction"]}
+    read = {r.name: r.fail_sql for r in reading_served_keys(ent, RULES["transaction"])}
+    assert as_written["account_id__foreign_key"].endswith("_fk0.ref is null")
+    assert read["account_id__foreign_key"] == (
+        '"account_id" is not null and _acct.acct_account_id is null'
+    )
+    assert {n: f for n, f in read.items() if n != "account_id__foreign_key"} == {
+        n: f for n, f in as_written.items() if n != "account_id__foreign_key"
+    }
+    joins, _ = reference_joins_sql(ent, "l", served=True)
+    assert " _fk0 " not in joins and " _fk1 " in joins and " _acct " in joins
+    assert " _fk0 " in reference_joins_sql(ent, "l")[0]
+    evaluated, _ = evaluated_sql(ent, "raw.transaction")
+    assert "_fk0" not in evaluated and "_acct.acct_account_id is null" in evaluated

@@ -38,6 +38,11 @@ class Lookup:
     affected: str | None = None
     # The mastered tables the relation reads (empty: the entity's own mastered table).
     tables: tuple[str, ...] = ()
+    # (judged column, looked-up column, relation column): the lookup joins the judged
+    # row's column to a unique column of its table, so the relation's column is NULL
+    # exactly when no row holds that value. A foreign key on the same pair reads it
+    # instead of a join of its own (`rules.served_foreign_keys`).
+    finds: tuple[str, str, str] | None = None
     # Small whatever the data's size (bounded by the model's value sets, not by customers):
     # an engine may copy it whole to every worker (Spark broadcasts it rather than
     # shuffling every judged row to meet it: its estimate of a join's size cannot tell).
@@ -57,6 +62,7 @@ ACCOUNT_LOOKUP = Lookup(
     ),
     on="_acct.acct_account_id = {s}.account_id",
     affected="{s}.account_id in ({changed})",
+    finds=("account_id", "account_id", "_acct.acct_account_id"),
 )
 # A transaction's day as fx_rate_id writes it ('<currency>:<rate_date>').
 _FX_DAY = "cast(cast(try_cast({s}.transaction_ts as timestamp) as date) as varchar)"

@@ -73,8 +73,10 @@ from fs_assets.model.rules import (
     fk_refs_sql,
     parsed_select_sql,
     q,
+    reading_served_keys,
     reference_joins_sql,
     rules_of,
+    served_foreign_keys,
     typed_select_sql,
 )
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
@@ -176,14 +178,16 @@ def evaluated_sql(
     source: str,
     reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
     source_params: list[object] | None = None,
-    kept_refs: Sequence[str] | None = None,
+    kept_refs: Sequence[str | None] | None = None,
 ) -> tuple[str, list[object]]:
     """Each version (from `source`, e.g. `versions_sql`, whose parameters are
     `source_params`) with the rules it breaks, and the looked-up values its derived
     columns need (an fx rate). `kept_refs`: the foreign keys' referenced keys already
-    kept in tables (`keep_fk_refs`), else each is read from its mastered table."""
-    failed_sql, params = failed_rules_sql(rules_of(ent))
-    joins, join_params = reference_joins_sql(ent, "l", reporting_currency, kept_refs)
+    kept in tables (`keep_fk_refs`), else each is read from its mastered table. A foreign
+    key a lookup answers reads the lookup (`served_foreign_keys`); the fingerprint is of
+    the rules as written, the same either way."""
+    failed_sql, params = failed_rules_sql(reading_served_keys(ent, rules_of(ent)))
+    joins, join_params = reference_joins_sql(ent, "l", reporting_currency, kept_refs, served=True)
     parsed, parsed_params = parsed_select_sql(ent, "l")
     text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
     lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)
@@ -616,20 +620,23 @@ def _full_build_in_passes(
             finally:
                 _drop_scratch(conn, ent)
     finally:
-        for table in kept:
+        for table in filter(None, kept):
             conn.execute(f"drop table if exists {table}")
     return counts, failures
 
 
-def keep_fk_refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> list[str]:
+def keep_fk_refs(conn: duckdb.DuckDBPyConnection, ent: Entity) -> list[str | None]:
     """Each foreign key's referenced keys as a temporary table, for a build in passes: the
     distinct keys of the referenced table once, not in every pass (at 10M customers, each
     of the ten transaction passes grouped 16.5M account ids and 10M customer ids: 2.6 s a
     pass). The tables are the build's (passes commit one by one; nothing else writes the
-    referenced tables while it holds the file)."""
-    kept = [f"{fk_alias(i)}_refs" for i in range(len(ent.foreign_keys))]
+    referenced tables while it holds the file). None for a key a lookup answers
+    (`served_foreign_keys`), which the passes do not join."""
+    served = served_foreign_keys(ent)
+    kept = [None if i in served else f"{fk_alias(i)}_refs" for i in range(len(ent.foreign_keys))]
     for table, sql in zip(kept, fk_refs_sql(ent), strict=True):
-        conn.execute(f"create or replace temp table {table} as {sql}")
+        if table is not None:
+            conn.execute(f"create or replace temp table {table} as {sql}")
     return kept
 
 
@@ -667,7 +674,7 @@ def _master_pass(
     now: dt.datetime,
     append: bool,
     targets: dict[str, str] | None = None,
-    kept_refs: Sequence[str] | None = None,
+    kept_refs: Sequence[str | None] | None = None,
 ) -> int:
     """Evaluate and rank the versions of `source` (its parameters `source_params`), then
     write their rows to every output table (appended, or the tables created from them;

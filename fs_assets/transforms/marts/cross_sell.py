@@ -20,9 +20,9 @@ on any record is not offered:
    latest onboarded event on any of the person's core records (campaign sales count it).
 
 The features row with its archetype (`f`) is read again where each part needs it, not
-kept: at 10M customers keeping it (2.7 GB, spilled) and reading it three times took 15 s,
-the reads alone 4 s. The table has no order (a reader orders what it reads): the sort of
-10M rows took 14 s.
+kept: at 10M customers keeping it (2.7 GB, spilled) and reading it three times took 15 s
+of the statement's operator time, each read about 4 s. The table has no order (a reader
+orders what it reads): the sort of 10M rows took 14 s.
 """
 
 from __future__ import annotations

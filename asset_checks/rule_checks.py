@@ -26,12 +26,10 @@ from fs_assets.model.columns import Entity
 from fs_assets.model.keys import mastered_table
 from fs_assets.model.rules import (
     Rule,
-    failed_rules_sql,
     on_stored_type,
     q,
-    reading_served_keys,
-    reference_joins_sql,
     rules_of,
+    running_rules_sql,
 )
 from fs_assets.model.value_sets import DEFAULT_REPORTING_CURRENCY
 from fs_assets.transforms.mastering import referenced_tables
@@ -112,8 +110,7 @@ def rule_failures(
     if typed is None:
         typed = stored_in_model_type(conn, ent)
     rules, _ = checked_rules(ent, typed)
-    failed_sql, params = failed_rules_sql(reading_served_keys(ent, rules))
-    joins, join_params = reference_joins_sql(ent, "l", reporting_currency, served=True)
+    failed_sql, params, joins, join_params = running_rules_sql(ent, rules, "l", reporting_currency)
     as_text, text_params = _as_delivered(ent)
     stored = "".join(f", {q(c)} as {_stored(c)}" for c in sorted(typed))
     rows = conn.execute(

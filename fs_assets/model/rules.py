@@ -219,8 +219,8 @@ def served_foreign_keys(ent: Entity) -> dict[int, str]:
     transaction's account key was a second hash table of 16.5M account ids in every pass
     of mastering (a pass's evaluation 12.2-13.2 s with it, 10.1-10.4 s without) and in
     the rule checks. The rules as written (and
-    their fingerprint) keep the join; `reading_served_keys` and `reference_joins_sql`'s
-    `served` apply the shortcut where a statement runs."""
+    their fingerprint) keep the join; `running_rules_sql` applies the shortcut where a
+    statement runs."""
     found = {(lk.entity, *lk.finds[:2]): lk.finds[2] for lk in lookups(ent) if lk.finds}
     return {
         i: found[key]
@@ -644,6 +644,23 @@ def reference_joins_sql(
     statement's rules then read `reading_served_keys`)."""
     joined, params = lookup_joins_sql(ent, source_alias, reporting_currency)
     return f"{fk_joins_sql(ent, source_alias, kept_refs, served)}\n{joined}", params
+
+
+def running_rules_sql(
+    ent: Entity,
+    rules: Sequence[Rule],
+    source_alias: str = "l",
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+    kept_refs: Sequence[str | None] | None = None,
+) -> tuple[str, list[object], str, list[object]]:
+    """`rules` as a statement runs them: their `failed_rules_sql` and parameters, and the
+    joins they read and theirs, together, so a foreign key a lookup answers reads the
+    lookup exactly where its own join is left out (`served_foreign_keys`)."""
+    failed_sql, params = failed_rules_sql(reading_served_keys(ent, rules))
+    joins, join_params = reference_joins_sql(
+        ent, source_alias, reporting_currency, kept_refs, served=True
+    )
+    return failed_sql, params, joins, join_params
 
 
 def fk_refs_sql(ent: Entity) -> list[str]:

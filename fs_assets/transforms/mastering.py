@@ -73,9 +73,9 @@ from fs_assets.model.rules import (
     fk_refs_sql,
     parsed_select_sql,
     q,
-    reading_served_keys,
     reference_joins_sql,
     rules_of,
+    running_rules_sql,
     served_foreign_keys,
     typed_select_sql,
 )
@@ -186,8 +186,9 @@ def evaluated_sql(
     kept in tables (`keep_fk_refs`), else each is read from its mastered table. A foreign
     key a lookup answers reads the lookup (`served_foreign_keys`); the fingerprint is of
     the rules as written, the same either way."""
-    failed_sql, params = failed_rules_sql(reading_served_keys(ent, rules_of(ent)))
-    joins, join_params = reference_joins_sql(ent, "l", reporting_currency, kept_refs, served=True)
+    failed_sql, params, joins, join_params = running_rules_sql(
+        ent, rules_of(ent), "l", reporting_currency, kept_refs
+    )
     parsed, parsed_params = parsed_select_sql(ent, "l")
     text_cols = ", ".join(f"l.{q(c)}" for c in ent.column_names)
     lineage = ", ".join(f"l.{c}" for c in LINEAGE_COLUMNS)

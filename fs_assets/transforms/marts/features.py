@@ -223,7 +223,7 @@ def features_sql(
         f"coalesce(a.{q(c)}, 0) as {q(c)}" for c in SPEND_COLUMNS.values()
     )
     own = ", ".join(f"c.{q(col)} as {q(n)}" for n, col in PERSON_ATTRIBUTES.items())
-    shared = ",\n        ".join(
+    windowed = ",\n        ".join(
         f"{_person_attribute(n, col)} as {q(n)}" for n, col in PERSON_ATTRIBUTES.items()
     )
     s.add(
@@ -272,7 +272,7 @@ def features_sql(
       where m.golden_id is null
       union all
       select c.cust_id, row_number() over person_w = 1 as person_record,
-        {shared},
+        {windowed},
         first_value(coalesce(""",
         DECEASED,
         DECEASED,

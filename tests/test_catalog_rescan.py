@@ -231,3 +231,39 @@ def test_a_view_counted_for_its_copied_columns_is_not_read_again(wh) -> None:
     assert got.row_count == 1 and got.columns[0].max_value == "1"
     with pytest.raises(duckdb.Error):  # without the count it is read (and here fails)
         scan_table(wh, "governed", "g", "VIEW", copied=copied, cols=cols)
+
+
+def test_a_large_table_by_column_and_a_view_in_one_read_profile_as_one_query_does(
+    wh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SPLIT_MIN_ROWS a base table's min and max are taken column by column, and a
+    view is read once for every statistic: the profile is the one query's, to the value."""
+    from fs_assets.catalog import scanner
+
+    wh.execute(
+        f"create table meta.wide as select range as n, "
+        "case when range % 7 = 0 then null else 'v' || (range % 1000) end as t, "
+        "timestamp '2026-01-01' + to_seconds(range) as ts, 'secret ' || range as pii "
+        f"from range({scanner.SPLIT_MIN_ROWS})"
+    )
+    wh.execute("create view governed.w as select * from meta.wide")
+    ranged: list[str] = []
+    real = scanner._ranges
+
+    def spied(conn, relation, names):
+        ranged.extend(names)
+        return real(conn, relation, names)
+
+    monkeypatch.setattr(scanner, "_ranges", spied)
+    pii = {"pii"}
+    whole = scanner.scan_table(wh, "meta", "wide", "BASE TABLE", pii)
+    assert ranged == []
+    split = scanner.scan_table(
+        wh, "meta", "wide", "BASE TABLE", pii, estimated=scanner.SPLIT_MIN_ROWS
+    )
+    assert ranged == ["n", "t", "ts"]  # a PII column's values are never read for the catalog
+    assert split == whole
+    assert whole.columns[1].null_count == -(-scanner.SPLIT_MIN_ROWS // 7)
+    assert (whole.columns[2].min_value, whole.columns[3].min_value) == ("2026-01-01 00:00:00", None)
+    view = scanner.scan_table(wh, "governed", "w", "VIEW", pii, estimated=scanner.SPLIT_MIN_ROWS)
+    assert view.columns == whole.columns and view.row_count == whole.row_count

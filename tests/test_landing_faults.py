@@ -534,7 +534,7 @@ def test_a_file_removed_while_the_raw_run_reads_it_is_reported_and_the_run_goes_
 
     folder, header, rows = customer_landing
     gone = write_csv(folder / "gone 'soon' [2].csv", header, rows[30:40])
-    remove_after(monkeypatch, "sha256_of", gone.name)
+    remove_after(monkeypatch, "hash_and_scan", gone.name)
     instance = dg.DagsterInstance.ephemeral()
     result = run_raw(home, raise_on_error=False, instance=instance)
     assert result.success  # the step ran to its end; the check says what went wrong

@@ -20,7 +20,7 @@ from tests.test_raw_batch import fresh_db
 
 def remove_after(monkeypatch: pytest.MonkeyPatch, step: str, name: str) -> None:
     """The file called `name` is removed right after the ingest's `step` (a function of
-    raw_history: `sha256_of` hashes it, `file_layout` reads its header) has done with it."""
+    raw_history: `hash_and_scan` reads its bytes, `file_layout` its header) is done with it."""
     real = getattr(raw_history, step)
 
     def then_remove(*args: object) -> object:
@@ -39,7 +39,7 @@ def _ingest_with_b_removed(tmp_path: Path, small_landing: Path, when: str, monke
     if when == "before it was hashed":
         b.unlink()
     elif when == "after it was hashed":
-        remove_after(monkeypatch, "sha256_of", b.name)
+        remove_after(monkeypatch, "hash_and_scan", b.name)
     else:  # after its header was read, before its rows were
         remove_after(monkeypatch, "file_layout", b.name)
     conn = fresh_db(tmp_path / "w.duckdb")

@@ -237,21 +237,53 @@ def scan_text(path: Path) -> TextScan:
     Every byte is checked, also those of columns that are not ingested (an index column),
     so a file is rejected whole however its bad bytes are placed. Control bytes are only
     detected here (cheaply); the rows holding them are found per column in SQL, and only
-    when there are any. A block of ASCII bytes with no sequence left open by the block
-    before is valid UTF-8 as it is: it is not decoded (10x faster, most landing files).
+    when there are any.
     """
+    scan = hash_and_scan(path, text=True).text
+    assert scan is not None
+    return scan
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    """What one pass over a landing file's bytes found: its sha256 and, for a text file,
+    the UTF-8 and control-character scan (`scan_text`); None for a typed file."""
+
+    sha256: str
+    text: TextScan | None
+
+
+def hash_and_scan(path: Path, text: bool, chunk: int = _SCAN_CHUNK) -> FileBytes:
+    """The file's sha256 and (`text`) its `scan_text`, from one read of its bytes.
+
+    One pass, so the hash and the scan are of the same bytes. hashlib releases the GIL
+    while it hashes a block, so two files read by two threads (`read_ahead`) hash and scan
+    at once. A block of ASCII bytes with no sequence left open by the block before is
+    valid UTF-8 as it is: it is not decoded (10x faster, most landing files).
+    """
+    digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    has_control = False
+    has_control = invalid = False
     with path.open("rb") as handle:
-        try:
-            while block := handle.read(_SCAN_CHUNK):
+        while block := handle.read(chunk):
+            digest.update(block)
+            if not text or invalid:
+                continue
+            try:
                 if not (block.isascii() and not decoder.getstate()[0]):
                     decoder.decode(block)
-                has_control = has_control or len(block.translate(None, _CONTROL_BYTES)) < len(block)
+            except UnicodeDecodeError:
+                invalid = True  # the file is rejected: its line is found below
+            has_control = has_control or len(block.translate(None, _CONTROL_BYTES)) < len(block)
+    if not text:
+        return FileBytes(digest.hexdigest(), None)
+    if not invalid:
+        try:
             decoder.decode(b"", final=True)
-            return TextScan(None, has_control)
         except UnicodeDecodeError:
-            return TextScan(first_invalid_utf8(path), has_control)
+            invalid = True
+    found = first_invalid_utf8(path) if invalid else None
+    return FileBytes(digest.hexdigest(), TextScan(found, has_control))
 
 
 def first_invalid_utf8(path: Path) -> tuple[int, str] | None:
@@ -270,12 +302,8 @@ def first_invalid_utf8(path: Path) -> tuple[int, str] | None:
     return None  # pragma: no cover - the incremental decoder found an error above
 
 
-def sha256_of(path: Path, chunk: int = 4 * 1024 * 1024) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256_of(path: Path) -> str:
+    return hash_and_scan(path, text=False).sha256
 
 
 @dataclass(frozen=True)
@@ -413,10 +441,13 @@ def _header_positions(
     return seen, unexpected
 
 
-def file_layout(conn: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> FileLayout:
+def file_layout(
+    conn: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: TextScan | None = None
+) -> FileLayout:
     """Check the file's header (and a typed file's types) against the entity model.
 
-    A CSV file is also checked byte by byte for UTF-8, every column included.
+    A CSV file is also checked byte by byte for UTF-8, every column included (`scan`: the
+    caller's `scan_text` of the file, when it read its bytes already).
     """
     fmt = path.suffix.lower().lstrip(".")
     if fmt == "csv":
@@ -443,7 +474,7 @@ def file_layout(conn: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> 
         )
     may_hold_control = True
     if fmt == "csv":
-        scan = scan_text(path)
+        scan = scan_text(path) if scan is None else scan
         if scan.invalid:
             raise LandingFileError(path, scan.invalid[1], line=scan.invalid[0])
         may_hold_control = scan.has_control

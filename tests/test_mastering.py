@@ -340,6 +340,22 @@ def test_a_valid_correction_clears_the_pending_one(
     assert cleared == [("12",)]  # the cleared correction stays on record, superseded
 
 
+class _Counting:
+    """A connection that keeps the statements run through it."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn, self.statements = conn, list[str]()
+
+    def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+        self.statements.append(sql)
+        return self.conn.execute(sql, *args)
+
+
+def counting(conn: duckdb.DuckDBPyConnection) -> tuple[_Counting, list[str]]:
+    counted = _Counting(conn)
+    return counted, counted.statements
+
+
 def test_an_invalid_late_version_is_recorded_and_every_version_reconciles(
     mastered_refs, small_landing: Path, tmp_path: Path
 ) -> None:
@@ -365,14 +381,8 @@ def test_an_invalid_late_version_is_recorded_and_every_version_reconciles(
         ).fetchall()
         == before
     )
-    statements: list[str] = []
-
-    class Counting:  # the connection, counting the statements the reconciliation runs
-        def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
-            statements.append(sql)
-            return mastered_refs.execute(sql, *args)
-
-    counts = reconciliation(Counting(), ent)
+    counted, statements = counting(mastered_refs)
+    counts = reconciliation(counted, ent)
     assert counts["versions_unrecorded"] == 0 and counts["pending_corrections"] == 0
     assert len(statements) == 1  # the versions' fingerprints agree: no anti-join
     # The check can fail: the record names another row of the file (as many rows, another
@@ -380,7 +390,7 @@ def test_an_invalid_late_version_is_recorded_and_every_version_reconciles(
     mastered_refs.execute(
         "update quarantine.customer_superseded_invalid set _source_row = _source_row + 1"
     )
-    assert reconciliation(Counting(), ent)["versions_unrecorded"] == 1
+    assert reconciliation(counted, ent)["versions_unrecorded"] == 1
     assert len(statements) == 3
     mastered_refs.execute("delete from quarantine.customer_superseded_invalid")
     assert reconciliation(mastered_refs, ent)["versions_unrecorded"] == 1
@@ -412,6 +422,30 @@ def test_a_contradictory_country_is_a_pending_correction_naming_the_rules(
         ).fetchall()
         == before
     )
+
+
+def test_two_pending_corrections_reconcile_by_fingerprint_and_a_lost_one_is_counted(
+    mastered_refs, small_landing: Path, tmp_path: Path
+) -> None:
+    """A key whose mastered row and older pending correction are not its newest version:
+    the fingerprints still agree (one statement). Lose the newest correction and the
+    anti-joins count it, unexplained and unrecorded."""
+    ent = ENTITIES["customer"]
+    row = next(r for r in first_rows(small_landing, ent) if r["country"] == "India")
+    norway = dict(row, country="Norway", modified_at="2023-11-29 12:00:00")
+    sweden = dict(row, country="Sweden", modified_at="2023-11-30 12:00:00")
+    ingest_file(mastered_refs, ent, _write(tmp_path / "two.csv", ent, [norway, sweden]))
+    assert build_mastered(mastered_refs, ent).pending_rows == 2
+    counted, statements = counting(mastered_refs)
+    counts = reconciliation(counted, ent)
+    assert (counts["newest_versions_unexplained"], counts["versions_unrecorded"]) == (0, 0)
+    assert counts["pending_corrections"] == 2 and len(statements) == 1
+    mastered_refs.execute(
+        "delete from quarantine.customer_pending_corrections where country = 'Sweden'"
+    )
+    counts = reconciliation(counted, ent)
+    assert (counts["newest_versions_unexplained"], counts["versions_unrecorded"]) == (1, 1)
+    assert len(statements) == 4
 
 
 def test_ties_on_modified_at_resolve_to_the_later_ingestion(

@@ -256,18 +256,20 @@ def test_a_hash_is_64_bits_on_spark_as_on_duckdb() -> None:
             return self
 
         def fetchone(self) -> tuple[object, ...]:
-            # The counts, the fingerprints differing; then the unrecorded versions' count.
+            # The counts, both fingerprints differing; then the two anti-joins' counts.
             return (0,) * 7 if len(self.statements) == 1 else (0,)
 
     capture = Capture()
     reconciliation(capture, ENTITIES["transaction"])
-    counts, unrecorded = capture.statements
-    # The counts: the explaining tables (3), raw's newest versions (2), the fingerprints of
-    # raw's versions (1 + 1) and of the recorded tables' (4 + 1); then the anti-join
-    # of raw's versions (1) and the recorded tables' (4).
-    for sql, hashes in ((counts, 3 + 2 + 2 + 5), (unrecorded, 1 + 4)):
+    counts, unexplained, unrecorded = capture.statements
+    # Every statement's versions (the CTEs: raw's newest 2, the later versions 3), then the
+    # fingerprints (each hash sum 1, the explaining tables 3, raw 1, the recording tables
+    # 4), the explaining tables' anti-joins (3), raw's versions and the recording tables'.
+    ctes = 2 + 3
+    hashes = {counts: ctes + 2 + 3 + 2 + 1 + 4, unexplained: ctes + 3, unrecorded: ctes + 1 + 4}
+    for sql, expected in hashes.items():
         spark = to_spark(sql)
-        assert sql.count("hash(") == spark.count("XXHASH64(") == hashes
+        assert sql.count("hash(") == spark.count("XXHASH64(") == expected
         assert "HASH(" not in spark.replace("XXHASH64(", "")
 
 

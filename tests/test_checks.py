@@ -80,6 +80,24 @@ def test_rule_checks_report_counts_and_sample(mastered) -> None:
     assert out["valid_city"].passed
 
 
+def test_key_unique_counts_keys_exactly_when_their_hashes_collide(
+    mastered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fewer distinct hashes than keys is a duplicate or a collision: the keys themselves
+    decide. A hash that collides for every key of one length still finds no duplicate,
+    then exactly the two planted."""
+    from asset_checks import rule_checks
+
+    monkeypatch.setattr(rule_checks, "key_hash_sql", lambda key: f"length({key})")
+    assert results(mastered, CUSTOMER, evaluate_rule_checks)["key_unique"].passed
+    mastered.execute(
+        "insert into mastered.customer "
+        "select * from mastered.customer order by cust_id desc limit 2"
+    )
+    out = results(mastered, CUSTOMER, evaluate_rule_checks)["key_unique"]
+    assert not out.passed and out.metadata["duplicate_rows"].value == 2
+
+
 def test_type_rules_proven_by_the_stored_type_and_read_as_text_otherwise(mastered) -> None:
     """A typed column stored in its model type proves its type rule (reported, not
     evaluated) and its required rule is the null test; stored as text (a table altered

@@ -102,6 +102,14 @@ def reconciliation(conn, ent: Entity, scope: CheckScope = FULL_SCOPE) -> dict[st
         )
 
     order = "r._modified_ts desc, r._batch_id desc, r._source_row desc"
+
+    def newest_of(keys: str) -> str:  # each key's newest raw version, of keys semi-joined
+        return f"""select _key_hash, _file_id, _source_row from (
+              select {version("r")},
+                row_number() over (partition by r.{key} order by {order}) as _nth
+              from {raw_rows} r {numbered("r")} semi join {keys}) as v
+            where _nth = 1"""
+
     ctes = f"""files as (
             select _source_file, row_number() over (order by _source_file) as _file_id
             from (select distinct _source_file from {raw_rows}) as d),
@@ -112,24 +120,13 @@ def reconciliation(conn, ent: Entity, scope: CheckScope = FULL_SCOPE) -> dict[st
               anti join multi m on m.{key} = r.{key}
               where r.{key} is not null
             union all
-            select _key_hash, _file_id, _source_row from (
-              select {version("r")},
-                row_number() over (partition by r.{key} order by {order}) as _nth
-              from {raw_rows} r {numbered("r")}
-                semi join multi m on m.{key} is not distinct from r.{key}) as v
-            where _nth = 1),
+            {newest_of(f"multi m on m.{key} is not distinct from r.{key}")}),
         later as (
             select {version("m")} from {mastered_rows} m {numbered("m")}
               semi join {pending_rows} p on p.{key} = m.{key}
             union all
             select p._key_hash, p._file_id, p._source_row from {versions_of(pending_rows)} p
-              anti join (
-                select _key_hash, _file_id, _source_row from (
-                  select {version("r")},
-                    row_number() over (partition by r.{key} order by {order}) as _nth
-                  from {raw_rows} r {numbered("r")}
-                    semi join {pending_rows} k on k.{key} = r.{key}) as v
-                where _nth = 1) as x
+              anti join ({newest_of(f"{pending_rows} k on k.{key} = r.{key}")}) as x
               on x._key_hash = p._key_hash and x._file_id = p._file_id
                 and x._source_row = p._source_row)"""
     raw_keys, mastered, rejected, pending, both, explained, recorded = conn.execute(

@@ -218,9 +218,8 @@ def served_foreign_keys(ent: Entity) -> dict[int, str]:
     (`Lookup.finds`). Such a key needs no join of its own: at 10M customers the
     transaction's account key was a second hash table of 16.5M account ids in every pass
     of mastering (a pass's evaluation 12.2-13.2 s with it, 10.1-10.4 s without) and in
-    the rule checks. The rules as written (and
-    their fingerprint) keep the join; `running_rules_sql` applies the shortcut where a
-    statement runs."""
+    the rule checks. The rules as written (and their fingerprint) keep the join;
+    `running_rules_sql` applies the shortcut where a statement runs."""
     found = {(lk.entity, *lk.finds[:2]): lk.finds[2] for lk in lookups(ent) if lk.finds}
     return {
         i: found[key]

@@ -44,7 +44,7 @@ from fs_assets.transforms import mastering
 from fs_assets.transforms.duckdb_file import LAYER_SCHEMAS
 from fs_assets.transforms.governance.masking_key import MaskingKey
 from fs_assets.transforms.governance.policies import ROLES, load_policies
-from fs_assets.transforms.landing_files import is_landing_file
+from fs_assets.transforms.landing_files import PendingFile, file_layout, is_landing_file
 from fs_assets.transforms.mastering import LINEAGE_COLUMNS
 from fs_assets.transforms.regional import EXPORT_NAME, REGION_SELECT_SQL
 
@@ -396,6 +396,27 @@ def test_spark_reads_every_hostile_name_literally(
         **{d: 10 for _, d in pairs},
     }
     assert sorted(ledger) == sorted((p.name, "ingested") for p in paths)  # each file once
+
+
+def test_a_batch_reads_each_file_on_a_partition_of_its_own(spark_wh, landing: Path) -> None:
+    """A batch is one job, not one task: each file is a partition (read in file order, so
+    its rows number 1..n), and the files' partitions run side by side. Spark 4 passes the
+    files' single partitions through the UNION ALL when they all agree (SPARK-52921),
+    which put every file of a batch on one partition, one core."""
+    from pyspark.sql import functions as F
+
+    ent = ENTITIES["customer"]
+    paths = _files(landing, ent)[:3]
+    now = dt.datetime(2026, 1, 1)
+    with duckdb.connect() as conn:
+        files = [
+            PendingFile(i, path, "", now, file_layout(conn, ent, path))
+            for i, path in enumerate(paths)
+        ]
+    batch = si.landing_batch(spark_wh[0].spark, ent, files, [11, 12, 13])
+    assert batch.rdd.getNumPartitions() == len(files)
+    where = batch.select(F.spark_partition_id().alias("part"), "_ord").distinct().collect()
+    assert sorted((r.part, r._ord) for r in where) == [(i, i) for i in range(len(files))]
 
 
 def test_a_warehouse_under_a_folder_named_like_a_pattern_reads_its_own_tables(

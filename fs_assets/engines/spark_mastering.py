@@ -111,7 +111,11 @@ def build_mastered(
         ranked = ranked.persist()
         cached.append(ranked)
         ranked.createOrReplaceTempView("_ranked")
-        wh.sql(INVALID_SQL).createOrReplaceTempView(INVALID)
+        # Kept once, as on DuckDB: the three quarantine tables and the rule failure counts
+        # read the few invalid versions instead of scanning every ranked version again.
+        invalid = wh.sql(INVALID_SQL).persist()
+        cached.append(invalid)
+        invalid.createOrReplaceTempView(INVALID)
         frames = [
             wh.sql(mastered_select_sql(ent)),
             wh.sql(history_select_sql(ent)),

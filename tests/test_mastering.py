@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -873,3 +874,29 @@ def test_a_foreign_key_the_account_lookup_answers_reads_it_instead_of_a_join() -
     assert " _fk0 " in reference_joins_sql(ent, "l")[0]
     evaluated, _ = evaluated_sql(ent, "raw.transaction")
     assert "_fk0" not in evaluated and "_acct.acct_account_id is null" in evaluated
+
+
+def test_a_row_breaking_several_rules_names_each_once_in_the_rules_order() -> None:
+    """Every broken rule, in the rules' order; none for a row that breaks nothing or whose
+    predicates are NULL (not broken)."""
+    base = RULES["customer"][0]
+
+    def rule(name: str, fail_sql: str, *params: object) -> Rule:
+        return replace(base, name=name, fail_sql=fail_sql, params=params)
+
+    rules = [
+        rule("x__low", "x < ?", 10),
+        rule("y__blank", "y = ''"),
+        rule("x__odd", "x % 2 = 1"),
+    ]
+    sql, params = failed_rules_sql(rules)
+    conn = duckdb.connect()
+
+    def broken(x: int | None, y: str | None) -> list[str]:
+        query = f"select {sql} from (select ?::int as x, ?::varchar as y)"
+        return conn.execute(query, [*params, x, y]).fetchone()[0]
+
+    assert broken(3, "") == ["x__low", "y__blank", "x__odd"]
+    assert broken(13, "") == ["y__blank", "x__odd"]
+    assert broken(12, "a") == []
+    assert broken(None, None) == []

@@ -890,11 +890,11 @@ def test_a_row_breaking_several_rules_names_each_once_in_the_rules_order() -> No
         rule("x__odd", "x % 2 = 1"),
     ]
     sql, params = failed_rules_sql(rules)
-    conn = duckdb.connect()
+    query = f"select {sql} from (select ?::int as x, ?::varchar as y)"
 
     def broken(x: int | None, y: str | None) -> list[str]:
-        query = f"select {sql} from (select ?::int as x, ?::varchar as y)"
-        return conn.execute(query, [*params, x, y]).fetchone()[0]
+        with duckdb.connect() as conn:
+            return conn.execute(query, [*params, x, y]).fetchone()[0]
 
     assert broken(3, "") == ["x__low", "y__blank", "x__odd"]
     assert broken(13, "") == ["y__blank", "x__odd"]

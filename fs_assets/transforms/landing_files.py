@@ -441,6 +441,16 @@ def _header_positions(
     return seen, unexpected
 
 
+def landing_format(path: Path) -> str:
+    """A landing file's format, from its name: "csv" (text) or "parquet" (typed)."""
+    return path.suffix.lower().lstrip(".")
+
+
+def is_text_file(path: Path) -> bool:
+    """A CSV file: its bytes are checked for UTF-8 and control characters."""
+    return landing_format(path) == "csv"
+
+
 def file_layout(
     conn: duckdb.DuckDBPyConnection, entity: Entity, path: Path, scan: TextScan | None = None
 ) -> FileLayout:
@@ -449,7 +459,7 @@ def file_layout(
     A CSV file is also checked byte by byte for UTF-8, every column included (`scan`: the
     caller's `scan_text` of the file, when it read its bytes already).
     """
-    fmt = path.suffix.lower().lstrip(".")
+    fmt = landing_format(path)
     if fmt == "csv":
         header = _read_csv_header(path)
         types: list[str] = ["VARCHAR"] * len(header)

@@ -45,6 +45,7 @@ from fs_assets.transforms.landing_files import (
     batch_key,
     file_layout,
     hash_and_scan,
+    is_text_file,
 )
 
 VERSION_COLUMN = "modified_at"  # with the key, it identifies one version
@@ -388,7 +389,7 @@ def read_ahead(paths: Sequence[Path]) -> Iterator[list[Future[FileBytes]]]:
     Leaving the block cancels the reads not started yet and waits for the others."""
     pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="landing-read")
     try:
-        yield [pool.submit(hash_and_scan, p, p.suffix.lower() == ".csv") for p in paths]
+        yield [pool.submit(hash_and_scan, p, is_text_file(p)) for p in paths]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
